@@ -1,0 +1,1 @@
+//! check (filled in by the foundation work).

@@ -1,0 +1,16 @@
+//! netconform: a protocol conformance and fuzz harness for TCP/IP stacks.
+//!
+//! The crate is laid out by role (see `DESIGN.md`):
+//! - [`wire`]: frames, built and parsed (etherparse underneath), one file per protocol;
+//! - [`sandbox`]: network namespaces and veth pairs, created and removed through netlink;
+//! - [`target`]: the stacks under test behind one trait (the Linux kernel first);
+//! - [`trace`]: what crossed the wire, recorded, normalised, rendered and written as pcap;
+//! - [`check`]: the conformance checks and their verdicts.
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod sandbox;
+pub mod target;
+pub mod time;
+pub mod trace;
+pub mod wire;

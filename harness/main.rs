@@ -1,0 +1,2 @@
+//! The `netconform` command line.
+fn main() {}

@@ -1,0 +1,1 @@
+//! trace (filled in by the foundation work).
