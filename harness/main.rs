@@ -1,2 +1,192 @@
 //! The `netconform` command line.
-fn main() {}
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use netconform::check::{self, CheckReport, Verdict};
+use netconform::target::Target;
+use netconform::target::linux::{LabConfig, LinuxTarget};
+
+/// Protocol conformance and fuzz harness for TCP/IP stacks.
+///
+/// netconform speaks for a peer host on one end of a veth pair, the stack under test sits
+/// on the other end in a namespace of its own, and every frame the stack sends is compared
+/// with what the RFCs say it must be.
+#[derive(Parser, Debug)]
+#[command(name = "netconform", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run every conformance check against a stack and print a pass/fail summary.
+    ///
+    /// Exit status: 0 only when every check passed; 1 when a check failed; 2 when a check
+    /// could not run (an error); 3 when nothing failed but some check was unsupported by the
+    /// target. CI can tell them apart.
+    Certify {
+        /// The stack under test.
+        #[arg(long, value_enum, default_value_t = TargetKind::Linux)]
+        target: TargetKind,
+        /// Where per-check traces (text and pcap) and summary.json are written.
+        #[arg(long, default_value = "netconform-report")]
+        out: PathBuf,
+        /// How many checks run at the same time (each in its own namespaces).
+        #[arg(long, short = 'j', default_value_t = 2)]
+        jobs: usize,
+        /// Only the checks whose id contains this text.
+        #[arg(long)]
+        only: Option<String>,
+        /// Print each failing check's normalised trace.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// List the checks and the clauses they enforce.
+    Checks,
+    /// Read and render captures.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
+    /// Remove the namespaces that killed netconform runs left behind (and nothing else).
+    Clean {
+        /// Also remove namespaces of netconform processes that are still running.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Measure the round trip of one raw frame through veth to the kernel and back, and the
+    /// harness's cost per exchange as a ratio to that floor.
+    Bench {
+        /// Exchanges per measurement.
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TraceCommand {
+    /// Print a capture (pcap or pcapng) in netconform's normalised form.
+    Show {
+        /// The capture file.
+        file: PathBuf,
+        /// Print the decoded fields of every frame as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TargetKind {
+    /// The running Linux kernel, in a throwaway network namespace.
+    Linux,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netconform: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Certify { target, out, jobs, only, verbose } => certify(target, &out, jobs, only.as_deref(), verbose),
+        Command::Checks => {
+            for spec in check::catalogue() {
+                println!("{}  {}", spec.id, spec.title);
+                for clause in spec.clauses {
+                    println!("    {:<28} {}", clause.id, clause.source);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trace { command: TraceCommand::Show { file, json } } => {
+            let text = netconform::trace::show(&file, json).with_context(|| format!("reading {}", file.display()))?;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Clean { all } => {
+            let removed = netconform::sandbox::clean(all)?;
+            if removed.is_empty() {
+                println!("nothing to clean");
+            }
+            for name in removed {
+                println!("removed namespace {name}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { iterations } => {
+            netconform::sandbox::check_privileges()?;
+            let report = netconform::bench::run(iterations)?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn certify(kind: TargetKind, out: &std::path::Path, jobs: usize, only: Option<&str>, verbose: bool) -> Result<ExitCode> {
+    netconform::sandbox::check_privileges()?;
+    let checks: Vec<_> = check::catalogue().into_iter().filter(|c| only.is_none_or(|o| c.id.contains(o))).collect();
+    anyhow::ensure!(!checks.is_empty(), "no check matches {:?} (see `netconform checks`)", only.unwrap_or(""));
+    let name = match kind {
+        TargetKind::Linux => "linux",
+    };
+    println!("netconform certify: {} checks against {name}, {jobs} at a time", checks.len());
+    let factory = move || -> Result<Box<dyn Target>, netconform::target::TargetError> {
+        match kind {
+            TargetKind::Linux => Ok(Box::new(LinuxTarget::new(LabConfig::default())?)),
+        }
+    };
+    let total = checks.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |r: &CheckReport| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        println!("[{n:>3}/{total}] {:<11} {}  ({} ms)", r.verdict.label(), r.id, r.duration_ms);
+    };
+    let summary = check::run_checks(name, &checks, &factory, jobs, &progress);
+    summary.write_artifacts(out).with_context(|| format!("writing the report to {}", out.display()))?;
+
+    println!();
+    for report in &summary.checks {
+        match &report.verdict {
+            Verdict::Pass => {}
+            Verdict::Fail { step, differences } => {
+                println!("FAIL {}: {step}", report.id);
+                for d in differences {
+                    println!("     - {d}");
+                }
+                for clause in &report.clauses {
+                    println!("     clause {} ({}): {}", clause.id, clause.source, clause.text);
+                }
+                println!("     trace: {}/{}.trace.txt, pcap: {}/{}.pcap", out.display(), report.id, out.display(), report.id);
+                if verbose {
+                    println!("{}", report.trace_text());
+                }
+            }
+            Verdict::Unsupported { reason } => println!("UNSUPPORTED {}: {reason}", report.id),
+            Verdict::Error { reason } => println!("ERROR {}: {reason}", report.id),
+        }
+    }
+    let (pass, fail, unsupported, error) = summary.counts();
+    println!("\n{pass} passed, {fail} failed, {unsupported} unsupported, {error} errors  (report in {})", out.display());
+    Ok(if error > 0 {
+        ExitCode::from(2)
+    } else if fail > 0 {
+        ExitCode::from(1)
+    } else if unsupported > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

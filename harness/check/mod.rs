@@ -1,1 +1,89 @@
-//! check (filled in by the foundation work).
+//! The conformance engine: checks, the clauses they enforce, and their verdicts.
+//!
+//! A check drives a [`Target`](crate::target::Target) through a [`Session`], which records
+//! every frame and call into a [`Trace`](crate::trace::Trace) and compares each frame the
+//! stack sends with what the check expected (see [`expect`]). A check ends in one
+//! [`Verdict`]:
+//!
+//! - `Pass`: every expected frame and state was observed;
+//! - `Fail`: the stack did something else; the verdict carries the field-by-field
+//!   differences, and the trace shows the whole exchange;
+//! - `Unsupported`: the target cannot perform an event the check needs (its own verdict,
+//!   never counted as a failure: BoGo's exit code 89 idea);
+//! - `Error`: the harness could not run the check (no privilege, the target vanished).
+//!
+//! Every check names the clauses it enforces ([`Clause`]: a stable id, the RFC section and
+//! the quoted text), so a report can print the RFC text beside each verdict.
+
+pub mod clause;
+pub mod expect;
+pub mod runner;
+pub mod session;
+pub mod tcp_basic;
+
+pub use clause::Clause;
+pub use runner::{CheckReport, RunSummary, run_checks};
+pub use session::{CheckError, Session};
+
+use std::fmt;
+
+/// One check: what it is called, which clauses it enforces, and the code that runs it.
+#[derive(Clone, Copy)]
+pub struct CheckSpec {
+    /// Stable identifier, e.g. `tcp.passive-open.four-way-close`.
+    pub id: &'static str,
+    /// One line saying what the check does.
+    pub title: &'static str,
+    /// The clauses this check enforces.
+    pub clauses: &'static [Clause],
+    /// Runs the check in a fresh session.
+    pub run: fn(&mut Session<'_>) -> Result<(), CheckError>,
+}
+
+impl fmt::Debug for CheckSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckSpec").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// The verdict of one check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every expectation held.
+    Pass,
+    /// The stack under test did not behave as expected.
+    Fail {
+        /// What step of the check failed.
+        step: String,
+        /// Field-by-field differences, or a sentence when nothing was observed.
+        differences: Vec<String>,
+    },
+    /// The target cannot perform an event the check needs.
+    Unsupported {
+        /// What the target could not do.
+        reason: String,
+    },
+    /// The harness could not run the check.
+    Error {
+        /// What went wrong and what to do about it.
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// Short upper-case label for summaries.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail { .. } => "FAIL",
+            Verdict::Unsupported { .. } => "UNSUPPORTED",
+            Verdict::Error { .. } => "ERROR",
+        }
+    }
+}
+
+/// Every check netconform knows, in the order `certify` runs them.
+pub fn catalogue() -> Vec<CheckSpec> {
+    tcp_basic::CHECKS.to_vec()
+}

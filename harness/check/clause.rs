@@ -1,0 +1,14 @@
+//! Clauses: the RFC rules a check enforces, each with a stable id and the quoted text.
+
+/// One rule from an RFC (or from the reference implementation's documented behaviour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Clause {
+    /// Stable id used in reports and regressions, e.g. `rfc9293-3.5-handshake`.
+    pub id: &'static str,
+    /// Where the rule is written, e.g. `RFC 9293 §3.5`.
+    pub source: &'static str,
+    /// Link to the section.
+    pub url: &'static str,
+    /// The rule, quoted.
+    pub text: &'static str,
+}

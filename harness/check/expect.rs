@@ -1,0 +1,242 @@
+//! What a check expects a frame to be, and the field-by-field comparison.
+//!
+//! Expectations compare only what the clause pins down. Fields the profile leaves open
+//! (the advertised window, the IP ID, timestamp values, the order of TCP options) are not
+//! compared; every difference is reported as `field: expected X, observed Y` so a report
+//! can show it without the reader decoding hex.
+
+use std::net::IpAddr;
+
+use crate::wire::{ArpOperation, Frame, MacAddr, Network, ParseError, TcpFlags, TcpOption, TcpSegment, Transport};
+
+/// A frame the stack sent, with its parse result (a malformed frame is an observation too).
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The bytes as received.
+    pub bytes: Vec<u8>,
+    /// The parsed frame, or what is wrong with it.
+    pub parsed: Result<Frame, ParseError>,
+}
+
+impl Observed {
+    /// One line for messages.
+    pub fn summary(&self) -> String {
+        match &self.parsed {
+            Ok(frame) => frame.summary(),
+            Err(e) => format!("malformed frame ({} bytes): {e}", self.bytes.len()),
+        }
+    }
+}
+
+/// Something a frame from the stack is compared with.
+pub trait Expectation {
+    /// What is expected, in a few words (`SYN-ACK`, `ARP request for peer`).
+    fn describe(&self) -> String;
+    /// The frame if it matches, or one entry per difference.
+    fn compare(&self, observed: &Observed) -> Result<Frame, Vec<String>>;
+}
+
+fn parsed(observed: &Observed) -> Result<&Frame, Vec<String>> {
+    observed.parsed.as_ref().map_err(|e| vec![format!("frame: malformed ({e})")])
+}
+
+fn field<T: PartialEq + std::fmt::Display>(diffs: &mut Vec<String>, name: &str, expected: T, observed: T) {
+    if expected != observed {
+        diffs.push(format!("{name}: expected {expected}, observed {observed}"));
+    }
+}
+
+/// An ARP request or reply from the stack.
+#[derive(Debug, Clone)]
+pub struct ExpectArp {
+    /// Request or reply.
+    pub operation: ArpOperation,
+    /// Ethernet destination (broadcast for a request).
+    pub eth_destination: MacAddr,
+    /// Sender hardware address (and Ethernet source).
+    pub sender_mac: MacAddr,
+    /// Sender protocol address.
+    pub sender_ip: std::net::Ipv4Addr,
+    /// Target hardware address (zero in a request).
+    pub target_mac: MacAddr,
+    /// Target protocol address.
+    pub target_ip: std::net::Ipv4Addr,
+}
+
+impl Expectation for ExpectArp {
+    fn describe(&self) -> String {
+        match self.operation {
+            ArpOperation::Request => format!("ARP request for {}", self.target_ip),
+            _ => format!("ARP reply for {}", self.sender_ip),
+        }
+    }
+
+    fn compare(&self, observed: &Observed) -> Result<Frame, Vec<String>> {
+        let frame = parsed(observed)?;
+        let mut d = Vec::new();
+        let Network::Arp(arp) = &frame.network else {
+            return Err(vec![format!("frame: expected ARP, observed {}", frame.summary())]);
+        };
+        field(&mut d, "eth.destination", self.eth_destination, frame.ethernet.destination);
+        field(&mut d, "eth.source", self.sender_mac, frame.ethernet.source);
+        field(&mut d, "arp.operation", format!("{:?}", self.operation), format!("{:?}", arp.operation));
+        field(&mut d, "arp.hardware_length", 6, arp.hw_addr_len);
+        field(&mut d, "arp.protocol_length", 4, arp.proto_addr_len);
+        field(&mut d, "arp.sender_mac", self.sender_mac, arp.sender_mac);
+        field(&mut d, "arp.sender_ip", self.sender_ip, arp.sender_ip);
+        field(&mut d, "arp.target_mac", self.target_mac, arp.target_mac);
+        field(&mut d, "arp.target_ip", self.target_ip, arp.target_ip);
+        if d.is_empty() { Ok(frame.clone()) } else { Err(d) }
+    }
+}
+
+/// Whether a TCP option must, must not, or may appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence<T> {
+    /// Not compared.
+    Any,
+    /// Must be absent.
+    Absent,
+    /// Must be present, with any value.
+    Present,
+    /// Must be present with this value.
+    Equal(T),
+}
+
+/// A TCP segment from the stack: addresses, ports, flags, sequence and acknowledgment
+/// numbers, payload and the options a clause pins.
+#[derive(Debug, Clone)]
+pub struct ExpectTcp {
+    /// What this segment is, e.g. `SYN-ACK`.
+    pub name: String,
+    /// Ethernet source and destination.
+    pub eth: (MacAddr, MacAddr),
+    /// IP source and destination.
+    pub ip: (IpAddr, IpAddr),
+    /// IPv4 TTL / IPv6 hop limit, when pinned.
+    pub ttl: Option<u8>,
+    /// Source and destination ports.
+    pub ports: (u16, u16),
+    /// Exactly these flags.
+    pub flags: TcpFlags,
+    /// Sequence number, absolute; `None` when it is being learned (a SYN's ISN).
+    pub seq: Option<u32>,
+    /// Acknowledgment number, absolute, compared when ACK is set.
+    pub ack: Option<u32>,
+    /// Exactly this payload.
+    pub payload: Vec<u8>,
+    /// Maximum segment size option.
+    pub mss: Presence<u16>,
+    /// SACK-permitted option.
+    pub sack_permitted: Presence<()>,
+    /// Window scale option.
+    pub window_scale: Presence<u8>,
+    /// Timestamps option.
+    pub timestamps: Presence<()>,
+    /// Base values for rendering sequence/ack numbers relatively in differences
+    /// (the stack's ISN and the peer's ISN), when known.
+    pub relative_to: (Option<u32>, Option<u32>),
+}
+
+impl ExpectTcp {
+    fn compare_options(&self, seg: &TcpSegment, d: &mut Vec<String>) {
+        let mss = seg.options.iter().find_map(|o| if let TcpOption::Mss(v) = o { Some(*v) } else { None });
+        let sack = seg.options.iter().any(|o| matches!(o, TcpOption::SackPermitted)).then_some(());
+        let ws = seg.options.iter().find_map(|o| if let TcpOption::WindowScale(v) = o { Some(*v) } else { None });
+        let ts = seg.options.iter().any(|o| matches!(o, TcpOption::Timestamps { .. })).then_some(());
+        presence(d, "tcp.option.mss", self.mss, mss);
+        presence(d, "tcp.option.sackOK", self.sack_permitted, sack);
+        presence(d, "tcp.option.wscale", self.window_scale, ws);
+        presence(d, "tcp.option.timestamps", self.timestamps, ts);
+    }
+
+    fn rel(value: u32, base: Option<u32>) -> String {
+        match base {
+            Some(b) => format!("{} (relative)", value.wrapping_sub(b)),
+            None => value.to_string(),
+        }
+    }
+}
+
+fn presence<T: PartialEq + std::fmt::Debug>(d: &mut Vec<String>, name: &str, expected: Presence<T>, observed: Option<T>) {
+    let ok = match (&expected, &observed) {
+        (Presence::Any, _) => true,
+        (Presence::Absent, None) => true,
+        (Presence::Present, Some(_)) => true,
+        (Presence::Equal(e), Some(o)) => e == o,
+        _ => false,
+    };
+    if !ok {
+        let exp = match &expected {
+            Presence::Any => "anything".to_string(),
+            Presence::Absent => "absent".to_string(),
+            Presence::Present => "present".to_string(),
+            Presence::Equal(v) => format!("{v:?}"),
+        };
+        let obs = observed.map_or("absent".to_string(), |v| format!("{v:?}"));
+        d.push(format!("{name}: expected {exp}, observed {obs}"));
+    }
+}
+
+impl Expectation for ExpectTcp {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn compare(&self, observed: &Observed) -> Result<Frame, Vec<String>> {
+        let frame = parsed(observed)?;
+        let mut d = Vec::new();
+        field(&mut d, "eth.source", self.eth.0, frame.ethernet.source);
+        field(&mut d, "eth.destination", self.eth.1, frame.ethernet.destination);
+        let (src, dst, ttl, transport): (IpAddr, IpAddr, u8, &Transport) = match &frame.network {
+            Network::Ipv4(p) => (p.source.into(), p.destination.into(), p.ttl, &p.transport),
+            Network::Ipv6(p) => (p.source.into(), p.destination.into(), p.hop_limit, &p.transport),
+            _ => return Err(vec![format!("frame: expected TCP/IP, observed {}", frame.summary())]),
+        };
+        field(&mut d, "ip.source", self.ip.0, src);
+        field(&mut d, "ip.destination", self.ip.1, dst);
+        if let Some(t) = self.ttl {
+            field(&mut d, "ip.ttl", t, ttl);
+        }
+        let Transport::Tcp(seg) = transport else {
+            d.push(format!("ip.payload: expected TCP, observed {}", frame.summary()));
+            return Err(d);
+        };
+        field(&mut d, "tcp.source_port", self.ports.0, seg.source_port);
+        field(&mut d, "tcp.destination_port", self.ports.1, seg.destination_port);
+        field(&mut d, "tcp.flags", self.flags, seg.flags);
+        if let Some(seq) = self.seq
+            && seq != seg.sequence
+        {
+            d.push(format!(
+                "tcp.seq: expected {}, observed {}",
+                Self::rel(seq, self.relative_to.0),
+                Self::rel(seg.sequence, self.relative_to.0)
+            ));
+        }
+        if let Some(ack) = self.ack
+            && seg.flags.contains(TcpFlags::ACK)
+            && ack != seg.acknowledgment
+        {
+            d.push(format!(
+                "tcp.ack: expected {}, observed {}",
+                Self::rel(ack, self.relative_to.1),
+                Self::rel(seg.acknowledgment, self.relative_to.1)
+            ));
+        }
+        if seg.payload != self.payload {
+            d.push(format!(
+                "tcp.payload: expected {} bytes {:?}, observed {} bytes {:?}",
+                self.payload.len(),
+                String::from_utf8_lossy(&self.payload),
+                seg.payload.len(),
+                String::from_utf8_lossy(&seg.payload)
+            ));
+        }
+        if seg.checksum_valid == Some(false) {
+            d.push("tcp.checksum: expected valid, observed invalid".to_string());
+        }
+        self.compare_options(seg, &mut d);
+        if d.is_empty() { Ok(frame.clone()) } else { Err(d) }
+    }
+}

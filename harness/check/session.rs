@@ -1,0 +1,233 @@
+//! A check's session with one target: send, expect, call, query, all recorded.
+//!
+//! The session speaks for the *peer* host: the harness end of the veth has no address, so
+//! every frame the stack under test sees from the peer is one the check built. Frames the
+//! stack sends are read one at a time; frames that have nothing to do with the peer (IPv6
+//! chatter of the stack's own, multicast listener reports) are recorded in the trace and
+//! passed over, everything else is compared with what the check expected.
+
+use std::net::IpAddr;
+
+use crate::check::expect::{Expectation, Observed};
+use crate::target::recorder::Recorder;
+use crate::target::{
+    CallOutcome, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError, TcpSocketInfo,
+    TcpState,
+};
+use crate::time::Duration;
+use crate::trace::{HostNames, Trace};
+use crate::wire::{Frame, MacAddr, Network};
+
+/// Why a check stopped before it passed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// The stack sent something other than what the check expected.
+    #[error("{step}: {}", differences.join("; "))]
+    Mismatch {
+        /// The step of the check.
+        step: String,
+        /// One entry per field that differed: `tcp.flags: expected S., observed R.`.
+        differences: Vec<String>,
+    },
+    /// Nothing relevant arrived before the deadline.
+    #[error("{step}: nothing arrived within {waited}")]
+    NothingObserved {
+        /// The step of the check.
+        step: String,
+        /// How long the check waited.
+        waited: Duration,
+    },
+    /// A frame arrived where the check expects silence.
+    #[error("{step}: expected no frame, observed {observed}")]
+    Unexpected {
+        /// The step of the check.
+        step: String,
+        /// The frame, summarised.
+        observed: String,
+    },
+    /// A socket call or state query gave an answer the check did not expect.
+    #[error("{step}: expected {expected}, observed {observed}")]
+    WrongAnswer {
+        /// The step of the check.
+        step: String,
+        /// What the check expected.
+        expected: String,
+        /// What the target answered.
+        observed: String,
+    },
+    /// The target failed (or cannot perform the event: see [`TargetError::NotSupported`]).
+    #[error("{step}: {source}")]
+    Target {
+        /// The step of the check.
+        step: String,
+        /// The target's error.
+        source: TargetError,
+    },
+}
+
+/// One check's conversation with one target.
+pub struct Session<'t> {
+    recorder: Recorder<'t>,
+    endpoints: Endpoints,
+    names: HostNames,
+}
+
+impl<'t> Session<'t> {
+    /// A session on `target`; scenario time starts now.
+    pub fn new(target: &'t mut dyn Target) -> Self {
+        let endpoints = target.endpoints().clone();
+        let names = host_names(&endpoints);
+        Session { recorder: Recorder::new(target), endpoints, names }
+    }
+
+    /// The addresses of the peer (spoken for by the harness) and of the stack.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// Host names used when rendering this session's trace.
+    pub fn host_names(&self) -> &HostNames {
+        &self.names
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> &Trace {
+        self.recorder.trace()
+    }
+
+    /// Ends the session and hands back its trace.
+    pub fn into_trace(self) -> Trace {
+        self.recorder.into_trace()
+    }
+
+    /// Adds a note to the trace (what the check is about to do).
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.recorder.note(text.into());
+    }
+
+    /// Sends `frame` to the stack, as the peer.
+    pub fn send(&mut self, step: &str, frame: &Frame) -> Result<(), CheckError> {
+        self.send_bytes(step, &frame.emit())
+    }
+
+    /// Sends raw bytes (a deliberately broken frame, say) to the stack.
+    pub fn send_bytes(&mut self, step: &str, bytes: &[u8]) -> Result<(), CheckError> {
+        self.recorder.send_frame(bytes).map_err(|source| CheckError::Target { step: step.into(), source })
+    }
+
+    /// Waits up to `timeout` for the next frame the stack sends to the peer (or broadcasts),
+    /// passing over unrelated frames.
+    pub fn next_frame(&mut self, step: &str, timeout: Duration) -> Result<Option<Observed>, CheckError> {
+        let deadline = self.recorder.deadline_after(timeout);
+        loop {
+            let bytes = self
+                .recorder
+                .recv_frame(deadline)
+                .map_err(|source| CheckError::Target { step: step.into(), source })?;
+            let Some(bytes) = bytes else { return Ok(None) };
+            let parsed = Frame::parse(&bytes);
+            if let Ok(frame) = &parsed
+                && !self.is_relevant(frame)
+            {
+                continue;
+            }
+            return Ok(Some(Observed { bytes, parsed }));
+        }
+    }
+
+    /// Waits for the next relevant frame and compares it with `expected`.
+    pub fn expect(&mut self, step: &str, timeout: Duration, expected: &dyn Expectation) -> Result<Frame, CheckError> {
+        let Some(observed) = self.next_frame(step, timeout)? else {
+            return Err(CheckError::NothingObserved { step: format!("{step} ({})", expected.describe()), waited: timeout });
+        };
+        match expected.compare(&observed) {
+            Ok(frame) => Ok(frame),
+            Err(differences) => Err(CheckError::Mismatch { step: format!("{step} ({})", expected.describe()), differences }),
+        }
+    }
+
+    /// Expects no relevant frame during `window`.
+    pub fn expect_silence(&mut self, step: &str, window: Duration) -> Result<(), CheckError> {
+        match self.next_frame(step, window)? {
+            None => Ok(()),
+            Some(observed) => Err(CheckError::Unexpected { step: step.into(), observed: observed.summary() }),
+        }
+    }
+
+    /// Makes one socket call on the stack.
+    pub fn call(&mut self, step: &str, call: SocketCall) -> Result<CallOutcome, CheckError> {
+        self.recorder.call(&call).map_err(|source| CheckError::Target { step: step.into(), source })
+    }
+
+    /// Makes one socket call and requires `expected` as its outcome.
+    pub fn call_expect(&mut self, step: &str, call: SocketCall, expected: &CallOutcome) -> Result<(), CheckError> {
+        let outcome = self.call(step, call)?;
+        if &outcome == expected {
+            Ok(())
+        } else {
+            Err(CheckError::WrongAnswer { step: step.into(), expected: format!("{expected:?}"), observed: format!("{outcome:?}") })
+        }
+    }
+
+    /// Reads state from the stack.
+    pub fn query(&mut self, step: &str, query: StateQuery) -> Result<StateAnswer, CheckError> {
+        self.recorder.query(&query).map_err(|source| CheckError::Target { step: step.into(), source })
+    }
+
+    /// Requires the stack's TCP socket `local_port` ↔ `remote_port` to be in `state`
+    /// (`None`: no such socket, i.e. CLOSED).
+    pub fn expect_tcp_state(
+        &mut self,
+        step: &str,
+        local_port: u16,
+        remote_port: u16,
+        state: Option<TcpState>,
+    ) -> Result<(), CheckError> {
+        let answer = self.query(step, StateQuery::TcpSockets)?;
+        let StateAnswer::TcpSockets(sockets) = answer else {
+            return Err(CheckError::WrongAnswer { step: step.into(), expected: "a TCP socket list".into(), observed: format!("{answer:?}") });
+        };
+        let found: Option<&TcpSocketInfo> =
+            sockets.iter().find(|s| s.local.port() == local_port && s.remote.port() == remote_port);
+        let observed = found.map(|s| s.state);
+        self.recorder.note(format!(
+            "state {local_port}<->{remote_port}: {}",
+            observed.map_or("CLOSED".to_string(), |s| s.to_string())
+        ));
+        if observed == state {
+            Ok(())
+        } else {
+            Err(CheckError::WrongAnswer {
+                step: step.into(),
+                expected: state.map_or("CLOSED (no socket)".to_string(), |s| s.to_string()),
+                observed: observed.map_or("CLOSED (no socket)".to_string(), |s| s.to_string()),
+            })
+        }
+    }
+
+    /// Whether a frame from the stack concerns the peer: ARP, or IP to or from one of the
+    /// peer's addresses, or anything unicast to the peer's MAC.
+    fn is_relevant(&self, frame: &Frame) -> bool {
+        let peer_ips = [IpAddr::V4(self.endpoints.peer_ipv4), IpAddr::V6(self.endpoints.peer_ipv6)];
+        match &frame.network {
+            Network::Arp(_) => true,
+            Network::Ipv4(p) => peer_ips.contains(&IpAddr::V4(p.destination)) || frame.ethernet.destination == self.endpoints.peer_mac,
+            Network::Ipv6(p) => peer_ips.contains(&IpAddr::V6(p.destination)) || frame.ethernet.destination == self.endpoints.peer_mac,
+            _ => frame.ethernet.destination == self.endpoints.peer_mac,
+        }
+    }
+}
+
+/// Names for the two hosts of a lab: `peer` (the harness) and `dut` (the stack under test).
+pub fn host_names(endpoints: &Endpoints) -> HostNames {
+    let mut names = HostNames::default();
+    names.insert_mac(endpoints.peer_mac, "peer");
+    names.insert_mac(endpoints.stack_mac, "dut");
+    names.insert_mac(MacAddr::BROADCAST, "broadcast");
+    names.insert_ip(IpAddr::V4(endpoints.peer_ipv4), "peer");
+    names.insert_ip(IpAddr::V6(endpoints.peer_ipv6), "peer");
+    names.insert_ip(IpAddr::V4(endpoints.stack_ipv4), "dut");
+    names.insert_ip(IpAddr::V6(endpoints.stack_ipv6), "dut");
+    names
+}

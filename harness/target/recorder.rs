@@ -1,0 +1,89 @@
+//! A recording wrapper around a target: every frame and every call, with its time.
+//!
+//! The recorder owns the clock of a scenario: it turns the monotonic clock into scenario
+//! time ([`crate::time::Instant`], µs since the recorder was made) so that nothing outside
+//! `target/` and `sandbox/` reads a clock.
+
+use crate::target::{CallOutcome, SocketCall, StateAnswer, StateQuery, Target, TargetError};
+use crate::time::{Duration, Instant};
+use crate::trace::Trace;
+
+/// Wraps a target and records what crosses it.
+pub struct Recorder<'t> {
+    target: &'t mut dyn Target,
+    start: std::time::Instant,
+    trace: Trace,
+}
+
+impl<'t> Recorder<'t> {
+    /// Starts recording; scenario time zero is now.
+    pub fn new(target: &'t mut dyn Target) -> Self {
+        Recorder { target, start: std::time::Instant::now(), trace: Trace::default() }
+    }
+
+    /// Scenario time now.
+    pub fn now(&self) -> Instant {
+        Instant::ZERO + Duration::from(self.start.elapsed())
+    }
+
+    /// The monotonic deadline `after` from now.
+    pub fn deadline_after(&self, after: Duration) -> std::time::Instant {
+        std::time::Instant::now() + std::time::Duration::from(after)
+    }
+
+    /// The target's name.
+    pub fn target_name(&self) -> &str {
+        self.target.name()
+    }
+
+    /// Sends a frame and records it.
+    pub fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+        let at = self.now();
+        self.target.send_frame(frame)?;
+        self.trace.push_frame(at, crate::trace::Direction::Sent, frame.to_vec());
+        Ok(())
+    }
+
+    /// Receives a frame (or nothing by `deadline`) and records it.
+    pub fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+        let frame = self.target.recv_frame(deadline)?;
+        if let Some(bytes) = &frame {
+            let at = self.now();
+            self.trace.push_frame(at, crate::trace::Direction::Received, bytes.clone());
+        }
+        Ok(frame)
+    }
+
+    /// Makes a socket call and records it with its outcome.
+    pub fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        let at = self.now();
+        let result = self.target.call(call);
+        let text = match &result {
+            Ok(outcome) => outcome.to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        self.trace.push_call(at, call.to_string(), text);
+        result
+    }
+
+    /// Makes a state query (recorded as a call; the answer is summarised).
+    pub fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+        self.target.query(query)
+    }
+
+    /// Adds a note.
+    pub fn note(&mut self, text: String) {
+        let at = self.now();
+        self.trace.push_note(at, text);
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Ends the recording.
+    pub fn into_trace(self) -> Trace {
+        self.trace
+    }
+}
