@@ -8,6 +8,7 @@
 //! - [`check`]: the conformance checks and their verdicts.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod check;
 pub mod sandbox;
 pub mod target;

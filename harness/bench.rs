@@ -1,0 +1,164 @@
+//! The floor benchmark: how long one raw frame takes through veth to the kernel and back,
+//! and what the harness adds on top of it.
+//!
+//! Both measurements use the same ARP exchange (the peer asks who has the stack's address;
+//! the kernel answers) on the same lab, in alternating rounds so that a machine that gets
+//! busier or quieter during the run affects both alike:
+//!
+//! - **floor**: pre-built request bytes go out through the target's wire plane and the
+//!   loop waits for the reply frame, nothing else;
+//! - **harness**: the full path a check takes: build the request as a [`Frame`], emit it,
+//!   record it in a trace, receive, parse, pass over unrelated frames, compare the reply
+//!   field by field with an [`ExpectArp`].
+//!
+//! The result is reported as a ratio (harness / floor), never as an absolute pass mark.
+
+use std::fmt;
+
+use crate::check::Session;
+use crate::check::expect::ExpectArp;
+use crate::target::linux::{LabConfig, LinuxTarget};
+use crate::target::{Target, TargetError};
+use crate::time::Duration;
+use crate::wire::{ArpOperation, ArpRepr, Frame, MacAddr};
+
+/// Figures of one benchmark run.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    /// Exchanges per measurement.
+    pub iterations: usize,
+    /// Median floor round trip, in microseconds.
+    pub floor_median_us: f64,
+    /// Mean floor round trip, in microseconds.
+    pub floor_mean_us: f64,
+    /// Median harness exchange, in microseconds.
+    pub harness_median_us: f64,
+    /// Mean harness exchange, in microseconds.
+    pub harness_mean_us: f64,
+    /// Time to build and tear down one lab, in milliseconds.
+    pub lab_setup_ms: f64,
+}
+
+impl BenchReport {
+    /// Harness cost per exchange as a multiple of the floor (medians).
+    pub fn ratio(&self) -> f64 {
+        self.harness_median_us / self.floor_median_us
+    }
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "lab set-up and tear-down:           {:>9.1} ms", self.lab_setup_ms)?;
+        writeln!(f, "floor   (raw ARP round trip, {} x): median {:>7.1} us, mean {:>7.1} us", self.iterations, self.floor_median_us, self.floor_mean_us)?;
+        writeln!(f, "harness (checked exchange,  {} x): median {:>7.1} us, mean {:>7.1} us", self.iterations, self.harness_median_us, self.harness_mean_us)?;
+        writeln!(f, "ratio harness / floor (medians):    {:>9.2}  (goal <= 2.00)", self.ratio())
+    }
+}
+
+/// Why the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// The target failed.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The kernel did not answer an ARP request.
+    #[error("the kernel did not answer ARP request {0} within a second")]
+    NoReply(usize),
+    /// The checked exchange failed its comparison.
+    #[error("the checked exchange failed: {0}")]
+    Check(String),
+}
+
+
+fn is_arp_reply(bytes: &[u8]) -> bool {
+    // Ethernet type 0x0806 and ARP operation 2 (reply), read straight from the bytes: the
+    // floor must not pay for parsing.
+    bytes.len() >= 22 && bytes[12..14] == [0x08, 0x06] && bytes[20..22] == [0, 2]
+}
+
+fn floor_round(target: &mut dyn Target, bytes: &[u8], n: usize) -> Result<f64, BenchError> {
+    let started = std::time::Instant::now();
+    target.send_frame(bytes)?;
+    let deadline = started + std::time::Duration::from_secs(1);
+    loop {
+        match target.recv_frame(deadline)? {
+            Some(reply) if is_arp_reply(&reply) => return Ok(started.elapsed().as_secs_f64() * 1e6),
+            Some(_) => continue,
+            None => return Err(BenchError::NoReply(n)),
+        }
+    }
+}
+
+fn harness_round(target: &mut dyn Target, n: usize) -> Result<f64, BenchError> {
+    let started = std::time::Instant::now();
+    let e = target.endpoints().clone();
+    let mut session = Session::new(target);
+    let frame = request_for(&e);
+    session.send("bench request", &frame).map_err(|err| BenchError::Check(err.to_string()))?;
+    let expected = ExpectArp {
+        operation: ArpOperation::Reply,
+        eth_destination: e.peer_mac,
+        sender_mac: e.stack_mac,
+        sender_ip: e.stack_ipv4,
+        target_mac: e.peer_mac,
+        target_ip: e.peer_ipv4,
+    };
+    match session.expect("bench reply", Duration::from_millis(1000), &expected) {
+        Ok(_) => {}
+        Err(crate::check::CheckError::NothingObserved { .. }) => return Err(BenchError::NoReply(n)),
+        Err(err) => return Err(BenchError::Check(err.to_string())),
+    }
+    let trace = session.into_trace();
+    std::hint::black_box(trace);
+    Ok(started.elapsed().as_secs_f64() * 1e6)
+}
+
+/// The peer's ARP request for the stack's IPv4 address.
+fn request_for(e: &crate::target::Endpoints) -> Frame {
+    Frame::arp(
+        e.peer_mac,
+        MacAddr::BROADCAST,
+        ArpRepr::ethernet_ipv4(ArpOperation::Request, e.peer_mac, e.peer_ipv4, MacAddr::ZERO, e.stack_ipv4),
+    )
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// Runs the benchmark on a fresh Linux lab: `iterations` exchanges of each kind, alternated.
+pub fn run(iterations: usize) -> Result<BenchReport, BenchError> {
+    let iterations = iterations.max(10);
+    let setup_started = std::time::Instant::now();
+    let probe = LinuxTarget::new(LabConfig::default())?;
+    drop(probe);
+    let lab_setup_ms = setup_started.elapsed().as_secs_f64() * 1e3;
+
+    let mut target = LinuxTarget::new(LabConfig::default())?;
+    let bytes = request_for(target.endpoints()).emit();
+    // Warm up: the first exchange creates the neighbour entry.
+    for n in 0..20 {
+        floor_round(&mut target, &bytes, n)?;
+        harness_round(&mut target, n)?;
+    }
+    let mut floor = Vec::with_capacity(iterations);
+    let mut harness = Vec::with_capacity(iterations);
+    for n in 0..iterations {
+        floor.push(floor_round(&mut target, &bytes, n)?);
+        harness.push(harness_round(&mut target, n)?);
+    }
+    Ok(BenchReport {
+        iterations,
+        floor_mean_us: mean(&floor),
+        floor_median_us: median(&mut floor),
+        harness_mean_us: mean(&harness),
+        harness_median_us: median(&mut harness),
+        lab_setup_ms,
+    })
+}

@@ -1,0 +1,73 @@
+//! The first end-to-end checks, run against the running Linux kernel in throwaway
+//! namespaces: every check must pass, its normalised trace is locked by a snapshot, and a
+//! stack configured to differ (a smaller MTU) must make the check fail with the exact field.
+
+use netconform::check::runner::run_one;
+use netconform::check::{self, CheckReport, CheckSpec, Verdict};
+use netconform::sandbox::require_netns;
+use netconform::target::linux::{LabConfig, LinuxTarget};
+use netconform::target::{Target, TargetError};
+
+fn spec(id: &str) -> CheckSpec {
+    check::catalogue().into_iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no check {id}"))
+}
+
+fn run(id: &str, config: LabConfig) -> CheckReport {
+    let factory = move || -> Result<Box<dyn Target>, TargetError> { Ok(Box::new(LinuxTarget::new(config.clone())?)) };
+    run_one(&spec(id), &factory)
+}
+
+/// Times differ from run to run; the snapshot locks everything else.
+macro_rules! assert_trace_snapshot {
+    ($name:expr, $text:expr) => {
+        insta::with_settings!({ filters => vec![(r"(?m)^ *\d+\.\d{3}", "[ms]")] }, {
+            insta::assert_snapshot!($name, $text);
+        })
+    };
+}
+
+#[test]
+fn passive_open_data_and_active_close() {
+    if !require_netns("passive_open_data_and_active_close") {
+        return;
+    }
+    let report = run("tcp.passive-open.active-close", LabConfig::default());
+    assert_eq!(report.verdict, Verdict::Pass, "trace:\n{}", report.trace_text());
+    assert_trace_snapshot!("passive_open_active_close", report.trace_text());
+}
+
+#[test]
+fn passive_open_and_passive_close() {
+    if !require_netns("passive_open_and_passive_close") {
+        return;
+    }
+    let report = run("tcp.passive-open.passive-close", LabConfig::default());
+    assert_eq!(report.verdict, Verdict::Pass, "trace:\n{}", report.trace_text());
+    assert_trace_snapshot!("passive_open_passive_close", report.trace_text());
+}
+
+#[test]
+fn syn_to_closed_port_draws_rst() {
+    if !require_netns("syn_to_closed_port_draws_rst") {
+        return;
+    }
+    let report = run("tcp.closed-port.syn", LabConfig::default());
+    assert_eq!(report.verdict, Verdict::Pass, "trace:\n{}", report.trace_text());
+    assert_trace_snapshot!("syn_to_closed_port", report.trace_text());
+}
+
+/// The check is not a tautology: a stack whose MTU is 1400 announces MSS 1360, and the
+/// check that expects 1460 says so, naming the field.
+#[test]
+fn a_different_stack_fails_with_the_field_that_differs() {
+    if !require_netns("a_different_stack_fails_with_the_field_that_differs") {
+        return;
+    }
+    let config = LabConfig { mtu: 1400, ..LabConfig::default() };
+    let report = run("tcp.passive-open.active-close", config);
+    let Verdict::Fail { step, differences } = &report.verdict else {
+        panic!("expected a failure, got {:?}\n{}", report.verdict, report.trace_text());
+    };
+    assert!(step.contains("SYN-ACK"), "{step}");
+    assert_eq!(differences, &vec!["tcp.option.mss: expected 1460, observed 1360".to_string()]);
+}
