@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod models;
 pub mod sandbox;
 pub mod target;
 pub mod time;

@@ -1,0 +1,946 @@
+//! A reference model of one TCP connection endpoint (the stack under test), as RFC 9293
+//! §3.10 describes it, with the RFC 5961 hardening and a Linux profile.
+//!
+//! Read first: RFC 9293 §3.3.2 (states), §3.4 (sequence numbers), §3.5 (opening), §3.6
+//! (closing), §3.10 (event processing); RFC 5961 §3–§5 (RST, SYN and ACK validation);
+//! RFC 7323 §2.2, §3.2 (options on SYN segments); RFC 6691 (MSS); RFC 1122 §4.2.2.13
+//! (close with unread data).
+//!
+//! # Call order
+//!
+//! The model is sans-IO. Feed it what happens to the stack, in order:
+//! [`Tcp::handle_call`] for an application call, [`Tcp::handle_segment`] for a segment
+//! from the peer, [`Tcp::observe_window`] when the stack advertises a receive window (the
+//! window is an implementation choice, so the model learns it instead of predicting it).
+//! Each returns the [`Output`]s the stack must produce: segments to send, data or end of
+//! stream for the application, errors. [`Tcp::state`] is the state it must then be in.
+//!
+//! # Sequence spaces
+//!
+//! The peer's sequence numbers are absolute: the peer's ISN is an input. The stack's own
+//! initial sequence number is chosen by the stack and is unpredictable by design (RFC
+//! 6528), so the model counts the stack's sequence space **relative to its ISS** (ISS = 0);
+//! the comparison with a real stack learns the ISS from its SYN or SYN-ACK and subtracts it.
+//!
+//! Timers (retransmission, keepalive, TIME-WAIT expiry) are not modelled here yet.
+
+use std::fmt;
+
+use crate::models::seq;
+
+/// The eleven states of RFC 9293 §3.3.2 (CLOSED included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum State {
+    /// No connection.
+    Closed,
+    /// Waiting for a connection request.
+    Listen,
+    /// A SYN was sent, waiting for the matching SYN.
+    SynSent,
+    /// A SYN was received and one sent, waiting for its acknowledgment.
+    SynReceived,
+    /// An open connection.
+    Established,
+    /// Our FIN was sent, not yet acknowledged.
+    FinWait1,
+    /// Our FIN is acknowledged, waiting for the peer's.
+    FinWait2,
+    /// The peer's FIN arrived, waiting for the local close.
+    CloseWait,
+    /// Both FINs sent, ours not yet acknowledged.
+    Closing,
+    /// The peer closed first; our FIN is waiting for its acknowledgment.
+    LastAck,
+    /// Both sides closed; waiting for old duplicates to die out.
+    TimeWait,
+}
+
+impl State {
+    /// Whether the connection is synchronized (RFC 9293 §3.5.2, group 3).
+    pub fn is_synchronized(self) -> bool {
+        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Closed => "CLOSED",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::CloseWait => "CLOSE-WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST-ACK",
+            State::TimeWait => "TIME-WAIT",
+        })
+    }
+}
+
+/// TCP control flags as the model sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+pub struct Flags {
+    /// SYN.
+    pub syn: bool,
+    /// ACK.
+    pub ack: bool,
+    /// FIN.
+    pub fin: bool,
+    /// RST.
+    pub rst: bool,
+    /// PSH.
+    pub psh: bool,
+}
+
+impl Flags {
+    /// No flag at all.
+    pub const NONE: Flags = Flags { syn: false, ack: false, fin: false, rst: false, psh: false };
+    /// SYN.
+    pub const SYN: Flags = Flags { syn: true, ..Flags::NONE };
+    /// SYN and ACK.
+    pub const SYN_ACK: Flags = Flags { syn: true, ack: true, ..Flags::NONE };
+    /// ACK.
+    pub const ACK: Flags = Flags { ack: true, ..Flags::NONE };
+    /// FIN and ACK.
+    pub const FIN_ACK: Flags = Flags { fin: true, ack: true, ..Flags::NONE };
+    /// PSH and ACK.
+    pub const PSH_ACK: Flags = Flags { psh: true, ack: true, ..Flags::NONE };
+    /// RST.
+    pub const RST: Flags = Flags { rst: true, ..Flags::NONE };
+    /// RST and ACK.
+    pub const RST_ACK: Flags = Flags { rst: true, ack: true, ..Flags::NONE };
+}
+
+impl fmt::Display for Flags {
+    /// tcpdump style: `S`, `S.`, `F.`, `R`, `P.`, `.`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        if self.syn {
+            s.push('S');
+        }
+        if self.fin {
+            s.push('F');
+        }
+        if self.rst {
+            s.push('R');
+        }
+        if self.psh {
+            s.push('P');
+        }
+        if self.ack {
+            s.push('.');
+        }
+        if s.is_empty() {
+            s.push_str("none");
+        }
+        f.write_str(&s)
+    }
+}
+
+/// A segment from the peer, reduced to what the state machine reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SegmentIn {
+    /// Control flags.
+    pub flags: Flags,
+    /// SEG.SEQ (peer's space, absolute).
+    pub seq: u32,
+    /// SEG.ACK (stack's space, relative to its ISS).
+    pub ack: u32,
+    /// Payload length in bytes.
+    pub len: u32,
+    /// The MSS option, if any.
+    pub mss: Option<u16>,
+    /// The window-scale option, if any.
+    pub window_scale: Option<u8>,
+    /// Whether SACK-permitted is present.
+    pub sack_permitted: bool,
+    /// Whether the timestamps option is present.
+    pub timestamps: bool,
+}
+
+impl SegmentIn {
+    /// A segment with `flags`, `seq`, `ack` and `len` and no options.
+    pub fn new(flags: Flags, seq: u32, ack: u32, len: u32) -> Self {
+        SegmentIn { flags, seq, ack, len, mss: None, window_scale: None, sack_permitted: false, timestamps: false }
+    }
+
+    /// SEG.LEN: the payload plus one for SYN and one for FIN.
+    pub fn seg_len(&self) -> u32 {
+        self.len + u32::from(self.flags.syn) + u32::from(self.flags.fin)
+    }
+}
+
+/// Options the stack must put on a segment it sends.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct OptionsOut {
+    /// MSS option with this value (SYN segments only, RFC 9293 MUST-65).
+    pub mss: Option<u16>,
+    /// Window scale present (its value follows the receive buffer: not predicted).
+    pub window_scale: bool,
+    /// SACK-permitted present.
+    pub sack_permitted: bool,
+    /// Timestamps present.
+    pub timestamps: bool,
+    /// SACK blocks (peer's space, absolute), when SACK was negotiated.
+    pub sack_blocks: Vec<(u32, u32)>,
+}
+
+/// A segment the stack must send.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SegmentOut {
+    /// Control flags.
+    pub flags: Flags,
+    /// SEG.SEQ in the stack's space, relative to its ISS.
+    pub seq: u32,
+    /// SEG.ACK in the peer's space (absolute), meaningful when ACK is set.
+    pub ack: u32,
+    /// Payload length.
+    pub len: u32,
+    /// Options it must carry.
+    pub options: OptionsOut,
+    /// Why the stack sends it, in RFC terms (`challenge ACK`, `ACK of data`).
+    pub reason: &'static str,
+}
+
+/// What an application asks of the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Call {
+    /// Passive OPEN.
+    Listen,
+    /// Active OPEN.
+    Connect,
+    /// SEND of `len` bytes.
+    Send(u32),
+    /// RECEIVE of up to `max` bytes.
+    Receive(u32),
+    /// Half-close: no more sending (shutdown(SHUT_WR)).
+    ShutdownWrite,
+    /// CLOSE.
+    Close,
+    /// ABORT (close with SO_LINGER zero).
+    Abort,
+}
+
+/// An error the application sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AppError {
+    /// The peer refused the connection (RST in SYN-SENT).
+    ConnectionRefused,
+    /// The peer reset the connection.
+    ConnectionReset,
+    /// The call is not valid in this state ("connection does not exist", "closing").
+    InvalidState,
+}
+
+/// What the stack must do after an event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Output {
+    /// Send this segment.
+    Segment(SegmentOut),
+    /// Deliver `n` bytes to the application.
+    Deliver(u32),
+    /// The application reads end of stream.
+    EndOfStream,
+    /// The connection is established (connect returns, or accept can return).
+    Established,
+    /// The application sees this error.
+    Error(AppError),
+}
+
+/// One place where Linux departs from the RFC text. Each variant names the clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Deviation {
+    /// RFC 9293 §3.10.7.2: a SYN with FIN in LISTEN would be processed as a SYN; Linux drops
+    /// it (CVE-2012-6638 fix, `tcp_rcv_state_process`).
+    DropSynFinInListen,
+    /// RFC 9293 §3.10.7.4 (fourth), SYN-RECEIVED: a SYN returns a passively opened
+    /// connection to LISTEN silently; Linux answers a SYN with the original sequence number
+    /// with the SYN-ACK again and any other in-window SYN with `<SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK>`.
+    SynReceivedSynResets,
+    /// RFC 5961 §3.2: only RCV.NXT resets; Linux also accepts RCV.NXT−1 in CLOSE-WAIT,
+    /// CLOSING and LAST-ACK (`tcp_reset_check`).
+    RstAtRcvNxtMinusOneAfterFin,
+    /// RFC 9293 §3.10.5 ABORT sends `<SEQ=SND.NXT><CTL=RST>`; Linux sets ACK too
+    /// (`<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>`), for close with unread data and SO_LINGER 0.
+    AbortRstCarriesAck,
+    /// RFC 9293 §3.10.7.2: text on a SYN "should be queued for later processing"; Linux
+    /// (no Fast Open cookie) discards it and acknowledges only the SYN.
+    DiscardSynData,
+    /// RFC 9293 §3.6.1 MAY-2 / RFC 6191: Linux accepts a SYN with SEG.SEQ > RCV.NXT in
+    /// TIME-WAIT as a new connection.
+    TimeWaitSynReopens,
+    /// RFC 9293 §3.10.7.4 (eighth) leaves the answer to out-of-order data to the ACK policy
+    /// (SHLD-31, MAY-13); Linux acknowledges it at once with SACK blocks (RFC 2018) and
+    /// old data with a D-SACK block (RFC 2883).
+    ImmediateDupAckWithSack,
+}
+
+/// Which reading of the RFCs the model follows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Profile {
+    /// A short name (`rfc`, `linux`).
+    pub name: &'static str,
+    /// The deviations from the RFC text that apply.
+    pub deviations: Vec<Deviation>,
+}
+
+impl Profile {
+    /// The RFC text as written (RFC 9293 with RFC 5961).
+    pub fn rfc() -> Self {
+        Profile { name: "rfc", deviations: Vec::new() }
+    }
+
+    /// Linux 6.x with the sysctls netconform pins (`tcp_invalid_ratelimit=0`,
+    /// `tcp_rfc1337=0`, SACK, timestamps and window scaling on).
+    pub fn linux() -> Self {
+        Profile {
+            name: "linux",
+            deviations: vec![
+                Deviation::DropSynFinInListen,
+                Deviation::SynReceivedSynResets,
+                Deviation::RstAtRcvNxtMinusOneAfterFin,
+                Deviation::AbortRstCarriesAck,
+                Deviation::DiscardSynData,
+                Deviation::TimeWaitSynReopens,
+                Deviation::ImmediateDupAckWithSack,
+            ],
+        }
+    }
+
+    /// Whether `deviation` applies.
+    pub fn has(&self, deviation: Deviation) -> bool {
+        self.deviations.contains(&deviation)
+    }
+}
+
+/// What the stack is configured to do (inputs, not choices of the model).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Config {
+    /// The MSS the stack announces: the interface MTU less 40 (IPv4) or 60 (IPv6).
+    pub mss: u16,
+    /// Whether the stack is IPv6 (the default send MSS is 1220 instead of 536).
+    pub ipv6: bool,
+    /// SACK enabled (`tcp_sack`).
+    pub sack: bool,
+    /// Timestamps enabled (`tcp_timestamps`).
+    pub timestamps: bool,
+    /// Window scaling enabled (`tcp_window_scaling`).
+    pub window_scaling: bool,
+    /// The deviations from the RFC text.
+    pub profile: Profile,
+}
+
+impl Config {
+    /// A stack on an MTU 1500 IPv4 link with everything on, under `profile`.
+    pub fn ipv4(profile: Profile) -> Self {
+        Config { mss: 1460, ipv6: false, sack: true, timestamps: true, window_scaling: true, profile }
+    }
+}
+
+/// The model of one endpoint: the stack's TCB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tcp {
+    config: Config,
+    state: State,
+    /// Whether the connection was opened passively (SYN-RECEIVED returns to LISTEN).
+    passive: bool,
+    /// SND.UNA, relative to ISS.
+    snd_una: u32,
+    /// SND.NXT, relative to ISS.
+    snd_nxt: u32,
+    /// Whether our FIN has been sent (its sequence number is `snd_nxt - 1` once sent).
+    fin_sent: bool,
+    /// The largest window the peer offered (MAX.SND.WND, RFC 5961 §5.2), unscaled bytes.
+    max_snd_wnd: u32,
+    /// IRS, the peer's ISN.
+    irs: u32,
+    /// RCV.NXT (peer's space).
+    rcv_nxt: u32,
+    /// RCV.WND as last advertised by the stack (learned).
+    rcv_wnd: u32,
+    /// Out-of-order data held, as (start, end) in the peer's space, sorted.
+    out_of_order: Vec<(u32, u32)>,
+    /// Bytes received but not yet read by the application.
+    unread: u32,
+    /// The peer's FIN has been received.
+    fin_received: bool,
+    /// The application closed the socket (it can no longer read).
+    orphaned: bool,
+    /// Send MSS in use (from the peer's MSS option, or the default).
+    send_mss: u32,
+    /// Options negotiated on the handshake.
+    sack_ok: bool,
+    timestamps_ok: bool,
+}
+
+impl Tcp {
+    /// A stack socket in CLOSED with `config`.
+    pub fn new(config: Config) -> Self {
+        Tcp {
+            config,
+            state: State::Closed,
+            passive: false,
+            snd_una: 0,
+            snd_nxt: 0,
+            fin_sent: false,
+            max_snd_wnd: 0,
+            irs: 0,
+            rcv_nxt: 0,
+            rcv_wnd: 65_535,
+            out_of_order: Vec::new(),
+            unread: 0,
+            fin_received: false,
+            orphaned: false,
+            send_mss: 536,
+            sack_ok: false,
+            timestamps_ok: false,
+        }
+    }
+
+    /// The state the stack must be in.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// RCV.NXT (peer's space).
+    pub fn rcv_nxt(&self) -> u32 {
+        self.rcv_nxt
+    }
+
+    /// RCV.WND as last learned.
+    pub fn rcv_wnd(&self) -> u32 {
+        self.rcv_wnd
+    }
+
+    /// SND.NXT relative to the stack's ISS.
+    pub fn snd_nxt(&self) -> u32 {
+        self.snd_nxt
+    }
+
+    /// SND.UNA relative to the stack's ISS.
+    pub fn snd_una(&self) -> u32 {
+        self.snd_una
+    }
+
+    /// The send MSS the stack must use for data (options it carries on every segment
+    /// already subtracted).
+    pub fn send_mss(&self) -> u32 {
+        self.send_mss - if self.timestamps_ok { 12 } else { 0 }
+    }
+
+    /// Bytes received and not yet read.
+    pub fn unread(&self) -> u32 {
+        self.unread
+    }
+
+    /// The stack advertised a receive window of `window` bytes (already scaled).
+    pub fn observe_window(&mut self, window: u32) {
+        self.rcv_wnd = window;
+    }
+
+    fn profile(&self, deviation: Deviation) -> bool {
+        self.config.profile.has(deviation)
+    }
+
+    fn segment(&self, flags: Flags, seq: u32, ack: u32, len: u32, reason: &'static str) -> Output {
+        Output::Segment(SegmentOut { flags, seq, ack, len, options: OptionsOut::default(), reason })
+    }
+
+    /// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`, with SACK blocks when SACK was negotiated and
+    /// there is out-of-order data.
+    fn ack_now(&self, reason: &'static str) -> Output {
+        let mut out = SegmentOut {
+            flags: Flags::ACK,
+            seq: self.snd_nxt,
+            ack: self.rcv_nxt,
+            len: 0,
+            options: OptionsOut { timestamps: self.timestamps_ok, ..OptionsOut::default() },
+            reason,
+        };
+        if self.sack_ok && self.profile(Deviation::ImmediateDupAckWithSack) {
+            out.options.sack_blocks = self.out_of_order.clone();
+        }
+        Output::Segment(out)
+    }
+
+    /// The SYN or SYN-ACK the stack sends, with the options RFC 7323 §2.2/§3.2 and RFC
+    /// 2018 allow it (the SYN-ACK only echoes what the SYN offered).
+    fn syn_options(&self, offered: Option<&SegmentIn>) -> OptionsOut {
+        let c = &self.config;
+        match offered {
+            None => OptionsOut {
+                mss: Some(c.mss),
+                window_scale: c.window_scaling,
+                sack_permitted: c.sack,
+                timestamps: c.timestamps,
+                sack_blocks: Vec::new(),
+            },
+            Some(syn) => OptionsOut {
+                mss: Some(c.mss),
+                window_scale: c.window_scaling && syn.window_scale.is_some(),
+                sack_permitted: c.sack && syn.sack_permitted,
+                timestamps: c.timestamps && syn.timestamps,
+                sack_blocks: Vec::new(),
+            },
+        }
+    }
+
+    fn learn_syn(&mut self, syn: &SegmentIn) {
+        self.irs = syn.seq;
+        self.rcv_nxt = syn.seq.wrapping_add(1);
+        let default_mss = if self.config.ipv6 { 1220 } else { 536 };
+        self.send_mss = u32::from(syn.mss.unwrap_or(default_mss)).min(u32::from(self.config.mss));
+        self.sack_ok = self.config.sack && syn.sack_permitted;
+        self.timestamps_ok = self.config.timestamps && syn.timestamps;
+    }
+
+    /// An application call.
+    pub fn handle_call(&mut self, call: Call) -> Vec<Output> {
+        let mut out = Vec::new();
+        match (call, self.state) {
+            (Call::Listen, State::Closed) => {
+                self.state = State::Listen;
+                self.passive = true;
+            }
+            (Call::Connect, State::Closed) => {
+                // RFC 9293 §3.10.1: send <SEQ=ISS><CTL=SYN>, SND.UNA = ISS, SND.NXT = ISS+1.
+                self.snd_una = 0;
+                self.snd_nxt = 1;
+                self.state = State::SynSent;
+                out.push(Output::Segment(SegmentOut {
+                    flags: Flags::SYN,
+                    seq: 0,
+                    ack: 0,
+                    len: 0,
+                    options: self.syn_options(None),
+                    reason: "active OPEN",
+                }));
+            }
+            (Call::Send(len), State::Established | State::CloseWait) if !self.fin_sent => {
+                // §3.10.2: segmentize and send with a piggybacked ACK; PSH on the last one.
+                let mss = self.send_mss().max(1);
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(mss);
+                    left -= n;
+                    let flags = if left == 0 { Flags::PSH_ACK } else { Flags::ACK };
+                    out.push(Output::Segment(SegmentOut {
+                        flags,
+                        seq: self.snd_nxt,
+                        ack: self.rcv_nxt,
+                        len: n,
+                        options: OptionsOut { timestamps: self.timestamps_ok, ..OptionsOut::default() },
+                        reason: "SEND",
+                    }));
+                    self.snd_nxt = self.snd_nxt.wrapping_add(n);
+                }
+            }
+            (Call::Send(_), _) => out.push(Output::Error(AppError::InvalidState)),
+            (Call::Receive(max), _) => {
+                if self.unread > 0 {
+                    let n = self.unread.min(max);
+                    self.unread -= n;
+                    out.push(Output::Deliver(n));
+                } else if self.fin_received {
+                    out.push(Output::EndOfStream);
+                } else if !self.state.is_synchronized() && self.state != State::SynReceived {
+                    out.push(Output::Error(AppError::InvalidState));
+                }
+            }
+            (Call::ShutdownWrite, State::Established | State::SynReceived) => self.send_fin(State::FinWait1, &mut out),
+            (Call::ShutdownWrite, State::CloseWait) => self.send_fin(State::LastAck, &mut out),
+            (Call::ShutdownWrite, _) => {}
+            (Call::Close, State::Listen | State::SynSent) => self.state = State::Closed,
+            (Call::Close | Call::Abort, State::Closed) => {}
+            (Call::Close, State::Established | State::SynReceived | State::CloseWait) if self.unread > 0 => {
+                // RFC 1122 §4.2.2.13, RFC 9293 SHLD-3: closing with unread data resets.
+                self.abort(&mut out, "close with unread data");
+            }
+            (Call::Close, State::Established | State::SynReceived) => {
+                self.orphaned = true;
+                self.send_fin(State::FinWait1, &mut out);
+            }
+            (Call::Close, State::CloseWait) => {
+                self.orphaned = true;
+                self.send_fin(State::LastAck, &mut out);
+            }
+            (Call::Close, _) => self.orphaned = true,
+            (Call::Abort, State::Listen | State::SynSent | State::TimeWait) => self.state = State::Closed,
+            (Call::Abort, _) => self.abort(&mut out, "ABORT"),
+            (Call::Listen | Call::Connect, _) => out.push(Output::Error(AppError::InvalidState)),
+        }
+        out
+    }
+
+    fn send_fin(&mut self, next: State, out: &mut Vec<Output>) {
+        if self.fin_sent {
+            return;
+        }
+        out.push(Output::Segment(SegmentOut {
+            flags: Flags::FIN_ACK,
+            seq: self.snd_nxt,
+            ack: self.rcv_nxt,
+            len: 0,
+            options: OptionsOut { timestamps: self.timestamps_ok, ..OptionsOut::default() },
+            reason: "CLOSE",
+        }));
+        self.snd_nxt = self.snd_nxt.wrapping_add(1);
+        self.fin_sent = true;
+        self.state = next;
+    }
+
+    fn abort(&mut self, out: &mut Vec<Output>, reason: &'static str) {
+        let flags = if self.profile(Deviation::AbortRstCarriesAck) { Flags::RST_ACK } else { Flags::RST };
+        let ack = if flags.ack { self.rcv_nxt } else { 0 };
+        out.push(self.segment(flags, self.snd_nxt, ack, 0, reason));
+        self.state = State::Closed;
+    }
+
+    /// A segment from the peer arrives (RFC 9293 §3.10.7).
+    pub fn handle_segment(&mut self, seg: &SegmentIn) -> Vec<Output> {
+        let mut out = Vec::new();
+        match self.state {
+            State::Closed => self.closed(seg, &mut out),
+            State::Listen => self.listen(seg, &mut out),
+            State::SynSent => self.syn_sent(seg, &mut out),
+            _ => self.otherwise(seg, &mut out),
+        }
+        out
+    }
+
+    /// §3.10.7.1: CLOSED. Also what a stack does for a segment to a port nobody uses.
+    fn closed(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        if seg.flags.rst {
+            return;
+        }
+        if seg.flags.ack {
+            out.push(self.segment(Flags::RST, seg.ack, 0, 0, "segment to CLOSED, ACK on"));
+        } else {
+            let ack = seg.seq.wrapping_add(seg.seg_len());
+            out.push(self.segment(Flags::RST_ACK, 0, ack, 0, "segment to CLOSED, ACK off"));
+        }
+    }
+
+    /// §3.10.7.2: LISTEN.
+    fn listen(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        if seg.flags.rst {
+            return;
+        }
+        if seg.flags.ack {
+            out.push(self.segment(Flags::RST, seg.ack, 0, 0, "ACK to LISTEN"));
+            return;
+        }
+        if !seg.flags.syn {
+            return;
+        }
+        if seg.flags.fin && self.profile(Deviation::DropSynFinInListen) {
+            return;
+        }
+        self.learn_syn(seg);
+        if !self.profile(Deviation::DiscardSynData) && seg.len > 0 {
+            // Queued for processing once established: the model counts it as received
+            // data the SYN-ACK does not yet acknowledge (RFC 9293 keeps RCV.NXT at SEQ+1).
+            self.out_of_order.push((self.rcv_nxt, self.rcv_nxt.wrapping_add(seg.len)));
+        }
+        self.snd_una = 0;
+        self.snd_nxt = 1;
+        self.state = State::SynReceived;
+        out.push(Output::Segment(SegmentOut {
+            flags: Flags::SYN_ACK,
+            seq: 0,
+            ack: self.rcv_nxt,
+            len: 0,
+            options: self.syn_options(Some(seg)),
+            reason: "SYN to LISTEN",
+        }));
+    }
+
+    /// §3.10.7.3: SYN-SENT.
+    fn syn_sent(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        // First: the ACK bit. Acceptable when ISS < SEG.ACK =< SND.NXT.
+        let ack_ok = seg.flags.ack && seq::lt(0, seg.ack) && seq::le(seg.ack, self.snd_nxt);
+        if seg.flags.ack && !ack_ok {
+            if !seg.flags.rst {
+                out.push(self.segment(Flags::RST, seg.ack, 0, 0, "unacceptable ACK in SYN-SENT"));
+            }
+            return;
+        }
+        // Second: RST.
+        if seg.flags.rst {
+            if ack_ok {
+                self.state = State::Closed;
+                out.push(Output::Error(AppError::ConnectionRefused));
+            }
+            return;
+        }
+        // Fourth: SYN.
+        if !seg.flags.syn {
+            return;
+        }
+        self.learn_syn(seg);
+        if ack_ok {
+            self.snd_una = seg.ack;
+            self.state = State::Established;
+            out.push(Output::Established);
+            out.push(self.ack_now("SYN-ACK in SYN-SENT"));
+        } else {
+            // Simultaneous open: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+            self.state = State::SynReceived;
+            out.push(Output::Segment(SegmentOut {
+                flags: Flags::SYN_ACK,
+                seq: 0,
+                ack: self.rcv_nxt,
+                len: 0,
+                options: self.syn_options(Some(seg)),
+                reason: "SYN in SYN-SENT (simultaneous open)",
+            }));
+        }
+    }
+
+    /// §3.10.7.4 first check: is the segment acceptable (the four cases of the table)?
+    fn acceptable(&self, seg: &SegmentIn) -> bool {
+        let len = seg.seg_len();
+        let wnd = self.rcv_wnd;
+        match (len, wnd) {
+            (0, 0) => seg.seq == self.rcv_nxt,
+            (0, _) => seq::in_window(seg.seq, self.rcv_nxt, wnd),
+            (_, 0) => false,
+            (_, _) => {
+                let last = seg.seq.wrapping_add(len - 1);
+                seq::in_window(seg.seq, self.rcv_nxt, wnd) || seq::in_window(last, self.rcv_nxt, wnd)
+            }
+        }
+    }
+
+    /// §3.10.7.4: SYN-RECEIVED and the synchronized states.
+    fn otherwise(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        if self.state == State::TimeWait {
+            return self.time_wait(seg, out);
+        }
+        // First: sequence number.
+        if !self.acceptable(seg) {
+            if seg.flags.rst {
+                let after_fin = matches!(self.state, State::CloseWait | State::Closing | State::LastAck);
+                if after_fin
+                    && self.profile(Deviation::RstAtRcvNxtMinusOneAfterFin)
+                    && seg.seq == self.rcv_nxt.wrapping_sub(1)
+                {
+                    self.reset_by_peer(out);
+                }
+                return;
+            }
+            if self.state == State::SynReceived && seg.flags.syn && !seg.flags.ack && seg.seq == self.irs {
+                // A retransmitted SYN (it lies before RCV.NXT): handled with the SYNs below.
+                return self.syn_in_syn_received(seg, out);
+            }
+            let mut ack = self.ack_now("unacceptable segment");
+            let end = seg.seq.wrapping_add(seg.len);
+            if let Output::Segment(out_seg) = &mut ack
+                && seg.len > 0
+                && seq::le(end, self.rcv_nxt)
+                && self.sack_ok
+                && self.profile(Deviation::ImmediateDupAckWithSack)
+            {
+                // RFC 2883: a duplicate segment is reported in the first SACK block (D-SACK).
+                out_seg.options.sack_blocks.insert(0, (seg.seq, end));
+            }
+            out.push(ack);
+            return;
+        }
+        // Second: RST (RFC 5961 §3.2).
+        if seg.flags.rst {
+            if seg.seq == self.rcv_nxt {
+                if self.state == State::SynReceived && self.passive {
+                    // Return to LISTEN (the listener goes on; this request is gone).
+                    self.state = State::Listen;
+                    return;
+                }
+                self.reset_by_peer(out);
+            } else {
+                out.push(self.ack_now("challenge ACK (RST in window)"));
+            }
+            return;
+        }
+        // Fourth: SYN (RFC 5961 §4).
+        if seg.flags.syn {
+            if self.state == State::SynReceived {
+                return self.syn_in_syn_received(seg, out);
+            }
+            out.push(self.ack_now("challenge ACK (SYN in a synchronized state)"));
+            return;
+        }
+        // Fifth: ACK.
+        if !seg.flags.ack {
+            return;
+        }
+        if self.state == State::SynReceived {
+            if seq::lt(self.snd_una, seg.ack) && seq::le(seg.ack, self.snd_nxt) {
+                self.state = State::Established;
+                out.push(Output::Established);
+            } else {
+                out.push(self.segment(Flags::RST, seg.ack, 0, 0, "unacceptable ACK in SYN-RECEIVED"));
+                return;
+            }
+        }
+        if seq::gt(seg.ack, self.snd_nxt) {
+            out.push(self.ack_now("ACK of unsent data"));
+            return;
+        }
+        if seq::lt(seg.ack, self.snd_una.wrapping_sub(self.max_snd_wnd)) {
+            out.push(self.ack_now("challenge ACK (ACK too old)"));
+            return;
+        }
+        if seq::gt(seg.ack, self.snd_una) {
+            self.snd_una = seg.ack;
+        }
+        let fin_acked = self.fin_sent && self.snd_una == self.snd_nxt;
+        match self.state {
+            State::FinWait1 if fin_acked => self.state = State::FinWait2,
+            State::Closing if fin_acked => self.state = State::TimeWait,
+            State::LastAck if fin_acked => {
+                self.state = State::Closed;
+                return;
+            }
+            _ => {}
+        }
+        // Seventh: segment text.
+        let mut need_ack = false;
+        if seg.len > 0 {
+            need_ack |= self.segment_text(seg, out);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        // Eighth: FIN.
+        if seg.flags.fin {
+            let fin_seq = seg.seq.wrapping_add(seg.len);
+            if fin_seq == self.rcv_nxt && !self.fin_received {
+                self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
+                self.fin_received = true;
+                need_ack = true;
+                self.state = match self.state {
+                    State::SynReceived | State::Established => State::CloseWait,
+                    State::FinWait1 if fin_acked => State::TimeWait,
+                    State::FinWait1 => State::Closing,
+                    State::FinWait2 => State::TimeWait,
+                    other => other,
+                };
+            } else if seq::gt(fin_seq, self.rcv_nxt) {
+                need_ack = true;
+            }
+        }
+        if need_ack {
+            out.push(self.ack_now(if seg.flags.fin { "ACK of FIN" } else { "ACK of data" }));
+        }
+    }
+
+    /// §3.10.7.4 seventh: data in ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2. Returns whether an
+    /// ACK is due.
+    fn segment_text(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) -> bool {
+        match self.state {
+            State::Established | State::FinWait1 | State::FinWait2 => {}
+            // "This should not occur since a FIN has been received ... Ignore the segment text."
+            _ => return false,
+        }
+        let start = seg.seq;
+        let end = seg.seq.wrapping_add(seg.len);
+        if self.orphaned && seq::gt(end, self.rcv_nxt) {
+            // RFC 1122 §4.2.2.13: new data after the application closed draws a RST.
+            let flags = if self.profile(Deviation::AbortRstCarriesAck) { Flags::RST_ACK } else { Flags::RST };
+            out.push(self.segment(flags, self.snd_nxt, if flags.ack { self.rcv_nxt } else { 0 }, 0, "data after close"));
+            self.state = State::Closed;
+            return false;
+        }
+        if seq::le(start, self.rcv_nxt) {
+            // In order (an old prefix is trimmed): advance RCV.NXT over it, then over every
+            // held block that now touches RCV.NXT.
+            self.unread += end.wrapping_sub(self.rcv_nxt);
+            self.rcv_nxt = end;
+            while let Some(i) = self.out_of_order.iter().position(|&(s, _)| seq::le(s, self.rcv_nxt)) {
+                let (_, e) = self.out_of_order.remove(i);
+                if seq::gt(e, self.rcv_nxt) {
+                    self.unread += e.wrapping_sub(self.rcv_nxt);
+                    self.rcv_nxt = e;
+                }
+            }
+        } else {
+            self.insert_out_of_order(start, end);
+        }
+        true
+    }
+
+    fn insert_out_of_order(&mut self, start: u32, end: u32) {
+        let mut merged = (start, end);
+        self.out_of_order.retain(|&(s, e)| {
+            let overlaps = seq::le(s, merged.1) && seq::ge(e, merged.0);
+            if overlaps {
+                if seq::lt(s, merged.0) {
+                    merged.0 = s;
+                }
+                if seq::gt(e, merged.1) {
+                    merged.1 = e;
+                }
+            }
+            !overlaps
+        });
+        // Most recent block first, as RFC 2018 §4 asks.
+        self.out_of_order.insert(0, merged);
+    }
+
+    fn syn_in_syn_received(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        if self.profile(Deviation::SynReceivedSynResets) {
+            if seg.seq == self.irs && !seg.flags.ack {
+                out.push(Output::Segment(SegmentOut {
+                    flags: Flags::SYN_ACK,
+                    seq: 0,
+                    ack: self.rcv_nxt,
+                    len: 0,
+                    options: self.syn_options(Some(seg)),
+                    reason: "retransmitted SYN in SYN-RECEIVED",
+                }));
+            } else {
+                out.push(self.segment(Flags::RST_ACK, 0, seg.seq.wrapping_add(1), 0, "new SYN in SYN-RECEIVED"));
+                self.state = State::Listen;
+            }
+        } else if self.passive {
+            self.state = State::Listen;
+        } else {
+            out.push(self.ack_now("challenge ACK (SYN in SYN-RECEIVED)"));
+        }
+    }
+
+    /// TIME-WAIT (RFC 9293 §3.10.7.4, §3.6.1; Linux's time-wait minisocket).
+    fn time_wait(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        if seg.flags.rst {
+            if seg.seq == self.rcv_nxt {
+                self.state = State::Closed;
+            }
+            return;
+        }
+        if seg.flags.syn && !seg.flags.ack && seq::gt(seg.seq, self.rcv_nxt) && self.profile(Deviation::TimeWaitSynReopens) {
+            // A new incarnation: the old TCB goes, a listener answers (modelled as LISTEN).
+            let mut fresh = Tcp::new(self.config.clone());
+            fresh.state = State::Listen;
+            fresh.passive = true;
+            *self = fresh;
+            let mut replies = self.handle_segment(seg);
+            out.append(&mut replies);
+            return;
+        }
+        out.push(self.ack_now(if seg.flags.fin { "ACK of retransmitted FIN in TIME-WAIT" } else { "segment in TIME-WAIT" }));
+    }
+
+    fn reset_by_peer(&mut self, out: &mut Vec<Output>) {
+        let was = self.state;
+        self.state = State::Closed;
+        if matches!(was, State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait) {
+            out.push(Output::Error(AppError::ConnectionReset));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
