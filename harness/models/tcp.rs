@@ -189,7 +189,7 @@ pub struct OptionsOut {
 }
 
 /// A segment the stack must send.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SegmentOut {
     /// Control flags.
     pub flags: Flags,
@@ -236,7 +236,7 @@ pub enum AppError {
 }
 
 /// What the stack must do after an event.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Output {
     /// Send this segment.
     Segment(SegmentOut),
@@ -279,7 +279,7 @@ pub enum Deviation {
 }
 
 /// Which reading of the RFCs the model follows.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Profile {
     /// A short name (`rfc`, `linux`).
     pub name: &'static str,
@@ -317,7 +317,7 @@ impl Profile {
 }
 
 /// What the stack is configured to do (inputs, not choices of the model).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Config {
     /// The MSS the stack announces: the interface MTU less 40 (IPv4) or 60 (IPv6).
     pub mss: u16,
