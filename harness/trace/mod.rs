@@ -15,7 +15,7 @@
 //!     0.120 < dut.80 > peer.40000: S. 0:0(0) ack 1 win 65160 <mss 1460,...>
 //!     0.300 * connect(dut:80) = Ok
 //!     0.400 # peer closes
-//!     0.500 < dut > peer: ICMP unreachable port, length 28
+//!     0.500 < dut > peer: ICMP unreachable port for proto 17 peer.5000 > dut.9, length 29
 //!     0.600 > ARP who-has dut tell peer
 //!     0.700 < ARP dut is-at dut
 //!     0.800 > malformed frame (40 bytes): IPv4 header at offset 14: needs 60 bytes, 26 present
@@ -34,6 +34,7 @@
 //!   direction's base (learned from the ack itself when that direction was never seen).
 //!   Timestamp values are relative to the first non-zero TSval of their direction; an ecr
 //!   of 0 stays 0, others are relative to the other direction's TSval base;
+//! - ICMPv4 errors name the datagram they quote (`for proto 17 peer.5000 > dut.9`);
 //! - IPv6 lines start with `IP6 `; VLAN tags show as `vlan 10: ` before the rest;
 //! - problems are flagged at the end: `[bad ip cksum]`, `[bad tcp cksum]`,
 //!   `[bad udp cksum]`, `[bad icmp cksum]`; a frame that does not parse renders as

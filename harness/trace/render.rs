@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::{Direction, EventKind, Trace};
 use crate::wire::{
-    ArpOperation, ErrorKind, Frame, Icmpv6Kind, MacAddr, Network, ParseError, TcpFlags, TcpOption,
-    TcpSegment, Transport,
+    ArpOperation, ErrorKind, Frame, Icmpv4Kind, Icmpv6Kind, MacAddr, Network, ParseError, TcpFlags,
+    TcpOption, TcpSegment, Transport,
 };
 
 /// Names for hosts, by MAC and IP address. Unknown addresses get `host1`, `host2`, ... in
@@ -183,12 +183,11 @@ impl Renderer {
                 Ok(())
             }
             Transport::Icmpv4(m) => {
-                let _ = write!(
-                    out,
-                    "{s} > {d}: ICMP {}, length {}",
-                    m.kind(),
-                    m.payload.len()
-                );
+                let _ = write!(out, "{s} > {d}: ICMP {}", m.kind());
+                if let Some(quoted) = self.quoted_ipv4(&m.kind(), &m.payload) {
+                    let _ = write!(out, " for {quoted}");
+                }
+                let _ = write!(out, ", length {}", m.payload.len());
                 if !m.checksum_valid {
                     out.push_str(" [bad icmp cksum]");
                 }
@@ -219,6 +218,35 @@ impl Renderer {
                 write!(out, "{s} > {d}: proto {protocol}, length {}", payload.len())
             }
         };
+    }
+
+    /// For ICMPv4 errors, the quoted datagram as `proto 17 peer.5000 > dut.9`.
+    fn quoted_ipv4(&mut self, kind: &Icmpv4Kind, payload: &[u8]) -> Option<String> {
+        if !matches!(
+            kind,
+            Icmpv4Kind::DestUnreachable { .. }
+                | Icmpv4Kind::TimeExceeded { .. }
+                | Icmpv4Kind::ParameterProblem { .. }
+        ) {
+            return None;
+        }
+        let h = etherparse::Ipv4HeaderSlice::from_slice(payload).ok()?;
+        let (src, dst) = (
+            self.names.ip(h.source_addr()),
+            self.names.ip(h.destination_addr()),
+        );
+        let proto = h.protocol().0;
+        let ports = payload
+            .get(h.slice().len()..h.slice().len() + 4)
+            .filter(|_| matches!(proto, 6 | 17));
+        Some(match ports {
+            Some(p) => format!(
+                "proto {proto} {src}.{} > {dst}.{}",
+                u16::from_be_bytes([p[0], p[1]]),
+                u16::from_be_bytes([p[2], p[3]])
+            ),
+            None => format!("proto {proto} {src} > {dst}"),
+        })
     }
 
     fn tcp(&mut self, out: &mut String, flow: Flow, seg: &TcpSegment) {
