@@ -20,7 +20,7 @@ use crate::check::expect::ExpectArp;
 use crate::target::linux::{LabConfig, LinuxTarget};
 use crate::target::{Target, TargetError};
 use crate::time::Duration;
-use crate::wire::{ArpOperation, ArpRepr, Frame, MacAddr};
+use crate::wire::{ArpOperation, Frame};
 
 /// Figures of one benchmark run.
 #[derive(Debug, Clone)]
@@ -116,11 +116,7 @@ fn harness_round(target: &mut dyn Target, n: usize) -> Result<f64, BenchError> {
 
 /// The peer's ARP request for the stack's IPv4 address.
 fn request_for(e: &crate::target::Endpoints) -> Frame {
-    Frame::arp(
-        e.peer_mac,
-        MacAddr::BROADCAST,
-        ArpRepr::ethernet_ipv4(ArpOperation::Request, e.peer_mac, e.peer_ipv4, MacAddr::ZERO, e.stack_ipv4),
-    )
+    Frame::arp_request(e.peer_mac, e.peer_ipv4, e.stack_ipv4)
 }
 
 fn median(v: &mut [f64]) -> f64 {

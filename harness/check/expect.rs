@@ -77,11 +77,9 @@ impl Expectation for ExpectArp {
         let Network::Arp(arp) = &frame.network else {
             return Err(vec![format!("frame: expected ARP, observed {}", frame.summary())]);
         };
-        field(&mut d, "eth.destination", self.eth_destination, frame.ethernet.destination);
-        field(&mut d, "eth.source", self.sender_mac, frame.ethernet.source);
+        field(&mut d, "eth.destination", self.eth_destination, frame.ethernet.dst);
+        field(&mut d, "eth.source", self.sender_mac, frame.ethernet.src);
         field(&mut d, "arp.operation", format!("{:?}", self.operation), format!("{:?}", arp.operation));
-        field(&mut d, "arp.hardware_length", 6, arp.hw_addr_len);
-        field(&mut d, "arp.protocol_length", 4, arp.proto_addr_len);
         field(&mut d, "arp.sender_mac", self.sender_mac, arp.sender_mac);
         field(&mut d, "arp.sender_ip", self.sender_ip, arp.sender_ip);
         field(&mut d, "arp.target_mac", self.target_mac, arp.target_mac);
@@ -186,11 +184,11 @@ impl Expectation for ExpectTcp {
     fn compare(&self, observed: &Observed) -> Result<Frame, Vec<String>> {
         let frame = parsed(observed)?;
         let mut d = Vec::new();
-        field(&mut d, "eth.source", self.eth.0, frame.ethernet.source);
-        field(&mut d, "eth.destination", self.eth.1, frame.ethernet.destination);
+        field(&mut d, "eth.source", self.eth.0, frame.ethernet.src);
+        field(&mut d, "eth.destination", self.eth.1, frame.ethernet.dst);
         let (src, dst, ttl, transport): (IpAddr, IpAddr, u8, &Transport) = match &frame.network {
-            Network::Ipv4(p) => (p.source.into(), p.destination.into(), p.ttl, &p.transport),
-            Network::Ipv6(p) => (p.source.into(), p.destination.into(), p.hop_limit, &p.transport),
+            Network::Ipv4(p) => (p.src.into(), p.dst.into(), p.ttl, &p.transport),
+            Network::Ipv6(p) => (p.src.into(), p.dst.into(), p.hop_limit, &p.transport),
             _ => return Err(vec![format!("frame: expected TCP/IP, observed {}", frame.summary())]),
         };
         field(&mut d, "ip.source", self.ip.0, src);
@@ -202,26 +200,26 @@ impl Expectation for ExpectTcp {
             d.push(format!("ip.payload: expected TCP, observed {}", frame.summary()));
             return Err(d);
         };
-        field(&mut d, "tcp.source_port", self.ports.0, seg.source_port);
-        field(&mut d, "tcp.destination_port", self.ports.1, seg.destination_port);
+        field(&mut d, "tcp.source_port", self.ports.0, seg.src_port);
+        field(&mut d, "tcp.destination_port", self.ports.1, seg.dst_port);
         field(&mut d, "tcp.flags", self.flags, seg.flags);
         if let Some(seq) = self.seq
-            && seq != seg.sequence
+            && seq != seg.seq
         {
             d.push(format!(
                 "tcp.seq: expected {}, observed {}",
                 Self::rel(seq, self.relative_to.0),
-                Self::rel(seg.sequence, self.relative_to.0)
+                Self::rel(seg.seq, self.relative_to.0)
             ));
         }
         if let Some(ack) = self.ack
             && seg.flags.contains(TcpFlags::ACK)
-            && ack != seg.acknowledgment
+            && ack != seg.ack
         {
             d.push(format!(
                 "tcp.ack: expected {}, observed {}",
                 Self::rel(ack, self.relative_to.1),
-                Self::rel(seg.acknowledgment, self.relative_to.1)
+                Self::rel(seg.ack, self.relative_to.1)
             ));
         }
         if seg.payload != self.payload {

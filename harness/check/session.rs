@@ -212,9 +212,9 @@ impl<'t> Session<'t> {
         let peer_ips = [IpAddr::V4(self.endpoints.peer_ipv4), IpAddr::V6(self.endpoints.peer_ipv6)];
         match &frame.network {
             Network::Arp(_) => true,
-            Network::Ipv4(p) => peer_ips.contains(&IpAddr::V4(p.destination)) || frame.ethernet.destination == self.endpoints.peer_mac,
-            Network::Ipv6(p) => peer_ips.contains(&IpAddr::V6(p.destination)) || frame.ethernet.destination == self.endpoints.peer_mac,
-            _ => frame.ethernet.destination == self.endpoints.peer_mac,
+            Network::Ipv4(p) => peer_ips.contains(&IpAddr::V4(p.dst)) || frame.ethernet.dst == self.endpoints.peer_mac,
+            Network::Ipv6(p) => peer_ips.contains(&IpAddr::V6(p.dst)) || frame.ethernet.dst == self.endpoints.peer_mac,
+            _ => frame.ethernet.dst == self.endpoints.peer_mac,
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::check::expect::{ExpectArp, ExpectTcp, Presence};
 use crate::check::{CheckError, CheckSpec, Clause, Session};
 use crate::target::{CallOutcome, Family, Shutdown, SocketCall, SocketId, TcpState};
 use crate::time::Duration;
-use crate::wire::{ArpOperation, ArpRepr, Frame, MacAddr, TcpFlags, TcpOption, TcpSegment};
+use crate::wire::{ArpOperation, Frame, MacAddr, TcpFlags, TcpOption, TcpSegment};
 
 /// How long the stack gets for an immediate answer. Immediate answers do not depend on
 /// timing: this is only the point where waiting is given up.
@@ -166,18 +166,11 @@ impl TcpFlow {
 
     /// A segment from the peer with the current sequence and acknowledgment numbers.
     pub fn segment(&self, flags: TcpFlags, payload: &[u8]) -> TcpSegment {
+        let ack = if flags.contains(TcpFlags::ACK) { self.rcv_nxt } else { 0 };
         TcpSegment {
-            source_port: self.peer_port,
-            destination_port: self.stack_port,
-            sequence: self.snd_nxt,
-            acknowledgment: if flags.contains(TcpFlags::ACK) { self.rcv_nxt } else { 0 },
-            flags,
             window: PEER_WINDOW,
-            urgent_pointer: 0,
-            options: Vec::new(),
             payload: payload.to_vec(),
-            checksum: 0,
-            checksum_valid: None,
+            ..TcpSegment::new(self.peer_port, self.stack_port, self.snd_nxt, ack, flags)
         }
     }
 
@@ -228,10 +221,10 @@ impl TcpFlow {
     /// Waits for the stack's segment, compares it, and advances the stack's sequence space.
     pub fn expect_segment(&mut self, session: &mut Session<'_>, step: &str, expected: &ExpectTcp) -> Result<(), CheckError> {
         let frame = session.expect(step, ANSWER, expected)?;
-        let Some(seg) = frame.tcp() else { return Ok(()) };
+        let Some(seg) = frame.as_tcp() else { return Ok(()) };
         if seg.flags.contains(TcpFlags::SYN) {
-            self.stack_isn = Some(seg.sequence);
-            self.rcv_nxt = seg.sequence;
+            self.stack_isn = Some(seg.seq);
+            self.rcv_nxt = seg.seq;
         }
         self.rcv_nxt = self.rcv_nxt.wrapping_add(
             seg.payload.len() as u32 + u32::from(seg.flags.contains(TcpFlags::SYN)) + u32::from(seg.flags.contains(TcpFlags::FIN)),
@@ -255,11 +248,7 @@ fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
             target_ip: e.peer_ipv4,
         },
     )?;
-    let reply = Frame::arp(
-        e.peer_mac,
-        e.stack_mac,
-        ArpRepr::ethernet_ipv4(ArpOperation::Reply, e.peer_mac, e.peer_ipv4, e.stack_mac, e.stack_ipv4),
-    );
+    let reply = Frame::arp_reply(e.peer_mac, e.peer_ipv4, e.stack_mac, e.stack_ipv4);
     session.send("peer answers ARP", &reply)
 }
 
