@@ -1,1 +1,1 @@
-//! target (filled in by the foundation work).
+//! target (filled in below).
