@@ -216,7 +216,10 @@ pub fn require_netns(test_name: &str) -> bool {
             if std::env::var("NETCONFORM_REQUIRE_NETNS").as_deref() == Ok("1") {
                 panic!("{test_name}: {e} (NETCONFORM_REQUIRE_NETNS=1)");
             }
-            eprintln!("SKIPPED {test_name}: {e}");
+            // Straight to the stderr handle, not `eprintln!`: libtest captures the macros'
+            // output of passing tests, and a skip must never be silent.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test_name}: {e}");
             false
         }
     }

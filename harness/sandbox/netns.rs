@@ -41,6 +41,7 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct Namespace {
     name: String,
     path: Option<PathBuf>,
+    anonymous_reason: Option<String>,
     fd: OwnedFd,
     jobs: Option<mpsc::Sender<Job>>,
     worker: Option<JoinHandle<()>>,
@@ -126,8 +127,8 @@ impl Namespace {
                 reason: "namespace names start with `ncf-` and contain no `/`",
             });
         }
-        let (ready_tx, ready_rx) =
-            mpsc::channel::<Result<(OwnedFd, Option<PathBuf>), SandboxError>>();
+        type Ready = Result<(OwnedFd, Result<PathBuf, String>), SandboxError>;
+        let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let thread_name = name.clone();
         let worker = std::thread::Builder::new()
@@ -147,7 +148,7 @@ impl Namespace {
                     }
                 };
                 // A failed bind mount leaves an anonymous namespace (documented fallback).
-                let path = bind_mount_current(&name).ok();
+                let path = bind_mount_current(&name).map_err(|e| e.to_string());
                 if ready_tx.send(Ok((fd, path))).is_err() {
                     return;
                 }
@@ -167,9 +168,14 @@ impl Namespace {
                 return Err(SandboxError::WorkerGone { namespace: name });
             }
         };
+        let (path, anonymous_reason) = match path {
+            Ok(p) => (Some(p), None),
+            Err(why) => (None, Some(why)),
+        };
         Ok(Namespace {
             name,
             path,
+            anonymous_reason,
             fd,
             jobs: Some(jobs_tx),
             worker: Some(worker),
@@ -184,6 +190,11 @@ impl Namespace {
     /// The bind mount under `/run/netns`, or `None` for an anonymous namespace.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// Why the namespace is anonymous (the bind-mount error), or `None` when it is named.
+    pub fn anonymous_reason(&self) -> Option<&str> {
+        self.anonymous_reason.as_deref()
     }
 
     /// The namespace fd (e.g. for `IFLA_NET_NS_FD`).
