@@ -615,3 +615,35 @@ fn privileges_message_says_what_is_needed() {
             .starts_with("netconform needs CAP_NET_ADMIN and CAP_SYS_ADMIN")
     );
 }
+
+#[test]
+fn the_wire_is_quiet_unless_asked() {
+    if !require_netns("the_wire_is_quiet_unless_asked") {
+        return;
+    }
+    // IPv4 only: neither kernel says anything on its own.
+    let lab = Lab::build(v4_only()).unwrap();
+    let sock = lab.packet_socket().unwrap();
+    let frames = collect(&sock, Duration::from_millis(300), |_| true);
+    assert!(frames.is_empty(), "unsolicited frames: {frames:02x?}");
+    drop(sock);
+    drop(lab);
+    // With IPv6 on the target: only ICMPv6 (MLD reports; no DAD, no RS) from the target MAC.
+    let lab = Lab::build(LabConfig::default()).unwrap();
+    let sock = lab.packet_socket().unwrap();
+    let frames = collect(&sock, Duration::from_millis(1500), |_| true);
+    for f in &frames {
+        assert_eq!(&f[6..12], &lab.target_mac().0);
+        assert_eq!(&f[12..14], &[0x86, 0xdd], "only IPv6: {f:02x?}");
+        // Next header: hop-by-hop (MLD carries router alert) or ICMPv6 directly.
+        assert!(f[20] == 0 || f[20] == 58, "{f:02x?}");
+        if f[20] == 58 {
+            // No neighbour solicitation (DAD) and no router solicitation.
+            assert!(f[54] != 135 && f[54] != 133, "{f:02x?}");
+        }
+    }
+    eprintln!(
+        "FIGURE IPv6 lab: {} unsolicited frames in 1.5 s (MLD)",
+        frames.len()
+    );
+}
