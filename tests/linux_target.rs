@@ -351,3 +351,177 @@ fn target_is_removed_on_drop() {
     assert!(host_ncf_links().is_empty());
     eprintln!("FIGURE LinuxTarget new {built:?}, drop {dropped:?}");
 }
+
+/// The harness's side of one IPv4 TCP connection, frame by frame.
+struct Peer {
+    harness_mac: [u8; 6],
+    stack_mac: [u8; 6],
+    peer_ip: [u8; 4],
+    stack_ip: [u8; 4],
+    peer_port: u16,
+    stack_port: u16,
+}
+
+/// One TCP segment the stack sent: (seq, ack, SYN, ACK, FIN, RST, payload).
+type Seg = (u32, u32, bool, bool, bool, bool, Vec<u8>);
+
+impl Peer {
+    fn segment(&self, seq: u32, ack: Option<u32>, syn: bool, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut b = etherparse::PacketBuilder::ethernet2(self.harness_mac, self.stack_mac)
+            .ipv4(self.peer_ip, self.stack_ip, 64)
+            .tcp(self.peer_port, self.stack_port, seq, 64240);
+        if syn {
+            b = b.syn();
+        }
+        if fin {
+            b = b.fin();
+        }
+        if let Some(a) = ack {
+            b = b.ack(a);
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    fn next(&self, t: &mut LinuxTarget, within: Duration) -> Option<Seg> {
+        let deadline = Instant::now() + within;
+        while let Some(f) = t.recv_frame(deadline).unwrap() {
+            let Ok(p) = etherparse::SlicedPacket::from_ethernet(&f) else {
+                continue;
+            };
+            if let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport {
+                if tcp.destination_port() != self.peer_port {
+                    continue;
+                }
+                return Some((
+                    tcp.sequence_number(),
+                    tcp.acknowledgment_number(),
+                    tcp.syn(),
+                    tcp.ack(),
+                    tcp.fin(),
+                    tcp.rst(),
+                    tcp.payload().to_vec(),
+                ));
+            }
+        }
+        None
+    }
+}
+
+fn state_of(t: &mut LinuxTarget, peer_port: u16) -> Option<(TcpState, Option<SocketId>)> {
+    sockets(t)
+        .into_iter()
+        .find(|s| s.remote.port() == peer_port)
+        .map(|s| (s.state, s.sock))
+}
+
+#[test]
+fn passive_open_data_and_active_close_down_to_time_wait() {
+    if !require_netns("passive_open_data_and_active_close_down_to_time_wait") {
+        return;
+    }
+    let mut t = LinuxTarget::new(LabConfig {
+        ipv6: None,
+        static_neighbours: true,
+        ..LabConfig::default()
+    })
+    .unwrap();
+    let e = t.endpoints().clone();
+    let p = Peer {
+        harness_mac: e.harness_mac.0,
+        stack_mac: e.stack_mac.0,
+        peer_ip: e.peer_ipv4.unwrap().octets(),
+        stack_ip: e.stack_ipv4.unwrap().0.octets(),
+        peer_port: 40000,
+        stack_port: 80,
+    };
+    let wait = Duration::from_secs(1);
+    let l = SocketId(1);
+    t.call(&SocketCall::Listen {
+        sock: l,
+        family: Family::Ipv4,
+        addr: None,
+        port: 80,
+        backlog: 4,
+    })
+    .unwrap();
+
+    // SYN -> SYN-ACK (the request socket shows as SYN-RECEIVED, held by nobody).
+    t.send_frame(&p.segment(1000, None, true, false, b""))
+        .unwrap();
+    let (iss, ack, syn, is_ack, ..) = p.next(&mut t, wait).expect("SYN-ACK");
+    assert!(syn && is_ack);
+    assert_eq!(ack, 1001);
+    assert_eq!(state_of(&mut t, 40000), Some((TcpState::SynReceived, None)));
+
+    // ACK -> ESTABLISHED, accept hands out a target-chosen id.
+    t.send_frame(&p.segment(1001, Some(iss + 1), false, false, b""))
+        .unwrap();
+    let CallOutcome::NewSocket(c) = t
+        .call(&SocketCall::Accept {
+            listener: l,
+            timeout_ms: 1000,
+        })
+        .unwrap()
+    else {
+        panic!("accept failed");
+    };
+    assert!(c.0 >= SocketId::ACCEPTED_BASE);
+    assert_eq!(
+        state_of(&mut t, 40000),
+        Some((TcpState::Established, Some(c)))
+    );
+
+    // Data both ways.
+    t.send_frame(&p.segment(1001, Some(iss + 1), false, false, b"hello"))
+        .unwrap();
+    let (_, ack, ..) = p.next(&mut t, wait).expect("ACK of our data");
+    assert_eq!(ack, 1006);
+    let got = t
+        .call(&SocketCall::Recv {
+            sock: c,
+            max: 100,
+            timeout_ms: 1000,
+        })
+        .unwrap();
+    assert_eq!(got, CallOutcome::Data(b"hello".to_vec()));
+    assert_eq!(
+        t.call(&SocketCall::Send {
+            sock: c,
+            data: b"world".to_vec()
+        })
+        .unwrap(),
+        CallOutcome::Sent(5)
+    );
+    let (seq, _, _, _, _, _, payload) = p.next(&mut t, wait).expect("data from the stack");
+    assert_eq!((seq, payload.as_slice()), (iss + 1, &b"world"[..]));
+    match t.query(&StateQuery::TcpInfo(c)).unwrap() {
+        StateAnswer::TcpInfo(i) => {
+            assert_eq!(i.state, Some(TcpState::Established));
+            assert!(
+                !i.timestamps && !i.sack && !i.window_scaling,
+                "our SYN offered no options"
+            );
+            assert_eq!(i.snd_mss, 536, "no MSS option: RFC 9293 default 536");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Close from the stack: FIN-WAIT-1 (the socket is no longer held), then TIME-WAIT.
+    t.call(&SocketCall::Close { sock: c }).unwrap();
+    let fin = loop {
+        let s = p.next(&mut t, wait).expect("FIN");
+        if s.4 {
+            break s;
+        }
+    };
+    assert_eq!(fin.0, iss + 6);
+    assert_eq!(state_of(&mut t, 40000), Some((TcpState::FinWait1, None)));
+    t.send_frame(&p.segment(1006, Some(iss + 7), false, true, b""))
+        .unwrap();
+    let (_, ack, ..) = p.next(&mut t, wait).expect("ACK of our FIN");
+    assert_eq!(ack, 1007);
+    assert_eq!(state_of(&mut t, 40000), Some((TcpState::TimeWait, None)));
+    assert_eq!(TcpState::TimeWait.to_string(), "TIME-WAIT");
+}
