@@ -303,8 +303,8 @@ impl Rtnl {
         }
     }
 
-    /// Sends one request and collects the answers: until `NLMSG_DONE` for a dump, until the
-    /// ACK (or error) otherwise.
+    /// Sends one request and collects the answers: until `NLMSG_DONE` for a dump, the one
+    /// answer for a single `RTM_GETROUTE`, until the ACK (or error) otherwise.
     fn request(
         &mut self,
         op: &str,
@@ -312,8 +312,11 @@ impl Rtnl {
         flags: u16,
     ) -> Result<Vec<RouteNetlinkMessage>, SandboxError> {
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
+        // A single GET (`route get`) is answered by one message, or an error: no ACK needed,
+        // which halves the messages on the hot lookup path.
+        let single_get = !dump && matches!(msg, RouteNetlinkMessage::GetRoute(_));
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
+        header.flags = NLM_F_REQUEST | flags | if dump || single_get { 0 } else { NLM_F_ACK };
         self.seq = self.seq.wrapping_add(1);
         header.sequence_number = self.seq;
         let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
@@ -360,7 +363,12 @@ impl Rtnl {
                             });
                         }
                     },
-                    NetlinkPayload::InnerMessage(m) => answers.push(m),
+                    NetlinkPayload::InnerMessage(m) => {
+                        answers.push(m);
+                        if single_get {
+                            return Ok(answers);
+                        }
+                    }
                     _ => {}
                 }
             }
