@@ -1,1 +1,226 @@
-//! sandbox (filled in by the foundation work).
+//! The sandbox: network namespaces, veth pairs, sysctls and raw frames, created from Rust.
+//!
+//! This module and [`crate::target`] are the only code that touches the operating system.
+//! Everything here is synchronous and runs on plain `std::thread`s: `setns` changes only the
+//! calling thread, and sockets remember the namespace they were created in, so namespace work
+//! never happens inside async tasks.
+//!
+//! - [`Namespace`]: one network namespace, named `ncf-<pid>-<n>-<role>`, bind-mounted on
+//!   `/run/netns/<name>` (so `ip netns exec` works for debugging) and removed on drop; a
+//!   long-lived worker thread inside it runs closures ([`Namespace::run`]).
+//! - [`Rtnl`]: a synchronous rtnetlink client bound to one namespace (links, veth pairs,
+//!   addresses, routes, `route get`, neighbours).
+//! - [`ethtool`]: offloads (TSO, GSO, GRO, TX checksum) switched off and read back.
+//! - [`sysctl`]: per-namespace sysctls, each set recorded (name, old, new).
+//! - [`Lab`]: the common topology, a harness namespace and a target namespace joined by one
+//!   veth pair; the harness end has no IP address.
+//! - [`PacketSocket`]: the wire plane, an AF_PACKET socket on the harness end.
+//! - [`clean`]: removes namespaces that killed runs left behind.
+//!
+//! Nothing here ever touches the host namespace's interfaces, routes or addresses: veth pairs
+//! are created from inside a harness namespace with the peer placed directly in the target
+//! namespace. The only host-visible artefacts are the files under `/run/netns` (the
+//! directory is created if missing, as `ip netns add` does), removed on drop or by [`clean`].
+
+pub mod ethtool;
+mod lab;
+mod netlink;
+mod netns;
+mod packet;
+pub mod sysctl;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+pub use lab::{Lab, LabConfig, V4Config, V6Config};
+pub use netlink::{
+    AddressInfo, LinkInfo, MacAddr, NeighbourCacheInfo, NeighbourEntry, NudState, RouteEntry,
+    RouteFailure, RouteLookup, Rtnl,
+};
+pub use netns::{Namespace, clean, clean_all, netns_dir};
+pub use packet::PacketSocket;
+
+/// Prefix of every namespace the harness creates (`ncf-<pid>-<n>-<role>`).
+pub const NETNS_PREFIX: &str = "ncf-";
+
+/// Prefix of every interface the harness creates (`ncf<n>h`, `ncf<n>t`).
+pub const IFNAME_PREFIX: &str = "ncf";
+
+/// What the harness needs, and how to get it; the text of [`SandboxError::Privileges`].
+pub const PRIVILEGES_MESSAGE: &str = "netconform needs CAP_NET_ADMIN and CAP_SYS_ADMIN to create network namespaces: run as root, or under `unshare -rn`";
+
+/// Errors of the sandbox.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// The process lacks the capabilities to create namespaces.
+    #[error("{PRIVILEGES_MESSAGE} (missing: {missing})")]
+    Privileges {
+        /// The capabilities that are missing.
+        missing: String,
+    },
+    /// A namespace operation (unshare, setns, bind mount, umount) failed.
+    #[error("namespace {namespace}: {op}: {source}")]
+    Namespace {
+        /// The namespace name.
+        namespace: String,
+        /// What was attempted.
+        op: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The worker thread of a namespace is gone (it panicked or the namespace was dropped).
+    #[error("namespace {namespace}: worker thread is gone")]
+    WorkerGone {
+        /// The namespace name.
+        namespace: String,
+    },
+    /// The kernel answered a netlink request with an error.
+    #[error("namespace {namespace}: netlink {op}: {errno} ({})", errno.desc())]
+    Netlink {
+        /// The namespace name.
+        namespace: String,
+        /// The request, with its arguments.
+        op: String,
+        /// The errno the kernel returned.
+        errno: nix::errno::Errno,
+    },
+    /// A netlink message could not be built, sent, received or decoded.
+    #[error("namespace {namespace}: netlink {op}: {detail}")]
+    NetlinkIo {
+        /// The namespace name.
+        namespace: String,
+        /// The request, with its arguments.
+        op: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// `route get` found no usable route: the kernel's errno as a typed failure.
+    #[error("namespace {namespace}: route get {destination}: {failure}")]
+    RouteLookup {
+        /// The namespace name.
+        namespace: String,
+        /// The destination looked up.
+        destination: IpAddr,
+        /// Why there is no route.
+        failure: RouteFailure,
+    },
+    /// An expected interface does not exist.
+    #[error("namespace {namespace}: no interface {interface}")]
+    NoSuchInterface {
+        /// The namespace name.
+        namespace: String,
+        /// The interface name or index.
+        interface: String,
+    },
+    /// Reading or writing a sysctl failed.
+    #[error("namespace {namespace}: sysctl {path}: {source}")]
+    Sysctl {
+        /// The namespace name.
+        namespace: String,
+        /// The file under `/proc/sys`.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A sysctl read back a value other than the one written.
+    #[error("namespace {namespace}: sysctl {name}: wrote {wanted:?}, reads back {got:?}")]
+    SysctlMismatch {
+        /// The namespace name.
+        namespace: String,
+        /// The sysctl name (dotted).
+        name: String,
+        /// The value written.
+        wanted: String,
+        /// The value read back.
+        got: String,
+    },
+    /// An ethtool ioctl failed.
+    #[error("namespace {namespace}: ethtool {command} on {interface}: {source}")]
+    Ethtool {
+        /// The namespace name.
+        namespace: String,
+        /// The interface.
+        interface: String,
+        /// The ethtool command (`ETHTOOL_STSO`...).
+        command: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An offload is still on after being switched off.
+    #[error("namespace {namespace}: {feature} still on for {interface}")]
+    OffloadStillOn {
+        /// The namespace name.
+        namespace: String,
+        /// The interface.
+        interface: String,
+        /// The feature (`tso`, `gso`, `gro`, `tx-checksum`).
+        feature: &'static str,
+    },
+    /// An AF_PACKET socket operation failed.
+    #[error("packet socket on {interface}: {op}: {source}")]
+    Packet {
+        /// The interface.
+        interface: String,
+        /// What was attempted.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A name the harness generates would be invalid (e.g. an interface name over 15 bytes).
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+}
+
+/// Checks that the process can create network namespaces (CAP_NET_ADMIN and CAP_SYS_ADMIN
+/// in its effective set, which both root and `unshare -rn` give).
+pub fn check_privileges() -> Result<(), SandboxError> {
+    const CAP_NET_ADMIN: u32 = 12;
+    const CAP_SYS_ADMIN: u32 = 21;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    let mut missing = Vec::new();
+    if eff & (1 << CAP_NET_ADMIN) == 0 {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if eff & (1 << CAP_SYS_ADMIN) == 0 {
+        missing.push("CAP_SYS_ADMIN");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(SandboxError::Privileges {
+            missing: missing.join(", "),
+        })
+    }
+}
+
+/// For tests that need namespaces: true when the process is privileged.
+///
+/// When it is not: panics if the environment variable `NETCONFORM_REQUIRE_NETNS=1` (CI sets
+/// it, so a lost privilege fails the build), otherwise prints a loud
+/// `SKIPPED <test>: <message>` line to stderr and returns false. Never a silent skip.
+pub fn require_netns(test_name: &str) -> bool {
+    match check_privileges() {
+        Ok(()) => true,
+        Err(e) => {
+            if std::env::var("NETCONFORM_REQUIRE_NETNS").as_deref() == Ok("1") {
+                panic!("{test_name}: {e} (NETCONFORM_REQUIRE_NETNS=1)");
+            }
+            // Straight to the stderr handle, not `eprintln!`: libtest captures the macros'
+            // output of passing tests, and a skip must never be silent.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test_name}: {e}");
+            false
+        }
+    }
+}

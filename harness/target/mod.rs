@@ -1,1 +1,480 @@
-//! target (filled in by the foundation work).
+//! Stacks under test behind one trait.
+//!
+//! A [`Target`] has a **wire plane** (send one Ethernet frame to the stack, receive the next
+//! frame it sent before a deadline) and a **control plane** (socket calls made inside the
+//! stack, and state queries). [`linux::LinuxTarget`] drives the running kernel in a network
+//! namespace. A target that cannot perform an event says so with
+//! [`TargetError::NotSupported`], which is a verdict of its own, not a failure.
+//!
+//! What the kernel answers to a socket call (an errno, a timeout, end of stream) is an
+//! observation and comes back as a [`CallOutcome`]; a [`TargetError`] means the target
+//! itself could not do what was asked.
+
+pub mod linux;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::{
+    MacAddr, NeighbourEntry, RouteEntry, RouteFailure, RouteLookup, SandboxError,
+};
+
+/// The stack under test, as the check engine sees it.
+pub trait Target {
+    /// Short name used in reports ("linux").
+    fn name(&self) -> &str;
+    /// Wire plane: send one Ethernet frame to the stack under test.
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError>;
+    /// Wire plane: the next frame the stack sent, or None when `deadline` passed.
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError>;
+    /// Control plane: one socket call made inside the stack under test.
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError>;
+    /// Control plane: read state (TCP socket states, neighbour table, routes).
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError>;
+    /// Addresses of the two ends (harness-side MAC, stack MAC, stack IPv4/IPv6 addresses, MTU).
+    fn endpoints(&self) -> &Endpoints;
+}
+
+/// A socket of the stack under test, named by the harness (ids below [`SocketId::ACCEPTED_BASE`])
+/// or by the target for accepted connections (ids from it upwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SocketId(pub u32);
+
+impl SocketId {
+    /// The first id a target hands out for accepted sockets.
+    pub const ACCEPTED_BASE: u32 = 1 << 16;
+}
+
+impl fmt::Display for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s{}", self.0)
+    }
+}
+
+/// Address family of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Family {
+    /// AF_INET.
+    Ipv4,
+    /// AF_INET6.
+    Ipv6,
+}
+
+/// Which direction `shutdown` closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ShutdownHow {
+    /// SHUT_RD.
+    Read,
+    /// SHUT_WR (sends FIN).
+    Write,
+    /// SHUT_RDWR.
+    Both,
+}
+
+/// A socket option, applied with a real `setsockopt` and read back where the kernel allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SocketOption {
+    /// SO_KEEPALIVE.
+    KeepAlive(bool),
+    /// TCP_KEEPIDLE, seconds.
+    KeepIdle(u32),
+    /// TCP_KEEPINTVL, seconds.
+    KeepInterval(u32),
+    /// TCP_KEEPCNT, probes.
+    KeepCount(u32),
+    /// TCP_NODELAY (Nagle off).
+    NoDelay(bool),
+    /// TCP_QUICKACK (the kernel clears it again by itself; the read-back is the current mode).
+    QuickAck(bool),
+    /// SO_LINGER: `None` off, `Some(secs)` on (`Some(0)`: close sends RST).
+    Linger(Option<u32>),
+    /// TCP_MAXSEG, bytes.
+    MaxSegment(u16),
+    /// TCP_USER_TIMEOUT, milliseconds.
+    UserTimeout(u32),
+    /// TCP_SYNCNT, SYN retransmissions.
+    SynCount(u32),
+    /// SO_RCVBUF, bytes (the kernel doubles it; the read-back shows what it keeps).
+    RecvBuffer(u32),
+}
+
+/// One socket call made inside the stack under test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SocketCall {
+    /// Creates an unbound TCP socket `sock` (so options can be set before listen/connect).
+    Socket {
+        /// The id the harness gives it.
+        sock: SocketId,
+        /// Address family.
+        family: Family,
+    },
+    /// Binds `sock` (created first if needed) to `addr:port`.
+    Bind {
+        /// The socket.
+        sock: SocketId,
+        /// Local address.
+        addr: IpAddr,
+        /// Local port (0: the kernel picks).
+        port: u16,
+    },
+    /// Creates `sock` if needed, binds it to `addr:port` (unspecified when `None`) and listens.
+    Listen {
+        /// The socket.
+        sock: SocketId,
+        /// Address family.
+        family: Family,
+        /// Local address (`None`: any).
+        addr: Option<IpAddr>,
+        /// Local port.
+        port: u16,
+        /// Backlog.
+        backlog: u32,
+    },
+    /// Accepts one connection; the outcome is [`CallOutcome::NewSocket`] or
+    /// [`CallOutcome::TimedOut`].
+    Accept {
+        /// The listening socket.
+        listener: SocketId,
+        /// How long to wait.
+        timeout_ms: u64,
+    },
+    /// Starts a non-blocking connect (sends the SYN) and returns at once: the harness must
+    /// answer the SYN itself. [`SocketCall::WaitConnected`] reports the result.
+    Connect {
+        /// The socket (created first if needed).
+        sock: SocketId,
+        /// Address family.
+        family: Family,
+        /// Remote address.
+        addr: IpAddr,
+        /// Remote port.
+        port: u16,
+    },
+    /// Waits until the connect started by [`SocketCall::Connect`] finishes: `Ok`, an errno,
+    /// or `TimedOut`.
+    WaitConnected {
+        /// The socket.
+        sock: SocketId,
+        /// How long to wait.
+        timeout_ms: u64,
+    },
+    /// Sends bytes (non-blocking: [`CallOutcome::Sent`] says how many were queued).
+    Send {
+        /// The socket.
+        sock: SocketId,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// Receives up to `max` bytes, waiting up to `timeout_ms`.
+    Recv {
+        /// The socket.
+        sock: SocketId,
+        /// Maximum bytes.
+        max: usize,
+        /// How long to wait.
+        timeout_ms: u64,
+    },
+    /// shutdown(2).
+    Shutdown {
+        /// The socket.
+        sock: SocketId,
+        /// Direction.
+        how: ShutdownHow,
+    },
+    /// close(2); the id is free again afterwards.
+    Close {
+        /// The socket.
+        sock: SocketId,
+    },
+    /// setsockopt(2) followed by a read-back ([`CallOutcome::OptionValue`]).
+    SetOption {
+        /// The socket.
+        sock: SocketId,
+        /// The option and its value.
+        option: SocketOption,
+    },
+}
+
+/// What the stack answered to a socket call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallOutcome {
+    /// Success without a value.
+    Ok,
+    /// A new socket (from accept).
+    NewSocket(SocketId),
+    /// This many bytes were queued.
+    Sent(usize),
+    /// Bytes received.
+    Data(Vec<u8>),
+    /// End of stream (the peer's FIN).
+    Eof,
+    /// The call failed with an errno.
+    Errno {
+        /// The errno value.
+        code: i32,
+        /// Its name (`ECONNREFUSED`).
+        name: String,
+    },
+    /// Nothing happened before the timeout.
+    TimedOut,
+    /// The option's value as read back after setting it.
+    OptionValue(SocketOption),
+}
+
+impl CallOutcome {
+    /// The outcome for an errno value.
+    pub fn errno(code: i32) -> CallOutcome {
+        CallOutcome::Errno {
+            code,
+            name: format!("{:?}", nix::errno::Errno::from_raw(code)),
+        }
+    }
+}
+
+/// A state query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StateQuery {
+    /// Every TCP socket of the stack, held or not (e.g. TIME-WAIT).
+    TcpSockets,
+    /// TCP_INFO of one held socket.
+    TcpInfo(SocketId),
+    /// The neighbour table (ARP and ND).
+    Neighbours,
+    /// The routes (IPv4 and IPv6, all tables).
+    Routes,
+    /// One route lookup.
+    RouteGet(IpAddr),
+}
+
+/// A TCP state, named and displayed as RFC 9293 spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TcpState {
+    /// LISTEN.
+    Listen,
+    /// SYN-SENT.
+    SynSent,
+    /// SYN-RECEIVED (Linux: SYN_RECV and NEW_SYN_RECV request sockets).
+    SynReceived,
+    /// ESTABLISHED.
+    Established,
+    /// FIN-WAIT-1.
+    FinWait1,
+    /// FIN-WAIT-2.
+    FinWait2,
+    /// CLOSE-WAIT.
+    CloseWait,
+    /// CLOSING.
+    Closing,
+    /// LAST-ACK.
+    LastAck,
+    /// TIME-WAIT.
+    TimeWait,
+    /// CLOSED.
+    Closed,
+}
+
+impl TcpState {
+    /// The state for a Linux `TCP_*` state number (`include/net/tcp_states.h`).
+    pub fn from_linux(n: u8) -> Option<TcpState> {
+        Some(match n {
+            1 => TcpState::Established,
+            2 => TcpState::SynSent,
+            3 | 12 => TcpState::SynReceived,
+            4 => TcpState::FinWait1,
+            5 => TcpState::FinWait2,
+            6 => TcpState::TimeWait,
+            7 => TcpState::Closed,
+            8 => TcpState::CloseWait,
+            9 => TcpState::LastAck,
+            10 => TcpState::Listen,
+            11 => TcpState::Closing,
+            _ => return None,
+        })
+    }
+
+    /// The RFC spelling (`SYN-RECEIVED`).
+    pub fn rfc_name(self) -> &'static str {
+        match self {
+            TcpState::Listen => "LISTEN",
+            TcpState::SynSent => "SYN-SENT",
+            TcpState::SynReceived => "SYN-RECEIVED",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait1 => "FIN-WAIT-1",
+            TcpState::FinWait2 => "FIN-WAIT-2",
+            TcpState::CloseWait => "CLOSE-WAIT",
+            TcpState::Closing => "CLOSING",
+            TcpState::LastAck => "LAST-ACK",
+            TcpState::TimeWait => "TIME-WAIT",
+            TcpState::Closed => "CLOSED",
+        }
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.rfc_name())
+    }
+}
+
+/// One TCP socket of the stack under test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpSocketState {
+    /// Its state.
+    pub state: TcpState,
+    /// Local address and port.
+    pub local: SocketAddr,
+    /// Remote address and port (unspecified for a listener).
+    pub remote: SocketAddr,
+    /// The id when the harness holds the socket (`None`: e.g. TIME-WAIT, request sockets).
+    pub sock: Option<SocketId>,
+    /// Listener: pending connections; others: bytes in the receive queue.
+    pub recv_queue: u32,
+    /// Listener: backlog; others: bytes in the send queue.
+    pub send_queue: u32,
+}
+
+/// TCP_INFO of one socket (the fields a conformance check uses).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpInfo {
+    /// State.
+    pub state: Option<TcpState>,
+    /// Timestamps negotiated.
+    pub timestamps: bool,
+    /// SACK negotiated.
+    pub sack: bool,
+    /// Window scaling negotiated.
+    pub window_scaling: bool,
+    /// ECN negotiated.
+    pub ecn: bool,
+    /// Send window scale.
+    pub snd_wscale: u8,
+    /// Receive window scale.
+    pub rcv_wscale: u8,
+    /// Retransmissions of the current segment.
+    pub retransmits: u8,
+    /// Unanswered keepalive or zero-window probes.
+    pub probes: u8,
+    /// Exponential backoff count.
+    pub backoff: u8,
+    /// Retransmission timeout, µs.
+    pub rto_us: u32,
+    /// Delayed-ACK timeout, µs.
+    pub ato_us: u32,
+    /// Send MSS.
+    pub snd_mss: u32,
+    /// Receive MSS estimate.
+    pub rcv_mss: u32,
+    /// Unacknowledged segments.
+    pub unacked: u32,
+    /// Lost segments.
+    pub lost: u32,
+    /// Retransmitted segments in flight.
+    pub retrans: u32,
+    /// Smoothed RTT, µs.
+    pub rtt_us: u32,
+    /// RTT variance, µs.
+    pub rttvar_us: u32,
+    /// Slow-start threshold.
+    pub snd_ssthresh: u32,
+    /// Congestion window, segments.
+    pub snd_cwnd: u32,
+    /// Advertised MSS.
+    pub advmss: u32,
+    /// Total retransmissions.
+    pub total_retrans: u32,
+}
+
+/// The answer to a [`StateQuery`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StateAnswer {
+    /// TCP sockets.
+    TcpSockets(Vec<TcpSocketState>),
+    /// TCP_INFO.
+    TcpInfo(TcpInfo),
+    /// Neighbour entries.
+    Neighbours(Vec<NeighbourEntry>),
+    /// Routes.
+    Routes(Vec<RouteEntry>),
+    /// A route lookup that found a route; `dev` is the output interface's name.
+    Route {
+        /// The lookup result.
+        lookup: RouteLookup,
+        /// The output interface's name.
+        dev: Option<String>,
+    },
+    /// A route lookup that found no usable route.
+    NoRoute {
+        /// The destination.
+        dst: IpAddr,
+        /// Why (the errno, typed).
+        failure: RouteFailure,
+    },
+}
+
+/// Addresses of the two ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// MAC of the harness end (the peer the stack talks to).
+    pub harness_mac: MacAddr,
+    /// MAC of the stack's interface.
+    pub stack_mac: MacAddr,
+    /// The stack's IPv4 address and prefix length.
+    pub stack_ipv4: Option<(Ipv4Addr, u8)>,
+    /// The IPv4 address the harness speaks for.
+    pub peer_ipv4: Option<Ipv4Addr>,
+    /// The stack's IPv6 address and prefix length.
+    pub stack_ipv6: Option<(Ipv6Addr, u8)>,
+    /// The IPv6 address the harness speaks for.
+    pub peer_ipv6: Option<Ipv6Addr>,
+    /// Link MTU.
+    pub mtu: u32,
+}
+
+/// Errors of a target (the target could not do what was asked).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// This target cannot perform the event (a verdict of its own, not a failure).
+    #[error("not supported by this target: {what}")]
+    NotSupported {
+        /// The event.
+        what: String,
+    },
+    /// The target did not answer in time.
+    #[error("target timed out: {what}")]
+    Timeout {
+        /// What was waited for.
+        what: String,
+    },
+    /// An OS call failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// What was attempted.
+        op: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Something the target returned could not be understood.
+    #[error("malformed answer: {detail}")]
+    Malformed {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The target (or its control thread) is gone.
+    #[error("target gone: {what}")]
+    Gone {
+        /// What is gone.
+        what: String,
+    },
+    /// The call names a socket the target does not hold.
+    #[error("no socket {0}")]
+    UnknownSocket(SocketId),
+    /// The call would create a socket whose id is taken.
+    #[error("socket {0} already exists")]
+    SocketExists(SocketId),
+    /// The sandbox failed.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}

@@ -1,0 +1,834 @@
+//! A synchronous rtnetlink client for one namespace: a `netlink-sys` socket opened inside the
+//! namespace plus `netlink-packet-route` messages.
+//!
+//! Open it with `ns.run(|| Rtnl::open(name))`; afterwards it may be used from any thread and
+//! still talks to the namespace it was opened in. Every request carries `NLM_F_ACK` (or
+//! `NLM_F_DUMP`), and an error answer becomes [`SandboxError::Netlink`] with the errno.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use serde::{Deserialize, Serialize};
+
+use super::SandboxError;
+
+/// An Ethernet MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    fn from_slice(b: &[u8]) -> Option<MacAddr> {
+        b.try_into().ok().map(MacAddr)
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+/// One interface, as `RTM_GETLINK` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkInfo {
+    /// Interface index.
+    pub index: u32,
+    /// Interface name.
+    pub name: String,
+    /// MAC address (absent for interfaces without one).
+    pub mac: Option<MacAddr>,
+    /// MTU in bytes.
+    pub mtu: u32,
+    /// `IFF_*` flags.
+    pub flags: u32,
+}
+
+impl LinkInfo {
+    /// True when `IFF_UP` is set.
+    pub fn is_up(&self) -> bool {
+        self.flags & libc::IFF_UP as u32 != 0
+    }
+}
+
+/// One address, as `RTM_GETADDR` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressInfo {
+    /// Interface index.
+    pub index: u32,
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub prefix_len: u8,
+    /// `IFA_F_*` flags (`IFA_FLAGS` when present, else the header flags).
+    pub flags: u32,
+}
+
+/// Neighbour entry state (NUD), as `include/uapi/linux/neighbour.h` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NudState {
+    /// Resolution in progress.
+    Incomplete,
+    /// Confirmed reachable.
+    Reachable,
+    /// Valid but unconfirmed.
+    Stale,
+    /// Waiting before probing.
+    Delay,
+    /// Probing.
+    Probe,
+    /// Resolution failed.
+    Failed,
+    /// No ARP needed.
+    Noarp,
+    /// Static entry.
+    Permanent,
+    /// No state.
+    None,
+    /// A state value this crate does not know.
+    Other(u16),
+}
+
+impl From<NeighbourState> for NudState {
+    fn from(s: NeighbourState) -> Self {
+        match s {
+            NeighbourState::Incomplete => NudState::Incomplete,
+            NeighbourState::Reachable => NudState::Reachable,
+            NeighbourState::Stale => NudState::Stale,
+            NeighbourState::Delay => NudState::Delay,
+            NeighbourState::Probe => NudState::Probe,
+            NeighbourState::Failed => NudState::Failed,
+            NeighbourState::Noarp => NudState::Noarp,
+            NeighbourState::Permanent => NudState::Permanent,
+            NeighbourState::None => NudState::None,
+            other => NudState::Other(u16::from(other)),
+        }
+    }
+}
+
+/// `NDA_CACHEINFO`: ages in USER_HZ ticks (1/100 s) and the reference count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighbourCacheInfo {
+    /// Ticks since the entry was last confirmed.
+    pub confirmed: u32,
+    /// Ticks since the entry was last used.
+    pub used: u32,
+    /// Ticks since the entry was last updated.
+    pub updated: u32,
+    /// Reference count.
+    pub refcnt: u32,
+}
+
+/// One neighbour (ARP or ND) entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighbourEntry {
+    /// Interface index.
+    pub ifindex: u32,
+    /// The neighbour's IP address.
+    pub dst: IpAddr,
+    /// Its link-layer address (absent when not NUD_VALID, e.g. FAILED).
+    pub lladdr: Option<MacAddr>,
+    /// NUD state.
+    pub state: NudState,
+    /// Probes sent (`NDA_PROBES`).
+    pub probes: Option<u32>,
+    /// Cache info (`NDA_CACHEINFO`).
+    pub cacheinfo: Option<NeighbourCacheInfo>,
+}
+
+/// One route, as a `RTM_GETROUTE` dump reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    /// Destination prefix (`None` = default route).
+    pub dst: Option<IpAddr>,
+    /// Destination prefix length.
+    pub dst_len: u8,
+    /// Gateway.
+    pub gateway: Option<IpAddr>,
+    /// Output interface index.
+    pub oif: Option<u32>,
+    /// Preferred source address.
+    pub prefsrc: Option<IpAddr>,
+    /// Routing table.
+    pub table: u32,
+    /// Route type (`Unicast`, `Local`, `Unreachable`...).
+    pub kind: String,
+    /// Scope (`Universe`, `Link`, `Host`...).
+    pub scope: String,
+    /// Metric (`RTA_PRIORITY`).
+    pub metric: Option<u32>,
+}
+
+/// The answer to one `route get` (`RTM_GETROUTE` lookup).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteLookup {
+    /// The destination looked up.
+    pub dst: IpAddr,
+    /// Output interface index.
+    pub oif: Option<u32>,
+    /// Gateway, when the route has one.
+    pub gateway: Option<IpAddr>,
+    /// The source address the kernel would use.
+    pub src: Option<IpAddr>,
+    /// Route type (`Unicast`, `Local`...).
+    pub kind: String,
+}
+
+/// Why `route get` found no usable route (the errno, typed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouteFailure {
+    /// ENETUNREACH: no route matches (or a `throw` route).
+    #[error("network unreachable (ENETUNREACH)")]
+    NetUnreachable,
+    /// EHOSTUNREACH: an `unreachable` route matched.
+    #[error("no route to host (EHOSTUNREACH)")]
+    HostUnreachable,
+    /// EACCES: a `prohibit` route matched.
+    #[error("administratively prohibited (EACCES)")]
+    Prohibited,
+    /// EINVAL: a `blackhole` route matched (or the lookup was invalid).
+    #[error("blackhole or invalid (EINVAL)")]
+    Blackhole,
+    /// Any other errno.
+    #[error("errno {0}")]
+    Other(i32),
+}
+
+impl RouteFailure {
+    fn from_errno(e: nix::errno::Errno) -> Self {
+        use nix::errno::Errno;
+        match e {
+            Errno::ENETUNREACH => RouteFailure::NetUnreachable,
+            Errno::EHOSTUNREACH => RouteFailure::HostUnreachable,
+            Errno::EACCES => RouteFailure::Prohibited,
+            Errno::EINVAL => RouteFailure::Blackhole,
+            other => RouteFailure::Other(other as i32),
+        }
+    }
+}
+
+fn ip_of_route(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v) => Some(IpAddr::V4(*v)),
+        RouteAddress::Inet6(v) => Some(IpAddr::V6(*v)),
+        _ => None,
+    }
+}
+
+fn route_addr(ip: IpAddr) -> RouteAddress {
+    match ip {
+        IpAddr::V4(v) => RouteAddress::Inet(v),
+        IpAddr::V6(v) => RouteAddress::Inet6(v),
+    }
+}
+
+fn family_of(ip: IpAddr) -> AddressFamily {
+    match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+/// A synchronous rtnetlink socket bound to one namespace.
+pub struct Rtnl {
+    namespace: String,
+    socket: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl fmt::Debug for Rtnl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rtnl")
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+impl Rtnl {
+    /// Opens a NETLINK_ROUTE socket in the **calling thread's** namespace; `namespace` is
+    /// the name used in errors. Call it through [`super::Namespace::run`].
+    pub fn open(namespace: &str) -> Result<Rtnl, SandboxError> {
+        let io = |op: &str, e: std::io::Error| SandboxError::NetlinkIo {
+            namespace: namespace.to_string(),
+            op: op.to_string(),
+            detail: e.to_string(),
+        };
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| io("socket", e))?;
+        socket.bind_auto().map_err(|e| io("bind", e))?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .map_err(|e| io("connect", e))?;
+        Ok(Rtnl {
+            namespace: namespace.to_string(),
+            socket,
+            seq: 1,
+            buf: vec![0; 1 << 16],
+        })
+    }
+
+    /// The namespace this socket talks to.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn io_err(&self, op: &str, detail: impl ToString) -> SandboxError {
+        SandboxError::NetlinkIo {
+            namespace: self.namespace.clone(),
+            op: op.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Sends one request and collects the answers: until `NLMSG_DONE` for a dump, the one
+    /// answer for a single `RTM_GETROUTE`, until the ACK (or error) otherwise.
+    fn request(
+        &mut self,
+        op: &str,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>, SandboxError> {
+        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
+        // A single GET (`route get`) is answered by one message, or an error: no ACK needed,
+        // which halves the messages on the hot lookup path.
+        let single_get = !dump && matches!(msg, RouteNetlinkMessage::GetRoute(_));
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags | if dump || single_get { 0 } else { NLM_F_ACK };
+        self.seq = self.seq.wrapping_add(1);
+        header.sequence_number = self.seq;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+        packet.finalize();
+        let mut out = vec![0u8; packet.buffer_len()];
+        packet.serialize(&mut out);
+        self.socket
+            .send(&out, 0)
+            .map_err(|e| self.io_err(op, format!("send: {e}")))?;
+        let mut answers = Vec::new();
+        loop {
+            let n = self.socket.recv(&mut &mut self.buf[..], 0).map_err(|e| {
+                SandboxError::NetlinkIo {
+                    namespace: self.namespace.clone(),
+                    op: op.to_string(),
+                    detail: format!("recv: {e}"),
+                }
+            })?;
+            let mut off = 0;
+            while off < n.min(self.buf.len()) {
+                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[off..n])
+                    .map_err(|e| SandboxError::NetlinkIo {
+                        namespace: self.namespace.clone(),
+                        op: op.to_string(),
+                        detail: format!("decode: {e}"),
+                    })?;
+                let len = msg.header.length as usize;
+                if len == 0 {
+                    break;
+                }
+                off += (len + 3) & !3;
+                if msg.header.sequence_number != self.seq {
+                    continue;
+                }
+                match msg.payload {
+                    NetlinkPayload::Done(_) => return Ok(answers),
+                    NetlinkPayload::Error(e) => match e.code {
+                        None => return Ok(answers),
+                        Some(code) => {
+                            return Err(SandboxError::Netlink {
+                                namespace: self.namespace.clone(),
+                                op: op.to_string(),
+                                errno: nix::errno::Errno::from_raw(-code.get()),
+                            });
+                        }
+                    },
+                    NetlinkPayload::InnerMessage(m) => {
+                        answers.push(m);
+                        if single_get {
+                            return Ok(answers);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Creates a veth pair: `name` in this namespace, `peer_name` in the namespace whose fd
+    /// is `peer_netns_fd` (`IFLA_NET_NS_FD` on the peer), both with MTU `mtu`. The host
+    /// namespace is never involved.
+    pub fn create_veth(
+        &mut self,
+        name: &str,
+        peer_name: &str,
+        peer_netns_fd: std::os::fd::RawFd,
+        mtu: u32,
+    ) -> Result<(), SandboxError> {
+        for n in [name, peer_name] {
+            if n.len() > 15 {
+                return Err(SandboxError::InvalidName {
+                    name: n.to_string(),
+                    reason: "interface names are at most 15 bytes",
+                });
+            }
+        }
+        let mut peer = LinkMessage::default();
+        peer.attributes
+            .push(LinkAttribute::IfName(peer_name.to_string()));
+        peer.attributes.push(LinkAttribute::Mtu(mtu));
+        peer.attributes.push(LinkAttribute::NetNsFd(peer_netns_fd));
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            NlLinkInfo::Kind(InfoKind::Veth),
+            NlLinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+        ]));
+        self.request(
+            &format!("create veth {name} <-> {peer_name}"),
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// Lists the interfaces.
+    pub fn links(&mut self) -> Result<Vec<LinkInfo>, SandboxError> {
+        let answers = self.request(
+            "dump links",
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_info(&l)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The interface called `name`.
+    pub fn link_by_name(&mut self, name: &str) -> Result<LinkInfo, SandboxError> {
+        self.links()?
+            .into_iter()
+            .find(|l| l.name == name)
+            .ok_or_else(|| SandboxError::NoSuchInterface {
+                namespace: self.namespace.clone(),
+                interface: name.to_string(),
+            })
+    }
+
+    fn set_link(
+        &mut self,
+        op: &str,
+        index: u32,
+        f: impl FnOnce(&mut LinkMessage),
+    ) -> Result<(), SandboxError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        f(&mut msg);
+        self.request(op, RouteNetlinkMessage::SetLink(msg), 0)?;
+        Ok(())
+    }
+
+    /// Sets interface `index` up (or down).
+    pub fn set_up(&mut self, index: u32, up: bool) -> Result<(), SandboxError> {
+        self.set_link(&format!("set link {index} up={up}"), index, |m| {
+            m.header.change_mask = LinkFlags::Up;
+            if up {
+                m.header.flags = LinkFlags::Up;
+            }
+        })
+    }
+
+    /// Sets the MTU of interface `index`.
+    pub fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<(), SandboxError> {
+        self.set_link(&format!("set link {index} mtu {mtu}"), index, |m| {
+            m.attributes.push(LinkAttribute::Mtu(mtu));
+        })
+    }
+
+    /// Adds `addr/prefix_len` to interface `index`; IPv6 addresses get `IFA_F_NODAD`, so
+    /// they are usable at once and the kernel sends no DAD probe.
+    pub fn add_address(
+        &mut self,
+        index: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+    ) -> Result<(), SandboxError> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = family_of(addr);
+        msg.header.prefix_len = prefix_len;
+        msg.header.index = index;
+        msg.attributes.push(AddressAttribute::Local(addr));
+        msg.attributes.push(AddressAttribute::Address(addr));
+        if addr.is_ipv6() {
+            msg.header.flags = AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        self.request(
+            &format!("add address {addr}/{prefix_len} on {index}"),
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// Lists the addresses of all interfaces.
+    pub fn addresses(&mut self) -> Result<Vec<AddressInfo>, SandboxError> {
+        let answers = self.request(
+            "dump addresses",
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        let mut out = Vec::new();
+        for m in answers {
+            let RouteNetlinkMessage::NewAddress(a) = m else {
+                continue;
+            };
+            let mut addr = None;
+            let mut flags = u32::from(a.header.flags.bits());
+            for attr in &a.attributes {
+                match attr {
+                    AddressAttribute::Address(ip) => addr = Some(*ip),
+                    AddressAttribute::Local(ip) if addr.is_none() => addr = Some(*ip),
+                    AddressAttribute::Flags(f) => flags = f.bits(),
+                    _ => {}
+                }
+            }
+            if let Some(addr) = addr {
+                out.push(AddressInfo {
+                    index: a.header.index,
+                    addr,
+                    prefix_len: a.header.prefix_len,
+                    flags,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a route in the main table: `dst/dst_len` via `gateway` (or directly on `oif`).
+    pub fn add_route(
+        &mut self,
+        dst: IpAddr,
+        dst_len: u8,
+        gateway: Option<IpAddr>,
+        oif: Option<u32>,
+    ) -> Result<(), SandboxError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = family_of(dst);
+        msg.header.destination_prefix_length = dst_len;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Static;
+        msg.header.scope = if gateway.is_some() {
+            RouteScope::Universe
+        } else {
+            RouteScope::Link
+        };
+        msg.header.kind = RouteType::Unicast;
+        if dst_len > 0 {
+            msg.attributes
+                .push(RouteAttribute::Destination(route_addr(dst)));
+        }
+        if let Some(gw) = gateway {
+            msg.attributes.push(RouteAttribute::Gateway(route_addr(gw)));
+        }
+        if let Some(oif) = oif {
+            msg.attributes.push(RouteAttribute::Oif(oif));
+        }
+        self.request(
+            &format!("add route {dst}/{dst_len} via {gateway:?} oif {oif:?}"),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// Dumps the routes of one family (all tables).
+    pub fn routes(&mut self, ipv6: bool) -> Result<Vec<RouteEntry>, SandboxError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = if ipv6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        let answers = self.request(
+            "dump routes",
+            RouteNetlinkMessage::GetRoute(msg),
+            NLM_F_DUMP,
+        )?;
+        let mut out = Vec::new();
+        for m in answers {
+            let RouteNetlinkMessage::NewRoute(r) = m else {
+                continue;
+            };
+            let mut e = RouteEntry {
+                dst: None,
+                dst_len: r.header.destination_prefix_length,
+                gateway: None,
+                oif: None,
+                prefsrc: None,
+                table: u32::from(r.header.table),
+                kind: format!("{:?}", r.header.kind),
+                scope: format!("{:?}", r.header.scope),
+                metric: None,
+            };
+            for attr in &r.attributes {
+                match attr {
+                    RouteAttribute::Destination(a) => e.dst = ip_of_route(a),
+                    RouteAttribute::Gateway(a) => e.gateway = ip_of_route(a),
+                    RouteAttribute::PrefSource(a) => e.prefsrc = ip_of_route(a),
+                    RouteAttribute::Oif(i) => e.oif = Some(*i),
+                    RouteAttribute::Table(t) => e.table = *t,
+                    RouteAttribute::Priority(p) => e.metric = Some(*p),
+                    _ => {}
+                }
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    /// `ip route get dst`: one FIB lookup. No usable route becomes
+    /// [`SandboxError::RouteLookup`] with the errno typed as a [`RouteFailure`].
+    pub fn route_get(&mut self, dst: IpAddr) -> Result<RouteLookup, SandboxError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = family_of(dst);
+        msg.header.destination_prefix_length = if dst.is_ipv4() { 32 } else { 128 };
+        msg.attributes
+            .push(RouteAttribute::Destination(route_addr(dst)));
+        let answers = match self.request(
+            &format!("route get {dst}"),
+            RouteNetlinkMessage::GetRoute(msg),
+            0,
+        ) {
+            Ok(a) => a,
+            Err(SandboxError::Netlink {
+                namespace, errno, ..
+            }) => {
+                return Err(SandboxError::RouteLookup {
+                    namespace,
+                    destination: dst,
+                    failure: RouteFailure::from_errno(errno),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let r = answers
+            .into_iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Some(r),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                self.io_err(&format!("route get {dst}"), "no RTM_NEWROUTE in the answer")
+            })?;
+        let mut out = RouteLookup {
+            dst,
+            oif: None,
+            gateway: None,
+            src: None,
+            kind: format!("{:?}", r.header.kind),
+        };
+        for attr in &r.attributes {
+            match attr {
+                RouteAttribute::Oif(i) => out.oif = Some(*i),
+                RouteAttribute::Gateway(a) => out.gateway = ip_of_route(a),
+                RouteAttribute::PrefSource(a) => out.src = ip_of_route(a),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Dumps the neighbour table of one family (ARP for IPv4, ND for IPv6).
+    pub fn neighbours(&mut self, ipv6: bool) -> Result<Vec<NeighbourEntry>, SandboxError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = if ipv6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        let answers = self.request(
+            "dump neighbours",
+            RouteNetlinkMessage::GetNeighbour(msg),
+            NLM_F_DUMP,
+        )?;
+        let mut out = Vec::new();
+        for m in answers {
+            let RouteNetlinkMessage::NewNeighbour(n) = m else {
+                continue;
+            };
+            let mut dst = None;
+            let mut e = NeighbourEntry {
+                ifindex: n.header.ifindex,
+                dst: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                lladdr: None,
+                state: n.header.state.into(),
+                probes: None,
+                cacheinfo: None,
+            };
+            for attr in &n.attributes {
+                match attr {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                        dst = Some(IpAddr::V4(*a))
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                        dst = Some(IpAddr::V6(*a))
+                    }
+                    NeighbourAttribute::LinkLayerAddress(l) => e.lladdr = MacAddr::from_slice(l),
+                    NeighbourAttribute::Probes(p) => e.probes = Some(*p),
+                    NeighbourAttribute::CacheInfo(c) => {
+                        e.cacheinfo = Some(NeighbourCacheInfo {
+                            confirmed: c.confirmed,
+                            used: c.used,
+                            updated: c.updated,
+                            refcnt: c.refcnt,
+                        })
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(dst) = dst {
+                e.dst = dst;
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds (or replaces) a PERMANENT neighbour entry `dst -> lladdr` on interface `index`.
+    pub fn add_neighbour(
+        &mut self,
+        index: u32,
+        dst: IpAddr,
+        lladdr: MacAddr,
+    ) -> Result<(), SandboxError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = family_of(dst);
+        msg.header.ifindex = index;
+        msg.header.state = NeighbourState::Permanent;
+        msg.attributes
+            .push(NeighbourAttribute::Destination(match dst {
+                IpAddr::V4(a) => NeighbourAddress::Inet(a),
+                IpAddr::V6(a) => NeighbourAddress::Inet6(a),
+            }));
+        msg.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(lladdr.0.to_vec()));
+        self.request(
+            &format!("add neighbour {dst} lladdr {lladdr} on {index}"),
+            RouteNetlinkMessage::NewNeighbour(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )?;
+        Ok(())
+    }
+
+    /// Deletes the neighbour entry `dst` on interface `index`.
+    pub fn delete_neighbour(&mut self, index: u32, dst: IpAddr) -> Result<(), SandboxError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = family_of(dst);
+        msg.header.ifindex = index;
+        msg.attributes
+            .push(NeighbourAttribute::Destination(match dst {
+                IpAddr::V4(a) => NeighbourAddress::Inet(a),
+                IpAddr::V6(a) => NeighbourAddress::Inet6(a),
+            }));
+        self.request(
+            &format!("delete neighbour {dst} on {index}"),
+            RouteNetlinkMessage::DelNeighbour(msg),
+            0,
+        )?;
+        Ok(())
+    }
+
+    /// `ip neigh flush dev <index>`: deletes every non-permanent, non-NOARP entry on the
+    /// interface (both families); returns how many were deleted.
+    pub fn flush_neighbours(&mut self, index: u32) -> Result<usize, SandboxError> {
+        let mut n = 0;
+        for v6 in [false, true] {
+            for e in self.neighbours(v6)? {
+                if e.ifindex != index || matches!(e.state, NudState::Permanent | NudState::Noarp) {
+                    continue;
+                }
+                match self.delete_neighbour(index, e.dst) {
+                    Ok(()) => n += 1,
+                    Err(SandboxError::Netlink {
+                        errno: nix::errno::Errno::ENOENT,
+                        ..
+                    }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn link_info(l: &LinkMessage) -> LinkInfo {
+    let mut info = LinkInfo {
+        index: l.header.index,
+        name: String::new(),
+        mac: None,
+        mtu: 0,
+        flags: l.header.flags.bits(),
+    };
+    for attr in &l.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => info.name = n.clone(),
+            LinkAttribute::Address(a) => info.mac = MacAddr::from_slice(a),
+            LinkAttribute::Mtu(m) => info.mtu = *m,
+            _ => {}
+        }
+    }
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_display() {
+        assert_eq!(
+            MacAddr([0, 1, 0xab, 3, 4, 0xff]).to_string(),
+            "00:01:ab:03:04:ff"
+        );
+    }
+
+    #[test]
+    fn errno_maps_to_route_failure() {
+        use nix::errno::Errno;
+        assert_eq!(
+            RouteFailure::from_errno(Errno::ENETUNREACH),
+            RouteFailure::NetUnreachable
+        );
+        assert_eq!(
+            RouteFailure::from_errno(Errno::EACCES),
+            RouteFailure::Prohibited
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! The wire plane: an AF_PACKET `SOCK_RAW` socket bound to one interface.
+//!
+//! Created inside the harness namespace (through [`super::Namespace::run`]) and bound to the
+//! harness end of the veth by ifindex, with `ETH_P_ALL` and `PACKET_IGNORE_OUTGOING`, so it
+//! sees every frame the stack under test sends and never its own.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Instant;
+
+use super::SandboxError;
+
+/// Receive buffer per frame: a 64 KiB frame (GSO off, but a lying stack may still send one)
+/// plus the Ethernet header.
+const FRAME_BUF: usize = 65536 + 64;
+
+/// An AF_PACKET socket bound to one interface.
+#[derive(Debug)]
+pub struct PacketSocket {
+    fd: OwnedFd,
+    interface: String,
+    ifindex: u32,
+}
+
+impl PacketSocket {
+    /// Opens the socket in the **calling thread's** namespace and binds it to `ifindex`
+    /// (`interface` is its name, for errors).
+    pub fn open(interface: &str, ifindex: u32) -> Result<PacketSocket, SandboxError> {
+        let err = |op: &'static str| SandboxError::Packet {
+            interface: interface.to_string(),
+            op,
+            source: std::io::Error::last_os_error(),
+        };
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                i32::from(proto),
+            )
+        };
+        if raw < 0 {
+            return Err(err("socket(AF_PACKET)"));
+        }
+        // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt reads an int from a valid pointer with the size passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_IGNORE_OUTGOING,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(err("setsockopt(PACKET_IGNORE_OUTGOING)"));
+        }
+        let rcvbuf: libc::c_int = 8 << 20;
+        // SAFETY: as above; SO_RCVBUFFORCE needs CAP_NET_ADMIN, fall back to SO_RCVBUF.
+        unsafe {
+            let p = (&rcvbuf as *const libc::c_int).cast();
+            let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            if libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                p,
+                len,
+            ) < 0
+            {
+                libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, p, len);
+            }
+        }
+        // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto;
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: bind reads a sockaddr_ll of the size passed from a valid pointer.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(err("bind"));
+        }
+        let s = PacketSocket {
+            fd,
+            interface: interface.to_string(),
+            ifindex,
+        };
+        // Frames from before the bind (any interface) may be queued: drop them.
+        s.drain()?;
+        Ok(s)
+    }
+
+    /// The interface index the socket is bound to.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    fn err(&self, op: &'static str, source: std::io::Error) -> SandboxError {
+        SandboxError::Packet {
+            interface: self.interface.clone(),
+            op,
+            source,
+        }
+    }
+
+    /// Sends one Ethernet frame (destination MAC first) out of the interface.
+    pub fn send(&self, frame: &[u8]) -> Result<(), SandboxError> {
+        loop {
+            // SAFETY: send reads `frame.len()` bytes from a valid slice.
+            let n =
+                unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+            if n >= 0 {
+                return Ok(());
+            }
+            let e = std::io::Error::last_os_error();
+            match e.kind() {
+                std::io::ErrorKind::Interrupted => continue,
+                std::io::ErrorKind::WouldBlock => {
+                    self.poll(libc::POLLOUT, 10)?;
+                }
+                _ => return Err(self.err("send", e)),
+            }
+        }
+    }
+
+    fn poll(&self, events: libc::c_short, timeout_ms: i32) -> Result<bool, SandboxError> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        // SAFETY: poll reads and writes exactly one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(self.err("poll", e));
+        }
+        Ok(rc > 0)
+    }
+
+    fn try_recv(&self) -> Result<Option<Vec<u8>>, SandboxError> {
+        let mut buf = vec![0u8; FRAME_BUF];
+        // SAFETY: recv writes at most `buf.len()` bytes into a valid buffer.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(self.err("recv", e)),
+            };
+        }
+        buf.truncate(n as usize);
+        Ok(Some(buf))
+    }
+
+    /// The next frame the interface received, or `None` once `deadline` has passed.
+    pub fn recv(&self, deadline: Instant) -> Result<Option<Vec<u8>>, SandboxError> {
+        loop {
+            if let Some(frame) = self.try_recv()? {
+                return Ok(Some(frame));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let left = deadline - now;
+            // Round up so we never wake just before the deadline and spin.
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            self.poll(libc::POLLIN, ms)?;
+        }
+    }
+
+    /// Drops every frame already queued; returns how many.
+    pub fn drain(&self) -> Result<usize, SandboxError> {
+        let mut n = 0;
+        while self.try_recv()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+}

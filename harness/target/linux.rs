@@ -1,0 +1,748 @@
+//! The Linux kernel as the stack under test, in a network namespace.
+//!
+//! [`LinuxTarget`] = a [`Lab`] + a [`PacketSocket`] on the harness end + a control thread
+//! that lives in the target namespace (`setns` on a dedicated `std::thread`, never an async
+//! task). The control thread owns the sockets (a table [`SocketId`] → socket) and a
+//! `NETLINK_SOCK_DIAG` socket; TCP states come from an inet_diag dump (AF_INET and
+//! AF_INET6), which also shows sockets nobody holds any more (TIME-WAIT, request sockets),
+//! and from TCP_INFO for a held socket. Neighbours and routes come from the sandbox's
+//! rtnetlink socket in the target namespace. Dropping the target closes the sockets, stops
+//! the thread and removes both namespaces.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_sock_diag::SockDiagMessage;
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+use netlink_packet_sock_diag::inet::{
+    ExtensionFlags, InetRequest, SocketId as DiagSocketId, StateFlags,
+};
+use netlink_sys::{Socket as NlSocket, SocketAddr as NlSocketAddr, protocols::NETLINK_SOCK_DIAG};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::{
+    CallOutcome, Endpoints, Family, ShutdownHow, SocketCall, SocketId, SocketOption, StateAnswer,
+    StateQuery, Target, TargetError, TcpInfo, TcpSocketState, TcpState,
+};
+use crate::sandbox::{Lab, LabConfig, PacketSocket};
+
+type Reply<T> = mpsc::SyncSender<Result<T, TargetError>>;
+
+enum Request {
+    Call(SocketCall, Reply<CallOutcome>),
+    TcpSockets(Reply<Vec<TcpSocketState>>),
+    TcpInfo(SocketId, Reply<TcpInfo>),
+}
+
+/// The Linux kernel in a namespace, driven through a veth pair and a control thread.
+pub struct LinuxTarget {
+    packet: PacketSocket,
+    control: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    endpoints: Endpoints,
+    lab: Lab,
+}
+
+impl std::fmt::Debug for LinuxTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinuxTarget")
+            .field("lab", &self.lab)
+            .field("endpoints", &self.endpoints)
+            .finish()
+    }
+}
+
+impl LinuxTarget {
+    /// Builds the lab (see [`LabConfig::default`] for the address plan: 10.77.0.2/24 and
+    /// fd77::2/64 for the stack, .1/::1 for the peer the harness speaks for, MTU 1500), opens
+    /// the packet socket and starts the control thread.
+    pub fn new(config: LabConfig) -> Result<LinuxTarget, TargetError> {
+        let lab = Lab::build(config)?;
+        let packet = lab.packet_socket()?;
+        let (tx, rx) = mpsc::channel();
+        let ns_name = lab.target().name().to_string();
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let thread = lab.target().spawn("ncf linux control", move || {
+            let diag = open_diag();
+            let ok = diag.is_ok();
+            let _ = ready_tx.send(diag.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            if let (true, Ok(diag)) = (ok, diag) {
+                Control::new(diag, ns_name).serve(rx);
+            }
+        })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(TargetError::Io {
+                    op: "open NETLINK_SOCK_DIAG in the target namespace".into(),
+                    source: std::io::Error::other(e),
+                });
+            }
+            Err(_) => {
+                return Err(TargetError::Gone {
+                    what: "control thread".into(),
+                });
+            }
+        }
+        let cfg = lab.config();
+        let endpoints = Endpoints {
+            harness_mac: lab.harness_mac(),
+            stack_mac: lab.target_mac(),
+            stack_ipv4: cfg.ipv4.as_ref().map(|v| (v.stack, v.prefix_len)),
+            peer_ipv4: cfg.ipv4.as_ref().map(|v| v.peer),
+            stack_ipv6: cfg.ipv6.as_ref().map(|v| (v.stack, v.prefix_len)),
+            peer_ipv6: cfg.ipv6.as_ref().map(|v| v.peer),
+            mtu: lab.target_link().mtu,
+        };
+        Ok(LinuxTarget {
+            packet,
+            control: Some(tx),
+            thread: Some(thread),
+            endpoints,
+            lab,
+        })
+    }
+
+    /// The lab underneath (namespaces, links, recorded sysctls).
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    /// The lab underneath, mutably (its rtnetlink sockets).
+    pub fn lab_mut(&mut self) -> &mut Lab {
+        &mut self.lab
+    }
+
+    /// Drops every frame already queued on the harness end; returns how many.
+    pub fn drain_frames(&mut self) -> Result<usize, TargetError> {
+        Ok(self.packet.drain()?)
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, TargetError> {
+        let gone = || TargetError::Gone {
+            what: "control thread".into(),
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.control
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(make(tx))
+            .map_err(|_| gone())?;
+        rx.recv().map_err(|_| gone())?
+    }
+}
+
+impl Drop for LinuxTarget {
+    fn drop(&mut self) {
+        drop(self.control.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // Then the fields: packet socket, lab (rtnetlink sockets, namespaces).
+    }
+}
+
+impl Target for LinuxTarget {
+    fn name(&self) -> &str {
+        "linux"
+    }
+
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+        Ok(self.packet.send(frame)?)
+    }
+
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+        Ok(self.packet.recv(deadline)?)
+    }
+
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        let call = call.clone();
+        self.ask(move |r| Request::Call(call, r))
+    }
+
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+        match query {
+            StateQuery::TcpSockets => Ok(StateAnswer::TcpSockets(self.ask(Request::TcpSockets)?)),
+            StateQuery::TcpInfo(id) => {
+                let id = *id;
+                Ok(StateAnswer::TcpInfo(
+                    self.ask(move |r| Request::TcpInfo(id, r))?,
+                ))
+            }
+            StateQuery::Neighbours => {
+                let rtnl = self.lab.target_rtnl();
+                let mut v = rtnl.neighbours(false)?;
+                v.extend(rtnl.neighbours(true)?);
+                Ok(StateAnswer::Neighbours(v))
+            }
+            StateQuery::Routes => {
+                let rtnl = self.lab.target_rtnl();
+                let mut v = rtnl.routes(false)?;
+                v.extend(rtnl.routes(true)?);
+                Ok(StateAnswer::Routes(v))
+            }
+            StateQuery::RouteGet(dst) => {
+                let rtnl = self.lab.target_rtnl();
+                match rtnl.route_get(*dst) {
+                    Ok(lookup) => {
+                        let dev = match lookup.oif {
+                            Some(i) => rtnl
+                                .links()?
+                                .into_iter()
+                                .find(|l| l.index == i)
+                                .map(|l| l.name),
+                            None => None,
+                        };
+                        Ok(StateAnswer::Route { lookup, dev })
+                    }
+                    Err(crate::sandbox::SandboxError::RouteLookup {
+                        destination,
+                        failure,
+                        ..
+                    }) => Ok(StateAnswer::NoRoute {
+                        dst: destination,
+                        failure,
+                    }),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+}
+
+fn open_diag() -> std::io::Result<NlSocket> {
+    let mut s = NlSocket::new(NETLINK_SOCK_DIAG)?;
+    s.bind_auto()?;
+    s.connect(&NlSocketAddr::new(0, 0))?;
+    Ok(s)
+}
+
+/// The control thread's state: the socket table and the sock_diag socket.
+struct Control {
+    sockets: HashMap<SocketId, Socket>,
+    next_accepted: u32,
+    diag: NlSocket,
+    namespace: String,
+    seq: u32,
+}
+
+fn errno_of(e: &std::io::Error) -> CallOutcome {
+    CallOutcome::errno(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+fn poll_one(sock: &Socket, flags: PollFlags, timeout_ms: u64) -> std::io::Result<bool> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = u16::try_from(left.as_millis().min(u128::from(u16::MAX))).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(sock.as_fd(), flags)];
+        match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) if left.is_zero() => return Ok(false),
+            Ok(0) => continue,
+            Ok(_) => return Ok(true),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(std::io::Error::from_raw_os_error(e as i32)),
+        }
+    }
+}
+
+fn set_int(sock: &Socket, level: i32, name: i32, value: i32) -> std::io::Result<()> {
+    // SAFETY: setsockopt reads one int from a valid pointer with the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn get_int(sock: &Socket, level: i32, name: i32) -> std::io::Result<i32> {
+    let mut value: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into a valid int and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(value)
+    }
+}
+
+fn apply_option(sock: &Socket, option: SocketOption) -> std::io::Result<SocketOption> {
+    use libc::{IPPROTO_TCP as TCP, SOL_SOCKET as SOL};
+    let as_i32 =
+        |v: u32| i32::try_from(v).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
+    Ok(match option {
+        SocketOption::KeepAlive(on) => {
+            set_int(sock, SOL, libc::SO_KEEPALIVE, on.into())?;
+            SocketOption::KeepAlive(get_int(sock, SOL, libc::SO_KEEPALIVE)? != 0)
+        }
+        SocketOption::KeepIdle(s) => {
+            set_int(sock, TCP, libc::TCP_KEEPIDLE, as_i32(s)?)?;
+            SocketOption::KeepIdle(get_int(sock, TCP, libc::TCP_KEEPIDLE)? as u32)
+        }
+        SocketOption::KeepInterval(s) => {
+            set_int(sock, TCP, libc::TCP_KEEPINTVL, as_i32(s)?)?;
+            SocketOption::KeepInterval(get_int(sock, TCP, libc::TCP_KEEPINTVL)? as u32)
+        }
+        SocketOption::KeepCount(n) => {
+            set_int(sock, TCP, libc::TCP_KEEPCNT, as_i32(n)?)?;
+            SocketOption::KeepCount(get_int(sock, TCP, libc::TCP_KEEPCNT)? as u32)
+        }
+        SocketOption::NoDelay(on) => {
+            set_int(sock, TCP, libc::TCP_NODELAY, on.into())?;
+            SocketOption::NoDelay(get_int(sock, TCP, libc::TCP_NODELAY)? != 0)
+        }
+        SocketOption::QuickAck(on) => {
+            set_int(sock, TCP, libc::TCP_QUICKACK, on.into())?;
+            SocketOption::QuickAck(get_int(sock, TCP, libc::TCP_QUICKACK)? != 0)
+        }
+        SocketOption::Linger(l) => {
+            let want = libc::linger {
+                l_onoff: i32::from(l.is_some()),
+                l_linger: as_i32(l.unwrap_or(0))?,
+            };
+            let size = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+            // SAFETY: setsockopt reads one `struct linger` from a valid pointer.
+            let rc = unsafe {
+                libc::setsockopt(
+                    sock.as_raw_fd(),
+                    SOL,
+                    libc::SO_LINGER,
+                    (&want as *const libc::linger).cast(),
+                    size,
+                )
+            };
+            if rc < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let mut got = libc::linger {
+                l_onoff: 0,
+                l_linger: 0,
+            };
+            let mut len = size;
+            // SAFETY: getsockopt writes at most `len` bytes into a valid `struct linger`.
+            let rc = unsafe {
+                libc::getsockopt(
+                    sock.as_raw_fd(),
+                    SOL,
+                    libc::SO_LINGER,
+                    (&mut got as *mut libc::linger).cast(),
+                    &mut len,
+                )
+            };
+            if rc < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            SocketOption::Linger((got.l_onoff != 0).then_some(got.l_linger as u32))
+        }
+        SocketOption::MaxSegment(m) => {
+            set_int(sock, TCP, libc::TCP_MAXSEG, i32::from(m))?;
+            SocketOption::MaxSegment(get_int(sock, TCP, libc::TCP_MAXSEG)? as u16)
+        }
+        SocketOption::UserTimeout(ms) => {
+            set_int(sock, TCP, libc::TCP_USER_TIMEOUT, as_i32(ms)?)?;
+            SocketOption::UserTimeout(get_int(sock, TCP, libc::TCP_USER_TIMEOUT)? as u32)
+        }
+        SocketOption::SynCount(n) => {
+            set_int(sock, TCP, libc::TCP_SYNCNT, as_i32(n)?)?;
+            SocketOption::SynCount(get_int(sock, TCP, libc::TCP_SYNCNT)? as u32)
+        }
+        SocketOption::RecvBuffer(b) => {
+            set_int(sock, SOL, libc::SO_RCVBUF, as_i32(b)?)?;
+            SocketOption::RecvBuffer(get_int(sock, SOL, libc::SO_RCVBUF)? as u32)
+        }
+    })
+}
+
+fn tcp_info(sock: &Socket) -> std::io::Result<TcpInfo> {
+    // SAFETY: tcp_info is plain old data; all-zero is valid.
+    let mut i: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into a valid `struct tcp_info`.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut i as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // include/uapi/linux/tcp.h: TCPI_OPT_TIMESTAMPS 1, SACK 2, WSCALE 4, ECN 8.
+    Ok(TcpInfo {
+        state: TcpState::from_linux(i.tcpi_state),
+        timestamps: i.tcpi_options & 1 != 0,
+        sack: i.tcpi_options & 2 != 0,
+        window_scaling: i.tcpi_options & 4 != 0,
+        ecn: i.tcpi_options & 8 != 0,
+        snd_wscale: i.tcpi_snd_rcv_wscale & 0x0f,
+        rcv_wscale: i.tcpi_snd_rcv_wscale >> 4,
+        retransmits: i.tcpi_retransmits,
+        probes: i.tcpi_probes,
+        backoff: i.tcpi_backoff,
+        rto_us: i.tcpi_rto,
+        ato_us: i.tcpi_ato,
+        snd_mss: i.tcpi_snd_mss,
+        rcv_mss: i.tcpi_rcv_mss,
+        unacked: i.tcpi_unacked,
+        lost: i.tcpi_lost,
+        retrans: i.tcpi_retrans,
+        rtt_us: i.tcpi_rtt,
+        rttvar_us: i.tcpi_rttvar,
+        snd_ssthresh: i.tcpi_snd_ssthresh,
+        snd_cwnd: i.tcpi_snd_cwnd,
+        advmss: i.tcpi_advmss,
+        total_retrans: i.tcpi_total_retrans,
+    })
+}
+
+fn inode_of(sock: &Socket) -> Option<u64> {
+    nix::sys::stat::fstat(sock.as_fd()).ok().map(|s| s.st_ino)
+}
+
+fn unspecified(family: Family) -> IpAddr {
+    match family {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+impl Control {
+    fn new(diag: NlSocket, namespace: String) -> Control {
+        Control {
+            sockets: HashMap::new(),
+            next_accepted: SocketId::ACCEPTED_BASE,
+            diag,
+            namespace,
+            seq: 0,
+        }
+    }
+
+    fn serve(mut self, rx: mpsc::Receiver<Request>) {
+        while let Ok(req) = rx.recv() {
+            match req {
+                Request::Call(call, reply) => {
+                    let _ = reply.send(self.call(call));
+                }
+                Request::TcpSockets(reply) => {
+                    let _ = reply.send(self.tcp_sockets());
+                }
+                Request::TcpInfo(id, reply) => {
+                    let r = self.get(id).and_then(|s| {
+                        tcp_info(s).map_err(|source| TargetError::Io {
+                            op: format!("getsockopt(TCP_INFO) on {id}"),
+                            source,
+                        })
+                    });
+                    let _ = reply.send(r);
+                }
+            }
+        }
+        // Dropping `self` closes every socket still held.
+    }
+
+    fn get(&self, id: SocketId) -> Result<&Socket, TargetError> {
+        self.sockets.get(&id).ok_or(TargetError::UnknownSocket(id))
+    }
+
+    /// Creates socket `id` (non-blocking TCP) unless it exists already.
+    fn ensure(
+        &mut self,
+        id: SocketId,
+        family: Family,
+    ) -> Result<Result<&Socket, CallOutcome>, TargetError> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.sockets.entry(id) {
+            let domain = match family {
+                Family::Ipv4 => Domain::IPV4,
+                Family::Ipv6 => Domain::IPV6,
+            };
+            let s = match Socket::new(
+                domain,
+                Type::STREAM.nonblocking().cloexec(),
+                Some(Protocol::TCP),
+            ) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(errno_of(&e))),
+            };
+            if family == Family::Ipv6 {
+                let _ = s.set_only_v6(true);
+            }
+            slot.insert(s);
+        }
+        Ok(Ok(self.get(id)?))
+    }
+
+    fn call(&mut self, call: SocketCall) -> Result<CallOutcome, TargetError> {
+        let io = |r: std::io::Result<()>| match r {
+            Ok(()) => CallOutcome::Ok,
+            Err(e) => errno_of(&e),
+        };
+        Ok(match call {
+            SocketCall::Socket { sock, family } => {
+                if self.sockets.contains_key(&sock) {
+                    return Err(TargetError::SocketExists(sock));
+                }
+                match self.ensure(sock, family)? {
+                    Ok(_) => CallOutcome::Ok,
+                    Err(o) => o,
+                }
+            }
+            SocketCall::Bind { sock, addr, port } => {
+                let family = if addr.is_ipv4() {
+                    Family::Ipv4
+                } else {
+                    Family::Ipv6
+                };
+                match self.ensure(sock, family)? {
+                    Ok(s) => io(s.bind(&SockAddr::from(SocketAddr::new(addr, port)))),
+                    Err(o) => o,
+                }
+            }
+            SocketCall::Listen {
+                sock,
+                family,
+                addr,
+                port,
+                backlog,
+            } => match self.ensure(sock, family)? {
+                Ok(s) => {
+                    let addr = SocketAddr::new(addr.unwrap_or_else(|| unspecified(family)), port);
+                    let _ = s.set_reuse_address(true);
+                    match s.bind(&SockAddr::from(addr)) {
+                        Err(e) => errno_of(&e),
+                        Ok(()) => io(s.listen(i32::try_from(backlog).unwrap_or(i32::MAX))),
+                    }
+                }
+                Err(o) => o,
+            },
+            SocketCall::Accept {
+                listener,
+                timeout_ms,
+            } => {
+                let l = self.get(listener)?;
+                match poll_one(l, PollFlags::POLLIN, timeout_ms) {
+                    Err(e) => errno_of(&e),
+                    Ok(false) => CallOutcome::TimedOut,
+                    Ok(true) => match l.accept() {
+                        Err(e) => errno_of(&e),
+                        Ok((s, _)) => {
+                            let _ = s.set_nonblocking(true);
+                            let mut id = SocketId(self.next_accepted);
+                            while self.sockets.contains_key(&id) {
+                                id = SocketId(id.0.wrapping_add(1));
+                            }
+                            self.next_accepted = id.0.wrapping_add(1);
+                            self.sockets.insert(id, s);
+                            CallOutcome::NewSocket(id)
+                        }
+                    },
+                }
+            }
+            SocketCall::Connect {
+                sock,
+                family,
+                addr,
+                port,
+            } => match self.ensure(sock, family)? {
+                Ok(s) => match s.connect(&SockAddr::from(SocketAddr::new(addr, port))) {
+                    Ok(()) => CallOutcome::Ok,
+                    Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => CallOutcome::Ok,
+                    Err(e) => errno_of(&e),
+                },
+                Err(o) => o,
+            },
+            SocketCall::WaitConnected { sock, timeout_ms } => {
+                let s = self.get(sock)?;
+                match poll_one(s, PollFlags::POLLOUT, timeout_ms) {
+                    Err(e) => errno_of(&e),
+                    Ok(false) => CallOutcome::TimedOut,
+                    Ok(true) => match s.take_error() {
+                        Ok(None) => CallOutcome::Ok,
+                        Ok(Some(e)) | Err(e) => errno_of(&e),
+                    },
+                }
+            }
+            SocketCall::Send { sock, data } => {
+                let s = self.get(sock)?;
+                match s.send_with_flags(&data, libc::MSG_NOSIGNAL) {
+                    Ok(n) => CallOutcome::Sent(n),
+                    Err(e) => errno_of(&e),
+                }
+            }
+            SocketCall::Recv {
+                sock,
+                max,
+                timeout_ms,
+            } => {
+                let s = self.get(sock)?;
+                match poll_one(s, PollFlags::POLLIN, timeout_ms) {
+                    Err(e) => errno_of(&e),
+                    Ok(false) => CallOutcome::TimedOut,
+                    Ok(true) => {
+                        let mut buf = vec![0u8; max];
+                        // SAFETY: recv writes at most `buf.len()` bytes into a valid buffer.
+                        let n = unsafe {
+                            libc::recv(s.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0)
+                        };
+                        if n < 0 {
+                            errno_of(&std::io::Error::last_os_error())
+                        } else if n == 0 && max > 0 {
+                            CallOutcome::Eof
+                        } else {
+                            buf.truncate(n as usize);
+                            CallOutcome::Data(buf)
+                        }
+                    }
+                }
+            }
+            SocketCall::Shutdown { sock, how } => {
+                let how = match how {
+                    ShutdownHow::Read => std::net::Shutdown::Read,
+                    ShutdownHow::Write => std::net::Shutdown::Write,
+                    ShutdownHow::Both => std::net::Shutdown::Both,
+                };
+                io(self.get(sock)?.shutdown(how))
+            }
+            SocketCall::Close { sock } => {
+                let s = self
+                    .sockets
+                    .remove(&sock)
+                    .ok_or(TargetError::UnknownSocket(sock))?;
+                drop(s);
+                CallOutcome::Ok
+            }
+            SocketCall::SetOption { sock, option } => match apply_option(self.get(sock)?, option) {
+                Ok(v) => CallOutcome::OptionValue(v),
+                Err(e) => errno_of(&e),
+            },
+        })
+    }
+
+    fn tcp_sockets(&mut self) -> Result<Vec<TcpSocketState>, TargetError> {
+        let by_inode: HashMap<u64, SocketId> = self
+            .sockets
+            .iter()
+            .filter_map(|(id, s)| inode_of(s).map(|ino| (ino, *id)))
+            .collect();
+        let mut out = Vec::new();
+        for family in [AF_INET, AF_INET6] {
+            for r in self.diag_dump(family)? {
+                let h = r.header;
+                let Some(state) = TcpState::from_linux(h.state) else {
+                    continue;
+                };
+                let sid = h.socket_id;
+                out.push(TcpSocketState {
+                    state,
+                    local: SocketAddr::new(sid.source_address, sid.source_port),
+                    remote: SocketAddr::new(sid.destination_address, sid.destination_port),
+                    sock: (h.inode != 0)
+                        .then(|| by_inode.get(&u64::from(h.inode)).copied())
+                        .flatten(),
+                    recv_queue: h.recv_queue,
+                    send_queue: h.send_queue,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn diag_dump(
+        &mut self,
+        family: u8,
+    ) -> Result<Vec<netlink_packet_sock_diag::inet::InetResponse>, TargetError> {
+        let op = format!("sock_diag dump (family {family}) in {}", self.namespace);
+        let io = |e: std::io::Error| TargetError::Io {
+            op: op.clone(),
+            source: e,
+        };
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        self.seq = self.seq.wrapping_add(1);
+        header.sequence_number = self.seq;
+        let mut msg = NetlinkMessage::new(
+            header,
+            SockDiagMessage::InetRequest(InetRequest {
+                family,
+                protocol: IPPROTO_TCP,
+                extensions: ExtensionFlags::empty(),
+                states: StateFlags::all(),
+                socket_id: if family == AF_INET {
+                    DiagSocketId::new_v4()
+                } else {
+                    DiagSocketId::new_v6()
+                },
+            })
+            .into(),
+        );
+        msg.finalize();
+        let mut buf = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut buf);
+        self.diag.send(&buf, 0).map_err(io)?;
+        let mut rbuf = vec![0u8; 1 << 16];
+        let mut out = Vec::new();
+        loop {
+            let n = self.diag.recv(&mut &mut rbuf[..], 0).map_err(io)?;
+            let mut off = 0;
+            while off < n.min(rbuf.len()) {
+                let m =
+                    NetlinkMessage::<SockDiagMessage>::deserialize(&rbuf[off..n]).map_err(|e| {
+                        TargetError::Malformed {
+                            detail: format!("{op}: {e}"),
+                        }
+                    })?;
+                let len = m.header.length as usize;
+                if len == 0 {
+                    break;
+                }
+                off += (len + 3) & !3;
+                if m.header.sequence_number != self.seq {
+                    continue;
+                }
+                match m.payload {
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(e) => {
+                        if let Some(code) = e.code {
+                            return Err(io(std::io::Error::from_raw_os_error(-code.get())));
+                        }
+                        return Ok(out);
+                    }
+                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => out.push(*r),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
