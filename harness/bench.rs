@@ -17,7 +17,9 @@ use std::fmt;
 
 use crate::check::Session;
 use crate::check::expect::ExpectArp;
-use crate::target::linux::{LabConfig, LinuxTarget};
+use crate::check::session::Ipv4Pair;
+use crate::sandbox::LabConfig;
+use crate::target::linux::LinuxTarget;
 use crate::target::{Target, TargetError};
 use crate::time::Duration;
 use crate::wire::{ArpOperation, Frame};
@@ -48,10 +50,26 @@ impl BenchReport {
 
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "lab set-up and tear-down:           {:>9.1} ms", self.lab_setup_ms)?;
-        writeln!(f, "floor   (raw ARP round trip, {} x): median {:>7.1} us, mean {:>7.1} us", self.iterations, self.floor_median_us, self.floor_mean_us)?;
-        writeln!(f, "harness (checked exchange,  {} x): median {:>7.1} us, mean {:>7.1} us", self.iterations, self.harness_median_us, self.harness_mean_us)?;
-        writeln!(f, "ratio harness / floor (medians):    {:>9.2}  (goal <= 2.00)", self.ratio())
+        writeln!(
+            f,
+            "lab set-up and tear-down:           {:>9.1} ms",
+            self.lab_setup_ms
+        )?;
+        writeln!(
+            f,
+            "floor   (raw ARP round trip, {} x): median {:>7.1} us, mean {:>7.1} us",
+            self.iterations, self.floor_median_us, self.floor_mean_us
+        )?;
+        writeln!(
+            f,
+            "harness (checked exchange,  {} x): median {:>7.1} us, mean {:>7.1} us",
+            self.iterations, self.harness_median_us, self.harness_mean_us
+        )?;
+        writeln!(
+            f,
+            "ratio harness / floor (medians):    {:>9.2}  (goal <= 2.00)",
+            self.ratio()
+        )
     }
 }
 
@@ -69,7 +87,6 @@ pub enum BenchError {
     #[error("the checked exchange failed: {0}")]
     Check(String),
 }
-
 
 fn is_arp_reply(bytes: &[u8]) -> bool {
     // Ethernet type 0x0806 and ARP operation 2 (reply), read straight from the bytes: the
@@ -92,21 +109,27 @@ fn floor_round(target: &mut dyn Target, bytes: &[u8], n: usize) -> Result<f64, B
 
 fn harness_round(target: &mut dyn Target, n: usize) -> Result<f64, BenchError> {
     let started = std::time::Instant::now();
-    let e = target.endpoints().clone();
     let mut session = Session::new(target);
+    let e = session
+        .ipv4()
+        .map_err(|err| BenchError::Check(err.to_string()))?;
     let frame = request_for(&e);
-    session.send("bench request", &frame).map_err(|err| BenchError::Check(err.to_string()))?;
+    session
+        .send("bench request", &frame)
+        .map_err(|err| BenchError::Check(err.to_string()))?;
     let expected = ExpectArp {
         operation: ArpOperation::Reply,
         eth_destination: e.peer_mac,
         sender_mac: e.stack_mac,
-        sender_ip: e.stack_ipv4,
+        sender_ip: e.stack,
         target_mac: e.peer_mac,
-        target_ip: e.peer_ipv4,
+        target_ip: e.peer,
     };
     match session.expect("bench reply", Duration::from_millis(1000), &expected) {
         Ok(_) => {}
-        Err(crate::check::CheckError::NothingObserved { .. }) => return Err(BenchError::NoReply(n)),
+        Err(crate::check::CheckError::NothingObserved { .. }) => {
+            return Err(BenchError::NoReply(n));
+        }
         Err(err) => return Err(BenchError::Check(err.to_string())),
     }
     let trace = session.into_trace();
@@ -115,8 +138,8 @@ fn harness_round(target: &mut dyn Target, n: usize) -> Result<f64, BenchError> {
 }
 
 /// The peer's ARP request for the stack's IPv4 address.
-fn request_for(e: &crate::target::Endpoints) -> Frame {
-    Frame::arp_request(e.peer_mac, e.peer_ipv4, e.stack_ipv4)
+fn request_for(e: &Ipv4Pair) -> Frame {
+    Frame::arp_request(e.peer_mac, e.peer, e.stack)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -137,7 +160,10 @@ pub fn run(iterations: usize) -> Result<BenchReport, BenchError> {
     let lab_setup_ms = setup_started.elapsed().as_secs_f64() * 1e3;
 
     let mut target = LinuxTarget::new(LabConfig::default())?;
-    let bytes = request_for(target.endpoints()).emit();
+    let pair = Session::new(&mut target)
+        .ipv4()
+        .map_err(|err| BenchError::Check(err.to_string()))?;
+    let bytes = request_for(&pair).emit();
     // Warm up: the first exchange creates the neighbour entry.
     for n in 0..20 {
         floor_round(&mut target, &bytes, n)?;

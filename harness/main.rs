@@ -8,8 +8,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use netconform::check::{self, CheckReport, Verdict};
+use netconform::sandbox::LabConfig;
 use netconform::target::Target;
-use netconform::target::linux::{LabConfig, LinuxTarget};
+use netconform::target::linux::LinuxTarget;
 
 /// Protocol conformance and fuzz harness for TCP/IP stacks.
 ///
@@ -100,7 +101,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Certify { target, out, jobs, only, verbose } => certify(target, &out, jobs, only.as_deref(), verbose),
+        Command::Certify {
+            target,
+            out,
+            jobs,
+            only,
+            verbose,
+        } => certify(target, &out, jobs, only.as_deref(), verbose),
         Command::Checks => {
             for spec in check::catalogue() {
                 println!("{}  {}", spec.id, spec.title);
@@ -110,14 +117,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Trace { command: TraceCommand::Show { file, json } } => {
-            let text = netconform::trace::show(&file, json).with_context(|| format!("reading {}", file.display()))?;
+        Command::Trace {
+            command: TraceCommand::Show { file, json },
+        } => {
+            let text = netconform::trace::show(&file, json)
+                .with_context(|| format!("reading {}", file.display()))?;
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(text.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Clean { all } => {
-            let removed = netconform::sandbox::clean(all)?;
+            let removed = if all {
+                netconform::sandbox::clean_all()?
+            } else {
+                netconform::sandbox::clean()?
+            };
             if removed.is_empty() {
                 println!("nothing to clean");
             }
@@ -135,27 +149,61 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn certify(kind: TargetKind, out: &std::path::Path, jobs: usize, only: Option<&str>, verbose: bool) -> Result<ExitCode> {
+/// The lab a check runs in on the Linux target: the default addresses, IPv6 only when the
+/// check uses it.
+fn linux_lab_for(spec: &check::CheckSpec) -> LabConfig {
+    let mut config = LabConfig::default();
+    if !spec.uses_ipv6 {
+        config.ipv6 = None;
+    }
+    config
+}
+
+fn certify(
+    kind: TargetKind,
+    out: &std::path::Path,
+    jobs: usize,
+    only: Option<&str>,
+    verbose: bool,
+) -> Result<ExitCode> {
     netconform::sandbox::check_privileges()?;
-    let checks: Vec<_> = check::catalogue().into_iter().filter(|c| only.is_none_or(|o| c.id.contains(o))).collect();
-    anyhow::ensure!(!checks.is_empty(), "no check matches {:?} (see `netconform checks`)", only.unwrap_or(""));
+    let checks: Vec<_> = check::catalogue()
+        .into_iter()
+        .filter(|c| only.is_none_or(|o| c.id.contains(o)))
+        .collect();
+    anyhow::ensure!(
+        !checks.is_empty(),
+        "no check matches {:?} (see `netconform checks`)",
+        only.unwrap_or("")
+    );
     let name = match kind {
         TargetKind::Linux => "linux",
     };
-    println!("netconform certify: {} checks against {name}, {jobs} at a time", checks.len());
-    let factory = move || -> Result<Box<dyn Target>, netconform::target::TargetError> {
-        match kind {
-            TargetKind::Linux => Ok(Box::new(LinuxTarget::new(LabConfig::default())?)),
-        }
-    };
+    println!(
+        "netconform certify: {} checks against {name}, {jobs} at a time",
+        checks.len()
+    );
+    let factory =
+        move |spec: &check::CheckSpec| -> Result<Box<dyn Target>, netconform::target::TargetError> {
+            match kind {
+                TargetKind::Linux => Ok(Box::new(LinuxTarget::new(linux_lab_for(spec))?)),
+            }
+        };
     let total = checks.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let progress = |r: &CheckReport| {
         let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        println!("[{n:>3}/{total}] {:<11} {}  ({} ms)", r.verdict.label(), r.id, r.duration_ms);
+        println!(
+            "[{n:>3}/{total}] {:<11} {}  ({} ms)",
+            r.verdict.label(),
+            r.id,
+            r.duration_ms
+        );
     };
     let summary = check::run_checks(name, &checks, &factory, jobs, &progress);
-    summary.write_artifacts(out).with_context(|| format!("writing the report to {}", out.display()))?;
+    summary
+        .write_artifacts(out)
+        .with_context(|| format!("writing the report to {}", out.display()))?;
 
     println!();
     for report in &summary.checks {
@@ -167,9 +215,18 @@ fn certify(kind: TargetKind, out: &std::path::Path, jobs: usize, only: Option<&s
                     println!("     - {d}");
                 }
                 for clause in &report.clauses {
-                    println!("     clause {} ({}): {}", clause.id, clause.source, clause.text);
+                    println!(
+                        "     clause {} ({}): {}",
+                        clause.id, clause.source, clause.text
+                    );
                 }
-                println!("     trace: {}/{}.trace.txt, pcap: {}/{}.pcap", out.display(), report.id, out.display(), report.id);
+                println!(
+                    "     trace: {}/{}.trace.txt, pcap: {}/{}.pcap",
+                    out.display(),
+                    report.id,
+                    out.display(),
+                    report.id
+                );
                 if verbose {
                     println!("{}", report.trace_text());
                 }
@@ -179,7 +236,10 @@ fn certify(kind: TargetKind, out: &std::path::Path, jobs: usize, only: Option<&s
         }
     }
     let (pass, fail, unsupported, error) = summary.counts();
-    println!("\n{pass} passed, {fail} failed, {unsupported} unsupported, {error} errors  (report in {})", out.display());
+    println!(
+        "\n{pass} passed, {fail} failed, {unsupported} unsupported, {error} errors  (report in {})",
+        out.display()
+    );
     Ok(if error > 0 {
         ExitCode::from(2)
     } else if fail > 0 {

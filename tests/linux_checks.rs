@@ -4,17 +4,28 @@
 
 use netconform::check::runner::run_one;
 use netconform::check::{self, CheckReport, CheckSpec, Verdict};
+use netconform::sandbox::LabConfig;
 use netconform::sandbox::require_netns;
-use netconform::target::linux::{LabConfig, LinuxTarget};
+use netconform::target::linux::LinuxTarget;
 use netconform::target::{Target, TargetError};
 
 fn spec(id: &str) -> CheckSpec {
-    check::catalogue().into_iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no check {id}"))
+    check::catalogue()
+        .into_iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
 }
 
-fn run(id: &str, config: LabConfig) -> CheckReport {
-    let factory = move || -> Result<Box<dyn Target>, TargetError> { Ok(Box::new(LinuxTarget::new(config.clone())?)) };
-    run_one(&spec(id), &factory)
+/// Runs check `id` on a Linux lab built from `config` (IPv6 off unless the check uses it).
+fn run(id: &str, mut config: LabConfig) -> CheckReport {
+    let spec = spec(id);
+    if !spec.uses_ipv6 {
+        config.ipv6 = None;
+    }
+    let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+        Ok(Box::new(LinuxTarget::new(config.clone())?))
+    };
+    run_one(&spec, &factory)
 }
 
 /// Times differ from run to run; the snapshot locks everything else.
@@ -32,7 +43,12 @@ fn passive_open_data_and_active_close() {
         return;
     }
     let report = run("tcp.passive-open.active-close", LabConfig::default());
-    assert_eq!(report.verdict, Verdict::Pass, "trace:\n{}", report.trace_text());
+    assert_eq!(
+        report.verdict,
+        Verdict::Pass,
+        "trace:\n{}",
+        report.trace_text()
+    );
     assert_trace_snapshot!("passive_open_active_close", report.trace_text());
 }
 
@@ -42,7 +58,12 @@ fn passive_open_and_passive_close() {
         return;
     }
     let report = run("tcp.passive-open.passive-close", LabConfig::default());
-    assert_eq!(report.verdict, Verdict::Pass, "trace:\n{}", report.trace_text());
+    assert_eq!(
+        report.verdict,
+        Verdict::Pass,
+        "trace:\n{}",
+        report.trace_text()
+    );
     assert_trace_snapshot!("passive_open_passive_close", report.trace_text());
 }
 
@@ -52,7 +73,12 @@ fn syn_to_closed_port_draws_rst() {
         return;
     }
     let report = run("tcp.closed-port.syn", LabConfig::default());
-    assert_eq!(report.verdict, Verdict::Pass, "trace:\n{}", report.trace_text());
+    assert_eq!(
+        report.verdict,
+        Verdict::Pass,
+        "trace:\n{}",
+        report.trace_text()
+    );
     assert_trace_snapshot!("syn_to_closed_port", report.trace_text());
 }
 
@@ -63,11 +89,21 @@ fn a_different_stack_fails_with_the_field_that_differs() {
     if !require_netns("a_different_stack_fails_with_the_field_that_differs") {
         return;
     }
-    let config = LabConfig { mtu: 1400, ..LabConfig::default() };
+    let config = LabConfig {
+        mtu: 1400,
+        ..LabConfig::default()
+    };
     let report = run("tcp.passive-open.active-close", config);
     let Verdict::Fail { step, differences } = &report.verdict else {
-        panic!("expected a failure, got {:?}\n{}", report.verdict, report.trace_text());
+        panic!(
+            "expected a failure, got {:?}\n{}",
+            report.verdict,
+            report.trace_text()
+        );
     };
     assert!(step.contains("SYN-ACK"), "{step}");
-    assert_eq!(differences, &vec!["tcp.option.mss: expected 1460, observed 1360".to_string()]);
+    assert_eq!(
+        differences,
+        &vec!["tcp.option.mss: expected 1460, observed 1360".to_string()]
+    );
 }

@@ -7,7 +7,9 @@
 
 use std::net::IpAddr;
 
-use crate::wire::{ArpOperation, Frame, MacAddr, Network, ParseError, TcpFlags, TcpOption, TcpSegment, Transport};
+use crate::wire::{
+    ArpOperation, Frame, MacAddr, Network, ParseError, TcpFlags, TcpOption, TcpSegment, Transport,
+};
 
 /// A frame the stack sent, with its parse result (a malformed frame is an observation too).
 #[derive(Debug, Clone)]
@@ -37,10 +39,18 @@ pub trait Expectation {
 }
 
 fn parsed(observed: &Observed) -> Result<&Frame, Vec<String>> {
-    observed.parsed.as_ref().map_err(|e| vec![format!("frame: malformed ({e})")])
+    observed
+        .parsed
+        .as_ref()
+        .map_err(|e| vec![format!("frame: malformed ({e})")])
 }
 
-fn field<T: PartialEq + std::fmt::Display>(diffs: &mut Vec<String>, name: &str, expected: T, observed: T) {
+fn field<T: PartialEq + std::fmt::Display>(
+    diffs: &mut Vec<String>,
+    name: &str,
+    expected: T,
+    observed: T,
+) {
     if expected != observed {
         diffs.push(format!("{name}: expected {expected}, observed {observed}"));
     }
@@ -75,16 +85,33 @@ impl Expectation for ExpectArp {
         let frame = parsed(observed)?;
         let mut d = Vec::new();
         let Network::Arp(arp) = &frame.network else {
-            return Err(vec![format!("frame: expected ARP, observed {}", frame.summary())]);
+            return Err(vec![format!(
+                "frame: expected ARP, observed {}",
+                frame.summary()
+            )]);
         };
-        field(&mut d, "eth.destination", self.eth_destination, frame.ethernet.dst);
+        field(
+            &mut d,
+            "eth.destination",
+            self.eth_destination,
+            frame.ethernet.dst,
+        );
         field(&mut d, "eth.source", self.sender_mac, frame.ethernet.src);
-        field(&mut d, "arp.operation", format!("{:?}", self.operation), format!("{:?}", arp.operation));
+        field(
+            &mut d,
+            "arp.operation",
+            format!("{:?}", self.operation),
+            format!("{:?}", arp.operation),
+        );
         field(&mut d, "arp.sender_mac", self.sender_mac, arp.sender_mac);
         field(&mut d, "arp.sender_ip", self.sender_ip, arp.sender_ip);
         field(&mut d, "arp.target_mac", self.target_mac, arp.target_mac);
         field(&mut d, "arp.target_ip", self.target_ip, arp.target_ip);
-        if d.is_empty() { Ok(frame.clone()) } else { Err(d) }
+        if d.is_empty() {
+            Ok(frame.clone())
+        } else {
+            Err(d)
+        }
     }
 }
 
@@ -138,10 +165,30 @@ pub struct ExpectTcp {
 
 impl ExpectTcp {
     fn compare_options(&self, seg: &TcpSegment, d: &mut Vec<String>) {
-        let mss = seg.options.iter().find_map(|o| if let TcpOption::Mss(v) = o { Some(*v) } else { None });
-        let sack = seg.options.iter().any(|o| matches!(o, TcpOption::SackPermitted)).then_some(());
-        let ws = seg.options.iter().find_map(|o| if let TcpOption::WindowScale(v) = o { Some(*v) } else { None });
-        let ts = seg.options.iter().any(|o| matches!(o, TcpOption::Timestamps { .. })).then_some(());
+        let mss = seg.options.iter().find_map(|o| {
+            if let TcpOption::Mss(v) = o {
+                Some(*v)
+            } else {
+                None
+            }
+        });
+        let sack = seg
+            .options
+            .iter()
+            .any(|o| matches!(o, TcpOption::SackPermitted))
+            .then_some(());
+        let ws = seg.options.iter().find_map(|o| {
+            if let TcpOption::WindowScale(v) = o {
+                Some(*v)
+            } else {
+                None
+            }
+        });
+        let ts = seg
+            .options
+            .iter()
+            .any(|o| matches!(o, TcpOption::Timestamps { .. }))
+            .then_some(());
         presence(d, "tcp.option.mss", self.mss, mss);
         presence(d, "tcp.option.sackOK", self.sack_permitted, sack);
         presence(d, "tcp.option.wscale", self.window_scale, ws);
@@ -156,7 +203,12 @@ impl ExpectTcp {
     }
 }
 
-fn presence<T: PartialEq + std::fmt::Debug>(d: &mut Vec<String>, name: &str, expected: Presence<T>, observed: Option<T>) {
+fn presence<T: PartialEq + std::fmt::Debug>(
+    d: &mut Vec<String>,
+    name: &str,
+    expected: Presence<T>,
+    observed: Option<T>,
+) {
     let ok = match (&expected, &observed) {
         (Presence::Any, _) => true,
         (Presence::Absent, None) => true,
@@ -189,7 +241,12 @@ impl Expectation for ExpectTcp {
         let (src, dst, ttl, transport): (IpAddr, IpAddr, u8, &Transport) = match &frame.network {
             Network::Ipv4(p) => (p.src.into(), p.dst.into(), p.ttl, &p.transport),
             Network::Ipv6(p) => (p.src.into(), p.dst.into(), p.hop_limit, &p.transport),
-            _ => return Err(vec![format!("frame: expected TCP/IP, observed {}", frame.summary())]),
+            _ => {
+                return Err(vec![format!(
+                    "frame: expected TCP/IP, observed {}",
+                    frame.summary()
+                )]);
+            }
         };
         field(&mut d, "ip.source", self.ip.0, src);
         field(&mut d, "ip.destination", self.ip.1, dst);
@@ -197,7 +254,10 @@ impl Expectation for ExpectTcp {
             field(&mut d, "ip.ttl", t, ttl);
         }
         let Transport::Tcp(seg) = transport else {
-            d.push(format!("ip.payload: expected TCP, observed {}", frame.summary()));
+            d.push(format!(
+                "ip.payload: expected TCP, observed {}",
+                frame.summary()
+            ));
             return Err(d);
         };
         field(&mut d, "tcp.source_port", self.ports.0, seg.src_port);
@@ -235,6 +295,10 @@ impl Expectation for ExpectTcp {
             d.push("tcp.checksum: expected valid, observed invalid".to_string());
         }
         self.compare_options(seg, &mut d);
-        if d.is_empty() { Ok(frame.clone()) } else { Err(d) }
+        if d.is_empty() {
+            Ok(frame.clone())
+        } else {
+            Err(d)
+        }
     }
 }

@@ -36,13 +36,18 @@ pub struct CheckSpec {
     pub title: &'static str,
     /// The clauses this check enforces.
     pub clauses: &'static [Clause],
+    /// Whether the check needs IPv6 on the stack. Checks that do not get a stack with
+    /// IPv6 off, so its multicast listener reports never interleave with their traces.
+    pub uses_ipv6: bool,
     /// Runs the check in a fresh session.
     pub run: fn(&mut Session<'_>) -> Result<(), CheckError>,
 }
 
 impl fmt::Debug for CheckSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckSpec").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("CheckSpec")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -14,8 +14,8 @@ use crate::check::{CheckError, CheckSpec, Clause, Session, Verdict};
 use crate::target::{Target, TargetError};
 use crate::trace::{HostNames, Trace};
 
-/// Makes a fresh target for one check.
-pub type TargetFactory<'a> = dyn Fn() -> Result<Box<dyn Target>, TargetError> + Sync + 'a;
+/// Makes a fresh target for one check (the check says what it needs, e.g. IPv6).
+pub type TargetFactory<'a> = dyn Fn(&CheckSpec) -> Result<Box<dyn Target>, TargetError> + Sync + 'a;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -82,8 +82,14 @@ impl RunSummary {
         std::fs::create_dir_all(dir)?;
         for report in &self.checks {
             let mut pcap = std::fs::File::create(dir.join(format!("{}.pcap", report.id)))?;
-            report.trace.write_pcap(&mut pcap).map_err(std::io::Error::other)?;
-            std::fs::write(dir.join(format!("{}.trace.txt", report.id)), report.trace_text())?;
+            report
+                .trace
+                .write_pcap(&mut pcap)
+                .map_err(std::io::Error::other)?;
+            std::fs::write(
+                dir.join(format!("{}.trace.txt", report.id)),
+                report.trace_text(),
+            )?;
         }
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("summary.json"), json)
@@ -93,20 +99,35 @@ impl RunSummary {
 /// The verdict a check's error stands for.
 pub fn verdict_of(error: &CheckError) -> Verdict {
     match error {
-        CheckError::Mismatch { step, differences } => Verdict::Fail { step: step.clone(), differences: differences.clone() },
-        CheckError::NothingObserved { step, waited } => {
-            Verdict::Fail { step: step.clone(), differences: vec![format!("nothing arrived within {waited}")] }
-        }
-        CheckError::Unexpected { step, observed } => {
-            Verdict::Fail { step: step.clone(), differences: vec![format!("expected no frame, observed {observed}")] }
-        }
-        CheckError::WrongAnswer { step, expected, observed } => {
-            Verdict::Fail { step: step.clone(), differences: vec![format!("expected {expected}, observed {observed}")] }
-        }
-        CheckError::Target { step, source: TargetError::NotSupported(what) } => {
-            Verdict::Unsupported { reason: format!("{step}: {what}") }
-        }
-        CheckError::Target { step, source } => Verdict::Error { reason: format!("{step}: {source}") },
+        CheckError::Mismatch { step, differences } => Verdict::Fail {
+            step: step.clone(),
+            differences: differences.clone(),
+        },
+        CheckError::NothingObserved { step, waited } => Verdict::Fail {
+            step: step.clone(),
+            differences: vec![format!("nothing arrived within {waited}")],
+        },
+        CheckError::Unexpected { step, observed } => Verdict::Fail {
+            step: step.clone(),
+            differences: vec![format!("expected no frame, observed {observed}")],
+        },
+        CheckError::WrongAnswer {
+            step,
+            expected,
+            observed,
+        } => Verdict::Fail {
+            step: step.clone(),
+            differences: vec![format!("expected {expected}, observed {observed}")],
+        },
+        CheckError::Target {
+            step,
+            source: TargetError::NotSupported { what },
+        } => Verdict::Unsupported {
+            reason: format!("{step}: {what}"),
+        },
+        CheckError::Target { step, source } => Verdict::Error {
+            reason: format!("{step}: {source}"),
+        },
     }
 }
 
@@ -124,7 +145,9 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>) -> CheckReport {
         environment: Vec::new(),
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), Verdict> {
-        let mut target = factory().map_err(|e| Verdict::Error { reason: format!("setting up the target: {e}") })?;
+        let mut target = factory(spec).map_err(|e| Verdict::Error {
+            reason: format!("setting up the target: {e}"),
+        })?;
         report.environment = target.environment();
         let mut session = Session::new(target.as_mut());
         let result = (spec.run)(&mut session);
@@ -141,7 +164,9 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>) -> CheckReport {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Verdict::Error { reason: format!("harness bug: the check panicked: {what}") }
+            Verdict::Error {
+                reason: format!("harness bug: the check panicked: {what}"),
+            }
         }
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -172,6 +197,14 @@ pub fn run_checks(
             });
         }
     });
-    let checks = results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect();
-    RunSummary { target: target_name.to_string(), checks }
+    let checks = results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect();
+    RunSummary {
+        target: target_name.to_string(),
+        checks,
+    }
 }

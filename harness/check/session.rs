@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use crate::check::expect::{Expectation, Observed};
 use crate::target::recorder::Recorder;
 use crate::target::{
-    CallOutcome, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError, TcpSocketInfo,
-    TcpState,
+    CallOutcome, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+    TcpSocketState, TcpState,
 };
 use crate::time::Duration;
 use crate::trace::{HostNames, Trace};
@@ -78,12 +78,35 @@ impl<'t> Session<'t> {
     pub fn new(target: &'t mut dyn Target) -> Self {
         let endpoints = target.endpoints().clone();
         let names = host_names(&endpoints);
-        Session { recorder: Recorder::new(target), endpoints, names }
+        Session {
+            recorder: Recorder::new(target),
+            endpoints,
+            names,
+        }
     }
 
     /// The addresses of the peer (spoken for by the harness) and of the stack.
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
+    }
+
+    /// The IPv4 addresses of the peer and the stack, or `Unsupported` when the target has
+    /// no IPv4 address.
+    pub fn ipv4(&self) -> Result<Ipv4Pair, CheckError> {
+        match (self.endpoints.peer_ipv4, self.endpoints.stack_ipv4) {
+            (Some(peer), Some((stack, _))) => Ok(Ipv4Pair {
+                peer_mac: self.endpoints.harness_mac,
+                stack_mac: self.endpoints.stack_mac,
+                peer,
+                stack,
+            }),
+            _ => Err(CheckError::Target {
+                step: "addressing".into(),
+                source: TargetError::NotSupported {
+                    what: "the target has no IPv4 address".into(),
+                },
+            }),
+        }
     }
 
     /// Host names used when rendering this session's trace.
@@ -113,18 +136,30 @@ impl<'t> Session<'t> {
 
     /// Sends raw bytes (a deliberately broken frame, say) to the stack.
     pub fn send_bytes(&mut self, step: &str, bytes: &[u8]) -> Result<(), CheckError> {
-        self.recorder.send_frame(bytes).map_err(|source| CheckError::Target { step: step.into(), source })
+        self.recorder
+            .send_frame(bytes)
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })
     }
 
     /// Waits up to `timeout` for the next frame the stack sends to the peer (or broadcasts),
     /// passing over unrelated frames.
-    pub fn next_frame(&mut self, step: &str, timeout: Duration) -> Result<Option<Observed>, CheckError> {
+    pub fn next_frame(
+        &mut self,
+        step: &str,
+        timeout: Duration,
+    ) -> Result<Option<Observed>, CheckError> {
         let deadline = self.recorder.deadline_after(timeout);
         loop {
-            let bytes = self
-                .recorder
-                .recv_frame(deadline)
-                .map_err(|source| CheckError::Target { step: step.into(), source })?;
+            let bytes =
+                self.recorder
+                    .recv_frame(deadline)
+                    .map_err(|source| CheckError::Target {
+                        step: step.into(),
+                        source,
+                    })?;
             let Some(bytes) = bytes else { return Ok(None) };
             let parsed = Frame::parse(&bytes);
             if let Ok(frame) = &parsed
@@ -137,13 +172,24 @@ impl<'t> Session<'t> {
     }
 
     /// Waits for the next relevant frame and compares it with `expected`.
-    pub fn expect(&mut self, step: &str, timeout: Duration, expected: &dyn Expectation) -> Result<Frame, CheckError> {
+    pub fn expect(
+        &mut self,
+        step: &str,
+        timeout: Duration,
+        expected: &dyn Expectation,
+    ) -> Result<Frame, CheckError> {
         let Some(observed) = self.next_frame(step, timeout)? else {
-            return Err(CheckError::NothingObserved { step: format!("{step} ({})", expected.describe()), waited: timeout });
+            return Err(CheckError::NothingObserved {
+                step: format!("{step} ({})", expected.describe()),
+                waited: timeout,
+            });
         };
         match expected.compare(&observed) {
             Ok(frame) => Ok(frame),
-            Err(differences) => Err(CheckError::Mismatch { step: format!("{step} ({})", expected.describe()), differences }),
+            Err(differences) => Err(CheckError::Mismatch {
+                step: format!("{step} ({})", expected.describe()),
+                differences,
+            }),
         }
     }
 
@@ -151,28 +197,50 @@ impl<'t> Session<'t> {
     pub fn expect_silence(&mut self, step: &str, window: Duration) -> Result<(), CheckError> {
         match self.next_frame(step, window)? {
             None => Ok(()),
-            Some(observed) => Err(CheckError::Unexpected { step: step.into(), observed: observed.summary() }),
+            Some(observed) => Err(CheckError::Unexpected {
+                step: step.into(),
+                observed: observed.summary(),
+            }),
         }
     }
 
     /// Makes one socket call on the stack.
     pub fn call(&mut self, step: &str, call: SocketCall) -> Result<CallOutcome, CheckError> {
-        self.recorder.call(&call).map_err(|source| CheckError::Target { step: step.into(), source })
+        self.recorder
+            .call(&call)
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })
     }
 
     /// Makes one socket call and requires `expected` as its outcome.
-    pub fn call_expect(&mut self, step: &str, call: SocketCall, expected: &CallOutcome) -> Result<(), CheckError> {
+    pub fn call_expect(
+        &mut self,
+        step: &str,
+        call: SocketCall,
+        expected: &CallOutcome,
+    ) -> Result<(), CheckError> {
         let outcome = self.call(step, call)?;
         if &outcome == expected {
             Ok(())
         } else {
-            Err(CheckError::WrongAnswer { step: step.into(), expected: format!("{expected:?}"), observed: format!("{outcome:?}") })
+            Err(CheckError::WrongAnswer {
+                step: step.into(),
+                expected: format!("{expected:?}"),
+                observed: format!("{outcome:?}"),
+            })
         }
     }
 
     /// Reads state from the stack.
     pub fn query(&mut self, step: &str, query: StateQuery) -> Result<StateAnswer, CheckError> {
-        self.recorder.query(&query).map_err(|source| CheckError::Target { step: step.into(), source })
+        self.recorder
+            .query(&query)
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })
     }
 
     /// Requires the stack's TCP socket `local_port` ↔ `remote_port` to be in `state`
@@ -186,10 +254,15 @@ impl<'t> Session<'t> {
     ) -> Result<(), CheckError> {
         let answer = self.query(step, StateQuery::TcpSockets)?;
         let StateAnswer::TcpSockets(sockets) = answer else {
-            return Err(CheckError::WrongAnswer { step: step.into(), expected: "a TCP socket list".into(), observed: format!("{answer:?}") });
+            return Err(CheckError::WrongAnswer {
+                step: step.into(),
+                expected: "a TCP socket list".into(),
+                observed: format!("{answer:?}"),
+            });
         };
-        let found: Option<&TcpSocketInfo> =
-            sockets.iter().find(|s| s.local.port() == local_port && s.remote.port() == remote_port);
+        let found: Option<&TcpSocketState> = sockets
+            .iter()
+            .find(|s| s.local.port() == local_port && s.remote.port() == remote_port);
         let observed = found.map(|s| s.state);
         self.recorder.note(format!(
             "state {local_port}<->{remote_port}: {}",
@@ -209,12 +282,12 @@ impl<'t> Session<'t> {
     /// Whether a frame from the stack concerns the peer: ARP, or IP to or from one of the
     /// peer's addresses, or anything unicast to the peer's MAC.
     fn is_relevant(&self, frame: &Frame) -> bool {
-        let peer_ips = [IpAddr::V4(self.endpoints.peer_ipv4), IpAddr::V6(self.endpoints.peer_ipv6)];
+        let to_peer = frame.ethernet.dst == self.endpoints.harness_mac;
         match &frame.network {
-            Network::Arp(_) => true,
-            Network::Ipv4(p) => peer_ips.contains(&IpAddr::V4(p.dst)) || frame.ethernet.dst == self.endpoints.peer_mac,
-            Network::Ipv6(p) => peer_ips.contains(&IpAddr::V6(p.dst)) || frame.ethernet.dst == self.endpoints.peer_mac,
-            _ => frame.ethernet.dst == self.endpoints.peer_mac,
+            Network::Arp(_) | Network::ArpRaw(_) => true,
+            Network::Ipv4(p) => to_peer || self.endpoints.peer_ipv4 == Some(p.dst),
+            Network::Ipv6(p) => to_peer || self.endpoints.peer_ipv6 == Some(p.dst),
+            _ => to_peer,
         }
     }
 }
@@ -222,12 +295,38 @@ impl<'t> Session<'t> {
 /// Names for the two hosts of a lab: `peer` (the harness) and `dut` (the stack under test).
 pub fn host_names(endpoints: &Endpoints) -> HostNames {
     let mut names = HostNames::default();
-    names.insert_mac(endpoints.peer_mac, "peer");
+    names.insert_mac(endpoints.harness_mac, "peer");
     names.insert_mac(endpoints.stack_mac, "dut");
-    names.insert_mac(MacAddr::BROADCAST, "broadcast");
-    names.insert_ip(IpAddr::V4(endpoints.peer_ipv4), "peer");
-    names.insert_ip(IpAddr::V6(endpoints.peer_ipv6), "peer");
-    names.insert_ip(IpAddr::V4(endpoints.stack_ipv4), "dut");
-    names.insert_ip(IpAddr::V6(endpoints.stack_ipv6), "dut");
+    for ip in [
+        endpoints.peer_ipv4.map(IpAddr::V4),
+        endpoints.peer_ipv6.map(IpAddr::V6),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        names.insert_ip(ip, "peer");
+    }
+    for ip in [
+        endpoints.stack_ipv4.map(|(a, _)| IpAddr::V4(a)),
+        endpoints.stack_ipv6.map(|(a, _)| IpAddr::V6(a)),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        names.insert_ip(ip, "dut");
+    }
     names
+}
+
+/// The IPv4 side of a lab: who the harness speaks for, and the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Pair {
+    /// The peer's MAC (the harness end of the link).
+    pub peer_mac: MacAddr,
+    /// The stack's MAC.
+    pub stack_mac: MacAddr,
+    /// The peer's address.
+    pub peer: std::net::Ipv4Addr,
+    /// The stack's address.
+    pub stack: std::net::Ipv4Addr,
 }

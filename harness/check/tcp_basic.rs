@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::check::expect::{ExpectArp, ExpectTcp, Presence};
 use crate::check::{CheckError, CheckSpec, Clause, Session};
-use crate::target::{CallOutcome, Family, Shutdown, SocketCall, SocketId, TcpState};
+use crate::target::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, TcpState};
 use crate::time::Duration;
 use crate::wire::{ArpOperation, Frame, MacAddr, TcpFlags, TcpOption, TcpSegment};
 
@@ -100,19 +100,30 @@ pub const CHECKS: &[CheckSpec] = &[
     CheckSpec {
         id: "tcp.passive-open.active-close",
         title: "ARP, three-way handshake to a listener, data both ways, close by the stack",
-        clauses: &[ARP_REQUEST, SYN_ACK, MSS_OPTION, SYN_ACK_OPTIONS, ACK_DATA, SEND_DATA, ACTIVE_CLOSE],
+        clauses: &[
+            ARP_REQUEST,
+            SYN_ACK,
+            MSS_OPTION,
+            SYN_ACK_OPTIONS,
+            ACK_DATA,
+            SEND_DATA,
+            ACTIVE_CLOSE,
+        ],
+        uses_ipv6: false,
         run: passive_open_active_close,
     },
     CheckSpec {
         id: "tcp.passive-open.passive-close",
         title: "three-way handshake to a listener, close by the peer (CLOSE-WAIT, LAST-ACK)",
         clauses: &[ARP_REQUEST, SYN_ACK, PASSIVE_CLOSE],
+        uses_ipv6: false,
         run: passive_open_passive_close,
     },
     CheckSpec {
         id: "tcp.closed-port.syn",
         title: "a SYN to a port nobody listens on draws <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK>",
         clauses: &[ARP_REQUEST, CLOSED_PORT],
+        uses_ipv6: false,
         run: syn_to_closed_port,
     },
 ];
@@ -148,25 +159,34 @@ pub struct TcpFlow {
 
 impl TcpFlow {
     /// A flow from the session's peer to the stack's `stack_port`, peer ISN `isn`.
-    pub fn new(session: &Session<'_>, peer_port: u16, stack_port: u16, isn: u32) -> Self {
-        let e = session.endpoints();
-        TcpFlow {
+    pub fn new(
+        session: &Session<'_>,
+        peer_port: u16,
+        stack_port: u16,
+        isn: u32,
+    ) -> Result<Self, CheckError> {
+        let e = session.ipv4()?;
+        Ok(TcpFlow {
             peer_mac: e.peer_mac,
             stack_mac: e.stack_mac,
-            peer_ip: e.peer_ipv4,
-            stack_ip: e.stack_ipv4,
+            peer_ip: e.peer,
+            stack_ip: e.stack,
             peer_port,
             stack_port,
             snd_nxt: isn,
             peer_isn: isn,
             stack_isn: None,
             rcv_nxt: 0,
-        }
+        })
     }
 
     /// A segment from the peer with the current sequence and acknowledgment numbers.
     pub fn segment(&self, flags: TcpFlags, payload: &[u8]) -> TcpSegment {
-        let ack = if flags.contains(TcpFlags::ACK) { self.rcv_nxt } else { 0 };
+        let ack = if flags.contains(TcpFlags::ACK) {
+            self.rcv_nxt
+        } else {
+            0
+        };
         TcpSegment {
             window: PEER_WINDOW,
             payload: payload.to_vec(),
@@ -176,11 +196,22 @@ impl TcpFlow {
 
     /// Wraps a segment from the peer in Ethernet and IPv4.
     pub fn frame(&self, segment: TcpSegment) -> Frame {
-        Frame::tcp_v4(self.peer_mac, self.stack_mac, self.peer_ip, self.stack_ip, segment)
+        Frame::tcp_v4(
+            self.peer_mac,
+            self.stack_mac,
+            self.peer_ip,
+            self.stack_ip,
+            segment,
+        )
     }
 
     /// Sends a segment and advances the peer's sequence space over its SYN, FIN and data.
-    pub fn send(&mut self, session: &mut Session<'_>, step: &str, segment: TcpSegment) -> Result<(), CheckError> {
+    pub fn send(
+        &mut self,
+        session: &mut Session<'_>,
+        step: &str,
+        segment: TcpSegment,
+    ) -> Result<(), CheckError> {
         let len = segment.payload.len() as u32
             + u32::from(segment.flags.contains(TcpFlags::SYN))
             + u32::from(segment.flags.contains(TcpFlags::FIN));
@@ -192,7 +223,12 @@ impl TcpFlow {
     /// The peer's SYN: MSS 1460, SACK permitted, window scale 7, no timestamps.
     pub fn syn(&self) -> TcpSegment {
         TcpSegment {
-            options: vec![TcpOption::Mss(1460), TcpOption::SackPermitted, TcpOption::Nop, TcpOption::WindowScale(7)],
+            options: vec![
+                TcpOption::Mss(1460),
+                TcpOption::SackPermitted,
+                TcpOption::Nop,
+                TcpOption::WindowScale(7),
+            ],
             ..self.segment(TcpFlags::SYN, &[])
         }
     }
@@ -219,15 +255,24 @@ impl TcpFlow {
     }
 
     /// Waits for the stack's segment, compares it, and advances the stack's sequence space.
-    pub fn expect_segment(&mut self, session: &mut Session<'_>, step: &str, expected: &ExpectTcp) -> Result<(), CheckError> {
+    pub fn expect_segment(
+        &mut self,
+        session: &mut Session<'_>,
+        step: &str,
+        expected: &ExpectTcp,
+    ) -> Result<(), CheckError> {
         let frame = session.expect(step, ANSWER, expected)?;
-        let Some(seg) = frame.as_tcp() else { return Ok(()) };
+        let Some(seg) = frame.as_tcp() else {
+            return Ok(());
+        };
         if seg.flags.contains(TcpFlags::SYN) {
             self.stack_isn = Some(seg.seq);
             self.rcv_nxt = seg.seq;
         }
         self.rcv_nxt = self.rcv_nxt.wrapping_add(
-            seg.payload.len() as u32 + u32::from(seg.flags.contains(TcpFlags::SYN)) + u32::from(seg.flags.contains(TcpFlags::FIN)),
+            seg.payload.len() as u32
+                + u32::from(seg.flags.contains(TcpFlags::SYN))
+                + u32::from(seg.flags.contains(TcpFlags::FIN)),
         );
         Ok(())
     }
@@ -235,7 +280,7 @@ impl TcpFlow {
 
 /// Expects the stack's broadcast ARP request for the peer and answers it.
 fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
-    let e = session.endpoints().clone();
+    let e = session.ipv4()?;
     session.expect(
         "stack resolves the peer",
         ANSWER,
@@ -243,26 +288,37 @@ fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
             operation: ArpOperation::Request,
             eth_destination: MacAddr::BROADCAST,
             sender_mac: e.stack_mac,
-            sender_ip: e.stack_ipv4,
+            sender_ip: e.stack,
             target_mac: MacAddr::ZERO,
-            target_ip: e.peer_ipv4,
+            target_ip: e.peer,
         },
     )?;
-    let reply = Frame::arp_reply(e.peer_mac, e.peer_ipv4, e.stack_mac, e.stack_ipv4);
+    let reply = Frame::arp_reply(e.peer_mac, e.peer, e.stack_mac, e.stack);
     session.send("peer answers ARP", &reply)
 }
 
 /// Listen, then the peer's SYN; expect ARP, the SYN-ACK with its options, send the ACK,
 /// accept. Leaves the connection ESTABLISHED.
 fn open(session: &mut Session<'_>) -> Result<(TcpFlow, SocketId), CheckError> {
-    let stack_ip = session.endpoints().stack_ipv4;
+    let stack_ip = session.ipv4()?.stack;
     session.call_expect(
         "listen",
-        SocketCall::Listen { sock: LISTENER, family: Family::Ipv4, addr: IpAddr::V4(stack_ip), port: SERVER_PORT, backlog: 8 },
+        SocketCall::Listen {
+            sock: LISTENER,
+            family: Family::Ipv4,
+            addr: Some(IpAddr::V4(stack_ip)),
+            port: SERVER_PORT,
+            backlog: 8,
+        },
         &CallOutcome::Ok,
     )?;
-    session.expect_tcp_state("listener is in LISTEN", SERVER_PORT, 0, Some(TcpState::Listen))?;
-    let mut flow = TcpFlow::new(session, PEER_PORT, SERVER_PORT, PEER_ISN);
+    session.expect_tcp_state(
+        "listener is in LISTEN",
+        SERVER_PORT,
+        0,
+        Some(TcpState::Listen),
+    )?;
+    let mut flow = TcpFlow::new(session, PEER_PORT, SERVER_PORT, PEER_ISN)?;
     flow.send(session, "peer sends SYN", flow.syn())?;
     answer_arp(session)?;
     let syn_ack = ExpectTcp {
@@ -273,76 +329,177 @@ fn open(session: &mut Session<'_>) -> Result<(TcpFlow, SocketId), CheckError> {
         ..flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[])
     };
     flow.expect_segment(session, "stack answers the SYN", &syn_ack)?;
-    flow.send(session, "peer completes the handshake", flow.segment(TcpFlags::ACK, &[]))?;
-    let outcome = session.call("accept", SocketCall::Accept { listener: LISTENER, timeout_ms: 1000 })?;
+    flow.send(
+        session,
+        "peer completes the handshake",
+        flow.segment(TcpFlags::ACK, &[]),
+    )?;
+    let outcome = session.call(
+        "accept",
+        SocketCall::Accept {
+            listener: LISTENER,
+            timeout_ms: 1000,
+        },
+    )?;
     let CallOutcome::NewSocket(conn) = outcome else {
-        return Err(CheckError::WrongAnswer { step: "accept".into(), expected: "a new socket".into(), observed: format!("{outcome:?}") });
+        return Err(CheckError::WrongAnswer {
+            step: "accept".into(),
+            expected: "a new socket".into(),
+            observed: format!("{outcome:?}"),
+        });
     };
-    session.expect_tcp_state("connection is ESTABLISHED", SERVER_PORT, PEER_PORT, Some(TcpState::Established))?;
+    session.expect_tcp_state(
+        "connection is ESTABLISHED",
+        SERVER_PORT,
+        PEER_PORT,
+        Some(TcpState::Established),
+    )?;
     Ok((flow, conn))
 }
 
 /// Data from the peer is acknowledged and delivered; data from the stack carries the
 /// piggybacked acknowledgment.
-fn exchange_data(session: &mut Session<'_>, flow: &mut TcpFlow, conn: SocketId) -> Result<(), CheckError> {
+fn exchange_data(
+    session: &mut Session<'_>,
+    flow: &mut TcpFlow,
+    conn: SocketId,
+) -> Result<(), CheckError> {
     let request = b"GET / HTTP/1.1\r\nHost: dut\r\n\r\n";
-    flow.send(session, "peer sends data", flow.segment(TcpFlags::PSH | TcpFlags::ACK, request))?;
+    flow.send(
+        session,
+        "peer sends data",
+        flow.segment(TcpFlags::PSH | TcpFlags::ACK, request),
+    )?;
     let ack = flow.expect("ACK of the data", TcpFlags::ACK, &[]);
     flow.expect_segment(session, "stack acknowledges the data", &ack)?;
     session.call_expect(
         "stack application reads",
-        SocketCall::Recv { sock: conn, max: 4096, timeout_ms: 1000 },
+        SocketCall::Recv {
+            sock: conn,
+            max: 4096,
+            timeout_ms: 1000,
+        },
         &CallOutcome::Data(request.to_vec()),
     )?;
     let response = b"HTTP/1.1 204 No Content\r\n\r\n";
     session.call_expect(
         "stack application writes",
-        SocketCall::Send { sock: conn, data: response.to_vec() },
+        SocketCall::Send {
+            sock: conn,
+            data: response.to_vec(),
+        },
         &CallOutcome::Sent(response.len()),
     )?;
     let data = flow.expect("data segment", TcpFlags::PSH | TcpFlags::ACK, response);
     flow.expect_segment(session, "stack sends the data", &data)?;
-    flow.send(session, "peer acknowledges", flow.segment(TcpFlags::ACK, &[]))
+    flow.send(
+        session,
+        "peer acknowledges",
+        flow.segment(TcpFlags::ACK, &[]),
+    )
 }
 
 fn passive_open_active_close(session: &mut Session<'_>) -> Result<(), CheckError> {
     let (mut flow, conn) = open(session)?;
     exchange_data(session, &mut flow, conn)?;
-    session.call_expect("stack application closes", SocketCall::Close { sock: conn }, &CallOutcome::Ok)?;
+    session.call_expect(
+        "stack application closes",
+        SocketCall::Close { sock: conn },
+        &CallOutcome::Ok,
+    )?;
     let fin = flow.expect("FIN", TcpFlags::FIN | TcpFlags::ACK, &[]);
     flow.expect_segment(session, "stack sends FIN", &fin)?;
-    flow.send(session, "peer acknowledges the FIN", flow.segment(TcpFlags::ACK, &[]))?;
+    flow.send(
+        session,
+        "peer acknowledges the FIN",
+        flow.segment(TcpFlags::ACK, &[]),
+    )?;
     session.expect_silence("nothing answers an ACK of a FIN", QUIET)?;
-    session.expect_tcp_state("stack is in FIN-WAIT-2", SERVER_PORT, PEER_PORT, Some(TcpState::FinWait2))?;
-    flow.send(session, "peer sends its FIN", flow.segment(TcpFlags::FIN | TcpFlags::ACK, &[]))?;
+    session.expect_tcp_state(
+        "stack is in FIN-WAIT-2",
+        SERVER_PORT,
+        PEER_PORT,
+        Some(TcpState::FinWait2),
+    )?;
+    flow.send(
+        session,
+        "peer sends its FIN",
+        flow.segment(TcpFlags::FIN | TcpFlags::ACK, &[]),
+    )?;
     let last_ack = flow.expect("ACK of the FIN", TcpFlags::ACK, &[]);
     flow.expect_segment(session, "stack acknowledges the FIN", &last_ack)?;
-    session.expect_tcp_state("stack is in TIME-WAIT", SERVER_PORT, PEER_PORT, Some(TcpState::TimeWait))
+    session.expect_tcp_state(
+        "stack is in TIME-WAIT",
+        SERVER_PORT,
+        PEER_PORT,
+        Some(TcpState::TimeWait),
+    )
 }
 
 fn passive_open_passive_close(session: &mut Session<'_>) -> Result<(), CheckError> {
     let (mut flow, conn) = open(session)?;
-    flow.send(session, "peer sends FIN", flow.segment(TcpFlags::FIN | TcpFlags::ACK, &[]))?;
+    flow.send(
+        session,
+        "peer sends FIN",
+        flow.segment(TcpFlags::FIN | TcpFlags::ACK, &[]),
+    )?;
     let ack = flow.expect("ACK of the FIN", TcpFlags::ACK, &[]);
     flow.expect_segment(session, "stack acknowledges the FIN", &ack)?;
-    session.expect_tcp_state("stack is in CLOSE-WAIT", SERVER_PORT, PEER_PORT, Some(TcpState::CloseWait))?;
-    session.call_expect("stack application sees end of stream", SocketCall::Recv { sock: conn, max: 4096, timeout_ms: 1000 }, &CallOutcome::Eof)?;
-    session.call_expect("stack shuts down writing", SocketCall::Shutdown { sock: conn, how: Shutdown::Write }, &CallOutcome::Ok)?;
+    session.expect_tcp_state(
+        "stack is in CLOSE-WAIT",
+        SERVER_PORT,
+        PEER_PORT,
+        Some(TcpState::CloseWait),
+    )?;
+    session.call_expect(
+        "stack application sees end of stream",
+        SocketCall::Recv {
+            sock: conn,
+            max: 4096,
+            timeout_ms: 1000,
+        },
+        &CallOutcome::Eof,
+    )?;
+    session.call_expect(
+        "stack shuts down writing",
+        SocketCall::Shutdown {
+            sock: conn,
+            how: ShutdownHow::Write,
+        },
+        &CallOutcome::Ok,
+    )?;
     let fin = flow.expect("FIN", TcpFlags::FIN | TcpFlags::ACK, &[]);
     flow.expect_segment(session, "stack sends FIN", &fin)?;
-    session.expect_tcp_state("stack is in LAST-ACK", SERVER_PORT, PEER_PORT, Some(TcpState::LastAck))?;
-    flow.send(session, "peer acknowledges the FIN", flow.segment(TcpFlags::ACK, &[]))?;
+    session.expect_tcp_state(
+        "stack is in LAST-ACK",
+        SERVER_PORT,
+        PEER_PORT,
+        Some(TcpState::LastAck),
+    )?;
+    flow.send(
+        session,
+        "peer acknowledges the FIN",
+        flow.segment(TcpFlags::ACK, &[]),
+    )?;
     session.expect_silence("nothing answers the last ACK", QUIET)?;
     session.expect_tcp_state("connection is CLOSED", SERVER_PORT, PEER_PORT, None)?;
-    session.call_expect("stack application closes", SocketCall::Close { sock: conn }, &CallOutcome::Ok)
+    session.call_expect(
+        "stack application closes",
+        SocketCall::Close { sock: conn },
+        &CallOutcome::Ok,
+    )
 }
 
 fn syn_to_closed_port(session: &mut Session<'_>) -> Result<(), CheckError> {
-    let mut flow = TcpFlow::new(session, PEER_PORT, SERVER_PORT + 1, PEER_ISN);
+    let mut flow = TcpFlow::new(session, PEER_PORT, SERVER_PORT + 1, PEER_ISN)?;
     flow.send(session, "peer sends SYN to a closed port", flow.syn())?;
     answer_arp(session)?;
     // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
-    let rst = ExpectTcp { seq: Some(0), mss: Presence::Absent, ..flow.expect("RST-ACK", TcpFlags::RST | TcpFlags::ACK, &[]) };
+    let rst = ExpectTcp {
+        seq: Some(0),
+        mss: Presence::Absent,
+        ..flow.expect("RST-ACK", TcpFlags::RST | TcpFlags::ACK, &[])
+    };
     session.expect("stack refuses the SYN", ANSWER, &rst)?;
     session.expect_silence("nothing more", QUIET)
 }

@@ -58,7 +58,10 @@ pub enum State {
 impl State {
     /// Whether the connection is synchronized (RFC 9293 §3.5.2, group 3).
     pub fn is_synchronized(self) -> bool {
-        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
     }
 }
 
@@ -81,7 +84,9 @@ impl fmt::Display for State {
 }
 
 /// TCP control flags as the model sees them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Flags {
     /// SYN.
     pub syn: bool,
@@ -97,21 +102,52 @@ pub struct Flags {
 
 impl Flags {
     /// No flag at all.
-    pub const NONE: Flags = Flags { syn: false, ack: false, fin: false, rst: false, psh: false };
+    pub const NONE: Flags = Flags {
+        syn: false,
+        ack: false,
+        fin: false,
+        rst: false,
+        psh: false,
+    };
     /// SYN.
-    pub const SYN: Flags = Flags { syn: true, ..Flags::NONE };
+    pub const SYN: Flags = Flags {
+        syn: true,
+        ..Flags::NONE
+    };
     /// SYN and ACK.
-    pub const SYN_ACK: Flags = Flags { syn: true, ack: true, ..Flags::NONE };
+    pub const SYN_ACK: Flags = Flags {
+        syn: true,
+        ack: true,
+        ..Flags::NONE
+    };
     /// ACK.
-    pub const ACK: Flags = Flags { ack: true, ..Flags::NONE };
+    pub const ACK: Flags = Flags {
+        ack: true,
+        ..Flags::NONE
+    };
     /// FIN and ACK.
-    pub const FIN_ACK: Flags = Flags { fin: true, ack: true, ..Flags::NONE };
+    pub const FIN_ACK: Flags = Flags {
+        fin: true,
+        ack: true,
+        ..Flags::NONE
+    };
     /// PSH and ACK.
-    pub const PSH_ACK: Flags = Flags { psh: true, ack: true, ..Flags::NONE };
+    pub const PSH_ACK: Flags = Flags {
+        psh: true,
+        ack: true,
+        ..Flags::NONE
+    };
     /// RST.
-    pub const RST: Flags = Flags { rst: true, ..Flags::NONE };
+    pub const RST: Flags = Flags {
+        rst: true,
+        ..Flags::NONE
+    };
     /// RST and ACK.
-    pub const RST_ACK: Flags = Flags { rst: true, ack: true, ..Flags::NONE };
+    pub const RST_ACK: Flags = Flags {
+        rst: true,
+        ack: true,
+        ..Flags::NONE
+    };
 }
 
 impl fmt::Display for Flags {
@@ -164,7 +200,16 @@ pub struct SegmentIn {
 impl SegmentIn {
     /// A segment with `flags`, `seq`, `ack` and `len` and no options.
     pub fn new(flags: Flags, seq: u32, ack: u32, len: u32) -> Self {
-        SegmentIn { flags, seq, ack, len, mss: None, window_scale: None, sack_permitted: false, timestamps: false }
+        SegmentIn {
+            flags,
+            seq,
+            ack,
+            len,
+            mss: None,
+            window_scale: None,
+            sack_permitted: false,
+            timestamps: false,
+        }
     }
 
     /// SEG.LEN: the payload plus one for SYN and one for FIN.
@@ -290,7 +335,10 @@ pub struct Profile {
 impl Profile {
     /// The RFC text as written (RFC 9293 with RFC 5961).
     pub fn rfc() -> Self {
-        Profile { name: "rfc", deviations: Vec::new() }
+        Profile {
+            name: "rfc",
+            deviations: Vec::new(),
+        }
     }
 
     /// Linux 6.x with the sysctls netconform pins (`tcp_invalid_ratelimit=0`,
@@ -336,7 +384,14 @@ pub struct Config {
 impl Config {
     /// A stack on an MTU 1500 IPv4 link with everything on, under `profile`.
     pub fn ipv4(profile: Profile) -> Self {
-        Config { mss: 1460, ipv6: false, sack: true, timestamps: true, window_scaling: true, profile }
+        Config {
+            mss: 1460,
+            ipv6: false,
+            sack: true,
+            timestamps: true,
+            window_scaling: true,
+            profile,
+        }
     }
 }
 
@@ -446,7 +501,14 @@ impl Tcp {
     }
 
     fn segment(&self, flags: Flags, seq: u32, ack: u32, len: u32, reason: &'static str) -> Output {
-        Output::Segment(SegmentOut { flags, seq, ack, len, options: OptionsOut::default(), reason })
+        Output::Segment(SegmentOut {
+            flags,
+            seq,
+            ack,
+            len,
+            options: OptionsOut::default(),
+            reason,
+        })
     }
 
     /// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`, with SACK blocks when SACK was negotiated and
@@ -457,7 +519,10 @@ impl Tcp {
             seq: self.snd_nxt,
             ack: self.rcv_nxt,
             len: 0,
-            options: OptionsOut { timestamps: self.timestamps_ok, ..OptionsOut::default() },
+            options: OptionsOut {
+                timestamps: self.timestamps_ok,
+                ..OptionsOut::default()
+            },
             reason,
         };
         if self.sack_ok && self.profile(Deviation::ImmediateDupAckWithSack) {
@@ -526,13 +591,20 @@ impl Tcp {
                 while left > 0 {
                     let n = left.min(mss);
                     left -= n;
-                    let flags = if left == 0 { Flags::PSH_ACK } else { Flags::ACK };
+                    let flags = if left == 0 {
+                        Flags::PSH_ACK
+                    } else {
+                        Flags::ACK
+                    };
                     out.push(Output::Segment(SegmentOut {
                         flags,
                         seq: self.snd_nxt,
                         ack: self.rcv_nxt,
                         len: n,
-                        options: OptionsOut { timestamps: self.timestamps_ok, ..OptionsOut::default() },
+                        options: OptionsOut {
+                            timestamps: self.timestamps_ok,
+                            ..OptionsOut::default()
+                        },
                         reason: "SEND",
                     }));
                     self.snd_nxt = self.snd_nxt.wrapping_add(n);
@@ -550,12 +622,16 @@ impl Tcp {
                     out.push(Output::Error(AppError::InvalidState));
                 }
             }
-            (Call::ShutdownWrite, State::Established | State::SynReceived) => self.send_fin(State::FinWait1, &mut out),
+            (Call::ShutdownWrite, State::Established | State::SynReceived) => {
+                self.send_fin(State::FinWait1, &mut out)
+            }
             (Call::ShutdownWrite, State::CloseWait) => self.send_fin(State::LastAck, &mut out),
             (Call::ShutdownWrite, _) => {}
             (Call::Close, State::Listen | State::SynSent) => self.state = State::Closed,
             (Call::Close | Call::Abort, State::Closed) => {}
-            (Call::Close, State::Established | State::SynReceived | State::CloseWait) if self.unread > 0 => {
+            (Call::Close, State::Established | State::SynReceived | State::CloseWait)
+                if self.unread > 0 =>
+            {
                 // RFC 1122 §4.2.2.13, RFC 9293 SHLD-3: closing with unread data resets.
                 self.abort(&mut out, "close with unread data");
             }
@@ -568,7 +644,9 @@ impl Tcp {
                 self.send_fin(State::LastAck, &mut out);
             }
             (Call::Close, _) => self.orphaned = true,
-            (Call::Abort, State::Listen | State::SynSent | State::TimeWait) => self.state = State::Closed,
+            (Call::Abort, State::Listen | State::SynSent | State::TimeWait) => {
+                self.state = State::Closed
+            }
             (Call::Abort, _) => self.abort(&mut out, "ABORT"),
             (Call::Listen | Call::Connect, _) => out.push(Output::Error(AppError::InvalidState)),
         }
@@ -584,7 +662,10 @@ impl Tcp {
             seq: self.snd_nxt,
             ack: self.rcv_nxt,
             len: 0,
-            options: OptionsOut { timestamps: self.timestamps_ok, ..OptionsOut::default() },
+            options: OptionsOut {
+                timestamps: self.timestamps_ok,
+                ..OptionsOut::default()
+            },
             reason: "CLOSE",
         }));
         self.snd_nxt = self.snd_nxt.wrapping_add(1);
@@ -593,7 +674,11 @@ impl Tcp {
     }
 
     fn abort(&mut self, out: &mut Vec<Output>, reason: &'static str) {
-        let flags = if self.profile(Deviation::AbortRstCarriesAck) { Flags::RST_ACK } else { Flags::RST };
+        let flags = if self.profile(Deviation::AbortRstCarriesAck) {
+            Flags::RST_ACK
+        } else {
+            Flags::RST
+        };
         let ack = if flags.ack { self.rcv_nxt } else { 0 };
         out.push(self.segment(flags, self.snd_nxt, ack, 0, reason));
         self.state = State::Closed;
@@ -643,7 +728,8 @@ impl Tcp {
         if !self.profile(Deviation::DiscardSynData) && seg.len > 0 {
             // Queued for processing once established: the model counts it as received
             // data the SYN-ACK does not yet acknowledge (RFC 9293 keeps RCV.NXT at SEQ+1).
-            self.out_of_order.push((self.rcv_nxt, self.rcv_nxt.wrapping_add(seg.len)));
+            self.out_of_order
+                .push((self.rcv_nxt, self.rcv_nxt.wrapping_add(seg.len)));
         }
         self.snd_una = 0;
         self.snd_nxt = 1;
@@ -710,7 +796,8 @@ impl Tcp {
             (_, 0) => false,
             (_, _) => {
                 let last = seg.seq.wrapping_add(len - 1);
-                seq::in_window(seg.seq, self.rcv_nxt, wnd) || seq::in_window(last, self.rcv_nxt, wnd)
+                seq::in_window(seg.seq, self.rcv_nxt, wnd)
+                    || seq::in_window(last, self.rcv_nxt, wnd)
             }
         }
     }
@@ -723,7 +810,10 @@ impl Tcp {
         // First: sequence number.
         if !self.acceptable(seg) {
             if seg.flags.rst {
-                let after_fin = matches!(self.state, State::CloseWait | State::Closing | State::LastAck);
+                let after_fin = matches!(
+                    self.state,
+                    State::CloseWait | State::Closing | State::LastAck
+                );
                 if after_fin
                     && self.profile(Deviation::RstAtRcvNxtMinusOneAfterFin)
                     && seg.seq == self.rcv_nxt.wrapping_sub(1)
@@ -732,7 +822,11 @@ impl Tcp {
                 }
                 return;
             }
-            if self.state == State::SynReceived && seg.flags.syn && !seg.flags.ack && seg.seq == self.irs {
+            if self.state == State::SynReceived
+                && seg.flags.syn
+                && !seg.flags.ack
+                && seg.seq == self.irs
+            {
                 // A retransmitted SYN (it lies before RCV.NXT): handled with the SYNs below.
                 return self.syn_in_syn_received(seg, out);
             }
@@ -781,7 +875,13 @@ impl Tcp {
                 self.state = State::Established;
                 out.push(Output::Established);
             } else {
-                out.push(self.segment(Flags::RST, seg.ack, 0, 0, "unacceptable ACK in SYN-RECEIVED"));
+                out.push(self.segment(
+                    Flags::RST,
+                    seg.ack,
+                    0,
+                    0,
+                    "unacceptable ACK in SYN-RECEIVED",
+                ));
                 return;
             }
         }
@@ -833,7 +933,11 @@ impl Tcp {
             }
         }
         if need_ack {
-            out.push(self.ack_now(if seg.flags.fin { "ACK of FIN" } else { "ACK of data" }));
+            out.push(self.ack_now(if seg.flags.fin {
+                "ACK of FIN"
+            } else {
+                "ACK of data"
+            }));
         }
     }
 
@@ -849,8 +953,18 @@ impl Tcp {
         let end = seg.seq.wrapping_add(seg.len);
         if self.orphaned && seq::gt(end, self.rcv_nxt) {
             // RFC 1122 §4.2.2.13: new data after the application closed draws a RST.
-            let flags = if self.profile(Deviation::AbortRstCarriesAck) { Flags::RST_ACK } else { Flags::RST };
-            out.push(self.segment(flags, self.snd_nxt, if flags.ack { self.rcv_nxt } else { 0 }, 0, "data after close"));
+            let flags = if self.profile(Deviation::AbortRstCarriesAck) {
+                Flags::RST_ACK
+            } else {
+                Flags::RST
+            };
+            out.push(self.segment(
+                flags,
+                self.snd_nxt,
+                if flags.ack { self.rcv_nxt } else { 0 },
+                0,
+                "data after close",
+            ));
             self.state = State::Closed;
             return false;
         }
@@ -859,7 +973,11 @@ impl Tcp {
             // held block that now touches RCV.NXT.
             self.unread += end.wrapping_sub(self.rcv_nxt);
             self.rcv_nxt = end;
-            while let Some(i) = self.out_of_order.iter().position(|&(s, _)| seq::le(s, self.rcv_nxt)) {
+            while let Some(i) = self
+                .out_of_order
+                .iter()
+                .position(|&(s, _)| seq::le(s, self.rcv_nxt))
+            {
                 let (_, e) = self.out_of_order.remove(i);
                 if seq::gt(e, self.rcv_nxt) {
                     self.unread += e.wrapping_sub(self.rcv_nxt);
@@ -902,7 +1020,13 @@ impl Tcp {
                     reason: "retransmitted SYN in SYN-RECEIVED",
                 }));
             } else {
-                out.push(self.segment(Flags::RST_ACK, 0, seg.seq.wrapping_add(1), 0, "new SYN in SYN-RECEIVED"));
+                out.push(self.segment(
+                    Flags::RST_ACK,
+                    0,
+                    seg.seq.wrapping_add(1),
+                    0,
+                    "new SYN in SYN-RECEIVED",
+                ));
                 self.state = State::Listen;
             }
         } else if self.passive {
@@ -920,7 +1044,11 @@ impl Tcp {
             }
             return;
         }
-        if seg.flags.syn && !seg.flags.ack && seq::gt(seg.seq, self.rcv_nxt) && self.profile(Deviation::TimeWaitSynReopens) {
+        if seg.flags.syn
+            && !seg.flags.ack
+            && seq::gt(seg.seq, self.rcv_nxt)
+            && self.profile(Deviation::TimeWaitSynReopens)
+        {
             // A new incarnation: the old TCB goes, a listener answers (modelled as LISTEN).
             let mut fresh = Tcp::new(self.config.clone());
             fresh.state = State::Listen;
@@ -930,13 +1058,24 @@ impl Tcp {
             out.append(&mut replies);
             return;
         }
-        out.push(self.ack_now(if seg.flags.fin { "ACK of retransmitted FIN in TIME-WAIT" } else { "segment in TIME-WAIT" }));
+        out.push(self.ack_now(if seg.flags.fin {
+            "ACK of retransmitted FIN in TIME-WAIT"
+        } else {
+            "segment in TIME-WAIT"
+        }));
     }
 
     fn reset_by_peer(&mut self, out: &mut Vec<Output>) {
         let was = self.state;
         self.state = State::Closed;
-        if matches!(was, State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait) {
+        if matches!(
+            was,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
             out.push(Output::Error(AppError::ConnectionReset));
         }
     }

@@ -30,25 +30,11 @@ use serde::{Deserialize, Serialize};
 
 use super::SandboxError;
 
-/// An Ethernet MAC address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub struct MacAddr(pub [u8; 6]);
+pub use crate::wire::MacAddr;
 
-impl MacAddr {
-    fn from_slice(b: &[u8]) -> Option<MacAddr> {
-        b.try_into().ok().map(MacAddr)
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
-    }
+/// A MAC address from a netlink attribute (None unless it is 6 bytes long).
+fn mac_from_slice(b: &[u8]) -> Option<MacAddr> {
+    b.try_into().ok().map(MacAddr)
 }
 
 /// One interface, as `RTM_GETLINK` reports it.
@@ -700,7 +686,7 @@ impl Rtnl {
                     NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
                         dst = Some(IpAddr::V6(*a))
                     }
-                    NeighbourAttribute::LinkLayerAddress(l) => e.lladdr = MacAddr::from_slice(l),
+                    NeighbourAttribute::LinkLayerAddress(l) => e.lladdr = mac_from_slice(l),
                     NeighbourAttribute::Probes(p) => e.probes = Some(*p),
                     NeighbourAttribute::CacheInfo(c) => {
                         e.cacheinfo = Some(NeighbourCacheInfo {
@@ -799,7 +785,7 @@ fn link_info(l: &LinkMessage) -> LinkInfo {
     for attr in &l.attributes {
         match attr {
             LinkAttribute::IfName(n) => info.name = n.clone(),
-            LinkAttribute::Address(a) => info.mac = MacAddr::from_slice(a),
+            LinkAttribute::Address(a) => info.mac = mac_from_slice(a),
             LinkAttribute::Mtu(m) => info.mtu = *m,
             _ => {}
         }

@@ -155,6 +155,45 @@ impl Target for LinuxTarget {
         "linux"
     }
 
+    fn environment(&self) -> Vec<String> {
+        let lab = self.lab();
+        let role = |ns: &str| {
+            if ns == lab.target().name() {
+                "target"
+            } else {
+                "harness"
+            }
+        };
+        let mut env: Vec<String> = lab
+            .sysctls()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} = {} (was {})",
+                    role(&r.namespace),
+                    r.name,
+                    r.new,
+                    r.old
+                )
+            })
+            .collect();
+        env.push(format!(
+            "target congestion control = {}",
+            lab.congestion_control()
+        ));
+        for (side, o) in [
+            ("harness", lab.harness_offloads()),
+            ("target", lab.target_offloads()),
+        ] {
+            env.push(format!(
+                "{side} offloads: tso {} gso {} gro {} tx-checksum {}",
+                o.tso, o.gso, o.gro, o.tx_checksum
+            ));
+        }
+        env.push(format!("mtu = {}", lab.config().mtu));
+        env
+    }
+
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
         Ok(self.packet.send(frame)?)
     }

@@ -11,6 +11,7 @@
 //! itself could not do what was asked.
 
 pub mod linux;
+pub mod recorder;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -35,6 +36,11 @@ pub trait Target {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError>;
     /// Addresses of the two ends (harness-side MAC, stack MAC, stack IPv4/IPv6 addresses, MTU).
     fn endpoints(&self) -> &Endpoints;
+    /// The environment the results depend on (pinned sysctls, offloads, congestion
+    /// control), one `name = value` line each, for reports.
+    fn environment(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A socket of the stack under test, named by the harness (ids below [`SocketId::ACCEPTED_BASE`])
@@ -477,4 +483,65 @@ pub enum TargetError {
     /// The sandbox failed.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+}
+
+impl fmt::Display for SocketCall {
+    /// A compact, deterministic rendering for traces: `listen(1, 10.77.0.2:8080, backlog 8)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SocketCall::Socket { sock, family } => write!(f, "socket({sock}, {family:?})"),
+            SocketCall::Bind { sock, addr, port } => {
+                write!(f, "bind({sock}, {})", SocketAddr::new(*addr, *port))
+            }
+            SocketCall::Listen {
+                sock,
+                addr,
+                port,
+                backlog,
+                ..
+            } => match addr {
+                Some(a) => write!(
+                    f,
+                    "listen({sock}, {}, backlog {backlog})",
+                    SocketAddr::new(*a, *port)
+                ),
+                None => write!(f, "listen({sock}, *:{port}, backlog {backlog})"),
+            },
+            SocketCall::Accept {
+                listener,
+                timeout_ms,
+            } => write!(f, "accept({listener}, {timeout_ms} ms)"),
+            SocketCall::Connect {
+                sock, addr, port, ..
+            } => write!(f, "connect({sock}, {})", SocketAddr::new(*addr, *port)),
+            SocketCall::WaitConnected { sock, timeout_ms } => {
+                write!(f, "wait_connected({sock}, {timeout_ms} ms)")
+            }
+            SocketCall::Send { sock, data } => write!(f, "send({sock}, {} bytes)", data.len()),
+            SocketCall::Recv {
+                sock,
+                max,
+                timeout_ms,
+            } => write!(f, "recv({sock}, {max}, {timeout_ms} ms)"),
+            SocketCall::Shutdown { sock, how } => write!(f, "shutdown({sock}, {how:?})"),
+            SocketCall::Close { sock } => write!(f, "close({sock})"),
+            SocketCall::SetOption { sock, option } => write!(f, "setsockopt({sock}, {option:?})"),
+        }
+    }
+}
+
+impl fmt::Display for CallOutcome {
+    /// `ok`, `socket 65536`, `sent 27`, `data 27 bytes`, `eof`, `ECONNREFUSED (111)`, `timed out`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallOutcome::Ok => f.write_str("ok"),
+            CallOutcome::NewSocket(id) => write!(f, "socket {id}"),
+            CallOutcome::Sent(n) => write!(f, "sent {n}"),
+            CallOutcome::Data(d) => write!(f, "data {} bytes", d.len()),
+            CallOutcome::Eof => f.write_str("eof"),
+            CallOutcome::Errno { code, name } => write!(f, "{name} ({code})"),
+            CallOutcome::TimedOut => f.write_str("timed out"),
+            CallOutcome::OptionValue(o) => write!(f, "value {o:?}"),
+        }
+    }
 }

@@ -18,7 +18,11 @@ pub struct Recorder<'t> {
 impl<'t> Recorder<'t> {
     /// Starts recording; scenario time zero is now.
     pub fn new(target: &'t mut dyn Target) -> Self {
-        Recorder { target, start: std::time::Instant::now(), trace: Trace::default() }
+        Recorder {
+            target,
+            start: std::time::Instant::now(),
+            trace: Trace::default(),
+        }
     }
 
     /// Scenario time now.
@@ -40,16 +44,21 @@ impl<'t> Recorder<'t> {
     pub fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
         let at = self.now();
         self.target.send_frame(frame)?;
-        self.trace.push_frame(at, crate::trace::Direction::Sent, frame.to_vec());
+        self.trace
+            .push_frame(at, crate::trace::Direction::Sent, frame.to_vec());
         Ok(())
     }
 
     /// Receives a frame (or nothing by `deadline`) and records it.
-    pub fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+    pub fn recv_frame(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Option<Vec<u8>>, TargetError> {
         let frame = self.target.recv_frame(deadline)?;
         if let Some(bytes) = &frame {
             let at = self.now();
-            self.trace.push_frame(at, crate::trace::Direction::Received, bytes.clone());
+            self.trace
+                .push_frame(at, crate::trace::Direction::Received, bytes.clone());
         }
         Ok(frame)
     }

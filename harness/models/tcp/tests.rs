@@ -13,7 +13,12 @@ fn rfc() -> Tcp {
 }
 
 fn syn() -> SegmentIn {
-    SegmentIn { mss: Some(1460), window_scale: Some(7), sack_permitted: true, ..SegmentIn::new(Flags::SYN, IRS, 0, 0) }
+    SegmentIn {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        ..SegmentIn::new(Flags::SYN, IRS, 0, 0)
+    }
 }
 
 fn seg(flags: Flags, seq: u32, ack: u32, len: u32) -> SegmentIn {
@@ -22,13 +27,25 @@ fn seg(flags: Flags, seq: u32, ack: u32, len: u32) -> SegmentIn {
 
 /// The only segment in `out`, or a panic naming what was there.
 fn one_segment(out: &[Output]) -> &SegmentOut {
-    let segs: Vec<_> = out.iter().filter_map(|o| if let Output::Segment(s) = o { Some(s) } else { None }).collect();
+    let segs: Vec<_> = out
+        .iter()
+        .filter_map(|o| {
+            if let Output::Segment(s) = o {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(segs.len(), 1, "expected one segment, got {out:?}");
     segs[0]
 }
 
 fn no_segment(out: &[Output]) {
-    assert!(!out.iter().any(|o| matches!(o, Output::Segment(_))), "expected silence, got {out:?}");
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Segment(_))),
+        "expected silence, got {out:?}"
+    );
 }
 
 /// LISTEN → SYN → SYN-ACK → ACK: ESTABLISHED with RCV.NXT = IRS+1, SND.NXT = ISS+1.
@@ -52,7 +69,10 @@ fn passive_open_answers_with_syn_ack_and_echoed_options() {
     assert_eq!((s.flags, s.seq, s.ack), (Flags::SYN_ACK, 0, IRS + 1));
     assert_eq!(s.options.mss, Some(1460));
     assert!(s.options.window_scale && s.options.sack_permitted);
-    assert!(!s.options.timestamps, "RFC 7323 §3.2: no TSopt on a SYN-ACK unless the SYN had one");
+    assert!(
+        !s.options.timestamps,
+        "RFC 7323 §3.2: no TSopt on a SYN-ACK unless the SYN had one"
+    );
     assert_eq!(tcp.state(), State::SynReceived);
 }
 
@@ -78,13 +98,22 @@ fn listen_resets_an_ack_and_ignores_a_rst() {
 
 #[test]
 fn syn_fin_to_listen_is_a_profile_switch() {
-    let syn_fin = SegmentIn { flags: Flags { fin: true, ..Flags::SYN }, ..syn() };
+    let syn_fin = SegmentIn {
+        flags: Flags {
+            fin: true,
+            ..Flags::SYN
+        },
+        ..syn()
+    };
     let mut l = linux();
     l.handle_call(Call::Listen);
     no_segment(&l.handle_segment(&syn_fin));
     let mut r = rfc();
     r.handle_call(Call::Listen);
-    assert_eq!(one_segment(&r.handle_segment(&syn_fin)).flags, Flags::SYN_ACK);
+    assert_eq!(
+        one_segment(&r.handle_segment(&syn_fin)).flags,
+        Flags::SYN_ACK
+    );
 }
 
 #[test]
@@ -92,7 +121,10 @@ fn in_order_data_is_acknowledged_and_delivered() {
     let mut tcp = established(linux());
     let s = one_segment(&tcp.handle_segment(&seg(Flags::PSH_ACK, IRS + 1, 1, 100))).clone();
     assert_eq!((s.flags, s.seq, s.ack), (Flags::ACK, 1, IRS + 101));
-    assert_eq!(tcp.handle_call(Call::Receive(1000)), vec![Output::Deliver(100)]);
+    assert_eq!(
+        tcp.handle_call(Call::Receive(1000)),
+        vec![Output::Deliver(100)]
+    );
 }
 
 #[test]
@@ -146,7 +178,11 @@ fn syn_in_established_draws_a_challenge_ack() {
 fn ack_of_unsent_data_is_answered_and_dropped() {
     let mut tcp = established(linux());
     let s = one_segment(&tcp.handle_segment(&seg(Flags::ACK, IRS + 1, 500, 10))).clone();
-    assert_eq!((s.flags, s.seq, s.ack), (Flags::ACK, 1, IRS + 1), "the data is not acknowledged");
+    assert_eq!(
+        (s.flags, s.seq, s.ack),
+        (Flags::ACK, 1, IRS + 1),
+        "the data is not acknowledged"
+    );
     assert_eq!(tcp.unread(), 0);
 }
 
@@ -183,7 +219,10 @@ fn passive_close_goes_through_close_wait_and_last_ack() {
     let s = one_segment(&tcp.handle_segment(&seg(Flags::FIN_ACK, IRS + 1, 1, 0))).clone();
     assert_eq!(s.ack, IRS + 2);
     assert_eq!(tcp.state(), State::CloseWait);
-    assert_eq!(tcp.handle_call(Call::Receive(10)), vec![Output::EndOfStream]);
+    assert_eq!(
+        tcp.handle_call(Call::Receive(10)),
+        vec![Output::EndOfStream]
+    );
     let s = one_segment(&tcp.handle_call(Call::Close)).clone();
     assert_eq!((s.flags, s.seq), (Flags::FIN_ACK, 1));
     assert_eq!(tcp.state(), State::LastAck);
@@ -193,7 +232,10 @@ fn passive_close_goes_through_close_wait_and_last_ack() {
 
 #[test]
 fn close_with_unread_data_resets_with_the_profile_flags() {
-    for (mut tcp, flags) in [(established(linux()), Flags::RST_ACK), (established(rfc()), Flags::RST)] {
+    for (mut tcp, flags) in [
+        (established(linux()), Flags::RST_ACK),
+        (established(rfc()), Flags::RST),
+    ] {
         tcp.handle_segment(&seg(Flags::PSH_ACK, IRS + 1, 1, 10));
         let s = one_segment(&tcp.handle_call(Call::Close)).clone();
         assert_eq!((s.flags, s.seq), (flags, 1));
@@ -218,7 +260,10 @@ fn syn_received_syn_handling_is_a_profile_switch() {
     tcp.handle_call(Call::Listen);
     tcp.handle_segment(&syn());
     // The same SYN again: SYN-ACK again.
-    assert_eq!(one_segment(&tcp.handle_segment(&syn())).flags, Flags::SYN_ACK);
+    assert_eq!(
+        one_segment(&tcp.handle_segment(&syn())).flags,
+        Flags::SYN_ACK
+    );
     // A new SYN in the window: RST-ACK, request gone.
     let s = one_segment(&tcp.handle_segment(&seg(Flags::SYN, IRS + 10, 0, 0))).clone();
     assert_eq!((s.flags, s.seq, s.ack), (Flags::RST_ACK, 0, IRS + 11));
@@ -238,7 +283,11 @@ fn active_open_and_simultaneous_open() {
     assert_eq!((s.flags, s.seq), (Flags::SYN, 0));
     assert_eq!(s.options.mss, Some(1460));
     // A SYN-ACK acking something else: RST <SEQ=SEG.ACK>.
-    let bad = SegmentIn { flags: Flags::SYN_ACK, ack: 7, ..syn() };
+    let bad = SegmentIn {
+        flags: Flags::SYN_ACK,
+        ack: 7,
+        ..syn()
+    };
     let s = one_segment(&tcp.handle_segment(&bad)).clone();
     assert_eq!((s.flags, s.seq), (Flags::RST, 7));
     assert_eq!(tcp.state(), State::SynSent);
@@ -252,8 +301,20 @@ fn active_open_and_simultaneous_open() {
 fn data_is_segmented_at_the_send_mss() {
     let mut tcp = established(linux());
     let out = tcp.handle_call(Call::Send(3000));
-    let lens: Vec<_> = out.iter().filter_map(|o| if let Output::Segment(s) = o { Some((s.len, s.flags)) } else { None }).collect();
-    assert_eq!(lens, vec![(1460, Flags::ACK), (1460, Flags::ACK), (80, Flags::PSH_ACK)]);
+    let lens: Vec<_> = out
+        .iter()
+        .filter_map(|o| {
+            if let Output::Segment(s) = o {
+                Some((s.len, s.flags))
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        lens,
+        vec![(1460, Flags::ACK), (1460, Flags::ACK), (80, Flags::PSH_ACK)]
+    );
 }
 
 #[test]
@@ -263,7 +324,13 @@ fn time_wait_syn_above_rcv_nxt_reopens_under_linux() {
     tcp.handle_segment(&seg(Flags::ACK, IRS + 1, 2, 0));
     tcp.handle_segment(&seg(Flags::FIN_ACK, IRS + 1, 2, 0));
     assert_eq!(tcp.state(), State::TimeWait);
-    let new_syn = SegmentIn { seq: IRS + 100_000, ..syn() };
-    assert_eq!(one_segment(&tcp.handle_segment(&new_syn)).flags, Flags::SYN_ACK);
+    let new_syn = SegmentIn {
+        seq: IRS + 100_000,
+        ..syn()
+    };
+    assert_eq!(
+        one_segment(&tcp.handle_segment(&new_syn)).flags,
+        Flags::SYN_ACK
+    );
     assert_eq!(tcp.state(), State::SynReceived);
 }
