@@ -66,6 +66,29 @@ impl HostNames {
         n
     }
 
+    /// Records that `mac` and `ip` belong to one host (an ARP sender speaks for both): an
+    /// unnamed one takes the other's name, two unnamed ones share a fresh name. Names given
+    /// explicitly are never changed.
+    pub fn link(&mut self, mac: MacAddr, ip: IpAddr) {
+        if mac == MacAddr::BROADCAST || mac == MacAddr::ZERO || ip.is_unspecified() {
+            return;
+        }
+        match (self.macs.get(&mac).cloned(), self.ips.get(&ip).cloned()) {
+            (Some(_), Some(_)) => {}
+            (Some(name), None) => {
+                self.ips.insert(ip, name);
+            }
+            (None, Some(name)) => {
+                self.macs.insert(mac, name);
+            }
+            (None, None) => {
+                let name = self.fresh();
+                self.macs.insert(mac, name.clone());
+                self.ips.insert(ip, name);
+            }
+        }
+    }
+
     /// The name of `ip`, assigning the next `hostN` when unknown.
     pub fn ip(&mut self, ip: impl Into<IpAddr>) -> String {
         let ip = ip.into();
@@ -108,6 +131,7 @@ impl Renderer {
         }
         match &f.network {
             Network::Arp(a) => {
+                self.names.link(a.sender_mac, IpAddr::V4(a.sender_ip));
                 let _ = match a.operation {
                     ArpOperation::Request => write!(
                         out,

@@ -168,7 +168,7 @@ fn rendering_is_deterministic_and_names_unknown_hosts_in_order() {
     assert_eq!(t.render(&names()), t.render(&names()));
     let anonymous = t.render(&HostNames::new());
     assert!(
-        anonymous.contains("ARP who-has host1 tell host2"),
+        anonymous.contains("ARP who-has host2 tell host1"),
         "{anonymous}"
     );
 }
@@ -271,7 +271,7 @@ fn show_renders_text_and_json() {
     let text = show(&path, false).expect("text");
     assert_eq!(text.lines().count(), scenario().frames().count());
     assert!(
-        text.starts_with("    0.000 < ARP who-has host1 tell host2"),
+        text.starts_with("    0.000 < ARP who-has host2 tell host1"),
         "{text}"
     );
     let json = show(&path, true).expect("json");

@@ -1,0 +1,137 @@
+//! The command line as a user meets it: help for every subcommand, `trace show` on a
+//! capture, exit statuses, and `clean` after a run killed with SIGKILL.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netconform::sandbox::require_netns;
+
+fn netconform() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_netconform"))
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["certify", "--help"],
+        vec!["checks", "--help"],
+        vec!["trace", "--help"],
+        vec!["trace", "show", "--help"],
+        vec!["clean", "--help"],
+        vec!["bench", "--help"],
+    ] {
+        let out = netconform().args(&args).output().expect("run netconform");
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage:"), "{args:?} printed no usage:\n{text}");
+    }
+}
+
+#[test]
+fn checks_lists_every_check_with_its_clauses() {
+    let out = netconform().arg("checks").output().expect("run netconform");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for spec in netconform::check::catalogue() {
+        assert!(text.contains(spec.id), "{} missing from:\n{text}", spec.id);
+        for clause in spec.clauses {
+            assert!(text.contains(clause.id), "{} missing", clause.id);
+        }
+    }
+}
+
+#[test]
+fn trace_show_reports_a_missing_or_broken_file_without_panicking() {
+    let out = netconform().args(["trace", "show", "/nonexistent/capture.pcap"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/capture.pcap"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("netconform-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let garbage = dir.join("garbage.pcap");
+    std::fs::write(&garbage, b"this is not a capture at all").expect("write");
+    let out = netconform().args(["trace", "show"]).arg(&garbage).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `certify` against the kernel passes, writes its report, and `trace show` renders the
+/// capture it wrote (as text and as JSON).
+#[test]
+fn certify_writes_a_report_that_trace_show_reads() {
+    if !require_netns("certify_writes_a_report_that_trace_show_reads") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("netconform-certify-{}", std::process::id()));
+    let out = netconform().arg("certify").arg("--out").arg(&dir).output().expect("run certify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "certify failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("0 failed"), "{stdout}");
+    let pcap = dir.join("tcp.passive-open.active-close.pcap");
+    assert!(pcap.exists());
+    let shown = netconform().args(["trace", "show"]).arg(&pcap).output().expect("trace show");
+    assert!(shown.status.success());
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("S. 0:0(0) ack 1"), "{text}");
+    let json = netconform().args(["trace", "show", "--json"]).arg(&pcap).output().expect("trace show --json");
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
+    assert!(value.as_array().is_some_and(|a| a.len() >= 10), "{value}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).expect("summary.json")).expect("JSON");
+    assert_eq!(summary["checks"].as_array().map(Vec::len), Some(netconform::check::catalogue().len()));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn namespaces_of(pid: u32) -> Vec<String> {
+    let prefix = format!("ncf-{pid}-");
+    std::fs::read_dir(Path::new("/run/netns"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A certify run killed with SIGKILL leaves its namespaces behind; `netconform clean`
+/// removes them (and only dead runs' namespaces).
+#[test]
+fn clean_removes_what_a_killed_certify_left() {
+    if !require_netns("clean_removes_what_a_killed_certify_left") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("netconform-killed-{}", std::process::id()));
+    // Many rounds of the checks, one at a time, so the run is surely mid-way when killed.
+    let mut child = netconform()
+        .args(["certify", "-j", "1", "--out"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn certify");
+    let pid = child.id();
+    let started = Instant::now();
+    while namespaces_of(pid).is_empty() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Child::kill sends SIGKILL to the child this test started.
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("reap the child");
+    let left = namespaces_of(pid);
+    assert!(!left.is_empty(), "the run was not caught mid-way; nothing to clean");
+
+    let out = netconform().arg("clean").output().expect("run clean");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in &left {
+        assert!(text.contains(name.as_str()), "clean did not report {name}:\n{text}");
+    }
+    assert!(namespaces_of(pid).is_empty(), "left after clean: {:?}", namespaces_of(pid));
+    std::fs::remove_dir_all(&dir).ok();
+}
