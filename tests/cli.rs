@@ -23,9 +23,16 @@ fn every_subcommand_has_help() {
         vec!["bench", "--help"],
     ] {
         let out = netconform().args(&args).output().expect("run netconform");
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("Usage:"), "{args:?} printed no usage:\n{text}");
+        assert!(
+            text.contains("Usage:"),
+            "{args:?} printed no usage:\n{text}"
+        );
     }
 }
 
@@ -44,7 +51,10 @@ fn checks_lists_every_check_with_its_clauses() {
 
 #[test]
 fn trace_show_reports_a_missing_or_broken_file_without_panicking() {
-    let out = netconform().args(["trace", "show", "/nonexistent/capture.pcap"]).output().expect("run");
+    let out = netconform()
+        .args(["trace", "show", "/nonexistent/capture.pcap"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/capture.pcap"), "{err}");
@@ -54,7 +64,11 @@ fn trace_show_reports_a_missing_or_broken_file_without_panicking() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let garbage = dir.join("garbage.pcap");
     std::fs::write(&garbage, b"this is not a capture at all").expect("write");
-    let out = netconform().args(["trace", "show"]).arg(&garbage).output().expect("run");
+    let out = netconform()
+        .args(["trace", "show"])
+        .arg(&garbage)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     std::fs::remove_dir_all(&dir).ok();
@@ -68,22 +82,43 @@ fn certify_writes_a_report_that_trace_show_reads() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("netconform-certify-{}", std::process::id()));
-    let out = netconform().arg("certify").arg("--out").arg(&dir).output().expect("run certify");
+    let out = netconform()
+        .arg("certify")
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .expect("run certify");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "certify failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "certify failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("0 failed"), "{stdout}");
     let pcap = dir.join("tcp.passive-open.active-close.pcap");
     assert!(pcap.exists());
-    let shown = netconform().args(["trace", "show"]).arg(&pcap).output().expect("trace show");
+    let shown = netconform()
+        .args(["trace", "show"])
+        .arg(&pcap)
+        .output()
+        .expect("trace show");
     assert!(shown.status.success());
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(text.contains("S. 0:0(0) ack 1"), "{text}");
-    let json = netconform().args(["trace", "show", "--json"]).arg(&pcap).output().expect("trace show --json");
+    let json = netconform()
+        .args(["trace", "show", "--json"])
+        .arg(&pcap)
+        .output()
+        .expect("trace show --json");
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
     assert!(value.as_array().is_some_and(|a| a.len() >= 10), "{value}");
     let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).expect("summary.json")).expect("JSON");
-    assert_eq!(summary["checks"].as_array().map(Vec::len), Some(netconform::check::catalogue().len()));
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).expect("summary.json"))
+            .expect("JSON");
+    assert_eq!(
+        summary["checks"].as_array().map(Vec::len),
+        Some(netconform::check::catalogue().len())
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -124,14 +159,28 @@ fn clean_removes_what_a_killed_certify_left() {
     child.kill().expect("SIGKILL the child");
     child.wait().expect("reap the child");
     let left = namespaces_of(pid);
-    assert!(!left.is_empty(), "the run was not caught mid-way; nothing to clean");
+    assert!(
+        !left.is_empty(),
+        "the run was not caught mid-way; nothing to clean"
+    );
 
     let out = netconform().arg("clean").output().expect("run clean");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     for name in &left {
-        assert!(text.contains(name.as_str()), "clean did not report {name}:\n{text}");
+        assert!(
+            text.contains(name.as_str()),
+            "clean did not report {name}:\n{text}"
+        );
     }
-    assert!(namespaces_of(pid).is_empty(), "left after clean: {:?}", namespaces_of(pid));
+    assert!(
+        namespaces_of(pid).is_empty(),
+        "left after clean: {:?}",
+        namespaces_of(pid)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
