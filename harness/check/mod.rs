@@ -20,6 +20,8 @@ pub mod expect;
 pub mod runner;
 pub mod session;
 pub mod tcp_basic;
+pub mod tcp_matrix;
+pub mod tcp_scenario;
 
 pub use clause::Clause;
 pub use runner::{CheckReport, RunSummary, run_checks};

@@ -233,13 +233,29 @@ pub struct OptionsOut {
     pub sack_blocks: Vec<(u32, u32)>,
 }
 
+/// What a predicted sequence number is counted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum SeqFrom {
+    /// The stack's ISS (the usual case: the value is relative).
+    #[default]
+    Iss,
+    /// Nothing: the value is literal, as in the `<SEQ=0>` of a RST to a SYN (RFC 9293 §3.10.7.1).
+    Literal,
+}
+
 /// A segment the stack must send.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SegmentOut {
     /// Control flags.
     pub flags: Flags,
-    /// SEG.SEQ in the stack's space, relative to its ISS.
+    /// SEG.SEQ in the stack's space, counted from `seq_from`.
     pub seq: u32,
+    /// What `seq` is counted from.
+    pub seq_from: SeqFrom,
+    /// Whether the stack may delay this segment (an acknowledgment of in-order data or of
+    /// a FIN: RFC 9293 §3.8.6.3, SHLD-18, at most 0.5 s by MUST-40); every other segment
+    /// answers at once.
+    pub delayable: bool,
     /// SEG.ACK in the peer's space (absolute), meaningful when ACK is set.
     pub ack: u32,
     /// Payload length.
@@ -278,6 +294,8 @@ pub enum AppError {
     ConnectionReset,
     /// The call is not valid in this state ("connection does not exist", "closing").
     InvalidState,
+    /// The connection was reset after the peer had closed its side (Linux reports EPIPE).
+    BrokenPipe,
 }
 
 /// What the stack must do after an event.
@@ -321,6 +339,10 @@ pub enum Deviation {
     /// (SHLD-31, MAY-13); Linux acknowledges it at once with SACK blocks (RFC 2018) and
     /// old data with a D-SACK block (RFC 2883).
     ImmediateDupAckWithSack,
+    /// RFC 9293 §3.10.7.4 (second check): after a RST, "any outstanding RECEIVEs and SEND
+    /// should receive 'reset' responses"; Linux reports EPIPE instead of ECONNRESET when the
+    /// reset arrives in CLOSE-WAIT (`tcp_reset`).
+    ResetInCloseWaitIsBrokenPipe,
 }
 
 /// Which reading of the RFCs the model follows.
@@ -354,6 +376,7 @@ impl Profile {
                 Deviation::DiscardSynData,
                 Deviation::TimeWaitSynReopens,
                 Deviation::ImmediateDupAckWithSack,
+                Deviation::ResetInCloseWaitIsBrokenPipe,
             ],
         }
     }
@@ -424,6 +447,8 @@ pub struct Tcp {
     fin_received: bool,
     /// The application closed the socket (it can no longer read).
     orphaned: bool,
+    /// An error the application has not read yet (a reset by the peer).
+    pending_error: Option<AppError>,
     /// Send MSS in use (from the peer's MSS option, or the default).
     send_mss: u32,
     /// Options negotiated on the handshake.
@@ -449,6 +474,7 @@ impl Tcp {
             unread: 0,
             fin_received: false,
             orphaned: false,
+            pending_error: None,
             send_mss: 536,
             sack_ok: false,
             timestamps_ok: false,
@@ -504,8 +530,24 @@ impl Tcp {
         Output::Segment(SegmentOut {
             flags,
             seq,
+            seq_from: SeqFrom::Iss,
+            delayable: false,
             ack,
             len,
+            options: OptionsOut::default(),
+            reason,
+        })
+    }
+
+    /// `<SEQ=0><ACK=ack><CTL=RST,ACK>`: the reset that answers a segment without ACK.
+    fn reset_literal_zero(&self, ack: u32, reason: &'static str) -> Output {
+        Output::Segment(SegmentOut {
+            flags: Flags::RST_ACK,
+            seq: 0,
+            seq_from: SeqFrom::Literal,
+            delayable: false,
+            ack,
+            len: 0,
             options: OptionsOut::default(),
             reason,
         })
@@ -517,6 +559,8 @@ impl Tcp {
         let mut out = SegmentOut {
             flags: Flags::ACK,
             seq: self.snd_nxt,
+            seq_from: SeqFrom::Iss,
+            delayable: false,
             ack: self.rcv_nxt,
             len: 0,
             options: OptionsOut {
@@ -578,6 +622,8 @@ impl Tcp {
                 out.push(Output::Segment(SegmentOut {
                     flags: Flags::SYN,
                     seq: 0,
+                    seq_from: SeqFrom::Iss,
+                    delayable: false,
                     ack: 0,
                     len: 0,
                     options: self.syn_options(None),
@@ -599,6 +645,8 @@ impl Tcp {
                     out.push(Output::Segment(SegmentOut {
                         flags,
                         seq: self.snd_nxt,
+                        seq_from: SeqFrom::Iss,
+                        delayable: false,
                         ack: self.rcv_nxt,
                         len: n,
                         options: OptionsOut {
@@ -612,7 +660,12 @@ impl Tcp {
             }
             (Call::Send(_), _) => out.push(Output::Error(AppError::InvalidState)),
             (Call::Receive(max), _) => {
-                if self.unread > 0 {
+                if let Some(error) = self.pending_error.take() {
+                    // A reset is reported once; later reads see end of stream.
+                    self.fin_received = true;
+                    self.unread = 0;
+                    out.push(Output::Error(error));
+                } else if self.unread > 0 {
                     let n = self.unread.min(max);
                     self.unread -= n;
                     out.push(Output::Deliver(n));
@@ -660,6 +713,8 @@ impl Tcp {
         out.push(Output::Segment(SegmentOut {
             flags: Flags::FIN_ACK,
             seq: self.snd_nxt,
+            seq_from: SeqFrom::Iss,
+            delayable: false,
             ack: self.rcv_nxt,
             len: 0,
             options: OptionsOut {
@@ -705,7 +760,7 @@ impl Tcp {
             out.push(self.segment(Flags::RST, seg.ack, 0, 0, "segment to CLOSED, ACK on"));
         } else {
             let ack = seg.seq.wrapping_add(seg.seg_len());
-            out.push(self.segment(Flags::RST_ACK, 0, ack, 0, "segment to CLOSED, ACK off"));
+            out.push(self.reset_literal_zero(ack, "segment to CLOSED, ACK off"));
         }
     }
 
@@ -737,6 +792,8 @@ impl Tcp {
         out.push(Output::Segment(SegmentOut {
             flags: Flags::SYN_ACK,
             seq: 0,
+            seq_from: SeqFrom::Iss,
+            delayable: false,
             ack: self.rcv_nxt,
             len: 0,
             options: self.syn_options(Some(seg)),
@@ -778,6 +835,8 @@ impl Tcp {
             out.push(Output::Segment(SegmentOut {
                 flags: Flags::SYN_ACK,
                 seq: 0,
+                seq_from: SeqFrom::Iss,
+                delayable: false,
                 ack: self.rcv_nxt,
                 len: 0,
                 options: self.syn_options(Some(seg)),
@@ -907,6 +966,7 @@ impl Tcp {
             _ => {}
         }
         // Seventh: segment text.
+        let had_holes = !self.out_of_order.is_empty();
         let mut need_ack = false;
         if seg.len > 0 {
             need_ack |= self.segment_text(seg, out);
@@ -933,11 +993,12 @@ impl Tcp {
             }
         }
         if need_ack {
-            out.push(self.ack_now(if seg.flags.fin {
-                "ACK of FIN"
-            } else {
-                "ACK of data"
-            }));
+            let mut ack = self.ack_now(if seg.flags.fin { "ACK of FIN" } else { "ACK of data" });
+            if let Output::Segment(a) = &mut ack {
+                // In order: the ACK may wait for more data or the application's reply.
+                a.delayable = !had_holes && self.out_of_order.is_empty();
+            }
+            out.push(ack);
         }
     }
 
@@ -1014,6 +1075,8 @@ impl Tcp {
                 out.push(Output::Segment(SegmentOut {
                     flags: Flags::SYN_ACK,
                     seq: 0,
+                    seq_from: SeqFrom::Iss,
+                    delayable: false,
                     ack: self.rcv_nxt,
                     len: 0,
                     options: self.syn_options(Some(seg)),
@@ -1068,15 +1131,17 @@ impl Tcp {
     fn reset_by_peer(&mut self, out: &mut Vec<Output>) {
         let was = self.state;
         self.state = State::Closed;
+        let error = if was == State::CloseWait && self.profile(Deviation::ResetInCloseWaitIsBrokenPipe) {
+            AppError::BrokenPipe
+        } else {
+            AppError::ConnectionReset
+        };
         if matches!(
             was,
-            State::SynReceived
-                | State::Established
-                | State::FinWait1
-                | State::FinWait2
-                | State::CloseWait
+            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
         ) {
-            out.push(Output::Error(AppError::ConnectionReset));
+            self.pending_error = Some(error);
+            out.push(Output::Error(error));
         }
     }
 }

@@ -175,6 +175,13 @@ pub fn target_defaults(ipv6: bool, congestion_control: &str) -> Vec<(String, Str
         ("net.ipv4.tcp_early_retrans", "3"),
         ("net.ipv4.tcp_no_metrics_save", "1"),
         ("net.ipv4.ip_no_pmtu_disc", "0"),
+        ("net.ipv4.ip_default_ttl", "64"),
+        ("net.ipv4.tcp_rfc1337", "0"),
+        ("net.ipv4.tcp_dsack", "1"),
+        ("net.ipv4.tcp_syn_linear_timeouts", "4"),
+        ("net.ipv4.tcp_synack_retries", "5"),
+        ("net.ipv4.tcp_fin_timeout", "60"),
+        ("net.ipv4.tcp_fastopen", "1"),
     ] {
         v.push((k.to_string(), val.to_string()));
     }
