@@ -203,7 +203,12 @@ impl<'t> Session<'t> {
     /// before the reply: an empty list proves silence without waiting for a timeout.
     /// The probe and its reply are harness machinery and are not recorded; every other frame
     /// is. `timeout` bounds the wait for a stack that does not answer pings at all.
-    pub fn barrier(&mut self, step: &str, ipv6: bool, timeout: Duration) -> Result<Vec<Observed>, CheckError> {
+    pub fn barrier(
+        &mut self,
+        step: &str,
+        ipv6: bool,
+        timeout: Duration,
+    ) -> Result<Vec<Observed>, CheckError> {
         use crate::wire::{Icmpv4Kind, Icmpv4Message, Icmpv6Kind, Icmpv6Message, Transport};
         const ID: u16 = 0x6e63; // "nc"
         self.barrier_seq = self.barrier_seq.wrapping_add(1);
@@ -211,23 +216,49 @@ impl<'t> Session<'t> {
         let e = self.endpoints.clone();
         let not_supported = |what: &str| CheckError::Target {
             step: step.into(),
-            source: TargetError::NotSupported { what: format!("barrier: the target has no {what} address") },
+            source: TargetError::NotSupported {
+                what: format!("barrier: the target has no {what} address"),
+            },
         };
         let probe = if ipv6 {
-            let (Some(peer), Some((stack, _))) = (e.peer_ipv6, e.stack_ipv6) else { return Err(not_supported("IPv6")) };
-            Frame::icmpv6(e.harness_mac, e.stack_mac, peer, stack, Icmpv6Message::echo_request(ID, seq, b"barrier".to_vec()))
+            let (Some(peer), Some((stack, _))) = (e.peer_ipv6, e.stack_ipv6) else {
+                return Err(not_supported("IPv6"));
+            };
+            Frame::icmpv6(
+                e.harness_mac,
+                e.stack_mac,
+                peer,
+                stack,
+                Icmpv6Message::echo_request(ID, seq, b"barrier".to_vec()),
+            )
         } else {
-            let (Some(peer), Some((stack, _))) = (e.peer_ipv4, e.stack_ipv4) else { return Err(not_supported("IPv4")) };
-            Frame::icmpv4(e.harness_mac, e.stack_mac, peer, stack, Icmpv4Message::echo_request(ID, seq, b"barrier".to_vec()))
+            let (Some(peer), Some((stack, _))) = (e.peer_ipv4, e.stack_ipv4) else {
+                return Err(not_supported("IPv4"));
+            };
+            Frame::icmpv4(
+                e.harness_mac,
+                e.stack_mac,
+                peer,
+                stack,
+                Icmpv4Message::echo_request(ID, seq, b"barrier".to_vec()),
+            )
         };
-        self.recorder.send_unrecorded(&probe.emit()).map_err(|source| CheckError::Target { step: step.into(), source })?;
+        self.recorder
+            .send_unrecorded(&probe.emit())
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })?;
         let deadline = self.recorder.deadline_after(timeout);
         let mut observed = Vec::new();
         loop {
-            let bytes = self
-                .recorder
-                .recv_unrecorded(deadline)
-                .map_err(|source| CheckError::Target { step: step.into(), source })?;
+            let bytes =
+                self.recorder
+                    .recv_unrecorded(deadline)
+                    .map_err(|source| CheckError::Target {
+                        step: step.into(),
+                        source,
+                    })?;
             let Some(bytes) = bytes else {
                 return Err(CheckError::NothingObserved {
                     step: format!("{step} (echo reply to the barrier probe)"),

@@ -1,7 +1,9 @@
 //! The TCP state × segment matrix (after the FreeBSD tcp-testsuite): every state, every
 //! segment kind, the boundary sequence and acknowledgment numbers, as [`TcpScenario`]s.
 
-use crate::check::tcp_scenario::{AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario};
+use crate::check::tcp_scenario::{
+    AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario,
+};
 use crate::models::tcp::State;
 
 /// The states a scenario can drive the stack into before its probe, with the path there.
@@ -37,7 +39,10 @@ pub fn path_to(state: State) -> Vec<TcpEvent> {
         State::CloseWait => close_wait,
         State::Closing => {
             // The peer's FIN crosses ours: it acknowledges SND.UNA, not our FIN.
-            let fin = PeerSegment { ack: AckAt::Una, ..PeerSegment::next(FinAck) };
+            let fin = PeerSegment {
+                ack: AckAt::Una,
+                ..PeerSegment::next(FinAck)
+            };
             [fin_wait_1, vec![TcpEvent::Peer(fin)]].concat()
         }
         State::LastAck => [close_wait, vec![TcpEvent::Close]].concat(),
@@ -49,9 +54,18 @@ pub fn path_to(state: State) -> Vec<TcpEvent> {
 pub fn cell(profile: ProfileName, ipv6: bool, state: State, probe: PeerSegment) -> TcpScenario {
     let mut events = path_to(state);
     events.push(TcpEvent::Peer(probe));
-    let ack = if probe.kind.flags().ack { format!(" ack {:?}", probe.ack) } else { String::new() };
+    let ack = if probe.kind.flags().ack {
+        format!(" ack {:?}", probe.ack)
+    } else {
+        String::new()
+    };
     TcpScenario {
-        name: format!("{} {state} {:?} seq {:?}{ack}", if ipv6 { "v6" } else { "v4" }, probe.kind, probe.seq),
+        name: format!(
+            "{} {state} {:?} seq {:?}{ack}",
+            if ipv6 { "v6" } else { "v4" },
+            probe.kind,
+            probe.seq
+        ),
         profile,
         ipv6,
         peer_mss: Some(1460),
@@ -66,10 +80,24 @@ pub fn matrix(profile: ProfileName, ipv6: bool) -> Vec<TcpScenario> {
     for state in STATES {
         for kind in SegmentKind::ALL {
             for seq in SeqAt::BOUNDARIES {
-                let acks: &[AckAt] = if kind.flags().ack { &AckAt::BOUNDARIES } else { &[AckAt::Nxt] };
+                let acks: &[AckAt] = if kind.flags().ack {
+                    &AckAt::BOUNDARIES
+                } else {
+                    &[AckAt::Nxt]
+                };
                 for &ack in acks {
                     let len = if kind == SegmentKind::Data { 10 } else { 0 };
-                    out.push(cell(profile, ipv6, state, PeerSegment { kind, seq, ack, len }));
+                    out.push(cell(
+                        profile,
+                        ipv6,
+                        state,
+                        PeerSegment {
+                            kind,
+                            seq,
+                            ack,
+                            len,
+                        },
+                    ));
                 }
             }
         }

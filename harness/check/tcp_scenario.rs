@@ -23,8 +23,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::expect::Observed;
 use crate::check::{CheckError, Session};
-use crate::models::tcp::{self, Call, Config, Flags, Output, Profile, SegmentIn, SegmentOut, SeqFrom, State, Tcp};
-use crate::target::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, SocketOption, StateAnswer, StateQuery, TcpState};
+use crate::models::tcp::{
+    self, Call, Config, Flags, Output, Profile, SegmentIn, SegmentOut, SeqFrom, State, Tcp,
+};
+use crate::target::{
+    CallOutcome, Family, ShutdownHow, SocketCall, SocketId, SocketOption, StateAnswer, StateQuery,
+    TcpState,
+};
 use crate::time::Duration;
 use crate::wire::{Frame, Network, TcpFlags, TcpOption, TcpSegment, Transport};
 
@@ -90,7 +95,11 @@ impl SegmentKind {
         match self {
             SegmentKind::Syn => Flags::SYN,
             SegmentKind::SynAck => Flags::SYN_ACK,
-            SegmentKind::SynFin => Flags { syn: true, fin: true, ..f },
+            SegmentKind::SynFin => Flags {
+                syn: true,
+                fin: true,
+                ..f
+            },
             SegmentKind::Ack => Flags::ACK,
             SegmentKind::Data => Flags::PSH_ACK,
             SegmentKind::Fin => Flags { fin: true, ..f },
@@ -118,7 +127,12 @@ pub enum SeqAt {
 
 impl SeqAt {
     /// The four boundaries of the matrix.
-    pub const BOUNDARIES: [SeqAt; 4] = [SeqAt::RcvNxtMinus1, SeqAt::RcvNxt, SeqAt::WindowEndMinus1, SeqAt::WindowEnd];
+    pub const BOUNDARIES: [SeqAt; 4] = [
+        SeqAt::RcvNxtMinus1,
+        SeqAt::RcvNxt,
+        SeqAt::WindowEndMinus1,
+        SeqAt::WindowEnd,
+    ];
 }
 
 /// Where the peer puts its acknowledgment number, relative to the stack's send space.
@@ -155,8 +169,17 @@ pub struct PeerSegment {
 impl PeerSegment {
     /// A segment of `kind` at RCV.NXT acknowledging SND.NXT: the in-order case.
     pub const fn next(kind: SegmentKind) -> Self {
-        let len = if matches!(kind, SegmentKind::Data) { 10 } else { 0 };
-        PeerSegment { kind, seq: SeqAt::RcvNxt, ack: AckAt::Nxt, len }
+        let len = if matches!(kind, SegmentKind::Data) {
+            10
+        } else {
+            0
+        };
+        PeerSegment {
+            kind,
+            seq: SeqAt::RcvNxt,
+            ack: AckAt::Nxt,
+            len,
+        }
     }
 }
 
@@ -250,13 +273,19 @@ pub struct ScenarioRunner<'s, 't> {
 impl<'s, 't> ScenarioRunner<'s, 't> {
     /// A runner for `scenario` on `session`. `port` is used for both ends (the peer's and
     /// the stack's), so scenarios that share one target never meet.
-    pub fn new(session: &'s mut Session<'t>, scenario: TcpScenario, port: u16) -> Result<Self, CheckError> {
+    pub fn new(
+        session: &'s mut Session<'t>,
+        scenario: TcpScenario,
+        port: u16,
+    ) -> Result<Self, CheckError> {
         let peer_port = port;
         let stack_port = port;
         let e = session.endpoints().clone();
         let unsupported = |what: &str| CheckError::Target {
             step: "addressing".into(),
-            source: crate::target::TargetError::NotSupported { what: format!("the target has no {what} address") },
+            source: crate::target::TargetError::NotSupported {
+                what: format!("the target has no {what} address"),
+            },
         };
         let (peer_ip, stack_ip, mss) = if scenario.ipv6 {
             match (e.peer_ipv6, e.stack_ipv6) {
@@ -302,7 +331,8 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         let mut result = Ok(());
         for (i, event) in events.iter().enumerate() {
             let step = format!("event {} of {} ({event:?})", i + 1, events.len());
-            self.session.note(format!("scenario {}: {step}", self.scenario.name));
+            self.session
+                .note(format!("scenario {}: {step}", self.scenario.name));
             result = self.event(&step, *event);
             if result.is_err() {
                 break;
@@ -317,23 +347,43 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
     fn close_everything(&mut self) -> Result<(), CheckError> {
         let step = "closing the scenario's sockets";
         if let Some(sock) = self.conn.take() {
-            self.session.call(step, SocketCall::SetOption { sock, option: SocketOption::Linger(Some(0)) })?;
+            self.session.call(
+                step,
+                SocketCall::SetOption {
+                    sock,
+                    option: SocketOption::Linger(Some(0)),
+                },
+            )?;
             self.session.call(step, SocketCall::Close { sock })?;
         }
         if std::mem::take(&mut self.listener_open) {
-            self.session.call(step, SocketCall::Close { sock: LISTENER })?;
+            self.session
+                .call(step, SocketCall::Close { sock: LISTENER })?;
         }
+        // Collect the resets those closes sent, so they stay in this scenario's trace.
+        self.session
+            .barrier(step, self.scenario.ipv6, BARRIER_TIMEOUT)?;
         Ok(())
     }
 
     fn family(&self) -> Family {
-        if self.scenario.ipv6 { Family::Ipv6 } else { Family::Ipv4 }
+        if self.scenario.ipv6 {
+            Family::Ipv6
+        } else {
+            Family::Ipv4
+        }
     }
 
     fn mismatch(&self, step: &str, mut differences: Vec<String>) -> CheckError {
-        differences.push(format!("scenario: {}", serde_json::to_string(&self.scenario).unwrap_or_default()));
+        differences.push(format!(
+            "scenario: {}",
+            serde_json::to_string(&self.scenario).unwrap_or_default()
+        ));
         differences.push(side_by_side(&self.ladder));
-        CheckError::Mismatch { step: step.to_string(), differences }
+        CheckError::Mismatch {
+            step: step.to_string(),
+            differences,
+        }
     }
 
     fn event(&mut self, step: &str, event: TcpEvent) -> Result<(), CheckError> {
@@ -356,11 +406,29 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             TcpEvent::Connect => {
                 outputs = self.model.handle_call(Call::Connect);
                 let family = self.family();
-                self.session.call(step, SocketCall::Socket { sock: CLIENT, family })?;
-                self.session.call(step, SocketCall::Bind { sock: CLIENT, addr: self.stack_ip, port: self.stack_port })?;
+                self.session.call(
+                    step,
+                    SocketCall::Socket {
+                        sock: CLIENT,
+                        family,
+                    },
+                )?;
+                self.session.call(
+                    step,
+                    SocketCall::Bind {
+                        sock: CLIENT,
+                        addr: self.stack_ip,
+                        port: self.stack_port,
+                    },
+                )?;
                 call_outcome = Some(self.session.call(
                     step,
-                    SocketCall::Connect { sock: CLIENT, family, addr: self.peer_ip, port: self.peer_port },
+                    SocketCall::Connect {
+                        sock: CLIENT,
+                        family,
+                        addr: self.peer_ip,
+                        port: self.peer_port,
+                    },
                 )?);
                 self.conn = Some(CLIENT);
                 self.ladder.push(("connect".into(), "connect".into()));
@@ -373,19 +441,35 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 self.session.send(step, &self.frame(segment))?;
             }
             TcpEvent::Send(n) | TcpEvent::Receive(n) if self.conn.is_none() => {
-                self.ladder.push((format!("{event:?}: no connection socket, skipped"), String::new()));
+                self.ladder.push((
+                    format!("{event:?}: no connection socket, skipped"),
+                    String::new(),
+                ));
                 let _ = n;
                 return Ok(());
             }
             TcpEvent::Send(n) => {
                 outputs = self.model.handle_call(Call::Send(u32::from(n)));
                 let sock = self.conn.unwrap_or(CLIENT);
-                call_outcome = Some(self.session.call(step, SocketCall::Send { sock, data: vec![b'x'; usize::from(n)] })?);
+                call_outcome = Some(self.session.call(
+                    step,
+                    SocketCall::Send {
+                        sock,
+                        data: vec![b'x'; usize::from(n)],
+                    },
+                )?);
             }
             TcpEvent::Receive(n) => {
                 outputs = self.model.handle_call(Call::Receive(u32::from(n)));
                 let sock = self.conn.unwrap_or(CLIENT);
-                call_outcome = Some(self.session.call(step, SocketCall::Recv { sock, max: usize::from(n), timeout_ms: 20 })?);
+                call_outcome = Some(self.session.call(
+                    step,
+                    SocketCall::Recv {
+                        sock,
+                        max: usize::from(n),
+                        timeout_ms: 20,
+                    },
+                )?);
             }
             TcpEvent::ShutdownWrite | TcpEvent::Close | TcpEvent::Abort => {
                 let call = match event {
@@ -397,16 +481,29 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                     (Some(s), _) => s,
                     (None, State::Listen) if call != Call::ShutdownWrite => LISTENER,
                     (None, _) => {
-                        self.ladder.push((format!("{event:?}: no socket, skipped"), String::new()));
+                        self.ladder
+                            .push((format!("{event:?}: no socket, skipped"), String::new()));
                         return Ok(());
                     }
                 };
                 outputs = self.model.handle_call(call);
                 if call == Call::Abort {
-                    self.session.call(step, SocketCall::SetOption { sock, option: SocketOption::Linger(Some(0)) })?;
+                    self.session.call(
+                        step,
+                        SocketCall::SetOption {
+                            sock,
+                            option: SocketOption::Linger(Some(0)),
+                        },
+                    )?;
                 }
                 call_outcome = Some(if call == Call::ShutdownWrite {
-                    self.session.call(step, SocketCall::Shutdown { sock, how: ShutdownHow::Write })?
+                    self.session.call(
+                        step,
+                        SocketCall::Shutdown {
+                            sock,
+                            how: ShutdownHow::Write,
+                        },
+                    )?
                 } else {
                     self.session.call(step, SocketCall::Close { sock })?
                 });
@@ -417,19 +514,31 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                         self.conn = None;
                     }
                 }
-                self.ladder.push((format!("{event:?}"), format!("{event:?}")));
+                self.ladder
+                    .push((format!("{event:?}"), format!("{event:?}")));
             }
         }
-        let mut observed = self.session.barrier(step, self.scenario.ipv6, BARRIER_TIMEOUT)?;
+        let mut observed = self
+            .session
+            .barrier(step, self.scenario.ipv6, BARRIER_TIMEOUT)?;
         self.wait_for_delayed(step, &outputs, &mut observed)?;
         self.compare_segments(step, &outputs, &observed)?;
         self.compare_call(step, event, &outputs, call_outcome.as_ref())?;
         if outputs.contains(&Output::Established) && self.conn.is_none() {
-            let outcome = self.session.call(step, SocketCall::Accept { listener: LISTENER, timeout_ms: 1000 })?;
+            let outcome = self.session.call(
+                step,
+                SocketCall::Accept {
+                    listener: LISTENER,
+                    timeout_ms: 1000,
+                },
+            )?;
             match outcome {
                 CallOutcome::NewSocket(id) => self.conn = Some(id),
                 other => {
-                    return Err(self.mismatch(step, vec![format!("accept: expected a connection, observed {other}")]));
+                    return Err(self.mismatch(
+                        step,
+                        vec![format!("accept: expected a connection, observed {other}")],
+                    ));
                 }
             }
         }
@@ -439,10 +548,25 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
     /// When the model's last predicted segments are acknowledgments the stack may delay
     /// (RFC 9293 §3.8.6.3) and the barrier did not see them, waits for them, at most the
     /// 0.5 s MUST-40 allows, then collects anything else with another barrier.
-    fn wait_for_delayed(&mut self, step: &str, outputs: &[Output], observed: &mut Vec<Observed>) -> Result<(), CheckError> {
-        let predicted: Vec<&SegmentOut> =
-            outputs.iter().filter_map(|o| if let Output::Segment(s) = o { Some(s) } else { None }).collect();
-        let seen = |o: &[Observed], this: &Self| this.flow_segments(o).map(|v| v.len()).unwrap_or(usize::MAX);
+    fn wait_for_delayed(
+        &mut self,
+        step: &str,
+        outputs: &[Output],
+        observed: &mut Vec<Observed>,
+    ) -> Result<(), CheckError> {
+        let predicted: Vec<&SegmentOut> = outputs
+            .iter()
+            .filter_map(|o| {
+                if let Output::Segment(s) = o {
+                    Some(s)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let seen = |o: &[Observed], this: &Self| {
+            this.flow_segments(o).map(|v| v.len()).unwrap_or(usize::MAX)
+        };
         let have = seen(observed, self);
         if have >= predicted.len() || !predicted[have..].iter().all(|p| p.delayable) {
             return Ok(());
@@ -458,7 +582,10 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 None => break,
             }
         }
-        observed.extend(self.session.barrier(step, self.scenario.ipv6, BARRIER_TIMEOUT)?);
+        observed.extend(
+            self.session
+                .barrier(step, self.scenario.ipv6, BARRIER_TIMEOUT)?,
+        );
         Ok(())
     }
 
@@ -466,8 +593,13 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
     /// as it goes on the wire.
     fn peer_segment(&mut self, p: PeerSegment) -> (SegmentIn, TcpSegment) {
         let flags = p.kind.flags();
-        let synchronized = self.model.state().is_synchronized() || self.model.state() == State::SynReceived;
-        let rcv_nxt = if synchronized { self.model.rcv_nxt() } else { PEER_ISN };
+        let synchronized =
+            self.model.state().is_synchronized() || self.model.state() == State::SynReceived;
+        let rcv_nxt = if synchronized {
+            self.model.rcv_nxt()
+        } else {
+            PEER_ISN
+        };
         let wnd = self.model.rcv_wnd();
         let seq = match p.seq {
             SeqAt::RcvNxtMinus1 => rcv_nxt.wrapping_sub(1),
@@ -497,7 +629,11 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 wire_flags = wire_flags | bit;
             }
         }
-        let ack_abs = if flags.ack { ack_rel.wrapping_add(iss) } else { 0 };
+        let ack_abs = if flags.ack {
+            ack_rel.wrapping_add(iss)
+        } else {
+            0
+        };
         let mut segment = TcpSegment {
             window: 64_240,
             payload: vec![b'p'; usize::from(p.len)],
@@ -509,7 +645,11 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             if let Some(mss) = self.scenario.peer_mss {
                 segment.options.push(TcpOption::Mss(mss));
             }
-            segment.options.extend([TcpOption::SackPermitted, TcpOption::Nop, TcpOption::WindowScale(7)]);
+            segment.options.extend([
+                TcpOption::SackPermitted,
+                TcpOption::Nop,
+                TcpOption::WindowScale(7),
+            ]);
             seg_in.mss = self.scenario.peer_mss;
             seg_in.sack_permitted = true;
             seg_in.window_scale = Some(7);
@@ -521,10 +661,20 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
     fn frame(&self, segment: TcpSegment) -> Frame {
         let e = self.session.endpoints();
         match (self.peer_ip, self.stack_ip) {
-            (IpAddr::V4(p), IpAddr::V4(s)) => Frame::tcp_v4(e.harness_mac, e.stack_mac, p, s, segment),
-            (IpAddr::V6(p), IpAddr::V6(s)) => Frame::tcp_v6(e.harness_mac, e.stack_mac, p, s, segment),
+            (IpAddr::V4(p), IpAddr::V4(s)) => {
+                Frame::tcp_v4(e.harness_mac, e.stack_mac, p, s, segment)
+            }
+            (IpAddr::V6(p), IpAddr::V6(s)) => {
+                Frame::tcp_v6(e.harness_mac, e.stack_mac, p, s, segment)
+            }
             // The constructor never mixes families.
-            _ => Frame::tcp_v4(e.harness_mac, e.stack_mac, std::net::Ipv4Addr::UNSPECIFIED, std::net::Ipv4Addr::UNSPECIFIED, segment),
+            _ => Frame::tcp_v4(
+                e.harness_mac,
+                e.stack_mac,
+                std::net::Ipv4Addr::UNSPECIFIED,
+                std::net::Ipv4Addr::UNSPECIFIED,
+                segment,
+            ),
         }
     }
 
@@ -544,11 +694,16 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                     };
                     match (ips, frame.transport()) {
                         (Some((src, dst)), Some(Transport::Tcp(seg)))
-                            if SocketAddr::new(src, seg.src_port) == SocketAddr::new(self.stack_ip, self.stack_port)
-                                && SocketAddr::new(dst, seg.dst_port) == SocketAddr::new(self.peer_ip, self.peer_port) =>
+                            if SocketAddr::new(src, seg.src_port)
+                                == SocketAddr::new(self.stack_ip, self.stack_port)
+                                && SocketAddr::new(dst, seg.dst_port)
+                                    == SocketAddr::new(self.peer_ip, self.peer_port) =>
                         {
                             if seg.checksum_valid == Some(false) {
-                                problems.push(format!("segment with a bad checksum: {}", frame.summary()));
+                                problems.push(format!(
+                                    "segment with a bad checksum: {}",
+                                    frame.summary()
+                                ));
                             }
                             segments.push(seg.clone());
                         }
@@ -558,18 +713,44 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 }
             }
         }
-        if problems.is_empty() { Ok(segments) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(segments)
+        } else {
+            Err(problems)
+        }
     }
 
-    fn compare_segments(&mut self, step: &str, outputs: &[Output], observed: &[Observed]) -> Result<(), CheckError> {
-        let predicted: Vec<&SegmentOut> =
-            outputs.iter().filter_map(|o| if let Output::Segment(s) = o { Some(s) } else { None }).collect();
-        let mut segments = self.flow_segments(observed).map_err(|p| self.mismatch(step, p))?;
-        // Retransmissions of what the stack already sent are its timers, not an answer.
+    fn compare_segments(
+        &mut self,
+        step: &str,
+        outputs: &[Output],
+        observed: &[Observed],
+    ) -> Result<(), CheckError> {
+        let predicted: Vec<&SegmentOut> = outputs
+            .iter()
+            .filter_map(|o| {
+                if let Output::Segment(s) = o {
+                    Some(s)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let mut segments = self
+            .flow_segments(observed)
+            .map_err(|p| self.mismatch(step, p))?;
+        // Retransmissions of what the stack already sent are its timers, not an answer. Only
+        // segments that occupy sequence space (SYN, FIN, data) are retransmitted; a pure ACK
+        // that repeats an earlier one is an answer (a duplicate or challenge ACK).
         segments.retain(|s| {
+            let occupies = s.flags.contains(TcpFlags::SYN)
+                || s.flags.contains(TcpFlags::FIN)
+                || !s.payload.is_empty();
             let key = (s.flags, s.seq, s.payload.len());
-            let repeat = self.sent_by_stack.contains(&key) && !predicted.iter().any(|p| p.flags.syn && s.flags.contains(TcpFlags::SYN));
-            !repeat
+            let expected_syn = predicted
+                .iter()
+                .any(|p| p.flags.syn && s.flags.contains(TcpFlags::SYN));
+            !(occupies && self.sent_by_stack.contains(&key) && !expected_syn)
         });
         let mut differences = Vec::new();
         for i in 0..predicted.len().max(segments.len()) {
@@ -583,13 +764,30 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 // Learn the stack's ISS from its SYN or SYN-ACK (RFC 6528: unpredictable).
                 self.iss = Some(s.seq.wrapping_sub(p.seq));
             }
-            let expected_line = expected.map(|p| self.render_expected(p)).unwrap_or_default();
-            let observed_line = actual.map(|s| format!("< {}", render_segment(s, self.iss.unwrap_or(0), Some(PEER_ISN)))).unwrap_or_default();
-            self.ladder.push((expected_line.clone(), observed_line.clone()));
+            let expected_line = expected
+                .map(|p| self.render_expected(p))
+                .unwrap_or_default();
+            let observed_line = actual
+                .map(|s| {
+                    format!(
+                        "< {}",
+                        render_segment(s, self.iss.unwrap_or(0), Some(PEER_ISN))
+                    )
+                })
+                .unwrap_or_default();
+            self.ladder
+                .push((expected_line.clone(), observed_line.clone()));
             match (expected, actual) {
                 (Some(p), Some(s)) => differences.extend(self.segment_differences(p, s)),
-                (Some(p), None) => differences.push(format!("expected {} ({}), the stack sent nothing", expected_line.trim_start_matches("< "), p.reason)),
-                (None, Some(_)) => differences.push(format!("the stack sent {}, the model expected nothing", observed_line.trim_start_matches("< "))),
+                (Some(p), None) => differences.push(format!(
+                    "expected {} ({}), the stack sent nothing",
+                    expected_line.trim_start_matches("< "),
+                    p.reason
+                )),
+                (None, Some(_)) => differences.push(format!(
+                    "the stack sent {}, the model expected nothing",
+                    observed_line.trim_start_matches("< ")
+                )),
                 (None, None) => {}
             }
         }
@@ -597,19 +795,30 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             self.sent_by_stack.push((s.flags, s.seq, s.payload.len()));
             self.learn_window(s);
         }
-        if differences.is_empty() { Ok(()) } else { Err(self.mismatch(step, differences)) }
+        if differences.is_empty() {
+            Ok(())
+        } else {
+            Err(self.mismatch(step, differences))
+        }
     }
 
     fn learn_window(&mut self, s: &TcpSegment) {
         if s.flags.contains(TcpFlags::SYN) {
-            let ws = s.options.iter().find_map(|o| if let TcpOption::WindowScale(w) = o { Some(*w) } else { None });
+            let ws = s.options.iter().find_map(|o| {
+                if let TcpOption::WindowScale(w) = o {
+                    Some(*w)
+                } else {
+                    None
+                }
+            });
             self.stack_wscale = match ws {
                 Some(w) if self.peer_offered_wscale => w.min(14),
                 _ => 0,
             };
             self.model.observe_window(u32::from(s.window));
         } else if !s.flags.contains(TcpFlags::RST) {
-            self.model.observe_window(u32::from(s.window) << self.stack_wscale);
+            self.model
+                .observe_window(u32::from(s.window) << self.stack_wscale);
         }
     }
 
@@ -620,7 +829,10 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             SeqFrom::Literal => p.seq,
         };
         let flags = model_flags_to_wire(p.flags);
-        let mut seg = TcpSegment { payload: vec![0; p.len as usize], ..TcpSegment::new(self.stack_port, self.peer_port, seq, p.ack, flags) };
+        let mut seg = TcpSegment {
+            payload: vec![0; p.len as usize],
+            ..TcpSegment::new(self.stack_port, self.peer_port, seq, p.ack, flags)
+        };
         if let Some(mss) = p.options.mss {
             seg.options.push(TcpOption::Mss(mss));
         }
@@ -631,9 +843,14 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             seg.options.push(TcpOption::WindowScale(0));
         }
         if !p.options.sack_blocks.is_empty() {
-            seg.options.push(TcpOption::Sack(p.options.sack_blocks.clone()));
+            seg.options
+                .push(TcpOption::Sack(p.options.sack_blocks.clone()));
         }
-        format!("< {} ({})", render_segment(&seg, iss, Some(PEER_ISN)), p.reason)
+        format!(
+            "< {} ({})",
+            render_segment(&seg, iss, Some(PEER_ISN)),
+            p.reason
+        )
     }
 
     fn segment_differences(&self, p: &SegmentOut, s: &TcpSegment) -> Vec<String> {
@@ -641,9 +858,16 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         let what = p.reason;
         let flags = model_flags_to_wire(p.flags);
         // PSH is a sender's choice (RFC 9293 §3.9.1.2): compared only where the model sets it.
-        let observed_flags = if p.flags.psh { s.flags } else { TcpFlags(s.flags.0 & !TcpFlags::PSH.0) };
+        let observed_flags = if p.flags.psh {
+            s.flags
+        } else {
+            TcpFlags(s.flags.0 & !TcpFlags::PSH.0)
+        };
         if flags != observed_flags {
-            d.push(format!("{what}: flags expected {flags}, observed {}", s.flags));
+            d.push(format!(
+                "{what}: flags expected {flags}, observed {}",
+                s.flags
+            ));
         }
         let iss = self.iss.unwrap_or(0);
         let expected_seq = match p.seq_from {
@@ -665,28 +889,65 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             ));
         }
         if p.len as usize != s.payload.len() {
-            d.push(format!("{what}: length expected {} observed {}", p.len, s.payload.len()));
+            d.push(format!(
+                "{what}: length expected {} observed {}",
+                p.len,
+                s.payload.len()
+            ));
         }
         let has = |f: &dyn Fn(&TcpOption) -> bool| s.options.iter().any(f);
         if p.flags.syn {
-            let mss = s.options.iter().find_map(|o| if let TcpOption::Mss(m) = o { Some(*m) } else { None });
+            let mss = s.options.iter().find_map(|o| {
+                if let TcpOption::Mss(m) = o {
+                    Some(*m)
+                } else {
+                    None
+                }
+            });
             if p.options.mss != mss {
-                d.push(format!("{what}: MSS option expected {:?} observed {mss:?}", p.options.mss));
+                d.push(format!(
+                    "{what}: MSS option expected {:?} observed {mss:?}",
+                    p.options.mss
+                ));
             }
             for (name, want, got) in [
-                ("SACK-permitted", p.options.sack_permitted, has(&|o| matches!(o, TcpOption::SackPermitted))),
-                ("window scale", p.options.window_scale, has(&|o| matches!(o, TcpOption::WindowScale(_)))),
-                ("timestamps", p.options.timestamps, has(&|o| matches!(o, TcpOption::Timestamps { .. }))),
+                (
+                    "SACK-permitted",
+                    p.options.sack_permitted,
+                    has(&|o| matches!(o, TcpOption::SackPermitted)),
+                ),
+                (
+                    "window scale",
+                    p.options.window_scale,
+                    has(&|o| matches!(o, TcpOption::WindowScale(_))),
+                ),
+                (
+                    "timestamps",
+                    p.options.timestamps,
+                    has(&|o| matches!(o, TcpOption::Timestamps { .. })),
+                ),
             ] {
                 if want != got {
-                    d.push(format!("{what}: {name} option expected {} observed {}", presence(want), presence(got)));
+                    d.push(format!(
+                        "{what}: {name} option expected {} observed {}",
+                        presence(want),
+                        presence(got)
+                    ));
                 }
             }
         } else if has(&|o| matches!(o, TcpOption::Mss(_))) {
-            d.push(format!("{what}: an MSS option on a segment without SYN (RFC 9293 MUST-65)"));
+            d.push(format!(
+                "{what}: an MSS option on a segment without SYN (RFC 9293 MUST-65)"
+            ));
         }
         if !p.options.sack_blocks.is_empty() {
-            let got = s.options.iter().find_map(|o| if let TcpOption::Sack(b) = o { Some(b.clone()) } else { None });
+            let got = s.options.iter().find_map(|o| {
+                if let TcpOption::Sack(b) = o {
+                    Some(b.clone())
+                } else {
+                    None
+                }
+            });
             if got.as_ref() != Some(&p.options.sack_blocks) {
                 d.push(format!(
                     "{what}: SACK blocks expected {:?} observed {:?} (relative to the peer's ISN)",
@@ -698,8 +959,16 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         d
     }
 
-    fn compare_call(&mut self, step: &str, event: TcpEvent, outputs: &[Output], outcome: Option<&CallOutcome>) -> Result<(), CheckError> {
-        let Some(outcome) = outcome else { return Ok(()) };
+    fn compare_call(
+        &mut self,
+        step: &str,
+        event: TcpEvent,
+        outputs: &[Output],
+        outcome: Option<&CallOutcome>,
+    ) -> Result<(), CheckError> {
+        let Some(outcome) = outcome else {
+            return Ok(());
+        };
         let expected: Option<String> = match event {
             TcpEvent::Receive(_) => Some(
                 outputs
@@ -709,22 +978,37 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                         Output::EndOfStream => Some("eof".into()),
                         Output::Error(tcp::AppError::ConnectionReset) => Some("ECONNRESET".into()),
                         Output::Error(tcp::AppError::BrokenPipe) => Some("EPIPE".into()),
-                        Output::Error(tcp::AppError::ConnectionRefused) => Some("ECONNREFUSED".into()),
+                        Output::Error(tcp::AppError::ConnectionRefused) => {
+                            Some("ECONNREFUSED".into())
+                        }
                         _ => None,
                     })
                     .unwrap_or_else(|| "timed out".into()),
             ),
-            TcpEvent::Send(n) => Some(if outputs.iter().any(|o| matches!(o, Output::Error(_))) { "an error".into() } else { format!("sent {n}") }),
+            TcpEvent::Send(n) => Some(if outputs.iter().any(|o| matches!(o, Output::Error(_))) {
+                "an error".into()
+            } else {
+                format!("sent {n}")
+            }),
             _ => None,
         };
         let observed = match outcome {
             CallOutcome::Errno { name, .. } => name.clone(),
             other => other.to_string(),
         };
-        self.ladder.push((format!("* {event:?} = {}", expected.as_deref().unwrap_or("(not compared)")), format!("* {event:?} = {observed}")));
+        self.ladder.push((
+            format!(
+                "* {event:?} = {}",
+                expected.as_deref().unwrap_or("(not compared)")
+            ),
+            format!("* {event:?} = {observed}"),
+        ));
         match expected {
             Some(e) if e == "an error" && matches!(outcome, CallOutcome::Errno { .. }) => Ok(()),
-            Some(e) if e != observed => Err(self.mismatch(step, vec![format!("{event:?}: expected {e}, observed {observed}")])),
+            Some(e) if e != observed => Err(self.mismatch(
+                step,
+                vec![format!("{event:?}: expected {e}, observed {observed}")],
+            )),
             _ => Ok(()),
         }
     }
@@ -732,20 +1016,44 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
     fn compare_state(&mut self, step: &str) -> Result<(), CheckError> {
         let answer = self.session.query(step, StateQuery::TcpSockets)?;
         let StateAnswer::TcpSockets(sockets) = answer else {
-            return Err(self.mismatch(step, vec![format!("state: expected a socket list, observed {answer:?}")]));
+            return Err(self.mismatch(
+                step,
+                vec![format!(
+                    "state: expected a socket list, observed {answer:?}"
+                )],
+            ));
         };
         let observed = sockets
             .iter()
-            .find(|s| s.local.port() == self.stack_port && s.remote.port() == self.peer_port && s.remote.ip() == self.peer_ip)
+            .find(|s| {
+                s.local.port() == self.stack_port
+                    && s.remote.port() == self.peer_port
+                    && s.remote.ip() == self.peer_ip
+            })
             .map(|s| s.state);
         let expected = expected_socket_state(self.model.state());
-        let name = |s: Option<TcpState>| s.map_or("no socket (CLOSED)".to_string(), |s| s.to_string());
-        self.ladder.push((format!("# {}", name(expected)), format!("# {}", name(observed))));
-        self.session.note(format!("state: model {}, stack {}", self.model.state(), name(observed)));
+        let name =
+            |s: Option<TcpState>| s.map_or("no socket (CLOSED)".to_string(), |s| s.to_string());
+        self.ladder.push((
+            format!("# {}", name(expected)),
+            format!("# {}", name(observed)),
+        ));
+        self.session.note(format!(
+            "state: model {}, stack {}",
+            self.model.state(),
+            name(observed)
+        ));
         if expected == observed {
             Ok(())
         } else {
-            Err(self.mismatch(step, vec![format!("state: expected {}, observed {}", name(expected), name(observed))]))
+            Err(self.mismatch(
+                step,
+                vec![format!(
+                    "state: expected {}, observed {}",
+                    name(expected),
+                    name(observed)
+                )],
+            ))
         }
     }
 }
@@ -755,12 +1063,21 @@ fn presence(b: bool) -> &'static str {
 }
 
 fn rel_blocks(blocks: &[(u32, u32)]) -> Vec<(u32, u32)> {
-    blocks.iter().map(|(a, b)| (a.wrapping_sub(PEER_ISN), b.wrapping_sub(PEER_ISN))).collect()
+    blocks
+        .iter()
+        .map(|(a, b)| (a.wrapping_sub(PEER_ISN), b.wrapping_sub(PEER_ISN)))
+        .collect()
 }
 
 fn model_flags_to_wire(f: Flags) -> TcpFlags {
     let mut out = TcpFlags(0);
-    for (on, bit) in [(f.syn, TcpFlags::SYN), (f.ack, TcpFlags::ACK), (f.fin, TcpFlags::FIN), (f.rst, TcpFlags::RST), (f.psh, TcpFlags::PSH)] {
+    for (on, bit) in [
+        (f.syn, TcpFlags::SYN),
+        (f.ack, TcpFlags::ACK),
+        (f.fin, TcpFlags::FIN),
+        (f.rst, TcpFlags::RST),
+        (f.psh, TcpFlags::PSH),
+    ] {
         if on {
             out = out | bit;
         }
@@ -800,16 +1117,35 @@ fn render_segment(s: &TcpSegment, seq_base: u32, ack_base: Option<u32>) -> Strin
 
 /// Two columns, `expected | observed`, one exchange per line.
 pub fn side_by_side(rows: &[(String, String)]) -> String {
-    let width = rows.iter().map(|(e, _)| e.chars().count()).max().unwrap_or(8).clamp(8, 90);
-    let mut out = format!("{:<width$} | {}\n{}-+-{}\n", "expected (model)", "observed (stack)", "-".repeat(width), "-".repeat(width));
+    let width = rows
+        .iter()
+        .map(|(e, _)| e.chars().count())
+        .max()
+        .unwrap_or(8)
+        .clamp(8, 90);
+    let mut out = format!(
+        "{:<width$} | {}\n{}-+-{}\n",
+        "expected (model)",
+        "observed (stack)",
+        "-".repeat(width),
+        "-".repeat(width)
+    );
     for (e, o) in rows {
-        let mark = if e == o || o.is_empty() || e.is_empty() { ' ' } else { '!' };
+        let mark = if e == o || o.is_empty() || e.is_empty() {
+            ' '
+        } else {
+            '!'
+        };
         out.push_str(&format!("{e:<width$} |{mark}{o}\n"));
     }
     out
 }
 
 /// Runs one scenario on `session` with `peer_port` as the peer's port.
-pub fn run_scenario(session: &mut Session<'_>, scenario: &TcpScenario, peer_port: u16) -> Result<(), CheckError> {
+pub fn run_scenario(
+    session: &mut Session<'_>,
+    scenario: &TcpScenario,
+    peer_port: u16,
+) -> Result<(), CheckError> {
     ScenarioRunner::new(session, scenario.clone(), peer_port)?.run()
 }

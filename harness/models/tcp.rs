@@ -993,7 +993,11 @@ impl Tcp {
             }
         }
         if need_ack {
-            let mut ack = self.ack_now(if seg.flags.fin { "ACK of FIN" } else { "ACK of data" });
+            let mut ack = self.ack_now(if seg.flags.fin {
+                "ACK of FIN"
+            } else {
+                "ACK of data"
+            });
             if let Output::Segment(a) = &mut ack {
                 // In order: the ACK may wait for more data or the application's reply.
                 a.delayable = !had_holes && self.out_of_order.is_empty();
@@ -1131,14 +1135,19 @@ impl Tcp {
     fn reset_by_peer(&mut self, out: &mut Vec<Output>) {
         let was = self.state;
         self.state = State::Closed;
-        let error = if was == State::CloseWait && self.profile(Deviation::ResetInCloseWaitIsBrokenPipe) {
-            AppError::BrokenPipe
-        } else {
-            AppError::ConnectionReset
-        };
+        let error =
+            if was == State::CloseWait && self.profile(Deviation::ResetInCloseWaitIsBrokenPipe) {
+                AppError::BrokenPipe
+            } else {
+                AppError::ConnectionReset
+            };
         if matches!(
             was,
-            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
         ) {
             self.pending_error = Some(error);
             out.push(Output::Error(error));

@@ -71,14 +71,18 @@ impl<'t> Recorder<'t> {
 
     /// Receives a frame without recording it; the caller records it with
     /// [`Recorder::record_received`] if it belongs to the conversation.
-    pub fn recv_unrecorded(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+    pub fn recv_unrecorded(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Option<Vec<u8>>, TargetError> {
         self.target.recv_frame(deadline)
     }
 
     /// Records a frame received with [`Recorder::recv_unrecorded`].
     pub fn record_received(&mut self, bytes: Vec<u8>) {
         let at = self.now();
-        self.trace.push_frame(at, crate::trace::Direction::Received, bytes);
+        self.trace
+            .push_frame(at, crate::trace::Direction::Received, bytes);
     }
 
     /// Makes a socket call and records it with its outcome.
