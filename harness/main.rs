@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{self, CheckReport, Verdict};
 use netconform::sandbox::LabConfig;
 use netconform::target::Target;
@@ -47,6 +48,10 @@ enum Command {
         /// Print each failing check's normalised trace.
         #[arg(long, short)]
         verbose: bool,
+        /// The reading of the RFCs the models follow: the RFC text, or Linux's documented
+        /// deviations (each one named, with its RFC section, in `netconform profile`).
+        #[arg(long, value_enum, default_value_t = Profile::Linux)]
+        profile: Profile,
     },
     /// List the checks and the clauses they enforce.
     Checks,
@@ -83,6 +88,23 @@ enum TraceCommand {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum Profile {
+    /// RFC 9293 and RFC 5961 as written.
+    Rfc,
+    /// Linux 6.x: the RFC plus each documented Linux deviation.
+    Linux,
+}
+
+impl From<Profile> for ProfileName {
+    fn from(p: Profile) -> Self {
+        match p {
+            Profile::Rfc => ProfileName::Rfc,
+            Profile::Linux => ProfileName::Linux,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum TargetKind {
     /// The running Linux kernel, in a throwaway network namespace.
     Linux,
@@ -107,7 +129,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             jobs,
             only,
             verbose,
-        } => certify(target, &out, jobs, only.as_deref(), verbose),
+            profile,
+        } => certify(target, &out, jobs, only.as_deref(), verbose, profile.into()),
         Command::Checks => {
             for spec in check::catalogue() {
                 println!("{}  {}", spec.id, spec.title);
@@ -152,8 +175,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// The lab a check runs in on the Linux target: the default addresses, IPv6 only when the
 /// check uses it.
 fn linux_lab_for(spec: &check::CheckSpec) -> LabConfig {
-    let mut config = LabConfig::default();
-    if !spec.uses_ipv6 {
+    let mut config = LabConfig {
+        static_neighbours: spec.needs.peer_preresolved,
+        ..LabConfig::default()
+    };
+    if !spec.needs.ipv6 {
         config.ipv6 = None;
     }
     config
@@ -165,6 +191,7 @@ fn certify(
     jobs: usize,
     only: Option<&str>,
     verbose: bool,
+    profile: ProfileName,
 ) -> Result<ExitCode> {
     netconform::sandbox::check_privileges()?;
     let checks: Vec<_> = check::catalogue()
@@ -200,7 +227,7 @@ fn certify(
             r.duration_ms
         );
     };
-    let summary = check::run_checks(name, &checks, &factory, jobs, &progress);
+    let summary = check::run_checks(name, &checks, &factory, jobs, profile, &progress);
     summary
         .write_artifacts(out)
         .with_context(|| format!("writing the report to {}", out.display()))?;

@@ -3,6 +3,7 @@
 //! stack configured to differ (a smaller MTU) must make the check fail with the exact field.
 
 use netconform::check::runner::run_one;
+use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{self, CheckReport, CheckSpec, Verdict};
 use netconform::sandbox::LabConfig;
 use netconform::sandbox::require_netns;
@@ -19,13 +20,13 @@ fn spec(id: &str) -> CheckSpec {
 /// Runs check `id` on a Linux lab built from `config` (IPv6 off unless the check uses it).
 fn run(id: &str, mut config: LabConfig) -> CheckReport {
     let spec = spec(id);
-    if !spec.uses_ipv6 {
+    if !spec.needs.ipv6 {
         config.ipv6 = None;
     }
     let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
         Ok(Box::new(LinuxTarget::new(config.clone())?))
     };
-    run_one(&spec, &factory)
+    run_one(&spec, &factory, ProfileName::Linux)
 }
 
 /// Times differ from run to run; the snapshot locks everything else.

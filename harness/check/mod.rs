@@ -20,6 +20,7 @@ pub mod expect;
 pub mod runner;
 pub mod session;
 pub mod tcp_basic;
+pub mod tcp_checks;
 pub mod tcp_matrix;
 pub mod tcp_scenario;
 
@@ -38,9 +39,8 @@ pub struct CheckSpec {
     pub title: &'static str,
     /// The clauses this check enforces.
     pub clauses: &'static [Clause],
-    /// Whether the check needs IPv6 on the stack. Checks that do not get a stack with
-    /// IPv6 off, so its multicast listener reports never interleave with their traces.
-    pub uses_ipv6: bool,
+    /// What the check needs from the target's set-up.
+    pub needs: Needs,
     /// Runs the check in a fresh session.
     pub run: fn(&mut Session<'_>) -> Result<(), CheckError>,
 }
@@ -51,6 +51,25 @@ impl fmt::Debug for CheckSpec {
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
+}
+
+/// What a check needs from the set-up of its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Needs {
+    /// IPv6 on the stack. Checks that do not need it get a stack with IPv6 off, so its
+    /// multicast listener reports never interleave with their traces.
+    pub ipv6: bool,
+    /// The stack already knows the peer's link-layer address (no ARP or neighbour
+    /// discovery exchange before the first answer).
+    pub peer_preresolved: bool,
+}
+
+impl Needs {
+    /// IPv4 only, resolution through ARP.
+    pub const IPV4: Needs = Needs {
+        ipv6: false,
+        peer_preresolved: false,
+    };
 }
 
 /// The verdict of one check.
@@ -92,5 +111,5 @@ impl Verdict {
 
 /// Every check netconform knows, in the order `certify` runs them.
 pub fn catalogue() -> Vec<CheckSpec> {
-    tcp_basic::CHECKS.to_vec()
+    [tcp_basic::CHECKS, tcp_checks::CHECKS].concat()
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::check::tcp_scenario::ProfileName;
 use crate::check::{CheckError, CheckSpec, Clause, Session, Verdict};
 use crate::target::{Target, TargetError};
 use crate::trace::{HostNames, Trace};
@@ -53,6 +54,8 @@ impl CheckReport {
 pub struct RunSummary {
     /// The target's name.
     pub target: String,
+    /// The profile the models followed.
+    pub profile: ProfileName,
     /// One report per check, in catalogue order.
     pub checks: Vec<CheckReport>,
 }
@@ -131,8 +134,8 @@ pub fn verdict_of(error: &CheckError) -> Verdict {
     }
 }
 
-/// Runs one check on a fresh target from `factory`.
-pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>) -> CheckReport {
+/// Runs one check on a fresh target from `factory`, its models following `profile`.
+pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileName) -> CheckReport {
     let started = std::time::Instant::now();
     let mut report = CheckReport {
         id: spec.id,
@@ -149,7 +152,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>) -> CheckReport {
             reason: format!("setting up the target: {e}"),
         })?;
         report.environment = target.environment();
-        let mut session = Session::new(target.as_mut());
+        let mut session = Session::with_profile(target.as_mut(), profile);
         let result = (spec.run)(&mut session);
         report.names = session.host_names().clone();
         report.trace = session.into_trace();
@@ -180,6 +183,7 @@ pub fn run_checks(
     checks: &[CheckSpec],
     factory: &TargetFactory<'_>,
     parallel: usize,
+    profile: ProfileName,
     progress: &(dyn Fn(&CheckReport) + Sync),
 ) -> RunSummary {
     let next = AtomicUsize::new(0);
@@ -190,7 +194,7 @@ pub fn run_checks(
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(spec) = checks.get(i) else { break };
-                    let report = run_one(spec, factory);
+                    let report = run_one(spec, factory, profile);
                     progress(&report);
                     results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(report);
                 }
@@ -205,6 +209,7 @@ pub fn run_checks(
         .collect();
     RunSummary {
         target: target_name.to_string(),
+        profile,
         checks,
     }
 }

@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 
 use crate::check::expect::{Expectation, Observed};
+use crate::check::tcp_scenario::ProfileName;
 use crate::target::recorder::Recorder;
 use crate::target::{
     CallOutcome, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
@@ -72,11 +73,17 @@ pub struct Session<'t> {
     endpoints: Endpoints,
     names: HostNames,
     barrier_seq: u16,
+    profile: ProfileName,
 }
 
 impl<'t> Session<'t> {
-    /// A session on `target`; scenario time starts now.
+    /// A session on `target` whose models follow the Linux profile; scenario time starts now.
     pub fn new(target: &'t mut dyn Target) -> Self {
+        Session::with_profile(target, ProfileName::Linux)
+    }
+
+    /// A session on `target` whose models follow `profile`.
+    pub fn with_profile(target: &'t mut dyn Target, profile: ProfileName) -> Self {
         let endpoints = target.endpoints().clone();
         let names = host_names(&endpoints);
         Session {
@@ -84,7 +91,14 @@ impl<'t> Session<'t> {
             endpoints,
             names,
             barrier_seq: 0,
+            profile,
         }
+    }
+
+    /// The profile the models of this session follow (RFC text, or a stack's documented
+    /// deviations).
+    pub fn profile(&self) -> ProfileName {
+        self.profile
     }
 
     /// The addresses of the peer (spoken for by the harness) and of the stack.

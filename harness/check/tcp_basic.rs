@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::check::expect::{ExpectArp, ExpectTcp, Presence};
-use crate::check::{CheckError, CheckSpec, Clause, Session};
+use crate::check::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::target::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, TcpState};
 use crate::time::Duration;
 use crate::wire::{ArpOperation, Frame, MacAddr, TcpFlags, TcpOption, TcpSegment};
@@ -109,21 +109,21 @@ pub const CHECKS: &[CheckSpec] = &[
             SEND_DATA,
             ACTIVE_CLOSE,
         ],
-        uses_ipv6: false,
+        needs: Needs::IPV4,
         run: passive_open_active_close,
     },
     CheckSpec {
         id: "tcp.passive-open.passive-close",
         title: "three-way handshake to a listener, close by the peer (CLOSE-WAIT, LAST-ACK)",
         clauses: &[ARP_REQUEST, SYN_ACK, PASSIVE_CLOSE],
-        uses_ipv6: false,
+        needs: Needs::IPV4,
         run: passive_open_passive_close,
     },
     CheckSpec {
         id: "tcp.closed-port.syn",
         title: "a SYN to a port nobody listens on draws <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK>",
         clauses: &[ARP_REQUEST, CLOSED_PORT],
-        uses_ipv6: false,
+        needs: Needs::IPV4,
         run: syn_to_closed_port,
     },
 ];
