@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use netconform::check::tcp_scenario::ProfileName;
+use netconform::check::tcp_scenario::{ProfileName, TcpScenario};
 use netconform::check::{self, CheckReport, Verdict};
 use netconform::sandbox::LabConfig;
 use netconform::target::Target;
@@ -55,6 +55,20 @@ enum Command {
     },
     /// List the checks and the clauses they enforce.
     Checks,
+    /// Run a saved scenario (a regression file under fixtures/tcp-regressions/, or any
+    /// scenario JSON) against a stack, model and stack side by side.
+    ///
+    /// Exit status: 0 when the stack agrees with the model, 1 when it does not, 2 on error.
+    Replay {
+        /// The scenario file (JSON).
+        file: PathBuf,
+        /// The stack under test.
+        #[arg(long, value_enum, default_value_t = TargetKind::Linux)]
+        target: TargetKind,
+        /// Override the profile stored in the scenario.
+        #[arg(long, value_enum)]
+        profile: Option<Profile>,
+    },
     /// Read and render captures.
     Trace {
         #[command(subcommand)]
@@ -131,6 +145,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             verbose,
             profile,
         } => certify(target, &out, jobs, only.as_deref(), verbose, profile.into()),
+        Command::Replay {
+            file,
+            target,
+            profile,
+        } => replay(&file, target, profile.map(Into::into)),
         Command::Checks => {
             for spec in check::catalogue() {
                 println!("{}  {}", spec.id, spec.title);
@@ -168,6 +187,55 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = netconform::bench::run(iterations)?;
             print!("{report}");
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn replay(
+    file: &std::path::Path,
+    kind: TargetKind,
+    profile: Option<ProfileName>,
+) -> Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut scenario: TcpScenario = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a netconform TCP scenario", file.display()))?;
+    if let Some(p) = profile {
+        scenario.profile = p;
+    }
+    netconform::sandbox::check_privileges()?;
+    let mut target: Box<dyn Target> = match kind {
+        TargetKind::Linux => {
+            let mut config = LabConfig {
+                static_neighbours: true,
+                ..LabConfig::default()
+            };
+            if !scenario.ipv6 {
+                config.ipv6 = None;
+            }
+            Box::new(LinuxTarget::new(config)?)
+        }
+    };
+    let mut session = netconform::check::Session::with_profile(target.as_mut(), scenario.profile);
+    let result = netconform::check::tcp_scenario::run_scenario(&mut session, &scenario, 10_000);
+    println!(
+        "scenario {} ({:?} profile, {} events)",
+        scenario.name,
+        scenario.profile,
+        scenario.events.len()
+    );
+    println!("{}", session.trace().render(session.host_names()));
+    match result {
+        Ok(()) => {
+            println!("PASS: the stack agrees with the model");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(netconform::check::CheckError::Target { step, source }) => {
+            Err(anyhow::anyhow!("{step}: {source}"))
+        }
+        Err(e) => {
+            println!("FAIL: {}", e.to_string().replace("; ", "\n"));
+            Ok(ExitCode::from(1))
         }
     }
 }

@@ -1115,7 +1115,28 @@ fn render_segment(s: &TcpSegment, seq_base: u32, ack_base: Option<u32>) -> Strin
     line
 }
 
-/// Two columns, `expected | observed`, one exchange per line.
+/// Whether a ladder row shows a difference: the model's reason in parentheses and calls
+/// whose outcome is not compared do not count.
+fn differs(expected: &str, observed: &str) -> bool {
+    if expected.is_empty() || observed.is_empty() {
+        return !(expected.is_empty() && observed.is_empty()) && !expected.contains("skipped");
+    }
+    if let Some(call) = expected.strip_suffix(" = (not compared)") {
+        return !observed.starts_with(call);
+    }
+    // A predicted segment carries the model's reason in parentheses at the end.
+    let core = if expected.starts_with("< ") {
+        expected
+            .rsplit_once(" (")
+            .filter(|(_, tail)| tail.ends_with(')'))
+            .map_or(expected, |(head, _)| head)
+    } else {
+        expected
+    };
+    core != observed
+}
+
+/// Two columns, `expected | observed`, one exchange per line; `!` marks a difference.
 pub fn side_by_side(rows: &[(String, String)]) -> String {
     let width = rows
         .iter()
@@ -1131,11 +1152,7 @@ pub fn side_by_side(rows: &[(String, String)]) -> String {
         "-".repeat(width)
     );
     for (e, o) in rows {
-        let mark = if e == o || o.is_empty() || e.is_empty() {
-            ' '
-        } else {
-            '!'
-        };
+        let mark = if differs(e, o) { '!' } else { ' ' };
         out.push_str(&format!("{e:<width$} |{mark}{o}\n"));
     }
     out
