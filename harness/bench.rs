@@ -184,3 +184,69 @@ pub fn run(iterations: usize) -> Result<BenchReport, BenchError> {
         lab_setup_ms,
     })
 }
+
+/// Figures of one run of the whole TCP matrix.
+#[derive(Debug, Clone)]
+pub struct MatrixBench {
+    /// Cells run (IPv4 and IPv6).
+    pub cells: usize,
+    /// Workers (each with its own namespaces).
+    pub workers: usize,
+    /// Wall time, in seconds, set-up of the labs included.
+    pub seconds: f64,
+    /// Cells that disagreed with the Linux profile.
+    pub disagreements: usize,
+    /// The floor round trip measured in the same run, in microseconds (median).
+    pub floor_median_us: f64,
+}
+
+impl fmt::Display for MatrixBench {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let per_cell_us = self.seconds * 1e6 / self.cells as f64;
+        writeln!(
+            f,
+            "TCP matrix: {} cells (IPv4 + IPv6), {} workers: {:.2} s wall, {:.0} cells/s, {} disagreements",
+            self.cells,
+            self.workers,
+            self.seconds,
+            self.cells as f64 / self.seconds,
+            self.disagreements
+        )?;
+        writeln!(
+            f,
+            "            {:.0} us per cell = {:.0} x the floor round trip ({:.1} us)  (goal: whole matrix <= 10 s)",
+            per_cell_us,
+            per_cell_us / self.floor_median_us,
+            self.floor_median_us
+        )
+    }
+}
+
+/// Runs the whole TCP matrix (Linux profile, IPv4 and IPv6) on `workers` labs at once,
+/// after measuring the floor in the same run.
+pub fn tcp_matrix(workers: usize) -> Result<MatrixBench, BenchError> {
+    use crate::check::tcp_matrix::{matrix, run_parallel};
+    use crate::check::tcp_scenario::ProfileName;
+    let floor = run(500)?;
+    let mut cells = matrix(ProfileName::Linux, false);
+    cells.extend(matrix(ProfileName::Linux, true));
+    let factory = |ipv6: bool| -> Result<Box<dyn Target>, TargetError> {
+        let mut config = LabConfig {
+            static_neighbours: true,
+            ..LabConfig::default()
+        };
+        if !ipv6 {
+            config.ipv6 = None;
+        }
+        Ok(Box::new(LinuxTarget::new(config)?))
+    };
+    let started = std::time::Instant::now();
+    let failures = run_parallel(&cells, workers, &factory)?;
+    Ok(MatrixBench {
+        cells: cells.len(),
+        workers,
+        seconds: started.elapsed().as_secs_f64(),
+        disagreements: failures.len(),
+        floor_median_us: floor.floor_median_us,
+    })
+}

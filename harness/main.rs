@@ -86,6 +86,12 @@ enum Command {
         /// Exchanges per measurement.
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
+        /// Also run the whole TCP matrix against the kernel and report its wall time.
+        #[arg(long)]
+        tcp_matrix: bool,
+        /// Workers for the TCP matrix (each with its own namespaces).
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
     },
 }
 
@@ -182,10 +188,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { iterations } => {
+        Command::Bench {
+            iterations,
+            tcp_matrix,
+            workers,
+        } => {
             netconform::sandbox::check_privileges()?;
             let report = netconform::bench::run(iterations)?;
             print!("{report}");
+            if tcp_matrix {
+                print!("{}", netconform::bench::tcp_matrix(workers)?);
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

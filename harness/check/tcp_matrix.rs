@@ -118,3 +118,71 @@ mod tests {
         assert_eq!(names.len(), m.len());
     }
 }
+
+/// Makes a fresh target for a batch of cells (`true`: with IPv6).
+pub type CellTargetFactory<'a> =
+    dyn Fn(bool) -> Result<Box<dyn crate::target::Target>, crate::target::TargetError> + Sync + 'a;
+
+/// Runs `cells` on `workers` targets at once (each worker takes every `workers`-th cell,
+/// IPv4 cells on one target and IPv6 cells on another), each cell on its own port pair.
+/// Returns one line per disagreement.
+pub fn run_parallel(
+    cells: &[TcpScenario],
+    workers: usize,
+    factory: &CellTargetFactory<'_>,
+) -> Result<Vec<String>, crate::target::TargetError> {
+    use crate::check::Session;
+    use crate::check::tcp_scenario::run_scenario;
+    let workers = workers.max(1);
+    let run_batch = |batch: Vec<(usize, &TcpScenario)>,
+                     ipv6: bool|
+     -> Result<Vec<String>, crate::target::TargetError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut target = factory(ipv6)?;
+        let mut failures = Vec::new();
+        for (i, cell) in batch {
+            let mut session = Session::with_profile(target.as_mut(), cell.profile);
+            if let Err(e) = run_scenario(&mut session, cell, 10_000 + (i % 50_000) as u16) {
+                if let crate::check::CheckError::Target { source, .. } = e {
+                    return Err(source);
+                }
+                let text = e.to_string();
+                failures.push(format!(
+                    "{}: {}",
+                    cell.name,
+                    text.split("; scenario:").next().unwrap_or(&text)
+                ));
+            }
+        }
+        Ok(failures)
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let mine: Vec<(usize, &TcpScenario)> =
+                    cells.iter().enumerate().skip(w).step_by(workers).collect();
+                let run_batch = &run_batch;
+                s.spawn(move || -> Result<Vec<String>, crate::target::TargetError> {
+                    let (v6, v4): (Vec<_>, Vec<_>) = mine.into_iter().partition(|(_, c)| c.ipv6);
+                    let mut failures = run_batch(v4, false)?;
+                    failures.extend(run_batch(v6, true)?);
+                    Ok(failures)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(r) => all.extend(r?),
+                Err(_) => {
+                    return Err(crate::target::TargetError::Gone {
+                        what: "a matrix worker panicked".into(),
+                    });
+                }
+            }
+        }
+        Ok(all)
+    })
+}
