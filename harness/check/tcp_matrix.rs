@@ -105,20 +105,6 @@ pub fn matrix(profile: ProfileName, ipv6: bool) -> Vec<TcpScenario> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_matrix_has_every_cell_once() {
-        let m = matrix(ProfileName::Linux, false);
-        // 4 kinds without ACK × 4 seq + 5 kinds with ACK × 4 seq × 4 ack = 96 per state.
-        assert_eq!(m.len(), 11 * 96);
-        let names: std::collections::HashSet<_> = m.iter().map(|s| s.name.clone()).collect();
-        assert_eq!(names.len(), m.len());
-    }
-}
-
 /// Makes a fresh target for a batch of cells (`true`: with IPv6).
 pub type CellTargetFactory<'a> =
     dyn Fn(bool) -> Result<Box<dyn crate::target::Target>, crate::target::TargetError> + Sync + 'a;
@@ -185,4 +171,18 @@ pub fn run_parallel(
         }
         Ok(all)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_has_every_cell_once() {
+        let m = matrix(ProfileName::Linux, false);
+        // 4 kinds without ACK × 4 seq + 5 kinds with ACK × 4 seq × 4 ack = 96 per state.
+        assert_eq!(m.len(), 11 * 96);
+        let names: std::collections::HashSet<_> = m.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names.len(), m.len());
+    }
 }
