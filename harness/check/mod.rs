@@ -23,6 +23,7 @@ pub mod tcp_basic;
 pub mod tcp_checks;
 pub mod tcp_matrix;
 pub mod tcp_scenario;
+pub mod tcp_timers;
 
 pub use clause::Clause;
 pub use runner::{CheckReport, RunSummary, run_checks};
@@ -111,5 +112,5 @@ impl Verdict {
 
 /// Every check netconform knows, in the order `certify` runs them.
 pub fn catalogue() -> Vec<CheckSpec> {
-    [tcp_basic::CHECKS, tcp_checks::CHECKS].concat()
+    [tcp_basic::CHECKS, tcp_timers::CHECKS, tcp_checks::CHECKS].concat()
 }

@@ -130,6 +130,11 @@ impl<'t> Session<'t> {
         &self.names
     }
 
+    /// Scenario time now.
+    pub fn now(&self) -> crate::time::Instant {
+        self.recorder.now()
+    }
+
     /// The trace so far.
     pub fn trace(&self) -> &Trace {
         self.recorder.trace()

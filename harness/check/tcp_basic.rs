@@ -254,6 +254,11 @@ impl TcpFlow {
         }
     }
 
+    /// The next sequence number expected from the stack (its SND.NXT, absolute).
+    pub fn stack_next(&self) -> u32 {
+        self.rcv_nxt
+    }
+
     /// Waits for the stack's segment, compares it, and advances the stack's sequence space.
     pub fn expect_segment(
         &mut self,
@@ -261,7 +266,18 @@ impl TcpFlow {
         step: &str,
         expected: &ExpectTcp,
     ) -> Result<(), CheckError> {
-        let frame = session.expect(step, ANSWER, expected)?;
+        self.expect_segment_within(session, step, expected, ANSWER)
+    }
+
+    /// [`TcpFlow::expect_segment`] with its own limit, for segments a timer sends.
+    pub fn expect_segment_within(
+        &mut self,
+        session: &mut Session<'_>,
+        step: &str,
+        expected: &ExpectTcp,
+        timeout: Duration,
+    ) -> Result<(), CheckError> {
+        let frame = session.expect(step, timeout, expected)?;
         let Some(seg) = frame.as_tcp() else {
             return Ok(());
         };
@@ -279,7 +295,7 @@ impl TcpFlow {
 }
 
 /// Expects the stack's broadcast ARP request for the peer and answers it.
-fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
+pub(crate) fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
     let e = session.ipv4()?;
     session.expect(
         "stack resolves the peer",
@@ -299,7 +315,7 @@ fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
 
 /// Listen, then the peer's SYN; expect ARP, the SYN-ACK with its options, send the ACK,
 /// accept. Leaves the connection ESTABLISHED.
-fn open(session: &mut Session<'_>) -> Result<(TcpFlow, SocketId), CheckError> {
+pub(crate) fn open(session: &mut Session<'_>) -> Result<(TcpFlow, SocketId), CheckError> {
     let stack_ip = session.ipv4()?.stack;
     session.call_expect(
         "listen",

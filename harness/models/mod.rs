@@ -7,3 +7,4 @@
 
 pub mod seq;
 pub mod tcp;
+pub mod tcp_timers;

@@ -1,0 +1,264 @@
+//! Timer checks that finish in seconds: SYN retransmission with backoff and keep-alive.
+//!
+//! Per-socket options shorten the timers (TCP_SYNCNT, TCP_KEEPIDLE/INTVL/CNT); the
+//! schedule comes from [`crate::models::tcp_timers`] under the session's profile. Observed
+//! times are judged against the schedule with a tolerance that covers the kernel's timer
+//! granularity and the round trip measured in the same run, never against wall-clock
+//! constants alone.
+
+use std::net::IpAddr;
+
+use crate::check::expect::Presence;
+use crate::check::tcp_basic::{TcpFlow, answer_arp, open};
+use crate::check::tcp_scenario::ProfileName;
+use crate::check::{CheckError, CheckSpec, Clause, Needs, Session};
+use crate::models::tcp_timers::{TimerProfile, keepalive_schedule, syn_schedule};
+use crate::target::{CallOutcome, Family, SocketCall, SocketId, SocketOption};
+use crate::time::{Duration, Instant};
+use crate::wire::TcpFlags;
+
+const SYN_BACKOFF: Clause = Clause {
+    id: "rfc6298-5.5-syn-backoff",
+    source: "RFC 6298 §5.5, §2.1; RFC 9293 §3.8.1, §3.8.3",
+    url: "https://www.rfc-editor.org/rfc/rfc6298#section-5",
+    text: "(2.1) Until a round-trip time (RTT) measurement has been made ... the sender SHOULD set RTO <- 1 \
+           second. (5.5) The host MUST set RTO <- RTO * 2 (\"back off the timer\"). RFC 9293: the application \
+           MUST be able to set the value for R2 for a given connection (MUST-21).",
+};
+
+const KEEPALIVE: Clause = Clause {
+    id: "rfc9293-3.8.4-keepalive",
+    source: "RFC 9293 §3.8.4, RFC 1122 §4.2.3.6",
+    url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.8.4",
+    text: "Keep-alive packets MUST only be sent when no sent data is outstanding, and no data or acknowledgment \
+           packets have been received for the connection within an interval (MUST-26). ... An implementation \
+           SHOULD send a keep-alive segment with no data (SHLD-12); ... the sequence number SND.NXT-1 elicits an \
+           acknowledgment from the peer.",
+};
+
+/// The checks of this module.
+pub const CHECKS: &[CheckSpec] = &[
+    CheckSpec {
+        id: "tcp.timer.syn-retransmission",
+        title: "an unanswered SYN is retransmitted on schedule (TCP_SYNCNT=1) and connect fails with ETIMEDOUT",
+        clauses: &[SYN_BACKOFF],
+        needs: Needs::IPV4,
+        run: syn_retransmission,
+    },
+    CheckSpec {
+        id: "tcp.timer.keepalive",
+        title: "keep-alive probes (SEQ=SND.NXT-1, no data) on schedule, then the connection is dropped",
+        clauses: &[KEEPALIVE],
+        needs: Needs::IPV4,
+        run: keepalive,
+    },
+];
+
+fn timer_profile(p: ProfileName) -> TimerProfile {
+    match p {
+        ProfileName::Rfc => TimerProfile::rfc(),
+        ProfileName::Linux => TimerProfile::linux(),
+    }
+}
+
+/// Whether `observed` (ms since `start`) is on schedule at `expected` ms: not before it
+/// (less one 4 ms jiffy), and not later than the timer wheel's slack allows (10 %, at
+/// least 60 ms) plus ten round trips.
+fn on_time(
+    step: &str,
+    start: Instant,
+    observed: Instant,
+    expected_ms: u64,
+    rtt: Duration,
+) -> Result<(), CheckError> {
+    let got = observed.saturating_since(start).total_millis();
+    let early = expected_ms.saturating_sub(4);
+    let late = expected_ms + (expected_ms / 10).max(60) + 10 * rtt.total_millis();
+    if (early..=late).contains(&got) {
+        Ok(())
+    } else {
+        Err(CheckError::WrongAnswer {
+            step: step.into(),
+            expected: format!("at {expected_ms} ms (window {early}..={late} ms)"),
+            observed: format!("at {got} ms"),
+        })
+    }
+}
+
+/// The round trip of one ping-like exchange, measured now (a barrier costs one).
+fn round_trip(session: &mut Session<'_>) -> Result<Duration, CheckError> {
+    let before = session.now();
+    session.barrier(
+        "measuring the round trip",
+        false,
+        Duration::from_millis(1000),
+    )?;
+    Ok(session.now().saturating_since(before))
+}
+
+/// Makes the stack resolve the peer before the timed part starts: the barrier's echo
+/// reply needs the peer's MAC, so the stack asks for it, and the harness answers.
+fn answer_arp_ahead(session: &mut Session<'_>) -> Result<(), CheckError> {
+    let e = session.ipv4()?;
+    let probe = crate::wire::Frame::icmpv4(
+        e.peer_mac,
+        e.stack_mac,
+        e.peer,
+        e.stack,
+        crate::wire::Icmpv4Message::echo_request(0x7e57, 1, b"resolve".to_vec()),
+    );
+    session.send("ping the stack so that it resolves the peer", &probe)?;
+    answer_arp(session)?;
+    // The echo reply itself.
+    session.next_frame("echo reply", Duration::from_millis(1000))?;
+    Ok(())
+}
+
+fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
+    const SOCK: SocketId = SocketId(7);
+    const PEER_PORT: u16 = 9000;
+    const STACK_PORT: u16 = 41_000;
+    let retries = 1;
+    let schedule = syn_schedule(&timer_profile(session.profile()), retries, 4);
+    let e = session.ipv4()?;
+    session.call(
+        "socket",
+        SocketCall::Socket {
+            sock: SOCK,
+            family: Family::Ipv4,
+        },
+    )?;
+    session.call(
+        "set TCP_SYNCNT",
+        SocketCall::SetOption {
+            sock: SOCK,
+            option: SocketOption::SynCount(retries),
+        },
+    )?;
+    session.call(
+        "bind",
+        SocketCall::Bind {
+            sock: SOCK,
+            addr: IpAddr::V4(e.stack),
+            port: STACK_PORT,
+        },
+    )?;
+    answer_arp_ahead(session)?;
+    let rtt = round_trip(session)?;
+    let start = session.now();
+    session.call_expect(
+        "connect",
+        SocketCall::Connect {
+            sock: SOCK,
+            family: Family::Ipv4,
+            addr: IpAddr::V4(e.peer),
+            port: PEER_PORT,
+        },
+        &CallOutcome::Ok,
+    )?;
+    let mut flow = TcpFlow::new(session, PEER_PORT, STACK_PORT, 0)?;
+    let syn = crate::check::expect::ExpectTcp {
+        ack: None,
+        mss: Presence::Equal(1460),
+        ..flow.expect("SYN", TcpFlags::SYN, &[])
+    };
+    flow.expect_segment(session, "the stack sends its SYN", &syn)?;
+    let iss = flow.stack_next().wrapping_sub(1);
+    for (k, at) in schedule.retransmits_ms.iter().enumerate() {
+        let step = format!("retransmission {} of the SYN", k + 1);
+        let again = crate::check::expect::ExpectTcp {
+            seq: Some(iss),
+            ack: None,
+            ..syn.clone()
+        };
+        session.expect(&step, Duration::from_millis(at + 2000), &again)?;
+        on_time(&step, start, session.now(), *at, rtt)?;
+    }
+    let outcome = session.call(
+        "wait for connect",
+        SocketCall::WaitConnected {
+            sock: SOCK,
+            timeout_ms: schedule.give_up_ms + 3000,
+        },
+    )?;
+    let step = "connect gives up";
+    match &outcome {
+        CallOutcome::Errno { name, .. } if name == "ETIMEDOUT" => {
+            on_time(step, start, session.now(), schedule.give_up_ms, rtt)?
+        }
+        other => {
+            return Err(CheckError::WrongAnswer {
+                step: step.into(),
+                expected: "ETIMEDOUT".into(),
+                observed: other.to_string(),
+            });
+        }
+    }
+    session.expect_silence("no SYN after giving up", Duration::from_millis(300))?;
+    session.call("close", SocketCall::Close { sock: SOCK })?;
+    Ok(())
+}
+
+fn keepalive(session: &mut Session<'_>) -> Result<(), CheckError> {
+    let (idle, interval, count) = (1, 1, 2);
+    let (probes, drop_at) = keepalive_schedule(idle, interval, count);
+    let (mut flow, conn) = open(session)?;
+    let rtt = round_trip(session)?;
+    for option in [
+        SocketOption::KeepIdle(idle as u32),
+        SocketOption::KeepInterval(interval as u32),
+        SocketOption::KeepCount(count),
+        SocketOption::KeepAlive(true),
+    ] {
+        session.call(
+            "set keep-alive options",
+            SocketCall::SetOption { sock: conn, option },
+        )?;
+    }
+    let start = session.now();
+    for (k, at) in probes.iter().enumerate() {
+        let step = format!("keep-alive probe {}", k + 1);
+        // SEQ=SND.NXT-1 and no data: the peer must answer with an ACK (RFC 1122 4.2.3.6).
+        let probe = crate::check::expect::ExpectTcp {
+            seq: Some(flow.stack_next().wrapping_sub(1)),
+            ..flow.expect("keep-alive probe", TcpFlags::ACK, &[])
+        };
+        session.expect(&step, Duration::from_millis(at + 2000), &probe)?;
+        on_time(&step, start, session.now(), *at, rtt)?;
+    }
+    let step = "the connection is dropped";
+    if timer_profile(session.profile())
+        .has(crate::models::tcp_timers::TimerDeviation::KeepaliveDropSendsReset)
+    {
+        let reset = flow.expect(
+            "RST after unanswered probes",
+            TcpFlags::RST | TcpFlags::ACK,
+            &[],
+        );
+        flow.expect_segment_within(session, step, &reset, Duration::from_millis(drop_at + 2000))?;
+        on_time(step, start, session.now(), drop_at, rtt)?;
+    }
+    // Whatever the profile says about the RST, the application learns of the drop.
+    let left =
+        (drop_at + 1000).saturating_sub(session.now().saturating_since(start).total_millis());
+    let outcome = session.call(
+        "read",
+        SocketCall::Recv {
+            sock: conn,
+            max: 100,
+            timeout_ms: left,
+        },
+    )?;
+    match &outcome {
+        CallOutcome::Errno { name, .. } if name == "ETIMEDOUT" => {}
+        other => {
+            return Err(CheckError::WrongAnswer {
+                step: step.into(),
+                expected: "ETIMEDOUT".into(),
+                observed: other.to_string(),
+            });
+        }
+    }
+    session.call("close", SocketCall::Close { sock: conn })?;
+    Ok(())
+}

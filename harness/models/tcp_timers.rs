@@ -1,0 +1,147 @@
+//! When a TCP stack must retransmit and give up: the timer side of the TCP model.
+//!
+//! Read first: RFC 6298 §2 and §5 (the retransmission timer: initial RTO of 1 s, doubling
+//! on each expiry), RFC 9293 §3.8.3 (R1/R2, MUST-20/21/23), RFC 9293 §3.8.4 and RFC 1122
+//! §4.2.3.6 (keep-alives). Pure: durations in, schedules out.
+
+/// One place where Linux's timers depart from the RFC text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum TimerDeviation {
+    /// RFC 6298 §5.5 doubles the RTO on every expiry and RFC 9293 §3.8.3 counts
+    /// retransmissions; Linux keeps the first `tcp_syn_linear_timeouts` SYN retransmissions
+    /// 1 s apart and gives up on a time budget (`tcp_retransmit_timer`, `tcp_model_timeout`).
+    SynLinearTimeouts,
+    /// RFC 9293 §3.8.4 leaves what happens after unanswered keep-alives to the
+    /// implementation; Linux sends `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` and reports
+    /// ETIMEDOUT (`tcp_keepalive_timer` → `tcp_write_err`).
+    KeepaliveDropSendsReset,
+}
+
+/// The timer side of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TimerProfile {
+    /// The deviations that apply.
+    pub deviations: Vec<TimerDeviation>,
+}
+
+impl TimerProfile {
+    /// The RFC text.
+    pub fn rfc() -> Self {
+        TimerProfile {
+            deviations: Vec::new(),
+        }
+    }
+
+    /// Linux 6.x.
+    pub fn linux() -> Self {
+        TimerProfile {
+            deviations: vec![
+                TimerDeviation::SynLinearTimeouts,
+                TimerDeviation::KeepaliveDropSendsReset,
+            ],
+        }
+    }
+
+    /// Whether `d` applies.
+    pub fn has(&self, d: TimerDeviation) -> bool {
+        self.deviations.contains(&d)
+    }
+}
+
+/// The initial retransmission timeout, RFC 6298 §2.1 (and Linux's TCP_TIMEOUT_INIT).
+pub const INITIAL_RTO_MS: u64 = 1000;
+
+/// When a connecting stack sends its SYN again and when it gives up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynSchedule {
+    /// Milliseconds after the first SYN at which each retransmission is due.
+    pub retransmits_ms: Vec<u64>,
+    /// Milliseconds after the first SYN at which the connect fails (ETIMEDOUT).
+    pub give_up_ms: u64,
+}
+
+/// The SYN schedule for `syn_retries` (TCP_SYNCNT) under `profile`.
+///
+/// RFC 6298 §5.5: on each expiry the RTO doubles ("back off the timer"); the connection
+/// gives up after `syn_retries` retransmissions, when the next timer expires.
+///
+/// Linux (`tcp_retransmit_timer`, `retransmits_timed_out`, `tcp_model_timeout`): the first
+/// `linear_timeouts` retransmissions of a SYN keep the RTO at 1 s instead of doubling it
+/// (`tcp_syn_linear_timeouts`, 4 by default since 6.5), and the give-up point is a time
+/// budget computed as if the RTO had doubled, `(2^(retries+1) − 1) × 1 s`; the stack
+/// retransmits at every expiry until that budget is spent.
+pub fn syn_schedule(profile: &TimerProfile, syn_retries: u32, linear_timeouts: u32) -> SynSchedule {
+    let linux = profile.has(TimerDeviation::SynLinearTimeouts);
+    let mut retransmits_ms = Vec::new();
+    let mut now = 0u64;
+    let mut rto = INITIAL_RTO_MS;
+    if linux {
+        let budget = INITIAL_RTO_MS * ((2u64 << syn_retries.min(30)) - 1);
+        let mut sent = 0u32;
+        loop {
+            now += rto;
+            if now >= budget {
+                return SynSchedule {
+                    retransmits_ms,
+                    give_up_ms: now,
+                };
+            }
+            retransmits_ms.push(now);
+            sent += 1;
+            if sent > linear_timeouts {
+                rto *= 2;
+            }
+        }
+    }
+    for _ in 0..syn_retries {
+        now += rto;
+        retransmits_ms.push(now);
+        rto *= 2;
+    }
+    SynSchedule {
+        retransmits_ms,
+        give_up_ms: now + rto,
+    }
+}
+
+/// When a silent peer is probed and when the connection is dropped, measured from the
+/// moment keep-alive was switched on with an idle connection (RFC 9293 §3.8.4, RFC 1122
+/// §4.2.3.6): the first probe after `idle_s`, then one every `interval_s`, and after
+/// `count` unanswered probes the connection is dropped (Linux: with a RST, ETIMEDOUT to the
+/// application).
+pub fn keepalive_schedule(idle_s: u64, interval_s: u64, count: u32) -> (Vec<u64>, u64) {
+    let probes: Vec<u64> = (0..u64::from(count))
+        .map(|k| (idle_s + k * interval_s) * 1000)
+        .collect();
+    let drop_at = (idle_s + u64::from(count) * interval_s) * 1000;
+    (probes, drop_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_syn_backoff_doubles() {
+        let s = syn_schedule(&TimerProfile::rfc(), 3, 4);
+        assert_eq!(s.retransmits_ms, vec![1000, 3000, 7000]);
+        assert_eq!(s.give_up_ms, 15_000);
+    }
+
+    #[test]
+    fn linux_syn_retries_are_linear_within_a_doubling_budget() {
+        // Measured on 6.18 (shared/research/tcp.md C14): TCP_SYNCNT=1 → SYNs at 0, 1, 2 s,
+        // ETIMEDOUT at 3 s; TCP_SYNCNT=2 → SYNs at 0..5 s, ETIMEDOUT at 7 s.
+        let s = syn_schedule(&TimerProfile::linux(), 1, 4);
+        assert_eq!(s.retransmits_ms, vec![1000, 2000]);
+        assert_eq!(s.give_up_ms, 3000);
+        let s = syn_schedule(&TimerProfile::linux(), 2, 4);
+        assert_eq!(s.retransmits_ms, vec![1000, 2000, 3000, 4000, 5000]);
+        assert_eq!(s.give_up_ms, 7000);
+    }
+
+    #[test]
+    fn keepalive_probes_then_drop() {
+        assert_eq!(keepalive_schedule(1, 1, 2), (vec![1000, 2000], 3000));
+    }
+}
