@@ -239,8 +239,8 @@ fn keepalive(session: &mut Session<'_>) -> Result<(), CheckError> {
         on_time(step, start, session.now(), drop_at, rtt)?;
     }
     // Whatever the profile says about the RST, the application learns of the drop.
-    let left =
-        (drop_at + 1000).saturating_sub(session.now().saturating_since(start).total_millis());
+    // After the last probe the drop is due one interval later; a second more is slack.
+    let left = interval * 1000 + 1000;
     let outcome = session.call(
         "read",
         SocketCall::Recv {

@@ -1,0 +1,255 @@
+//! Locked traces of the named TCP behaviours, each run against the kernel and checked
+//! against the model first (a snapshot of a wrong exchange would lock the wrong thing).
+
+use netconform::check::Session;
+use netconform::check::runner::run_one;
+use netconform::check::tcp_matrix::path_to;
+use netconform::check::tcp_scenario::{
+    AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario, run_scenario,
+};
+use netconform::check::{self, CheckSpec, Verdict};
+use netconform::models::tcp::State;
+use netconform::sandbox::{LabConfig, require_netns};
+use netconform::target::linux::LinuxTarget;
+use netconform::target::{Target, TargetError};
+
+use SegmentKind::*;
+
+fn peer(kind: SegmentKind) -> TcpEvent {
+    TcpEvent::Peer(PeerSegment::next(kind))
+}
+
+fn peer_at(kind: SegmentKind, seq: SeqAt, ack: AckAt, len: u16) -> TcpEvent {
+    TcpEvent::Peer(PeerSegment {
+        kind,
+        seq,
+        ack,
+        len,
+    })
+}
+
+fn scenario(name: &str, peer_mss: Option<u16>, events: Vec<TcpEvent>) -> TcpScenario {
+    TcpScenario {
+        name: name.into(),
+        profile: ProfileName::Linux,
+        ipv6: false,
+        peer_mss,
+        events,
+    }
+}
+
+/// Runs `s` on a fresh IPv4 lab, requires agreement, and returns the normalised trace.
+fn trace_of(s: &TcpScenario) -> String {
+    let config = LabConfig {
+        static_neighbours: true,
+        ipv6: None,
+        ..LabConfig::default()
+    };
+    let mut target = LinuxTarget::new(config).expect("lab");
+    let mut session = Session::new(&mut target);
+    let result = run_scenario(&mut session, s, 5000);
+    let text = session.trace().render(session.host_names());
+    if let Err(e) = result {
+        panic!("{}: {e}\n{text}", s.name);
+    }
+    text
+}
+
+macro_rules! assert_trace_snapshot {
+    ($name:expr, $text:expr) => {
+        // Times and timestamp values come from clocks; everything else is locked.
+        insta::with_settings!({ filters => vec![(r"(?m)^ *\d+\.\d{3}", "[ms]"), (r"TS val \d+", "TS val [ts]")] }, {
+            insta::assert_snapshot!($name, $text);
+        })
+    };
+}
+
+macro_rules! named {
+    ($test:ident, $scenario:expr) => {
+        #[test]
+        fn $test() {
+            if !require_netns(stringify!($test)) {
+                return;
+            }
+            assert_trace_snapshot!(stringify!($test), trace_of(&$scenario));
+        }
+    };
+}
+
+named!(
+    active_open_and_data,
+    scenario(
+        "active open",
+        Some(1460),
+        vec![
+            TcpEvent::Connect,
+            peer(SynAck),
+            TcpEvent::Send(100),
+            peer(Ack)
+        ]
+    )
+);
+named!(
+    segmentation_at_the_peers_mss,
+    scenario(
+        "segmentation",
+        Some(1000),
+        [
+            path_to(State::Established),
+            vec![TcpEvent::Send(2500), peer(Ack)]
+        ]
+        .concat()
+    )
+);
+named!(
+    in_order_data_is_acknowledged,
+    scenario(
+        "in-order data",
+        Some(1460),
+        [
+            path_to(State::Established),
+            vec![TcpEvent::Peer(PeerSegment {
+                kind: Data,
+                seq: SeqAt::RcvNxt,
+                ack: AckAt::Nxt,
+                len: 100
+            })],
+        ]
+        .concat()
+    )
+);
+named!(
+    simultaneous_close,
+    scenario(
+        "simultaneous close",
+        Some(1460),
+        [path_to(State::Closing), vec![peer(Ack)]].concat()
+    )
+);
+named!(
+    time_wait_answers_a_retransmitted_fin,
+    scenario(
+        "TIME-WAIT",
+        Some(1460),
+        [
+            path_to(State::TimeWait),
+            vec![peer_at(FinAck, SeqAt::RcvNxtMinus1, AckAt::Nxt, 0)]
+        ]
+        .concat()
+    )
+);
+named!(
+    rst_in_window_draws_a_challenge_ack,
+    scenario(
+        "RST in window",
+        Some(1460),
+        [
+            path_to(State::Established),
+            vec![peer_at(Rst, SeqAt::WindowEndMinus1, AckAt::Nxt, 0)]
+        ]
+        .concat()
+    )
+);
+named!(
+    exact_rst_resets,
+    scenario(
+        "exact RST",
+        Some(1460),
+        [
+            path_to(State::Established),
+            vec![peer(Rst), TcpEvent::Receive(10)]
+        ]
+        .concat()
+    )
+);
+named!(
+    syn_in_established_draws_a_challenge_ack,
+    scenario(
+        "SYN in ESTABLISHED",
+        Some(1460),
+        [
+            path_to(State::Established),
+            vec![peer_at(Syn, SeqAt::RcvNxt, AckAt::Nxt, 0)]
+        ]
+        .concat()
+    )
+);
+named!(
+    close_with_unread_data_resets,
+    scenario(
+        "close with unread data",
+        Some(1460),
+        [
+            path_to(State::Established),
+            vec![peer(Data), TcpEvent::Close]
+        ]
+        .concat()
+    )
+);
+named!(
+    fin_in_syn_received,
+    scenario(
+        "FIN in SYN-RECEIVED",
+        Some(1460),
+        [
+            path_to(State::SynReceived),
+            vec![peer(FinAck), TcpEvent::Receive(10)]
+        ]
+        .concat()
+    )
+);
+named!(
+    half_close_keeps_receiving,
+    scenario(
+        "half-close",
+        Some(1460),
+        [
+            path_to(State::Established),
+            vec![
+                TcpEvent::ShutdownWrite,
+                peer(Ack),
+                peer(Data),
+                TcpEvent::Receive(100)
+            ]
+        ]
+        .concat()
+    )
+);
+
+fn timer_check(id: &str) -> String {
+    let spec: CheckSpec = check::catalogue()
+        .into_iter()
+        .find(|c| c.id == id)
+        .expect("check");
+    let factory = |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+        Ok(Box::new(LinuxTarget::new(LabConfig {
+            ipv6: None,
+            ..LabConfig::default()
+        })?))
+    };
+    let report = run_one(&spec, &factory, ProfileName::Linux);
+    assert_eq!(report.verdict, Verdict::Pass, "{}", report.trace_text());
+    report.trace_text()
+}
+
+#[test]
+fn keepalive_probes_then_reset() {
+    if !require_netns("keepalive_probes_then_reset") {
+        return;
+    }
+    assert_trace_snapshot!(
+        "keepalive_probes_then_reset",
+        timer_check("tcp.timer.keepalive")
+    );
+}
+
+#[test]
+fn syn_retransmission_then_timeout() {
+    if !require_netns("syn_retransmission_then_timeout") {
+        return;
+    }
+    assert_trace_snapshot!(
+        "syn_retransmission_then_timeout",
+        timer_check("tcp.timer.syn-retransmission")
+    );
+}
