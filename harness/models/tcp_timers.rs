@@ -15,6 +15,9 @@ pub enum TimerDeviation {
     /// implementation; Linux sends `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` and reports
     /// ETIMEDOUT (`tcp_keepalive_timer` → `tcp_write_err`).
     KeepaliveDropSendsReset,
+    /// RFC 9293 §3.10.7.4 / MUST-13: TIME-WAIT lasts 2·MSL, MSL being 2 minutes (4 min);
+    /// Linux uses a fixed 60 s (`TCP_TIMEWAIT_LEN`), with no sysctl to change it.
+    TimeWaitSixtySeconds,
 }
 
 /// The timer side of a profile.
@@ -38,6 +41,7 @@ impl TimerProfile {
             deviations: vec![
                 TimerDeviation::SynLinearTimeouts,
                 TimerDeviation::KeepaliveDropSendsReset,
+                TimerDeviation::TimeWaitSixtySeconds,
             ],
         }
     }
@@ -104,6 +108,15 @@ pub fn syn_schedule(profile: &TimerProfile, syn_retries: u32, linear_timeouts: u
     }
 }
 
+/// How long TIME-WAIT lasts, in milliseconds.
+pub fn time_wait_ms(profile: &TimerProfile) -> u64 {
+    if profile.has(TimerDeviation::TimeWaitSixtySeconds) {
+        60_000
+    } else {
+        2 * 120_000
+    }
+}
+
 /// When a silent peer is probed and when the connection is dropped, measured from the
 /// moment keep-alive was switched on with an idle connection (RFC 9293 §3.8.4, RFC 1122
 /// §4.2.3.6): the first probe after `idle_s`, then one every `interval_s`, and after
@@ -138,6 +151,12 @@ mod tests {
         let s = syn_schedule(&TimerProfile::linux(), 2, 4);
         assert_eq!(s.retransmits_ms, vec![1000, 2000, 3000, 4000, 5000]);
         assert_eq!(s.give_up_ms, 7000);
+    }
+
+    #[test]
+    fn time_wait_is_two_msl_or_linuxs_minute() {
+        assert_eq!(time_wait_ms(&TimerProfile::rfc()), 240_000);
+        assert_eq!(time_wait_ms(&TimerProfile::linux()), 60_000);
     }
 
     #[test]
