@@ -22,6 +22,14 @@
 //! 6528), so the model counts the stack's sequence space **relative to its ISS** (ISS = 0);
 //! the comparison with a real stack learns the ISS from its SYN or SYN-ACK and subtracts it.
 //!
+//! # Profiles
+//!
+//! [`Profile::rfc`] follows the RFC text; [`Profile::linux`] switches on the [`Deviation`]s
+//! where Linux departs from it, each documented with the clause and the kernel function
+//! (Linux 6.18 `net/ipv4/`: `tcp_input.c`, `tcp_minisocks.c`, `tcp_ipv4.c`) that does it.
+//! Under Linux a half-open passive connection is a request socket and an orphaned
+//! FIN-WAIT-2 or a TIME-WAIT connection a time-wait minisocket, each with its own rules.
+//!
 //! Timers (retransmission, keepalive, TIME-WAIT expiry) are not modelled here yet.
 
 use std::fmt;
@@ -1130,6 +1138,14 @@ impl Tcp {
         }
         // Fourth: SYN (RFC 5961 §4).
         if seg.flags.syn {
+            if self.state == State::TimeWait
+                && !seg.flags.ack
+                && seq::gt(seg.seq, self.rcv_nxt)
+                && self.passive
+                && self.profile(Deviation::TimeWaitSynReopens)
+            {
+                return self.reopen_from_time_wait(seg, out);
+            }
             if self.state == State::SynReceived && self.passive {
                 // RFC 9293: a passively opened connection returns to LISTEN.
                 self.state = State::Listen;
