@@ -419,9 +419,9 @@ pub enum Deviation {
     /// segment (old FIN, SYN, data, out-of-window ACK) draws `<SEQ=SND.NXT><ACK=RCV.NXT>`
     /// (RFC: RFC 5961 challenge ACK for SYN, acceptability test for the rest).
     TimeWaitMinisocket,
-    /// RFC 7323 §2.2 and §3.2: a <SYN,ACK> may carry the window-scale and timestamps options
-    /// only if the <SYN> it answers had them (TSopt: MUST NOT); in a simultaneous open
-    /// Linux's <SYN,ACK> from SYN-SENT is its own SYN sent again (`tcp_send_synack`), with
+    /// RFC 7323 §2.2 and §3.2: a `<SYN,ACK>` may carry the window-scale and timestamps options
+    /// only if the `<SYN>` it answers had them (TSopt: MUST NOT); in a simultaneous open
+    /// Linux's `<SYN,ACK>` from SYN-SENT is its own SYN sent again (`tcp_send_synack`), with
     /// every option its SYN carried (`tcp_syn_options` reads the sysctls, not the peer's
     /// SYN).
     SimultaneousOpenSynAckRepeatsSynOptions,
