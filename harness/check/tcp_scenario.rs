@@ -221,6 +221,8 @@ pub struct TcpScenario {
 
 /// The peer's initial sequence number in scenarios.
 pub const PEER_ISN: u32 = 0x4000_0000;
+/// The window the peer offers on every segment (scaled by 2^7 once window scaling is on).
+pub const PEER_WINDOW: u16 = 64_240;
 /// How long a barrier waits before it calls the stack unresponsive.
 const BARRIER_TIMEOUT: Duration = Duration::from_millis(2000);
 /// RFC 9293 MUST-40: an ACK must not be delayed by more than 0.5 s.
@@ -616,7 +618,10 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         };
         let ack_rel = if flags.ack { ack_rel } else { 0 };
         let iss = self.iss.unwrap_or(0);
-        let mut seg_in = SegmentIn::new(flags, seq, ack_rel, u32::from(p.len));
+        let mut seg_in = SegmentIn {
+            window: PEER_WINDOW,
+            ..SegmentIn::new(flags, seq, ack_rel, u32::from(p.len))
+        };
         let mut wire_flags = TcpFlags(0);
         for (on, bit) in [
             (flags.syn, TcpFlags::SYN),
@@ -635,7 +640,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             0
         };
         let mut segment = TcpSegment {
-            window: 64_240,
+            window: PEER_WINDOW,
             payload: vec![b'p'; usize::from(p.len)],
             ..TcpSegment::new(self.peer_port, self.stack_port, seq, ack_abs, wire_flags)
         };

@@ -22,6 +22,14 @@
 //! 6528), so the model counts the stack's sequence space **relative to its ISS** (ISS = 0);
 //! the comparison with a real stack learns the ISS from its SYN or SYN-ACK and subtracts it.
 //!
+//! # Profiles
+//!
+//! [`Profile::rfc`] follows the RFC text; [`Profile::linux`] switches on the [`Deviation`]s
+//! where Linux departs from it, each documented with the clause and the kernel function
+//! (Linux 6.18 `net/ipv4/`: `tcp_input.c`, `tcp_minisocks.c`, `tcp_ipv4.c`) that does it.
+//! Under Linux a half-open passive connection is a request socket and an orphaned
+//! FIN-WAIT-2 or a TIME-WAIT connection a time-wait minisocket, each with its own rules.
+//!
 //! Timers (retransmission, keepalive, TIME-WAIT expiry) are not modelled here yet.
 
 use std::fmt;
@@ -187,6 +195,9 @@ pub struct SegmentIn {
     pub ack: u32,
     /// Payload length in bytes.
     pub len: u32,
+    /// SEG.WND as sent (unscaled: the receiver applies the peer's window scale once it is
+    /// negotiated; a SYN's window is never scaled, RFC 7323 §2.2).
+    pub window: u16,
     /// The MSS option, if any.
     pub mss: Option<u16>,
     /// The window-scale option, if any.
@@ -198,13 +209,14 @@ pub struct SegmentIn {
 }
 
 impl SegmentIn {
-    /// A segment with `flags`, `seq`, `ack` and `len` and no options.
+    /// A segment with `flags`, `seq`, `ack` and `len`, a zero window and no options.
     pub fn new(flags: Flags, seq: u32, ack: u32, len: u32) -> Self {
         SegmentIn {
             flags,
             seq,
             ack,
             len,
+            window: 0,
             mss: None,
             window_scale: None,
             sack_permitted: false,
@@ -215,6 +227,11 @@ impl SegmentIn {
     /// SEG.LEN: the payload plus one for SYN and one for FIN.
     pub fn seg_len(&self) -> u32 {
         self.len + u32::from(self.flags.syn) + u32::from(self.flags.fin)
+    }
+
+    /// The sequence number just after the segment (SEG.SEQ + SEG.LEN; Linux's `end_seq`).
+    pub fn end_seq(&self) -> u32 {
+        self.seq.wrapping_add(self.seg_len())
     }
 }
 
@@ -313,16 +330,26 @@ pub enum Output {
     Error(AppError),
 }
 
-/// One place where Linux departs from the RFC text. Each variant names the clause.
+/// One place where Linux departs from the RFC text. Each variant names the clause and the
+/// kernel function (Linux 6.18, `net/ipv4/`) where the behaviour lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Deviation {
     /// RFC 9293 §3.10.7.2: a SYN with FIN in LISTEN would be processed as a SYN; Linux drops
     /// it (CVE-2012-6638 fix, `tcp_rcv_state_process`).
     DropSynFinInListen,
-    /// RFC 9293 §3.10.7.4 (fourth), SYN-RECEIVED: a SYN returns a passively opened
-    /// connection to LISTEN silently; Linux answers a SYN with the original sequence number
-    /// with the SYN-ACK again and any other in-window SYN with `<SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK>`.
-    SynReceivedSynResets,
+    /// RFC 9293 §3.10.7.4 in SYN-RECEIVED (a passive open): Linux keeps the half-open
+    /// connection in a request socket and `tcp_check_req` (tcp_minisocks.c) runs its own
+    /// checks, in this order: a pure SYN carrying the IRS gets the SYN-ACK again; a RST
+    /// with SEG.SEQ = RCV.NXT drops the request (back to LISTEN), one elsewhere in the
+    /// window (`tcp_in_window`, which admits an empty segment at RCV.NXT+RCV.WND) draws an
+    /// ACK, any other is ignored (measured on 6.18.44; the 6.18.y `tcp_check_req` text drops
+    /// every in-window RST, so this kernel carries a later change); an ACK other than ISS+1
+    /// is answered by the listener with `<SEQ=SEG.ACK><CTL=RST>` *before* the sequence
+    /// number is looked at (RFC: sequence first); a segment outside the window draws an
+    /// ACK; a SYN in the window is an "embryonic reset": the request is dropped and the
+    /// segment answered as `tcp_v4_send_reset` does (RFC: back to LISTEN silently, RFC 5961
+    /// §4: challenge ACK); a segment without ACK is dropped.
+    SynReceivedIsRequestSocket,
     /// RFC 5961 §3.2: only RCV.NXT resets; Linux also accepts RCV.NXT−1 in CLOSE-WAIT,
     /// CLOSING and LAST-ACK (`tcp_reset_check`).
     RstAtRcvNxtMinusOneAfterFin,
@@ -332,8 +359,10 @@ pub enum Deviation {
     /// RFC 9293 §3.10.7.2: text on a SYN "should be queued for later processing"; Linux
     /// (no Fast Open cookie) discards it and acknowledges only the SYN.
     DiscardSynData,
-    /// RFC 9293 §3.6.1 MAY-2 / RFC 6191: Linux accepts a SYN with SEG.SEQ > RCV.NXT in
-    /// TIME-WAIT as a new connection.
+    /// RFC 9293 §3.6.1 MAY-2 / RFC 6191: Linux accepts a SYN (no ACK, no RST) with
+    /// SEG.SEQ > RCV.NXT in TIME-WAIT as a new connection when a listener is there
+    /// (`tcp_timewait_state_process` returns `TCP_TW_SYN`), with ISS = the old SND.NXT +
+    /// 65537. RFC 5961 §4 would answer it with a challenge ACK.
     TimeWaitSynReopens,
     /// RFC 9293 §3.10.7.4 (eighth) leaves the answer to out-of-order data to the ACK policy
     /// (SHLD-31, MAY-13); Linux acknowledges it at once with SACK blocks (RFC 2018) and
@@ -343,6 +372,59 @@ pub enum Deviation {
     /// should receive 'reset' responses"; Linux reports EPIPE instead of ECONNRESET when the
     /// reset arrives in CLOSE-WAIT (`tcp_reset`).
     ResetInCloseWaitIsBrokenPipe,
+    /// RFC 9293 §3.10.7.4 first check (the four-case acceptability table): Linux's
+    /// `tcp_sequence` (tcp_input.c) rejects a segment only when it ends before RCV.NXT
+    /// (`end_seq < rcv_wup`) or starts after RCV.NXT+RCV.WND; one that starts inside but
+    /// ends beyond the window is accepted while the receive queue is empty, and always when
+    /// only its FIN lies beyond ("some stacks are known to handle FIN incorrectly"). So an
+    /// empty segment at RCV.NXT+RCV.WND and a FIN ending at RCV.NXT pass (RFC:
+    /// unacceptable): a RST there then draws a challenge ACK, and `tcp_data_queue`
+    /// acknowledges a duplicate or out-of-window text at once. A rejected SYN draws a
+    /// challenge ACK (`tcp_validate_incoming`, `syn_challenge`).
+    LinuxSequenceCheck,
+    /// RFC 9293 §3.10.7.4: a segment is checked for sequence number before anything else, so
+    /// an unacceptable one is acknowledged whatever its flags; Linux discards a segment with
+    /// none of ACK, RST and SYN before that check (`tcp_rcv_state_process`,
+    /// `tcp_rcv_established`: `SKB_DROP_REASON_TCP_FLAGS`), silently.
+    DropSegmentsWithoutAckRstSyn,
+    /// RFC 5961 §5.2: an ACK is too old (challenge ACK) below SND.UNA − MAX.SND.WND; Linux
+    /// bounds MAX.SND.WND by the bytes acknowledged so far (`tcp_ack`: "do not accept ACK
+    /// for bytes we never sent", `min(max_window, bytes_acked)`), so on a connection where
+    /// nothing was acknowledged yet every ACK below SND.UNA is too old.
+    OldAckBoundByBytesAcked,
+    /// RFC 1122 §4.2.2.13 (SHLD: new data after CLOSE draws a RST) and RFC 9293 §3.10.7.4
+    /// seventh (CLOSE-WAIT, CLOSING, LAST-ACK ignore the text): in Linux, when the socket
+    /// can no longer receive (`RCV_SHUTDOWN`: closed by the application, or the peer's FIN
+    /// came), text beyond RCV.NXT in FIN-WAIT-1/2, or starting before RCV.NXT in CLOSE-WAIT,
+    /// CLOSING, LAST-ACK, resets the connection (`tcp_reset`) and is answered as
+    /// `tcp_v4_send_reset` answers a segment (`<SEQ=SEG.ACK><CTL=RST>`), as is an orphaned
+    /// FIN-WAIT-1 whose FIN is acknowledged by a segment bringing new data
+    /// (`tcp_rcv_state_process`, TCP_FIN_WAIT1); a segment starting at or after RCV.NXT in
+    /// CLOSE-WAIT, CLOSING, LAST-ACK is ignored, FIN included (the `break` before
+    /// `tcp_data_queue`). An ACK that completes CLOSING or LAST-ACK ends processing there
+    /// (`goto consume`).
+    ResetOnDataAfterShutdown,
+    /// RFC 9293 §3.10.7.4 in FIN-WAIT-2: once the application has closed, Linux replaces
+    /// the socket by a time-wait minisocket in substate FIN-WAIT-2 (`tcp_time_wait`), which
+    /// `tcp_timewait_state_process` runs: a segment outside the window (`tcp_in_window`)
+    /// draws an ACK, RST included; a RST in it ends the connection; a SYN at or after
+    /// RCV.NXT, or anything bringing new text other than the FIN at RCV.NXT, is answered by
+    /// `tcp_v4_send_reset` and ends it; a segment without ACK or new sequence space is
+    /// absorbed silently; the FIN at RCV.NXT moves to TIME-WAIT with an ACK. The ACK number
+    /// is never checked.
+    OrphanedFinWait2IsMinisocket,
+    /// RFC 9293 §3.10.7.4 in TIME-WAIT: Linux keeps only a time-wait minisocket
+    /// (`tcp_timewait_state_process`): a RST at RCV.NXT kills it (`tcp_rfc1337=0`), an empty
+    /// ACK at RCV.NXT is absorbed silently, a RST anywhere else is ignored, and every other
+    /// segment (old FIN, SYN, data, out-of-window ACK) draws `<SEQ=SND.NXT><ACK=RCV.NXT>`
+    /// (RFC: RFC 5961 challenge ACK for SYN, acceptability test for the rest).
+    TimeWaitMinisocket,
+    /// RFC 7323 §2.2 and §3.2: a `<SYN,ACK>` may carry the window-scale and timestamps options
+    /// only if the `<SYN>` it answers had them (TSopt: MUST NOT); in a simultaneous open
+    /// Linux's `<SYN,ACK>` from SYN-SENT is its own SYN sent again (`tcp_send_synack`), with
+    /// every option its SYN carried (`tcp_syn_options` reads the sysctls, not the peer's
+    /// SYN).
+    SimultaneousOpenSynAckRepeatsSynOptions,
 }
 
 /// Which reading of the RFCs the model follows.
@@ -370,13 +452,20 @@ impl Profile {
             name: "linux",
             deviations: vec![
                 Deviation::DropSynFinInListen,
-                Deviation::SynReceivedSynResets,
+                Deviation::SynReceivedIsRequestSocket,
                 Deviation::RstAtRcvNxtMinusOneAfterFin,
                 Deviation::AbortRstCarriesAck,
                 Deviation::DiscardSynData,
                 Deviation::TimeWaitSynReopens,
                 Deviation::ImmediateDupAckWithSack,
                 Deviation::ResetInCloseWaitIsBrokenPipe,
+                Deviation::LinuxSequenceCheck,
+                Deviation::DropSegmentsWithoutAckRstSyn,
+                Deviation::OldAckBoundByBytesAcked,
+                Deviation::ResetOnDataAfterShutdown,
+                Deviation::OrphanedFinWait2IsMinisocket,
+                Deviation::TimeWaitMinisocket,
+                Deviation::SimultaneousOpenSynAckRepeatsSynOptions,
             ],
         }
     }
@@ -423,16 +512,23 @@ impl Config {
 pub struct Tcp {
     config: Config,
     state: State,
-    /// Whether the connection was opened passively (SYN-RECEIVED returns to LISTEN).
+    /// Whether the connection was opened passively (SYN-RECEIVED returns to LISTEN; the
+    /// listener is taken to be still listening, e.g. for a SYN that reopens TIME-WAIT).
     passive: bool,
+    /// ISS, relative to the ISS of the first incarnation (0, unless TIME-WAIT was reopened).
+    iss: u32,
     /// SND.UNA, relative to ISS.
     snd_una: u32,
     /// SND.NXT, relative to ISS.
     snd_nxt: u32,
     /// Whether our FIN has been sent (its sequence number is `snd_nxt - 1` once sent).
     fin_sent: bool,
-    /// The largest window the peer offered (MAX.SND.WND, RFC 5961 §5.2), unscaled bytes.
+    /// The largest window the peer offered (MAX.SND.WND, RFC 5961 §5.2), in bytes (scaled).
     max_snd_wnd: u32,
+    /// The peer's window scale, once both SYNs offered one (RFC 7323 §2.2), else 0.
+    snd_wscale: u8,
+    /// Bytes of the stack's sequence space acknowledged so far (Linux `bytes_acked`).
+    bytes_acked: u32,
     /// IRS, the peer's ISN.
     irs: u32,
     /// RCV.NXT (peer's space).
@@ -445,6 +541,12 @@ pub struct Tcp {
     unread: u32,
     /// The peer's FIN has been received.
     fin_received: bool,
+    /// The peer's FIN waits in the receive queue for the application (it reads it as end of
+    /// stream; a close purges it). With `unread`, whether the receive queue is empty.
+    fin_queued: bool,
+    /// The connection lives in a Linux time-wait minisocket (FIN-WAIT-2 after close,
+    /// TIME-WAIT): see [`Deviation::OrphanedFinWait2IsMinisocket`].
+    minisocket: bool,
     /// The application closed the socket (it can no longer read).
     orphaned: bool,
     /// An error the application has not read yet (a reset by the peer).
@@ -463,16 +565,21 @@ impl Tcp {
             config,
             state: State::Closed,
             passive: false,
+            iss: 0,
             snd_una: 0,
             snd_nxt: 0,
             fin_sent: false,
             max_snd_wnd: 0,
+            snd_wscale: 0,
+            bytes_acked: 0,
             irs: 0,
             rcv_nxt: 0,
             rcv_wnd: 65_535,
             out_of_order: Vec::new(),
             unread: 0,
             fin_received: false,
+            fin_queued: false,
+            minisocket: false,
             orphaned: false,
             pending_error: None,
             send_mss: 536,
@@ -604,6 +711,43 @@ impl Tcp {
         self.send_mss = u32::from(syn.mss.unwrap_or(default_mss)).min(u32::from(self.config.mss));
         self.sack_ok = self.config.sack && syn.sack_permitted;
         self.timestamps_ok = self.config.timestamps && syn.timestamps;
+        // RFC 7323 §2.2/§2.3: scaling applies once both SYNs offered it; at most 14.
+        self.snd_wscale = match syn.window_scale {
+            Some(w) if self.config.window_scaling => w.min(14),
+            _ => 0,
+        };
+    }
+
+    /// `<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>` with the options the SYN `offered` allows.
+    fn syn_ack(&self, offered: Option<&SegmentIn>, reason: &'static str) -> Output {
+        Output::Segment(SegmentOut {
+            flags: Flags::SYN_ACK,
+            seq: self.iss,
+            seq_from: SeqFrom::Iss,
+            delayable: false,
+            ack: self.rcv_nxt,
+            len: 0,
+            options: self.syn_options(offered),
+            reason,
+        })
+    }
+
+    /// What Linux's `tcp_v4_send_reset` (tcp_ipv4.c) sends in answer to `seg`, as RFC 9293
+    /// §3.10.7.1 does for CLOSED: `<SEQ=SEG.ACK><CTL=RST>` when it carries ACK, else
+    /// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`. Never an answer to a RST.
+    fn reset_answering(&self, seg: &SegmentIn, reason: &'static str) -> Option<Output> {
+        if seg.flags.rst {
+            None
+        } else if seg.flags.ack {
+            Some(self.segment(Flags::RST, seg.ack, 0, 0, reason))
+        } else {
+            Some(self.reset_literal_zero(seg.end_seq(), reason))
+        }
+    }
+
+    /// Whether the receive queue holds nothing: no unread text, no unread FIN.
+    fn receive_queue_empty(&self) -> bool {
+        self.unread == 0 && !self.fin_queued
     }
 
     /// An application call.
@@ -616,12 +760,12 @@ impl Tcp {
             }
             (Call::Connect, State::Closed) => {
                 // RFC 9293 §3.10.1: send <SEQ=ISS><CTL=SYN>, SND.UNA = ISS, SND.NXT = ISS+1.
-                self.snd_una = 0;
-                self.snd_nxt = 1;
+                self.snd_una = self.iss;
+                self.snd_nxt = self.iss.wrapping_add(1);
                 self.state = State::SynSent;
                 out.push(Output::Segment(SegmentOut {
                     flags: Flags::SYN,
-                    seq: 0,
+                    seq: self.iss,
                     seq_from: SeqFrom::Iss,
                     delayable: false,
                     ack: 0,
@@ -670,6 +814,8 @@ impl Tcp {
                     self.unread -= n;
                     out.push(Output::Deliver(n));
                 } else if self.fin_received {
+                    // Reading the end of stream consumes the FIN from the receive queue.
+                    self.fin_queued = false;
                     out.push(Output::EndOfStream);
                 } else if !self.state.is_synchronized() && self.state != State::SynReceived {
                     out.push(Output::Error(AppError::InvalidState));
@@ -696,12 +842,22 @@ impl Tcp {
                 self.orphaned = true;
                 self.send_fin(State::LastAck, &mut out);
             }
+            (Call::Close, State::FinWait2) => {
+                // `tcp_close` hands an orphaned FIN-WAIT-2 to a minisocket (`tcp_time_wait`).
+                self.orphaned = true;
+                self.minisocket = self.profile(Deviation::OrphanedFinWait2IsMinisocket);
+            }
             (Call::Close, _) => self.orphaned = true,
             (Call::Abort, State::Listen | State::SynSent | State::TimeWait) => {
                 self.state = State::Closed
             }
             (Call::Abort, _) => self.abort(&mut out, "ABORT"),
             (Call::Listen | Call::Connect, _) => out.push(Output::Error(AppError::InvalidState)),
+        }
+        if call == Call::Close {
+            // CLOSE discards whatever the application did not read (`tcp_close` purges the
+            // receive queue), the peer's FIN included.
+            self.fin_queued = false;
         }
         out
     }
@@ -746,6 +902,15 @@ impl Tcp {
             State::Closed => self.closed(seg, &mut out),
             State::Listen => self.listen(seg, &mut out),
             State::SynSent => self.syn_sent(seg, &mut out),
+            State::SynReceived
+                if self.passive && self.profile(Deviation::SynReceivedIsRequestSocket) =>
+            {
+                self.request_socket(seg, &mut out)
+            }
+            State::FinWait2 if self.minisocket => self.fin_wait_2_minisocket(seg, &mut out),
+            State::TimeWait if self.profile(Deviation::TimeWaitMinisocket) => {
+                self.time_wait_minisocket(seg, &mut out)
+            }
             _ => self.otherwise(seg, &mut out),
         }
         out
@@ -753,15 +918,7 @@ impl Tcp {
 
     /// §3.10.7.1: CLOSED. Also what a stack does for a segment to a port nobody uses.
     fn closed(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
-        if seg.flags.rst {
-            return;
-        }
-        if seg.flags.ack {
-            out.push(self.segment(Flags::RST, seg.ack, 0, 0, "segment to CLOSED, ACK on"));
-        } else {
-            let ack = seg.seq.wrapping_add(seg.seg_len());
-            out.push(self.reset_literal_zero(ack, "segment to CLOSED, ACK off"));
-        }
+        out.extend(self.reset_answering(seg, "segment to CLOSED"));
     }
 
     /// §3.10.7.2: LISTEN.
@@ -786,25 +943,16 @@ impl Tcp {
             self.out_of_order
                 .push((self.rcv_nxt, self.rcv_nxt.wrapping_add(seg.len)));
         }
-        self.snd_una = 0;
-        self.snd_nxt = 1;
+        self.snd_una = self.iss;
+        self.snd_nxt = self.iss.wrapping_add(1);
         self.state = State::SynReceived;
-        out.push(Output::Segment(SegmentOut {
-            flags: Flags::SYN_ACK,
-            seq: 0,
-            seq_from: SeqFrom::Iss,
-            delayable: false,
-            ack: self.rcv_nxt,
-            len: 0,
-            options: self.syn_options(Some(seg)),
-            reason: "SYN to LISTEN",
-        }));
+        out.push(self.syn_ack(Some(seg), "SYN to LISTEN"));
     }
 
     /// §3.10.7.3: SYN-SENT.
     fn syn_sent(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
         // First: the ACK bit. Acceptable when ISS < SEG.ACK =< SND.NXT.
-        let ack_ok = seg.flags.ack && seq::lt(0, seg.ack) && seq::le(seg.ack, self.snd_nxt);
+        let ack_ok = seg.flags.ack && seq::lt(self.iss, seg.ack) && seq::le(seg.ack, self.snd_nxt);
         if seg.flags.ack && !ack_ok {
             if !seg.flags.rst {
                 out.push(self.segment(Flags::RST, seg.ack, 0, 0, "unacceptable ACK in SYN-SENT"));
@@ -825,23 +973,25 @@ impl Tcp {
         }
         self.learn_syn(seg);
         if ack_ok {
+            // `tcp_rcv_synsent_state_process` runs `tcp_ack`: the SYN counts in bytes_acked.
+            self.bytes_acked = self
+                .bytes_acked
+                .wrapping_add(seg.ack.wrapping_sub(self.snd_una));
             self.snd_una = seg.ack;
+            // A SYN's window is never scaled (RFC 7323 §2.2).
+            self.max_snd_wnd = self.max_snd_wnd.max(u32::from(seg.window));
             self.state = State::Established;
             out.push(Output::Established);
             out.push(self.ack_now("SYN-ACK in SYN-SENT"));
         } else {
             // Simultaneous open: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
             self.state = State::SynReceived;
-            out.push(Output::Segment(SegmentOut {
-                flags: Flags::SYN_ACK,
-                seq: 0,
-                seq_from: SeqFrom::Iss,
-                delayable: false,
-                ack: self.rcv_nxt,
-                len: 0,
-                options: self.syn_options(Some(seg)),
-                reason: "SYN in SYN-SENT (simultaneous open)",
-            }));
+            let offered = if self.profile(Deviation::SimultaneousOpenSynAckRepeatsSynOptions) {
+                None
+            } else {
+                Some(seg)
+            };
+            out.push(self.syn_ack(offered, "SYN in SYN-SENT (simultaneous open)"));
         }
     }
 
@@ -861,13 +1011,101 @@ impl Tcp {
         }
     }
 
+    /// The first check as Linux's `tcp_sequence` makes it ([`Deviation::LinuxSequenceCheck`]).
+    /// Linux compares the end with `rcv_wup`, RCV.NXT when the last ACK went out; the model
+    /// takes it as RCV.NXT (every ACK it predicts goes out at once or within MUST-40).
+    fn linux_acceptable(&self, seg: &SegmentIn) -> bool {
+        let end = seg.end_seq();
+        let edge = self.rcv_nxt.wrapping_add(self.rcv_wnd);
+        if seq::lt(end, self.rcv_nxt) {
+            return false;
+        }
+        if seq::gt(end, edge) {
+            if seq::le(end.wrapping_sub(u32::from(seg.flags.fin)), edge) {
+                // "Some stacks are known to handle FIN incorrectly": only the FIN is beyond.
+                return true;
+            }
+            if seq::gt(seg.seq, edge) {
+                return false;
+            }
+            return self.receive_queue_empty();
+        }
+        true
+    }
+
+    /// Linux's `tcp_in_window` (tcp_minisocks.c), the acceptability test of the request and
+    /// time-wait minisockets: the segment starts at RCV.NXT, or overlaps the window, or is
+    /// empty and sits exactly at its right edge.
+    fn minisocket_in_window(&self, seg: &SegmentIn) -> bool {
+        let (seq, end) = (seg.seq, seg.end_seq());
+        let edge = self.rcv_nxt.wrapping_add(self.rcv_wnd);
+        seq == self.rcv_nxt
+            || (seq::gt(end, self.rcv_nxt) && seq::lt(seq, edge))
+            || (seq == edge && seq == end)
+    }
+
+    /// SYN-RECEIVED of a passive open under Linux: the request socket
+    /// ([`Deviation::SynReceivedIsRequestSocket`], `tcp_check_req`). A segment that passes
+    /// every check turns the request into a full socket, which processes it again from the
+    /// first check (`tcp_child_process` → `tcp_rcv_state_process`).
+    fn request_socket(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        let f = seg.flags;
+        if f.syn && !f.ack && !f.rst && seg.seq == self.irs {
+            out.push(self.syn_ack(Some(seg), "retransmitted SYN in SYN-RECEIVED"));
+            return;
+        }
+        if f.rst {
+            if seg.seq == self.rcv_nxt {
+                // The request is dropped; the listener goes on.
+                self.state = State::Listen;
+            } else if self.minisocket_in_window(seg) {
+                out.push(self.ack_now("challenge ACK (RST in window, SYN-RECEIVED)"));
+            }
+            return;
+        }
+        if f.ack && seg.ack != self.snd_nxt {
+            // `tcp_check_req` returns the listener, which answers any ACK with a reset.
+            out.push(self.segment(
+                Flags::RST,
+                seg.ack,
+                0,
+                0,
+                "unacceptable ACK in SYN-RECEIVED",
+            ));
+            return;
+        }
+        if !self.minisocket_in_window(seg) {
+            out.push(self.ack_now("segment outside the window in SYN-RECEIVED"));
+            return;
+        }
+        if f.syn && seg.seq != self.irs {
+            // "Embryonic reset": the SYN (a SYN at the IRS is truncated to nothing instead).
+            out.extend(self.reset_answering(seg, "SYN in the window in SYN-RECEIVED"));
+            self.state = State::Listen;
+            return;
+        }
+        if !f.ack {
+            return;
+        }
+        self.otherwise(seg, out);
+    }
+
     /// §3.10.7.4: SYN-RECEIVED and the synchronized states.
     fn otherwise(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
-        if self.state == State::TimeWait {
-            return self.time_wait(seg, out);
+        if !seg.flags.ack
+            && !seg.flags.rst
+            && !seg.flags.syn
+            && self.profile(Deviation::DropSegmentsWithoutAckRstSyn)
+        {
+            return;
         }
         // First: sequence number.
-        if !self.acceptable(seg) {
+        let acceptable = if self.profile(Deviation::LinuxSequenceCheck) {
+            self.linux_acceptable(seg)
+        } else {
+            self.acceptable(seg)
+        };
+        if !acceptable {
             if seg.flags.rst {
                 let after_fin = matches!(
                     self.state,
@@ -881,26 +1119,7 @@ impl Tcp {
                 }
                 return;
             }
-            if self.state == State::SynReceived
-                && seg.flags.syn
-                && !seg.flags.ack
-                && seg.seq == self.irs
-            {
-                // A retransmitted SYN (it lies before RCV.NXT): handled with the SYNs below.
-                return self.syn_in_syn_received(seg, out);
-            }
-            let mut ack = self.ack_now("unacceptable segment");
-            let end = seg.seq.wrapping_add(seg.len);
-            if let Output::Segment(out_seg) = &mut ack
-                && seg.len > 0
-                && seq::le(end, self.rcv_nxt)
-                && self.sack_ok
-                && self.profile(Deviation::ImmediateDupAckWithSack)
-            {
-                // RFC 2883: a duplicate segment is reported in the first SACK block (D-SACK).
-                out_seg.options.sack_blocks.insert(0, (seg.seq, end));
-            }
-            out.push(ack);
+            out.push(self.duplicate_ack(seg, "unacceptable segment"));
             return;
         }
         // Second: RST (RFC 5961 §3.2).
@@ -919,8 +1138,18 @@ impl Tcp {
         }
         // Fourth: SYN (RFC 5961 §4).
         if seg.flags.syn {
-            if self.state == State::SynReceived {
-                return self.syn_in_syn_received(seg, out);
+            if self.state == State::TimeWait
+                && !seg.flags.ack
+                && seq::gt(seg.seq, self.rcv_nxt)
+                && self.passive
+                && self.profile(Deviation::TimeWaitSynReopens)
+            {
+                return self.reopen_from_time_wait(seg, out);
+            }
+            if self.state == State::SynReceived && self.passive {
+                // RFC 9293: a passively opened connection returns to LISTEN.
+                self.state = State::Listen;
+                return;
             }
             out.push(self.ack_now("challenge ACK (SYN in a synchronized state)"));
             return;
@@ -933,6 +1162,11 @@ impl Tcp {
             if seq::lt(self.snd_una, seg.ack) && seq::le(seg.ack, self.snd_nxt) {
                 self.state = State::Established;
                 out.push(Output::Established);
+                if self.passive && self.profile(Deviation::SynReceivedIsRequestSocket) {
+                    // The child socket starts at SND.UNA = ISS+1 (`tcp_create_openreq_child`):
+                    // the SYN does not count in bytes_acked.
+                    self.snd_una = seg.ack;
+                }
             } else {
                 out.push(self.segment(
                     Flags::RST,
@@ -948,17 +1182,40 @@ impl Tcp {
             out.push(self.ack_now("ACK of unsent data"));
             return;
         }
-        if seq::lt(seg.ack, self.snd_una.wrapping_sub(self.max_snd_wnd)) {
+        let max_wnd = if self.profile(Deviation::OldAckBoundByBytesAcked) {
+            self.max_snd_wnd.min(self.bytes_acked)
+        } else {
+            self.max_snd_wnd
+        };
+        if seq::lt(seg.ack, self.snd_una.wrapping_sub(max_wnd)) {
             out.push(self.ack_now("challenge ACK (ACK too old)"));
             return;
         }
-        if seq::gt(seg.ack, self.snd_una) {
+        if seq::ge(seg.ack, self.snd_una) {
+            // SND.UNA =< SEG.ACK =< SND.NXT: the window is updated (MAX.SND.WND follows).
+            let wnd = u32::from(seg.window) << self.snd_wscale;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            self.bytes_acked = self
+                .bytes_acked
+                .wrapping_add(seg.ack.wrapping_sub(self.snd_una));
             self.snd_una = seg.ack;
         }
+        // An older ACK is a duplicate: it is ignored and processing goes on.
         let fin_acked = self.fin_sent && self.snd_una == self.snd_nxt;
         match self.state {
-            State::FinWait1 if fin_acked => self.state = State::FinWait2,
-            State::Closing if fin_acked => self.state = State::TimeWait,
+            State::FinWait1 if fin_acked => {
+                self.state = State::FinWait2;
+                if self.orphaned && !self.orphaned_fin_wait_2(seg, out) {
+                    return;
+                }
+            }
+            State::Closing if fin_acked => {
+                self.state = State::TimeWait;
+                if self.profile(Deviation::ResetOnDataAfterShutdown) {
+                    // `tcp_time_wait`, then `goto consume`.
+                    return;
+                }
+            }
             State::LastAck if fin_acked => {
                 self.state = State::Closed;
                 return;
@@ -966,6 +1223,23 @@ impl Tcp {
             _ => {}
         }
         // Seventh: segment text.
+        if self.profile(Deviation::ResetOnDataAfterShutdown) && !self.text_after_shutdown(seg, out)
+        {
+            return;
+        }
+        if self.profile(Deviation::LinuxSequenceCheck) && seg.seg_len() > 0 {
+            // `tcp_data_queue`: text `tcp_sequence` let through that is a duplicate or lies
+            // beyond the window is acknowledged at once.
+            let edge = self.rcv_nxt.wrapping_add(self.rcv_wnd);
+            if seq::le(seg.end_seq(), self.rcv_nxt) {
+                out.push(self.duplicate_ack(seg, "duplicate segment"));
+                return;
+            }
+            if seq::ge(seg.seq, edge) {
+                out.push(self.ack_now("segment beyond the window"));
+                return;
+            }
+        }
         let had_holes = !self.out_of_order.is_empty();
         let mut need_ack = false;
         if seg.len > 0 {
@@ -980,6 +1254,7 @@ impl Tcp {
             if fin_seq == self.rcv_nxt && !self.fin_received {
                 self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
                 self.fin_received = true;
+                self.fin_queued = true;
                 need_ack = true;
                 self.state = match self.state {
                     State::SynReceived | State::Established => State::CloseWait,
@@ -1004,6 +1279,76 @@ impl Tcp {
             }
             out.push(ack);
         }
+    }
+
+    /// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` for a segment that brought nothing new, with a
+    /// D-SACK block (RFC 2883) for the duplicate text it carried (`tcp_send_dupack`).
+    fn duplicate_ack(&self, seg: &SegmentIn, reason: &'static str) -> Output {
+        let mut ack = self.ack_now(reason);
+        let end = seg.seq.wrapping_add(seg.len);
+        if let Output::Segment(out_seg) = &mut ack
+            && seg.len > 0
+            && seq::le(end, self.rcv_nxt)
+            && self.sack_ok
+            && self.profile(Deviation::ImmediateDupAckWithSack)
+        {
+            // RFC 2883: a duplicate segment is reported in the first SACK block (D-SACK).
+            out_seg.options.sack_blocks.insert(0, (seg.seq, end));
+        }
+        ack
+    }
+
+    /// An orphaned FIN-WAIT-1 has just had its FIN acknowledged (`tcp_rcv_state_process`,
+    /// TCP_FIN_WAIT1, `SOCK_DEAD`). Returns whether processing goes on.
+    fn orphaned_fin_wait_2(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) -> bool {
+        let new_text = seg.seg_len() > 0
+            && seq::gt(
+                seg.end_seq().wrapping_sub(u32::from(seg.flags.fin)),
+                self.rcv_nxt,
+            );
+        if new_text && self.profile(Deviation::ResetOnDataAfterShutdown) {
+            // "Receive out of order FIN after close()": `tcp_done`, then a reset.
+            out.extend(self.reset_answering(seg, "text after close (FIN-WAIT-1)"));
+            self.state = State::Closed;
+            return false;
+        }
+        if !seg.flags.fin && self.profile(Deviation::OrphanedFinWait2IsMinisocket) {
+            // `tcp_time_wait(sk, TCP_FIN_WAIT2, ...)`, then `goto consume`.
+            self.minisocket = true;
+            return false;
+        }
+        true
+    }
+
+    /// The seventh step under [`Deviation::ResetOnDataAfterShutdown`]. Returns whether
+    /// processing goes on to `tcp_data_queue`.
+    fn text_after_shutdown(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) -> bool {
+        let after_fin = matches!(
+            self.state,
+            State::CloseWait | State::Closing | State::LastAck
+        );
+        if after_fin && seq::ge(seg.seq, self.rcv_nxt) {
+            // The `break` before `tcp_data_queue`: text and FIN are ignored.
+            return false;
+        }
+        let receiving_shut = self.orphaned || self.fin_received;
+        let may_reset = after_fin || matches!(self.state, State::FinWait1 | State::FinWait2);
+        let new_text = seg.seg_len() > 0
+            && seq::gt(
+                seg.end_seq().wrapping_sub(u32::from(seg.flags.fin)),
+                self.rcv_nxt,
+            );
+        if may_reset && receiving_shut && new_text {
+            // "RFC 1122 says we MUST send a reset": `tcp_reset`, then `tcp_v4_send_reset`.
+            out.extend(self.reset_answering(seg, "text after the receiving side shut down"));
+            if self.orphaned {
+                self.state = State::Closed;
+            } else {
+                self.reset_by_peer(out);
+            }
+            return false;
+        }
+        true
     }
 
     /// §3.10.7.4 seventh: data in ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2. Returns whether an
@@ -1073,63 +1418,90 @@ impl Tcp {
         self.out_of_order.insert(0, merged);
     }
 
-    fn syn_in_syn_received(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
-        if self.profile(Deviation::SynReceivedSynResets) {
-            if seg.seq == self.irs && !seg.flags.ack {
-                out.push(Output::Segment(SegmentOut {
-                    flags: Flags::SYN_ACK,
-                    seq: 0,
-                    seq_from: SeqFrom::Iss,
-                    delayable: false,
-                    ack: self.rcv_nxt,
-                    len: 0,
-                    options: self.syn_options(Some(seg)),
-                    reason: "retransmitted SYN in SYN-RECEIVED",
-                }));
-            } else {
-                out.push(self.segment(
-                    Flags::RST_ACK,
-                    0,
-                    seg.seq.wrapping_add(1),
-                    0,
-                    "new SYN in SYN-RECEIVED",
-                ));
-                self.state = State::Listen;
-            }
-        } else if self.passive {
-            self.state = State::Listen;
-        } else {
-            out.push(self.ack_now("challenge ACK (SYN in SYN-RECEIVED)"));
+    /// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` from a time-wait minisocket
+    /// (`tcp_v4_timewait_ack`): no SACK blocks.
+    fn minisocket_ack(&self, reason: &'static str) -> Output {
+        let mut ack = self.ack_now(reason);
+        if let Output::Segment(s) = &mut ack {
+            s.options.sack_blocks.clear();
         }
+        ack
     }
 
-    /// TIME-WAIT (RFC 9293 §3.10.7.4, §3.6.1; Linux's time-wait minisocket).
-    fn time_wait(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
-        if seg.flags.rst {
-            if seg.seq == self.rcv_nxt {
+    /// FIN-WAIT-2 after close under Linux: the minisocket in substate FIN-WAIT-2
+    /// ([`Deviation::OrphanedFinWait2IsMinisocket`], `tcp_timewait_state_process`).
+    fn fin_wait_2_minisocket(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        let f = seg.flags;
+        if !self.minisocket_in_window(seg) {
+            out.push(self.minisocket_ack("segment outside the window (FIN-WAIT-2)"));
+            return;
+        }
+        if f.rst {
+            self.state = State::Closed;
+            return;
+        }
+        if f.syn && seq::ge(seg.seq, self.rcv_nxt) {
+            out.extend(self.reset_answering(seg, "SYN in the window (FIN-WAIT-2)"));
+            self.state = State::Closed;
+            return;
+        }
+        let end = seg.end_seq();
+        if !f.ack || seq::le(end, self.rcv_nxt) || seg.seg_len() == 0 {
+            // "Dup ACK?": absorbed.
+            return;
+        }
+        if !f.fin || end != self.rcv_nxt.wrapping_add(1) {
+            // "If new data arrive after half-duplex close, reset."
+            out.extend(self.reset_answering(seg, "text after close (FIN-WAIT-2)"));
+            self.state = State::Closed;
+            return;
+        }
+        self.rcv_nxt = end;
+        self.fin_received = true;
+        self.minisocket = false;
+        self.state = State::TimeWait;
+        out.push(self.minisocket_ack("ACK of FIN"));
+    }
+
+    /// TIME-WAIT under Linux: the time-wait minisocket ([`Deviation::TimeWaitMinisocket`],
+    /// `tcp_timewait_state_process`).
+    fn time_wait_minisocket(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        let f = seg.flags;
+        if seg.seq == self.rcv_nxt && (seg.seg_len() == 0 || f.rst) {
+            // "In window segment, it may be only reset or bare ack."
+            if f.rst {
+                // TIME-WAIT assassination (`tcp_rfc1337=0`).
                 self.state = State::Closed;
             }
             return;
         }
-        if seg.flags.syn
-            && !seg.flags.ack
+        if f.syn
+            && !f.rst
+            && !f.ack
             && seq::gt(seg.seq, self.rcv_nxt)
+            && self.passive
             && self.profile(Deviation::TimeWaitSynReopens)
         {
-            // A new incarnation: the old TCB goes, a listener answers (modelled as LISTEN).
-            let mut fresh = Tcp::new(self.config.clone());
-            fresh.state = State::Listen;
-            fresh.passive = true;
-            *self = fresh;
-            let mut replies = self.handle_segment(seg);
-            out.append(&mut replies);
-            return;
+            return self.reopen_from_time_wait(seg, out);
         }
-        out.push(self.ack_now(if seg.flags.fin {
-            "ACK of retransmitted FIN in TIME-WAIT"
-        } else {
-            "segment in TIME-WAIT"
-        }));
+        if !f.rst {
+            out.push(self.minisocket_ack(if f.fin {
+                "ACK of retransmitted FIN in TIME-WAIT"
+            } else {
+                "segment in TIME-WAIT"
+            }));
+        }
+    }
+
+    /// `TCP_TW_SYN`: the TIME-WAIT connection goes and the listener takes the SYN, with ISS =
+    /// the old SND.NXT + 65537 (`tcp_timewait_state_process`: `tw_snd_nxt + 65535 + 2`).
+    fn reopen_from_time_wait(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        let mut fresh = Tcp::new(self.config.clone());
+        fresh.state = State::Listen;
+        fresh.passive = true;
+        fresh.iss = self.snd_nxt.wrapping_add(65_537);
+        *self = fresh;
+        out.append(&mut self.handle_segment(seg));
     }
 
     fn reset_by_peer(&mut self, out: &mut Vec<Output>) {
