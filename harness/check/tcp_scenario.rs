@@ -252,6 +252,8 @@ pub struct ScenarioRunner<'s, 't> {
     session: &'s mut Session<'t>,
     scenario: TcpScenario,
     model: Tcp,
+    /// The model's configuration (a new incarnation after a reset starts from it).
+    config: Config,
     peer_port: u16,
     stack_port: u16,
     peer_ip: IpAddr,
@@ -311,7 +313,8 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         Ok(ScenarioRunner {
             session,
             scenario,
-            model: Tcp::new(config),
+            model: Tcp::new(config.clone()),
+            config,
             peer_port,
             stack_port,
             peer_ip,
@@ -436,6 +439,13 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 self.ladder.push(("connect".into(), "connect".into()));
             }
             TcpEvent::Peer(p) => {
+                if self.model.state() == State::Closed && self.listener_open {
+                    // The connection is gone but the listener is still there: the next
+                    // segment meets a fresh TCB in LISTEN (RFC 9293 §3.10.7.2).
+                    self.model = Tcp::new(self.config.clone());
+                    self.model.handle_call(Call::Listen);
+                    self.iss = None;
+                }
                 let (seg_in, segment) = self.peer_segment(p);
                 outputs = self.model.handle_segment(&seg_in);
                 let line = render_segment(&segment, PEER_ISN, self.iss);
@@ -526,7 +536,12 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         self.wait_for_delayed(step, &outputs, &mut observed)?;
         self.compare_segments(step, &outputs, &observed)?;
         self.compare_call(step, event, &outputs, call_outcome.as_ref())?;
-        if outputs.contains(&Output::Established) && self.conn.is_none() {
+        if outputs.contains(&Output::Established) && (self.conn.is_none() || self.listener_open) {
+            if let Some(old) = self.conn.take().filter(|_| self.listener_open) {
+                // The application still held the previous, dead connection: it closes it
+                // before taking the new one.
+                self.session.call(step, SocketCall::Close { sock: old })?;
+            }
             let outcome = self.session.call(
                 step,
                 SocketCall::Accept {

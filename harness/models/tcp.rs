@@ -425,6 +425,12 @@ pub enum Deviation {
     /// every option its SYN carried (`tcp_syn_options` reads the sysctls, not the peer's
     /// SYN).
     SimultaneousOpenSynAckRepeatsSynOptions,
+    /// RFC 9293 §3.10.7.4 and RFC 5961 §4: in SYN-RECEIVED a SYN-ACK at RCV.NXT−1 is outside
+    /// the window (an ACK answers it) and its SYN draws a challenge ACK; after a
+    /// simultaneous open Linux accepts the peer's SYN-ACK (SEG.SEQ+1 = RCV.NXT, SEG.ACK =
+    /// SND.NXT) as the acknowledgment that completes the handshake
+    /// (`tcp_validate_incoming`, "goto pass").
+    SimultaneousOpenSynAckCompletes,
 }
 
 /// Which reading of the RFCs the model follows.
@@ -466,6 +472,7 @@ impl Profile {
                 Deviation::OrphanedFinWait2IsMinisocket,
                 Deviation::TimeWaitMinisocket,
                 Deviation::SimultaneousOpenSynAckRepeatsSynOptions,
+                Deviation::SimultaneousOpenSynAckCompletes,
             ],
         }
     }
@@ -541,6 +548,9 @@ pub struct Tcp {
     unread: u32,
     /// The peer's FIN has been received.
     fin_received: bool,
+    /// The sequence number of a FIN that arrived out of order (held with its data, and
+    /// reported in SACK blocks, until the hole before it fills).
+    fin_out_of_order: Option<u32>,
     /// The peer's FIN waits in the receive queue for the application (it reads it as end of
     /// stream; a close purges it). With `unread`, whether the receive queue is empty.
     fin_queued: bool,
@@ -579,6 +589,7 @@ impl Tcp {
             unread: 0,
             fin_received: false,
             fin_queued: false,
+            fin_out_of_order: None,
             minisocket: false,
             orphaned: false,
             pending_error: None,
@@ -825,6 +836,9 @@ impl Tcp {
                 self.send_fin(State::FinWait1, &mut out)
             }
             (Call::ShutdownWrite, State::CloseWait) => self.send_fin(State::LastAck, &mut out),
+            // RFC 9293 §3.10.4 CLOSE in SYN-SENT: "Delete the TCB"; Linux's tcp_shutdown
+            // moves SYN-SENT to CLOSE the same way (tcp_close_state), sending nothing.
+            (Call::ShutdownWrite, State::SynSent) => self.state = State::Closed,
             (Call::ShutdownWrite, _) => {}
             (Call::Close, State::Listen | State::SynSent) => self.state = State::Closed,
             (Call::Close | Call::Abort, State::Closed) => {}
@@ -1092,6 +1106,30 @@ impl Tcp {
 
     /// §3.10.7.4: SYN-RECEIVED and the synchronized states.
     fn otherwise(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
+        if self.state == State::SynReceived
+            && !self.passive
+            && seg.flags.syn
+            && seg.flags.ack
+            && seg.seq.wrapping_add(1) == self.rcv_nxt
+            && seg.ack == self.snd_nxt
+            && self.profile(Deviation::SimultaneousOpenSynAckCompletes)
+        {
+            // The peer's SYN-ACK of a simultaneous open acknowledges our SYN: it completes
+            // the handshake like an ACK would.
+            let as_ack = SegmentIn { flags: Flags { syn: false, ..seg.flags }, seq: self.rcv_nxt, ..seg.clone() };
+            self.otherwise(&as_ack, out);
+            // Its SYN is old news: `tcp_data_queue` acknowledges it as a duplicate, with a
+            // D-SACK block for it when SACK was negotiated (RFC 2883).
+            let mut dup = self.ack_now("duplicate SYN of a simultaneous open");
+            if let Output::Segment(d) = &mut dup
+                && self.sack_ok
+                && self.profile(Deviation::ImmediateDupAckWithSack)
+            {
+                d.options.sack_blocks = vec![(seg.seq, seg.seq.wrapping_add(1))];
+            }
+            out.push(dup);
+            return;
+        }
         if !seg.flags.ack
             && !seg.flags.rst
             && !seg.flags.syn
@@ -1252,20 +1290,22 @@ impl Tcp {
         if seg.flags.fin {
             let fin_seq = seg.seq.wrapping_add(seg.len);
             if fin_seq == self.rcv_nxt && !self.fin_received {
-                self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
-                self.fin_received = true;
-                self.fin_queued = true;
+                self.take_fin(fin_acked);
                 need_ack = true;
-                self.state = match self.state {
-                    State::SynReceived | State::Established => State::CloseWait,
-                    State::FinWait1 if fin_acked => State::TimeWait,
-                    State::FinWait1 => State::Closing,
-                    State::FinWait2 => State::TimeWait,
-                    other => other,
-                };
             } else if seq::gt(fin_seq, self.rcv_nxt) {
+                if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+                    // Held with the out-of-order data; the SACK block covers it.
+                    self.insert_out_of_order(fin_seq, fin_seq.wrapping_add(1));
+                    self.fin_out_of_order = Some(fin_seq);
+                }
                 need_ack = true;
             }
+        }
+        // A hole just filled up to a FIN held out of order: the FIN now counts.
+        if self.fin_out_of_order == Some(self.rcv_nxt) && !self.fin_received {
+            self.fin_out_of_order = None;
+            self.take_fin(fin_acked);
+            need_ack = true;
         }
         if need_ack {
             let mut ack = self.ack_now(if seg.flags.fin {
@@ -1279,6 +1319,21 @@ impl Tcp {
             }
             out.push(ack);
         }
+    }
+
+    /// The FIN at RCV.NXT is accepted: advance over it and move on (RFC 9293 §3.10.7.4,
+    /// eighth).
+    fn take_fin(&mut self, fin_acked: bool) {
+        self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
+        self.fin_received = true;
+        self.fin_queued = true;
+        self.state = match self.state {
+            State::SynReceived | State::Established => State::CloseWait,
+            State::FinWait1 if fin_acked => State::TimeWait,
+            State::FinWait1 => State::Closing,
+            State::FinWait2 => State::TimeWait,
+            other => other,
+        };
     }
 
     /// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` for a segment that brought nothing new, with a
@@ -1388,14 +1443,22 @@ impl Tcp {
                 .iter()
                 .position(|&(s, _)| seq::le(s, self.rcv_nxt))
             {
-                let (_, e) = self.out_of_order.remove(i);
+                let (_, mut e) = self.out_of_order.remove(i);
+                if let Some(fin) = self.fin_out_of_order
+                    && seq::lt(fin, e)
+                {
+                    // The block ends with the FIN: data stops before it (the eighth step
+                    // takes the FIN itself).
+                    e = fin;
+                }
                 if seq::gt(e, self.rcv_nxt) {
                     self.unread += e.wrapping_sub(self.rcv_nxt);
                     self.rcv_nxt = e;
                 }
             }
         } else {
-            self.insert_out_of_order(start, end);
+            // A FIN on out-of-order data is held with it (the eighth step records where).
+            self.insert_out_of_order(start, end.wrapping_add(u32::from(seg.flags.fin)));
         }
         true
     }
