@@ -799,10 +799,9 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 .push((expected_line.clone(), observed_line.clone()));
             match (expected, actual) {
                 (Some(p), Some(s)) => differences.extend(self.segment_differences(p, s)),
-                (Some(p), None) => differences.push(format!(
-                    "expected {} ({}), the stack sent nothing",
-                    expected_line.trim_start_matches("< "),
-                    p.reason
+                (Some(_), None) => differences.push(format!(
+                    "expected {}, the stack sent nothing",
+                    expected_line.trim_start_matches("< ")
                 )),
                 (None, Some(_)) => differences.push(format!(
                     "the stack sent {}, the model expected nothing",
@@ -859,6 +858,9 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         if p.options.sack_permitted {
             seg.options.push(TcpOption::SackPermitted);
         }
+        if p.options.timestamps {
+            seg.options.push(TcpOption::Timestamps { val: 0, ecr: 0 });
+        }
         if p.options.window_scale {
             seg.options.push(TcpOption::WindowScale(0));
         }
@@ -867,7 +869,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 .push(TcpOption::Sack(p.options.sack_blocks.clone()));
         }
         format!(
-            "< {} ({})",
+            "< {} [{}]",
             render_segment(&seg, iss, Some(PEER_ISN)),
             p.reason
         )
@@ -1001,6 +1003,8 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                         Output::Error(tcp::AppError::ConnectionRefused) => {
                             Some("ECONNREFUSED".into())
                         }
+                        // RFC 9293 §3.10.3: "error: connection does not exist".
+                        Output::Error(tcp::AppError::InvalidState) => Some("ENOTCONN".into()),
                         _ => None,
                     })
                     .unwrap_or_else(|| "timed out".into()),
@@ -1144,11 +1148,11 @@ fn differs(expected: &str, observed: &str) -> bool {
     if let Some(call) = expected.strip_suffix(" = (not compared)") {
         return !observed.starts_with(call);
     }
-    // A predicted segment carries the model's reason in parentheses at the end.
+    // A predicted segment carries the model's reason in brackets at the end.
     let core = if expected.starts_with("< ") {
         expected
-            .rsplit_once(" (")
-            .filter(|(_, tail)| tail.ends_with(')'))
+            .rsplit_once(" [")
+            .filter(|(_, tail)| tail.ends_with(']'))
             .map_or(expected, |(head, _)| head)
     } else {
         expected

@@ -431,6 +431,15 @@ pub enum Deviation {
     /// SND.NXT) as the acknowledgment that completes the handshake
     /// (`tcp_validate_incoming`, "goto pass").
     SimultaneousOpenSynAckCompletes,
+    /// RFC 9293 §3.10.4 CLOSE in SYN-RECEIVED: "If no SENDs have been issued and there is no
+    /// pending data to send, then form a FIN segment and send it, and enter FIN-WAIT-1
+    /// state"; after a simultaneous open Linux stays in SYN-RECEIVED and holds the FIN until
+    /// the peer acknowledges its SYN, then sends it and enters FIN-WAIT-1.
+    FinQueuedUntilHandshakeCompletes,
+    /// RFC 9293 §3.10.4/§3.10.3: after CLOSE deleted the TCB in SYN-SENT, a RECEIVE gets
+    /// "error: connection does not exist"; Linux reports ECONNRESET (`tcp_disconnect` sets
+    /// `sk_err`).
+    ShutdownInSynSentReportsReset,
 }
 
 /// Which reading of the RFCs the model follows.
@@ -473,6 +482,8 @@ impl Profile {
                 Deviation::TimeWaitMinisocket,
                 Deviation::SimultaneousOpenSynAckRepeatsSynOptions,
                 Deviation::SimultaneousOpenSynAckCompletes,
+                Deviation::FinQueuedUntilHandshakeCompletes,
+                Deviation::ShutdownInSynSentReportsReset,
             ],
         }
     }
@@ -548,6 +559,8 @@ pub struct Tcp {
     unread: u32,
     /// The peer's FIN has been received.
     fin_received: bool,
+    /// A FIN the application asked for before the handshake completed (Linux queues it).
+    fin_pending: bool,
     /// The sequence number of a FIN that arrived out of order (held with its data, and
     /// reported in SACK blocks, until the hole before it fills).
     fin_out_of_order: Option<u32>,
@@ -589,6 +602,7 @@ impl Tcp {
             unread: 0,
             fin_received: false,
             fin_queued: false,
+            fin_pending: false,
             fin_out_of_order: None,
             minisocket: false,
             orphaned: false,
@@ -828,9 +842,18 @@ impl Tcp {
                     // Reading the end of stream consumes the FIN from the receive queue.
                     self.fin_queued = false;
                     out.push(Output::EndOfStream);
-                } else if !self.state.is_synchronized() && self.state != State::SynReceived {
+                } else if self.state == State::Closed {
+                    // §3.10.3 CLOSED: "error: connection does not exist". In LISTEN, SYN-SENT
+                    // and SYN-RECEIVED the RECEIVE is queued until ESTABLISHED (it waits).
                     out.push(Output::Error(AppError::InvalidState));
                 }
+            }
+            (Call::ShutdownWrite, State::SynReceived)
+                if !self.passive && self.profile(Deviation::FinQueuedUntilHandshakeCompletes) =>
+            {
+                // The FIN is only queued (the socket stays in SYN-RECEIVED, as sock_diag
+                // shows); it goes out, and FIN-WAIT-1 begins, once our SYN is acknowledged.
+                self.fin_pending = true;
             }
             (Call::ShutdownWrite, State::Established | State::SynReceived) => {
                 self.send_fin(State::FinWait1, &mut out)
@@ -838,7 +861,12 @@ impl Tcp {
             (Call::ShutdownWrite, State::CloseWait) => self.send_fin(State::LastAck, &mut out),
             // RFC 9293 §3.10.4 CLOSE in SYN-SENT: "Delete the TCB"; Linux's tcp_shutdown
             // moves SYN-SENT to CLOSE the same way (tcp_close_state), sending nothing.
-            (Call::ShutdownWrite, State::SynSent) => self.state = State::Closed,
+            (Call::ShutdownWrite, State::SynSent) => {
+                self.state = State::Closed;
+                if self.profile(Deviation::ShutdownInSynSentReportsReset) {
+                    self.pending_error = Some(AppError::ConnectionReset);
+                }
+            }
             (Call::ShutdownWrite, _) => {}
             (Call::Close, State::Listen | State::SynSent) => self.state = State::Closed,
             (Call::Close | Call::Abort, State::Closed) => {}
@@ -1116,7 +1144,14 @@ impl Tcp {
         {
             // The peer's SYN-ACK of a simultaneous open acknowledges our SYN: it completes
             // the handshake like an ACK would.
-            let as_ack = SegmentIn { flags: Flags { syn: false, ..seg.flags }, seq: self.rcv_nxt, ..seg.clone() };
+            let as_ack = SegmentIn {
+                flags: Flags {
+                    syn: false,
+                    ..seg.flags
+                },
+                seq: self.rcv_nxt,
+                ..seg.clone()
+            };
             self.otherwise(&as_ack, out);
             // Its SYN is old news: `tcp_data_queue` acknowledges it as a duplicate, with a
             // D-SACK block for it when SACK was negotiated (RFC 2883).
@@ -1239,6 +1274,11 @@ impl Tcp {
             self.snd_una = seg.ack;
         }
         // An older ACK is a duplicate: it is ignored and processing goes on.
+        if self.fin_pending && self.snd_una == self.snd_nxt {
+            // The handshake is complete: the FIN queued in SYN-RECEIVED goes out now.
+            self.fin_pending = false;
+            self.send_fin(State::FinWait1, out);
+        }
         let fin_acked = self.fin_sent && self.snd_una == self.snd_nxt;
         match self.state {
             State::FinWait1 if fin_acked => {
@@ -1293,7 +1333,10 @@ impl Tcp {
                 self.take_fin(fin_acked);
                 need_ack = true;
             } else if seq::gt(fin_seq, self.rcv_nxt) {
-                if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+                if matches!(
+                    self.state,
+                    State::Established | State::FinWait1 | State::FinWait2
+                ) {
                     // Held with the out-of-order data; the SACK block covers it.
                     self.insert_out_of_order(fin_seq, fin_seq.wrapping_add(1));
                     self.fin_out_of_order = Some(fin_seq);
