@@ -253,19 +253,6 @@ fn replay(
     }
 }
 
-/// The lab a check runs in on the Linux target: the default addresses, IPv6 only when the
-/// check uses it.
-fn linux_lab_for(spec: &check::CheckSpec) -> LabConfig {
-    let mut config = LabConfig {
-        static_neighbours: spec.needs.peer_preresolved,
-        ..LabConfig::default()
-    };
-    if !spec.needs.ipv6 {
-        config.ipv6 = None;
-    }
-    config
-}
-
 fn certify(
     kind: TargetKind,
     out: &std::path::Path,
@@ -294,7 +281,9 @@ fn certify(
     let factory =
         move |spec: &check::CheckSpec| -> Result<Box<dyn Target>, netconform::target::TargetError> {
             match kind {
-                TargetKind::Linux => Ok(Box::new(LinuxTarget::new(linux_lab_for(spec))?)),
+                TargetKind::Linux => Ok(Box::new(LinuxTarget::new(
+                    netconform::target::linux::lab_config_for(&spec.needs),
+                )?)),
             }
         };
     let total = checks.len();

@@ -221,14 +221,19 @@ fn timer_check(id: &str) -> String {
         .into_iter()
         .find(|c| c.id == id)
         .expect("check");
-    let factory = |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
-        Ok(Box::new(LinuxTarget::new(LabConfig {
-            ipv6: None,
-            ..LabConfig::default()
-        })?))
+    let factory = |spec: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+        Ok(Box::new(LinuxTarget::new(
+            netconform::target::linux::lab_config_for(&spec.needs),
+        )?))
     };
     let report = run_one(&spec, &factory, ProfileName::Linux);
-    assert_eq!(report.verdict, Verdict::Pass, "{}", report.trace_text());
+    assert_eq!(
+        report.verdict,
+        Verdict::Pass,
+        "{}\n{}",
+        report.trace_text(),
+        report.environment.join("\n")
+    );
     report.trace_text()
 }
 
@@ -252,4 +257,23 @@ fn syn_retransmission_then_timeout() {
         "syn_retransmission_then_timeout",
         timer_check("tcp.timer.syn-retransmission")
     );
+}
+
+#[test]
+fn data_retransmission_backs_off() {
+    if !require_netns("data_retransmission_backs_off") {
+        return;
+    }
+    assert_trace_snapshot!(
+        "data_retransmission_backs_off",
+        timer_check("tcp.timer.data-retransmission")
+    );
+}
+
+#[test]
+fn user_timeout_aborts() {
+    if !require_netns("user_timeout_aborts") {
+        return;
+    }
+    assert_trace_snapshot!("user_timeout_aborts", timer_check("tcp.timer.user-timeout"));
 }

@@ -63,6 +63,9 @@ pub struct Needs {
     /// The stack already knows the peer's link-layer address (no ARP or neighbour
     /// discovery exchange before the first answer).
     pub peer_preresolved: bool,
+    /// Settings the check pins on the stack, as `(name, value)` (for Linux: per-namespace
+    /// sysctls such as `net.ipv4.tcp_early_retrans`); recorded in the report's environment.
+    pub settings: &'static [(&'static str, &'static str)],
 }
 
 impl Needs {
@@ -70,6 +73,7 @@ impl Needs {
     pub const IPV4: Needs = Needs {
         ipv6: false,
         peer_preresolved: false,
+        settings: &[],
     };
 }
 

@@ -1,4 +1,4 @@
-//! TCP scenarios: a sequence of events run against the [`Tcp`](crate::models::tcp::Tcp)
+//! TCP scenarios: a sequence of events run against the [`Tcp`]
 //! model and a real stack side by side, every answer compared.
 //!
 //! A [`TcpScenario`] is plain data (serde), so a failing one — shrunk by proptest — is saved

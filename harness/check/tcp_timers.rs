@@ -36,8 +36,52 @@ const KEEPALIVE: Clause = Clause {
            acknowledgment from the peer.",
 };
 
+const DATA_RETRANSMISSION: Clause = Clause {
+    id: "rfc6298-5-data-retransmission",
+    source: "RFC 6298 §2, §5; RFC 9293 §3.8.1 (MUST-18, MUST-19)",
+    url: "https://www.rfc-editor.org/rfc/rfc6298#section-5",
+    text: "(5.4) Retransmit the earliest segment that has not been acknowledged by the TCP receiver. (5.5) \
+           The host MUST set RTO <- RTO * 2 (\"back off the timer\"). (2.4) Whenever RTO is computed, if it is \
+           less than 1 second, then the RTO SHOULD be rounded up to 1 second.",
+};
+
+const USER_TIMEOUT: Clause = Clause {
+    id: "rfc9293-3.10.8-user-timeout",
+    source: "RFC 9293 §3.10.8, §3.8.3 (MUST-20, MUST-21)",
+    url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.10.8",
+    text: "USER TIMEOUT: For any state if the user timeout expires, flush all queues, signal the user \"error: \
+           connection aborted due to user timeout\" in general and for any outstanding calls, delete the TCB, \
+           enter the CLOSED state, and return.",
+};
+
+/// Settings the retransmission checks pin: no tail loss probe, so the first
+/// retransmission is the RTO's (RFC 6298) and not RACK-TLP's probe (RFC 8985).
+const NO_TLP: &[(&str, &str)] = &[("net.ipv4.tcp_early_retrans", "0")];
+
 /// The checks of this module.
 pub const CHECKS: &[CheckSpec] = &[
+    CheckSpec {
+        id: "tcp.timer.data-retransmission",
+        title: "unacknowledged data is retransmitted after the RTO, which doubles on every expiry",
+        clauses: &[DATA_RETRANSMISSION],
+        needs: Needs {
+            ipv6: false,
+            peer_preresolved: false,
+            settings: NO_TLP,
+        },
+        run: data_retransmission,
+    },
+    CheckSpec {
+        id: "tcp.timer.user-timeout",
+        title: "TCP_USER_TIMEOUT aborts a connection whose data stays unacknowledged, with ETIMEDOUT",
+        clauses: &[USER_TIMEOUT],
+        needs: Needs {
+            ipv6: false,
+            peer_preresolved: false,
+            settings: NO_TLP,
+        },
+        run: user_timeout,
+    },
     CheckSpec {
         id: "tcp.timer.syn-retransmission",
         title: "an unanswered SYN is retransmitted on schedule (TCP_SYNCNT=1) and connect fails with ETIMEDOUT",
@@ -251,6 +295,131 @@ fn keepalive(session: &mut Session<'_>) -> Result<(), CheckError> {
     )?;
     match &outcome {
         CallOutcome::Errno { name, .. } if name == "ETIMEDOUT" => {}
+        other => {
+            return Err(CheckError::WrongAnswer {
+                step: step.into(),
+                expected: "ETIMEDOUT".into(),
+                observed: other.to_string(),
+            });
+        }
+    }
+    session.call("close", SocketCall::Close { sock: conn })?;
+    Ok(())
+}
+
+/// Opens a connection, has the stack send `len` bytes and returns the flow, the socket, the
+/// data segment's expectation and when it was seen.
+fn send_unacknowledged(
+    session: &mut Session<'_>,
+    len: usize,
+) -> Result<
+    (
+        TcpFlow,
+        SocketId,
+        crate::check::expect::ExpectTcp,
+        Instant,
+        Duration,
+    ),
+    CheckError,
+> {
+    let (mut flow, conn) = open(session)?;
+    let rtt = round_trip(session)?;
+    let data = vec![b'd'; len];
+    session.call_expect(
+        "the application writes",
+        SocketCall::Send {
+            sock: conn,
+            data: data.clone(),
+        },
+        &CallOutcome::Sent(len),
+    )?;
+    let expected = flow.expect("data", TcpFlags::PSH | TcpFlags::ACK, &data);
+    flow.expect_segment(session, "the stack sends the data", &expected)?;
+    let sent_at = session.now();
+    Ok((flow, conn, expected, sent_at, rtt))
+}
+
+fn data_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
+    let profile = timer_profile(session.profile());
+    let (mut flow, conn, expected, sent_at, rtt) = send_unacknowledged(session, 100)?;
+    let schedule =
+        crate::models::tcp_timers::data_retransmit_schedule(&profile, rtt.total_millis(), 3);
+    for (k, at) in schedule.iter().enumerate() {
+        let step = format!("retransmission {} of the data", k + 1);
+        session.expect(&step, Duration::from_millis(at + 2000), &expected)?;
+        on_time(&step, sent_at, session.now(), *at, rtt)?;
+    }
+    // The peer finally acknowledges: the retransmissions stop.
+    flow.send(
+        session,
+        "the peer acknowledges",
+        flow.segment(TcpFlags::ACK, &[]),
+    )?;
+    let _ = flow;
+    session.expect_silence(
+        "nothing is retransmitted after the ACK",
+        Duration::from_millis(schedule[0] + 100),
+    )?;
+    session.call(
+        "abort",
+        SocketCall::SetOption {
+            sock: conn,
+            option: SocketOption::Linger(Some(0)),
+        },
+    )?;
+    session.call("close", SocketCall::Close { sock: conn })?;
+    Ok(())
+}
+
+fn user_timeout(session: &mut Session<'_>) -> Result<(), CheckError> {
+    const USER_TIMEOUT_MS: u32 = 1000;
+    let profile = timer_profile(session.profile());
+    let (mut flow, conn) = open(session)?;
+    session.call(
+        "set TCP_USER_TIMEOUT",
+        SocketCall::SetOption {
+            sock: conn,
+            option: SocketOption::UserTimeout(USER_TIMEOUT_MS),
+        },
+    )?;
+    let rtt = round_trip(session)?;
+    let data = vec![b'u'; 100];
+    session.call_expect(
+        "the application writes",
+        SocketCall::Send {
+            sock: conn,
+            data: data.clone(),
+        },
+        &CallOutcome::Sent(100),
+    )?;
+    let expected = flow.expect("data", TcpFlags::PSH | TcpFlags::ACK, &data);
+    flow.expect_segment(session, "the stack sends the data", &expected)?;
+    let sent_at = session.now();
+    let schedule =
+        crate::models::tcp_timers::data_retransmit_schedule(&profile, rtt.total_millis(), 8);
+    let abort_at = crate::models::tcp_timers::user_timeout_abort_ms(
+        &profile,
+        rtt.total_millis(),
+        u64::from(USER_TIMEOUT_MS),
+    );
+    for (k, at) in schedule.iter().take_while(|at| **at < abort_at).enumerate() {
+        let step = format!("retransmission {} before the user timeout", k + 1);
+        session.expect(&step, Duration::from_millis(at + 2000), &expected)?;
+        on_time(&step, sent_at, session.now(), *at, rtt)?;
+    }
+    let step = "the user timeout aborts the connection";
+    let outcome = session.call(
+        step,
+        SocketCall::Recv {
+            sock: conn,
+            max: 100,
+            timeout_ms: u64::from(USER_TIMEOUT_MS) + 2000,
+        },
+    )?;
+    match &outcome {
+        CallOutcome::Errno { name, .. } if name == "ETIMEDOUT" => {
+            on_time(step, sent_at, session.now(), abort_at, rtt)?
+        }
         other => {
             return Err(CheckError::WrongAnswer {
                 step: step.into(),

@@ -18,6 +18,14 @@ pub enum TimerDeviation {
     /// RFC 9293 §3.10.7.4 / MUST-13: TIME-WAIT lasts 2·MSL, MSL being 2 minutes (4 min);
     /// Linux uses a fixed 60 s (`TCP_TIMEWAIT_LEN`), with no sysctl to change it.
     TimeWaitSixtySeconds,
+    /// RFC 6298 §2.4: "Whenever RTO is computed, if it is less than 1 second, then the RTO
+    /// SHOULD be rounded up to 1 second"; Linux's floor is 200 ms (`TCP_RTO_MIN`,
+    /// `tcp_rto_min_us`).
+    RtoMinTwoHundredMs,
+    /// RFC 9293 §3.8.3 / §3.10.8: the user timeout bounds how long data may stay
+    /// unacknowledged; Linux counts TCP_USER_TIMEOUT from the first retransmission
+    /// (`retrans_stamp` in `retransmits_timed_out`), so it aborts one RTO later.
+    UserTimeoutFromFirstRetransmission,
 }
 
 /// The timer side of a profile.
@@ -42,6 +50,8 @@ impl TimerProfile {
                 TimerDeviation::SynLinearTimeouts,
                 TimerDeviation::KeepaliveDropSendsReset,
                 TimerDeviation::TimeWaitSixtySeconds,
+                TimerDeviation::RtoMinTwoHundredMs,
+                TimerDeviation::UserTimeoutFromFirstRetransmission,
             ],
         }
     }
@@ -108,6 +118,41 @@ pub fn syn_schedule(profile: &TimerProfile, syn_retries: u32, linear_timeouts: u
     }
 }
 
+/// The smallest RTO, in milliseconds (RFC 6298 §2.4: 1 s; Linux: 200 ms).
+pub fn rto_min_ms(profile: &TimerProfile) -> u64 {
+    if profile.has(TimerDeviation::RtoMinTwoHundredMs) {
+        200
+    } else {
+        1000
+    }
+}
+
+/// When unacknowledged data is sent again: milliseconds after its first transmission of
+/// each of the first `count` retransmissions, for a connection whose only RTT sample is
+/// `rtt_ms` (RFC 6298 §2.2: SRTT = R, RTTVAR = R/2, RTO = SRTT + 4·RTTVAR, floored at the
+/// minimum; §5.5: doubled on every expiry).
+pub fn data_retransmit_schedule(profile: &TimerProfile, rtt_ms: u64, count: usize) -> Vec<u64> {
+    let mut rto = (3 * rtt_ms).max(rto_min_ms(profile));
+    let mut at = 0;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        at += rto;
+        out.push(at);
+        rto *= 2;
+    }
+    out
+}
+
+/// When a connection whose data stays unacknowledged is aborted by a user timeout of
+/// `user_timeout_ms`, in milliseconds after the data's first transmission.
+pub fn user_timeout_abort_ms(profile: &TimerProfile, rtt_ms: u64, user_timeout_ms: u64) -> u64 {
+    if profile.has(TimerDeviation::UserTimeoutFromFirstRetransmission) {
+        data_retransmit_schedule(profile, rtt_ms, 1)[0] + user_timeout_ms
+    } else {
+        user_timeout_ms
+    }
+}
+
 /// How long TIME-WAIT lasts, in milliseconds.
 pub fn time_wait_ms(profile: &TimerProfile) -> u64 {
     if profile.has(TimerDeviation::TimeWaitSixtySeconds) {
@@ -157,6 +202,18 @@ mod tests {
     fn time_wait_is_two_msl_or_linuxs_minute() {
         assert_eq!(time_wait_ms(&TimerProfile::rfc()), 240_000);
         assert_eq!(time_wait_ms(&TimerProfile::linux()), 60_000);
+    }
+
+    #[test]
+    fn data_retransmissions_back_off_from_the_minimum_rto() {
+        assert_eq!(
+            data_retransmit_schedule(&TimerProfile::linux(), 0, 3),
+            vec![200, 600, 1400]
+        );
+        assert_eq!(
+            data_retransmit_schedule(&TimerProfile::rfc(), 0, 2),
+            vec![1000, 3000]
+        );
     }
 
     #[test]

@@ -785,3 +785,21 @@ impl Control {
         }
     }
 }
+
+/// The lab a check runs in on the Linux target: the default addresses, IPv6 only when the
+/// check uses it, the peer pre-resolved when it asks, and the settings it pins.
+pub fn lab_config_for(needs: &crate::check::Needs) -> LabConfig {
+    let mut config = LabConfig {
+        static_neighbours: needs.peer_preresolved,
+        ..LabConfig::default()
+    };
+    if !needs.ipv6 {
+        config.ipv6 = None;
+    }
+    config.target_sysctls = needs
+        .settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    config
+}
