@@ -277,3 +277,25 @@ fn user_timeout_aborts() {
     }
     assert_trace_snapshot!("user_timeout_aborts", timer_check("tcp.timer.user-timeout"));
 }
+
+#[test]
+fn synack_retransmission_then_drop() {
+    if !require_netns("synack_retransmission_then_drop") {
+        return;
+    }
+    assert_trace_snapshot!(
+        "synack_retransmission_then_drop",
+        timer_check("tcp.timer.synack-retransmission")
+    );
+}
+
+#[test]
+fn zero_window_probes_then_data() {
+    if !require_netns("zero_window_probes_then_data") {
+        return;
+    }
+    assert_trace_snapshot!(
+        "zero_window_probes_then_data",
+        timer_check("tcp.timer.zero-window")
+    );
+}

@@ -54,12 +54,55 @@ const USER_TIMEOUT: Clause = Clause {
            enter the CLOSED state, and return.",
 };
 
+const SYNACK_RETRANSMISSION: Clause = Clause {
+    id: "rfc6298-5-synack-retransmission",
+    source: "RFC 6298 §2.1, §5.5; RFC 9293 §3.8.1",
+    url: "https://www.rfc-editor.org/rfc/rfc6298#section-5",
+    text: "(2.1) Until a round-trip time (RTT) measurement has been made for a segment sent between the sender \
+           and receiver, the sender SHOULD set RTO <- 1 second. (5.5) The host MUST set RTO <- RTO * 2.",
+};
+
+const ZERO_WINDOW: Clause = Clause {
+    id: "rfc9293-3.8.6.1-zero-window",
+    source: "RFC 9293 §3.8.6.1 (MUST-35, MUST-36, SHLD-29, SHLD-30)",
+    url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.8.6.1",
+    text: "The sending TCP peer must regularly transmit at least one octet of new data (if available), or \
+           retransmit to the receiving TCP peer even if the send window is zero ... The transmitting host SHOULD \
+           send the first zero-window probe when a zero window has existed for the retransmission timeout period \
+           (SHLD-29), and SHOULD increase exponentially the interval between successive probes (SHLD-30).",
+};
+
 /// Settings the retransmission checks pin: no tail loss probe, so the first
 /// retransmission is the RTO's (RFC 6298) and not RACK-TLP's probe (RFC 8985).
 const NO_TLP: &[(&str, &str)] = &[("net.ipv4.tcp_early_retrans", "0")];
 
+/// One SYN-ACK retransmission (`tcp_synack_retries`, per namespace).
+const ONE_SYNACK_RETRY: &[(&str, &str)] = &[("net.ipv4.tcp_synack_retries", "1")];
+
 /// The checks of this module.
 pub const CHECKS: &[CheckSpec] = &[
+    CheckSpec {
+        id: "tcp.timer.synack-retransmission",
+        title: "an unacknowledged SYN-ACK is retransmitted after 1 s, then the attempt is dropped",
+        clauses: &[SYNACK_RETRANSMISSION],
+        needs: Needs {
+            ipv6: false,
+            peer_preresolved: false,
+            settings: ONE_SYNACK_RETRY,
+        },
+        run: synack_retransmission,
+    },
+    CheckSpec {
+        id: "tcp.timer.zero-window",
+        title: "a zero window holds data back; probes back off; an opened window releases the data",
+        clauses: &[ZERO_WINDOW],
+        needs: Needs {
+            ipv6: false,
+            peer_preresolved: false,
+            settings: NO_TLP,
+        },
+        run: zero_window,
+    },
     CheckSpec {
         id: "tcp.timer.data-retransmission",
         title: "unacknowledged data is retransmitted after the RTO, which doubles on every expiry",
@@ -428,6 +471,124 @@ fn user_timeout(session: &mut Session<'_>) -> Result<(), CheckError> {
             });
         }
     }
+    session.call("close", SocketCall::Close { sock: conn })?;
+    Ok(())
+}
+
+fn synack_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
+    const PORT: u16 = 8081;
+    let schedule = crate::models::tcp_timers::synack_schedule(1);
+    let e = session.ipv4()?;
+    session.call_expect(
+        "listen",
+        SocketCall::Listen {
+            sock: SocketId(3),
+            family: Family::Ipv4,
+            addr: Some(IpAddr::V4(e.stack)),
+            port: PORT,
+            backlog: 8,
+        },
+        &CallOutcome::Ok,
+    )?;
+    answer_arp_ahead(session)?;
+    let rtt = round_trip(session)?;
+    let mut flow = TcpFlow::new(session, 40_001, PORT, 5_000_000)?;
+    flow.send(session, "the peer sends a SYN", flow.syn())?;
+    let syn_ack = flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[]);
+    flow.expect_segment(session, "the stack answers", &syn_ack)?;
+    let start = session.now();
+    let again = crate::check::expect::ExpectTcp {
+        seq: Some(flow.stack_next().wrapping_sub(1)),
+        ..syn_ack.clone()
+    };
+    for (k, at) in schedule.retransmits_ms.iter().enumerate() {
+        let step = format!("retransmission {} of the SYN-ACK", k + 1);
+        session.expect(&step, Duration::from_millis(at + 2000), &again)?;
+        on_time(&step, start, session.now(), *at, rtt)?;
+    }
+    // Nothing more is sent, and once the attempt is given up a late ACK meets the listener,
+    // which answers it with <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2).
+    let quiet = schedule.give_up_ms - schedule.retransmits_ms.last().copied().unwrap_or(0);
+    session.expect_silence(
+        "no further SYN-ACK",
+        Duration::from_millis(quiet + (quiet / 10).max(60) + 300),
+    )?;
+    let late = flow.segment(TcpFlags::ACK, &[]);
+    let ack_value = late.ack;
+    flow.send(session, "the peer's ACK comes too late", late)?;
+    let reset = crate::check::expect::ExpectTcp {
+        seq: Some(ack_value),
+        ack: None,
+        ..flow.expect("RST", TcpFlags::RST, &[])
+    };
+    session.expect(
+        "the attempt is gone: the listener resets",
+        Duration::from_millis(1000),
+        &reset,
+    )?;
+    session.call("close", SocketCall::Close { sock: SocketId(3) })?;
+    Ok(())
+}
+
+fn zero_window(session: &mut Session<'_>) -> Result<(), CheckError> {
+    let profile = timer_profile(session.profile());
+    let (mut flow, conn) = open(session)?;
+    let rtt = round_trip(session)?;
+    // The peer closes its window.
+    let closed = crate::wire::TcpSegment {
+        window: 0,
+        ..flow.segment(TcpFlags::ACK, &[])
+    };
+    flow.send(session, "the peer advertises a zero window", closed)?;
+    let data = vec![b'z'; 100];
+    session.call_expect(
+        "the application writes",
+        SocketCall::Send {
+            sock: conn,
+            data: data.clone(),
+        },
+        &CallOutcome::Sent(100),
+    )?;
+    let start = session.now();
+    let schedule =
+        crate::models::tcp_timers::data_retransmit_schedule(&profile, rtt.total_millis(), 2);
+    for (k, at) in schedule.iter().enumerate() {
+        let step = format!("zero-window probe {}", k + 1);
+        let probe =
+            if profile.has(crate::models::tcp_timers::TimerDeviation::ZeroWindowProbeHasNoData) {
+                crate::check::expect::ExpectTcp {
+                    seq: Some(flow.stack_next().wrapping_sub(1)),
+                    ..flow.expect("zero-window probe", TcpFlags::ACK, &[])
+                }
+            } else {
+                // One octet of new data.
+                crate::check::expect::ExpectTcp {
+                    ..flow.expect("zero-window probe", TcpFlags::ACK, &data[..1])
+                }
+            };
+        session.expect(&step, Duration::from_millis(at + 2000), &probe)?;
+        on_time(&step, start, session.now(), *at, rtt)?;
+    }
+    // The peer opens its window: the data goes out at once.
+    flow.send(
+        session,
+        "the peer opens its window",
+        flow.segment(TcpFlags::ACK, &[]),
+    )?;
+    let expected = flow.expect("the held data", TcpFlags::PSH | TcpFlags::ACK, &data);
+    flow.expect_segment(session, "the stack sends the held data", &expected)?;
+    flow.send(
+        session,
+        "the peer acknowledges",
+        flow.segment(TcpFlags::ACK, &[]),
+    )?;
+    session.call(
+        "abort",
+        SocketCall::SetOption {
+            sock: conn,
+            option: SocketOption::Linger(Some(0)),
+        },
+    )?;
     session.call("close", SocketCall::Close { sock: conn })?;
     Ok(())
 }

@@ -26,6 +26,10 @@ pub enum TimerDeviation {
     /// unacknowledged; Linux counts TCP_USER_TIMEOUT from the first retransmission
     /// (`retrans_stamp` in `retransmits_timed_out`), so it aborts one RTO later.
     UserTimeoutFromFirstRetransmission,
+    /// RFC 9293 §3.8.6.1 and RFC 1122 §4.2.2.17 describe a zero-window probe carrying new
+    /// data; Linux probes with a zero-length segment at SEQ=SND.UNA−1 (`tcp_xmit_probe_skb`),
+    /// which the peer must acknowledge all the same.
+    ZeroWindowProbeHasNoData,
 }
 
 /// The timer side of a profile.
@@ -52,6 +56,7 @@ impl TimerProfile {
                 TimerDeviation::TimeWaitSixtySeconds,
                 TimerDeviation::RtoMinTwoHundredMs,
                 TimerDeviation::UserTimeoutFromFirstRetransmission,
+                TimerDeviation::ZeroWindowProbeHasNoData,
             ],
         }
     }
@@ -153,6 +158,24 @@ pub fn user_timeout_abort_ms(profile: &TimerProfile, rtt_ms: u64, user_timeout_m
     }
 }
 
+/// When a stack in SYN-RECEIVED sends its SYN-ACK again, and when it gives up on the
+/// connection attempt, in milliseconds after the first SYN-ACK: the initial RTO of 1 s,
+/// doubled on every expiry (RFC 6298 §2.1, §5.5), `retries` retransmissions.
+pub fn synack_schedule(retries: u32) -> SynSchedule {
+    let mut at = 0;
+    let mut rto = INITIAL_RTO_MS;
+    let mut retransmits_ms = Vec::new();
+    for _ in 0..retries {
+        at += rto;
+        retransmits_ms.push(at);
+        rto *= 2;
+    }
+    SynSchedule {
+        retransmits_ms,
+        give_up_ms: at + rto,
+    }
+}
+
 /// How long TIME-WAIT lasts, in milliseconds.
 pub fn time_wait_ms(profile: &TimerProfile) -> u64 {
     if profile.has(TimerDeviation::TimeWaitSixtySeconds) {
@@ -214,6 +237,13 @@ mod tests {
             data_retransmit_schedule(&TimerProfile::rfc(), 0, 2),
             vec![1000, 3000]
         );
+    }
+
+    #[test]
+    fn synack_retransmissions_double() {
+        let s = synack_schedule(2);
+        assert_eq!(s.retransmits_ms, vec![1000, 3000]);
+        assert_eq!(s.give_up_ms, 7000);
     }
 
     #[test]
