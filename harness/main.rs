@@ -49,7 +49,8 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
         /// The reading of the RFCs the models follow: the RFC text, or Linux's documented
-        /// deviations (each one named, with its RFC section, in `netconform profile`).
+        /// deviations (each one named at the start of the run; its RFC section and the kernel
+        /// function are documented on `Deviation` and `TimerDeviation` in harness/models/).
         #[arg(long, value_enum, default_value_t = Profile::Linux)]
         profile: Profile,
     },
@@ -275,9 +276,27 @@ fn certify(
         TargetKind::Linux => "linux",
     };
     println!(
-        "netconform certify: {} checks against {name}, {jobs} at a time",
+        "netconform certify: {} checks against {name}, {jobs} at a time, {profile:?} profile",
         checks.len()
     );
+    let (deviations, timer_deviations) = match profile {
+        ProfileName::Rfc => (Vec::new(), Vec::new()),
+        ProfileName::Linux => (
+            netconform::models::tcp::Profile::linux().deviations,
+            netconform::models::tcp_timers::TimerProfile::linux().deviations,
+        ),
+    };
+    if !deviations.is_empty() || !timer_deviations.is_empty() {
+        let names: Vec<String> = deviations
+            .iter()
+            .map(|d| format!("{d:?}"))
+            .chain(timer_deviations.iter().map(|d| format!("{d:?}")))
+            .collect();
+        println!(
+            "accepted deviations from the RFC text: {}",
+            names.join(", ")
+        );
+    }
     let factory =
         move |spec: &check::CheckSpec| -> Result<Box<dyn Target>, netconform::target::TargetError> {
             match kind {
