@@ -351,6 +351,16 @@ fn certify(
             Verdict::Error { reason } => println!("ERROR {}: {reason}", report.id),
         }
     }
+    println!("\nBy clause:");
+    for row in summary.by_clause() {
+        println!(
+            "  {:<11} {:<34} {} ({} checks)",
+            row.label(),
+            row.clause.id,
+            row.clause.source,
+            row.checks.len()
+        );
+    }
     let (pass, fail, unsupported, error) = summary.counts();
     println!(
         "\n{pass} passed, {fail} failed, {unsupported} unsupported, {error} errors  (report in {})",

@@ -49,6 +49,27 @@ impl CheckReport {
     }
 }
 
+/// A clause and the verdicts of the checks that enforce it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClauseVerdict {
+    /// The clause.
+    pub clause: Clause,
+    /// (check id, verdict label) for every check that enforces it.
+    pub checks: Vec<(&'static str, &'static str)>,
+}
+
+impl ClauseVerdict {
+    /// `PASS` when every check passed, else the worst label (`ERROR`, `FAIL`, `UNSUPPORTED`).
+    pub fn label(&self) -> &'static str {
+        for worst in ["ERROR", "FAIL", "UNSUPPORTED"] {
+            if self.checks.iter().any(|(_, l)| *l == worst) {
+                return worst;
+            }
+        }
+        "PASS"
+    }
+}
+
 /// The outcome of a run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSummary {
@@ -75,6 +96,28 @@ impl RunSummary {
         c
     }
 
+    /// One row per clause, in order of first appearance: the clause and the labels of the
+    /// verdicts of the checks that enforce it. A clause holds when every such check passed.
+    pub fn by_clause(&self) -> Vec<ClauseVerdict> {
+        let mut rows: Vec<ClauseVerdict> = Vec::new();
+        for report in &self.checks {
+            for clause in &report.clauses {
+                let row = match rows.iter_mut().position(|r| r.clause.id == clause.id) {
+                    Some(i) => &mut rows[i],
+                    None => {
+                        rows.push(ClauseVerdict {
+                            clause: *clause,
+                            checks: Vec::new(),
+                        });
+                        rows.last_mut().expect("just pushed")
+                    }
+                };
+                row.checks.push((report.id, report.verdict.label()));
+            }
+        }
+        rows
+    }
+
     /// True when every check passed.
     pub fn all_passed(&self) -> bool {
         self.checks.iter().all(|r| r.verdict == Verdict::Pass)
@@ -94,7 +137,14 @@ impl RunSummary {
                 report.trace_text(),
             )?;
         }
-        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let clauses: Vec<serde_json::Value> = self
+            .by_clause()
+            .iter()
+            .map(|c| serde_json::json!({ "clause": c.clause, "verdict": c.label(), "checks": c.checks }))
+            .collect();
+        let mut value = serde_json::to_value(self).map_err(std::io::Error::other)?;
+        value["clauses"] = serde_json::Value::Array(clauses);
+        let json = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("summary.json"), json)
     }
 }

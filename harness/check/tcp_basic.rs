@@ -87,13 +87,8 @@ const PASSIVE_CLOSE: Clause = Clause {
            CLOSED state, and return.",
 };
 
-const CLOSED_PORT: Clause = Clause {
-    id: "rfc9293-3.10.7.1-closed",
-    source: "RFC 9293 §3.10.7.1",
-    url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.1",
-    text: "If the state is CLOSED ... An incoming segment not containing a RST causes a RST to be sent in \
-           response. ... If the ACK bit is off, sequence number zero is used, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>",
-};
+/// The same clause the matrix row for CLOSED enforces.
+const CLOSED_PORT: Clause = crate::check::tcp_checks::CLOSED;
 
 /// The checks of this module, in the order `certify` runs them.
 pub const CHECKS: &[CheckSpec] = &[

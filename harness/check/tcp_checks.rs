@@ -9,7 +9,8 @@ use crate::check::tcp_scenario::run_scenario;
 use crate::check::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::tcp::State;
 
-const CLOSED: Clause = Clause {
+/// RFC 9293 §3.10.7.1, shared with the end-to-end checks.
+pub const CLOSED: Clause = Clause {
     id: "rfc9293-3.10.7.1",
     source: "RFC 9293 §3.10.7.1",
     url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.1",
