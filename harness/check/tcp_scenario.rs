@@ -571,16 +571,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         outputs: &[Output],
         observed: &mut Vec<Observed>,
     ) -> Result<(), CheckError> {
-        let predicted: Vec<&SegmentOut> = outputs
-            .iter()
-            .filter_map(|o| {
-                if let Output::Segment(s) = o {
-                    Some(s)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let predicted = tcp::segments(outputs);
         let seen = |o: &[Observed], this: &Self| {
             this.flow_segments(o).map(|v| v.len()).unwrap_or(usize::MAX)
         };
@@ -746,16 +737,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         outputs: &[Output],
         observed: &[Observed],
     ) -> Result<(), CheckError> {
-        let predicted: Vec<&SegmentOut> = outputs
-            .iter()
-            .filter_map(|o| {
-                if let Output::Segment(s) = o {
-                    Some(s)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let predicted = tcp::segments(outputs);
         let mut segments = self
             .flow_segments(observed)
             .map_err(|p| self.mismatch(step, p))?;

@@ -172,6 +172,18 @@ fn on_time(
     }
 }
 
+/// Requires a call to have failed with ETIMEDOUT.
+fn expect_etimedout(step: &str, outcome: &CallOutcome) -> Result<(), CheckError> {
+    match outcome {
+        CallOutcome::Errno { name, .. } if name == "ETIMEDOUT" => Ok(()),
+        other => Err(CheckError::WrongAnswer {
+            step: step.into(),
+            expected: "ETIMEDOUT".into(),
+            observed: other.to_string(),
+        }),
+    }
+}
+
 /// The round trip of one ping-like exchange, measured now (a barrier costs one).
 fn round_trip(session: &mut Session<'_>) -> Result<Duration, CheckError> {
     let before = session.now();
@@ -269,18 +281,8 @@ fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
         },
     )?;
     let step = "connect gives up";
-    match &outcome {
-        CallOutcome::Errno { name, .. } if name == "ETIMEDOUT" => {
-            on_time(step, start, session.now(), schedule.give_up_ms, rtt)?
-        }
-        other => {
-            return Err(CheckError::WrongAnswer {
-                step: step.into(),
-                expected: "ETIMEDOUT".into(),
-                observed: other.to_string(),
-            });
-        }
-    }
+    expect_etimedout(step, &outcome)?;
+    on_time(step, start, session.now(), schedule.give_up_ms, rtt)?;
     session.expect_silence("no SYN after giving up", Duration::from_millis(300))?;
     session.call("close", SocketCall::Close { sock: SOCK })?;
     Ok(())
@@ -336,16 +338,7 @@ fn keepalive(session: &mut Session<'_>) -> Result<(), CheckError> {
             timeout_ms: left,
         },
     )?;
-    match &outcome {
-        CallOutcome::Errno { name, .. } if name == "ETIMEDOUT" => {}
-        other => {
-            return Err(CheckError::WrongAnswer {
-                step: step.into(),
-                expected: "ETIMEDOUT".into(),
-                observed: other.to_string(),
-            });
-        }
-    }
+    expect_etimedout(step, &outcome)?;
     session.call("close", SocketCall::Close { sock: conn })?;
     Ok(())
 }
@@ -459,18 +452,8 @@ fn user_timeout(session: &mut Session<'_>) -> Result<(), CheckError> {
             timeout_ms: u64::from(USER_TIMEOUT_MS) + 2000,
         },
     )?;
-    match &outcome {
-        CallOutcome::Errno { name, .. } if name == "ETIMEDOUT" => {
-            on_time(step, sent_at, session.now(), abort_at, rtt)?
-        }
-        other => {
-            return Err(CheckError::WrongAnswer {
-                step: step.into(),
-                expected: "ETIMEDOUT".into(),
-                observed: other.to_string(),
-            });
-        }
-    }
+    expect_etimedout(step, &outcome)?;
+    on_time(step, sent_at, session.now(), abort_at, rtt)?;
     session.call("close", SocketCall::Close { sock: conn })?;
     Ok(())
 }

@@ -330,6 +330,20 @@ pub enum Output {
     Error(AppError),
 }
 
+/// The segments among `outputs`, in order.
+pub fn segments(outputs: &[Output]) -> Vec<&SegmentOut> {
+    outputs
+        .iter()
+        .filter_map(|o| {
+            if let Output::Segment(s) = o {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 /// One place where Linux departs from the RFC text. Each variant names the clause and the
 /// kernel function (Linux 6.18, `net/ipv4/`) where the behaviour lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
