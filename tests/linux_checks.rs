@@ -18,11 +18,13 @@ fn spec(id: &str) -> CheckSpec {
 }
 
 /// Runs check `id` on a Linux lab built from `config` (IPv6 off unless the check uses it).
-fn run(id: &str, mut config: LabConfig) -> CheckReport {
+/// Runs check `id` on a Linux lab set up as the check needs, with `mtu`.
+fn run(id: &str, mtu: u32) -> CheckReport {
     let spec = spec(id);
-    if !spec.needs.ipv6 {
-        config.ipv6 = None;
-    }
+    let config = LabConfig {
+        mtu,
+        ..netconform::target::linux::lab_config_for(&spec.needs)
+    };
     let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
         Ok(Box::new(LinuxTarget::new(config.clone())?))
     };
@@ -43,7 +45,7 @@ fn passive_open_data_and_active_close() {
     if !require_netns("passive_open_data_and_active_close") {
         return;
     }
-    let report = run("tcp.passive-open.active-close", LabConfig::default());
+    let report = run("tcp.passive-open.active-close", 1500);
     assert_eq!(
         report.verdict,
         Verdict::Pass,
@@ -58,7 +60,7 @@ fn passive_open_and_passive_close() {
     if !require_netns("passive_open_and_passive_close") {
         return;
     }
-    let report = run("tcp.passive-open.passive-close", LabConfig::default());
+    let report = run("tcp.passive-open.passive-close", 1500);
     assert_eq!(
         report.verdict,
         Verdict::Pass,
@@ -73,7 +75,7 @@ fn syn_to_closed_port_draws_rst() {
     if !require_netns("syn_to_closed_port_draws_rst") {
         return;
     }
-    let report = run("tcp.closed-port.syn", LabConfig::default());
+    let report = run("tcp.closed-port.syn", 1500);
     assert_eq!(
         report.verdict,
         Verdict::Pass,
@@ -90,11 +92,7 @@ fn a_different_stack_fails_with_the_field_that_differs() {
     if !require_netns("a_different_stack_fails_with_the_field_that_differs") {
         return;
     }
-    let config = LabConfig {
-        mtu: 1400,
-        ..LabConfig::default()
-    };
-    let report = run("tcp.passive-open.active-close", config);
+    let report = run("tcp.passive-open.active-close", 1400);
     let Verdict::Fail { step, differences } = &report.verdict else {
         panic!(
             "expected a failure, got {:?}\n{}",
