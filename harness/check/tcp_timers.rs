@@ -345,9 +345,26 @@ fn keepalive(session: &mut Session<'_>) -> Result<(), CheckError> {
 
 /// Opens a connection, has the stack send `len` bytes and returns the flow, the socket, the
 /// data segment's expectation and when it was seen.
+/// Closes `conn` with SO_LINGER 0 (a RST, no lingering state).
+fn abort(session: &mut Session<'_>, conn: SocketId) -> Result<(), CheckError> {
+    session.call(
+        "abort",
+        SocketCall::SetOption {
+            sock: conn,
+            option: SocketOption::Linger(Some(0)),
+        },
+    )?;
+    session.call("close", SocketCall::Close { sock: conn })?;
+    Ok(())
+}
+
+/// Opens a connection, sets `options` on it, has the stack send `len` bytes the peer never
+/// acknowledges; returns the flow, the socket, the data's expectation, when it was seen
+/// and the round trip measured before.
 fn send_unacknowledged(
     session: &mut Session<'_>,
     len: usize,
+    options: &[SocketOption],
 ) -> Result<
     (
         TcpFlow,
@@ -359,6 +376,15 @@ fn send_unacknowledged(
     CheckError,
 > {
     let (mut flow, conn) = open(session)?;
+    for option in options {
+        session.call(
+            "set an option",
+            SocketCall::SetOption {
+                sock: conn,
+                option: *option,
+            },
+        )?;
+    }
     let rtt = round_trip(session)?;
     let data = vec![b'd'; len];
     session.call_expect(
@@ -377,7 +403,7 @@ fn send_unacknowledged(
 
 fn data_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     let profile = timer_profile(session.profile());
-    let (mut flow, conn, expected, sent_at, rtt) = send_unacknowledged(session, 100)?;
+    let (mut flow, conn, expected, sent_at, rtt) = send_unacknowledged(session, 100, &[])?;
     let schedule =
         crate::models::tcp_timers::data_retransmit_schedule(&profile, rtt.total_millis(), 3);
     for (k, at) in schedule.iter().enumerate() {
@@ -396,41 +422,14 @@ fn data_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
         "nothing is retransmitted after the ACK",
         Duration::from_millis(schedule[0] + 100),
     )?;
-    session.call(
-        "abort",
-        SocketCall::SetOption {
-            sock: conn,
-            option: SocketOption::Linger(Some(0)),
-        },
-    )?;
-    session.call("close", SocketCall::Close { sock: conn })?;
-    Ok(())
+    abort(session, conn)
 }
 
 fn user_timeout(session: &mut Session<'_>) -> Result<(), CheckError> {
     const USER_TIMEOUT_MS: u32 = 1000;
     let profile = timer_profile(session.profile());
-    let (mut flow, conn) = open(session)?;
-    session.call(
-        "set TCP_USER_TIMEOUT",
-        SocketCall::SetOption {
-            sock: conn,
-            option: SocketOption::UserTimeout(USER_TIMEOUT_MS),
-        },
-    )?;
-    let rtt = round_trip(session)?;
-    let data = vec![b'u'; 100];
-    session.call_expect(
-        "the application writes",
-        SocketCall::Send {
-            sock: conn,
-            data: data.clone(),
-        },
-        &CallOutcome::Sent(100),
-    )?;
-    let expected = flow.expect("data", TcpFlags::PSH | TcpFlags::ACK, &data);
-    flow.expect_segment(session, "the stack sends the data", &expected)?;
-    let sent_at = session.now();
+    let (_flow, conn, expected, sent_at, rtt) =
+        send_unacknowledged(session, 100, &[SocketOption::UserTimeout(USER_TIMEOUT_MS)])?;
     let schedule =
         crate::models::tcp_timers::data_retransmit_schedule(&profile, rtt.total_millis(), 8);
     let abort_at = crate::models::tcp_timers::user_timeout_abort_ms(
@@ -565,13 +564,5 @@ fn zero_window(session: &mut Session<'_>) -> Result<(), CheckError> {
         "the peer acknowledges",
         flow.segment(TcpFlags::ACK, &[]),
     )?;
-    session.call(
-        "abort",
-        SocketCall::SetOption {
-            sock: conn,
-            option: SocketOption::Linger(Some(0)),
-        },
-    )?;
-    session.call("close", SocketCall::Close { sock: conn })?;
-    Ok(())
+    abort(session, conn)
 }
