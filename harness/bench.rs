@@ -231,14 +231,10 @@ pub fn tcp_matrix(workers: usize) -> Result<MatrixBench, BenchError> {
     let mut cells = matrix(ProfileName::Linux, false);
     cells.extend(matrix(ProfileName::Linux, true));
     let factory = |ipv6: bool| -> Result<Box<dyn Target>, TargetError> {
-        let mut config = LabConfig {
-            static_neighbours: true,
-            ..LabConfig::default()
-        };
-        if !ipv6 {
-            config.ipv6 = None;
-        }
-        Ok(Box::new(LinuxTarget::new(config)?))
+        let needs = crate::check::Needs::scenario(ipv6);
+        Ok(Box::new(LinuxTarget::new(
+            crate::target::linux::lab_config_for(&needs),
+        )?))
     };
     let started = std::time::Instant::now();
     let failures = run_parallel(&cells, workers, &factory)?;

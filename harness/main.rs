@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use netconform::check::tcp_scenario::{ProfileName, TcpScenario};
 use netconform::check::{self, CheckReport, Verdict};
-use netconform::sandbox::LabConfig;
 use netconform::target::Target;
 use netconform::target::linux::LinuxTarget;
 
@@ -220,14 +219,10 @@ fn replay(
     netconform::sandbox::check_privileges()?;
     let mut target: Box<dyn Target> = match kind {
         TargetKind::Linux => {
-            let mut config = LabConfig {
-                static_neighbours: true,
-                ..LabConfig::default()
-            };
-            if !scenario.ipv6 {
-                config.ipv6 = None;
-            }
-            Box::new(LinuxTarget::new(config)?)
+            let needs = netconform::check::Needs::scenario(scenario.ipv6);
+            Box::new(LinuxTarget::new(
+                netconform::target::linux::lab_config_for(&needs),
+            )?)
         }
     };
     let mut session = netconform::check::Session::with_profile(target.as_mut(), scenario.profile);

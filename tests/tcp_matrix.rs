@@ -1,22 +1,18 @@
 //! The whole TCP state × segment matrix (IPv4 and IPv6) against the Linux kernel, run in
 //! parallel across namespaces: every cell must agree with the model's Linux profile.
 
+use netconform::check::Needs;
 use netconform::check::tcp_matrix::{matrix, run_parallel};
 use netconform::check::tcp_scenario::ProfileName;
-use netconform::sandbox::{LabConfig, require_netns};
-use netconform::target::linux::LinuxTarget;
+use netconform::sandbox::require_netns;
+use netconform::target::linux::{LinuxTarget, lab_config_for};
 use netconform::target::{Target, TargetError};
 
 /// A lab whose stack already knows the peer's MAC, with IPv6 when asked.
 pub fn lab_target(ipv6: bool) -> Result<Box<dyn Target>, TargetError> {
-    let mut config = LabConfig {
-        static_neighbours: true,
-        ..LabConfig::default()
-    };
-    if !ipv6 {
-        config.ipv6 = None;
-    }
-    Ok(Box::new(LinuxTarget::new(config)?))
+    Ok(Box::new(LinuxTarget::new(lab_config_for(
+        &Needs::scenario(ipv6),
+    ))?))
 }
 
 #[test]

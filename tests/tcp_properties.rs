@@ -24,14 +24,7 @@ fn regressions_dir() -> PathBuf {
 }
 
 fn lab(ipv6: bool) -> LabConfig {
-    let mut c = LabConfig {
-        static_neighbours: true,
-        ..LabConfig::default()
-    };
-    if !ipv6 {
-        c.ipv6 = None;
-    }
-    c
+    netconform::target::linux::lab_config_for(&netconform::check::Needs::scenario(ipv6))
 }
 
 fn peer_segment() -> impl Strategy<Value = PeerSegment> {

@@ -2,21 +2,12 @@
 
 use netconform::check::Session;
 use netconform::check::tcp_matrix::{self, STATES};
-use netconform::check::tcp_scenario::{
-    PeerSegment, ProfileName, SegmentKind, TcpEvent, run_scenario,
-};
+use netconform::check::tcp_scenario::{PeerSegment, ProfileName, SegmentKind, run_scenario};
 use netconform::sandbox::{LabConfig, require_netns};
 use netconform::target::linux::LinuxTarget;
 
 fn lab(ipv6: bool) -> LabConfig {
-    let mut c = LabConfig {
-        static_neighbours: true,
-        ..LabConfig::default()
-    };
-    if !ipv6 {
-        c.ipv6 = None;
-    }
-    c
+    netconform::target::linux::lab_config_for(&netconform::check::Needs::scenario(ipv6))
 }
 
 /// Every state is reachable by its path, and the model agrees with the kernel all the way.
@@ -42,51 +33,5 @@ fn every_state_is_reached_in_step_with_the_kernel() {
                 session.trace().render(session.host_names())
             );
         }
-        let _ = TcpEvent::Listen;
-    }
-}
-
-/// Triage helper (ignored): runs the whole IPv4 matrix and prints every disagreement.
-#[test]
-#[ignore]
-fn triage_matrix() {
-    let mut target = LinuxTarget::new(lab(false)).expect("lab");
-    let mut failures = 0;
-    for (i, scenario) in tcp_matrix::matrix(ProfileName::Linux, false)
-        .iter()
-        .enumerate()
-    {
-        let mut session = Session::new(&mut target);
-        if let Err(e) = run_scenario(&mut session, scenario, 10_000 + i as u16) {
-            failures += 1;
-            let text = e.to_string();
-            let first: String = text.split("; scenario:").next().unwrap_or("").to_string();
-            println!("FAIL {}: {first}", scenario.name);
-        }
-    }
-    println!("{failures} failures");
-}
-
-/// Debug helper (ignored): prints the trace of the scenarios named in NETCONFORM_SCENARIO.
-#[test]
-#[ignore]
-fn debug_scenario() {
-    let wanted = std::env::var("NETCONFORM_SCENARIO").unwrap_or_default();
-    let mut target = LinuxTarget::new(lab(false)).expect("lab");
-    for (i, scenario) in tcp_matrix::matrix(ProfileName::Linux, false)
-        .iter()
-        .enumerate()
-    {
-        if !wanted.split(';').any(|w| scenario.name == w) {
-            continue;
-        }
-        let mut session = Session::new(&mut target);
-        let r = run_scenario(&mut session, scenario, 10_000 + i as u16);
-        println!(
-            "== {}: {:?}\n{}",
-            scenario.name,
-            r.err().map(|e| e.to_string()),
-            session.trace().render(session.host_names())
-        );
     }
 }

@@ -7,7 +7,7 @@ use netconform::check::tcp_matrix::path_to;
 use netconform::check::tcp_scenario::{ProfileName, TcpScenario, run_scenario};
 use netconform::models::tcp::State;
 use netconform::models::tcp_timers::{TimerProfile, time_wait_ms};
-use netconform::sandbox::{LabConfig, require_netns};
+use netconform::sandbox::require_netns;
 use netconform::target::linux::LinuxTarget;
 use netconform::target::{StateAnswer, StateQuery, Target, TcpState};
 
@@ -19,11 +19,8 @@ fn time_wait_lasts_what_the_profile_says() {
     if !require_netns("time_wait_lasts_what_the_profile_says") {
         return;
     }
-    let config = LabConfig {
-        static_neighbours: true,
-        ipv6: None,
-        ..LabConfig::default()
-    };
+    let config =
+        netconform::target::linux::lab_config_for(&netconform::check::Needs::scenario(false));
     let mut target = LinuxTarget::new(config).expect("lab");
     let scenario = TcpScenario {
         name: "to TIME-WAIT".into(),

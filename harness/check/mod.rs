@@ -75,6 +75,16 @@ impl Needs {
         peer_preresolved: false,
         settings: &[],
     };
+
+    /// What a TCP scenario needs: the peer pre-resolved (no ARP between its events), IPv6
+    /// when the scenario runs over it.
+    pub const fn scenario(ipv6: bool) -> Needs {
+        Needs {
+            ipv6,
+            peer_preresolved: true,
+            settings: &[],
+        }
+    }
 }
 
 /// The verdict of one check.

@@ -136,7 +136,7 @@ macro_rules! matrix_checks {
                     id: $id,
                     title: concat!("TCP matrix row: every segment kind at the boundary numbers, in ", stringify!($state)),
                     clauses: $clauses,
-                    needs: Needs { ipv6: $ipv6, peer_preresolved: true, settings: &[] },
+                    needs: Needs::scenario($ipv6),
                     run: $name,
                 },
             )*

@@ -452,12 +452,11 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 self.ladder.push((format!("> {line}"), format!("> {line}")));
                 self.session.send(step, &self.frame(segment))?;
             }
-            TcpEvent::Send(n) | TcpEvent::Receive(n) if self.conn.is_none() => {
+            TcpEvent::Send(_) | TcpEvent::Receive(_) if self.conn.is_none() => {
                 self.ladder.push((
                     format!("{event:?}: no connection socket, skipped"),
                     String::new(),
                 ));
-                let _ = n;
                 return Ok(());
             }
             TcpEvent::Send(n) => {
@@ -628,18 +627,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             window: PEER_WINDOW,
             ..SegmentIn::new(flags, seq, ack_rel, u32::from(p.len))
         };
-        let mut wire_flags = TcpFlags(0);
-        for (on, bit) in [
-            (flags.syn, TcpFlags::SYN),
-            (flags.ack, TcpFlags::ACK),
-            (flags.fin, TcpFlags::FIN),
-            (flags.rst, TcpFlags::RST),
-            (flags.psh, TcpFlags::PSH),
-        ] {
-            if on {
-                wire_flags = wire_flags | bit;
-            }
-        }
+        let wire_flags = model_flags_to_wire(flags);
         let ack_abs = if flags.ack {
             ack_rel.wrapping_add(iss)
         } else {

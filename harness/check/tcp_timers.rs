@@ -417,7 +417,6 @@ fn data_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
         "the peer acknowledges",
         flow.segment(TcpFlags::ACK, &[]),
     )?;
-    let _ = flow;
     session.expect_silence(
         "nothing is retransmitted after the ACK",
         Duration::from_millis(schedule[0] + 100),

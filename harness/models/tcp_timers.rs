@@ -90,11 +90,17 @@ pub struct SynSchedule {
 /// budget computed as if the RTO had doubled, `(2^(retries+1) − 1) × 1 s`; the stack
 /// retransmits at every expiry until that budget is spent.
 pub fn syn_schedule(profile: &TimerProfile, syn_retries: u32, linear_timeouts: u32) -> SynSchedule {
-    let linux = profile.has(TimerDeviation::SynLinearTimeouts);
+    if !profile.has(TimerDeviation::SynLinearTimeouts) {
+        let (retransmits_ms, give_up_ms) = doubling(INITIAL_RTO_MS, syn_retries as usize);
+        return SynSchedule {
+            retransmits_ms,
+            give_up_ms,
+        };
+    }
     let mut retransmits_ms = Vec::new();
     let mut now = 0u64;
     let mut rto = INITIAL_RTO_MS;
-    if linux {
+    {
         let budget = INITIAL_RTO_MS * ((2u64 << syn_retries.min(30)) - 1);
         let mut sent = 0u32;
         loop {
@@ -112,15 +118,20 @@ pub fn syn_schedule(profile: &TimerProfile, syn_retries: u32, linear_timeouts: u
             }
         }
     }
-    for _ in 0..syn_retries {
-        now += rto;
-        retransmits_ms.push(now);
+}
+
+/// `count` expiries of a timer that starts at `first_rto_ms` and doubles each time (RFC
+/// 6298 §5.5): the moment of each, counted from the start, and the moment of the next.
+fn doubling(first_rto_ms: u64, count: usize) -> (Vec<u64>, u64) {
+    let mut at = 0;
+    let mut rto = first_rto_ms;
+    let mut expiries = Vec::with_capacity(count);
+    for _ in 0..count {
+        at += rto;
+        expiries.push(at);
         rto *= 2;
     }
-    SynSchedule {
-        retransmits_ms,
-        give_up_ms: now + rto,
-    }
+    (expiries, at + rto)
 }
 
 /// The smallest RTO, in milliseconds (RFC 6298 §2.4: 1 s; Linux: 200 ms).
@@ -137,15 +148,7 @@ pub fn rto_min_ms(profile: &TimerProfile) -> u64 {
 /// `rtt_ms` (RFC 6298 §2.2: SRTT = R, RTTVAR = R/2, RTO = SRTT + 4·RTTVAR, floored at the
 /// minimum; §5.5: doubled on every expiry).
 pub fn data_retransmit_schedule(profile: &TimerProfile, rtt_ms: u64, count: usize) -> Vec<u64> {
-    let mut rto = (3 * rtt_ms).max(rto_min_ms(profile));
-    let mut at = 0;
-    let mut out = Vec::with_capacity(count);
-    for _ in 0..count {
-        at += rto;
-        out.push(at);
-        rto *= 2;
-    }
-    out
+    doubling((3 * rtt_ms).max(rto_min_ms(profile)), count).0
 }
 
 /// When a connection whose data stays unacknowledged is aborted by a user timeout of
@@ -162,17 +165,10 @@ pub fn user_timeout_abort_ms(profile: &TimerProfile, rtt_ms: u64, user_timeout_m
 /// connection attempt, in milliseconds after the first SYN-ACK: the initial RTO of 1 s,
 /// doubled on every expiry (RFC 6298 §2.1, §5.5), `retries` retransmissions.
 pub fn synack_schedule(retries: u32) -> SynSchedule {
-    let mut at = 0;
-    let mut rto = INITIAL_RTO_MS;
-    let mut retransmits_ms = Vec::new();
-    for _ in 0..retries {
-        at += rto;
-        retransmits_ms.push(at);
-        rto *= 2;
-    }
+    let (retransmits_ms, give_up_ms) = doubling(INITIAL_RTO_MS, retries as usize);
     SynSchedule {
         retransmits_ms,
-        give_up_ms: at + rto,
+        give_up_ms,
     }
 }
 
