@@ -24,6 +24,7 @@
 
 pub mod ethtool;
 mod lab;
+mod neightbl;
 mod netlink;
 mod netns;
 mod packet;
@@ -33,6 +34,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub use lab::{Lab, LabConfig, V4Config, V6Config};
+pub use neightbl::{NeighbourParams, NeighbourParamsUpdate, NeighbourTableInfo};
 pub use netlink::{
     AddressInfo, LinkInfo, MacAddr, NeighbourCacheInfo, NeighbourEntry, NudState, RouteEntry,
     RouteFailure, RouteLookup, Rtnl,

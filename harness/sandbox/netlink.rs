@@ -291,7 +291,7 @@ impl Rtnl {
 
     /// Sends one request and collects the answers: until `NLMSG_DONE` for a dump, the one
     /// answer for a single `RTM_GETROUTE`, until the ACK (or error) otherwise.
-    fn request(
+    pub(super) fn request(
         &mut self,
         op: &str,
         msg: RouteNetlinkMessage,
