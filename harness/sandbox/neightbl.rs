@@ -110,10 +110,7 @@ impl Rtnl {
                 let NeighbourTableAttribute::Parms(params) = attr else {
                     continue;
                 };
-                if !params
-                    .iter()
-                    .any(|p| *p == NeighbourTableParameter::Ifindex(ifindex))
-                {
+                if !params.contains(&NeighbourTableParameter::Ifindex(ifindex)) {
                     continue;
                 }
                 let mut out = NeighbourParams {
