@@ -15,6 +15,7 @@
 //! Every check names the clauses it enforces ([`Clause`]: a stable id, the RFC section and
 //! the quoted text), so a report can print the RFC text beside each verdict.
 
+pub mod arp_scenario;
 pub mod clause;
 pub mod expect;
 pub mod runner;

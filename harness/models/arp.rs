@@ -596,6 +596,19 @@ impl ArpHost {
             .collect()
     }
 
+    /// When each armed timer runs: the instants around which a dump of the cache is
+    /// ambiguous.
+    pub fn timer_instants(&self) -> Vec<Instant> {
+        let tick = self.tick();
+        let mut v: Vec<Instant> = self
+            .entries
+            .values()
+            .filter_map(|e| e.timer.map(|t| instant_of(t + tick)))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Every instant in `critical_instants` for every entry.
     pub fn all_critical_instants(&self) -> Vec<Instant> {
         let mut v: Vec<Instant> = self

@@ -4,7 +4,9 @@
 //! time ([`crate::time::Instant`], µs since the recorder was made) so that nothing outside
 //! `target/` and `sandbox/` reads a clock.
 
-use crate::target::{CallOutcome, SocketCall, StateAnswer, StateQuery, Target, TargetError};
+use crate::target::{
+    CallOutcome, Control, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+};
 use crate::time::{Duration, Instant};
 use crate::trace::Trace;
 
@@ -94,6 +96,18 @@ impl<'t> Recorder<'t> {
             Err(e) => format!("error: {e}"),
         };
         self.trace.push_call(at, call.to_string(), text);
+        result
+    }
+
+    /// Changes a setting of the stack and records it with its outcome.
+    pub fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+        let at = self.now();
+        let result = self.target.control(control);
+        let text = match &result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        self.trace.push_call(at, control.to_string(), text);
         result
     }
 
