@@ -1082,7 +1082,11 @@ impl ArpHost {
         let changes_mac = !old_valid || e.mac != Some(mac);
         let mut new = new;
         if new == Nud::Reachable {
+            // A confirmation also counts as a use on Linux (measured: after a reply the
+            // dump's `used` age equals its `confirmed` age, and an entry confirmed within
+            // `delay_probe` of its expiry goes to DELAY, not STALE).
             e.confirmed = now;
+            e.used = now;
         }
         if old_valid {
             if changes_mac && !override_ {
