@@ -98,6 +98,56 @@ pub enum ArpKind {
     Probe,
 }
 
+/// A broken or suspicious ARP request for the stack, sent by a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BadArp {
+    /// Hardware address length 8 (not 6).
+    HardwareLength8,
+    /// Protocol address length 16 (not 4).
+    ProtocolLength16,
+    /// Operation code 3 (RARP request; neither request nor reply).
+    UnknownOperation,
+    /// Hardware type 7 (not Ethernet or IEEE 802).
+    HardwareType7,
+    /// Protocol type 0x86dd (not IPv4).
+    ProtocolIpv6,
+    /// The body cut to 20 of its 28 bytes.
+    Truncated,
+    /// Sender protocol address 255.255.255.255.
+    SenderIpBroadcast,
+    /// Sender protocol address the subnet's broadcast address.
+    SenderIpSubnetBroadcast,
+    /// Sender protocol address the stack's own.
+    SenderIpOwn,
+    /// Sender hardware address ff:ff:ff:ff:ff:ff.
+    SenderMacBroadcast,
+    /// Sender hardware address 00:00:00:00:00:00.
+    SenderMacZero,
+    /// Sender hardware address a multicast MAC (01:00:5e:00:00:01).
+    SenderMacMulticast,
+    /// Target protocol address a multicast group (224.0.0.1).
+    TargetMulticast,
+}
+
+impl BadArp {
+    /// Every kind, in a fixed order.
+    pub const ALL: [BadArp; 13] = [
+        BadArp::HardwareLength8,
+        BadArp::ProtocolLength16,
+        BadArp::UnknownOperation,
+        BadArp::HardwareType7,
+        BadArp::ProtocolIpv6,
+        BadArp::Truncated,
+        BadArp::SenderIpBroadcast,
+        BadArp::SenderIpSubnetBroadcast,
+        BadArp::SenderIpOwn,
+        BadArp::SenderMacBroadcast,
+        BadArp::SenderMacZero,
+        BadArp::SenderMacMulticast,
+        BadArp::TargetMulticast,
+    ];
+}
+
 /// One step of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
@@ -124,6 +174,14 @@ pub enum Step {
         alt_mac: bool,
         /// Unicast to the stack's MAC instead of broadcast.
         unicast: bool,
+    },
+    /// Peer `from` sends a broken or suspicious ARP frame (the stack must ignore it, or
+    /// do what its profile says).
+    Malformed {
+        /// Sender.
+        from: usize,
+        /// What is wrong with it.
+        bad: BadArp,
     },
     /// Time passes.
     Wait {
@@ -193,6 +251,7 @@ impl fmt::Display for Step {
                 if *alt_mac { " from its second MAC" } else { "" },
                 if *unicast { " unicast" } else { " broadcast" }
             ),
+            Step::Malformed { from, bad } => write!(f, "p{from} sends a bad ARP request: {bad:?}"),
             Step::Wait { ms } => write!(f, "wait {ms} ms"),
         }
     }
@@ -520,6 +579,12 @@ impl<'a, 's> Runner<'a, 's> {
                 self.send_arp(dst, &arp)?;
                 self.settle()?;
             }
+            Step::Malformed { from, bad } => {
+                let p = self.peer(*from)?;
+                self.clear_of(Some(p.ip()))?;
+                self.send_bad_arp(p, *bad)?;
+                self.settle()?;
+            }
         }
         self.compare_table()
     }
@@ -561,6 +626,68 @@ impl<'a, 's> Runner<'a, 's> {
         let at = self.send(&frame)?;
         let delivery = Delivery::classify(eth_dst, self.stack_mac);
         let out = self.model.receive(at, delivery, arp);
+        self.pending.extend(out);
+        Ok(())
+    }
+
+    /// Sends a broken ARP request for the stack and tells the model exactly what was sent.
+    fn send_bad_arp(&mut self, p: &PeerSpec, bad: BadArp) -> Result<(), CheckError> {
+        let (mac, ip) = (p.mac(false), p.ip());
+        let mut arp = ArpIn::new(1, mac, ip, MacAddr::ZERO, self.stack_ip);
+        let subnet_broadcast = {
+            let len = u32::from(self.model.config().prefix_len.min(32));
+            let host = if len == 0 { u32::MAX } else { u32::MAX >> len };
+            Ipv4Addr::from(u32::from(self.stack_ip) | host)
+        };
+        match bad {
+            BadArp::HardwareLength8 => arp.hw_len = 8,
+            BadArp::ProtocolLength16 => arp.proto_len = 16,
+            BadArp::UnknownOperation => arp.op = 3,
+            BadArp::HardwareType7 => arp.hw_type = 7,
+            BadArp::ProtocolIpv6 => arp.proto_type = 0x86dd,
+            BadArp::Truncated => arp.truncated = true,
+            BadArp::SenderIpBroadcast => arp.spa = Ipv4Addr::BROADCAST,
+            BadArp::SenderIpSubnetBroadcast => arp.spa = subnet_broadcast,
+            BadArp::SenderIpOwn => arp.spa = self.stack_ip,
+            BadArp::SenderMacBroadcast => arp.sha = MacAddr::BROADCAST,
+            BadArp::SenderMacZero => arp.sha = MacAddr::ZERO,
+            BadArp::SenderMacMulticast => arp.sha = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]),
+            BadArp::TargetMulticast => arp.tpa = Ipv4Addr::new(224, 0, 0, 1),
+        }
+        let network = if arp.hw_len != 6 || arp.proto_len != 4 {
+            let widen = |v: &[u8], len: u8| {
+                let mut v = v.to_vec();
+                v.resize(usize::from(len), 0);
+                v
+            };
+            Network::ArpRaw(crate::wire::ArpRaw {
+                operation: ArpOperation::from(arp.op),
+                hw_type: arp.hw_type,
+                proto_type: arp.proto_type,
+                sender_hw: widen(&arp.sha.0, arp.hw_len),
+                sender_proto: widen(&arp.spa.octets(), arp.proto_len),
+                target_hw: widen(&arp.tha.0, arp.hw_len),
+                target_proto: widen(&arp.tpa.octets(), arp.proto_len),
+            })
+        } else {
+            Network::Arp(crate::wire::ArpRepr {
+                operation: ArpOperation::from(arp.op),
+                hw_type: arp.hw_type,
+                proto_type: arp.proto_type,
+                sender_mac: arp.sha,
+                sender_ip: arp.spa,
+                target_mac: arp.tha,
+                target_ip: arp.tpa,
+            })
+        };
+        let mut bytes = Frame::new(mac, MacAddr::BROADCAST, network).emit();
+        if arp.truncated {
+            bytes.truncate(14 + 20);
+        }
+        let at = self.s.now();
+        let step = self.step.clone();
+        self.s.send_bytes(&step, &bytes)?;
+        let out = self.model.receive(at, Delivery::Broadcast, &arp);
         self.pending.extend(out);
         Ok(())
     }

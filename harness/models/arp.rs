@@ -253,6 +253,12 @@ pub enum ArpDeviation {
     /// is no station's address either. Linux caches whatever sender hardware address an ARP
     /// packet carries.
     CachesNonUnicastHardwareAddress,
+    /// RFC 1122 §3.2.1.3: a directed broadcast address "MUST NOT be used as a source
+    /// address", so a request claiming the subnet's broadcast address as its sender is bogus.
+    /// Linux answers it (to the sender hardware address, with the broadcast address as target
+    /// protocol address) and keeps a NOARP entry, which a dump of learned entries does not
+    /// show.
+    AnswersSubnetBroadcastSender,
 }
 
 /// A profile: the deviations from the RFC text the model accepts.
@@ -277,6 +283,7 @@ impl ArpProfile {
                 ArpDeviation::Locktime,
                 ArpDeviation::NoEntryFromUnsolicitedReply,
                 ArpDeviation::CachesNonUnicastHardwareAddress,
+                ArpDeviation::AnswersSubnetBroadcastSender,
             ],
         }
     }
@@ -977,6 +984,26 @@ impl ArpHost {
             return;
         }
 
+        // The subnet's broadcast address as sender: Linux's source check lets it through.
+        let subnet_broadcast_sender = !arp.spa.is_broadcast()
+            && arp.spa.octets()[0] != 0
+            && cfg.addr_type(arp.spa) == AddrType::Broadcast;
+        if is_request
+            && subnet_broadcast_sender
+            && arp.tpa == cfg.addr
+            && self.profile.has(ArpDeviation::AnswersSubnetBroadcastSender)
+            && !self.ignore(arp.spa, arp.tpa)
+        {
+            self.emit(
+                out,
+                Output::Reply {
+                    to_mac: arp.sha,
+                    to_ip: arp.spa,
+                    for_ip: arp.tpa,
+                },
+            );
+            return;
+        }
         // A request for one of our addresses, from a sender that passes the martian checks.
         let martian_sender = arp.spa.is_broadcast()
             || arp.spa.is_multicast()

@@ -383,10 +383,6 @@ fn malformed_and_foreign_arp_is_ignored() {
             ..good.clone()
         },
         ArpIn {
-            spa: Ipv4Addr::new(10, 9, 0, 255),
-            ..good.clone()
-        },
-        ArpIn {
             spa: A,
             ..good.clone()
         },
@@ -509,4 +505,27 @@ fn critical_instants_name_the_timer_and_the_locktime_end() {
     assert!(c.contains(&at(64)), "{c:?}");
     assert!(c.contains(&at(120)), "{c:?}");
     assert_eq!(h.next_timer(), Some(at(64)));
+}
+
+#[test]
+fn linux_answers_a_request_from_the_subnet_broadcast_address() {
+    let bcast = Ipv4Addr::new(10, 9, 0, 255);
+    let req = ArpIn::new(1, B_MAC, bcast, MacAddr::ZERO, A);
+    let mut h = host(ArpAccept::Always);
+    let out = h.receive(at(0), Delivery::Broadcast, &req);
+    assert_eq!(
+        wire(&out),
+        vec![(
+            0,
+            Output::Reply {
+                to_mac: B_MAC,
+                to_ip: bcast,
+                for_ip: A
+            }
+        )]
+    );
+    assert!(h.entries().is_empty());
+    let mut h = ArpHost::new(host(ArpAccept::Always).config().clone(), ArpProfile::rfc());
+    assert!(wire(&h.receive(at(0), Delivery::Broadcast, &req)).is_empty());
+    assert!(h.entries().is_empty());
 }
