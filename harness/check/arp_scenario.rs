@@ -423,6 +423,18 @@ impl<'a, 's> Runner<'a, 's> {
             }),
         )?;
         s.control(&step, &Control::FlushNeighbours)?;
+        // The kernel garbage-collects FAILED and old STALE entries only while the table
+        // (shared by every namespace) holds at least gc_thresh1 entries; the model leaves
+        // collection out, so say when it could happen.
+        if let StateAnswer::NeighbourTableInfo(t) =
+            s.query(&step, StateQuery::NeighbourTableInfo)?
+            && t.entries >= t.gc_thresh1
+        {
+            s.note(format!(
+                "the kernel's ARP table holds {} entries (gc_thresh1 {}): its garbage collector may remove FAILED entries during this run",
+                t.entries, t.gc_thresh1
+            ));
+        }
         let k = read_params(s, &step)?;
         let params = ArpParams {
             reachable: Duration::from_millis(k.reachable_ms),
