@@ -94,17 +94,17 @@ pub struct PeerSpec {
 /// The kind of ARP packet a peer sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ArpKind {
-    /// Who has <stack>? tell <peer>.
+    /// `who-has STACK tell PEER`.
     RequestForStack,
-    /// Who has <an address nobody has>? tell <peer>.
+    /// `who-has NOBODY tell PEER` (an address no host has).
     RequestForOther,
-    /// Gratuitous request: who has <peer>? tell <peer> (an RFC 5227 announcement).
+    /// Gratuitous request `who-has PEER tell PEER` (an RFC 5227 announcement).
     GratuitousRequest,
-    /// Gratuitous reply: <peer> is at <mac>, to <peer>/<mac>.
+    /// Gratuitous reply `PEER is-at MAC`, addressed to PEER/MAC itself.
     GratuitousReply,
-    /// A reply to the stack: <peer> is at <mac> (solicited or not).
+    /// A reply to the stack, `PEER is-at MAC` (solicited or not).
     Reply,
-    /// RFC 5227 probe: who has <stack>? tell 0.0.0.0.
+    /// RFC 5227 probe `who-has STACK tell 0.0.0.0`.
     Probe,
 }
 
