@@ -6,5 +6,6 @@
 //! profile, and each deviation is one named switch with its RFC section.
 
 pub mod seq;
+pub mod switch;
 pub mod tcp;
 pub mod tcp_timers;
