@@ -33,7 +33,7 @@ use super::SandboxError;
 pub use crate::wire::MacAddr;
 
 /// A MAC address from a netlink attribute (None unless it is 6 bytes long).
-fn mac_from_slice(b: &[u8]) -> Option<MacAddr> {
+pub(super) fn mac_from_slice(b: &[u8]) -> Option<MacAddr> {
     b.try_into().ok().map(MacAddr)
 }
 
@@ -291,7 +291,7 @@ impl Rtnl {
 
     /// Sends one request and collects the answers: until `NLMSG_DONE` for a dump, the one
     /// answer for a single `RTM_GETROUTE`, until the ACK (or error) otherwise.
-    fn request(
+    pub(super) fn request(
         &mut self,
         op: &str,
         msg: RouteNetlinkMessage,
@@ -774,7 +774,7 @@ impl Rtnl {
     }
 }
 
-fn link_info(l: &LinkMessage) -> LinkInfo {
+pub(super) fn link_info(l: &LinkMessage) -> LinkInfo {
     let mut info = LinkInfo {
         index: l.header.index,
         name: String::new(),
