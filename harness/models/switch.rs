@@ -470,19 +470,19 @@ impl Switch {
 }
 
 impl fmt::Display for Decision {
-    /// `forwarded to p1`, `filtered (destination on the ingress port)`, ...
+    /// Why, in a few words: `flooded: destination unknown`, `forwarded: destination on p1`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Decision::Forwarded { port } => write!(f, "forwarded to p{port} (destination known)"),
-            Decision::FilteredSamePort => f.write_str("filtered (destination on the ingress port)"),
-            Decision::FloodedUnknown => f.write_str("flooded (destination unknown)"),
-            Decision::FloodedGroup => f.write_str("flooded (group destination)"),
-            Decision::Reserved => f.write_str("not relayed (reserved group address)"),
+            Decision::Forwarded { port } => write!(f, "forwarded: destination on p{port}"),
+            Decision::FilteredSamePort => f.write_str("filtered: destination on the ingress port"),
+            Decision::FloodedUnknown => f.write_str("flooded: destination unknown"),
+            Decision::FloodedGroup => f.write_str("flooded: group destination"),
+            Decision::Reserved => f.write_str("not relayed: reserved group address"),
             Decision::Dropped(DropReason::InvalidSource) => {
-                f.write_str("dropped (source is not a station address)")
+                f.write_str("dropped: the source is not a station address")
             }
             Decision::Dropped(DropReason::MacControl) => {
-                f.write_str("dropped (MAC Control address)")
+                f.write_str("dropped: MAC Control address")
             }
         }
     }

@@ -253,6 +253,9 @@ impl Target for LinuxTarget {
                     Err(e) => Err(e.into()),
                 }
             }
+            StateQuery::Fdb => Err(TargetError::NotSupported {
+                what: "a filtering database: this Linux target is a host, not a switch".into(),
+            }),
         }
     }
 

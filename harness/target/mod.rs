@@ -6,12 +6,20 @@
 //! namespace. A target that cannot perform an event says so with
 //! [`TargetError::NotSupported`], which is a verdict of its own, not a failure.
 //!
+//! A switch under test has several ports: [`Target::ports`], [`Target::send_frame_on`] and
+//! [`Target::recv_frame_any`] address them (a host stack has one port, port 0, which the
+//! defaults map to [`Target::send_frame`] and [`Target::recv_frame`]); its filtering
+//! database is read with [`StateQuery::Fdb`] and changed with [`Target::switch_control`].
+//! [`bridge::LinuxBridge`] is the Linux bridge in a namespace.
+//!
 //! What the kernel answers to a socket call (an errno, a timeout, end of stream) is an
 //! observation and comes back as a [`CallOutcome`]; a [`TargetError`] means the target
 //! itself could not do what was asked.
 
+pub mod bridge;
 pub mod linux;
 pub mod recorder;
+pub mod switch;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -21,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use crate::sandbox::{
     MacAddr, NeighbourEntry, RouteEntry, RouteFailure, RouteLookup, SandboxError,
 };
+
+pub use switch::{FdbEntry, FdbState, SwitchControl};
 
 /// The stack under test, as the check engine sees it.
 pub trait Target {
@@ -40,6 +50,37 @@ pub trait Target {
     /// control), one `name = value` line each, for reports.
     fn environment(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Wire plane: how many ports the stack has, numbered from 0. A host stack has one; a
+    /// switch has several.
+    fn ports(&self) -> usize {
+        1
+    }
+    /// Wire plane: send one Ethernet frame into port `port`. The default sends port 0
+    /// through [`Target::send_frame`] and refuses the others.
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+        if port == 0 {
+            self.send_frame(frame)
+        } else {
+            Err(TargetError::NotSupported {
+                what: format!("port {port}: the target has {} port(s)", self.ports()),
+            })
+        }
+    }
+    /// Wire plane: the next frame out of any port, with the port, or None when `deadline`
+    /// passed. The default reads port 0 through [`Target::recv_frame`].
+    fn recv_frame_any(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
+        Ok(self.recv_frame(deadline)?.map(|frame| (0, frame)))
+    }
+    /// Control plane of a switch: flush its filtering database, set its ageing time. The
+    /// default: not a switch.
+    fn switch_control(&mut self, control: &SwitchControl) -> Result<(), TargetError> {
+        Err(TargetError::NotSupported {
+            what: format!("{control}: the target is not a switch"),
+        })
     }
 }
 
@@ -252,6 +293,8 @@ pub enum StateQuery {
     Routes,
     /// One route lookup.
     RouteGet(IpAddr),
+    /// A switch's filtering database: the entries it learned, by port.
+    Fdb,
 }
 
 /// A TCP state, named and displayed as RFC 9293 spells it.
@@ -417,6 +460,8 @@ pub enum StateAnswer {
         /// Why (the errno, typed).
         failure: RouteFailure,
     },
+    /// A switch's learned filtering database entries.
+    Fdb(Vec<FdbEntry>),
 }
 
 /// Addresses of the two ends.
