@@ -292,7 +292,7 @@ fn certify(
             .chain(switch_deviations.iter().map(|d| format!("{d:?}")))
             .collect();
         println!(
-            "accepted deviations from the RFC text: {}",
+            "accepted deviations from the RFC and IEEE texts: {}",
             names.join(", ")
         );
     }

@@ -762,3 +762,70 @@ fn a_scenario_with_a_port_out_of_range_is_refused() {
     assert!(e.to_string().contains("sends into p5"), "{e}");
     assert!(session.trace().frames().next().is_none());
 }
+
+// ---------------------------------------------------------------------------------------
+// Clean-up of a killed run.
+
+fn namespaces_of(pid: u32) -> Vec<String> {
+    let prefix = format!("ncf-{pid}-");
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A certify run of the switch checks killed with SIGKILL leaves its bridge lab behind;
+/// `netconform clean` removes it (the bridge and the veth pairs go with the namespaces).
+#[test]
+fn clean_removes_the_bridge_lab_of_a_killed_run() {
+    if !require_netns("clean_removes_the_bridge_lab_of_a_killed_run") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("netconform-switch-{}", std::process::id()));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netconform"))
+        .args(["certify", "-j", "1", "--only", "switch.ageing", "--out"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn certify");
+    let pid = child.id();
+    let started = std::time::Instant::now();
+    // The switch namespace exists once the bridge lab is being built.
+    while !namespaces_of(pid).iter().any(|n| n.ends_with("-sw"))
+        && started.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // Child::kill sends SIGKILL to the child this test started.
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("reap the child");
+    let left = namespaces_of(pid);
+    assert!(
+        left.iter().any(|n| n.ends_with("-sw")),
+        "the run was not caught with its bridge lab: {left:?}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netconform"))
+        .arg("clean")
+        .output()
+        .expect("run clean");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in &left {
+        assert!(
+            text.contains(name.as_str()),
+            "clean did not report {name}:\n{text}"
+        );
+    }
+    assert!(
+        namespaces_of(pid).is_empty(),
+        "left: {:?}",
+        namespaces_of(pid)
+    );
+    assert!(common::host_ncf_links().is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}
