@@ -12,10 +12,11 @@
 //!
 //! A [`SwitchScenario`] is plain data: stations `A`, `B`, ... behind ports, frames between
 //! them, and pauses. For each frame the runner
-//! 1. asks the model where it must go ([`Switch::receive`]);
-//! 2. sends it into its ingress port, tagged with a unique number (ether type 0x88B5, IEEE
+//! 1. sends it into its ingress port, tagged with a unique number (ether type 0x88B5, IEEE
 //!    local experimental, payload `ncsw` + the number), so that no stray frame is ever
 //!    mistaken for it;
+//! 2. asks the model where it must go, given when it was sent ([`Switch::receive_within`]:
+//!    the start and the end of the send), and notes the prediction in the trace;
 //! 3. sends a **barrier probe** into the same port: a broadcast from a harness address of
 //!    its own. A switch handles the frames of one port in order, so once the probe has come
 //!    out of every other port, every copy of the frame has too: "nowhere else" is proven
@@ -502,15 +503,22 @@ impl Run<'_, '_> {
         };
         let number = self.sent.len() as u32 + 1;
         let bytes = tagged(header.dst, header.src, FRAME_MAGIC, number);
-        let now = self.session.now();
-        let predicted = self.model.receive(now, port, &header).map_err(|e| {
-            target_err(
-                step,
-                TargetError::Malformed {
-                    detail: e.to_string(),
-                },
-            )
-        })?;
+        // The switch handles the frame somewhere between these two instants: the model is
+        // asked about that interval, after the fact (it never sees what came out).
+        let before = self.session.now();
+        self.session.send_on(step, port, &bytes)?;
+        let after = self.session.now();
+        let predicted = self
+            .model
+            .receive_within(before, after, port, &header)
+            .map_err(|e| {
+                target_err(
+                    step,
+                    TargetError::Malformed {
+                        detail: e.to_string(),
+                    },
+                )
+            })?;
         let what = format!(
             "{} > {} into p{port}",
             source_name(src),
@@ -530,7 +538,6 @@ impl Run<'_, '_> {
             self.stats.uncertain += 1;
         }
         self.session.note(note);
-        self.session.send_on(step, port, &bytes)?;
         self.stats.frames += 1;
         self.sent.push(Sent {
             number,
@@ -730,8 +737,9 @@ impl Run<'_, '_> {
 
     /// Reads the filtering database and compares the scenario's addresses with the model.
     fn compare_fdb(&mut self, step: &str) -> Result<(), CheckError> {
-        let now = self.session.now();
+        let before = self.session.now();
         let answer = self.session.query(step, StateQuery::Fdb)?;
+        let after = self.session.now();
         let StateAnswer::Fdb(observed) = answer else {
             return Err(CheckError::WrongAnswer {
                 step: format!("{step} (filtering database)"),
@@ -746,7 +754,7 @@ impl Run<'_, '_> {
             .collect();
         let predicted: Vec<FdbView> = self
             .model
-            .fdb(now)
+            .fdb_within(before, after)
             .into_iter()
             .filter(|e| self.watched.contains(&e.mac))
             .collect();
@@ -831,12 +839,12 @@ const SWITCH: Needs = Needs {
     ..Needs::IPV4
 };
 
-/// The ageing check's switch: entries age after 1 s. (802.1D Table 7-5 allows 10 s to
+/// The ageing check's switch: entries age after 2 s. (802.1D Table 7-5 allows 10 s to
 /// 1 000 000 s; a shorter time keeps the check short, and the rule is the same.)
 const SHORT_AGEING: Needs = Needs {
     switch: Some(SwitchNeeds {
         ports: 3,
-        ageing_ms: 1000,
+        ageing_ms: 2000,
     }),
     ..Needs::IPV4
 };
@@ -938,7 +946,9 @@ fn same_port(session: &mut Session<'_>) -> Result<(), CheckError> {
     run_switch_scenario(session, &same_port_scenario(), 4).map(|_| ())
 }
 
-/// Entries age out after the ageing time unless their station sends again.
+/// Entries age out after the ageing time unless their station sends again. Every step
+/// keeps at least 500 ms from an ageing instant, so a step delayed by up to 350 ms still
+/// lands outside the tolerance.
 pub fn ageing_scenario() -> SwitchScenario {
     scenario(
         "entries age out unless refreshed, and flooding resumes",
@@ -946,14 +956,14 @@ pub fn ageing_scenario() -> SwitchScenario {
         vec![
             frame(0, A, to(B)),
             frame(1, B, to(A)),
-            SwitchEvent::Wait { ms: 500 },
+            SwitchEvent::Wait { ms: 1000 },
             // A is refreshed; B is not.
             frame(0, A, to(B)),
-            SwitchEvent::Wait { ms: 750 },
-            // B aged out 250 ms ago: flooded again.
+            SwitchEvent::Wait { ms: 1500 },
+            // B aged out 500 ms ago: flooded again. A ages out in 500 ms.
             frame(2, C, to(B)),
-            SwitchEvent::Wait { ms: 550 },
-            // A aged out 300 ms ago.
+            SwitchEvent::Wait { ms: 1100 },
+            // A aged out 600 ms ago.
             frame(2, C, to(A)),
         ],
     )
@@ -1165,7 +1175,8 @@ mod tests {
                     assert!(f.alternative.is_none(), "{e}");
                 }
             }
-            for later in [now, now + 50] {
+            // With up to 350 ms of delay, still clear of the tolerance.
+            for later in (now..=now + 350).step_by(50) {
                 assert!(
                     sw.fdb(Instant::from_millis(later))
                         .iter()

@@ -8,7 +8,9 @@
 //! # Call order
 //!
 //! [`Switch::receive`] takes one frame header, the port it came in on and the time, and
-//! answers where the frame goes ([`Forwarding`]) and what the filtering database learned.
+//! answers where the frame goes ([`Forwarding`]) and what the filtering database learned
+//! ([`Switch::receive_within`] when the harness only knows the time as an interval: the
+//! start and the end of its `send`).
 //! [`Switch::fdb`] lists the entries at a time; [`Switch::next_ageing`] says when the next
 //! entry ages out. The model never reads a clock: time is an input, and an entry learned
 //! (or refreshed) at `t` is present for every `now < t + ageing` and gone from
@@ -303,15 +305,11 @@ impl Switch {
         e.updated + self.ageing
     }
 
-    /// True when `now` is less than the tolerance away from `instant` (never with a zero
-    /// tolerance: the model is then exact).
-    fn near(&self, now: Instant, instant: Instant) -> bool {
-        let gap = if now >= instant {
-            now - instant
-        } else {
-            instant - now
-        };
-        gap < self.tolerance
+    /// True when `instant` is less than the tolerance away from the interval
+    /// `[earliest, latest]` (never with a zero tolerance and a single instant: the model is
+    /// then exact).
+    fn near(&self, earliest: Instant, latest: Instant, instant: Instant) -> bool {
+        instant + self.tolerance > earliest && instant < latest + self.tolerance
     }
 
     /// The port `mac` is learned on at `now`, if its entry has not aged out.
@@ -333,6 +331,22 @@ impl Switch {
         ingress: Port,
         header: &FrameHeader,
     ) -> Result<Forwarding, SwitchError> {
+        self.receive_within(now, now, ingress, header)
+    }
+
+    /// One frame arrives on `ingress` at some instant between `earliest` and `latest` (all a
+    /// harness knows when sending takes time): the model learns at `earliest` and decides at
+    /// `earliest`, and when the destination's ageing instant is within the tolerance of that
+    /// interval the other outcome is [`Forwarding::alternative`].
+    pub fn receive_within(
+        &mut self,
+        earliest: Instant,
+        latest: Instant,
+        ingress: Port,
+        header: &FrameHeader,
+    ) -> Result<Forwarding, SwitchError> {
+        let now = earliest;
+        let latest = latest.max(earliest);
         if ingress >= self.ports {
             return Err(SwitchError::NoSuchPort {
                 port: ingress,
@@ -387,7 +401,7 @@ impl Switch {
             };
             // Near the ageing instant, the other side of it is as likely.
             let alternative = entry
-                .filter(|e| self.near(now, self.ages_out(e)))
+                .filter(|e| self.near(now, latest, self.ages_out(e)))
                 .map(|e| match present {
                     Some(_) => flood.clone(),
                     None => unicast(e.port).1,
@@ -437,13 +451,20 @@ impl Switch {
 
     /// The filtering database at `now`: every entry that is present or uncertain, by MAC.
     pub fn fdb(&self, now: Instant) -> Vec<FdbView> {
+        self.fdb_within(now, now)
+    }
+
+    /// The filtering database read at some instant between `earliest` and `latest`: an
+    /// entry whose ageing instant is within the tolerance of that interval is uncertain.
+    pub fn fdb_within(&self, earliest: Instant, latest: Instant) -> Vec<FdbView> {
+        let latest = latest.max(earliest);
         self.entries
             .iter()
             .filter_map(|(mac, e)| {
                 let ages_out = self.ages_out(e);
-                let presence = if self.near(now, ages_out) {
+                let presence = if self.near(earliest, latest, ages_out) {
                     Presence::Uncertain
-                } else if now < ages_out {
+                } else if earliest < ages_out {
                     Presence::Present
                 } else {
                     return None;

@@ -294,3 +294,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_interval_of_arrival_widens_the_window() {
+    let mut sw = three().with_tolerance(Duration::from_millis(100));
+    send(&mut sw, 0, 0, A, C);
+    // Sent between 700 and 850: still 150 ms clear of the ageing instant at 1000.
+    let f = sw.receive_within(ms(700), ms(850), 1, &h(B, A)).unwrap();
+    assert_eq!((f.egress, f.alternative), (ports(&[0]), None));
+    // Sent between 700 and 950: the frame may have arrived within 100 ms of it.
+    let f = sw.receive_within(ms(700), ms(950), 1, &h(B, A)).unwrap();
+    assert_eq!(f.alternative, Some(ports(&[0, 2])));
+    // Read between 1150 and 1300: gone for sure; between 800 and 920: present for sure;
+    // between 800 and 950: uncertain.
+    let presence = |from, to| {
+        sw.fdb_within(ms(from), ms(to))
+            .into_iter()
+            .find(|e| e.mac == A)
+            .map(|e| e.presence)
+    };
+    assert_eq!(presence(1150, 1300), None);
+    assert_eq!(presence(800, 890), Some(Presence::Present));
+    assert_eq!(presence(800, 950), Some(Presence::Uncertain));
+}
