@@ -531,6 +531,7 @@ fn generated_scenarios_agree_with_the_bridge() {
 
 /// A switch made of the model itself, on the wall clock, with faults on request.
 struct ModelSwitch {
+    ports: usize,
     model: Switch,
     start: std::time::Instant,
     out: VecDeque<(usize, Vec<u8>)>,
@@ -555,8 +556,13 @@ enum Fault {
 
 impl ModelSwitch {
     fn new(fault: Fault) -> Self {
+        Self::with_ports(3, fault)
+    }
+
+    fn with_ports(ports: usize, fault: Fault) -> Self {
         ModelSwitch {
-            model: Switch::new(3, Duration::from_millis(300_000))
+            ports,
+            model: Switch::new(ports, Duration::from_millis(300_000))
                 .with_profile(SwitchProfile::linux()),
             start: std::time::Instant::now(),
             out: VecDeque::new(),
@@ -616,7 +622,7 @@ impl Target for ModelSwitch {
         &self.endpoints
     }
     fn ports(&self) -> usize {
-        3
+        self.ports
     }
     fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
         let mac = |o: usize| MacAddr(frame[o..o + 6].try_into().unwrap());
@@ -633,7 +639,7 @@ impl Target for ModelSwitch {
             })?
             .egress;
         if self.fault == Fault::Hub {
-            egress = (0..3).filter(|p| *p != port).collect();
+            egress = (0..self.ports).filter(|p| *p != port).collect();
         }
         if self.fault == Fault::Echo {
             egress.insert(port);
@@ -689,6 +695,19 @@ fn the_runner_passes_a_switch_that_behaves_like_the_model() {
     ] {
         assert_pass(&run_on_model(id, Fault::None));
     }
+}
+
+/// A switch with more ports than a scenario names floods to all of them, and passes.
+#[test]
+fn a_scenario_runs_on_a_switch_with_more_ports() {
+    let mut sw = ModelSwitch::with_ports(5, Fault::None);
+    let mut session = Session::new(&mut sw);
+    let stats = run_switch_scenario(&mut session, &switch::flooding_scenario(), 1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", session.trace().render(session.host_names())));
+    // Seven frames, each flooded to the four other ports.
+    assert_eq!((stats.frames, stats.copies), (7, 28));
+    let text = session.trace().render(session.host_names());
+    assert!(text.contains("< p4 A > D"), "{text}");
 }
 
 #[test]

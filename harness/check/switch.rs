@@ -206,7 +206,8 @@ pub enum SwitchEvent {
 pub struct SwitchScenario {
     /// A name for reports.
     pub name: String,
-    /// How many ports the scenario uses (the target may have more).
+    /// How many ports the scenario needs at least (a target with more is modelled with all
+    /// of its ports: flooding reaches every one).
     pub ports: usize,
     /// The ageing time the model assumes, in milliseconds.
     pub ageing_ms: u32,
@@ -441,7 +442,10 @@ pub fn run_switch_scenario(
             }
         }
     }
-    for port in 0..scenario.ports {
+    // A switch with more ports than the scenario names floods to all of them: the model
+    // and the barrier cover every port the target has.
+    let ports = have;
+    for port in 0..ports {
         names.push((Addresses::probe(port), format!("probe{port}")));
     }
     for (mac, name) in &names {
@@ -449,17 +453,14 @@ pub fn run_switch_scenario(
             session.name_mac(*mac, name);
         }
     }
-    let model = Switch::new(
-        scenario.ports,
-        Duration::from_millis(u64::from(scenario.ageing_ms)),
-    )
-    .with_profile(switch_profile(session.profile()))
-    .with_tolerance(AGEING_TOLERANCE);
+    let model = Switch::new(ports, Duration::from_millis(u64::from(scenario.ageing_ms)))
+        .with_profile(switch_profile(session.profile()))
+        .with_tolerance(AGEING_TOLERANCE);
     let mut run = Run {
         session,
         model,
         addresses,
-        ports: scenario.ports,
+        ports,
         sent: Vec::new(),
         probes: 0,
         stats: ScenarioStats::default(),
@@ -467,8 +468,8 @@ pub fn run_switch_scenario(
         names,
     };
     run.session.note(format!(
-        "{}: {} ports, ageing time {} ms",
-        scenario.name, scenario.ports, scenario.ageing_ms
+        "{}: {ports} ports, ageing time {} ms",
+        scenario.name, scenario.ageing_ms
     ));
     for (i, event) in scenario.events.iter().enumerate() {
         let step = format!("{}: step {} ({event})", scenario.name, i + 1);
