@@ -532,6 +532,8 @@ fn generated_scenarios_agree_with_the_bridge() {
 /// A switch made of the model itself, on the wall clock, with faults on request.
 struct ModelSwitch {
     ports: usize,
+    /// Frames handed out before anything the model sends (garbage on purpose).
+    inject: VecDeque<(usize, Vec<u8>)>,
     model: Switch,
     start: std::time::Instant,
     out: VecDeque<(usize, Vec<u8>)>,
@@ -562,6 +564,7 @@ impl ModelSwitch {
     fn with_ports(ports: usize, fault: Fault) -> Self {
         ModelSwitch {
             ports,
+            inject: VecDeque::new(),
             model: Switch::new(ports, Duration::from_millis(300_000))
                 .with_profile(SwitchProfile::linux()),
             start: std::time::Instant::now(),
@@ -658,7 +661,7 @@ impl Target for ModelSwitch {
         &mut self,
         deadline: std::time::Instant,
     ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
-        if let Some(f) = self.out.pop_front() {
+        if let Some(f) = self.inject.pop_front().or_else(|| self.out.pop_front()) {
             return Ok(Some(f));
         }
         std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
@@ -760,6 +763,51 @@ fn a_wrong_answer_to_the_database_query_is_named() {
         differences[0].contains("expected the filtering database"),
         "{differences:?}"
     );
+}
+
+/// What a switch may send back: arbitrary bytes, or a harness frame (scenario frame or
+/// probe, any number) cut or corrupted anywhere.
+fn garbage() -> impl Strategy<Value = Vec<u8>> {
+    let tagged = (
+        any::<bool>(),
+        any::<u32>(),
+        0usize..70,
+        proptest::option::of((0usize..60, any::<u8>())),
+    )
+        .prop_map(|(probe, n, len, flip)| {
+            let mut f = vec![0xff; 6];
+            f.extend_from_slice(&[2, 0x6e, 0x63, 1, 0, 1, 0x88, 0xb5]);
+            f.extend_from_slice(if probe { b"ncpb" } else { b"ncsw" });
+            f.extend_from_slice(&n.to_be_bytes());
+            f.resize(60, 0);
+            if let Some((i, b)) = flip {
+                f[i] = b;
+            }
+            f.truncate(len);
+            f
+        });
+    prop_oneof![proptest::collection::vec(any::<u8>(), 0..80), tagged]
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 64, failure_persistence: None, ..Config::default() })]
+    /// Whatever a switch sends back, on whatever port, the check ends in a verdict that
+    /// names it: pass (stray frames are ignored) or fail, never an error or a panic.
+    #[test]
+    fn arbitrary_answers_from_a_switch_end_in_a_verdict(
+        injected in proptest::collection::vec((0usize..5, garbage()), 1..6)
+    ) {
+        let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+            let mut sw = ModelSwitch::new(Fault::None);
+            sw.inject = injected.iter().cloned().collect();
+            Ok(Box::new(sw))
+        };
+        let report = run_one(&spec("switch.learning.known-unicast"), &factory, ProfileName::Linux);
+        prop_assert!(
+            matches!(report.verdict, Verdict::Pass | Verdict::Fail { .. }),
+            "{:?}\n{}", report.verdict, report.trace_text()
+        );
+    }
 }
 
 /// A scenario naming a port the switch does not have is refused before anything is sent.
