@@ -25,7 +25,7 @@ use netconform::sandbox::{BridgeConfig, BridgeLab, LabConfig, MacAddr, require_n
 use netconform::target::bridge::{LinuxBridge, bridge_config_for};
 use netconform::target::linux::LinuxTarget;
 use netconform::target::{
-    CallOutcome, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery, SwitchControl,
+    CallOutcome, Control, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery,
     Target, TargetError,
 };
 use netconform::time::{Duration, Instant};
@@ -241,13 +241,13 @@ fn fdb_over_netlink_agrees_with_iproute2() {
     mine.sort();
     assert_eq!(mine, theirs);
 
-    bridge.switch_control(&SwitchControl::FlushFdb).unwrap();
+    bridge.control(&Control::FlushFdb).unwrap();
     let StateAnswer::Fdb(entries) = bridge.query(&StateQuery::Fdb).unwrap() else {
         panic!("not an fdb answer");
     };
     assert!(entries.is_empty(), "flushed: {entries:?}");
     bridge
-        .switch_control(&SwitchControl::SetAgeing(Duration::from_millis(2500)))
+        .control(&Control::SetAgeing(Duration::from_millis(2500)))
         .unwrap();
     assert_eq!(bridge.lab().settings().ageing_centiseconds, 250);
     // A host query is not something a bridge answers.
@@ -485,7 +485,7 @@ fn generated_scenarios_agree_with_the_bridge() {
         let mut bridge = bridge.borrow_mut();
         let mut session = Session::new(&mut *bridge);
         session
-            .switch_control("flush", SwitchControl::FlushFdb)
+            .control("flush", &Control::FlushFdb)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let stats = run_switch_scenario(&mut session, &s, nonce.get()).map_err(|e| {
             TestCaseError::fail(format!(
@@ -667,7 +667,7 @@ impl Target for ModelSwitch {
         std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
         Ok(None)
     }
-    fn switch_control(&mut self, _: &SwitchControl) -> Result<(), TargetError> {
+    fn control(&mut self, _: &Control) -> Result<(), TargetError> {
         Ok(())
     }
 }

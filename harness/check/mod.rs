@@ -15,6 +15,8 @@
 //! Every check names the clauses it enforces ([`Clause`]: a stable id, the RFC section and
 //! the quoted text), so a report can print the RFC text beside each verdict.
 
+pub mod arp;
+pub mod arp_scenario;
 pub mod clause;
 pub mod expect;
 pub mod runner;
@@ -143,6 +145,7 @@ impl Verdict {
 /// Every check netconform knows, in the order `certify` runs them.
 pub fn catalogue() -> Vec<CheckSpec> {
     [
+        arp::CHECKS,
         tcp_basic::CHECKS,
         tcp_timers::CHECKS,
         tcp_checks::CHECKS,

@@ -12,8 +12,8 @@ use crate::check::expect::{Expectation, Observed};
 use crate::check::tcp_scenario::ProfileName;
 use crate::target::recorder::Recorder;
 use crate::target::{
-    CallOutcome, Endpoints, SocketCall, StateAnswer, StateQuery, SwitchControl, Target,
-    TargetError, TcpSocketState, TcpState,
+    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+    TcpSocketState, TcpState,
 };
 use crate::time::Duration;
 use crate::trace::{HostNames, Trace};
@@ -316,11 +316,6 @@ impl<'t> Session<'t> {
         }
     }
 
-    /// Names a MAC address in this session's trace (a station behind a switch port).
-    pub fn name_mac(&mut self, mac: MacAddr, name: &str) {
-        self.names.insert_mac(mac, name);
-    }
-
     /// How many ports the target has (1 for a host stack, several for a switch).
     pub fn ports(&self) -> usize {
         self.recorder.ports()
@@ -377,16 +372,6 @@ impl<'t> Session<'t> {
         self.recorder.deadline_after(after)
     }
 
-    /// Applies a switch control operation (recorded as a call).
-    pub fn switch_control(&mut self, step: &str, control: SwitchControl) -> Result<(), CheckError> {
-        self.recorder
-            .switch_control(&control)
-            .map_err(|source| CheckError::Target {
-                step: step.into(),
-                source,
-            })
-    }
-
     /// Makes one socket call on the stack.
     pub fn call(&mut self, step: &str, call: SocketCall) -> Result<CallOutcome, CheckError> {
         self.recorder
@@ -413,6 +398,49 @@ impl<'t> Session<'t> {
                 expected: format!("{expected:?}"),
                 observed: format!("{outcome:?}"),
             })
+        }
+    }
+
+    /// Changes a setting of the stack (recorded in the trace).
+    pub fn control(&mut self, step: &str, control: &Control) -> Result<(), CheckError> {
+        self.recorder
+            .control(control)
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })
+    }
+
+    /// The next frame the stack sends, whatever it is and whoever it is for, with the
+    /// scenario time it arrived; `None` once scenario time `until` has passed.
+    pub fn next_any_frame(
+        &mut self,
+        step: &str,
+        until: crate::time::Instant,
+    ) -> Result<Option<(crate::time::Instant, Observed)>, CheckError> {
+        let left = until.saturating_since(self.recorder.now());
+        let deadline = self.recorder.deadline_after(left);
+        let bytes = self
+            .recorder
+            .recv_frame(deadline)
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })?;
+        Ok(bytes.map(|bytes| {
+            let at = self.recorder.now();
+            let parsed = Frame::parse(&bytes);
+            (at, Observed { bytes, parsed })
+        }))
+    }
+
+    /// Names hosts in the trace beyond the lab's two (extra peers a check plays).
+    pub fn name_host(&mut self, mac: Option<MacAddr>, ip: Option<IpAddr>, name: &str) {
+        if let Some(mac) = mac {
+            self.names.insert_mac(mac, name);
+        }
+        if let Some(ip) = ip {
+            self.names.insert_ip(ip, name);
         }
     }
 

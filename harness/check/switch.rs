@@ -450,7 +450,7 @@ pub fn run_switch_scenario(
     }
     for (mac, name) in &names {
         if *mac != MacAddr::BROADCAST {
-            session.name_mac(*mac, name);
+            session.name_host(Some(*mac), None, name);
         }
     }
     let model = Switch::new(ports, Duration::from_millis(u64::from(scenario.ageing_ms)))

@@ -20,13 +20,7 @@ const ANSWER: Duration = Duration::from_millis(1000);
 /// How long silence is listened for where nothing must come.
 const QUIET: Duration = Duration::from_millis(200);
 
-const ARP_REQUEST: Clause = Clause {
-    id: "rfc826-request",
-    source: "RFC 826, RFC 1122 §2.3.2.1",
-    url: "https://www.rfc-editor.org/rfc/rfc826",
-    text: "The sender fills in ar$op with ares_op$REQUEST, ar$sha and ar$spa with its own addresses \
-           and ar$tpa with the address it wants resolved, and broadcasts the packet.",
-};
+const ARP_REQUEST: Clause = super::arp::REQUEST;
 
 const SYN_ACK: Clause = Clause {
     id: "rfc9293-3.5-syn-ack",

@@ -5,6 +5,7 @@
 //! testable, shrinkable and fast. Where Linux and the RFC text differ, a model takes a
 //! profile, and each deviation is one named switch with its RFC section.
 
+pub mod arp;
 pub mod seq;
 pub mod switch;
 pub mod tcp;

@@ -28,6 +28,7 @@
 mod bridge;
 pub mod ethtool;
 mod lab;
+mod neightbl;
 mod netlink;
 mod netns;
 mod packet;
@@ -40,6 +41,7 @@ pub use bridge::{
     BridgeConfig, BridgeFdbEntry, BridgeLab, BridgePort, BridgeSettings, MAX_BRIDGE_PORTS,
 };
 pub use lab::{Lab, LabConfig, V4Config, V6Config};
+pub use neightbl::{NeighbourParams, NeighbourParamsUpdate, NeighbourTableInfo};
 pub use netlink::{
     AddressInfo, LinkInfo, MacAddr, NeighbourCacheInfo, NeighbourEntry, NudState, RouteEntry,
     RouteFailure, RouteLookup, Rtnl,

@@ -18,7 +18,7 @@ use std::time::Instant as StdInstant;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use super::{
-    CallOutcome, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery, SwitchControl,
+    CallOutcome, Control, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery,
     Target, TargetError,
 };
 use crate::check::Needs;
@@ -291,10 +291,10 @@ impl Target for LinuxBridge {
         }
     }
 
-    fn switch_control(&mut self, control: &SwitchControl) -> Result<(), TargetError> {
+    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
         match control {
-            SwitchControl::FlushFdb => Ok(self.lab.flush_fdb()?),
-            SwitchControl::SetAgeing(d) => {
+            Control::FlushFdb => Ok(self.lab.flush_fdb()?),
+            Control::SetAgeing(d) => {
                 let wanted = ageing_centiseconds(d.total_millis());
                 let got = self.lab.set_ageing(wanted)?.ageing_centiseconds;
                 if got == wanted {
@@ -305,6 +305,9 @@ impl Target for LinuxBridge {
                     })
                 }
             }
+            other => Err(TargetError::NotSupported {
+                what: format!("{other}: the Linux bridge target is a switch, not a host"),
+            }),
         }
     }
 }

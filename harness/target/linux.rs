@@ -28,8 +28,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::{
-    CallOutcome, Endpoints, Family, ShutdownHow, SocketCall, SocketId, SocketOption, StateAnswer,
-    StateQuery, Target, TargetError, TcpInfo, TcpSocketState, TcpState,
+    ArpAccept, ArpIgnore, CallOutcome, Control, Endpoints, Family, ShutdownHow, SocketCall,
+    SocketId, SocketOption, StateAnswer, StateQuery, Target, TargetError, TcpInfo, TcpSocketState,
+    TcpState,
 };
 use crate::sandbox::{Lab, LabConfig, PacketSocket};
 
@@ -74,7 +75,7 @@ impl LinuxTarget {
             let ok = diag.is_ok();
             let _ = ready_tx.send(diag.as_ref().map(|_| ()).map_err(|e| e.to_string()));
             if let (true, Ok(diag)) = (ok, diag) {
-                Control::new(diag, ns_name).serve(rx);
+                SocketThread::new(diag, ns_name).serve(rx);
             }
         })?;
         match ready_rx.recv() {
@@ -228,6 +229,15 @@ impl Target for LinuxTarget {
                 v.extend(rtnl.routes(true)?);
                 Ok(StateAnswer::Routes(v))
             }
+            StateQuery::NeighbourParams => {
+                let index = self.lab.target_link().index;
+                Ok(StateAnswer::NeighbourParams(
+                    self.lab.target_rtnl().neighbour_params(index)?,
+                ))
+            }
+            StateQuery::NeighbourTableInfo => Ok(StateAnswer::NeighbourTableInfo(
+                self.lab.target_rtnl().neighbour_table_info()?,
+            )),
             StateQuery::RouteGet(dst) => {
                 let rtnl = self.lab.target_rtnl();
                 match rtnl.route_get(*dst) {
@@ -259,8 +269,76 @@ impl Target for LinuxTarget {
         }
     }
 
+    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+        let index = self.lab.target_link().index;
+        let dev = self.lab.target_link().name.clone();
+        match control {
+            Control::NeighbourParams(update) => {
+                self.lab.target_rtnl().set_neighbour_params(index, update)?;
+            }
+            Control::ArpPolicy(policy) => {
+                let accept = match policy.accept {
+                    ArpAccept::Never => "0",
+                    ArpAccept::Always => "1",
+                    ArpAccept::SameSubnet => "2",
+                };
+                let ignore = match policy.ignore {
+                    ArpIgnore::Any => "0",
+                    ArpIgnore::OnInterface => "1",
+                    ArpIgnore::SameSubnet => "2",
+                    ArpIgnore::Never => "8",
+                };
+                // The kernel uses the larger of `all` and the interface's value: pin both.
+                self.set_sysctls(&[
+                    ("net.ipv4.conf.all.arp_accept".into(), "0".into()),
+                    (format!("net.ipv4.conf.{dev}.arp_accept"), accept.into()),
+                    ("net.ipv4.conf.all.arp_ignore".into(), "0".into()),
+                    (format!("net.ipv4.conf.{dev}.arp_ignore"), ignore.into()),
+                ])?;
+            }
+            Control::Forwarding(on) => {
+                let v = if *on { "1" } else { "0" };
+                self.set_sysctls(&[
+                    ("net.ipv4.ip_forward".into(), v.into()),
+                    ("net.ipv4.conf.all.send_redirects".into(), "0".into()),
+                    (format!("net.ipv4.conf.{dev}.send_redirects"), "0".into()),
+                    ("net.ipv4.icmp_ratelimit".into(), "0".into()),
+                ])?;
+            }
+            Control::Route {
+                dst,
+                prefix_len,
+                via,
+            } => {
+                self.lab.target_rtnl().add_route(
+                    IpAddr::V4(*dst),
+                    *prefix_len,
+                    Some(IpAddr::V4(*via)),
+                    Some(index),
+                )?;
+            }
+            Control::FlushNeighbours => {
+                self.lab.target_rtnl().flush_neighbours(index)?;
+            }
+            Control::FlushFdb | Control::SetAgeing(_) => {
+                return Err(TargetError::NotSupported {
+                    what: format!("{control}: this Linux target is a host, not a switch"),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn endpoints(&self) -> &Endpoints {
         &self.endpoints
+    }
+}
+
+impl LinuxTarget {
+    fn set_sysctls(&mut self, values: &[(String, String)]) -> Result<(), TargetError> {
+        // The trace records the control call; the values are read back by `set_all`.
+        crate::sandbox::sysctl::set_all(self.lab.target(), values)?;
+        Ok(())
     }
 }
 
@@ -271,8 +349,8 @@ fn open_diag() -> std::io::Result<NlSocket> {
     Ok(s)
 }
 
-/// The control thread's state: the socket table and the sock_diag socket.
-struct Control {
+/// The socket thread's state: the socket table and the sock_diag socket.
+struct SocketThread {
     sockets: HashMap<SocketId, Socket>,
     next_accepted: u32,
     diag: NlSocket,
@@ -481,9 +559,9 @@ fn unspecified(family: Family) -> IpAddr {
     }
 }
 
-impl Control {
-    fn new(diag: NlSocket, namespace: String) -> Control {
-        Control {
+impl SocketThread {
+    fn new(diag: NlSocket, namespace: String) -> SocketThread {
+        SocketThread {
             sockets: HashMap::new(),
             next_accepted: SocketId::ACCEPTED_BASE,
             diag,

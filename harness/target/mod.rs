@@ -9,7 +9,8 @@
 //! A switch under test has several ports: [`Target::ports`], [`Target::send_frame_on`] and
 //! [`Target::recv_frame_any`] address them (a host stack has one port, port 0, which the
 //! defaults map to [`Target::send_frame`] and [`Target::recv_frame`]); its filtering
-//! database is read with [`StateQuery::Fdb`] and changed with [`Target::switch_control`].
+//! database is read with [`StateQuery::Fdb`] and changed with [`Target::control`]
+//! ([`Control::FlushFdb`], [`Control::SetAgeing`]).
 //! [`bridge::LinuxBridge`] is the Linux bridge in a namespace.
 //!
 //! What the kernel answers to a socket call (an errno, a timeout, end of stream) is an
@@ -26,11 +27,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::models::arp::{ArpAccept, ArpIgnore, ArpPolicy};
 use crate::sandbox::{
-    MacAddr, NeighbourEntry, RouteEntry, RouteFailure, RouteLookup, SandboxError,
+    MacAddr, NeighbourEntry, NeighbourParams, NeighbourParamsUpdate, NeighbourTableInfo,
+    RouteEntry, RouteFailure, RouteLookup, SandboxError,
 };
 
-pub use switch::{FdbEntry, FdbState, SwitchControl};
+pub use switch::{FdbEntry, FdbState};
 
 /// The stack under test, as the check engine sees it.
 pub trait Target {
@@ -44,6 +47,14 @@ pub trait Target {
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError>;
     /// Control plane: read state (TCP socket states, neighbour table, routes).
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError>;
+    /// Control plane: change a setting of the stack while a check runs (neighbour timers,
+    /// ARP policy, forwarding, a route). A target that has no such setting answers
+    /// [`TargetError::NotSupported`].
+    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+        Err(TargetError::NotSupported {
+            what: format!("{control}"),
+        })
+    }
     /// Addresses of the two ends (harness-side MAC, stack MAC, stack IPv4/IPv6 addresses, MTU).
     fn endpoints(&self) -> &Endpoints;
     /// The environment the results depend on (pinned sysctls, offloads, congestion
@@ -74,13 +85,6 @@ pub trait Target {
         deadline: std::time::Instant,
     ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
         Ok(self.recv_frame(deadline)?.map(|frame| (0, frame)))
-    }
-    /// Control plane of a switch: flush its filtering database, set its ageing time. The
-    /// default: not a switch.
-    fn switch_control(&mut self, control: &SwitchControl) -> Result<(), TargetError> {
-        Err(TargetError::NotSupported {
-            what: format!("{control}: the target is not a switch"),
-        })
     }
 }
 
@@ -293,8 +297,91 @@ pub enum StateQuery {
     Routes,
     /// One route lookup.
     RouteGet(IpAddr),
+    /// The ARP parameters of the stack's interface (timers, probe counts, the reachable
+    /// time it drew).
+    NeighbourParams,
+    /// Table-wide neighbour facts that decide garbage collection.
+    NeighbourTableInfo,
     /// A switch's filtering database: the entries it learned, by port.
     Fdb,
+}
+
+/// A setting a check changes on the stack under test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Control {
+    /// ARP timers and probe counts of the stack's interface (times in ms).
+    NeighbourParams(NeighbourParamsUpdate),
+    /// When ARP creates entries and which requests are answered (RFC 826 leaves both open;
+    /// Linux: `arp_accept`, `arp_ignore`).
+    ArpPolicy(ArpPolicy),
+    /// Forward IPv4 packets not addressed to the stack (with ICMP redirects off and no ICMP
+    /// rate limit, so every error a check provokes is sent).
+    Forwarding(bool),
+    /// An IPv4 route `dst/prefix_len via gateway` (`0.0.0.0/0`: the default route).
+    Route {
+        /// Destination prefix.
+        dst: Ipv4Addr,
+        /// Prefix length.
+        prefix_len: u8,
+        /// Next hop.
+        via: Ipv4Addr,
+    },
+    /// Forget every dynamic neighbour entry of the stack's interface.
+    FlushNeighbours,
+    /// A switch: remove every learned entry from the filtering database.
+    FlushFdb,
+    /// A switch: set the ageing time of the filtering database.
+    SetAgeing(crate::time::Duration),
+}
+
+impl fmt::Display for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Control::NeighbourParams(u) => {
+                write!(f, "set neighbour parameters")?;
+                let ms = [
+                    ("base_reachable", u.base_reachable_ms),
+                    ("retrans", u.retrans_ms),
+                    ("delay_probe", u.delay_probe_ms),
+                    ("gc_stale", u.gc_stale_ms),
+                    ("locktime", u.locktime_ms),
+                ];
+                for (name, v) in ms {
+                    if let Some(v) = v {
+                        write!(f, " {name} {v}ms")?;
+                    }
+                }
+                let counts = [
+                    ("ucast_probes", u.ucast_probes),
+                    ("mcast_probes", u.mcast_probes),
+                    ("app_probes", u.app_probes),
+                    ("mcast_reprobes", u.mcast_reprobes),
+                ];
+                for (name, v) in counts {
+                    if let Some(v) = v {
+                        write!(f, " {name} {v}")?;
+                    }
+                }
+                Ok(())
+            }
+            Control::ArpPolicy(p) => write!(
+                f,
+                "set ARP policy: accept {:?}, ignore {:?}",
+                p.accept, p.ignore
+            ),
+            Control::Forwarding(on) => {
+                write!(f, "set IPv4 forwarding {}", if *on { "on" } else { "off" })
+            }
+            Control::Route {
+                dst,
+                prefix_len,
+                via,
+            } => write!(f, "add route {dst}/{prefix_len} via {via}"),
+            Control::FlushNeighbours => write!(f, "flush neighbours"),
+            Control::FlushFdb => write!(f, "flush fdb"),
+            Control::SetAgeing(d) => write!(f, "set ageing time {d}"),
+        }
+    }
 }
 
 /// A TCP state, named and displayed as RFC 9293 spells it.
@@ -460,6 +547,10 @@ pub enum StateAnswer {
         /// Why (the errno, typed).
         failure: RouteFailure,
     },
+    /// ARP parameters of the stack's interface.
+    NeighbourParams(NeighbourParams),
+    /// Table-wide neighbour facts.
+    NeighbourTableInfo(NeighbourTableInfo),
     /// A switch's learned filtering database entries.
     Fdb(Vec<FdbEntry>),
 }

@@ -5,7 +5,7 @@
 //! `target/` and `sandbox/` reads a clock.
 
 use crate::target::{
-    CallOutcome, SocketCall, StateAnswer, StateQuery, SwitchControl, Target, TargetError,
+    CallOutcome, Control, SocketCall, StateAnswer, StateQuery, Target, TargetError,
 };
 use crate::time::{Duration, Instant};
 use crate::trace::Trace;
@@ -126,18 +126,6 @@ impl<'t> Recorder<'t> {
             .push_port_frame(at, port, crate::trace::Direction::Received, bytes);
     }
 
-    /// Applies a switch control operation and records it as a call.
-    pub fn switch_control(&mut self, control: &SwitchControl) -> Result<(), TargetError> {
-        let at = self.now();
-        let result = self.target.switch_control(control);
-        let text = match &result {
-            Ok(()) => "ok".to_string(),
-            Err(e) => format!("error: {e}"),
-        };
-        self.trace.push_call(at, control.to_string(), text);
-        result
-    }
-
     /// Makes a socket call and records it with its outcome.
     pub fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
         let at = self.now();
@@ -147,6 +135,18 @@ impl<'t> Recorder<'t> {
             Err(e) => format!("error: {e}"),
         };
         self.trace.push_call(at, call.to_string(), text);
+        result
+    }
+
+    /// Changes a setting of the stack and records it with its outcome.
+    pub fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+        let at = self.now();
+        let result = self.target.control(control);
+        let text = match &result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        self.trace.push_call(at, control.to_string(), text);
         result
     }
 

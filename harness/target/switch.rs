@@ -1,12 +1,13 @@
 //! What a switch under test has beyond a host stack: several ports (see
 //! [`Target::ports`](super::Target::ports)), a filtering database to read
-//! ([`StateQuery::Fdb`](super::StateQuery::Fdb)) and controls ([`SwitchControl`]).
+//! ([`StateQuery::Fdb`](super::StateQuery::Fdb)) and controls
+//! ([`Control::FlushFdb`](super::Control::FlushFdb),
+//! [`Control::SetAgeing`](super::Control::SetAgeing)).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::time::Duration;
 use crate::wire::MacAddr;
 
 /// One learned entry of a switch's filtering database, by port number.
@@ -32,15 +33,6 @@ pub enum FdbState {
     Static,
 }
 
-/// A control operation on a switch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum SwitchControl {
-    /// Remove every learned entry from the filtering database.
-    FlushFdb,
-    /// Set the ageing time.
-    SetAgeing(Duration),
-}
-
 impl fmt::Display for FdbEntry {
     /// `02:6e:63:01:00:01 p0 fresh`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -55,14 +47,5 @@ impl fmt::Display for FdbState {
             FdbState::Aged => "aged",
             FdbState::Static => "static",
         })
-    }
-}
-
-impl fmt::Display for SwitchControl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SwitchControl::FlushFdb => f.write_str("flush fdb"),
-            SwitchControl::SetAgeing(d) => write!(f, "set ageing time {d}"),
-        }
     }
 }

@@ -1,0 +1,1010 @@
+//! ARP scenarios: the harness plays several hosts on the stack's link, and the ARP model
+//! and the stack run side by side.
+//!
+//! A scenario is a list of [`Step`]s: pings from a peer (the stack must answer, so it must
+//! resolve the peer), packets the stack forwards, ARP frames of every kind (requests,
+//! replies, gratuitous ARP, RFC 5227 probes, from a peer's own or a conflicting MAC), and
+//! time passing. The neighbour timers are shortened to tens of milliseconds through the
+//! control plane, and the reachable time the stack drew is read back and fed to the model,
+//! so the model predicts every frame and every entry exactly, up to the timer tick.
+//!
+//! The runner compares **every frame** the stack sends with the model's prediction (kind,
+//! addresses, time within [`EARLY`]/[`LATE`]), answers the stack's requests for the peers
+//! that answer (and tells the model), and compares the **whole neighbour table** read over
+//! the control plane with the model's after every step. Inputs are kept at least [`GUARD`]
+//! away from any instant where their outcome would race a timer of the entry they touch
+//! ([`ArpHost::critical_instants`]), and dumps away from every timer: everything compared
+//! is then determined.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::expect::Observed;
+use crate::check::{CheckError, Session};
+use crate::models::arp::{
+    ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, HostConfig, Nud, Output, Packet,
+    PacketId, Timed,
+};
+use crate::sandbox::{NeighbourParams, NeighbourParamsUpdate, NudState};
+use crate::target::{Control, StateAnswer, StateQuery, TargetError};
+use crate::time::{Duration, Instant};
+use crate::wire::{ArpOperation, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport};
+
+/// How much earlier than predicted a timer-driven frame may appear: the stack's clock runs
+/// in ticks, so a deadline lands up to one tick before the model's (plus the model's own
+/// skew when it was fed an input a little late).
+pub const EARLY: Duration = Duration::from_millis(10);
+/// How much later than predicted a frame may appear (scheduling on a loaded machine).
+pub const LATE: Duration = Duration::from_millis(40);
+/// How far inputs and dumps are kept from the instants where they would race a timer.
+pub const GUARD: Duration = Duration::from_millis(15);
+
+/// Echo identifier of the pings the peers send to the stack.
+const PING_ID: u16 = 0x6e70; // "np"
+/// Echo identifier of the packets the stack forwards.
+const FORWARD_ID: u16 = 0x6e66; // "nf"
+
+/// The neighbour timers a scenario runs with (ms; the stack rounds them to its tick).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timers {
+    /// `base_reachable_time`: the reachable time is drawn in [base/2, 3·base/2).
+    pub base_reachable_ms: u64,
+    /// Spacing of solicitations.
+    pub retrans_ms: u64,
+    /// DELAY before probing.
+    pub delay_probe_ms: u64,
+    /// How long the first answer wins.
+    pub locktime_ms: u64,
+}
+
+impl Timers {
+    /// Fast timers that stay below 256 ms (the first level of a timer wheel at HZ=250, where
+    /// a timer runs exactly one tick after its deadline).
+    pub const FAST: Timers = Timers {
+        base_reachable_ms: 160,
+        retrans_ms: 60,
+        delay_probe_ms: 100,
+        locktime_ms: 100,
+    };
+}
+
+/// A host the harness plays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSpec {
+    /// Last octet of its address.
+    pub octet: u8,
+    /// It answers the stack's requests for its address.
+    pub answers: bool,
+    /// It sits behind the gateway (198.51.100.x) instead of on the link (10.77.0.x).
+    pub off_link: bool,
+}
+
+/// The kind of ARP packet a peer sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ArpKind {
+    /// Who has <stack>? tell <peer>.
+    RequestForStack,
+    /// Who has <an address nobody has>? tell <peer>.
+    RequestForOther,
+    /// Gratuitous request: who has <peer>? tell <peer> (an RFC 5227 announcement).
+    GratuitousRequest,
+    /// Gratuitous reply: <peer> is at <mac>, to <peer>/<mac>.
+    GratuitousReply,
+    /// A reply to the stack: <peer> is at <mac> (solicited or not).
+    Reply,
+    /// RFC 5227 probe: who has <stack>? tell 0.0.0.0.
+    Probe,
+}
+
+/// A broken or suspicious ARP request for the stack, sent by a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BadArp {
+    /// Hardware address length 8 (not 6).
+    HardwareLength8,
+    /// Protocol address length 16 (not 4).
+    ProtocolLength16,
+    /// Operation code 3 (RARP request; neither request nor reply).
+    UnknownOperation,
+    /// Hardware type 7 (not Ethernet or IEEE 802).
+    HardwareType7,
+    /// Protocol type 0x86dd (not IPv4).
+    ProtocolIpv6,
+    /// The body cut to 20 of its 28 bytes.
+    Truncated,
+    /// Sender protocol address 255.255.255.255.
+    SenderIpBroadcast,
+    /// Sender protocol address the subnet's broadcast address.
+    SenderIpSubnetBroadcast,
+    /// Sender protocol address the stack's own.
+    SenderIpOwn,
+    /// Sender hardware address ff:ff:ff:ff:ff:ff.
+    SenderMacBroadcast,
+    /// Sender hardware address 00:00:00:00:00:00.
+    SenderMacZero,
+    /// Sender hardware address a multicast MAC (01:00:5e:00:00:01).
+    SenderMacMulticast,
+    /// Target protocol address a multicast group (224.0.0.1).
+    TargetMulticast,
+}
+
+impl BadArp {
+    /// Every kind, in a fixed order.
+    pub const ALL: [BadArp; 13] = [
+        BadArp::HardwareLength8,
+        BadArp::ProtocolLength16,
+        BadArp::UnknownOperation,
+        BadArp::HardwareType7,
+        BadArp::ProtocolIpv6,
+        BadArp::Truncated,
+        BadArp::SenderIpBroadcast,
+        BadArp::SenderIpSubnetBroadcast,
+        BadArp::SenderIpOwn,
+        BadArp::SenderMacBroadcast,
+        BadArp::SenderMacZero,
+        BadArp::SenderMacMulticast,
+        BadArp::TargetMulticast,
+    ];
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// Peer `from` pings the stack; the stack answers, resolving `from` (or the gateway).
+    Ping {
+        /// Index into the peers.
+        from: usize,
+    },
+    /// Peer `from` sends a packet through the stack to peer `to` (the stack forwards it
+    /// back out on the link; needs forwarding).
+    Forward {
+        /// Sender.
+        from: usize,
+        /// Destination.
+        to: usize,
+    },
+    /// Peer `from` sends an ARP packet.
+    Arp {
+        /// Sender.
+        from: usize,
+        /// What kind.
+        kind: ArpKind,
+        /// From a second MAC of the peer's (a conflict, or a new NIC) instead of its own.
+        alt_mac: bool,
+        /// Unicast to the stack's MAC instead of broadcast.
+        unicast: bool,
+    },
+    /// Peer `from` sends a broken or suspicious ARP frame (the stack must ignore it, or
+    /// do what its profile says).
+    Malformed {
+        /// Sender.
+        from: usize,
+        /// What is wrong with it.
+        bad: BadArp,
+    },
+    /// Time passes.
+    Wait {
+        /// How long, ms.
+        ms: u64,
+    },
+}
+
+/// A whole ARP scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArpScenario {
+    /// A short name (file name of a saved regression).
+    pub name: String,
+    /// ARP policy of the stack.
+    pub policy: ArpPolicy,
+    /// The stack forwards packets.
+    pub forwarding: bool,
+    /// Index of the peer that is the stack's default gateway.
+    pub gateway: Option<usize>,
+    /// The hosts the harness plays.
+    pub peers: Vec<PeerSpec>,
+    /// What happens.
+    pub steps: Vec<Step>,
+    /// Timers.
+    pub timers: Timers,
+}
+
+/// The address of an unused host on the link (the target of requests for someone else).
+pub const NOBODY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 200);
+
+impl PeerSpec {
+    /// The peer's address.
+    pub fn ip(&self) -> Ipv4Addr {
+        if self.off_link {
+            Ipv4Addr::new(198, 51, 100, self.octet)
+        } else {
+            Ipv4Addr::new(10, 77, 0, self.octet)
+        }
+    }
+
+    /// The peer's MAC (`alt`: its second MAC).
+    pub fn mac(&self, alt: bool) -> MacAddr {
+        MacAddr([
+            0x02,
+            0x6e,
+            0x63,
+            u8::from(alt),
+            u8::from(self.off_link),
+            self.octet,
+        ])
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Ping { from } => write!(f, "p{from} pings the stack"),
+            Step::Forward { from, to } => write!(f, "p{from} sends through the stack to p{to}"),
+            Step::Arp {
+                from,
+                kind,
+                alt_mac,
+                unicast,
+            } => write!(
+                f,
+                "p{from} sends {kind:?}{}{}",
+                if *alt_mac { " from its second MAC" } else { "" },
+                if *unicast { " unicast" } else { " broadcast" }
+            ),
+            Step::Malformed { from, bad } => write!(f, "p{from} sends a bad ARP request: {bad:?}"),
+            Step::Wait { ms } => write!(f, "wait {ms} ms"),
+        }
+    }
+}
+
+/// What a scenario run found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScenarioOutcome {
+    /// Every frame and every dump matched.
+    Agreed {
+        /// Frames compared.
+        frames: usize,
+        /// Neighbour entries compared (over all dumps).
+        entries: usize,
+    },
+    /// The stack drew a new reachable time during the run (Linux does every 300 s): the run
+    /// proves nothing and should be repeated.
+    Redrawn,
+}
+
+/// What the stack was seen doing, in the model's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    Out(Output),
+    Packet {
+        id: PacketId,
+        dst: Ipv4Addr,
+        dst_mac: MacAddr,
+    },
+    Other(String),
+}
+
+impl fmt::Display for Seen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Seen::Out(o) => write!(f, "{o}"),
+            Seen::Packet { id, dst, dst_mac } => write!(f, "{id:?} to {dst} at {dst_mac}"),
+            Seen::Other(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+fn seen_of_output(o: &Output) -> Option<Seen> {
+    match o {
+        Output::Transmit {
+            packet, dst_mac, ..
+        } => Some(Seen::Packet {
+            id: packet.id,
+            dst: packet.dst,
+            dst_mac: *dst_mac,
+        }),
+        Output::Discarded { .. } => None,
+        other => Some(Seen::Out(other.clone())),
+    }
+}
+
+/// The echo identifier and sequence of an ICMP error's quoted datagram.
+fn quoted_echo(payload: &[u8]) -> Option<(u16, u16)> {
+    let ihl = usize::from(*payload.first()? & 0x0f) * 4;
+    let icmp = payload.get(ihl..ihl + 8)?;
+    if icmp[0] != 8 {
+        return None;
+    }
+    Some((
+        u16::from_be_bytes([icmp[4], icmp[5]]),
+        u16::from_be_bytes([icmp[6], icmp[7]]),
+    ))
+}
+
+fn ms(d: Instant) -> String {
+    format!("{:.1} ms", d.total_micros() as f64 / 1000.0)
+}
+
+/// Runs one scenario against the session's target; `Err` carries the first disagreement.
+pub fn run_arp_scenario(
+    session: &mut Session<'_>,
+    scenario: &ArpScenario,
+    profile: &ArpProfile,
+) -> Result<ScenarioOutcome, CheckError> {
+    let mut run = Runner::setup(session, scenario, profile)?;
+    for (i, step) in scenario.steps.iter().enumerate() {
+        run.step(i, step)?;
+    }
+    run.finish()
+}
+
+struct Runner<'a, 's> {
+    s: &'a mut Session<'s>,
+    scenario: &'a ArpScenario,
+    model: ArpHost,
+    stack_mac: MacAddr,
+    stack_ip: Ipv4Addr,
+    reachable: Duration,
+    pending: Vec<Timed>,
+    ping_seq: u16,
+    forward_seq: u16,
+    frames: usize,
+    entries: usize,
+    step: String,
+}
+
+impl<'a, 's> Runner<'a, 's> {
+    fn setup(
+        s: &'a mut Session<'s>,
+        scenario: &'a ArpScenario,
+        profile: &ArpProfile,
+    ) -> Result<Self, CheckError> {
+        let step = "set-up".to_string();
+        let e = s.endpoints().clone();
+        let Some((stack_ip, prefix_len)) = e.stack_ipv4 else {
+            return Err(CheckError::Target {
+                step,
+                source: TargetError::NotSupported {
+                    what: "ARP needs an IPv4 address on the stack".into(),
+                },
+            });
+        };
+        let stack_mac = e.stack_mac;
+        s.control(&step, &Control::ArpPolicy(scenario.policy))?;
+        if scenario.forwarding {
+            s.control(&step, &Control::Forwarding(true))?;
+        }
+        let gateway = scenario
+            .gateway
+            .and_then(|g| scenario.peers.get(g))
+            .map(|p| p.ip());
+        if let Some(gw) = gateway {
+            s.control(
+                &step,
+                &Control::Route {
+                    dst: Ipv4Addr::UNSPECIFIED,
+                    prefix_len: 0,
+                    via: gw,
+                },
+            )?;
+        }
+        // The stack's tick: ask for 1 ms and read back what it keeps.
+        s.control(
+            &step,
+            &Control::NeighbourParams(NeighbourParamsUpdate {
+                retrans_ms: Some(1),
+                ..Default::default()
+            }),
+        )?;
+        let tick = read_params(s, &step)?.retrans_ms.max(1);
+        let t = scenario.timers;
+        s.control(
+            &step,
+            &Control::NeighbourParams(NeighbourParamsUpdate {
+                base_reachable_ms: Some(t.base_reachable_ms),
+                retrans_ms: Some(t.retrans_ms),
+                delay_probe_ms: Some(t.delay_probe_ms),
+                locktime_ms: Some(t.locktime_ms),
+                gc_stale_ms: Some(3_600_000),
+                ucast_probes: Some(3),
+                mcast_probes: Some(3),
+                app_probes: Some(0),
+                mcast_reprobes: Some(0),
+            }),
+        )?;
+        s.control(&step, &Control::FlushNeighbours)?;
+        let k = read_params(s, &step)?;
+        let params = ArpParams {
+            reachable: Duration::from_millis(k.reachable_ms),
+            base_reachable: Duration::from_millis(k.base_reachable_ms),
+            retrans: Duration::from_millis(k.retrans_ms),
+            delay_probe: Duration::from_millis(k.delay_probe_ms),
+            locktime: Duration::from_millis(k.locktime_ms),
+            ucast_probes: k.ucast_probes,
+            mcast_probes: k.mcast_probes,
+            app_probes: k.app_probes,
+            mcast_reprobes: k.mcast_reprobes,
+            tick: Duration::from_millis(tick),
+            timer_floor: Duration::from_millis(2 * tick),
+        };
+        s.note(format!(
+            "neighbour timers: reachable {} ms (drawn from base {}), retrans {} ms, delay {} ms, locktime {} ms, tick {} ms",
+            k.reachable_ms, k.base_reachable_ms, k.retrans_ms, k.delay_probe_ms, k.locktime_ms, tick
+        ));
+        for (i, p) in scenario.peers.iter().enumerate() {
+            s.name_host(
+                Some(p.mac(false)),
+                Some(IpAddr::V4(p.ip())),
+                &format!("p{i}"),
+            );
+            s.name_host(Some(p.mac(true)), None, &format!("p{i}'"));
+        }
+        s.name_host(None, Some(IpAddr::V4(NOBODY)), "nobody");
+        let config = HostConfig {
+            mac: stack_mac,
+            addr: stack_ip,
+            prefix_len,
+            gateway,
+            forwarding: scenario.forwarding,
+            policy: scenario.policy,
+            params,
+        };
+        let reachable = params.reachable;
+        let mut model = ArpHost::new(config, profile.clone());
+        model.advance(s.now());
+        Ok(Runner {
+            s,
+            scenario,
+            model,
+            stack_mac,
+            stack_ip,
+            reachable,
+            pending: Vec::new(),
+            ping_seq: 0,
+            forward_seq: 0,
+            frames: 0,
+            entries: 0,
+            step,
+        })
+    }
+
+    fn peer(&self, i: usize) -> Result<&'a PeerSpec, CheckError> {
+        self.scenario
+            .peers
+            .get(i)
+            .ok_or_else(|| CheckError::WrongAnswer {
+                step: self.step.clone(),
+                expected: format!("a peer {i}"),
+                observed: format!("{} peers in the scenario", self.scenario.peers.len()),
+            })
+    }
+
+    fn mismatch(&self, differences: Vec<String>) -> CheckError {
+        CheckError::Mismatch {
+            step: self.step.clone(),
+            differences,
+        }
+    }
+
+    fn step(&mut self, i: usize, step: &Step) -> Result<(), CheckError> {
+        self.step = format!("step {} ({step})", i + 1);
+        self.s.note(format!("step {}: {step}", i + 1));
+        match step {
+            Step::Wait { ms } => {
+                let until = self.s.now() + Duration::from_millis(*ms);
+                self.pump(until)?;
+            }
+            Step::Ping { from } => {
+                let p = self.peer(*from)?;
+                let hop = self.model.config().next_hop(p.ip());
+                self.clear_of(hop)?;
+                self.ping_seq += 1;
+                let seq = self.ping_seq;
+                let (eth_src, ip) = self.eth_source_of(p)?;
+                let frame = Frame::icmpv4(
+                    eth_src,
+                    self.stack_mac,
+                    ip,
+                    self.stack_ip,
+                    Icmpv4Message::echo_request(PING_ID, seq, b"netconform arp".to_vec()),
+                );
+                let at = self.send(&frame)?;
+                let out = self.model.send(
+                    at,
+                    Packet {
+                        id: PacketId::Local(u32::from(seq)),
+                        src: self.stack_ip,
+                        dst: ip,
+                    },
+                );
+                self.pending.extend(out);
+                self.settle()?;
+            }
+            Step::Forward { from, to } => {
+                let (p, q) = (self.peer(*from)?, self.peer(*to)?);
+                let hop_to = self.model.config().next_hop(q.ip());
+                let hop_from = self.model.config().next_hop(p.ip());
+                self.clear_of(hop_to)?;
+                self.clear_of(hop_from)?;
+                self.forward_seq += 1;
+                let seq = self.forward_seq;
+                let (eth_src, ip) = self.eth_source_of(p)?;
+                let frame = Frame::icmpv4(
+                    eth_src,
+                    self.stack_mac,
+                    ip,
+                    q.ip(),
+                    Icmpv4Message::echo_request(FORWARD_ID, seq, b"netconform fwd".to_vec()),
+                );
+                let at = self.send(&frame)?;
+                if self.scenario.forwarding {
+                    let out = self.model.send(
+                        at,
+                        Packet {
+                            id: PacketId::Forwarded(u32::from(seq)),
+                            src: ip,
+                            dst: q.ip(),
+                        },
+                    );
+                    self.pending.extend(out);
+                }
+                self.settle()?;
+            }
+            Step::Arp {
+                from,
+                kind,
+                alt_mac,
+                unicast,
+            } => {
+                let p = self.peer(*from)?;
+                self.clear_of(Some(p.ip()))?;
+                let sha = p.mac(*alt_mac);
+                let ip = p.ip();
+                let zero = MacAddr::ZERO;
+                let arp = match kind {
+                    ArpKind::RequestForStack => ArpIn::new(1, sha, ip, zero, self.stack_ip),
+                    ArpKind::RequestForOther => ArpIn::new(1, sha, ip, zero, NOBODY),
+                    ArpKind::GratuitousRequest => ArpIn::new(1, sha, ip, zero, ip),
+                    ArpKind::GratuitousReply => ArpIn::new(2, sha, ip, sha, ip),
+                    ArpKind::Reply => ArpIn::new(2, sha, ip, self.stack_mac, self.stack_ip),
+                    ArpKind::Probe => {
+                        ArpIn::new(1, sha, Ipv4Addr::UNSPECIFIED, zero, self.stack_ip)
+                    }
+                };
+                let dst = if *unicast {
+                    self.stack_mac
+                } else {
+                    MacAddr::BROADCAST
+                };
+                self.send_arp(dst, &arp)?;
+                self.settle()?;
+            }
+            Step::Malformed { from, bad } => {
+                let p = self.peer(*from)?;
+                self.clear_of(Some(p.ip()))?;
+                self.send_bad_arp(p, *bad)?;
+                self.settle()?;
+            }
+        }
+        self.compare_table()
+    }
+
+    /// The Ethernet source and IP source of a peer's packet: off-link peers arrive through
+    /// the gateway.
+    fn eth_source_of(&self, p: &PeerSpec) -> Result<(MacAddr, Ipv4Addr), CheckError> {
+        if !p.off_link {
+            return Ok((p.mac(false), p.ip()));
+        }
+        let gw = self
+            .scenario
+            .gateway
+            .ok_or_else(|| self.mismatch(vec!["an off-link peer needs a gateway".into()]))?;
+        Ok((self.peer(gw)?.mac(false), p.ip()))
+    }
+
+    fn send(&mut self, frame: &Frame) -> Result<Instant, CheckError> {
+        let at = self.s.now();
+        let step = self.step.clone();
+        self.s.send(&step, frame)?;
+        Ok(at)
+    }
+
+    fn send_arp(&mut self, eth_dst: MacAddr, arp: &ArpIn) -> Result<(), CheckError> {
+        let frame = Frame::new(
+            arp.sha,
+            eth_dst,
+            Network::Arp(crate::wire::ArpRepr {
+                operation: ArpOperation::from(arp.op),
+                hw_type: arp.hw_type,
+                proto_type: arp.proto_type,
+                sender_mac: arp.sha,
+                sender_ip: arp.spa,
+                target_mac: arp.tha,
+                target_ip: arp.tpa,
+            }),
+        );
+        let at = self.send(&frame)?;
+        let delivery = Delivery::classify(eth_dst, self.stack_mac);
+        let out = self.model.receive(at, delivery, arp);
+        self.pending.extend(out);
+        Ok(())
+    }
+
+    /// Sends a broken ARP request for the stack and tells the model exactly what was sent.
+    fn send_bad_arp(&mut self, p: &PeerSpec, bad: BadArp) -> Result<(), CheckError> {
+        let (mac, ip) = (p.mac(false), p.ip());
+        let mut arp = ArpIn::new(1, mac, ip, MacAddr::ZERO, self.stack_ip);
+        let subnet_broadcast = {
+            let len = u32::from(self.model.config().prefix_len.min(32));
+            let host = if len == 0 { u32::MAX } else { u32::MAX >> len };
+            Ipv4Addr::from(u32::from(self.stack_ip) | host)
+        };
+        match bad {
+            BadArp::HardwareLength8 => arp.hw_len = 8,
+            BadArp::ProtocolLength16 => arp.proto_len = 16,
+            BadArp::UnknownOperation => arp.op = 3,
+            BadArp::HardwareType7 => arp.hw_type = 7,
+            BadArp::ProtocolIpv6 => arp.proto_type = 0x86dd,
+            BadArp::Truncated => arp.truncated = true,
+            BadArp::SenderIpBroadcast => arp.spa = Ipv4Addr::BROADCAST,
+            BadArp::SenderIpSubnetBroadcast => arp.spa = subnet_broadcast,
+            BadArp::SenderIpOwn => arp.spa = self.stack_ip,
+            BadArp::SenderMacBroadcast => arp.sha = MacAddr::BROADCAST,
+            BadArp::SenderMacZero => arp.sha = MacAddr::ZERO,
+            BadArp::SenderMacMulticast => arp.sha = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]),
+            BadArp::TargetMulticast => arp.tpa = Ipv4Addr::new(224, 0, 0, 1),
+        }
+        let network = if arp.hw_len != 6 || arp.proto_len != 4 {
+            let widen = |v: &[u8], len: u8| {
+                let mut v = v.to_vec();
+                v.resize(usize::from(len), 0);
+                v
+            };
+            Network::ArpRaw(crate::wire::ArpRaw {
+                operation: ArpOperation::from(arp.op),
+                hw_type: arp.hw_type,
+                proto_type: arp.proto_type,
+                sender_hw: widen(&arp.sha.0, arp.hw_len),
+                sender_proto: widen(&arp.spa.octets(), arp.proto_len),
+                target_hw: widen(&arp.tha.0, arp.hw_len),
+                target_proto: widen(&arp.tpa.octets(), arp.proto_len),
+            })
+        } else {
+            Network::Arp(crate::wire::ArpRepr {
+                operation: ArpOperation::from(arp.op),
+                hw_type: arp.hw_type,
+                proto_type: arp.proto_type,
+                sender_mac: arp.sha,
+                sender_ip: arp.spa,
+                target_mac: arp.tha,
+                target_ip: arp.tpa,
+            })
+        };
+        let mut bytes = Frame::new(mac, MacAddr::BROADCAST, network).emit();
+        if arp.truncated {
+            bytes.truncate(14 + 20);
+        }
+        let at = self.s.now();
+        let step = self.step.clone();
+        self.s.send_bytes(&step, &bytes)?;
+        let out = self.model.receive(at, Delivery::Broadcast, &arp);
+        self.pending.extend(out);
+        Ok(())
+    }
+
+    /// Reads what the stack does in answer to the last input.
+    fn settle(&mut self) -> Result<(), CheckError> {
+        let until = self.s.now() + Duration::from_millis(20);
+        self.pump(until)
+    }
+
+    /// Waits (reading frames) until no critical instant of `ip`'s entry is within GUARD.
+    fn clear_of(&mut self, ip: Option<Ipv4Addr>) -> Result<(), CheckError> {
+        let Some(ip) = ip else { return Ok(()) };
+        for _ in 0..64 {
+            let now = self.s.now();
+            let near = self
+                .model
+                .critical_instants(ip)
+                .into_iter()
+                .filter(|c| now.saturating_since(*c) < GUARD && c.saturating_since(now) < GUARD)
+                .max();
+            match near {
+                Some(c) => self.pump(c + GUARD + Duration::from_millis(1))?,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads frames until scenario time `until`, comparing each with the model.
+    fn pump(&mut self, until: Instant) -> Result<(), CheckError> {
+        loop {
+            let step = self.step.clone();
+            let Some((at, observed)) = self.s.next_any_frame(&step, until)? else {
+                break;
+            };
+            self.on_frame(at, &observed)?;
+        }
+        let out = self.model.advance(until);
+        self.pending.extend(out);
+        self.check_missing(until)
+    }
+
+    fn check_missing(&mut self, now: Instant) -> Result<(), CheckError> {
+        self.pending.retain(|t| t.output.on_wire());
+        if let Some(late) = self
+            .pending
+            .iter()
+            .find(|t| now.saturating_since(t.at) > LATE)
+        {
+            return Err(self.mismatch(vec![format!(
+                "expected {} at {}, nothing observed by {}",
+                late.output,
+                ms(late.at),
+                ms(now)
+            )]));
+        }
+        Ok(())
+    }
+
+    fn seen(&self, observed: &Observed) -> Seen {
+        let frame = match &observed.parsed {
+            Ok(f) => f,
+            Err(e) => return Seen::Other(format!("unparsable frame ({e})")),
+        };
+        if frame.ethernet.src != self.stack_mac {
+            return Seen::Other(format!("frame from another MAC: {}", frame.summary()));
+        }
+        match &frame.network {
+            Network::Arp(a) if a.operation == ArpOperation::Request => {
+                if a.sender_mac != self.stack_mac || a.target_mac != MacAddr::ZERO {
+                    return Seen::Other(format!(
+                        "ARP request with sender MAC {} and target MAC {}",
+                        a.sender_mac, a.target_mac
+                    ));
+                }
+                Seen::Out(Output::Request {
+                    target: a.target_ip,
+                    eth_dst: frame.ethernet.dst,
+                    sender_ip: a.sender_ip,
+                })
+            }
+            Network::Arp(a) if a.operation == ArpOperation::Reply => {
+                if a.sender_mac != self.stack_mac || a.target_mac != frame.ethernet.dst {
+                    return Seen::Other(format!(
+                        "ARP reply with sender MAC {}, target MAC {}, Ethernet destination {}",
+                        a.sender_mac, a.target_mac, frame.ethernet.dst
+                    ));
+                }
+                Seen::Out(Output::Reply {
+                    to_mac: a.target_mac,
+                    to_ip: a.target_ip,
+                    for_ip: a.sender_ip,
+                })
+            }
+            Network::Ipv4(p) => {
+                let id = match &p.transport {
+                    Transport::Icmpv4(m) => match m.kind() {
+                        Icmpv4Kind::EchoReply { id: PING_ID, seq } if p.src == self.stack_ip => {
+                            Some(PacketId::Local(u32::from(seq)))
+                        }
+                        Icmpv4Kind::EchoRequest {
+                            id: FORWARD_ID,
+                            seq,
+                        } => Some(PacketId::Forwarded(u32::from(seq))),
+                        Icmpv4Kind::DestUnreachable { code: 1, .. } => quoted_echo(&m.payload)
+                            .filter(|(id, _)| *id == FORWARD_ID)
+                            .map(|(_, seq)| PacketId::HostUnreachable(u32::from(seq))),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                match id {
+                    Some(id) => Seen::Packet {
+                        id,
+                        dst: p.dst,
+                        dst_mac: frame.ethernet.dst,
+                    },
+                    None => Seen::Other(frame.summary()),
+                }
+            }
+            _ => Seen::Other(frame.summary()),
+        }
+    }
+
+    fn take_pending(&mut self, seen: &Seen, at: Instant) -> bool {
+        let found = self.pending.iter().position(|t| {
+            seen_of_output(&t.output).as_ref() == Some(seen)
+                && at + EARLY >= t.at
+                && at.saturating_since(t.at) <= LATE
+        });
+        match found {
+            Some(i) => {
+                self.pending.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn on_frame(&mut self, at: Instant, observed: &Observed) -> Result<(), CheckError> {
+        let seen = self.seen(observed);
+        self.frames += 1;
+        if !self.take_pending(&seen, at) {
+            // A timer the stack ran up to a tick before the model: look ahead.
+            let mut ahead = self.model.clone();
+            let future = ahead.advance(at + EARLY);
+            let hit = future
+                .iter()
+                .find(|t| seen_of_output(&t.output).as_ref() == Some(&seen))
+                .map(|t| t.at);
+            match hit {
+                Some(when) => {
+                    let out = self.model.advance(when);
+                    self.pending.extend(out);
+                    if !self.take_pending(&seen, at) {
+                        return Err(self.unexpected(at, &seen));
+                    }
+                }
+                None => return Err(self.unexpected(at, &seen)),
+            }
+        }
+        // A peer that answers does so at once.
+        if let Seen::Out(Output::Request {
+            target, eth_dst, ..
+        }) = &seen
+            && let Some(p) = self
+                .scenario
+                .peers
+                .iter()
+                .find(|p| p.ip() == *target && p.answers && !p.off_link)
+            && (*eth_dst == MacAddr::BROADCAST
+                || *eth_dst == p.mac(false)
+                || *eth_dst == p.mac(true))
+        {
+            let arp = ArpIn::new(2, p.mac(false), p.ip(), self.stack_mac, self.stack_ip);
+            self.send_arp(self.stack_mac, &arp)?;
+        }
+        Ok(())
+    }
+
+    fn unexpected(&self, at: Instant, seen: &Seen) -> CheckError {
+        let mut differences = vec![format!("unexpected at {}: {seen}", ms(at))];
+        let expected: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|t| t.output.on_wire())
+            .map(|t| format!("expected at {}: {}", ms(t.at), t.output))
+            .collect();
+        if expected.is_empty() {
+            differences.push("the model expected no frame now".into());
+        }
+        differences.extend(expected);
+        self.mismatch(differences)
+    }
+
+    /// Dumps the stack's neighbour table at an instant clear of every timer and compares
+    /// it with the model's.
+    fn compare_table(&mut self) -> Result<(), CheckError> {
+        for _ in 0..64 {
+            let now = self.s.now();
+            let near = self
+                .model
+                .timer_instants()
+                .into_iter()
+                .filter(|c| now.saturating_since(*c) < GUARD && c.saturating_since(now) < GUARD)
+                .max();
+            match near {
+                Some(c) => self.pump(c + GUARD + Duration::from_millis(1))?,
+                None => break,
+            }
+        }
+        let step = self.step.clone();
+        let StateAnswer::Neighbours(kernel) = self.s.query(&step, StateQuery::Neighbours)? else {
+            return Err(self.mismatch(vec!["the target answered another query".into()]));
+        };
+        let now = self.s.now();
+        let out = self.model.advance(now);
+        self.pending.extend(out);
+        let mut observed: Vec<(Ipv4Addr, String)> = kernel
+            .iter()
+            .filter_map(|e| match e.dst {
+                IpAddr::V4(ip) if !matches!(e.state, NudState::Noarp | NudState::Permanent) => {
+                    Some((ip, describe_kernel(e.state, e.lladdr, e.probes)))
+                }
+                _ => None,
+            })
+            .collect();
+        observed.sort();
+        let expected: Vec<(Ipv4Addr, String)> = self
+            .model
+            .entries()
+            .into_iter()
+            .map(|e| (e.ip, describe_model(e.state, e.mac, e.probes)))
+            .collect();
+        self.entries += expected.len().max(observed.len());
+        if observed == expected {
+            return Ok(());
+        }
+        let mut differences = vec![format!("neighbour table at {}", ms(now))];
+        let ips: std::collections::BTreeSet<Ipv4Addr> = observed
+            .iter()
+            .map(|(ip, _)| *ip)
+            .chain(expected.iter().map(|(ip, _)| *ip))
+            .collect();
+        for ip in ips {
+            let find = |v: &[(Ipv4Addr, String)]| {
+                v.iter()
+                    .find(|(i, _)| *i == ip)
+                    .map(|(_, s)| s.clone())
+                    .unwrap_or_else(|| "no entry".into())
+            };
+            let (e, o) = (find(&expected), find(&observed));
+            if e != o {
+                differences.push(format!("{ip}: expected {e}, observed {o}"));
+            }
+        }
+        Err(self.mismatch(differences))
+    }
+
+    fn finish(mut self) -> Result<ScenarioOutcome, CheckError> {
+        // Let every timer run out (or at most two seconds), then the last comparison.
+        self.step = "end".into();
+        let mut quiet_until = self.s.now() + Duration::from_millis(50);
+        if let Some(last) = self.model.timer_instants().last() {
+            quiet_until = quiet_until.max(*last + LATE);
+        }
+        let cap = self.s.now() + Duration::from_millis(2_000);
+        self.pump(quiet_until.min(cap))?;
+        self.compare_table()?;
+        let step = self.step.clone();
+        let k = read_params(self.s, &step)?;
+        if Duration::from_millis(k.reachable_ms) != self.reachable {
+            self.s.note(format!(
+                "the stack drew a new reachable time ({} ms) during the run",
+                k.reachable_ms
+            ));
+            return Ok(ScenarioOutcome::Redrawn);
+        }
+        Ok(ScenarioOutcome::Agreed {
+            frames: self.frames,
+            entries: self.entries,
+        })
+    }
+}
+
+fn read_params(s: &mut Session<'_>, step: &str) -> Result<NeighbourParams, CheckError> {
+    match s.query(step, StateQuery::NeighbourParams)? {
+        StateAnswer::NeighbourParams(p) => Ok(p),
+        other => Err(CheckError::WrongAnswer {
+            step: step.into(),
+            expected: "neighbour parameters".into(),
+            observed: format!("{other:?}"),
+        }),
+    }
+}
+
+fn describe_model(state: Nud, mac: Option<MacAddr>, probes: u32) -> String {
+    match mac {
+        Some(m) => format!("{state} {m} probes {probes}"),
+        None => format!("{state} probes {probes}"),
+    }
+}
+
+fn describe_kernel(state: NudState, mac: Option<MacAddr>, probes: Option<u32>) -> String {
+    let name = match state {
+        NudState::Incomplete => "INCOMPLETE".to_string(),
+        NudState::Reachable => "REACHABLE".into(),
+        NudState::Stale => "STALE".into(),
+        NudState::Delay => "DELAY".into(),
+        NudState::Probe => "PROBE".into(),
+        NudState::Failed => "FAILED".into(),
+        other => format!("{other:?}").to_uppercase(),
+    };
+    let probes = probes.unwrap_or(0);
+    match mac {
+        Some(m) => format!("{name} {m} probes {probes}"),
+        None => format!("{name} probes {probes}"),
+    }
+}

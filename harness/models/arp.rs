@@ -1,0 +1,1165 @@
+//! ARP and the neighbour cache of one IPv4 host on one Ethernet link.
+//!
+//! The packet rules are RFC 826's ("Packet Reception"), RFC 1122 §2.3.2 (cache flushing and
+//! the queue of packets waiting for a resolution) and RFC 5227 (probes with sender address
+//! 0.0.0.0, announcements). The life of a cache entry over time follows the Linux neighbour
+//! state machine (NUD states INCOMPLETE, REACHABLE, STALE, DELAY, PROBE, FAILED, which
+//! Linux borrows from IPv6 neighbour unreachability detection, RFC 4861 §7.3.2): RFC 826
+//! and RFC 1122 leave cache validation open ("the recommended method is ... unicast poll"),
+//! so the state machine is the profile's, and every place where Linux's packet handling
+//! departs from the RFC text is a named [`ArpDeviation`].
+//!
+//! The model is pure. Time is an input ([`Instant`]); the reachable time the kernel drew at
+//! random is an input ([`ArpParams::reachable`]), so every prediction is exact up to the
+//! timer tick. Timers fire one tick after their deadline, as a timer wheel that never fires
+//! early does; [`ArpHost::critical_instants`] tells a driver where an input would race a
+//! timer, so it can keep its inputs clear of them.
+//!
+//! Outputs are what the host puts on the wire (ARP requests and replies, the IPv4 packets it
+//! was asked to send, ICMP host unreachable for forwarded packets whose next hop failed) and,
+//! for the harness, what it does silently ([`Output::Discarded`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::{Duration, Instant};
+use crate::wire::MacAddr;
+
+/// A neighbour entry's state (the kernel's NUD states that an ARP entry passes through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Nud {
+    /// Resolution in progress: broadcast requests, packets queued.
+    Incomplete,
+    /// Confirmed within the reachable time.
+    Reachable,
+    /// A link-layer address, not confirmed lately. Used as is; the first use starts DELAY.
+    Stale,
+    /// Used while STALE: waiting `delay_probe` for a confirmation before probing.
+    Delay,
+    /// Unicast probes to the cached address.
+    Probe,
+    /// Resolution failed; queued packets were dropped.
+    Failed,
+}
+
+impl Nud {
+    /// States that hold a usable link-layer address (`NUD_VALID` without NOARP/PERMANENT).
+    pub fn is_valid(self) -> bool {
+        matches!(self, Nud::Reachable | Nud::Stale | Nud::Delay | Nud::Probe)
+    }
+
+    fn in_timer(self) -> bool {
+        matches!(
+            self,
+            Nud::Incomplete | Nud::Reachable | Nud::Delay | Nud::Probe
+        )
+    }
+}
+
+impl fmt::Display for Nud {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Nud::Incomplete => "INCOMPLETE",
+            Nud::Reachable => "REACHABLE",
+            Nud::Stale => "STALE",
+            Nud::Delay => "DELAY",
+            Nud::Probe => "PROBE",
+            Nud::Failed => "FAILED",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Timers and probe counts of the interface (Linux: `ip ntable show dev D name arp_cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArpParams {
+    /// The reachable time in force: drawn by the stack in [base/2, 3·base/2), read back.
+    pub reachable: Duration,
+    /// `base_reachable_time`: a MAC change on an unconfirmed entry backdates its
+    /// confirmation by twice this.
+    pub base_reachable: Duration,
+    /// Spacing of solicitations (`retrans_time`).
+    pub retrans: Duration,
+    /// How long a used STALE entry waits for a confirmation before probing.
+    pub delay_probe: Duration,
+    /// How long the first answer wins over a different one (`locktime`).
+    pub locktime: Duration,
+    /// Unicast probes in PROBE (and the count INCOMPLETE starts from).
+    pub ucast_probes: u32,
+    /// Broadcast requests while INCOMPLETE.
+    pub mcast_probes: u32,
+    /// Solicitations handed to a user-space daemon (nothing on the wire).
+    pub app_probes: u32,
+    /// Broadcast requests after the unicast probes in PROBE.
+    pub mcast_reprobes: u32,
+    /// The stack's clock tick (Linux: one jiffy, 4 ms at HZ=250). Timers fire one tick
+    /// after their deadline.
+    pub tick: Duration,
+    /// The shortest timer the stack arms (Linux: HZ/100, two jiffies at HZ=250).
+    pub timer_floor: Duration,
+}
+
+impl ArpParams {
+    /// Linux's defaults with a given drawn reachable time (30 s base, 1 s retransmission,
+    /// 5 s delay, 1 s locktime, 3 unicast and 3 broadcast probes, HZ=250).
+    pub fn linux_defaults(reachable: Duration) -> ArpParams {
+        ArpParams {
+            reachable,
+            base_reachable: Duration::from_millis(30_000),
+            retrans: Duration::from_millis(1_000),
+            delay_probe: Duration::from_millis(5_000),
+            locktime: Duration::from_millis(1_000),
+            ucast_probes: 3,
+            mcast_probes: 3,
+            app_probes: 0,
+            mcast_reprobes: 0,
+            tick: Duration::from_millis(4),
+            timer_floor: Duration::from_millis(8),
+        }
+    }
+}
+
+/// When the stack creates an entry from an unsolicited ARP packet (Linux `arp_accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ArpAccept {
+    /// 0: never; only requests for one of its addresses create entries.
+    Never,
+    /// 1: from gratuitous ARP and from replies whose sender address is unicast.
+    Always,
+    /// 2: as 1, when the sender address is in the subnet of the receiving interface.
+    SameSubnet,
+}
+
+/// Which requests for its addresses the stack answers (Linux `arp_ignore`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ArpIgnore {
+    /// 0: any local address, whatever interface the request came in on.
+    Any,
+    /// 1: only addresses configured on the receiving interface.
+    OnInterface,
+    /// 2: as 1, and only when the sender is in that address's subnet.
+    SameSubnet,
+    /// 8: none.
+    Never,
+}
+
+/// The stack's ARP policy knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ArpPolicy {
+    /// Creation from unsolicited ARP.
+    pub accept: ArpAccept,
+    /// Which requests are answered.
+    pub ignore: ArpIgnore,
+}
+
+impl Default for ArpPolicy {
+    fn default() -> Self {
+        ArpPolicy {
+            accept: ArpAccept::Never,
+            ignore: ArpIgnore::Any,
+        }
+    }
+}
+
+/// The host the model stands for: one interface, one address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostConfig {
+    /// The interface's MAC.
+    pub mac: MacAddr,
+    /// The interface's IPv4 address.
+    pub addr: Ipv4Addr,
+    /// Its prefix length (the on-link subnet).
+    pub prefix_len: u8,
+    /// The default gateway, if any.
+    pub gateway: Option<Ipv4Addr>,
+    /// Forwards packets not addressed to it (a router).
+    pub forwarding: bool,
+    /// ARP policy.
+    pub policy: ArpPolicy,
+    /// Timers.
+    pub params: ArpParams,
+}
+
+impl HostConfig {
+    fn mask(&self) -> u32 {
+        if self.prefix_len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix_len.min(32)))
+        }
+    }
+
+    /// True when `ip` is in the interface's subnet.
+    pub fn on_link(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.addr) & self.mask()
+    }
+
+    fn subnet_broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !self.mask())
+    }
+
+    /// The address class of `ip` as the stack's local routing table sees it.
+    fn addr_type(&self, ip: Ipv4Addr) -> AddrType {
+        if ip == self.addr {
+            AddrType::Local
+        } else if ip.is_multicast() {
+            AddrType::Multicast
+        } else if ip.is_broadcast()
+            || ip.octets()[0] == 0
+            || (self.prefix_len < 31 && ip == self.subnet_broadcast())
+        {
+            AddrType::Broadcast
+        } else {
+            AddrType::Unicast
+        }
+    }
+
+    /// The next hop towards `dst`: itself when on-link, else the gateway.
+    pub fn next_hop(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if self.on_link(dst) {
+            Some(dst)
+        } else {
+            self.gateway
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AddrType {
+    Local,
+    Unicast,
+    Broadcast,
+    Multicast,
+}
+
+/// Where the RFC text and Linux part ways in handling ARP packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ArpDeviation {
+    /// RFC 826 "Packet Reception": the sender hardware address of an existing entry is
+    /// updated from every ARP packet. Linux keeps the first address against a different one
+    /// for `locktime` after the entry last changed, unless the packet is gratuitous or a
+    /// request for one of its own addresses ("use the FIRST one ... prevents arp
+    /// thrashing").
+    Locktime,
+    /// RFC 826: "?Am I the target protocol address? Yes: If Merge_flag is false, add the
+    /// triplet" — for replies too. Linux (with `arp_accept` 0) creates no entry from an
+    /// unsolicited reply.
+    NoEntryFromUnsolicitedReply,
+    /// RFC 1812 §3.3.2: a router "MUST not believe any ARP reply that claims that the Link
+    /// Layer address of another host or router is a broadcast or multicast address"; zero
+    /// is no station's address either. Linux caches whatever sender hardware address an ARP
+    /// packet carries.
+    CachesNonUnicastHardwareAddress,
+    /// RFC 1122 §3.2.1.3: a directed broadcast address "MUST NOT be used as a source
+    /// address", so a request claiming the subnet's broadcast address as its sender is bogus.
+    /// Linux answers it (to the sender hardware address, with the broadcast address as target
+    /// protocol address) and keeps a NOARP entry, which a dump of learned entries does not
+    /// show.
+    AnswersSubnetBroadcastSender,
+}
+
+/// A profile: the deviations from the RFC text the model accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArpProfile {
+    /// The accepted deviations.
+    pub deviations: Vec<ArpDeviation>,
+}
+
+impl ArpProfile {
+    /// The RFC text, no deviations.
+    pub fn rfc() -> ArpProfile {
+        ArpProfile {
+            deviations: Vec::new(),
+        }
+    }
+
+    /// Linux 6.x.
+    pub fn linux() -> ArpProfile {
+        ArpProfile {
+            deviations: vec![
+                ArpDeviation::Locktime,
+                ArpDeviation::NoEntryFromUnsolicitedReply,
+                ArpDeviation::CachesNonUnicastHardwareAddress,
+                ArpDeviation::AnswersSubnetBroadcastSender,
+            ],
+        }
+    }
+
+    /// True when `d` is accepted.
+    pub fn has(&self, d: ArpDeviation) -> bool {
+        self.deviations.contains(&d)
+    }
+}
+
+/// How a frame reached the host (the Ethernet destination as the host classifies it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Delivery {
+    /// Unicast to the host's MAC.
+    Unicast,
+    /// To the broadcast address.
+    Broadcast,
+    /// To a multicast address.
+    Multicast,
+    /// Unicast to another station's MAC: not for this host.
+    OtherHost,
+}
+
+impl Delivery {
+    /// Classifies an Ethernet destination as seen by a host with MAC `own`.
+    pub fn classify(dst: MacAddr, own: MacAddr) -> Delivery {
+        if dst == own {
+            Delivery::Unicast
+        } else if dst == MacAddr::BROADCAST {
+            Delivery::Broadcast
+        } else if dst.0[0] & 1 == 1 {
+            Delivery::Multicast
+        } else {
+            Delivery::OtherHost
+        }
+    }
+}
+
+/// An ARP packet as it arrived, every field as sent (lengths may be wrong).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ArpIn {
+    /// Hardware type (1 Ethernet, 6 IEEE 802).
+    pub hw_type: u16,
+    /// Protocol type (0x0800).
+    pub proto_type: u16,
+    /// Hardware address length as declared.
+    pub hw_len: u8,
+    /// Protocol address length as declared.
+    pub proto_len: u8,
+    /// Operation code.
+    pub op: u16,
+    /// Sender hardware address.
+    pub sha: MacAddr,
+    /// Sender protocol address.
+    pub spa: Ipv4Addr,
+    /// Target hardware address.
+    pub tha: MacAddr,
+    /// Target protocol address.
+    pub tpa: Ipv4Addr,
+    /// The body was shorter than its declared lengths.
+    pub truncated: bool,
+}
+
+impl ArpIn {
+    /// A well-formed Ethernet/IPv4 ARP packet.
+    pub fn new(op: u16, sha: MacAddr, spa: Ipv4Addr, tha: MacAddr, tpa: Ipv4Addr) -> ArpIn {
+        ArpIn {
+            hw_type: 1,
+            proto_type: 0x0800,
+            hw_len: 6,
+            proto_len: 4,
+            op,
+            sha,
+            spa,
+            tha,
+            tpa,
+            truncated: false,
+        }
+    }
+}
+
+/// A packet the host sends, named by the driver so that it can recognise it on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PacketId {
+    /// The host's own traffic (e.g. an echo reply), numbered by the driver.
+    Local(u32),
+    /// A packet the host forwards, numbered by the driver.
+    Forwarded(u32),
+    /// The ICMP host unreachable the host sends about forwarded packet `n`.
+    HostUnreachable(u32),
+}
+
+/// An IPv4 packet waiting for (or sent with) a link-layer address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Packet {
+    /// The driver's name for it.
+    pub id: PacketId,
+    /// Source address (the original sender for forwarded packets).
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+}
+
+/// What the host does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Output {
+    /// An ARP request for `target` (Ethernet destination `eth_dst`: broadcast while
+    /// resolving, the cached MAC when probing), sender `sender_ip`, target MAC zero.
+    Request {
+        /// The address asked for.
+        target: Ipv4Addr,
+        /// Broadcast, or the cached MAC for a unicast probe.
+        eth_dst: MacAddr,
+        /// The sender protocol address.
+        sender_ip: Ipv4Addr,
+    },
+    /// An ARP reply to `to_mac`/`to_ip` saying `for_ip` is at the host's MAC.
+    Reply {
+        /// Destination MAC (the request's sender hardware address).
+        to_mac: MacAddr,
+        /// Target protocol address (the request's sender address; 0.0.0.0 for a probe).
+        to_ip: Ipv4Addr,
+        /// The address asked for.
+        for_ip: Ipv4Addr,
+    },
+    /// An IPv4 packet leaves for `next_hop` at `dst_mac`.
+    Transmit {
+        /// The packet.
+        packet: Packet,
+        /// The neighbour it was sent to.
+        next_hop: Ipv4Addr,
+        /// Its link-layer address.
+        dst_mac: MacAddr,
+    },
+    /// Nothing on the wire: the host dropped a packet or an ARP frame, or asked a daemon.
+    Discarded {
+        /// What was dropped or done, and why.
+        what: String,
+    },
+}
+
+impl Output {
+    /// True for outputs that put a frame on the wire.
+    pub fn on_wire(&self) -> bool {
+        !matches!(self, Output::Discarded { .. })
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Request {
+                target,
+                eth_dst,
+                sender_ip,
+            } => {
+                let how = if *eth_dst == MacAddr::BROADCAST {
+                    "broadcast".to_string()
+                } else {
+                    format!("unicast to {eth_dst}")
+                };
+                write!(f, "ARP who-has {target} tell {sender_ip} ({how})")
+            }
+            Output::Reply {
+                to_mac,
+                to_ip,
+                for_ip,
+            } => write!(
+                f,
+                "ARP reply {for_ip} is-at <own MAC> to {to_ip} ({to_mac})"
+            ),
+            Output::Transmit {
+                packet,
+                next_hop,
+                dst_mac,
+            } => write!(
+                f,
+                "{:?} {} > {} via {next_hop} at {dst_mac}",
+                packet.id, packet.src, packet.dst
+            ),
+            Output::Discarded { what } => write!(f, "(silent) {what}"),
+        }
+    }
+}
+
+/// An output with the time the host produces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timed {
+    /// When (for timer-driven outputs: the deadline plus one tick).
+    pub at: Instant,
+    /// What.
+    pub output: Output,
+}
+
+/// What a driver can see of an entry (what a neighbour-table dump shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryView {
+    /// The neighbour's address.
+    pub ip: Ipv4Addr,
+    /// Its state.
+    pub state: Nud,
+    /// Its link-layer address; only shown in valid states.
+    pub mac: Option<MacAddr>,
+    /// Solicitations sent in the current INCOMPLETE or PROBE run (Linux `NDA_PROBES`;
+    /// INCOMPLETE counts from `ucast_probes`).
+    pub probes: u32,
+}
+
+/// Time inside the model: µs, signed (a confirmation can be backdated before time zero).
+type T = i64;
+
+fn t_of(i: Instant) -> T {
+    i.total_micros() as T
+}
+
+fn d_of(d: Duration) -> T {
+    d.total_micros() as T
+}
+
+fn instant_of(t: T) -> Instant {
+    Instant::from_micros(t.max(0) as u64)
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    state: Nud,
+    mac: Option<MacAddr>,
+    confirmed: T,
+    used: T,
+    updated: T,
+    probes: u32,
+    /// The kernel's deadline; the timer runs one tick later.
+    timer: Option<T>,
+    queue: Vec<Packet>,
+    /// The cached link-layer header exists: sends in a connected state bypass the
+    /// neighbour code and do not mark the entry used.
+    header_cached: bool,
+}
+
+/// The ARP model of one host.
+#[derive(Debug, Clone)]
+pub struct ArpHost {
+    config: HostConfig,
+    profile: ArpProfile,
+    entries: BTreeMap<Ipv4Addr, Entry>,
+    now: T,
+}
+
+impl ArpHost {
+    /// A host with an empty cache at time zero.
+    pub fn new(config: HostConfig, profile: ArpProfile) -> ArpHost {
+        ArpHost {
+            config,
+            profile,
+            entries: BTreeMap::new(),
+            now: 0,
+        }
+    }
+
+    /// The host's configuration.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Replaces the parameters (e.g. after the stack drew a new reachable time).
+    pub fn set_params(&mut self, params: ArpParams) {
+        self.config.params = params;
+    }
+
+    /// The cache as a dump shows it, ordered by address.
+    pub fn entries(&self) -> Vec<EntryView> {
+        self.entries
+            .iter()
+            .map(|(ip, e)| EntryView {
+                ip: *ip,
+                state: e.state,
+                mac: if e.state.is_valid() { e.mac } else { None },
+                probes: e.probes,
+            })
+            .collect()
+    }
+
+    /// The entry for `ip`, if any.
+    pub fn entry(&self, ip: Ipv4Addr) -> Option<EntryView> {
+        self.entries().into_iter().find(|e| e.ip == ip)
+    }
+
+    /// When the next timer runs, if one is armed.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.entries
+            .values()
+            .filter_map(|e| e.timer)
+            .min()
+            .map(|t| instant_of(t + self.tick()))
+    }
+
+    /// The instants around which the outcome of an input concerning `ip` depends on
+    /// sub-tick timing: its timer, the end of its locktime, and (while REACHABLE) the last
+    /// moment a use still turns the expiry into DELAY. A driver keeps its inputs clear of
+    /// them by more than the timing uncertainty.
+    pub fn critical_instants(&self, ip: Ipv4Addr) -> Vec<Instant> {
+        let Some(e) = self.entries.get(&ip) else {
+            return Vec::new();
+        };
+        let p = &self.config.params;
+        let mut out = Vec::new();
+        if let Some(t) = e.timer {
+            out.push(t + self.tick());
+            if e.state == Nud::Reachable {
+                out.push(t + self.tick() - d_of(p.delay_probe));
+            }
+        }
+        out.push(e.updated + d_of(p.locktime));
+        out.into_iter()
+            .filter(|t| *t >= 0)
+            .map(instant_of)
+            .collect()
+    }
+
+    /// When each armed timer runs: the instants around which a dump of the cache is
+    /// ambiguous.
+    pub fn timer_instants(&self) -> Vec<Instant> {
+        let tick = self.tick();
+        let mut v: Vec<Instant> = self
+            .entries
+            .values()
+            .filter_map(|e| e.timer.map(|t| instant_of(t + tick)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every instant in `critical_instants` for every entry.
+    pub fn all_critical_instants(&self) -> Vec<Instant> {
+        let mut v: Vec<Instant> = self
+            .entries
+            .keys()
+            .flat_map(|ip| self.critical_instants(*ip))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn tick(&self) -> T {
+        d_of(self.config.params.tick)
+    }
+
+    /// Runs every timer due by `now`, in time order, and returns what the host did.
+    pub fn advance(&mut self, now: Instant) -> Vec<Timed> {
+        let now = t_of(now).max(self.now);
+        let mut out = Vec::new();
+        loop {
+            let tick = self.tick();
+            let due = self
+                .entries
+                .iter()
+                .filter_map(|(ip, e)| e.timer.map(|t| (t + tick, *ip)))
+                .filter(|(t, _)| *t <= now)
+                .min();
+            let Some((at, ip)) = due else { break };
+            self.now = at;
+            self.timer_fired(ip, &mut out);
+        }
+        self.now = now;
+        out
+    }
+
+    /// The host is asked to send `packet` at `now` (its own traffic, or one it forwards).
+    pub fn send(&mut self, now: Instant, packet: Packet) -> Vec<Timed> {
+        let mut out = self.advance(now);
+        self.output_packet(packet, &mut out);
+        out
+    }
+
+    /// An ARP packet arrives at `now`.
+    pub fn receive(&mut self, now: Instant, delivery: Delivery, arp: &ArpIn) -> Vec<Timed> {
+        let mut out = self.advance(now);
+        self.arp_process(delivery, arp, &mut out);
+        out
+    }
+
+    fn emit(&self, out: &mut Vec<Timed>, output: Output) {
+        out.push(Timed {
+            at: instant_of(self.now),
+            output,
+        });
+    }
+
+    fn discard(&self, out: &mut Vec<Timed>, what: String) {
+        self.emit(out, Output::Discarded { what });
+    }
+
+    // ---- sending -----------------------------------------------------------------------
+
+    fn output_packet(&mut self, packet: Packet, out: &mut Vec<Timed>) {
+        let Some(hop) = self.config.next_hop(packet.dst) else {
+            self.discard(
+                out,
+                format!(
+                    "{:?} to {}: no route (network unreachable)",
+                    packet.id, packet.dst
+                ),
+            );
+            return;
+        };
+        let now = self.now;
+        let base = d_of(self.config.params.base_reachable);
+        let e = self.entries.entry(hop).or_insert_with(|| Entry {
+            state: Nud::Failed, // stands for NONE: neither valid nor in a timer
+            mac: None,
+            confirmed: now - 2 * base,
+            used: now,
+            updated: now,
+            probes: 0,
+            timer: None,
+            queue: Vec::new(),
+            header_cached: false,
+        });
+        if e.state.is_valid() && matches!(e.state, Nud::Reachable) && e.header_cached {
+            // Fast path: the cached header, no neighbour bookkeeping.
+            let mac = e.mac.unwrap_or(MacAddr::ZERO);
+            self.emit(
+                out,
+                Output::Transmit {
+                    packet,
+                    next_hop: hop,
+                    dst_mac: mac,
+                },
+            );
+            return;
+        }
+        self.resolve_output(hop, packet, out);
+    }
+
+    /// `neigh_resolve_output`: mark the entry used, start or continue resolution, send when
+    /// the entry is valid, queue while INCOMPLETE.
+    fn resolve_output(&mut self, hop: Ipv4Addr, packet: Packet, out: &mut Vec<Timed>) {
+        let queued = self.event_send(hop, Some(packet), out);
+        if queued {
+            return;
+        }
+        let Some(e) = self.entries.get_mut(&hop) else {
+            return;
+        };
+        e.header_cached = true;
+        let mac = e.mac.unwrap_or(MacAddr::ZERO);
+        self.emit(
+            out,
+            Output::Transmit {
+                packet,
+                next_hop: hop,
+                dst_mac: mac,
+            },
+        );
+    }
+
+    /// `neigh_event_send`; true when the packet was queued (not sent now).
+    fn event_send(&mut self, hop: Ipv4Addr, packet: Option<Packet>, out: &mut Vec<Timed>) -> bool {
+        let now = self.now;
+        let p = self.config.params;
+        let Some(e) = self.entries.get_mut(&hop) else {
+            return true;
+        };
+        e.used = now;
+        match e.state {
+            Nud::Reachable | Nud::Delay | Nud::Probe => return false,
+            Nud::Stale => {
+                e.state = Nud::Delay;
+                e.updated = now;
+                e.timer = Some(now + d_of(p.delay_probe));
+                return false;
+            }
+            Nud::Failed => {
+                if p.mcast_probes + p.app_probes == 0 {
+                    self.discard(out, format!("no probes allowed: {hop} fails at once"));
+                    return true;
+                }
+                e.probes = p.ucast_probes;
+                e.state = Nud::Incomplete;
+                e.updated = now;
+                e.timer = Some(now + d_of(p.retrans).max(d_of(p.timer_floor)));
+                if let Some(pk) = packet {
+                    e.queue.push(pk);
+                }
+                self.solicit(hop, out);
+                return true;
+            }
+            Nud::Incomplete => {}
+        }
+        if let Some(pk) = packet {
+            e.queue.push(pk);
+        }
+        true
+    }
+
+    /// `neigh_probe` + `arp_solicit`: one solicitation, then the count goes up.
+    fn solicit(&mut self, hop: Ipv4Addr, out: &mut Vec<Timed>) {
+        let p = self.config.params;
+        let sender_ip = self.config.addr;
+        let Some(e) = self.entries.get_mut(&hop) else {
+            return;
+        };
+        let probes = e.probes;
+        e.probes += 1;
+        let mac = e.mac;
+        if probes < p.ucast_probes {
+            self.emit(
+                out,
+                Output::Request {
+                    target: hop,
+                    eth_dst: mac.unwrap_or(MacAddr::ZERO),
+                    sender_ip,
+                },
+            );
+        } else if probes < p.ucast_probes + p.app_probes {
+            self.discard(out, format!("solicitation for {hop} handed to a daemon"));
+        } else {
+            self.emit(
+                out,
+                Output::Request {
+                    target: hop,
+                    eth_dst: MacAddr::BROADCAST,
+                    sender_ip,
+                },
+            );
+        }
+    }
+
+    fn max_probes(&self, state: Nud) -> u32 {
+        let p = &self.config.params;
+        p.ucast_probes
+            + p.app_probes
+            + if state == Nud::Probe {
+                p.mcast_reprobes
+            } else {
+                p.mcast_probes
+            }
+    }
+
+    /// `neigh_timer_handler`, at `self.now` (deadline plus one tick).
+    fn timer_fired(&mut self, ip: Ipv4Addr, out: &mut Vec<Timed>) {
+        let now = self.now;
+        let p = self.config.params;
+        let floor = d_of(p.timer_floor);
+        let Some(e) = self.entries.get_mut(&ip) else {
+            return;
+        };
+        e.timer = None;
+        let mut next = now + 1_000_000;
+        match e.state {
+            Nud::Reachable => {
+                if now <= e.confirmed + d_of(p.reachable) {
+                    next = e.confirmed + d_of(p.reachable);
+                } else if now <= e.used + d_of(p.delay_probe) {
+                    e.state = Nud::Delay;
+                    e.updated = now;
+                    next = now + d_of(p.delay_probe);
+                } else {
+                    e.state = Nud::Stale;
+                    e.updated = now;
+                }
+            }
+            Nud::Delay => {
+                if now <= e.confirmed + d_of(p.delay_probe) {
+                    e.state = Nud::Reachable;
+                    e.updated = now;
+                    next = e.confirmed + d_of(p.reachable);
+                } else {
+                    e.state = Nud::Probe;
+                    e.updated = now;
+                    e.probes = 0;
+                    next = now + d_of(p.retrans).max(floor);
+                }
+            }
+            Nud::Incomplete | Nud::Probe => {
+                next = now + d_of(p.retrans).max(floor);
+            }
+            Nud::Stale | Nud::Failed => return,
+        }
+        let state = e.state;
+        let probes = e.probes;
+        if matches!(state, Nud::Incomplete | Nud::Probe) && probes >= self.max_probes(state) {
+            self.fail(ip, out);
+            return;
+        }
+        let Some(e) = self.entries.get_mut(&ip) else {
+            return;
+        };
+        if e.state.in_timer() {
+            e.timer = Some(next.max(now + floor));
+        }
+        if matches!(e.state, Nud::Incomplete | Nud::Probe) {
+            self.solicit(ip, out);
+        }
+    }
+
+    /// Resolution failed (`neigh_invalidate`): queued packets are dropped; a forwarded one
+    /// brings an ICMP host unreachable to its source (RFC 1812 §5.2.7.1, RFC 792).
+    fn fail(&mut self, ip: Ipv4Addr, out: &mut Vec<Timed>) {
+        let now = self.now;
+        let Some(e) = self.entries.get_mut(&ip) else {
+            return;
+        };
+        e.state = Nud::Failed;
+        e.updated = now;
+        e.timer = None;
+        let queue = std::mem::take(&mut e.queue);
+        for packet in queue {
+            match packet.id {
+                PacketId::Forwarded(n) => {
+                    self.discard(out, format!("{:?} dropped: {ip} did not answer", packet.id));
+                    let error = Packet {
+                        id: PacketId::HostUnreachable(n),
+                        src: self.config.addr,
+                        dst: packet.src,
+                    };
+                    self.output_packet(error, out);
+                }
+                _ => self.discard(
+                    out,
+                    format!(
+                        "{:?} dropped: {ip} did not answer (the error goes to the host itself)",
+                        packet.id
+                    ),
+                ),
+            }
+        }
+    }
+
+    // ---- receiving ---------------------------------------------------------------------
+
+    fn arp_process(&mut self, delivery: Delivery, arp: &ArpIn, out: &mut Vec<Timed>) {
+        let cfg = self.config.clone();
+        if delivery == Delivery::OtherHost {
+            self.discard(out, "ARP frame for another station's MAC".into());
+            return;
+        }
+        if arp.truncated {
+            self.discard(out, "ARP body shorter than its declared lengths".into());
+            return;
+        }
+        if arp.hw_len != 6 || arp.proto_len != 4 {
+            self.discard(
+                out,
+                format!(
+                    "ARP with address lengths {}/{} (not 6/4)",
+                    arp.hw_len, arp.proto_len
+                ),
+            );
+            return;
+        }
+        if !matches!(arp.hw_type, 1 | 6) || arp.proto_type != 0x0800 {
+            self.discard(
+                out,
+                format!(
+                    "ARP for hardware {} / protocol {:#06x}",
+                    arp.hw_type, arp.proto_type
+                ),
+            );
+            return;
+        }
+        if !matches!(arp.op, 1 | 2) {
+            self.discard(out, format!("ARP operation {}", arp.op));
+            return;
+        }
+        if arp.tpa.is_multicast() || arp.tpa.is_loopback() {
+            self.discard(out, format!("ARP for {} (multicast or loopback)", arp.tpa));
+            return;
+        }
+        let is_request = arp.op == 1;
+        let non_unicast_sha = arp.sha == MacAddr::ZERO || arp.sha.0[0] & 1 == 1;
+        if non_unicast_sha
+            && !self
+                .profile
+                .has(ArpDeviation::CachesNonUnicastHardwareAddress)
+        {
+            self.discard(
+                out,
+                format!("ARP from {} claiming hardware address {}", arp.spa, arp.sha),
+            );
+            return;
+        }
+
+        // RFC 5227 probe: sender 0.0.0.0. Answer if it asks for us; never cache.
+        if arp.spa.is_unspecified() {
+            if is_request && arp.tpa == cfg.addr && !self.ignore(arp.spa, arp.tpa) {
+                self.emit(
+                    out,
+                    Output::Reply {
+                        to_mac: arp.sha,
+                        to_ip: arp.spa,
+                        for_ip: arp.tpa,
+                    },
+                );
+            } else {
+                self.discard(out, "address probe not for us".into());
+            }
+            return;
+        }
+
+        // The subnet's broadcast address as sender: Linux's source check lets it through.
+        let subnet_broadcast_sender = !arp.spa.is_broadcast()
+            && arp.spa.octets()[0] != 0
+            && cfg.addr_type(arp.spa) == AddrType::Broadcast;
+        if is_request
+            && subnet_broadcast_sender
+            && arp.tpa == cfg.addr
+            && self.profile.has(ArpDeviation::AnswersSubnetBroadcastSender)
+            && !self.ignore(arp.spa, arp.tpa)
+        {
+            self.emit(
+                out,
+                Output::Reply {
+                    to_mac: arp.sha,
+                    to_ip: arp.spa,
+                    for_ip: arp.tpa,
+                },
+            );
+            return;
+        }
+        // A request for one of our addresses, from a sender that passes the martian checks.
+        let martian_sender = arp.spa.is_broadcast()
+            || arp.spa.is_multicast()
+            || arp.spa.is_loopback()
+            || arp.spa.octets()[0] == 0
+            || matches!(
+                cfg.addr_type(arp.spa),
+                AddrType::Broadcast | AddrType::Local
+            );
+        if is_request && !martian_sender && arp.tpa == cfg.addr {
+            if self.ignore(arp.spa, arp.tpa) {
+                self.discard(out, format!("request for {} ignored (arp_ignore)", arp.tpa));
+                return;
+            }
+            self.update_or_create(arp.spa, arp.sha, Nud::Stale, true, out);
+            self.emit(
+                out,
+                Output::Reply {
+                    to_mac: arp.sha,
+                    to_ip: arp.spa,
+                    for_ip: arp.tpa,
+                },
+            );
+            return;
+        }
+
+        // Everything else only updates (or, by policy, creates) the sender's entry.
+        let exists = self.entries.contains_key(&arp.spa);
+        let accept = match cfg.policy.accept {
+            ArpAccept::Never => false,
+            ArpAccept::Always => true,
+            ArpAccept::SameSubnet => cfg.on_link(arp.spa),
+        };
+        let sender_type = cfg.addr_type(arp.spa);
+        let is_garp = (exists || accept)
+            && arp.spa == arp.tpa
+            && (is_request || arp.tha == arp.sha)
+            && sender_type == AddrType::Unicast;
+        let unsolicited_reply_to_us = !is_request
+            && arp.tpa == cfg.addr
+            && sender_type == AddrType::Unicast
+            && !self.profile.has(ArpDeviation::NoEntryFromUnsolicitedReply);
+        let create = !exists
+            && ((accept && (is_garp || (!is_request && sender_type == AddrType::Unicast)))
+                || unsolicited_reply_to_us);
+        if !exists && !create {
+            self.discard(out, format!("ARP from {}: no entry, none created", arp.spa));
+            return;
+        }
+        let state = if !is_request && delivery == Delivery::Unicast {
+            Nud::Reachable
+        } else {
+            Nud::Stale
+        };
+        let locked = self
+            .entries
+            .get(&arp.spa)
+            .is_some_and(|e| self.now <= e.updated + d_of(cfg.params.locktime))
+            && self.profile.has(ArpDeviation::Locktime);
+        let override_ = !locked || is_garp;
+        self.update_or_create(arp.spa, arp.sha, state, override_, out);
+    }
+
+    /// `arp_ignore`: true when a request from `sip` for `tip` must not be answered.
+    fn ignore(&self, sip: Ipv4Addr, tip: Ipv4Addr) -> bool {
+        match self.config.policy.ignore {
+            ArpIgnore::Any | ArpIgnore::OnInterface => tip != self.config.addr,
+            // A probe's sender 0.0.0.0 matches every subnet (`inet_confirm_addr` with no
+            // destination).
+            ArpIgnore::SameSubnet => {
+                tip != self.config.addr || !(sip.is_unspecified() || self.config.on_link(sip))
+            }
+            ArpIgnore::Never => true,
+        }
+    }
+
+    /// `__neigh_update` (non-administrative) on the entry for `ip`, created if missing.
+    fn update_or_create(
+        &mut self,
+        ip: Ipv4Addr,
+        mac: MacAddr,
+        new: Nud,
+        override_: bool,
+        out: &mut Vec<Timed>,
+    ) {
+        let now = self.now;
+        let p = self.config.params;
+        let fresh = !self.entries.contains_key(&ip);
+        let e = self.entries.entry(ip).or_insert_with(|| Entry {
+            state: Nud::Failed,
+            mac: None,
+            confirmed: now - 2 * d_of(p.base_reachable),
+            used: now,
+            updated: now,
+            probes: 0,
+            timer: None,
+            queue: Vec::new(),
+            header_cached: false,
+        });
+        // A fresh entry is NONE: not valid, so whatever arrives is taken.
+        let old = e.state;
+        let old_valid = !fresh && old.is_valid();
+        let changes_mac = !old_valid || e.mac != Some(mac);
+        let mut new = new;
+        if new == Nud::Reachable {
+            // A confirmation also counts as a use on Linux (measured: after a reply the
+            // dump's `used` age equals its `confirmed` age, and an entry confirmed within
+            // `delay_probe` of its expiry goes to DELAY, not STALE).
+            e.confirmed = now;
+            e.used = now;
+        }
+        if old_valid {
+            if changes_mac && !override_ {
+                return;
+            }
+            if !changes_mac && new == Nud::Stale {
+                new = old;
+            }
+        }
+        if new != old || changes_mac || fresh {
+            e.updated = now;
+        }
+        let state_changes = new != old || fresh;
+        if state_changes {
+            e.timer = None;
+            if new == Nud::Probe {
+                e.probes = 0;
+            }
+            if new.in_timer() {
+                e.timer = Some(
+                    now + if new == Nud::Reachable {
+                        d_of(p.reachable)
+                    } else {
+                        0
+                    },
+                );
+            }
+            e.state = new;
+        }
+        if changes_mac {
+            e.mac = Some(mac);
+            if new != Nud::Reachable {
+                e.confirmed = now - 2 * d_of(p.base_reachable);
+            }
+        }
+        if !state_changes {
+            return;
+        }
+        if !old_valid {
+            let queue = std::mem::take(&mut e.queue);
+            for packet in queue {
+                self.resolve_output(ip, packet, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,531 @@
+//! Unit tests of the ARP model: each case is a behaviour measured on Linux 6.18 (see
+//! ../shared/research/linux-oracle.md §1) or a rule of the RFC text, checked in isolation.
+
+use super::*;
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+const OWN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+const B_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+const B_MAC2: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x22]);
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn at(v: u64) -> Instant {
+    Instant::from_millis(v)
+}
+
+fn params() -> ArpParams {
+    ArpParams {
+        reachable: ms(200),
+        base_reachable: ms(200),
+        retrans: ms(60),
+        delay_probe: ms(100),
+        locktime: ms(120),
+        ucast_probes: 3,
+        mcast_probes: 3,
+        app_probes: 0,
+        mcast_reprobes: 0,
+        tick: ms(4),
+        timer_floor: ms(8),
+    }
+}
+
+fn host(accept: ArpAccept) -> ArpHost {
+    ArpHost::new(
+        HostConfig {
+            mac: OWN_MAC,
+            addr: A,
+            prefix_len: 24,
+            gateway: None,
+            forwarding: false,
+            policy: ArpPolicy {
+                accept,
+                ignore: ArpIgnore::Any,
+            },
+            params: params(),
+        },
+        ArpProfile::linux(),
+    )
+}
+
+fn echo(n: u32, to: Ipv4Addr) -> Packet {
+    Packet {
+        id: PacketId::Local(n),
+        src: A,
+        dst: to,
+    }
+}
+
+fn wire(out: &[Timed]) -> Vec<(u64, Output)> {
+    out.iter()
+        .filter(|t| t.output.on_wire())
+        .map(|t| (t.at.total_millis(), t.output.clone()))
+        .collect()
+}
+
+fn bcast_request(target: Ipv4Addr) -> Output {
+    Output::Request {
+        target,
+        eth_dst: MacAddr::BROADCAST,
+        sender_ip: A,
+    }
+}
+
+fn unicast_reply(h: &mut ArpHost, now: u64, mac: MacAddr) -> Vec<Timed> {
+    h.receive(
+        at(now),
+        Delivery::Unicast,
+        &ArpIn::new(2, mac, B, OWN_MAC, A),
+    )
+}
+
+fn state(h: &ArpHost, ip: Ipv4Addr) -> Option<(Nud, Option<MacAddr>)> {
+    h.entry(ip).map(|e| (e.state, e.mac))
+}
+
+#[test]
+fn unanswered_resolution_sends_three_broadcasts_then_fails() {
+    let mut h = host(ArpAccept::Never);
+    let out = h.send(at(10), echo(1, B));
+    assert_eq!(wire(&out), vec![(10, bcast_request(B))]);
+    assert_eq!(
+        h.entry(B).map(|e| (e.state, e.probes)),
+        Some((Nud::Incomplete, 4))
+    );
+    // Every retransmission: deadline = previous run + retrans, run one tick later.
+    let out = h.advance(at(1_000));
+    assert_eq!(
+        wire(&out),
+        vec![(74, bcast_request(B)), (138, bcast_request(B))]
+    );
+    assert_eq!(
+        h.entry(B).map(|e| (e.state, e.probes)),
+        Some((Nud::Failed, 6))
+    );
+    assert!(out.iter().any(|t| t.at == at(202)
+        && matches!(&t.output, Output::Discarded { what } if what.contains("did not answer"))));
+}
+
+#[test]
+fn answered_resolution_sends_the_queued_packet_and_becomes_reachable() {
+    let mut h = host(ArpAccept::Never);
+    h.send(at(0), echo(1, B));
+    h.send(at(5), echo(2, B));
+    let out = unicast_reply(&mut h, 7, B_MAC);
+    let sent: Vec<_> = wire(&out)
+        .into_iter()
+        .map(|(_, o)| match o {
+            Output::Transmit {
+                packet, dst_mac, ..
+            } => (packet.id, dst_mac),
+            other => panic!("unexpected {other}"),
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![(PacketId::Local(1), B_MAC), (PacketId::Local(2), B_MAC)]
+    );
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC))));
+    // A cache hit: sent at once, no request.
+    let out = h.send(at(50), echo(3, B));
+    assert_eq!(wire(&out).len(), 1);
+    assert!(matches!(wire(&out)[0].1, Output::Transmit { .. }));
+}
+
+#[test]
+fn reachable_expires_to_stale_then_use_delays_then_probes_unicast() {
+    let mut h = host(ArpAccept::Never);
+    h.send(at(0), echo(1, B));
+    unicast_reply(&mut h, 2, B_MAC);
+    // Reachable for 200 ms after the confirmation at 2, checked one tick late.
+    h.advance(at(205));
+    assert_eq!(state(&h, B).map(|s| s.0), Some(Nud::Reachable));
+    h.advance(at(207));
+    assert_eq!(state(&h, B).map(|s| s.0), Some(Nud::Stale));
+    // Use while STALE: sent at once to the cached MAC, DELAY.
+    let out = h.send(at(300), echo(2, B));
+    assert!(matches!(wire(&out)[0].1, Output::Transmit { dst_mac, .. } if dst_mac == B_MAC));
+    assert_eq!(state(&h, B).map(|s| s.0), Some(Nud::Delay));
+    // No confirmation within delay_probe: PROBE with a unicast request at 404.
+    let out = h.advance(at(404));
+    assert_eq!(
+        wire(&out),
+        vec![(
+            404,
+            Output::Request {
+                target: B,
+                eth_dst: B_MAC,
+                sender_ip: A
+            }
+        )]
+    );
+    assert_eq!(
+        h.entry(B).map(|e| (e.state, e.probes)),
+        Some((Nud::Probe, 1))
+    );
+    // Answered: REACHABLE again, no more probes.
+    unicast_reply(&mut h, 410, B_MAC);
+    assert_eq!(state(&h, B).map(|s| s.0), Some(Nud::Reachable));
+}
+
+#[test]
+fn unanswered_probes_fail_after_ucast_probes() {
+    let mut h = host(ArpAccept::Never);
+    h.send(at(0), echo(1, B));
+    unicast_reply(&mut h, 2, B_MAC);
+    h.advance(at(300));
+    h.send(at(300), echo(2, B));
+    let out = h.advance(at(1_000));
+    let probes: Vec<u64> = wire(&out).iter().map(|(t, _)| *t).collect();
+    assert_eq!(probes, vec![404, 468, 532]);
+    assert_eq!(state(&h, B).map(|s| s.0), Some(Nud::Failed));
+}
+
+#[test]
+fn reachable_entry_used_recently_goes_to_delay_not_stale() {
+    let mut h = host(ArpAccept::Never);
+    // Resolved by a reply with nothing queued: the cached header is not built yet, so the
+    // next send goes through the neighbour code and marks the entry used.
+    h.receive(
+        at(0),
+        Delivery::Broadcast,
+        &ArpIn::new(1, B_MAC, B, MacAddr::ZERO, A),
+    );
+    unicast_reply(&mut h, 1, B_MAC);
+    h.send(at(150), echo(1, B));
+    h.advance(at(206));
+    assert_eq!(state(&h, B).map(|s| s.0), Some(Nud::Delay));
+}
+
+/// research §1.2, first table: which frames create an entry under each `arp_accept`.
+#[test]
+fn creation_follows_arp_accept() {
+    let garp_req = ArpIn::new(
+        1,
+        B_MAC,
+        Ipv4Addr::new(10, 9, 0, 50),
+        MacAddr::ZERO,
+        Ipv4Addr::new(10, 9, 0, 50),
+    );
+    let garp_reply = ArpIn::new(
+        2,
+        B_MAC,
+        Ipv4Addr::new(10, 9, 0, 50),
+        B_MAC,
+        Ipv4Addr::new(10, 9, 0, 50),
+    );
+    let off_subnet = Ipv4Addr::new(192, 0, 2, 50);
+    let garp_off = ArpIn::new(1, B_MAC, off_subnet, MacAddr::ZERO, off_subnet);
+    let unsolicited = ArpIn::new(2, B_MAC, Ipv4Addr::new(10, 9, 0, 51), OWN_MAC, A);
+    let request_for_us = ArpIn::new(1, B_MAC, Ipv4Addr::new(10, 9, 0, 52), MacAddr::ZERO, A);
+    let request_other = ArpIn::new(
+        1,
+        B_MAC,
+        Ipv4Addr::new(10, 9, 0, 53),
+        MacAddr::ZERO,
+        Ipv4Addr::new(10, 9, 0, 77),
+    );
+    use ArpAccept::*;
+    use Delivery::*;
+    let cases: Vec<(&ArpIn, Delivery, [Option<Nud>; 3])> = vec![
+        (
+            &garp_req,
+            Broadcast,
+            [None, Some(Nud::Stale), Some(Nud::Stale)],
+        ),
+        (
+            &garp_reply,
+            Broadcast,
+            [None, Some(Nud::Stale), Some(Nud::Stale)],
+        ),
+        (&garp_off, Broadcast, [None, Some(Nud::Stale), None]),
+        (
+            &unsolicited,
+            Unicast,
+            [None, Some(Nud::Reachable), Some(Nud::Reachable)],
+        ),
+        (
+            &unsolicited,
+            Broadcast,
+            [None, Some(Nud::Stale), Some(Nud::Stale)],
+        ),
+        (&request_for_us, Broadcast, [Some(Nud::Stale); 3]),
+        (&request_other, Broadcast, [None; 3]),
+    ];
+    for (arp, delivery, expected) in cases {
+        for (accept, want) in [Never, Always, SameSubnet].into_iter().zip(expected) {
+            let mut h = host(accept);
+            h.receive(at(0), delivery, arp);
+            assert_eq!(
+                h.entry(arp.spa).map(|e| e.state),
+                want,
+                "{arp:?} {delivery:?} arp_accept {accept:?}"
+            );
+        }
+    }
+}
+
+/// research §1.2, second table: an existing REACHABLE entry and a different MAC.
+#[test]
+fn existing_entry_follows_locktime_and_garp() {
+    let other = Ipv4Addr::new(10, 9, 0, 77);
+    let reachable = || {
+        let mut h = host(ArpAccept::Never);
+        h.send(at(0), echo(1, B));
+        unicast_reply(&mut h, 1, B_MAC);
+        h
+    };
+    // A request for someone else with a new MAC: ignored within locktime, taken after.
+    let req = ArpIn::new(1, B_MAC2, B, MacAddr::ZERO, other);
+    let mut h = reachable();
+    h.receive(at(50), Delivery::Broadcast, &req);
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC))));
+    let mut h = reachable();
+    h.receive(at(150), Delivery::Broadcast, &req);
+    assert_eq!(state(&h, B), Some((Nud::Stale, Some(B_MAC2))));
+    // A gratuitous request overrides at once, whatever arp_accept says.
+    let mut h = reachable();
+    h.receive(
+        at(50),
+        Delivery::Broadcast,
+        &ArpIn::new(1, B_MAC2, B, MacAddr::ZERO, B),
+    );
+    assert_eq!(state(&h, B), Some((Nud::Stale, Some(B_MAC2))));
+    // A unicast reply with a new MAC: ignored within locktime, REACHABLE after.
+    let mut h = reachable();
+    unicast_reply(&mut h, 50, B_MAC2);
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC))));
+    let mut h = reachable();
+    unicast_reply(&mut h, 150, B_MAC2);
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC2))));
+    // The same MAC in a broadcast request keeps REACHABLE.
+    let mut h = reachable();
+    h.receive(
+        at(50),
+        Delivery::Broadcast,
+        &ArpIn::new(1, B_MAC, B, MacAddr::ZERO, other),
+    );
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC))));
+    // A request for us always overrides.
+    let mut h = reachable();
+    let out = h.receive(
+        at(50),
+        Delivery::Broadcast,
+        &ArpIn::new(1, B_MAC2, B, MacAddr::ZERO, A),
+    );
+    assert_eq!(state(&h, B), Some((Nud::Stale, Some(B_MAC2))));
+    assert_eq!(
+        wire(&out),
+        vec![(
+            50,
+            Output::Reply {
+                to_mac: B_MAC2,
+                to_ip: B,
+                for_ip: A
+            }
+        )]
+    );
+}
+
+#[test]
+fn the_rfc_profile_has_no_locktime_and_caches_unsolicited_replies_to_us() {
+    let mut h = ArpHost::new(host(ArpAccept::Never).config().clone(), ArpProfile::rfc());
+    unicast_reply(&mut h, 0, B_MAC);
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC))));
+    unicast_reply(&mut h, 10, B_MAC2);
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC2))));
+    let mut h = ArpHost::new(host(ArpAccept::Never).config().clone(), ArpProfile::rfc());
+    h.receive(
+        at(0),
+        Delivery::Broadcast,
+        &ArpIn::new(1, MacAddr::BROADCAST, B, MacAddr::ZERO, A),
+    );
+    assert_eq!(
+        h.entry(B),
+        None,
+        "RFC 1812 §3.3.2: a broadcast hardware address is not believed"
+    );
+}
+
+#[test]
+fn malformed_and_foreign_arp_is_ignored() {
+    let good = ArpIn::new(1, B_MAC, B, MacAddr::ZERO, A);
+    let cases = [
+        ArpIn {
+            hw_len: 8,
+            ..good.clone()
+        },
+        ArpIn {
+            proto_len: 16,
+            ..good.clone()
+        },
+        ArpIn {
+            op: 3,
+            ..good.clone()
+        },
+        ArpIn {
+            hw_type: 7,
+            ..good.clone()
+        },
+        ArpIn {
+            proto_type: 0x86dd,
+            ..good.clone()
+        },
+        ArpIn {
+            truncated: true,
+            ..good.clone()
+        },
+        ArpIn {
+            spa: Ipv4Addr::BROADCAST,
+            ..good.clone()
+        },
+        ArpIn {
+            spa: A,
+            ..good.clone()
+        },
+        ArpIn {
+            tpa: Ipv4Addr::new(224, 0, 0, 1),
+            ..good.clone()
+        },
+    ];
+    for arp in &cases {
+        let mut h = host(ArpAccept::Always);
+        let out = h.receive(at(0), Delivery::Broadcast, arp);
+        assert!(wire(&out).is_empty(), "{arp:?}: {out:?}");
+        assert!(h.entries().is_empty(), "{arp:?}: {:?}", h.entries());
+    }
+    // Unicast to another station: not for us.
+    let mut h = host(ArpAccept::Always);
+    h.receive(at(0), Delivery::OtherHost, &good);
+    assert!(h.entries().is_empty());
+    // IEEE 802 hardware type is accepted like Ethernet.
+    let mut h = host(ArpAccept::Never);
+    h.receive(at(0), Delivery::Broadcast, &ArpIn { hw_type: 6, ..good });
+    assert_eq!(state(&h, B).map(|s| s.0), Some(Nud::Stale));
+}
+
+#[test]
+fn an_address_probe_is_answered_and_never_cached() {
+    let mut h = host(ArpAccept::Always);
+    let probe = ArpIn::new(1, B_MAC, Ipv4Addr::UNSPECIFIED, MacAddr::ZERO, A);
+    let out = h.receive(at(0), Delivery::Broadcast, &probe);
+    assert_eq!(
+        wire(&out),
+        vec![(
+            0,
+            Output::Reply {
+                to_mac: B_MAC,
+                to_ip: Ipv4Addr::UNSPECIFIED,
+                for_ip: A
+            }
+        )]
+    );
+    assert!(h.entries().is_empty());
+}
+
+#[test]
+fn arp_ignore_decides_which_requests_are_answered() {
+    let off = Ipv4Addr::new(10, 7, 0, 1);
+    for (ignore, from, answered) in [
+        (ArpIgnore::Any, off, true),
+        (ArpIgnore::OnInterface, off, true),
+        (ArpIgnore::SameSubnet, off, false),
+        (ArpIgnore::SameSubnet, B, true),
+        (ArpIgnore::Never, B, false),
+    ] {
+        let mut h = host(ArpAccept::Never);
+        h.config.policy.ignore = ignore;
+        let out = h.receive(
+            at(0),
+            Delivery::Broadcast,
+            &ArpIn::new(1, B_MAC, from, MacAddr::ZERO, A),
+        );
+        assert_eq!(!wire(&out).is_empty(), answered, "{ignore:?} from {from}");
+        // An ignored request creates nothing either.
+        assert_eq!(h.entry(from).is_some(), answered, "{ignore:?} from {from}");
+    }
+}
+
+#[test]
+fn off_link_traffic_resolves_the_gateway_and_no_route_is_silent() {
+    let gw = Ipv4Addr::new(10, 9, 0, 254);
+    let far = Ipv4Addr::new(198, 51, 100, 7);
+    let mut h = host(ArpAccept::Never);
+    let out = h.send(at(0), echo(1, far));
+    assert!(wire(&out).is_empty(), "no gateway: {out:?}");
+    h.config.gateway = Some(gw);
+    let out = h.send(at(1), echo(2, far));
+    assert_eq!(wire(&out), vec![(1, bcast_request(gw))]);
+    assert!(h.entry(far).is_none());
+}
+
+#[test]
+fn a_forwarded_packet_to_an_absent_neighbour_brings_host_unreachable() {
+    let mut h = host(ArpAccept::Never);
+    h.config.forwarding = true;
+    // The sender B is known.
+    h.send(at(0), echo(1, B));
+    unicast_reply(&mut h, 1, B_MAC);
+    let absent = Ipv4Addr::new(10, 9, 0, 99);
+    h.send(
+        at(10),
+        Packet {
+            id: PacketId::Forwarded(7),
+            src: B,
+            dst: absent,
+        },
+    );
+    let out = h.advance(at(1_000));
+    let last = wire(&out).pop();
+    assert_eq!(
+        last,
+        Some((
+            202,
+            Output::Transmit {
+                packet: Packet {
+                    id: PacketId::HostUnreachable(7),
+                    src: A,
+                    dst: B
+                },
+                next_hop: B,
+                dst_mac: B_MAC
+            }
+        ))
+    );
+}
+
+#[test]
+fn critical_instants_name_the_timer_and_the_locktime_end() {
+    let mut h = host(ArpAccept::Never);
+    h.send(at(0), echo(1, B));
+    let c = h.critical_instants(B);
+    assert!(c.contains(&at(64)), "{c:?}");
+    assert!(c.contains(&at(120)), "{c:?}");
+    assert_eq!(h.next_timer(), Some(at(64)));
+}
+
+#[test]
+fn linux_answers_a_request_from_the_subnet_broadcast_address() {
+    let bcast = Ipv4Addr::new(10, 9, 0, 255);
+    let req = ArpIn::new(1, B_MAC, bcast, MacAddr::ZERO, A);
+    let mut h = host(ArpAccept::Always);
+    let out = h.receive(at(0), Delivery::Broadcast, &req);
+    assert_eq!(
+        wire(&out),
+        vec![(
+            0,
+            Output::Reply {
+                to_mac: B_MAC,
+                to_ip: bcast,
+                for_ip: A
+            }
+        )]
+    );
+    assert!(h.entries().is_empty());
+    let mut h = ArpHost::new(host(ArpAccept::Always).config().clone(), ArpProfile::rfc());
+    assert!(wire(&h.receive(at(0), Delivery::Broadcast, &req)).is_empty());
+    assert!(h.entries().is_empty());
+}

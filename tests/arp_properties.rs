@@ -1,0 +1,231 @@
+//! Generated ARP scenarios (proptest) against the model and the Linux kernel, and the replay
+//! of every saved regression.
+//!
+//! Each case builds a fresh stack, gives it an ARP policy (`arp_accept`, `arp_ignore`),
+//! forwarding on or off, maybe a default gateway, and plays two to four peers that ping it,
+//! send packets through it, and send ARP of every kind (requests for it or for someone
+//! else, gratuitous requests and replies, unsolicited replies, RFC 5227 probes, from their
+//! own or a conflicting MAC, within and outside the locktime), with time passing between.
+//! Every frame and the whole neighbour table after each step are compared with the model.
+//! A failure is shrunk to a minimal scenario, saved under `fixtures/arp-regressions/`
+//! (replay: `netconform replay FILE`), and every saved one runs again here.
+
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+
+use netconform::check::Session;
+use netconform::check::arp_scenario::{
+    ArpKind, ArpScenario, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
+};
+use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
+use netconform::sandbox::require_netns;
+use netconform::target::linux::{LinuxTarget, lab_config_for};
+
+fn regressions_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/arp-regressions")
+}
+
+fn step(peers: usize) -> impl Strategy<Value = Step> {
+    let kind = proptest::sample::select(vec![
+        ArpKind::RequestForStack,
+        ArpKind::RequestForOther,
+        ArpKind::GratuitousRequest,
+        ArpKind::GratuitousReply,
+        ArpKind::Reply,
+        ArpKind::Probe,
+    ]);
+    prop_oneof![
+        4 => (0..peers).prop_map(|from| Step::Ping { from }),
+        1 => (0..peers, 0..peers).prop_map(|(from, to)| Step::Forward { from, to }),
+        4 => (0..peers, kind, proptest::bool::weighted(0.3), proptest::bool::weighted(0.3))
+            .prop_map(|(from, kind, alt_mac, unicast)| Step::Arp { from, kind, alt_mac, unicast }),
+        4 => proptest::sample::select(vec![10u64, 40, 80, 150, 300]).prop_map(|ms| Step::Wait { ms }),
+    ]
+}
+
+fn policy() -> impl Strategy<Value = ArpPolicy> {
+    (
+        proptest::sample::select(vec![
+            ArpAccept::Never,
+            ArpAccept::Always,
+            ArpAccept::SameSubnet,
+        ]),
+        prop_oneof![
+            4 => Just(ArpIgnore::Any),
+            1 => Just(ArpIgnore::OnInterface),
+            1 => Just(ArpIgnore::SameSubnet),
+            1 => Just(ArpIgnore::Never),
+        ],
+    )
+        .prop_map(|(accept, ignore)| ArpPolicy { accept, ignore })
+}
+
+/// Peer 0 answers and may be the gateway; the last peer may sit behind it.
+fn scenario() -> impl Strategy<Value = ArpScenario> {
+    (
+        2usize..=4,
+        policy(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_flat_map(|(n, policy, forwarding, gateway, far)| {
+            let answers = proptest::collection::vec(proptest::bool::weighted(0.7), n);
+            (
+                Just((n, policy, forwarding, gateway, far)),
+                answers,
+                proptest::collection::vec(step(n), 2..10),
+            )
+        })
+        .prop_map(|((n, policy, forwarding, gateway, far), answers, steps)| {
+            let peers = (0..n)
+                .map(|i| PeerSpec {
+                    octet: [1, 3, 4, 5][i], // .2 is the stack
+                    answers: i == 0 || answers[i],
+                    off_link: gateway && far && i == n - 1 && n > 2,
+                })
+                .collect();
+            ArpScenario {
+                name: "generated".into(),
+                policy,
+                forwarding,
+                gateway: gateway.then_some(0),
+                peers,
+                steps,
+                timers: Timers::FAST,
+            }
+        })
+}
+
+/// Runs one scenario on a fresh stack; a new reachable time drawn mid-run repeats it once.
+fn run(s: &ArpScenario) -> Result<ScenarioOutcome, String> {
+    for _ in 0..2 {
+        let mut target = LinuxTarget::new(lab_config_for(&netconform::check::Needs::IPV4))
+            .map_err(|e| format!("lab: {e}"))?;
+        let mut session = Session::new(&mut target);
+        let result = run_arp_scenario(&mut session, s, &ArpProfile::linux());
+        let names = session.host_names().clone();
+        let trace = session.into_trace().render(&names);
+        match result {
+            Ok(ScenarioOutcome::Redrawn) => continue,
+            Ok(outcome) => return Ok(outcome),
+            Err(e) => return Err(format!("{e}\ntrace:\n{trace}")),
+        }
+    }
+    Err("the stack drew a new reachable time twice in a row".into())
+}
+
+/// The random seed: fixed, so `cargo test` runs the same scenarios every time;
+/// `NETCONFORM_PROPTEST_SEED` explores others, `NETCONFORM_PROPTEST_CASES` runs more.
+fn rng() -> TestRng {
+    let seed: u64 = std::env::var("NETCONFORM_PROPTEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x6e63_6172_7030);
+    let mut bytes = [0u8; 32];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&(seed.wrapping_mul(i as u64 + 1)).to_le_bytes());
+    }
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+fn cases(default: u32) -> u32 {
+    std::env::var("NETCONFORM_PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn short_hash(s: &ArpScenario) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(s).unwrap_or_default().hash(&mut h);
+    format!("{:08x}", h.finish() as u32)
+}
+
+#[test]
+fn generated_arp_scenarios() {
+    if !require_netns("generated_arp_scenarios") {
+        return;
+    }
+    let config = Config {
+        cases: cases(24),
+        failure_persistence: None,
+        max_shrink_iters: 64,
+        max_shrink_time: 180_000,
+        ..Config::default()
+    };
+    let frames = std::cell::Cell::new(0usize);
+    let entries = std::cell::Cell::new(0usize);
+    let mut runner = TestRunner::new_with_rng(config, rng());
+    let result = runner.run(&scenario(), |s| match run(&s) {
+        Ok(ScenarioOutcome::Agreed {
+            frames: f,
+            entries: e,
+        }) => {
+            frames.set(frames.get() + f);
+            entries.set(entries.get() + e);
+            Ok(())
+        }
+        Ok(ScenarioOutcome::Redrawn) => Ok(()),
+        Err(e) => Err(TestCaseError::fail(e)),
+    });
+    match result {
+        Ok(()) => {
+            println!(
+                "{} scenarios agreed: {} frames and {} neighbour entries compared",
+                cases(24),
+                frames.get(),
+                entries.get()
+            );
+            assert!(
+                frames.get() > 0 && entries.get() > 0,
+                "nothing was compared"
+            );
+        }
+        Err(TestError::Fail(reason, mut minimal)) => {
+            minimal.name = format!("regression-{}", short_hash(&minimal));
+            let path = regressions_dir().join(format!("{}.json", minimal.name));
+            let json = serde_json::to_string_pretty(&minimal).expect("scenario serialises");
+            std::fs::create_dir_all(regressions_dir()).expect("fixtures dir");
+            std::fs::write(&path, json + "\n").expect("save the regression");
+            panic!(
+                "a generated ARP scenario disagrees with the kernel; shrunk to {} steps and saved as {}\n\
+                 replay: netconform replay {}\n{}",
+                minimal.steps.len(),
+                path.display(),
+                path.display(),
+                reason.message()
+            );
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn saved_arp_regressions_replay() {
+    if !require_netns("saved_arp_regressions_replay") {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir(regressions_dir()) else {
+        return;
+    };
+    let mut files: Vec<_> = dir.flatten().map(|e| e.path()).collect();
+    files.sort();
+    let mut failures = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("read regression");
+        let scenario: ArpScenario = serde_json::from_str(&text).expect("regression parses");
+        if let Err(e) = run(&scenario) {
+            failures.push(format!("{}: {e}", path.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} regressions fail again:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
