@@ -57,8 +57,9 @@ enum Command {
     },
     /// List the checks and the clauses they enforce.
     Checks,
-    /// Run a saved scenario (a regression file under fixtures/tcp-regressions/, or any
-    /// scenario JSON) against a stack, model and stack side by side.
+    /// Run a saved scenario (a regression file under fixtures/tcp-regressions/ or
+    /// fixtures/arp-regressions/, or any TCP or ARP scenario JSON) against a stack, model
+    /// and stack side by side.
     ///
     /// Exit status: 0 when the stack agrees with the model, 1 when it does not, 2 on error.
     Replay {
@@ -213,6 +214,9 @@ fn replay(
 ) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    if let Ok(arp) = serde_json::from_str::<netconform::check::arp_scenario::ArpScenario>(&text) {
+        return replay_arp(&arp, kind, profile);
+    }
     let mut scenario: TcpScenario = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a netconform TCP scenario", file.display()))?;
     if let Some(p) = profile {
@@ -240,6 +244,53 @@ fn replay(
         Ok(()) => {
             println!("PASS: the stack agrees with the model");
             Ok(ExitCode::SUCCESS)
+        }
+        Err(netconform::check::CheckError::Target { step, source }) => {
+            Err(anyhow::anyhow!("{step}: {source}"))
+        }
+        Err(e) => {
+            println!("FAIL: {}", e.to_string().replace("; ", "\n"));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Replays a saved ARP scenario (`fixtures/arp-regressions/*.json`).
+fn replay_arp(
+    scenario: &netconform::check::arp_scenario::ArpScenario,
+    kind: TargetKind,
+    profile: Option<ProfileName>,
+) -> Result<ExitCode> {
+    use netconform::check::arp_scenario::{ScenarioOutcome, run_arp_scenario};
+    let profile = profile.unwrap_or(ProfileName::Linux);
+    netconform::sandbox::check_privileges()?;
+    let mut target: Box<dyn Target> = match kind {
+        TargetKind::Linux => Box::new(LinuxTarget::new(
+            netconform::target::linux::lab_config_for(&netconform::check::Needs::IPV4),
+        )?),
+    };
+    let mut session = netconform::check::Session::with_profile(target.as_mut(), profile);
+    let result = run_arp_scenario(
+        &mut session,
+        scenario,
+        &netconform::check::arp::profile_of(profile),
+    );
+    println!(
+        "ARP scenario {} ({profile:?} profile, {} steps)",
+        scenario.name,
+        scenario.steps.len()
+    );
+    println!("{}", session.trace().render(session.host_names()));
+    match result {
+        Ok(ScenarioOutcome::Agreed { frames, entries }) => {
+            println!(
+                "PASS: the stack agrees with the model ({frames} frames, {entries} neighbour entries)"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(ScenarioOutcome::Redrawn) => {
+            println!("INCONCLUSIVE: the stack drew a new reachable time mid-run; run it again");
+            Ok(ExitCode::from(2))
         }
         Err(netconform::check::CheckError::Target { step, source }) => {
             Err(anyhow::anyhow!("{step}: {source}"))

@@ -144,6 +144,14 @@ fn peer(octet: u8, answers: bool) -> PeerSpec {
     }
 }
 
+/// A scenario whose entries do not expire while it runs (see [`Timers::STEADY`]).
+fn steady(name: &str, peers: Vec<PeerSpec>, steps: Vec<Step>) -> ArpScenario {
+    ArpScenario {
+        timers: Timers::STEADY,
+        ..scenario(name, peers, steps)
+    }
+}
+
 fn scenario(name: &str, peers: Vec<PeerSpec>, steps: Vec<Step>) -> ArpScenario {
     ArpScenario {
         name: name.into(),
@@ -194,7 +202,7 @@ pub fn run(s: &mut Session<'_>, scenario: &ArpScenario) -> Result<(), CheckError
 fn resolve_on_link(s: &mut Session<'_>) -> Result<(), CheckError> {
     run(
         s,
-        &scenario(
+        &steady(
             "resolve a neighbour",
             vec![peer(1, true)],
             vec![Step::Ping { from: 0 }, Step::Wait { ms: 20 }],
@@ -203,7 +211,7 @@ fn resolve_on_link(s: &mut Session<'_>) -> Result<(), CheckError> {
 }
 
 fn resolve_gateway(s: &mut Session<'_>) -> Result<(), CheckError> {
-    let mut sc = scenario(
+    let mut sc = steady(
         "resolve the gateway",
         vec![
             peer(254, true),
@@ -222,7 +230,7 @@ fn resolve_gateway(s: &mut Session<'_>) -> Result<(), CheckError> {
 fn cache_hit(s: &mut Session<'_>) -> Result<(), CheckError> {
     run(
         s,
-        &scenario(
+        &steady(
             "a cache hit sends no request",
             vec![peer(1, true)],
             vec![
@@ -236,7 +244,7 @@ fn cache_hit(s: &mut Session<'_>) -> Result<(), CheckError> {
 }
 
 fn failed_resolution(s: &mut Session<'_>) -> Result<(), CheckError> {
-    let mut sc = scenario(
+    let mut sc = steady(
         "a failed resolution ends in host unreachable",
         vec![peer(1, true), peer(99, false)],
         vec![
@@ -288,7 +296,7 @@ fn unicast_poll_fails(s: &mut Session<'_>) -> Result<(), CheckError> {
 fn answers_requests(s: &mut Session<'_>) -> Result<(), CheckError> {
     run(
         s,
-        &scenario(
+        &steady(
             "a request for the stack is answered and its sender cached",
             vec![peer(1, true), peer(3, true)],
             vec![
@@ -339,7 +347,7 @@ fn announcement_updates(s: &mut Session<'_>) -> Result<(), CheckError> {
 fn probe_not_cached(s: &mut Session<'_>) -> Result<(), CheckError> {
     run(
         s,
-        &scenario(
+        &steady(
             "a probe is answered and not cached",
             vec![peer(1, true)],
             vec![Step::Arp {
@@ -407,7 +415,7 @@ fn malformed(s: &mut Session<'_>) -> Result<(), CheckError> {
         .collect();
     run(
         s,
-        &scenario("broken ARP is ignored", vec![peer(1, true)], steps),
+        &steady("broken ARP is ignored", vec![peer(1, true)], steps),
     )
 }
 
@@ -423,7 +431,7 @@ fn non_unicast_sender_mac(s: &mut Session<'_>) -> Result<(), CheckError> {
     .collect();
     run(
         s,
-        &scenario(
+        &steady(
             "a broadcast, zero or multicast sender MAC is not believed",
             vec![peer(1, true), peer(3, true), peer(4, true)],
             steps,

@@ -61,12 +61,22 @@ pub struct Timers {
 
 impl Timers {
     /// Fast timers that stay below 256 ms (the first level of a timer wheel at HZ=250, where
-    /// a timer runs exactly one tick after its deadline).
+    /// a timer runs exactly one tick after its deadline). `delay_probe` is below the
+    /// shortest reachable time the stack can draw (base/2 = 80 ms): an entry confirmed (which
+    /// also marks it used) then always expires to STALE; were the two close, whether it goes
+    /// to DELAY would hang on a tick.
     pub const FAST: Timers = Timers {
         base_reachable_ms: 160,
         retrans_ms: 60,
-        delay_probe_ms: 100,
+        delay_probe_ms: 60,
         locktime_ms: 100,
+    };
+
+    /// Fast solicitations, but a reachable time of 15 to 45 s: no entry expires during a
+    /// short check, so its trace does not depend on the time the stack drew.
+    pub const STEADY: Timers = Timers {
+        base_reachable_ms: 30_000,
+        ..Timers::FAST
     };
 }
 
@@ -413,6 +423,18 @@ impl<'a, 's> Runner<'a, 's> {
             }),
         )?;
         s.control(&step, &Control::FlushNeighbours)?;
+        // The kernel garbage-collects FAILED and old STALE entries only while the table
+        // (shared by every namespace) holds at least gc_thresh1 entries; the model leaves
+        // collection out, so say when it could happen.
+        if let StateAnswer::NeighbourTableInfo(t) =
+            s.query(&step, StateQuery::NeighbourTableInfo)?
+            && t.entries >= t.gc_thresh1
+        {
+            s.note(format!(
+                "the kernel's ARP table holds {} entries (gc_thresh1 {}): its garbage collector may remove FAILED entries during this run",
+                t.entries, t.gc_thresh1
+            ));
+        }
         let k = read_params(s, &step)?;
         let params = ArpParams {
             reachable: Duration::from_millis(k.reachable_ms),

@@ -84,6 +84,12 @@ pub enum SandboxError {
         /// The namespace name.
         namespace: String,
     },
+    /// Something the sandbox built did not become ready in time.
+    #[error("not ready: {what}")]
+    NotReady {
+        /// What, and how long the sandbox waited.
+        what: String,
+    },
     /// The kernel answered a netlink request with an error.
     #[error("namespace {namespace}: netlink {op}: {errno} ({})", errno.desc())]
     Netlink {

@@ -50,6 +50,9 @@ pub struct LinkInfo {
     pub mtu: u32,
     /// `IFF_*` flags.
     pub flags: u32,
+    /// The device's queue is active (`IFLA_QDISC` is no longer `noop`): until the kernel
+    /// activates it (on carrier), every frame sent through the device is dropped.
+    pub queue_active: bool,
 }
 
 impl LinkInfo {
@@ -781,12 +784,14 @@ pub(super) fn link_info(l: &LinkMessage) -> LinkInfo {
         mac: None,
         mtu: 0,
         flags: l.header.flags.bits(),
+        queue_active: false,
     };
     for attr in &l.attributes {
         match attr {
             LinkAttribute::IfName(n) => info.name = n.clone(),
             LinkAttribute::Address(a) => info.mac = mac_from_slice(a),
             LinkAttribute::Mtu(m) => info.mtu = *m,
+            LinkAttribute::Qdisc(q) => info.queue_active = q != "noop",
             _ => {}
         }
     }
