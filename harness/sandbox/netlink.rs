@@ -777,7 +777,7 @@ impl Rtnl {
     }
 }
 
-pub(super) fn link_info(l: &LinkMessage) -> LinkInfo {
+fn link_info(l: &LinkMessage) -> LinkInfo {
     let mut info = LinkInfo {
         index: l.header.index,
         name: String::new(),

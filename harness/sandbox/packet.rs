@@ -191,11 +191,6 @@ impl PacketSocket {
         }
     }
 
-    /// The interface name the socket is bound to.
-    pub fn interface(&self) -> &str {
-        &self.interface
-    }
-
     /// Drops every frame already queued; returns how many.
     pub fn drain(&self) -> Result<usize, SandboxError> {
         let mut n = 0;
