@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use netconform::check::tcp_scenario::{ProfileName, TcpScenario};
 use netconform::check::{self, CheckReport, Verdict};
 use netconform::target::Target;
+use netconform::target::bridge::LinuxBridge;
 use netconform::target::linux::LinuxTarget;
 
 /// Protocol conformance and fuzz harness for TCP/IP stacks.
@@ -49,7 +50,8 @@ enum Command {
         verbose: bool,
         /// The reading of the RFCs the models follow: the RFC text, or Linux's documented
         /// deviations (each one named at the start of the run; its RFC section and the kernel
-        /// function are documented on `Deviation` and `TimerDeviation` in harness/models/).
+        /// function are documented on `Deviation`, `TimerDeviation` and `SwitchDeviation` in
+        /// harness/models/). For the switch checks `rfc` means IEEE 802.1D as written.
         #[arg(long, value_enum, default_value_t = Profile::Linux)]
         profile: Profile,
     },
@@ -110,9 +112,9 @@ enum TraceCommand {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Profile {
-    /// RFC 9293 and RFC 5961 as written.
+    /// RFC 9293 and RFC 5961 as written (IEEE 802.1D as written for the switch checks).
     Rfc,
-    /// Linux 6.x: the RFC plus each documented Linux deviation.
+    /// Linux 6.x: the RFC (or 802.1D) plus each documented Linux deviation.
     Linux,
 }
 
@@ -332,23 +334,31 @@ fn certify(
             netconform::models::tcp_timers::TimerProfile::linux().deviations,
         ),
     };
-    if !deviations.is_empty() || !timer_deviations.is_empty() {
+    let switch_deviations = check::switch::switch_profile(profile).deviations;
+    if !deviations.is_empty() || !timer_deviations.is_empty() || !switch_deviations.is_empty() {
         let names: Vec<String> = deviations
             .iter()
             .map(|d| format!("{d:?}"))
             .chain(timer_deviations.iter().map(|d| format!("{d:?}")))
+            .chain(switch_deviations.iter().map(|d| format!("{d:?}")))
             .collect();
         println!(
-            "accepted deviations from the RFC text: {}",
+            "accepted deviations from the RFC and IEEE texts: {}",
             names.join(", ")
         );
     }
     let factory =
         move |spec: &check::CheckSpec| -> Result<Box<dyn Target>, netconform::target::TargetError> {
             match kind {
-                TargetKind::Linux => Ok(Box::new(LinuxTarget::new(
-                    netconform::target::linux::lab_config_for(&spec.needs),
-                )?)),
+                // A switch check gets the Linux bridge, every other check a host stack.
+                TargetKind::Linux => {
+                    match netconform::target::bridge::bridge_config_for(&spec.needs) {
+                        Some(bridge) => Ok(Box::new(LinuxBridge::new(bridge)?)),
+                        None => Ok(Box::new(LinuxTarget::new(
+                            netconform::target::linux::lab_config_for(&spec.needs),
+                        )?)),
+                    }
+                }
             }
         };
     let total = checks.len();

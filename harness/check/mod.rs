@@ -21,6 +21,7 @@ pub mod clause;
 pub mod expect;
 pub mod runner;
 pub mod session;
+pub mod switch;
 pub mod tcp_basic;
 pub mod tcp_checks;
 pub mod tcp_matrix;
@@ -68,6 +69,19 @@ pub struct Needs {
     /// Settings the check pins on the stack, as `(name, value)` (for Linux: per-namespace
     /// sysctls such as `net.ipv4.tcp_early_retrans`); recorded in the report's environment.
     pub settings: &'static [(&'static str, &'static str)],
+    /// A switch with this many ports and this ageing time (`None`: a host stack). On a
+    /// target that is not such a switch the check's first multi-port event is unsupported.
+    pub switch: Option<SwitchNeeds>,
+}
+
+/// What a switch check needs: how many ports, and the ageing time its model assumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SwitchNeeds {
+    /// Ports, at least this many.
+    pub ports: usize,
+    /// The ageing time of the filtering database, in milliseconds (a multiple of 10: Linux
+    /// counts it in centiseconds).
+    pub ageing_ms: u32,
 }
 
 impl Needs {
@@ -76,6 +90,7 @@ impl Needs {
         ipv6: false,
         peer_preresolved: false,
         settings: &[],
+        switch: None,
     };
 
     /// What a TCP scenario needs: the peer pre-resolved (no ARP between its events), IPv6
@@ -85,6 +100,7 @@ impl Needs {
             ipv6,
             peer_preresolved: true,
             settings: &[],
+            switch: None,
         }
     }
 }
@@ -133,6 +149,7 @@ pub fn catalogue() -> Vec<CheckSpec> {
         tcp_basic::CHECKS,
         tcp_timers::CHECKS,
         tcp_checks::CHECKS,
+        switch::CHECKS,
     ]
     .concat()
 }

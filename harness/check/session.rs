@@ -316,6 +316,62 @@ impl<'t> Session<'t> {
         }
     }
 
+    /// How many ports the target has (1 for a host stack, several for a switch).
+    pub fn ports(&self) -> usize {
+        self.recorder.ports()
+    }
+
+    /// Sends raw bytes into port `port` of the target (recorded with the port).
+    pub fn send_on(&mut self, step: &str, port: usize, bytes: &[u8]) -> Result<(), CheckError> {
+        self.recorder
+            .send_frame_on(port, bytes)
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })
+    }
+
+    /// Sends raw bytes into port `port` without recording them (harness machinery, such as
+    /// a barrier probe).
+    pub fn send_on_unrecorded(
+        &mut self,
+        step: &str,
+        port: usize,
+        bytes: &[u8],
+    ) -> Result<(), CheckError> {
+        self.recorder
+            .send_unrecorded_on(port, bytes)
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })
+    }
+
+    /// The next frame out of any port before `timeout`, not recorded: the port, the bytes
+    /// and when it was read. Record it with [`Session::record_received_on`].
+    pub fn recv_any_unrecorded(
+        &mut self,
+        step: &str,
+        deadline: std::time::Instant,
+    ) -> Result<Option<(usize, Vec<u8>, crate::time::Instant)>, CheckError> {
+        self.recorder
+            .recv_any_unrecorded(deadline)
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })
+    }
+
+    /// Records a frame that came out of port `port` at `at`.
+    pub fn record_received_on(&mut self, at: crate::time::Instant, port: usize, bytes: Vec<u8>) {
+        self.recorder.record_received_on(at, port, bytes);
+    }
+
+    /// The monotonic deadline `after` from now.
+    pub fn deadline_after(&self, after: Duration) -> std::time::Instant {
+        self.recorder.deadline_after(after)
+    }
+
     /// Makes one socket call on the stack.
     pub fn call(&mut self, step: &str, call: SocketCall) -> Result<CallOutcome, CheckError> {
         self.recorder

@@ -91,6 +91,7 @@ const IMMEDIATE: Needs = Needs {
     ipv6: false,
     peer_preresolved: false,
     settings: &[("net.ipv4.tcp_early_retrans", "0")],
+    switch: None,
 };
 
 /// The checks of this module, in the order `certify` runs them.

@@ -7,5 +7,6 @@
 
 pub mod arp;
 pub mod seq;
+pub mod switch;
 pub mod tcp;
 pub mod tcp_timers;

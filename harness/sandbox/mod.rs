@@ -15,6 +15,9 @@
 //! - [`Lab`]: the common topology, a harness namespace and a target namespace joined by one
 //!   veth pair; the harness end has no IP address.
 //! - [`PacketSocket`]: the wire plane, an AF_PACKET socket on the harness end.
+//! - [`BridgeLab`]: the switch topology, a Linux bridge with N ports in a namespace of its
+//!   own, each port a veth pair to the harness namespace; the forwarding database read and
+//!   flushed over netlink.
 //! - [`clean`]: removes namespaces that killed runs left behind.
 //!
 //! Nothing here ever touches the host namespace's interfaces, routes or addresses: veth pairs
@@ -22,6 +25,7 @@
 //! namespace. The only host-visible artefacts are the files under `/run/netns` (the
 //! directory is created if missing, as `ip netns add` does), removed on drop or by [`clean`].
 
+mod bridge;
 pub mod ethtool;
 mod lab;
 mod neightbl;
@@ -33,6 +37,9 @@ pub mod sysctl;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub use bridge::{
+    BridgeConfig, BridgeFdbEntry, BridgeLab, BridgePort, BridgeSettings, MAX_BRIDGE_PORTS,
+};
 pub use lab::{Lab, LabConfig, V4Config, V6Config};
 pub use neightbl::{NeighbourParams, NeighbourParamsUpdate, NeighbourTableInfo};
 pub use netlink::{

@@ -33,7 +33,7 @@ use super::SandboxError;
 pub use crate::wire::MacAddr;
 
 /// A MAC address from a netlink attribute (None unless it is 6 bytes long).
-fn mac_from_slice(b: &[u8]) -> Option<MacAddr> {
+pub(super) fn mac_from_slice(b: &[u8]) -> Option<MacAddr> {
     b.try_into().ok().map(MacAddr)
 }
 

@@ -4,7 +4,7 @@
 //! harness end of the veth by ifindex, with `ETH_P_ALL` and `PACKET_IGNORE_OUTGOING`, so it
 //! sees every frame the stack under test sends and never its own.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Instant;
 
 use super::SandboxError;
@@ -151,7 +151,8 @@ impl PacketSocket {
         Ok(rc > 0)
     }
 
-    fn try_recv(&self) -> Result<Option<Vec<u8>>, SandboxError> {
+    /// The next frame already queued, or `None` at once when there is none.
+    pub fn try_recv(&self) -> Result<Option<Vec<u8>>, SandboxError> {
         let mut buf = vec![0u8; FRAME_BUF];
         // SAFETY: recv writes at most `buf.len()` bytes into a valid buffer.
         let n = unsafe {
@@ -197,5 +198,12 @@ impl PacketSocket {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+impl AsFd for PacketSocket {
+    /// The socket, e.g. to poll several packet sockets at once.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }

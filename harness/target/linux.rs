@@ -263,6 +263,9 @@ impl Target for LinuxTarget {
                     Err(e) => Err(e.into()),
                 }
             }
+            StateQuery::Fdb => Err(TargetError::NotSupported {
+                what: "a filtering database: this Linux target is a host, not a switch".into(),
+            }),
         }
     }
 
@@ -316,6 +319,11 @@ impl Target for LinuxTarget {
             }
             Control::FlushNeighbours => {
                 self.lab.target_rtnl().flush_neighbours(index)?;
+            }
+            Control::FlushFdb | Control::SetAgeing(_) => {
+                return Err(TargetError::NotSupported {
+                    what: format!("{control}: this Linux target is a host, not a switch"),
+                });
             }
         }
         Ok(())

@@ -6,12 +6,21 @@
 //! namespace. A target that cannot perform an event says so with
 //! [`TargetError::NotSupported`], which is a verdict of its own, not a failure.
 //!
+//! A switch under test has several ports: [`Target::ports`], [`Target::send_frame_on`] and
+//! [`Target::recv_frame_any`] address them (a host stack has one port, port 0, which the
+//! defaults map to [`Target::send_frame`] and [`Target::recv_frame`]); its filtering
+//! database is read with [`StateQuery::Fdb`] and changed with [`Target::control`]
+//! ([`Control::FlushFdb`], [`Control::SetAgeing`]).
+//! [`bridge::LinuxBridge`] is the Linux bridge in a namespace.
+//!
 //! What the kernel answers to a socket call (an errno, a timeout, end of stream) is an
 //! observation and comes back as a [`CallOutcome`]; a [`TargetError`] means the target
 //! itself could not do what was asked.
 
+pub mod bridge;
 pub mod linux;
 pub mod recorder;
+pub mod switch;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -23,6 +32,8 @@ use crate::sandbox::{
     MacAddr, NeighbourEntry, NeighbourParams, NeighbourParamsUpdate, NeighbourTableInfo,
     RouteEntry, RouteFailure, RouteLookup, SandboxError,
 };
+
+pub use switch::{FdbEntry, FdbState};
 
 /// The stack under test, as the check engine sees it.
 pub trait Target {
@@ -50,6 +61,30 @@ pub trait Target {
     /// control), one `name = value` line each, for reports.
     fn environment(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Wire plane: how many ports the stack has, numbered from 0. A host stack has one; a
+    /// switch has several.
+    fn ports(&self) -> usize {
+        1
+    }
+    /// Wire plane: send one Ethernet frame into port `port`. The default sends port 0
+    /// through [`Target::send_frame`] and refuses the others.
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+        if port == 0 {
+            self.send_frame(frame)
+        } else {
+            Err(TargetError::NotSupported {
+                what: format!("port {port}: the target has {} port(s)", self.ports()),
+            })
+        }
+    }
+    /// Wire plane: the next frame out of any port, with the port, or None when `deadline`
+    /// passed. The default reads port 0 through [`Target::recv_frame`].
+    fn recv_frame_any(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
+        Ok(self.recv_frame(deadline)?.map(|frame| (0, frame)))
     }
 }
 
@@ -267,6 +302,8 @@ pub enum StateQuery {
     NeighbourParams,
     /// Table-wide neighbour facts that decide garbage collection.
     NeighbourTableInfo,
+    /// A switch's filtering database: the entries it learned, by port.
+    Fdb,
 }
 
 /// A setting a check changes on the stack under test.
@@ -291,6 +328,10 @@ pub enum Control {
     },
     /// Forget every dynamic neighbour entry of the stack's interface.
     FlushNeighbours,
+    /// A switch: remove every learned entry from the filtering database.
+    FlushFdb,
+    /// A switch: set the ageing time of the filtering database.
+    SetAgeing(crate::time::Duration),
 }
 
 impl fmt::Display for Control {
@@ -337,6 +378,8 @@ impl fmt::Display for Control {
                 via,
             } => write!(f, "add route {dst}/{prefix_len} via {via}"),
             Control::FlushNeighbours => write!(f, "flush neighbours"),
+            Control::FlushFdb => write!(f, "flush fdb"),
+            Control::SetAgeing(d) => write!(f, "set ageing time {d}"),
         }
     }
 }
@@ -508,6 +551,8 @@ pub enum StateAnswer {
     NeighbourParams(NeighbourParams),
     /// Table-wide neighbour facts.
     NeighbourTableInfo(NeighbourTableInfo),
+    /// A switch's learned filtering database entries.
+    Fdb(Vec<FdbEntry>),
 }
 
 /// Addresses of the two ends.

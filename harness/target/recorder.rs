@@ -87,6 +87,45 @@ impl<'t> Recorder<'t> {
             .push_frame(at, crate::trace::Direction::Received, bytes);
     }
 
+    /// How many ports the target has (1 for a host stack).
+    pub fn ports(&self) -> usize {
+        self.target.ports()
+    }
+
+    /// Sends a frame into port `port` and records it with its port.
+    pub fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+        let at = self.now();
+        self.target.send_frame_on(port, frame)?;
+        self.trace
+            .push_port_frame(at, port, crate::trace::Direction::Sent, frame.to_vec());
+        Ok(())
+    }
+
+    /// Sends a frame into port `port` that belongs to the harness's machinery (a barrier
+    /// probe): it is not recorded.
+    pub fn send_unrecorded_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+        self.target.send_frame_on(port, frame)
+    }
+
+    /// Receives the next frame out of any port without recording it: the port, the bytes
+    /// and when it was read. The caller records it with [`Recorder::record_received_on`] if
+    /// it belongs to the conversation.
+    pub fn recv_any_unrecorded(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Option<(usize, Vec<u8>, Instant)>, TargetError> {
+        Ok(self
+            .target
+            .recv_frame_any(deadline)?
+            .map(|(port, bytes)| (port, bytes, self.now())))
+    }
+
+    /// Records a frame that came out of port `port` at `at`.
+    pub fn record_received_on(&mut self, at: Instant, port: usize, bytes: Vec<u8>) {
+        self.trace
+            .push_port_frame(at, port, crate::trace::Direction::Received, bytes);
+    }
+
     /// Makes a socket call and records it with its outcome.
     pub fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
         let at = self.now();

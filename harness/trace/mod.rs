@@ -24,6 +24,9 @@
 //! - time: milliseconds since the scenario start, fixed width (`time::Instant` Display);
 //! - mark: `>` frame sent by the harness, `<` frame received from the stack, `*` a call
 //!   (`text = result`), `#` a note;
+//! - ports: on a target with several ports (a switch) a frame's mark is followed by its
+//!   port, `> p0 A > B: ...` for a frame sent into port 0, `< p2 A > B: ...` for one that
+//!   came out of port 2;
 //! - hosts: MACs and IPs are replaced by names from [`HostNames`]; an address it does not
 //!   know is named `host1`, `host2`, ... in order of first appearance in the trace;
 //! - TCP: `src.port > dst.port: FLAGS seq:end(len) [ack N] win W [<options>]`, flags as
@@ -83,6 +86,10 @@ pub enum EventKind {
         direction: Direction,
         /// Its bytes, as sent or captured.
         bytes: Vec<u8>,
+        /// The port of the target it went into or came out of, for a target with several
+        /// ports (a switch); `None` for a host stack's one link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port: Option<usize>,
     },
     /// An application call on the stack under test.
     Call {
@@ -152,7 +159,30 @@ impl Trace {
     pub fn push_frame(&mut self, at: Instant, direction: Direction, bytes: Vec<u8>) {
         self.events.push(TraceEvent {
             at,
-            kind: EventKind::Frame { direction, bytes },
+            kind: EventKind::Frame {
+                direction,
+                bytes,
+                port: None,
+            },
+        });
+    }
+
+    /// Records a frame that went into, or came out of, port `port` of a target with several
+    /// ports.
+    pub fn push_port_frame(
+        &mut self,
+        at: Instant,
+        port: usize,
+        direction: Direction,
+        bytes: Vec<u8>,
+    ) {
+        self.events.push(TraceEvent {
+            at,
+            kind: EventKind::Frame {
+                direction,
+                bytes,
+                port: Some(port),
+            },
         });
     }
 
@@ -178,7 +208,9 @@ impl Trace {
     /// The frames, with their times and directions.
     pub fn frames(&self) -> impl Iterator<Item = (Instant, Direction, &[u8])> {
         self.events.iter().filter_map(|e| match &e.kind {
-            EventKind::Frame { direction, bytes } => Some((e.at, *direction, bytes.as_slice())),
+            EventKind::Frame {
+                direction, bytes, ..
+            } => Some((e.at, *direction, bytes.as_slice())),
             _ => None,
         })
     }

@@ -355,13 +355,21 @@ impl Trace {
         self.events
             .iter()
             .map(|e| match &e.kind {
-                EventKind::Frame { direction, bytes } => {
+                EventKind::Frame {
+                    direction,
+                    bytes,
+                    port,
+                } => {
                     let mark = match direction {
                         Direction::Sent => '>',
                         Direction::Received => '<',
                     };
                     let body = r.frame_line(bytes);
-                    (format!("{} {mark} {body}", e.at), Some(Frame::parse(bytes)))
+                    let line = match port {
+                        None => format!("{} {mark} {body}", e.at),
+                        Some(p) => format!("{} {mark} p{p} {body}", e.at),
+                    };
+                    (line, Some(Frame::parse(bytes)))
                 }
                 EventKind::Call { text, result } => (format!("{} * {text} = {result}", e.at), None),
                 EventKind::Note(note) => (format!("{} # {note}", e.at), None),
@@ -391,9 +399,19 @@ impl Trace {
                     "line": line,
                 });
                 match (&event.kind, parsed) {
-                    (EventKind::Frame { direction, bytes }, Some(parsed)) => {
+                    (
+                        EventKind::Frame {
+                            direction,
+                            bytes,
+                            port,
+                        },
+                        Some(parsed),
+                    ) => {
                         v["kind"] = json!("frame");
                         v["direction"] = json!(direction);
+                        if let Some(p) = port {
+                            v["port"] = json!(p);
+                        }
                         v["length"] = json!(bytes.len());
                         match parsed {
                             Ok(frame) => {

@@ -1,0 +1,327 @@
+//! The Linux bridge as the switch under test, in a network namespace.
+//!
+//! [`LinuxBridge`] = a [`BridgeLab`] (a bridge with N ports, each a veth pair to the harness
+//! namespace) + one AF_PACKET socket on the harness end of every port. Frames go into a
+//! port with [`Target::send_frame_on`] and come out of any port through
+//! [`Target::recv_frame_any`], which polls every socket; the forwarding database comes from
+//! an `AF_BRIDGE` neighbour dump in the switch namespace ([`StateQuery::Fdb`]), mapped from
+//! interface indexes to port numbers. The bridge has no socket API: socket calls and the
+//! host queries are [`TargetError::NotSupported`].
+//!
+//! Before a check sees it, the bridge is proven to forward: a broadcast probe from port 0
+//! (and from port 1) must come out of every other port, then the forwarding database is
+//! flushed and every socket drained.
+
+use std::os::fd::AsFd;
+use std::time::Instant as StdInstant;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use super::{
+    CallOutcome, Control, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery,
+    Target, TargetError,
+};
+use crate::check::Needs;
+use crate::sandbox::{BridgeConfig, BridgeLab, MacAddr, NudState, PacketSocket};
+
+/// The ether type of the harness's own frames on a switch: IEEE 802 local experimental
+/// ethertype 1 (0x88B5), which no stack answers or forwards specially.
+pub const EXPERIMENTAL_ETHER_TYPE: u16 = 0x88b5;
+
+/// How long the bridge gets to prove that its ports forward.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The Linux bridge in a namespace, driven through one veth pair per port.
+pub struct LinuxBridge {
+    sockets: Vec<PacketSocket>,
+    /// The port [`Target::recv_frame_any`] looks at first (round robin, so that a busy port
+    /// never hides the others).
+    next: usize,
+    endpoints: Endpoints,
+    lab: BridgeLab,
+}
+
+impl std::fmt::Debug for LinuxBridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinuxBridge")
+            .field("lab", &self.lab)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The source address of the readiness probe sent into `port` (flushed afterwards).
+fn ready_probe_mac(port: usize) -> MacAddr {
+    MacAddr([0x02, 0x6e, 0x63, 0xff, 0xfd, port as u8])
+}
+
+fn ready_probe(port: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(60);
+    f.extend_from_slice(&MacAddr::BROADCAST.0);
+    f.extend_from_slice(&ready_probe_mac(port).0);
+    f.extend_from_slice(&EXPERIMENTAL_ETHER_TYPE.to_be_bytes());
+    f.extend_from_slice(b"ncf-ready");
+    f.resize(60, 0);
+    f
+}
+
+impl LinuxBridge {
+    /// Builds the lab, opens a packet socket per port, waits until every port forwards,
+    /// flushes the forwarding database and drains the sockets.
+    pub fn new(config: BridgeConfig) -> Result<LinuxBridge, TargetError> {
+        let lab = BridgeLab::build(config)?;
+        let sockets = (0..lab.ports().len())
+            .map(|i| lab.packet_socket(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = &lab.ports()[0];
+        let endpoints = Endpoints {
+            harness_mac: first.harness_link.mac.unwrap_or_default(),
+            stack_mac: lab.bridge().mac.unwrap_or_default(),
+            stack_ipv4: None,
+            peer_ipv4: None,
+            stack_ipv6: None,
+            peer_ipv6: None,
+            mtu: first.switch_link.mtu,
+        };
+        let mut bridge = LinuxBridge {
+            sockets,
+            next: 0,
+            endpoints,
+            lab,
+        };
+        bridge.wait_until_forwarding()?;
+        bridge.lab.flush_fdb()?;
+        for s in &bridge.sockets {
+            s.drain()?;
+        }
+        Ok(bridge)
+    }
+
+    /// The lab underneath (namespaces, links, bridge settings).
+    pub fn lab(&self) -> &BridgeLab {
+        &self.lab
+    }
+
+    /// The lab underneath, mutably (its rtnetlink sockets).
+    pub fn lab_mut(&mut self) -> &mut BridgeLab {
+        &mut self.lab
+    }
+
+    /// Sends a broadcast into port 0 (and port 1) until it comes out of every other port.
+    fn wait_until_forwarding(&mut self) -> Result<(), TargetError> {
+        let n = self.sockets.len();
+        let deadline = StdInstant::now() + READY_WITHIN;
+        let mut ingresses = vec![0];
+        if n > 1 {
+            ingresses.push(1);
+        }
+        for ingress in ingresses {
+            let probe = ready_probe(ingress);
+            let mut seen = vec![false; n];
+            seen[ingress] = true;
+            while !seen.iter().all(|s| *s) {
+                if StdInstant::now() >= deadline {
+                    let missing: Vec<String> = (0..n)
+                        .filter(|p| !seen[*p])
+                        .map(|p| format!("p{p}"))
+                        .collect();
+                    return Err(TargetError::Timeout {
+                        what: format!(
+                            "the bridge to forward a broadcast from p{ingress} (nothing on {} within {READY_WITHIN:?})",
+                            missing.join(", ")
+                        ),
+                    });
+                }
+                self.sockets[ingress].send(&probe)?;
+                let wait = (StdInstant::now() + std::time::Duration::from_millis(50)).min(deadline);
+                while let Some((port, frame)) = self.recv_frame_any(wait)? {
+                    if frame == probe {
+                        seen[port] = true;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Target for LinuxBridge {
+    fn name(&self) -> &str {
+        "linux-bridge"
+    }
+
+    fn environment(&self) -> Vec<String> {
+        let lab = &self.lab;
+        let mut env: Vec<String> = lab
+            .sysctls()
+            .iter()
+            .map(|r| {
+                let role = if r.namespace == lab.switch().name() {
+                    "switch"
+                } else {
+                    "harness"
+                };
+                format!("{role} {} = {} (was {})", r.name, r.new, r.old)
+            })
+            .collect();
+        let s = lab.settings();
+        env.push(format!("bridge ports = {}", lab.ports().len()));
+        env.push(format!("bridge stp_state = {}", u8::from(s.stp)));
+        env.push(format!("bridge ageing_time = {} cs", s.ageing_centiseconds));
+        env.push(format!(
+            "bridge mcast_snooping = {}",
+            u8::from(s.multicast_snooping)
+        ));
+        env.push(format!(
+            "bridge group_fwd_mask = {:#x}",
+            s.group_forward_mask
+        ));
+        for (i, p) in lab.ports().iter().enumerate() {
+            for (side, o) in [
+                ("harness", p.harness_offloads),
+                ("switch", p.switch_offloads),
+            ] {
+                env.push(format!(
+                    "p{i} {side} offloads: tso {} gso {} gro {} tx-checksum {}",
+                    o.tso, o.gso, o.gro, o.tx_checksum
+                ));
+            }
+        }
+        env.push(format!("mtu = {}", lab.config().mtu));
+        env
+    }
+
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+        self.send_frame_on(0, frame)
+    }
+
+    /// The next frame out of port 0 only (the other ports keep theirs).
+    fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, TargetError> {
+        Ok(self.sockets[0].recv(deadline)?)
+    }
+
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        Err(TargetError::NotSupported {
+            what: format!("{call}: the Linux bridge target has no sockets"),
+        })
+    }
+
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+        match query {
+            StateQuery::Fdb => {
+                let mut entries: Vec<FdbEntry> = Vec::new();
+                for e in self.lab.fdb()? {
+                    let state = match e.state {
+                        NudState::Reachable => FdbState::Fresh,
+                        NudState::Stale => FdbState::Aged,
+                        NudState::Noarp => FdbState::Static,
+                        // Local port addresses, and states a bridge does not use.
+                        _ => continue,
+                    };
+                    let Some(port) = self.lab.port_of_ifindex(e.ifindex) else {
+                        continue;
+                    };
+                    entries.push(FdbEntry {
+                        mac: e.mac,
+                        port,
+                        state,
+                    });
+                }
+                entries.sort();
+                Ok(StateAnswer::Fdb(entries))
+            }
+            other => Err(TargetError::NotSupported {
+                what: format!("{other:?}: the Linux bridge target is a switch, not a host"),
+            }),
+        }
+    }
+
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn ports(&self) -> usize {
+        self.sockets.len()
+    }
+
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+        let n = self.sockets.len();
+        let socket = self
+            .sockets
+            .get(port)
+            .ok_or_else(|| TargetError::NotSupported {
+                what: format!("port {port}: the bridge has {n} ports"),
+            })?;
+        Ok(socket.send(frame)?)
+    }
+
+    fn recv_frame_any(
+        &mut self,
+        deadline: StdInstant,
+    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
+        let n = self.sockets.len();
+        loop {
+            for k in 0..n {
+                let port = (self.next + k) % n;
+                if let Some(frame) = self.sockets[port].try_recv()? {
+                    self.next = (port + 1) % n;
+                    return Ok(Some((port, frame)));
+                }
+            }
+            let now = StdInstant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            // Round up so we never wake just before the deadline and spin.
+            let ms = (deadline - now).as_micros().div_ceil(1000);
+            let ms = u16::try_from(ms).unwrap_or(u16::MAX);
+            let mut fds: Vec<PollFd<'_>> = self
+                .sockets
+                .iter()
+                .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN))
+                .collect();
+            match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    return Err(TargetError::Io {
+                        op: "poll the bridge's packet sockets".into(),
+                        source: std::io::Error::from_raw_os_error(e as i32),
+                    });
+                }
+            }
+        }
+    }
+
+    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+        match control {
+            Control::FlushFdb => Ok(self.lab.flush_fdb()?),
+            Control::SetAgeing(d) => {
+                let wanted = ageing_centiseconds(d.total_millis());
+                let got = self.lab.set_ageing(wanted)?.ageing_centiseconds;
+                if got == wanted {
+                    Ok(())
+                } else {
+                    Err(TargetError::Malformed {
+                        detail: format!("ageing_time set to {wanted} cs, reads back {got} cs"),
+                    })
+                }
+            }
+            other => Err(TargetError::NotSupported {
+                what: format!("{other}: the Linux bridge target is a switch, not a host"),
+            }),
+        }
+    }
+}
+
+/// Milliseconds to the kernel's centiseconds (rounded down).
+fn ageing_centiseconds(ms: u64) -> u32 {
+    u32::try_from(ms / 10).unwrap_or(u32::MAX)
+}
+
+/// The bridge a check runs on, when it needs a switch: its ports and ageing time.
+pub fn bridge_config_for(needs: &Needs) -> Option<BridgeConfig> {
+    needs.switch.map(|s| BridgeConfig {
+        ports: s.ports,
+        ageing_centiseconds: ageing_centiseconds(u64::from(s.ageing_ms)),
+        ..BridgeConfig::default()
+    })
+}
