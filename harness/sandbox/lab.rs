@@ -161,25 +161,9 @@ impl Lab {
                 target_rtnl.add_neighbour(target_link.index, IpAddr::V6(v6.peer), hmac)?;
             }
         }
-        // Wait until both ends have an active queue: until the kernel activates a device's
-        // queue (at once if the carrier is on when it opens, else from its link watch), every
-        // frame sent through it is silently dropped, so a first frame sent right after
-        // `link set up` could vanish.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let (harness_link, target_link) = loop {
-            // Read back after up: flags, the final MTU and the operational state.
-            let h = harness_rtnl.link_by_name(&hname)?;
-            let t = target_rtnl.link_by_name(&tname)?;
-            if h.queue_active && t.queue_active {
-                break (h, t);
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(SandboxError::NotReady {
-                    what: format!("veth {hname} <-> {tname} has no active queue after 5 s"),
-                });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        };
+        // Read back after up (flags, the final MTU), once both ends have an active queue.
+        let harness_link = harness_rtnl.wait_queue_active(&hname)?;
+        let target_link = target_rtnl.wait_queue_active(&tname)?;
 
         Ok(Lab {
             harness_rtnl,

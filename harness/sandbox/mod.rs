@@ -32,6 +32,7 @@ mod neightbl;
 mod netlink;
 mod netns;
 mod packet;
+mod router;
 pub mod sysctl;
 
 use std::net::IpAddr;
@@ -48,6 +49,7 @@ pub use netlink::{
 };
 pub use netns::{Namespace, clean, clean_all, netns_dir};
 pub use packet::PacketSocket;
+pub use router::{MAX_SEGMENTS, RouterConfig, RouterLab, Segment};
 
 /// Prefix of every namespace the harness creates (`ncf-<pid>-<n>-<role>`).
 pub const NETNS_PREFIX: &str = "ncf-";

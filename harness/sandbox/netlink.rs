@@ -442,6 +442,26 @@ impl Rtnl {
         Ok(())
     }
 
+    /// Waits (up to 5 s) until interface `name` has an active queue and returns it as read
+    /// then. Until the kernel activates a device's queue (at once if its carrier is on when
+    /// it opens, else from its link watch), every frame sent through it is silently
+    /// dropped: a first frame sent right after `link set up` could vanish.
+    pub fn wait_queue_active(&mut self, name: &str) -> Result<LinkInfo, SandboxError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let link = self.link_by_name(name)?;
+            if link.queue_active {
+                return Ok(link);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(SandboxError::NotReady {
+                    what: format!("interface {name} has no active queue after 5 s"),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// Sets interface `index` up (or down).
     pub fn set_up(&mut self, index: u32, up: bool) -> Result<(), SandboxError> {
         self.set_link(&format!("set link {index} up={up}"), index, |m| {

@@ -12,17 +12,15 @@
 //! (and from port 1) must come out of every other port, then the forwarding database is
 //! flushed and every socket drained.
 
-use std::os::fd::AsFd;
 use std::time::Instant as StdInstant;
 
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-
+use super::ports::PortSockets;
 use super::{
     CallOutcome, Control, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery,
     Target, TargetError,
 };
 use crate::check::Needs;
-use crate::sandbox::{BridgeConfig, BridgeLab, MacAddr, NudState, PacketSocket};
+use crate::sandbox::{BridgeConfig, BridgeLab, MacAddr, NudState};
 
 /// The ether type of the harness's own frames on a switch: IEEE 802 local experimental
 /// ethertype 1 (0x88B5), which no stack answers or forwards specially.
@@ -33,10 +31,7 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The Linux bridge in a namespace, driven through one veth pair per port.
 pub struct LinuxBridge {
-    sockets: Vec<PacketSocket>,
-    /// The port [`Target::recv_frame_any`] looks at first (round robin, so that a busy port
-    /// never hides the others).
-    next: usize,
+    sockets: PortSockets,
     endpoints: Endpoints,
     lab: BridgeLab,
 }
@@ -69,9 +64,11 @@ impl LinuxBridge {
     /// flushes the forwarding database and drains the sockets.
     pub fn new(config: BridgeConfig) -> Result<LinuxBridge, TargetError> {
         let lab = BridgeLab::build(config)?;
-        let sockets = (0..lab.ports().len())
-            .map(|i| lab.packet_socket(i))
-            .collect::<Result<Vec<_>, _>>()?;
+        let sockets = PortSockets::new(
+            (0..lab.ports().len())
+                .map(|i| lab.packet_socket(i))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
         let first = &lab.ports()[0];
         let endpoints = Endpoints {
             harness_mac: first.harness_link.mac.unwrap_or_default(),
@@ -84,15 +81,12 @@ impl LinuxBridge {
         };
         let mut bridge = LinuxBridge {
             sockets,
-            next: 0,
             endpoints,
             lab,
         };
         bridge.wait_until_forwarding()?;
         bridge.lab.flush_fdb()?;
-        for s in &bridge.sockets {
-            s.drain()?;
-        }
+        bridge.sockets.drain()?;
         Ok(bridge)
     }
 
@@ -131,7 +125,7 @@ impl LinuxBridge {
                         ),
                     });
                 }
-                self.sockets[ingress].send(&probe)?;
+                self.sockets.send_on(ingress, &probe)?;
                 let wait = (StdInstant::now() + std::time::Duration::from_millis(50)).min(deadline);
                 while let Some((port, frame)) = self.recv_frame_any(wait)? {
                     if frame == probe {
@@ -196,7 +190,7 @@ impl Target for LinuxBridge {
 
     /// The next frame out of port 0 only (the other ports keep theirs).
     fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, TargetError> {
-        Ok(self.sockets[0].recv(deadline)?)
+        Ok(self.sockets.get(0)?.recv(deadline)?)
     }
 
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
@@ -244,51 +238,14 @@ impl Target for LinuxBridge {
     }
 
     fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
-        let n = self.sockets.len();
-        let socket = self
-            .sockets
-            .get(port)
-            .ok_or_else(|| TargetError::NotSupported {
-                what: format!("port {port}: the bridge has {n} ports"),
-            })?;
-        Ok(socket.send(frame)?)
+        self.sockets.send_on(port, frame)
     }
 
     fn recv_frame_any(
         &mut self,
         deadline: StdInstant,
     ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
-        let n = self.sockets.len();
-        loop {
-            for k in 0..n {
-                let port = (self.next + k) % n;
-                if let Some(frame) = self.sockets[port].try_recv()? {
-                    self.next = (port + 1) % n;
-                    return Ok(Some((port, frame)));
-                }
-            }
-            let now = StdInstant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            // Round up so we never wake just before the deadline and spin.
-            let ms = (deadline - now).as_micros().div_ceil(1000);
-            let ms = u16::try_from(ms).unwrap_or(u16::MAX);
-            let mut fds: Vec<PollFd<'_>> = self
-                .sockets
-                .iter()
-                .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN))
-                .collect();
-            match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => {
-                    return Err(TargetError::Io {
-                        op: "poll the bridge's packet sockets".into(),
-                        source: std::io::Error::from_raw_os_error(e as i32),
-                    });
-                }
-            }
-        }
+        self.sockets.recv_any(deadline)
     }
 
     fn control(&mut self, control: &Control) -> Result<(), TargetError> {

@@ -19,7 +19,9 @@
 
 pub mod bridge;
 pub mod linux;
+pub mod ports;
 pub mod recorder;
+pub mod router;
 pub mod switch;
 
 use std::fmt;

@@ -1,0 +1,215 @@
+//! The Linux kernel as a router under test: a [`RouterLab`] (a namespace with one interface
+//! per segment, forwarding on) and one packet socket per segment on the harness side.
+//!
+//! Port `i` of the target is segment `i`: frames go in with [`Target::send_frame_on`] and
+//! come out of any segment through [`Target::recv_frame_any`]. [`Target::endpoints`]
+//! describes segment 0 (the router's address there, the harness end's MAC);
+//! [`LinuxRouter::segment`] describes the others. State queries (neighbours, routes, route
+//! lookups) and controls (routes, neighbour timers) act on the router namespace.
+
+use std::net::IpAddr;
+use std::time::Instant as StdInstant;
+
+use super::ports::PortSockets;
+use super::{
+    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+};
+use crate::sandbox::{RouterConfig, RouterLab, Segment};
+
+/// The Linux kernel forwarding between segments.
+#[derive(Debug)]
+pub struct LinuxRouter {
+    sockets: PortSockets,
+    endpoints: Endpoints,
+    lab: RouterLab,
+}
+
+impl LinuxRouter {
+    /// Builds the lab and opens a packet socket per segment.
+    pub fn new(config: RouterConfig) -> Result<LinuxRouter, TargetError> {
+        let lab = RouterLab::build(config)?;
+        let sockets = PortSockets::new(
+            (0..lab.segments().len())
+                .map(|i| lab.packet_socket(i))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let s0 = &lab.segments()[0];
+        let endpoints = Endpoints {
+            harness_mac: s0.harness_link.mac.unwrap_or_default(),
+            stack_mac: s0.router_link.mac.unwrap_or_default(),
+            stack_ipv4: Some((s0.router_ip, s0.prefix_len)),
+            peer_ipv4: Some(s0.host(2)),
+            stack_ipv6: None,
+            peer_ipv6: None,
+            mtu: s0.router_link.mtu,
+        };
+        sockets.drain()?;
+        Ok(LinuxRouter {
+            sockets,
+            endpoints,
+            lab,
+        })
+    }
+
+    /// Segment `i`: the router's interface, MAC and address there.
+    pub fn segment(&self, i: usize) -> Option<&Segment> {
+        self.lab.segments().get(i)
+    }
+
+    /// The lab underneath.
+    pub fn lab(&self) -> &RouterLab {
+        &self.lab
+    }
+}
+
+impl Target for LinuxRouter {
+    fn name(&self) -> &str {
+        "linux-router"
+    }
+
+    fn environment(&self) -> Vec<String> {
+        let lab = &self.lab;
+        let mut env: Vec<String> = lab
+            .sysctls()
+            .iter()
+            .map(|r| {
+                let role = if r.namespace == lab.router().name() {
+                    "router"
+                } else {
+                    "harness"
+                };
+                format!("{role} {} = {} (was {})", r.name, r.new, r.old)
+            })
+            .collect();
+        for (i, s) in lab.segments().iter().enumerate() {
+            env.push(format!(
+                "segment {i}: router {}/{} on {}",
+                s.router_ip, s.prefix_len, s.router_link.name
+            ));
+        }
+        env
+    }
+
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+        self.sockets.send_on(0, frame)
+    }
+
+    /// The next frame out of segment 0 only (the other segments keep theirs).
+    fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, TargetError> {
+        Ok(self.sockets.get(0)?.recv(deadline)?)
+    }
+
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        Err(TargetError::NotSupported {
+            what: format!("{call}: the router target has no sockets"),
+        })
+    }
+
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+        let rtnl = self.lab_rtnl();
+        match query {
+            StateQuery::Neighbours => Ok(StateAnswer::Neighbours(rtnl.neighbours(false)?)),
+            StateQuery::Routes => Ok(StateAnswer::Routes(rtnl.routes(false)?)),
+            StateQuery::RouteGet(dst) => match rtnl.route_get(*dst) {
+                Ok(lookup) => {
+                    let dev = lookup
+                        .oif
+                        .and_then(|i| self.lab.segment_of_ifindex(i))
+                        .map(|i| self.lab.segments()[i].router_link.name.clone());
+                    Ok(StateAnswer::Route { lookup, dev })
+                }
+                Err(crate::sandbox::SandboxError::RouteLookup {
+                    destination,
+                    failure,
+                    ..
+                }) => Ok(StateAnswer::NoRoute {
+                    dst: destination,
+                    failure,
+                }),
+                Err(e) => Err(e.into()),
+            },
+            other => Err(TargetError::NotSupported {
+                what: format!("{other:?} on the router target"),
+            }),
+        }
+    }
+
+    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+        match control {
+            Control::Route {
+                dst,
+                prefix_len,
+                via,
+            } => {
+                let oif = self
+                    .lab
+                    .segments()
+                    .iter()
+                    .find(|s| {
+                        let mask = u32::MAX << (32 - u32::from(s.prefix_len));
+                        u32::from(*via) & mask == u32::from(s.router_ip) & mask
+                    })
+                    .map(|s| s.router_link.index);
+                self.lab_rtnl().add_route(
+                    IpAddr::V4(*dst),
+                    *prefix_len,
+                    Some(IpAddr::V4(*via)),
+                    oif,
+                )?;
+                Ok(())
+            }
+            Control::NeighbourParams(update) => {
+                let indexes: Vec<u32> = self
+                    .lab
+                    .segments()
+                    .iter()
+                    .map(|s| s.router_link.index)
+                    .collect();
+                for i in indexes {
+                    self.lab_rtnl().set_neighbour_params(i, update)?;
+                }
+                Ok(())
+            }
+            Control::FlushNeighbours => {
+                let indexes: Vec<u32> = self
+                    .lab
+                    .segments()
+                    .iter()
+                    .map(|s| s.router_link.index)
+                    .collect();
+                for i in indexes {
+                    self.lab_rtnl().flush_neighbours(i)?;
+                }
+                Ok(())
+            }
+            other => Err(TargetError::NotSupported {
+                what: format!("{other} on the router target"),
+            }),
+        }
+    }
+
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn ports(&self) -> usize {
+        self.sockets.len()
+    }
+
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+        self.sockets.send_on(port, frame)
+    }
+
+    fn recv_frame_any(
+        &mut self,
+        deadline: StdInstant,
+    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
+        self.sockets.recv_any(deadline)
+    }
+}
+
+impl LinuxRouter {
+    fn lab_rtnl(&mut self) -> &mut crate::sandbox::Rtnl {
+        self.lab.router_rtnl()
+    }
+}
