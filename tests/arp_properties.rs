@@ -10,10 +10,13 @@
 //! A failure is shrunk to a minimal scenario, saved under `fixtures/arp-regressions/`
 //! (replay: `netconform replay FILE`), and every saved one runs again here.
 
+mod common;
+use common::cases;
+
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 use netconform::check::Session;
 use netconform::check::arp_scenario::{
@@ -117,27 +120,6 @@ fn run(s: &ArpScenario) -> Result<ScenarioOutcome, String> {
     Err("the stack drew a new reachable time twice in a row".into())
 }
 
-/// The random seed: fixed, so `cargo test` runs the same scenarios every time;
-/// `NETCONFORM_PROPTEST_SEED` explores others, `NETCONFORM_PROPTEST_CASES` runs more.
-fn rng() -> TestRng {
-    let seed: u64 = std::env::var("NETCONFORM_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x6e63_6172_7030);
-    let mut bytes = [0u8; 32];
-    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&(seed.wrapping_mul(i as u64 + 1)).to_le_bytes());
-    }
-    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
-}
-
-fn cases(default: u32) -> u32 {
-    std::env::var("NETCONFORM_PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 fn short_hash(s: &ArpScenario) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -159,7 +141,7 @@ fn generated_arp_scenarios() {
     };
     let frames = std::cell::Cell::new(0usize);
     let entries = std::cell::Cell::new(0usize);
-    let mut runner = TestRunner::new_with_rng(config, rng());
+    let mut runner = TestRunner::new_with_rng(config, common::rng(0x6e63_6172_7030));
     let result = runner.run(&scenario(), |s| match run(&s) {
         Ok(ScenarioOutcome::Agreed {
             frames: f,

@@ -6,12 +6,13 @@
 //! NETCONFORM_REQUIRE_NETNS=1); the in-process tests need no privilege.
 
 mod common;
+use common::cases;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 use netconform::check::runner::run_one;
 use netconform::check::switch::{
@@ -427,27 +428,6 @@ fn scenario() -> impl Strategy<Value = SwitchScenario> {
     })
 }
 
-/// The random seed: fixed, so that `cargo test` runs the same scenarios every time;
-/// NETCONFORM_PROPTEST_SEED / NETCONFORM_PROPTEST_CASES explore more (as for TCP).
-fn rng() -> TestRng {
-    let seed: u64 = std::env::var("NETCONFORM_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x6e63_7377_6974);
-    let mut bytes = [0u8; 32];
-    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&(seed.wrapping_mul(i as u64 + 1)).to_le_bytes());
-    }
-    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
-}
-
-fn cases(default: u32) -> u32 {
-    std::env::var("NETCONFORM_PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Random frames between four stations on four ports (moves, broadcast, groups, group and
 /// zero sources, reserved addresses, pauses that age entries out), compared step by step with
 /// the model on every port and in the database. A failure shrinks to a minimal scenario,
@@ -474,7 +454,7 @@ fn generated_scenarios_agree_with_the_bridge() {
         max_shrink_iters: 200,
         ..Config::default()
     };
-    let mut runner = TestRunner::new_with_rng(config, rng());
+    let mut runner = TestRunner::new_with_rng(config, common::rng(0x6e63_7377_6974));
     let result = runner.run(&scenario(), |s| {
         // Fresh addresses per case, and an empty database: cases never meet.
         nonce.set(if nonce.get() >= 0xfe {

@@ -6,10 +6,13 @@
 //! the expected and observed exchange side by side. Every saved regression runs again here,
 //! so a behaviour once seen wrong stays checked.
 
+mod common;
+use common::cases;
+
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 use netconform::check::Session;
 use netconform::check::tcp_matrix::{STATES, path_to};
@@ -90,28 +93,6 @@ fn scenario(ipv6: bool) -> impl Strategy<Value = TcpScenario> {
         })
 }
 
-/// The random seed: fixed, so that `cargo test` runs the same scenarios every time and a
-/// failure in CI reproduces; `NETCONFORM_PROPTEST_SEED=<number>` explores others (e.g. in a
-/// nightly run), and `NETCONFORM_PROPTEST_CASES=<n>` runs more of them.
-fn rng() -> TestRng {
-    let seed: u64 = std::env::var("NETCONFORM_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x6e63_7463_7030);
-    let mut bytes = [0u8; 32];
-    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&(seed.wrapping_mul(i as u64 + 1)).to_le_bytes());
-    }
-    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
-}
-
-fn cases(default: u32) -> u32 {
-    std::env::var("NETCONFORM_PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Runs `cases` generated scenarios; a failure is shrunk, saved and reported.
 fn generated(ipv6: bool, cases: u32) {
     let target = std::cell::RefCell::new(LinuxTarget::new(lab(ipv6)).expect("lab"));
@@ -122,7 +103,7 @@ fn generated(ipv6: bool, cases: u32) {
         max_shrink_iters: 400,
         ..Config::default()
     };
-    let mut runner = TestRunner::new_with_rng(config, rng());
+    let mut runner = TestRunner::new_with_rng(config, common::rng(0x6e63_7463_7030));
     let result = runner.run(&scenario(ipv6), |s| {
         // A fresh port pair per case: cases never meet each other's connections.
         port.set(if port.get() >= 60_000 {

@@ -136,6 +136,16 @@ pub const HOST_UNREACHABLE: Clause = Clause {
 /// What every ARP check needs: an IPv4 stack that resolves by ARP.
 const NEEDS: Needs = Needs::IPV4;
 
+/// Peer `from` sends an ARP packet of `kind` (from its second MAC, unicast to the stack).
+fn arp(from: usize, kind: ArpKind, alt_mac: bool, unicast: bool) -> Step {
+    Step::Arp {
+        from,
+        kind,
+        alt_mac,
+        unicast,
+    }
+}
+
 fn peer(octet: u8, answers: bool) -> PeerSpec {
     PeerSpec {
         octet,
@@ -280,12 +290,7 @@ fn unicast_poll_fails(s: &mut Session<'_>) -> Result<(), CheckError> {
             "an unanswered unicast poll ends the entry",
             vec![peer(3, false)],
             vec![
-                Step::Arp {
-                    from: 0,
-                    kind: ArpKind::RequestForStack,
-                    alt_mac: false,
-                    unicast: false,
-                },
+                arp(0, ArpKind::RequestForStack, false, false),
                 Step::Ping { from: 0 },
                 Step::Wait { ms: 400 },
             ],
@@ -300,24 +305,9 @@ fn answers_requests(s: &mut Session<'_>) -> Result<(), CheckError> {
             "a request for the stack is answered and its sender cached",
             vec![peer(1, true), peer(3, true)],
             vec![
-                Step::Arp {
-                    from: 0,
-                    kind: ArpKind::RequestForStack,
-                    alt_mac: false,
-                    unicast: false,
-                },
-                Step::Arp {
-                    from: 1,
-                    kind: ArpKind::RequestForOther,
-                    alt_mac: false,
-                    unicast: false,
-                },
-                Step::Arp {
-                    from: 1,
-                    kind: ArpKind::RequestForStack,
-                    alt_mac: false,
-                    unicast: true,
-                },
+                arp(0, ArpKind::RequestForStack, false, false),
+                arp(1, ArpKind::RequestForOther, false, false),
+                arp(1, ArpKind::RequestForStack, false, true),
             ],
         ),
     )
@@ -331,12 +321,7 @@ fn announcement_updates(s: &mut Session<'_>) -> Result<(), CheckError> {
             vec![peer(1, true)],
             vec![
                 Step::Ping { from: 0 },
-                Step::Arp {
-                    from: 0,
-                    kind: ArpKind::GratuitousRequest,
-                    alt_mac: true,
-                    unicast: false,
-                },
+                arp(0, ArpKind::GratuitousRequest, true, false),
                 Step::Ping { from: 0 },
                 Step::Wait { ms: 150 },
             ],
@@ -350,12 +335,7 @@ fn probe_not_cached(s: &mut Session<'_>) -> Result<(), CheckError> {
         &steady(
             "a probe is answered and not cached",
             vec![peer(1, true)],
-            vec![Step::Arp {
-                from: 0,
-                kind: ArpKind::Probe,
-                alt_mac: false,
-                unicast: false,
-            }],
+            vec![arp(0, ArpKind::Probe, false, false)],
         ),
     )
 }
@@ -368,19 +348,9 @@ fn conflicting_reply(s: &mut Session<'_>) -> Result<(), CheckError> {
             vec![peer(1, true)],
             vec![
                 Step::Ping { from: 0 },
-                Step::Arp {
-                    from: 0,
-                    kind: ArpKind::Reply,
-                    alt_mac: true,
-                    unicast: true,
-                },
+                arp(0, ArpKind::Reply, true, true),
                 Step::Wait { ms: 120 },
-                Step::Arp {
-                    from: 0,
-                    kind: ArpKind::Reply,
-                    alt_mac: true,
-                    unicast: true,
-                },
+                arp(0, ArpKind::Reply, true, true),
             ],
         ),
     )
@@ -392,12 +362,7 @@ fn unsolicited_reply(s: &mut Session<'_>) -> Result<(), CheckError> {
         &scenario(
             "an unsolicited reply to the stack",
             vec![peer(1, true)],
-            vec![Step::Arp {
-                from: 0,
-                kind: ArpKind::Reply,
-                alt_mac: false,
-                unicast: true,
-            }],
+            vec![arp(0, ArpKind::Reply, false, true)],
         ),
     )
 }

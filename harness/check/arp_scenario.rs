@@ -354,7 +354,6 @@ struct Runner<'a, 's> {
     model: ArpHost,
     stack_mac: MacAddr,
     stack_ip: Ipv4Addr,
-    reachable: Duration,
     pending: Vec<Timed>,
     ping_seq: u16,
     forward_seq: u16,
@@ -471,7 +470,6 @@ impl<'a, 's> Runner<'a, 's> {
             policy: scenario.policy,
             params,
         };
-        let reachable = params.reachable;
         let mut model = ArpHost::new(config, profile.clone());
         model.advance(s.now());
         Ok(Runner {
@@ -480,7 +478,6 @@ impl<'a, 's> Runner<'a, 's> {
             model,
             stack_mac,
             stack_ip,
-            reachable,
             pending: Vec::new(),
             ping_seq: 0,
             forward_seq: 0,
@@ -982,7 +979,7 @@ impl<'a, 's> Runner<'a, 's> {
         self.compare_table()?;
         let step = self.step.clone();
         let k = read_params(self.s, &step)?;
-        if Duration::from_millis(k.reachable_ms) != self.reachable {
+        if Duration::from_millis(k.reachable_ms) != self.model.config().params.reachable {
             self.s.note(format!(
                 "the stack drew a new reachable time ({} ms) during the run",
                 k.reachable_ms

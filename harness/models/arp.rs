@@ -102,26 +102,6 @@ pub struct ArpParams {
     pub timer_floor: Duration,
 }
 
-impl ArpParams {
-    /// Linux's defaults with a given drawn reachable time (30 s base, 1 s retransmission,
-    /// 5 s delay, 1 s locktime, 3 unicast and 3 broadcast probes, HZ=250).
-    pub fn linux_defaults(reachable: Duration) -> ArpParams {
-        ArpParams {
-            reachable,
-            base_reachable: Duration::from_millis(30_000),
-            retrans: Duration::from_millis(1_000),
-            delay_probe: Duration::from_millis(5_000),
-            locktime: Duration::from_millis(1_000),
-            ucast_probes: 3,
-            mcast_probes: 3,
-            app_probes: 0,
-            mcast_reprobes: 0,
-            tick: Duration::from_millis(4),
-            timer_floor: Duration::from_millis(8),
-        }
-    }
-}
-
 /// When the stack creates an entry from an unsolicited ARP packet (Linux `arp_accept`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ArpAccept {
@@ -548,11 +528,6 @@ impl ArpHost {
         &self.config
     }
 
-    /// Replaces the parameters (e.g. after the stack drew a new reachable time).
-    pub fn set_params(&mut self, params: ArpParams) {
-        self.config.params = params;
-    }
-
     /// The cache as a dump shows it, ordered by address.
     pub fn entries(&self) -> Vec<EntryView> {
         self.entries
@@ -611,17 +586,6 @@ impl ArpHost {
             .entries
             .values()
             .filter_map(|e| e.timer.map(|t| instant_of(t + tick)))
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Every instant in `critical_instants` for every entry.
-    pub fn all_critical_instants(&self) -> Vec<Instant> {
-        let mut v: Vec<Instant> = self
-            .entries
-            .keys()
-            .flat_map(|ip| self.critical_instants(*ip))
             .collect();
         v.sort();
         v
@@ -702,7 +666,7 @@ impl ArpHost {
             queue: Vec::new(),
             header_cached: false,
         });
-        if e.state.is_valid() && matches!(e.state, Nud::Reachable) && e.header_cached {
+        if e.state == Nud::Reachable && e.header_cached {
             // Fast path: the cached header, no neighbour bookkeeping.
             let mac = e.mac.unwrap_or(MacAddr::ZERO);
             self.emit(

@@ -188,6 +188,26 @@ pub fn target_defaults(ipv6: bool, congestion_control: &str) -> Vec<(String, Str
     v
 }
 
+/// One report line per record, `<role> <name> = <new> (was <old>)`: the role is `dut_role`
+/// for records of the namespace named `dut_namespace`, `harness` for the others.
+pub fn environment_lines(
+    records: &[SysctlRecord],
+    dut_namespace: &str,
+    dut_role: &str,
+) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| {
+            let role = if r.namespace == dut_namespace {
+                dut_role
+            } else {
+                "harness"
+            };
+            format!("{role} {} = {} (was {})", r.name, r.new, r.old)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

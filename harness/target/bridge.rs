@@ -145,18 +145,8 @@ impl Target for LinuxBridge {
 
     fn environment(&self) -> Vec<String> {
         let lab = &self.lab;
-        let mut env: Vec<String> = lab
-            .sysctls()
-            .iter()
-            .map(|r| {
-                let role = if r.namespace == lab.switch().name() {
-                    "switch"
-                } else {
-                    "harness"
-                };
-                format!("{role} {} = {} (was {})", r.name, r.new, r.old)
-            })
-            .collect();
+        let mut env =
+            crate::sandbox::sysctl::environment_lines(lab.sysctls(), lab.switch().name(), "switch");
         let s = lab.settings();
         env.push(format!("bridge ports = {}", lab.ports().len()));
         env.push(format!("bridge stp_state = {}", u8::from(s.stp)));

@@ -158,26 +158,8 @@ impl Target for LinuxTarget {
 
     fn environment(&self) -> Vec<String> {
         let lab = self.lab();
-        let role = |ns: &str| {
-            if ns == lab.target().name() {
-                "target"
-            } else {
-                "harness"
-            }
-        };
-        let mut env: Vec<String> = lab
-            .sysctls()
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {} = {} (was {})",
-                    role(&r.namespace),
-                    r.name,
-                    r.new,
-                    r.old
-                )
-            })
-            .collect();
+        let mut env =
+            crate::sandbox::sysctl::environment_lines(lab.sysctls(), lab.target().name(), "target");
         env.push(format!(
             "target congestion control = {}",
             lab.congestion_control()

@@ -69,18 +69,8 @@ impl Target for LinuxRouter {
 
     fn environment(&self) -> Vec<String> {
         let lab = &self.lab;
-        let mut env: Vec<String> = lab
-            .sysctls()
-            .iter()
-            .map(|r| {
-                let role = if r.namespace == lab.router().name() {
-                    "router"
-                } else {
-                    "harness"
-                };
-                format!("{role} {} = {} (was {})", r.name, r.new, r.old)
-            })
-            .collect();
+        let mut env =
+            crate::sandbox::sysctl::environment_lines(lab.sysctls(), lab.router().name(), "router");
         for (i, s) in lab.segments().iter().enumerate() {
             env.push(format!(
                 "segment {i}: router {}/{} on {}",
@@ -159,25 +149,13 @@ impl Target for LinuxRouter {
                 Ok(())
             }
             Control::NeighbourParams(update) => {
-                let indexes: Vec<u32> = self
-                    .lab
-                    .segments()
-                    .iter()
-                    .map(|s| s.router_link.index)
-                    .collect();
-                for i in indexes {
+                for i in self.router_indexes() {
                     self.lab_rtnl().set_neighbour_params(i, update)?;
                 }
                 Ok(())
             }
             Control::FlushNeighbours => {
-                let indexes: Vec<u32> = self
-                    .lab
-                    .segments()
-                    .iter()
-                    .map(|s| s.router_link.index)
-                    .collect();
-                for i in indexes {
+                for i in self.router_indexes() {
                     self.lab_rtnl().flush_neighbours(i)?;
                 }
                 Ok(())
@@ -211,5 +189,14 @@ impl Target for LinuxRouter {
 impl LinuxRouter {
     fn lab_rtnl(&mut self) -> &mut crate::sandbox::Rtnl {
         self.lab.router_rtnl()
+    }
+
+    /// The router's interface index on every segment.
+    fn router_indexes(&self) -> Vec<u32> {
+        self.lab
+            .segments()
+            .iter()
+            .map(|s| s.router_link.index)
+            .collect()
     }
 }

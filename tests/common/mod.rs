@@ -1,4 +1,4 @@
-//! Helpers shared by the namespace tests.
+//! Helpers shared by the namespace tests and the property tests.
 #![allow(dead_code)]
 
 use std::net::Ipv4Addr;
@@ -71,4 +71,28 @@ pub fn host_ncf_links() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The random source of a property test: seeded from `default_seed`, so that `cargo test`
+/// runs the same cases every time and a failure in CI reproduces;
+/// `NETCONFORM_PROPTEST_SEED=<number>` explores others (e.g. in a nightly run).
+pub fn rng(default_seed: u64) -> proptest::test_runner::TestRng {
+    use proptest::test_runner::{RngAlgorithm, TestRng};
+    let seed: u64 = std::env::var("NETCONFORM_PROPTEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_seed);
+    let mut bytes = [0u8; 32];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&(seed.wrapping_mul(i as u64 + 1)).to_le_bytes());
+    }
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+/// How many cases a property test runs: `default`, or `NETCONFORM_PROPTEST_CASES=<n>`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("NETCONFORM_PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
