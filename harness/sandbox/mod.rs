@@ -18,6 +18,8 @@
 //! - [`BridgeLab`]: the switch topology, a Linux bridge with N ports in a namespace of its
 //!   own, each port a veth pair to the harness namespace; the forwarding database read and
 //!   flushed over netlink.
+//! - [`RouterLab`]: a router namespace with several veth links, for the route model; typed
+//!   routes installed, flushed and looked up (pipelined) over netlink.
 //! - [`clean`]: removes namespaces that killed runs left behind.
 //!
 //! Nothing here ever touches the host namespace's interfaces, routes or addresses: veth pairs
@@ -32,6 +34,7 @@ mod neightbl;
 mod netlink;
 mod netns;
 mod packet;
+mod routes;
 pub mod sysctl;
 
 use std::net::IpAddr;
@@ -48,6 +51,7 @@ pub use netlink::{
 };
 pub use netns::{Namespace, clean, clean_all, netns_dir};
 pub use packet::PacketSocket;
+pub use routes::{PIPELINE_WINDOW, RouterLab, route_error, router_v4, router_v6};
 
 /// Prefix of every namespace the harness creates (`ncf-<pid>-<n>-<role>`).
 pub const NETNS_PREFIX: &str = "ncf-";
