@@ -19,6 +19,7 @@ pub mod arp;
 pub mod arp_scenario;
 pub mod clause;
 pub mod expect;
+pub mod route_table;
 pub mod runner;
 pub mod session;
 pub mod switch;

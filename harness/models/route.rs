@@ -23,8 +23,9 @@
 //! # Lookup
 //!
 //! Policy rules are Linux's defaults: the local table first, then main (the `default`
-//! table is empty). In the first table with a matching prefix, the longest prefix wins; among
-//! routes of that prefix, the lowest metric. The route's type decides the answer:
+//! table is empty); for IPv4 the two are one merged trie (see
+//! [`RouteDeviation::LocalTableFirst`]). In the first table with a matching prefix, the
+//! longest prefix wins; among routes of that prefix, the lowest metric. The route's type decides the answer:
 //!
 //! | route type | answer |
 //! |---|---|
@@ -45,8 +46,9 @@
 //!
 //! IPv4 (Linux `inet_select_addr`): the route's `prefsrc`; else the first address of the
 //! output interface whose subnet holds the gateway, else its first address; else the first
-//! address of any interface. A source given by the caller must be one of the stack's IPv4
-//! addresses (otherwise ENETUNREACH, measured) and is then the answer's source.
+//! address of any interface. A source given by the caller must be local (one of the stack's
+//! IPv4 addresses, or covered by a `local` route; otherwise ENETUNREACH, measured) and is
+//! then the answer's source.
 //!
 //! IPv6: the route's `prefsrc`; else RFC 6724 §5 over every global address of the stack:
 //! rule 1 (the destination itself), rule 2 (link-local and loopback addresses lose against a
@@ -241,9 +243,13 @@ pub enum RouteDeviation {
     /// IPv6: `route get … from S` reports the source the stack would select (prefsrc or RFC
     /// 6724), not `S`; IPv4 reports `S` (measured).
     Ipv6ReportsSelectedSource,
-    /// The local table is consulted before main, so a kernel `local` or `broadcast` route
-    /// wins over any longer main-table prefix (Linux policy rule 0). RFC 1812 §5.2.4.3 has a
-    /// single table.
+    /// IPv6: the local table is consulted before main, so a `local` route there wins over
+    /// any main-table prefix, even a longer one (Linux policy rule 0). IPv4 is not affected:
+    /// while no policy rule was added Linux merges its local and main tables into one trie
+    /// (one longest-prefix match; on an equal prefix the local entry first), which is also
+    /// what RFC 1812 §5.2.4.3 describes. Because of that merge a `local` route in main makes
+    /// its whole prefix count as local addresses, e.g. for the source of `route get … from S`
+    /// (measured).
     LocalTableFirst,
 }
 
@@ -612,7 +618,7 @@ impl RouteTable {
     /// The route that decides a lookup for `dst`, if any (what `ip route get fibmatch`
     /// shows), and the table it is in (`true`: local).
     pub fn matching_route(&self, dst: IpAddr) -> Option<(Route, bool)> {
-        if self.profile.local_table_first {
+        if self.profile.local_table_first && dst.is_ipv6() {
             if let Some(v) = self.local.lpm(dst) {
                 return Some((v[0].route, true));
             }
@@ -637,6 +643,16 @@ impl RouteTable {
         if let Some(s) = src
             && s.is_ipv4()
             && !self.is_local_addr(s)
+            && !matches!(
+                self.matching_route(s),
+                Some((
+                    Route {
+                        kind: RouteKind::Local { .. },
+                        ..
+                    },
+                    _
+                ))
+            )
         {
             return Err(RouteError::NetUnreachable);
         }
