@@ -246,3 +246,178 @@ pub fn tcp_matrix(workers: usize) -> Result<MatrixBench, BenchError> {
         floor_median_us: floor.floor_median_us,
     })
 }
+
+/// Figures of the route-lookup benchmark.
+#[derive(Debug, Clone)]
+pub struct RouteBench {
+    /// Routes installed (kernel and model).
+    pub routes: usize,
+    /// Time to install them through pipelined netlink, in milliseconds.
+    pub install_ms: f64,
+    /// Lookups per measurement.
+    pub lookups: usize,
+    /// Bare `route get` loop, one request in flight, lookups per second.
+    pub bare_single_per_s: f64,
+    /// Bare `route get` loop, pipelined, lookups per second.
+    pub bare_pipelined_per_s: f64,
+    /// Pipelined lookups, each compared with the model, per second.
+    pub verified_per_s: f64,
+}
+
+impl fmt::Display for RouteBench {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "route table: {} routes installed in {:.1} ms ({:.0} routes/s)",
+            self.routes,
+            self.install_ms,
+            self.routes as f64 / self.install_ms * 1e3
+        )?;
+        writeln!(
+            f,
+            "bare route get, 1 in flight   ({} x): {:>9.0} lookups/s",
+            self.lookups, self.bare_single_per_s
+        )?;
+        writeln!(
+            f,
+            "bare route get, {} per send   ({} x): {:>9.0} lookups/s",
+            crate::sandbox::PIPELINE_WINDOW,
+            self.lookups,
+            self.bare_pipelined_per_s
+        )?;
+        writeln!(
+            f,
+            "verified (kernel + model)     ({} x): {:>9.0} lookups/s",
+            self.lookups, self.verified_per_s
+        )?;
+        writeln!(
+            f,
+            "ratio verified / bare 1 in flight: {:.2}; verified / bare pipelined: {:.2}  (goal: >= 300,000/s and >= 0.5)",
+            self.verified_per_s / self.bare_single_per_s,
+            self.verified_per_s / self.bare_pipelined_per_s
+        )
+    }
+}
+
+/// A deterministic table of `n` routes for the lab (IPv4 and IPv6, every type), from a
+/// seeded xorshift generator; duplicates the model would refuse are dropped later.
+fn bench_routes(lab: &crate::sandbox::RouterLab, n: usize) -> Vec<crate::models::route::Route> {
+    use crate::models::route::{Route, RouteKind};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let links = lab.links().len();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let r = next();
+        let link = (r % links as u64) as usize;
+        let oif = lab.links()[link].index;
+        let v6 = r & 0x100 != 0;
+        let bits = next();
+        let (dst, gw) = if v6 {
+            let len = 16 + (bits % 49) as u8;
+            let addr = Ipv6Addr::from((0x2001_0db8u128 << 96) | (u128::from(next()) << 32));
+            let gw = Ipv6Addr::new(
+                0xfd00,
+                0x200,
+                link as u16,
+                0,
+                0,
+                0,
+                0,
+                2 + (r >> 20) as u16 % 250,
+            );
+            (ipnet::IpNet::new(IpAddr::V6(addr), len), IpAddr::V6(gw))
+        } else {
+            let len = 8 + (bits % 25) as u8;
+            let addr = Ipv4Addr::from(0x1400_0000 | (next() as u32 & 0x03ff_ffff));
+            let gw = Ipv4Addr::new(10, 200, link as u8, 2 + ((r >> 20) % 250) as u8);
+            (ipnet::IpNet::new(IpAddr::V4(addr), len), IpAddr::V4(gw))
+        };
+        let Ok(dst) = dst else { continue };
+        let kind = match (r >> 32) % 20 {
+            0 => RouteKind::Blackhole,
+            1 => RouteKind::Unreachable,
+            2 => RouteKind::Prohibit,
+            3 => RouteKind::Unicast { gateway: None, oif },
+            _ => RouteKind::Unicast {
+                gateway: Some(gw),
+                oif,
+            },
+        };
+        out.push(Route {
+            dst: dst.trunc(),
+            kind,
+            metric: Some(((r >> 40) % 4) as u32 * 10 + 1),
+            prefsrc: None,
+        });
+    }
+    out
+}
+
+/// Runs the route-lookup benchmark: a router lab with three links, a table of `routes`
+/// generated routes, then `lookups` edge-biased lookups measured three ways, alternated
+/// over three rounds (the best round of each is reported).
+pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
+    use crate::check::route_table::{accepted_routes, edge_destinations, verify};
+    use crate::models::route::RouteProfile;
+    use crate::sandbox::{PIPELINE_WINDOW, RouterLab};
+    let mut lab = RouterLab::build(3).map_err(TargetError::from)?;
+    let mut model = lab.model(RouteProfile::linux());
+    let table = accepted_routes(&mut model, &bench_routes(&lab, routes));
+    let started = std::time::Instant::now();
+    let outcomes = lab
+        .rtnl()
+        .install_routes(&table)
+        .map_err(TargetError::from)?;
+    let install_ms = started.elapsed().as_secs_f64() * 1e3;
+    if let Some((r, e)) = table
+        .iter()
+        .zip(&outcomes)
+        .find_map(|(r, o)| o.err().map(|e| (r, e)))
+    {
+        return Err(BenchError::Check(format!("the kernel refused {r}: {e}")));
+    }
+    let edges = edge_destinations(&table);
+    let queries: Vec<_> = edges
+        .iter()
+        .cycle()
+        .take(lookups.max(1000))
+        .map(|d| (*d, None))
+        .collect();
+    let n = queries.len();
+    let (mut single, mut piped, mut verified) = (0f64, 0f64, 0f64);
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        for &(d, s) in &queries {
+            let _ = std::hint::black_box(lab.rtnl().lookup(d, s).map_err(TargetError::from)?);
+        }
+        single = single.max(n as f64 / t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        std::hint::black_box(
+            lab.rtnl()
+                .lookup_many(&queries, PIPELINE_WINDOW)
+                .map_err(TargetError::from)?,
+        );
+        piped = piped.max(n as f64 / t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        match verify(lab.rtnl(), &model, &queries, PIPELINE_WINDOW).map_err(TargetError::from)? {
+            Ok(_) => {}
+            Err(m) => return Err(BenchError::Check(m.to_string())),
+        }
+        verified = verified.max(n as f64 / t.elapsed().as_secs_f64());
+    }
+    Ok(RouteBench {
+        routes: table.len(),
+        install_ms,
+        lookups: n,
+        bare_single_per_s: single,
+        bare_pipelined_per_s: piped,
+        verified_per_s: verified,
+    })
+}
