@@ -258,10 +258,18 @@ pub struct RouteBench {
     pub lookups: usize,
     /// Bare `route get` loop, one request in flight, lookups per second.
     pub bare_single_per_s: f64,
+    /// The bare single loop over the IPv4 lookups only, and over the IPv6 ones only.
+    pub bare_single_by_family_per_s: (f64, f64),
     /// Bare `route get` loop, pipelined, lookups per second.
     pub bare_pipelined_per_s: f64,
     /// Pipelined lookups, each compared with the model, per second.
     pub verified_per_s: f64,
+    /// Threads (each with its own socket) of the parallel measurements.
+    pub threads: usize,
+    /// Bare pipelined lookups on `threads` sockets at once, per second.
+    pub bare_parallel_per_s: f64,
+    /// Verified lookups on `threads` sockets at once, per second.
+    pub verified_parallel_per_s: f64,
 }
 
 impl fmt::Display for RouteBench {
@@ -280,6 +288,11 @@ impl fmt::Display for RouteBench {
         )?;
         writeln!(
             f,
+            "  of which IPv4 only: {:>9.0} lookups/s, IPv6 only: {:>9.0} lookups/s",
+            self.bare_single_by_family_per_s.0, self.bare_single_by_family_per_s.1
+        )?;
+        writeln!(
+            f,
             "bare route get, {} per send   ({} x): {:>9.0} lookups/s",
             crate::sandbox::PIPELINE_WINDOW,
             self.lookups,
@@ -292,9 +305,21 @@ impl fmt::Display for RouteBench {
         )?;
         writeln!(
             f,
-            "ratio verified / bare 1 in flight: {:.2}; verified / bare pipelined: {:.2}  (goal: >= 300,000/s and >= 0.5)",
+            "bare route get, pipelined, {} sockets at once: {:>9.0} lookups/s",
+            self.threads, self.bare_parallel_per_s
+        )?;
+        writeln!(
+            f,
+            "verified, {} sockets at once:                 {:>9.0} lookups/s",
+            self.threads, self.verified_parallel_per_s
+        )?;
+        writeln!(
+            f,
+            "ratio verified / bare, 1 socket: {:.2} (vs 1 in flight), {:.2} (vs pipelined); {} sockets: {:.2}  (goal: >= 300,000/s and >= 0.5)",
             self.verified_per_s / self.bare_single_per_s,
-            self.verified_per_s / self.bare_pipelined_per_s
+            self.verified_per_s / self.bare_pipelined_per_s,
+            self.threads,
+            self.verified_parallel_per_s / self.bare_parallel_per_s
         )
     }
 }
@@ -364,7 +389,7 @@ fn bench_routes(lab: &crate::sandbox::RouterLab, n: usize) -> Vec<crate::models:
 /// generated routes, then `lookups` edge-biased lookups measured three ways, alternated
 /// over three rounds (the best round of each is reported).
 pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
-    use crate::check::route_table::{accepted_routes, edge_destinations, verify};
+    use crate::check::route_table::{accepted_routes, edge_destinations, verify, verify_parallel};
     use crate::models::route::RouteProfile;
     use crate::sandbox::{PIPELINE_WINDOW, RouterLab};
     let mut lab = RouterLab::build(3).map_err(TargetError::from)?;
@@ -392,7 +417,60 @@ pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
         .collect();
     let n = queries.len();
     let (mut single, mut piped, mut verified) = (0f64, 0f64, 0f64);
+    let mut by_family = (0f64, 0f64);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4);
+    let mut sockets = (0..threads)
+        .map(|_| lab.open_rtnl())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(TargetError::from)?;
+    let (mut bare_parallel, mut verified_parallel) = (0f64, 0f64);
     for _ in 0..3 {
+        let part = n.div_ceil(threads);
+        let t = std::time::Instant::now();
+        let bare: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = sockets
+                .iter_mut()
+                .zip(queries.chunks(part))
+                .map(|(rtnl, chunk)| {
+                    scope.spawn(move || rtnl.lookup_many(chunk, PIPELINE_WINDOW).map(|v| v.len()))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect()
+        });
+        for r in bare {
+            match r {
+                Ok(r) => {
+                    r.map_err(TargetError::from)?;
+                }
+                Err(_) => return Err(BenchError::Check("a lookup thread panicked".into())),
+            }
+        }
+        bare_parallel = bare_parallel.max(n as f64 / t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        match verify_parallel(&mut sockets, &model, &queries, PIPELINE_WINDOW)
+            .map_err(TargetError::from)?
+        {
+            Ok(_) => {}
+            Err(m) => return Err(BenchError::Check(m.to_string())),
+        }
+        verified_parallel = verified_parallel.max(n as f64 / t.elapsed().as_secs_f64());
+        for v6 in [false, true] {
+            let t = std::time::Instant::now();
+            let mut k = 0usize;
+            for &(d, s) in queries.iter().filter(|q| q.0.is_ipv6() == v6) {
+                let _ = std::hint::black_box(lab.rtnl().lookup(d, s).map_err(TargetError::from)?);
+                k += 1;
+            }
+            let rate = k as f64 / t.elapsed().as_secs_f64();
+            if v6 {
+                by_family.1 = by_family.1.max(rate);
+            } else {
+                by_family.0 = by_family.0.max(rate);
+            }
+        }
         let t = std::time::Instant::now();
         for &(d, s) in &queries {
             let _ = std::hint::black_box(lab.rtnl().lookup(d, s).map_err(TargetError::from)?);
@@ -417,7 +495,11 @@ pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
         install_ms,
         lookups: n,
         bare_single_per_s: single,
+        bare_single_by_family_per_s: by_family,
         bare_pipelined_per_s: piped,
         verified_per_s: verified,
+        threads,
+        bare_parallel_per_s: bare_parallel,
+        verified_parallel_per_s: verified_parallel,
     })
 }

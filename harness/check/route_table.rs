@@ -159,3 +159,37 @@ pub fn edge_destinations(routes: &[Route]) -> Vec<IpAddr> {
         .filter(|d| RouteTable::in_scope(*d) && seen.insert(*d))
         .collect()
 }
+
+/// [`verify`] on several sockets at once, one thread each (the queries split in equal
+/// parts): the kernel answers lookups in parallel, and the model is shared read-only.
+/// Returns how many lookups were compared, or the first difference a thread found.
+pub fn verify_parallel(
+    sockets: &mut [Rtnl],
+    model: &RouteTable,
+    queries: &[Query],
+    window: usize,
+) -> Result<Result<usize, TableMismatch>, SandboxError> {
+    if sockets.is_empty() {
+        return Ok(Ok(0));
+    }
+    let part = queries.len().div_ceil(sockets.len()).max(1);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sockets
+            .iter_mut()
+            .zip(queries.chunks(part))
+            .map(|(rtnl, chunk)| scope.spawn(move || verify(rtnl, model, chunk, window)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut compared = 0;
+    for r in results {
+        match r? {
+            Ok(n) => compared += n,
+            Err(m) => return Ok(Err(m)),
+        }
+    }
+    Ok(Ok(compared))
+}

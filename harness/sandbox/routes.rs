@@ -408,6 +408,13 @@ impl RouterLab {
         &mut self.rtnl
     }
 
+    /// Opens another rtnetlink socket in the router namespace (for lookups from several
+    /// threads at once).
+    pub fn open_rtnl(&self) -> Result<Rtnl, SandboxError> {
+        let name = self.router.name().to_string();
+        self.router.run(move || Rtnl::open(&name))?
+    }
+
     /// The router namespace.
     pub fn router(&self) -> &Namespace {
         &self.router
