@@ -10,8 +10,9 @@
 //! kernel would refuse (the same prefix and metric twice) are left out of both.
 //!
 //! One router lab serves every case: the routes of the previous case are flushed. A failure
-//! shrinks to a minimal table, then to the first destination that disagrees; it is saved
-//! under `fixtures/route-regressions/` and every saved one runs again here. The seed is
+//! shrinks to a minimal table (proptest for small tables; for tables of 10,000 routes the
+//! routes that cannot decide the failing lookup are cut first), then to the first lookup
+//! that disagrees and the fewest routes that still make it disagree; it is saved under `fixtures/route-regressions/` and every saved one runs again here. The seed is
 //! fixed (`NETCONFORM_PROPTEST_SEED` explores others, `NETCONFORM_PROPTEST_CASES` scales the
 //! case counts).
 
@@ -313,6 +314,22 @@ fn run_case(lab: &mut RouterLab, case: &Case, distort: Distort) -> Result<Stats,
     }
 }
 
+/// The lookup a failing case disagrees on first, if the failure is a lookup.
+fn first_failing_query(lab: &mut RouterLab, case: &Case, distort: Distort) -> Option<Query> {
+    let routes = with_indexes(lab, &case.routes);
+    let mut model = lab.model(RouteProfile::linux());
+    let accepted = accepted_routes(&mut model, &routes);
+    let mut wrong = lab.model(RouteProfile::linux());
+    for r in &accepted {
+        wrong.add(distort(&wrong, *r)).ok()?;
+    }
+    install(lab.rtnl(), &accepted).ok()?.ok()?;
+    match verify(lab.rtnl(), &wrong, &case.queries, PIPELINE_WINDOW).ok()? {
+        Err(TableMismatch::Lookup { dst, src, .. }) => Some((dst, src)),
+        _ => None,
+    }
+}
+
 fn regressions_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/route-regressions")
 }
@@ -340,15 +357,23 @@ fn cases(default: u32) -> u32 {
 /// Shrinks a failing concrete case further: drop queries to the first failing one, then
 /// drop routes one at a time while it still fails.
 fn minimise(lab: &mut RouterLab, mut case: Case, distort: Distort) -> Case {
-    let failing = case.queries.iter().position(|q| {
-        let one = Case {
-            queries: vec![*q],
+    if let Some(query) = first_failing_query(lab, &case, distort) {
+        case.queries = vec![query];
+        // Only routes whose prefix holds the destination (or the source) can decide the
+        // lookup: try that cut first, which makes a table of 10,000 routes small at once.
+        let (dst, src) = case.queries[0];
+        let relevant = Case {
+            routes: case
+                .routes
+                .iter()
+                .filter(|r| r.dst.contains(&dst) || src.is_some_and(|s| r.dst.contains(&s)))
+                .copied()
+                .collect(),
             ..case.clone()
         };
-        run_case(lab, &one, distort).is_err()
-    });
-    if let Some(i) = failing {
-        case.queries = vec![case.queries[i]];
+        if run_case(lab, &relevant, distort).is_err() {
+            case = relevant;
+        }
     }
     let mut i = 0;
     while i < case.routes.len() {
@@ -369,12 +394,13 @@ fn run_generated(
     strategy: impl Strategy<Value = CaseGen>,
     n: u32,
     max_edge_routes: usize,
+    shrink_iters: u32,
     distort: Distort,
 ) -> Result<(usize, usize), (Case, String)> {
     let config = Config {
         cases: n,
         failure_persistence: None,
-        max_shrink_iters: 200,
+        max_shrink_iters: shrink_iters,
         max_shrink_time: 60_000,
         ..Config::default()
     };
@@ -445,8 +471,15 @@ fn generated_small_tables_agree_with_the_kernel() {
     }
     let mut lab = RouterLab::build(LINKS).expect("router lab");
     let started = std::time::Instant::now();
-    let n = cases(400);
-    match run_generated(&mut lab, case_gen(1..=40, 20), n, usize::MAX, faithful) {
+    let n = cases(1000);
+    match run_generated(
+        &mut lab,
+        case_gen(1..=40, 20),
+        n,
+        usize::MAX,
+        1000,
+        faithful,
+    ) {
         Ok((routes, lookups)) => {
             println!(
                 "{n} small tables agreed: {routes} routes installed, {lookups} lookups compared in {:.1} s",
@@ -465,8 +498,15 @@ fn generated_large_tables_agree_with_the_kernel() {
     }
     let mut lab = RouterLab::build(LINKS).expect("router lab");
     let started = std::time::Instant::now();
-    let n = cases(4);
-    match run_generated(&mut lab, case_gen(10_000..=10_000, 1000), n, 800, faithful) {
+    let n = cases(6);
+    match run_generated(
+        &mut lab,
+        case_gen(10_000..=10_000, 1000),
+        n,
+        800,
+        0,
+        faithful,
+    ) {
         Ok((routes, lookups)) => {
             println!(
                 "{n} tables of 10,000 generated routes agreed: {routes} routes installed, {lookups} lookups compared in {:.1} s",
@@ -491,6 +531,7 @@ fn a_wrong_metric_tie_break_is_caught_and_shrunk() {
         case_gen(1..=40, 0),
         200,
         usize::MAX,
+        1000,
         highest_metric_wins,
     ) {
         Ok(_) => panic!("a model with the wrong tie-break agreed with the kernel"),
@@ -555,5 +596,139 @@ fn a_refused_route_is_a_typed_error() {
     match install(lab.rtnl(), &[bad]).expect("netlink works") {
         Err(TableMismatch::Refused { .. }) => {}
         other => panic!("{other:?}"),
+    }
+}
+
+/// The certify check passes against the kernel.
+#[test]
+fn the_fixed_table_check_passes_on_linux() {
+    if !require_netns("the_fixed_table_check_passes_on_linux") {
+        return;
+    }
+    let report = run_check(false);
+    assert_eq!(
+        report.verdict,
+        netconform::check::Verdict::Pass,
+        "trace:\n{}",
+        report.trace_text()
+    );
+    assert!(report.trace_text().matches("route get").count() > 50);
+}
+
+/// The check bites: a stack that silently ignores `prohibit` routes fails it, and the
+/// differences name the lookups the missing route decides.
+#[test]
+fn the_fixed_table_check_fails_on_a_stack_without_prohibit_routes() {
+    if !require_netns("the_fixed_table_check_fails_on_a_stack_without_prohibit_routes") {
+        return;
+    }
+    let report = run_check(true);
+    match &report.verdict {
+        netconform::check::Verdict::Fail { differences, .. } => {
+            assert!(
+                differences
+                    .iter()
+                    .any(|d| d.contains("expected administratively prohibited")),
+                "{differences:?}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// A Linux stack that drops every `prohibit` route it is asked to add (and says ok).
+struct NoProhibit(netconform::target::linux::LinuxTarget);
+
+impl netconform::target::Target for NoProhibit {
+    fn name(&self) -> &str {
+        "linux-without-prohibit"
+    }
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::target::TargetError> {
+        self.0.send_frame(frame)
+    }
+    fn recv_frame(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Option<Vec<u8>>, netconform::target::TargetError> {
+        self.0.recv_frame(deadline)
+    }
+    fn call(
+        &mut self,
+        call: &netconform::target::SocketCall,
+    ) -> Result<netconform::target::CallOutcome, netconform::target::TargetError> {
+        self.0.call(call)
+    }
+    fn query(
+        &mut self,
+        query: &netconform::target::StateQuery,
+    ) -> Result<netconform::target::StateAnswer, netconform::target::TargetError> {
+        self.0.query(query)
+    }
+    fn control(
+        &mut self,
+        control: &netconform::target::Control,
+    ) -> Result<(), netconform::target::TargetError> {
+        match control {
+            netconform::target::Control::AddRoute(Route {
+                kind: RouteKind::Prohibit,
+                ..
+            }) => Ok(()),
+            other => self.0.control(other),
+        }
+    }
+    fn endpoints(&self) -> &netconform::target::Endpoints {
+        self.0.endpoints()
+    }
+}
+
+fn run_check(without_prohibit: bool) -> netconform::check::CheckReport {
+    use netconform::check::CheckSpec;
+    use netconform::target::linux::{LinuxTarget, lab_config_for};
+    use netconform::target::{Target, TargetError};
+    let spec = netconform::check::catalogue()
+        .into_iter()
+        .find(|c| c.id == "route.lookup.fixed-table")
+        .expect("the route check is in the catalogue");
+    let factory = move |spec: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+        let t = LinuxTarget::new(lab_config_for(&spec.needs))?;
+        Ok(if without_prohibit {
+            Box::new(NoProhibit(t))
+        } else {
+            Box::new(t)
+        })
+    };
+    netconform::check::runner::run_one(
+        &spec,
+        &factory,
+        netconform::check::tcp_scenario::ProfileName::Linux,
+    )
+}
+
+/// A failure in a table of 10,000 routes shrinks to a handful of routes and one lookup.
+#[test]
+fn a_large_table_failure_shrinks_to_a_few_routes() {
+    if !require_netns("a_large_table_failure_shrinks_to_a_few_routes") {
+        return;
+    }
+    let mut lab = RouterLab::build(LINKS).expect("router lab");
+    let started = std::time::Instant::now();
+    match run_generated(
+        &mut lab,
+        case_gen(10_000..=10_000, 200),
+        1,
+        200,
+        0,
+        highest_metric_wins,
+    ) {
+        Ok(_) => panic!("a model with the wrong tie-break agreed with the kernel"),
+        Err((case, reason)) => {
+            println!(
+                "caught in a table of 10,000 generated routes, shrunk in {:.1} s to {} routes: {reason}",
+                started.elapsed().as_secs_f64(),
+                case.routes.len()
+            );
+            assert_eq!(case.queries.len(), 1, "{case:?}");
+            assert!(case.routes.len() <= 4, "{case:?}");
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod arp;
 pub mod arp_scenario;
 pub mod clause;
 pub mod expect;
+pub mod route;
 pub mod route_table;
 pub mod runner;
 pub mod session;
@@ -151,6 +152,7 @@ pub fn catalogue() -> Vec<CheckSpec> {
         tcp_timers::CHECKS,
         tcp_checks::CHECKS,
         switch::CHECKS,
+        route::CHECKS,
     ]
     .concat()
 }
