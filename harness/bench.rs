@@ -246,3 +246,265 @@ pub fn tcp_matrix(workers: usize) -> Result<MatrixBench, BenchError> {
         floor_median_us: floor.floor_median_us,
     })
 }
+
+/// Figures of the route-lookup benchmark.
+#[derive(Debug, Clone)]
+pub struct RouteBench {
+    /// Routes installed (kernel and model).
+    pub routes: usize,
+    /// Time to install them through pipelined netlink, in milliseconds.
+    pub install_ms: f64,
+    /// Lookups per measurement.
+    pub lookups: usize,
+    /// Bare `route get` loop, one request in flight, lookups per second.
+    pub bare_single_per_s: f64,
+    /// The bare single loop over the IPv4 lookups only, and over the IPv6 ones only.
+    pub bare_single_by_family_per_s: (f64, f64),
+    /// Bare `route get` loop, pipelined, lookups per second.
+    pub bare_pipelined_per_s: f64,
+    /// Pipelined lookups, each compared with the model, per second.
+    pub verified_per_s: f64,
+    /// Threads (each with its own socket) of the parallel measurements.
+    pub threads: usize,
+    /// Bare pipelined lookups on `threads` sockets at once, per second.
+    pub bare_parallel_per_s: f64,
+    /// Verified lookups on `threads` sockets at once, per second.
+    pub verified_parallel_per_s: f64,
+}
+
+impl fmt::Display for RouteBench {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "route table: {} routes installed in {:.1} ms ({:.0} routes/s)",
+            self.routes,
+            self.install_ms,
+            self.routes as f64 / self.install_ms * 1e3
+        )?;
+        writeln!(
+            f,
+            "bare route get, 1 in flight   ({} x): {:>9.0} lookups/s",
+            self.lookups, self.bare_single_per_s
+        )?;
+        writeln!(
+            f,
+            "  of which IPv4 only: {:>9.0} lookups/s, IPv6 only: {:>9.0} lookups/s",
+            self.bare_single_by_family_per_s.0, self.bare_single_by_family_per_s.1
+        )?;
+        writeln!(
+            f,
+            "bare route get, {} per send   ({} x): {:>9.0} lookups/s",
+            crate::sandbox::PIPELINE_WINDOW,
+            self.lookups,
+            self.bare_pipelined_per_s
+        )?;
+        writeln!(
+            f,
+            "verified (kernel + model)     ({} x): {:>9.0} lookups/s",
+            self.lookups, self.verified_per_s
+        )?;
+        writeln!(
+            f,
+            "bare route get, pipelined, {} sockets at once: {:>9.0} lookups/s",
+            self.threads, self.bare_parallel_per_s
+        )?;
+        writeln!(
+            f,
+            "verified, {} sockets at once:                 {:>9.0} lookups/s",
+            self.threads, self.verified_parallel_per_s
+        )?;
+        writeln!(
+            f,
+            "ratio verified / bare, 1 socket: {:.2} (vs 1 in flight), {:.2} (vs pipelined); {} sockets: {:.2}  (goal: >= 300,000/s and >= 0.5)",
+            self.verified_per_s / self.bare_single_per_s,
+            self.verified_per_s / self.bare_pipelined_per_s,
+            self.threads,
+            self.verified_parallel_per_s / self.bare_parallel_per_s
+        )
+    }
+}
+
+/// A deterministic table of `n` routes for the lab (IPv4 and IPv6, every type), from a
+/// seeded xorshift generator; duplicates the model would refuse are dropped later.
+fn bench_routes(lab: &crate::sandbox::RouterLab, n: usize) -> Vec<crate::models::route::Route> {
+    use crate::models::route::{Route, RouteKind};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let links = lab.segments().len();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let r = next();
+        let link = (r % links as u64) as usize;
+        let oif = lab.segments()[link].router_link.index;
+        let v6 = r & 0x100 != 0;
+        let bits = next();
+        let (dst, gw) = if v6 {
+            let len = 16 + (bits % 49) as u8;
+            let addr = Ipv6Addr::from((0x2001_0db8u128 << 96) | (u128::from(next()) << 32));
+            let gw = Ipv6Addr::new(
+                0xfd00,
+                0x200,
+                link as u16,
+                0,
+                0,
+                0,
+                0,
+                2 + (r >> 20) as u16 % 250,
+            );
+            (ipnet::IpNet::new(IpAddr::V6(addr), len), IpAddr::V6(gw))
+        } else {
+            let len = 8 + (bits % 25) as u8;
+            let addr = Ipv4Addr::from(0x1400_0000 | (next() as u32 & 0x03ff_ffff));
+            let gw = Ipv4Addr::new(10, 200, link as u8, 2 + ((r >> 20) % 250) as u8);
+            (ipnet::IpNet::new(IpAddr::V4(addr), len), IpAddr::V4(gw))
+        };
+        let Ok(dst) = dst else { continue };
+        let kind = match (r >> 32) % 20 {
+            0 => RouteKind::Blackhole,
+            1 => RouteKind::Unreachable,
+            2 => RouteKind::Prohibit,
+            3 => RouteKind::Unicast { gateway: None, oif },
+            _ => RouteKind::Unicast {
+                gateway: Some(gw),
+                oif,
+            },
+        };
+        out.push(Route {
+            dst: dst.trunc(),
+            kind,
+            metric: Some(((r >> 40) % 4) as u32 * 10 + 1),
+            prefsrc: None,
+        });
+    }
+    out
+}
+
+/// Runs the route-lookup benchmark: a router lab with three links, a table of `routes`
+/// generated routes, then `lookups` edge-biased lookups measured three ways, alternated
+/// over three rounds (the best round of each is reported).
+pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
+    use crate::check::route_table::{accepted_routes, edge_destinations, verify, verify_parallel};
+    use crate::models::route::RouteProfile;
+    use crate::sandbox::{PIPELINE_WINDOW, RouterConfig, RouterLab};
+    let mut lab = RouterLab::build(RouterConfig::dual_stack(3)).map_err(TargetError::from)?;
+    let mut model = lab.model(RouteProfile::linux());
+    let table = accepted_routes(&mut model, &bench_routes(&lab, routes));
+    let started = std::time::Instant::now();
+    let outcomes = lab
+        .router_rtnl()
+        .install_routes(&table)
+        .map_err(TargetError::from)?;
+    let install_ms = started.elapsed().as_secs_f64() * 1e3;
+    if let Some((r, e)) = table
+        .iter()
+        .zip(&outcomes)
+        .find_map(|(r, o)| o.err().map(|e| (r, e)))
+    {
+        return Err(BenchError::Check(format!("the kernel refused {r}: {e}")));
+    }
+    let edges = edge_destinations(&table);
+    let queries: Vec<_> = edges
+        .iter()
+        .cycle()
+        .take(lookups.max(1000))
+        .map(|d| (*d, None))
+        .collect();
+    let n = queries.len();
+    let (mut single, mut piped, mut verified) = (0f64, 0f64, 0f64);
+    let mut by_family = (0f64, 0f64);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4);
+    let mut sockets = (0..threads)
+        .map(|_| lab.open_router_rtnl())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(TargetError::from)?;
+    let (mut bare_parallel, mut verified_parallel) = (0f64, 0f64);
+    for _ in 0..3 {
+        let part = n.div_ceil(threads);
+        let t = std::time::Instant::now();
+        let bare: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = sockets
+                .iter_mut()
+                .zip(queries.chunks(part))
+                .map(|(rtnl, chunk)| {
+                    scope.spawn(move || rtnl.lookup_many(chunk, PIPELINE_WINDOW).map(|v| v.len()))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect()
+        });
+        for r in bare {
+            match r {
+                Ok(r) => {
+                    r.map_err(TargetError::from)?;
+                }
+                Err(_) => return Err(BenchError::Check("a lookup thread panicked".into())),
+            }
+        }
+        bare_parallel = bare_parallel.max(n as f64 / t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        match verify_parallel(&mut sockets, &model, &queries, PIPELINE_WINDOW)
+            .map_err(TargetError::from)?
+        {
+            Ok(_) => {}
+            Err(m) => return Err(BenchError::Check(m.to_string())),
+        }
+        verified_parallel = verified_parallel.max(n as f64 / t.elapsed().as_secs_f64());
+        for v6 in [false, true] {
+            let t = std::time::Instant::now();
+            let mut k = 0usize;
+            for &(d, s) in queries.iter().filter(|q| q.0.is_ipv6() == v6) {
+                let _ = std::hint::black_box(
+                    lab.router_rtnl().lookup(d, s).map_err(TargetError::from)?,
+                );
+                k += 1;
+            }
+            let rate = k as f64 / t.elapsed().as_secs_f64();
+            if v6 {
+                by_family.1 = by_family.1.max(rate);
+            } else {
+                by_family.0 = by_family.0.max(rate);
+            }
+        }
+        let t = std::time::Instant::now();
+        for &(d, s) in &queries {
+            let _ =
+                std::hint::black_box(lab.router_rtnl().lookup(d, s).map_err(TargetError::from)?);
+        }
+        single = single.max(n as f64 / t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        std::hint::black_box(
+            lab.router_rtnl()
+                .lookup_many(&queries, PIPELINE_WINDOW)
+                .map_err(TargetError::from)?,
+        );
+        piped = piped.max(n as f64 / t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        match verify(lab.router_rtnl(), &model, &queries, PIPELINE_WINDOW)
+            .map_err(TargetError::from)?
+        {
+            Ok(_) => {}
+            Err(m) => return Err(BenchError::Check(m.to_string())),
+        }
+        verified = verified.max(n as f64 / t.elapsed().as_secs_f64());
+    }
+    Ok(RouteBench {
+        routes: table.len(),
+        install_ms,
+        lookups: n,
+        bare_single_per_s: single,
+        bare_single_by_family_per_s: by_family,
+        bare_pipelined_per_s: piped,
+        verified_per_s: verified,
+        threads,
+        bare_parallel_per_s: bare_parallel,
+        verified_parallel_per_s: verified_parallel,
+    })
+}

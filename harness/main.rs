@@ -95,6 +95,16 @@ enum Command {
         /// Workers for the TCP matrix (each with its own namespaces).
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// Measure route lookups instead: a bare `route get` loop and lookups verified
+        /// against the route model, on a generated table.
+        #[arg(long)]
+        routes: bool,
+        /// Routes in the generated table (with --routes).
+        #[arg(long, default_value_t = 10_000)]
+        table_size: usize,
+        /// Lookups per measurement (with --routes).
+        #[arg(long, default_value_t = 200_000)]
+        lookups: usize,
     },
 }
 
@@ -195,8 +205,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             iterations,
             tcp_matrix,
             workers,
+            routes,
+            table_size,
+            lookups,
         } => {
             netconform::sandbox::check_privileges()?;
+            if routes {
+                print!("{}", netconform::bench::routes(table_size, lookups)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             let report = netconform::bench::run(iterations)?;
             print!("{report}");
             if tcp_matrix {

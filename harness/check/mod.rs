@@ -19,6 +19,8 @@ pub mod arp;
 pub mod arp_scenario;
 pub mod clause;
 pub mod expect;
+pub mod route;
+pub mod route_table;
 pub mod runner;
 pub mod session;
 pub mod switch;
@@ -150,6 +152,7 @@ pub fn catalogue() -> Vec<CheckSpec> {
         tcp_timers::CHECKS,
         tcp_checks::CHECKS,
         switch::CHECKS,
+        route::CHECKS,
     ]
     .concat()
 }

@@ -18,6 +18,9 @@
 //! - [`BridgeLab`]: the switch topology, a Linux bridge with N ports in a namespace of its
 //!   own, each port a veth pair to the harness namespace; the forwarding database read and
 //!   flushed over netlink.
+//! - [`RouterLab`]: a router namespace with N segments (veth pairs to the harness
+//!   namespace), IPv4 and optionally IPv6, forwarding on; typed routes installed, flushed
+//!   and looked up (pipelined) over netlink for the route model.
 //! - [`clean`]: removes namespaces that killed runs left behind.
 //!
 //! Nothing here ever touches the host namespace's interfaces, routes or addresses: veth pairs
@@ -33,6 +36,7 @@ mod netlink;
 mod netns;
 mod packet;
 mod router;
+mod routes;
 pub mod sysctl;
 
 use std::net::IpAddr;
@@ -49,7 +53,8 @@ pub use netlink::{
 };
 pub use netns::{Namespace, clean, clean_all, netns_dir};
 pub use packet::PacketSocket;
-pub use router::{MAX_SEGMENTS, RouterConfig, RouterLab, Segment};
+pub use router::{MAX_SEGMENTS, RouterConfig, RouterLab, Segment, router_v4, router_v6};
+pub use routes::{PIPELINE_WINDOW, route_error};
 
 /// Prefix of every namespace the harness creates (`ncf-<pid>-<n>-<role>`).
 pub const NETNS_PREFIX: &str = "ncf-";

@@ -284,7 +284,7 @@ impl Rtnl {
         &self.namespace
     }
 
-    fn io_err(&self, op: &str, detail: impl ToString) -> SandboxError {
+    pub(super) fn io_err(&self, op: &str, detail: impl ToString) -> SandboxError {
         SandboxError::NetlinkIo {
             namespace: self.namespace.clone(),
             op: op.to_string(),
@@ -361,6 +361,90 @@ impl Rtnl {
                     _ => {}
                 }
             }
+        }
+    }
+
+    /// Sends requests (with `flags` besides `NLM_F_REQUEST`) that each get exactly one answer
+    /// (a change with `NLM_F_ACK`: the ACK or its error; a single `RTM_GETROUTE`: the route
+    /// or its error), `window` of them per
+    /// `send`, and hands every answer to `on_answer` with the request's position. The kernel
+    /// handles the requests of one `send` in order and goes on after an error, so one batch
+    /// costs one system call out and one per answer back.
+    pub(super) fn pipeline(
+        &mut self,
+        op: &str,
+        msgs: impl IntoIterator<Item = RouteNetlinkMessage>,
+        flags: u16,
+        window: usize,
+        mut on_answer: impl FnMut(usize, Result<Option<RouteNetlinkMessage>, nix::errno::Errno>),
+    ) -> Result<(), SandboxError> {
+        let window = window.clamp(1, 256);
+        let mut msgs = msgs.into_iter();
+        let mut out = Vec::with_capacity(window * 128);
+        let mut first = 0usize;
+        loop {
+            out.clear();
+            let base = self.seq.wrapping_add(1);
+            let mut n = 0usize;
+            for msg in msgs.by_ref().take(window) {
+                let get = matches!(msg, RouteNetlinkMessage::GetRoute(_));
+                let mut header = NetlinkHeader::default();
+                header.flags = NLM_F_REQUEST | flags | if get { 0 } else { NLM_F_ACK };
+                self.seq = self.seq.wrapping_add(1);
+                header.sequence_number = self.seq;
+                let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+                packet.finalize();
+                let start = (out.len() + 3) & !3;
+                out.resize(start + packet.buffer_len(), 0);
+                packet.serialize(&mut out[start..]);
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            self.socket
+                .send(&out, 0)
+                .map_err(|e| self.io_err(op, format!("send: {e}")))?;
+            let mut answered = vec![false; n];
+            let mut got = 0;
+            while got < n {
+                let len = self
+                    .socket
+                    .recv(&mut &mut self.buf[..], 0)
+                    .map_err(|e| self.io_err(op, format!("recv: {e}")))?;
+                let len = len.min(self.buf.len());
+                let mut off = 0;
+                while off < len {
+                    let msg =
+                        NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[off..len])
+                            .map_err(|e| SandboxError::NetlinkIo {
+                                namespace: self.namespace.clone(),
+                                op: op.to_string(),
+                                detail: format!("decode: {e}"),
+                            })?;
+                    let mlen = msg.header.length as usize;
+                    if mlen == 0 {
+                        break;
+                    }
+                    off += (mlen + 3) & !3;
+                    let i = msg.header.sequence_number.wrapping_sub(base) as usize;
+                    if i >= n || answered[i] {
+                        continue;
+                    }
+                    let answer = match msg.payload {
+                        NetlinkPayload::Error(e) => match e.code {
+                            None => Ok(None),
+                            Some(code) => Err(nix::errno::Errno::from_raw(-code.get())),
+                        },
+                        NetlinkPayload::InnerMessage(m) => Ok(Some(m)),
+                        _ => continue,
+                    };
+                    answered[i] = true;
+                    got += 1;
+                    on_answer(first + i, answer);
+                }
+            }
+            first += n;
         }
     }
 

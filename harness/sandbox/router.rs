@@ -9,12 +9,22 @@
 //!  ...                                        ip_forward=1
 //! ```
 //!
-//! Address plan (RFC 1918, never routed outside our namespaces): segment `i` is
-//! `10.78.<i+1>.0/24`, the router is `.1` on it. The router namespace forwards, sends no
-//! ICMP redirects (a hairpin would otherwise add one), does not rate-limit ICMP errors (so
-//! every error a check provokes is sent) and has IPv6 off.
+//! Address plan (RFC 1918 and RFC 4193, never routed outside our namespaces): segment `i` is
+//! `10.78.<i+1>.0/24` (and `fd00:78:<i+1>::/64` when [`RouterConfig::ipv6`] is set), the
+//! router is `.1` (`::1`) on it. The router namespace forwards IPv4, sends no ICMP redirects
+//! (a hairpin would otherwise add one) and does not rate-limit ICMP errors (so every error a
+//! check provokes is sent). IPv6, when on, has no duplicate address detection and no
+//! forwarding (forwarding would add subnet-router anycast routes that the route lookups do
+//! not want); the route model's lookups use it.
+//!
+//! The lab also gives the route model its view of the router ([`RouterLab::interfaces`],
+//! [`RouterLab::model`]): no traffic is needed for lookups.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+
+use crate::models::route::{Interface, RouteProfile, RouteTable};
 
 use super::ethtool::{self, Offloads};
 use super::netns::next_id;
@@ -31,6 +41,34 @@ pub struct RouterConfig {
     pub segments: usize,
     /// MTU of every veth end.
     pub mtu: u32,
+    /// IPv6 on the router, with `fd00:78:<i+1>::1/64` on segment `i`.
+    pub ipv6: bool,
+}
+
+impl RouterConfig {
+    /// `segments` segments with IPv4 and IPv6 addresses: the route lookup lab.
+    pub fn dual_stack(segments: usize) -> RouterConfig {
+        RouterConfig {
+            segments,
+            ipv6: true,
+            ..RouterConfig::default()
+        }
+    }
+}
+
+/// The router's IPv4 address and prefix on segment `i` (`10.78.<i+1>.1/24`).
+pub fn router_v4(i: usize) -> IpNet {
+    IpNet::new(IpAddr::V4(Ipv4Addr::new(10, 78, i as u8 + 1, 1)), 24).expect("24 <= 32")
+}
+
+/// The router's IPv6 address and prefix on segment `i` (`fd00:78:<i+1>::1/64`), when the lab
+/// has IPv6.
+pub fn router_v6(i: usize) -> IpNet {
+    IpNet::new(
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0x78, i as u16 + 1, 0, 0, 0, 0, 1)),
+        64,
+    )
+    .expect("64 <= 128")
 }
 
 impl Default for RouterConfig {
@@ -39,6 +77,7 @@ impl Default for RouterConfig {
         RouterConfig {
             segments: 2,
             mtu: 1500,
+            ipv6: false,
         }
     }
 }
@@ -52,6 +91,8 @@ pub struct Segment {
     pub router_link: LinkInfo,
     /// The router's address on this segment.
     pub router_ip: Ipv4Addr,
+    /// The router's IPv6 address on this segment, when the lab has IPv6.
+    pub router_ip6: Option<Ipv6Addr>,
     /// The segment's prefix length.
     pub prefix_len: u8,
     /// Offloads read back on the harness end.
@@ -76,6 +117,7 @@ pub struct RouterLab {
     router_rtnl: Rtnl,
     config: RouterConfig,
     segments: Vec<Segment>,
+    interfaces: Vec<Interface>,
     sysctls: Vec<SysctlRecord>,
     harness: Namespace,
     router: Namespace,
@@ -83,8 +125,11 @@ pub struct RouterLab {
 
 /// The router namespace's settings: the harness defaults (IPv6 off, no rp_filter, no
 /// redirects) plus forwarding and no ICMP rate limit.
-fn router_sysctls() -> Vec<(String, String)> {
+fn router_sysctls(ipv6: bool) -> Vec<(String, String)> {
     let mut v = sysctl::harness_defaults();
+    if ipv6 {
+        v.extend(sysctl::ipv6_on());
+    }
     for (k, val) in [
         ("net.ipv4.ip_forward", "1"),
         ("net.ipv4.icmp_ratelimit", "0"),
@@ -113,7 +158,7 @@ impl RouterLab {
         let k = next_id();
         // Before any interface exists, so that `default` applies to every one of them.
         let mut sysctls = sysctl::set_all(&harness, &sysctl::harness_defaults())?;
-        sysctls.extend(sysctl::set_all(&router, &router_sysctls())?);
+        sysctls.extend(sysctl::set_all(&router, &router_sysctls(config.ipv6))?);
 
         let hn = harness.name().to_string();
         let mut harness_rtnl = harness.run(move || Rtnl::open(&hn))??;
@@ -139,12 +184,27 @@ impl RouterLab {
                 let (n, i) = (router.name().to_string(), rname.clone());
                 router.run(move || ethtool::disable_offloads(&n, &i))??
             };
-            let router_ip = Ipv4Addr::new(10, 78, i as u8 + 1, 1);
-            router_rtnl.add_address(router_link.index, IpAddr::V4(router_ip), 24)?;
+            let v4 = router_v4(i);
+            router_rtnl.add_address(router_link.index, v4.addr(), v4.prefix_len())?;
+            let router_ip6 = if config.ipv6 {
+                let v6 = router_v6(i);
+                router_rtnl.add_address(router_link.index, v6.addr(), v6.prefix_len())?;
+                match v6.addr() {
+                    IpAddr::V6(a) => Some(a),
+                    IpAddr::V4(_) => None,
+                }
+            } else {
+                None
+            };
+            let router_ip = match v4.addr() {
+                IpAddr::V4(a) => a,
+                IpAddr::V6(_) => unreachable!("router_v4 is IPv4"),
+            };
             segments.push(Segment {
                 harness_link,
                 router_link,
                 router_ip,
+                router_ip6,
                 prefix_len: 24,
                 harness_offloads,
                 router_offloads,
@@ -159,11 +219,34 @@ impl RouterLab {
             s.harness_link = harness_rtnl.wait_queue_active(&s.harness_link.name)?;
             s.router_link = router_rtnl.wait_queue_active(&s.router_link.name)?;
         }
+        let lo = router_rtnl.link_by_name("lo")?;
+        let mut interfaces = vec![Interface {
+            index: lo.index,
+            name: "lo".into(),
+            loopback: true,
+            addrs: vec![
+                "127.0.0.1/8".parse().expect("prefix"),
+                "::1/128".parse().expect("prefix"),
+            ],
+        }];
+        for (i, s) in segments.iter().enumerate() {
+            let mut addrs = vec![router_v4(i)];
+            if config.ipv6 {
+                addrs.push(router_v6(i));
+            }
+            interfaces.push(Interface {
+                index: s.router_link.index,
+                name: s.router_link.name.clone(),
+                loopback: false,
+                addrs,
+            });
+        }
         Ok(RouterLab {
             harness_rtnl,
             router_rtnl,
             config,
             segments,
+            interfaces,
             sysctls,
             harness,
             router,
@@ -203,6 +286,21 @@ impl RouterLab {
     /// rtnetlink in the router namespace.
     pub fn router_rtnl(&mut self) -> &mut Rtnl {
         &mut self.router_rtnl
+    }
+    /// The router's interfaces as the route model sees them (lo first, then one per
+    /// segment).
+    pub fn interfaces(&self) -> &[Interface] {
+        &self.interfaces
+    }
+    /// A fresh route model of the router with no added route.
+    pub fn model(&self, profile: RouteProfile) -> RouteTable {
+        RouteTable::new(profile, self.interfaces.clone())
+    }
+    /// Opens another rtnetlink socket in the router namespace (for lookups from several
+    /// threads at once).
+    pub fn open_router_rtnl(&self) -> Result<Rtnl, SandboxError> {
+        let name = self.router.name().to_string();
+        self.router.run(move || Rtnl::open(&name))?
     }
     /// An AF_PACKET socket on the harness end of segment `i`.
     pub fn packet_socket(&self, i: usize) -> Result<PacketSocket, SandboxError> {

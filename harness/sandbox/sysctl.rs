@@ -135,6 +135,16 @@ pub fn harness_defaults() -> Vec<(String, String)> {
     v
 }
 
+/// IPv6 on (for `all` and `default`), addresses usable at once: no duplicate address
+/// detection and no router solicitations.
+pub fn ipv6_on() -> Vec<(String, String)> {
+    let mut v = both("net.ipv6.conf", "disable_ipv6", "0");
+    v.extend(both("net.ipv6.conf", "accept_dad", "0"));
+    v.extend(both("net.ipv6.conf", "dad_transmits", "0"));
+    v.extend(both("net.ipv6.conf", "router_solicitations", "0"));
+    v
+}
+
 /// Picks the congestion control to pin: the first of `cubic`, `reno` that the namespace
 /// allows, else the current one. Runs inside `ns`.
 pub fn choose_congestion_control(ns: &Namespace) -> Result<String, SandboxError> {
@@ -153,10 +163,7 @@ pub fn choose_congestion_control(ns: &Namespace) -> Result<String, SandboxError>
 pub fn target_defaults(ipv6: bool, congestion_control: &str) -> Vec<(String, String)> {
     let mut v = Vec::new();
     if ipv6 {
-        v.extend(both("net.ipv6.conf", "disable_ipv6", "0"));
-        v.extend(both("net.ipv6.conf", "accept_dad", "0"));
-        v.extend(both("net.ipv6.conf", "dad_transmits", "0"));
-        v.extend(both("net.ipv6.conf", "router_solicitations", "0"));
+        v.extend(ipv6_on());
     } else {
         v.extend(both("net.ipv6.conf", "disable_ipv6", "1"));
     }

@@ -299,6 +299,9 @@ impl Target for LinuxTarget {
                     Some(index),
                 )?;
             }
+            Control::AddRoute(route) => {
+                self.lab.target_rtnl().add_typed_route(route)?;
+            }
             Control::FlushNeighbours => {
                 self.lab.target_rtnl().flush_neighbours(index)?;
             }

@@ -328,6 +328,10 @@ pub enum Control {
         /// Next hop.
         via: Ipv4Addr,
     },
+    /// A typed route in the main table, IPv4 or IPv6, of any type the route model knows
+    /// (via a gateway, on-link, local, blackhole, unreachable, prohibit, throw), with its
+    /// metric and preferred source; interface indexes are the stack's own.
+    AddRoute(crate::models::route::Route),
     /// Forget every dynamic neighbour entry of the stack's interface.
     FlushNeighbours,
     /// A switch: remove every learned entry from the filtering database.
@@ -379,6 +383,7 @@ impl fmt::Display for Control {
                 prefix_len,
                 via,
             } => write!(f, "add route {dst}/{prefix_len} via {via}"),
+            Control::AddRoute(route) => write!(f, "add route {route}"),
             Control::FlushNeighbours => write!(f, "flush neighbours"),
             Control::FlushFdb => write!(f, "flush fdb"),
             Control::SetAgeing(d) => write!(f, "set ageing time {d}"),

@@ -1,0 +1,286 @@
+//! Route lookup checks: a fixed table installed on the stack under test and in the route
+//! model ([`crate::models::route`]), then `route get` for every edge of every prefix, each
+//! answer compared with the model's.
+//!
+//! The table covers every route type the model knows (via a gateway, on-link, local,
+//! blackhole, unreachable, prohibit, throw), nested prefixes, equal prefixes under different
+//! metrics, default routes, IPv4 and IPv6. Every gateway is the peer the harness speaks for,
+//! so the table installs on a stack with one interface.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::route_table::edge_destinations;
+use super::{CheckError, CheckSpec, Clause, Needs, Session};
+use crate::models::route::{
+    AnswerKind, Interface, Route, RouteAnswer, RouteError, RouteKind, RouteProfile, RouteTable,
+};
+use crate::sandbox::RouteFailure;
+use crate::target::{Control, StateAnswer, StateQuery, TargetError};
+
+/// RFC 1812 §5.2.4.3: the pruning rules, longest match.
+pub const LONGEST_MATCH: Clause = Clause {
+    id: "rfc1812-5.2.4.3-longest-match",
+    source: "RFC 1812 §5.2.4.3",
+    url: "https://www.rfc-editor.org/rfc/rfc1812#section-5.2.4.3",
+    text: "Conceptually, any route lookup algorithm starts out with a set of candidate routes that \
+           consists of the entire contents of the FIB. The algorithm consists of a series of steps \
+           that discard routes from the set. These steps are referred to as Pruning Rules. ... (2) \
+           Longest Match: Longest Match is a refinement of Basic Match ... the algorithm examines \
+           the remaining routes to determine which among them have the largest route.length \
+           values. All except these are discarded.",
+};
+
+/// RFC 6724 §5, rule 1.
+pub const SOURCE_RULE_1: Clause = Clause {
+    id: "rfc6724-5-rule1-same-address",
+    source: "RFC 6724 §5 (Rule 1)",
+    url: "https://www.rfc-editor.org/rfc/rfc6724#section-5",
+    text: "Rule 1: Prefer same address. If SA = D, then prefer SA. Similarly, if SB = D, then \
+           prefer SB.",
+};
+
+/// RFC 6724 §5, rule 5.
+pub const SOURCE_RULE_5: Clause = Clause {
+    id: "rfc6724-5-rule5-outgoing-interface",
+    source: "RFC 6724 §5 (Rule 5)",
+    url: "https://www.rfc-editor.org/rfc/rfc6724#section-5",
+    text: "Rule 5: Prefer outgoing interface. If SA is assigned to the interface that will be used \
+           to send to D and SB is assigned to a different interface, then prefer SA. Similarly, if \
+           SB is assigned to the interface that will be used to send to D and SA is assigned to a \
+           different interface, then prefer SB.",
+};
+
+/// RFC 6724 §5, rule 8.
+pub const SOURCE_RULE_8: Clause = Clause {
+    id: "rfc6724-5-rule8-longest-prefix",
+    source: "RFC 6724 §5 (Rule 8)",
+    url: "https://www.rfc-editor.org/rfc/rfc6724#section-5",
+    text: "Rule 8: Use longest matching prefix. If CommonPrefixLen(SA, D) > CommonPrefixLen(SB, D), \
+           then prefer SA. Similarly, if CommonPrefixLen(SB, D) > CommonPrefixLen(SA, D), then \
+           prefer SB.",
+};
+
+/// The route checks.
+pub const CHECKS: &[CheckSpec] = &[CheckSpec {
+    id: "route.lookup.fixed-table",
+    title: "a fixed IPv4+IPv6 table of every route type: route get at every prefix edge agrees with the route model",
+    clauses: &[LONGEST_MATCH, SOURCE_RULE_1, SOURCE_RULE_5, SOURCE_RULE_8],
+    needs: Needs {
+        ipv6: true,
+        peer_preresolved: false,
+        settings: &[],
+        switch: None,
+    },
+    run: fixed_table,
+}];
+
+fn net(s: &str) -> IpNet {
+    s.parse().expect("a valid prefix in the fixed table")
+}
+
+/// The fixed table: `oif` is the stack's interface, `gw4`/`gw6` the peer.
+pub fn fixed_routes(oif: u32, gw4: IpAddr, gw6: IpAddr, src6: IpAddr) -> Vec<Route> {
+    let route = |dst: &str, kind, metric| Route {
+        dst: net(dst),
+        kind,
+        metric,
+        prefsrc: None,
+    };
+    let via4 = RouteKind::Unicast {
+        gateway: Some(gw4),
+        oif,
+    };
+    let via6 = RouteKind::Unicast {
+        gateway: Some(gw6),
+        oif,
+    };
+    let onlink = RouteKind::Unicast { gateway: None, oif };
+    vec![
+        // IPv4: a default route, nested prefixes of every type, equal prefixes.
+        route("0.0.0.0/0", via4, None),
+        route("0.0.0.0/0", RouteKind::Unreachable, Some(10)),
+        route("203.0.113.0/24", RouteKind::Unreachable, None),
+        route("203.0.113.128/25", via4, Some(20)),
+        route("203.0.113.128/25", RouteKind::Prohibit, Some(10)),
+        route("203.0.113.192/26", RouteKind::Blackhole, None),
+        route("203.0.113.224/27", via4, Some(5)),
+        route("198.51.100.0/24", onlink, None),
+        route("198.51.100.64/26", RouteKind::Throw, None),
+        route("192.0.2.0/24", RouteKind::Local { oif }, None),
+        route("100.64.0.0/10", RouteKind::Blackhole, Some(100)),
+        route("100.64.0.0/10", via4, Some(50)),
+        // IPv6: metric 0 is 1024, so the prohibit route (512) wins its prefix.
+        route("::/0", via6, None),
+        route("2001:db8::/32", RouteKind::Unreachable, None),
+        route("2001:db8:1::/48", via6, Some(0)),
+        route("2001:db8:1::/48", RouteKind::Prohibit, Some(512)),
+        route("2001:db8:1:8000::/49", via6, Some(2000)),
+        route("2001:db8:2::/48", RouteKind::Blackhole, None),
+        route("2001:db8:3::/48", onlink, None),
+        route("2001:db8:4::/48", RouteKind::Throw, None),
+        Route {
+            prefsrc: Some(src6),
+            ..route("2001:db8:5::/48", RouteKind::Local { oif }, None)
+        },
+    ]
+}
+
+/// The model's terms for a target's `route get` answer.
+fn observed(answer: &StateAnswer) -> Option<Result<RouteAnswer, RouteError>> {
+    match answer {
+        StateAnswer::Route { lookup, .. } => {
+            let kind = match lookup.kind.as_str() {
+                "Unicast" => AnswerKind::Unicast,
+                "Local" => AnswerKind::Local,
+                "Broadcast" => AnswerKind::Broadcast,
+                _ => return None,
+            };
+            Some(Ok(RouteAnswer {
+                kind,
+                oif: lookup.oif?,
+                gateway: lookup.gateway,
+                src: lookup.src,
+            }))
+        }
+        StateAnswer::NoRoute { failure, .. } => Some(Err(match failure {
+            RouteFailure::NetUnreachable => RouteError::NetUnreachable,
+            RouteFailure::HostUnreachable => RouteError::HostUnreachable,
+            RouteFailure::Prohibited => RouteError::Prohibited,
+            RouteFailure::Blackhole => RouteError::Blackhole,
+            RouteFailure::Other(e) => RouteError::Other(*e),
+        })),
+        _ => None,
+    }
+}
+
+fn show(r: &Result<RouteAnswer, RouteError>) -> String {
+    match r {
+        Ok(a) => a.to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn unsupported(what: &str) -> CheckError {
+    CheckError::Target {
+        step: "addressing".into(),
+        source: TargetError::NotSupported { what: what.into() },
+    }
+}
+
+fn lookup(
+    s: &mut Session<'_>,
+    step: &str,
+    dst: IpAddr,
+) -> Result<Result<RouteAnswer, RouteError>, CheckError> {
+    let answer = s.query(step, StateQuery::RouteGet(dst))?;
+    observed(&answer).ok_or_else(|| CheckError::WrongAnswer {
+        step: step.into(),
+        expected: "a route or a route error".into(),
+        observed: format!("{answer:?}"),
+    })
+}
+
+fn fixed_table(s: &mut Session<'_>) -> Result<(), CheckError> {
+    let e = s.endpoints().clone();
+    let (Some((stack4, len4)), Some(peer4)) = (e.stack_ipv4, e.peer_ipv4) else {
+        return Err(unsupported("the target has no IPv4 address"));
+    };
+    let (Some((stack6, len6)), Some(peer6)) = (e.stack_ipv6, e.peer_ipv6) else {
+        return Err(unsupported("the target has no IPv6 address"));
+    };
+    // The stack's interface and its loopback, as the stack numbers them.
+    let oif = match lookup(s, "learn the interface", IpAddr::V4(peer4))? {
+        Ok(a) => a.oif,
+        Err(err) => {
+            return Err(CheckError::WrongAnswer {
+                step: "learn the interface".into(),
+                expected: format!("a connected route to the peer {peer4}"),
+                observed: err.to_string(),
+            });
+        }
+    };
+    let loopback = match lookup(s, "learn the loopback", IpAddr::V4(stack4))? {
+        Ok(a) if a.kind == AnswerKind::Local => a.oif,
+        other => {
+            return Err(CheckError::WrongAnswer {
+                step: "learn the loopback".into(),
+                expected: format!("a local answer for the stack's own {stack4}"),
+                observed: show(&other),
+            });
+        }
+    };
+    let prefix = |a: IpAddr, l: u8| IpNet::new(a, l).map_err(|_| unsupported("bad prefix length"));
+    let interfaces = vec![
+        Interface {
+            index: loopback,
+            name: "lo".into(),
+            loopback: true,
+            addrs: vec![net("127.0.0.1/8"), net("::1/128")],
+        },
+        Interface {
+            index: oif,
+            name: "stack".into(),
+            loopback: false,
+            addrs: vec![
+                prefix(IpAddr::V4(stack4), len4)?,
+                prefix(IpAddr::V6(stack6), len6)?,
+            ],
+        },
+    ];
+    let mut model = RouteTable::new(RouteProfile::linux(), interfaces);
+    let routes = fixed_routes(
+        oif,
+        IpAddr::V4(peer4),
+        IpAddr::V6(peer6),
+        IpAddr::V6(stack6),
+    );
+    for route in &routes {
+        if let Err(err) = model.add(*route) {
+            return Err(CheckError::WrongAnswer {
+                step: "build the model".into(),
+                expected: "every route of the fixed table accepted".into(),
+                observed: err.to_string(),
+            });
+        }
+        s.control("install the table", &Control::AddRoute(*route))?;
+    }
+    let mut dsts = edge_destinations(&routes);
+    dsts.extend([
+        IpAddr::V4(stack4),
+        IpAddr::V6(stack6),
+        IpAddr::V4(peer4),
+        IpAddr::V6(peer6),
+    ]);
+    let mut differences = Vec::new();
+    for dst in dsts {
+        let step = format!("route get {dst}");
+        let predicted = model.lookup(dst, None);
+        if predicted == Err(RouteError::OutOfScope) {
+            continue;
+        }
+        let got = lookup(s, &step, dst)?;
+        let line = format!("{step}: {}", show(&got));
+        s.note(line);
+        if got != predicted {
+            differences.push(format!(
+                "{step}: expected {}, observed {} (deciding route: {})",
+                show(&predicted),
+                show(&got),
+                model
+                    .matching_route(dst)
+                    .map(|(r, _)| r.to_string())
+                    .unwrap_or_else(|| "none".into())
+            ));
+        }
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(CheckError::Mismatch {
+            step: "route lookups".into(),
+            differences,
+        })
+    }
+}
