@@ -367,14 +367,22 @@ fn certify(
     let factory =
         move |spec: &check::CheckSpec| -> Result<Box<dyn Target>, netconform::target::TargetError> {
             match kind {
-                // A switch check gets the Linux bridge, every other check a host stack.
+                // A switch check gets the Linux bridge, a router check a router namespace,
+                // every other check a host stack.
                 TargetKind::Linux => {
-                    match netconform::target::bridge::bridge_config_for(&spec.needs) {
-                        Some(bridge) => Ok(Box::new(LinuxBridge::new(bridge)?)),
-                        None => Ok(Box::new(LinuxTarget::new(
-                            netconform::target::linux::lab_config_for(&spec.needs),
-                        )?)),
+                    if let Some(bridge) = netconform::target::bridge::bridge_config_for(&spec.needs)
+                    {
+                        return Ok(Box::new(LinuxBridge::new(bridge)?));
                     }
+                    if let Some(router) = netconform::target::router::router_config_for(&spec.needs)
+                    {
+                        return Ok(Box::new(netconform::target::router::LinuxRouter::new(
+                            router,
+                        )?));
+                    }
+                    Ok(Box::new(LinuxTarget::new(
+                        netconform::target::linux::lab_config_for(&spec.needs),
+                    )?))
                 }
             }
         };

@@ -74,6 +74,16 @@ pub struct Needs {
     /// A switch with this many ports and this ageing time (`None`: a host stack). On a
     /// target that is not such a switch the check's first multi-port event is unsupported.
     pub switch: Option<SwitchNeeds>,
+    /// A router with this many segments (`None`: a host stack). On a target that is not a
+    /// router the check's first query for its ports is unsupported.
+    pub router: Option<RouterNeeds>,
+}
+
+/// What a router check needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RouterNeeds {
+    /// Segments (ports), at least this many.
+    pub segments: usize,
 }
 
 /// What a switch check needs: how many ports, and the ageing time its model assumes.
@@ -93,6 +103,7 @@ impl Needs {
         peer_preresolved: false,
         settings: &[],
         switch: None,
+        router: None,
     };
 
     /// What a TCP scenario needs: the peer pre-resolved (no ARP between its events), IPv6
@@ -103,6 +114,7 @@ impl Needs {
             peer_preresolved: true,
             settings: &[],
             switch: None,
+            router: None,
         }
     }
 }

@@ -72,6 +72,7 @@ pub const CHECKS: &[CheckSpec] = &[CheckSpec {
         peer_preresolved: false,
         settings: &[],
         switch: None,
+        router: None,
     },
     run: fixed_table,
 }];

@@ -92,6 +92,7 @@ const IMMEDIATE: Needs = Needs {
     peer_preresolved: false,
     settings: &[("net.ipv4.tcp_early_retrans", "0")],
     switch: None,
+    router: None,
 };
 
 /// The checks of this module, in the order `certify` runs them.

@@ -248,6 +248,9 @@ impl Target for LinuxTarget {
             StateQuery::Fdb => Err(TargetError::NotSupported {
                 what: "a filtering database: this Linux target is a host, not a switch".into(),
             }),
+            StateQuery::Ports => Err(TargetError::NotSupported {
+                what: "ports of a router: this Linux target is a host with one interface".into(),
+            }),
         }
     }
 

@@ -306,6 +306,8 @@ pub enum StateQuery {
     NeighbourTableInfo,
     /// A switch's filtering database: the entries it learned, by port.
     Fdb,
+    /// A multi-port stack (a router): its interface on every port, in port order.
+    Ports,
 }
 
 /// A setting a check changes on the stack under test.
@@ -560,6 +562,27 @@ pub enum StateAnswer {
     NeighbourTableInfo(NeighbourTableInfo),
     /// A switch's learned filtering database entries.
     Fdb(Vec<FdbEntry>),
+    /// The stack's interface on every port, in port order.
+    Ports(Vec<PortInfo>),
+}
+
+/// The stack's interface on one port of a multi-port target (a router).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortInfo {
+    /// The stack's interface index (what its routes and route lookups name).
+    pub ifindex: u32,
+    /// The stack's interface name.
+    pub name: String,
+    /// The stack's MAC on this port.
+    pub mac: MacAddr,
+    /// The harness end's MAC on this port (the source of every frame the harness sends).
+    pub harness_mac: MacAddr,
+    /// The stack's IPv4 address and prefix length on this port.
+    pub ipv4: Option<(Ipv4Addr, u8)>,
+    /// The stack's IPv6 address and prefix length on this port.
+    pub ipv6: Option<(Ipv6Addr, u8)>,
+    /// Link MTU.
+    pub mtu: u32,
 }
 
 /// Addresses of the two ends.

@@ -12,9 +12,19 @@ use std::time::Instant as StdInstant;
 
 use super::ports::PortSockets;
 use super::{
-    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+    CallOutcome, Control, Endpoints, PortInfo, SocketCall, StateAnswer, StateQuery, Target,
+    TargetError,
 };
+use crate::check::Needs;
 use crate::sandbox::{RouterConfig, RouterLab, Segment};
+
+/// The router a check runs on, when it needs one: its segments.
+pub fn router_config_for(needs: &Needs) -> Option<RouterConfig> {
+    needs.router.map(|r| RouterConfig {
+        segments: r.segments,
+        ..RouterConfig::default()
+    })
+}
 
 /// The Linux kernel forwarding between segments.
 #[derive(Debug)]
@@ -118,6 +128,21 @@ impl Target for LinuxRouter {
                 }),
                 Err(e) => Err(e.into()),
             },
+            StateQuery::Ports => Ok(StateAnswer::Ports(
+                self.lab
+                    .segments()
+                    .iter()
+                    .map(|s| PortInfo {
+                        ifindex: s.router_link.index,
+                        name: s.router_link.name.clone(),
+                        mac: s.router_link.mac.unwrap_or_default(),
+                        harness_mac: s.harness_link.mac.unwrap_or_default(),
+                        ipv4: Some((s.router_ip, s.prefix_len)),
+                        ipv6: s.router_ip6.map(|a| (a, 64)),
+                        mtu: s.router_link.mtu,
+                    })
+                    .collect(),
+            )),
             other => Err(TargetError::NotSupported {
                 what: format!("{other:?} on the router target"),
             }),
@@ -148,6 +173,7 @@ impl Target for LinuxRouter {
                 )?;
                 Ok(())
             }
+            Control::AddRoute(route) => Ok(self.lab_rtnl().add_typed_route(route)?),
             Control::NeighbourParams(update) => {
                 for i in self.router_indexes() {
                     self.lab_rtnl().set_neighbour_params(i, update)?;
