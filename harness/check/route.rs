@@ -170,7 +170,8 @@ fn unsupported(what: &str) -> CheckError {
     }
 }
 
-fn lookup(
+/// `route get dst` on the target, in the route model's terms.
+pub(crate) fn lookup(
     s: &mut Session<'_>,
     step: &str,
     dst: IpAddr,

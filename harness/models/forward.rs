@@ -30,8 +30,9 @@
 //!    TTL 0 or 1) is discarded with time exceeded in transit (11/0). So a TTL-1 packet to a
 //!    destination without a route gets net unreachable, not time exceeded.
 //!
-//! An error is never sent about an ICMP error message or about a fragment other than the
-//! first (RFC 1812 §4.3.2.7); the packet is then discarded silently.
+//! An error is never sent about an ICMP error message, a packet that came as a link-layer
+//! broadcast, or a fragment other than the first (RFC 1812 §4.3.2.7); the packet is then
+//! discarded silently. A unicast packet in a link-layer broadcast is not forwarded either.
 //!
 //! # The ICMP error (Linux's `icmp_send`)
 //!
@@ -111,6 +112,9 @@ pub enum DiscardReason {
     BadChecksum,
     /// A `blackhole` route.
     Blackhole,
+    /// A unicast packet that came as a link-layer broadcast: not forwarded (Linux:
+    /// `ip_forward` forwards `PACKET_HOST` frames only).
+    LinkBroadcast,
     /// An error would be due, but the packet is itself an ICMP error or a non-first
     /// fragment (RFC 1812 §4.3.2.7).
     NoErrorAboutThis(IcmpError),
@@ -223,7 +227,8 @@ impl Router {
         let Network::Ipv4(packet) = &frame.network else {
             return Decision::OutOfScope("not IPv4");
         };
-        if frame.ethernet.dst != ingress.mac && frame.ethernet.dst != MacAddr::BROADCAST {
+        let link_broadcast = frame.ethernet.dst == MacAddr::BROADCAST;
+        if frame.ethernet.dst != ingress.mac && !link_broadcast {
             return Decision::Discard(DiscardReason::NotForUs);
         }
         if !packet.checksum_valid {
@@ -235,17 +240,20 @@ impl Router {
         if !RouteTable::in_scope(IpAddr::V4(packet.dst)) {
             return Decision::OutOfScope("multicast, loopback or zero destinations");
         }
+        let error = |e| {
+            if link_broadcast {
+                Decision::Discard(DiscardReason::NoErrorAboutThis(e))
+            } else {
+                self.error(e, packet, bytes)
+            }
+        };
         let answer = match self.routes.lookup(IpAddr::V4(packet.dst), None) {
             Ok(a) => a,
             Err(RouteError::Blackhole) => return Decision::Discard(DiscardReason::Blackhole),
-            Err(RouteError::NetUnreachable) => {
-                return self.error(IcmpError::NetUnreachable, packet, bytes);
-            }
-            Err(RouteError::HostUnreachable) => {
-                return self.error(IcmpError::HostUnreachable, packet, bytes);
-            }
+            Err(RouteError::NetUnreachable) => return error(IcmpError::NetUnreachable),
+            Err(RouteError::HostUnreachable) => return error(IcmpError::HostUnreachable),
             Err(RouteError::Prohibited) => {
-                return self.error(IcmpError::AdministrativelyProhibited, packet, bytes);
+                return error(IcmpError::AdministrativelyProhibited);
             }
             Err(_) => return Decision::OutOfScope("a lookup the route model does not predict"),
         };
@@ -253,8 +261,11 @@ impl Router {
             AnswerKind::Local | AnswerKind::Broadcast => return Decision::Local,
             AnswerKind::Unicast => {}
         }
+        if link_broadcast {
+            return Decision::Discard(DiscardReason::LinkBroadcast);
+        }
         if packet.ttl <= 1 {
-            return self.error(IcmpError::TimeExceeded, packet, bytes);
+            return error(IcmpError::TimeExceeded);
         }
         let Some(out) = self.port_of(answer.oif) else {
             return Decision::OutOfScope("a route out of an interface that is not a port");

@@ -197,6 +197,18 @@ fn local_not_for_us_bad_checksum_and_errors_about_errors() {
             "{dst}"
         );
     }
+    let mut bcast = udp("10.78.1.2", "10.78.2.2", 64, 4);
+    bcast.ethernet.dst = MacAddr::BROADCAST;
+    assert_eq!(
+        r.receive(0, &bcast.emit()),
+        Decision::Discard(DiscardReason::LinkBroadcast)
+    );
+    let mut bcast = udp("10.78.1.2", "192.0.2.1", 64, 4);
+    bcast.ethernet.dst = MacAddr::BROADCAST;
+    assert_eq!(
+        r.receive(0, &bcast.emit()),
+        Decision::Discard(DiscardReason::NoErrorAboutThis(IcmpError::NetUnreachable))
+    );
     let mut other = udp("10.78.1.2", "10.78.2.2", 64, 4);
     other.ethernet.dst = MacAddr([0x02, 9, 9, 9, 9, 9]);
     assert_eq!(
