@@ -347,21 +347,18 @@ fn bench_routes(lab: &crate::sandbox::RouterLab, n: usize) -> Vec<crate::models:
         let (dst, gw) = if v6 {
             let len = 16 + (bits % 49) as u8;
             let addr = Ipv6Addr::from((0x2001_0db8u128 << 96) | (u128::from(next()) << 32));
-            let gw = Ipv6Addr::new(
-                0xfd00,
-                0x200,
-                link as u16,
-                0,
-                0,
-                0,
-                0,
-                2 + (r >> 20) as u16 % 250,
-            );
+            let IpAddr::V6(net) = crate::sandbox::router_v6(link).network() else {
+                unreachable!("router_v6 is IPv6")
+            };
+            let gw = Ipv6Addr::from(u128::from(net) | u128::from(2 + (r >> 20) as u16 % 250));
             (ipnet::IpNet::new(IpAddr::V6(addr), len), IpAddr::V6(gw))
         } else {
             let len = 8 + (bits % 25) as u8;
             let addr = Ipv4Addr::from(0x1400_0000 | (next() as u32 & 0x03ff_ffff));
-            let gw = Ipv4Addr::new(10, 200, link as u8, 2 + ((r >> 20) % 250) as u8);
+            let IpAddr::V4(net) = crate::sandbox::router_v4(link).network() else {
+                unreachable!("router_v4 is IPv4")
+            };
+            let gw = Ipv4Addr::from(u32::from(net) | (2 + ((r >> 20) % 250) as u32));
             (ipnet::IpNet::new(IpAddr::V4(addr), len), IpAddr::V4(gw))
         };
         let Ok(dst) = dst else { continue };

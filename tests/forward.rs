@@ -165,7 +165,9 @@ fn a_router_that_gets_ttl_or_errors_wrong_fails() {
     let report = run("route.forward.next-hop", Some(Fault::KeepsTtl));
     match &report.verdict {
         Verdict::Fail { differences, .. } => assert!(
-            differences.iter().any(|d| d == "TTL: expected 63, observed 64"),
+            differences
+                .iter()
+                .any(|d| d == "TTL: expected 63, observed 64"),
             "{differences:?}"
         ),
         other => panic!("expected a failure, got {other:?}\n{}", report.trace_text()),
