@@ -536,21 +536,35 @@ fn saved_route_regressions_replay() {
     if !require_netns("saved_route_regressions_replay") {
         return;
     }
-    let Ok(dir) = std::fs::read_dir(regressions_dir()) else {
-        return;
-    };
+    let dir = std::fs::read_dir(regressions_dir()).expect("fixtures/route-regressions exists");
     let mut files: Vec<_> = dir.flatten().map(|e| e.path()).collect();
     files.sort();
-    if files.is_empty() {
-        return;
-    }
+    assert!(
+        !files.is_empty(),
+        "fixtures/route-regressions holds at least the generator's first finding"
+    );
     let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
     let mut failures = Vec::new();
     for path in &files {
         let text = std::fs::read_to_string(path).expect("read regression");
         let case: Case = serde_json::from_str(&text).expect("regression parses");
-        if let Err(e) = run_case(&mut lab, &case, faithful) {
-            failures.push(format!("{}: {e}", path.display()));
+        match run_case(&mut lab, &case, faithful) {
+            Err(e) => failures.push(format!("{}: {e}", path.display())),
+            // Every saved route installed and every saved lookup compared: a regression that
+            // no longer exercises anything is a failure too.
+            Ok(stats)
+                if (stats.routes, stats.lookups) != (case.routes.len(), case.queries.len()) =>
+            {
+                failures.push(format!(
+                    "{}: {} of {} routes installed, {} of {} lookups compared",
+                    path.display(),
+                    stats.routes,
+                    case.routes.len(),
+                    stats.lookups,
+                    case.queries.len()
+                ))
+            }
+            Ok(_) => {}
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
