@@ -660,7 +660,7 @@ impl<'s, 't> Run<'s, 't> {
             differences.extend(packet_differences(
                 &e.packet,
                 p,
-                e.predicts_identification(decision),
+                decision.predicts_identification(),
             ));
             return if differences.is_empty() {
                 self.s.note(format!(

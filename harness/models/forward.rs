@@ -132,17 +132,11 @@ pub struct Emission {
     /// The next hop's MAC; `None`: unknown, the router resolves it first (ARP).
     pub dst_mac: Option<MacAddr>,
     /// The packet. For an error, `identification` is not predicted (see
-    /// [`Emission::predicts_identification`]).
+    /// [`Decision::predicts_identification`]).
     pub packet: Ipv4Packet,
 }
 
 impl Emission {
-    /// Whether the packet's identification is predicted: a forwarded packet keeps the
-    /// sender's, an error carries the router's own.
-    pub fn predicts_identification(&self, decision: &Decision) -> bool {
-        matches!(decision, Decision::Forward(_))
-    }
-
     /// The frame once the next hop's MAC is known.
     pub fn frame(&self, dst_mac: MacAddr) -> Frame {
         let mut f = Frame::new(self.src_mac, dst_mac, Network::Ipv4(self.packet.clone()));
@@ -169,6 +163,14 @@ pub enum Decision {
     Discard(DiscardReason),
     /// Outside what the model predicts (named).
     OutOfScope(&'static str),
+}
+
+impl Decision {
+    /// Whether the emitted packet's identification is predicted: a forwarded packet keeps
+    /// the sender's, an error carries the router's own.
+    pub fn predicts_identification(&self) -> bool {
+        matches!(self, Decision::Forward(_))
+    }
 }
 
 /// The router: its ports, its routes, the neighbours it knows.
