@@ -16,7 +16,6 @@ use super::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::route::{
     AnswerKind, Interface, Route, RouteAnswer, RouteError, RouteKind, RouteProfile, RouteTable,
 };
-use crate::sandbox::RouteFailure;
 use crate::target::{Control, StateAnswer, StateQuery, TargetError};
 
 /// RFC 1812 §5.2.4.3: the pruning rules, longest match.
@@ -145,13 +144,7 @@ fn observed(answer: &StateAnswer) -> Option<Result<RouteAnswer, RouteError>> {
                 src: lookup.src,
             }))
         }
-        StateAnswer::NoRoute { failure, .. } => Some(Err(match failure {
-            RouteFailure::NetUnreachable => RouteError::NetUnreachable,
-            RouteFailure::HostUnreachable => RouteError::HostUnreachable,
-            RouteFailure::Prohibited => RouteError::Prohibited,
-            RouteFailure::Blackhole => RouteError::Blackhole,
-            RouteFailure::Other(e) => RouteError::Other(*e),
-        })),
+        StateAnswer::NoRoute { failure, .. } => Some(Err(*failure)),
         _ => None,
     }
 }

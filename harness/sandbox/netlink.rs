@@ -185,39 +185,9 @@ pub struct RouteLookup {
     pub kind: String,
 }
 
-/// Why `route get` found no usable route (the errno, typed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
-pub enum RouteFailure {
-    /// ENETUNREACH: no route matches (or a `throw` route).
-    #[error("network unreachable (ENETUNREACH)")]
-    NetUnreachable,
-    /// EHOSTUNREACH: an `unreachable` route matched.
-    #[error("no route to host (EHOSTUNREACH)")]
-    HostUnreachable,
-    /// EACCES: a `prohibit` route matched.
-    #[error("administratively prohibited (EACCES)")]
-    Prohibited,
-    /// EINVAL: a `blackhole` route matched (or the lookup was invalid).
-    #[error("blackhole or invalid (EINVAL)")]
-    Blackhole,
-    /// Any other errno.
-    #[error("errno {0}")]
-    Other(i32),
-}
-
-impl RouteFailure {
-    fn from_errno(e: nix::errno::Errno) -> Self {
-        use nix::errno::Errno;
-        match e {
-            Errno::ENETUNREACH => RouteFailure::NetUnreachable,
-            Errno::EHOSTUNREACH => RouteFailure::HostUnreachable,
-            Errno::EACCES => RouteFailure::Prohibited,
-            Errno::EINVAL => RouteFailure::Blackhole,
-            other => RouteFailure::Other(other as i32),
-        }
-    }
-}
+/// Why `route get` found no usable route: the errno, typed in the route model's terms (one
+/// type for the sandbox, the targets and the model, so an answer compares directly).
+pub type RouteFailure = crate::models::route::RouteError;
 
 fn ip_of_route(a: &RouteAddress) -> Option<IpAddr> {
     match a {
@@ -726,7 +696,7 @@ impl Rtnl {
                 return Err(SandboxError::RouteLookup {
                     namespace,
                     destination: dst,
-                    failure: RouteFailure::from_errno(errno),
+                    failure: super::routes::route_error(errno),
                 });
             }
             Err(e) => return Err(e),
@@ -918,11 +888,11 @@ mod tests {
     fn errno_maps_to_route_failure() {
         use nix::errno::Errno;
         assert_eq!(
-            RouteFailure::from_errno(Errno::ENETUNREACH),
+            super::super::routes::route_error(Errno::ENETUNREACH),
             RouteFailure::NetUnreachable
         );
         assert_eq!(
-            RouteFailure::from_errno(Errno::EACCES),
+            super::super::routes::route_error(Errno::EACCES),
             RouteFailure::Prohibited
         );
     }
