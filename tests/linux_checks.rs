@@ -31,14 +31,8 @@ fn run(id: &str, mtu: u32) -> CheckReport {
     run_one(&spec, &factory, ProfileName::Linux)
 }
 
-/// Times differ from run to run; the snapshot locks everything else.
-macro_rules! assert_trace_snapshot {
-    ($name:expr, $text:expr) => {
-        insta::with_settings!({ filters => vec![(r"(?m)^ *\d+\.\d{3}", "[ms]")] }, {
-            insta::assert_snapshot!($name, $text);
-        })
-    };
-}
+#[macro_use]
+mod common;
 
 #[test]
 fn passive_open_data_and_active_close() {

@@ -5,6 +5,7 @@
 //! Namespace tests call `require_netns` first (SKIPPED, or fatal with
 //! NETCONFORM_REQUIRE_NETNS=1); the in-process tests need no privilege.
 
+#[macro_use]
 mod common;
 use common::cases;
 
@@ -50,14 +51,6 @@ fn run_on_bridge(id: &str, ageing_cs: Option<u32>, profile: ProfileName) -> Chec
         Ok(Box::new(LinuxBridge::new(config.clone())?))
     };
     run_one(&spec, &factory, profile)
-}
-
-macro_rules! assert_trace_snapshot {
-    ($name:expr, $text:expr) => {
-        insta::with_settings!({ filters => vec![(r"(?m)^ *\d+\.\d{3}", "[ms]")] }, {
-            insta::assert_snapshot!($name, $text);
-        })
-    };
 }
 
 fn assert_pass(report: &CheckReport) {

@@ -96,3 +96,14 @@ pub fn cases(default: u32) -> u32 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
 }
+
+/// Locks a rendered trace as an insta snapshot; times differ from run to run and are masked,
+/// everything else is locked (for the test crates that declare `#[macro_use] mod common`).
+#[allow(unused_macros)]
+macro_rules! assert_trace_snapshot {
+    ($name:expr, $text:expr) => {
+        insta::with_settings!({ filters => vec![(r"(?m)^ *\d+\.\d{3}", "[ms]")] }, {
+            insta::assert_snapshot!($name, $text);
+        })
+    };
+}
