@@ -6,6 +6,7 @@
 //! profile, and each deviation is one named switch with its RFC section.
 
 pub mod arp;
+pub mod nat;
 pub mod route;
 pub mod seq;
 pub mod switch;
