@@ -19,6 +19,7 @@ pub mod arp;
 pub mod arp_scenario;
 pub mod clause;
 pub mod expect;
+pub mod nat;
 pub mod route;
 pub mod route_table;
 pub mod runner;
@@ -165,6 +166,7 @@ pub fn catalogue() -> Vec<CheckSpec> {
         tcp_checks::CHECKS,
         switch::CHECKS,
         route::CHECKS,
+        nat::CHECKS,
     ]
     .concat()
 }
