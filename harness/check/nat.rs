@@ -112,24 +112,27 @@ pub const TCP_ICMP: Clause = Clause {
            (Type 3) messages.",
 };
 
-/// Linux's own rule for keeping a port (`get_unique_tuple`, step 3).
+/// Linux's own rule for keeping a port (`get_unique_tuple`, step 3), paraphrased from the
+/// kernel source; the quoted words are the source's comment.
 pub const LINUX_KEEP_PORT: Clause = Clause {
     id: "linux-nf-nat-keep-port",
-    source: "Linux net/netfilter/nf_nat_core.c (get_unique_tuple)",
+    source: "Linux net/netfilter/nf_nat_core.c (get_unique_tuple), paraphrased",
     url: "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/net/netfilter/nf_nat_core.c",
-    text: "3) The per-protocol part of the manip is made to map into the range to make a \
-           unique tuple. ... Only bother mapping if it's not already in range and unique",
+    text: "A source NAT first reuses the current mapping of the same source address, protocol \
+           and port when that still gives a unique tuple, else keeps the original port when the \
+           tuple with the new address is unique (\"Only bother mapping if it's not already in \
+           range and unique\"), and only then looks for another port.",
 };
 
-/// Linux's port classes (`nf_nat_l4proto_unique_tuple`).
+/// Linux's port classes (`nf_nat_l4proto_unique_tuple`), paraphrased from the kernel source.
 pub const LINUX_PORT_CLASS: Clause = Clause {
     id: "linux-nf-nat-port-class",
-    source: "Linux net/netfilter/nf_nat_core.c (nf_nat_l4proto_unique_tuple)",
+    source: "Linux net/netfilter/nf_nat_core.c (nf_nat_l4proto_unique_tuple), paraphrased",
     url: "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/net/netfilter/nf_nat_core.c",
-    text: "If no range specified... if (ntohs(*keyptr) < 1024) { /* Loose convention: >> 512 is \
-           credential passing */ if (ntohs(*keyptr) < 512) { min = 1; range_size = 511 - min + \
-           1; } else { min = 600; range_size = 1023 - min + 1; } } else { min = 1024; \
-           range_size = 65535 - 1024 + 1; }",
+    text: "With no port range given, a port that must change is moved within its class: a port \
+           below 512 to 1-511, a port from 512 to 1023 to 600-1023 (the comment: \"Loose \
+           convention: >> 512 is credential passing\"), any other to 1024-65535; ICMP \
+           identifiers anywhere in 0-65535.",
 };
 
 const NEEDS: Needs = Needs {
