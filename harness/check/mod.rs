@@ -20,6 +20,7 @@ pub mod arp_scenario;
 pub mod clause;
 pub mod expect;
 pub mod forward;
+pub mod nat;
 pub mod route;
 pub mod route_table;
 pub mod runner;
@@ -167,6 +168,7 @@ pub fn catalogue() -> Vec<CheckSpec> {
         switch::CHECKS,
         route::CHECKS,
         forward::CHECKS,
+        nat::CHECKS,
     ]
     .concat()
 }

@@ -7,6 +7,7 @@
 
 pub mod arp;
 pub mod forward;
+pub mod nat;
 pub mod route;
 pub mod seq;
 pub mod switch;

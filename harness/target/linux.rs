@@ -251,6 +251,9 @@ impl Target for LinuxTarget {
             StateQuery::Ports => Err(TargetError::NotSupported {
                 what: "ports of a router: this Linux target is a host with one interface".into(),
             }),
+            StateQuery::Conntrack => Err(TargetError::NotSupported {
+                what: "a conntrack table: this Linux target is a host, not a NAT".into(),
+            }),
         }
     }
 
@@ -311,6 +314,11 @@ impl Target for LinuxTarget {
             Control::FlushFdb | Control::SetAgeing(_) => {
                 return Err(TargetError::NotSupported {
                     what: format!("{control}: this Linux target is a host, not a switch"),
+                });
+            }
+            Control::Masquerade { .. } | Control::FlushConntrack => {
+                return Err(TargetError::NotSupported {
+                    what: format!("{control}: this Linux target is a host, not a NAT"),
                 });
             }
         }

@@ -308,6 +308,9 @@ pub enum StateQuery {
     Fdb,
     /// A multi-port stack (a router): its interface on every port, in port order.
     Ports,
+    /// A NAT: its connection tracking table (every tracked flow, original and reply
+    /// direction).
+    Conntrack,
 }
 
 /// A setting a check changes on the stack under test.
@@ -340,6 +343,14 @@ pub enum Control {
     FlushFdb,
     /// A switch: set the ageing time of the filtering database.
     SetAgeing(crate::time::Duration),
+    /// A router: source-NAT (masquerade) everything it sends out of port `port` to its
+    /// own address there.
+    Masquerade {
+        /// The outside port.
+        port: usize,
+    },
+    /// A NAT: forget every tracked connection (and so every mapping).
+    FlushConntrack,
 }
 
 impl fmt::Display for Control {
@@ -389,6 +400,8 @@ impl fmt::Display for Control {
             Control::FlushNeighbours => write!(f, "flush neighbours"),
             Control::FlushFdb => write!(f, "flush fdb"),
             Control::SetAgeing(d) => write!(f, "set ageing time {d}"),
+            Control::Masquerade { port } => write!(f, "masquerade out of p{port}"),
+            Control::FlushConntrack => write!(f, "flush conntrack"),
         }
     }
 }
@@ -564,6 +577,8 @@ pub enum StateAnswer {
     Fdb(Vec<FdbEntry>),
     /// The stack's interface on every port, in port order.
     Ports(Vec<PortInfo>),
+    /// The connection tracking table.
+    Conntrack(Vec<crate::sandbox::ConntrackEntry>),
 }
 
 /// The stack's interface on one port of a multi-port target (a router).

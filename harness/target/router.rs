@@ -5,7 +5,8 @@
 //! come out of any segment through [`Target::recv_frame_any`]. [`Target::endpoints`]
 //! describes segment 0 (the router's address there, the harness end's MAC);
 //! [`LinuxRouter::segment`] describes the others. State queries (neighbours, routes, route
-//! lookups) and controls (routes, neighbour timers) act on the router namespace.
+//! lookups, the conntrack table) and controls (routes, neighbour timers, masquerade, conntrack
+//! flush) act on the router namespace.
 
 use std::net::IpAddr;
 use std::time::Instant as StdInstant;
@@ -143,6 +144,7 @@ impl Target for LinuxRouter {
                     })
                     .collect(),
             )),
+            StateQuery::Conntrack => Ok(StateAnswer::Conntrack(self.lab.conntrack()?)),
             other => Err(TargetError::NotSupported {
                 what: format!("{other:?} on the router target"),
             }),
@@ -186,6 +188,8 @@ impl Target for LinuxRouter {
                 }
                 Ok(())
             }
+            Control::Masquerade { port } => Ok(self.lab.install_masquerade(*port)?),
+            Control::FlushConntrack => Ok(self.lab.flush_conntrack()?),
             other => Err(TargetError::NotSupported {
                 what: format!("{other} on the router target"),
             }),

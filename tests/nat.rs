@@ -1,0 +1,324 @@
+//! NAT: the masquerade checks against the Linux kernel (a router namespace with an nftables
+//! masquerade ruleset, conntrack read from inside it), negative controls that show the
+//! comparison bites, the RFC profile seeing Linux's deviation, and a locked trace.
+//!
+//! Namespace tests call `require_netns` first (SKIPPED, or fatal with
+//! NETCONFORM_REQUIRE_NETNS=1).
+
+#[macro_use]
+mod common;
+
+use netconform::check::nat;
+use netconform::check::runner::run_one;
+use netconform::check::tcp_scenario::ProfileName;
+use netconform::check::{self as check_mod, CheckReport, CheckSpec, Verdict};
+use netconform::sandbox::nat as nat_sandbox;
+use netconform::sandbox::{LabConfig, RouterConfig, RouterLab, require_netns};
+use netconform::target::linux::LinuxTarget;
+use netconform::target::router::{LinuxRouter, router_config_for};
+use netconform::target::{
+    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+};
+use netconform::wire::Frame;
+
+fn spec(id: &str) -> CheckSpec {
+    check_mod::catalogue()
+        .into_iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+fn run_on_router(spec: &CheckSpec, profile: ProfileName) -> CheckReport {
+    let config = router_config_for(&spec.needs).expect("a router check");
+    let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+        Ok(Box::new(LinuxRouter::new(config.clone())?))
+    };
+    run_one(spec, &factory, profile)
+}
+
+fn assert_pass(report: &CheckReport) {
+    assert_eq!(
+        report.verdict,
+        Verdict::Pass,
+        "{}\ntrace:\n{}",
+        report.id,
+        report.trace_text()
+    );
+}
+
+/// Every NAT check of the catalogue passes on Linux with the Linux profile.
+#[test]
+fn every_nat_check_passes_on_linux() {
+    if !require_netns("every_nat_check_passes_on_linux") {
+        return;
+    }
+    let started = std::time::Instant::now();
+    for c in nat::CHECKS {
+        let report = run_on_router(c, ProfileName::Linux);
+        eprintln!("{}: {} ms", c.id, report.duration_ms);
+        assert_pass(&report);
+    }
+    eprintln!(
+        "FIGURE {} NAT checks in {:?}",
+        nat::CHECKS.len(),
+        started.elapsed()
+    );
+}
+
+/// The deterministic exchanges (no clash, so no random port) are locked as normalised
+/// traces: UDP, TCP and echo out and back, and ICMP errors about each.
+#[test]
+fn nat_exchanges_are_locked_as_traces() {
+    if !require_netns("nat_exchanges_are_locked_as_traces") {
+        return;
+    }
+    let report = run_on_router(&spec("nat.reply-translated"), ProfileName::Linux);
+    assert_pass(&report);
+    assert_trace_snapshot!("reply_translated", report.trace_text());
+    let report = run_on_router(&spec("nat.icmp-error-translated"), ProfileName::Linux);
+    assert_pass(&report);
+    assert_trace_snapshot!("icmp_error_translated", report.trace_text());
+}
+
+/// What a wrapped router does wrong on purpose.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fault {
+    /// Accepts `Control::Masquerade` and installs nothing: a plain router.
+    NoMasquerade,
+    /// Reports every conntrack reply tuple with its destination port plus one.
+    ConntrackOffByOne,
+    /// Flips a bit of the quoted transport checksum of every ICMP error it forwards inside.
+    QuotedChecksum,
+}
+
+/// The Linux router, with one fault.
+struct Faulty {
+    inner: LinuxRouter,
+    fault: Fault,
+}
+
+impl Target for Faulty {
+    fn name(&self) -> &str {
+        "faulty-linux-router"
+    }
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+        self.inner.send_frame(frame)
+    }
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+        self.inner.recv_frame(deadline)
+    }
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        self.inner.call(call)
+    }
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+        let answer = self.inner.query(query)?;
+        Ok(match (self.fault, answer) {
+            (Fault::ConntrackOffByOne, StateAnswer::Conntrack(mut entries)) => {
+                for e in &mut entries {
+                    e.reply.dport = e.reply.dport.wrapping_add(1);
+                }
+                StateAnswer::Conntrack(entries)
+            }
+            (_, a) => a,
+        })
+    }
+    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+        if self.fault == Fault::NoMasquerade && matches!(control, Control::Masquerade { .. }) {
+            return Ok(());
+        }
+        self.inner.control(control)
+    }
+    fn endpoints(&self) -> &Endpoints {
+        self.inner.endpoints()
+    }
+    fn ports(&self) -> usize {
+        self.inner.ports()
+    }
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+        self.inner.send_frame_on(port, frame)
+    }
+    fn recv_frame_any(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
+        let got = self.inner.recv_frame_any(deadline)?;
+        Ok(got.map(|(port, mut bytes)| {
+            // Ethernet 14 + outer IPv4 20 + ICMP 8 + quoted IPv4 20, then UDP's checksum at 6.
+            if self.fault == Fault::QuotedChecksum
+                && port == 0
+                && bytes.len() >= 70
+                && bytes[12..14] == [0x08, 0x00]
+                && bytes[23] == 1
+                && bytes[34] == 3
+                && bytes[42 + 9] == 17
+            {
+                bytes[62 + 6] ^= 0x01;
+                // Keep the outer ICMP checksum right, so only the quote is wrong.
+                let mut m = Frame::parse(&bytes).expect("a frame the router sent");
+                m.fill_computed();
+                let fixed = m.emit();
+                bytes.truncate(0);
+                bytes.extend_from_slice(&fixed);
+            }
+            (port, bytes)
+        }))
+    }
+}
+
+fn run_faulty(id: &str, fault: Fault) -> CheckReport {
+    let spec = spec(id);
+    let config = router_config_for(&spec.needs).expect("a router check");
+    let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+        Ok(Box::new(Faulty {
+            inner: LinuxRouter::new(config.clone())?,
+            fault,
+        }))
+    };
+    run_one(&spec, &factory, ProfileName::Linux)
+}
+
+fn failure(report: &CheckReport) -> (String, Vec<String>) {
+    match &report.verdict {
+        Verdict::Fail { step, differences } => (step.clone(), differences.clone()),
+        other => panic!(
+            "{}: expected a failure, got {other:?}\n{}",
+            report.id,
+            report.trace_text()
+        ),
+    }
+}
+
+/// Without the masquerade rule the router forwards untranslated: the first outbound packet
+/// fails, naming the source address.
+#[test]
+fn a_router_without_masquerade_fails() {
+    if !require_netns("a_router_without_masquerade_fails") {
+        return;
+    }
+    let (step, differences) = failure(&run_faulty("nat.masquerade.port-kept", Fault::NoMasquerade));
+    assert!(step.starts_with("A:40000 > S:7000"), "{step}");
+    assert!(
+        differences
+            .iter()
+            .any(|d| d.starts_with("ip.src: expected 10.78.2.1, observed 10.78.1.10")),
+        "{differences:?}"
+    );
+    // And no conntrack entry would have matched either: the reply check fails too.
+    let (_, differences) = failure(&run_faulty("nat.reply-translated", Fault::NoMasquerade));
+    assert!(!differences.is_empty());
+}
+
+/// A conntrack table that disagrees with the wire (reply port off by one) is named.
+#[test]
+fn a_conntrack_table_that_disagrees_fails() {
+    if !require_netns("a_conntrack_table_that_disagrees_fails") {
+        return;
+    }
+    let (step, differences) = failure(&run_faulty(
+        "nat.masquerade.port-kept",
+        Fault::ConntrackOffByOne,
+    ));
+    assert!(step.ends_with(": conntrack"), "{step}");
+    assert!(
+        differences
+            .iter()
+            .any(|d| d.contains("expected reply 10.78.2.2:7000 > 10.78.2.1:40000")),
+        "{differences:?}"
+    );
+}
+
+/// A quoted UDP checksum left wrong is named, field by field.
+#[test]
+fn a_wrong_quoted_checksum_fails() {
+    if !require_netns("a_wrong_quoted_checksum_fails") {
+        return;
+    }
+    let (step, differences) = failure(&run_faulty(
+        "nat.icmp-error-translated",
+        Fault::QuotedChecksum,
+    ));
+    assert!(step.contains("port unreachable"), "{step}");
+    assert!(
+        differences
+            .iter()
+            .any(|d| d.starts_with("quoted.udp.checksum")),
+        "{differences:?}"
+    );
+}
+
+/// Under the RFC 4787 profile the model insists on endpoint-independent mapping: Linux's
+/// second external port after a clash fails REQ-1; the checks without that case pass.
+#[test]
+fn the_rfc_profile_sees_the_endpoint_dependent_mapping() {
+    if !require_netns("the_rfc_profile_sees_the_endpoint_dependent_mapping") {
+        return;
+    }
+    let report = run_on_router(
+        &spec("nat.masquerade.endpoint-dependent-after-clash"),
+        ProfileName::Rfc,
+    );
+    let (step, differences) = failure(&report);
+    assert!(step.starts_with("B:6000 > S:7000"), "{step}");
+    assert!(
+        differences
+            .iter()
+            .any(|d| d.contains("expected port 6000 reused") && d.contains("RFC 4787 §4.1 (REQ-1)")),
+        "{differences:?}"
+    );
+    for id in [
+        "nat.masquerade.mapping-reused",
+        "nat.masquerade.clash-same-class",
+    ] {
+        assert_pass(&run_on_router(&spec(id), ProfileName::Rfc));
+    }
+}
+
+/// A host target has no ports to NAT between: unsupported, not failed.
+#[test]
+fn a_host_target_is_unsupported_for_nat_checks() {
+    if !require_netns("a_host_target_is_unsupported_for_nat_checks") {
+        return;
+    }
+    let spec = spec("nat.reply-translated");
+    let factory = |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+        Ok(Box::new(LinuxTarget::new(LabConfig::default())?))
+    };
+    let report = run_one(&spec, &factory, ProfileName::Linux);
+    assert!(
+        matches!(report.verdict, Verdict::Unsupported { .. }),
+        "{:?}",
+        report.verdict
+    );
+}
+
+/// The ruleset lives in the lab's router namespace only, and conntrack is read and flushed
+/// there.
+#[test]
+fn the_ruleset_and_conntrack_stay_in_the_router_namespace() {
+    if !require_netns("the_ruleset_and_conntrack_stay_in_the_router_namespace") {
+        return;
+    }
+    let lab = RouterLab::build(RouterConfig::default()).expect("router lab");
+    lab.install_masquerade(1)
+        .expect("nft in the router namespace");
+    let rules = nat_sandbox::nft_ruleset(lab.router()).expect("list");
+    assert!(rules.contains("table ip ncf_nat"), "{rules}");
+    assert!(
+        rules.contains(&format!(
+            "oifname \"{}\" masquerade",
+            lab.segments()[1].router_link.name
+        )),
+        "{rules}"
+    );
+    let host = std::process::Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .expect("nft on the host");
+    assert!(
+        !String::from_utf8_lossy(&host.stdout).contains(nat_sandbox::NFT_TABLE),
+        "the host namespace has no table of ours"
+    );
+    assert!(lab.conntrack().expect("read").is_empty());
+    lab.flush_conntrack().expect("flush");
+    assert!(lab.install_masquerade(7).is_err(), "no segment 7");
+}
