@@ -4,18 +4,11 @@
 
 use netconform::check::runner::run_one;
 use netconform::check::tcp_scenario::ProfileName;
-use netconform::check::{self, CheckReport, CheckSpec, Verdict};
+use netconform::check::{CheckReport, CheckSpec, Verdict};
 use netconform::sandbox::LabConfig;
 use netconform::sandbox::require_netns;
 use netconform::target::linux::LinuxTarget;
 use netconform::target::{Target, TargetError};
-
-fn spec(id: &str) -> CheckSpec {
-    check::catalogue()
-        .into_iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no check {id}"))
-}
 
 /// Runs check `id` on a Linux lab built from `config` (IPv6 off unless the check uses it).
 /// Runs check `id` on a Linux lab set up as the check needs, with `mtu`.
@@ -33,6 +26,8 @@ fn run(id: &str, mtu: u32) -> CheckReport {
 
 #[macro_use]
 mod common;
+
+use common::spec;
 
 #[test]
 fn passive_open_data_and_active_close() {

@@ -8,42 +8,19 @@
 #[macro_use]
 mod common;
 
+use common::{Faithful, Spoil, assert_pass, failure, run_on_router, spec};
 use netconform::check::nat;
 use netconform::check::runner::run_one;
 use netconform::check::tcp_scenario::ProfileName;
-use netconform::check::{self as check_mod, CheckReport, CheckSpec, Verdict};
+use netconform::check::{CheckReport, CheckSpec, Verdict};
 use netconform::sandbox::nat as nat_sandbox;
 use netconform::sandbox::{LabConfig, RouterConfig, RouterLab, require_netns};
 use netconform::target::linux::LinuxTarget;
-use netconform::target::router::{LinuxRouter, router_config_for};
-use netconform::target::{
-    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
-};
+use netconform::target::{Control, StateAnswer, Target, TargetError};
 use netconform::wire::Frame;
 
-fn spec(id: &str) -> CheckSpec {
-    check_mod::catalogue()
-        .into_iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no check {id}"))
-}
-
-fn run_on_router(spec: &CheckSpec, profile: ProfileName) -> CheckReport {
-    let config = router_config_for(&spec.needs).expect("a router check");
-    let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
-        Ok(Box::new(LinuxRouter::new(config.clone())?))
-    };
-    run_one(spec, &factory, profile)
-}
-
-fn assert_pass(report: &CheckReport) {
-    assert_eq!(
-        report.verdict,
-        Verdict::Pass,
-        "{}\ntrace:\n{}",
-        report.id,
-        report.trace_text()
-    );
+fn run(spec: &CheckSpec, profile: ProfileName) -> CheckReport {
+    run_on_router(spec, profile, Faithful)
 }
 
 /// Every NAT check of the catalogue passes on Linux with the Linux profile.
@@ -54,7 +31,7 @@ fn every_nat_check_passes_on_linux() {
     }
     let started = std::time::Instant::now();
     for c in nat::CHECKS {
-        let report = run_on_router(c, ProfileName::Linux);
+        let report = run(c, ProfileName::Linux);
         eprintln!("{}: {} ms", c.id, report.duration_ms);
         assert_pass(&report);
     }
@@ -72,10 +49,10 @@ fn nat_exchanges_are_locked_as_traces() {
     if !require_netns("nat_exchanges_are_locked_as_traces") {
         return;
     }
-    let report = run_on_router(&spec("nat.reply-translated"), ProfileName::Linux);
+    let report = run(&spec("nat.reply-translated"), ProfileName::Linux);
     assert_pass(&report);
     assert_trace_snapshot!("reply_translated", report.trace_text());
-    let report = run_on_router(&spec("nat.icmp-error-translated"), ProfileName::Linux);
+    let report = run(&spec("nat.icmp-error-translated"), ProfileName::Linux);
     assert_pass(&report);
     assert_trace_snapshot!("icmp_error_translated", report.trace_text());
 }
@@ -91,28 +68,9 @@ enum Fault {
     QuotedChecksum,
 }
 
-/// The Linux router, with one fault.
-struct Faulty {
-    inner: LinuxRouter,
-    fault: Fault,
-}
-
-impl Target for Faulty {
-    fn name(&self) -> &str {
-        "faulty-linux-router"
-    }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
-        self.inner.send_frame(frame)
-    }
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
-        self.inner.recv_frame(deadline)
-    }
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
-        self.inner.call(call)
-    }
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
-        let answer = self.inner.query(query)?;
-        Ok(match (self.fault, answer) {
+impl Spoil for Fault {
+    fn answer(&self, answer: StateAnswer) -> StateAnswer {
+        match (self, answer) {
             (Fault::ConntrackOffByOne, StateAnswer::Conntrack(mut entries)) => {
                 for e in &mut entries {
                     e.reply.dport = e.reply.dport.wrapping_add(1);
@@ -120,72 +78,33 @@ impl Target for Faulty {
                 StateAnswer::Conntrack(entries)
             }
             (_, a) => a,
-        })
-    }
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
-        if self.fault == Fault::NoMasquerade && matches!(control, Control::Masquerade { .. }) {
-            return Ok(());
         }
-        self.inner.control(control)
     }
-    fn endpoints(&self) -> &Endpoints {
-        self.inner.endpoints()
+    fn performs(&self, control: &Control) -> bool {
+        !(*self == Fault::NoMasquerade && matches!(control, Control::Masquerade { .. }))
     }
-    fn ports(&self) -> usize {
-        self.inner.ports()
-    }
-    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
-        self.inner.send_frame_on(port, frame)
-    }
-    fn recv_frame_any(
-        &mut self,
-        deadline: std::time::Instant,
-    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
-        let got = self.inner.recv_frame_any(deadline)?;
-        Ok(got.map(|(port, mut bytes)| {
-            // Ethernet 14 + outer IPv4 20 + ICMP 8 + quoted IPv4 20, then UDP's checksum at 6.
-            if self.fault == Fault::QuotedChecksum
-                && port == 0
-                && bytes.len() >= 70
-                && bytes[12..14] == [0x08, 0x00]
-                && bytes[23] == 1
-                && bytes[34] == 3
-                && bytes[42 + 9] == 17
-            {
-                bytes[62 + 6] ^= 0x01;
-                // Keep the outer ICMP checksum right, so only the quote is wrong.
-                let mut m = Frame::parse(&bytes).expect("a frame the router sent");
-                m.fill_computed();
-                let fixed = m.emit();
-                bytes.truncate(0);
-                bytes.extend_from_slice(&fixed);
-            }
-            (port, bytes)
-        }))
+    fn frame(&self, port: usize, mut bytes: Vec<u8>) -> Option<Vec<u8>> {
+        // Ethernet 14 + outer IPv4 20 + ICMP 8 + quoted IPv4 20, then UDP's checksum at 6.
+        if *self == Fault::QuotedChecksum
+            && port == 0
+            && bytes.len() >= 70
+            && bytes[12..14] == [0x08, 0x00]
+            && bytes[23] == 1
+            && bytes[34] == 3
+            && bytes[42 + 9] == 17
+        {
+            bytes[62 + 6] ^= 0x01;
+            // Keep the outer ICMP checksum right, so only the quote is wrong.
+            let mut m = Frame::parse(&bytes).expect("a frame the router sent");
+            m.fill_computed();
+            bytes = m.emit();
+        }
+        Some(bytes)
     }
 }
 
 fn run_faulty(id: &str, fault: Fault) -> CheckReport {
-    let spec = spec(id);
-    let config = router_config_for(&spec.needs).expect("a router check");
-    let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
-        Ok(Box::new(Faulty {
-            inner: LinuxRouter::new(config.clone())?,
-            fault,
-        }))
-    };
-    run_one(&spec, &factory, ProfileName::Linux)
-}
-
-fn failure(report: &CheckReport) -> (String, Vec<String>) {
-    match &report.verdict {
-        Verdict::Fail { step, differences } => (step.clone(), differences.clone()),
-        other => panic!(
-            "{}: expected a failure, got {other:?}\n{}",
-            report.id,
-            report.trace_text()
-        ),
-    }
+    run_on_router(&spec(id), ProfileName::Linux, fault)
 }
 
 /// Without the masquerade rule the router forwards untranslated: the first outbound packet
@@ -253,7 +172,7 @@ fn the_rfc_profile_sees_the_endpoint_dependent_mapping() {
     if !require_netns("the_rfc_profile_sees_the_endpoint_dependent_mapping") {
         return;
     }
-    let report = run_on_router(
+    let report = run(
         &spec("nat.masquerade.endpoint-dependent-after-clash"),
         ProfileName::Rfc,
     );
@@ -269,7 +188,7 @@ fn the_rfc_profile_sees_the_endpoint_dependent_mapping() {
         "nat.masquerade.mapping-reused",
         "nat.masquerade.clash-same-class",
     ] {
-        assert_pass(&run_on_router(&spec(id), ProfileName::Rfc));
+        assert_pass(&run(&spec(id), ProfileName::Rfc));
     }
 }
 

@@ -7,7 +7,7 @@
 
 #[macro_use]
 mod common;
-use common::cases;
+use common::{assert_pass, cases, failure, spec};
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -21,7 +21,7 @@ use netconform::check::switch::{
     run_switch_scenario,
 };
 use netconform::check::tcp_scenario::ProfileName;
-use netconform::check::{self as check_mod, CheckReport, CheckSpec, Session, Verdict};
+use netconform::check::{CheckReport, CheckSpec, Session, Verdict};
 use netconform::models::switch::{FrameHeader, Presence, Switch, SwitchProfile};
 use netconform::sandbox::{BridgeConfig, BridgeLab, LabConfig, MacAddr, require_netns};
 use netconform::target::bridge::{LinuxBridge, bridge_config_for};
@@ -31,13 +31,6 @@ use netconform::target::{
     Target, TargetError,
 };
 use netconform::time::{Duration, Instant};
-
-fn spec(id: &str) -> CheckSpec {
-    check_mod::catalogue()
-        .into_iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no check {id}"))
-}
 
 /// Runs check `id` on a Linux bridge built as the check needs, with `ageing_cs` instead of
 /// the check's ageing time when given.
@@ -51,16 +44,6 @@ fn run_on_bridge(id: &str, ageing_cs: Option<u32>, profile: ProfileName) -> Chec
         Ok(Box::new(LinuxBridge::new(config.clone())?))
     };
     run_one(&spec, &factory, profile)
-}
-
-fn assert_pass(report: &CheckReport) {
-    assert_eq!(
-        report.verdict,
-        Verdict::Pass,
-        "{}\ntrace:\n{}",
-        report.id,
-        report.trace_text()
-    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -650,13 +633,6 @@ fn run_on_model(id: &str, fault: Fault) -> CheckReport {
         Ok(Box::new(ModelSwitch::new(fault)))
     };
     run_one(&spec(id), &factory, ProfileName::Linux)
-}
-
-fn failure(report: &CheckReport) -> (String, Vec<String>) {
-    match &report.verdict {
-        Verdict::Fail { step, differences } => (step.clone(), differences.clone()),
-        other => panic!("expected a failure, got {other:?}\n{}", report.trace_text()),
-    }
 }
 
 #[test]

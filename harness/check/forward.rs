@@ -276,6 +276,13 @@ fn host_ip(info: &PortInfo, octet: u8) -> Result<Ipv4Addr, CheckError> {
     Ok(Ipv4Addr::new(o[0], o[1], o[2], octet))
 }
 
+/// Port `i` of the router, or unsupported when it has fewer.
+fn port_info(ports: &[PortInfo], i: usize) -> Result<&PortInfo, CheckError> {
+    ports
+        .get(i)
+        .ok_or_else(|| unsupported(&format!("port {i}: the router has {}", ports.len())))
+}
+
 fn unsupported(what: &str) -> CheckError {
     CheckError::Target {
         step: "set-up".into(),
@@ -315,8 +322,6 @@ impl<'s, 't> Run<'s, 't> {
             model_ports.push(RouterPort {
                 ifindex: p.ifindex,
                 mac: p.mac,
-                addr,
-                prefix_len: len,
             });
             interfaces.push(Interface {
                 index: p.ifindex,
@@ -329,7 +334,7 @@ impl<'s, 't> Run<'s, 't> {
             });
             s.name_host(Some(p.mac), Some(IpAddr::V4(addr)), &format!("router.{i}"));
         }
-        let own = IpAddr::V4(model_ports[0].addr);
+        let own = interfaces[0].addrs[0].addr();
         let step = "learn the router's loopback";
         let loopback = match crate::check::route::lookup(s, step, own)? {
             Ok(a) if a.kind == AnswerKind::Local => a.oif,
@@ -355,9 +360,7 @@ impl<'s, 't> Run<'s, 't> {
         for spec in routes {
             let (dst, kind) = match *spec {
                 RouteSpec::Via(dst, port, octet) => {
-                    let info = ports
-                        .get(port)
-                        .ok_or_else(|| unsupported("too few ports"))?;
+                    let info = port_info(&ports, port)?;
                     let gw = host_ip(info, octet)?;
                     run_hosts.insert((port, gw), host_mac(port, octet));
                     s.name_host(
@@ -422,10 +425,7 @@ impl<'s, 't> Run<'s, 't> {
                 Ok(a)
             }
             Dst::Host(port, octet) => {
-                let info = self
-                    .ports
-                    .get(port)
-                    .ok_or_else(|| unsupported("too few ports"))?;
+                let info = port_info(&self.ports, port)?;
                 let ip = host_ip(info, octet)?;
                 self.play(port, ip, &format!("seg{port}-{octet}"));
                 Ok(ip)
@@ -438,10 +438,7 @@ impl<'s, 't> Run<'s, 't> {
         if !probe.same_host || self.next_octet == 10 {
             self.next_octet += 1;
         }
-        let info = self
-            .ports
-            .get(probe.port)
-            .ok_or_else(|| unsupported("too few ports"))?;
+        let info = port_info(&self.ports, probe.port)?;
         let (router_mac, src) = (info.mac, host_ip(info, self.next_octet)?);
         let src_mac = self.play(
             probe.port,
@@ -693,10 +690,7 @@ impl<'s, 't> Run<'s, 't> {
     fn barrier(&mut self, step: &str, port: usize) -> Result<(), CheckError> {
         self.barriers += 1;
         let seq = self.barriers;
-        let info = self
-            .ports
-            .get(port)
-            .ok_or_else(|| unsupported("too few ports"))?;
+        let info = port_info(&self.ports, port)?;
         let router_mac = info.mac;
         let (router_ip, _) = info
             .ipv4

@@ -65,17 +65,14 @@ pub const ICMP_ERROR_MAX: usize = 576;
 /// The TTL of a datagram the router originates (Linux: `net.ipv4.ip_default_ttl`).
 pub const DEFAULT_TTL: u8 = 64;
 
-/// One interface of the router: a port of the target.
+/// One interface of the router: a port of the target. Its addresses are the route table's
+/// (the interfaces the [`RouteTable`] was built on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouterPort {
     /// Interface index (what routes name).
     pub ifindex: u32,
     /// The router's MAC on this port.
     pub mac: MacAddr,
-    /// The router's address on this port.
-    pub addr: Ipv4Addr,
-    /// Its prefix length.
-    pub prefix_len: u8,
 }
 
 /// An ICMP error the router owes the sender.
@@ -136,15 +133,6 @@ pub struct Emission {
     pub packet: Ipv4Packet,
 }
 
-impl Emission {
-    /// The frame once the next hop's MAC is known.
-    pub fn frame(&self, dst_mac: MacAddr) -> Frame {
-        let mut f = Frame::new(self.src_mac, dst_mac, Network::Ipv4(self.packet.clone()));
-        f.fill_computed();
-        f
-    }
-}
-
 /// What a received frame makes the router do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -189,16 +177,6 @@ impl Router {
             ports,
             neighbours: BTreeMap::new(),
         }
-    }
-
-    /// The ports.
-    pub fn ports(&self) -> &[RouterPort] {
-        &self.ports
-    }
-
-    /// The route table.
-    pub fn routes(&self) -> &RouteTable {
-        &self.routes
     }
 
     /// The router now knows `ip`'s MAC on `port` (it resolved it, or a check told it).

@@ -107,3 +107,145 @@ macro_rules! assert_trace_snapshot {
         })
     };
 }
+
+/// The catalogue's check `id`.
+pub fn spec(id: &str) -> netconform::check::CheckSpec {
+    netconform::check::catalogue()
+        .into_iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+/// Requires a passing verdict, showing the trace otherwise.
+pub fn assert_pass(report: &netconform::check::CheckReport) {
+    assert_eq!(
+        report.verdict,
+        netconform::check::Verdict::Pass,
+        "{}\ntrace:\n{}",
+        report.id,
+        report.trace_text()
+    );
+}
+
+/// The failing step and its differences; panics (with the trace) on any other verdict.
+pub fn failure(report: &netconform::check::CheckReport) -> (String, Vec<String>) {
+    match &report.verdict {
+        netconform::check::Verdict::Fail { step, differences } => {
+            (step.clone(), differences.clone())
+        }
+        other => panic!(
+            "{}: expected a failure, got {other:?}\n{}",
+            report.id,
+            report.trace_text()
+        ),
+    }
+}
+
+/// How a negative control spoils a Linux router: what it sends, what it answers, which
+/// controls it performs. The defaults change nothing.
+pub trait Spoil: Copy + Send + Sync + 'static {
+    /// The frame the router sent out of `port`, changed, or `None` to drop it.
+    fn frame(&self, _port: usize, bytes: Vec<u8>) -> Option<Vec<u8>> {
+        Some(bytes)
+    }
+    /// A state answer, changed.
+    fn answer(&self, answer: netconform::target::StateAnswer) -> netconform::target::StateAnswer {
+        answer
+    }
+    /// Whether the router performs `control` (`false`: it says it did and does nothing).
+    fn performs(&self, _control: &netconform::target::Control) -> bool {
+        true
+    }
+}
+
+/// An unspoiled router.
+#[derive(Debug, Clone, Copy)]
+pub struct Faithful;
+impl Spoil for Faithful {}
+
+/// A Linux router spoiled by `S`, for the negative controls of the router checks.
+pub struct Spoiled<S: Spoil> {
+    inner: netconform::target::router::LinuxRouter,
+    spoil: S,
+}
+
+impl<S: Spoil> netconform::target::Target for Spoiled<S> {
+    fn name(&self) -> &str {
+        "spoiled-linux-router"
+    }
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::target::TargetError> {
+        self.inner.send_frame(frame)
+    }
+    fn recv_frame(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Option<Vec<u8>>, netconform::target::TargetError> {
+        self.inner.recv_frame(deadline)
+    }
+    fn call(
+        &mut self,
+        call: &netconform::target::SocketCall,
+    ) -> Result<netconform::target::CallOutcome, netconform::target::TargetError> {
+        self.inner.call(call)
+    }
+    fn query(
+        &mut self,
+        query: &netconform::target::StateQuery,
+    ) -> Result<netconform::target::StateAnswer, netconform::target::TargetError> {
+        Ok(self.spoil.answer(self.inner.query(query)?))
+    }
+    fn control(
+        &mut self,
+        control: &netconform::target::Control,
+    ) -> Result<(), netconform::target::TargetError> {
+        if self.spoil.performs(control) {
+            self.inner.control(control)
+        } else {
+            Ok(())
+        }
+    }
+    fn endpoints(&self) -> &netconform::target::Endpoints {
+        self.inner.endpoints()
+    }
+    fn ports(&self) -> usize {
+        self.inner.ports()
+    }
+    fn send_frame_on(
+        &mut self,
+        port: usize,
+        frame: &[u8],
+    ) -> Result<(), netconform::target::TargetError> {
+        self.inner.send_frame_on(port, frame)
+    }
+    fn recv_frame_any(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Option<(usize, Vec<u8>)>, netconform::target::TargetError> {
+        while let Some((port, bytes)) = self.inner.recv_frame_any(deadline)? {
+            if let Some(b) = self.spoil.frame(port, bytes) {
+                return Ok(Some((port, b)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Runs router check `spec` on a Linux router namespace built as it needs, spoiled by `spoil`.
+pub fn run_on_router<S: Spoil>(
+    spec: &netconform::check::CheckSpec,
+    profile: netconform::check::tcp_scenario::ProfileName,
+    spoil: S,
+) -> netconform::check::CheckReport {
+    use netconform::target::router::{LinuxRouter, router_config_for};
+    let config = router_config_for(&spec.needs).expect("a router check");
+    let factory = move |_: &netconform::check::CheckSpec| -> Result<
+        Box<dyn netconform::target::Target>,
+        netconform::target::TargetError,
+    > {
+        Ok(Box::new(Spoiled {
+            inner: LinuxRouter::new(config.clone())?,
+            spoil,
+        }))
+    };
+    netconform::check::runner::run_one(spec, &factory, profile)
+}
