@@ -627,25 +627,12 @@ impl NatTable {
         let mut out = forwarded(packet)?;
         let no_mapping = |what: String| NatError::NoMapping { what };
         match &packet.transport {
-            Transport::Udp(u) => {
-                let (src, dst) = (
-                    SocketAddrV4::new(packet.src, u.src_port),
-                    SocketAddrV4::new(packet.dst, u.dst_port),
-                );
+            Transport::Udp(_) | Transport::Tcp(_) => {
+                // The reply's own tuple: the remote endpoint to the external one.
+                let reply = Flow::of_packet(packet)?;
                 let m = self
-                    .mapping_of_reply(NatProtocol::Udp, src, dst)
-                    .ok_or_else(|| no_mapping(format!("udp {src} > {dst}")))?;
-                out.dst = *m.flow.src.ip();
-                set_dst_port(&mut out.transport, m.flow.src.port());
-            }
-            Transport::Tcp(t) => {
-                let (src, dst) = (
-                    SocketAddrV4::new(packet.src, t.src_port),
-                    SocketAddrV4::new(packet.dst, t.dst_port),
-                );
-                let m = self
-                    .mapping_of_reply(NatProtocol::Tcp, src, dst)
-                    .ok_or_else(|| no_mapping(format!("tcp {src} > {dst}")))?;
+                    .mapping_of_reply(reply.protocol, reply.src, reply.dst)
+                    .ok_or_else(|| no_mapping(reply.to_string()))?;
                 out.dst = *m.flow.src.ip();
                 set_dst_port(&mut out.transport, m.flow.src.port());
             }
