@@ -38,6 +38,7 @@ mod neightbl;
 mod netlink;
 mod netns;
 mod packet;
+mod pair;
 mod router;
 mod routes;
 pub mod sysctl;
@@ -57,6 +58,7 @@ pub use netlink::{
 };
 pub use netns::{Namespace, clean, clean_all, netns_dir};
 pub use packet::PacketSocket;
+pub use pair::{HostPair, PAIR_CLIENT, PAIR_SERVER, Sniffer};
 pub use router::{MAX_SEGMENTS, RouterConfig, RouterLab, Segment, router_v4, router_v6};
 pub use routes::{PIPELINE_WINDOW, route_error};
 

@@ -25,6 +25,21 @@ impl PacketSocket {
     /// Opens the socket in the **calling thread's** namespace and binds it to `ifindex`
     /// (`interface` is its name, for errors).
     pub fn open(interface: &str, ifindex: u32) -> Result<PacketSocket, SandboxError> {
+        Self::open_with(interface, ifindex, true)
+    }
+
+    /// Opens a capture socket in the **calling thread's** namespace, bound to `ifindex`:
+    /// unlike [`PacketSocket::open`] it also sees the frames the interface sends, so it
+    /// records both directions of a conversation between two stacks.
+    pub fn open_sniffer(interface: &str, ifindex: u32) -> Result<PacketSocket, SandboxError> {
+        Self::open_with(interface, ifindex, false)
+    }
+
+    fn open_with(
+        interface: &str,
+        ifindex: u32,
+        ignore_outgoing: bool,
+    ) -> Result<PacketSocket, SandboxError> {
         let err = |op: &'static str| SandboxError::Packet {
             interface: interface.to_string(),
             op,
@@ -44,7 +59,7 @@ impl PacketSocket {
         }
         // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let one: libc::c_int = 1;
+        let one = libc::c_int::from(ignore_outgoing);
         // SAFETY: setsockopt reads an int from a valid pointer with the size passed.
         let rc = unsafe {
             libc::setsockopt(

@@ -23,6 +23,7 @@ pub mod ports;
 pub mod recorder;
 pub mod router;
 pub mod switch;
+pub mod tls;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
