@@ -19,6 +19,7 @@
 
 pub mod bridge;
 pub mod linux;
+pub mod openssl;
 pub mod ports;
 pub mod recorder;
 pub mod router;
