@@ -21,7 +21,16 @@ fn smoke() {
             },
         )
         .unwrap();
-        eprintln!("{:?} frames={} {:?} {:?}", run.negotiated, run.frames.len(), run.key_updates, run.client_keylog.iter().map(|l| &l.label).collect::<Vec<_>>());
+        eprintln!(
+            "{:?} frames={} {:?} {:?}",
+            run.negotiated,
+            run.frames.len(),
+            run.key_updates,
+            run.client_keylog
+                .iter()
+                .map(|l| &l.label)
+                .collect::<Vec<_>>()
+        );
         assert!(run.frames.len() > 10);
     }
 }
@@ -34,7 +43,11 @@ fn openssl_smoke() {
     std::fs::create_dir_all(&dir).unwrap();
     for v in [0x0304u16, 0x0303] {
         let run = netconform::target::openssl::run_openssl(&pair, &pki, &dir, v, true).unwrap();
-        eprintln!("frames={} out={:?}", run.frames.len(), &run.client_output[..run.client_output.len().min(200)]);
+        eprintln!(
+            "frames={} out={:?}",
+            run.frames.len(),
+            &run.client_output[..run.client_output.len().min(200)]
+        );
         eprintln!("{}", std::fs::read_to_string(&run.client_keylog).unwrap());
     }
 }

@@ -133,6 +133,7 @@ pub const SILENT_DISCARD: Clause = Clause {
 
 const NEEDS: Needs = Needs {
     router: Some(RouterNeeds { segments: 2 }),
+    tls: false,
     ..Needs::IPV4
 };
 

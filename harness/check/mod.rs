@@ -79,6 +79,9 @@ pub struct Needs {
     /// A router with this many segments (`None`: a host stack). On a target that is not a
     /// router the check's first query for its ports is unsupported.
     pub router: Option<RouterNeeds>,
+    /// A TLS stack (client and server) rather than a bare host stack. On a target without
+    /// one the check's exchange is unsupported.
+    pub tls: bool,
 }
 
 /// What a router check needs.
@@ -106,6 +109,7 @@ impl Needs {
         settings: &[],
         switch: None,
         router: None,
+        tls: false,
     };
 
     /// What a TCP scenario needs: the peer pre-resolved (no ARP between its events), IPv6
@@ -117,6 +121,7 @@ impl Needs {
             settings: &[],
             switch: None,
             router: None,
+            tls: false,
         }
     }
 }

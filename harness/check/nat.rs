@@ -141,6 +141,7 @@ const NEEDS: Needs = Needs {
     settings: &[],
     switch: None,
     router: Some(RouterNeeds { segments: 2 }),
+    tls: false,
 };
 
 /// The NAT checks.

@@ -72,6 +72,7 @@ pub const CHECKS: &[CheckSpec] = &[CheckSpec {
         settings: &[],
         switch: None,
         router: None,
+        tls: false,
     },
     run: fixed_table,
 }];

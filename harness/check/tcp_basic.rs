@@ -93,6 +93,7 @@ const IMMEDIATE: Needs = Needs {
     settings: &[("net.ipv4.tcp_early_retrans", "0")],
     switch: None,
     router: None,
+    tls: false,
 };
 
 /// The checks of this module, in the order `certify` runs them.

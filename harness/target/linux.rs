@@ -254,6 +254,9 @@ impl Target for LinuxTarget {
             StateQuery::Conntrack => Err(TargetError::NotSupported {
                 what: "a conntrack table: this Linux target is a host, not a NAT".into(),
             }),
+            StateQuery::TlsExchange(_) => Err(TargetError::NotSupported {
+                what: "a TLS exchange: this Linux target is a bare host stack; TLS checks run on the rustls target".into(),
+            }),
         }
     }
 

@@ -313,6 +313,9 @@ pub enum StateQuery {
     /// A NAT: its connection tracking table (every tracked flow, original and reply
     /// direction).
     Conntrack,
+    /// A TLS stack: run one exchange between its client and its server and report what
+    /// crossed the wire and what each side logged.
+    TlsExchange(tls::TlsScenario),
 }
 
 /// A setting a check changes on the stack under test.
@@ -581,6 +584,8 @@ pub enum StateAnswer {
     Ports(Vec<PortInfo>),
     /// The connection tracking table.
     Conntrack(Vec<crate::sandbox::ConntrackEntry>),
+    /// What one TLS exchange produced.
+    TlsExchange(Box<tls::TlsRun>),
 }
 
 /// The stack's interface on one port of a multi-port target (a router).

@@ -219,7 +219,11 @@ pub fn run_openssl(
     if !client_ok || !server_ok {
         return Err(tool_err(format!(
             "openssl exited with an error (s_client ok: {client_ok}, s_server ok: {server_ok}); s_client printed: {}",
-            client_output.lines().take(20).collect::<Vec<_>>().join(" | ")
+            client_output
+                .lines()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join(" | ")
         )));
     }
     Ok(OpensslRun {

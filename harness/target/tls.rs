@@ -15,9 +15,9 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rustls::NamedGroup;
 use rustls::crypto::{ActiveKeyExchange, CryptoProvider, SharedSecret, SupportedKxGroup};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::NamedGroup;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -236,7 +236,8 @@ impl TestPki {
             .push(rcgen::DnType::CommonName, "netconform test CA");
         let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(bad)?;
         let key = rcgen::KeyPair::generate().map_err(bad)?;
-        let mut params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()]).map_err(bad)?;
+        let mut params =
+            rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()]).map_err(bad)?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, SERVER_NAME);
@@ -289,7 +290,9 @@ fn provider_for(
 static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 static TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
 
-fn versions(scenario: &TlsScenario) -> Result<&'static [&'static rustls::SupportedProtocolVersion], TargetError> {
+fn versions(
+    scenario: &TlsScenario,
+) -> Result<&'static [&'static rustls::SupportedProtocolVersion], TargetError> {
     match scenario.version {
         0x0304 => Ok(TLS13_ONLY),
         0x0303 => Ok(TLS12_ONLY),
@@ -330,23 +333,27 @@ pub fn run_rustls(
     roots
         .add(CertificateDer::from(pki.ca_der.clone()))
         .map_err(|e| tls_err("trust anchor", e))?;
-    let mut client_config =
-        rustls::ClientConfig::builder_with_provider(provider_for(scenario, scenario.client_private)?)
-            .with_protocol_versions(v)
-            .map_err(|e| tls_err("client versions", e))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let mut client_config = rustls::ClientConfig::builder_with_provider(provider_for(
+        scenario,
+        scenario.client_private,
+    )?)
+    .with_protocol_versions(v)
+    .map_err(|e| tls_err("client versions", e))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     client_config.key_log = client_log.clone();
-    let mut server_config =
-        rustls::ServerConfig::builder_with_provider(provider_for(scenario, scenario.server_private)?)
-            .with_protocol_versions(v)
-            .map_err(|e| tls_err("server versions", e))?
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from(pki.cert_der.clone())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key_der.clone())),
-            )
-            .map_err(|e| tls_err("server certificate", e))?;
+    let mut server_config = rustls::ServerConfig::builder_with_provider(provider_for(
+        scenario,
+        scenario.server_private,
+    )?)
+    .with_protocol_versions(v)
+    .map_err(|e| tls_err("server versions", e))?
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(pki.cert_der.clone())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key_der.clone())),
+    )
+    .map_err(|e| tls_err("server certificate", e))?;
     server_config.key_log = server_log.clone();
 
     let listen_at = pair.server_addr(SERVER_PORT);
@@ -391,7 +398,11 @@ pub fn run_rustls(
             });
         }
     };
-    let rounds = if key_updates.0 + key_updates.1 > 0 { 3 } else { 1 };
+    let rounds = if key_updates.0 + key_updates.1 > 0 {
+        3
+    } else {
+        1
+    };
     Ok(TlsRun {
         scenario: scenario.clone(),
         frames: frames
@@ -449,7 +460,9 @@ async fn exchange(
         let mut updates = 0;
         for n in 1..=rounds {
             let mut buf = vec![0u8; request(n).len()];
-            tls.read_exact(&mut buf).await.map_err(io_err("server read"))?;
+            tls.read_exact(&mut buf)
+                .await
+                .map_err(io_err("server read"))?;
             if n == 3 {
                 tls.get_mut()
                     .1
@@ -457,7 +470,9 @@ async fn exchange(
                     .map_err(|e| tls_err("server key update", e))?;
                 updates += 1;
             }
-            tls.write_all(&response(n)).await.map_err(io_err("server write"))?;
+            tls.write_all(&response(n))
+                .await
+                .map_err(io_err("server write"))?;
             tls.flush().await.map_err(io_err("server flush"))?;
         }
         let mut rest = Vec::new();
@@ -494,13 +509,19 @@ async fn exchange(
                     .map_err(|e| tls_err("client key update", e))?;
                 updates += 1;
             }
-            tls.write_all(&request(n)).await.map_err(io_err("client write"))?;
+            tls.write_all(&request(n))
+                .await
+                .map_err(io_err("client write"))?;
             tls.flush().await.map_err(io_err("client flush"))?;
             let mut buf = vec![0u8; response(n).len()];
-            tls.read_exact(&mut buf).await.map_err(io_err("client read"))?;
+            tls.read_exact(&mut buf)
+                .await
+                .map_err(io_err("client read"))?;
             if buf != response(n) {
                 return Err(TargetError::Malformed {
-                    detail: format!("the client read a different response {n} than the server wrote"),
+                    detail: format!(
+                        "the client read a different response {n} than the server wrote"
+                    ),
                 });
             }
         }
@@ -534,4 +555,87 @@ pub fn rustls_supports(provider: TlsProvider, suite: u16) -> bool {
         .cipher_suites
         .iter()
         .any(|s| u16::from(s.suite()) == suite)
+}
+
+/// rustls as a stack under test: a client and a server over the kernel's TCP in a fresh
+/// [`HostPair`]. It performs one kind of event, [`StateQuery::TlsExchange`]; it has no wire
+/// plane of its own (the harness only watches).
+#[derive(Debug)]
+pub struct RustlsTarget {
+    pair: HostPair,
+    pki: TestPki,
+    endpoints: super::Endpoints,
+}
+
+impl RustlsTarget {
+    /// Builds the pair and the test certificates.
+    pub fn new() -> Result<RustlsTarget, TargetError> {
+        let pair = HostPair::build()?;
+        let pki = TestPki::generate()?;
+        let endpoints = super::Endpoints {
+            harness_mac: pair.client_mac(),
+            stack_mac: pair.server_mac(),
+            stack_ipv4: Some((crate::sandbox::PAIR_SERVER, 24)),
+            peer_ipv4: Some(crate::sandbox::PAIR_CLIENT),
+            stack_ipv6: None,
+            peer_ipv6: None,
+            mtu: 1500,
+        };
+        Ok(RustlsTarget {
+            pair,
+            pki,
+            endpoints,
+        })
+    }
+}
+
+impl super::Target for RustlsTarget {
+    fn name(&self) -> &str {
+        "rustls"
+    }
+    fn send_frame(&mut self, _frame: &[u8]) -> Result<(), TargetError> {
+        Err(TargetError::NotSupported {
+            what: "sending frames: the rustls target only runs TLS exchanges between its own client and server".into(),
+        })
+    }
+    fn recv_frame(
+        &mut self,
+        _deadline: std::time::Instant,
+    ) -> Result<Option<Vec<u8>>, TargetError> {
+        Err(TargetError::NotSupported {
+            what: "receiving frames: the rustls target only runs TLS exchanges".into(),
+        })
+    }
+    fn call(&mut self, call: &super::SocketCall) -> Result<super::CallOutcome, TargetError> {
+        Err(TargetError::NotSupported {
+            what: format!("{call:?}: the rustls target only runs TLS exchanges"),
+        })
+    }
+    fn query(&mut self, query: &super::StateQuery) -> Result<super::StateAnswer, TargetError> {
+        match query {
+            super::StateQuery::TlsExchange(scenario) => Ok(super::StateAnswer::TlsExchange(
+                Box::new(run_rustls(&self.pair, &self.pki, scenario)?),
+            )),
+            other => Err(TargetError::NotSupported {
+                what: format!("{other:?}: the rustls target only runs TLS exchanges"),
+            }),
+        }
+    }
+    fn endpoints(&self) -> &super::Endpoints {
+        &self.endpoints
+    }
+    fn environment(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "rustls 0.23 client and server, known-key X25519, TCP from the kernel ({})",
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown kernel".into())
+        )];
+        lines.extend(crate::sandbox::sysctl::environment_lines(
+            self.pair.sysctls(),
+            self.pair.server().name(),
+            "server",
+        ));
+        lines
+    }
 }
