@@ -117,7 +117,7 @@ impl HostPair {
         let started = Instant::now();
         let thread = std::thread::Builder::new()
             .name("ncf-sniffer".into())
-            .spawn(move || -> Result<Vec<(Duration, Vec<u8>)>, SandboxError> {
+            .spawn(move || -> Result<Captured, SandboxError> {
                 let mut frames = Vec::new();
                 loop {
                     let stopping = flag.load(Ordering::SeqCst);
@@ -142,17 +142,20 @@ impl HostPair {
     }
 }
 
+/// Captured frames, each with its time since the capture started.
+pub type Captured = Vec<(Duration, Vec<u8>)>;
+
 /// A running capture (see [`HostPair::sniff`]).
 #[derive(Debug)]
 pub struct Sniffer {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<Vec<(Duration, Vec<u8>)>, SandboxError>>>,
+    thread: Option<JoinHandle<Result<Captured, SandboxError>>>,
 }
 
 impl Sniffer {
     /// Stops the capture and returns every frame, with its time since the capture started,
     /// in the order the interface saw them.
-    pub fn stop(mut self) -> Result<Vec<(Duration, Vec<u8>)>, SandboxError> {
+    pub fn stop(mut self) -> Result<Captured, SandboxError> {
         self.stop.store(true, Ordering::SeqCst);
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
