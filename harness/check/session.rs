@@ -362,6 +362,12 @@ impl<'t> Session<'t> {
             })
     }
 
+    /// Records a capture the target made of an exchange between its own two ends (see
+    /// [`crate::target::recorder::Recorder::record_capture`]).
+    pub fn record_capture(&mut self, frames: &[(u64, Vec<u8>)], client_mac: MacAddr) {
+        self.recorder.record_capture(frames, client_mac);
+    }
+
     /// Records a frame that came out of port `port` at `at`.
     pub fn record_received_on(&mut self, at: crate::time::Instant, port: usize, bytes: Vec<u8>) {
         self.recorder.record_received_on(at, port, bytes);

@@ -161,6 +161,22 @@ impl<'t> Recorder<'t> {
         self.trace.push_note(at, text);
     }
 
+    /// Records a capture the target made of its own exchange (two stacks talking, the
+    /// harness only watching): frames from `client_mac` as sent (`>`), the others as received
+    /// (`<`), each at the query's time plus its capture time.
+    pub fn record_capture(&mut self, frames: &[(u64, Vec<u8>)], client_mac: crate::wire::MacAddr) {
+        let base = self.now();
+        for (micros, bytes) in frames {
+            let at = Instant::from_micros(base.as_micros() + micros);
+            let direction = if bytes.get(6..12) == Some(&client_mac.0[..]) {
+                crate::trace::Direction::Sent
+            } else {
+                crate::trace::Direction::Received
+            };
+            self.trace.push_frame(at, direction, bytes.clone());
+        }
+    }
+
     /// The trace so far.
     pub fn trace(&self) -> &Trace {
         &self.trace
