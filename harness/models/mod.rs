@@ -13,3 +13,4 @@ pub mod seq;
 pub mod switch;
 pub mod tcp;
 pub mod tcp_timers;
+pub mod tls;
