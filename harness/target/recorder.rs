@@ -163,11 +163,13 @@ impl<'t> Recorder<'t> {
 
     /// Records a capture the target made of its own exchange (two stacks talking, the
     /// harness only watching): frames from `client_mac` as sent (`>`), the others as received
-    /// (`<`), each at the query's time plus its capture time.
+    /// (`<`), in capture order and spacing, the last one now.
     pub fn record_capture(&mut self, frames: &[(u64, Vec<u8>)], client_mac: crate::wire::MacAddr) {
-        let base = self.now();
+        // The capture ended about now: place its last frame here.
+        let last = frames.last().map_or(0, |(m, _)| *m);
+        let base = self.now().total_micros().saturating_sub(last);
         for (micros, bytes) in frames {
-            let at = Instant::from_micros(base.as_micros() + micros);
+            let at = Instant::from_micros(base + micros);
             let direction = if bytes.get(6..12) == Some(&client_mac.0[..]) {
                 crate::trace::Direction::Sent
             } else {
