@@ -72,6 +72,11 @@ enum Command {
         #[arg(long, value_enum)]
         profile: Option<Profile>,
     },
+    /// TLS: check captures of any implementation against the key-schedule model.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
     /// Read and render captures.
     Trace {
         #[command(subcommand)]
@@ -105,6 +110,26 @@ enum Command {
         /// Lookups per measurement (with --routes).
         #[arg(long, default_value_t = 200_000)]
         lookups: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TlsCommand {
+    /// Decrypt every record of every TLS connection in a capture with the secrets of an
+    /// SSLKEYLOGFILE (OpenSSL's `-keylogfile`, a browser's), verify both Finished messages,
+    /// and print a verdict per connection. Exit status: 0 every connection passed, 1 a check
+    /// failed, 2 a connection could not be checked to its end (missing secret, truncated
+    /// capture), no TLS connection, or unreadable input.
+    Verify {
+        /// The capture (pcap or pcapng; Ethernet, Linux cooked or raw IP).
+        #[arg(long)]
+        pcap: PathBuf,
+        /// A key log (NSS SSLKEYLOGFILE format); repeat for several (client's and server's).
+        #[arg(long, required = true)]
+        keylog: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -177,6 +202,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Tls {
+            command: TlsCommand::Verify { pcap, keylog, json },
+        } => {
+            let keylogs: Vec<&std::path::Path> = keylog.iter().map(PathBuf::as_path).collect();
+            let report = netconform::tls::report::verify_capture(&pcap, &keylogs)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
+            Ok(ExitCode::from(report.exit_code()))
         }
         Command::Trace {
             command: TraceCommand::Show { file, json },
@@ -373,6 +410,9 @@ fn certify(
                     if let Some(bridge) = netconform::target::bridge::bridge_config_for(&spec.needs)
                     {
                         return Ok(Box::new(LinuxBridge::new(bridge)?));
+                    }
+                    if spec.needs.tls {
+                        return Ok(Box::new(netconform::target::tls::RustlsTarget::new()?));
                     }
                     if let Some(router) = netconform::target::router::router_config_for(&spec.needs)
                     {
