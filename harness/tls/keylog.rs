@@ -85,7 +85,7 @@ pub enum KeyLogError {
 }
 
 /// One entry: label, client random, secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Entry {
     label: String,
     client_random: [u8; 32],
@@ -94,7 +94,18 @@ struct Entry {
     line: usize,
 }
 
-/// The secrets of an SSLKEYLOGFILE, by client random and label, in file order.
+/// Entries are equal when label, client random and secret are (not the line they came from).
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        (&self.label, &self.client_random, &self.secret)
+            == (&other.label, &other.client_random, &other.secret)
+    }
+}
+
+impl Eq for Entry {}
+
+/// The secrets of an SSLKEYLOGFILE, by client random and label, in file order. Two logs
+/// are equal when they hold the same entries in the same order (line numbers aside).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyLog {
     entries: Vec<Entry>,

@@ -199,7 +199,7 @@ fn parse_capture(
     } else if magic.len() == 4
         && matches!(
             u32::from_le_bytes([magic[0], magic[1], magic[2], magic[3]]),
-            0xa1b2c3d4 | 0xd4c3b2a1 | 0xa1b23c4d | 0x4d3cb23a
+            0xa1b2c3d4 | 0xd4c3b2a1 | 0xa1b23c4d | 0x4d3cb2a1
         )
     {
         parse_pcap(bytes, problem)

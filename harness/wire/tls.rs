@@ -707,7 +707,7 @@ impl ClientHello {
         let data = &self.extensions[index].data;
         let mut r = Reader::new(data, "pre_shared_key");
         let ids = r.vec16().ok()?;
-        let binders_at = r.offset() as usize;
+        let binders_at = r.pos;
         let binder_list = r.vec16().ok()?;
         r.finish().ok()?;
         let mut identities = Vec::new();
