@@ -14,5 +14,6 @@ pub mod models;
 pub mod sandbox;
 pub mod target;
 pub mod time;
+pub mod tls;
 pub mod trace;
 pub mod wire;

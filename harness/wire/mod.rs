@@ -36,6 +36,7 @@ mod icmpv6;
 mod ipv4;
 mod ipv6;
 mod tcp;
+pub mod tls;
 mod udp;
 
 use std::fmt;

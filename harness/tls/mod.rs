@@ -1,0 +1,16 @@
+//! TLS connections as captured: the byte streams of each TCP connection out of a pcap
+//! ([`stream`]), the secrets a peer logged for them ([`keylog`]), and — record by record,
+//! message by message — what the peers said ([`crate::wire::tls`]).
+//!
+//! Read first: RFC 8446 §4 and §5 (TLS 1.3 handshake and record layer), RFC 9850 (the
+//! SSLKEYLOGFILE format), RFC 9293 §3.4 (sequence numbers, for the reassembly).
+//!
+//! Nothing here panics on untrusted input (a capture, a key log, the bytes in them).
+
+pub mod keylog;
+pub mod stream;
+
+pub use keylog::{KeyLog, KeyLogError};
+pub use stream::{
+    Capture, CaptureError, TcpConversation, conversations_from_frames, read_capture, read_pcap,
+};
