@@ -1,53 +1,227 @@
-//! Live TLS: rustls client and server over veth between two namespaces.
+//! Live TLS: a rustls client and server (tokio) over a veth pair between two namespaces,
+//! every suite rustls offers, TLS 1.3 and 1.2, both crypto providers. The frames are
+//! captured on the veth, the TCP streams reassembled, and every logged secret, Finished
+//! message, record, exporter output and key update checked against the model. Negative
+//! controls show that a wrong secret, a damaged record or a wrong key share fail.
 
-use netconform::sandbox::HostPair;
-use netconform::target::tls::{TestPki, TlsProvider, TlsScenario, run_rustls};
+#[macro_use]
+mod common;
 
-#[test]
-fn smoke() {
-    let pair = HostPair::build().unwrap();
-    let pki = TestPki::generate().unwrap();
-    for (version, suite) in [(0x0304, 0x1301), (0x0303, 0xc02b)] {
-        let run = run_rustls(
-            &pair,
-            &pki,
-            &TlsScenario {
-                version,
-                suite,
-                provider: TlsProvider::AwsLcRs,
-                key_update: true,
-                client_private: [0x11; 32],
-                server_private: [0x22; 32],
-            },
-        )
-        .unwrap();
-        eprintln!(
-            "{:?} frames={} {:?} {:?}",
-            run.negotiated,
-            run.frames.len(),
-            run.key_updates,
-            run.client_keylog
-                .iter()
-                .map(|l| &l.label)
-                .collect::<Vec<_>>()
-        );
-        assert!(run.frames.len() > 10);
-    }
+use netconform::check::tls::{keylog_of, scenario, verify_run};
+use netconform::sandbox::{HostPair, require_netns};
+use netconform::target::tls::{TestPki, TlsProvider, TlsRun, run_rustls, rustls_supports};
+use netconform::tls::verify::{self, ConnectionVerdict, Knowledge, KnownKeys, Outcome};
+
+const SUITES: &[(u16, u16)] = &[
+    (0x0304, 0x1301),
+    (0x0304, 0x1302),
+    (0x0304, 0x1303),
+    (0x0303, 0xc02b),
+    (0x0303, 0xc02c),
+    (0x0303, 0xcca9),
+];
+
+fn passed(conn: &verify::Connection, check: &str) -> bool {
+    conn.findings
+        .iter()
+        .any(|f| f.check == check && f.outcome == Outcome::Pass)
+}
+
+fn failed(conn: &verify::Connection, check_prefix: &str) -> bool {
+    conn.findings
+        .iter()
+        .any(|f| f.check.starts_with(check_prefix) && matches!(f.outcome, Outcome::Fail(_)))
+}
+
+fn run(pair: &HostPair, pki: &TestPki, version: u16, suite: u16, provider: TlsProvider) -> TlsRun {
+    run_rustls(pair, pki, &scenario(version, suite, provider))
+        .unwrap_or_else(|e| panic!("{version:#06x}/{suite:#06x} {provider:?}: {e}"))
 }
 
 #[test]
-fn openssl_smoke() {
-    let pair = HostPair::build().unwrap();
-    let pki = TestPki::generate().unwrap();
-    let dir = std::env::temp_dir().join(format!("ncf-ossl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for v in [0x0304u16, 0x0303] {
-        let run = netconform::target::openssl::run_openssl(&pair, &pki, &dir, v, true).unwrap();
-        eprintln!(
-            "frames={} out={:?}",
-            run.frames.len(),
-            &run.client_output[..run.client_output.len().min(200)]
-        );
-        eprintln!("{}", std::fs::read_to_string(&run.client_keylog).unwrap());
+fn every_rustls_suite_matches_the_model() {
+    if !require_netns("every_rustls_suite_matches_the_model") {
+        return;
     }
+    let pair = HostPair::build().expect("host pair");
+    let pki = TestPki::generate().expect("certificates");
+    let mut runs = 0;
+    for provider in TlsProvider::ALL {
+        for &(version, suite) in SUITES {
+            assert!(
+                rustls_supports(provider, suite),
+                "{provider:?} lacks {suite:#06x}"
+            );
+            let r = run(&pair, &pki, version, suite, provider);
+            let what = format!("{version:#06x}/{suite:#06x} {provider:?}");
+            assert_eq!(r.negotiated, (version, suite), "{what}");
+            let conn = verify_run(&r).expect("one connection");
+            assert_eq!(
+                conn.verdict(),
+                ConnectionVerdict::Pass,
+                "{what}: {:#?}\n{}",
+                conn.failures(),
+                conn.problems.join("\n")
+            );
+            for check in ["server Finished", "client Finished"] {
+                assert!(passed(&conn, check), "{what}: {check}");
+            }
+            for check in [
+                "client application data decrypts to what it wrote",
+                "server application data decrypts to what it wrote",
+                "client's exported keying material",
+                "server's exported keying material",
+            ] {
+                assert!(passed(&conn, check), "{what}: {check}");
+            }
+            if version == 0x0304 {
+                // rustls logs five secrets on each side; each equals the model's.
+                for side in ["client", "server"] {
+                    for label in [
+                        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+                        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                        "CLIENT_TRAFFIC_SECRET_0",
+                        "SERVER_TRAFFIC_SECRET_0",
+                        "EXPORTER_SECRET",
+                    ] {
+                        assert!(
+                            passed(&conn, &format!("{side} logged {label}")),
+                            "{what}: {side} {label}"
+                        );
+                    }
+                }
+                // The client updated once (and answered none); the server answered the
+                // client's request and then updated once more.
+                assert_eq!(r.key_updates, (1, 1), "{what}");
+                let updates: Vec<_> = conn
+                    .findings
+                    .iter()
+                    .filter(|f| f.clause == verify::clause::KEY_UPDATE)
+                    .collect();
+                assert_eq!(updates.len(), 2, "{what}: {updates:?}");
+                assert!(
+                    updates.iter().all(|f| f.outcome == Outcome::Pass),
+                    "{what}: {updates:?}"
+                );
+                assert!(
+                    conn.records.iter().any(|r| r.keys == "ap2"),
+                    "{what}: the server reached its second update\n{}",
+                    conn.trace()
+                );
+            } else {
+                for side in ["client", "server"] {
+                    assert!(
+                        passed(&conn, &format!("{side} logged CLIENT_RANDOM")),
+                        "{what}: {side}"
+                    );
+                }
+            }
+            runs += 1;
+        }
+    }
+    assert_eq!(runs, 12);
+}
+
+#[test]
+fn wrong_secrets_records_and_keys_fail() {
+    if !require_netns("wrong_secrets_records_and_keys_fail") {
+        return;
+    }
+    let pair = HostPair::build().expect("host pair");
+    let pki = TestPki::generate().expect("certificates");
+    for (version, suite) in [(0x0304, 0x1301), (0x0303, 0xc02b)] {
+        let r = run(&pair, &pki, version, suite, TlsProvider::AwsLcRs);
+        assert_eq!(
+            verify_run(&r).expect("one connection").verdict(),
+            ConnectionVerdict::Pass
+        );
+
+        // A logged secret off by one bit.
+        let mut bad = r.clone();
+        bad.server_keylog[0].secret[0] ^= 1;
+        let label = bad.server_keylog[0].label.clone();
+        let conn = verify_run(&bad).expect("one connection");
+        assert_eq!(conn.verdict(), ConnectionVerdict::Fail, "{version:#06x}");
+        assert!(
+            failed(&conn, &format!("server logged {label}")),
+            "{:?}",
+            conn.failures()
+        );
+
+        // One byte of the server's last application-data record flipped on the wire.
+        let mut bad = r.clone();
+        let (conv, _) = damage_last_server_record(&bad);
+        bad.frames = conv;
+        let conn = verify_run(&bad).expect("one connection");
+        assert_eq!(conn.verdict(), ConnectionVerdict::Fail, "{version:#06x}");
+        assert!(
+            conn.failures()
+                .iter()
+                .any(|f| f.contains("does not decrypt")),
+            "{:?}",
+            conn.failures()
+        );
+
+        // The model told the wrong server key: the key share and everything after differ.
+        let client_log = keylog_of(&r.client_keylog);
+        let convs = netconform::tls::stream::conversations_from_frames(&r.frames);
+        let knowledge = Knowledge {
+            keylogs: vec![("client".into(), &client_log)],
+            known: Some(KnownKeys {
+                client_private: r.scenario.client_private,
+                server_private: [7; 32],
+            }),
+            ..Knowledge::default()
+        };
+        let conn =
+            verify::verify_connection(&convs[0].client_data, &convs[0].server_data, &knowledge);
+        assert_eq!(conn.verdict(), ConnectionVerdict::Fail);
+        assert!(failed(
+            &conn,
+            "server key share is the controlled X25519 key"
+        ));
+    }
+}
+
+/// Flips one ciphertext byte of the last frame the server sent with TCP payload (its
+/// close_notify or last data record), checksums recomputed: TCP carries it as before, but
+/// the AEAD tag cannot verify.
+fn damage_last_server_record(r: &TlsRun) -> (Vec<(u64, Vec<u8>)>, usize) {
+    use netconform::wire::{Frame, Transport};
+    let mut frames = r.frames.clone();
+    let index = frames
+        .iter()
+        .rposition(|(_, f)| {
+            f.get(6..12) != Some(&r.client_mac.0[..])
+                && Frame::parse(f)
+                    .ok()
+                    .and_then(|fr| fr.as_tcp().map(|t| !t.payload.is_empty()))
+                    .unwrap_or(false)
+        })
+        .expect("a server frame with payload");
+    let mut frame = Frame::parse(&frames[index].1).expect("parses");
+    let Some(Transport::Tcp(tcp)) = frame.transport_mut() else {
+        panic!("a TCP frame")
+    };
+    let last = tcp.payload.len() - 1;
+    tcp.payload[last] ^= 0x80;
+    frames[index].1 = frame.emit();
+    (frames, index)
+}
+
+#[test]
+fn handshake_trace_snapshots() {
+    if !require_netns("handshake_trace_snapshots") {
+        return;
+    }
+    let pair = HostPair::build().expect("host pair");
+    let pki = TestPki::generate().expect("certificates");
+    let r13 = run(&pair, &pki, 0x0304, 0x1301, TlsProvider::AwsLcRs);
+    let conn = verify_run(&r13).expect("one connection");
+    assert_eq!(conn.verdict(), ConnectionVerdict::Pass);
+    insta::assert_snapshot!("tls13_aes128_key_update", conn.trace());
+    let r12 = run(&pair, &pki, 0x0303, 0xc02b, TlsProvider::AwsLcRs);
+    let conn = verify_run(&r12).expect("one connection");
+    assert_eq!(conn.verdict(), ConnectionVerdict::Pass);
+    insta::assert_snapshot!("tls12_ecdhe_ecdsa_aes128", conn.trace());
 }

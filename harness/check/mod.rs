@@ -31,6 +31,7 @@ pub mod tcp_checks;
 pub mod tcp_matrix;
 pub mod tcp_scenario;
 pub mod tcp_timers;
+pub mod tls;
 
 pub use clause::Clause;
 pub use runner::{CheckReport, RunSummary, run_checks};
@@ -174,6 +175,7 @@ pub fn catalogue() -> Vec<CheckSpec> {
         route::CHECKS,
         forward::CHECKS,
         nat::CHECKS,
+        tls::CHECKS,
     ]
     .concat()
 }

@@ -154,6 +154,23 @@ impl KeyLog {
                 continue;
             };
             let key = (client_random, label.to_string());
+            if is_repeatable(label) {
+                // OpenSSL logs each KeyUpdate's secret under the same `_N` label: every
+                // distinct line is a further generation, in file order.
+                let seen = log.entries.iter().any(|e| {
+                    e.client_random == client_random && e.label == label && e.secret == secret
+                });
+                if !seen {
+                    log.index.entry(key).or_insert(log.entries.len());
+                    log.entries.push(Entry {
+                        label: label.to_string(),
+                        client_random,
+                        secret,
+                        line,
+                    });
+                }
+                continue;
+            }
             if let Some(&at) = log.index.get(&key) {
                 let first = &log.entries[at];
                 if first.secret != secret {
@@ -193,13 +210,29 @@ impl KeyLog {
             .map(|&i| &self.entries[i].secret[..])
     }
 
-    /// The labels logged for `client_random`, in file order.
-    pub fn labels_for(&self, client_random: &[u8; 32]) -> Vec<&str> {
+    /// Every secret logged under `label` for `client_random`, in file order: one, except
+    /// for the repeatable `*_TRAFFIC_SECRET_N` labels (one line per KeyUpdate).
+    pub fn secrets(&self, client_random: &[u8; 32], label: &str) -> Vec<&[u8]> {
         self.entries
             .iter()
-            .filter(|e| &e.client_random == client_random)
-            .map(|e| e.label.as_str())
+            .filter(|e| &e.client_random == client_random && e.label == label)
+            .map(|e| &e.secret[..])
             .collect()
+    }
+
+    /// The distinct labels logged for `client_random`, in order of first appearance.
+    pub fn labels_for(&self, client_random: &[u8; 32]) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for e in self
+            .entries
+            .iter()
+            .filter(|e| &e.client_random == client_random)
+        {
+            if !out.contains(&e.label.as_str()) {
+                out.push(e.label.as_str());
+            }
+        }
+        out
     }
 
     /// The distinct client randoms, in order of first appearance.
@@ -264,6 +297,13 @@ impl KeyLog {
         }
         out
     }
+}
+
+/// Labels an implementation may log several times for one connection with different
+/// secrets: OpenSSL's `CLIENT_TRAFFIC_SECRET_N` / `SERVER_TRAFFIC_SECRET_N`, one per
+/// KeyUpdate.
+pub fn is_repeatable(label: &str) -> bool {
+    label.ends_with("_TRAFFIC_SECRET_N")
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //! Nothing here panics on untrusted input (a capture, a key log, the bytes in them).
 
 pub mod keylog;
+pub mod report;
 pub mod stream;
+pub mod verify;
 
 pub use keylog::{KeyLog, KeyLogError};
 pub use stream::{

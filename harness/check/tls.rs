@@ -1,0 +1,336 @@
+//! TLS key-schedule checks: a real exchange between a TLS client and server (rustls over
+//! the kernel's TCP, in two namespaces), captured on the veth between them and checked
+//! against the key-schedule model ([`crate::models::tls`]) by [`crate::tls::verify`].
+//!
+//! The harness controls the X25519 key exchange (both private keys), so the model derives
+//! every secret from the shared secret on: each side's logged secrets must equal the
+//! model's, both Finished messages must verify, every record (handshake and application
+//! data, both directions) must decrypt with the model's keys and IVs, the application data
+//! must decrypt to what each side wrote, the exported keying material must equal the
+//! model's exporter, and after each KeyUpdate the records must decrypt with the model's
+//! next traffic secret.
+
+use super::{CheckError, CheckSpec, Clause, Needs, Session};
+use crate::target::tls::{TlsProvider, TlsRun, TlsScenario};
+use crate::target::{StateAnswer, StateQuery};
+use crate::tls::verify::{
+    self, ConnectionVerdict, ExportCheck, Knowledge, KnownKeys, clause as ids,
+};
+
+/// RFC 8446 §7.1: the key schedule.
+pub const KEY_SCHEDULE: Clause = Clause {
+    id: ids::KEY_SCHEDULE,
+    source: "RFC 8446 §7.1",
+    url: "https://www.rfc-editor.org/rfc/rfc8446#section-7.1",
+    text: "HKDF-Expand-Label(Secret, Label, Context, Length) = HKDF-Expand(Secret, HkdfLabel, \
+           Length) ... Derive-Secret(Secret, Label, Messages) = HKDF-Expand-Label(Secret, Label, \
+           Transcript-Hash(Messages), Hash.length) ... Given a set of n InputSecrets, the final \
+           \"master secret\" is computed by iteratively invoking HKDF-Extract with InputSecret_1, \
+           InputSecret_2, etc.",
+};
+
+/// RFC 8446 §7.3 (with §5.3): traffic keys, IVs and the per-record nonce.
+pub const TRAFFIC_KEYS: Clause = Clause {
+    id: ids::TRAFFIC_KEYS,
+    source: "RFC 8446 §7.3, §5.3",
+    url: "https://www.rfc-editor.org/rfc/rfc8446#section-7.3",
+    text: "[sender]_write_key = HKDF-Expand-Label(Secret, \"key\", \"\", key_length) \
+           [sender]_write_iv = HKDF-Expand-Label(Secret, \"iv\", \"\", iv_length) ... (§5.3) The \
+           64-bit record sequence number is encoded in network byte order and padded to the left \
+           with zeros to iv_length. The padded sequence number is XORed with either the static \
+           client_write_iv or server_write_iv (depending on the role).",
+};
+
+/// RFC 8446 §4.4.4: Finished.
+pub const FINISHED_13: Clause = Clause {
+    id: ids::FINISHED_13,
+    source: "RFC 8446 §4.4.4",
+    url: "https://www.rfc-editor.org/rfc/rfc8446#section-4.4.4",
+    text: "finished_key = HKDF-Expand-Label(BaseKey, \"finished\", \"\", Hash.length) ... \
+           verify_data = HMAC(finished_key, Transcript-Hash(Handshake Context, Certificate*, \
+           CertificateVerify*)). Recipients of Finished messages MUST verify that the contents \
+           are correct and if incorrect MUST terminate the connection with a \"decrypt_error\" \
+           alert.",
+};
+
+/// RFC 8446 §4.6.3 and §7.2: KeyUpdate.
+pub const KEY_UPDATE: Clause = Clause {
+    id: ids::KEY_UPDATE,
+    source: "RFC 8446 §4.6.3, §7.2",
+    url: "https://www.rfc-editor.org/rfc/rfc8446#section-7.2",
+    text: "application_traffic_secret_N+1 = HKDF-Expand-Label(application_traffic_secret_N, \
+           \"traffic upd\", \"\", Hash.length) ... (§4.6.3) After sending a KeyUpdate message, the \
+           sender SHALL send all its traffic using the next generation of keys. Upon receiving a \
+           KeyUpdate, the receiver MUST update its receiving keys.",
+};
+
+/// RFC 8446 §7.5: exporters.
+pub const EXPORTER: Clause = Clause {
+    id: ids::EXPORTER,
+    source: "RFC 8446 §7.5",
+    url: "https://www.rfc-editor.org/rfc/rfc8446#section-7.5",
+    text: "TLS-Exporter(label, context_value, key_length) = HKDF-Expand-Label(Derive-Secret(Secret, \
+           label, \"\"), \"exporter\", Hash(context_value), key_length) Where Secret is either the \
+           early_exporter_master_secret or the exporter_master_secret.",
+};
+
+/// RFC 5246 §8.1: the master secret.
+pub const MASTER_SECRET: Clause = Clause {
+    id: ids::MASTER_SECRET,
+    source: "RFC 5246 §8.1",
+    url: "https://www.rfc-editor.org/rfc/rfc5246#section-8.1",
+    text: "master_secret = PRF(pre_master_secret, \"master secret\", ClientHello.random + \
+           ServerHello.random) [0..47];",
+};
+
+/// RFC 7627 §4: the extended master secret.
+pub const EXTENDED_MASTER_SECRET: Clause = Clause {
+    id: ids::EXTENDED_MASTER_SECRET,
+    source: "RFC 7627 §4",
+    url: "https://www.rfc-editor.org/rfc/rfc7627#section-4",
+    text: "When the extended master secret extension is negotiated in a full handshake, the \
+           \"master_secret\" is computed as master_secret = PRF(pre_master_secret, \"extended \
+           master secret\", session_hash) [0..47];",
+};
+
+/// RFC 5246 §6.3: the key block.
+pub const KEY_BLOCK: Clause = Clause {
+    id: ids::KEY_BLOCK,
+    source: "RFC 5246 §6.3",
+    url: "https://www.rfc-editor.org/rfc/rfc5246#section-6.3",
+    text: "key_block = PRF(SecurityParameters.master_secret, \"key expansion\", \
+           SecurityParameters.server_random + SecurityParameters.client_random); until enough \
+           output has been generated. Then, the key_block is partitioned as follows: \
+           client_write_MAC_key[...] server_write_MAC_key[...] client_write_key[...] \
+           server_write_key[...] client_write_IV[...] server_write_IV[...]",
+};
+
+/// RFC 5246 §7.4.9: Finished.
+pub const FINISHED_12: Clause = Clause {
+    id: ids::FINISHED_12,
+    source: "RFC 5246 §7.4.9",
+    url: "https://www.rfc-editor.org/rfc/rfc5246#section-7.4.9",
+    text: "verify_data PRF(master_secret, finished_label, Hash(handshake_messages)) \
+           [0..verify_data_length-1]; ... Recipients of Finished messages MUST verify that the \
+           contents are correct.",
+};
+
+/// Every TLS clause, for reports that map a finding's clause id to its text.
+pub const CLAUSES: &[Clause] = &[
+    KEY_SCHEDULE,
+    TRAFFIC_KEYS,
+    FINISHED_13,
+    KEY_UPDATE,
+    EXPORTER,
+    MASTER_SECRET,
+    EXTENDED_MASTER_SECRET,
+    KEY_BLOCK,
+    FINISHED_12,
+];
+
+const TLS13: &[Clause] = &[
+    KEY_SCHEDULE,
+    TRAFFIC_KEYS,
+    FINISHED_13,
+    KEY_UPDATE,
+    EXPORTER,
+];
+const TLS12: &[Clause] = &[
+    EXTENDED_MASTER_SECRET,
+    KEY_BLOCK,
+    FINISHED_12,
+    MASTER_SECRET,
+];
+
+const NEEDS: Needs = Needs {
+    ipv6: false,
+    peer_preresolved: false,
+    settings: &[],
+    switch: None,
+    router: None,
+    tls: true,
+};
+
+/// The X25519 private keys of the live runs: RFC 8448 §3's, so the ECDHE shared secret of
+/// every run is the one the RFC prints (`8bd4054f…492d`).
+pub const CLIENT_PRIVATE: [u8; 32] =
+    hex_literal("49af42ba7f7994852d713ef2784bcbcaa7911de26adc5642cb634540e7ea5005");
+/// See [`CLIENT_PRIVATE`].
+pub const SERVER_PRIVATE: [u8; 32] =
+    hex_literal("b1580eeadf6dd589b8ef4f2d5652578cc810e9980191ec8d058308cea216a21e");
+
+const fn hex_literal(s: &str) -> [u8; 32] {
+    let b = s.as_bytes();
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = (nibble(b[2 * i]) << 4) | nibble(b[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+const fn nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => panic!("not a lower-case hex digit"),
+    }
+}
+
+/// The scenario of a check: `version`, `suite`, `provider`, with a key update in TLS 1.3.
+pub fn scenario(version: u16, suite: u16, provider: TlsProvider) -> TlsScenario {
+    TlsScenario {
+        version,
+        suite,
+        provider,
+        key_update: version == 0x0304,
+        client_private: CLIENT_PRIVATE,
+        server_private: SERVER_PRIVATE,
+    }
+}
+
+/// What the model knows about a live run besides its bytes.
+pub fn knowledge_of<'a>(
+    run: &TlsRun,
+    client_log: &'a crate::tls::keylog::KeyLog,
+    server_log: &'a crate::tls::keylog::KeyLog,
+) -> Knowledge<'a> {
+    Knowledge {
+        keylogs: vec![
+            ("client".to_string(), client_log),
+            ("server".to_string(), server_log),
+        ],
+        known: Some(KnownKeys {
+            client_private: run.scenario.client_private,
+            server_private: run.scenario.server_private,
+        }),
+        exported: Some(ExportCheck {
+            label: run.exported.label.clone(),
+            context: run.exported.context.clone(),
+            client: run.exported.client.clone(),
+            server: run.exported.server.clone(),
+        }),
+        app_data: Some((run.client_sent.clone(), run.server_sent.clone())),
+    }
+}
+
+/// One side's key log as the verifier reads it.
+pub fn keylog_of(lines: &[crate::target::tls::LoggedSecret]) -> crate::tls::keylog::KeyLog {
+    let mut log = crate::tls::keylog::KeyLog::default();
+    for l in lines {
+        log.insert(&l.label, l.client_random, l.secret.clone());
+    }
+    log
+}
+
+/// Verifies a live run: one TCP connection in the capture, checked by the model.
+pub fn verify_run(run: &TlsRun) -> Result<verify::Connection, String> {
+    let conversations = crate::tls::stream::conversations_from_frames(&run.frames);
+    let [conversation] = conversations.as_slice() else {
+        return Err(format!(
+            "expected one TCP connection in the capture, found {}",
+            conversations.len()
+        ));
+    };
+    let client_log = keylog_of(&run.client_keylog);
+    let server_log = keylog_of(&run.server_keylog);
+    let knowledge = knowledge_of(run, &client_log, &server_log);
+    let mut conn = verify::verify_connection(
+        &conversation.client_data,
+        &conversation.server_data,
+        &knowledge,
+    );
+    conn.problems.extend(conversation.problems.iter().cloned());
+    if run.negotiated != (run.scenario.version, run.scenario.suite) {
+        conn.problems.push(format!(
+            "rustls negotiated {:#06x}/{:#06x}, the scenario asked for {:#06x}/{:#06x}",
+            run.negotiated.0, run.negotiated.1, run.scenario.version, run.scenario.suite
+        ));
+    }
+    Ok(conn)
+}
+
+fn exchange(session: &mut Session<'_>, scenario: TlsScenario) -> Result<(), CheckError> {
+    let step = format!(
+        "TLS {} exchange, suite {:#06x}, rustls with {}",
+        if scenario.version == 0x0304 {
+            "1.3"
+        } else {
+            "1.2"
+        },
+        scenario.suite,
+        scenario.provider.name()
+    );
+    let run = match session.query(&step, StateQuery::TlsExchange(scenario))? {
+        StateAnswer::TlsExchange(run) => run,
+        other => {
+            return Err(CheckError::WrongAnswer {
+                step,
+                expected: "a TLS exchange".into(),
+                observed: format!("{other:?}"),
+            });
+        }
+    };
+    session.record_capture(&run.frames, run.client_mac);
+    let conn = verify_run(&run).map_err(|e| CheckError::Target {
+        step: step.clone(),
+        source: crate::target::TargetError::Malformed { detail: e },
+    })?;
+    for line in conn.trace().lines() {
+        session.note(format!("tls {line}"));
+    }
+    for f in &conn.findings {
+        session.note(format!("{} [{}]: {:?}", f.check, f.clause, f.outcome));
+    }
+    match conn.verdict() {
+        ConnectionVerdict::Pass => Ok(()),
+        ConnectionVerdict::Fail => Err(CheckError::Mismatch {
+            step,
+            differences: conn.failures(),
+        }),
+        ConnectionVerdict::Incomplete => Err(CheckError::Target {
+            step,
+            source: crate::target::TargetError::Malformed {
+                detail: format!(
+                    "the connection could not be checked to its end: {}",
+                    if conn.problems.is_empty() {
+                        "no check could be made".to_string()
+                    } else {
+                        conn.problems.join("; ")
+                    }
+                ),
+            },
+        }),
+    }
+}
+
+macro_rules! tls_checks {
+    ($( $fn:ident, $id:literal, $title:literal, $version:literal, $suite:literal, $provider:ident, $clauses:ident; )*) => {
+        $(
+            fn $fn(session: &mut Session<'_>) -> Result<(), CheckError> {
+                exchange(session, scenario($version, $suite, TlsProvider::$provider))
+            }
+        )*
+        /// The TLS checks: every suite rustls offers, TLS 1.3 and 1.2, with both of its
+        /// crypto providers.
+        pub const CHECKS: &[CheckSpec] = &[
+            $( CheckSpec { id: $id, title: $title, clauses: $clauses, needs: NEEDS, run: $fn }, )*
+        ];
+    };
+}
+
+tls_checks! {
+    t13_aes128_aws, "tls.1.3.aes-128-gcm-sha256.aws-lc-rs", "rustls TLS 1.3 AES-128-GCM-SHA256 (aws-lc-rs) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1301, AwsLcRs, TLS13;
+    t13_aes256_aws, "tls.1.3.aes-256-gcm-sha384.aws-lc-rs", "rustls TLS 1.3 AES-256-GCM-SHA384 (aws-lc-rs) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1302, AwsLcRs, TLS13;
+    t13_chacha_aws, "tls.1.3.chacha20-poly1305-sha256.aws-lc-rs", "rustls TLS 1.3 ChaCha20-Poly1305-SHA256 (aws-lc-rs) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1303, AwsLcRs, TLS13;
+    t13_aes128_ring, "tls.1.3.aes-128-gcm-sha256.ring", "rustls TLS 1.3 AES-128-GCM-SHA256 (ring) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1301, Ring, TLS13;
+    t13_aes256_ring, "tls.1.3.aes-256-gcm-sha384.ring", "rustls TLS 1.3 AES-256-GCM-SHA384 (ring) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1302, Ring, TLS13;
+    t13_chacha_ring, "tls.1.3.chacha20-poly1305-sha256.ring", "rustls TLS 1.3 ChaCha20-Poly1305-SHA256 (ring) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1303, Ring, TLS13;
+    t12_aes128_aws, "tls.1.2.ecdhe-ecdsa-aes-128-gcm-sha256.aws-lc-rs", "rustls TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 (aws-lc-rs): extended master secret, key block, Finished and records match the model", 0x0303, 0xc02b, AwsLcRs, TLS12;
+    t12_aes256_aws, "tls.1.2.ecdhe-ecdsa-aes-256-gcm-sha384.aws-lc-rs", "rustls TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384 (aws-lc-rs): extended master secret, key block, Finished and records match the model", 0x0303, 0xc02c, AwsLcRs, TLS12;
+    t12_chacha_aws, "tls.1.2.ecdhe-ecdsa-chacha20-poly1305-sha256.aws-lc-rs", "rustls TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305 (aws-lc-rs): extended master secret, key block, Finished and records match the model", 0x0303, 0xcca9, AwsLcRs, TLS12;
+    t12_aes128_ring, "tls.1.2.ecdhe-ecdsa-aes-128-gcm-sha256.ring", "rustls TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 (ring): extended master secret, key block, Finished and records match the model", 0x0303, 0xc02b, Ring, TLS12;
+    t12_aes256_ring, "tls.1.2.ecdhe-ecdsa-aes-256-gcm-sha384.ring", "rustls TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384 (ring): extended master secret, key block, Finished and records match the model", 0x0303, 0xc02c, Ring, TLS12;
+    t12_chacha_ring, "tls.1.2.ecdhe-ecdsa-chacha20-poly1305-sha256.ring", "rustls TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305 (ring): extended master secret, key block, Finished and records match the model", 0x0303, 0xcca9, Ring, TLS12;
+}

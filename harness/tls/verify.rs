@@ -1,0 +1,1475 @@
+//! One TLS connection checked against the key-schedule model: every record decrypted with
+//! the model's keys, both Finished messages verified, every logged secret compared.
+//!
+//! The input is the two byte streams of one TCP connection (client → server and back) and
+//! what is known of its secrets:
+//! - [`KnownKeys`]: both X25519 private keys (the live rustls runs, whose key exchange the
+//!   harness controls). The model derives every secret from the key exchange on, and each
+//!   key log is compared with it line by line.
+//! - key logs only (`netconform tls verify`, any implementation): the logged traffic secrets
+//!   (TLS 1.3) or master secret (TLS 1.2) are taken as given; the Finished messages, which
+//!   MAC the whole transcript, and the AEAD tag of every record then tell whether they are
+//!   the secrets this connection used.
+//!
+//! Nothing here touches the operating system; a damaged stream, a missing secret or a wrong
+//! key ends the connection's check with a finding, never a panic.
+//!
+//! The checks are processed in protocol order, not capture order: first each side's
+//! handshake flights (the client's Finished depends on the server's flight), then each
+//! direction's records after the handshake. [`Connection::trace`] renders the records in
+//! that order, normalised (no randoms, no secrets), for snapshot tests.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::keylog::KeyLog;
+use crate::models::tls::{
+    Aead, CipherSuite, EarlySecret, HashAlg, MasterSecret12, RecordProtection12,
+    RecordProtection13, Sender, TrafficSecret, Transcript, Version, export_keying_material,
+};
+use crate::wire::tls::{
+    ClientHello, Handshake, HandshakeMessage, HandshakeReader, RecordReader, ServerHello,
+    TlsRecord, content_type, handshake_type,
+};
+
+/// Clause ids the findings refer to (the clause texts live in `check::tls`).
+pub mod clause {
+    /// RFC 8446 §7.1: the key schedule.
+    pub const KEY_SCHEDULE: &str = "rfc8446-7.1-key-schedule";
+    /// RFC 8446 §7.3: traffic keys and IVs; §5.3 per-record nonce.
+    pub const TRAFFIC_KEYS: &str = "rfc8446-7.3-traffic-keys";
+    /// RFC 8446 §4.4.4: Finished.
+    pub const FINISHED_13: &str = "rfc8446-4.4.4-finished";
+    /// RFC 8446 §4.6.3: KeyUpdate.
+    pub const KEY_UPDATE: &str = "rfc8446-4.6.3-key-update";
+    /// RFC 8446 §7.5: exporters.
+    pub const EXPORTER: &str = "rfc8446-7.5-exporters";
+    /// RFC 5246 §8.1: master secret.
+    pub const MASTER_SECRET: &str = "rfc5246-8.1-master-secret";
+    /// RFC 7627 §4: extended master secret.
+    pub const EXTENDED_MASTER_SECRET: &str = "rfc7627-4-extended-master-secret";
+    /// RFC 5246 §6.3: key calculation; RFC 5288 §3 / RFC 7905 §2 record nonces.
+    pub const KEY_BLOCK: &str = "rfc5246-6.3-key-block";
+    /// RFC 5246 §7.4.9: Finished.
+    pub const FINISHED_12: &str = "rfc5246-7.4.9-finished";
+    /// RFC 9850: the SSLKEYLOGFILE format (what a logged label means).
+    pub const KEYLOG: &str = "rfc9850-keylog-labels";
+}
+
+/// Both X25519 private keys of a connection (the harness chose them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownKeys {
+    /// The client's private key.
+    pub client_private: [u8; 32],
+    /// The server's private key.
+    pub server_private: [u8; 32],
+}
+
+/// Keying material the two sides exported, to compare with the model's exporter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportCheck {
+    /// The label.
+    pub label: String,
+    /// The context.
+    pub context: Vec<u8>,
+    /// What the client exported.
+    pub client: Vec<u8>,
+    /// What the server exported.
+    pub server: Vec<u8>,
+}
+
+/// What is known about one connection besides its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Knowledge<'a> {
+    /// Key logs, each with whose it is (`client`, `server`, or a file name).
+    pub keylogs: Vec<(String, &'a KeyLog)>,
+    /// The key-exchange private keys, when the harness chose them.
+    pub known: Option<KnownKeys>,
+    /// Exported keying material to compare with the model.
+    pub exported: Option<ExportCheck>,
+    /// The application data each side wrote, to compare with what decrypts
+    /// (`(client, server)`).
+    pub app_data: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The outcome of one check on a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The check held.
+    Pass,
+    /// The check failed; why.
+    Fail(String),
+    /// The check could not be made; why (a missing secret, a truncated capture).
+    NotChecked(String),
+}
+
+/// One check on a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What was checked, e.g. `server Finished`.
+    pub check: String,
+    /// The clause id it enforces.
+    pub clause: &'static str,
+    /// How it went.
+    pub outcome: Outcome,
+}
+
+/// Direction of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Side {
+    /// Client → server.
+    Client,
+    /// Server → client.
+    Server,
+}
+
+impl Side {
+    fn arrow(self) -> &'static str {
+        match self {
+            Side::Client => "C>S",
+            Side::Server => "S>C",
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+/// One record, normalised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordLine {
+    /// Who sent it.
+    pub side: Side,
+    /// The outer content type.
+    pub outer: u8,
+    /// The record's length field.
+    pub length: usize,
+    /// Which keys protect it: `plain`, `early`, `hs`, `ap0`, `ap1`, ... (TLS 1.3), `epoch1`
+    /// (TLS 1.2 after ChangeCipherSpec).
+    pub keys: String,
+    /// What it carried: handshake messages completed in it, `data(N)`, `alert(L,D)`,
+    /// `ccs`, or `undecryptable`.
+    pub carried: Vec<String>,
+}
+
+/// Everything found about one connection.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Connection {
+    /// The negotiated version (`0x0304`, `0x0303`), once the ServerHello is read.
+    pub version: Option<u16>,
+    /// The negotiated cipher suite.
+    pub suite: Option<u16>,
+    /// The ClientHello random, hex.
+    pub client_random: Option<String>,
+    /// The records, in protocol order.
+    pub records: Vec<RecordLine>,
+    /// The checks made.
+    pub findings: Vec<Finding>,
+    /// Why the connection could not be checked to its end (truncated capture, unparsable
+    /// bytes, a missing secret).
+    pub problems: Vec<String>,
+    /// Application data that decrypted, per side.
+    #[serde(skip)]
+    pub decrypted: (Vec<u8>, Vec<u8>),
+}
+
+/// A connection's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ConnectionVerdict {
+    /// Every check held and the connection was checked to its end.
+    Pass,
+    /// A check failed.
+    Fail,
+    /// Nothing failed, but the connection could not be checked to its end.
+    Incomplete,
+}
+
+impl Connection {
+    /// The verdict: a failed check wins over a problem.
+    pub fn verdict(&self) -> ConnectionVerdict {
+        if self
+            .findings
+            .iter()
+            .any(|f| matches!(f.outcome, Outcome::Fail(_)))
+        {
+            ConnectionVerdict::Fail
+        } else if !self.problems.is_empty()
+            || self
+                .findings
+                .iter()
+                .all(|f| !matches!(f.outcome, Outcome::Pass))
+        {
+            ConnectionVerdict::Incomplete
+        } else {
+            ConnectionVerdict::Pass
+        }
+    }
+
+    /// The failed checks, one line each.
+    pub fn failures(&self) -> Vec<String> {
+        self.findings
+            .iter()
+            .filter_map(|f| match &f.outcome {
+                Outcome::Fail(why) => Some(format!("{} [{}]: {why}", f.check, f.clause)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The normalised handshake trace: one line per record, with its direction, outer type,
+    /// length (`*` where the content has a randomised length: certificates, signatures),
+    /// keys, and what it carried.
+    pub fn trace(&self) -> String {
+        let mut out = String::new();
+        for r in &self.records {
+            let variable = r.carried.iter().any(|c| {
+                c.starts_with("Certificate")
+                    || c.starts_with("ServerKeyExchange")
+                    || c.starts_with("NewSessionTicket")
+            });
+            let len = if variable {
+                "*".to_string()
+            } else {
+                r.length.to_string()
+            };
+            let _ = writeln!(
+                out,
+                "{} {:<18} len={:<5} keys={:<6} {}",
+                r.side.arrow(),
+                content_type_name(r.outer),
+                len,
+                r.keys,
+                r.carried.join(", ")
+            );
+        }
+        out
+    }
+
+    fn finding(&mut self, check: impl Into<String>, clause: &'static str, outcome: Outcome) {
+        self.findings.push(Finding {
+            check: check.into(),
+            clause,
+            outcome,
+        });
+    }
+
+    fn compare(
+        &mut self,
+        check: impl Into<String>,
+        clause: &'static str,
+        expected: &[u8],
+        observed: &[u8],
+    ) {
+        let outcome = if expected == observed {
+            Outcome::Pass
+        } else {
+            Outcome::Fail(format!(
+                "expected {}, observed {}",
+                hex::encode(expected),
+                hex::encode(observed)
+            ))
+        };
+        self.finding(check, clause, outcome);
+    }
+}
+
+/// The name of a content type.
+pub fn content_type_name(t: u8) -> &'static str {
+    match t {
+        content_type::CHANGE_CIPHER_SPEC => "change_cipher_spec",
+        content_type::ALERT => "alert",
+        content_type::HANDSHAKE => "handshake",
+        content_type::APPLICATION_DATA => "application_data",
+        _ => "unknown",
+    }
+}
+
+/// What reading one direction produced next.
+enum Event {
+    Handshake(HandshakeMessage),
+    ChangeCipherSpec,
+    /// Application data (plaintext after decryption).
+    Data(Vec<u8>),
+    Alert(Vec<u8>),
+    /// No more bytes in this direction.
+    End,
+}
+
+/// Why reading a direction stopped early (already recorded as a finding or problem).
+struct Stopped;
+
+enum Protection {
+    Plain,
+    V13 {
+        secret: TrafficSecret,
+        alg: Aead,
+        aead: RecordProtection13,
+        label: String,
+        generation: u32,
+    },
+    V12(RecordProtection12, String),
+}
+
+struct Direction {
+    side: Side,
+    records: Vec<TlsRecord>,
+    next: usize,
+    handshake: HandshakeReader,
+    protection: Protection,
+    /// A KeyUpdate completed: switch keys before the next record.
+    update_pending: bool,
+    events: std::collections::VecDeque<Event>,
+    /// Secrets this side moved to through KeyUpdate, in order.
+    updates: Vec<TrafficSecret>,
+    /// Records that decrypted since the last KeyUpdate.
+    after_update: usize,
+    /// A record failed to decrypt after a KeyUpdate.
+    failed_after_update: bool,
+}
+
+impl Direction {
+    fn new(side: Side, data: &[u8], conn: &mut Connection) -> Direction {
+        let mut reader = RecordReader::new();
+        reader.push(data);
+        let mut records = Vec::new();
+        loop {
+            match reader.next_record() {
+                Ok(Some(r)) => records.push(r),
+                Ok(None) => {
+                    if reader.pending() > 0 {
+                        conn.problems.push(format!(
+                            "{} stream: the capture ends inside a record ({} bytes of it at stream offset {})",
+                            side.name(),
+                            reader.pending(),
+                            reader.offset()
+                        ));
+                    }
+                    break;
+                }
+                Err(e) => {
+                    conn.problems.push(format!(
+                        "{} stream: not a TLS record at stream offset {}: {e}",
+                        side.name(),
+                        reader.offset()
+                    ));
+                    break;
+                }
+            }
+        }
+        Direction {
+            side,
+            records,
+            next: 0,
+            handshake: HandshakeReader::new(),
+            protection: Protection::Plain,
+            update_pending: false,
+            events: Default::default(),
+            updates: Vec::new(),
+            after_update: 0,
+            failed_after_update: false,
+        }
+    }
+
+    fn keys_label(&self) -> String {
+        match &self.protection {
+            Protection::Plain => "plain".into(),
+            Protection::V13 { label, .. } => label.clone(),
+            Protection::V12(_, label) => label.clone(),
+        }
+    }
+
+    /// The next event, decrypting as needed; `Err(Stopped)` after a record that does not
+    /// decrypt or parse (recorded in `conn`).
+    fn next_event(&mut self, conn: &mut Connection) -> Result<Event, Stopped> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(e);
+            }
+            match self.handshake.next_message() {
+                Ok(Some(m)) => return Ok(Event::Handshake(m)),
+                Ok(None) => {}
+                Err(e) => {
+                    conn.problems
+                        .push(format!("{} handshake messages: {e}", self.side.name()));
+                    return Err(Stopped);
+                }
+            }
+            let Some(record) = self.records.get(self.next).cloned() else {
+                if self.handshake.pending() > 0 {
+                    conn.problems.push(format!(
+                        "{} stream ends inside a handshake message ({} bytes of it)",
+                        self.side.name(),
+                        self.handshake.pending()
+                    ));
+                }
+                return Ok(Event::End);
+            };
+            self.next += 1;
+            if self.update_pending {
+                self.update_pending = false;
+                self.rotate();
+            }
+            self.read_record(record, conn)?;
+        }
+    }
+
+    /// KeyUpdate: the sender's next traffic secret (RFC 8446 §7.2).
+    fn rotate(&mut self) {
+        if let Protection::V13 {
+            secret,
+            alg,
+            generation,
+            aead,
+            label,
+        } = &mut self.protection
+        {
+            let next = secret.next();
+            if let Ok(p) = RecordProtection13::new(*alg, &next.keys(*alg)) {
+                *aead = p;
+            }
+            *generation += 1;
+            *label = format!("ap{generation}");
+            self.updates.push(next.clone());
+            self.after_update = 0;
+            *secret = next;
+        }
+    }
+
+    fn read_record(&mut self, record: TlsRecord, conn: &mut Connection) -> Result<(), Stopped> {
+        let mut line = RecordLine {
+            side: self.side,
+            outer: record.content_type,
+            length: record.fragment.len(),
+            keys: self.keys_label(),
+            carried: Vec::new(),
+        };
+        let index = self.next;
+        let (inner_type, content) = if record.content_type == content_type::CHANGE_CIPHER_SPEC {
+            line.keys = "plain".into();
+            line.carried.push("ccs".into());
+            conn.records.push(line);
+            self.events.push_back(Event::ChangeCipherSpec);
+            return Ok(());
+        } else {
+            match &mut self.protection {
+                Protection::Plain => (record.content_type, record.fragment.clone()),
+                Protection::V13 { aead, label, .. } => {
+                    if record.content_type != content_type::APPLICATION_DATA {
+                        // RFC 8446 §5.2: protected records are all application_data on the
+                        // wire; a plaintext alert may still come before the keys are used.
+                        (record.content_type, record.fragment.clone())
+                    } else {
+                        match aead.open(&record.header(), &record.fragment) {
+                            Ok(x) => {
+                                self.after_update += 1;
+                                x
+                            }
+                            Err(e) => {
+                                self.failed_after_update = !self.updates.is_empty();
+                                line.carried.push("undecryptable".into());
+                                conn.records.push(line);
+                                conn.finding(
+                                    format!("{} record {index} decrypts", self.side.name()),
+                                    clause::TRAFFIC_KEYS,
+                                    Outcome::Fail(format!(
+                                        "the {} record {index} ({} bytes) does not decrypt with the keys of `{label}`: {e}",
+                                        self.side.name(),
+                                        record.fragment.len()
+                                    )),
+                                );
+                                return Err(Stopped);
+                            }
+                        }
+                    }
+                }
+                Protection::V12(aead, label) => {
+                    match aead.open(record.content_type, record.version, &record.fragment) {
+                        Ok(x) => (record.content_type, x),
+                        Err(e) => {
+                            line.carried.push("undecryptable".into());
+                            conn.records.push(line);
+                            conn.finding(
+                                format!("{} record {index} decrypts", self.side.name()),
+                                clause::KEY_BLOCK,
+                                Outcome::Fail(format!(
+                                    "the {} record {index} ({} bytes) does not decrypt with the keys of `{label}`: {e}",
+                                    self.side.name(),
+                                    record.fragment.len()
+                                )),
+                            );
+                            return Err(Stopped);
+                        }
+                    }
+                }
+            }
+        };
+        match inner_type {
+            content_type::HANDSHAKE => {
+                self.handshake.push(&content);
+                // Name the messages this record completes, and queue them.
+                loop {
+                    match self.handshake.next_message() {
+                        Ok(Some(m)) => {
+                            let mut name = m.type_name().to_string();
+                            if m.msg_type == handshake_type::KEY_UPDATE {
+                                if let Ok(Handshake::KeyUpdate { update_requested }) =
+                                    m.parse_body()
+                                {
+                                    name = format!(
+                                        "KeyUpdate({})",
+                                        if update_requested {
+                                            "update_requested"
+                                        } else {
+                                            "update_not_requested"
+                                        }
+                                    );
+                                }
+                                self.update_pending = true;
+                            }
+                            line.carried.push(name);
+                            self.events.push_back(Event::Handshake(m));
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            conn.records.push(line);
+                            conn.problems
+                                .push(format!("{} handshake messages: {e}", self.side.name()));
+                            return Err(Stopped);
+                        }
+                    }
+                }
+            }
+            content_type::APPLICATION_DATA => {
+                line.carried.push(format!("data({})", content.len()));
+                self.events.push_back(Event::Data(content));
+            }
+            content_type::ALERT => {
+                let name = match content.as_slice() {
+                    [1, 0] => "alert(close_notify)".to_string(),
+                    [level, desc] => format!("alert({level},{desc})"),
+                    _ => format!("alert(? {} bytes)", content.len()),
+                };
+                line.carried.push(name);
+                self.events.push_back(Event::Alert(content));
+            }
+            other => line.carried.push(format!("content type {other}")),
+        }
+        conn.records.push(line);
+        Ok(())
+    }
+
+    fn set_13(
+        &mut self,
+        suite: &CipherSuite,
+        secret: TrafficSecret,
+        label: &str,
+        conn: &mut Connection,
+    ) {
+        match RecordProtection13::new(suite.aead, &secret.keys(suite.aead)) {
+            Ok(aead) => {
+                self.protection = Protection::V13 {
+                    secret,
+                    alg: suite.aead,
+                    aead,
+                    label: label.to_string(),
+                    generation: 0,
+                }
+            }
+            Err(e) => conn
+                .problems
+                .push(format!("cannot use the {label} keys: {e}")),
+        }
+    }
+}
+
+/// The transcript plus a copy of each message, for TLS 1.2's session hash.
+struct Log {
+    transcript: Transcript,
+}
+
+impl Log {
+    fn add(&mut self, m: &HandshakeMessage) {
+        self.transcript.add(&m.encoded());
+    }
+    fn hash(&self) -> Vec<u8> {
+        self.transcript.hash()
+    }
+}
+
+/// The first handshake message of a direction, which must be `want`.
+fn expect_message(
+    dir: &mut Direction,
+    conn: &mut Connection,
+    want: u8,
+    what: &str,
+) -> Result<HandshakeMessage, Stopped> {
+    loop {
+        match dir.next_event(conn)? {
+            Event::Handshake(m) if m.msg_type == want => return Ok(m),
+            Event::Handshake(m) => {
+                conn.problems.push(format!(
+                    "{}: expected {what}, found {}",
+                    dir.side.name(),
+                    m.type_name()
+                ));
+                return Err(Stopped);
+            }
+            Event::ChangeCipherSpec => continue,
+            Event::Alert(a) => {
+                conn.problems.push(format!(
+                    "{}: alert {a:?} instead of {what}",
+                    dir.side.name()
+                ));
+                return Err(Stopped);
+            }
+            Event::Data(_) => {
+                conn.problems.push(format!(
+                    "{}: application data before {what}",
+                    dir.side.name()
+                ));
+                return Err(Stopped);
+            }
+            Event::End => {
+                conn.problems.push(format!(
+                    "{}: the stream ends before {what}",
+                    dir.side.name()
+                ));
+                return Err(Stopped);
+            }
+        }
+    }
+}
+
+/// Looks a secret up in every key log that has it; the first one wins, and the others
+/// must agree (a finding when they do not).
+fn logged(knowledge: &Knowledge<'_>, random: &[u8; 32], label: &str) -> Option<Vec<u8>> {
+    knowledge
+        .keylogs
+        .iter()
+        .find_map(|(_, log)| log.secret(random, label).map(<[u8]>::to_vec))
+}
+
+/// Checks one connection: `client_data` and `server_data` are the two TCP byte streams.
+pub fn verify_connection(
+    client_data: &[u8],
+    server_data: &[u8],
+    knowledge: &Knowledge<'_>,
+) -> Connection {
+    let mut conn = Connection::default();
+    let mut client = Direction::new(Side::Client, client_data, &mut conn);
+    let mut server = Direction::new(Side::Server, server_data, &mut conn);
+    let _ = run(&mut conn, &mut client, &mut server, knowledge);
+    conn
+}
+
+fn parse_hello<T>(
+    m: &HandshakeMessage,
+    conn: &mut Connection,
+    pick: impl Fn(Handshake) -> Option<T>,
+    what: &str,
+) -> Result<T, Stopped> {
+    match m.parse_body() {
+        Ok(h) => pick(h).ok_or_else(|| {
+            conn.problems.push(format!("{what}: not a {what}"));
+            Stopped
+        }),
+        Err(e) => {
+            conn.problems.push(format!("{what} does not parse: {e}"));
+            Err(Stopped)
+        }
+    }
+}
+
+fn run(
+    conn: &mut Connection,
+    client: &mut Direction,
+    server: &mut Direction,
+    knowledge: &Knowledge<'_>,
+) -> Result<(), Stopped> {
+    let mut ch_msg = expect_message(client, conn, handshake_type::CLIENT_HELLO, "ClientHello")?;
+    let mut ch = parse_hello(
+        &ch_msg,
+        conn,
+        |h| match h {
+            Handshake::ClientHello(c) => Some(c),
+            _ => None,
+        },
+        "ClientHello",
+    )?;
+    conn.client_random = Some(hex::encode(ch.random));
+    let mut sh_msg = expect_message(server, conn, handshake_type::SERVER_HELLO, "ServerHello")?;
+    let mut sh = parse_hello(
+        &sh_msg,
+        conn,
+        |h| match h {
+            Handshake::ServerHello(s) => Some(s),
+            _ => None,
+        },
+        "ServerHello",
+    )?;
+    let Some(suite) = CipherSuite::from_id(sh.cipher_suite) else {
+        conn.problems.push(format!(
+            "cipher suite {:#06x} is not one the model knows (AEAD suites only)",
+            sh.cipher_suite
+        ));
+        return Err(Stopped);
+    };
+    conn.suite = Some(suite.id);
+    let mut transcript = Log {
+        transcript: Transcript::new(suite.hash),
+    };
+    if sh.is_hello_retry_request() {
+        // RFC 8446 §4.4.1: ClientHello1 becomes message_hash, then HRR, then ClientHello2.
+        transcript.add(&ch_msg);
+        transcript.transcript =
+            std::mem::replace(&mut transcript.transcript, Transcript::new(suite.hash))
+                .into_message_hash();
+        transcript.add(&sh_msg);
+        ch_msg = expect_message(
+            client,
+            conn,
+            handshake_type::CLIENT_HELLO,
+            "the second ClientHello",
+        )?;
+        ch = parse_hello(
+            &ch_msg,
+            conn,
+            |h| match h {
+                Handshake::ClientHello(c) => Some(c),
+                _ => None,
+            },
+            "ClientHello",
+        )?;
+        sh_msg = expect_message(server, conn, handshake_type::SERVER_HELLO, "ServerHello")?;
+        sh = parse_hello(
+            &sh_msg,
+            conn,
+            |h| match h {
+                Handshake::ServerHello(s) => Some(s),
+                _ => None,
+            },
+            "ServerHello",
+        )?;
+    }
+    let version = sh.selected_version();
+    conn.version = Some(version);
+    match (version, suite.version) {
+        (0x0304, Version::Tls13) => tls13(
+            conn, client, server, knowledge, &ch, ch_msg, &sh, sh_msg, suite, transcript,
+        ),
+        (0x0303, Version::Tls12) => tls12(
+            conn, client, server, knowledge, &ch, ch_msg, &sh, sh_msg, suite, transcript,
+        ),
+        _ => {
+            conn.problems.push(format!(
+                "version {version:#06x} with suite {} is not checked",
+                suite.name
+            ));
+            Err(Stopped)
+        }
+    }
+}
+
+/// The X25519 shared secret from the controlled keys, checking that the key shares on the
+/// wire are the public keys of those private keys.
+fn known_ecdhe(
+    conn: &mut Connection,
+    known: &KnownKeys,
+    client_share: Option<&[u8]>,
+    server_share: Option<&[u8]>,
+    clause: &'static str,
+) -> Option<Vec<u8>> {
+    let public = |k: [u8; 32]| x25519_dalek::x25519(k, x25519_dalek::X25519_BASEPOINT_BYTES);
+    let (Some(cs), Some(ss)) = (client_share, server_share) else {
+        conn.finding(
+            "X25519 key shares",
+            clause,
+            Outcome::Fail("no X25519 key share from both sides".into()),
+        );
+        return None;
+    };
+    conn.compare(
+        "client key share is the controlled X25519 key",
+        clause,
+        &public(known.client_private),
+        cs,
+    );
+    conn.compare(
+        "server key share is the controlled X25519 key",
+        clause,
+        &public(known.server_private),
+        ss,
+    );
+    let ss: [u8; 32] = ss.try_into().ok()?;
+    Some(x25519_dalek::x25519(known.client_private, ss).to_vec())
+}
+
+const X25519: u16 = 0x001d;
+
+#[allow(clippy::too_many_arguments)]
+fn tls13(
+    conn: &mut Connection,
+    client: &mut Direction,
+    server: &mut Direction,
+    knowledge: &Knowledge<'_>,
+    ch: &ClientHello,
+    ch_msg: HandshakeMessage,
+    sh: &ServerHello,
+    sh_msg: HandshakeMessage,
+    suite: CipherSuite,
+    mut transcript: Log,
+) -> Result<(), Stopped> {
+    let alg = suite.hash;
+    let random = ch.random;
+    transcript.add(&ch_msg);
+    transcript.add(&sh_msg);
+    let ch_sh = transcript.hash();
+
+    // Handshake traffic secrets: derived (known keys) or logged.
+    let mut master = None;
+    let (chts, shts) = if let Some(known) = &knowledge.known {
+        if sh.selected_psk().is_some() {
+            conn.problems.push("a PSK handshake: the model needs the PSK, which the controlled key exchange does not give".into());
+            return Err(Stopped);
+        }
+        let client_share = ch
+            .key_shares()
+            .into_iter()
+            .find(|(g, _)| *g == X25519)
+            .map(|(_, k)| k);
+        let server_share = sh.key_share().filter(|(g, _)| *g == X25519).map(|(_, k)| k);
+        let Some(ecdhe) = known_ecdhe(
+            conn,
+            known,
+            client_share.as_deref(),
+            server_share.as_deref(),
+            clause::KEY_SCHEDULE,
+        ) else {
+            return Err(Stopped);
+        };
+        let hs = EarlySecret::new(alg, None).into_handshake(Some(&ecdhe));
+        let c = hs.client_handshake_traffic_secret(&ch_sh);
+        let s = hs.server_handshake_traffic_secret(&ch_sh);
+        master = Some(hs.into_master());
+        (c, s)
+    } else {
+        let get =
+            |label: &str| logged(knowledge, &random, label).map(|b| TrafficSecret::new(alg, b));
+        match (
+            get("CLIENT_HANDSHAKE_TRAFFIC_SECRET"),
+            get("SERVER_HANDSHAKE_TRAFFIC_SECRET"),
+        ) {
+            (Some(c), Some(s)) => (c, s),
+            (c, s) => {
+                let missing: Vec<&str> = [
+                    c.is_none().then_some("CLIENT_HANDSHAKE_TRAFFIC_SECRET"),
+                    s.is_none().then_some("SERVER_HANDSHAKE_TRAFFIC_SECRET"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                conn.problems.push(format!(
+                    "the key log has no {} for client random {}",
+                    missing.join(" or "),
+                    hex::encode(random)
+                ));
+                return Err(Stopped);
+            }
+        }
+    };
+    server.set_13(&suite, shts.clone(), "hs", conn);
+
+    // The server's encrypted flight up to its Finished.
+    loop {
+        let m = match server.next_event(conn)? {
+            Event::Handshake(m) => m,
+            Event::ChangeCipherSpec => continue,
+            Event::End => {
+                conn.problems
+                    .push("server: the stream ends before its Finished".into());
+                return Err(Stopped);
+            }
+            Event::Alert(a) => {
+                conn.problems
+                    .push(format!("server: alert {a:?} before its Finished"));
+                return Err(Stopped);
+            }
+            Event::Data(_) => {
+                conn.problems
+                    .push("server: application data before its Finished".into());
+                return Err(Stopped);
+            }
+        };
+        if m.msg_type == handshake_type::FINISHED {
+            let expected = shts.verify_data(&transcript.hash());
+            conn.compare("server Finished", clause::FINISHED_13, &expected, &m.body);
+            transcript.add(&m);
+            break;
+        }
+        transcript.add(&m);
+    }
+    let ch_sf = transcript.hash();
+
+    // Application traffic secrets and the exporter.
+    let (cats, sats, exporter) = if let Some(master) = &master {
+        (
+            master.client_application_traffic_secret_0(&ch_sf),
+            master.server_application_traffic_secret_0(&ch_sf),
+            Some(master.exporter_master_secret(&ch_sf)),
+        )
+    } else {
+        let get =
+            |label: &str| logged(knowledge, &random, label).map(|b| TrafficSecret::new(alg, b));
+        match (
+            get("CLIENT_TRAFFIC_SECRET_0"),
+            get("SERVER_TRAFFIC_SECRET_0"),
+        ) {
+            (Some(c), Some(s)) => (c, s, None),
+            _ => {
+                conn.problems.push(format!(
+                    "the key log has no CLIENT_TRAFFIC_SECRET_0 or SERVER_TRAFFIC_SECRET_0 for client random {}",
+                    hex::encode(random)
+                ));
+                return Err(Stopped);
+            }
+        }
+    };
+
+    // The client's flight: early data is not decrypted (not produced by the live runs);
+    // then its handshake-key flight up to Finished.
+    client.set_13(&suite, chts.clone(), "hs", conn);
+    loop {
+        let m = match client.next_event(conn)? {
+            Event::Handshake(m) => m,
+            Event::ChangeCipherSpec => continue,
+            Event::End => {
+                conn.problems
+                    .push("client: the stream ends before its Finished".into());
+                return Err(Stopped);
+            }
+            Event::Alert(a) => {
+                conn.problems
+                    .push(format!("client: alert {a:?} before its Finished"));
+                return Err(Stopped);
+            }
+            Event::Data(_) => {
+                conn.problems
+                    .push("client: application data before its Finished".into());
+                return Err(Stopped);
+            }
+        };
+        if m.msg_type == handshake_type::FINISHED {
+            let expected = chts.verify_data(&transcript.hash());
+            conn.compare("client Finished", clause::FINISHED_13, &expected, &m.body);
+            transcript.add(&m);
+            break;
+        }
+        transcript.add(&m);
+    }
+    let ch_cf = transcript.hash();
+
+    // Every logged secret against the model.
+    let mut model: Vec<(&str, Vec<u8>)> = vec![
+        ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", chts.bytes().to_vec()),
+        ("SERVER_HANDSHAKE_TRAFFIC_SECRET", shts.bytes().to_vec()),
+        ("CLIENT_TRAFFIC_SECRET_0", cats.bytes().to_vec()),
+        ("SERVER_TRAFFIC_SECRET_0", sats.bytes().to_vec()),
+    ];
+    if let Some(e) = &exporter {
+        model.push(("EXPORTER_SECRET", e.clone()));
+    }
+    if let (Some(master), Some(check)) = (&master, &knowledge.exported) {
+        let exp = master.exporter_master_secret(&ch_sf);
+        let want =
+            export_keying_material(alg, &exp, &check.label, &check.context, check.client.len());
+        conn.compare(
+            "client's exported keying material",
+            clause::EXPORTER,
+            &want,
+            &check.client,
+        );
+        conn.compare(
+            "server's exported keying material",
+            clause::EXPORTER,
+            &want,
+            &check.server,
+        );
+    }
+    let _ = master.as_ref().map(|m| m.resumption_master_secret(&ch_cf));
+
+    client.set_13(&suite, cats, "ap0", conn);
+    server.set_13(&suite, sats, "ap0", conn);
+    let client_done = post_handshake(conn, client);
+    let server_done = post_handshake(conn, server);
+    for (dir, complete) in [(&*client, client_done), (&*server, server_done)] {
+        let n = dir.updates.len();
+        if n == 0 {
+            continue;
+        }
+        let outcome = if dir.failed_after_update {
+            Outcome::Fail(format!(
+                "a record after the {} KeyUpdate does not decrypt with the model's next traffic secret",
+                dir.side.name()
+            ))
+        } else if complete && dir.after_update > 0 {
+            Outcome::Pass
+        } else {
+            Outcome::NotChecked(format!(
+                "no {} record after its last KeyUpdate to decrypt",
+                dir.side.name()
+            ))
+        };
+        conn.finding(
+            format!(
+                "{} KeyUpdate ×{n}: the records after it decrypt with the model's next traffic secret",
+                dir.side.name()
+            ),
+            clause::KEY_UPDATE,
+            outcome,
+        );
+    }
+    compare_logs(
+        conn,
+        knowledge,
+        &random,
+        &model,
+        &client.updates,
+        &server.updates,
+        master.is_some(),
+    );
+    check_app_data(conn, knowledge, client_done && server_done);
+    Ok(())
+}
+
+/// After the handshake: decrypt every remaining record of one direction. True when it was
+/// read to its end.
+fn post_handshake(conn: &mut Connection, dir: &mut Direction) -> bool {
+    loop {
+        match dir.next_event(conn) {
+            Ok(Event::End) => return true,
+            Ok(Event::Data(d)) => match dir.side {
+                Side::Client => conn.decrypted.0.extend_from_slice(&d),
+                Side::Server => conn.decrypted.1.extend_from_slice(&d),
+            },
+            Ok(Event::Handshake(_) | Event::ChangeCipherSpec | Event::Alert(_)) => {}
+            Err(Stopped) => return false,
+        }
+    }
+}
+
+fn check_app_data(conn: &mut Connection, knowledge: &Knowledge<'_>, complete: bool) {
+    let Some((client_sent, server_sent)) = &knowledge.app_data else {
+        return;
+    };
+    if !complete {
+        return;
+    }
+    let (c, s) = conn.decrypted.clone();
+    for (who, sent, got) in [("client", client_sent, c), ("server", server_sent, s)] {
+        let outcome = if *sent == got {
+            Outcome::Pass
+        } else {
+            Outcome::Fail(format!(
+                "the {who} wrote {} bytes of application data; {} bytes decrypted, {}",
+                sent.len(),
+                got.len(),
+                if sent.starts_with(&got) {
+                    "a prefix"
+                } else {
+                    "different bytes"
+                }
+            ))
+        };
+        conn.finding(
+            format!("{who} application data decrypts to what it wrote"),
+            clause::TRAFFIC_KEYS,
+            outcome,
+        );
+    }
+}
+
+/// Compares every line of every key log for this connection with the model's value.
+fn compare_logs(
+    conn: &mut Connection,
+    knowledge: &Knowledge<'_>,
+    random: &[u8; 32],
+    model: &[(&str, Vec<u8>)],
+    client_updates: &[TrafficSecret],
+    server_updates: &[TrafficSecret],
+    derived: bool,
+) {
+    for (whose, log) in &knowledge.keylogs {
+        let labels = log.labels_for(random);
+        if labels.is_empty() {
+            if !derived {
+                continue;
+            }
+            conn.finding(
+                format!("{whose} key log has this connection"),
+                clause::KEYLOG,
+                Outcome::Fail(format!("no line for client random {}", hex::encode(random))),
+            );
+            continue;
+        }
+        for label in labels {
+            let updates = match label {
+                "CLIENT_TRAFFIC_SECRET_N" => Some(client_updates),
+                "SERVER_TRAFFIC_SECRET_N" => Some(server_updates),
+                _ => None,
+            };
+            if let Some(updates) = updates {
+                // One line per KeyUpdate, in order: generation 1, 2, ...
+                for (n, value) in log.secrets(random, label).into_iter().enumerate() {
+                    let check = format!("{whose} logged {label} (generation {})", n + 1);
+                    match updates.get(n) {
+                        Some(w) => conn.compare(check, clause::KEY_UPDATE, w.bytes(), value),
+                        None => conn.finding(
+                            check,
+                            clause::KEY_UPDATE,
+                            Outcome::NotChecked(format!(
+                                "the capture shows {} key update(s) of that side",
+                                updates.len()
+                            )),
+                        ),
+                    }
+                }
+                continue;
+            }
+            let Some(value) = log.secret(random, label) else {
+                continue;
+            };
+            let want: Option<Vec<u8>> = model
+                .iter()
+                .find(|(m, _)| *m == label)
+                .map(|(_, v)| v.clone());
+            let check = format!("{whose} logged {label}");
+            match want {
+                Some(w) if derived => conn.compare(check, clause::KEY_SCHEDULE, &w, value),
+                // Taken from a key log as the connection's secret: the Finished messages
+                // and the records check it; another log must agree.
+                Some(w) if w == value => {}
+                Some(w) => conn.compare(check, clause::KEYLOG, &w, value),
+                None => conn.finding(
+                    check,
+                    clause::KEYLOG,
+                    Outcome::NotChecked(format!(
+                        "the model has no value for {label} from {}",
+                        if derived {
+                            "this exchange"
+                        } else {
+                            "a key log alone"
+                        }
+                    )),
+                ),
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tls12(
+    conn: &mut Connection,
+    client: &mut Direction,
+    server: &mut Direction,
+    knowledge: &Knowledge<'_>,
+    ch: &ClientHello,
+    ch_msg: HandshakeMessage,
+    sh: &ServerHello,
+    sh_msg: HandshakeMessage,
+    suite: CipherSuite,
+    mut transcript: Log,
+) -> Result<(), Stopped> {
+    let alg: HashAlg = suite.hash;
+    let (client_random, server_random) = (ch.random, sh.random);
+    transcript.add(&ch_msg);
+    transcript.add(&sh_msg);
+    let ems = ch.extended_master_secret() && sh.extended_master_secret();
+
+    // The server's first flight: a full handshake ends in ServerHelloDone; an abbreviated
+    // one (resumption) goes straight to ChangeCipherSpec.
+    let mut server_params = None;
+    let mut abbreviated = false;
+    loop {
+        match server.next_event(conn)? {
+            Event::Handshake(m) => {
+                transcript.add(&m);
+                if m.msg_type == handshake_type::SERVER_KEY_EXCHANGE {
+                    server_params = crate::wire::tls::parse_ecdhe_server_params(&m.body).ok();
+                }
+                if m.msg_type == handshake_type::SERVER_HELLO_DONE {
+                    break;
+                }
+            }
+            Event::ChangeCipherSpec => {
+                abbreviated = true;
+                break;
+            }
+            Event::End => {
+                conn.problems
+                    .push("server: the stream ends in its first flight".into());
+                return Err(Stopped);
+            }
+            Event::Alert(a) => {
+                conn.problems
+                    .push(format!("server: alert {a:?} in its first flight"));
+                return Err(Stopped);
+            }
+            Event::Data(_) => {
+                conn.problems
+                    .push("server: application data in its first flight".into());
+                return Err(Stopped);
+            }
+        }
+    }
+    let master_from_log = |conn: &mut Connection| -> Result<MasterSecret12, Stopped> {
+        let Some(bytes) = logged(knowledge, &client_random, "CLIENT_RANDOM") else {
+            conn.problems.push(format!(
+                "the key log has no CLIENT_RANDOM line for client random {}",
+                hex::encode(client_random)
+            ));
+            return Err(Stopped);
+        };
+        MasterSecret12::from_logged(alg, &bytes).map_err(|e| {
+            conn.problems.push(format!("the logged master secret: {e}"));
+            Stopped
+        })
+    };
+
+    let master;
+    if abbreviated {
+        master = master_from_log(conn)?;
+        // Server: ChangeCipherSpec (read), then Finished.
+        server_keys(
+            server,
+            &master,
+            &suite,
+            &client_random,
+            &server_random,
+            conn,
+        )?;
+        server_finished_12(conn, server, &master, &mut transcript)?;
+        client_flight_12(
+            conn,
+            client,
+            &master,
+            &suite,
+            &client_random,
+            &server_random,
+            &mut transcript,
+            false,
+        )?;
+    } else {
+        // The client's flight up to its ChangeCipherSpec.
+        let mut cke = None;
+        loop {
+            match client.next_event(conn)? {
+                Event::Handshake(m) => {
+                    transcript.add(&m);
+                    if m.msg_type == handshake_type::CLIENT_KEY_EXCHANGE {
+                        cke = Some((m.body.clone(), transcript.hash()));
+                    }
+                }
+                Event::ChangeCipherSpec => break,
+                _ => {
+                    conn.problems
+                        .push("client: its flight does not reach ChangeCipherSpec".into());
+                    return Err(Stopped);
+                }
+            }
+        }
+        let Some((cke_body, session_hash)) = cke else {
+            conn.problems.push("client: no ClientKeyExchange".into());
+            return Err(Stopped);
+        };
+        master = if let Some(known) = &knowledge.known {
+            let client_public = crate::wire::tls::ecdh_public(&cke_body).ok();
+            let server_public = server_params
+                .as_ref()
+                .filter(|(g, _)| *g == X25519)
+                .map(|(_, k)| k.clone());
+            let clause = if ems {
+                clause::EXTENDED_MASTER_SECRET
+            } else {
+                clause::MASTER_SECRET
+            };
+            let Some(pms) = known_ecdhe(
+                conn,
+                known,
+                client_public.as_deref(),
+                server_public.as_deref(),
+                clause,
+            ) else {
+                return Err(Stopped);
+            };
+            if ems {
+                MasterSecret12::extended(alg, &pms, &session_hash)
+            } else {
+                MasterSecret12::from_pre_master(alg, &pms, &client_random, &server_random)
+            }
+        } else {
+            master_from_log(conn)?
+        };
+        client_flight_12(
+            conn,
+            client,
+            &master,
+            &suite,
+            &client_random,
+            &server_random,
+            &mut transcript,
+            true,
+        )?;
+        // Server: optional NewSessionTicket, ChangeCipherSpec, Finished.
+        loop {
+            match server.next_event(conn)? {
+                Event::Handshake(m) => transcript.add(&m),
+                Event::ChangeCipherSpec => break,
+                _ => {
+                    conn.problems
+                        .push("server: no ChangeCipherSpec after the client's Finished".into());
+                    return Err(Stopped);
+                }
+            }
+        }
+        server_keys(
+            server,
+            &master,
+            &suite,
+            &client_random,
+            &server_random,
+            conn,
+        )?;
+        server_finished_12(conn, server, &master, &mut transcript)?;
+    }
+    let model = [("CLIENT_RANDOM", master.bytes().to_vec())];
+    compare_logs(
+        conn,
+        knowledge,
+        &client_random,
+        &model,
+        &[],
+        &[],
+        knowledge.known.is_some() && !abbreviated,
+    );
+    if let Some(check) = &knowledge.exported {
+        // RFC 5705 §4 with RFC 7627 §5.4: PRF(master, label, client_random ‖ server_random ‖ u16 len ‖ context).
+        let mut seed = client_random.to_vec();
+        seed.extend_from_slice(&server_random);
+        seed.extend_from_slice(&(check.context.len() as u16).to_be_bytes());
+        seed.extend_from_slice(&check.context);
+        let want =
+            crate::models::tls::prf(alg, master.bytes(), &check.label, &seed, check.client.len());
+        conn.compare(
+            "client's exported keying material",
+            clause::MASTER_SECRET,
+            &want,
+            &check.client,
+        );
+        conn.compare(
+            "server's exported keying material",
+            clause::MASTER_SECRET,
+            &want,
+            &check.server,
+        );
+    }
+    let client_done = post_handshake(conn, client);
+    let server_done = post_handshake(conn, server);
+    check_app_data(conn, knowledge, client_done && server_done);
+    Ok(())
+}
+
+fn key_block(
+    master: &MasterSecret12,
+    suite: &CipherSuite,
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+) -> crate::models::tls::KeyBlock {
+    master.key_block(suite, client_random, server_random)
+}
+
+fn server_keys(
+    server: &mut Direction,
+    master: &MasterSecret12,
+    suite: &CipherSuite,
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+    conn: &mut Connection,
+) -> Result<(), Stopped> {
+    let kb = key_block(master, suite, client_random, server_random);
+    match RecordProtection12::new(suite.aead, &kb.server_key, &kb.server_iv) {
+        Ok(p) => {
+            server.protection = Protection::V12(p, "epoch1".into());
+            Ok(())
+        }
+        Err(e) => {
+            conn.problems.push(format!("server keys: {e}"));
+            Err(Stopped)
+        }
+    }
+}
+
+fn server_finished_12(
+    conn: &mut Connection,
+    server: &mut Direction,
+    master: &MasterSecret12,
+    transcript: &mut Log,
+) -> Result<(), Stopped> {
+    let m = expect_message(
+        server,
+        conn,
+        handshake_type::FINISHED,
+        "the server's Finished",
+    )?;
+    let want = master.verify_data(Sender::Server, &transcript.hash());
+    conn.compare("server Finished", clause::FINISHED_12, &want, &m.body);
+    transcript.add(&m);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn client_flight_12(
+    conn: &mut Connection,
+    client: &mut Direction,
+    master: &MasterSecret12,
+    suite: &CipherSuite,
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+    transcript: &mut Log,
+    ccs_read: bool,
+) -> Result<(), Stopped> {
+    if !ccs_read {
+        loop {
+            match client.next_event(conn)? {
+                Event::ChangeCipherSpec => break,
+                Event::Handshake(m) => transcript.add(&m),
+                _ => {
+                    conn.problems.push("client: no ChangeCipherSpec".into());
+                    return Err(Stopped);
+                }
+            }
+        }
+    }
+    let kb = key_block(master, suite, client_random, server_random);
+    match RecordProtection12::new(suite.aead, &kb.client_key, &kb.client_iv) {
+        Ok(p) => client.protection = Protection::V12(p, "epoch1".into()),
+        Err(e) => {
+            conn.problems.push(format!("client keys: {e}"));
+            return Err(Stopped);
+        }
+    }
+    let m = expect_message(
+        client,
+        conn,
+        handshake_type::FINISHED,
+        "the client's Finished",
+    )?;
+    let want = master.verify_data(Sender::Client, &transcript.hash());
+    conn.compare("client Finished", clause::FINISHED_12, &want, &m.body);
+    transcript.add(&m);
+    Ok(())
+}
