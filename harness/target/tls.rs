@@ -558,7 +558,7 @@ pub fn rustls_supports(provider: TlsProvider, suite: u16) -> bool {
 }
 
 /// rustls as a stack under test: a client and a server over the kernel's TCP in a fresh
-/// [`HostPair`]. It performs one kind of event, [`StateQuery::TlsExchange`]; it has no wire
+/// [`HostPair`]. It performs one kind of event, [`super::StateQuery::TlsExchange`]; it has no wire
 /// plane of its own (the harness only watches).
 #[derive(Debug)]
 pub struct RustlsTarget {
