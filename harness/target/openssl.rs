@@ -91,7 +91,7 @@ fn finish(mut child: Child, deadline: Instant, who: &str) -> Result<(bool, Strin
 
 /// Runs `openssl s_server` and `s_client` over the pair for `version` (`0x0304` or
 /// `0x0303`); with `key_update` (TLS 1.3) the client updates its keys and requests the
-/// server's before it sends its request. Files go to `dir`.
+/// server's update before it sends its request. Files go to `dir`.
 pub fn run_openssl(
     pair: &HostPair,
     pki: &TestPki,
@@ -204,7 +204,8 @@ pub fn run_openssl(
             })
     };
     if key_update && version == 0x0304 {
-        say("k\n")?;
+        // `K`: update the client's keys and request the server's update (`k` would not).
+        say("K\n")?;
     }
     say("GET / HTTP/1.0\r\n\r\n")?;
     let deadline = Instant::now() + Duration::from_secs(15);

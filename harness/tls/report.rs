@@ -168,13 +168,20 @@ pub fn check_conversations(
             continue;
         }
         let connection = verify_connection(&c.client_data, &c.server_data, &knowledge);
+        let mut reassembly = c.problems.clone();
+        if !c.complete && reassembly.is_empty() {
+            reassembly.push(
+                "the capture does not hold the whole connection (its opening SYNs or its closing FINs are missing): records after the capture's end were not checked"
+                    .into(),
+            );
+        }
         let mut verdict = connection.verdict();
-        if verdict == ConnectionVerdict::Pass && !c.problems.is_empty() {
+        if verdict == ConnectionVerdict::Pass && !reassembly.is_empty() {
             verdict = ConnectionVerdict::Incomplete;
         }
         report.connections.push(CheckedConnection {
             endpoints,
-            reassembly: c.problems.clone(),
+            reassembly,
             connection,
             verdict,
         });

@@ -53,8 +53,6 @@ pub mod clause {
     pub const KEY_BLOCK: &str = "rfc5246-6.3-key-block";
     /// RFC 5246 §7.4.9: Finished.
     pub const FINISHED_12: &str = "rfc5246-7.4.9-finished";
-    /// RFC 9850: the SSLKEYLOGFILE format (what a logged label means).
-    pub const KEYLOG: &str = "rfc9850-keylog-labels";
 }
 
 /// Both X25519 private keys of a connection (the harness chose them).
@@ -1111,7 +1109,7 @@ fn compare_logs(
             }
             conn.finding(
                 format!("{whose} key log has this connection"),
-                clause::KEYLOG,
+                clause::KEY_SCHEDULE,
                 Outcome::Fail(format!("no line for client random {}", hex::encode(random))),
             );
             continue;
@@ -1153,10 +1151,14 @@ fn compare_logs(
                 // Taken from a key log as the connection's secret: the Finished messages
                 // and the records check it; another log must agree.
                 Some(w) if w == value => {}
-                Some(w) => conn.compare(check, clause::KEYLOG, &w, value),
+                Some(w) => conn.compare(check, clause::KEY_SCHEDULE, &w, value),
                 None => conn.finding(
                     check,
-                    clause::KEYLOG,
+                    if label.contains("EXPORTER") {
+                        clause::EXPORTER
+                    } else {
+                        clause::KEY_SCHEDULE
+                    },
                     Outcome::NotChecked(format!(
                         "the model has no value for {label} from {}",
                         if derived {
