@@ -328,6 +328,9 @@ struct Direction {
     after_update: usize,
     /// A record failed to decrypt after a KeyUpdate.
     failed_after_update: bool,
+    /// The client offered 0-RTT data the server did not accept: records that do not
+    /// decrypt are its early data, skipped until the first that does (RFC 8446 §4.2.10).
+    skip_rejected_early: bool,
 }
 
 impl Direction {
@@ -370,6 +373,7 @@ impl Direction {
             updates: Vec::new(),
             after_update: 0,
             failed_after_update: false,
+            skip_rejected_early: false,
         }
     }
 
@@ -465,17 +469,23 @@ impl Direction {
                         match aead.open(&record.header(), &record.fragment) {
                             Ok(x) => {
                                 self.after_update += 1;
+                                self.skip_rejected_early = false;
                                 x
+                            }
+                            Err(_) if self.skip_rejected_early => {
+                                line.carried.push("0-RTT data, rejected (skipped)".into());
+                                conn.records.push(line);
+                                return Ok(());
                             }
                             Err(e) => {
                                 self.failed_after_update = !self.updates.is_empty();
                                 line.carried.push("undecryptable".into());
                                 conn.records.push(line);
                                 conn.finding(
-                                    format!("{} record {index} decrypts", self.side.name()),
+                                    format!("{} record #{index} decrypts", self.side.name()),
                                     clause::TRAFFIC_KEYS,
                                     Outcome::Fail(format!(
-                                        "the {} record {index} ({} bytes) does not decrypt with the keys of `{label}`: {e}",
+                                        "the {} record #{index} ({} bytes) does not decrypt with the keys of `{label}`: {e}",
                                         self.side.name(),
                                         record.fragment.len()
                                     )),
@@ -492,10 +502,10 @@ impl Direction {
                             line.carried.push("undecryptable".into());
                             conn.records.push(line);
                             conn.finding(
-                                format!("{} record {index} decrypts", self.side.name()),
+                                format!("{} record #{index} decrypts", self.side.name()),
                                 clause::KEY_BLOCK,
                                 Outcome::Fail(format!(
-                                    "the {} record {index} ({} bytes) does not decrypt with the keys of `{label}`: {e}",
+                                    "the {} record #{index} ({} bytes) does not decrypt with the keys of `{label}`: {e}",
                                     self.side.name(),
                                     record.fragment.len()
                                 )),
@@ -808,6 +818,8 @@ fn known_ecdhe(
 }
 
 const X25519: u16 = 0x001d;
+/// The early_data extension (RFC 8446 §4.2.10).
+const EARLY_DATA: u16 = 42;
 
 #[allow(clippy::too_many_arguments)]
 fn tls13(
@@ -883,6 +895,7 @@ fn tls13(
     server.set_13(&suite, shts.clone(), "hs", conn);
 
     // The server's encrypted flight up to its Finished.
+    let mut early_accepted = false;
     loop {
         let m = match server.next_event(conn)? {
             Event::Handshake(m) => m,
@@ -903,6 +916,9 @@ fn tls13(
                 return Err(Stopped);
             }
         };
+        if let Ok(Handshake::EncryptedExtensions(extensions)) = m.parse_body() {
+            early_accepted = extensions.iter().any(|e| e.ext_type == EARLY_DATA);
+        }
         if m.msg_type == handshake_type::FINISHED {
             let expected = shts.verify_data(&transcript.hash());
             conn.compare("server Finished", clause::FINISHED_13, &expected, &m.body);
@@ -938,9 +954,34 @@ fn tls13(
         }
     };
 
-    // The client's flight: early data is not decrypted (not produced by the live runs);
-    // then its handshake-key flight up to Finished.
+    // The client's flight: accepted 0-RTT data under the early traffic secret up to
+    // EndOfEarlyData (RFC 8446 §4.5), then its handshake-key flight up to Finished.
+    if early_accepted {
+        let Some(cets) = logged(knowledge, &random, "CLIENT_EARLY_TRAFFIC_SECRET") else {
+            conn.problems.push(format!(
+                "the server accepted 0-RTT data and the key log has no CLIENT_EARLY_TRAFFIC_SECRET for client random {}",
+                hex::encode(random)
+            ));
+            return Err(Stopped);
+        };
+        client.set_13(&suite, TrafficSecret::new(alg, cets), "early", conn);
+        loop {
+            match client.next_event(conn)? {
+                Event::Handshake(m) if m.msg_type == handshake_type::END_OF_EARLY_DATA => {
+                    transcript.add(&m);
+                    break;
+                }
+                Event::ChangeCipherSpec | Event::Data(_) => {}
+                _ => {
+                    conn.problems
+                        .push("client: its 0-RTT data does not end in EndOfEarlyData".into());
+                    return Err(Stopped);
+                }
+            }
+        }
+    }
     client.set_13(&suite, chts.clone(), "hs", conn);
+    client.skip_rejected_early = ch.early_data() && !early_accepted;
     loop {
         let m = match client.next_event(conn)? {
             Event::Handshake(m) => m,

@@ -1,0 +1,203 @@
+//! The connection verifier on RFC 8448's published handshakes: the two byte streams are
+//! rebuilt from the fixture's messages and encrypted records (§3 1-RTT, §4 resumed with
+//! 0-RTT data), and the verifier must decrypt every record and verify both Finished
+//! messages, from the X25519 private keys alone (§3) or from a key log of the RFC's secrets
+//! (§3 and §4, where the early traffic secret opens the 0-RTT data).
+
+use netconform::tls::keylog::KeyLog;
+use netconform::tls::verify::{
+    ConnectionVerdict, Knowledge, KnownKeys, Outcome, verify_connection,
+};
+use serde_json::Value;
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
+}
+
+fn hex(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().expect("a hex string")).expect("hex")
+}
+
+/// A plaintext handshake record around `message`.
+fn plain_record(version: u16, message: &[u8]) -> Vec<u8> {
+    let mut r = vec![22];
+    r.extend_from_slice(&version.to_be_bytes());
+    r.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    r.extend_from_slice(message);
+    r
+}
+
+/// The client and server streams: the hellos in plaintext records, then the fixture's
+/// encrypted records in order, each to its side.
+fn streams(f: &Value) -> (Vec<u8>, Vec<u8>) {
+    let mut client = plain_record(0x0301, &hex(&f["messages"]["client_hello"]));
+    let mut server = plain_record(0x0303, &hex(&f["messages"]["server_hello"]));
+    for r in f["records"].as_array().expect("records") {
+        let keys = r["keys"].as_str().expect("keys");
+        let bytes = hex(&r["record"]);
+        if keys.starts_with("client") {
+            client.extend_from_slice(&bytes);
+        } else {
+            server.extend_from_slice(&bytes);
+        }
+    }
+    (client, server)
+}
+
+fn keylog(f: &Value, labels: &[(&str, &str)]) -> KeyLog {
+    let ch = hex(&f["messages"]["client_hello"]);
+    let random: [u8; 32] = ch[6..38].try_into().expect("random");
+    let mut log = KeyLog::default();
+    for (label, key) in labels {
+        log.insert(label, random, hex(&f["key_schedule"][*key]));
+    }
+    log
+}
+
+const TRAFFIC: &[(&str, &str)] = &[
+    ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "c_hs_traffic"),
+    ("SERVER_HANDSHAKE_TRAFFIC_SECRET", "s_hs_traffic"),
+    ("CLIENT_TRAFFIC_SECRET_0", "c_ap_traffic"),
+    ("SERVER_TRAFFIC_SECRET_0", "s_ap_traffic"),
+    ("EXPORTER_SECRET", "exp_master"),
+];
+
+fn pass(check: &str, conn: &netconform::tls::verify::Connection) {
+    assert!(
+        conn.findings
+            .iter()
+            .any(|f| f.check == check && f.outcome == Outcome::Pass),
+        "{check}: {:#?}",
+        conn.findings
+    );
+}
+
+#[test]
+fn section_3_from_the_private_keys() {
+    let f = fixture("rfc8448-3-simple-1rtt.json");
+    let (client, server) = streams(&f);
+    let log = keylog(&f, TRAFFIC);
+    let key = |k: &str| -> [u8; 32] { hex(&f["x25519"][k]).try_into().expect("32 bytes") };
+    let knowledge = Knowledge {
+        keylogs: vec![("rfc8448".into(), &log)],
+        known: Some(KnownKeys {
+            client_private: key("client_private"),
+            server_private: key("server_private"),
+        }),
+        ..Knowledge::default()
+    };
+    let conn = verify_connection(&client, &server, &knowledge);
+    assert_eq!(
+        conn.verdict(),
+        ConnectionVerdict::Pass,
+        "{:#?}\n{:?}",
+        conn.findings,
+        conn.problems
+    );
+    pass("server Finished", &conn);
+    pass("client Finished", &conn);
+    // Every secret RFC 8448 prints equals the one the model derived from the key exchange.
+    for (label, _) in TRAFFIC {
+        pass(&format!("rfc8448 logged {label}"), &conn);
+    }
+    // Every record decrypted: the 50-byte application data each way and both alerts.
+    assert_eq!(conn.decrypted.0.len(), 50);
+    assert_eq!(conn.decrypted.1.len(), 50);
+    let trace = conn.trace();
+    assert!(
+        trace.contains("keys=hs     EncryptedExtensions, Certificate, CertificateVerify, Finished"),
+        "{trace}"
+    );
+    assert!(trace.contains("keys=ap0    NewSessionTicket"), "{trace}");
+    assert_eq!(trace.matches("alert(close_notify)").count(), 2, "{trace}");
+}
+
+#[test]
+fn section_3_from_a_key_log_and_a_wrong_key_log() {
+    let f = fixture("rfc8448-3-simple-1rtt.json");
+    let (client, server) = streams(&f);
+    let log = keylog(&f, TRAFFIC);
+    let knowledge = Knowledge {
+        keylogs: vec![("rfc8448".into(), &log)],
+        ..Knowledge::default()
+    };
+    let conn = verify_connection(&client, &server, &knowledge);
+    assert_eq!(
+        conn.verdict(),
+        ConnectionVerdict::Pass,
+        "{:#?}",
+        conn.findings
+    );
+    pass("server Finished", &conn);
+    pass("client Finished", &conn);
+
+    // The server's handshake secret swapped for the client's: nothing of the server's
+    // encrypted flight decrypts.
+    let wrong = keylog(
+        &f,
+        &[
+            ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "c_hs_traffic"),
+            ("SERVER_HANDSHAKE_TRAFFIC_SECRET", "c_hs_traffic"),
+            ("CLIENT_TRAFFIC_SECRET_0", "c_ap_traffic"),
+            ("SERVER_TRAFFIC_SECRET_0", "s_ap_traffic"),
+        ],
+    );
+    let knowledge = Knowledge {
+        keylogs: vec![("wrong".into(), &wrong)],
+        ..Knowledge::default()
+    };
+    let conn = verify_connection(&client, &server, &knowledge);
+    assert_eq!(conn.verdict(), ConnectionVerdict::Fail);
+    assert!(
+        conn.failures()
+            .iter()
+            .any(|f| f.contains("server record #2")),
+        "{:?}",
+        conn.failures()
+    );
+}
+
+#[test]
+fn section_4_zero_rtt_from_a_key_log() {
+    let f = fixture("rfc8448-4-resumed-0rtt.json");
+    let (client, server) = streams(&f);
+    let mut labels = TRAFFIC.to_vec();
+    labels.push(("CLIENT_EARLY_TRAFFIC_SECRET", "c_e_traffic"));
+    let log = keylog(&f, &labels);
+    let knowledge = Knowledge {
+        keylogs: vec![("rfc8448".into(), &log)],
+        ..Knowledge::default()
+    };
+    let conn = verify_connection(&client, &server, &knowledge);
+    assert_eq!(
+        conn.verdict(),
+        ConnectionVerdict::Pass,
+        "{:#?}\n{:?}",
+        conn.findings,
+        conn.problems
+    );
+    pass("server Finished", &conn);
+    // The client's Finished covers EndOfEarlyData: it verifies only if the early records
+    // decrypted and EndOfEarlyData entered the transcript.
+    pass("client Finished", &conn);
+    let trace = conn.trace();
+    assert!(trace.contains("keys=early  data(6)"), "{trace}");
+    assert!(trace.contains("keys=early  EndOfEarlyData"), "{trace}");
+
+    // Without the early traffic secret the check stops with a clear problem.
+    let log = keylog(&f, TRAFFIC);
+    let knowledge = Knowledge {
+        keylogs: vec![("rfc8448".into(), &log)],
+        ..Knowledge::default()
+    };
+    let conn = verify_connection(&client, &server, &knowledge);
+    assert_eq!(conn.verdict(), ConnectionVerdict::Incomplete);
+    assert!(
+        conn.problems
+            .iter()
+            .any(|p| p.contains("CLIENT_EARLY_TRAFFIC_SECRET")),
+        "{:?}",
+        conn.problems
+    );
+}
