@@ -1005,3 +1005,82 @@ fn pcapng_capture() {
         let _ = stream::parse_capture_bytes(&bytes[..cut]);
     }
 }
+
+#[test]
+fn reassembly_properties() {
+    let config = Config {
+        cases: common::cases(128),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    // Any segmentation, order and duplication of a stream gives back the stream, from any
+    // ISN (including ones that wrap within the stream).
+    let mut runner = TestRunner::new_with_rng(config.clone(), common::rng(0x7463_7072));
+    let case = (
+        proptest::collection::vec(any::<u8>(), 1..3000),
+        prop_oneof![any::<u32>(), (u32::MAX - 3000)..=u32::MAX],
+        proptest::collection::vec((1usize..700, any::<bool>()), 1..20),
+        any::<u64>(),
+    );
+    runner
+        .run(&case, |(payload, isn, cuts, shuffle)| {
+            let f = Flow::v4(40100, isn, 1);
+            let mut segments = Vec::new();
+            let mut at = 0;
+            for (size, duplicate) in cuts.iter().cycle() {
+                if at >= payload.len() {
+                    break;
+                }
+                let end = (at + size).min(payload.len());
+                let seg = f.data(true, at as u32, &payload[at..end]);
+                if *duplicate {
+                    segments.push(seg.clone());
+                }
+                segments.push(seg);
+                at = end;
+            }
+            // A deterministic shuffle driven by the case.
+            let mut state = shuffle | 1;
+            for i in (1..segments.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                segments.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let mut frames = f.open();
+            frames.extend(segments);
+            frames.extend(f.close(payload.len() as u32, 0));
+            let c = one(frames);
+            prop_assert_eq!(&c.client_data, &payload);
+            prop_assert!(c.complete, "{}", c);
+            prop_assert!(c.problems.is_empty(), "{}", c);
+            Ok(())
+        })
+        .unwrap();
+    // Arbitrary segments (any flags, sequence numbers, payloads, on two 4-tuples) never
+    // panic the reassembly.
+    let mut runner = TestRunner::new_with_rng(config, common::rng(0x7463_7073));
+    let segment = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<u8>(),
+        any::<u32>(),
+        proptest::collection::vec(any::<u8>(), 0..64),
+    );
+    runner
+        .run(&proptest::collection::vec(segment, 0..40), |segments| {
+            let flows = [Flow::v4(40200, 0, 0), Flow::v4(40201, 0, 0)];
+            let frames: Vec<Vec<u8>> = segments
+                .iter()
+                .map(|(second, from_client, flags, seq, payload)| {
+                    let f = &flows[usize::from(*second)];
+                    f.segment(*from_client, TcpFlags(*flags & 0x1f), *seq, payload)
+                })
+                .collect();
+            for c in conversations_from_frames(&timed(frames)) {
+                let _ = c.to_string();
+            }
+            Ok(())
+        })
+        .unwrap();
+}
