@@ -160,6 +160,7 @@ fn openssl_captures_verify_and_bad_inputs_are_reported() {
     std::fs::write(&torn, &bytes[..bytes.len() * 2 / 3]).expect("write");
     let (code, out, err) = verify(&torn, &[&t13.run.client_keylog], &[]);
     assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("capture problem:"), "{out}");
 
     // No TLS at all: only the TCP handshake's frames.
     let syn = t13.dir.join("syn.pcap");

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::keylog::KeyLog;
-use super::stream::{TcpConversation, conversations_from_frames, read_pcap};
+use super::stream::{TcpConversation, conversations_from_frames, read_capture};
 use super::verify::{Connection, ConnectionVerdict, Knowledge, Outcome, verify_connection};
 
 /// Why a capture could not be checked at all.
@@ -51,6 +51,9 @@ pub struct CaptureReport {
     pub connections: Vec<CheckedConnection>,
     /// TCP connections that do not start with a TLS record (not checked).
     pub skipped: Vec<String>,
+    /// What was wrong with the capture file itself (a torn last packet, packets cut by the
+    /// snap length); what could be read was checked.
+    pub capture_problems: Vec<String>,
 }
 
 impl CaptureReport {
@@ -65,6 +68,7 @@ impl CaptureReport {
         {
             1
         } else if self.connections.is_empty()
+            || !self.capture_problems.is_empty()
             || self
                 .connections
                 .iter()
@@ -79,6 +83,9 @@ impl CaptureReport {
     /// The report as text: one block per connection, its checks, its problems, its verdict.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        for p in &self.capture_problems {
+            let _ = writeln!(out, "capture problem: {p}");
+        }
         if self.connections.is_empty() {
             let _ = writeln!(out, "no TLS connection in the capture");
         }
@@ -160,6 +167,7 @@ pub fn check_conversations(
     let mut report = CaptureReport {
         connections: Vec::new(),
         skipped: Vec::new(),
+        capture_problems: Vec::new(),
     };
     for c in conversations {
         let endpoints = format!("{} → {}", c.client, c.server);
@@ -194,7 +202,7 @@ pub fn verify_capture(
     pcap: &Path,
     keylog_paths: &[&Path],
 ) -> Result<CaptureReport, CaptureCheckError> {
-    let frames = read_pcap(pcap).map_err(|e| CaptureCheckError::Capture {
+    let capture = read_capture(pcap).map_err(|e| CaptureCheckError::Capture {
         path: pcap.display().to_string(),
         reason: e.to_string(),
     })?;
@@ -206,8 +214,7 @@ pub fn verify_capture(
         })?;
         keylogs.push((path.display().to_string(), log));
     }
-    Ok(check_conversations(
-        &conversations_from_frames(&frames),
-        &keylogs,
-    ))
+    let mut report = check_conversations(&conversations_from_frames(&capture.frames), &keylogs);
+    report.capture_problems = capture.problems;
+    Ok(report)
 }

@@ -72,7 +72,7 @@ impl Trace {
             read_pcapng(&bytes)?
         } else if matches!(
             u32::from_le_bytes(magic),
-            0xa1b2c3d4 | 0xd4c3b2a1 | 0xa1b23c4d | 0x4d3cb23a
+            0xa1b2c3d4 | 0xd4c3b2a1 | 0xa1b23c4d | 0x4d3cb2a1
         ) {
             read_pcap(&bytes)?
         } else {
