@@ -93,6 +93,15 @@ pub const EXTENDED_MASTER_SECRET: Clause = Clause {
            master secret\", session_hash) [0..47];",
 };
 
+/// RFC 5705 §4: the TLS 1.2 exporter (with the extended master secret, RFC 7627 §5.4).
+pub const EXPORTER_12: Clause = Clause {
+    id: ids::EXPORTER_12,
+    source: "RFC 5705 §4",
+    url: "https://www.rfc-editor.org/rfc/rfc5705#section-4",
+    text: "PRF(SecurityParameters.master_secret, label, SecurityParameters.client_random + \
+           SecurityParameters.server_random + context_value_length + context_value)[length]",
+};
+
 /// RFC 5246 §6.3: the key block.
 pub const KEY_BLOCK: Clause = Clause {
     id: ids::KEY_BLOCK,
@@ -126,6 +135,7 @@ pub const CLAUSES: &[Clause] = &[
     EXTENDED_MASTER_SECRET,
     KEY_BLOCK,
     FINISHED_12,
+    EXPORTER_12,
 ];
 
 const TLS13: &[Clause] = &[
@@ -135,12 +145,9 @@ const TLS13: &[Clause] = &[
     KEY_UPDATE,
     EXPORTER,
 ];
-const TLS12: &[Clause] = &[
-    EXTENDED_MASTER_SECRET,
-    KEY_BLOCK,
-    FINISHED_12,
-    MASTER_SECRET,
-];
+// rustls always negotiates the extended master secret, so the classic RFC 5246 §8.1
+// derivation is checked on published vectors (tests/tls_vectors.rs), not here.
+const TLS12: &[Clause] = &[EXTENDED_MASTER_SECRET, KEY_BLOCK, FINISHED_12, EXPORTER_12];
 
 const NEEDS: Needs = Needs {
     ipv6: false,

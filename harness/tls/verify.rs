@@ -49,6 +49,8 @@ pub mod clause {
     pub const MASTER_SECRET: &str = "rfc5246-8.1-master-secret";
     /// RFC 7627 §4: extended master secret.
     pub const EXTENDED_MASTER_SECRET: &str = "rfc7627-4-extended-master-secret";
+    /// RFC 5705 §4 (with RFC 7627 §5.4): the TLS 1.2 exporter.
+    pub const EXPORTER_12: &str = "rfc5705-4-exporter";
     /// RFC 5246 §6.3: key calculation; RFC 5288 §3 / RFC 7905 §2 record nonces.
     pub const KEY_BLOCK: &str = "rfc5246-6.3-key-block";
     /// RFC 5246 §7.4.9: Finished.
@@ -1079,7 +1081,7 @@ fn tls13(
         &model,
         &client.updates,
         &server.updates,
-        master.is_some(),
+        master.is_some().then_some(clause::KEY_SCHEDULE),
     );
     check_app_data(conn, knowledge, client_done && server_done);
     Ok(())
@@ -1140,8 +1142,9 @@ fn compare_logs(
     model: &[(&str, Vec<u8>)],
     client_updates: &[TrafficSecret],
     server_updates: &[TrafficSecret],
-    derived: bool,
+    derived_under: Option<&'static str>,
 ) {
+    let derived = derived_under.is_some();
     for (whose, log) in &knowledge.keylogs {
         let labels = log.labels_for(random);
         if labels.is_empty() {
@@ -1188,7 +1191,12 @@ fn compare_logs(
                 .map(|(_, v)| v.clone());
             let check = format!("{whose} logged {label}");
             match want {
-                Some(w) if derived => conn.compare(check, clause::KEY_SCHEDULE, &w, value),
+                Some(w) if derived => conn.compare(
+                    check,
+                    derived_under.unwrap_or(clause::KEY_SCHEDULE),
+                    &w,
+                    value,
+                ),
                 // Taken from a key log as the connection's secret: the Finished messages
                 // and the records check it; another log must agree.
                 Some(w) if w == value => {}
@@ -1397,7 +1405,11 @@ fn tls12(
         &model,
         &[],
         &[],
-        knowledge.known.is_some() && !abbreviated,
+        (knowledge.known.is_some() && !abbreviated).then_some(if ems {
+            clause::EXTENDED_MASTER_SECRET
+        } else {
+            clause::MASTER_SECRET
+        }),
     );
     if let Some(check) = &knowledge.exported {
         // RFC 5705 §4 with RFC 7627 §5.4: PRF(master, label, client_random ‖ server_random ‖ u16 len ‖ context).
@@ -1409,13 +1421,13 @@ fn tls12(
             crate::models::tls::prf(alg, master.bytes(), &check.label, &seed, check.client.len());
         conn.compare(
             "client's exported keying material",
-            clause::MASTER_SECRET,
+            clause::EXPORTER_12,
             &want,
             &check.client,
         );
         conn.compare(
             "server's exported keying material",
-            clause::MASTER_SECRET,
+            clause::EXPORTER_12,
             &want,
             &check.server,
         );
