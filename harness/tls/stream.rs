@@ -229,16 +229,7 @@ fn parse_pcap(
         let (next, raw) = match parser.next_raw_packet(rest) {
             Ok(r) => r,
             Err(e) => {
-                let detail = match e {
-                    pcap_file::PcapError::IncompleteBuffer => {
-                        format!("{} bytes of a partial packet record", rest.len())
-                    }
-                    e => e.to_string(),
-                };
-                problem(CaptureError::Truncated {
-                    packets: index,
-                    detail,
-                });
+                problem(truncated(e, index, rest.len(), "packet record"));
                 break;
             }
         };
@@ -286,16 +277,7 @@ fn parse_pcapng(
         let (next, block) = match parser.next_block(rest) {
             Ok(b) => b,
             Err(e) => {
-                let detail = match e {
-                    pcap_file::PcapError::IncompleteBuffer => {
-                        format!("{} bytes of a partial block", rest.len())
-                    }
-                    e => e.to_string(),
-                };
-                problem(CaptureError::Truncated {
-                    packets: index,
-                    detail,
-                });
+                problem(truncated(e, index, rest.len(), "block"));
                 break;
             }
         };
@@ -795,6 +777,15 @@ impl fmt::Display for TcpConversation {
         }
         Ok(())
     }
+}
+
+/// The capture ends (or breaks) after `packets` packets, with `left` bytes unread.
+fn truncated(e: pcap_file::PcapError, packets: usize, left: usize, unit: &str) -> CaptureError {
+    let detail = match e {
+        pcap_file::PcapError::IncompleteBuffer => format!("{left} bytes of a partial {unit}"),
+        e => e.to_string(),
+    };
+    CaptureError::Truncated { packets, detail }
 }
 
 #[cfg(test)]

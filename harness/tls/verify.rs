@@ -611,48 +611,44 @@ impl Log {
     }
 }
 
-/// The first handshake message of a direction, which must be `want`.
+/// The next handshake message of a direction (ChangeCipherSpec records skipped); the end of
+/// the stream, an alert or application data before it stop the check with a problem.
+fn next_message(
+    dir: &mut Direction,
+    conn: &mut Connection,
+    before: &str,
+) -> Result<HandshakeMessage, Stopped> {
+    loop {
+        let problem = match dir.next_event(conn)? {
+            Event::Handshake(m) => return Ok(m),
+            Event::ChangeCipherSpec => continue,
+            Event::Alert(a) => format!("alert {a:?} before {before}"),
+            Event::Data(_) => format!("application data before {before}"),
+            Event::End => format!("the stream ends before {before}"),
+        };
+        conn.problems
+            .push(format!("{}: {problem}", dir.side.name()));
+        return Err(Stopped);
+    }
+}
+
+/// The next handshake message of a direction, which must be `want`.
 fn expect_message(
     dir: &mut Direction,
     conn: &mut Connection,
     want: u8,
     what: &str,
 ) -> Result<HandshakeMessage, Stopped> {
-    loop {
-        match dir.next_event(conn)? {
-            Event::Handshake(m) if m.msg_type == want => return Ok(m),
-            Event::Handshake(m) => {
-                conn.problems.push(format!(
-                    "{}: expected {what}, found {}",
-                    dir.side.name(),
-                    m.type_name()
-                ));
-                return Err(Stopped);
-            }
-            Event::ChangeCipherSpec => continue,
-            Event::Alert(a) => {
-                conn.problems.push(format!(
-                    "{}: alert {a:?} instead of {what}",
-                    dir.side.name()
-                ));
-                return Err(Stopped);
-            }
-            Event::Data(_) => {
-                conn.problems.push(format!(
-                    "{}: application data before {what}",
-                    dir.side.name()
-                ));
-                return Err(Stopped);
-            }
-            Event::End => {
-                conn.problems.push(format!(
-                    "{}: the stream ends before {what}",
-                    dir.side.name()
-                ));
-                return Err(Stopped);
-            }
-        }
+    let m = next_message(dir, conn, what)?;
+    if m.msg_type == want {
+        return Ok(m);
     }
+    conn.problems.push(format!(
+        "{}: expected {what}, found {}",
+        dir.side.name(),
+        m.type_name()
+    ));
+    Err(Stopped)
 }
 
 /// Looks a secret up in every key log that has it; the first one wins, and the others
@@ -899,25 +895,7 @@ fn tls13(
     // The server's encrypted flight up to its Finished.
     let mut early_accepted = false;
     loop {
-        let m = match server.next_event(conn)? {
-            Event::Handshake(m) => m,
-            Event::ChangeCipherSpec => continue,
-            Event::End => {
-                conn.problems
-                    .push("server: the stream ends before its Finished".into());
-                return Err(Stopped);
-            }
-            Event::Alert(a) => {
-                conn.problems
-                    .push(format!("server: alert {a:?} before its Finished"));
-                return Err(Stopped);
-            }
-            Event::Data(_) => {
-                conn.problems
-                    .push("server: application data before its Finished".into());
-                return Err(Stopped);
-            }
-        };
+        let m = next_message(server, conn, "its Finished")?;
         if let Ok(Handshake::EncryptedExtensions(extensions)) = m.parse_body() {
             early_accepted = extensions.iter().any(|e| e.ext_type == EARLY_DATA);
         }
@@ -985,25 +963,7 @@ fn tls13(
     client.set_13(&suite, chts.clone(), "hs", conn);
     client.skip_rejected_early = ch.early_data() && !early_accepted;
     loop {
-        let m = match client.next_event(conn)? {
-            Event::Handshake(m) => m,
-            Event::ChangeCipherSpec => continue,
-            Event::End => {
-                conn.problems
-                    .push("client: the stream ends before its Finished".into());
-                return Err(Stopped);
-            }
-            Event::Alert(a) => {
-                conn.problems
-                    .push(format!("client: alert {a:?} before its Finished"));
-                return Err(Stopped);
-            }
-            Event::Data(_) => {
-                conn.problems
-                    .push("client: application data before its Finished".into());
-                return Err(Stopped);
-            }
-        };
+        let m = next_message(client, conn, "its Finished")?;
         if m.msg_type == handshake_type::FINISHED {
             let expected = chts.verify_data(&transcript.hash());
             conn.compare("client Finished", clause::FINISHED_13, &expected, &m.body);
