@@ -453,69 +453,59 @@ impl Direction {
             carried: Vec::new(),
         };
         let index = self.next;
-        let (inner_type, content) = if record.content_type == content_type::CHANGE_CIPHER_SPEC {
+        if record.content_type == content_type::CHANGE_CIPHER_SPEC {
             line.keys = "plain".into();
             line.carried.push("ccs".into());
             conn.records.push(line);
             self.events.push_back(Event::ChangeCipherSpec);
             return Ok(());
-        } else {
-            match &mut self.protection {
-                Protection::Plain => (record.content_type, record.fragment.clone()),
-                Protection::V13 { aead, label, .. } => {
-                    if record.content_type != content_type::APPLICATION_DATA {
-                        // RFC 8446 §5.2: protected records are all application_data on the
-                        // wire; a plaintext alert may still come before the keys are used.
-                        (record.content_type, record.fragment.clone())
-                    } else {
-                        match aead.open(&record.header(), &record.fragment) {
-                            Ok(x) => {
-                                self.after_update += 1;
-                                self.skip_rejected_early = false;
-                                x
-                            }
-                            Err(_) if self.skip_rejected_early => {
-                                line.carried.push("0-RTT data, rejected (skipped)".into());
-                                conn.records.push(line);
-                                return Ok(());
-                            }
-                            Err(e) => {
-                                self.failed_after_update = !self.updates.is_empty();
-                                line.carried.push("undecryptable".into());
-                                conn.records.push(line);
-                                conn.finding(
-                                    format!("{} record #{index} decrypts", self.side.name()),
-                                    clause::TRAFFIC_KEYS,
-                                    Outcome::Fail(format!(
-                                        "the {} record #{index} ({} bytes) does not decrypt with the keys of `{label}`: {e}",
-                                        self.side.name(),
-                                        record.fragment.len()
-                                    )),
-                                );
-                                return Err(Stopped);
-                            }
-                        }
-                    }
+        }
+        // (inner type, content, whether it was decrypted), or (error, clause, keys).
+        let opened = match &mut self.protection {
+            Protection::V13 { aead, label, .. }
+                if record.content_type == content_type::APPLICATION_DATA =>
+            {
+                aead.open(&record.header(), &record.fragment)
+                    .map(|(t, c)| (t, c, true))
+                    .map_err(|e| (e.to_string(), clause::TRAFFIC_KEYS, label.clone()))
+            }
+            Protection::V12(aead, label) => aead
+                .open(record.content_type, record.version, &record.fragment)
+                .map(|c| (record.content_type, c, true))
+                .map_err(|e| (e.to_string(), clause::KEY_BLOCK, label.clone())),
+            // Plaintext; under TLS 1.3 keys, protected records are all application_data on
+            // the wire (RFC 8446 §5.2) and a plaintext alert may still come first.
+            Protection::Plain | Protection::V13 { .. } => {
+                Ok((record.content_type, record.fragment.clone(), false))
+            }
+        };
+        let (inner_type, content) = match opened {
+            Ok((t, c, decrypted)) => {
+                if decrypted {
+                    self.after_update += 1;
+                    self.skip_rejected_early = false;
                 }
-                Protection::V12(aead, label) => {
-                    match aead.open(record.content_type, record.version, &record.fragment) {
-                        Ok(x) => (record.content_type, x),
-                        Err(e) => {
-                            line.carried.push("undecryptable".into());
-                            conn.records.push(line);
-                            conn.finding(
-                                format!("{} record #{index} decrypts", self.side.name()),
-                                clause::KEY_BLOCK,
-                                Outcome::Fail(format!(
-                                    "the {} record #{index} ({} bytes) does not decrypt with the keys of `{label}`: {e}",
-                                    self.side.name(),
-                                    record.fragment.len()
-                                )),
-                            );
-                            return Err(Stopped);
-                        }
-                    }
-                }
+                (t, c)
+            }
+            Err(_) if self.skip_rejected_early => {
+                line.carried.push("0-RTT data, rejected (skipped)".into());
+                conn.records.push(line);
+                return Ok(());
+            }
+            Err((e, clause, label)) => {
+                self.failed_after_update = !self.updates.is_empty();
+                line.carried.push("undecryptable".into());
+                conn.records.push(line);
+                conn.finding(
+                    format!("{} record #{index} decrypts", self.side.name()),
+                    clause,
+                    Outcome::Fail(format!(
+                        "the {} record #{index} ({} bytes) does not decrypt with the keys of `{label}`: {e}",
+                        self.side.name(),
+                        record.fragment.len()
+                    )),
+                );
+                return Err(Stopped);
             }
         };
         match inner_type {
