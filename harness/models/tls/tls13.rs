@@ -233,22 +233,31 @@ impl PskKind {
     }
 }
 
+/// `Debug` for a secret: its type, its hash and the secret in hex (the model's secrets are
+/// test data, never keys worth hiding).
+macro_rules! debug_secret {
+    ($($ty:ident . $field:ident),*) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({:?}, {})", stringify!($ty), self.alg, hex::encode(&self.$field))
+            }
+        }
+    )*};
+}
+
+debug_secret!(
+    EarlySecret.secret,
+    HandshakeSecret.secret,
+    MasterSecret.secret,
+    ResumptionMasterSecret.secret,
+    TrafficSecret.bytes
+);
+
 /// The Early Secret (RFC 8446 §7.1): `HKDF-Extract(0, PSK)`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EarlySecret {
     alg: HashAlg,
     secret: Vec<u8>,
-}
-
-impl std::fmt::Debug for EarlySecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "EarlySecret({:?}, {})",
-            self.alg,
-            hex::encode(&self.secret)
-        )
-    }
 }
 
 impl EarlySecret {
@@ -332,17 +341,6 @@ pub struct HandshakeSecret {
     secret: Vec<u8>,
 }
 
-impl std::fmt::Debug for HandshakeSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "HandshakeSecret({:?}, {})",
-            self.alg,
-            hex::encode(&self.secret)
-        )
-    }
-}
-
 impl HandshakeSecret {
     /// The schedule's hash.
     pub fn alg(&self) -> HashAlg {
@@ -391,17 +389,6 @@ impl HandshakeSecret {
 pub struct MasterSecret {
     alg: HashAlg,
     secret: Vec<u8>,
-}
-
-impl std::fmt::Debug for MasterSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "MasterSecret({:?}, {})",
-            self.alg,
-            hex::encode(&self.secret)
-        )
-    }
 }
 
 impl MasterSecret {
@@ -463,17 +450,6 @@ pub struct ResumptionMasterSecret {
     secret: Vec<u8>,
 }
 
-impl std::fmt::Debug for ResumptionMasterSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "ResumptionMasterSecret({:?}, {})",
-            self.alg,
-            hex::encode(&self.secret)
-        )
-    }
-}
-
 impl ResumptionMasterSecret {
     /// The secret's bytes.
     pub fn secret(&self) -> &[u8] {
@@ -500,17 +476,6 @@ impl ResumptionMasterSecret {
 pub struct TrafficSecret {
     alg: HashAlg,
     bytes: Vec<u8>,
-}
-
-impl std::fmt::Debug for TrafficSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "TrafficSecret({:?}, {})",
-            self.alg,
-            hex::encode(&self.bytes)
-        )
-    }
 }
 
 impl TrafficSecret {
