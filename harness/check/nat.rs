@@ -229,6 +229,8 @@ const S: usize = 2;
 const S2: usize = 3;
 /// Router `T` on the outside.
 const T: usize = 4;
+/// The hosts' names in step texts, by index.
+const HOST_NAMES: [&str; 5] = ["A", "B", "S", "S2", "T"];
 
 fn host_ip(port: &PortInfo, octet: u8) -> Option<Ipv4Addr> {
     let (a, _) = port.ipv4?;
@@ -449,6 +451,23 @@ impl<'a, 't> NatRun<'a, 't> {
 
     /// Step 1 of the module doc: `packet` from inside host `from` to outside host `to`.
     /// Returns the external port (identifier) it left with.
+    /// A UDP datagram from `from:sport` to `to:dport` sent out through the NAT and checked
+    /// as [`NatRun::outbound`] does; the step is named after the flow, then `note`.
+    fn udp_out(
+        &mut self,
+        (from, sport): (usize, u16),
+        (to, dport): (usize, u16),
+        note: &str,
+        clause: &Clause,
+    ) -> Result<u16, CheckError> {
+        let packet = self.udp(from, sport, to, dport);
+        let step = format!(
+            "{}:{sport} > {}:{dport}{note}",
+            HOST_NAMES[from], HOST_NAMES[to]
+        );
+        self.outbound(&step, from, to, &packet, clause)
+    }
+
     fn outbound(
         &mut self,
         step: &str,
@@ -813,14 +832,7 @@ fn mapping_of(run: &NatRun<'_, '_>, packet: &Ipv4Packet) -> Result<Mapping, Chec
 fn port_kept(s: &mut Session<'_>) -> Result<(), CheckError> {
     let mut run = NatRun::start(s)?;
     for (sport, dport) in [(40000, 7000), (700, 53), (53, 53)] {
-        let p = run.udp(A, sport, S, dport);
-        run.outbound(
-            &format!("A:{sport} > S:{dport}"),
-            A,
-            S,
-            &p,
-            &LINUX_KEEP_PORT,
-        )?;
+        run.udp_out((A, sport), (S, dport), "", &LINUX_KEEP_PORT)?;
     }
     let p = run.syn(A, 40001, S, 80);
     run.outbound("A:40001 > S:80 SYN", A, S, &p, &LINUX_KEEP_PORT)?;
@@ -859,39 +871,20 @@ fn clash_same_class(s: &mut Session<'_>) -> Result<(), CheckError> {
 
 fn mapping_reused(s: &mut Session<'_>) -> Result<(), CheckError> {
     let mut run = NatRun::start(s)?;
-    let p = run.udp(A, 5000, S, 7000);
-    run.outbound("A:5000 > S:7000", A, S, &p, &EIM)?;
-    let p = run.udp(B, 5000, S, 7000);
-    let moved = run.outbound("B:5000 > S:7000 (clash)", B, S, &p, &EIM)?;
-    let p = run.udp(B, 5000, S, 7001);
-    run.outbound(&format!("B:5000 > S:7001 (reuses {moved})"), B, S, &p, &EIM)?;
-    let p = run.udp(B, 5000, S2, 7000);
-    run.outbound(
-        &format!("B:5000 > S2:7000 (reuses {moved})"),
-        B,
-        S2,
-        &p,
-        &EIM,
-    )?;
-    let p = run.udp(A, 5000, S2, 7000);
-    run.outbound("A:5000 > S2:7000 (reuses 5000)", A, S2, &p, &EIM)?;
+    run.udp_out((A, 5000), (S, 7000), "", &EIM)?;
+    let moved = run.udp_out((B, 5000), (S, 7000), " (clash)", &EIM)?;
+    let reuses = format!(" (reuses {moved})");
+    run.udp_out((B, 5000), (S, 7001), &reuses, &EIM)?;
+    run.udp_out((B, 5000), (S2, 7000), &reuses, &EIM)?;
+    run.udp_out((A, 5000), (S2, 7000), " (reuses 5000)", &EIM)?;
     Ok(())
 }
 
 fn endpoint_dependent_after_clash(s: &mut Session<'_>) -> Result<(), CheckError> {
     let mut run = NatRun::start(s)?;
-    let p = run.udp(A, 6000, S, 7000);
-    run.outbound("A:6000 > S:7000", A, S, &p, &EIM)?;
-    let p = run.udp(B, 6000, S2, 7000);
-    run.outbound(
-        "B:6000 > S2:7000 (6000 is free towards S2)",
-        B,
-        S2,
-        &p,
-        &EIM,
-    )?;
-    let p = run.udp(B, 6000, S, 7000);
-    run.outbound("B:6000 > S:7000 (6000 is A's towards S)", B, S, &p, &EIM)?;
+    run.udp_out((A, 6000), (S, 7000), "", &EIM)?;
+    run.udp_out((B, 6000), (S2, 7000), " (6000 is free towards S2)", &EIM)?;
+    run.udp_out((B, 6000), (S, 7000), " (6000 is A's towards S)", &EIM)?;
     Ok(())
 }
 

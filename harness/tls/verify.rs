@@ -394,15 +394,7 @@ impl Direction {
             if let Some(e) = self.events.pop_front() {
                 return Ok(e);
             }
-            match self.handshake.next_message() {
-                Ok(Some(m)) => return Ok(Event::Handshake(m)),
-                Ok(None) => {}
-                Err(e) => {
-                    conn.problems
-                        .push(format!("{} handshake messages: {e}", self.side.name()));
-                    return Err(Stopped);
-                }
-            }
+            // read_record queued every message its record completed.
             let Some(record) = self.records.get(self.next).cloned() else {
                 if self.handshake.pending() > 0 {
                     conn.problems.push(format!(
@@ -587,20 +579,6 @@ impl Direction {
     }
 }
 
-/// The transcript plus a copy of each message, for TLS 1.2's session hash.
-struct Log {
-    transcript: Transcript,
-}
-
-impl Log {
-    fn add(&mut self, m: &HandshakeMessage) {
-        self.transcript.add(&m.encoded());
-    }
-    fn hash(&self) -> Vec<u8> {
-        self.transcript.hash()
-    }
-}
-
 /// The next handshake message of a direction (ChangeCipherSpec records skipped); the end of
 /// the stream, an alert or application data before it stop the check with a problem.
 fn next_message(
@@ -663,19 +641,34 @@ pub fn verify_connection(
     conn
 }
 
-fn parse_hello<T>(
-    m: &HandshakeMessage,
+/// The next message of `dir`, which must be a ClientHello (`what` names it in problems).
+fn client_hello(
+    dir: &mut Direction,
     conn: &mut Connection,
-    pick: impl Fn(Handshake) -> Option<T>,
     what: &str,
-) -> Result<T, Stopped> {
+) -> Result<(HandshakeMessage, ClientHello), Stopped> {
+    let m = expect_message(dir, conn, handshake_type::CLIENT_HELLO, what)?;
     match m.parse_body() {
-        Ok(h) => pick(h).ok_or_else(|| {
-            conn.problems.push(format!("{what}: not a {what}"));
-            Stopped
-        }),
-        Err(e) => {
-            conn.problems.push(format!("{what} does not parse: {e}"));
+        Ok(Handshake::ClientHello(hello)) => Ok((m, hello)),
+        other => {
+            conn.problems
+                .push(format!("{what} does not parse: {:?}", other.err()));
+            Err(Stopped)
+        }
+    }
+}
+
+/// The next message of `dir`, which must be a ServerHello (or a HelloRetryRequest).
+fn server_hello(
+    dir: &mut Direction,
+    conn: &mut Connection,
+) -> Result<(HandshakeMessage, ServerHello), Stopped> {
+    let m = expect_message(dir, conn, handshake_type::SERVER_HELLO, "ServerHello")?;
+    match m.parse_body() {
+        Ok(Handshake::ServerHello(hello)) => Ok((m, hello)),
+        other => {
+            conn.problems
+                .push(format!("ServerHello does not parse: {:?}", other.err()));
             Err(Stopped)
         }
     }
@@ -687,27 +680,9 @@ fn run(
     server: &mut Direction,
     knowledge: &Knowledge<'_>,
 ) -> Result<(), Stopped> {
-    let mut ch_msg = expect_message(client, conn, handshake_type::CLIENT_HELLO, "ClientHello")?;
-    let mut ch = parse_hello(
-        &ch_msg,
-        conn,
-        |h| match h {
-            Handshake::ClientHello(c) => Some(c),
-            _ => None,
-        },
-        "ClientHello",
-    )?;
+    let (mut ch_msg, mut ch) = client_hello(client, conn, "ClientHello")?;
     conn.client_random = Some(hex::encode(ch.random));
-    let mut sh_msg = expect_message(server, conn, handshake_type::SERVER_HELLO, "ServerHello")?;
-    let mut sh = parse_hello(
-        &sh_msg,
-        conn,
-        |h| match h {
-            Handshake::ServerHello(s) => Some(s),
-            _ => None,
-        },
-        "ServerHello",
-    )?;
+    let (mut sh_msg, mut sh) = server_hello(server, conn)?;
     let Some(suite) = CipherSuite::from_id(sh.cipher_suite) else {
         conn.problems.push(format!(
             "cipher suite {:#06x} is not one the model knows (AEAD suites only)",
@@ -716,51 +691,26 @@ fn run(
         return Err(Stopped);
     };
     conn.suite = Some(suite.id);
-    let mut transcript = Log {
-        transcript: Transcript::new(suite.hash),
-    };
+    let mut transcript = Transcript::new(suite.hash);
     if sh.is_hello_retry_request() {
         // RFC 8446 §4.4.1: ClientHello1 becomes message_hash, then HRR, then ClientHello2.
-        transcript.add(&ch_msg);
-        transcript.transcript =
-            std::mem::replace(&mut transcript.transcript, Transcript::new(suite.hash))
-                .into_message_hash();
-        transcript.add(&sh_msg);
-        ch_msg = expect_message(
-            client,
-            conn,
-            handshake_type::CLIENT_HELLO,
-            "the second ClientHello",
-        )?;
-        ch = parse_hello(
-            &ch_msg,
-            conn,
-            |h| match h {
-                Handshake::ClientHello(c) => Some(c),
-                _ => None,
-            },
-            "ClientHello",
-        )?;
-        sh_msg = expect_message(server, conn, handshake_type::SERVER_HELLO, "ServerHello")?;
-        sh = parse_hello(
-            &sh_msg,
-            conn,
-            |h| match h {
-                Handshake::ServerHello(s) => Some(s),
-                _ => None,
-            },
-            "ServerHello",
-        )?;
+        transcript.add(&ch_msg.encoded());
+        transcript = transcript.into_message_hash();
+        transcript.add(&sh_msg.encoded());
+        (ch_msg, ch) = client_hello(client, conn, "the second ClientHello")?;
+        (sh_msg, sh) = server_hello(server, conn)?;
     }
+    transcript.add(&ch_msg.encoded());
+    transcript.add(&sh_msg.encoded());
     let version = sh.selected_version();
     conn.version = Some(version);
     match (version, suite.version) {
-        (0x0304, Version::Tls13) => tls13(
-            conn, client, server, knowledge, &ch, ch_msg, &sh, sh_msg, suite, transcript,
-        ),
-        (0x0303, Version::Tls12) => tls12(
-            conn, client, server, knowledge, &ch, ch_msg, &sh, sh_msg, suite, transcript,
-        ),
+        (0x0304, Version::Tls13) => {
+            tls13(conn, client, server, knowledge, &ch, &sh, suite, transcript)
+        }
+        (0x0303, Version::Tls12) => {
+            tls12(conn, client, server, knowledge, &ch, &sh, suite, transcript)
+        }
         _ => {
             conn.problems.push(format!(
                 "version {version:#06x} with suite {} is not checked",
@@ -816,16 +766,12 @@ fn tls13(
     server: &mut Direction,
     knowledge: &Knowledge<'_>,
     ch: &ClientHello,
-    ch_msg: HandshakeMessage,
     sh: &ServerHello,
-    sh_msg: HandshakeMessage,
     suite: CipherSuite,
-    mut transcript: Log,
+    mut transcript: Transcript,
 ) -> Result<(), Stopped> {
     let alg = suite.hash;
     let random = ch.random;
-    transcript.add(&ch_msg);
-    transcript.add(&sh_msg);
     let ch_sh = transcript.hash();
 
     // Handshake traffic secrets: derived (known keys) or logged.
@@ -892,10 +838,10 @@ fn tls13(
         if m.msg_type == handshake_type::FINISHED {
             let expected = shts.verify_data(&transcript.hash());
             conn.compare("server Finished", clause::FINISHED_13, &expected, &m.body);
-            transcript.add(&m);
+            transcript.add(&m.encoded());
             break;
         }
-        transcript.add(&m);
+        transcript.add(&m.encoded());
     }
     let ch_sf = transcript.hash();
 
@@ -938,7 +884,7 @@ fn tls13(
         loop {
             match client.next_event(conn)? {
                 Event::Handshake(m) if m.msg_type == handshake_type::END_OF_EARLY_DATA => {
-                    transcript.add(&m);
+                    transcript.add(&m.encoded());
                     break;
                 }
                 Event::ChangeCipherSpec | Event::Data(_) => {}
@@ -957,12 +903,10 @@ fn tls13(
         if m.msg_type == handshake_type::FINISHED {
             let expected = chts.verify_data(&transcript.hash());
             conn.compare("client Finished", clause::FINISHED_13, &expected, &m.body);
-            transcript.add(&m);
             break;
         }
-        transcript.add(&m);
+        transcript.add(&m.encoded());
     }
-    let ch_cf = transcript.hash();
 
     // Every logged secret against the model.
     let mut model: Vec<(&str, Vec<u8>)> = vec![
@@ -991,7 +935,6 @@ fn tls13(
             &check.server,
         );
     }
-    let _ = master.as_ref().map(|m| m.resumption_master_secret(&ch_cf));
 
     client.set_13(&suite, cats, "ap0", conn);
     server.set_13(&suite, sats, "ap0", conn);
@@ -1179,16 +1122,12 @@ fn tls12(
     server: &mut Direction,
     knowledge: &Knowledge<'_>,
     ch: &ClientHello,
-    ch_msg: HandshakeMessage,
     sh: &ServerHello,
-    sh_msg: HandshakeMessage,
     suite: CipherSuite,
-    mut transcript: Log,
+    mut transcript: Transcript,
 ) -> Result<(), Stopped> {
     let alg: HashAlg = suite.hash;
     let (client_random, server_random) = (ch.random, sh.random);
-    transcript.add(&ch_msg);
-    transcript.add(&sh_msg);
     let ems = ch.extended_master_secret() && sh.extended_master_secret();
 
     // The server's first flight: a full handshake ends in ServerHelloDone; an abbreviated
@@ -1198,7 +1137,7 @@ fn tls12(
     loop {
         match server.next_event(conn)? {
             Event::Handshake(m) => {
-                transcript.add(&m);
+                transcript.add(&m.encoded());
                 if m.msg_type == handshake_type::SERVER_KEY_EXCHANGE {
                     server_params = crate::wire::tls::parse_ecdhe_server_params(&m.body).ok();
                 }
@@ -1270,7 +1209,7 @@ fn tls12(
         loop {
             match client.next_event(conn)? {
                 Event::Handshake(m) => {
-                    transcript.add(&m);
+                    transcript.add(&m.encoded());
                     if m.msg_type == handshake_type::CLIENT_KEY_EXCHANGE {
                         cke = Some((m.body.clone(), transcript.hash()));
                     }
@@ -1328,7 +1267,7 @@ fn tls12(
         // Server: optional NewSessionTicket, ChangeCipherSpec, Finished.
         loop {
             match server.next_event(conn)? {
-                Event::Handshake(m) => transcript.add(&m),
+                Event::Handshake(m) => transcript.add(&m.encoded()),
                 Event::ChangeCipherSpec => break,
                 _ => {
                     conn.problems
@@ -1388,15 +1327,6 @@ fn tls12(
     Ok(())
 }
 
-fn key_block(
-    master: &MasterSecret12,
-    suite: &CipherSuite,
-    client_random: &[u8; 32],
-    server_random: &[u8; 32],
-) -> crate::models::tls::KeyBlock {
-    master.key_block(suite, client_random, server_random)
-}
-
 fn server_keys(
     server: &mut Direction,
     master: &MasterSecret12,
@@ -1405,7 +1335,7 @@ fn server_keys(
     server_random: &[u8; 32],
     conn: &mut Connection,
 ) -> Result<(), Stopped> {
-    let kb = key_block(master, suite, client_random, server_random);
+    let kb = master.key_block(suite, client_random, server_random);
     match RecordProtection12::new(suite.aead, &kb.server_key, &kb.server_iv) {
         Ok(p) => {
             server.protection = Protection::V12(p, "epoch1".into());
@@ -1422,7 +1352,7 @@ fn server_finished_12(
     conn: &mut Connection,
     server: &mut Direction,
     master: &MasterSecret12,
-    transcript: &mut Log,
+    transcript: &mut Transcript,
 ) -> Result<(), Stopped> {
     let m = expect_message(
         server,
@@ -1432,7 +1362,7 @@ fn server_finished_12(
     )?;
     let want = master.verify_data(Sender::Server, &transcript.hash());
     conn.compare("server Finished", clause::FINISHED_12, &want, &m.body);
-    transcript.add(&m);
+    transcript.add(&m.encoded());
     Ok(())
 }
 
@@ -1444,14 +1374,14 @@ fn client_flight_12(
     suite: &CipherSuite,
     client_random: &[u8; 32],
     server_random: &[u8; 32],
-    transcript: &mut Log,
+    transcript: &mut Transcript,
     ccs_read: bool,
 ) -> Result<(), Stopped> {
     if !ccs_read {
         loop {
             match client.next_event(conn)? {
                 Event::ChangeCipherSpec => break,
-                Event::Handshake(m) => transcript.add(&m),
+                Event::Handshake(m) => transcript.add(&m.encoded()),
                 _ => {
                     conn.problems.push("client: no ChangeCipherSpec".into());
                     return Err(Stopped);
@@ -1459,7 +1389,7 @@ fn client_flight_12(
             }
         }
     }
-    let kb = key_block(master, suite, client_random, server_random);
+    let kb = master.key_block(suite, client_random, server_random);
     match RecordProtection12::new(suite.aead, &kb.client_key, &kb.client_iv) {
         Ok(p) => client.protection = Protection::V12(p, "epoch1".into()),
         Err(e) => {
@@ -1475,6 +1405,6 @@ fn client_flight_12(
     )?;
     let want = master.verify_data(Sender::Client, &transcript.hash());
     conn.compare("client Finished", clause::FINISHED_12, &want, &m.body);
-    transcript.add(&m);
+    transcript.add(&m.encoded());
     Ok(())
 }
