@@ -1051,6 +1051,18 @@ fn compare_logs(
             );
             continue;
         }
+        // A secret the model derived that this log does not hold: said, not passed over.
+        if derived {
+            for (label, _) in model {
+                if !labels.contains(label) {
+                    conn.finding(
+                        format!("{whose} logged {label}"),
+                        derived_under.unwrap_or(clause::KEY_SCHEDULE),
+                        Outcome::NotChecked(format!("{whose} did not log {label}")),
+                    );
+                }
+            }
+        }
         for label in labels {
             let updates = match label {
                 "CLIENT_TRAFFIC_SECRET_N" => Some(client_updates),
