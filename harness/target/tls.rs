@@ -398,11 +398,7 @@ pub fn run_rustls(
             });
         }
     };
-    let rounds = if key_updates.0 + key_updates.1 > 0 {
-        3
-    } else {
-        1
-    };
+    let rounds = rounds(scenario);
     Ok(TlsRun {
         scenario: scenario.clone(),
         frames: frames
@@ -418,6 +414,16 @@ pub fn run_rustls(
         exported,
         key_updates,
     })
+}
+
+/// Request/response rounds of a scenario: one, or three around the key updates (TLS 1.3:
+/// the client updates before round 2, the server before its answer in round 3).
+fn rounds(scenario: &TlsScenario) -> u8 {
+    if scenario.key_update && scenario.version == 0x0304 {
+        3
+    } else {
+        1
+    }
 }
 
 /// The label and context both sides export with.
@@ -443,7 +449,7 @@ async fn exchange(
     let listener =
         tokio::net::TcpListener::from_std(listener).map_err(io_err("register the listener"))?;
     let stream = tokio::net::TcpStream::from_std(stream).map_err(io_err("register the stream"))?;
-    let key_update = scenario.key_update && scenario.version == 0x0304;
+    let rounds = rounds(scenario);
 
     let server = async move {
         let (tcp, _) = listener.accept().await.map_err(io_err("accept"))?;
@@ -456,7 +462,6 @@ async fn exchange(
             .1
             .export_keying_material(&mut exported, EXPORT_LABEL.as_bytes(), Some(EXPORT_CONTEXT))
             .map_err(|e| tls_err("server export", e))?;
-        let rounds = if key_update { 3 } else { 1 };
         let mut updates = 0;
         for n in 1..=rounds {
             let mut buf = vec![0u8; request(n).len()];
@@ -499,7 +504,6 @@ async fn exchange(
         let mut exported = vec![0u8; EXPORT_LEN];
         conn.export_keying_material(&mut exported, EXPORT_LABEL.as_bytes(), Some(EXPORT_CONTEXT))
             .map_err(|e| tls_err("client export", e))?;
-        let rounds = if key_update { 3 } else { 1 };
         let mut updates = 0;
         for n in 1..=rounds {
             if n == 2 {
