@@ -440,6 +440,23 @@ fn route_get_answers_connected_and_unreachable() {
         ),
         "{err}"
     );
+    // Setting it twice is not an error: the second replaces the gateway (a scenario that
+    // runs its set-up again in the same namespace relies on this).
+    for gw in ["10.77.0.5", "10.77.0.6", "10.77.0.6"] {
+        lab.target_rtnl()
+            .set_route(
+                "198.51.100.0".parse().unwrap(),
+                24,
+                Some(gw.parse().unwrap()),
+                None,
+            )
+            .unwrap();
+    }
+    let r = lab
+        .target_rtnl()
+        .route_get("198.51.100.7".parse().unwrap())
+        .unwrap();
+    assert_eq!(r.gateway, Some("10.77.0.6".parse().unwrap()));
     // Lookup speed (sync netlink, one in flight).
     let t0 = Instant::now();
     for _ in 0..10_000 {

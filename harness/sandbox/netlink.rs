@@ -594,13 +594,37 @@ impl Rtnl {
         Ok(out)
     }
 
-    /// Adds a route in the main table: `dst/dst_len` via `gateway` (or directly on `oif`).
+    /// Adds a route in the main table: `dst/dst_len` via `gateway` (or directly on `oif`);
+    /// `EEXIST` when the table already has a route to `dst/dst_len`.
     pub fn add_route(
         &mut self,
         dst: IpAddr,
         dst_len: u8,
         gateway: Option<IpAddr>,
         oif: Option<u32>,
+    ) -> Result<(), SandboxError> {
+        self.change_route(dst, dst_len, gateway, oif, NLM_F_CREATE | NLM_F_EXCL)
+    }
+
+    /// Sets the route to `dst/dst_len` in the main table: adds it, or replaces the one there
+    /// (so a scenario that sets up twice in one namespace gets the same table).
+    pub fn set_route(
+        &mut self,
+        dst: IpAddr,
+        dst_len: u8,
+        gateway: Option<IpAddr>,
+        oif: Option<u32>,
+    ) -> Result<(), SandboxError> {
+        self.change_route(dst, dst_len, gateway, oif, NLM_F_CREATE | NLM_F_REPLACE)
+    }
+
+    fn change_route(
+        &mut self,
+        dst: IpAddr,
+        dst_len: u8,
+        gateway: Option<IpAddr>,
+        oif: Option<u32>,
+        flags: u16,
     ) -> Result<(), SandboxError> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = family_of(dst);
@@ -624,9 +648,16 @@ impl Rtnl {
             msg.attributes.push(RouteAttribute::Oif(oif));
         }
         self.request(
-            &format!("add route {dst}/{dst_len} via {gateway:?} oif {oif:?}"),
+            &format!(
+                "{} route {dst}/{dst_len} via {gateway:?} oif {oif:?}",
+                if flags & NLM_F_REPLACE != 0 {
+                    "set"
+                } else {
+                    "add"
+                }
+            ),
             RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
+            flags,
         )?;
         Ok(())
     }

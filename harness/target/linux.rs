@@ -301,7 +301,7 @@ impl Target for LinuxTarget {
                 prefix_len,
                 via,
             } => {
-                self.lab.target_rtnl().add_route(
+                self.lab.target_rtnl().set_route(
                     IpAddr::V4(*dst),
                     *prefix_len,
                     Some(IpAddr::V4(*via)),

@@ -329,7 +329,8 @@ pub enum Control {
     /// Forward IPv4 packets not addressed to the stack (with ICMP redirects off and no ICMP
     /// rate limit, so every error a check provokes is sent).
     Forwarding(bool),
-    /// An IPv4 route `dst/prefix_len via gateway` (`0.0.0.0/0`: the default route).
+    /// The IPv4 route to `dst/prefix_len` is `via` this gateway (`0.0.0.0/0`: the default
+    /// route): added, or replacing the route to that prefix already there.
     Route {
         /// Destination prefix.
         dst: Ipv4Addr,
@@ -400,7 +401,7 @@ impl fmt::Display for Control {
                 dst,
                 prefix_len,
                 via,
-            } => write!(f, "add route {dst}/{prefix_len} via {via}"),
+            } => write!(f, "set route {dst}/{prefix_len} via {via}"),
             Control::AddRoute(route) => write!(f, "add route {route}"),
             Control::FlushNeighbours => write!(f, "flush neighbours"),
             Control::FlushFdb => write!(f, "flush fdb"),

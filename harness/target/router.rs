@@ -167,7 +167,7 @@ impl Target for LinuxRouter {
                         u32::from(*via) & mask == u32::from(s.router_ip) & mask
                     })
                     .map(|s| s.router_link.index);
-                self.lab_rtnl().add_route(
+                self.lab_rtnl().set_route(
                     IpAddr::V4(*dst),
                     *prefix_len,
                     Some(IpAddr::V4(*via)),
