@@ -5,11 +5,13 @@
 //! - [`sandbox`]: network namespaces and veth pairs, created and removed through netlink;
 //! - [`target`]: the stacks under test behind one trait (the Linux kernel first);
 //! - [`trace`]: what crossed the wire, recorded, normalised, rendered and written as pcap;
-//! - [`check`]: the conformance checks and their verdicts.
+//! - [`check`]: the conformance checks and their verdicts;
+//! - [`fuzz`]: the logic of every fuzz target, replayed by `cargo test`.
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod check;
+pub mod fuzz;
 pub mod models;
 pub mod sandbox;
 pub mod target;

@@ -1,0 +1,135 @@
+//! The logic behind every cargo-fuzz target, in the library so that `cargo test` replays
+//! seeds and regressions through exactly what the fuzzer runs, and `ci/fuzz-bench` measures it.
+//!
+//! Each target is one function `fn(&[u8]) -> Outcome` listed by [`targets`]; the files in
+//! `fuzz/fuzz_targets/` are a few lines that call [`run`] with their name. A target returns
+//! `Err(Finding)` when an invariant breaks or when two parsers disagree in a way that
+//! [`differences`] does not list; libFuzzer then records the input as a crash.
+//!
+//! Kinds of target:
+//! - **parser** targets feed bytes at one layer to the harness's parser (`crate::wire`), to a
+//!   reference parser (etherparse, smoltcp::wire, hickory-proto, httparse) where they
+//!   overlap, and check parse → emit → parse identity;
+//! - **model** targets read an event sequence from the bytes (`arbitrary`) and drive a model
+//!   with it, asserting the model's invariants after every step;
+//! - the **receive-path** target runs a frame through everything the harness does with a
+//!   frame a stack sent (parse, trace, compare, report);
+//! - the **bare** target parses with etherparse alone: the speed baseline.
+//!
+//! Nothing here touches the operating system, a clock or a random source.
+
+mod app;
+pub mod differences;
+mod layers;
+mod models;
+
+use std::fmt;
+
+pub use differences::{Allowed, Difference};
+
+/// What a target found: a broken invariant, or a disagreement no known difference explains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The target that found it.
+    pub target: &'static str,
+    /// What went wrong, with the values involved.
+    pub what: String,
+}
+
+impl Finding {
+    /// A finding of `target`.
+    pub fn new(target: &'static str, what: impl Into<String>) -> Self {
+        Finding {
+            target,
+            what: what.into(),
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fuzz target {}: {}", self.target, self.what)
+    }
+}
+
+impl std::error::Error for Finding {}
+
+/// The result of one input: the known differences that applied, or a finding.
+pub type Outcome = Result<Allowed, Finding>;
+
+/// Returns `Err(Finding)` from the enclosing function when `cond` is false.
+macro_rules! ensure {
+    ($cond:expr, $target:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err($crate::fuzz::Finding::new($target, format!($($fmt)+)));
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// What a target exercises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// etherparse alone: the speed baseline of `ci/fuzz-bench`.
+    Bare,
+    /// A parser of `crate::wire`: differential and round trip.
+    Parser,
+    /// A model driven by an arbitrary event sequence.
+    Model,
+    /// The whole receive path of the harness.
+    ReceivePath,
+}
+
+/// One fuzz target.
+#[derive(Debug, Clone, Copy)]
+pub struct FuzzTarget {
+    /// Its name: the file `fuzz/fuzz_targets/<name>.rs`, `corpora/<name>/`,
+    /// `corpora/<name>.dict` and `fuzz/regressions/<name>/`.
+    pub name: &'static str,
+    /// What it exercises.
+    pub kind: Kind,
+    /// One line on what it checks.
+    pub about: &'static str,
+    /// The logic.
+    pub run: fn(&[u8]) -> Outcome,
+}
+
+/// The targets defined in this file.
+static BASE: &[FuzzTarget] = &[FuzzTarget {
+    name: "tls",
+    kind: Kind::Parser,
+    about: "TLS records, handshake reassembly and bodies: never panic, re-emit byte for byte",
+    run: tls,
+}];
+
+/// Every fuzz target, in the order `ci/fuzz-bench` reports them (the bare baseline first).
+pub fn targets() -> impl Iterator<Item = &'static FuzzTarget> {
+    [layers::TARGETS, BASE, app::TARGETS, models::TARGETS]
+        .into_iter()
+        .flatten()
+}
+
+/// The target called `name`.
+pub fn target(name: &str) -> Option<&'static FuzzTarget> {
+    targets().find(|t| t.name == name)
+}
+
+/// Runs target `name` on `data` and panics with its finding, for libFuzzer to record the
+/// input: what a file in `fuzz/fuzz_targets/` calls.
+///
+/// # Panics
+///
+/// On a finding, and when no target is called `name`.
+pub fn run(name: &str, data: &[u8]) {
+    let Some(t) = target(name) else {
+        panic!("no fuzz target called {name:?}");
+    };
+    if let Err(finding) = (t.run)(data) {
+        panic!("{finding}");
+    }
+}
+
+fn tls(data: &[u8]) -> Outcome {
+    crate::wire::tls::fuzz_one(data);
+    Ok(Allowed::NONE)
+}

@@ -1,0 +1,101 @@
+//! Every fuzz target's seeds (`corpora/<target>/`) and every input that ever crashed it or
+//! made parsers disagree (`fuzz/regressions/<target>/`) replayed through the same library
+//! function the fuzzer runs, without libFuzzer; and the fuzz crate kept in step with
+//! `netconform::fuzz::targets()`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use netconform::fuzz::{self, Kind};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn replay(dir_of: impl Fn(&str) -> PathBuf) -> usize {
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for t in fuzz::targets() {
+        for file in files_in(&dir_of(t.name)) {
+            let data = std::fs::read(&file).expect("read input");
+            n += 1;
+            if let Err(finding) = (t.run)(&data) {
+                failures.push(format!("{}: {finding}", file.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    n
+}
+
+#[test]
+fn every_seed_passes_its_target() {
+    let n = replay(|name| root().join("corpora").join(name));
+    assert!(n > 0, "no seeds replayed");
+}
+
+#[test]
+fn every_regression_passes_its_target() {
+    replay(|name| root().join("fuzz/regressions").join(name));
+}
+
+#[test]
+fn every_target_has_seeds() {
+    for t in fuzz::targets() {
+        let seeds = files_in(&root().join("corpora").join(t.name));
+        assert!(
+            !seeds.is_empty() || t.kind == Kind::Bare,
+            "corpora/{}/ has no seeds",
+            t.name
+        );
+    }
+}
+
+/// `fuzz/fuzz_targets/<name>.rs` and a `[[bin]]` in `fuzz/Cargo.toml` for every target and
+/// nothing else; each file only names its target.
+#[test]
+fn the_fuzz_crate_has_one_file_per_target() {
+    let names: BTreeSet<&str> = fuzz::targets().map(|t| t.name).collect();
+    assert_eq!(
+        names.len(),
+        fuzz::targets().count(),
+        "duplicate target names"
+    );
+    let files: BTreeSet<String> = files_in(&root().join("fuzz/fuzz_targets"))
+        .iter()
+        .filter_map(|p| p.file_stem()?.to_str().map(str::to_string))
+        .collect();
+    let files: BTreeSet<&str> = files.iter().map(String::as_str).collect();
+    assert_eq!(
+        files, names,
+        "fuzz/fuzz_targets/ vs netconform::fuzz::targets()"
+    );
+    let manifest = std::fs::read_to_string(root().join("fuzz/Cargo.toml")).expect("manifest");
+    for name in &names {
+        assert!(
+            manifest.contains(&format!(
+                "name = \"{name}\"\npath = \"fuzz_targets/{name}.rs\""
+            )),
+            "fuzz/Cargo.toml has no [[bin]] for {name}"
+        );
+        let source = std::fs::read_to_string(root().join(format!("fuzz/fuzz_targets/{name}.rs")))
+            .expect("target source");
+        assert!(
+            source.contains(&format!("netconform::fuzz::run(\"{name}\", data)")),
+            "fuzz/fuzz_targets/{name}.rs does not call netconform::fuzz::run(\"{name}\", data)"
+        );
+    }
+}
