@@ -77,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         command: TlsCommand,
     },
+    /// Fuzz targets without libFuzzer: list them, run one on files, make seed corpora.
+    Fuzz {
+        #[command(subcommand)]
+        command: FuzzCommand,
+    },
     /// Read and render captures.
     Trace {
         #[command(subcommand)]
@@ -130,6 +135,32 @@ enum TlsCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FuzzCommand {
+    /// List the fuzz targets and what each checks.
+    List,
+    /// Run one target's logic on input files (a crash artifact, a regression, a seed) and
+    /// print its finding. Exit status: 0 no finding, 1 a finding, 2 unreadable input.
+    Run {
+        /// The target (see `netconform fuzz list`).
+        target: String,
+        /// Input files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Cut the frames of recorded traces (the pcaps `netconform certify --out DIR` writes)
+    /// into seed inputs for every target, one per distinct shape, and write them to
+    /// `OUT/<target>/kernel-NNN`.
+    Seeds {
+        /// Directory of pcap files.
+        #[arg(long)]
+        from: PathBuf,
+        /// Corpus root (usually `corpora`).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -215,6 +246,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::from(report.exit_code()))
         }
+        Command::Fuzz { command } => fuzz(command),
         Command::Trace {
             command: TraceCommand::Show { file, json },
         } => {
@@ -256,6 +288,71 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if tcp_matrix {
                 print!("{}", netconform::bench::tcp_matrix(workers)?);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn fuzz(command: FuzzCommand) -> Result<ExitCode> {
+    use netconform::fuzz;
+    match command {
+        FuzzCommand::List => {
+            for t in fuzz::targets() {
+                println!("{:<16} {:?}  {}", t.name, t.kind, t.about);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FuzzCommand::Run { target, files } => {
+            let t = fuzz::target(&target).with_context(|| {
+                format!("no fuzz target {target:?} (see `netconform fuzz list`)")
+            })?;
+            let mut found = false;
+            for file in &files {
+                let data =
+                    std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                match (t.run)(&data) {
+                    Ok(allowed) => {
+                        let known: Vec<&str> = allowed.iter().map(|d| d.name()).collect();
+                        println!("ok       {} (known differences: {known:?})", file.display());
+                    }
+                    Err(finding) => {
+                        found = true;
+                        println!("FINDING  {}: {}", file.display(), finding.what);
+                    }
+                }
+            }
+            Ok(ExitCode::from(u8::from(found)))
+        }
+        FuzzCommand::Seeds { from, out } => {
+            let mut seeds = fuzz::seeds::Seeds::new();
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&from)
+                .with_context(|| format!("reading {}", from.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+                .collect();
+            entries.sort();
+            for path in &entries {
+                let trace = netconform::trace::Trace::read_capture(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let frames: Vec<(u64, Vec<u8>)> = trace
+                    .frames()
+                    .map(|(at, _, b)| (at.total_micros(), b.to_vec()))
+                    .collect();
+                seeds.add_trace(&frames);
+            }
+            let files = seeds.files();
+            for (target, name, bytes) in &files {
+                let dir = out.join(target);
+                std::fs::create_dir_all(&dir)?;
+                std::fs::write(dir.join(name), bytes)?;
+            }
+            println!(
+                "{} seeds from {} traces written under {}",
+                files.len(),
+                entries.len(),
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,38 +1,161 @@
 //! The one list of legitimate differences between the harness's parsers and the reference
 //! parsers they are fuzzed against. Each entry says who differs and why; a differential
-//! target may only excuse a disagreement by naming an entry here (and records which entries
-//! it used, so a test can show that each one is still needed). Anything else is a finding.
+//! target may only excuse a disagreement by naming an entry here, and it records which
+//! entries it used, so `tests/fuzz_differences.rs` shows with a concrete input that each one
+//! is still needed. Anything else is a finding.
+//!
+//! The harness's parsers are an observer's: they read whatever is structurally there and
+//! report it, because a conformance report must show what a stack sent. A stack's own
+//! receive path (smoltcp's `*Repr::parse`) may refuse more; those refusals are listed here
+//! as differences, not as bugs on either side.
 
 /// A known, legitimate difference between two parsers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Difference {
-    /// Placeholder removed once the first real entry lands.
-    _Reserved,
+    // Link layer (etherparse, smoltcp).
+    /// etherparse's lax slicer holds at most three link extensions.
+    EtherparseLinkExtLimit,
+    /// etherparse reads MACsec as a link extension.
+    MacsecNotParsed,
+    // ARP.
+    /// smoltcp's `ArpRepr` knows Ethernet/IPv4 only.
+    ArpSmoltcpEthernetIpv4Only,
+    // IPv4 and IPv6.
+    /// smoltcp's `Ipv4Repr` refuses fragments.
+    Ipv4SmoltcpNoFragments,
+    /// etherparse refuses a hop-by-hop header that is not first.
+    Ipv6HopByHopNotFirst,
+    // ICMPv6.
+    /// smoltcp wants the fixed part of the ICMPv6 types it knows.
+    Icmpv6SmoltcpFixedPart,
+    // TCP and UDP.
+    /// smoltcp's `TcpRepr`/`UdpRepr` refuse port 0.
+    SmoltcpRejectsPortZero,
+    /// smoltcp's `TcpRepr` refuses more than one of SYN, FIN, RST.
+    TcpSmoltcpRejectsFlagCombination,
+    /// smoltcp's `TcpRepr` refuses a segment whose options it cannot read.
+    TcpSmoltcpRejectsMalformedOptions,
+    /// smoltcp clamps a window scale above 14.
+    TcpSmoltcpClampsWindowScale,
+    /// smoltcp keeps three SACK blocks.
+    TcpSmoltcpSackThreeBlocks,
+    /// A timestamps option of the wrong length.
+    TcpTimestampsLength,
 }
 
 impl Difference {
     /// Every entry, in declaration order.
-    pub const ALL: &'static [Difference] = &[Difference::_Reserved];
+    pub const ALL: &'static [Difference] = &[
+        Difference::EtherparseLinkExtLimit,
+        Difference::MacsecNotParsed,
+        Difference::ArpSmoltcpEthernetIpv4Only,
+        Difference::Ipv4SmoltcpNoFragments,
+        Difference::Ipv6HopByHopNotFirst,
+        Difference::Icmpv6SmoltcpFixedPart,
+        Difference::SmoltcpRejectsPortZero,
+        Difference::TcpSmoltcpRejectsFlagCombination,
+        Difference::TcpSmoltcpRejectsMalformedOptions,
+        Difference::TcpSmoltcpClampsWindowScale,
+        Difference::TcpSmoltcpSackThreeBlocks,
+        Difference::TcpTimestampsLength,
+    ];
 
     /// A short stable name (used in summaries and tests).
     pub fn name(self) -> &'static str {
-        match self {
-            Difference::_Reserved => "reserved",
-        }
+        self.entry().0
     }
 
     /// Which parsers differ.
     pub fn between(self) -> &'static str {
-        match self {
-            Difference::_Reserved => "",
-        }
+        self.entry().1
     }
 
     /// Why the difference is legitimate.
     pub fn reason(self) -> &'static str {
+        self.entry().2
+    }
+
+    fn entry(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Difference::_Reserved => "",
+            Difference::EtherparseLinkExtLimit => (
+                "etherparse-link-ext-limit",
+                "wire::Frame vs etherparse::LaxSlicedPacket",
+                "etherparse stops after three link extensions (LINK_EXTS_CAP); the harness \
+                 follows any number of 802.1Q/802.1ad tags, since a frame with more is still \
+                 something a stack sent and the report must show it",
+            ),
+            Difference::MacsecNotParsed => (
+                "macsec-not-parsed",
+                "wire::Frame vs etherparse::LaxSlicedPacket",
+                "etherparse parses MACsec (ether type 0x88E5) as a link extension; the harness \
+                 tests no MACsec and keeps it as an unknown ether type with its payload whole",
+            ),
+            Difference::ArpSmoltcpEthernetIpv4Only => (
+                "arp-smoltcp-ethernet-ipv4-only",
+                "wire ARP vs smoltcp::wire::ArpRepr",
+                "smoltcp's ArpRepr only knows hardware type 1 with protocol 0x0800 (6/4-byte \
+                 addresses); the harness reads every RFC 826 packet and keeps other types raw",
+            ),
+            Difference::Ipv4SmoltcpNoFragments => (
+                "ipv4-smoltcp-no-fragments",
+                "wire IPv4 vs smoltcp::wire::Ipv4Repr",
+                "smoltcp built without proto-ipv4-fragmentation refuses fragments in \
+                 Ipv4Repr::parse (a receiver's choice); the harness records them as fragments",
+            ),
+            Difference::Ipv6HopByHopNotFirst => (
+                "ipv6-hop-by-hop-not-first",
+                "wire IPv6 vs etherparse::Ipv6Slice",
+                "RFC 8200 §4.1 puts the hop-by-hop header right after the IPv6 header; \
+                 etherparse refuses one later in the chain, the harness reads it so a report \
+                 can show the violation",
+            ),
+            Difference::Icmpv6SmoltcpFixedPart => (
+                "icmpv6-smoltcp-fixed-part",
+                "wire ICMPv6 vs smoltcp::wire::Icmpv6Packet",
+                "smoltcp's check_len wants the fixed part of each type it knows (neighbour \
+                 solicitation 24 bytes, redirect 40, ...); the harness reads the 8-byte \
+                 header of RFC 4443 §2.1 and keeps the rest as payload",
+            ),
+            Difference::SmoltcpRejectsPortZero => (
+                "smoltcp-rejects-port-zero",
+                "wire TCP/UDP vs smoltcp::wire::{TcpRepr, UdpRepr}",
+                "smoltcp refuses TCP ports 0 and UDP destination port 0 as a receiver would; \
+                 port 0 is reserved but parsable, and the harness must show it",
+            ),
+            Difference::TcpSmoltcpRejectsFlagCombination => (
+                "tcp-smoltcp-rejects-flag-combination",
+                "wire TCP vs smoltcp::wire::TcpRepr",
+                "smoltcp's TcpRepr holds one control (SYN, FIN or RST) and refuses segments \
+                 with two; such segments are what RFC 9293 checks probe, so the harness reads \
+                 every flag bit",
+            ),
+            Difference::TcpSmoltcpRejectsMalformedOptions => (
+                "tcp-smoltcp-rejects-malformed-options",
+                "wire TCP vs smoltcp::wire::TcpRepr",
+                "smoltcp refuses a segment whose options it cannot read; the harness keeps the \
+                 segment and marks the unreadable rest TcpOption::Malformed (both stop at the \
+                 same byte, which the target checks)",
+            ),
+            Difference::TcpSmoltcpClampsWindowScale => (
+                "tcp-smoltcp-clamps-window-scale",
+                "wire TCP vs smoltcp::wire::TcpRepr",
+                "RFC 7323 §2.3 has a receiver use 14 for a shift above 14; smoltcp applies that \
+                 while parsing, the harness records the value sent",
+            ),
+            Difference::TcpSmoltcpSackThreeBlocks => (
+                "tcp-smoltcp-sack-three-blocks",
+                "wire TCP vs smoltcp::wire::TcpOption",
+                "smoltcp keeps at most three SACK blocks to save memory; the harness keeps all \
+                 four that 40 option bytes can carry (RFC 2018 §3)",
+            ),
+            Difference::TcpTimestampsLength => (
+                "tcp-timestamps-length",
+                "wire TCP (etherparse options) vs smoltcp::wire::TcpOption",
+                "a timestamps option (kind 8) whose length is not 10: smoltcp reads it as an \
+                 unknown option and goes on, etherparse's iterator (and so the harness) stops \
+                 and keeps the rest as malformed; neither is wrong, RFC 7323 defines length 10",
+            ),
         }
     }
 }

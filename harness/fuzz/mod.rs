@@ -22,6 +22,8 @@ mod app;
 pub mod differences;
 mod layers;
 mod models;
+pub mod receive;
+pub mod seeds;
 
 use std::fmt;
 

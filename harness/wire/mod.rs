@@ -27,17 +27,17 @@
 //! offset, UDP length, ether types of the last tag). Bytes beyond the network packet's
 //! own length (Ethernet padding) are kept in [`Frame::trailer`].
 
-mod arp;
+pub(crate) mod arp;
 mod builder;
 mod error;
-mod ethernet;
-mod icmpv4;
-mod icmpv6;
-mod ipv4;
-mod ipv6;
-mod tcp;
+pub(crate) mod ethernet;
+pub(crate) mod icmpv4;
+pub(crate) mod icmpv6;
+pub(crate) mod ipv4;
+pub(crate) mod ipv6;
+pub(crate) mod tcp;
 pub mod tls;
-mod udp;
+pub(crate) mod udp;
 
 use std::fmt;
 

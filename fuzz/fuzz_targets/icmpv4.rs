@@ -1,0 +1,5 @@
+//! ICMPv4: the harness parser vs smoltcp, the checksum vs smoltcp's, and round trip.
+//! Known differences: `netconform::fuzz::differences`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| netconform::fuzz::run("icmpv4", data));

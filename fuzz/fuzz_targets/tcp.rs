@@ -1,0 +1,6 @@
+//! TCP with options: the harness parser vs smoltcp (`TcpPacket`, `TcpOption`, `TcpRepr`),
+//! the checksum vs smoltcp's, and round trip.
+//! Known differences: `netconform::fuzz::differences`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| netconform::fuzz::run("tcp", data));
