@@ -96,6 +96,19 @@ fn every_difference_is_hit_by_an_input() {
     v6.extend_from_slice(&[59, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop → no next header
     check("ipv6", v6, Difference::Ipv6HopByHopNotFirst);
 
+    // Payload length 0 with a hop-by-hop header: a jumbogram to etherparse.
+    let mut jumbo = vec![0x60, 0, 0, 0, 0, 0, 0, 64];
+    jumbo.extend_from_slice(&[0u8; 32]);
+    jumbo.extend_from_slice(&[59, 0, 0xc2, 4, 0, 0, 0, 0]);
+    check("ipv6", jumbo, Difference::Ipv6Jumbogram);
+
+    // A timestamp request of 12 bytes (RFC 792 gives it 20).
+    check(
+        "icmpv4",
+        vec![13, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0],
+        Difference::Icmpv4TimestampLength,
+    );
+
     // A neighbour solicitation cut to its 8-byte header.
     check(
         "icmpv6",

@@ -82,6 +82,16 @@ pub(crate) fn parse(
             ParseError::from_len(Layer::Udp, offset, &e)
         }
     })?;
+    // etherparse takes a length field of 0 to mean "the rest of the slice" (an RFC 2675 §4
+    // jumbogram); without a jumbo payload option, which the harness does not parse, it is a
+    // length below the 8-byte header (RFC 768).
+    if s.length() == 0 {
+        return Err(ParseError::content(
+            Layer::Udp,
+            offset,
+            "length field 0 is below the 8-byte header".to_string(),
+        ));
+    }
     let datagram = s.slice();
     let checksum = s.checksum();
     let checksum_valid = match (checksum, pseudo) {
