@@ -120,8 +120,8 @@ impl Difference {
             Difference::Ipv6Jumbogram => (
                 "ipv6-jumbogram",
                 "wire IPv6 vs etherparse::Ipv6Slice",
-                "etherparse reads a payload length of 0 followed by a hop-by-hop header as an \
-                 RFC 2675 jumbogram and takes the rest of the slice; the harness honours the \
+                "etherparse reads a payload length of 0 as an RFC 2675 jumbogram (whatever \
+                 the next header) and takes the rest of the slice; the harness honours the \
                  payload length, since jumbograms need links with an MTU above 65 575 bytes \
                  (RFC 2675 §1) and no tested link has one",
             ),
