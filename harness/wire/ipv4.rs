@@ -114,6 +114,14 @@ impl Ipv4Packet {
             .header_checksum
     }
 
+    /// Sets the header checksum and the transport's checksum to what emit writes.
+    pub(crate) fn fill_computed(&mut self) {
+        let pseudo = self.pseudo();
+        self.transport.fill_computed(&pseudo);
+        self.checksum = self.computed_checksum();
+        self.checksum_valid = true;
+    }
+
     pub(crate) fn emit(&self, faults: &Faults, out: &mut Vec<u8>) {
         let payload = self.transport.emit(&self.pseudo(), faults);
         out.extend_from_slice(&self.header(payload.len(), faults).to_bytes());

@@ -125,6 +125,12 @@ impl Ipv6Packet {
         }
     }
 
+    /// Sets the transport's checksum to what emit writes.
+    pub(crate) fn fill_computed(&mut self) {
+        let pseudo = self.pseudo();
+        self.transport.fill_computed(&pseudo);
+    }
+
     pub(crate) fn emit(&self, faults: &Faults, out: &mut Vec<u8>) {
         let mut payload = Vec::new();
         for (i, ext) in self.extensions.iter().enumerate() {

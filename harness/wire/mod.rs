@@ -175,7 +175,7 @@ impl Transport {
     }
 
     /// Sets the stored checksum to what emit writes, and marks it valid.
-    fn fill_computed(&mut self, pseudo: &Pseudo) {
+    pub(crate) fn fill_computed(&mut self, pseudo: &Pseudo) {
         let bytes = self.emit(pseudo, &Faults::default());
         let at = |i: usize| {
             bytes
@@ -309,16 +309,8 @@ impl Frame {
     pub fn fill_computed(&mut self) {
         *self = self.with_ether_types();
         match &mut self.network {
-            Network::Ipv4(p) => {
-                let pseudo = p.pseudo();
-                p.transport.fill_computed(&pseudo);
-                p.checksum = p.computed_checksum();
-                p.checksum_valid = true;
-            }
-            Network::Ipv6(p) => {
-                let pseudo = p.pseudo();
-                p.transport.fill_computed(&pseudo);
-            }
+            Network::Ipv4(p) => p.fill_computed(),
+            Network::Ipv6(p) => p.fill_computed(),
             Network::Arp(_) | Network::ArpRaw(_) | Network::Unknown { .. } => {}
         }
     }
