@@ -29,8 +29,10 @@
 
 mod arp;
 mod builder;
+pub mod dns;
 mod error;
 mod ethernet;
+pub mod http;
 mod icmpv4;
 mod icmpv6;
 mod ipv4;
