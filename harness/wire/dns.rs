@@ -916,12 +916,14 @@ fn read_rdata(
             let b: [u8; 4] = rdata
                 .try_into()
                 .map_err(|_| bad(format!("RDLENGTH {} is not 4", rdata.len())))?;
+            r.pos = end;
             RData::A(Ipv4Addr::from(b))
         }
         rtype::AAAA => {
             let b: [u8; 16] = rdata
                 .try_into()
                 .map_err(|_| bad(format!("RDLENGTH {} is not 16", rdata.len())))?;
+            r.pos = end;
             RData::Aaaa(Ipv6Addr::from(b))
         }
         rtype::NS => RData::Ns(r.name()?),
