@@ -426,6 +426,21 @@ fn each_dns_difference_is_hit() {
             m.extend_from_slice(&[0, 10]);
             m
         }),
+        (
+            // An empty Client Subnet option: hickory needs family and prefix lengths.
+            Difference::HickoryValidatesEdnsOptions,
+            message_with(
+                vec![],
+                vec![opt(
+                    1232,
+                    vec![EdnsOption {
+                        code: 8,
+                        data: vec![],
+                    }],
+                )],
+            )
+            .emit(),
+        ),
         (Difference::HickoryDropsZBit, {
             let mut m = message_with(vec![], vec![]);
             m.flags.z = true;

@@ -8,6 +8,7 @@
 //! conditions on the input, not on the error text.
 
 use hickory_proto::op::{Header, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{RData as HRData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
@@ -270,6 +271,9 @@ fn why_hickory_rejects(data: &[u8], m: &DnsMessage, error: &str) -> Outcome {
                 Err(_) if !dns::rtype::is_typed(r.rtype) => {
                     return Ok(Allowed::NONE.with(Difference::HickoryChecksOpaqueRdata));
                 }
+                Err(_) if hickory_rejects_an_option(&r.data) => {
+                    return Ok(Allowed::NONE.with(Difference::HickoryValidatesEdnsOptions));
+                }
                 Err(e) => return finding(format!("{section} {i} ({r}): {e}")),
             };
             if !update
@@ -290,6 +294,16 @@ fn why_hickory_rejects(data: &[u8], m: &DnsMessage, error: &str) -> Outcome {
         }
     }
     finding("every part decodes alone".into())
+}
+
+/// Whether hickory's EDNS option decoder rejects one of the options of an OPT RDATA.
+fn hickory_rejects_an_option(data: &RData) -> bool {
+    let RData::Opt(options) = data else {
+        return false;
+    };
+    options
+        .iter()
+        .any(|o| EdnsOption::try_from((EdnsCode::from(o.code), &o.data[..])).is_err())
 }
 
 /// The `http` target: the input as a request and as a response (to a GET and to a HEAD):

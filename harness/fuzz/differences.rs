@@ -22,6 +22,8 @@ pub enum Difference {
     HickoryDropsZBit,
     /// Hickory raises an OPT UDP payload size below 512 to 512 when reading (RFC 6891 §6.2.3 says to treat it so).
     HickoryEdnsPayloadFloor,
+    /// Hickory decodes the contents of the Client Subnet (8, RFC 7871) and NSID (3) options.
+    HickoryValidatesEdnsOptions,
     // HTTP (httparse)
     /// Httparse accepts LF without CR as a line end (RFC 9112 §2.2 allows a recipient to).
     HttparseAcceptsBareLf,
@@ -47,6 +49,7 @@ impl Difference {
         Difference::HickoryDropsTruncatedEdnsOption,
         Difference::HickoryDropsZBit,
         Difference::HickoryEdnsPayloadFloor,
+        Difference::HickoryValidatesEdnsOptions,
         Difference::HttparseAcceptsBareLf,
         Difference::HttparseSkipsLeadingEmptyLines,
         Difference::HttparseObsTextInTarget,
@@ -65,6 +68,7 @@ impl Difference {
             Difference::HickoryDropsTruncatedEdnsOption => "hickory-drops-truncated-edns-option",
             Difference::HickoryDropsZBit => "hickory-drops-z-bit",
             Difference::HickoryEdnsPayloadFloor => "hickory-edns-payload-floor",
+            Difference::HickoryValidatesEdnsOptions => "hickory-validates-edns-options",
             Difference::HttparseAcceptsBareLf => "httparse-accepts-bare-lf",
             Difference::HttparseSkipsLeadingEmptyLines => "httparse-skips-leading-empty-lines",
             Difference::HttparseObsTextInTarget => "httparse-obs-text-in-target",
@@ -90,6 +94,7 @@ impl Difference {
             }
             Difference::HickoryDropsZBit => "wire::dns vs hickory-proto Header::read",
             Difference::HickoryEdnsPayloadFloor => "wire::dns vs hickory-proto DNSClass::for_opt",
+            Difference::HickoryValidatesEdnsOptions => "wire::dns vs hickory-proto OPT::read_data",
             Difference::HttparseAcceptsBareLf => "wire::http vs httparse",
             Difference::HttparseSkipsLeadingEmptyLines => "wire::http vs httparse",
             Difference::HttparseObsTextInTarget => "wire::http vs httparse",
@@ -122,6 +127,9 @@ impl Difference {
             }
             Difference::HickoryEdnsPayloadFloor => {
                 "hickory raises an OPT UDP payload size below 512 to 512 when reading (RFC 6891 §6.2.3 says to treat it so); wire::dns keeps the value sent, and the comparison applies the floor to it"
+            }
+            Difference::HickoryValidatesEdnsOptions => {
+                "hickory decodes the contents of the Client Subnet (8, RFC 7871) and NSID (3) options and rejects the whole message when they do not parse; wire::dns keeps EDNS option data raw, as RFC 6891 §6.1.2 frames it"
             }
             Difference::HttparseAcceptsBareLf => {
                 "httparse accepts LF without CR as a line end (RFC 9112 §2.2 allows a recipient to); wire::http is strict and requires CRLF, so a stack's bare LF is reported"
