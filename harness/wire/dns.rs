@@ -362,8 +362,8 @@ impl DnsName {
     }
 
     /// Reads the name at `start` of `message`, following compression pointers. Returns the
-    /// name and the offset just after it where it started (after the first pointer, or the
-    /// root label).
+    /// name and the offset where what follows it starts: after its first pointer, or after
+    /// its root label when it has no pointer.
     pub fn parse(message: &[u8], start: usize) -> Result<(DnsName, usize), DnsParseError> {
         let mut labels = Vec::new();
         let mut pos = start;

@@ -312,7 +312,7 @@ pub struct HttpRequest {
 pub struct HttpResponse {
     /// The version.
     pub version: HttpVersion,
-    /// The status code (three digits, 100 to 999 on the wire... and 000 to 099 too).
+    /// The status code: the three digits as sent (000 to 999; emit caps it at 999).
     pub status: u16,
     /// The reason phrase (may hold obs-text).
     pub reason: Vec<u8>,
