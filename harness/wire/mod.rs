@@ -29,8 +29,10 @@
 
 pub(crate) mod arp;
 mod builder;
+pub mod dns;
 mod error;
 pub(crate) mod ethernet;
+pub mod http;
 pub(crate) mod icmpv4;
 pub(crate) mod icmpv6;
 pub(crate) mod ipv4;
