@@ -150,7 +150,7 @@ fn frame(spec: &FrameSpec) -> (usize, Vec<u8>) {
             quote.extend_from_slice(&dst.octets());
             quote.extend_from_slice(&src.octets());
             quote.extend_from_slice(&[0; 8]);
-            let mut m = if spec.icmp_type % 2 == 0 {
+            let mut m = if spec.icmp_type.is_multiple_of(2) {
                 Icmpv4Message::dest_unreachable(spec.icmp_type % 16, quote)
             } else {
                 Icmpv4Message::time_exceeded(0, quote)

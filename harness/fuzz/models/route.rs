@@ -415,13 +415,13 @@ pub(crate) fn check_lookup(
         (Some(s), true) => Some(s),
         (Some(s), false) if !selected => Some(s),
         _ => route.prefsrc.or_else(|| {
-            if v4 && kind == AnswerKind::Local {
-                Some(dst)
-            } else if !v4 && reference.is_local_addr(dst) {
-                Some(dst) // RFC 6724 rule 1
+            // IPv4 local answers name the destination; IPv6 picks it by RFC 6724 rule 1.
+            let own = if v4 {
+                kind == AnswerKind::Local
             } else {
-                None
-            }
+                reference.is_local_addr(dst)
+            };
+            own.then_some(dst)
         }),
     };
     match want_src {
