@@ -40,8 +40,10 @@
 //! The RFC ([`NatProfile::Rfc4787`]) asks for endpoint-independent mapping (REQ-1): once an
 //! inside endpoint has an external endpoint, every flow from it uses that one, whatever the
 //! destination. A first mapping may take any port of the RFC's range for the original port
-//! (REQ-3 a: 0–1023 or 1024–65535) that is free towards the remote (no port overloading,
-//! REQ-3). Port preservation is not required by the RFC and not predicted.
+//! (REQ-3 a: 0–1023 or 1024–65535) that no other inside endpoint holds, towards any remote
+//! (no port overloading, REQ-3: "the same external port for different internal endpoints"
+//! is overloading even when their destinations differ). Port preservation is not required
+//! by the RFC and not predicted.
 //!
 //! # Where Linux and the RFC part ([`NatDeviation`])
 //!
@@ -505,6 +507,15 @@ impl NatTable {
             .collect()
     }
 
+    /// Ports that mappings of other inside endpoints hold, towards any remote.
+    fn held_by_other_endpoints(&self, flow: &Flow) -> BTreeSet<u16> {
+        self.mappings
+            .iter()
+            .filter(|m| m.flow.protocol == flow.protocol && !m.flow.same_source(flow))
+            .map(|m| m.external.port())
+            .collect()
+    }
+
     /// The newest mapping of another flow from the same inside endpoint.
     fn newest_of_source(&self, flow: &Flow) -> Option<&Mapping> {
         self.mappings
@@ -537,9 +548,12 @@ impl NatTable {
                         port: m.external.port(),
                         from: m.flow,
                     },
+                    // REQ-3, no port overloading: a port another inside endpoint holds is
+                    // taken whatever its remote (with REQ-1 it would reuse it towards every
+                    // remote, so two flows could share a reply tuple).
                     None => PortChoice::Within {
                         class: PortClass::rfc4787(flow.protocol, sport),
-                        taken,
+                        taken: self.held_by_other_endpoints(flow),
                     },
                 },
             }

@@ -653,9 +653,12 @@ impl Tcp {
     }
 
     /// The send MSS the stack must use for data (options it carries on every segment
-    /// already subtracted).
+    /// already subtracted). A peer's MSS option smaller than those options leaves no room:
+    /// 0 here, and SEND then puts one byte in each segment. (Linux floors the MSS at
+    /// `tcp_min_snd_mss`, 48 by default, which the model does not do.)
     pub fn send_mss(&self) -> u32 {
-        self.send_mss - if self.timestamps_ok { 12 } else { 0 }
+        self.send_mss
+            .saturating_sub(if self.timestamps_ok { 12 } else { 0 })
     }
 
     /// Bytes received and not yet read.

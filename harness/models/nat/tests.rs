@@ -177,11 +177,33 @@ fn endpoint_dependent_mapping_after_a_clash_is_the_linux_deviation() {
 
     let mut r = NatTable::new(NatProfile::Rfc4787, EXT);
     r.learn(udp(A, 5000, S, 7000), 5000).expect("in range");
-    r.learn(udp(B, 5000, T, 7000), 5000)
-        .expect("free towards T");
+    r.learn(udp(B, 5000, T, 7000), 5001)
+        .expect("a port nobody holds");
     let p = r.predict(&udp(B, 5000, S, 7000));
-    assert_eq!(p.exact(), Some(5000), "REQ-1: the same external endpoint");
+    assert_eq!(p.exact(), Some(5001), "REQ-1: the same external endpoint");
     assert!(r.learn(udp(B, 5000, S, 7000), 40000).is_err());
+}
+
+/// Found by the `model_nat` fuzz target (fuzz/regressions/model_nat/): under RFC 4787 a
+/// first mapping could take a port another inside endpoint held towards a different remote
+/// (port overloading, which REQ-3 forbids); endpoint-independent mapping then reused it
+/// towards the other's remote, and two mappings shared a reply tuple.
+#[test]
+fn rfc4787_never_overloads_a_port_held_by_another_endpoint() {
+    let mut r = NatTable::new(NatProfile::Rfc4787, EXT);
+    r.learn(udp(A, 5000, S, 7000), 5000).expect("in range");
+    let p = r.predict(&udp(B, 5000, T, 7000));
+    assert!(!p.admits(5000), "{p}: A holds 5000, towards S");
+    assert!(r.learn(udp(B, 5000, T, 7000), 5000).is_err());
+    r.learn(udp(B, 5000, T, 7000), 5001).expect("free");
+    r.learn(udp(A, 5000, T, 7000), 5000).expect("REQ-1 for A");
+    r.learn(udp(B, 5000, S, 7000), 5001).expect("REQ-1 for B");
+    let replies: std::collections::BTreeSet<_> = r.mappings().iter().map(|m| m.reply()).collect();
+    assert_eq!(
+        replies.len(),
+        r.mappings().len(),
+        "every reply tuple names one flow"
+    );
 }
 
 #[test]

@@ -624,3 +624,23 @@ fn time_wait_minisocket_rules() {
     no_segment(&l.handle_segment(&seg(Flags::RST, IRS + 2, 0, 0)));
     assert_eq!(l.state(), State::Closed);
 }
+
+/// Found by the `model_tcp` fuzz target (fuzz/regressions/model_tcp/): a SYN whose MSS
+/// option is smaller than the timestamps option made `send_mss` subtract with overflow.
+#[test]
+fn an_mss_smaller_than_the_timestamps_option_does_not_underflow() {
+    let mut tcp = linux();
+    tcp.handle_call(Call::Listen);
+    let tiny = SegmentIn {
+        mss: Some(4),
+        timestamps: true,
+        ..syn()
+    };
+    tcp.handle_segment(&tiny);
+    tcp.handle_segment(&seg(Flags::ACK, IRS + 1, 1, 0));
+    assert_eq!(tcp.state(), State::Established);
+    assert_eq!(tcp.send_mss(), 0);
+    let out = tcp.handle_call(Call::Send(3));
+    let lens: Vec<u32> = segments(&out).iter().map(|s| s.len).collect();
+    assert_eq!(lens, vec![1, 1, 1]);
+}
