@@ -123,15 +123,16 @@ pub fn syn_schedule(profile: &TimerProfile, syn_retries: u32, linear_timeouts: u
 /// `count` expiries of a timer that starts at `first_rto_ms` and doubles each time (RFC
 /// 6298 §5.5): the moment of each, counted from the start, and the moment of the next.
 fn doubling(first_rto_ms: u64, count: usize) -> (Vec<u64>, u64) {
-    let mut at = 0;
+    let mut at: u64 = 0;
     let mut rto = first_rto_ms;
     let mut expiries = Vec::with_capacity(count);
+    // Saturating: Linux accepts up to 127 SYN retries, and 2^127 ms does not fit.
     for _ in 0..count {
-        at += rto;
+        at = at.saturating_add(rto);
         expiries.push(at);
-        rto *= 2;
+        rto = rto.saturating_mul(2);
     }
-    (expiries, at + rto)
+    (expiries, at.saturating_add(rto))
 }
 
 /// The smallest RTO, in milliseconds (RFC 6298 §2.4: 1 s; Linux: 200 ms).
@@ -196,6 +197,15 @@ pub fn keepalive_schedule(idle_s: u64, interval_s: u64, count: u32) -> (Vec<u64>
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn doubling_saturates_instead_of_overflowing() {
+        let (expiries, end) = doubling(1000, 127);
+        assert_eq!(expiries.len(), 127);
+        assert!(expiries.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(end, u64::MAX);
+    }
+
     use super::*;
 
     #[test]
