@@ -1,108 +1,19 @@
 //! Whatever a stack sends back — garbage, truncated or corrupted frames, segments nobody
 //! asked for — the harness reports it as an observation and never panics.
 //!
-//! A scripted target answers every frame the harness sends with frames proptest chose
-//! (then, for the barrier's echo request, the echo reply), so the whole receive path —
-//! parse, classify, compare, record, render — sees arbitrary input.
-
-use std::collections::VecDeque;
-use std::net::{Ipv4Addr, Ipv6Addr};
+//! A scripted target (`netconform::fuzz::receive::Scripted`, the one the `receive` fuzz
+//! target uses) answers every frame the harness sends with frames proptest chose (then, for
+//! the barrier's echo request, the echo reply), so the whole receive path — parse,
+//! classify, compare, record, render — sees arbitrary input.
 
 use proptest::prelude::*;
 
 use netconform::check::Session;
 use netconform::check::tcp_matrix::path_to;
 use netconform::check::tcp_scenario::{ProfileName, TcpScenario, run_scenario};
+use netconform::fuzz::receive::{PEER, PEER_MAC, STACK, STACK_MAC, Scripted};
 use netconform::models::tcp::State;
-use netconform::target::{
-    CallOutcome, Endpoints, SocketCall, SocketId, StateAnswer, StateQuery, Target, TargetError,
-};
-use netconform::wire::{
-    Frame, Icmpv4Kind, Icmpv4Message, MacAddr, TcpFlags, TcpSegment, Transport,
-};
-
-const PEER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
-const STACK_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
-const PEER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
-const STACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
-
-/// A stack that answers with whatever it was given.
-struct Scripted {
-    endpoints: Endpoints,
-    answers: VecDeque<Vec<u8>>,
-    queue: VecDeque<Vec<u8>>,
-}
-
-impl Scripted {
-    fn new(answers: Vec<Vec<u8>>) -> Self {
-        Scripted {
-            endpoints: Endpoints {
-                harness_mac: PEER_MAC,
-                stack_mac: STACK_MAC,
-                stack_ipv4: Some((STACK, 24)),
-                peer_ipv4: Some(PEER),
-                stack_ipv6: Some((Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2), 64)),
-                peer_ipv6: Some(Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1)),
-                mtu: 1500,
-            },
-            answers: answers.into(),
-            queue: VecDeque::new(),
-        }
-    }
-}
-
-impl Target for Scripted {
-    fn name(&self) -> &str {
-        "scripted"
-    }
-
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
-        // Two of the scripted answers follow every frame the harness sends.
-        for _ in 0..2 {
-            if let Some(a) = self.answers.pop_front() {
-                self.queue.push_back(a);
-            }
-        }
-        if let Ok(f) = Frame::parse(frame)
-            && let Some(Transport::Icmpv4(m)) = f.transport()
-            && let Icmpv4Kind::EchoRequest { id, seq } = m.kind()
-        {
-            let reply = Frame::icmpv4(
-                STACK_MAC,
-                PEER_MAC,
-                STACK,
-                PEER,
-                Icmpv4Message::echo_reply(id, seq, m.payload.clone()),
-            );
-            self.queue.push_back(reply.emit());
-        }
-        Ok(())
-    }
-
-    fn recv_frame(
-        &mut self,
-        _deadline: std::time::Instant,
-    ) -> Result<Option<Vec<u8>>, TargetError> {
-        Ok(self.queue.pop_front())
-    }
-
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
-        Ok(match call {
-            SocketCall::Accept { .. } => CallOutcome::NewSocket(SocketId(99)),
-            SocketCall::Recv { .. } => CallOutcome::TimedOut,
-            SocketCall::Send { data, .. } => CallOutcome::Sent(data.len()),
-            _ => CallOutcome::Ok,
-        })
-    }
-
-    fn query(&mut self, _query: &StateQuery) -> Result<StateAnswer, TargetError> {
-        Ok(StateAnswer::TcpSockets(Vec::new()))
-    }
-
-    fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
-    }
-}
+use netconform::wire::{Frame, TcpFlags, TcpSegment};
 
 /// Frames a stack might send: valid segments of the flow (possibly truncated or with a
 /// flipped byte), and arbitrary bytes.

@@ -191,6 +191,20 @@ fn transport_round_trip(target: &'static str, mut t: Transport, pseudo: &Pseudo)
     Ok(Allowed::NONE)
 }
 
+/// Both parsers accept, or both refuse.
+fn same_acceptance<R: std::fmt::Debug>(
+    target: &'static str,
+    smoltcp_accepts: bool,
+    ours: &Result<R, ParseError>,
+) -> Result<(), super::Finding> {
+    ensure!(
+        ours.is_ok() == smoltcp_accepts,
+        target,
+        "smoltcp accepts: {smoltcp_accepts}, ours: {ours:?}"
+    );
+    Ok(())
+}
+
 /// The layer of a parse error, or `None` for success.
 fn failed_at<T>(r: &Result<T, ParseError>) -> Option<Layer> {
     r.as_ref().err().map(|e| e.layer)
@@ -523,12 +537,7 @@ fn icmpv4(data: &[u8]) -> Outcome {
         // A timestamp (reply) shorter than its 20 bytes.
         allowed = allowed.with(Difference::Icmpv4TimestampLength);
     } else {
-        ensure!(
-            ours.is_ok() == smol.is_ok(),
-            T,
-            "smoltcp accepts: {}, ours: {ours:?}",
-            smol.is_ok()
-        );
+        same_acceptance(T, smol.is_ok(), &ours)?;
     }
     let Ok(message) = ours else {
         return Ok(allowed);
@@ -567,12 +576,7 @@ fn icmpv6(data: &[u8]) -> Outcome {
         // smoltcp wants the fixed part of the message types it knows.
         allowed = allowed.with(Difference::Icmpv6SmoltcpFixedPart);
     } else {
-        ensure!(
-            ours.is_ok() == smol.is_ok(),
-            T,
-            "smoltcp accepts: {}, ours: {ours:?}",
-            smol.is_ok()
-        );
+        same_acceptance(T, smol.is_ok(), &ours)?;
     }
     let Ok(message) = ours else {
         return Ok(allowed);
@@ -662,12 +666,7 @@ fn tcp(data: &[u8]) -> Outcome {
     let mut allowed = Allowed::NONE;
     let ours = tcp::parse(data, 0, &pseudo4());
     let smol = sm::TcpPacket::new_checked(data);
-    ensure!(
-        ours.is_ok() == smol.is_ok(),
-        T,
-        "smoltcp accepts: {}, ours: {ours:?}",
-        smol.is_ok()
-    );
+    same_acceptance(T, smol.is_ok(), &ours)?;
     let (Ok(segment), Ok(p)) = (ours, smol) else {
         return Ok(allowed);
     };
@@ -784,12 +783,7 @@ fn udp(data: &[u8]) -> Outcome {
     let mut allowed = Allowed::NONE;
     let ours = udp::parse(data, 0, &pseudo4());
     let smol = sm::UdpPacket::new_checked(data);
-    ensure!(
-        ours.is_ok() == smol.is_ok(),
-        T,
-        "smoltcp accepts: {}, ours: {ours:?}",
-        smol.is_ok()
-    );
+    same_acceptance(T, smol.is_ok(), &ours)?;
     let (Ok(datagram), Ok(p)) = (ours, smol) else {
         return Ok(allowed);
     };

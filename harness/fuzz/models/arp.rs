@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use arbitrary::{Arbitrary, Unstructured};
 
-use crate::fuzz::{Allowed, Finding, Outcome, ensure};
+use crate::fuzz::Outcome;
 use crate::models::arp::{
     ArpAccept, ArpHost, ArpIgnore, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, EntryView,
     HostConfig, Nud, Output, Packet, PacketId, Timed,
@@ -375,12 +375,5 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
 
 /// The target.
 pub(super) fn run(data: &[u8]) -> Outcome {
-    let first = transcript(&mut Unstructured::new(data)).map_err(|w| Finding::new(T, w))?;
-    let again = transcript(&mut Unstructured::new(data)).unwrap_or_default();
-    ensure!(
-        first == again,
-        T,
-        "not deterministic: {first:?} then {again:?}"
-    );
-    Ok(Allowed::NONE)
+    super::twice(T, data, transcript)
 }

@@ -13,7 +13,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 
-use super::{FuzzTarget, Kind};
+use super::{Allowed, Finding, FuzzTarget, Kind, Outcome, ensure};
 
 mod arp;
 mod forward;
@@ -81,6 +81,24 @@ pub(super) static TARGETS: &[FuzzTarget] = &[
         run: tls::run,
     },
 ];
+
+/// A model target's outcome: `transcript` drives fresh models with the events read from
+/// `data` and checks the invariants after every step (its `Err` is the broken one); it runs
+/// twice, and the two transcripts must be the same (the model is deterministic).
+pub(crate) fn twice(
+    target: &'static str,
+    data: &[u8],
+    transcript: fn(&mut Unstructured<'_>) -> Result<Vec<String>, String>,
+) -> Outcome {
+    let first = transcript(&mut Unstructured::new(data)).map_err(|w| Finding::new(target, w))?;
+    let again = transcript(&mut Unstructured::new(data)).unwrap_or_default();
+    ensure!(
+        first == again,
+        target,
+        "not deterministic: {first:?} then {again:?}"
+    );
+    Ok(Allowed::NONE)
+}
 
 /// Up to [`MAX_EVENTS`] events of type `E` from what is left of `u`.
 pub(crate) fn events<'a, E: Arbitrary<'a>>(u: &mut Unstructured<'a>) -> Vec<E> {

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use arbitrary::{Arbitrary, Unstructured};
 
 use super::ones_sum;
-use crate::fuzz::{Allowed, Finding, Outcome, ensure};
+use crate::fuzz::Outcome;
 use crate::models::nat::{
     Flow, Mapping, NatError, NatProfile, NatProtocol, NatTable, PortChoice, PortClass,
 };
@@ -476,12 +476,5 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
 
 /// The target.
 pub(super) fn run(data: &[u8]) -> Outcome {
-    let first = transcript(&mut Unstructured::new(data)).map_err(|w| Finding::new(T, w))?;
-    let again = transcript(&mut Unstructured::new(data)).unwrap_or_default();
-    ensure!(
-        first == again,
-        T,
-        "not deterministic: {first:?} then {again:?}"
-    );
-    Ok(Allowed::NONE)
+    super::twice(T, data, transcript)
 }

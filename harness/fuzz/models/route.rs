@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use arbitrary::{Arbitrary, Unstructured};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::fuzz::{Allowed, Outcome, ensure};
+use crate::fuzz::Outcome;
 use crate::models::route::{
     AddError, AnswerKind, IPV4_DEFAULT_METRIC, IPV6_CONNECTED_METRIC, IPV6_DEFAULT_METRIC,
     Interface, Route, RouteError, RouteKind, RouteProfile, RouteTable,
@@ -517,16 +517,5 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
 
 /// The target.
 pub(super) fn run(data: &[u8]) -> Outcome {
-    let first = transcript(&mut Unstructured::new(data));
-    let first = match first {
-        Ok(t) => t,
-        Err(what) => return Err(crate::fuzz::Finding::new(T, what)),
-    };
-    let again = transcript(&mut Unstructured::new(data)).unwrap_or_default();
-    ensure!(
-        first == again,
-        T,
-        "not deterministic: {first:?} then {again:?}"
-    );
-    Ok(Allowed::NONE)
+    super::twice(T, data, transcript)
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use arbitrary::{Arbitrary, Unstructured};
 
-use crate::fuzz::{Allowed, Finding, Outcome, ensure};
+use crate::fuzz::Outcome;
 use crate::models::tls::{
     CipherSuite, HashAlg, MasterSecret12, RecordProtection12, RecordProtection13, TlsModelError,
     TrafficSecret, Transcript, hkdf_label, prf, try_hkdf_expand_label,
@@ -383,12 +383,5 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
 
 /// The target.
 pub(super) fn run(data: &[u8]) -> Outcome {
-    let first = transcript(&mut Unstructured::new(data)).map_err(|w| Finding::new(T, w))?;
-    let again = transcript(&mut Unstructured::new(data)).unwrap_or_default();
-    ensure!(
-        first == again,
-        T,
-        "not deterministic: {first:?} then {again:?}"
-    );
-    Ok(Allowed::NONE)
+    super::twice(T, data, transcript)
 }
