@@ -133,7 +133,7 @@ fn frames(mut data: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Encodes frames in the layout [`receive`] reads (for seeds and tests).
+/// Encodes frames in the layout the `receive` target reads (for seeds and tests).
 pub fn encode(state_selector: u8, frames: &[Vec<u8>]) -> Vec<u8> {
     let mut out = vec![state_selector];
     for f in frames {
