@@ -3,7 +3,6 @@
 //! concrete input through the `dns` fuzz target.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 
 use netconform::fuzz::{self, Difference};
 use netconform::wire::dns::{
@@ -11,29 +10,14 @@ use netconform::wire::dns::{
     rtype,
 };
 
+mod common;
+
 fn seeds() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpora/dns");
-    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .expect("corpora/dns")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).expect("seed"))
-        })
-        .collect();
-    seeds.sort();
-    assert!(seeds.len() >= 10, "expected the seeds of SOURCES.md");
-    seeds
+    common::seeds("dns", 10)
 }
 
 fn seed(name: &str) -> Vec<u8> {
-    seeds()
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no seed {name}"))
-        .1
+    common::seed("dns", name)
 }
 
 fn name(text: &str) -> DnsName {

@@ -2,36 +2,19 @@
 //! request-smuggling classics, and each HTTP entry of `fuzz::differences` shown to be hit by
 //! a concrete input through the `http` fuzz target.
 
-use std::path::PathBuf;
-
 use netconform::fuzz::{self, Difference};
 use netconform::wire::http::{
     Body, Chunk, HeaderField, HttpParseError, HttpRequest, HttpResponse, HttpVersion,
 };
 
+mod common;
+
 fn seeds() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpora/http");
-    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .expect("corpora/http")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).expect("seed"))
-        })
-        .collect();
-    seeds.sort();
-    assert!(seeds.len() >= 12, "expected the seeds of SOURCES.md");
-    seeds
+    common::seeds("http", 12)
 }
 
 fn seed(name: &str) -> Vec<u8> {
-    seeds()
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no seed {name}"))
-        .1
+    common::seed("http", name)
 }
 
 /// Responses to a HEAD request are named so.

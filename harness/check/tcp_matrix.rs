@@ -7,19 +7,7 @@ use crate::check::tcp_scenario::{
 use crate::models::tcp::State;
 
 /// The states a scenario can drive the stack into before its probe, with the path there.
-pub const STATES: [State; 11] = [
-    State::Closed,
-    State::Listen,
-    State::SynSent,
-    State::SynReceived,
-    State::Established,
-    State::FinWait1,
-    State::FinWait2,
-    State::CloseWait,
-    State::Closing,
-    State::LastAck,
-    State::TimeWait,
-];
+pub const STATES: [State; 11] = State::ALL;
 
 /// The events that take a fresh stack into `state` (each one checked on the way).
 pub fn path_to(state: State) -> Vec<TcpEvent> {

@@ -205,6 +205,20 @@ fn same_acceptance<R: std::fmt::Debug>(
     Ok(())
 }
 
+/// smoltcp's checksum and ours give the same verdict.
+fn same_checksum_verdict<V: PartialEq + std::fmt::Debug>(
+    target: &'static str,
+    smoltcp: V,
+    ours: V,
+) -> Result<(), super::Finding> {
+    ensure!(
+        smoltcp == ours,
+        target,
+        "checksum valid: smoltcp says {smoltcp:?}, ours {ours:?}"
+    );
+    Ok(())
+}
+
 /// The layer of a parse error, or `None` for success.
 fn failed_at<T>(r: &Result<T, ParseError>) -> Option<Layer> {
     r.as_ref().err().map(|e| e.layer)
@@ -417,12 +431,7 @@ fn ipv4(data: &[u8]) -> Outcome {
     let sum_ok = data
         .get(..header_len)
         .is_some_and(|h| smoltcp_sum_ok(&Pseudo::None, 0, h));
-    ensure!(
-        sum_ok == packet.checksum_valid,
-        T,
-        "header checksum valid: smoltcp says {sum_ok}, ours {}",
-        packet.checksum_valid
-    );
+    same_checksum_verdict(T, sum_ok, packet.checksum_valid)?;
     if sm::Ipv4Repr::parse(&p, &ChecksumCapabilities::ignored()).is_err() {
         ensure!(
             packet.more_fragments || packet.fragment_offset != 0,
@@ -554,12 +563,7 @@ fn icmpv4(data: &[u8]) -> Outcome {
         );
     }
     let sum_ok = smoltcp_sum_ok(&Pseudo::None, 1, data);
-    ensure!(
-        sum_ok == message.checksum_valid,
-        T,
-        "checksum valid: smoltcp says {sum_ok}, ours {}",
-        message.checksum_valid
-    );
+    same_checksum_verdict(T, sum_ok, message.checksum_valid)?;
     Ok(allowed.union(transport_round_trip(
         T,
         Transport::Icmpv4(message),
@@ -592,12 +596,7 @@ fn icmpv6(data: &[u8]) -> Outcome {
         );
     }
     let sum_ok = smoltcp_sum_ok(&pseudo6(), 58, data);
-    ensure!(
-        sum_ok == message.checksum_valid,
-        T,
-        "checksum valid: smoltcp says {sum_ok}, ours {}",
-        message.checksum_valid
-    );
+    same_checksum_verdict(T, sum_ok, message.checksum_valid)?;
     Ok(allowed.union(transport_round_trip(
         T,
         Transport::Icmpv6(message),
@@ -717,12 +716,7 @@ fn tcp(data: &[u8]) -> Outcome {
         );
     }
     let sum_ok = smoltcp_sum_ok(&pseudo4(), 6, data);
-    ensure!(
-        Some(sum_ok) == segment.checksum_valid,
-        T,
-        "checksum valid: smoltcp says {sum_ok}, ours {:?}",
-        segment.checksum_valid
-    );
+    same_checksum_verdict(T, Some(sum_ok), segment.checksum_valid)?;
     // smoltcp's Repr is a receiver's view: it refuses what a host would drop.
     let repr = sm::TcpRepr::parse(
         &p,
@@ -803,12 +797,7 @@ fn udp(data: &[u8]) -> Outcome {
                 .is_some_and(|d| smoltcp_sum_ok(&pseudo4(), 17, d)),
         ),
     };
-    ensure!(
-        sum == datagram.checksum_valid,
-        T,
-        "checksum valid: smoltcp says {sum:?}, ours {:?}",
-        datagram.checksum_valid
-    );
+    same_checksum_verdict(T, sum, datagram.checksum_valid)?;
     if sm::UdpRepr::parse(
         &p,
         &SRC4.into(),

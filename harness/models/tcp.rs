@@ -64,6 +64,21 @@ pub enum State {
 }
 
 impl State {
+    /// All eleven, in RFC 9293's order.
+    pub const ALL: [State; 11] = [
+        State::Closed,
+        State::Listen,
+        State::SynSent,
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+        State::Closing,
+        State::LastAck,
+        State::TimeWait,
+    ];
+
     /// Whether the connection is synchronized (RFC 9293 §3.5.2, group 3).
     pub fn is_synchronized(self) -> bool {
         !matches!(

@@ -249,3 +249,36 @@ pub fn run_on_router<S: Spoil>(
     };
     netconform::check::runner::run_one(spec, &factory, profile)
 }
+
+/// The seed files `corpora/<target>/*.bin` as (file name, bytes), sorted by name; at least
+/// `at_least` of them (the ones the directory's SOURCES.md describes).
+pub fn seeds(target: &str, at_least: usize) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("corpora")
+        .join(target);
+    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("seed"))
+        })
+        .collect();
+    seeds.sort();
+    assert!(
+        seeds.len() >= at_least,
+        "expected the seeds of corpora/{target}/SOURCES.md"
+    );
+    seeds
+}
+
+/// The seed `corpora/<target>/<name>`.
+pub fn seed(target: &str, name: &str) -> Vec<u8> {
+    seeds(target, 0)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no seed {target}/{name}"))
+        .1
+}

@@ -86,19 +86,6 @@ fn edge(from: State, to: State) -> bool {
 /// (one segment can complete the handshake, send a queued FIN and bring the peer's FIN),
 /// none of them through CLOSED.
 pub(crate) fn transition_allowed(from: State, to: State) -> bool {
-    const ALL: [State; 11] = [
-        State::Closed,
-        State::Listen,
-        State::SynSent,
-        State::SynReceived,
-        State::Established,
-        State::FinWait1,
-        State::FinWait2,
-        State::CloseWait,
-        State::Closing,
-        State::LastAck,
-        State::TimeWait,
-    ];
     if from == to || edge(from, to) {
         return true;
     }
@@ -106,8 +93,9 @@ pub(crate) fn transition_allowed(from: State, to: State) -> bool {
     // reopened TIME-WAIT) goes no further than SYN-RECEIVED.
     let last = |a: State, b: State| a != State::Closed && edge(a, b);
     let via = |a: State, b: State| last(a, b) && a != State::Listen;
-    ALL.iter()
-        .any(|&a| edge(from, a) && (last(a, to) || ALL.iter().any(|&b| via(a, b) && last(b, to))))
+    State::ALL.iter().any(|&a| {
+        edge(from, a) && (last(a, to) || State::ALL.iter().any(|&b| via(a, b) && last(b, to)))
+    })
 }
 
 /// What the checks read of the model before and after an event.
