@@ -109,10 +109,20 @@ fn every_difference_is_hit_by_an_input() {
         Difference::Icmpv4TimestampLength,
     );
 
-    // A neighbour solicitation cut to its 8-byte header.
+    // A timestamp request of 40 bytes.
+    let mut long = vec![13, 0, 0, 0, 0, 1, 0, 1];
+    long.resize(40, 0);
+    check("icmpv4", long, Difference::Icmpv4TimestampLength);
+
+    // A neighbour solicitation cut to its 8-byte header, and a type smoltcp does not know.
     check(
         "icmpv6",
         vec![135, 0, 0, 0, 0, 0, 0, 0],
+        Difference::Icmpv6SmoltcpFixedPart,
+    );
+    check(
+        "icmpv6",
+        vec![6, 0, 0, 0, 0, 0, 0, 0],
         Difference::Icmpv6SmoltcpFixedPart,
     );
 

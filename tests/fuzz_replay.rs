@@ -49,7 +49,31 @@ fn every_seed_passes_its_target() {
 
 #[test]
 fn every_regression_passes_its_target() {
-    replay(|name| root().join("fuzz/regressions").join(name));
+    let n = replay(|name| root().join("fuzz/regressions").join(name));
+    assert!(n > 0, "no regression replayed");
+}
+
+/// `fuzz/regressions/README.md` has one row per regression file, and every row's file exists.
+#[test]
+fn the_regression_index_lists_every_input() {
+    let dir = root().join("fuzz/regressions");
+    let index = std::fs::read_to_string(dir.join("README.md")).expect("index");
+    let mut on_disk = BTreeSet::new();
+    for t in fuzz::targets() {
+        for f in files_in(&dir.join(t.name)) {
+            let name = f.file_name().and_then(|n| n.to_str()).expect("name");
+            on_disk.insert(format!("{}/{name}", t.name));
+        }
+    }
+    let listed: BTreeSet<String> = index
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let (target, input) = (cells.get(1)?, cells.get(2)?.strip_prefix('`')?);
+            Some(format!("{target}/{}", input.strip_suffix('`')?))
+        })
+        .collect();
+    assert_eq!(listed, on_disk, "fuzz/regressions/README.md vs the files");
 }
 
 #[test]

@@ -29,10 +29,10 @@ pub enum Difference {
     /// etherparse reads payload length 0 as a jumbogram.
     Ipv6Jumbogram,
     // ICMPv4.
-    /// etherparse wants the 20 bytes of a timestamp message.
+    /// etherparse wants exactly the 20 bytes of a timestamp message.
     Icmpv4TimestampLength,
     // ICMPv6.
-    /// smoltcp wants the fixed part of the ICMPv6 types it knows.
+    /// smoltcp refuses unknown ICMPv6 types and short fixed parts.
     Icmpv6SmoltcpFixedPart,
     // TCP and UDP.
     /// smoltcp's `TcpRepr`/`UdpRepr` refuse port 0.
@@ -173,15 +173,16 @@ impl Difference {
                 "icmpv4-timestamp-length",
                 "wire ICMPv4 (etherparse's Icmpv4Slice) vs smoltcp::wire::Icmpv4Packet",
                 "RFC 792 gives timestamp and timestamp reply messages 20 bytes; etherparse, and \
-                 so the harness, reports a shorter one as truncated, smoltcp reads the 8-byte \
-                 header of any type and leaves the rest to the types it knows",
+                 so the harness, refuses one of any other size (naming the size), smoltcp reads \
+                 the 8-byte header of any type and leaves the rest to the types it knows",
             ),
             Difference::Icmpv6SmoltcpFixedPart => (
                 "icmpv6-smoltcp-fixed-part",
                 "wire ICMPv6 vs smoltcp::wire::Icmpv6Packet",
-                "smoltcp's check_len wants the fixed part of each type it knows (neighbour \
-                 solicitation 24 bytes, redirect 40, ...); the harness reads the 8-byte \
-                 header of RFC 4443 §2.1 and keeps the rest as payload",
+                "smoltcp's check_len refuses ICMPv6 types it does not know (RPL control too, \
+                 without its proto-rpl feature) and wants the fixed part of each type it knows (neighbour solicitation 24 bytes, redirect 40, ...); \
+                 the harness reads the 8-byte header of RFC 4443 §2.1 of any type and keeps \
+                 the rest as payload",
             ),
             Difference::SmoltcpRejectsPortZero => (
                 "smoltcp-rejects-port-zero",

@@ -165,8 +165,22 @@ fn echo_rest(id: u16, seq: u16) -> [u8; 4] {
 
 /// Parses the ICMPv4 message that fills `bytes`, at `offset`.
 pub(crate) fn parse(bytes: &[u8], offset: usize) -> Result<Icmpv4Message, ParseError> {
-    let s = Icmpv4Slice::from_slice(bytes)
-        .map_err(|e| ParseError::from_len(Layer::Icmpv4, offset, &e))?;
+    let s = Icmpv4Slice::from_slice(bytes).map_err(|e| {
+        // etherparse wants a timestamp (reply) of exactly 20 bytes (RFC 792); say so when it
+        // is longer rather than "needs 20 bytes, 40 present".
+        if e.len > e.required_len {
+            ParseError::content(
+                Layer::Icmpv4,
+                offset,
+                format!(
+                    "a timestamp message is {} bytes (RFC 792), this one is {}",
+                    e.required_len, e.len
+                ),
+            )
+        } else {
+            ParseError::from_len(Layer::Icmpv4, offset, &e)
+        }
+    })?;
     Ok(Icmpv4Message {
         icmp_type: s.type_u8(),
         code: s.code_u8(),
@@ -237,6 +251,27 @@ impl fmt::Display for Icmpv4Message {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_timestamp_of_the_wrong_size_is_named() {
+        let mut long = vec![13, 0, 0, 0, 0, 1, 0, 1];
+        long.resize(40, 0);
+        let err = parse(&long, 34).unwrap_err();
+        assert_eq!(
+            err.kind,
+            crate::wire::ErrorKind::Content(
+                "a timestamp message is 20 bytes (RFC 792), this one is 40".into()
+            )
+        );
+        let err = parse(&long[..12], 34).unwrap_err();
+        assert_eq!(
+            err.kind,
+            crate::wire::ErrorKind::Length {
+                needed: 20,
+                present: 12
+            }
+        );
+    }
     use super::*;
 
     #[test]
