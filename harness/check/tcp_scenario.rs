@@ -578,13 +578,13 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         if have >= predicted.len() || !predicted[have..].iter().all(|p| p.delayable) {
             return Ok(());
         }
-        let limit = std::time::Instant::now() + std::time::Duration::from_millis(MAX_ACK_DELAY_MS);
+        let limit = self.session.now() + Duration::from_millis(MAX_ACK_DELAY_MS);
         while seen(observed, self) < predicted.len() {
-            let left = limit.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
+            let left = limit.saturating_since(self.session.now());
+            if left == Duration::ZERO {
                 break;
             }
-            match self.session.next_frame(step, Duration::from(left))? {
+            match self.session.next_frame(step, left)? {
                 Some(frame) => observed.push(frame),
                 None => break,
             }

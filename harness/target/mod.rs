@@ -66,6 +66,13 @@ pub trait Target {
     fn environment(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The target's own clock, for a stack that runs on a virtual clock (smoltcp): `None`
+    /// (the default) means real time. When it is `Some`, the recorder stamps the trace with
+    /// it, and the target reads each deadline it is given as that much of its own time from
+    /// the moment of the call ([`VirtualDeadlines`]), so waiting costs no real time.
+    fn virtual_now(&self) -> Option<crate::time::Instant> {
+        None
+    }
     /// Wire plane: how many ports the stack has, numbered from 0. A host stack has one; a
     /// switch has several.
     fn ports(&self) -> usize {
@@ -89,6 +96,36 @@ pub trait Target {
         deadline: std::time::Instant,
     ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
         Ok(self.recv_frame(deadline)?.map(|frame| (0, frame)))
+    }
+}
+
+/// Maps the real deadlines of the [`Target`] trait to a virtual clock.
+///
+/// A deadline is read as the real time left until it when it is first seen, rounded up to
+/// the millisecond; a deadline seen again (a caller waiting in a loop for a relevant frame)
+/// maps to the same virtual instant, so a wait never grows.
+#[derive(Debug, Default, Clone)]
+pub struct VirtualDeadlines {
+    last: Option<(std::time::Instant, crate::time::Instant)>,
+}
+
+impl VirtualDeadlines {
+    /// The virtual instant `deadline` stands for, the virtual clock reading `now`.
+    pub fn map(
+        &mut self,
+        deadline: std::time::Instant,
+        now: crate::time::Instant,
+    ) -> crate::time::Instant {
+        if let Some((real, virt)) = self.last
+            && real == deadline
+        {
+            return virt;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let millis = left.as_micros().div_ceil(1000) as u64;
+        let virt = now + crate::time::Duration::from_millis(millis);
+        self.last = Some((deadline, virt));
+        virt
     }
 }
 

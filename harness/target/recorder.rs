@@ -2,7 +2,8 @@
 //!
 //! The recorder owns the clock of a scenario: it turns the monotonic clock into scenario
 //! time ([`crate::time::Instant`], µs since the recorder was made) so that nothing outside
-//! `target/` and `sandbox/` reads a clock.
+//! `target/` and `sandbox/` reads a clock. A target on a virtual clock
+//! ([`Target::virtual_now`]) gives the time instead.
 
 use crate::target::{
     CallOutcome, Control, SocketCall, StateAnswer, StateQuery, Target, TargetError,
@@ -14,6 +15,8 @@ use crate::trace::Trace;
 pub struct Recorder<'t> {
     target: &'t mut dyn Target,
     start: std::time::Instant,
+    /// The target's virtual clock when the recording started (`None`: real time).
+    virtual_start: Option<Instant>,
     trace: Trace,
 }
 
@@ -21,6 +24,7 @@ impl<'t> Recorder<'t> {
     /// Starts recording; scenario time zero is now.
     pub fn new(target: &'t mut dyn Target) -> Self {
         Recorder {
+            virtual_start: target.virtual_now(),
             target,
             start: std::time::Instant::now(),
             trace: Trace::default(),
@@ -29,6 +33,9 @@ impl<'t> Recorder<'t> {
 
     /// Scenario time now.
     pub fn now(&self) -> Instant {
+        if let (Some(start), Some(now)) = (self.virtual_start, self.target.virtual_now()) {
+            return Instant::ZERO + now.saturating_since(start);
+        }
         Instant::ZERO + Duration::from(self.start.elapsed())
     }
 
