@@ -120,6 +120,18 @@ pub fn set_all(
     })?
 }
 
+/// Sets several sysctls in the **calling thread's** namespace (a process started inside the
+/// namespace, such as an agent), reads each back; `namespace` names it in the records.
+pub fn set_all_here(
+    namespace: &str,
+    values: &[(String, String)],
+) -> Result<Vec<SysctlRecord>, SandboxError> {
+    values
+        .iter()
+        .map(|(name, value)| write_here(namespace, name, value))
+        .collect()
+}
+
 fn both(prefix: &str, key: &str, value: &str) -> Vec<(String, String)> {
     ["all", "default"]
         .iter()

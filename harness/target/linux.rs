@@ -32,7 +32,7 @@ use super::{
     SocketId, SocketOption, StateAnswer, StateQuery, Target, TargetError, TcpInfo, TcpSocketState,
     TcpState,
 };
-use crate::sandbox::{Lab, LabConfig, PacketSocket};
+use crate::sandbox::{Lab, LabConfig, LinkInfo, PacketSocket, Rtnl};
 
 type Reply<T> = mpsc::SyncSender<Result<T, TargetError>>;
 
@@ -70,14 +70,17 @@ impl LinuxTarget {
         let (tx, rx) = mpsc::channel();
         let ns_name = lab.target().name().to_string();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let thread = lab.target().spawn("ncf linux control", move || {
-            let diag = open_diag();
-            let ok = diag.is_ok();
-            let _ = ready_tx.send(diag.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-            if let (true, Ok(diag)) = (ok, diag) {
-                SocketThread::new(diag, ns_name).serve(rx);
-            }
-        })?;
+        let thread = lab
+            .target()
+            .spawn("ncf linux control", move || match open_diag() {
+                Ok(diag) => {
+                    let _ = ready_tx.send(Ok(()));
+                    serve(KernelSockets::with_diag(diag, ns_name), rx);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                }
+            })?;
         match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -157,24 +160,7 @@ impl Target for LinuxTarget {
     }
 
     fn environment(&self) -> Vec<String> {
-        let lab = self.lab();
-        let mut env =
-            crate::sandbox::sysctl::environment_lines(lab.sysctls(), lab.target().name(), "target");
-        env.push(format!(
-            "target congestion control = {}",
-            lab.congestion_control()
-        ));
-        for (side, o) in [
-            ("harness", lab.harness_offloads()),
-            ("target", lab.target_offloads()),
-        ] {
-            env.push(format!(
-                "{side} offloads: tso {} gso {} gro {} tx-checksum {}",
-                o.tso, o.gso, o.gro, o.tx_checksum
-            ));
-        }
-        env.push(format!("mtu = {}", lab.config().mtu));
-        env
+        lab_environment(&self.lab)
     }
 
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
@@ -199,133 +185,19 @@ impl Target for LinuxTarget {
                     self.ask(move |r| Request::TcpInfo(id, r))?,
                 ))
             }
-            StateQuery::Neighbours => {
-                let rtnl = self.lab.target_rtnl();
-                let mut v = rtnl.neighbours(false)?;
-                v.extend(rtnl.neighbours(true)?);
-                Ok(StateAnswer::Neighbours(v))
+            other => {
+                let link = self.lab.target_link().clone();
+                query_tables(self.lab.target_rtnl(), &link, other)
             }
-            StateQuery::Routes => {
-                let rtnl = self.lab.target_rtnl();
-                let mut v = rtnl.routes(false)?;
-                v.extend(rtnl.routes(true)?);
-                Ok(StateAnswer::Routes(v))
-            }
-            StateQuery::NeighbourParams => {
-                let index = self.lab.target_link().index;
-                Ok(StateAnswer::NeighbourParams(
-                    self.lab.target_rtnl().neighbour_params(index)?,
-                ))
-            }
-            StateQuery::NeighbourTableInfo => Ok(StateAnswer::NeighbourTableInfo(
-                self.lab.target_rtnl().neighbour_table_info()?,
-            )),
-            StateQuery::RouteGet(dst) => {
-                let rtnl = self.lab.target_rtnl();
-                match rtnl.route_get(*dst) {
-                    Ok(lookup) => {
-                        let dev = match lookup.oif {
-                            Some(i) => rtnl
-                                .links()?
-                                .into_iter()
-                                .find(|l| l.index == i)
-                                .map(|l| l.name),
-                            None => None,
-                        };
-                        Ok(StateAnswer::Route { lookup, dev })
-                    }
-                    Err(crate::sandbox::SandboxError::RouteLookup {
-                        destination,
-                        failure,
-                        ..
-                    }) => Ok(StateAnswer::NoRoute {
-                        dst: destination,
-                        failure,
-                    }),
-                    Err(e) => Err(e.into()),
-                }
-            }
-            StateQuery::Fdb => Err(TargetError::NotSupported {
-                what: "a filtering database: this Linux target is a host, not a switch".into(),
-            }),
-            StateQuery::Ports => Err(TargetError::NotSupported {
-                what: "ports of a router: this Linux target is a host with one interface".into(),
-            }),
-            StateQuery::Conntrack => Err(TargetError::NotSupported {
-                what: "a conntrack table: this Linux target is a host, not a NAT".into(),
-            }),
-            StateQuery::TlsExchange(_) => Err(TargetError::NotSupported {
-                what: "a TLS exchange: this Linux target is a bare host stack; TLS checks run on the rustls target".into(),
-            }),
         }
     }
 
     fn control(&mut self, control: &Control) -> Result<(), TargetError> {
-        let index = self.lab.target_link().index;
-        let dev = self.lab.target_link().name.clone();
-        match control {
-            Control::NeighbourParams(update) => {
-                self.lab.target_rtnl().set_neighbour_params(index, update)?;
-            }
-            Control::ArpPolicy(policy) => {
-                let accept = match policy.accept {
-                    ArpAccept::Never => "0",
-                    ArpAccept::Always => "1",
-                    ArpAccept::SameSubnet => "2",
-                };
-                let ignore = match policy.ignore {
-                    ArpIgnore::Any => "0",
-                    ArpIgnore::OnInterface => "1",
-                    ArpIgnore::SameSubnet => "2",
-                    ArpIgnore::Never => "8",
-                };
-                // The kernel uses the larger of `all` and the interface's value: pin both.
-                self.set_sysctls(&[
-                    ("net.ipv4.conf.all.arp_accept".into(), "0".into()),
-                    (format!("net.ipv4.conf.{dev}.arp_accept"), accept.into()),
-                    ("net.ipv4.conf.all.arp_ignore".into(), "0".into()),
-                    (format!("net.ipv4.conf.{dev}.arp_ignore"), ignore.into()),
-                ])?;
-            }
-            Control::Forwarding(on) => {
-                let v = if *on { "1" } else { "0" };
-                self.set_sysctls(&[
-                    ("net.ipv4.ip_forward".into(), v.into()),
-                    ("net.ipv4.conf.all.send_redirects".into(), "0".into()),
-                    (format!("net.ipv4.conf.{dev}.send_redirects"), "0".into()),
-                    ("net.ipv4.icmp_ratelimit".into(), "0".into()),
-                ])?;
-            }
-            Control::Route {
-                dst,
-                prefix_len,
-                via,
-            } => {
-                self.lab.target_rtnl().set_route(
-                    IpAddr::V4(*dst),
-                    *prefix_len,
-                    Some(IpAddr::V4(*via)),
-                    Some(index),
-                )?;
-            }
-            Control::AddRoute(route) => {
-                self.lab.target_rtnl().add_typed_route(route)?;
-            }
-            Control::FlushNeighbours => {
-                self.lab.target_rtnl().flush_neighbours(index)?;
-            }
-            Control::FlushFdb | Control::SetAgeing(_) => {
-                return Err(TargetError::NotSupported {
-                    what: format!("{control}: this Linux target is a host, not a switch"),
-                });
-            }
-            Control::Masquerade { .. } | Control::FlushConntrack => {
-                return Err(TargetError::NotSupported {
-                    what: format!("{control}: this Linux target is a host, not a NAT"),
-                });
-            }
+        let link = self.lab.target_link().clone();
+        match sysctls_for(control, &link.name) {
+            Some(values) => self.set_sysctls(&values),
+            None => control_tables(self.lab.target_rtnl(), &link, control),
         }
-        Ok(())
     }
 
     fn endpoints(&self) -> &Endpoints {
@@ -341,6 +213,247 @@ impl LinuxTarget {
     }
 }
 
+/// The environment lines of a lab (pinned sysctls, congestion control, offloads, MTU), as
+/// [`Target::environment`] reports them for a kernel stack in it.
+pub fn lab_environment(lab: &Lab) -> Vec<String> {
+    let mut env =
+        crate::sandbox::sysctl::environment_lines(lab.sysctls(), lab.target().name(), "target");
+    env.push(format!(
+        "target congestion control = {}",
+        lab.congestion_control()
+    ));
+    for (side, o) in [
+        ("harness", lab.harness_offloads()),
+        ("target", lab.target_offloads()),
+    ] {
+        env.push(format!(
+            "{side} offloads: tso {} gso {} gro {} tx-checksum {}",
+            o.tso, o.gso, o.gro, o.tx_checksum
+        ));
+    }
+    env.push(format!("mtu = {}", lab.config().mtu));
+    env
+}
+
+/// Answers a query about the kernel's tables (neighbours, routes, ARP parameters) through
+/// `rtnl`, for the stack's interface `link`. The socket queries are [`KernelSockets`]'.
+fn query_tables(
+    rtnl: &mut Rtnl,
+    link: &LinkInfo,
+    query: &StateQuery,
+) -> Result<StateAnswer, TargetError> {
+    match query {
+        StateQuery::TcpSockets | StateQuery::TcpInfo(_) => Err(TargetError::NotSupported {
+            what: "TCP sockets: the socket table answers them, not rtnetlink".into(),
+        }),
+        StateQuery::Neighbours => {
+            let mut v = rtnl.neighbours(false)?;
+            v.extend(rtnl.neighbours(true)?);
+            Ok(StateAnswer::Neighbours(v))
+        }
+        StateQuery::Routes => {
+            let mut v = rtnl.routes(false)?;
+            v.extend(rtnl.routes(true)?);
+            Ok(StateAnswer::Routes(v))
+        }
+        StateQuery::NeighbourParams => {
+            let index = link.index;
+            Ok(StateAnswer::NeighbourParams(
+                rtnl.neighbour_params(index)?,
+            ))
+        }
+        StateQuery::NeighbourTableInfo => Ok(StateAnswer::NeighbourTableInfo(
+            rtnl.neighbour_table_info()?,
+        )),
+        StateQuery::RouteGet(dst) => {
+            match rtnl.route_get(*dst) {
+                Ok(lookup) => {
+                    let dev = match lookup.oif {
+                        Some(i) => rtnl
+                            .links()?
+                            .into_iter()
+                            .find(|l| l.index == i)
+                            .map(|l| l.name),
+                        None => None,
+                    };
+                    Ok(StateAnswer::Route { lookup, dev })
+                }
+                Err(crate::sandbox::SandboxError::RouteLookup {
+                    destination,
+                    failure,
+                    ..
+                }) => Ok(StateAnswer::NoRoute {
+                    dst: destination,
+                    failure,
+                }),
+                Err(e) => Err(e.into()),
+            }
+        }
+        StateQuery::Fdb => Err(TargetError::NotSupported {
+            what: "a filtering database: this Linux target is a host, not a switch".into(),
+        }),
+        StateQuery::Ports => Err(TargetError::NotSupported {
+            what: "ports of a router: this Linux target is a host with one interface".into(),
+        }),
+        StateQuery::Conntrack => Err(TargetError::NotSupported {
+            what: "a conntrack table: this Linux target is a host, not a NAT".into(),
+        }),
+        StateQuery::TlsExchange(_) => Err(TargetError::NotSupported {
+            what: "a TLS exchange: this Linux target is a bare host stack; TLS checks run on the rustls target".into(),
+        }),
+    }
+}
+
+/// The sysctls that make `control` true on interface `dev`, for the controls that are
+/// sysctls (ARP policy, forwarding); `None` for the others.
+fn sysctls_for(control: &Control, dev: &str) -> Option<Vec<(String, String)>> {
+    match control {
+        Control::ArpPolicy(policy) => {
+            let accept = match policy.accept {
+                ArpAccept::Never => "0",
+                ArpAccept::Always => "1",
+                ArpAccept::SameSubnet => "2",
+            };
+            let ignore = match policy.ignore {
+                ArpIgnore::Any => "0",
+                ArpIgnore::OnInterface => "1",
+                ArpIgnore::SameSubnet => "2",
+                ArpIgnore::Never => "8",
+            };
+            // The kernel uses the larger of `all` and the interface's value: pin both.
+            Some(vec![
+                ("net.ipv4.conf.all.arp_accept".into(), "0".into()),
+                (format!("net.ipv4.conf.{dev}.arp_accept"), accept.into()),
+                ("net.ipv4.conf.all.arp_ignore".into(), "0".into()),
+                (format!("net.ipv4.conf.{dev}.arp_ignore"), ignore.into()),
+            ])
+        }
+        Control::Forwarding(on) => {
+            let v = if *on { "1" } else { "0" };
+            Some(vec![
+                ("net.ipv4.ip_forward".into(), v.into()),
+                ("net.ipv4.conf.all.send_redirects".into(), "0".into()),
+                (format!("net.ipv4.conf.{dev}.send_redirects"), "0".into()),
+                ("net.ipv4.icmp_ratelimit".into(), "0".into()),
+            ])
+        }
+        _ => None,
+    }
+}
+
+/// Applies a control that is not a sysctl ([`sysctls_for`]) through `rtnl`, on the stack's
+/// interface `link`.
+fn control_tables(rtnl: &mut Rtnl, link: &LinkInfo, control: &Control) -> Result<(), TargetError> {
+    let index = link.index;
+    match control {
+        Control::NeighbourParams(update) => {
+            rtnl.set_neighbour_params(index, update)?;
+        }
+        Control::ArpPolicy(_) | Control::Forwarding(_) => {
+            return Err(TargetError::NotSupported {
+                what: format!("{control}: a sysctl, not an rtnetlink request"),
+            });
+        }
+        Control::Route {
+            dst,
+            prefix_len,
+            via,
+        } => {
+            rtnl.set_route(
+                IpAddr::V4(*dst),
+                *prefix_len,
+                Some(IpAddr::V4(*via)),
+                Some(index),
+            )?;
+        }
+        Control::AddRoute(route) => {
+            rtnl.add_typed_route(route)?;
+        }
+        Control::FlushNeighbours => {
+            rtnl.flush_neighbours(index)?;
+        }
+        Control::FlushFdb | Control::SetAgeing(_) => {
+            return Err(TargetError::NotSupported {
+                what: format!("{control}: this Linux target is a host, not a switch"),
+            });
+        }
+        Control::Masquerade { .. } | Control::FlushConntrack => {
+            return Err(TargetError::NotSupported {
+                what: format!("{control}: this Linux target is a host, not a NAT"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The whole kernel stack of the calling thread's network namespace, as one value: the
+/// socket table ([`KernelSockets`]), rtnetlink for the tables, and the stack's interface.
+/// It answers every call, query and control [`LinuxTarget`] does, the same way; it is what
+/// the reference agent (`netconform-agent-linux`) runs inside the stack's namespace.
+pub struct KernelStack {
+    sockets: KernelSockets,
+    rtnl: Rtnl,
+    link: LinkInfo,
+    namespace: String,
+}
+
+impl std::fmt::Debug for KernelStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KernelStack")
+            .field("namespace", &self.namespace)
+            .field("link", &self.link)
+            .finish()
+    }
+}
+
+impl KernelStack {
+    /// Opens the stack of the calling thread's namespace, for interface `interface`;
+    /// `namespace` names the namespace in error messages and sysctl records.
+    pub fn open_here(namespace: &str, interface: &str) -> Result<KernelStack, TargetError> {
+        let sockets = KernelSockets::open_here(namespace)?;
+        let mut rtnl = Rtnl::open(namespace)?;
+        let link = rtnl.link_by_name(interface)?;
+        Ok(KernelStack {
+            sockets,
+            rtnl,
+            link,
+            namespace: namespace.to_string(),
+        })
+    }
+
+    /// The stack's interface (name, index, MAC, MTU).
+    pub fn link(&self) -> &LinkInfo {
+        &self.link
+    }
+
+    /// One socket call.
+    pub fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        self.sockets.call(call.clone())
+    }
+
+    /// One state query: TCP sockets and TCP_INFO from the socket table, the rest from
+    /// rtnetlink; the queries a host has no answer to are [`TargetError::NotSupported`].
+    pub fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+        match query {
+            StateQuery::TcpSockets => Ok(StateAnswer::TcpSockets(self.sockets.tcp_sockets()?)),
+            StateQuery::TcpInfo(id) => Ok(StateAnswer::TcpInfo(self.sockets.tcp_info(*id)?)),
+            other => query_tables(&mut self.rtnl, &self.link, other),
+        }
+    }
+
+    /// One control: sysctls for the ARP policy and forwarding (read back), rtnetlink for
+    /// the rest.
+    pub fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+        match sysctls_for(control, &self.link.name) {
+            Some(values) => {
+                crate::sandbox::sysctl::set_all_here(&self.namespace, &values)?;
+                Ok(())
+            }
+            None => control_tables(&mut self.rtnl, &self.link, control),
+        }
+    }
+}
+
 fn open_diag() -> std::io::Result<NlSocket> {
     let mut s = NlSocket::new(NETLINK_SOCK_DIAG)?;
     s.bind_auto()?;
@@ -348,8 +461,11 @@ fn open_diag() -> std::io::Result<NlSocket> {
     Ok(s)
 }
 
-/// The socket thread's state: the socket table and the sock_diag socket.
-struct SocketThread {
+/// The kernel's socket layer in one network namespace: a table [`SocketId`] → socket (the
+/// sockets the harness created or accepted) and a `NETLINK_SOCK_DIAG` socket for the TCP
+/// states. Every socket is created in the namespace of the thread that makes the call, so
+/// the value lives on one thread inside the namespace (or in a process started there).
+pub struct KernelSockets {
     sockets: HashMap<SocketId, Socket>,
     next_accepted: u32,
     diag: NlSocket,
@@ -558,9 +674,46 @@ fn unspecified(family: Family) -> IpAddr {
     }
 }
 
-impl SocketThread {
-    fn new(diag: NlSocket, namespace: String) -> SocketThread {
-        SocketThread {
+impl std::fmt::Debug for KernelSockets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KernelSockets")
+            .field("namespace", &self.namespace)
+            .field("sockets", &self.sockets.len())
+            .finish()
+    }
+}
+
+/// The control thread of a [`LinuxTarget`]: answers requests until the target hangs up.
+fn serve(mut sockets: KernelSockets, rx: mpsc::Receiver<Request>) {
+    while let Ok(req) = rx.recv() {
+        match req {
+            Request::Call(call, reply) => {
+                let _ = reply.send(sockets.call(call));
+            }
+            Request::TcpSockets(reply) => {
+                let _ = reply.send(sockets.tcp_sockets());
+            }
+            Request::TcpInfo(id, reply) => {
+                let _ = reply.send(sockets.tcp_info(id));
+            }
+        }
+    }
+    // Dropping `sockets` closes every socket still held.
+}
+
+impl KernelSockets {
+    /// Opens the socket layer of the calling thread's namespace (its sock_diag socket);
+    /// `namespace` names it in error messages.
+    pub fn open_here(namespace: &str) -> Result<KernelSockets, TargetError> {
+        let diag = open_diag().map_err(|source| TargetError::Io {
+            op: format!("open NETLINK_SOCK_DIAG in {namespace}"),
+            source,
+        })?;
+        Ok(KernelSockets::with_diag(diag, namespace.to_string()))
+    }
+
+    fn with_diag(diag: NlSocket, namespace: String) -> KernelSockets {
+        KernelSockets {
             sockets: HashMap::new(),
             next_accepted: SocketId::ACCEPTED_BASE,
             diag,
@@ -569,27 +722,14 @@ impl SocketThread {
         }
     }
 
-    fn serve(mut self, rx: mpsc::Receiver<Request>) {
-        while let Ok(req) = rx.recv() {
-            match req {
-                Request::Call(call, reply) => {
-                    let _ = reply.send(self.call(call));
-                }
-                Request::TcpSockets(reply) => {
-                    let _ = reply.send(self.tcp_sockets());
-                }
-                Request::TcpInfo(id, reply) => {
-                    let r = self.get(id).and_then(|s| {
-                        tcp_info(s).map_err(|source| TargetError::Io {
-                            op: format!("getsockopt(TCP_INFO) on {id}"),
-                            source,
-                        })
-                    });
-                    let _ = reply.send(r);
-                }
-            }
-        }
-        // Dropping `self` closes every socket still held.
+    /// TCP_INFO of held socket `id`.
+    pub fn tcp_info(&self, id: SocketId) -> Result<TcpInfo, TargetError> {
+        self.get(id).and_then(|s| {
+            tcp_info(s).map_err(|source| TargetError::Io {
+                op: format!("getsockopt(TCP_INFO) on {id}"),
+                source,
+            })
+        })
     }
 
     fn get(&self, id: SocketId) -> Result<&Socket, TargetError> {
@@ -623,7 +763,8 @@ impl SocketThread {
         Ok(Ok(self.get(id)?))
     }
 
-    fn call(&mut self, call: SocketCall) -> Result<CallOutcome, TargetError> {
+    /// One socket call; what the kernel answers (an errno, a timeout) is the outcome.
+    pub fn call(&mut self, call: SocketCall) -> Result<CallOutcome, TargetError> {
         let io = |r: std::io::Result<()>| match r {
             Ok(()) => CallOutcome::Ok,
             Err(e) => errno_of(&e),
@@ -769,7 +910,8 @@ impl SocketThread {
         })
     }
 
-    fn tcp_sockets(&mut self) -> Result<Vec<TcpSocketState>, TargetError> {
+    /// Every TCP socket of the namespace (an inet_diag dump), held or not.
+    pub fn tcp_sockets(&mut self) -> Result<Vec<TcpSocketState>, TargetError> {
         let by_inode: HashMap<u64, SocketId> = self
             .sockets
             .iter()
