@@ -17,7 +17,9 @@
 //! observation and comes back as a [`CallOutcome`]; a [`TargetError`] means the target
 //! itself could not do what was asked.
 
+pub mod agent;
 pub mod bridge;
+pub mod external;
 pub mod linux;
 pub mod openssl;
 pub mod ports;

@@ -1,0 +1,908 @@
+//! Any stack reachable through an interface, its socket calls made by an **agent**.
+//!
+//! [`ExternalTarget`] = a [`Lab`] (as for [`super::linux::LinuxTarget`]: a harness and a
+//! stack namespace joined by a veth pair, built per check) + a [`PacketSocket`] on the
+//! harness end (the wire plane) + an agent process started inside the stack namespace,
+//! spoken to over its stdin and stdout with the [`super::agent`] protocol (the
+//! control plane). The agent is named by a TOML file ([`ExternalConfig`]; on the command
+//! line `--target external:CONFIG`).
+//!
+//! The target never hangs on its agent: stdout is read on a thread of its own and every
+//! request has a deadline (the configured timeout, plus the call's own `timeout_ms` for
+//! blocking calls). An agent that stays silent past it is a [`TargetError::Timeout`], a line
+//! that is not protocol JSON a [`TargetError::Malformed`] quoting the line, an agent that
+//! exited a [`TargetError::Gone`] with its exit status and the tail of its stderr, and every
+//! later request then fails at once with the same `Gone`. What the agent answers
+//! `unsupported` is [`TargetError::NotSupported`]. Dropping the target closes the agent's
+//! stdin, kills its process group if it has not exited within a moment, reaps it, and removes
+//! the namespaces.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::agent::{self, AgentEnv, ReplyBody, Request, RequestBody};
+use super::{
+    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+};
+use crate::check::Needs;
+use crate::sandbox::{Lab, PacketSocket};
+
+/// The per-request timeout when the configuration names none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many lines of the agent's stderr a `Gone` error quotes.
+const STDERR_TAIL_LINES: usize = 12;
+
+/// How long a closed agent may take to exit before its process group is killed.
+const EXIT_GRACE: Duration = Duration::from_millis(300);
+
+/// What went wrong reading an external target's configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the external target configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or has unknown or missing keys.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said (line, column, key).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{path}: `{key}` {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key (`agent.command`).
+        key: &'static str,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
+}
+
+/// The interface the stack is attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InterfaceKind {
+    /// The stack's end of the veth pair (a kernel stack, or a user-space stack on
+    /// AF_PACKET).
+    Veth,
+}
+
+/// An external target's configuration: the stack, how its agent starts, its interface.
+///
+/// ```toml
+/// [stack]
+/// name = "linux-agent"                          # the target's name in reports
+///
+/// [agent]
+/// command = ["../../target/release/netconform-agent-linux"]
+/// timeout_ms = 5000                             # per request (default 5000)
+/// env = { RUST_BACKTRACE = "1" }                # extra environment (optional)
+///
+/// [interface]
+/// kind = "veth"                                 # the only kind so far
+/// kernel_addresses = true                       # false: a user-space stack owns them
+/// ```
+///
+/// A relative program path with a `/` is read from the configuration file's directory; a
+/// bare name is looked up on `PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalConfig {
+    /// The file it was read from (for messages).
+    pub path: PathBuf,
+    /// The stack's name in reports.
+    pub stack: String,
+    /// The agent's argv, the program resolved.
+    pub command: Vec<String>,
+    /// Extra environment for the agent.
+    pub env: BTreeMap<String, String>,
+    /// Per-request timeout (blocking calls add their own `timeout_ms`).
+    pub timeout: Duration,
+    /// The interface the stack is attached to.
+    pub interface: InterfaceKind,
+    /// The harness puts the stack's addresses on the interface in the kernel, and pins the
+    /// kernel's sysctls there (a kernel stack, like the reference agent). When false the
+    /// kernel of the stack namespace gets no address and IPv6 off, and the stack (a
+    /// user-space stack on the interface) owns the addresses it is told.
+    pub kernel_addresses: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    stack: RawStack,
+    agent: RawAgent,
+    #[serde(default)]
+    interface: RawInterface,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStack {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    command: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInterface {
+    #[serde(default = "veth")]
+    kind: String,
+    #[serde(default = "yes")]
+    kernel_addresses: bool,
+}
+
+fn veth() -> String {
+    "veth".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RawInterface {
+    fn default() -> Self {
+        RawInterface {
+            kind: veth(),
+            kernel_addresses: true,
+        }
+    }
+}
+
+impl ExternalConfig {
+    /// Reads and checks the configuration at `path`.
+    pub fn load(path: &Path) -> Result<ExternalConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks the configuration `text`, read from `path` (relative program paths are read
+    /// from its directory).
+    pub fn parse(text: &str, path: &Path) -> Result<ExternalConfig, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            reason: reason.to_string(),
+        };
+        if raw.stack.name.trim().is_empty() {
+            return Err(invalid(
+                "stack.name",
+                "is empty: name the stack for the report",
+            ));
+        }
+        let mut command = raw.agent.command;
+        let Some(program) = command.first_mut() else {
+            return Err(invalid(
+                "agent.command",
+                "is empty: give the agent's program and its arguments, e.g. [\"./my-agent\", \"--verbose\"]",
+            ));
+        };
+        if program.is_empty() {
+            return Err(invalid("agent.command", "names an empty program"));
+        }
+        if program.contains('/') && Path::new(program.as_str()).is_relative() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            *program = dir.join(&*program).display().to_string();
+        }
+        let timeout = match raw.agent.timeout_ms {
+            None => DEFAULT_TIMEOUT,
+            Some(0) => {
+                return Err(invalid(
+                    "agent.timeout_ms",
+                    "is 0: give milliseconds, e.g. 5000",
+                ));
+            }
+            Some(ms) => Duration::from_millis(ms),
+        };
+        let interface = match raw.interface.kind.as_str() {
+            "veth" => InterfaceKind::Veth,
+            "tap" => {
+                return Err(invalid(
+                    "interface.kind",
+                    "is `tap`, which this harness does not build yet: use `veth` (a user-space stack opens the veth end with AF_PACKET)",
+                ));
+            }
+            other => {
+                return Err(invalid(
+                    "interface.kind",
+                    &format!("is `{other}`: the kinds are `veth`"),
+                ));
+            }
+        };
+        Ok(ExternalConfig {
+            path: path.to_path_buf(),
+            stack: raw.stack.name,
+            command,
+            env: raw.agent.env,
+            timeout,
+            interface,
+            kernel_addresses: raw.interface.kernel_addresses,
+        })
+    }
+}
+
+/// A running agent process and the threads reading its output.
+struct Agent {
+    child: Child,
+    pid: u32,
+    program: String,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_done: Arc<AtomicBool>,
+    next_id: u64,
+    timeout: Duration,
+    /// Set once the agent is gone: every later request fails with it at once.
+    gone: Option<String>,
+    /// The agent was waited for (its pid may belong to another process now).
+    reaped: bool,
+}
+
+/// The first `n` characters of `line`, for quoting.
+fn prefix(line: &str, n: usize) -> String {
+    let mut out: String = line.chars().take(n).collect();
+    if line.chars().count() > n {
+        out.push('…');
+    }
+    out
+}
+
+impl Agent {
+    /// Starts `command` on the calling thread (which is inside the stack namespace).
+    fn spawn(
+        command: &[String],
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Agent, TargetError> {
+        let program = command.first().cloned().unwrap_or_default();
+        let mut cmd = Command::new(&program);
+        cmd.args(&command[1..])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so that dropping the target ends the agent and
+            // whatever it started, and nothing else.
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe and touches only the child being started.
+        unsafe {
+            cmd.pre_exec(|| {
+                // If the harness dies, so does the agent (no orphan holds the namespace).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|source| TargetError::Io {
+            op: format!("start the agent `{program}`"),
+            source,
+        })?;
+        let pid = child.id();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let (tx, lines) = mpsc::channel();
+        if let Some(stdout) = stdout {
+            std::thread::Builder::new()
+                .name(format!("ncf agent {pid} stdout"))
+                .spawn(move || {
+                    let mut reader = BufReader::new(stdout);
+                    let mut buf = Vec::new();
+                    loop {
+                        buf.clear();
+                        match reader.read_until(b'\n', &mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {
+                                let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+                                if tx.send(line).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                })
+                .map_err(|source| TargetError::Io {
+                    op: "start the agent's stdout reader".into(),
+                    source,
+                })?;
+        }
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr_done = Arc::new(AtomicBool::new(stderr.is_none()));
+        if let Some(mut stderr) = stderr {
+            let (tail, done) = (stderr_tail.clone(), stderr_done.clone());
+            std::thread::Builder::new()
+                .name(format!("ncf agent {pid} stderr"))
+                .spawn(move || {
+                    let mut pending = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let push = |tail: &Mutex<VecDeque<String>>, line: &[u8]| {
+                        let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                        t.push_back(prefix(String::from_utf8_lossy(line).trim_end(), 300));
+                        while t.len() > STDERR_TAIL_LINES {
+                            t.pop_front();
+                        }
+                    };
+                    while let Ok(n) = stderr.read(&mut chunk) {
+                        if n == 0 {
+                            break;
+                        }
+                        pending.extend_from_slice(&chunk[..n]);
+                        while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                            let line: Vec<u8> = pending.drain(..=i).collect();
+                            push(&tail, &line);
+                        }
+                    }
+                    if !pending.is_empty() {
+                        push(&tail, &pending);
+                    }
+                    done.store(true, Ordering::SeqCst);
+                })
+                .map_err(|source| TargetError::Io {
+                    op: "start the agent's stderr reader".into(),
+                    source,
+                })?;
+        }
+        Ok(Agent {
+            stdin: child.stdin.take(),
+            child,
+            pid,
+            program,
+            lines,
+            stderr_tail,
+            stderr_done,
+            next_id: 1,
+            timeout,
+            gone: None,
+            reaped: false,
+        })
+    }
+
+    fn stderr_tail(&self) -> String {
+        // The reader finishes when the agent's stderr closes; give it a moment.
+        let until = Instant::now() + Duration::from_millis(200);
+        while !self.stderr_done.load(Ordering::SeqCst) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.is_empty() {
+            "(nothing on stderr)".into()
+        } else {
+            tail.iter().cloned().collect::<Vec<_>>().join(" | ")
+        }
+    }
+
+    /// How the agent ended, without reaping it (`None`: still running). While it is not
+    /// reaped its pid, which is also its process group's id, cannot be reused, so killing
+    /// the group can only reach processes we started.
+    fn peek_exit(&self) -> Option<String> {
+        use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+        if self.reaped {
+            return Some("reaped".into());
+        }
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid).ok()?);
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(pid), flags) {
+            Ok(WaitStatus::Exited(_, code)) => Some(format!("exit status {code}")),
+            Ok(WaitStatus::Signaled(_, signal, _)) => Some(format!("killed by {signal}")),
+            Ok(_) => None,
+            Err(e) => Some(format!("cannot be waited for: {e}")),
+        }
+    }
+
+    /// Waits up to `grace` for the agent to exit; its status, or `None`.
+    fn wait_exit(&self, grace: Duration) -> Option<String> {
+        let until = Instant::now() + grace;
+        loop {
+            if let Some(status) = self.peek_exit() {
+                return Some(status);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The agent closed its stdout or its stdin: wait for its exit status, record it.
+    fn mark_gone(&mut self, during: &str) -> TargetError {
+        let status = self
+            .wait_exit(Duration::from_secs(1))
+            .unwrap_or_else(|| "closed its output and is still running; killed".into());
+        let what = format!(
+            "agent `{}` (pid {}) is gone ({status}) during {during}; its stderr ends: {}",
+            self.program,
+            self.pid,
+            self.stderr_tail()
+        );
+        self.kill();
+        self.stdin = None;
+        self.gone = Some(what.clone());
+        TargetError::Gone { what }
+    }
+
+    /// Kills the agent's process group (ours: the agent leads it), then reaps the agent.
+    fn kill(&mut self) {
+        if self.reaped {
+            return;
+        }
+        if let Ok(pid) = i32::try_from(self.pid) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.child.wait();
+        self.reaped = true;
+    }
+
+    /// Sends one request and waits for its reply, at most the timeout plus `extra`.
+    fn request(
+        &mut self,
+        body: RequestBody,
+        what: &str,
+        extra: Duration,
+    ) -> Result<ReplyBody, TargetError> {
+        if let Some(gone) = &self.gone {
+            return Err(TargetError::Gone { what: gone.clone() });
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let line =
+            serde_json::to_string(&Request { id, body }).map_err(|e| TargetError::Malformed {
+                detail: format!("cannot encode {what}: {e}"),
+            })?;
+        let written = match self.stdin.as_mut() {
+            Some(stdin) => stdin
+                .write_all(line.as_bytes())
+                .and_then(|()| stdin.write_all(b"\n"))
+                .and_then(|()| stdin.flush()),
+            None => Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe)),
+        };
+        if written.is_err() {
+            return Err(self.mark_gone(what));
+        }
+        let wait = self.timeout + extra;
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => match serde_json::from_str::<agent::Reply>(&line) {
+                    Err(e) => {
+                        return Err(TargetError::Malformed {
+                            detail: format!(
+                                "agent `{}` answered {what} with `{}`, which is not {}/{} JSON ({e})",
+                                self.program,
+                                prefix(&line, 80),
+                                agent::PROTOCOL,
+                                agent::MAJOR
+                            ),
+                        });
+                    }
+                    // A late reply to an earlier request that timed out.
+                    Ok(reply) if reply.id < id => continue,
+                    Ok(reply) if reply.id != id => {
+                        return Err(TargetError::Malformed {
+                            detail: format!(
+                                "agent `{}` answered request {id} ({what}) with id {}",
+                                self.program, reply.id
+                            ),
+                        });
+                    }
+                    Ok(reply) => return Ok(reply.body),
+                },
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(TargetError::Timeout {
+                        what: format!(
+                            "agent `{}` did not answer {what} within {} ms",
+                            self.program,
+                            wait.as_millis()
+                        ),
+                    });
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(self.mark_gone(what)),
+            }
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // EOF on stdin asks the agent to exit; a moment later its group is killed anyway
+        // (also when it exited: something it started may still run in its group).
+        self.stdin = None;
+        let _ = self.wait_exit(EXIT_GRACE);
+        self.kill();
+    }
+}
+
+/// What the agent said about itself in its `hello`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentHello {
+    /// The stack's name.
+    pub stack: String,
+    /// The stack's version.
+    pub version: String,
+    /// The agent's minor protocol version.
+    pub minor: u32,
+    /// Facts the results depend on.
+    pub environment: Vec<String>,
+}
+
+/// A stack behind an agent, in a lab of its own (see the module doc).
+pub struct ExternalTarget {
+    name: String,
+    command: Vec<String>,
+    kernel_addresses: bool,
+    hello: AgentHello,
+    endpoints: Endpoints,
+    // Field order is drop order: the agent first, then the packet socket, the lab last.
+    agent: Agent,
+    packet: PacketSocket,
+    lab: Lab,
+}
+
+impl std::fmt::Debug for ExternalTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalTarget")
+            .field("name", &self.name)
+            .field("agent_pid", &self.agent.pid)
+            .field("hello", &self.hello)
+            .field("lab", &self.lab)
+            .finish()
+    }
+}
+
+impl ExternalTarget {
+    /// Reads the configuration at `path` and builds the target for a check that `needs`
+    /// this. To build many targets, [`ExternalConfig::load`] once and call
+    /// [`ExternalTarget::new`].
+    pub fn open(path: &Path, needs: &Needs) -> Result<ExternalTarget, TargetError> {
+        let config = ExternalConfig::load(path).map_err(|e| TargetError::Malformed {
+            detail: e.to_string(),
+        })?;
+        Self::new(&config, needs)
+    }
+
+    /// Builds the lab the check `needs` (the address plan of
+    /// [`crate::sandbox::LabConfig::default`], IPv6 only when the check uses it), opens the
+    /// packet socket, starts the agent inside the stack namespace and shakes hands with it.
+    pub fn new(config: &ExternalConfig, needs: &Needs) -> Result<ExternalTarget, TargetError> {
+        let plan = super::linux::lab_config_for(needs);
+        let mut lab_config = plan.clone();
+        if !config.kernel_addresses {
+            // The kernel of the stack namespace stays out of the way: no address, IPv6 off.
+            lab_config.ipv4 = None;
+            lab_config.ipv6 = None;
+            lab_config.static_neighbours = false;
+        }
+        let lab = Lab::build(lab_config)?;
+        let packet = lab.packet_socket()?;
+        let endpoints = Endpoints {
+            harness_mac: lab.harness_mac(),
+            stack_mac: lab.target_mac(),
+            stack_ipv4: plan.ipv4.as_ref().map(|v| (v.stack, v.prefix_len)),
+            peer_ipv4: plan.ipv4.as_ref().map(|v| v.peer),
+            stack_ipv6: plan.ipv6.as_ref().map(|v| (v.stack, v.prefix_len)),
+            peer_ipv6: plan.ipv6.as_ref().map(|v| v.peer),
+            mtu: lab.target_link().mtu,
+        };
+        let agent_env = AgentEnv {
+            namespace: lab.target().name().to_string(),
+            interface: lab.target_link().name.clone(),
+            mac: endpoints.stack_mac,
+            peer_mac: endpoints.harness_mac,
+            ipv4: endpoints.stack_ipv4,
+            peer_ipv4: endpoints.peer_ipv4,
+            ipv6: endpoints.stack_ipv6,
+            peer_ipv6: endpoints.peer_ipv6,
+            mtu: endpoints.mtu,
+            kernel_addresses: config.kernel_addresses,
+            peer_preresolved: needs.peer_preresolved,
+            settings: needs
+                .settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let env: Vec<(String, String)> = agent_env
+            .vars()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .chain(config.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect();
+        let (command, timeout) = (config.command.clone(), config.timeout);
+        let mut agent = lab
+            .target()
+            .run(move || Agent::spawn(&command, &env, timeout))??;
+        let hello = handshake(&mut agent)?;
+        Ok(ExternalTarget {
+            name: config.stack.clone(),
+            command: config.command.clone(),
+            kernel_addresses: config.kernel_addresses,
+            hello,
+            endpoints,
+            agent,
+            packet,
+            lab,
+        })
+    }
+
+    /// What the agent said in its `hello`.
+    pub fn hello(&self) -> &AgentHello {
+        &self.hello
+    }
+
+    /// The agent's process id (it leads a process group of its own).
+    pub fn agent_pid(&self) -> u32 {
+        self.agent.pid
+    }
+
+    /// The lab underneath (namespaces, links, recorded sysctls).
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    fn unexpected(&self, what: &str, expected: &str, body: &ReplyBody) -> TargetError {
+        TargetError::Malformed {
+            detail: format!(
+                "agent `{}` answered {what} with {}, expected `{expected}`",
+                self.agent.program,
+                serde_json::to_string(body)
+                    .map(|s| prefix(&s, 80))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    fn refused(&self, what: &str, body: ReplyBody) -> TargetError {
+        match body {
+            ReplyBody::Unsupported { what } => TargetError::NotSupported { what },
+            ReplyBody::Error { message } => TargetError::Io {
+                op: format!("agent `{}`: {what}", self.agent.program),
+                source: std::io::Error::other(message),
+            },
+            other => self.unexpected(what, "an answer of the right kind", &other),
+        }
+    }
+}
+
+fn handshake(agent: &mut Agent) -> Result<AgentHello, TargetError> {
+    let body = agent.request(
+        RequestBody::Hello {
+            protocol: agent::PROTOCOL.into(),
+            major: agent::MAJOR,
+            minor: agent::MINOR,
+        },
+        "hello",
+        Duration::ZERO,
+    )?;
+    let harness = format!("{}/{}", agent::PROTOCOL, agent::MAJOR);
+    match body {
+        ReplyBody::Hello {
+            protocol,
+            major,
+            minor,
+            stack,
+            version,
+            environment,
+        } => {
+            if protocol != agent::PROTOCOL || major != agent::MAJOR {
+                return Err(TargetError::Malformed {
+                    detail: format!(
+                        "incompatible agent `{}`: it speaks {protocol}/{major}, the harness {harness}",
+                        agent.program
+                    ),
+                });
+            }
+            Ok(AgentHello {
+                stack,
+                version,
+                minor,
+                environment,
+            })
+        }
+        ReplyBody::Error { message } => Err(TargetError::Malformed {
+            detail: format!(
+                "agent `{}` refused the {harness} handshake: {message}",
+                agent.program
+            ),
+        }),
+        other => Err(TargetError::Malformed {
+            detail: format!(
+                "agent `{}` answered hello with {}, expected `hello`",
+                agent.program,
+                serde_json::to_string(&other).unwrap_or_default()
+            ),
+        }),
+    }
+}
+
+/// How long a blocking call may take on its own.
+fn call_wait(call: &SocketCall) -> Duration {
+    match call {
+        SocketCall::Accept { timeout_ms, .. }
+        | SocketCall::WaitConnected { timeout_ms, .. }
+        | SocketCall::Recv { timeout_ms, .. } => Duration::from_millis(*timeout_ms),
+        _ => Duration::ZERO,
+    }
+}
+
+impl Target for ExternalTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn environment(&self) -> Vec<String> {
+        let mut env = vec![
+            format!(
+                "agent = {} {} ({}/{}.{})",
+                self.hello.stack,
+                self.hello.version,
+                agent::PROTOCOL,
+                agent::MAJOR,
+                self.hello.minor
+            ),
+            format!("agent command = {}", self.command.join(" ")),
+            format!(
+                "interface = veth {}, addresses {}",
+                self.lab.target_link().name,
+                if self.kernel_addresses {
+                    "in the kernel"
+                } else {
+                    "owned by the stack"
+                }
+            ),
+        ];
+        env.extend(self.hello.environment.iter().map(|l| format!("agent: {l}")));
+        env.extend(super::linux::lab_environment(&self.lab));
+        env
+    }
+
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+        Ok(self.packet.send(frame)?)
+    }
+
+    fn recv_frame(&mut self, deadline: Instant) -> Result<Option<Vec<u8>>, TargetError> {
+        Ok(self.packet.recv(deadline)?)
+    }
+
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        let what = format!("call {call}");
+        let body = self.agent.request(
+            RequestBody::Call { call: call.clone() },
+            &what,
+            call_wait(call),
+        )?;
+        match body {
+            ReplyBody::Outcome { outcome } => Ok(outcome),
+            other => Err(self.refused(&what, other)),
+        }
+    }
+
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+        let what = format!("query {}", agent::query_name(query));
+        let body = self.agent.request(
+            RequestBody::Query {
+                query: query.clone(),
+            },
+            &what,
+            Duration::ZERO,
+        )?;
+        match body {
+            ReplyBody::Answer { answer } => Ok(answer),
+            other => Err(self.refused(&what, other)),
+        }
+    }
+
+    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+        let what = format!("control `{control}`");
+        let body = self.agent.request(
+            RequestBody::Control {
+                control: control.clone(),
+            },
+            &what,
+            Duration::ZERO,
+        )?;
+        match body {
+            ReplyBody::Ok => Ok(()),
+            other => Err(self.refused(&what, other)),
+        }
+    }
+
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ExternalConfig, ConfigError> {
+        ExternalConfig::parse(text, Path::new("/etc/ncf/agent.toml"))
+    }
+
+    #[test]
+    fn a_full_config_reads_back() {
+        let c = parse(
+            r#"
+            [stack]
+            name = "lwip"
+            [agent]
+            command = ["./bin/lwip-agent", "--tap"]
+            timeout_ms = 1500
+            env = { LWIP_DEBUG = "1" }
+            [interface]
+            kind = "veth"
+            kernel_addresses = false
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.stack, "lwip");
+        assert_eq!(c.command, ["/etc/ncf/./bin/lwip-agent", "--tap"]);
+        assert_eq!(c.timeout, Duration::from_millis(1500));
+        assert_eq!(c.env.get("LWIP_DEBUG").map(String::as_str), Some("1"));
+        assert_eq!(c.interface, InterfaceKind::Veth);
+        assert!(!c.kernel_addresses);
+    }
+
+    #[test]
+    fn defaults_and_path_lookup() {
+        let c = parse("[stack]\nname = \"k\"\n[agent]\ncommand = [\"agent\"]\n").unwrap();
+        assert_eq!(c.command, ["agent"]);
+        assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+        assert!(c.kernel_addresses);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let msg = |t: &str| parse(t).unwrap_err().to_string();
+        assert!(msg("[stack]\nname = \"k\"\n").contains("missing field `agent`"));
+        assert_eq!(
+            msg("[stack]\nname = \"k\"\n[agent]\ncommand = []\n"),
+            "/etc/ncf/agent.toml: `agent.command` is empty: give the agent's program and its arguments, e.g. [\"./my-agent\", \"--verbose\"]"
+        );
+        assert!(
+            msg("[stack]\nname = \"k\"\n[agent]\ncommand = [\"a\"]\ntimeot_ms = 3\n")
+                .contains("unknown field `timeot_ms`")
+        );
+        assert!(
+            msg("[stack]\nname = \"k\"\n[agent]\ncommand = [\"a\"]\n[interface]\nkind = \"tun\"\n")
+                .contains("`interface.kind` is `tun`")
+        );
+        assert!(msg("[stack\n").starts_with("/etc/ncf/agent.toml: "));
+    }
+}
