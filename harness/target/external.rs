@@ -880,6 +880,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_reads() {
+        let c = parse(include_str!("../../examples/external/linux-agent.toml")).unwrap();
+        assert_eq!(c.stack, "linux-agent");
+        assert_eq!(
+            c.command,
+            ["/etc/ncf/../../target/release/netconform-agent-linux"]
+        );
+        assert!(c.kernel_addresses);
+    }
+
+    #[test]
     fn defaults_and_path_lookup() {
         let c = parse("[stack]\nname = \"k\"\n[agent]\ncommand = [\"agent\"]\n").unwrap();
         assert_eq!(c.command, ["agent"]);
