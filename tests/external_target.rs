@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use netconform::check::runner::{RunSummary, run_checks};
 use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{CheckSpec, Needs, Verdict, catalogue};
-use netconform::sandbox::{netns_dir, require_netns};
+use netconform::sandbox::require_netns;
 use netconform::target::external::{ExternalConfig, ExternalTarget};
 use netconform::target::linux::{LinuxTarget, lab_config_for};
 use netconform::target::{CallOutcome, Family, SocketCall, SocketId, Target, TargetError};
@@ -432,7 +432,7 @@ fn after_a_crash_requests_fail_fast() {
     );
 }
 
-/// Config mistakes are explained, and an agent that cannot start is an error of the set-up.
+/// An agent that cannot start is an error of the set-up, naming the program.
 #[test]
 fn a_missing_agent_program_is_explained() {
     if !require_netns("a_missing_agent_program_is_explained") {
@@ -445,7 +445,6 @@ fn a_missing_agent_program_is_explained() {
         msg.contains("start the agent") && msg.contains("no-such-agent"),
         "{msg}"
     );
-    let _ = netns_dir();
 }
 
 /// A user-space stack's set-up: the kernel of the stack namespace gets no address (it
