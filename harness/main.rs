@@ -33,8 +33,9 @@ enum Command {
     /// could not run (an error); 3 when nothing failed but some check was unsupported by the
     /// target. CI can tell them apart.
     Certify {
-        /// The stack under test.
-        #[arg(long, value_enum, default_value_t = TargetKind::Linux)]
+        /// The stack under test: `linux`, `smoltcp`, or `external:CONFIG` (a stack driven
+        /// by an agent; see docs/agent-protocol.md).
+        #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: TargetKind,
         /// Where per-check traces (text and pcap) and summary.json are written.
         #[arg(long, default_value = "netconform-report")]
@@ -52,8 +53,9 @@ enum Command {
         /// deviations (each one named at the start of the run; its RFC section and the kernel
         /// function are documented on `Deviation`, `TimerDeviation` and `SwitchDeviation` in
         /// harness/models/). For the switch checks `rfc` means IEEE 802.1D as written.
-        #[arg(long, value_enum, default_value_t = Profile::Linux)]
-        profile: Profile,
+        /// Default: `linux` against the Linux kernel, `rfc` against any other stack.
+        #[arg(long, value_enum)]
+        profile: Option<Profile>,
     },
     /// List the checks and the clauses they enforce.
     Checks,
@@ -65,8 +67,9 @@ enum Command {
     Replay {
         /// The scenario file (JSON).
         file: PathBuf,
-        /// The stack under test.
-        #[arg(long, value_enum, default_value_t = TargetKind::Linux)]
+        /// The stack under test: `linux`, `smoltcp`, or `external:CONFIG` (a stack driven
+        /// by an agent; see docs/agent-protocol.md).
+        #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: TargetKind,
         /// Override the profile stored in the scenario.
         #[arg(long, value_enum)]
@@ -193,10 +196,84 @@ impl From<Profile> for ProfileName {
     }
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+/// The stack under test, as `--target` names it.
+#[derive(Clone, Debug)]
 enum TargetKind {
-    /// The running Linux kernel, in a throwaway network namespace.
+    /// `linux`: the running Linux kernel, in throwaway network namespaces.
     Linux,
+    /// `smoltcp`: smoltcp in-process, on a virtual clock.
+    Smoltcp,
+    /// `external:CONFIG`: a stack behind an interface, driven by an agent (see
+    /// docs/agent-protocol.md); CONFIG is the agent's TOML file.
+    External(PathBuf),
+}
+
+impl TargetKind {
+    /// The name reports use for the target before it is built.
+    fn label(&self) -> String {
+        match self {
+            TargetKind::Linux => "linux".into(),
+            TargetKind::Smoltcp => "smoltcp".into(),
+            TargetKind::External(path) => format!("external:{}", path.display()),
+        }
+    }
+
+    /// Whether building it needs network namespaces (root).
+    fn needs_netns(&self) -> bool {
+        !matches!(self, TargetKind::Smoltcp)
+    }
+}
+
+fn parse_target(text: &str) -> Result<TargetKind, String> {
+    match text {
+        "linux" => Ok(TargetKind::Linux),
+        "smoltcp" => Ok(TargetKind::Smoltcp),
+        _ => match text.strip_prefix("external:") {
+            Some("") => Err("external: needs the agent's config file: external:PATH".into()),
+            Some(path) => Ok(TargetKind::External(PathBuf::from(path))),
+            None => Err(format!(
+                "unknown target {text:?}: expected linux, smoltcp or external:CONFIG"
+            )),
+        },
+    }
+}
+
+/// A fresh target of `kind` for a check that needs `needs`. On Linux a switch check gets
+/// the Linux bridge, a router check a router namespace, a TLS check rustls, every other
+/// check a host stack; smoltcp and external stacks are hosts, and the checks that need
+/// more answer `unsupported` at their first such event.
+fn make_target(
+    kind: &TargetKind,
+    needs: &check::Needs,
+) -> Result<Box<dyn Target>, netconform::target::TargetError> {
+    match kind {
+        TargetKind::Linux => {
+            if let Some(bridge) = netconform::target::bridge::bridge_config_for(needs) {
+                return Ok(Box::new(LinuxBridge::new(bridge)?));
+            }
+            if needs.tls {
+                return Ok(Box::new(netconform::target::tls::RustlsTarget::new()?));
+            }
+            if let Some(router) = netconform::target::router::router_config_for(needs) {
+                return Ok(Box::new(netconform::target::router::LinuxRouter::new(
+                    router,
+                )?));
+            }
+            Ok(Box::new(LinuxTarget::new(
+                netconform::target::linux::lab_config_for(needs),
+            )?))
+        }
+        // INTEGRATION: the smoltcp and external targets land on their branches.
+        TargetKind::Smoltcp | TargetKind::External(_) => {
+            let _ = needs;
+            Err(netconform::target::TargetError::NotSupported {
+                what: format!(
+                    "target {} is not built into this netconform yet",
+                    kind.label()
+                ),
+            })
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -219,7 +296,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             only,
             verbose,
             profile,
-        } => certify(target, &out, jobs, only.as_deref(), verbose, profile.into()),
+        } => {
+            let profile = profile.map_or_else(
+                || match target {
+                    TargetKind::Linux => ProfileName::Linux,
+                    _ => ProfileName::Rfc,
+                },
+                Into::into,
+            );
+            certify(target, &out, jobs, only.as_deref(), verbose, profile)
+        }
         Command::Replay {
             file,
             target,
@@ -373,15 +459,10 @@ fn replay(
     if let Some(p) = profile {
         scenario.profile = p;
     }
-    netconform::sandbox::check_privileges()?;
-    let mut target: Box<dyn Target> = match kind {
-        TargetKind::Linux => {
-            let needs = netconform::check::Needs::scenario(scenario.ipv6);
-            Box::new(LinuxTarget::new(
-                netconform::target::linux::lab_config_for(&needs),
-            )?)
-        }
-    };
+    if kind.needs_netns() {
+        netconform::sandbox::check_privileges()?;
+    }
+    let mut target = make_target(&kind, &netconform::check::Needs::scenario(scenario.ipv6))?;
     let mut session = netconform::check::Session::with_profile(target.as_mut(), scenario.profile);
     let result = netconform::check::tcp_scenario::run_scenario(&mut session, &scenario, 10_000);
     println!(
@@ -414,12 +495,10 @@ fn replay_arp(
 ) -> Result<ExitCode> {
     use netconform::check::arp_scenario::{ScenarioOutcome, run_arp_scenario};
     let profile = profile.unwrap_or(ProfileName::Linux);
-    netconform::sandbox::check_privileges()?;
-    let mut target: Box<dyn Target> = match kind {
-        TargetKind::Linux => Box::new(LinuxTarget::new(
-            netconform::target::linux::lab_config_for(&netconform::check::Needs::IPV4),
-        )?),
-    };
+    if kind.needs_netns() {
+        netconform::sandbox::check_privileges()?;
+    }
+    let mut target = make_target(&kind, &netconform::check::Needs::IPV4)?;
     let mut session = netconform::check::Session::with_profile(target.as_mut(), profile);
     let result = run_arp_scenario(
         &mut session,
@@ -461,7 +540,9 @@ fn certify(
     verbose: bool,
     profile: ProfileName,
 ) -> Result<ExitCode> {
-    netconform::sandbox::check_privileges()?;
+    if kind.needs_netns() {
+        netconform::sandbox::check_privileges()?;
+    }
     let checks: Vec<_> = check::catalogue()
         .into_iter()
         .filter(|c| only.is_none_or(|o| c.id.contains(o)))
@@ -471,9 +552,7 @@ fn certify(
         "no check matches {:?} (see `netconform checks`)",
         only.unwrap_or("")
     );
-    let name = match kind {
-        TargetKind::Linux => "linux",
-    };
+    let name = kind.label();
     println!(
         "netconform certify: {} checks against {name}, {jobs} at a time, {profile:?} profile",
         checks.len()
@@ -498,43 +577,10 @@ fn certify(
             names.join(", ")
         );
     }
-    let factory =
-        move |spec: &check::CheckSpec| -> Result<Box<dyn Target>, netconform::target::TargetError> {
-            match kind {
-                // A switch check gets the Linux bridge, a router check a router namespace,
-                // every other check a host stack.
-                TargetKind::Linux => {
-                    if let Some(bridge) = netconform::target::bridge::bridge_config_for(&spec.needs)
-                    {
-                        return Ok(Box::new(LinuxBridge::new(bridge)?));
-                    }
-                    if spec.needs.tls {
-                        return Ok(Box::new(netconform::target::tls::RustlsTarget::new()?));
-                    }
-                    if let Some(router) = netconform::target::router::router_config_for(&spec.needs)
-                    {
-                        return Ok(Box::new(netconform::target::router::LinuxRouter::new(
-                            router,
-                        )?));
-                    }
-                    Ok(Box::new(LinuxTarget::new(
-                        netconform::target::linux::lab_config_for(&spec.needs),
-                    )?))
-                }
-            }
-        };
-    let total = checks.len();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let progress = |r: &CheckReport| {
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        println!(
-            "[{n:>3}/{total}] {:<11} {}  ({} ms)",
-            r.verdict.label(),
-            r.id,
-            r.duration_ms
-        );
-    };
-    let summary = check::run_checks(name, &checks, &factory, jobs, profile, &progress);
+    let factory = |spec: &check::CheckSpec| make_target(&kind, &spec.needs);
+    let progress = Bar::new(checks.len());
+    let summary = check::run_checks(&name, &checks, &factory, jobs, profile, &progress);
+    progress.bar.finish_and_clear();
     summary
         .write_artifacts(out)
         .with_context(|| format!("writing the report to {}", out.display()))?;
@@ -593,4 +639,65 @@ fn certify(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The progress of a certify run: a bar with the checks running now and the clause each
+/// one checks (on a terminal), and one line per finished check (always).
+struct Bar {
+    bar: indicatif::ProgressBar,
+    running: std::sync::Mutex<Vec<(&'static str, &'static str)>>,
+}
+
+impl Bar {
+    fn new(total: usize) -> Bar {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Bar {
+            bar,
+            running: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn show_running(&self, running: &[(&'static str, &'static str)]) {
+        let text: Vec<String> = running
+            .iter()
+            .map(|(id, clause)| format!("{id} [{clause}]"))
+            .collect();
+        self.bar.set_message(text.join(", "));
+    }
+}
+
+impl check::Progress for Bar {
+    fn started(&self, spec: &check::CheckSpec) {
+        let clause = spec.clauses.first().map_or("", |c| c.source);
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.push((spec.id, clause));
+        self.show_running(&running);
+    }
+
+    fn finished(&self, r: &CheckReport) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|(id, _)| *id != r.id);
+        self.bar.inc(1);
+        let line = format!(
+            "[{:>3}/{}] {:<11} {}  ({} ms)",
+            self.bar.position(),
+            self.bar.length().unwrap_or(0),
+            r.verdict.label(),
+            r.id,
+            r.duration_ms
+        );
+        if self.bar.is_hidden() {
+            println!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+        self.show_running(&running);
+    }
 }

@@ -380,15 +380,31 @@ fn shrink_tcp(
     )
 }
 
+/// Told when each check of a run starts and ends (a progress bar, a log).
+pub trait Progress: Sync {
+    /// `spec` is about to run.
+    fn started(&self, spec: &CheckSpec) {
+        let _ = spec;
+    }
+    /// A check ended with `report`.
+    fn finished(&self, report: &CheckReport);
+}
+
+impl<F: Fn(&CheckReport) + Sync> Progress for F {
+    fn finished(&self, report: &CheckReport) {
+        self(report)
+    }
+}
+
 /// Runs `checks`, up to `parallel` at a time, each on its own target; `progress` is told
-/// when each one ends.
+/// when each one starts and ends.
 pub fn run_checks(
     target_name: &str,
     checks: &[CheckSpec],
     factory: &TargetFactory<'_>,
     parallel: usize,
     profile: ProfileName,
-    progress: &(dyn Fn(&CheckReport) + Sync),
+    progress: &dyn Progress,
 ) -> RunSummary {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CheckReport>>> = Mutex::new(vec![None; checks.len()]);
@@ -398,8 +414,9 @@ pub fn run_checks(
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(spec) = checks.get(i) else { break };
+                    progress.started(spec);
                     let report = run_one(spec, factory, profile);
-                    progress(&report);
+                    progress.finished(&report);
                     results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(report);
                 }
             });
