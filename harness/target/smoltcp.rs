@@ -115,6 +115,11 @@ pub struct SmoltcpConfig {
     /// Teach the stack the peer's MAC before the session starts (one ARP request and one
     /// neighbour solicitation from the peer, whose answers are dropped).
     pub peer_preresolved: bool,
+    /// Settings a check pins that smoltcp has no equivalent for, as `name = value`: the
+    /// target then answers [`TargetError::NotSupported`] to the session's first event, so
+    /// the check's verdict is UNSUPPORTED rather than a failure against a schedule smoltcp
+    /// was never given.
+    pub unsupported_settings: Vec<String>,
 }
 
 impl Default for SmoltcpConfig {
@@ -136,16 +141,28 @@ impl Default for SmoltcpConfig {
             random_seed: DEFAULT_RANDOM_SEED,
             buffer_size: DEFAULT_BUFFER,
             peer_preresolved: false,
+            unsupported_settings: Vec::new(),
         }
     }
 }
 
+/// Settings (Linux sysctls a check pins) that hold on smoltcp as they are: smoltcp 0.14 has
+/// no tail loss probe or RACK (RFC 8985), so its first retransmission is always the RTO's.
+const SETTINGS_THAT_HOLD: &[(&str, &str)] = &[("net.ipv4.tcp_early_retrans", "0")];
+
 /// The configuration a check runs with on smoltcp: the default addresses, IPv6 only when
 /// the check uses it, the peer pre-resolved when it asks. The settings a check pins
-/// ([`crate::check::Needs::settings`]) are Linux sysctls and have no smoltcp meaning.
+/// ([`crate::check::Needs::settings`]) are Linux sysctls: those smoltcp behaves as already
+/// are accepted, the others listed in [`SmoltcpConfig::unsupported_settings`].
 pub fn smoltcp_config_for(needs: &crate::check::Needs) -> SmoltcpConfig {
     let mut config = SmoltcpConfig {
         peer_preresolved: needs.peer_preresolved,
+        unsupported_settings: needs
+            .settings
+            .iter()
+            .filter(|s| !SETTINGS_THAT_HOLD.contains(s))
+            .map(|(name, value)| format!("{name} = {value}"))
+            .collect(),
         ..SmoltcpConfig::default()
     };
     if !needs.ipv6 {
@@ -416,7 +433,7 @@ impl SmoltcpTarget {
             config,
             deadlines: VirtualDeadlines::default(),
         };
-        if target.config.peer_preresolved {
+        if target.config.peer_preresolved && target.config.unsupported_settings.is_empty() {
             target.preresolve()?;
         }
         Ok(target)
@@ -465,6 +482,11 @@ impl SmoltcpTarget {
     ) -> Result<T, TargetError> {
         if let Some(what) = &self.dead {
             return Err(TargetError::Gone { what: what.clone() });
+        }
+        if let Some(setting) = self.config.unsupported_settings.first() {
+            return Err(not_supported(format!(
+                "the check pins {setting}, which has no smoltcp equivalent"
+            )));
         }
         let stack = &mut self.stack;
         match catch_unwind(AssertUnwindSafe(|| f(stack))) {
@@ -1390,6 +1412,12 @@ impl Target for SmoltcpTarget {
             format!("peer pre-resolved = {}", self.config.peer_preresolved),
             "clock = virtual (time advances only while the harness waits)".to_string(),
         ];
+        env.extend(
+            self.config
+                .unsupported_settings
+                .iter()
+                .map(|s| format!("pinned setting without smoltcp equivalent: {s}")),
+        );
         env.extend(CONSTANTS.iter().map(|s| s.to_string()));
         env
     }
