@@ -207,15 +207,16 @@ fn event_lines(check: &CheckReport) -> Vec<String> {
 }
 
 impl Row {
-    fn lane(&self) -> &'static str {
+    /// The lanes of the text form, and the mark before the text.
+    fn lane(&self) -> (&'static str, &'static str) {
         match self.kind {
-            RowKind::ToStack => "|------->|",
-            RowKind::FromStack => "|<-------|",
-            RowKind::ExpectedFrame => "|<- - - -|",
-            RowKind::Call => "|        |  *",
-            RowKind::Note => "|        |  #",
-            RowKind::Missing => "|   ??   |",
-            RowKind::ExpectedOutcome => "|        |  =",
+            RowKind::ToStack => ("|------->|", ""),
+            RowKind::FromStack => ("|<-------|", ""),
+            RowKind::ExpectedFrame => ("|<- - - -|", ""),
+            RowKind::Call => ("|        |", "* "),
+            RowKind::Note => ("|        |", "# "),
+            RowKind::Missing => ("|   ??   |", "?? "),
+            RowKind::ExpectedOutcome => ("|        |", "expected: "),
         }
     }
 }
@@ -235,7 +236,8 @@ impl Ladder {
         }
         for row in &self.rows {
             let margin = if row.highlight { ">>" } else { "  " };
-            let line = format!("{margin}  {:>9}  {} {}", row.time, row.lane(), row.text);
+            let (lane, mark) = row.lane();
+            let line = format!("{margin}  {:>9}  {lane}  {mark}{}", row.time, row.text);
             let _ = writeln!(out, "{}", clip(&line, TEXT_WIDTH));
         }
         if self.elided_after > 0 {

@@ -194,9 +194,13 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
             push(
                 &mut out,
                 &format!(
-                    "  STALE {} entry {}: check {:?}, difference {:?}",
-                    s.file, s.entry.entry, s.entry.check, s.entry.difference
+                    "  STALE {} entry {} ({}): check {:?}",
+                    s.file, s.entry.entry, s.entry.kind, s.entry.check
                 ),
+            );
+            push(
+                &mut out,
+                &format!("       difference {:?}", s.entry.difference),
             );
             let ran: Vec<String> = s
                 .checks
