@@ -1082,6 +1082,13 @@ fn comparison_page() {
         report::compare::compare(&[("Linux".into(), linux), ("smoltcp".into(), smoltcp)])
     );
     assert!(html.contains("<th>Linux</th><th>smoltcp</th>"));
+    // Labelled by target name when loaded by path alone; a repeated name is numbered.
+    let by_path = report::compare::compare_paths(&[l.clone(), dir.join("smoltcp.json"), l.clone()])
+        .expect("compares");
+    assert!(
+        by_path.contains("<th>linux</th><th>smoltcp</th><th>linux (2)</th>"),
+        "{by_path}"
+    );
     // The LISTEN row differs: PASS on Linux, ACCEPTED (with its reason) on smoltcp.
     let row = html
         .lines()

@@ -23,6 +23,23 @@ pub fn compare_files(inputs: &[(String, PathBuf)]) -> Result<String, ReportError
     Ok(compare(&reports))
 }
 
+/// Loads each saved `report.json` and renders the comparison page, each column labelled by
+/// its report's target name (`linux`, `smoltcp`; a name that repeats gets ` (2)`, ` (3)`).
+pub fn compare_paths(paths: &[PathBuf]) -> Result<String, ReportError> {
+    let mut reports: Vec<(String, Report)> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let report = Report::load(path)?;
+        let mut label = report.target.clone();
+        let mut n = 1;
+        while reports.iter().any(|(l, _)| *l == label) {
+            n += 1;
+            label = format!("{} ({n})", report.target);
+        }
+        reports.push((label, report));
+    }
+    Ok(compare(&reports))
+}
+
 /// The comparison page of `(label, report)` pairs, in column order.
 pub fn compare(reports: &[(String, Report)]) -> String {
     let mut h = String::new();

@@ -329,7 +329,7 @@ impl Ladder {
                 _ => "",
             };
             let full = format!("{mark}{}", row.text);
-            let shown = clip(&full, 70);
+            let shown = clip(&full, 64);
             let class = match row.kind {
                 RowKind::Note => "nt",
                 RowKind::Missing | RowKind::ExpectedOutcome | RowKind::ExpectedFrame => "xo",
