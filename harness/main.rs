@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use netconform::check::tcp_scenario::{ProfileName, TcpScenario};
-use netconform::check::{self, CheckReport, Verdict};
+use netconform::check::{self, CheckReport};
 use netconform::target::Target;
 use netconform::target::bridge::LinuxBridge;
 use netconform::target::linux::LinuxTarget;
@@ -27,11 +27,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run every conformance check against a stack and print a pass/fail summary.
+    /// Run every conformance check against a stack; write report.html, report.json,
+    /// junit.xml and every check's trace and pcap; print a summary table.
     ///
-    /// Exit status: 0 only when every check passed; 1 when a check failed; 2 when a check
-    /// could not run (an error); 3 when nothing failed but some check was unsupported by the
-    /// target. CI can tell them apart.
+    /// Exit status: 0 when every check passed or failed only in a deviation the target's
+    /// maintainers accept; 1 when a check failed; 2 when a check could not run (an error);
+    /// 3 when nothing failed but some check was unsupported by the target. CI can tell
+    /// them apart.
     Certify {
         /// The stack under test: `linux`, `smoltcp`, or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
@@ -56,6 +58,11 @@ enum Command {
         /// Default: `linux` against the Linux kernel, `rfc` against any other stack.
         #[arg(long, value_enum)]
         profile: Option<Profile>,
+        /// The target's accepted deviations (TOML, see deviations/README.md). Default:
+        /// `deviations/<target>.toml` when it exists, else the reviewed file netconform
+        /// carries for linux and smoltcp.
+        #[arg(long)]
+        deviations: Option<PathBuf>,
     },
     /// List the checks and the clauses they enforce.
     Checks,
@@ -263,16 +270,16 @@ fn make_target(
                 netconform::target::linux::lab_config_for(needs),
             )?))
         }
-        // INTEGRATION: the smoltcp and external targets land on their branches.
-        TargetKind::Smoltcp | TargetKind::External(_) => {
-            let _ = needs;
-            Err(netconform::target::TargetError::NotSupported {
-                what: format!(
-                    "target {} is not built into this netconform yet",
-                    kind.label()
-                ),
-            })
-        }
+        TargetKind::Smoltcp => Ok(Box::new(netconform::target::smoltcp::SmoltcpTarget::new(
+            netconform::target::smoltcp::smoltcp_config_for(needs),
+        )?)),
+        // INTEGRATION: the external target lands on its branch.
+        TargetKind::External(_) => Err(netconform::target::TargetError::NotSupported {
+            what: format!(
+                "target {} is not built into this netconform yet",
+                kind.label()
+            ),
+        }),
     }
 }
 
@@ -296,6 +303,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             only,
             verbose,
             profile,
+            deviations,
         } => {
             let profile = profile.map_or_else(
                 || match target {
@@ -304,7 +312,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 Into::into,
             );
-            certify(target, &out, jobs, only.as_deref(), verbose, profile)
+            certify(
+                target,
+                &out,
+                jobs,
+                only.as_deref(),
+                verbose,
+                profile,
+                deviations.as_deref(),
+            )
         }
         Command::Replay {
             file,
@@ -532,6 +548,36 @@ fn replay_arp(
     }
 }
 
+/// The accepted deviations of `kind`: the file given, else `deviations/<target>.toml` in
+/// the working directory when it exists, else the reviewed file built into netconform for
+/// the built-in targets, else none. Every entry must name a check of the catalogue.
+fn load_deviations(
+    kind: &TargetKind,
+    given: Option<&std::path::Path>,
+) -> Result<netconform::report::Deviations> {
+    use netconform::report::{Deviations, deviations};
+    let file = std::path::Path::new("deviations").join(deviations::file_name_for(&kind.label()));
+    let loaded = if let Some(path) = given {
+        Deviations::load(path)?
+    } else if file.exists() {
+        Deviations::load(&file)?
+    } else {
+        let built_in = match kind {
+            TargetKind::Linux => Some(include_str!("../deviations/linux.toml")),
+            TargetKind::Smoltcp => Some(include_str!("../deviations/smoltcp.toml")),
+            TargetKind::External(_) => None,
+        };
+        match built_in {
+            Some(text) => Deviations::parse(text, &file)?,
+            None => Deviations::none(),
+        }
+    };
+    let ids: Vec<&str> = check::catalogue().iter().map(|c| c.id).collect();
+    loaded.check_ids(&ids)?;
+    Ok(loaded)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn certify(
     kind: TargetKind,
     out: &std::path::Path,
@@ -539,6 +585,7 @@ fn certify(
     only: Option<&str>,
     verbose: bool,
     profile: ProfileName,
+    deviations_file: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
     if kind.needs_netns() {
         netconform::sandbox::check_privileges()?;
@@ -578,66 +625,27 @@ fn certify(
         );
     }
     let factory = |spec: &check::CheckSpec| make_target(&kind, &spec.needs);
+    let accepted = load_deviations(&kind, deviations_file)?;
     let progress = Bar::new(checks.len());
     let summary = check::run_checks(&name, &checks, &factory, jobs, profile, &progress);
     progress.bar.finish_and_clear();
-    summary
-        .write_artifacts(out)
+    let report = netconform::report::Report::build(&summary, &accepted);
+    netconform::report::write_dir(&summary, &report, out)
         .with_context(|| format!("writing the report to {}", out.display()))?;
-
     println!();
-    for report in &summary.checks {
-        match &report.verdict {
-            Verdict::Pass => {}
-            Verdict::Fail { step, differences } => {
-                println!("FAIL {}: {step}", report.id);
-                for d in differences {
-                    println!("     - {d}");
-                }
-                for clause in &report.clauses {
-                    println!(
-                        "     clause {} ({}): {}",
-                        clause.id, clause.source, clause.text
-                    );
-                }
-                println!(
-                    "     trace: {}/{}.trace.txt, pcap: {}/{}.pcap",
-                    out.display(),
-                    report.id,
-                    out.display(),
-                    report.id
-                );
-                if verbose {
-                    println!("{}", report.trace_text());
-                }
-            }
-            Verdict::Unsupported { reason } => println!("UNSUPPORTED {}: {reason}", report.id),
-            Verdict::Error { reason } => println!("ERROR {}: {reason}", report.id),
-        }
-    }
-    println!("\nBy clause:");
-    for row in summary.by_clause() {
-        println!(
-            "  {:<11} {:<34} {} ({} checks)",
-            row.label(),
-            row.clause.id,
-            row.clause.source,
-            row.checks.len()
-        );
-    }
-    let (pass, fail, unsupported, error) = summary.counts();
+    print!(
+        "{}",
+        netconform::report::table::render(&report, out, verbose)
+    );
     println!(
-        "\n{pass} passed, {fail} failed, {unsupported} unsupported, {error} errors  (report in {})",
+        "report: {0}/report.html, {0}/report.json, {0}/junit.xml",
         out.display()
     );
-    Ok(if error > 0 {
-        ExitCode::from(2)
-    } else if fail > 0 {
-        ExitCode::from(1)
-    } else if unsupported > 0 {
-        ExitCode::from(3)
-    } else {
-        ExitCode::SUCCESS
+    Ok(match report.counts.status() {
+        netconform::report::Status::Error => ExitCode::from(2),
+        netconform::report::Status::Fail => ExitCode::from(1),
+        netconform::report::Status::Unsupported => ExitCode::from(3),
+        netconform::report::Status::Pass => ExitCode::SUCCESS,
     })
 }
 

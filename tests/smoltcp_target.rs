@@ -97,7 +97,7 @@ fn whole_catalogue() {
         &smoltcp
     };
     for profile in [ProfileName::Rfc, ProfileName::Linux] {
-        let summary = run_checks("smoltcp", &checks, factory, 2, profile, &|_| {});
+        let summary = run_checks("smoltcp", &checks, factory, 2, profile, &netconform::check::runner::Quiet);
         for r in &summary.checks {
             println!("{profile:?} {} {}", r.id, r.verdict.label());
             match &r.verdict {
@@ -151,7 +151,7 @@ fn tcp_verdicts(
         .into_iter()
         .filter(|c| c.id.starts_with("tcp."))
         .collect();
-    run_checks("smoltcp", &checks, factory, 2, ProfileName::Rfc, &|_| {})
+    run_checks("smoltcp", &checks, factory, 2, ProfileName::Rfc, &netconform::check::runner::Quiet)
         .checks
         .into_iter()
         .map(|r| (r.id, r))

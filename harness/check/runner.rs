@@ -390,6 +390,14 @@ pub trait Progress: Sync {
     fn finished(&self, report: &CheckReport);
 }
 
+/// Progress that nobody watches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn finished(&self, _report: &CheckReport) {}
+}
+
 impl<F: Fn(&CheckReport) + Sync> Progress for F {
     fn finished(&self, report: &CheckReport) {
         self(report)

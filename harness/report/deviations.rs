@@ -22,8 +22,8 @@
 //! Failures nobody accepted are classified by the keywords of their clauses
 //! ([`classify`]): a clause quoting `MUST`, `MUST NOT`, `SHALL`, `SHALL NOT` or `REQUIRED`
 //! (RFC 2119; for IEEE sources also the lower-case `shall` they use) makes the failure an
-//! RFC violation, anything else (`SHOULD`, `MAY`, descriptive text) a policy choice nobody
-//! has reviewed yet.
+//! RFC violation; else a clause quoting `SHOULD` or `MAY` makes it a policy choice nobody
+//! has reviewed yet; else (keyword-free normative text only) an RFC violation of that text.
 //!
 //! Nothing here panics on a file's content: every problem is a [`DeviationError`] naming the
 //! file and the entry.
@@ -327,15 +327,16 @@ pub enum Classification {
         /// The accepting entries' numbers in the file.
         entries: Vec<usize>,
     },
-    /// A clause it enforces quotes a MUST-level keyword.
+    /// A clause it enforces quotes a MUST-level keyword, or every clause is normative text
+    /// without any RFC 2119 keyword.
     RfcViolation {
         /// The keyword (`MUST NOT`, `MUST`, `SHALL NOT`, `SHALL`, `REQUIRED`) of the first
-        /// clause that has one.
+        /// clause that has one, or [`NORMATIVE_TEXT`].
         keyword: String,
         /// The clause it was found in.
         clause: String,
     },
-    /// No clause quotes a MUST-level keyword: SHOULD, MAY or descriptive text.
+    /// No clause quotes a MUST-level keyword and one leaves the choice open (SHOULD, MAY).
     PolicyChoiceUnreviewed,
 }
 
@@ -379,15 +380,37 @@ pub fn must_keyword(clause: &Clause) -> Option<&'static str> {
     }
 }
 
-/// Classifies a failure nobody accepted by the keywords of its clauses.
+/// Whether `clause` quotes an RFC 2119 keyword below MUST (`SHOULD`, `SHOULD NOT`,
+/// `RECOMMENDED`, `MAY`, `OPTIONAL`; upper case, whole words): the RFC leaves the choice open.
+pub fn leaves_open(clause: &Clause) -> bool {
+    clause
+        .text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .any(|w| matches!(w, "SHOULD" | "RECOMMENDED" | "MAY" | "OPTIONAL"))
+}
+
+/// The keyword recorded for a failure against normative text that quotes no RFC 2119
+/// keyword at all (RFC 9293 §3.10.7's event processing is written that way).
+pub const NORMATIVE_TEXT: &str = "normative text";
+
+/// Classifies a failure nobody accepted by the keywords of its clauses: a MUST-level
+/// keyword makes it an RFC violation; else a clause that leaves the choice open (SHOULD,
+/// MAY) makes it a policy choice; else, when every clause is keyword-free normative text
+/// (the protocol's own processing rules), it is a violation of that text.
 pub fn classify(clauses: &[Clause]) -> Classification {
-    clauses
-        .iter()
-        .find_map(|c| {
-            must_keyword(c).map(|k| Classification::RfcViolation {
-                keyword: k.to_string(),
-                clause: c.id.to_string(),
-            })
+    if let Some(violation) = clauses.iter().find_map(|c| {
+        must_keyword(c).map(|k| Classification::RfcViolation {
+            keyword: k.to_string(),
+            clause: c.id.to_string(),
         })
-        .unwrap_or(Classification::PolicyChoiceUnreviewed)
+    }) {
+        return violation;
+    }
+    match clauses.first() {
+        Some(first) if !clauses.iter().any(leaves_open) => Classification::RfcViolation {
+            keyword: NORMATIVE_TEXT.to_string(),
+            clause: first.id.to_string(),
+        },
+        _ => Classification::PolicyChoiceUnreviewed,
+    }
 }

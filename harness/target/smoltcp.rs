@@ -82,9 +82,23 @@ pub const EPHEMERAL_FIRST: u16 = 49_152;
 /// The most listening smoltcp sockets one `Listen` creates, whatever its backlog.
 pub const MAX_BACKLOG: u32 = 64;
 
+thread_local! {
+    /// The virtual clock in ms, for smoltcp's timestamp generator (a plain `fn() -> u32`
+    /// with no context): set before every poll on the thread that drives the target.
+    static TSVAL_MS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// TSval for RFC 7323 timestamps: the virtual clock in ms. smoltcp sends the option only
+/// when the application gives it a generator, as an application with a clock does (Linux
+/// sends it by default).
+fn tsval() -> u32 {
+    TSVAL_MS.with(|t| t.get())
+}
+
 /// Constants of smoltcp 0.14 the results depend on (`src/socket/tcp.rs`,
 /// `src/iface/neighbor.rs`, `build.rs`), as `name = value` lines for reports.
 const CONSTANTS: &[&str] = &[
+    "smoltcp TCP timestamps = on (TSval = virtual clock in ms)",
     "smoltcp TIME-WAIT (CLOSE_DELAY) = 10 s",
     "smoltcp RTO initial = 1 s, minimum = 1 s, maximum = 60 s",
     "smoltcp delayed ACK (ACK_DELAY_DEFAULT) = 10 ms",
@@ -569,6 +583,7 @@ impl Stack {
     /// One poll at the current virtual time: the queued frames, then timers and output.
     fn poll(&mut self) {
         let now = self.now;
+        TSVAL_MS.with(|t| t.set(now.total_millis() as u32));
         self.observe(Phase::Application);
         self.iface.poll_maintenance(now);
         while self
@@ -726,6 +741,7 @@ impl Stack {
             tcp::SocketBuffer::new(vec![0u8; self.buffer_size]),
         );
         options.apply(&mut s);
+        s.set_tsval_generator(Some(tsval));
         s
     }
 
