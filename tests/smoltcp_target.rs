@@ -25,79 +25,28 @@ fn smoltcp(spec: &CheckSpec) -> Result<Box<dyn Target>, TargetError> {
     ))?))
 }
 
-/// smoltcp with the target hardware address of its ARP requests rewritten from
-/// ff:ff:ff:ff:ff:ff to zero: RFC 826 leaves that field open ("It does not set ar$tha to
-/// anything in particular"), and the checks expect zero (as Linux sends). Used only to see
-/// what the checks find after their first ARP exchange; the unwrapped verdict is asserted
-/// separately.
-struct ThaZeroed(SmoltcpTarget);
-
-impl Target for ThaZeroed {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
-        self.0.send_frame(frame)
-    }
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
-        Ok(self.0.recv_frame(deadline)?.map(|mut f| {
-            // Ethernet type ARP, operation request: zero ar$tha (bytes 32..38).
-            if f.len() >= 42 && f[12..14] == [0x08, 0x06] && f[20..22] == [0, 1] {
-                f[32..38].fill(0);
-            }
-            f
-        }))
-    }
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
-        self.0.call(call)
-    }
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
-        self.0.query(query)
-    }
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
-        self.0.control(control)
-    }
-    fn endpoints(&self) -> &Endpoints {
-        self.0.endpoints()
-    }
-    fn environment(&self) -> Vec<String> {
-        self.0.environment()
-    }
-    fn virtual_now(&self) -> Option<netconform::time::Instant> {
-        self.0.virtual_now()
-    }
-}
-
-fn smoltcp_tha_zeroed(spec: &CheckSpec) -> Result<Box<dyn Target>, TargetError> {
-    Ok(Box::new(ThaZeroed(SmoltcpTarget::new(
-        smoltcp_config_for(&spec.needs),
-    )?)))
-}
-
 fn run(id: &str) -> CheckReport {
     run_one(&spec(id), &smoltcp, ProfileName::Rfc)
-}
-
-fn run_tha_zeroed(id: &str) -> CheckReport {
-    run_one(&spec(id), &smoltcp_tha_zeroed, ProfileName::Rfc)
 }
 
 #[test]
 #[ignore]
 fn whole_catalogue() {
     let filter = std::env::var("ONLY").unwrap_or_default();
-    let zeroed = std::env::var("THA_ZEROED").is_ok();
     let checks: Vec<CheckSpec> = netconform::check::catalogue()
         .into_iter()
         .filter(|c| c.id.contains(&filter))
         .collect();
-    let factory: &netconform::check::runner::TargetFactory<'_> = if zeroed {
-        &smoltcp_tha_zeroed
-    } else {
-        &smoltcp
-    };
+    let factory: &netconform::check::runner::TargetFactory<'_> = &smoltcp;
     for profile in [ProfileName::Rfc, ProfileName::Linux] {
-        let summary = run_checks("smoltcp", &checks, factory, 2, profile, &netconform::check::runner::Quiet);
+        let summary = run_checks(
+            "smoltcp",
+            &checks,
+            factory,
+            2,
+            profile,
+            &netconform::check::runner::Quiet,
+        );
         for r in &summary.checks {
             println!("{profile:?} {} {}", r.id, r.verdict.label());
             match &r.verdict {
@@ -151,11 +100,18 @@ fn tcp_verdicts(
         .into_iter()
         .filter(|c| c.id.starts_with("tcp."))
         .collect();
-    run_checks("smoltcp", &checks, factory, 2, ProfileName::Rfc, &netconform::check::runner::Quiet)
-        .checks
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect()
+    run_checks(
+        "smoltcp",
+        &checks,
+        factory,
+        2,
+        ProfileName::Rfc,
+        &netconform::check::runner::Quiet,
+    )
+    .checks
+    .into_iter()
+    .map(|r| (r.id, r))
+    .collect()
 }
 
 fn assert_fails_with(report: &CheckReport, step: &str, difference: &str) {
@@ -175,24 +131,29 @@ fn assert_unsupported(report: &CheckReport, reason: &str) {
     }
 }
 
-/// Every check that meets smoltcp's ARP request first fails there: smoltcp sets ar$tha to
-/// ff:ff:ff:ff:ff:ff where the checks expect zero (RFC 826 leaves the field open). What
-/// smoltcp cannot do is UNSUPPORTED, never a failure.
+/// The TCP checks under the RFC profile: the end-to-end and timer checks pass on the
+/// virtual clock, the matrix rows find smoltcp's deviations, and what smoltcp cannot do is
+/// UNSUPPORTED, never a failure.
 #[test]
 fn tcp_checks_under_the_rfc_profile() {
     let v = tcp_verdicts(&smoltcp);
-    let arp = "arp.target_mac: expected 00:00:00:00:00:00, observed ff:ff:ff:ff:ff:ff";
     for id in [
         "tcp.passive-open.active-close",
         "tcp.passive-open.passive-close",
-        "tcp.closed-port.syn",
         "tcp.timer.zero-window",
         "tcp.timer.data-retransmission",
         "tcp.timer.user-timeout",
-        "tcp.timer.keepalive",
     ] {
-        assert_fails_with(&v[id], "stack resolves the peer", arp);
+        common::assert_pass(&v[id]);
     }
+    // smoltcp drops the RST it owes the SYN while it resolves the peer, and does not send
+    // it once the ARP reply is in (RFC 1122 §2.3.2.2 SHOULD keep one packet).
+    assert_fails_with(
+        &v["tcp.closed-port.syn"],
+        "stack refuses the SYN",
+        "nothing arrived within 1000.000 ms",
+    );
+    assert_unsupported(&v["tcp.timer.keepalive"], "TCP_KEEPCNT");
     assert_unsupported(&v["tcp.timer.syn-retransmission"], "TCP_SYNCNT");
     assert_unsupported(
         &v["tcp.timer.synack-retransmission"],
@@ -210,11 +171,11 @@ fn tcp_checks_under_the_rfc_profile() {
             "CLOSED row",
             "SynFin seq RcvNxt: event 1 of 1",
         );
-        // No timestamps option on an active open.
+        // An unacceptable ACK in SYN-SENT draws no RST (RFC 9293 §3.10.7.3).
         assert_fails_with(
             &v[format!("tcp.matrix.{family}.syn-sent").as_str()],
             "SYN-SENT row",
-            "active OPEN: timestamps option expected present observed absent",
+            "[unacceptable ACK in SYN-SENT], the stack sent nothing",
         );
         // A SYN in a synchronized state is dropped without a challenge ACK.
         for state in ["fin-wait-1", "close-wait", "time-wait"] {
@@ -250,27 +211,9 @@ fn tcp_checks_under_the_rfc_profile() {
     }
 }
 
-/// With the ARP request's target MAC zeroed by a wrapper (the only difference before the
-/// TCP exchange), the end-to-end and timer checks reach TCP and pass, on the virtual clock.
+/// The environment names the smoltcp version the verdicts hold for.
 #[test]
-fn tcp_checks_behind_the_arp_difference() {
-    for id in [
-        "tcp.passive-open.active-close",
-        "tcp.passive-open.passive-close",
-        "tcp.timer.zero-window",
-        "tcp.timer.data-retransmission",
-        "tcp.timer.user-timeout",
-    ] {
-        common::assert_pass(&run_tha_zeroed(id));
-    }
-    // smoltcp drops the RST it owes the SYN while it resolves the peer, and does not send
-    // it once the ARP reply is in (RFC 1122 §2.3.2.2 SHOULD keep one packet).
-    assert_fails_with(
-        &run_tha_zeroed("tcp.closed-port.syn"),
-        "stack refuses the SYN",
-        "nothing arrived within 1000.000 ms",
-    );
-    assert_unsupported(&run_tha_zeroed("tcp.timer.keepalive"), "TCP_KEEPCNT");
+fn environment_names_the_version() {
     assert_eq!(
         run("tcp.closed-port.syn")
             .environment
@@ -430,7 +373,7 @@ fn garbage_frames_never_panic_the_harness() {
         }
         let deadline = std::time::Instant::now();
         while target.recv_frame(deadline)?.is_some() {}
-        Ok(Box::new(ThaZeroed(target)))
+        Ok(Box::new(target))
     };
     let report = run_one(
         &spec("tcp.passive-open.passive-close"),
