@@ -13,9 +13,7 @@ use netconform::check::runner::{run_checks, run_one};
 use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{CheckReport, CheckSpec, Verdict};
 use netconform::target::smoltcp::{SmoltcpTarget, smoltcp_config_for};
-use netconform::target::{
-    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
-};
+use netconform::target::{CallOutcome, SocketCall, Target, TargetError};
 
 use common::spec;
 
