@@ -433,3 +433,85 @@ fn a_smoltcp_panic_is_gone_and_stays_gone() {
         "{again:?}"
     );
 }
+
+/// The reviewed deviation file netconform ships for smoltcp still matches what smoltcp
+/// does: every entry accepts a failure of this run (none is stale), and nothing it accepts
+/// is an RFC MUST (policy entries only).
+#[test]
+fn shipped_deviations_are_not_stale() {
+    use netconform::report::{Deviations, Report};
+    let checks: Vec<CheckSpec> = netconform::check::catalogue()
+        .into_iter()
+        .filter(|c| c.id.starts_with("tcp."))
+        .collect();
+    let summary = run_checks(
+        "smoltcp",
+        &checks,
+        &smoltcp,
+        2,
+        ProfileName::Rfc,
+        &netconform::check::runner::Quiet,
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deviations/smoltcp.toml");
+    let deviations = Deviations::load(&path).expect("deviations/smoltcp.toml loads");
+    let ids: Vec<&str> = netconform::check::catalogue()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    deviations
+        .check_ids(&ids)
+        .expect("every entry names a check");
+    let report = Report::build(&summary, &deviations);
+    assert_eq!(
+        report.counts.stale, 0,
+        "stale entries: {:?}",
+        report.stale_deviations
+    );
+    assert!(report.counts.accepted >= 1, "{:?}", report.counts);
+    assert!(report.counts.fail >= 1, "the RFC violations stay failures");
+}
+
+/// A failing matrix row's counterexample is one scenario, shrunk on fresh smoltcp targets
+/// to fewer events than the cell had, and `netconform replay`'s file (the scenario JSON)
+/// fails again on a fresh target.
+#[test]
+fn matrix_counterexample_is_shrunk_and_replays() {
+    use netconform::check::Session;
+    use netconform::check::session::Counterexample;
+    use netconform::check::tcp_scenario::{TcpScenario, run_scenario};
+    let report = run("tcp.matrix.v4.last-ack");
+    assert_eq!(report.verdict.label(), "FAIL");
+    let Some(Counterexample::TcpScenario {
+        scenario,
+        peer_port,
+        shrunk,
+        original_events,
+    }) = &report.counterexample
+    else {
+        panic!("no TCP counterexample: {:?}", report.counterexample);
+    };
+    assert!(*shrunk, "not shrunk");
+    assert!(
+        scenario.events.len() < *original_events,
+        "{} of {original_events} events",
+        scenario.events.len()
+    );
+    assert!(report.counterexample_trace.is_some());
+    let replay: TcpScenario = serde_json::from_str(
+        &report
+            .counterexample
+            .as_ref()
+            .expect("counterexample")
+            .replay_json(),
+    )
+    .expect("the replay file is a scenario");
+    let mut target = SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
+        false,
+    )))
+    .unwrap();
+    let mut session = Session::with_profile(&mut target, ProfileName::Rfc);
+    assert!(
+        run_scenario(&mut session, &replay, *peer_port).is_err(),
+        "the shrunk scenario passes on a fresh target"
+    );
+}

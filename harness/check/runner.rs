@@ -369,6 +369,14 @@ fn shrink_tcp(
         }
     }
     let shrunk = best.events.len() < scenario.events.len();
+    if shrunk {
+        best.name = format!(
+            "{} (shrunk to {} of {} events)",
+            scenario.name,
+            best.events.len(),
+            scenario.events.len()
+        );
+    }
     (
         Counterexample::TcpScenario {
             scenario: best,
