@@ -92,6 +92,11 @@ enum Command {
         #[command(subcommand)]
         command: FuzzCommand,
     },
+    /// Work with saved certification reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Read and render captures.
     Trace {
         #[command(subcommand)]
@@ -170,6 +175,21 @@ enum FuzzCommand {
         from: PathBuf,
         /// Corpus root (usually `corpora`).
         #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportCommand {
+    /// Put several targets side by side (Linux and smoltcp, say): one self-contained HTML
+    /// page with a row per check and per clause and a column per report, from the
+    /// `report.json` files `certify --out DIR` wrote.
+    Compare {
+        /// The reports (`DIR/report.json`, or the directory itself).
+        #[arg(required = true, num_args = 2..)]
+        reports: Vec<PathBuf>,
+        /// The page to write.
+        #[arg(long, default_value = "comparison.html")]
         out: PathBuf,
     },
 }
@@ -349,6 +369,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(report.exit_code()))
         }
         Command::Fuzz { command } => fuzz(command),
+        Command::Report {
+            command: ReportCommand::Compare { reports, out },
+        } => {
+            let paths: Vec<PathBuf> = reports
+                .into_iter()
+                .map(|p| if p.is_dir() { p.join("report.json") } else { p })
+                .collect();
+            let page = netconform::report::compare::compare_paths(&paths)?;
+            std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "comparison of {} reports written to {}",
+                paths.len(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Trace {
             command: TraceCommand::Show { file, json },
         } => {
