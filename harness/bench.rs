@@ -122,7 +122,7 @@ fn harness_round(target: &mut dyn Target, n: usize) -> Result<f64, BenchError> {
         eth_destination: e.peer_mac,
         sender_mac: e.stack_mac,
         sender_ip: e.stack,
-        target_mac: e.peer_mac,
+        target_mac: Some(e.peer_mac),
         target_ip: e.peer,
     };
     match session.expect("bench reply", Duration::from_millis(1000), &expected) {

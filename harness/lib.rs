@@ -6,6 +6,7 @@
 //! - [`target`]: the stacks under test behind one trait (the Linux kernel first);
 //! - [`trace`]: what crossed the wire, recorded, normalised, rendered and written as pcap;
 //! - [`check`]: the conformance checks and their verdicts;
+//! - [`report`]: certification reports (JSON, JUnit XML, HTML, terminal summary, comparison);
 //! - [`fuzz`]: the logic of every fuzz target, replayed by `cargo test`.
 #![warn(missing_docs)]
 
@@ -13,6 +14,7 @@ pub mod bench;
 pub mod check;
 pub mod fuzz;
 pub mod models;
+pub mod report;
 pub mod sandbox;
 pub mod target;
 pub mod time;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use netconform::check::tcp_scenario::{ProfileName, TcpScenario};
-use netconform::check::{self, CheckReport, Verdict};
+use netconform::check::{self, CheckReport};
 use netconform::target::Target;
 use netconform::target::bridge::LinuxBridge;
 use netconform::target::linux::LinuxTarget;
@@ -27,14 +27,17 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run every conformance check against a stack and print a pass/fail summary.
+    /// Run every conformance check against a stack; write report.html, report.json,
+    /// junit.xml and every check's trace and pcap; print a summary table.
     ///
-    /// Exit status: 0 only when every check passed; 1 when a check failed; 2 when a check
-    /// could not run (an error); 3 when nothing failed but some check was unsupported by the
-    /// target. CI can tell them apart.
+    /// Exit status: 0 when every check passed or failed only in a deviation the target's
+    /// maintainers accept; 1 when a check failed; 2 when a check could not run (an error);
+    /// 3 when nothing failed but some check was unsupported by the target. CI can tell
+    /// them apart.
     Certify {
-        /// The stack under test.
-        #[arg(long, value_enum, default_value_t = TargetKind::Linux)]
+        /// The stack under test: `linux`, `smoltcp`, or `external:CONFIG` (a stack driven
+        /// by an agent; see docs/agent-protocol.md).
+        #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: TargetKind,
         /// Where per-check traces (text and pcap) and summary.json are written.
         #[arg(long, default_value = "netconform-report")]
@@ -52,8 +55,14 @@ enum Command {
         /// deviations (each one named at the start of the run; its RFC section and the kernel
         /// function are documented on `Deviation`, `TimerDeviation` and `SwitchDeviation` in
         /// harness/models/). For the switch checks `rfc` means IEEE 802.1D as written.
-        #[arg(long, value_enum, default_value_t = Profile::Linux)]
-        profile: Profile,
+        /// Default: `linux` against the Linux kernel, `rfc` against any other stack.
+        #[arg(long, value_enum)]
+        profile: Option<Profile>,
+        /// The target's accepted deviations (TOML, see deviations/README.md). Default:
+        /// `deviations/<target>.toml` when it exists, else the reviewed file netconform
+        /// carries for linux and smoltcp.
+        #[arg(long)]
+        deviations: Option<PathBuf>,
     },
     /// List the checks and the clauses they enforce.
     Checks,
@@ -65,8 +74,9 @@ enum Command {
     Replay {
         /// The scenario file (JSON).
         file: PathBuf,
-        /// The stack under test.
-        #[arg(long, value_enum, default_value_t = TargetKind::Linux)]
+        /// The stack under test: `linux`, `smoltcp`, or `external:CONFIG` (a stack driven
+        /// by an agent; see docs/agent-protocol.md).
+        #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: TargetKind,
         /// Override the profile stored in the scenario.
         #[arg(long, value_enum)]
@@ -81,6 +91,11 @@ enum Command {
     Fuzz {
         #[command(subcommand)]
         command: FuzzCommand,
+    },
+    /// Work with saved certification reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
     },
     /// Read and render captures.
     Trace {
@@ -165,6 +180,21 @@ enum FuzzCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum ReportCommand {
+    /// Put several targets side by side (Linux and smoltcp, say): one self-contained HTML
+    /// page with a row per check and per clause and a column per report, from the
+    /// `report.json` files `certify --out DIR` wrote.
+    Compare {
+        /// The reports (`DIR/report.json`, or the directory itself).
+        #[arg(required = true, num_args = 2..)]
+        reports: Vec<PathBuf>,
+        /// The page to write.
+        #[arg(long, default_value = "comparison.html")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum TraceCommand {
     /// Print a capture (pcap or pcapng) in netconform's normalised form.
     Show {
@@ -193,10 +223,84 @@ impl From<Profile> for ProfileName {
     }
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+/// The stack under test, as `--target` names it.
+#[derive(Clone, Debug)]
 enum TargetKind {
-    /// The running Linux kernel, in a throwaway network namespace.
+    /// `linux`: the running Linux kernel, in throwaway network namespaces.
     Linux,
+    /// `smoltcp`: smoltcp in-process, on a virtual clock.
+    Smoltcp,
+    /// `external:CONFIG`: a stack behind an interface, driven by an agent (see
+    /// docs/agent-protocol.md); CONFIG is the agent's TOML file.
+    External(PathBuf),
+}
+
+impl TargetKind {
+    /// The name reports use for the target before it is built.
+    fn label(&self) -> String {
+        match self {
+            TargetKind::Linux => "linux".into(),
+            TargetKind::Smoltcp => "smoltcp".into(),
+            TargetKind::External(path) => format!("external:{}", path.display()),
+        }
+    }
+
+    /// Whether building it needs network namespaces (root).
+    fn needs_netns(&self) -> bool {
+        !matches!(self, TargetKind::Smoltcp)
+    }
+}
+
+fn parse_target(text: &str) -> Result<TargetKind, String> {
+    match text {
+        "linux" => Ok(TargetKind::Linux),
+        "smoltcp" => Ok(TargetKind::Smoltcp),
+        _ => match text.strip_prefix("external:") {
+            Some("") => Err("external: needs the agent's config file: external:PATH".into()),
+            Some(path) => Ok(TargetKind::External(PathBuf::from(path))),
+            None => Err(format!(
+                "unknown target {text:?}: expected linux, smoltcp or external:CONFIG"
+            )),
+        },
+    }
+}
+
+/// A fresh target of `kind` for a check that needs `needs`. On Linux a switch check gets
+/// the Linux bridge, a router check a router namespace, a TLS check rustls, every other
+/// check a host stack; smoltcp and external stacks are hosts, and the checks that need
+/// more answer `unsupported` at their first such event.
+fn make_target(
+    kind: &TargetKind,
+    needs: &check::Needs,
+) -> Result<Box<dyn Target>, netconform::target::TargetError> {
+    match kind {
+        TargetKind::Linux => {
+            if let Some(bridge) = netconform::target::bridge::bridge_config_for(needs) {
+                return Ok(Box::new(LinuxBridge::new(bridge)?));
+            }
+            if needs.tls {
+                return Ok(Box::new(netconform::target::tls::RustlsTarget::new()?));
+            }
+            if let Some(router) = netconform::target::router::router_config_for(needs) {
+                return Ok(Box::new(netconform::target::router::LinuxRouter::new(
+                    router,
+                )?));
+            }
+            Ok(Box::new(LinuxTarget::new(
+                netconform::target::linux::lab_config_for(needs),
+            )?))
+        }
+        TargetKind::Smoltcp => Ok(Box::new(netconform::target::smoltcp::SmoltcpTarget::new(
+            netconform::target::smoltcp::smoltcp_config_for(needs),
+        )?)),
+        // INTEGRATION: the external target lands on its branch.
+        TargetKind::External(_) => Err(netconform::target::TargetError::NotSupported {
+            what: format!(
+                "target {} is not built into this netconform yet",
+                kind.label()
+            ),
+        }),
+    }
 }
 
 fn main() -> ExitCode {
@@ -219,7 +323,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             only,
             verbose,
             profile,
-        } => certify(target, &out, jobs, only.as_deref(), verbose, profile.into()),
+            deviations,
+        } => {
+            let profile = profile.map_or_else(
+                || match target {
+                    TargetKind::Linux => ProfileName::Linux,
+                    _ => ProfileName::Rfc,
+                },
+                Into::into,
+            );
+            certify(
+                target,
+                &out,
+                jobs,
+                only.as_deref(),
+                verbose,
+                profile,
+                deviations.as_deref(),
+            )
+        }
         Command::Replay {
             file,
             target,
@@ -247,6 +369,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(report.exit_code()))
         }
         Command::Fuzz { command } => fuzz(command),
+        Command::Report {
+            command: ReportCommand::Compare { reports, out },
+        } => {
+            let paths: Vec<PathBuf> = reports
+                .into_iter()
+                .map(|p| if p.is_dir() { p.join("report.json") } else { p })
+                .collect();
+            let page = netconform::report::compare::compare_paths(&paths)?;
+            std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "comparison of {} reports written to {}",
+                paths.len(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Trace {
             command: TraceCommand::Show { file, json },
         } => {
@@ -373,15 +511,10 @@ fn replay(
     if let Some(p) = profile {
         scenario.profile = p;
     }
-    netconform::sandbox::check_privileges()?;
-    let mut target: Box<dyn Target> = match kind {
-        TargetKind::Linux => {
-            let needs = netconform::check::Needs::scenario(scenario.ipv6);
-            Box::new(LinuxTarget::new(
-                netconform::target::linux::lab_config_for(&needs),
-            )?)
-        }
-    };
+    if kind.needs_netns() {
+        netconform::sandbox::check_privileges()?;
+    }
+    let mut target = make_target(&kind, &netconform::check::Needs::scenario(scenario.ipv6))?;
     let mut session = netconform::check::Session::with_profile(target.as_mut(), scenario.profile);
     let result = netconform::check::tcp_scenario::run_scenario(&mut session, &scenario, 10_000);
     println!(
@@ -414,12 +547,10 @@ fn replay_arp(
 ) -> Result<ExitCode> {
     use netconform::check::arp_scenario::{ScenarioOutcome, run_arp_scenario};
     let profile = profile.unwrap_or(ProfileName::Linux);
-    netconform::sandbox::check_privileges()?;
-    let mut target: Box<dyn Target> = match kind {
-        TargetKind::Linux => Box::new(LinuxTarget::new(
-            netconform::target::linux::lab_config_for(&netconform::check::Needs::IPV4),
-        )?),
-    };
+    if kind.needs_netns() {
+        netconform::sandbox::check_privileges()?;
+    }
+    let mut target = make_target(&kind, &netconform::check::Needs::IPV4)?;
     let mut session = netconform::check::Session::with_profile(target.as_mut(), profile);
     let result = run_arp_scenario(
         &mut session,
@@ -453,6 +584,36 @@ fn replay_arp(
     }
 }
 
+/// The accepted deviations of `kind`: the file given, else `deviations/<target>.toml` in
+/// the working directory when it exists, else the reviewed file built into netconform for
+/// the built-in targets, else none. Every entry must name a check of the catalogue.
+fn load_deviations(
+    kind: &TargetKind,
+    given: Option<&std::path::Path>,
+) -> Result<netconform::report::Deviations> {
+    use netconform::report::{Deviations, deviations};
+    let file = std::path::Path::new("deviations").join(deviations::file_name_for(&kind.label()));
+    let loaded = if let Some(path) = given {
+        Deviations::load(path)?
+    } else if file.exists() {
+        Deviations::load(&file)?
+    } else {
+        let built_in = match kind {
+            TargetKind::Linux => Some(include_str!("../deviations/linux.toml")),
+            TargetKind::Smoltcp => Some(include_str!("../deviations/smoltcp.toml")),
+            TargetKind::External(_) => None,
+        };
+        match built_in {
+            Some(text) => Deviations::parse(text, &file)?,
+            None => Deviations::none(),
+        }
+    };
+    let ids: Vec<&str> = check::catalogue().iter().map(|c| c.id).collect();
+    loaded.check_ids(&ids)?;
+    Ok(loaded)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn certify(
     kind: TargetKind,
     out: &std::path::Path,
@@ -460,8 +621,11 @@ fn certify(
     only: Option<&str>,
     verbose: bool,
     profile: ProfileName,
+    deviations_file: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
-    netconform::sandbox::check_privileges()?;
+    if kind.needs_netns() {
+        netconform::sandbox::check_privileges()?;
+    }
     let checks: Vec<_> = check::catalogue()
         .into_iter()
         .filter(|c| only.is_none_or(|o| c.id.contains(o)))
@@ -471,9 +635,7 @@ fn certify(
         "no check matches {:?} (see `netconform checks`)",
         only.unwrap_or("")
     );
-    let name = match kind {
-        TargetKind::Linux => "linux",
-    };
+    let name = kind.label();
     println!(
         "netconform certify: {} checks against {name}, {jobs} at a time, {profile:?} profile",
         checks.len()
@@ -498,99 +660,88 @@ fn certify(
             names.join(", ")
         );
     }
-    let factory =
-        move |spec: &check::CheckSpec| -> Result<Box<dyn Target>, netconform::target::TargetError> {
-            match kind {
-                // A switch check gets the Linux bridge, a router check a router namespace,
-                // every other check a host stack.
-                TargetKind::Linux => {
-                    if let Some(bridge) = netconform::target::bridge::bridge_config_for(&spec.needs)
-                    {
-                        return Ok(Box::new(LinuxBridge::new(bridge)?));
-                    }
-                    if spec.needs.tls {
-                        return Ok(Box::new(netconform::target::tls::RustlsTarget::new()?));
-                    }
-                    if let Some(router) = netconform::target::router::router_config_for(&spec.needs)
-                    {
-                        return Ok(Box::new(netconform::target::router::LinuxRouter::new(
-                            router,
-                        )?));
-                    }
-                    Ok(Box::new(LinuxTarget::new(
-                        netconform::target::linux::lab_config_for(&spec.needs),
-                    )?))
-                }
-            }
-        };
-    let total = checks.len();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let progress = |r: &CheckReport| {
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        println!(
-            "[{n:>3}/{total}] {:<11} {}  ({} ms)",
+    let factory = |spec: &check::CheckSpec| make_target(&kind, &spec.needs);
+    let accepted = load_deviations(&kind, deviations_file)?;
+    let progress = Bar::new(checks.len());
+    let summary = check::run_checks(&name, &checks, &factory, jobs, profile, &progress);
+    progress.bar.finish_and_clear();
+    let report = netconform::report::Report::build(&summary, &accepted);
+    netconform::report::write_dir(&summary, &report, out)
+        .with_context(|| format!("writing the report to {}", out.display()))?;
+    println!();
+    print!(
+        "{}",
+        netconform::report::table::render(&report, out, verbose)
+    );
+    println!(
+        "report: {0}/report.html, {0}/report.json, {0}/junit.xml",
+        out.display()
+    );
+    Ok(match report.counts.status() {
+        netconform::report::Status::Error => ExitCode::from(2),
+        netconform::report::Status::Fail => ExitCode::from(1),
+        netconform::report::Status::Unsupported => ExitCode::from(3),
+        netconform::report::Status::Pass => ExitCode::SUCCESS,
+    })
+}
+
+/// The progress of a certify run: a bar with the checks running now and the clause each
+/// one checks (on a terminal), and one line per finished check (always).
+struct Bar {
+    bar: indicatif::ProgressBar,
+    running: std::sync::Mutex<Vec<(&'static str, &'static str)>>,
+}
+
+impl Bar {
+    fn new(total: usize) -> Bar {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Bar {
+            bar,
+            running: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn show_running(&self, running: &[(&'static str, &'static str)]) {
+        let text: Vec<String> = running
+            .iter()
+            .map(|(id, clause)| format!("{id} [{clause}]"))
+            .collect();
+        self.bar.set_message(text.join(", "));
+    }
+}
+
+impl check::Progress for Bar {
+    fn started(&self, spec: &check::CheckSpec) {
+        let clause = spec.clauses.first().map_or("", |c| c.source);
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.push((spec.id, clause));
+        self.show_running(&running);
+    }
+
+    fn finished(&self, r: &CheckReport) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|(id, _)| *id != r.id);
+        self.bar.inc(1);
+        let line = format!(
+            "[{:>3}/{}] {:<11} {}  ({} ms)",
+            self.bar.position(),
+            self.bar.length().unwrap_or(0),
             r.verdict.label(),
             r.id,
             r.duration_ms
         );
-    };
-    let summary = check::run_checks(name, &checks, &factory, jobs, profile, &progress);
-    summary
-        .write_artifacts(out)
-        .with_context(|| format!("writing the report to {}", out.display()))?;
-
-    println!();
-    for report in &summary.checks {
-        match &report.verdict {
-            Verdict::Pass => {}
-            Verdict::Fail { step, differences } => {
-                println!("FAIL {}: {step}", report.id);
-                for d in differences {
-                    println!("     - {d}");
-                }
-                for clause in &report.clauses {
-                    println!(
-                        "     clause {} ({}): {}",
-                        clause.id, clause.source, clause.text
-                    );
-                }
-                println!(
-                    "     trace: {}/{}.trace.txt, pcap: {}/{}.pcap",
-                    out.display(),
-                    report.id,
-                    out.display(),
-                    report.id
-                );
-                if verbose {
-                    println!("{}", report.trace_text());
-                }
-            }
-            Verdict::Unsupported { reason } => println!("UNSUPPORTED {}: {reason}", report.id),
-            Verdict::Error { reason } => println!("ERROR {}: {reason}", report.id),
+        if self.bar.is_hidden() {
+            println!("{line}");
+        } else {
+            self.bar.println(line);
         }
+        self.show_running(&running);
     }
-    println!("\nBy clause:");
-    for row in summary.by_clause() {
-        println!(
-            "  {:<11} {:<34} {} ({} checks)",
-            row.label(),
-            row.clause.id,
-            row.clause.source,
-            row.checks.len()
-        );
-    }
-    let (pass, fail, unsupported, error) = summary.counts();
-    println!(
-        "\n{pass} passed, {fail} failed, {unsupported} unsupported, {error} errors  (report in {})",
-        out.display()
-    );
-    Ok(if error > 0 {
-        ExitCode::from(2)
-    } else if fail > 0 {
-        ExitCode::from(1)
-    } else if unsupported > 0 {
-        ExitCode::from(3)
-    } else {
-        ExitCode::SUCCESS
-    })
 }

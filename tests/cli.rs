@@ -21,6 +21,7 @@ fn every_subcommand_has_help() {
         vec!["trace", "show", "--help"],
         vec!["clean", "--help"],
         vec!["bench", "--help"],
+        vec!["report", "compare", "--help"],
     ] {
         let out = netconform().args(&args).output().expect("run netconform");
         assert!(
@@ -183,4 +184,117 @@ fn clean_removes_what_a_killed_certify_left() {
         namespaces_of(pid)
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("netconform-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    dir
+}
+
+/// `certify --target smoltcp` needs no privilege (smoltcp runs in-process), and its exit
+/// status tells CI pass (0) from fail (1); the report is written either way, and
+/// `report compare` puts two reports side by side.
+#[test]
+fn certify_smoltcp_exit_status_and_report_files() {
+    let pass = temp_dir("smoltcp-pass");
+    let out = netconform()
+        .args([
+            "certify",
+            "--target",
+            "smoltcp",
+            "--only",
+            "tcp.passive-open",
+            "--out",
+        ])
+        .arg(&pass)
+        .output()
+        .expect("run certify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for file in ["report.json", "report.html", "junit.xml", "summary.json"] {
+        assert!(pass.join(file).exists(), "{file} missing");
+    }
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+
+    let fail = temp_dir("smoltcp-fail");
+    let out = netconform()
+        .args([
+            "certify",
+            "--target",
+            "smoltcp",
+            "--only",
+            "tcp.matrix.v4.listen",
+            "--out",
+        ])
+        .arg(&fail)
+        .output()
+        .expect("run certify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let html = std::fs::read_to_string(fail.join("report.html")).expect("report.html");
+    // The clause's RFC text, the counterexample's replay file and the pcap are in the page.
+    assert!(html.contains("If the state is LISTEN"), "no clause text");
+    assert!(html.contains("tcp.matrix.v4.listen.counterexample.json"));
+    assert!(
+        html.contains("data:application/vnd.tcpdump.pcap;base64,")
+            || html.contains("data:application/octet-stream;base64,")
+    );
+    let replay = fail.join("tcp.matrix.v4.listen.counterexample.json");
+    let out = netconform()
+        .args(["replay", "--target", "smoltcp"])
+        .arg(&replay)
+        .output()
+        .expect("run replay");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the counterexample does not fail on replay: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let page = fail.join("comparison.html");
+    let out = netconform()
+        .args(["report", "compare"])
+        .arg(&pass)
+        .arg(fail.join("report.json"))
+        .arg("--out")
+        .arg(&page)
+        .output()
+        .expect("run report compare");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&page).expect("comparison page");
+    assert!(
+        page.contains("tcp.matrix.v4.listen") && page.contains("tcp.passive-open.active-close")
+    );
+    std::fs::remove_dir_all(&pass).ok();
+    std::fs::remove_dir_all(&fail).ok();
+}
+
+/// A target the CLI does not know, or an external target without its config, is an
+/// error (exit 2) that says what is expected, never a panic.
+#[test]
+fn certify_refuses_unknown_targets() {
+    for target in ["bogus", "external:", "external:/nonexistent/agent.toml"] {
+        let out = netconform()
+            .args([
+                "certify",
+                "--target",
+                target,
+                "--only",
+                "tcp.passive-open",
+                "--out",
+            ])
+            .arg(temp_dir("bad-target"))
+            .output()
+            .expect("run certify");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(out.status.code(), Some(2), "{target}: {all}");
+        assert!(!all.contains("panicked"), "{target}: {all}");
+    }
 }

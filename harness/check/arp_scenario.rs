@@ -341,11 +341,21 @@ pub fn run_arp_scenario(
     scenario: &ArpScenario,
     profile: &ArpProfile,
 ) -> Result<ScenarioOutcome, CheckError> {
-    let mut run = Runner::setup(session, scenario, profile)?;
-    for (i, step) in scenario.steps.iter().enumerate() {
-        run.step(i, step)?;
+    let result = (|| {
+        let mut run = Runner::setup(session, scenario, profile)?;
+        for (i, step) in scenario.steps.iter().enumerate() {
+            run.step(i, step)?;
+        }
+        run.finish()
+    })();
+    if let Err(e) = &result
+        && !matches!(e, CheckError::Target { .. })
+    {
+        session.offer_counterexample(crate::check::session::Counterexample::ArpScenario {
+            scenario: scenario.clone(),
+        });
     }
-    run.finish()
+    result
 }
 
 struct Runner<'a, 's> {

@@ -67,8 +67,9 @@ pub struct ExpectArp {
     pub sender_mac: MacAddr,
     /// Sender protocol address.
     pub sender_ip: std::net::Ipv4Addr,
-    /// Target hardware address (zero in a request).
-    pub target_mac: MacAddr,
+    /// Target hardware address; `None`: not compared (RFC 826 on a request: "It does not
+    /// set ar$tha to anything in particular": Linux sends zeros, smoltcp broadcast).
+    pub target_mac: Option<MacAddr>,
     /// Target protocol address.
     pub target_ip: std::net::Ipv4Addr,
 }
@@ -105,7 +106,9 @@ impl Expectation for ExpectArp {
         );
         field(&mut d, "arp.sender_mac", self.sender_mac, arp.sender_mac);
         field(&mut d, "arp.sender_ip", self.sender_ip, arp.sender_ip);
-        field(&mut d, "arp.target_mac", self.target_mac, arp.target_mac);
+        if let Some(target_mac) = self.target_mac {
+            field(&mut d, "arp.target_mac", target_mac, arp.target_mac);
+        }
         field(&mut d, "arp.target_ip", self.target_ip, arp.target_ip);
         if d.is_empty() {
             Ok(frame.clone())

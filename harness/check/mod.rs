@@ -34,7 +34,7 @@ pub mod tcp_timers;
 pub mod tls;
 
 pub use clause::Clause;
-pub use runner::{CheckReport, RunSummary, run_checks};
+pub use runner::{CheckReport, Progress, RunSummary, run_checks};
 pub use session::{CheckError, Session};
 
 use std::fmt;

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::check::session::Counterexample;
 use crate::check::tcp_scenario::ProfileName;
 use crate::check::{CheckError, CheckSpec, Clause, Session, Verdict};
 use crate::target::{Target, TargetError};
@@ -40,6 +41,18 @@ pub struct CheckReport {
     pub names: HostNames,
     /// The environment the target recorded (pinned sysctls and the like).
     pub environment: Vec<String>,
+    /// What the failing step expected (a frame's description, `no frame`, a call's outcome);
+    /// `None` when the check passed or failed outside a comparison.
+    pub expected: Option<String>,
+    /// Index in the trace's events of the observation that failed (the frame that did not
+    /// match, or the end of the trace when nothing came); `None` when the check did not fail.
+    pub failed_at: Option<usize>,
+    /// The smallest input known to fail this check (scenario checks only), shrunk against
+    /// the same kind of target when the run allowed it.
+    pub counterexample: Option<Counterexample>,
+    /// The trace of the counterexample's last failing run (the shrunk one).
+    #[serde(skip)]
+    pub counterexample_trace: Option<Trace>,
 }
 
 impl CheckReport {
@@ -196,6 +209,10 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         trace: Trace::default(),
         names: HostNames::default(),
         environment: Vec::new(),
+        expected: None,
+        failed_at: None,
+        counterexample: None,
+        counterexample_trace: None,
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), Verdict> {
         let mut target = factory(spec).map_err(|e| Verdict::Error {
@@ -205,7 +222,19 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         let mut session = Session::with_profile(target.as_mut(), profile);
         let result = (spec.run)(&mut session);
         report.names = session.host_names().clone();
+        if let Err(e) = &result
+            && !matches!(e, CheckError::Target { .. })
+        {
+            report.expected = session.expecting().map(str::to_string).or_else(|| match e {
+                CheckError::WrongAnswer { expected, .. } => Some(expected.clone()),
+                _ => None,
+            });
+            report.counterexample = session.counterexample().cloned();
+        }
         report.trace = session.into_trace();
+        if let Err(e) = &result {
+            report.failed_at = Some(failure_index(&report.trace, e));
+        }
         result.map_err(|e| verdict_of(&e))
     }));
     report.verdict = match outcome {
@@ -222,19 +251,176 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
             }
         }
     };
+    if let Some(Counterexample::TcpScenario {
+        scenario,
+        peer_port,
+        ..
+    }) = report.counterexample.clone()
+        && matches!(report.verdict, Verdict::Fail { .. })
+    {
+        let (shrunk, trace) = shrink_tcp(spec, factory, profile, &scenario, peer_port);
+        report.counterexample = Some(shrunk);
+        report.counterexample_trace = trace;
+    }
     report.duration_ms = started.elapsed().as_millis() as u64;
     report
 }
 
+/// Where in `trace` the failure of `error` was observed: the last frame the stack sent
+/// when a frame did not match (or came where silence was expected), else the end.
+fn failure_index(trace: &Trace, error: &CheckError) -> usize {
+    let frame_was_wrong = matches!(
+        error,
+        CheckError::Mismatch { .. } | CheckError::Unexpected { .. }
+    );
+    if frame_was_wrong
+        && let Some(i) = trace.events.iter().rposition(|e| {
+            matches!(
+                e.kind,
+                crate::trace::EventKind::Frame {
+                    direction: crate::trace::Direction::Received,
+                    ..
+                }
+            )
+        })
+    {
+        return i;
+    }
+    trace.events.len()
+}
+
+/// The kind of a scenario's failure, for shrinking: a smaller scenario counts only when it
+/// fails the same way (same field first, or same kind of step); errors of the target never
+/// count.
+fn failure_signature(error: &CheckError) -> Option<String> {
+    match error {
+        CheckError::Mismatch { differences, .. } => Some(format!(
+            "mismatch {}",
+            differences
+                .first()
+                .and_then(|d| d.split(':').next())
+                .unwrap_or("")
+        )),
+        CheckError::NothingObserved { .. } => Some("nothing observed".into()),
+        CheckError::Unexpected { .. } => Some("unexpected frame".into()),
+        CheckError::WrongAnswer { .. } => Some("wrong answer".into()),
+        _ => None,
+    }
+}
+
+/// Most trial runs a shrink makes (each on a fresh target).
+const SHRINK_TRIALS: usize = 40;
+
+/// Shrinks a failing TCP scenario by deleting events one at a time (to a fixpoint) while a
+/// fresh target still fails it the same way. The scenario is first run again unchanged: a
+/// failure that does not come back is reported unshrunk. Returns the counterexample and the
+/// trace of its last failing run.
+fn shrink_tcp(
+    spec: &CheckSpec,
+    factory: &TargetFactory<'_>,
+    profile: ProfileName,
+    scenario: &crate::check::tcp_scenario::TcpScenario,
+    peer_port: u16,
+) -> (Counterexample, Option<Trace>) {
+    let trial = |candidate: &crate::check::tcp_scenario::TcpScenario| -> Option<(String, Trace)> {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut target = factory(spec).ok()?;
+            let mut session = Session::with_profile(target.as_mut(), profile);
+            let result =
+                crate::check::tcp_scenario::run_scenario(&mut session, candidate, peer_port);
+            let signature = result.err().as_ref().and_then(failure_signature)?;
+            Some((signature, session.into_trace()))
+        }))
+        .ok()
+        .flatten()
+    };
+    let unshrunk = |trace| {
+        (
+            Counterexample::TcpScenario {
+                scenario: scenario.clone(),
+                peer_port,
+                shrunk: false,
+                original_events: scenario.events.len(),
+            },
+            trace,
+        )
+    };
+    let Some((signature, mut trace)) = trial(scenario) else {
+        return unshrunk(None);
+    };
+    let mut best = scenario.clone();
+    let mut trials = 1;
+    let mut progress = true;
+    while progress && trials < SHRINK_TRIALS {
+        progress = false;
+        let mut i = best.events.len();
+        while i > 0 && trials < SHRINK_TRIALS {
+            i -= 1;
+            let mut candidate = best.clone();
+            candidate.events.remove(i);
+            trials += 1;
+            if let Some((s, t)) = trial(&candidate)
+                && s == signature
+            {
+                best = candidate;
+                trace = t;
+                progress = true;
+            }
+        }
+    }
+    let shrunk = best.events.len() < scenario.events.len();
+    if shrunk {
+        best.name = format!(
+            "{} (shrunk to {} of {} events)",
+            scenario.name,
+            best.events.len(),
+            scenario.events.len()
+        );
+    }
+    (
+        Counterexample::TcpScenario {
+            scenario: best,
+            peer_port,
+            shrunk,
+            original_events: scenario.events.len(),
+        },
+        Some(trace),
+    )
+}
+
+/// Told when each check of a run starts and ends (a progress bar, a log).
+pub trait Progress: Sync {
+    /// `spec` is about to run.
+    fn started(&self, spec: &CheckSpec) {
+        let _ = spec;
+    }
+    /// A check ended with `report`.
+    fn finished(&self, report: &CheckReport);
+}
+
+/// Progress that nobody watches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn finished(&self, _report: &CheckReport) {}
+}
+
+impl<F: Fn(&CheckReport) + Sync> Progress for F {
+    fn finished(&self, report: &CheckReport) {
+        self(report)
+    }
+}
+
 /// Runs `checks`, up to `parallel` at a time, each on its own target; `progress` is told
-/// when each one ends.
+/// when each one starts and ends.
 pub fn run_checks(
     target_name: &str,
     checks: &[CheckSpec],
     factory: &TargetFactory<'_>,
     parallel: usize,
     profile: ProfileName,
-    progress: &(dyn Fn(&CheckReport) + Sync),
+    progress: &dyn Progress,
 ) -> RunSummary {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CheckReport>>> = Mutex::new(vec![None; checks.len()]);
@@ -244,8 +430,9 @@ pub fn run_checks(
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(spec) = checks.get(i) else { break };
+                    progress.started(spec);
                     let report = run_one(spec, factory, profile);
-                    progress(&report);
+                    progress.finished(&report);
                     results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(report);
                 }
             });

@@ -67,6 +67,56 @@ pub enum CheckError {
     },
 }
 
+/// The smallest input known to make a check fail, kept by the session for the report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Counterexample {
+    /// A TCP scenario (replayable with `netconform replay`).
+    TcpScenario {
+        /// The scenario.
+        scenario: crate::check::tcp_scenario::TcpScenario,
+        /// The peer's port it ran with.
+        peer_port: u16,
+        /// True when the runner shrank it (removed events while the failure stayed the same).
+        shrunk: bool,
+        /// Events of the scenario as it came from the check, before shrinking.
+        original_events: usize,
+    },
+    /// An ARP scenario (replayable with `netconform replay`).
+    ArpScenario {
+        /// The scenario.
+        scenario: crate::check::arp_scenario::ArpScenario,
+    },
+}
+
+impl Counterexample {
+    /// The events, one line each, for reports.
+    pub fn event_lines(&self) -> Vec<String> {
+        let line = |v: serde_json::Result<String>| v.unwrap_or_else(|e| format!("<{e}>"));
+        match self {
+            Counterexample::TcpScenario { scenario, .. } => scenario
+                .events
+                .iter()
+                .map(|e| line(serde_json::to_string(e)))
+                .collect(),
+            Counterexample::ArpScenario { scenario } => scenario
+                .steps
+                .iter()
+                .map(|s| line(serde_json::to_string(s)))
+                .collect(),
+        }
+    }
+
+    /// The file `netconform replay` runs, as JSON.
+    pub fn replay_json(&self) -> String {
+        let v = match self {
+            Counterexample::TcpScenario { scenario, .. } => serde_json::to_string_pretty(scenario),
+            Counterexample::ArpScenario { scenario } => serde_json::to_string_pretty(scenario),
+        };
+        v.unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
 /// One check's conversation with one target.
 pub struct Session<'t> {
     recorder: Recorder<'t>,
@@ -74,6 +124,9 @@ pub struct Session<'t> {
     names: HostNames,
     barrier_seq: u16,
     profile: ProfileName,
+    /// What the step being checked expects, while it waits (`None` between steps).
+    expecting: Option<String>,
+    counterexample: Option<Counterexample>,
 }
 
 impl<'t> Session<'t> {
@@ -92,7 +145,28 @@ impl<'t> Session<'t> {
             names,
             barrier_seq: 0,
             profile,
+            expecting: None,
+            counterexample: None,
         }
+    }
+
+    /// What the step that failed expected (set while a step waits for a frame; a failing
+    /// check leaves it set), for the report's expected ladder.
+    pub fn expecting(&self) -> Option<&str> {
+        self.expecting.as_deref()
+    }
+
+    /// Offers the input that made this check fail; the first one offered is kept (a check
+    /// that runs many scenarios reports its first failing one).
+    pub fn offer_counterexample(&mut self, counterexample: Counterexample) {
+        if self.counterexample.is_none() {
+            self.counterexample = Some(counterexample);
+        }
+    }
+
+    /// The counterexample offered, if any.
+    pub fn counterexample(&self) -> Option<&Counterexample> {
+        self.counterexample.as_ref()
     }
 
     /// The profile the models of this session follow (RFC text, or a stack's documented
@@ -199,6 +273,7 @@ impl<'t> Session<'t> {
         timeout: Duration,
         expected: &dyn Expectation,
     ) -> Result<Frame, CheckError> {
+        self.expecting = Some(expected.describe());
         let Some(observed) = self.next_frame(step, timeout)? else {
             return Err(CheckError::NothingObserved {
                 step: format!("{step} ({})", expected.describe()),
@@ -206,7 +281,10 @@ impl<'t> Session<'t> {
             });
         };
         match expected.compare(&observed) {
-            Ok(frame) => Ok(frame),
+            Ok(frame) => {
+                self.expecting = None;
+                Ok(frame)
+            }
             Err(differences) => Err(CheckError::Mismatch {
                 step: format!("{step} ({})", expected.describe()),
                 differences,
@@ -307,8 +385,12 @@ impl<'t> Session<'t> {
 
     /// Expects no relevant frame during `window`.
     pub fn expect_silence(&mut self, step: &str, window: Duration) -> Result<(), CheckError> {
+        self.expecting = Some(format!("no frame for {window}"));
         match self.next_frame(step, window)? {
-            None => Ok(()),
+            None => {
+                self.expecting = None;
+                Ok(())
+            }
             Some(observed) => Err(CheckError::Unexpected {
                 step: step.into(),
                 observed: observed.summary(),
@@ -399,6 +481,7 @@ impl<'t> Session<'t> {
         if &outcome == expected {
             Ok(())
         } else {
+            self.expecting = Some(format!("{step}: {expected}"));
             Err(CheckError::WrongAnswer {
                 step: step.into(),
                 expected: format!("{expected:?}"),

@@ -306,7 +306,7 @@ pub(crate) fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
             eth_destination: MacAddr::BROADCAST,
             sender_mac: e.stack_mac,
             sender_ip: e.stack,
-            target_mac: MacAddr::ZERO,
+            target_mac: None,
             target_ip: e.peer,
         },
     )?;

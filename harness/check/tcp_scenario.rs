@@ -1158,5 +1158,16 @@ pub fn run_scenario(
     scenario: &TcpScenario,
     peer_port: u16,
 ) -> Result<(), CheckError> {
-    ScenarioRunner::new(session, scenario.clone(), peer_port)?.run()
+    let result = ScenarioRunner::new(session, scenario.clone(), peer_port)?.run();
+    if let Err(e) = &result
+        && !matches!(e, CheckError::Target { .. })
+    {
+        session.offer_counterexample(crate::check::session::Counterexample::TcpScenario {
+            scenario: scenario.clone(),
+            peer_port,
+            shrunk: false,
+            original_events: scenario.events.len(),
+        });
+    }
+    result
 }

@@ -3,7 +3,8 @@
 //! A [`Target`] has a **wire plane** (send one Ethernet frame to the stack, receive the next
 //! frame it sent before a deadline) and a **control plane** (socket calls made inside the
 //! stack, and state queries). [`linux::LinuxTarget`] drives the running kernel in a network
-//! namespace. A target that cannot perform an event says so with
+//! namespace; [`smoltcp::SmoltcpTarget`] drives smoltcp in-process on a virtual clock
+//! ([`Target::virtual_now`]). A target that cannot perform an event says so with
 //! [`TargetError::NotSupported`], which is a verdict of its own, not a failure.
 //!
 //! A switch under test has several ports: [`Target::ports`], [`Target::send_frame_on`] and
@@ -25,6 +26,7 @@ pub mod openssl;
 pub mod ports;
 pub mod recorder;
 pub mod router;
+pub mod smoltcp;
 pub mod switch;
 pub mod tls;
 

@@ -1,0 +1,517 @@
+//! The smoltcp target: the TCP checks of the catalogue run unchanged against smoltcp
+//! 0.14 in-process, on a virtual clock (no namespaces, no privileges, no real waiting).
+//!
+//! The verdicts asserted here are the ones analysed in the smoltcp report: what passes,
+//! which deviations fail and with which difference, and what smoltcp cannot do
+//! (UNSUPPORTED, never FAIL). `whole_catalogue` (ignored) prints every verdict under both
+//! profiles: `cargo test --test smoltcp_target -- --ignored --nocapture`.
+
+#[macro_use]
+mod common;
+
+use netconform::check::runner::{run_checks, run_one};
+use netconform::check::tcp_scenario::ProfileName;
+use netconform::check::{CheckReport, CheckSpec, Verdict};
+use netconform::target::smoltcp::{SmoltcpTarget, smoltcp_config_for};
+use netconform::target::{CallOutcome, SocketCall, Target, TargetError};
+
+use common::spec;
+
+fn smoltcp(spec: &CheckSpec) -> Result<Box<dyn Target>, TargetError> {
+    Ok(Box::new(SmoltcpTarget::new(smoltcp_config_for(
+        &spec.needs,
+    ))?))
+}
+
+fn run(id: &str) -> CheckReport {
+    run_one(&spec(id), &smoltcp, ProfileName::Rfc)
+}
+
+#[test]
+#[ignore]
+fn whole_catalogue() {
+    let filter = std::env::var("ONLY").unwrap_or_default();
+    let checks: Vec<CheckSpec> = netconform::check::catalogue()
+        .into_iter()
+        .filter(|c| c.id.contains(&filter))
+        .collect();
+    let factory: &netconform::check::runner::TargetFactory<'_> = &smoltcp;
+    for profile in [ProfileName::Rfc, ProfileName::Linux] {
+        let summary = run_checks(
+            "smoltcp",
+            &checks,
+            factory,
+            2,
+            profile,
+            &netconform::check::runner::Quiet,
+        );
+        for r in &summary.checks {
+            println!("{profile:?} {} {}", r.id, r.verdict.label());
+            match &r.verdict {
+                Verdict::Fail { step, differences } => {
+                    println!("   step: {step}");
+                    for d in differences {
+                        println!("   - {d}");
+                    }
+                }
+                Verdict::Unsupported { reason } | Verdict::Error { reason } => {
+                    println!("   {reason}")
+                }
+                Verdict::Pass => {}
+            }
+            if std::env::var("TRACE").is_ok() {
+                println!("{}", r.trace_text());
+            }
+        }
+        println!("{profile:?} counts {:?}", summary.counts());
+    }
+}
+
+#[test]
+fn peer_preresolved_needs_no_arp() {
+    use netconform::wire::{Frame, Icmpv4Message};
+    let mut target = SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
+        false,
+    )))
+    .unwrap();
+    let e = target.endpoints().clone();
+    let ping = Frame::icmpv4(
+        e.harness_mac,
+        e.stack_mac,
+        e.peer_ipv4.unwrap(),
+        e.stack_ipv4.unwrap().0,
+        Icmpv4Message::echo_request(1, 1, b"x".to_vec()),
+    );
+    target.send_frame(&ping.emit()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
+    let first = target.recv_frame(deadline).unwrap().expect("an answer");
+    let summary = Frame::parse(&first).unwrap().summary();
+    assert!(summary.contains("ICMP echo reply"), "{summary}");
+    assert_eq!(target.recv_frame(deadline).unwrap(), None);
+}
+
+/// The verdict label of every `tcp.` check under the RFC profile, on `factory`.
+fn tcp_verdicts(
+    factory: &netconform::check::runner::TargetFactory<'_>,
+) -> std::collections::BTreeMap<&'static str, CheckReport> {
+    let checks: Vec<CheckSpec> = netconform::check::catalogue()
+        .into_iter()
+        .filter(|c| c.id.starts_with("tcp."))
+        .collect();
+    run_checks(
+        "smoltcp",
+        &checks,
+        factory,
+        2,
+        ProfileName::Rfc,
+        &netconform::check::runner::Quiet,
+    )
+    .checks
+    .into_iter()
+    .map(|r| (r.id, r))
+    .collect()
+}
+
+fn assert_fails_with(report: &CheckReport, step: &str, difference: &str) {
+    let (got_step, differences) = common::failure(report);
+    assert!(got_step.starts_with(step), "{}: step {got_step}", report.id);
+    assert!(
+        differences.iter().any(|d| d.contains(difference)),
+        "{}: {differences:?}",
+        report.id
+    );
+}
+
+fn assert_unsupported(report: &CheckReport, reason: &str) {
+    match &report.verdict {
+        Verdict::Unsupported { reason: r } => assert!(r.contains(reason), "{}: {r}", report.id),
+        other => panic!("{}: expected UNSUPPORTED, got {other:?}", report.id),
+    }
+}
+
+/// The TCP checks under the RFC profile: the end-to-end and timer checks pass on the
+/// virtual clock, the matrix rows find smoltcp's deviations, and what smoltcp cannot do is
+/// UNSUPPORTED, never a failure.
+#[test]
+fn tcp_checks_under_the_rfc_profile() {
+    let v = tcp_verdicts(&smoltcp);
+    for id in [
+        "tcp.passive-open.active-close",
+        "tcp.passive-open.passive-close",
+        "tcp.timer.zero-window",
+        "tcp.timer.data-retransmission",
+        "tcp.timer.user-timeout",
+    ] {
+        common::assert_pass(&v[id]);
+    }
+    // smoltcp drops the RST it owes the SYN while it resolves the peer, and does not send
+    // it once the ARP reply is in (RFC 1122 §2.3.2.2 SHOULD keep one packet).
+    assert_fails_with(
+        &v["tcp.closed-port.syn"],
+        "stack refuses the SYN",
+        "nothing arrived within 1000.000 ms",
+    );
+    assert_unsupported(&v["tcp.timer.keepalive"], "TCP_KEEPCNT");
+    assert_unsupported(&v["tcp.timer.syn-retransmission"], "TCP_SYNCNT");
+    assert_unsupported(
+        &v["tcp.timer.synack-retransmission"],
+        "net.ipv4.tcp_synack_retries = 1",
+    );
+    for family in ["v4", "v6"] {
+        // SYN+FIN is dropped in LISTEN and draws no RST in CLOSED.
+        assert_fails_with(
+            &v[format!("tcp.matrix.{family}.listen").as_str()],
+            "LISTEN row",
+            "SynFin seq RcvNxt: event 2 of 2",
+        );
+        assert_fails_with(
+            &v[format!("tcp.matrix.{family}.closed").as_str()],
+            "CLOSED row",
+            "SynFin seq RcvNxt: event 1 of 1",
+        );
+        // An unacceptable ACK in SYN-SENT draws no RST (RFC 9293 §3.10.7.3).
+        assert_fails_with(
+            &v[format!("tcp.matrix.{family}.syn-sent").as_str()],
+            "SYN-SENT row",
+            "[unacceptable ACK in SYN-SENT], the stack sent nothing",
+        );
+        // A SYN in a synchronized state is dropped without a challenge ACK.
+        for state in ["fin-wait-1", "close-wait", "time-wait"] {
+            assert_fails_with(
+                &v[format!("tcp.matrix.{family}.{state}").as_str()],
+                "",
+                "[challenge ACK (SYN in a synchronized state)], the stack sent nothing",
+            );
+        }
+        // A segment straddling the right edge of the receive window trips smoltcp's
+        // `debug_assert!(len_written == payload_len)` (socket/tcp.rs): the target reports
+        // the panic and stays dead.
+        if cfg!(debug_assertions) {
+            for state in ["syn-received", "established"] {
+                let r = &v[format!("tcp.matrix.{family}.{state}").as_str()];
+                match &r.verdict {
+                    Verdict::Error { reason } => assert!(
+                        reason.contains(
+                            "smoltcp panicked: assertion failed: len_written == payload_len"
+                        ),
+                        "{}: {reason}",
+                        r.id
+                    ),
+                    other => panic!("{}: expected ERROR, got {other:?}", r.id),
+                }
+            }
+        }
+    }
+    for r in v.values() {
+        if let Verdict::Unsupported { reason } = &r.verdict {
+            assert!(!reason.is_empty(), "{}", r.id);
+        }
+    }
+}
+
+/// The environment names the smoltcp version the verdicts hold for.
+#[test]
+fn environment_names_the_version() {
+    assert_eq!(
+        run("tcp.closed-port.syn")
+            .environment
+            .first()
+            .map(String::as_str),
+        Some("smoltcp version = 0.14.0")
+    );
+}
+
+/// One deterministic trace on the virtual clock, locked with its times: the handshake, data
+/// the peer never acknowledges (smoltcp retransmits after 1000 ms, then 2000 ms, then
+/// 4000 ms: RTO 1 s, doubled on every expiry), the close, and TIME-WAIT, which smoltcp
+/// ends after 10 s. The whole run costs no real time.
+#[test]
+fn virtual_clock_trace() {
+    use netconform::check::Session;
+    use netconform::check::tcp_basic::TcpFlow;
+    use netconform::target::{Family, SocketId, TcpState};
+    use netconform::time::Duration;
+    use netconform::wire::TcpFlags;
+    use std::net::IpAddr;
+
+    let mut target = SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
+        false,
+    )))
+    .unwrap();
+    let mut s = Session::with_profile(&mut target, ProfileName::Rfc);
+    let stack = s.ipv4().unwrap().stack;
+    let listener = SocketId(1);
+    s.call_expect(
+        "listen",
+        SocketCall::Listen {
+            sock: listener,
+            family: Family::Ipv4,
+            addr: Some(IpAddr::V4(stack)),
+            port: 8080,
+            backlog: 1,
+        },
+        &CallOutcome::Ok,
+    )
+    .unwrap();
+    let mut flow = TcpFlow::new(&s, 40_000, 8080, 1_000_000).unwrap();
+    flow.send(&mut s, "SYN", flow.syn()).unwrap();
+    let syn_ack = flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[]);
+    flow.expect_segment(&mut s, "SYN-ACK", &syn_ack).unwrap();
+    flow.send(&mut s, "ACK", flow.segment(TcpFlags::ACK, &[]))
+        .unwrap();
+    let CallOutcome::NewSocket(conn) = s
+        .call(
+            "accept",
+            SocketCall::Accept {
+                listener,
+                timeout_ms: 1000,
+            },
+        )
+        .unwrap()
+    else {
+        panic!("no connection");
+    };
+    let data = vec![b'd'; 100];
+    s.call_expect(
+        "send",
+        SocketCall::Send {
+            sock: conn,
+            data: data.clone(),
+        },
+        &CallOutcome::Sent(100),
+    )
+    .unwrap();
+    let expected = flow.expect("data", TcpFlags::PSH | TcpFlags::ACK, &data);
+    flow.expect_segment(&mut s, "data", &expected).unwrap();
+    let sent = s.now();
+    let mut at = Vec::new();
+    for k in 0..3 {
+        s.expect(
+            &format!("retransmission {k}"),
+            Duration::from_millis(10_000),
+            &expected,
+        )
+        .unwrap();
+        at.push(s.now().saturating_since(sent).total_millis());
+    }
+    assert_eq!(at, [1000, 3000, 7000]);
+    flow.send(&mut s, "ACK of the data", flow.segment(TcpFlags::ACK, &[]))
+        .unwrap();
+    s.call_expect("close", SocketCall::Close { sock: conn }, &CallOutcome::Ok)
+        .unwrap();
+    let fin = flow.expect("FIN", TcpFlags::FIN | TcpFlags::ACK, &[]);
+    flow.expect_segment(&mut s, "FIN", &fin).unwrap();
+    flow.send(
+        &mut s,
+        "FIN-ACK",
+        flow.segment(TcpFlags::FIN | TcpFlags::ACK, &[]),
+    )
+    .unwrap();
+    let ack = flow.expect("ACK of the FIN", TcpFlags::ACK, &[]);
+    flow.expect_segment(&mut s, "ACK of the FIN", &ack).unwrap();
+    s.expect_tcp_state("TIME-WAIT", 8080, 40_000, Some(TcpState::TimeWait))
+        .unwrap();
+    let entered = s.now();
+    // The listener waits 11 s for a connection: time passes on the virtual clock.
+    s.call_expect(
+        "wait",
+        SocketCall::Accept {
+            listener,
+            timeout_ms: 11_000,
+        },
+        &CallOutcome::TimedOut,
+    )
+    .unwrap();
+    assert_eq!(s.now().saturating_since(entered).total_millis(), 11_000);
+    s.expect_tcp_state("TIME-WAIT is over", 8080, 40_000, None)
+        .unwrap();
+    let names = s.host_names().clone();
+    let trace = s.into_trace().render(&names);
+    insta::assert_snapshot!("virtual_clock_trace", trace);
+}
+
+/// Garbage and truncated frames never take the harness down: smoltcp gets thousands of
+/// them, then a check still runs on the same target and passes.
+#[test]
+fn garbage_frames_never_panic_the_harness() {
+    let factory = |spec: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+        let mut target = SmoltcpTarget::new(smoltcp_config_for(&spec.needs))?;
+        let e = target.endpoints().clone();
+        // xorshift64: deterministic bytes, the same on every run.
+        let mut state: u64 = 0x5eed_5eed_5eed_5eed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let syn = netconform::wire::Frame::tcp_v4(
+            e.harness_mac,
+            e.stack_mac,
+            e.peer_ipv4.unwrap(),
+            e.stack_ipv4.unwrap().0,
+            netconform::wire::TcpSegment::new(40_000, 8080, 1, 0, netconform::wire::TcpFlags::SYN),
+        )
+        .emit();
+        let mut frames: Vec<Vec<u8>> = (0..syn.len()).map(|n| syn[..n].to_vec()).collect();
+        for _ in 0..2000 {
+            let mut f = syn.clone();
+            let len = (next() % 128) as usize;
+            f.resize(len.max(14), 0);
+            // Keep the Ethernet header (so smoltcp parses further) half of the time.
+            let from = if next() % 2 == 0 { 14 } else { 0 };
+            f[from..].iter_mut().for_each(|b| *b = next() as u8);
+            frames.push(f);
+        }
+        for f in &frames {
+            match target.send_frame(f) {
+                Ok(()) | Err(TargetError::Gone { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let deadline = std::time::Instant::now();
+        while target.recv_frame(deadline)?.is_some() {}
+        Ok(Box::new(target))
+    };
+    let report = run_one(
+        &spec("tcp.passive-open.passive-close"),
+        &factory,
+        ProfileName::Rfc,
+    );
+    common::assert_pass(&report);
+}
+
+/// A panic inside smoltcp becomes `TargetError::Gone`, and the target stays dead.
+#[cfg(debug_assertions)]
+#[test]
+fn a_smoltcp_panic_is_gone_and_stays_gone() {
+    use netconform::check::Session;
+    use netconform::check::tcp_basic::TcpFlow;
+    use netconform::target::{Family, SocketId};
+    use netconform::wire::TcpFlags;
+    use std::net::IpAddr;
+
+    let mut target = SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
+        false,
+    )))
+    .unwrap();
+    {
+        let mut s = Session::with_profile(&mut target, ProfileName::Rfc);
+        let stack = s.ipv4().unwrap().stack;
+        s.call(
+            "listen",
+            SocketCall::Listen {
+                sock: SocketId(1),
+                family: Family::Ipv4,
+                addr: Some(IpAddr::V4(stack)),
+                port: 8080,
+                backlog: 1,
+            },
+        )
+        .unwrap();
+        let mut flow = TcpFlow::new(&s, 40_000, 8080, 1_000_000).unwrap();
+        flow.send(&mut s, "SYN", flow.syn()).unwrap();
+        let syn_ack = flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[]);
+        flow.expect_segment(&mut s, "SYN-ACK", &syn_ack).unwrap();
+        flow.send(&mut s, "ACK", flow.segment(TcpFlags::ACK, &[]))
+            .unwrap();
+        // Ten bytes starting at the last octet of the 65536-byte receive window.
+        let mut straddling = flow.segment(TcpFlags::PSH | TcpFlags::ACK, &[b'x'; 10]);
+        straddling.seq = straddling.seq.wrapping_add(65_535);
+        let err = s
+            .send("straddling segment", &flow.frame(straddling))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("target gone: smoltcp panicked: assertion failed"),
+            "{err}"
+        );
+    }
+    let again = target.call(&SocketCall::Close { sock: SocketId(1) });
+    assert!(
+        matches!(&again, Err(TargetError::Gone { what }) if what.starts_with("smoltcp panicked")),
+        "{again:?}"
+    );
+}
+
+/// The reviewed deviation file netconform ships for smoltcp still matches what smoltcp
+/// does: every entry accepts a failure of this run (none is stale), and nothing it accepts
+/// is an RFC MUST (policy entries only).
+#[test]
+fn shipped_deviations_are_not_stale() {
+    use netconform::report::{Deviations, Report};
+    let checks: Vec<CheckSpec> = netconform::check::catalogue()
+        .into_iter()
+        .filter(|c| c.id.starts_with("tcp."))
+        .collect();
+    let summary = run_checks(
+        "smoltcp",
+        &checks,
+        &smoltcp,
+        2,
+        ProfileName::Rfc,
+        &netconform::check::runner::Quiet,
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deviations/smoltcp.toml");
+    let deviations = Deviations::load(&path).expect("deviations/smoltcp.toml loads");
+    let ids: Vec<&str> = netconform::check::catalogue()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    deviations
+        .check_ids(&ids)
+        .expect("every entry names a check");
+    let report = Report::build(&summary, &deviations);
+    assert_eq!(
+        report.counts.stale, 0,
+        "stale entries: {:?}",
+        report.stale_deviations
+    );
+    assert!(report.counts.accepted >= 1, "{:?}", report.counts);
+    assert!(report.counts.fail >= 1, "the RFC violations stay failures");
+}
+
+/// A failing matrix row's counterexample is one scenario, shrunk on fresh smoltcp targets
+/// to fewer events than the cell had, and `netconform replay`'s file (the scenario JSON)
+/// fails again on a fresh target.
+#[test]
+fn matrix_counterexample_is_shrunk_and_replays() {
+    use netconform::check::Session;
+    use netconform::check::session::Counterexample;
+    use netconform::check::tcp_scenario::{TcpScenario, run_scenario};
+    let report = run("tcp.matrix.v4.last-ack");
+    assert_eq!(report.verdict.label(), "FAIL");
+    let Some(Counterexample::TcpScenario {
+        scenario,
+        peer_port,
+        shrunk,
+        original_events,
+    }) = &report.counterexample
+    else {
+        panic!("no TCP counterexample: {:?}", report.counterexample);
+    };
+    assert!(*shrunk, "not shrunk");
+    assert!(
+        scenario.events.len() < *original_events,
+        "{} of {original_events} events",
+        scenario.events.len()
+    );
+    assert!(report.counterexample_trace.is_some());
+    let replay: TcpScenario = serde_json::from_str(
+        &report
+            .counterexample
+            .as_ref()
+            .expect("counterexample")
+            .replay_json(),
+    )
+    .expect("the replay file is a scenario");
+    let mut target = SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
+        false,
+    )))
+    .unwrap();
+    let mut session = Session::with_profile(&mut target, ProfileName::Rfc);
+    assert!(
+        run_scenario(&mut session, &replay, *peer_port).is_err(),
+        "the shrunk scenario passes on a fresh target"
+    );
+}
