@@ -231,8 +231,8 @@ enum TargetKind {
     /// `smoltcp`: smoltcp in-process, on a virtual clock.
     Smoltcp,
     /// `external:CONFIG`: a stack behind an interface, driven by an agent (see
-    /// docs/agent-protocol.md); CONFIG is the agent's TOML file.
-    External(PathBuf),
+    /// docs/agent-protocol.md); CONFIG is the agent's TOML file, read once at start.
+    External(Box<netconform::target::external::ExternalConfig>),
 }
 
 impl TargetKind {
@@ -241,7 +241,7 @@ impl TargetKind {
         match self {
             TargetKind::Linux => "linux".into(),
             TargetKind::Smoltcp => "smoltcp".into(),
-            TargetKind::External(path) => format!("external:{}", path.display()),
+            TargetKind::External(config) => config.stack.clone(),
         }
     }
 
@@ -257,7 +257,9 @@ fn parse_target(text: &str) -> Result<TargetKind, String> {
         "smoltcp" => Ok(TargetKind::Smoltcp),
         _ => match text.strip_prefix("external:") {
             Some("") => Err("external: needs the agent's config file: external:PATH".into()),
-            Some(path) => Ok(TargetKind::External(PathBuf::from(path))),
+            Some(path) => netconform::target::external::ExternalConfig::load(path.as_ref())
+                .map(|c| TargetKind::External(Box::new(c)))
+                .map_err(|e| e.to_string()),
             None => Err(format!(
                 "unknown target {text:?}: expected linux, smoltcp or external:CONFIG"
             )),
@@ -293,13 +295,9 @@ fn make_target(
         TargetKind::Smoltcp => Ok(Box::new(netconform::target::smoltcp::SmoltcpTarget::new(
             netconform::target::smoltcp::smoltcp_config_for(needs),
         )?)),
-        // INTEGRATION: the external target lands on its branch.
-        TargetKind::External(_) => Err(netconform::target::TargetError::NotSupported {
-            what: format!(
-                "target {} is not built into this netconform yet",
-                kind.label()
-            ),
-        }),
+        TargetKind::External(config) => Ok(Box::new(
+            netconform::target::external::ExternalTarget::new(config, needs)?,
+        )),
     }
 }
 
