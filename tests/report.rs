@@ -1033,7 +1033,7 @@ fn writes_the_artifacts_directory() {
     let replay =
         String::from_utf8(read("tcp.matrix.v4.listen.counterexample.json")).expect("utf-8");
     assert_eq!(
-        replay,
+        Some(replay.clone()),
         listen.counterexample.as_ref().expect("cx").replay_json()
     );
     let scenario: TcpScenario = serde_json::from_str(&replay).expect("a scenario replay reads");

@@ -502,7 +502,8 @@ fn matrix_counterexample_is_shrunk_and_replays() {
             .counterexample
             .as_ref()
             .expect("counterexample")
-            .replay_json(),
+            .replay_json()
+            .expect("a scenario has a replay file"),
     )
     .expect("the replay file is a scenario");
     let mut target = SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
@@ -514,4 +515,23 @@ fn matrix_counterexample_is_shrunk_and_replays() {
         run_scenario(&mut session, &replay, *peer_port).is_err(),
         "the shrunk scenario passes on a fresh target"
     );
+}
+
+/// A fixed-script check that fails keeps its script up to the failing observation as its
+/// counterexample: here the SYN the peer sent to a closed port (no replay file; `certify
+/// --only` runs it again).
+#[test]
+fn fixed_check_keeps_its_script() {
+    use netconform::check::session::Counterexample;
+    let report = run("tcp.closed-port.syn");
+    assert_eq!(report.verdict.label(), "FAIL");
+    let Some(Counterexample::Script { steps }) = &report.counterexample else {
+        panic!("no script: {:?}", report.counterexample);
+    };
+    assert!(
+        steps.iter().any(|s| s.contains("send") && s.contains(" S ")),
+        "no SYN among {steps:?}"
+    );
+    assert_eq!(report.counterexample.as_ref().unwrap().replay_json(), None);
+    assert_eq!(report.expected.as_deref(), Some("RST-ACK"), "{:?}", report.expected);
 }

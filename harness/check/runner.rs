@@ -233,7 +233,11 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         }
         report.trace = session.into_trace();
         if let Err(e) = &result {
-            report.failed_at = Some(failure_index(&report.trace, e));
+            let at = failure_index(&report.trace, e);
+            report.failed_at = Some(at);
+            if report.counterexample.is_none() && !matches!(e, CheckError::Target { .. }) {
+                report.counterexample = Some(script_of(&report.trace, at));
+            }
         }
         result.map_err(|e| verdict_of(&e))
     }));
@@ -264,6 +268,35 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     report
+}
+
+/// The harness's own actions in `trace` before event `at`: the script that led to a
+/// failure, for a check that has no scenario to shrink.
+fn script_of(trace: &Trace, at: usize) -> Counterexample {
+    use crate::trace::{Direction, EventKind};
+    let steps = trace.events[..at.min(trace.events.len())]
+        .iter()
+        .filter_map(|e| {
+            let when = e.at.total_millis();
+            match &e.kind {
+                EventKind::Frame {
+                    direction: Direction::Sent,
+                    bytes,
+                    port,
+                } => {
+                    let what = match crate::wire::Frame::parse(bytes) {
+                        Ok(f) => f.summary(),
+                        Err(err) => format!("malformed frame ({} bytes): {err}", bytes.len()),
+                    };
+                    let port = port.map(|p| format!(" into p{p}")).unwrap_or_default();
+                    Some(format!("{when} ms: send{port} {what}"))
+                }
+                EventKind::Call { text, result } => Some(format!("{when} ms: {text} -> {result}")),
+                _ => None,
+            }
+        })
+        .collect();
+    Counterexample::Script { steps }
 }
 
 /// Where in `trace` the failure of `error` was observed: the last frame the stack sent

@@ -87,6 +87,13 @@ pub enum Counterexample {
         /// The scenario.
         scenario: crate::check::arp_scenario::ArpScenario,
     },
+    /// A check with a fixed script (not generated, so not shrinkable): what the harness did,
+    /// in order, up to the observation that failed (frames it sent, calls, controls).
+    /// `netconform certify --only <check>` runs it again.
+    Script {
+        /// One line per action.
+        steps: Vec<String>,
+    },
 }
 
 impl Counterexample {
@@ -104,16 +111,19 @@ impl Counterexample {
                 .iter()
                 .map(|s| line(serde_json::to_string(s)))
                 .collect(),
+            Counterexample::Script { steps } => steps.clone(),
         }
     }
 
-    /// The file `netconform replay` runs, as JSON.
-    pub fn replay_json(&self) -> String {
+    /// The file `netconform replay` runs, as JSON (`None` for a fixed script, which
+    /// `certify --only` runs again).
+    pub fn replay_json(&self) -> Option<String> {
         let v = match self {
             Counterexample::TcpScenario { scenario, .. } => serde_json::to_string_pretty(scenario),
             Counterexample::ArpScenario { scenario } => serde_json::to_string_pretty(scenario),
+            Counterexample::Script { .. } => return None,
         };
-        v.unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        Some(v.unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")))
     }
 }
 

@@ -375,11 +375,18 @@ fn failure(h: &mut String, c: &CheckEntry, capture: &dyn Fn(&str) -> Option<Vec<
         for e in &x.events {
             let _ = writeln!(h, "<li><code>{}</code></li>", escape(e));
         }
-        let _ = writeln!(
-            h,
-            "</ol>\n<p>Replay with <code>netconform replay {}</code>.</p></details>",
-            escape(&x.replay_file)
-        );
+        let _ = match &x.replay_file {
+            Some(file) => writeln!(
+                h,
+                "</ol>\n<p>Replay with <code>netconform replay {}</code>.</p></details>",
+                escape(file)
+            ),
+            None => writeln!(
+                h,
+                "</ol>\n<p>This check is a fixed script; run it again with <code>netconform certify --only {}</code>.</p></details>",
+                escape(&c.id)
+            ),
+        };
     }
     if let Some(l) = &c.ladders {
         let _ = writeln!(

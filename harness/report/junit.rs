@@ -98,8 +98,12 @@ fn case(c: &CheckEntry) -> TestCase {
                 "trace: {}, pcap: {}",
                 c.artifacts.trace, c.artifacts.pcap
             );
-            if let Some(x) = &c.counterexample {
-                let _ = writeln!(text, "replay: {}", x.replay_file);
+            if let Some(file) = c
+                .counterexample
+                .as_ref()
+                .and_then(|x| x.replay_file.as_ref())
+            {
+                let _ = writeln!(text, "replay: {file}");
             }
             s.set_description(text);
             s

@@ -183,7 +183,8 @@ pub struct Artifacts {
 /// The minimal failing input of a check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterexampleEntry {
-    /// `tcp-scenario` or `arp-scenario`.
+    /// `tcp-scenario`, `arp-scenario` or `script` (a fixed check's actions up to the
+    /// failure).
     pub kind: String,
     /// True when the runner shrank it.
     pub shrunk: bool,
@@ -191,8 +192,9 @@ pub struct CounterexampleEntry {
     pub original_events: usize,
     /// The events, one JSON line each.
     pub events: Vec<String>,
-    /// The replay file's name in the directory.
-    pub replay_file: String,
+    /// The replay file's name in the directory (`None` for a script: `certify --only`
+    /// runs the check again).
+    pub replay_file: Option<String>,
 }
 
 /// One check in a report.
@@ -336,6 +338,7 @@ fn counterexample_kind(c: &Counterexample) -> &'static str {
     match c {
         Counterexample::TcpScenario { .. } => "tcp-scenario",
         Counterexample::ArpScenario { .. } => "arp-scenario",
+        Counterexample::Script { .. } => "script",
     }
 }
 
@@ -390,20 +393,24 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
                 original_events,
                 ..
             } => (*shrunk, *original_events),
-            Counterexample::ArpScenario { .. } => (false, events.len()),
+            Counterexample::ArpScenario { .. } | Counterexample::Script { .. } => {
+                (false, events.len())
+            }
         };
         CounterexampleEntry {
             kind: counterexample_kind(c).into(),
             shrunk,
             original_events,
             events,
-            replay_file: format!("{}.counterexample.json", check.id),
+            replay_file: c
+                .replay_json()
+                .map(|_| format!("{}.counterexample.json", check.id)),
         }
     });
     let artifacts = Artifacts {
         pcap: format!("{}.pcap", check.id),
         trace: format!("{}.trace.txt", check.id),
-        counterexample_replay: counterexample.as_ref().map(|c| c.replay_file.clone()),
+        counterexample_replay: counterexample.as_ref().and_then(|c| c.replay_file.clone()),
         counterexample_pcap: (failed && check.counterexample.is_some())
             .then_some(())
             .and(check.counterexample_trace.as_ref())
@@ -598,11 +605,11 @@ pub fn write_dir(
             &pcap_bytes(&check.trace, dir, &entry.artifacts.pcap)?,
         )?;
         put(&entry.artifacts.trace, check.trace_text().as_bytes())?;
-        if let (Some(name), Some(c)) = (
+        if let (Some(name), Some(json)) = (
             &entry.artifacts.counterexample_replay,
-            &check.counterexample,
+            check.counterexample.as_ref().and_then(|c| c.replay_json()),
         ) {
-            put(name, c.replay_json().as_bytes())?;
+            put(name, json.as_bytes())?;
         }
         if let (Some(name), Some(t)) = (
             &entry.artifacts.counterexample_pcap,

@@ -116,11 +116,14 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
                 push(
                     &mut out,
                     &format!(
-                        "       counterexample: {} of {} events{}, replay {}",
+                        "       counterexample: {} of {} events{}, {}",
                         x.events.len(),
                         x.original_events,
                         if x.shrunk { " (shrunk)" } else { "" },
-                        path(&x.replay_file)
+                        match &x.replay_file {
+                            Some(file) => format!("replay {}", path(file)),
+                            None => format!("script: certify --only {}", c.id),
+                        }
                     ),
                 );
             }
