@@ -529,9 +529,16 @@ fn fixed_check_keeps_its_script() {
         panic!("no script: {:?}", report.counterexample);
     };
     assert!(
-        steps.iter().any(|s| s.contains("send") && s.contains(" S ")),
+        steps
+            .iter()
+            .any(|s| s.contains("send") && s.contains(" S ")),
         "no SYN among {steps:?}"
     );
     assert_eq!(report.counterexample.as_ref().unwrap().replay_json(), None);
-    assert_eq!(report.expected.as_deref(), Some("RST-ACK"), "{:?}", report.expected);
+    assert_eq!(
+        report.expected.as_deref(),
+        Some("RST-ACK"),
+        "{:?}",
+        report.expected
+    );
 }

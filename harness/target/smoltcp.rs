@@ -141,17 +141,10 @@ impl Default for SmoltcpConfig {
         SmoltcpConfig {
             stack_mac: MacAddr([0x02, 0x6e, 0x63, 0x00, 0x00, 0x02]),
             harness_mac: MacAddr([0x02, 0x6e, 0x63, 0x00, 0x00, 0x01]),
-            ipv4: Some(V4Config {
-                stack: Ipv4Addr::new(10, 77, 0, 2),
-                prefix_len: 24,
-                peer: Ipv4Addr::new(10, 77, 0, 1),
-            }),
-            ipv6: Some(V6Config {
-                stack: Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2),
-                prefix_len: 64,
-                peer: Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1),
-            }),
-            mtu: 1500,
+            // The Linux lab's address plan, so traces read the same on both targets.
+            ipv4: crate::sandbox::LabConfig::default().ipv4,
+            ipv6: crate::sandbox::LabConfig::default().ipv6,
+            mtu: crate::sandbox::LabConfig::default().mtu,
             random_seed: DEFAULT_RANDOM_SEED,
             buffer_size: DEFAULT_BUFFER,
             peer_preresolved: false,
