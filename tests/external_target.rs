@@ -426,7 +426,9 @@ fn after_a_crash_requests_fail_fast() {
         let again = target.call(&close).unwrap_err();
         assert_eq!(again.to_string(), first.to_string());
     }
-    assert!(started.elapsed() < Duration::from_millis(50));
+    // Three requests in less than the 1 s request timeout: none of them waited for the
+    // dead agent (a bound, not a speed target).
+    assert!(started.elapsed() < Duration::from_millis(900));
     drop(target);
     let (ns, procs) = built.leftovers("fail-fast");
     assert!(
