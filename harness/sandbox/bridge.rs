@@ -23,8 +23,8 @@
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    BridgeStpState, InfoBridge, InfoData, InfoKind, LinkAttribute, LinkInfo as NlLinkInfo,
-    LinkMessage,
+    BridgePortState, BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData,
+    LinkAttribute, LinkInfo as NlLinkInfo, LinkMessage,
 };
 use netlink_packet_route::neighbour::{NeighbourAttribute, NeighbourMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -148,6 +148,20 @@ impl Rtnl {
         )
     }
 
+    /// Sets the forward delay of bridge `index`, in centiseconds (0: a port that comes up
+    /// forwards at once, whatever the STP state).
+    pub fn set_bridge_forward_delay(
+        &mut self,
+        index: u32,
+        centiseconds: u32,
+    ) -> Result<(), SandboxError> {
+        self.change_bridge(
+            &format!("set bridge {index} forward_delay {centiseconds}"),
+            index,
+            vec![InfoBridge::ForwardDelay(centiseconds)],
+        )
+    }
+
     /// Removes every learned (dynamic) entry from the forwarding database of bridge `index`
     /// (`IFLA_BR_FDB_FLUSH`; local and static entries stay).
     pub fn flush_bridge_fdb(&mut self, index: u32) -> Result<(), SandboxError> {
@@ -213,6 +227,28 @@ impl Rtnl {
             }
         }
         Ok(s)
+    }
+
+    /// True when interface `index` is a bridge port in the forwarding state
+    /// (`IFLA_BRPORT_STATE` of its `IFLA_INFO_SLAVE_DATA`).
+    pub fn bridge_port_forwarding(&mut self, index: u32) -> Result<bool, SandboxError> {
+        let answers = self.request(
+            &format!("read bridge port {index} state"),
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        Ok(answers.iter().any(|m| match m {
+            RouteNetlinkMessage::NewLink(l) if l.header.index == index => {
+                l.attributes.iter().any(|a| match a {
+                    LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| {
+                        matches!(i, NlLinkInfo::PortData(InfoPortData::BridgePort(opts))
+                            if opts.contains(&InfoBridgePort::State(BridgePortState::Forwarding)))
+                    }),
+                    _ => false,
+                })
+            }
+            _ => false,
+        }))
     }
 
     /// Makes interface `index` a port of bridge `master` (`ip link set <dev> master <br>`).
