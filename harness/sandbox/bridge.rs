@@ -23,8 +23,8 @@
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    BridgePortState, BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData,
-    LinkAttribute, LinkInfo as NlLinkInfo, LinkMessage,
+    BridgeStpState, InfoBridge, InfoData, InfoKind, LinkAttribute, LinkInfo as NlLinkInfo,
+    LinkMessage,
 };
 use netlink_packet_route::neighbour::{NeighbourAttribute, NeighbourMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -227,28 +227,6 @@ impl Rtnl {
             }
         }
         Ok(s)
-    }
-
-    /// True when interface `index` is a bridge port in the forwarding state
-    /// (`IFLA_BRPORT_STATE` of its `IFLA_INFO_SLAVE_DATA`).
-    pub fn bridge_port_forwarding(&mut self, index: u32) -> Result<bool, SandboxError> {
-        let answers = self.request(
-            &format!("read bridge port {index} state"),
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            NLM_F_DUMP,
-        )?;
-        Ok(answers.iter().any(|m| match m {
-            RouteNetlinkMessage::NewLink(l) if l.header.index == index => {
-                l.attributes.iter().any(|a| match a {
-                    LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| {
-                        matches!(i, NlLinkInfo::PortData(InfoPortData::BridgePort(opts))
-                            if opts.contains(&InfoBridgePort::State(BridgePortState::Forwarding)))
-                    }),
-                    _ => false,
-                })
-            }
-            _ => false,
-        }))
     }
 
     /// Makes interface `index` a port of bridge `master` (`ip link set <dev> master <br>`).

@@ -21,12 +21,17 @@
 //! dropping the [`Lab`] (or `netconform clean`) removes it.
 
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::{
+    BridgePortState, InfoBridgePort, InfoPortData, LinkAttribute, LinkFlags,
+    LinkInfo as NlLinkInfo, LinkMessage, State,
+};
 
 use super::bridge::BridgeSettings;
 use super::netns::next_id;
-use super::{IFNAME_PREFIX, Lab, LinkInfo, SandboxError};
-
-use std::time::{Duration, Instant};
+use super::{IFNAME_PREFIX, Lab, LinkInfo, Rtnl, SandboxError};
 
 /// The tap and the bridge joining it to the stack's veth end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,23 +117,36 @@ impl Lab {
         })
     }
 
-    /// Waits up to `within` until the tap of `bridge` is open (its carrier on, which a tap
-    /// has only while a process holds it open) and forwarding as a bridge port; false if it
-    /// is not by then.
+    /// Waits up to `within` until the stack has opened the tap of `bridge` and the kernel
+    /// has caught up with it; false if that has not happened by then.
+    ///
+    /// Opening the tap turns its carrier on (`IFF_LOWER_UP`) at once, but the device's
+    /// queue is activated, its operational state set and its bridge port enabled only when
+    /// the kernel's link watch handles the event, up to a second later; until then frames
+    /// the bridge hands the tap are dropped. (`IFLA_QDISC` already names a qdisc before
+    /// that, and the operational state may still be `unknown`, which the `IFF_RUNNING` flag
+    /// counts as up.) So this waits for all three: the carrier, the operational state `up`
+    /// (set by the link watch, with the queue activated in the same step), and the port
+    /// forwarding (the last thing it does). The same holds for the other port, the veth
+    /// end: the bridge enables it only once the link watch has seen its carrier come on,
+    /// which may be after the bridge came up; and for the harness's veth end, whose queue
+    /// the link watch activates. This waits for all three devices.
     pub fn wait_tap_open(
         &mut self,
         bridge: &TapBridge,
         within: Duration,
     ) -> Result<bool, SandboxError> {
         let deadline = Instant::now() + within;
-        let rtnl = self.target_rtnl();
+        let (tap, veth, harness) = (
+            bridge.tap.index,
+            self.target_link().index,
+            self.harness_link().index,
+        );
         loop {
-            let tap = rtnl.link_by_name(&bridge.tap.name)?;
-            // IFF_LOWER_UP is the carrier itself; IFF_RUNNING (the operational state) and
-            // the port's state follow it only once the kernel's link watch has run, and
-            // until then may still say what they said before the harness closed its fd.
-            let carrier = tap.flags & libc::IFF_LOWER_UP as u32 != 0;
-            if carrier && tap.queue_active && rtnl.bridge_port_forwarding(tap.index)? {
+            let open = synced_link(self.target_rtnl(), tap)?.is_some_and(|l| port_ready(&l))
+                && synced_link(self.target_rtnl(), veth)?.is_some_and(|l| port_ready(&l))
+                && synced_link(self.harness_rtnl(), harness)?.is_some_and(|l| link_ready(&l));
+            if open {
                 return Ok(true);
             }
             if Instant::now() > deadline {
@@ -137,4 +155,41 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+}
+
+/// Interface `index` as the kernel reports it to a single `RTM_GETLINK` (not a dump): the
+/// kernel first runs the device's pending link watch work (`linkwatch_sync_dev`), so that
+/// what it reports is what it will honour.
+fn synced_link(rtnl: &mut Rtnl, index: u32) -> Result<Option<LinkMessage>, SandboxError> {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    let answers = rtnl.request(
+        &format!("read link {index}"),
+        RouteNetlinkMessage::GetLink(msg),
+        0,
+    )?;
+    Ok(answers.into_iter().find_map(|m| match m {
+        RouteNetlinkMessage::NewLink(l) if l.header.index == index => Some(l),
+        _ => None,
+    }))
+}
+
+/// Carrier on and operational state up (see [`Lab::wait_tap_open`]).
+fn link_ready(l: &LinkMessage) -> bool {
+    l.header.flags.contains(LinkFlags::LowerUp)
+        && l.attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::OperState(State::Up)))
+}
+
+/// [`link_ready`], and forwarding as a bridge port (see [`Lab::wait_tap_open`]).
+fn port_ready(l: &LinkMessage) -> bool {
+    link_ready(l)
+        && l.attributes.iter().any(|a| match a {
+            LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| {
+                matches!(i, NlLinkInfo::PortData(InfoPortData::BridgePort(opts))
+                    if opts.contains(&InfoBridgePort::State(BridgePortState::Forwarding)))
+            }),
+            _ => false,
+        })
 }
