@@ -16,6 +16,14 @@
 //! `unsupported` is [`TargetError::NotSupported`]. Dropping the target closes the agent's
 //! stdin, kills its process group if it has not exited within a moment, reaps it, and removes
 //! the namespaces.
+//!
+//! With `kind = "tap"` (and `kernel_addresses = false`: a user-space stack) the stack does its
+//! I/O through a persistent TAP device the harness bridges to the stack's veth end inside the
+//! stack namespace ([`crate::sandbox::TapBridge`]); the agent is told the tap's name
+//! (`NETCONFORM_IFNAME`, with `NETCONFORM_INTERFACE_KIND=tap`) and the MAC to use,
+//! [`TAP_STACK_MAC`], which is the target's [`Endpoints::stack_mac`]. After the hello the
+//! target waits until the stack has opened the tap and the bridge forwards to it (a set-up
+//! [`TargetError::Timeout`] if it never does). The wire plane is the same veth end either way.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
