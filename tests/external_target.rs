@@ -5,7 +5,8 @@
 //! check of the catalogue. (b) Misbehaving agents (silent, garbage, wrong version, crashing
 //! mid-run; fixtures/agents/) give ERROR verdicts with a reason that names what happened,
 //! every check still gets its entry, the run ends, and no namespace or agent process is
-//! left behind.
+//! left behind. (c) A user-space stack on a tap (`kind = "tap"`, fixtures/agents/tap-stack.py)
+//! answers ARP and ping through the bridge and the tap with the MAC it is told.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,7 +16,7 @@ use netconform::check::runner::{RunSummary, run_checks};
 use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{CheckSpec, Needs, Verdict, catalogue};
 use netconform::sandbox::require_netns;
-use netconform::target::external::{ExternalConfig, ExternalTarget};
+use netconform::target::external::{ConfigError, ExternalConfig, ExternalTarget, TAP_STACK_MAC};
 use netconform::target::linux::{LinuxTarget, lab_config_for};
 use netconform::target::{CallOutcome, Family, SocketCall, SocketId, Target, TargetError};
 
@@ -44,16 +45,27 @@ fn config_with(
     extra: &str,
     kernel_addresses: bool,
 ) -> ExternalConfig {
+    config_of_kind(test, command, extra, "veth", kernel_addresses).unwrap()
+}
+
+/// [`config_with`], with the interface `kind`; the configuration error if it is refused.
+fn config_of_kind(
+    test: &str,
+    command: &[&str],
+    extra: &str,
+    kind: &str,
+    kernel_addresses: bool,
+) -> Result<ExternalConfig, ConfigError> {
     let dir = std::env::temp_dir().join(format!("ncf-external-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("agent.toml");
     let command: Vec<String> = command.iter().map(|c| format!("{c:?}")).collect();
     let text = format!(
-        "[stack]\nname = \"{test}\"\n\n[agent]\ncommand = [{}]\n{extra}\n\n[interface]\nkind = \"veth\"\nkernel_addresses = {kernel_addresses}\n",
+        "[stack]\nname = \"{test}\"\n\n[agent]\ncommand = [{}]\n{extra}\n\n[interface]\nkind = \"{kind}\"\nkernel_addresses = {kernel_addresses}\n",
         command.join(", ")
     );
     std::fs::write(&path, text).unwrap();
-    ExternalConfig::load(&path).unwrap()
+    ExternalConfig::load(&path)
 }
 
 /// The checks a host stack runs (no switch, router or TLS stack needed).
@@ -518,5 +530,158 @@ fn a_user_space_stack_is_told_its_addresses_and_the_kernel_keeps_out() {
     assert!(
         ns.is_empty() && procs.is_empty(),
         "left behind: {ns:?} {procs:?}"
+    );
+}
+
+/// A user-space stack on a tap (`kind = "tap"`): the harness bridges a persistent tap to the
+/// stack's veth end, the stack (fixtures/agents/tap-stack.py, which answers ARP and ping and
+/// nothing else) opens it by name, and its replies come back through bridge and tap from the
+/// MAC it was told, which is none of the kernel's. A tap with kernel addresses is refused.
+#[test]
+fn a_user_space_stack_on_a_tap_answers_arp_and_ping() {
+    use netconform::wire::{Frame, Icmpv4Kind, Icmpv4Message, Transport};
+
+    let refused = config_of_kind("tap-kernel", &["python3"], "", "tap", true).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("`interface.kind` is `tap` with `kernel_addresses = true`"),
+        "{refused}"
+    );
+    if !require_netns("a_user_space_stack_on_a_tap_answers_arp_and_ping") {
+        return;
+    }
+    let config = config_of_kind(
+        "tap",
+        &["python3", &fixture("tap-stack.py")],
+        "timeout_ms = 2000\nenv = { NCF_TEST_MARK = \"tap\" }",
+        "tap",
+        false,
+    )
+    .unwrap();
+    let built = Built::default();
+    let started = Instant::now();
+    let mut target = built.make(&config, &Needs::IPV4).unwrap();
+    let set_up = started.elapsed();
+    let ep = target.endpoints().clone();
+    assert_eq!(ep.stack_mac, TAP_STACK_MAC);
+    let env = target.environment();
+    let interface = env
+        .iter()
+        .find(|l| l.starts_with("interface = tap ncf"))
+        .unwrap_or_else(|| panic!("no tap interface line in {env:#?}"));
+    assert!(
+        interface.contains(&format!("(stack MAC {TAP_STACK_MAC}), bridged by ncf"))
+            && interface.ends_with("addresses owned by the stack"),
+        "{interface}"
+    );
+    for want in [
+        "agent = tap-stack 0.1 (netconform-agent/1.0)".to_string(),
+        format!("agent: mac = {TAP_STACK_MAC}"),
+    ] {
+        assert!(env.contains(&want), "{want} not in {env:#?}");
+    }
+    let err = target
+        .call(&SocketCall::Close { sock: SocketId(1) })
+        .unwrap_err();
+    assert!(matches!(err, TargetError::NotSupported { .. }), "{err}");
+
+    // The kernel keeps quiet on the bridge, the tap and the veth end (no address, IPv6
+    // off, STP off): nothing comes out unasked.
+    let quiet_until = Instant::now() + Duration::from_millis(300);
+    if let Some(frame) = target.recv_frame(quiet_until).unwrap() {
+        panic!("an unasked frame came out of the stack namespace: {frame:02x?}");
+    }
+
+    // ARP: the stack answers from its own MAC, through bridge and tap.
+    let (peer, stack) = ("10.77.0.1".parse().unwrap(), "10.77.0.2".parse().unwrap());
+    target
+        .send_frame(&common::arp_request(ep.harness_mac, peer, stack))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut reply = None;
+    while let Some(frame) = target.recv_frame(deadline).unwrap() {
+        if let Some(r) = common::parse_arp_reply(&frame) {
+            assert_eq!(frame[6..12], TAP_STACK_MAC.0, "Ethernet source");
+            reply = Some(r);
+            break;
+        }
+    }
+    assert_eq!(
+        reply,
+        Some((TAP_STACK_MAC, stack, ep.harness_mac, peer)),
+        "the stack's ARP reply"
+    );
+
+    // Ping: three echo requests, three replies.
+    let round_trip = Instant::now();
+    for seq in 1..=3u16 {
+        let echo = Frame::icmpv4(
+            ep.harness_mac,
+            TAP_STACK_MAC,
+            peer,
+            stack,
+            Icmpv4Message::echo_request(0x6e63, seq, b"through the tap".to_vec()),
+        );
+        target.send_frame(&echo.emit()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut answered = false;
+        while let Some(bytes) = target.recv_frame(deadline).unwrap() {
+            let Ok(f) = Frame::parse(&bytes) else {
+                continue;
+            };
+            if matches!(f.transport(), Some(Transport::Icmpv4(m))
+                if m.kind() == Icmpv4Kind::EchoReply { id: 0x6e63, seq })
+            {
+                assert_eq!(f.ethernet.src, TAP_STACK_MAC);
+                assert_eq!(f.ethernet.dst, ep.harness_mac);
+                answered = true;
+                break;
+            }
+        }
+        assert!(answered, "no echo reply to seq {seq}");
+    }
+    eprintln!(
+        "tap: set-up {:.0} ms, 3 pings {:.1} ms",
+        set_up.as_secs_f64() * 1000.0,
+        round_trip.elapsed().as_secs_f64() * 1000.0
+    );
+    drop(target);
+    let (ns, procs) = built.leftovers("tap");
+    assert!(
+        ns.is_empty() && procs.is_empty(),
+        "left behind: {ns:?} {procs:?}"
+    );
+    // A namespace goes away asynchronously; the tap and bridge must go with it, never be
+    // handed to the host namespace (as the kernel does with devices it cannot delete).
+    for _ in 0..10 {
+        let host = common::host_ncf_links();
+        assert!(
+            !host.iter().any(|l| l.ends_with("tap") || l.ends_with("br")),
+            "a tap or bridge reached the host namespace: {host:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A stack that never opens its tap is a set-up error that says so.
+#[test]
+fn a_stack_that_never_opens_its_tap_is_explained() {
+    if !require_netns("a_stack_that_never_opens_its_tap_is_explained") {
+        return;
+    }
+    let config = config_of_kind(
+        "tap-unopened",
+        &["python3", &fixture("minimal.py")],
+        "",
+        "tap",
+        false,
+    )
+    .unwrap();
+    let err = ExternalTarget::new(&config, &Needs::IPV4).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("nothing opened the tap ncf") && msg.contains("IFF_TAP|IFF_NO_PI"),
+        "{msg}"
     );
 }

@@ -148,6 +148,20 @@ impl Rtnl {
         )
     }
 
+    /// Sets the forward delay of bridge `index`, in centiseconds (0: a port that comes up
+    /// forwards at once, whatever the STP state).
+    pub fn set_bridge_forward_delay(
+        &mut self,
+        index: u32,
+        centiseconds: u32,
+    ) -> Result<(), SandboxError> {
+        self.change_bridge(
+            &format!("set bridge {index} forward_delay {centiseconds}"),
+            index,
+            vec![InfoBridge::ForwardDelay(centiseconds)],
+        )
+    }
+
     /// Removes every learned (dynamic) entry from the forwarding database of bridge `index`
     /// (`IFLA_BR_FDB_FLUSH`; local and static entries stay).
     pub fn flush_bridge_fdb(&mut self, index: u32) -> Result<(), SandboxError> {

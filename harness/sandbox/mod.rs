@@ -14,6 +14,8 @@
 //! - [`sysctl`]: per-namespace sysctls, each set recorded (name, old, new).
 //! - [`Lab`]: the common topology, a harness namespace and a target namespace joined by one
 //!   veth pair; the harness end has no IP address.
+//! - [`TapBridge`] ([`Lab::add_tap_bridge`]): a persistent TAP device in the target
+//!   namespace, bridged to the target veth end, for a user-space stack on `/dev/net/tun`.
 //! - [`PacketSocket`]: the wire plane, an AF_PACKET socket on the harness end.
 //! - [`BridgeLab`]: the switch topology, a Linux bridge with N ports in a namespace of its
 //!   own, each port a veth pair to the harness namespace; the forwarding database read and
@@ -42,6 +44,7 @@ mod pair;
 mod router;
 mod routes;
 pub mod sysctl;
+mod tap;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -61,6 +64,7 @@ pub use packet::PacketSocket;
 pub use pair::{HostPair, PAIR_CLIENT, PAIR_SERVER, Sniffer};
 pub use router::{MAX_SEGMENTS, RouterConfig, RouterLab, Segment, router_v4, router_v6};
 pub use routes::{PIPELINE_WINDOW, route_error};
+pub use tap::TapBridge;
 
 /// Prefix of every namespace the harness creates (`ncf-<pid>-<n>-<role>`).
 pub const NETNS_PREFIX: &str = "ncf-";

@@ -267,6 +267,9 @@ pub mod vars {
     pub const NAMESPACE: &str = "NETCONFORM_NAMESPACE";
     /// The stack's interface (a veth end, or a tap device).
     pub const IFNAME: &str = "NETCONFORM_IFNAME";
+    /// What `IFNAME` is: `veth` (open it with AF_PACKET, or the kernel owns it) or `tap`
+    /// (open it through `/dev/net/tun` with `IFF_TAP | IFF_NO_PI`). Unset means `veth`.
+    pub const INTERFACE_KIND: &str = "NETCONFORM_INTERFACE_KIND";
     /// The MAC the stack uses (the interface's own for a veth).
     pub const MAC: &str = "NETCONFORM_MAC";
     /// The peer's MAC (the harness end).
@@ -298,6 +301,8 @@ pub struct AgentEnv {
     pub namespace: String,
     /// The stack's interface.
     pub interface: String,
+    /// What the interface is: `veth` or `tap` ([`vars::INTERFACE_KIND`]).
+    pub interface_kind: String,
     /// The stack's MAC.
     pub mac: MacAddr,
     /// The peer's MAC.
@@ -328,6 +333,7 @@ impl AgentEnv {
             (vars::PROTOCOL, format!("{PROTOCOL}/{MAJOR}")),
             (vars::NAMESPACE, self.namespace.clone()),
             (vars::IFNAME, self.interface.clone()),
+            (vars::INTERFACE_KIND, self.interface_kind.clone()),
             (vars::MAC, self.mac.to_string()),
             (vars::PEER_MAC, self.peer_mac.to_string()),
             (vars::MTU, self.mtu.to_string()),
@@ -379,6 +385,7 @@ impl AgentEnv {
         Ok(AgentEnv {
             namespace: lookup(vars::NAMESPACE).unwrap_or_default(),
             interface: need(vars::IFNAME)?,
+            interface_kind: optional(vars::INTERFACE_KIND).unwrap_or_else(|| "veth".into()),
             mac: parse(vars::MAC, &need(vars::MAC)?)?,
             peer_mac: parse(vars::PEER_MAC, &need(vars::PEER_MAC)?)?,
             ipv4: optional(vars::IPV4)
@@ -691,6 +698,7 @@ mod tests {
         let env = AgentEnv {
             namespace: "ncf-1-2-t".into(),
             interface: "ncf3t".into(),
+            interface_kind: "tap".into(),
             mac: "02:00:00:00:00:02".parse().unwrap(),
             peer_mac: "02:00:00:00:00:01".parse().unwrap(),
             ipv4: Some(("10.77.0.2".parse().unwrap(), 24)),

@@ -16,6 +16,14 @@
 //! `unsupported` is [`TargetError::NotSupported`]. Dropping the target closes the agent's
 //! stdin, kills its process group if it has not exited within a moment, reaps it, and removes
 //! the namespaces.
+//!
+//! With `kind = "tap"` (and `kernel_addresses = false`: a user-space stack) the stack does its
+//! I/O through a persistent TAP device the harness bridges to the stack's veth end inside the
+//! stack namespace ([`crate::sandbox::TapBridge`]); the agent is told the tap's name
+//! (`NETCONFORM_IFNAME`, with `NETCONFORM_INTERFACE_KIND=tap`) and the MAC to use,
+//! [`TAP_STACK_MAC`], which is the target's [`Endpoints::stack_mac`]. After the hello the
+//! target waits until the stack has opened the tap and the bridge forwards to it (a set-up
+//! [`TargetError::Timeout`] if it never does). The wire plane is the same veth end either way.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -33,7 +41,7 @@ use super::{
     CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
 };
 use crate::check::Needs;
-use crate::sandbox::{Lab, PacketSocket};
+use crate::sandbox::{Lab, MacAddr, PacketSocket, TapBridge};
 
 /// The per-request timeout when the configuration names none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -83,7 +91,29 @@ pub enum InterfaceKind {
     /// The stack's end of the veth pair (a kernel stack, or a user-space stack on
     /// AF_PACKET).
     Veth,
+    /// A persistent TAP device in the stack namespace, bridged to the stack's veth end: a
+    /// user-space stack opens it through `/dev/net/tun` (`IFF_TAP | IFF_NO_PI`) and uses the
+    /// MAC [`TAP_STACK_MAC`]. Only with `kernel_addresses = false`.
+    Tap,
 }
+
+impl InterfaceKind {
+    /// Its name in the configuration and in `NETCONFORM_INTERFACE_KIND`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterfaceKind::Veth => "veth",
+            InterfaceKind::Tap => "tap",
+        }
+    }
+}
+
+/// The MAC a user-space stack on a tap uses (`NETCONFORM_MAC`): the stack sits behind the
+/// tap, so its address is none of the kernel's (the tap's own, the bridge's and the veth
+/// end's are the bridge's local addresses, which it would keep for itself).
+pub const TAP_STACK_MAC: MacAddr = MacAddr([0x02, 0x6e, 0x63, 0x00, 0x00, 0x02]);
+
+/// How long the agent may take, after its hello, until the stack has opened its tap.
+const TAP_OPEN_WAIT: Duration = Duration::from_secs(5);
 
 /// An external target's configuration: the stack, how its agent starts, its interface.
 ///
@@ -97,7 +127,7 @@ pub enum InterfaceKind {
 /// env = { RUST_BACKTRACE = "1" }                # extra environment (optional)
 ///
 /// [interface]
-/// kind = "veth"                                 # the only kind so far
+/// kind = "veth"                                 # or "tap" (a user-space stack on /dev/net/tun)
 /// kernel_addresses = true                       # false: a user-space stack owns them
 /// ```
 ///
@@ -228,16 +258,17 @@ impl ExternalConfig {
         };
         let interface = match raw.interface.kind.as_str() {
             "veth" => InterfaceKind::Veth,
-            "tap" => {
+            "tap" if raw.interface.kernel_addresses => {
                 return Err(invalid(
                     "interface.kind",
-                    "is `tap`, which this harness does not build yet: use `veth` (a user-space stack opens the veth end with AF_PACKET)",
+                    "is `tap` with `kernel_addresses = true`: a tap is for a user-space stack, which owns its addresses; write `kernel_addresses = false` (or `kind = \"veth\"` for a kernel stack)",
                 ));
             }
+            "tap" => InterfaceKind::Tap,
             other => {
                 return Err(invalid(
                     "interface.kind",
-                    &format!("is `{other}`: the kinds are `veth`"),
+                    &format!("is `{other}`: the kinds are `veth` and `tap`"),
                 ));
             }
         };
@@ -566,6 +597,8 @@ pub struct ExternalTarget {
     name: String,
     command: Vec<String>,
     kernel_addresses: bool,
+    /// The tap and its bridge (`kind = "tap"`).
+    tap: Option<TapBridge>,
     hello: AgentHello,
     endpoints: Endpoints,
     // Field order is drop order: the agent first, then the packet socket, the lab last.
@@ -608,11 +641,28 @@ impl ExternalTarget {
             lab_config.ipv6 = None;
             lab_config.static_neighbours = false;
         }
-        let lab = Lab::build(lab_config)?;
+        let mut lab = Lab::build(lab_config)?;
+        let tap = match config.interface {
+            InterfaceKind::Veth => None,
+            InterfaceKind::Tap => Some(lab.add_tap_bridge()?),
+        };
+        if let Some(t) = &tap {
+            let kernel_macs = [t.tap.mac, t.bridge.mac, lab.target_link().mac];
+            if kernel_macs.contains(&Some(TAP_STACK_MAC)) {
+                return Err(TargetError::Malformed {
+                    detail: format!(
+                        "the kernel gave {TAP_STACK_MAC}, the tap stack's MAC, to one of its own interfaces"
+                    ),
+                });
+            }
+        }
         let packet = lab.packet_socket()?;
         let endpoints = Endpoints {
             harness_mac: lab.harness_mac(),
-            stack_mac: lab.target_mac(),
+            stack_mac: match &tap {
+                None => lab.target_mac(),
+                Some(_) => TAP_STACK_MAC,
+            },
             stack_ipv4: plan.ipv4.as_ref().map(|v| (v.stack, v.prefix_len)),
             peer_ipv4: plan.ipv4.as_ref().map(|v| v.peer),
             stack_ipv6: plan.ipv6.as_ref().map(|v| (v.stack, v.prefix_len)),
@@ -621,7 +671,11 @@ impl ExternalTarget {
         };
         let agent_env = AgentEnv {
             namespace: lab.target().name().to_string(),
-            interface: lab.target_link().name.clone(),
+            interface: match &tap {
+                None => lab.target_link().name.clone(),
+                Some(t) => t.tap.name.clone(),
+            },
+            interface_kind: config.interface.as_str().to_string(),
             mac: endpoints.stack_mac,
             peer_mac: endpoints.harness_mac,
             ipv4: endpoints.stack_ipv4,
@@ -648,10 +702,23 @@ impl ExternalTarget {
             .target()
             .run(move || Agent::spawn(&command, &env, timeout))??;
         let hello = handshake(&mut agent)?;
+        if let Some(t) = &tap
+            && !lab.wait_tap_open(t, TAP_OPEN_WAIT)?
+        {
+            return Err(TargetError::Timeout {
+                what: format!(
+                    "agent `{}` answered hello, but within {} s nothing opened the tap {} (open it with IFF_TAP|IFF_NO_PI before answering hello)",
+                    agent.program,
+                    TAP_OPEN_WAIT.as_secs(),
+                    t.tap.name
+                ),
+            });
+        }
         Ok(ExternalTarget {
             name: config.stack.clone(),
             command: config.command.clone(),
             kernel_addresses: config.kernel_addresses,
+            tap,
             hello,
             endpoints,
             agent,
@@ -777,8 +844,17 @@ impl Target for ExternalTarget {
             ),
             format!("agent command = {}", self.command.join(" ")),
             format!(
-                "interface = veth {}, addresses {}",
-                self.lab.target_link().name,
+                "interface = {}, addresses {}",
+                match &self.tap {
+                    None => format!("veth {}", self.lab.target_link().name),
+                    Some(t) => format!(
+                        "tap {} (stack MAC {}), bridged by {} to veth {}",
+                        t.tap.name,
+                        self.endpoints.stack_mac,
+                        t.bridge.name,
+                        self.lab.target_link().name
+                    ),
+                },
                 if self.kernel_addresses {
                     "in the kernel"
                 } else {
@@ -912,7 +988,19 @@ mod tests {
         );
         assert!(
             msg("[stack]\nname = \"k\"\n[agent]\ncommand = [\"a\"]\n[interface]\nkind = \"tun\"\n")
-                .contains("`interface.kind` is `tun`")
+                .contains("`interface.kind` is `tun`: the kinds are `veth` and `tap`")
+        );
+        let tap =
+            "[stack]\nname = \"k\"\n[agent]\ncommand = [\"a\"]\n[interface]\nkind = \"tap\"\n";
+        assert_eq!(
+            msg(tap),
+            "/etc/ncf/agent.toml: `interface.kind` is `tap` with `kernel_addresses = true`: a tap is for a user-space stack, which owns its addresses; write `kernel_addresses = false` (or `kind = \"veth\"` for a kernel stack)"
+        );
+        assert_eq!(
+            parse(&format!("{tap}kernel_addresses = false\n"))
+                .unwrap()
+                .interface,
+            InterfaceKind::Tap
         );
         assert!(msg("[stack\n").starts_with("/etc/ncf/agent.toml: "));
     }
