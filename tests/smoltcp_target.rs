@@ -70,10 +70,7 @@ fn whole_catalogue() {
 #[test]
 fn peer_preresolved_needs_no_arp() {
     use netconform::wire::{Frame, Icmpv4Message};
-    let mut target = SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
-        false,
-    )))
-    .unwrap();
+    let mut target = host();
     let e = target.endpoints().clone();
     let ping = Frame::icmpv4(
         e.harness_mac,
@@ -90,10 +87,8 @@ fn peer_preresolved_needs_no_arp() {
     assert_eq!(target.recv_frame(deadline).unwrap(), None);
 }
 
-/// The verdict label of every `tcp.` check under the RFC profile, on `factory`.
-fn tcp_verdicts(
-    factory: &netconform::check::runner::TargetFactory<'_>,
-) -> std::collections::BTreeMap<&'static str, CheckReport> {
+/// Every `tcp.` check of the catalogue on smoltcp, under the RFC profile.
+fn tcp_summary() -> netconform::check::RunSummary {
     let checks: Vec<CheckSpec> = netconform::check::catalogue()
         .into_iter()
         .filter(|c| c.id.starts_with("tcp."))
@@ -101,15 +96,46 @@ fn tcp_verdicts(
     run_checks(
         "smoltcp",
         &checks,
-        factory,
+        &smoltcp,
         2,
         ProfileName::Rfc,
         &netconform::check::runner::Quiet,
     )
-    .checks
-    .into_iter()
-    .map(|r| (r.id, r))
-    .collect()
+}
+
+/// A fresh smoltcp host whose peer is pre-resolved (what a TCP scenario gets).
+fn host() -> SmoltcpTarget {
+    SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
+        false,
+    )))
+    .unwrap()
+}
+
+/// Listens on the stack's port 8080 (listener s1, backlog 1) and completes the peer's
+/// handshake from port 40000: SYN, the SYN-ACK compared, ACK. Returns the peer's flow.
+fn handshake(s: &mut netconform::check::Session<'_>) -> netconform::check::tcp_basic::TcpFlow {
+    use netconform::target::{Family, SocketId};
+    use netconform::wire::TcpFlags;
+    let stack = s.ipv4().unwrap().stack;
+    s.call_expect(
+        "listen",
+        SocketCall::Listen {
+            sock: SocketId(1),
+            family: Family::Ipv4,
+            addr: Some(std::net::IpAddr::V4(stack)),
+            port: 8080,
+            backlog: 1,
+        },
+        &CallOutcome::Ok,
+    )
+    .unwrap();
+    let mut flow = netconform::check::tcp_basic::TcpFlow::new(s, 40_000, 8080, 1_000_000).unwrap();
+    flow.send(s, "SYN", flow.syn()).unwrap();
+    let syn_ack = flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[]);
+    flow.expect_segment(s, "SYN-ACK", &syn_ack).unwrap();
+    flow.send(s, "ACK", flow.segment(TcpFlags::ACK, &[]))
+        .unwrap();
+    flow
 }
 
 fn assert_fails_with(report: &CheckReport, step: &str, difference: &str) {
@@ -134,7 +160,11 @@ fn assert_unsupported(report: &CheckReport, reason: &str) {
 /// UNSUPPORTED, never a failure.
 #[test]
 fn tcp_checks_under_the_rfc_profile() {
-    let v = tcp_verdicts(&smoltcp);
+    let v: std::collections::BTreeMap<&str, CheckReport> = tcp_summary()
+        .checks
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
     for id in [
         "tcp.passive-open.active-close",
         "tcp.passive-open.passive-close",
@@ -228,37 +258,14 @@ fn environment_names_the_version() {
 #[test]
 fn virtual_clock_trace() {
     use netconform::check::Session;
-    use netconform::check::tcp_basic::TcpFlow;
-    use netconform::target::{Family, SocketId, TcpState};
+    use netconform::target::{SocketId, TcpState};
     use netconform::time::Duration;
     use netconform::wire::TcpFlags;
-    use std::net::IpAddr;
 
-    let mut target = SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
-        false,
-    )))
-    .unwrap();
+    let mut target = host();
     let mut s = Session::with_profile(&mut target, ProfileName::Rfc);
-    let stack = s.ipv4().unwrap().stack;
     let listener = SocketId(1);
-    s.call_expect(
-        "listen",
-        SocketCall::Listen {
-            sock: listener,
-            family: Family::Ipv4,
-            addr: Some(IpAddr::V4(stack)),
-            port: 8080,
-            backlog: 1,
-        },
-        &CallOutcome::Ok,
-    )
-    .unwrap();
-    let mut flow = TcpFlow::new(&s, 40_000, 8080, 1_000_000).unwrap();
-    flow.send(&mut s, "SYN", flow.syn()).unwrap();
-    let syn_ack = flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[]);
-    flow.expect_segment(&mut s, "SYN-ACK", &syn_ack).unwrap();
-    flow.send(&mut s, "ACK", flow.segment(TcpFlags::ACK, &[]))
-        .unwrap();
+    let mut flow = handshake(&mut s);
     let CallOutcome::NewSocket(conn) = s
         .call(
             "accept",
@@ -386,35 +393,13 @@ fn garbage_frames_never_panic_the_harness() {
 #[test]
 fn a_smoltcp_panic_is_gone_and_stays_gone() {
     use netconform::check::Session;
-    use netconform::check::tcp_basic::TcpFlow;
-    use netconform::target::{Family, SocketId};
+    use netconform::target::SocketId;
     use netconform::wire::TcpFlags;
-    use std::net::IpAddr;
 
-    let mut target = SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
-        false,
-    )))
-    .unwrap();
+    let mut target = host();
     {
         let mut s = Session::with_profile(&mut target, ProfileName::Rfc);
-        let stack = s.ipv4().unwrap().stack;
-        s.call(
-            "listen",
-            SocketCall::Listen {
-                sock: SocketId(1),
-                family: Family::Ipv4,
-                addr: Some(IpAddr::V4(stack)),
-                port: 8080,
-                backlog: 1,
-            },
-        )
-        .unwrap();
-        let mut flow = TcpFlow::new(&s, 40_000, 8080, 1_000_000).unwrap();
-        flow.send(&mut s, "SYN", flow.syn()).unwrap();
-        let syn_ack = flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[]);
-        flow.expect_segment(&mut s, "SYN-ACK", &syn_ack).unwrap();
-        flow.send(&mut s, "ACK", flow.segment(TcpFlags::ACK, &[]))
-            .unwrap();
+        let flow = handshake(&mut s);
         // Ten bytes starting at the last octet of the 65536-byte receive window.
         let mut straddling = flow.segment(TcpFlags::PSH | TcpFlags::ACK, &[b'x'; 10]);
         straddling.seq = straddling.seq.wrapping_add(65_535);
@@ -440,18 +425,7 @@ fn a_smoltcp_panic_is_gone_and_stays_gone() {
 #[test]
 fn shipped_deviations_are_not_stale() {
     use netconform::report::{Deviations, Report};
-    let checks: Vec<CheckSpec> = netconform::check::catalogue()
-        .into_iter()
-        .filter(|c| c.id.starts_with("tcp."))
-        .collect();
-    let summary = run_checks(
-        "smoltcp",
-        &checks,
-        &smoltcp,
-        2,
-        ProfileName::Rfc,
-        &netconform::check::runner::Quiet,
-    );
+    let summary = tcp_summary();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deviations/smoltcp.toml");
     let deviations = Deviations::load(&path).expect("deviations/smoltcp.toml loads");
     let ids: Vec<&str> = netconform::check::catalogue()
@@ -506,10 +480,7 @@ fn matrix_counterexample_is_shrunk_and_replays() {
             .expect("a scenario has a replay file"),
     )
     .expect("the replay file is a scenario");
-    let mut target = SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
-        false,
-    )))
-    .unwrap();
+    let mut target = host();
     let mut session = Session::with_profile(&mut target, ProfileName::Rfc);
     assert!(
         run_scenario(&mut session, &replay, *peer_port).is_err(),

@@ -98,11 +98,7 @@ pub fn render_with(report: &Report, capture: &dyn Fn(&str) -> Option<Vec<u8>>) -
         (Outcome::Unsupported, "Unsupported checks"),
         (Outcome::Error, "Checks that could not run"),
     ] {
-        let list: Vec<&CheckEntry> = report
-            .checks
-            .iter()
-            .filter(|c| c.outcome == outcome)
-            .collect();
+        let list = report.checks_with(outcome);
         if list.is_empty() {
             continue;
         }

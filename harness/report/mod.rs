@@ -439,6 +439,14 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
 }
 
 impl Report {
+    /// The checks that ended with `outcome`, in run order.
+    pub fn checks_with(&self, outcome: Outcome) -> Vec<&CheckEntry> {
+        self.checks
+            .iter()
+            .filter(|c| c.outcome == outcome)
+            .collect()
+    }
+
     /// The report of `summary` with `deviations` applied.
     pub fn build(summary: &RunSummary, deviations: &Deviations) -> Report {
         let mut checks = Vec::with_capacity(summary.checks.len());

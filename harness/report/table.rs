@@ -80,11 +80,7 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
     let _ = writeln!(out, "{}", line("total", &totals));
 
     let path = |name: &str| dir.join(name).display().to_string();
-    let failures: Vec<_> = report
-        .checks
-        .iter()
-        .filter(|c| c.outcome == Outcome::Fail)
-        .collect();
+    let failures = report.checks_with(Outcome::Fail);
     if !failures.is_empty() {
         let _ = writeln!(out, "\nFailures ({}):", failures.len());
         for c in failures {
@@ -142,11 +138,7 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
             }
         }
     }
-    let accepted: Vec<_> = report
-        .checks
-        .iter()
-        .filter(|c| c.outcome == Outcome::Accepted)
-        .collect();
+    let accepted = report.checks_with(Outcome::Accepted);
     if !accepted.is_empty() {
         let _ = writeln!(out, "\nAccepted deviations ({}):", accepted.len());
         for c in accepted {
@@ -166,11 +158,7 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
         (Outcome::Unsupported, "Unsupported"),
         (Outcome::Error, "Errors"),
     ] {
-        let list: Vec<_> = report
-            .checks
-            .iter()
-            .filter(|c| c.outcome == outcome)
-            .collect();
+        let list = report.checks_with(outcome);
         if list.is_empty() {
             continue;
         }

@@ -358,6 +358,21 @@ impl std::fmt::Debug for SmoltcpTarget {
     }
 }
 
+/// smoltcp has one keep-alive interval, both the idle time and the probe interval: setting
+/// one of TCP_KEEPIDLE and TCP_KEEPINTVL to a value other than the other's is unsupported.
+fn one_keep_alive_interval(
+    (name, secs): (&str, u32),
+    (other, other_secs): (&str, Option<u32>),
+) -> Result<(), TargetError> {
+    match other_secs {
+        Some(o) if o != secs => Err(not_supported(format!(
+            "{name} {secs} s with {other} {o} s: smoltcp has one keep-alive interval, which is \
+             both the idle time and the probe interval"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<String>()
@@ -1171,24 +1186,12 @@ impl Stack {
                 SocketOption::KeepAlive(on)
             }
             SocketOption::KeepIdle(s) => {
-                if o.keep_interval.is_some_and(|i| i != s) {
-                    return Err(not_supported(format!(
-                        "TCP_KEEPIDLE {s} s with TCP_KEEPINTVL {} s: smoltcp has one keep-alive \
-                         interval, which is both the idle time and the probe interval",
-                        o.keep_interval.unwrap_or_default()
-                    )));
-                }
+                one_keep_alive_interval(("TCP_KEEPIDLE", s), ("TCP_KEEPINTVL", o.keep_interval))?;
                 o.keep_idle = Some(s);
                 SocketOption::KeepIdle(s)
             }
             SocketOption::KeepInterval(s) => {
-                if o.keep_idle.is_some_and(|i| i != s) {
-                    return Err(not_supported(format!(
-                        "TCP_KEEPINTVL {s} s with TCP_KEEPIDLE {} s: smoltcp has one keep-alive \
-                         interval, which is both the idle time and the probe interval",
-                        o.keep_idle.unwrap_or_default()
-                    )));
-                }
+                one_keep_alive_interval(("TCP_KEEPINTVL", s), ("TCP_KEEPIDLE", o.keep_idle))?;
                 o.keep_interval = Some(s);
                 SocketOption::KeepInterval(s)
             }
