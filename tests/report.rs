@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use netconform::check::runner::{CheckReport, RunSummary};
+use netconform::check::runner::{CheckReport, FailedRun, RunSummary};
 use netconform::check::session::Counterexample;
 use netconform::check::tcp_scenario::{
     PeerSegment, ProfileName, SegmentKind, TcpEvent, TcpScenario,
@@ -115,7 +115,7 @@ fn base(id: &'static str, clauses: &[Clause], verdict: Verdict) -> CheckReport {
         expected: None,
         failed_at: None,
         counterexample: None,
-        counterexample_trace: None,
+        counterexample_run: None,
     }
 }
 
@@ -184,7 +184,12 @@ fn listen_failure() -> CheckReport {
         Direction::Received,
         from_stack(0, PEER_ISN, TcpFlags::RST_ACK, 0),
     );
-    c.counterexample_trace = Some(ct);
+    c.counterexample_run = Some(FailedRun {
+        trace: ct,
+        failed_at: 2,
+        expected: Some("RST seq 7777".into()),
+        differences: vec!["tcp.seq: expected 7777, observed 0".into()],
+    });
     c
 }
 
@@ -704,7 +709,14 @@ fn ladders_mark_the_failure() {
         (last.kind, last.text.as_str(), last.highlight),
         (RowKind::ExpectedFrame, "RST seq 7777", true)
     );
-    assert_eq!(l.expected.rows.len(), 4);
+    // Drawn from the counterexample's own run (call, ACK, the expected RST), not from the
+    // row's trace, whose notes ("matrix row ends") belong to other scenarios.
+    assert_eq!(l.expected.rows.len(), 3);
+    assert!(
+        l.observed.rows.iter().all(|r| r.text != "matrix row ends"),
+        "{:?}",
+        l.observed.rows
+    );
 
     let silent = r
         .check("tcp.timer.delayed-ack")
@@ -859,8 +871,7 @@ fn html_embeds_the_captures() {
     assert_eq!(data_link(&html, "tcp.matrix.v4.listen.pcap"), pcap);
     let mut pcap = Vec::new();
     listen
-        .counterexample_trace
-        .as_ref()
+        .counterexample_trace()
         .expect("trace")
         .write_pcap(&mut pcap)
         .expect("pcap");
@@ -1066,7 +1077,7 @@ fn comparison_page() {
         failed_at: None,
         expected: None,
         counterexample: None,
-        counterexample_trace: None,
+        counterexample_run: None,
         ..listen_failure()
     };
     linux_run.checks.retain(|c| c.id != "switch.ageing");

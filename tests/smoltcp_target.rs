@@ -470,7 +470,20 @@ fn matrix_counterexample_is_shrunk_and_replays() {
         "{} of {original_events} events",
         scenario.events.len()
     );
-    assert!(report.counterexample_trace.is_some());
+    // The report's ladders show the counterexample's own run (one scenario), not the
+    // row's trace of 96 scenarios: the highlighted observation is in that run.
+    let run = report.counterexample_run.as_ref().expect("the shrunk run");
+    assert!(run.failed_at <= run.trace.events.len());
+    assert!(run.trace.events.len() < report.trace.events.len());
+    let ladders = netconform::report::ladder::ladders(&report).expect("ladders");
+    let observed = ladders.observed.rows.len()
+        + ladders.observed.elided_before
+        + ladders.observed.elided_after;
+    assert!(
+        observed <= run.trace.events.len() + 1,
+        "the ladder has {observed} rows, the counterexample run {} events",
+        run.trace.events.len()
+    );
     let replay: TcpScenario = serde_json::from_str(
         &report
             .counterexample

@@ -50,12 +50,33 @@ pub struct CheckReport {
     /// The smallest input known to fail this check (scenario checks only), shrunk against
     /// the same kind of target when the run allowed it.
     pub counterexample: Option<Counterexample>,
-    /// The trace of the counterexample's last failing run (the shrunk one).
+    /// The counterexample's last failing run (the shrunk one): its trace and where it
+    /// failed. The report draws a scenario check's ladders from it, since the check's own
+    /// trace holds many scenarios (a matrix row: 96).
     #[serde(skip)]
-    pub counterexample_trace: Option<Trace>,
+    pub counterexample_run: Option<FailedRun>,
+}
+
+/// One failing run of a counterexample: its trace, the index of the observation that failed
+/// ([`CheckReport::failed_at`]'s meaning), what that step expected, and the differences.
+#[derive(Debug, Clone)]
+pub struct FailedRun {
+    /// The recorded exchange.
+    pub trace: Trace,
+    /// Index in `trace.events` of the failing observation (`events.len()`: nothing came).
+    pub failed_at: usize,
+    /// What the failing step expected.
+    pub expected: Option<String>,
+    /// The failure's differences, as the verdict lists them.
+    pub differences: Vec<String>,
 }
 
 impl CheckReport {
+    /// The trace of the counterexample's last failing run.
+    pub fn counterexample_trace(&self) -> Option<&Trace> {
+        self.counterexample_run.as_ref().map(|r| &r.trace)
+    }
+
     /// The trace rendered as normalised text.
     pub fn trace_text(&self) -> String {
         self.trace.render(&self.names)
@@ -212,7 +233,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         expected: None,
         failed_at: None,
         counterexample: None,
-        counterexample_trace: None,
+        counterexample_run: None,
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), Verdict> {
         let mut target = factory(spec).map_err(|e| Verdict::Error {
@@ -225,10 +246,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         if let Err(e) = &result
             && !matches!(e, CheckError::Target { .. })
         {
-            report.expected = session.expecting().map(str::to_string).or_else(|| match e {
-                CheckError::WrongAnswer { expected, .. } => Some(expected.clone()),
-                _ => None,
-            });
+            report.expected = expected_of(&session, e);
             report.counterexample = session.counterexample().cloned();
         }
         report.trace = session.into_trace();
@@ -264,7 +282,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
     {
         let (shrunk, trace) = shrink_tcp(spec, factory, profile, &scenario, peer_port);
         report.counterexample = Some(shrunk);
-        report.counterexample_trace = trace;
+        report.counterexample_run = trace;
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     report
@@ -299,27 +317,40 @@ fn script_of(trace: &Trace, at: usize) -> Counterexample {
     Counterexample::Script { steps }
 }
 
-/// Where in `trace` the failure of `error` was observed: the last frame the stack sent
-/// when a frame did not match (or came where silence was expected), else the end.
+/// Where in `trace` the failure of `error` was observed: when a frame did not match (or
+/// came where silence was expected), the last frame the stack sent, if it came after the
+/// harness's last frame (else the stack answered nothing to it); otherwise the end.
 fn failure_index(trace: &Trace, error: &CheckError) -> usize {
+    use crate::trace::{Direction, EventKind};
     let frame_was_wrong = matches!(
         error,
         CheckError::Mismatch { .. } | CheckError::Unexpected { .. }
     );
-    if frame_was_wrong
-        && let Some(i) = trace.events.iter().rposition(|e| {
-            matches!(
-                e.kind,
-                crate::trace::EventKind::Frame {
-                    direction: crate::trace::Direction::Received,
-                    ..
-                }
-            )
-        })
-    {
-        return i;
+    let last = |want: Direction| {
+        trace.events.iter().rposition(
+            |e| matches!(&e.kind, EventKind::Frame { direction, .. } if *direction == want),
+        )
+    };
+    match (last(Direction::Received), last(Direction::Sent)) {
+        (Some(received), sent) if frame_was_wrong && sent.is_none_or(|s| s < received) => received,
+        _ => trace.events.len(),
     }
-    trace.events.len()
+}
+
+/// What the failing step of `session` expected: the expectation it was waiting on, else
+/// the expected value of a wrong answer, else the first difference (a scenario's model
+/// comparison says `expected ...` there).
+fn expected_of(session: &Session<'_>, error: &CheckError) -> Option<String> {
+    session
+        .expecting()
+        .map(str::to_string)
+        .or_else(|| match error {
+            CheckError::WrongAnswer { expected, .. } => Some(expected.clone()),
+            CheckError::Mismatch { differences, .. } => differences
+                .first()
+                .map(|d| d.strip_prefix("expected ").unwrap_or(d).to_string()),
+            _ => None,
+        })
 }
 
 /// The kind of a scenario's failure, for shrinking: a smaller scenario counts only when it
@@ -354,20 +385,36 @@ fn shrink_tcp(
     profile: ProfileName,
     scenario: &crate::check::tcp_scenario::TcpScenario,
     peer_port: u16,
-) -> (Counterexample, Option<Trace>) {
-    let trial = |candidate: &crate::check::tcp_scenario::TcpScenario| -> Option<(String, Trace)> {
-        catch_unwind(AssertUnwindSafe(|| {
-            let mut target = factory(spec).ok()?;
-            let mut session = Session::with_profile(target.as_mut(), profile);
-            let result =
-                crate::check::tcp_scenario::run_scenario(&mut session, candidate, peer_port);
-            let signature = result.err().as_ref().and_then(failure_signature)?;
-            Some((signature, session.into_trace()))
-        }))
-        .ok()
-        .flatten()
-    };
-    let unshrunk = |trace| {
+) -> (Counterexample, Option<FailedRun>) {
+    let trial =
+        |candidate: &crate::check::tcp_scenario::TcpScenario| -> Option<(String, FailedRun)> {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut target = factory(spec).ok()?;
+                let mut session = Session::with_profile(target.as_mut(), profile);
+                let error =
+                    crate::check::tcp_scenario::run_scenario(&mut session, candidate, peer_port)
+                        .err()?;
+                let signature = failure_signature(&error)?;
+                let expected = expected_of(&session, &error);
+                let trace = session.into_trace();
+                let differences = match verdict_of(&error) {
+                    Verdict::Fail { differences, .. } => differences,
+                    _ => Vec::new(),
+                };
+                Some((
+                    signature,
+                    FailedRun {
+                        failed_at: failure_index(&trace, &error),
+                        trace,
+                        expected,
+                        differences,
+                    },
+                ))
+            }))
+            .ok()
+            .flatten()
+        };
+    let unshrunk = |run| {
         (
             Counterexample::TcpScenario {
                 scenario: scenario.clone(),
@@ -375,10 +422,10 @@ fn shrink_tcp(
                 shrunk: false,
                 original_events: scenario.events.len(),
             },
-            trace,
+            run,
         )
     };
-    let Some((signature, mut trace)) = trial(scenario) else {
+    let Some((signature, mut run)) = trial(scenario) else {
         return unshrunk(None);
     };
     let mut best = scenario.clone();
@@ -392,11 +439,11 @@ fn shrink_tcp(
             let mut candidate = best.clone();
             candidate.events.remove(i);
             trials += 1;
-            if let Some((s, t)) = trial(&candidate)
+            if let Some((s, r)) = trial(&candidate)
                 && s == signature
             {
                 best = candidate;
-                trace = t;
+                run = r;
                 progress = true;
             }
         }
@@ -417,7 +464,7 @@ fn shrink_tcp(
             shrunk,
             original_events: scenario.events.len(),
         },
-        Some(trace),
+        Some(run),
     )
 }
 

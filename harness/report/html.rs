@@ -52,7 +52,7 @@ pub fn render(report: &Report, summary: &RunSummary) -> String {
             file == format!("{}.pcap", c.id) || file == format!("{}.counterexample.pcap", c.id)
         })?;
         let trace = if file.ends_with(".counterexample.pcap") {
-            check.counterexample_trace.as_ref()?
+            check.counterexample_trace()?
         } else {
             &check.trace
         };

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::Verdict;
 use crate::check::runner::CheckReport;
-use crate::trace::{Direction, EventKind};
+use crate::trace::{Direction, EventKind, HostNames, Trace};
 
 use super::escape;
 
@@ -89,15 +89,42 @@ pub struct Ladders {
     pub expected: Ladder,
 }
 
-/// The ladders of `check`, when it failed at a known point of its trace.
+/// The ladders of `check`, when it failed at a known point: of its counterexample's last
+/// failing run when it has one (a scenario check's own trace holds many scenarios), else of
+/// its own trace.
 pub fn ladders(check: &CheckReport) -> Option<Ladders> {
     let Verdict::Fail { differences, .. } = &check.verdict else {
         return None;
     };
-    let failed_at = check.failed_at?;
-    let events = &check.trace.events;
+    match &check.counterexample_run {
+        Some(run) => ladders_of(
+            &run.trace,
+            &check.names,
+            run.failed_at,
+            run.expected.as_deref(),
+            &run.differences,
+        ),
+        None => ladders_of(
+            &check.trace,
+            &check.names,
+            check.failed_at?,
+            check.expected.as_deref(),
+            differences,
+        ),
+    }
+}
+
+/// The ladders of `trace`, failed at event `failed_at` where `wanted` was expected.
+fn ladders_of(
+    trace: &Trace,
+    names: &HostNames,
+    failed_at: usize,
+    wanted: Option<&str>,
+    differences: &[String],
+) -> Option<Ladders> {
+    let events = &trace.events;
     let failed_at = failed_at.min(events.len());
-    let lines = event_lines(check);
+    let lines = event_lines(trace, names);
     let row_of = |i: usize| -> Row {
         let e = &events[i];
         let (kind, text) = match &e.kind {
@@ -140,9 +167,8 @@ pub fn ladders(check: &CheckReport) -> Option<Ladders> {
             ..row_of(i)
         })
         .collect();
-    let wanted = check
-        .expected
-        .clone()
+    let wanted = wanted
+        .map(str::to_string)
         .unwrap_or_else(|| "(the check did not record what it expected)".into());
     let lower = wanted.to_ascii_lowercase();
     let silence = lower.starts_with("no ") || lower.starts_with("nothing");
@@ -181,8 +207,8 @@ pub fn ladders(check: &CheckReport) -> Option<Ladders> {
 /// The rendered line of every event without its time and direction mark (frames keep a
 /// switch port's `pN`), through the trace renderer so names and relative numbers agree
 /// with `<id>.trace.txt`.
-fn event_lines(check: &CheckReport) -> Vec<String> {
-    let decoded = check.trace.to_json_decoded(&check.names);
+fn event_lines(trace: &Trace, names: &HostNames) -> Vec<String> {
+    let decoded = trace.to_json_decoded(names);
     let lines: Vec<String> = decoded
         .as_array()
         .map(|a| {
@@ -191,8 +217,7 @@ fn event_lines(check: &CheckReport) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    check
-        .trace
+    trace
         .events
         .iter()
         .enumerate()

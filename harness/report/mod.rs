@@ -413,7 +413,7 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
         counterexample_replay: counterexample.as_ref().and_then(|c| c.replay_file.clone()),
         counterexample_pcap: (failed && check.counterexample.is_some())
             .then_some(())
-            .and(check.counterexample_trace.as_ref())
+            .and(check.counterexample_trace())
             .map(|_| format!("{}.counterexample.pcap", check.id)),
     };
     let entry = CheckEntry {
@@ -621,7 +621,7 @@ pub fn write_dir(
         }
         if let (Some(name), Some(t)) = (
             &entry.artifacts.counterexample_pcap,
-            &check.counterexample_trace,
+            check.counterexample_trace(),
         ) {
             put(name, &pcap_bytes(t, dir, name)?)?;
         }
