@@ -629,7 +629,7 @@ pub fn write_dir(
     put(REPORT_JSON, report.to_json().as_bytes())?;
     put(REPORT_HTML, html::render(report, summary).as_bytes())?;
     put(JUNIT_XML, junit::render(report).as_bytes())?;
-    put("summary.json", summary_json(summary).as_bytes())?;
+    put("summary.json", summary.to_json().as_bytes())?;
     Ok(written)
 }
 
@@ -642,20 +642,6 @@ fn pcap_bytes(trace: &crate::trace::Trace, dir: &Path, name: &str) -> Result<Vec
             message: e.to_string(),
         })?;
     Ok(bytes)
-}
-
-/// The older `summary.json`: the run's serialisation with its per-clause rows.
-fn summary_json(summary: &RunSummary) -> String {
-    let clauses: Vec<serde_json::Value> = summary
-        .by_clause()
-        .iter()
-        .map(
-            |c| serde_json::json!({ "clause": c.clause, "verdict": c.label(), "checks": c.checks }),
-        )
-        .collect();
-    let mut value = serde_json::to_value(summary).unwrap_or(serde_json::Value::Null);
-    value["clauses"] = serde_json::Value::Array(clauses);
-    serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
 /// `text` escaped for HTML and XML text and attribute values.

@@ -619,16 +619,6 @@ impl std::fmt::Debug for ExternalTarget {
 }
 
 impl ExternalTarget {
-    /// Reads the configuration at `path` and builds the target for a check that `needs`
-    /// this. To build many targets, [`ExternalConfig::load`] once and call
-    /// [`ExternalTarget::new`].
-    pub fn open(path: &Path, needs: &Needs) -> Result<ExternalTarget, TargetError> {
-        let config = ExternalConfig::load(path).map_err(|e| TargetError::Malformed {
-            detail: e.to_string(),
-        })?;
-        Self::new(&config, needs)
-    }
-
     /// Builds the lab the check `needs` (the address plan of
     /// [`crate::sandbox::LabConfig::default`], IPv6 only when the check uses it), opens the
     /// packet socket, starts the agent inside the stack namespace and shakes hands with it.
