@@ -245,11 +245,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         Ok(Ok(())) => Verdict::Pass,
         Ok(Err(verdict)) => verdict,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
+            let what = crate::target::panic_message(panic.as_ref());
             Verdict::Error {
                 reason: format!("harness bug: the check panicked: {what}"),
             }

@@ -133,6 +133,15 @@ impl VirtualDeadlines {
     }
 }
 
+/// The message a caught panic carries (`"unknown panic"` when it is not text).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 /// A socket of the stack under test, named by the harness (ids below [`SocketId::ACCEPTED_BASE`])
 /// or by the target for accepted connections (ids from it upwards).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

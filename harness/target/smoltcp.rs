@@ -373,18 +373,6 @@ fn one_keep_alive_interval(
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
-fn errno(code: i32) -> CallOutcome {
-    CallOutcome::errno(code)
-}
-
 fn tcp_state(s: tcp::State) -> TcpState {
     match s {
         tcp::State::Closed => TcpState::Closed,
@@ -436,7 +424,7 @@ impl SmoltcpTarget {
     pub fn new(config: SmoltcpConfig) -> Result<SmoltcpTarget, TargetError> {
         let stack = catch_unwind(AssertUnwindSafe(|| Stack::new(&config))).map_err(|p| {
             TargetError::Gone {
-                what: format!("smoltcp panicked: {}", panic_message(p.as_ref())),
+                what: format!("smoltcp panicked: {}", super::panic_message(p.as_ref())),
             }
         })??;
         let endpoints = Endpoints {
@@ -514,7 +502,7 @@ impl SmoltcpTarget {
         match catch_unwind(AssertUnwindSafe(|| f(stack))) {
             Ok(r) => r,
             Err(panic) => {
-                let what = format!("smoltcp panicked: {}", panic_message(panic.as_ref()));
+                let what = format!("smoltcp panicked: {}", super::panic_message(panic.as_ref()));
                 self.dead = Some(what.clone());
                 Err(TargetError::Gone { what })
             }
@@ -850,13 +838,13 @@ impl Stack {
         self.ensure(sock, family_of(addr));
         let held = self.held(sock)?;
         if held.bound.is_some() || !matches!(held.kind, Kind::Fresh) {
-            return Ok(errno(libc::EINVAL));
+            return Ok(CallOutcome::errno(libc::EINVAL));
         }
         if held.family != family_of(addr) {
-            return Ok(errno(libc::EAFNOSUPPORT));
+            return Ok(CallOutcome::errno(libc::EAFNOSUPPORT));
         }
         if !addr.is_unspecified() && !self.stack_ips.contains(&addr) {
-            return Ok(errno(libc::EADDRNOTAVAIL));
+            return Ok(CallOutcome::errno(libc::EADDRNOTAVAIL));
         }
         let port = if port == 0 {
             self.ephemeral_port()
@@ -884,20 +872,20 @@ impl Stack {
                 return Ok(if endpoint.port == port {
                     CallOutcome::Ok
                 } else {
-                    errno(libc::EINVAL)
+                    CallOutcome::errno(libc::EINVAL)
                 });
             }
-            Kind::Connection(_) => return Ok(errno(libc::EINVAL)),
+            Kind::Connection(_) => return Ok(CallOutcome::errno(libc::EINVAL)),
             Kind::Fresh => {}
         }
         // The Linux target binds before it listens: a socket bound already fails there.
         if held.bound.is_some() {
-            return Ok(errno(libc::EINVAL));
+            return Ok(CallOutcome::errno(libc::EINVAL));
         }
         if let Some(a) = addr
             && (family_of(a) != family || !self.stack_ips.contains(&a))
         {
-            return Ok(errno(libc::EADDRNOTAVAIL));
+            return Ok(CallOutcome::errno(libc::EADDRNOTAVAIL));
         }
         let port = if port == 0 {
             self.ephemeral_port()
@@ -909,7 +897,7 @@ impl Stack {
             _ => false,
         });
         if taken {
-            return Ok(errno(libc::EADDRINUSE));
+            return Ok(CallOutcome::errno(libc::EADDRINUSE));
         }
         let endpoint = IpListenEndpoint {
             addr: addr.map(IpAddress::from),
@@ -920,7 +908,7 @@ impl Stack {
         for _ in 0..backlog.clamp(1, MAX_BACKLOG) {
             let mut s = self.new_socket(&options);
             if s.listen(endpoint).is_err() {
-                return Ok(errno(libc::EINVAL));
+                return Ok(CallOutcome::errno(libc::EINVAL));
             }
             pool.push(self.sockets.add(s));
         }
@@ -949,7 +937,7 @@ impl Stack {
     fn accept(&mut self, listener: SocketId, timeout_ms: u64) -> Result<CallOutcome, TargetError> {
         let held = self.held(listener)?;
         let Kind::Listener { endpoint, .. } = held.kind else {
-            return Ok(errno(libc::EINVAL));
+            return Ok(CallOutcome::errno(libc::EINVAL));
         };
         let (options, family) = (held.options, held.family);
         let deadline = self.deadline_in(timeout_ms);
@@ -1001,16 +989,18 @@ impl Stack {
         match held.kind {
             Kind::Fresh => {}
             Kind::Connection(h) => {
-                return Ok(errno(if self.state(h) == tcp::State::SynSent {
-                    libc::EALREADY
-                } else {
-                    libc::EISCONN
-                }));
+                return Ok(CallOutcome::errno(
+                    if self.state(h) == tcp::State::SynSent {
+                        libc::EALREADY
+                    } else {
+                        libc::EISCONN
+                    },
+                ));
             }
-            Kind::Listener { .. } => return Ok(errno(libc::EISCONN)),
+            Kind::Listener { .. } => return Ok(CallOutcome::errno(libc::EISCONN)),
         }
         if held.family != family_of(addr) {
-            return Ok(errno(libc::EAFNOSUPPORT));
+            return Ok(CallOutcome::errno(libc::EAFNOSUPPORT));
         }
         let (local_addr, local_port) = match held.bound {
             Some(b) => b,
@@ -1024,7 +1014,7 @@ impl Stack {
             port: local_port,
         };
         if let Err(e) = s.connect(self.iface.context(), remote, local) {
-            return Ok(errno(match e {
+            return Ok(CallOutcome::errno(match e {
                 tcp::ConnectError::InvalidState => libc::EISCONN,
                 tcp::ConnectError::Unaddressable => libc::EADDRNOTAVAIL,
             }));
@@ -1043,7 +1033,7 @@ impl Stack {
         timeout_ms: u64,
     ) -> Result<CallOutcome, TargetError> {
         let Some(h) = self.connection(sock)? else {
-            return Ok(errno(libc::ENOTCONN));
+            return Ok(CallOutcome::errno(libc::ENOTCONN));
         };
         let deadline = self.deadline_in(timeout_ms);
         let settled =
@@ -1052,7 +1042,7 @@ impl Stack {
             return Ok(CallOutcome::TimedOut);
         }
         Ok(match self.errors.remove(&h) {
-            Some(code) => errno(code),
+            Some(code) => CallOutcome::errno(code),
             None => CallOutcome::Ok,
         })
     }
@@ -1060,19 +1050,19 @@ impl Stack {
     fn send(&mut self, sock: SocketId, data: &[u8]) -> Result<CallOutcome, TargetError> {
         let Some(h) = self.connection(sock)? else {
             // Linux: a socket that is not connecting fails with EPIPE.
-            return Ok(errno(libc::EPIPE));
+            return Ok(CallOutcome::errno(libc::EPIPE));
         };
         if let Some(code) = self.errors.remove(&h) {
-            return Ok(errno(code));
+            return Ok(CallOutcome::errno(code));
         }
         let outcome = match self.state(h) {
-            tcp::State::SynSent | tcp::State::SynReceived => errno(libc::EAGAIN),
+            tcp::State::SynSent | tcp::State::SynReceived => CallOutcome::errno(libc::EAGAIN),
             tcp::State::Established | tcp::State::CloseWait => match self.tcp(h).send_slice(data) {
-                Ok(0) if !data.is_empty() => errno(libc::EAGAIN),
+                Ok(0) if !data.is_empty() => CallOutcome::errno(libc::EAGAIN),
                 Ok(n) => CallOutcome::Sent(n),
-                Err(_) => errno(libc::EPIPE),
+                Err(_) => CallOutcome::errno(libc::EPIPE),
             },
-            _ => errno(libc::EPIPE),
+            _ => CallOutcome::errno(libc::EPIPE),
         };
         self.poll();
         Ok(outcome)
@@ -1086,7 +1076,7 @@ impl Stack {
     ) -> Result<CallOutcome, TargetError> {
         let h = match self.held(sock)?.kind {
             Kind::Connection(h) => h,
-            _ => return Ok(errno(libc::ENOTCONN)),
+            _ => return Ok(CallOutcome::errno(libc::ENOTCONN)),
         };
         let deadline = self.deadline_in(timeout_ms);
         let ready = |s: &mut Stack| {
@@ -1105,7 +1095,7 @@ impl Stack {
             return Ok(CallOutcome::TimedOut);
         }
         if let Some(code) = self.errors.remove(&h) {
-            return Ok(errno(code));
+            return Ok(CallOutcome::errno(code));
         }
         let s = self.tcp(h);
         if s.can_recv() {
@@ -1129,7 +1119,7 @@ impl Stack {
             ));
         }
         let Some(h) = self.connection(sock)? else {
-            return Ok(errno(libc::ENOTCONN));
+            return Ok(CallOutcome::errno(libc::ENOTCONN));
         };
         self.tcp(h).close();
         self.poll();
