@@ -192,24 +192,22 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// `certify --target smoltcp --only ONLY --out DIR`.
+fn certify_smoltcp(only: &str, dir: &Path) -> std::process::Output {
+    netconform()
+        .args(["certify", "--target", "smoltcp", "--only", only, "--out"])
+        .arg(dir)
+        .output()
+        .expect("run certify")
+}
+
 /// `certify --target smoltcp` needs no privilege (smoltcp runs in-process), and its exit
 /// status tells CI pass (0) from fail (1); the report is written either way, and
 /// `report compare` puts two reports side by side.
 #[test]
 fn certify_smoltcp_exit_status_and_report_files() {
     let pass = temp_dir("smoltcp-pass");
-    let out = netconform()
-        .args([
-            "certify",
-            "--target",
-            "smoltcp",
-            "--only",
-            "tcp.passive-open",
-            "--out",
-        ])
-        .arg(&pass)
-        .output()
-        .expect("run certify");
+    let out = certify_smoltcp("tcp.passive-open", &pass);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     for file in ["report.json", "report.html", "junit.xml", "summary.json"] {
@@ -218,18 +216,7 @@ fn certify_smoltcp_exit_status_and_report_files() {
     assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
 
     let fail = temp_dir("smoltcp-fail");
-    let out = netconform()
-        .args([
-            "certify",
-            "--target",
-            "smoltcp",
-            "--only",
-            "tcp.matrix.v4.listen",
-            "--out",
-        ])
-        .arg(&fail)
-        .output()
-        .expect("run certify");
+    let out = certify_smoltcp("tcp.matrix.v4.listen", &fail);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let html = std::fs::read_to_string(fail.join("report.html")).expect("report.html");
