@@ -3,8 +3,8 @@
 //!
 //! The verdicts asserted here are the ones analysed in the smoltcp report: what passes,
 //! which deviations fail and with which difference, and what smoltcp cannot do
-//! (UNSUPPORTED, never FAIL). `whole_catalogue` (ignored) prints every verdict under both
-//! profiles: `cargo test --test smoltcp_target -- --ignored --nocapture`.
+//! (UNSUPPORTED, never FAIL). `netconform certify --target smoltcp -v [--profile linux]`
+//! prints every verdict and ladder; its report.html and report.json hold every difference.
 
 #[macro_use]
 mod common;
@@ -25,46 +25,6 @@ fn smoltcp(spec: &CheckSpec) -> Result<Box<dyn Target>, TargetError> {
 
 fn run(id: &str) -> CheckReport {
     run_one(&spec(id), &smoltcp, ProfileName::Rfc)
-}
-
-#[test]
-#[ignore]
-fn whole_catalogue() {
-    let filter = std::env::var("ONLY").unwrap_or_default();
-    let checks: Vec<CheckSpec> = netconform::check::catalogue()
-        .into_iter()
-        .filter(|c| c.id.contains(&filter))
-        .collect();
-    let factory: &netconform::check::runner::TargetFactory<'_> = &smoltcp;
-    for profile in [ProfileName::Rfc, ProfileName::Linux] {
-        let summary = run_checks(
-            "smoltcp",
-            &checks,
-            factory,
-            2,
-            profile,
-            &netconform::check::runner::Quiet,
-        );
-        for r in &summary.checks {
-            println!("{profile:?} {} {}", r.id, r.verdict.label());
-            match &r.verdict {
-                Verdict::Fail { step, differences } => {
-                    println!("   step: {step}");
-                    for d in differences {
-                        println!("   - {d}");
-                    }
-                }
-                Verdict::Unsupported { reason } | Verdict::Error { reason } => {
-                    println!("   {reason}")
-                }
-                Verdict::Pass => {}
-            }
-            if std::env::var("TRACE").is_ok() {
-                println!("{}", r.trace_text());
-            }
-        }
-        println!("{profile:?} counts {:?}", summary.counts());
-    }
 }
 
 #[test]
