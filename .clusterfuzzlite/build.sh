@@ -5,6 +5,7 @@
 # Run locally (with RUSTC_BOOTSTRAP=1 on a stable toolchain) as:
 #   SRC=$PWD/.. OUT=/tmp/cflite-out .clusterfuzzlite/build.sh
 cd "$SRC/netconform/fuzz"
+../ci/fuzz-locked
 cargo fuzz build -O --debug-assertions
 release="target/x86_64-unknown-linux-gnu/release"
 for src in fuzz_targets/*.rs; do

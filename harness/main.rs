@@ -63,6 +63,17 @@ enum Command {
         /// carries for linux and smoltcp.
         #[arg(long)]
         deviations: Option<PathBuf>,
+        /// Run the whole certification N times (a soak): each run's report goes to
+        /// `OUT/run-K/`, and a table of verdict stability ends the output: for each check
+        /// its majority verdict, how many runs differed from it and what they said, and
+        /// the harness's retries; also written to `OUT/stability.json`. Exit status 4
+        /// when any verdict flipped, else that of the runs.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Keep every core busy with a spinning thread while the checks run (with
+        /// `--repeat`: verdicts must not depend on the machine's load).
+        #[arg(long)]
+        hog: bool,
     },
     /// List the checks and the clauses they enforce.
     Checks,
@@ -322,7 +333,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             verbose,
             profile,
             deviations,
+            repeat,
+            hog,
         } => {
+            let _hog = hog.then(CpuHog::start);
             let profile = profile.map_or_else(
                 || match target {
                     TargetKind::Linux => ProfileName::Linux,
@@ -330,6 +344,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 Into::into,
             );
+            if repeat > 1 {
+                return soak(
+                    &target,
+                    &out,
+                    jobs,
+                    only.as_deref(),
+                    profile,
+                    deviations.as_deref(),
+                    repeat,
+                );
+            }
             certify(
                 target,
                 &out,
@@ -339,6 +364,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 profile,
                 deviations.as_deref(),
             )
+            .map(|(_, code)| code)
         }
         Command::Replay {
             file,
@@ -620,7 +646,7 @@ fn certify(
     verbose: bool,
     profile: ProfileName,
     deviations_file: Option<&std::path::Path>,
-) -> Result<ExitCode> {
+) -> Result<(netconform::report::Report, ExitCode)> {
     if kind.needs_netns() {
         netconform::sandbox::check_privileges()?;
     }
@@ -675,12 +701,106 @@ fn certify(
         "report: {0}/report.html, {0}/report.json, {0}/junit.xml",
         out.display()
     );
-    Ok(match report.counts.status() {
-        netconform::report::Status::Error => ExitCode::from(2),
-        netconform::report::Status::Fail => ExitCode::from(1),
-        netconform::report::Status::Unsupported => ExitCode::from(3),
-        netconform::report::Status::Pass => ExitCode::SUCCESS,
+    let code = exit_code(report.counts.status());
+    Ok((report, code))
+}
+
+/// The exit status of a certification whose worst outcome is `status`.
+fn exit_code(status: netconform::report::Status) -> ExitCode {
+    ExitCode::from(exit_status(status))
+}
+
+fn exit_status(status: netconform::report::Status) -> u8 {
+    match status {
+        netconform::report::Status::Error => 2,
+        netconform::report::Status::Fail => 1,
+        netconform::report::Status::Unsupported => 3,
+        netconform::report::Status::Pass => 0,
+    }
+}
+
+/// `certify --repeat N`: N certifications in a row, each into `out/run-K/`, then the
+/// stability of every verdict (see [`netconform::report::stability`]).
+#[allow(clippy::too_many_arguments)]
+fn soak(
+    kind: &TargetKind,
+    out: &std::path::Path,
+    jobs: usize,
+    only: Option<&str>,
+    profile: ProfileName,
+    deviations_file: Option<&std::path::Path>,
+    repeat: u32,
+) -> Result<ExitCode> {
+    let mut reports = Vec::new();
+    let mut worst = 0u8;
+    for k in 1..=repeat {
+        println!("\n== soak: run {k} of {repeat}");
+        let dir = out.join(format!("run-{k}"));
+        let (report, _) = certify(
+            kind.clone(),
+            &dir,
+            jobs,
+            only,
+            false,
+            profile,
+            deviations_file,
+        )?;
+        worst = worst.max(exit_status(report.counts.status()));
+        reports.push(report);
+    }
+    let stability = netconform::report::stability::Stability::of(&reports);
+    let json = serde_json::to_string_pretty(&stability)?;
+    std::fs::write(out.join("stability.json"), json + "\n")
+        .with_context(|| format!("writing {}", out.join("stability.json").display()))?;
+    println!("\n== verdict stability over {repeat} runs\n");
+    print!("{}", stability.render());
+    println!("stability: {}", out.join("stability.json").display());
+    Ok(if stability.total_flips() > 0 {
+        ExitCode::from(4)
+    } else {
+        ExitCode::from(worst)
     })
+}
+
+/// One spinning thread per core for as long as it lives: the load under which `certify
+/// --repeat --hog` shows that verdicts do not flip.
+struct CpuHog {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuHog {
+    fn start() -> CpuHog {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        println!("keeping {cores} cores busy while the checks run");
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..10_000 {
+                            x = std::hint::black_box(
+                                x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        CpuHog { stop, threads }
+    }
+}
+
+impl Drop for CpuHog {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The progress of a certify run: a bar with the checks running now and the clause each

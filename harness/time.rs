@@ -127,6 +127,15 @@ impl Add<Duration> for Instant {
     }
 }
 
+impl Add<Duration> for Duration {
+    type Output = Duration;
+    fn add(self, rhs: Duration) -> Duration {
+        Duration {
+            micros: self.micros.saturating_add(rhs.micros),
+        }
+    }
+}
+
 impl Sub<Instant> for Instant {
     type Output = Duration;
     fn sub(self, rhs: Instant) -> Duration {

@@ -170,16 +170,17 @@ fn generated_arp_scenarios() {
         Err(TestError::Fail(reason, mut minimal)) => {
             minimal.name = format!("regression-{}", short_hash(&minimal));
             let path = regressions_dir().join(format!("{}.json", minimal.name));
-            let json = serde_json::to_string_pretty(&minimal).expect("scenario serialises");
-            std::fs::create_dir_all(regressions_dir()).expect("fixtures dir");
-            std::fs::write(&path, json + "\n").expect("save the regression");
-            panic!(
-                "a generated ARP scenario disagrees with the kernel; shrunk to {} steps and saved as {}\n\
-                 replay: netconform replay {}\n{}",
+            let failure = format!(
+                "shrunk to {} steps: {}",
                 minimal.steps.len(),
-                path.display(),
-                path.display(),
                 reason.message()
+            );
+            common::save_regression_if_it_reproduces(
+                "ARP scenario",
+                &minimal,
+                &path,
+                &failure,
+                || run(&minimal).map(|_| ()),
             );
         }
         Err(e) => panic!("{e}"),
@@ -210,4 +211,47 @@ fn saved_arp_regressions_replay() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// A failure that does not come back on replay is never saved; one that does is.
+#[test]
+fn a_failure_that_does_not_reproduce_is_not_saved() {
+    let dir = std::env::temp_dir().join(format!("ncf-regressions-{}", std::process::id()));
+    let path = dir.join("flaky.json");
+    let mut calls = 0;
+    let flaky = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        common::save_regression_if_it_reproduces("test", &"scenario", &path, "boom", || {
+            calls += 1;
+            if calls == 2 {
+                Ok(())
+            } else {
+                Err("late".into())
+            }
+        })
+    }));
+    let message = flaky.expect_err("it panics");
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(text.contains("NOT saved"), "{text}");
+    assert!(text.contains("agrees on 1 of 3"), "{text}");
+    assert!(!path.exists(), "a flaky failure was saved");
+
+    let real = std::panic::catch_unwind(|| {
+        common::save_regression_if_it_reproduces("test", &"scenario", &path, "boom", || {
+            Err("wrong".into())
+        })
+    });
+    let text = real
+        .expect_err("it panics")
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(text.contains("saved as"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("saved"),
+        "\"scenario\"\n"
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -75,20 +75,27 @@ fn trace_show_reports_a_missing_or_broken_file_without_panicking() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// `certify` against the kernel passes, writes its report, and `trace show` renders the
-/// capture it wrote (as text and as JSON).
+/// `certify` against the kernel passes with every check run (none in error, none
+/// unsupported) on a machine with no other program at all: it runs with `PATH` pointing
+/// at an empty directory, so a check that needed `nft`, `conntrack`, `ip`, `tc` or any
+/// other tool would error. It writes its report, and `trace show` renders the capture it
+/// wrote (as text and as JSON).
 #[test]
 fn certify_writes_a_report_that_trace_show_reads() {
     if !require_netns("certify_writes_a_report_that_trace_show_reads") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("netconform-certify-{}", std::process::id()));
+    let empty = std::env::temp_dir().join(format!("netconform-no-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("an empty PATH directory");
     let out = netconform()
         .arg("certify")
         .arg("--out")
         .arg(&dir)
+        .env("PATH", &empty)
         .output()
         .expect("run certify");
+    std::fs::remove_dir_all(&empty).ok();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -96,6 +103,7 @@ fn certify_writes_a_report_that_trace_show_reads() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("0 failed"), "{stdout}");
+    assert!(stdout.contains(" 0 unsupported, 0 errors"), "{stdout}");
     let pcap = dir.join("tcp.passive-open.active-close.pcap");
     assert!(pcap.exists());
     let shown = netconform()

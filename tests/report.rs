@@ -116,6 +116,7 @@ fn base(id: &'static str, clauses: &[Clause], verdict: Verdict) -> CheckReport {
         failed_at: None,
         counterexample: None,
         counterexample_run: None,
+        retries: Vec::new(),
     }
 }
 

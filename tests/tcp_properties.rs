@@ -120,17 +120,16 @@ fn generated(ipv6: bool, cases: u32) {
         Err(TestError::Fail(reason, mut minimal)) => {
             minimal.name = format!("regression {}", short_hash(&minimal));
             let path = regressions_dir().join(format!("{}.json", minimal.name.replace(' ', "-")));
-            let json = serde_json::to_string_pretty(&minimal).expect("scenario serialises");
-            std::fs::create_dir_all(regressions_dir()).expect("fixtures dir");
-            std::fs::write(&path, json + "\n").expect("save the regression");
-            panic!(
-                "a generated scenario disagrees with the kernel; shrunk to {} events and saved as {}\n\
-                 replay: netconform replay {}\n{}",
+            let failure = format!(
+                "shrunk to {} events:\n{}",
                 minimal.events.len(),
-                path.display(),
-                path.display(),
                 reason.message().replace("; ", "\n")
             );
+            common::save_regression_if_it_reproduces("scenario", &minimal, &path, &failure, || {
+                let mut target = LinuxTarget::new(lab(minimal.ipv6)).map_err(|e| e.to_string())?;
+                let mut session = Session::with_profile(&mut target, minimal.profile);
+                run_scenario(&mut session, &minimal, 29_000).map_err(|e| e.to_string())
+            });
         }
         Err(e) => panic!("{e}"),
     }

@@ -370,6 +370,12 @@ struct Runner<'a, 's> {
     frames: usize,
     entries: usize,
     step: String,
+    /// The latest the stack has run a timer so far in this scenario, measured on its
+    /// solicitations (the kernel's timestamp of each against the model's instant, after
+    /// the model follows the stack's clock: see [`ArpHost::solicitation_seen`]). A
+    /// transition the wire does not show (INCOMPLETE to FAILED) may be as late, so inputs
+    /// and dumps keep this much further from the model's timers than [`GUARD`].
+    late: Duration,
 }
 
 impl<'a, 's> Runner<'a, 's> {
@@ -494,6 +500,7 @@ impl<'a, 's> Runner<'a, 's> {
             frames: 0,
             entries: 0,
             step,
+            late: Duration::ZERO,
         })
     }
 
@@ -736,10 +743,12 @@ impl<'a, 's> Runner<'a, 's> {
                 .model
                 .critical_instants(ip)
                 .into_iter()
-                .filter(|c| now.saturating_since(*c) < GUARD && c.saturating_since(now) < GUARD)
+                .filter(|c| {
+                    now.saturating_since(*c) < GUARD + self.late && c.saturating_since(now) < GUARD
+                })
                 .max();
             match near {
-                Some(c) => self.pump(c + GUARD + Duration::from_millis(1))?,
+                Some(c) => self.pump(c + GUARD + self.late + Duration::from_millis(1))?,
                 None => return Ok(()),
             }
         }
@@ -842,19 +851,22 @@ impl<'a, 's> Runner<'a, 's> {
         }
     }
 
+    /// Takes the prediction `seen` matches (same output, in time) off the pending list; a
+    /// solicitation moves the model's next one to the stack's clock, and its lateness is
+    /// measured.
     fn take_pending(&mut self, seen: &Seen, at: Instant) -> bool {
         let found = self.pending.iter().position(|t| {
             seen_of_output(&t.output).as_ref() == Some(seen)
                 && at + EARLY >= t.at
                 && at.saturating_since(t.at) <= LATE
         });
-        match found {
-            Some(i) => {
-                self.pending.remove(i);
-                true
-            }
-            None => false,
+        let Some(i) = found else { return false };
+        let predicted = self.pending.remove(i).at;
+        if let Seen::Out(Output::Request { target, .. }) = seen {
+            self.late = self.late.max(at.saturating_since(predicted));
+            self.model.solicitation_seen(*target, predicted, at);
         }
+        true
     }
 
     fn on_frame(&mut self, at: Instant, observed: &Observed) -> Result<(), CheckError> {
@@ -922,10 +934,12 @@ impl<'a, 's> Runner<'a, 's> {
                 .model
                 .timer_instants()
                 .into_iter()
-                .filter(|c| now.saturating_since(*c) < GUARD && c.saturating_since(now) < GUARD)
+                .filter(|c| {
+                    now.saturating_since(*c) < GUARD + self.late && c.saturating_since(now) < GUARD
+                })
                 .max();
             match near {
-                Some(c) => self.pump(c + GUARD + Duration::from_millis(1))?,
+                Some(c) => self.pump(c + GUARD + self.late + Duration::from_millis(1))?,
                 None => break,
             }
         }
@@ -956,7 +970,11 @@ impl<'a, 's> Runner<'a, 's> {
         if observed == expected {
             return Ok(());
         }
-        let mut differences = vec![format!("neighbour table at {}", ms(now))];
+        let mut differences = vec![format!(
+            "neighbour table at {} (the stack's timers ran up to {} late so far, measured on its solicitations)",
+            ms(now),
+            self.late
+        )];
         let ips: std::collections::BTreeSet<Ipv4Addr> = observed
             .iter()
             .map(|(ip, _)| *ip)

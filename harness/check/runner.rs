@@ -54,6 +54,10 @@ pub struct CheckReport {
     /// trace holds many scenarios (a matrix row: 96).
     #[serde(skip)]
     pub counterexample_run: Option<FailedRun>,
+    /// The retries the harness made to rule out its own loss (a barrier probe that never
+    /// reached the stack), one line each. A retry never turns a wrong answer into a pass:
+    /// it is made only when the stack provably did not receive the harness's frame.
+    pub retries: Vec<String>,
 }
 
 /// One failing run of a counterexample: its trace, the index of the observation that failed
@@ -216,6 +220,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         failed_at: None,
         counterexample: None,
         counterexample_run: None,
+        retries: Vec::new(),
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), Verdict> {
         let mut target = factory(spec).map_err(|e| Verdict::Error {
@@ -225,6 +230,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         let mut session = Session::with_profile(target.as_mut(), profile);
         let result = (spec.run)(&mut session);
         report.names = session.host_names().clone();
+        report.retries = session.retries().to_vec();
         if let Err(e) = &result
             && !matches!(e, CheckError::Target { .. })
         {

@@ -133,6 +133,8 @@ pub struct Session<'t> {
     endpoints: Endpoints,
     names: HostNames,
     barrier_seq: u16,
+    /// Every retry the harness made to rule out its own loss, described.
+    retries: Vec<String>,
     profile: ProfileName,
     /// What the step being checked expects, while it waits (`None` between steps).
     expecting: Option<String>,
@@ -154,6 +156,7 @@ impl<'t> Session<'t> {
             endpoints,
             names,
             barrier_seq: 0,
+            retries: Vec::new(),
             profile,
             expecting: None,
             counterexample: None,
@@ -209,6 +212,12 @@ impl<'t> Session<'t> {
         }
     }
 
+    /// The retries the harness made in this session to rule out its own loss (a barrier
+    /// probe that never reached the stack), one line each; the report shows them.
+    pub fn retries(&self) -> &[String] {
+        &self.retries
+    }
+
     /// Host names used when rendering this session's trace.
     pub fn host_names(&self) -> &HostNames {
         &self.names
@@ -217,6 +226,13 @@ impl<'t> Session<'t> {
     /// Scenario time now.
     pub fn now(&self) -> crate::time::Instant {
         self.recorder.now()
+    }
+
+    /// When the last frame received left the stack, in scenario time: the kernel's receive
+    /// timestamp where the target has one, so that a timer is judged by the stack's clock
+    /// and not by how late the harness read the frame.
+    pub fn last_received(&self) -> crate::time::Instant {
+        self.recorder.last_received()
     }
 
     /// The trace so far.
@@ -316,7 +332,7 @@ impl<'t> Session<'t> {
         ipv6: bool,
         timeout: Duration,
     ) -> Result<Vec<Observed>, CheckError> {
-        use crate::wire::{Icmpv4Kind, Icmpv4Message, Icmpv6Kind, Icmpv6Message, Transport};
+        use crate::wire::{Icmpv4Message, Icmpv6Message};
         const ID: u16 = 0x6e63; // "nc"
         self.barrier_seq = self.barrier_seq.wrapping_add(1);
         let seq = self.barrier_seq;
@@ -350,14 +366,83 @@ impl<'t> Session<'t> {
                 Icmpv4Message::echo_request(ID, seq, b"barrier".to_vec()),
             )
         };
-        self.recorder
-            .send_unrecorded(&probe.emit())
-            .map_err(|source| CheckError::Target {
-                step: step.into(),
-                source,
-            })?;
-        let deadline = self.recorder.deadline_after(timeout);
         let mut observed = Vec::new();
+        let mut probe = probe;
+        let mut seq = seq;
+        loop {
+            let delivered_before = self.recorder.frames_delivered();
+            self.recorder
+                .send_unrecorded(&probe.emit())
+                .map_err(|source| CheckError::Target {
+                    step: step.into(),
+                    source,
+                })?;
+            if self.barrier_wait(step, seq, timeout, &mut observed)? {
+                return Ok(observed);
+            }
+            // No echo reply. Only when the stack's interface provably never received the
+            // probe (its receive counter did not move) is that the harness's own loss, and
+            // the probe is sent again, at most twice, each retry counted and noted; a
+            // stack that got the probe and did not answer fails the barrier as before.
+            let delivered_after = self.recorder.frames_delivered();
+            let lost = matches!((delivered_before, delivered_after), (Some(b), Some(a)) if a == b);
+            if !lost || self.retries.len() >= Self::MAX_RETRIES {
+                return Err(CheckError::NothingObserved {
+                    step: format!("{step} (echo reply to the barrier probe)"),
+                    waited: timeout,
+                });
+            }
+            let what = format!(
+                "{step}: the barrier probe (echo {seq}) never reached the stack's interface (its receive counter stayed at {}): sent again",
+                delivered_after.unwrap_or_default()
+            );
+            self.recorder.note(format!("harness retry: {what}"));
+            self.retries.push(what);
+            self.barrier_seq = self.barrier_seq.wrapping_add(1);
+            seq = self.barrier_seq;
+            probe = Self::with_echo_seq(probe, seq);
+        }
+    }
+
+    /// How many times one session may retry harness machinery before it gives up.
+    pub const MAX_RETRIES: usize = 3;
+
+    /// The same echo request with sequence number `seq`.
+    fn with_echo_seq(frame: Frame, seq: u16) -> Frame {
+        use crate::wire::{Icmpv4Message, Icmpv6Message, Network, Transport};
+        const ID: u16 = 0x6e63;
+        let (e, network) = (frame.ethernet, frame.network.clone());
+        match network {
+            Network::Ipv6(p) if matches!(p.transport, Transport::Icmpv6(_)) => Frame::icmpv6(
+                e.src,
+                e.dst,
+                p.src,
+                p.dst,
+                Icmpv6Message::echo_request(ID, seq, b"barrier".to_vec()),
+            ),
+            Network::Ipv4(p) => Frame::icmpv4(
+                e.src,
+                e.dst,
+                p.src,
+                p.dst,
+                Icmpv4Message::echo_request(ID, seq, b"barrier".to_vec()),
+            ),
+            _ => frame,
+        }
+    }
+
+    /// Reads frames until the echo reply `seq` (true) or `timeout` (false); every other
+    /// relevant frame is recorded and kept in `observed`.
+    fn barrier_wait(
+        &mut self,
+        step: &str,
+        seq: u16,
+        timeout: Duration,
+        observed: &mut Vec<Observed>,
+    ) -> Result<bool, CheckError> {
+        use crate::wire::{Icmpv4Kind, Icmpv6Kind, Transport};
+        const ID: u16 = 0x6e63;
+        let deadline = self.recorder.deadline_after(timeout);
         loop {
             let bytes =
                 self.recorder
@@ -367,10 +452,7 @@ impl<'t> Session<'t> {
                         source,
                     })?;
             let Some(bytes) = bytes else {
-                return Err(CheckError::NothingObserved {
-                    step: format!("{step} (echo reply to the barrier probe)"),
-                    waited: timeout,
-                });
+                return Ok(false);
             };
             let parsed = Frame::parse(&bytes);
             if let Ok(frame) = &parsed {
@@ -380,7 +462,7 @@ impl<'t> Session<'t> {
                     _ => false,
                 };
                 if is_reply {
-                    return Ok(observed);
+                    return Ok(true);
                 }
             }
             self.recorder.record_received(bytes.clone());
@@ -527,7 +609,7 @@ impl<'t> Session<'t> {
                 source,
             })?;
         Ok(bytes.map(|bytes| {
-            let at = self.recorder.now();
+            let at = self.recorder.last_received();
             let parsed = Frame::parse(&bytes);
             (at, Observed { bytes, parsed })
         }))

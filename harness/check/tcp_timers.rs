@@ -283,7 +283,7 @@ fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
             ..syn.clone()
         };
         session.expect(&step, Duration::from_millis(at + 2000), &again)?;
-        on_time(&step, start, session.now(), *at, rtt)?;
+        on_time(&step, start, session.last_received(), *at, rtt)?;
     }
     let outcome = session.call(
         "wait for connect",
@@ -325,7 +325,7 @@ fn keepalive(session: &mut Session<'_>) -> Result<(), CheckError> {
             ..flow.expect("keep-alive probe", TcpFlags::ACK, &[])
         };
         session.expect(&step, Duration::from_millis(at + 2000), &probe)?;
-        on_time(&step, start, session.now(), *at, rtt)?;
+        on_time(&step, start, session.last_received(), *at, rtt)?;
     }
     let step = "the connection is dropped";
     if timer_profile(session.profile())
@@ -337,7 +337,7 @@ fn keepalive(session: &mut Session<'_>) -> Result<(), CheckError> {
             &[],
         );
         flow.expect_segment_within(session, step, &reset, Duration::from_millis(drop_at + 2000))?;
-        on_time(step, start, session.now(), drop_at, rtt)?;
+        on_time(step, start, session.last_received(), drop_at, rtt)?;
     }
     // Whatever the profile says about the RST, the application learns of the drop.
     // After the last probe the drop is due one interval later; a second more is slack.
@@ -421,7 +421,7 @@ fn data_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     for (k, at) in schedule.iter().enumerate() {
         let step = format!("retransmission {} of the data", k + 1);
         session.expect(&step, Duration::from_millis(at + 2000), &expected)?;
-        on_time(&step, sent_at, session.now(), *at, rtt)?;
+        on_time(&step, sent_at, session.last_received(), *at, rtt)?;
     }
     // The peer finally acknowledges: the retransmissions stop.
     flow.send(
@@ -451,7 +451,7 @@ fn user_timeout(session: &mut Session<'_>) -> Result<(), CheckError> {
     for (k, at) in schedule.iter().take_while(|at| **at < abort_at).enumerate() {
         let step = format!("retransmission {} before the user timeout", k + 1);
         session.expect(&step, Duration::from_millis(at + 2000), &expected)?;
-        on_time(&step, sent_at, session.now(), *at, rtt)?;
+        on_time(&step, sent_at, session.last_received(), *at, rtt)?;
     }
     let step = "the user timeout aborts the connection";
     let outcome = session.call(
@@ -497,7 +497,7 @@ fn synack_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     for (k, at) in schedule.retransmits_ms.iter().enumerate() {
         let step = format!("retransmission {} of the SYN-ACK", k + 1);
         session.expect(&step, Duration::from_millis(at + 2000), &again)?;
-        on_time(&step, start, session.now(), *at, rtt)?;
+        on_time(&step, start, session.last_received(), *at, rtt)?;
     }
     // Nothing more is sent, and once the attempt is given up a late ACK meets the listener,
     // which answers it with <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2).
@@ -560,7 +560,7 @@ fn zero_window(session: &mut Session<'_>) -> Result<(), CheckError> {
                 }
             };
         session.expect(&step, Duration::from_millis(at + 2000), &probe)?;
-        on_time(&step, start, session.now(), *at, rtt)?;
+        on_time(&step, start, session.last_received(), *at, rtt)?;
     }
     // The peer opens its window: the data goes out at once.
     flow.send(

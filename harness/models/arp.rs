@@ -595,6 +595,26 @@ impl ArpHost {
         d_of(self.config.params.tick)
     }
 
+    /// The stack sent the solicitation for `ip` that the model made at `predicted` at
+    /// `observed` instead: the entry's next retransmission moves by the same amount.
+    ///
+    /// A stack arms the next solicitation relative to the moment it sent this one (Linux:
+    /// `neigh_timer_handler` and `__neigh_event_send` compute `next` from the `jiffies` they
+    /// run at), so a timer that ran late on a loaded machine makes every later one late by
+    /// as much. The model follows the stack's clock from the solicitations it sees instead
+    /// of letting the lateness add up over a run of probes. It changes nothing outside
+    /// INCOMPLETE and PROBE (the only states that solicit), and nothing when no timer is
+    /// armed.
+    pub fn solicitation_seen(&mut self, ip: Ipv4Addr, predicted: Instant, observed: Instant) {
+        let shift = t_of(observed) - t_of(predicted);
+        if let Some(e) = self.entries.get_mut(&ip)
+            && matches!(e.state, Nud::Incomplete | Nud::Probe)
+            && let Some(t) = e.timer.as_mut()
+        {
+            *t += shift;
+        }
+    }
+
     /// Runs every timer due by `now`, in time order, and returns what the host did.
     pub fn advance(&mut self, now: Instant) -> Vec<Timed> {
         let now = t_of(now).max(self.now);

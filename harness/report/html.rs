@@ -152,9 +152,26 @@ fn run_header(h: &mut String, r: &Report) {
     );
     let _ = writeln!(
         h,
-        "<p class=\"counts\"><span class=\"pass\">{} passed</span><span class=\"fail\">{} failed</span><span class=\"accepted\">{} accepted deviations</span><span class=\"unsupported\">{} unsupported</span><span class=\"error\">{} errors</span><span>{} checks</span><span>{} stale deviation entries</span></p>",
-        n.pass, n.fail, n.accepted, n.unsupported, n.error, n.total, n.stale
+        "<p class=\"counts\"><span class=\"pass\">{} passed</span><span class=\"fail\">{} failed</span><span class=\"accepted\">{} accepted deviations</span><span class=\"unsupported\">{} unsupported</span><span class=\"error\">{} errors</span><span>{} checks</span><span>{} stale deviation entries</span><span>{} harness retries</span></p>",
+        n.pass, n.fail, n.accepted, n.unsupported, n.error, n.total, n.stale, n.retries
     );
+    if n.retries > 0 {
+        let _ = writeln!(
+            h,
+            "<details><summary>Harness retries: each ruled out the harness's own loss (a frame of its own that never reached the stack), never a wrong answer</summary><ul>"
+        );
+        for c in r.checks.iter().filter(|c| !c.retries.is_empty()) {
+            for line in &c.retries {
+                let _ = writeln!(
+                    h,
+                    "<li><code>{}</code>: {}</li>",
+                    escape(&c.id),
+                    escape(line)
+                );
+            }
+        }
+        let _ = writeln!(h, "</ul></details>");
+    }
     match &r.deviations_file {
         Some(f) => {
             let _ = writeln!(

@@ -25,6 +25,7 @@ pub mod deviations;
 pub mod html;
 pub mod junit;
 pub mod ladder;
+pub mod stability;
 pub mod table;
 
 use std::path::{Path, PathBuf};
@@ -110,6 +111,10 @@ pub struct Counts {
     pub error: usize,
     /// Deviation entries that matched nothing among the checks that ran.
     pub stale: usize,
+    /// Retries the harness made to rule out its own loss, over all checks (each is listed
+    /// with its check: [`CheckEntry::retries`]).
+    #[serde(default)]
+    pub retries: usize,
 }
 
 /// What the run amounts to, for the exit status: the worst thing that happened.
@@ -235,6 +240,10 @@ pub struct CheckEntry {
     pub duration_ms: u64,
     /// What the target recorded about its set-up.
     pub environment: Vec<String>,
+    /// The retries the harness made in this check to rule out its own loss (a barrier
+    /// probe that provably never reached the stack), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<String>,
 }
 
 /// One clause and the outcomes of the checks that enforce it.
@@ -434,6 +443,7 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
         artifacts,
         duration_ms: check.duration_ms,
         environment: check.environment.clone(),
+        retries: check.retries.clone(),
     };
     (entry, matched)
 }
@@ -479,6 +489,7 @@ impl Report {
             ..Counts::default()
         };
         for c in &checks {
+            counts.retries += c.retries.len();
             match c.outcome {
                 Outcome::Pass => counts.pass += 1,
                 Outcome::Fail => counts.fail += 1,

@@ -201,10 +201,22 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
             push(&mut out, &format!("       ran: {}", ran.join(", ")));
         }
     }
+    if n.retries > 0 {
+        let _ = writeln!(
+            out,
+            "\nHarness retries ({}): each ruled out the harness's own loss, never a wrong answer",
+            n.retries
+        );
+        for c in report.checks.iter().filter(|c| !c.retries.is_empty()) {
+            for r in &c.retries {
+                push(&mut out, &format!("  RETRY {}: {r}", c.id));
+            }
+        }
+    }
     let _ = writeln!(
         out,
-        "\n{} passed, {} failed, {} accepted, {} unsupported, {} errors, {} stale deviation entries",
-        n.pass, n.fail, n.accepted, n.unsupported, n.error, n.stale
+        "\n{} passed, {} failed, {} accepted, {} unsupported, {} errors, {} stale deviation entries, {} harness retries",
+        n.pass, n.fail, n.accepted, n.unsupported, n.error, n.stale, n.retries
     );
     out
 }

@@ -31,7 +31,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use serde::{Deserialize, Serialize};
 
 use super::ethtool::{self, Offloads};
-use super::netlink::mac_from_slice;
+use super::netlink::{Readiness, mac_from_slice};
 use super::netns::next_id;
 use super::sysctl::{self, SysctlRecord};
 use super::{
@@ -436,6 +436,15 @@ impl BridgeLab {
             switch_rtnl.set_up(p.switch_link.index, true)?;
         }
         switch_rtnl.set_up(bridge.index, true)?;
+
+        // Every port must be able to carry a frame before the first one is sent: the
+        // harness ends with their queues active, the switch ends forwarding
+        // (see `Rtnl::wait_ready`).
+        for p in &ports {
+            let within = std::time::Duration::from_secs(5);
+            harness_rtnl.wait_ready(p.harness_link.index, Readiness::Link, within)?;
+            switch_rtnl.wait_ready(p.switch_link.index, Readiness::BridgePort, within)?;
+        }
 
         // Read back after up: flags, MTU, the bridge's MAC (it takes a port's).
         for p in &mut ports {

@@ -56,8 +56,8 @@ pub use lab::{Lab, LabConfig, V4Config, V6Config};
 pub use nat::{ConntrackEntry, ConntrackTuple};
 pub use neightbl::{NeighbourParams, NeighbourParamsUpdate, NeighbourTableInfo};
 pub use netlink::{
-    AddressInfo, LinkInfo, MacAddr, NeighbourCacheInfo, NeighbourEntry, NudState, RouteEntry,
-    RouteFailure, RouteLookup, Rtnl,
+    AddressInfo, LinkInfo, MacAddr, NeighbourCacheInfo, NeighbourEntry, NudState, Readiness,
+    RouteEntry, RouteFailure, RouteLookup, Rtnl,
 };
 pub use netns::{Namespace, clean, clean_all, netns_dir};
 pub use packet::PacketSocket;

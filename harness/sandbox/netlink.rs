@@ -16,7 +16,8 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
+    BridgePortState, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo as NlLinkInfo, LinkMessage, State,
 };
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
@@ -59,6 +60,50 @@ impl LinkInfo {
     /// True when `IFF_UP` is set.
     pub fn is_up(&self) -> bool {
         self.flags & libc::IFF_UP as u32 != 0
+    }
+}
+
+/// What "ready to carry frames" means for a device (see [`Rtnl::wait_ready`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Carrier on, operational state up, an active queue.
+    Link,
+    /// [`Readiness::Link`], and forwarding as a bridge port.
+    BridgePort,
+}
+
+impl Readiness {
+    /// What `l` still lacks to be ready, or `None`.
+    pub fn missing(self, l: &LinkMessage) -> Option<&'static str> {
+        if !l.header.flags.contains(LinkFlags::LowerUp) {
+            return Some("carrier");
+        }
+        if !l
+            .attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::OperState(State::Up)))
+        {
+            return Some("operational state up");
+        }
+        if !l
+            .attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::Qdisc(q) if q != "noop"))
+        {
+            return Some("active queue");
+        }
+        if self == Readiness::BridgePort
+            && !l.attributes.iter().any(|a| match a {
+                LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| {
+                    matches!(i, NlLinkInfo::PortData(InfoPortData::BridgePort(opts))
+                        if opts.contains(&InfoBridgePort::State(BridgePortState::Forwarding)))
+                }),
+                _ => false,
+            })
+        {
+            return Some("forwarding bridge port");
+        }
+        None
     }
 }
 
@@ -496,20 +541,76 @@ impl Rtnl {
         Ok(())
     }
 
-    /// Waits (up to 5 s) until interface `name` has an active queue and returns it as read
-    /// then. Until the kernel activates a device's queue (at once if its carrier is on when
-    /// it opens, else from its link watch), every frame sent through it is silently
-    /// dropped: a first frame sent right after `link set up` could vanish.
+    /// Waits (up to 5 s) until interface `name` is ready to carry frames, and returns it as
+    /// read then (see [`Rtnl::wait_ready`]).
     pub fn wait_queue_active(&mut self, name: &str) -> Result<LinkInfo, SandboxError> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let index = self.link_by_name(name)?.index;
+        self.wait_ready(index, Readiness::Link, std::time::Duration::from_secs(5))?;
+        self.link_by_name(name)
+    }
+
+    /// Interface `index` as the kernel reports it to a single `RTM_GETLINK` (not a dump):
+    /// before answering one, the kernel runs the device's pending link watch work
+    /// (`linkwatch_sync_dev`), so what it reports is what it will honour. A dump does not,
+    /// and may report a device whose carrier came on before its queue is activated.
+    pub fn synced_link(&mut self, index: u32) -> Result<Option<LinkMessage>, SandboxError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        let answers = self.request(
+            &format!("read link {index}"),
+            RouteNetlinkMessage::GetLink(msg),
+            0,
+        )?;
+        Ok(answers.into_iter().find_map(|m| match m {
+            RouteNetlinkMessage::NewLink(l) if l.header.index == index => Some(l),
+            _ => None,
+        }))
+    }
+
+    /// How many frames interface `index` has received (`rx_packets` of its 64-bit counters,
+    /// read through [`Rtnl::synced_link`]). On a veth end it counts the frames its peer
+    /// handed it: a frame the harness sent that never got there leaves it unchanged.
+    pub fn rx_packets(&mut self, index: u32) -> Result<Option<u64>, SandboxError> {
+        Ok(self.synced_link(index)?.and_then(|l| {
+            l.attributes.into_iter().find_map(|a| match a {
+                LinkAttribute::Stats64(s) => Some(s.rx_packets),
+                _ => None,
+            })
+        }))
+    }
+
+    /// Waits up to `within` until interface `index` is `ready`; an error names the device
+    /// and what it still lacked.
+    ///
+    /// Setting a device up turns its carrier on at once, but its queue is activated and its
+    /// operational state set only when the kernel's link watch handles the event (at once
+    /// for an urgent event, otherwise up to a second later, and later still on a loaded
+    /// machine); until then every frame sent through it is silently dropped. A bridge port
+    /// forwards only after that (STP off). So this waits, through [`Rtnl::synced_link`], for
+    /// the carrier, the operational state `up` (set in the same step as the queue is
+    /// activated), a queue that is not `noop`, and for a bridge port, the forwarding state.
+    /// A dump-based wait lost the first frame of about one lab in forty.
+    pub fn wait_ready(
+        &mut self,
+        index: u32,
+        ready: Readiness,
+        within: std::time::Duration,
+    ) -> Result<(), SandboxError> {
+        let deadline = std::time::Instant::now() + within;
         loop {
-            let link = self.link_by_name(name)?;
-            if link.queue_active {
-                return Ok(link);
-            }
+            let missing = match self.synced_link(index)? {
+                Some(l) => ready.missing(&l),
+                None => Some("the device"),
+            };
+            let Some(missing) = missing else {
+                return Ok(());
+            };
             if std::time::Instant::now() > deadline {
                 return Err(SandboxError::NotReady {
-                    what: format!("interface {name} has no active queue after 5 s"),
+                    what: format!(
+                        "interface {index} in {} is not ready after {within:?}: no {missing}",
+                        self.namespace
+                    ),
                 });
             }
             std::thread::sleep(std::time::Duration::from_millis(1));

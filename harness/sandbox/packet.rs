@@ -3,9 +3,16 @@
 //! Created inside the harness namespace (through [`super::Namespace::run`]) and bound to the
 //! harness end of the veth by ifindex, with `ETH_P_ALL` and `PACKET_IGNORE_OUTGOING`, so it
 //! sees every frame the stack under test sends and never its own.
+//!
+//! Every frame received carries the kernel's receive timestamp (`SO_TIMESTAMPNS`), taken
+//! when the frame reached the harness end of the veth, that is when the stack sent it.
+//! [`PacketSocket::last_received_at`] gives it on the monotonic clock, so a frame's time
+//! does not include how long the harness took to read it (on a loaded machine, tens of
+//! milliseconds): timer checks measure the stack's clock, not the harness's scheduling.
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::SandboxError;
 
@@ -19,6 +26,8 @@ pub struct PacketSocket {
     fd: OwnedFd,
     interface: String,
     ifindex: u32,
+    /// When the kernel received the last frame returned, on the monotonic clock.
+    last_received_at: Cell<Option<Instant>>,
 }
 
 impl PacketSocket {
@@ -73,6 +82,20 @@ impl PacketSocket {
         if rc < 0 {
             return Err(err("setsockopt(PACKET_IGNORE_OUTGOING)"));
         }
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt reads an int from a valid pointer with the size passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(err("setsockopt(SO_TIMESTAMPNS)"));
+        }
         let rcvbuf: libc::c_int = 8 << 20;
         // SAFETY: as above; SO_RCVBUFFORCE needs CAP_NET_ADMIN, fall back to SO_RCVBUF.
         unsafe {
@@ -109,6 +132,7 @@ impl PacketSocket {
             fd,
             interface: interface.to_string(),
             ifindex,
+            last_received_at: Cell::new(None),
         };
         // Frames from before the bind (any interface) may be queued: drop them.
         s.drain()?;
@@ -166,18 +190,35 @@ impl PacketSocket {
         Ok(rc > 0)
     }
 
+    /// When the kernel received the frame last returned by [`PacketSocket::try_recv`] or
+    /// [`PacketSocket::recv`], on the monotonic clock (`None` if it carried no timestamp).
+    ///
+    /// The kernel stamps frames on the real-time clock; the stamp is turned into a
+    /// monotonic instant by its age (real time now minus the stamp) taken at once, so a
+    /// step of the real-time clock between the two readings is the only error. A stamp from
+    /// the future or more than a minute old (a clock step) counts as none.
+    pub fn last_received_at(&self) -> Option<Instant> {
+        self.last_received_at.get()
+    }
+
     /// The next frame already queued, or `None` at once when there is none.
     pub fn try_recv(&self) -> Result<Option<Vec<u8>>, SandboxError> {
         let mut buf = vec![0u8; FRAME_BUF];
-        // SAFETY: recv writes at most `buf.len()` bytes into a valid buffer.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
+        // Room for one SCM_TIMESTAMPNS control message (a timespec), 8-byte aligned.
+        let mut control = [0u64; 8];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
         };
+        // SAFETY: msghdr is plain old data; all-zero is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        // SAFETY: recvmsg writes at most `iov_len` bytes into the buffer and at most
+        // `msg_controllen` bytes into the control buffer, both valid for those sizes.
+        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             return match e.kind() {
@@ -185,7 +226,32 @@ impl PacketSocket {
                 _ => Err(self.err("recv", e)),
             };
         }
+        let (mono_now, real_now) = (Instant::now(), SystemTime::now());
         buf.truncate(n as usize);
+        let mut stamp = None;
+        // SAFETY: the CMSG_* macros walk the control buffer the kernel filled in, within
+        // `msg_controllen`; a timespec is read unaligned from a message of its type.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                    && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+                {
+                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                    stamp = Some(ts);
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        let at = stamp.and_then(|ts| {
+            let when = SystemTime::UNIX_EPOCH.checked_add(Duration::new(
+                u64::try_from(ts.tv_sec).ok()?,
+                ts.tv_nsec as u32,
+            ))?;
+            let age = real_now.duration_since(when).ok()?;
+            (age < Duration::from_secs(60)).then(|| mono_now.checked_sub(age))?
+        });
+        self.last_received_at.set(at);
         Ok(Some(buf))
     }
 

@@ -23,13 +23,8 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use netlink_packet_route::RouteNetlinkMessage;
-use netlink_packet_route::link::{
-    BridgePortState, InfoBridgePort, InfoPortData, LinkAttribute, LinkFlags,
-    LinkInfo as NlLinkInfo, LinkMessage, State,
-};
-
 use super::bridge::BridgeSettings;
+use super::netlink::Readiness;
 use super::netns::next_id;
 use super::{IFNAME_PREFIX, Lab, LinkInfo, Rtnl, SandboxError};
 
@@ -142,10 +137,14 @@ impl Lab {
             self.target_link().index,
             self.harness_link().index,
         );
+        let ready = |rtnl: &mut Rtnl, index, r: Readiness| {
+            rtnl.synced_link(index)
+                .map(|l| l.is_some_and(|l| r.missing(&l).is_none()))
+        };
         loop {
-            let open = synced_link(self.target_rtnl(), tap)?.is_some_and(|l| port_ready(&l))
-                && synced_link(self.target_rtnl(), veth)?.is_some_and(|l| port_ready(&l))
-                && synced_link(self.harness_rtnl(), harness)?.is_some_and(|l| link_ready(&l));
+            let open = ready(self.target_rtnl(), tap, Readiness::BridgePort)?
+                && ready(self.target_rtnl(), veth, Readiness::BridgePort)?
+                && ready(self.harness_rtnl(), harness, Readiness::Link)?;
             if open {
                 return Ok(true);
             }
@@ -155,41 +154,4 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
-}
-
-/// Interface `index` as the kernel reports it to a single `RTM_GETLINK` (not a dump): the
-/// kernel first runs the device's pending link watch work (`linkwatch_sync_dev`), so that
-/// what it reports is what it will honour.
-fn synced_link(rtnl: &mut Rtnl, index: u32) -> Result<Option<LinkMessage>, SandboxError> {
-    let mut msg = LinkMessage::default();
-    msg.header.index = index;
-    let answers = rtnl.request(
-        &format!("read link {index}"),
-        RouteNetlinkMessage::GetLink(msg),
-        0,
-    )?;
-    Ok(answers.into_iter().find_map(|m| match m {
-        RouteNetlinkMessage::NewLink(l) if l.header.index == index => Some(l),
-        _ => None,
-    }))
-}
-
-/// Carrier on and operational state up (see [`Lab::wait_tap_open`]).
-fn link_ready(l: &LinkMessage) -> bool {
-    l.header.flags.contains(LinkFlags::LowerUp)
-        && l.attributes
-            .iter()
-            .any(|a| matches!(a, LinkAttribute::OperState(State::Up)))
-}
-
-/// [`link_ready`], and forwarding as a bridge port (see [`Lab::wait_tap_open`]).
-fn port_ready(l: &LinkMessage) -> bool {
-    link_ready(l)
-        && l.attributes.iter().any(|a| match a {
-            LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| {
-                matches!(i, NlLinkInfo::PortData(InfoPortData::BridgePort(opts))
-                    if opts.contains(&InfoBridgePort::State(BridgePortState::Forwarding)))
-            }),
-            _ => false,
-        })
 }

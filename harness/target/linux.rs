@@ -171,6 +171,15 @@ impl Target for LinuxTarget {
         Ok(self.packet.recv(deadline)?)
     }
 
+    fn last_frame_at(&self) -> Option<std::time::Instant> {
+        self.packet.last_received_at()
+    }
+
+    fn frames_delivered(&mut self) -> Option<u64> {
+        let index = self.lab.target_link().index;
+        self.lab.target_rtnl().rx_packets(index).ok().flatten()
+    }
+
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
         let call = call.clone();
         self.ask(move |r| Request::Call(call, r))

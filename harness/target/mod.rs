@@ -77,6 +77,21 @@ pub trait Target {
     fn virtual_now(&self) -> Option<crate::time::Instant> {
         None
     }
+    /// Wire plane: when the frame last returned by [`Target::recv_frame`] (or
+    /// [`Target::recv_frame_any`]) left the stack, if the target knows it better than the
+    /// moment the harness read it (the kernel's receive timestamp on the harness's packet
+    /// socket). `None` (the default): the recorder stamps the frame when it reads it.
+    fn last_frame_at(&self) -> Option<std::time::Instant> {
+        None
+    }
+    /// Wire plane: how many frames the stack's interface has received so far, where the
+    /// target can count them (a kernel's interface counters). The harness compares it
+    /// before and after a frame of its own machinery that got no answer (a barrier probe)
+    /// to tell its own loss (the frame never reached the stack) from the stack's silence.
+    /// `None` (the default): not known, and such a loss is never assumed.
+    fn frames_delivered(&mut self) -> Option<u64> {
+        None
+    }
     /// Wire plane: how many ports the stack has, numbered from 0. A host stack has one; a
     /// switch has several.
     fn ports(&self) -> usize {

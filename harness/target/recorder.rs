@@ -18,6 +18,8 @@ pub struct Recorder<'t> {
     /// The target's virtual clock when the recording started (`None`: real time).
     virtual_start: Option<Instant>,
     trace: Trace,
+    /// The scenario time of the last frame received.
+    last_received: Instant,
 }
 
 impl<'t> Recorder<'t> {
@@ -28,6 +30,7 @@ impl<'t> Recorder<'t> {
             target,
             start: std::time::Instant::now(),
             trace: Trace::default(),
+            last_received: Instant::ZERO,
         }
     }
 
@@ -37,6 +40,36 @@ impl<'t> Recorder<'t> {
             return Instant::ZERO + now.saturating_since(start);
         }
         Instant::ZERO + Duration::from(self.start.elapsed())
+    }
+
+    /// When the frame just received left the stack, in scenario time: the target's own
+    /// timestamp of it when it has one ([`Target::last_frame_at`]), else now. It is never
+    /// earlier than the last event already recorded, so the trace stays in order (a frame
+    /// the stack sent while the harness was sending its own is placed after it).
+    fn received_at(&mut self) -> Instant {
+        let now = self.now();
+        let stamped = match (self.virtual_start, self.target.last_frame_at()) {
+            (None, Some(at)) => at
+                .checked_duration_since(self.start)
+                .map(|d| Instant::ZERO + Duration::from(d))
+                .filter(|at| *at <= now),
+            _ => None,
+        };
+        let floor = self.trace.events.last().map_or(Instant::ZERO, |e| e.at);
+        let at = stamped.unwrap_or(now).max(floor);
+        self.last_received = at;
+        at
+    }
+
+    /// The scenario time of the last frame received (see [`Recorder::recv_frame`]).
+    pub fn last_received(&self) -> Instant {
+        self.last_received
+    }
+
+    /// How many frames the stack's interface has received, if the target counts them
+    /// ([`Target::frames_delivered`]).
+    pub fn frames_delivered(&mut self) -> Option<u64> {
+        self.target.frames_delivered()
     }
 
     /// The monotonic deadline `after` from now.
@@ -65,7 +98,7 @@ impl<'t> Recorder<'t> {
     ) -> Result<Option<Vec<u8>>, TargetError> {
         let frame = self.target.recv_frame(deadline)?;
         if let Some(bytes) = &frame {
-            let at = self.now();
+            let at = self.received_at();
             self.trace
                 .push_frame(at, crate::trace::Direction::Received, bytes.clone());
         }
@@ -89,7 +122,7 @@ impl<'t> Recorder<'t> {
 
     /// Records a frame received with [`Recorder::recv_unrecorded`].
     pub fn record_received(&mut self, bytes: Vec<u8>) {
-        let at = self.now();
+        let at = self.received_at();
         self.trace
             .push_frame(at, crate::trace::Direction::Received, bytes);
     }

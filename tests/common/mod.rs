@@ -282,3 +282,43 @@ pub fn seed(target: &str, name: &str) -> Vec<u8> {
         .unwrap_or_else(|| panic!("no seed {target}/{name}"))
         .1
 }
+
+/// How many times a shrunk failure is run again, each on a fresh target, before it is saved
+/// as a regression.
+pub const REPLAYS_BEFORE_SAVING: usize = 3;
+
+/// Saves `minimal` (a shrunk failing scenario) as `path` only when it fails again on every
+/// one of [`REPLAYS_BEFORE_SAVING`] replays (`replay` builds a fresh target each time), and
+/// panics either way with what happened.
+///
+/// A disagreement that does not come back is a timing or load artefact (a stack timer that
+/// ran late on a loaded machine, say), not a finding: saving it would make every later run
+/// fail on a file that replays as a pass on a quiet machine. It is not saved, and the panic
+/// says so and prints the scenario, so that the flake is still seen and investigated.
+pub fn save_regression_if_it_reproduces<S: serde::Serialize>(
+    what: &str,
+    minimal: &S,
+    path: &std::path::Path,
+    failure: &str,
+    mut replay: impl FnMut() -> Result<(), String>,
+) -> ! {
+    let json = serde_json::to_string_pretty(minimal).expect("scenario serialises");
+    let outcomes: Vec<Result<(), String>> = (0..REPLAYS_BEFORE_SAVING).map(|_| replay()).collect();
+    let agreed = outcomes.iter().filter(|o| o.is_ok()).count();
+    if agreed > 0 {
+        panic!(
+            "a generated {what} disagreed with the kernel, but the shrunk scenario agrees on {agreed} of \
+             {REPLAYS_BEFORE_SAVING} replays on fresh targets: a timing or load artefact, NOT saved as a \
+             regression.\nThe disagreement:\n{failure}\nThe scenario:\n{json}"
+        );
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("fixtures dir");
+    }
+    std::fs::write(path, json + "\n").expect("save the regression");
+    panic!(
+        "a generated {what} disagrees with the kernel, again on each of {REPLAYS_BEFORE_SAVING} replays; \
+         saved as {0}\nreplay: netconform replay {0}\n{failure}",
+        path.display()
+    );
+}

@@ -1,0 +1,123 @@
+//! The barrier's retry: made only when the harness's own probe provably never reached the
+//! stack (its interface's receive counter did not move), counted, and never when the stack
+//! got the probe and stayed silent.
+
+use netconform::check::{CheckError, Session};
+use netconform::sandbox::{LabConfig, require_netns};
+use netconform::target::linux::LinuxTarget;
+use netconform::target::{
+    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+};
+use netconform::time::Duration;
+
+/// The Linux target, with frames of the harness's machinery lost on the way in (the first
+/// `drop_sent` frames the harness sends never leave it) or the stack's answers lost on the
+/// way out (`drop_received`).
+struct Lossy {
+    inner: LinuxTarget,
+    drop_sent: usize,
+    drop_received: usize,
+}
+
+impl Target for Lossy {
+    fn name(&self) -> &str {
+        "lossy linux"
+    }
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+        if self.drop_sent > 0 {
+            self.drop_sent -= 1;
+            return Ok(());
+        }
+        self.inner.send_frame(frame)
+    }
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+        loop {
+            let frame = self.inner.recv_frame(deadline)?;
+            if frame.is_some() && self.drop_received > 0 {
+                self.drop_received -= 1;
+                continue;
+            }
+            return Ok(frame);
+        }
+    }
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        self.inner.call(call)
+    }
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+        self.inner.query(query)
+    }
+    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+        self.inner.control(control)
+    }
+    fn endpoints(&self) -> &Endpoints {
+        self.inner.endpoints()
+    }
+    fn frames_delivered(&mut self) -> Option<u64> {
+        self.inner.frames_delivered()
+    }
+}
+
+fn lossy(drop_sent: usize, drop_received: usize) -> Lossy {
+    let config = LabConfig {
+        static_neighbours: true,
+        ipv6: None,
+        ..LabConfig::default()
+    };
+    Lossy {
+        inner: LinuxTarget::new(config).expect("lab"),
+        drop_sent,
+        drop_received,
+    }
+}
+
+#[test]
+fn a_probe_that_never_reached_the_stack_is_sent_again_and_counted() {
+    if !require_netns("a_probe_that_never_reached_the_stack_is_sent_again_and_counted") {
+        return;
+    }
+    let mut target = lossy(1, 0);
+    let mut session = Session::new(&mut target);
+    let observed = session
+        .barrier("barrier", false, Duration::from_millis(300))
+        .expect("the second probe is answered");
+    assert!(observed.is_empty(), "{observed:?}");
+    assert_eq!(session.retries().len(), 1, "{:?}", session.retries());
+    assert!(
+        session.retries()[0].contains("never reached the stack's interface"),
+        "{:?}",
+        session.retries()
+    );
+    let text = session.trace().render(session.host_names());
+    assert!(text.contains("harness retry:"), "{text}");
+}
+
+#[test]
+fn a_probe_the_stack_received_is_never_retried() {
+    if !require_netns("a_probe_the_stack_received_is_never_retried") {
+        return;
+    }
+    // The stack answers, but its answer is lost: from the harness's side exactly what a
+    // stack that stays silent looks like. Its interface received the probe, so this is not
+    // the harness's loss, and the barrier fails without a retry.
+    let mut target = lossy(0, 1);
+    let mut session = Session::new(&mut target);
+    let err = session
+        .barrier("barrier", false, Duration::from_millis(300))
+        .expect_err("no reply came");
+    assert!(matches!(err, CheckError::NothingObserved { .. }), "{err:?}");
+    assert!(session.retries().is_empty(), "{:?}", session.retries());
+}
+
+#[test]
+fn retries_are_bounded() {
+    if !require_netns("retries_are_bounded") {
+        return;
+    }
+    let mut target = lossy(100, 0);
+    let mut session = Session::new(&mut target);
+    let err = session
+        .barrier("barrier", false, Duration::from_millis(100))
+        .expect_err("every probe is lost");
+    assert!(matches!(err, CheckError::NothingObserved { .. }), "{err:?}");
+    assert_eq!(session.retries().len(), Session::MAX_RETRIES);
+}
