@@ -224,25 +224,106 @@ fn the_ruleset_and_conntrack_stay_in_the_router_namespace() {
     }
     let lab = RouterLab::build(RouterConfig::default()).expect("router lab");
     lab.install_masquerade(1)
-        .expect("nft in the router namespace");
-    let rules = nat_sandbox::nft_ruleset(lab.router()).expect("list");
-    assert!(rules.contains("table ip ncf_nat"), "{rules}");
+        .expect("the ruleset in the router namespace");
+    let tables = nat_sandbox::nft_tables(lab.router()).expect("list tables");
     assert!(
-        rules.contains(&format!(
-            "oifname \"{}\" masquerade",
-            lab.segments()[1].router_link.name
-        )),
-        "{rules}"
+        tables
+            .iter()
+            .any(|t| t.family == 2 && t.name == nat_sandbox::NFT_TABLE),
+        "{tables:?}"
     );
-    let host = std::process::Command::new("nft")
-        .args(["list", "tables"])
-        .output()
-        .expect("nft on the host");
+    let rules = nat_sandbox::nft_rules(lab.router(), nat_sandbox::NFT_TABLE).expect("list rules");
+    let want = format!(
+        "oifname \"{}\" masquerade",
+        lab.segments()[1].router_link.name
+    );
     assert!(
-        !String::from_utf8_lossy(&host.stdout).contains(nat_sandbox::NFT_TABLE),
-        "the host namespace has no table of ours"
+        rules
+            .iter()
+            .any(|r| r.chain == "postrouting" && r.text == want),
+        "{rules:?}"
+    );
+    let host = nat_sandbox::nft_tables_here().expect("list the host's tables");
+    assert!(
+        !host.iter().any(|t| t.name == nat_sandbox::NFT_TABLE),
+        "the host namespace has no table of ours: {host:?}"
     );
     assert!(lab.conntrack().expect("read").is_empty());
     lab.flush_conntrack().expect("flush");
     assert!(lab.install_masquerade(7).is_err(), "no segment 7");
+}
+
+/// The ctnetlink dump reads as `/proc/net/nf_conntrack` prints the same table (the router's
+/// own UDP, TCP and ICMP echo over its loopback: unreplied, replied, established), and the
+/// flush empties it. (The `/proc` file is the kernel's own rendering, so this checks the
+/// decoding of every field the NAT checks read, and the rest.)
+#[test]
+fn the_conntrack_dump_agrees_with_proc() {
+    if !require_netns("the_conntrack_dump_agrees_with_proc") {
+        return;
+    }
+    let lab = RouterLab::build(RouterConfig::default()).expect("router lab");
+    // The namespace tracks connections only once something needs conntrack: the nat chain.
+    lab.install_masquerade(1).expect("masquerade");
+    let ns = lab.router();
+    // The TCP connection is kept open until the table is read, so it stays ESTABLISHED.
+    let _tcp = ns
+        .run(|| {
+            use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+            let lo = Ipv4Addr::LOCALHOST;
+            // UDP answered, UDP unanswered.
+            let a = UdpSocket::bind((lo, 0)).expect("udp a");
+            let b = UdpSocket::bind((lo, 0)).expect("udp b");
+            a.send_to(b"ping", b.local_addr().expect("b"))
+                .expect("a to b");
+            let mut buf = [0u8; 16];
+            let (_, from) = b.recv_from(&mut buf).expect("b hears a");
+            b.send_to(b"pong", from).expect("b answers");
+            a.recv_from(&mut buf).expect("a hears b");
+            a.send_to(b"lost", (lo, 9)).ok();
+            // TCP established.
+            let l = TcpListener::bind((lo, 0)).expect("listen");
+            let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+            let (s, _) = l.accept().expect("accept");
+            // ICMP echo, identifier 4660, answered by the kernel.
+            let raw = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::RAW,
+                Some(socket2::Protocol::ICMPV4),
+            )
+            .expect("raw icmp");
+            let mut echo = [8u8, 0, 0, 0, 0x12, 0x34, 0, 1];
+            let sum = !echo
+                .chunks(2)
+                .fold(0u32, |s, w| s + u32::from(u16::from_be_bytes([w[0], w[1]])))
+                .rem_euclid(0xffff) as u16;
+            echo[2..4].copy_from_slice(&sum.to_be_bytes());
+            raw.send_to(&echo, &SocketAddr::from((lo, 0)).into())
+                .expect("echo");
+            (c, s)
+        })
+        .expect("traffic in the router namespace");
+    let mut dump = lab.conntrack().expect("ctnetlink dump");
+    let mut proc = nat_sandbox::conntrack_proc_entries(ns).expect("/proc text");
+    for e in dump.iter_mut().chain(proc.iter_mut()) {
+        // A second may tick between the two reads.
+        e.timeout_s = 0;
+    }
+    dump.sort_by_key(|e| (e.protocol, e.original));
+    proc.sort_by_key(|e| (e.protocol, e.original));
+    assert_eq!(dump, proc);
+    let has = |proto: u8, state: Option<&str>, flags: &[&str]| {
+        dump.iter()
+            .any(|e| e.protocol == proto && e.state.as_deref() == state && e.flags == flags)
+    };
+    assert!(has(17, None, &["UNREPLIED"]), "{dump:#?}");
+    assert!(has(17, None, &[]), "{dump:#?}");
+    assert!(has(6, Some("ESTABLISHED"), &["ASSURED"]), "{dump:#?}");
+    assert!(
+        dump.iter()
+            .any(|e| e.protocol == 1 && e.original.sport == 0x1234 && e.reply.dport == 0x1234),
+        "{dump:#?}"
+    );
+    lab.flush_conntrack().expect("flush");
+    assert!(lab.conntrack().expect("dump").is_empty());
 }

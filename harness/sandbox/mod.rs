@@ -24,7 +24,8 @@
 //!   namespace), IPv4 and optionally IPv6, forwarding on; typed routes installed, flushed
 //!   and looked up (pipelined) over netlink for the route model.
 //! - [`nat`]: an nftables masquerade ruleset in a router lab's namespace, and its
-//!   connection tracking table read ([`ConntrackEntry`]) and flushed, all from inside it.
+//!   connection tracking table read ([`ConntrackEntry`]) and flushed, all from inside it
+//!   over nfnetlink (`nfnetlink.rs`: the harness's own client, no `nft` or `conntrack`).
 //! - [`clean`]: removes namespaces that killed runs left behind.
 //!
 //! Nothing here ever touches the host namespace's interfaces, routes or addresses: veth pairs
@@ -39,6 +40,7 @@ pub mod nat;
 mod neightbl;
 mod netlink;
 mod netns;
+mod nfnetlink;
 mod packet;
 mod pair;
 mod router;
@@ -198,24 +200,6 @@ pub enum SandboxError {
         op: &'static str,
         /// The OS error.
         source: std::io::Error,
-    },
-    /// A tool the harness runs inside a namespace (`nft`, `conntrack`) is not installed.
-    #[error("`{tool}` is not installed: {install}")]
-    ToolMissing {
-        /// The program.
-        tool: &'static str,
-        /// How to install it.
-        install: &'static str,
-    },
-    /// A tool the harness ran inside a namespace failed.
-    #[error("namespace {namespace}: `{command}`: {detail}")]
-    Tool {
-        /// The namespace name.
-        namespace: String,
-        /// The command line.
-        command: String,
-        /// Its exit status and error output, or the OS error.
-        detail: String,
     },
     /// A name the harness generates would be invalid (e.g. an interface name over 15 bytes).
     #[error("invalid name {name:?}: {reason}")]

@@ -1,21 +1,16 @@
 //! NAT on the router lab: an nftables masquerade ruleset installed in the router namespace,
 //! and the router's connection tracking table read back and flushed.
 //!
-//! Everything here runs **inside the router namespace**: the `nft` and `conntrack` processes
-//! are spawned from the namespace's worker thread ([`Namespace::run`]). A child inherits the
-//! network namespace of the thread that forks it (the namespace is a property of the task,
-//! and `fork`/`posix_spawn` copy the calling task's), so `nft -f -` there sees only the
-//! router's tables, and `conntrack -F` flushes only the router's table. The host
-//! namespace's rules and connections are never read or touched. (The tests check this: a
-//! ruleset installed in a lab is not in the host's `nft list tables`.)
+//! Everything here runs **inside the router namespace** and needs no tool: the harness speaks
+//! nfnetlink itself (`sandbox/nfnetlink.rs`) over a `NETLINK_NETFILTER` socket opened on the
+//! namespace's worker thread ([`Namespace::run`]). A netlink socket belongs to the network
+//! namespace of the thread that creates it, so the ruleset goes into the router's nf_tables
+//! only, the dump lists the router's connections only, and the flush empties the router's
+//! table only. The host namespace's rules and connections are never read or touched. (The
+//! tests check this: a ruleset installed in a lab is not among the host's tables.)
 //!
-//! The table is read from `/proc/thread-self/net/nf_conntrack` on the worker (the file
-//! follows the reading *thread's* namespace; `/proc/self/net` would follow the process
-//! leader's), which needs no tool; when the kernel has no conntrack procfs
-//! (`CONFIG_NF_CONNTRACK_PROCFS` off), `conntrack -L -o extended` prints the same format.
-//! Both go through [`parse_conntrack`] into typed [`ConntrackEntry`]s.
-//!
-//! The ruleset (one table of our own, `ip ncf_nat`):
+//! The ruleset (one table of our own, `ip ncf_nat`), installed as one nf_tables transaction
+//! (table, chain, rule between `NFNL_MSG_BATCH_BEGIN` and `NFNL_MSG_BATCH_END`):
 //!
 //! ```text
 //! table ip ncf_nat {
@@ -26,34 +21,21 @@
 //! }
 //! ```
 //!
-//! The tools come from Debian's `nftables` and `conntrack` packages; when one is missing the
-//! error says so ([`SandboxError::ToolMissing`]).
+//! The table is read with a ctnetlink dump (`IPCTNL_MSG_CT_GET`) into typed
+//! [`ConntrackEntry`]s that read as `/proc/net/nf_conntrack` prints the same connections;
+//! [`parse_conntrack`] reads that text, which the tests use as a cross-check of the decoding
+//! ([`conntrack_proc_entries`]).
 
-use std::io::Write as _;
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
+use super::nfnetlink::{Nfnl, masquerade_changes};
+pub use super::nfnetlink::{NftRule, NftTable};
 use super::{Namespace, RouterLab, SandboxError};
 
 /// The nftables table the harness creates in a router namespace.
 pub const NFT_TABLE: &str = "ncf_nat";
-
-/// The Debian packages that carry `nft` and `conntrack`.
-const PACKAGES: &str = "apt-get install nftables conntrack";
-
-/// The masquerade ruleset for traffic leaving through interface `oifname`.
-pub fn masquerade_ruleset(oifname: &str) -> String {
-    format!(
-        "table ip {NFT_TABLE} {{\n\
-         \tchain postrouting {{\n\
-         \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
-         \t\toifname \"{oifname}\" masquerade\n\
-         \t}}\n\
-         }}\n"
-    )
-}
 
 /// One direction of a tracked connection, as conntrack prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -152,7 +134,8 @@ impl PartialTuple {
     }
 }
 
-/// Parses `/proc/net/nf_conntrack` (or `conntrack -L -o extended`) text.
+/// Parses `/proc/net/nf_conntrack` (or `conntrack -L -o extended`) text: the tests' cross-check
+/// of the ctnetlink decoding.
 ///
 /// A line reads `ipv4 2 udp 17 29 [STATE] src=.. dst=.. sport=.. dport=.. [FLAGS] src=..
 /// dst=.. sport=.. dport=.. [FLAGS] mark=0 zone=0 use=2`; ICMP tuples carry `type= code=
@@ -224,125 +207,70 @@ pub fn parse_conntrack(text: &str) -> Result<Vec<ConntrackEntry>, ConntrackParse
     Ok(out)
 }
 
-/// Runs `tool args` on the calling thread's namespace (call it from a namespace worker),
-/// `stdin` fed to it, and returns its standard output.
-fn run_tool(
-    namespace: &str,
-    tool: &'static str,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> Result<String, SandboxError> {
-    // Root's PATH has /usr/sbin; a plain user's may not, so try the usual places too.
-    let candidates = [
-        tool.to_string(),
-        format!("/usr/sbin/{tool}"),
-        format!("/sbin/{tool}"),
-    ];
-    let mut child = None;
-    for c in &candidates {
-        match Command::new(c)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-        {
-            Ok(ch) => {
-                child = Some(ch);
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(SandboxError::Tool {
-                    namespace: namespace.to_string(),
-                    command: format!("{tool} {}", args.join(" ")),
-                    detail: e.to_string(),
-                });
-            }
-        }
-    }
-    let Some(mut child) = child else {
-        return Err(SandboxError::ToolMissing {
-            tool,
-            install: PACKAGES,
-        });
-    };
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .map_err(|e| SandboxError::Tool {
-                namespace: namespace.to_string(),
-                command: format!("{tool} {}", args.join(" ")),
-                detail: format!("writing its input: {e}"),
-            })?;
-    }
-    let out = child.wait_with_output().map_err(|e| SandboxError::Tool {
-        namespace: namespace.to_string(),
-        command: format!("{tool} {}", args.join(" ")),
-        detail: e.to_string(),
-    })?;
-    if !out.status.success() {
-        return Err(SandboxError::Tool {
-            namespace: namespace.to_string(),
-            command: format!("{tool} {}", args.join(" ")),
-            detail: format!(
-                "{}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Feeds `ruleset` to `nft -f -` inside `ns`.
-pub fn nft_apply(ns: &Namespace, ruleset: &str) -> Result<(), SandboxError> {
-    let (name, ruleset) = (ns.name().to_string(), ruleset.to_string());
-    ns.run(move || run_tool(&name, "nft", &["-f", "-"], Some(&ruleset)).map(|_| ()))?
-}
-
-/// `nft list ruleset` inside `ns`.
-pub fn nft_ruleset(ns: &Namespace) -> Result<String, SandboxError> {
+/// Installs the masquerade ruleset for traffic leaving through interface `oifname` in `ns`
+/// (see the module docs), as one transaction: all of it or, with a [`SandboxError::Netlink`]
+/// naming the refused message and the errno, nothing.
+pub fn nft_masquerade(ns: &Namespace, oifname: &str) -> Result<(), SandboxError> {
+    let changes = masquerade_changes(NFT_TABLE, oifname)?;
     let name = ns.name().to_string();
-    ns.run(move || run_tool(&name, "nft", &["list", "ruleset"], None))?
+    ns.run(move || Nfnl::open(&name)?.transaction(changes))?
 }
 
-/// The connection tracking table of `ns`.
+/// The nftables tables of `ns`, every family.
+pub fn nft_tables(ns: &Namespace) -> Result<Vec<NftTable>, SandboxError> {
+    let name = ns.name().to_string();
+    ns.run(move || Nfnl::open(&name)?.tables())?
+}
+
+/// The nftables tables of the **calling thread's** namespace (read only; the tests use it
+/// to show that the host namespace has no table of ours).
+pub fn nft_tables_here() -> Result<Vec<NftTable>, SandboxError> {
+    Nfnl::open("(calling thread)")?.tables()
+}
+
+/// The rules of table `table` (family `ip`) in `ns`, in order, in `nft` syntax as far as
+/// the harness knows the expressions.
+pub fn nft_rules(ns: &Namespace, table: &str) -> Result<Vec<NftRule>, SandboxError> {
+    let (name, table) = (ns.name().to_string(), table.to_string());
+    ns.run(move || Nfnl::open(&name)?.rules(&table))?
+}
+
+/// The connection tracking table of `ns` (a ctnetlink dump, IPv4 and IPv6).
 pub fn conntrack_entries(ns: &Namespace) -> Result<Vec<ConntrackEntry>, SandboxError> {
     let name = ns.name().to_string();
-    let text =
-        ns.run(
-            move || match std::fs::read_to_string("/proc/thread-self/net/nf_conntrack") {
-                Ok(text) => Ok(text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    run_tool(&name, "conntrack", &["-L", "-o", "extended"], None)
-                }
-                Err(e) => Err(SandboxError::Tool {
-                    namespace: name.clone(),
-                    command: "read /proc/thread-self/net/nf_conntrack".into(),
-                    detail: e.to_string(),
-                }),
-            },
-        )??;
-    parse_conntrack(&text).map_err(|e| SandboxError::Tool {
+    ns.run(move || Nfnl::open(&name)?.conntrack())?
+}
+
+/// The connection tracking table of `ns` as `/proc/thread-self/net/nf_conntrack` prints it
+/// (the file follows the reading *thread's* namespace), parsed. A cross-check of
+/// [`conntrack_entries`] for the tests; it needs `CONFIG_NF_CONNTRACK_PROCFS`.
+pub fn conntrack_proc_entries(ns: &Namespace) -> Result<Vec<ConntrackEntry>, SandboxError> {
+    let name = ns.name().to_string();
+    let path = "/proc/thread-self/net/nf_conntrack";
+    let text = ns
+        .run(move || std::fs::read_to_string(path))?
+        .map_err(|e| SandboxError::NetlinkIo {
+            namespace: name.clone(),
+            op: format!("read {path}"),
+            detail: e.to_string(),
+        })?;
+    parse_conntrack(&text).map_err(|e| SandboxError::NetlinkIo {
         namespace: ns.name().to_string(),
-        command: "read the conntrack table".into(),
+        op: format!("parse {path}"),
         detail: e.to_string(),
     })
 }
 
-/// Empties the connection tracking table of `ns` (`conntrack -F` inside it).
+/// Empties the connection tracking table of `ns` (a ctnetlink flush inside it).
 pub fn conntrack_flush(ns: &Namespace) -> Result<(), SandboxError> {
     let name = ns.name().to_string();
-    ns.run(move || run_tool(&name, "conntrack", &["-F"], None).map(|_| ()))?
+    ns.run(move || Nfnl::open(&name)?.flush_conntrack())?
 }
 
 impl RouterLab {
-    /// Masquerades everything the router sends out of segment `segment`: installs
-    /// [`masquerade_ruleset`] for that segment's router interface in the router namespace.
+    /// Masquerades everything the router sends out of segment `segment`: installs the
+    /// masquerade ruleset ([`nft_masquerade`]) for that segment's router interface in the
+    /// router namespace.
     pub fn install_masquerade(&self, segment: usize) -> Result<(), SandboxError> {
         let link = self
             .segments()
@@ -354,7 +282,7 @@ impl RouterLab {
             .router_link
             .name
             .clone();
-        nft_apply(self.router(), &masquerade_ruleset(&link))
+        nft_masquerade(self.router(), &link)
     }
 
     /// The router's connection tracking table.
@@ -413,12 +341,5 @@ ipv4     2 icmp     1 29 src=10.78.1.10 dst=10.78.2.2 type=8 code=0 id=4660 src=
         ] {
             assert!(parse_conntrack(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn the_ruleset_names_the_outside_interface() {
-        let r = masquerade_ruleset("ncf3r1");
-        assert!(r.contains("table ip ncf_nat"));
-        assert!(r.contains("oifname \"ncf3r1\" masquerade\n"));
     }
 }
