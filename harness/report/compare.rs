@@ -47,7 +47,7 @@ pub fn compare(reports: &[(String, Report)]) -> String {
     let title = format!("netconform comparison: {}", labels.join(" vs "));
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>{CSS}\n.differs td:first-child{{border-left:4px solid #c00}}\ntd.cell{{max-width:28em}}</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>{CSS}\n.differs td:first-child{{box-shadow:inset 4px 0 #c00}}\ntd.cell{{max-width:28em}}</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
         t = escape(&title)
     );
     let _ = writeln!(

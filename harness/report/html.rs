@@ -3,12 +3,19 @@
 //!
 //! Sections: the run (target, profile, environment, deviation file) and its counts; stale
 //! deviation entries; a table by clause (with the quoted text in a `<details>`); a table by
-//! check; then one section per failure and per accepted deviation: its clauses with source,
-//! quoted text and link, the failing step and differences, the classification (and the
-//! deviation's kind and reason), the minimal counterexample ("N of M events", shrunk or
-//! not), the expected and observed ladders side by side, and the capture as a
-//! `data:` download link beside its file name in the directory; last, the unsupported and
-//! errored checks with their reasons. All text is escaped.
+//! check (the checks that did not pass, then the passing ones); then one section per
+//! failure and per accepted deviation: its clauses with source, quoted text and link, the
+//! failing step and differences, the classification (and the deviation's kind and reason),
+//! the minimal counterexample ("N of M events", shrunk or not), the expected and observed
+//! ladders side by side (both fit a 1280 px window), and the capture as a `data:` download
+//! link beside its file name in the directory; last, the unsupported and errored checks
+//! with their reasons. All text is escaped.
+//!
+//! A long report stays usable (tests/report_browser.rs opens one of 2,000 checks in
+//! Chromium; figures in docs/PERFORMANCE.md): a clause's list of more than
+//! `OPEN_LIST_MAX` (50) checks, and more than that many passing checks, are collapsed in
+//! `<details>`, so the failures are on the first screen; the failure sections have
+//! `content-visibility:auto`, so the browser lays out only those scrolled to.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -33,12 +40,13 @@ blockquote{margin:.3em 0 .3em 1em;padding:.2em .8em;border-left:4px solid #bbb;b
 .unsupported{background:#e3e3f3}.error{background:#f3c6f0}
 .badge{display:inline-block;padding:0 .4em;border-radius:3px;font-weight:bold;font-size:.85em}
 .counts span{margin-right:1em;padding:.2em .5em;border-radius:3px}
+section{content-visibility:auto;contain-intrinsic-size:auto 1200px}
 .ladders{display:flex;flex-wrap:wrap;gap:1em}
-.ladders figure{margin:0}
-svg.ladder{border:1px solid #ddd;background:#fff;font-family:ui-monospace,monospace;font-size:11px}
+.ladders figure{margin:0;min-width:0;max-width:100%}
+svg.ladder{border:1px solid #ddd;background:#fff;font-family:ui-monospace,monospace;font-size:11px;max-width:100%;height:auto}
 svg .lane{stroke:#888;stroke-width:2}
-svg .fr{stroke:#246;stroke-width:1.5}svg .frh{fill:#246}
-svg .ex{stroke:#1a7f37;stroke-width:1.5;stroke-dasharray:5 3}svg .exh{fill:#1a7f37}
+svg .fr{stroke:#246;stroke-width:1.5;fill:#246}
+svg .ex{stroke:#1a7f37;stroke-width:1.5;stroke-dasharray:5 3;fill:#1a7f37}
 svg .hl{fill:#ffe08a;opacity:.6}
 svg .tm{fill:#666}svg .lb{fill:#111}svg .nt{fill:#777;font-style:italic}
 svg .xo{fill:#a00;font-weight:bold}svg .el{fill:#777}svg .lt{font-weight:bold;font-size:12px}
@@ -222,24 +230,60 @@ fn stale(h: &mut String, r: &Report) {
     let _ = writeln!(h, "</table>");
 }
 
+/// Longest list (of a clause's checks, of the passing checks) shown open; a longer one is
+/// collapsed in a `<details>`, so that a long report is readable from its top and not
+/// laid out link by link before it can be read.
+pub(crate) const OPEN_LIST_MAX: usize = 50;
+
+/// `<details>` around a list of `n` things: open when the list is short.
+fn details_open(n: usize) -> &'static str {
+    if n <= OPEN_LIST_MAX { " open" } else { "" }
+}
+
 fn by_clause(h: &mut String, r: &Report) {
     let _ = writeln!(
         h,
         "<h2>By clause</h2>\n<table><tr><th>outcome</th><th>clause</th><th>source</th><th>checks</th></tr>"
     );
     for row in &r.clauses {
-        let checks: Vec<String> = row
-            .checks
-            .iter()
-            .map(|(id, o)| {
-                format!(
-                    "<a href=\"#{}\" class=\"{}\">{}</a>",
-                    anchor(id),
-                    o.name(),
-                    escape(id)
-                )
+        let link = |(id, o): &(String, Outcome)| {
+            format!(
+                "<a href=\"#{}\" class=\"{}\">{}</a>",
+                anchor(id),
+                o.name(),
+                escape(id)
+            )
+        };
+        // A long list is collapsed, one `<details>` per outcome, the worst first.
+        let checks: Vec<String> = if row.checks.len() <= OPEN_LIST_MAX {
+            row.checks.iter().map(link).collect()
+        } else {
+            [
+                Outcome::Error,
+                Outcome::Fail,
+                Outcome::Unsupported,
+                Outcome::Accepted,
+                Outcome::Pass,
+            ]
+            .into_iter()
+            .filter_map(|outcome| {
+                let links: Vec<String> = row
+                    .checks
+                    .iter()
+                    .filter(|(_, o)| *o == outcome)
+                    .map(link)
+                    .collect();
+                (!links.is_empty()).then(|| {
+                    format!(
+                        "<details><summary>{} {}</summary>{}</details>",
+                        links.len(),
+                        outcome.label(),
+                        links.join(" ")
+                    )
+                })
             })
-            .collect();
+            .collect()
+        };
         let _ = writeln!(
             h,
             "<tr><td class=\"{}\">{}</td><td><details><summary><code>{}</code></summary><blockquote>{}</blockquote></details></td><td>{}</td><td>{}</td></tr>",
@@ -254,12 +298,32 @@ fn by_clause(h: &mut String, r: &Report) {
     let _ = writeln!(h, "</table>");
 }
 
+/// The table by check: the checks that did not pass, in run order, then the passing ones
+/// in a table of their own (collapsed when there are more than [`OPEN_LIST_MAX`]).
 fn by_check(h: &mut String, r: &Report) {
-    let _ = writeln!(
-        h,
-        "<h2>By check</h2>\n<table><tr><th>outcome</th><th>check</th><th>title</th><th>clauses</th><th>detail</th><th>ms</th></tr>"
-    );
-    for c in &r.checks {
+    const HEADER: &str = "<table><tr><th>outcome</th><th>check</th><th>title</th><th>clauses</th><th>detail</th><th>ms</th></tr>";
+    let _ = writeln!(h, "<h2>By check</h2>");
+    let (passed, others): (Vec<&CheckEntry>, Vec<&CheckEntry>) =
+        r.checks.iter().partition(|c| c.outcome == Outcome::Pass);
+    if !others.is_empty() {
+        let _ = writeln!(h, "{HEADER}");
+        check_rows(h, &others);
+        let _ = writeln!(h, "</table>");
+    }
+    if !passed.is_empty() {
+        let _ = writeln!(
+            h,
+            "<details{}><summary>{} passed checks</summary>\n{HEADER}",
+            details_open(passed.len()),
+            passed.len()
+        );
+        check_rows(h, &passed);
+        let _ = writeln!(h, "</table></details>");
+    }
+}
+
+fn check_rows(h: &mut String, checks: &[&CheckEntry]) {
+    for c in checks {
         let clauses: Vec<String> = c.clauses.iter().map(|k| escape(&k.id)).collect();
         let detail = match c.outcome {
             Outcome::Pass => String::new(),
@@ -290,7 +354,6 @@ fn by_check(h: &mut String, r: &Report) {
             c.duration_ms
         );
     }
-    let _ = writeln!(h, "</table>");
 }
 
 fn download(h: &mut String, file: &str, what: &str, capture: &dyn Fn(&str) -> Option<Vec<u8>>) {

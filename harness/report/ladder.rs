@@ -35,6 +35,8 @@ pub const CONTEXT_BEFORE: usize = 14;
 pub const CONTEXT_AFTER: usize = 3;
 /// Widest line of the text form.
 pub const TEXT_WIDTH: usize = 100;
+/// Longest label of the SVG form (the full text is its tooltip).
+pub const SVG_LABEL_CHARS: usize = 64;
 
 /// What one row of a ladder shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,12 +279,17 @@ impl Ladder {
 
     /// The ladder as an inline SVG element (no external references), `title` above it.
     pub fn to_svg(&self, title: &str) -> String {
+        // Two ladders (592 px each and their borders, 1em apart) fit side by side in a
+        // 1280 px window with a scroll bar and the page's margins. At 11 px monospace
+        // (6.6 px a character) the widest time (`99999.999`) ends at TIME and a label,
+        // clipped to [`SVG_LABEL_CHARS`] characters (424 px), before WIDTH.
         const ROW: usize = 20;
         const TOP: usize = 44;
-        const PEER: usize = 70;
-        const STACK: usize = 190;
-        const LABEL: usize = 200;
-        const WIDTH: usize = 640;
+        const TIME: usize = 64;
+        const PEER: usize = 72;
+        const STACK: usize = 150;
+        const LABEL: usize = 160;
+        const WIDTH: usize = 592;
         let extra = usize::from(self.elided_before > 0) + usize::from(self.elided_after > 0);
         let height = TOP + (self.rows.len() + extra) * ROW + 10;
         let mut s = String::new();
@@ -323,7 +330,7 @@ impl Ladder {
             }
             let _ = write!(
                 s,
-                r#"<text x="50" y="{}" text-anchor="end" class="tm">{}</text>"#,
+                r#"<text x="{TIME}" y="{}" text-anchor="end" class="tm">{}</text>"#,
                 y + 14,
                 escape(&row.time)
             );
@@ -334,14 +341,12 @@ impl Ladder {
                 _ => (None, 0, 0),
             };
             if let Some(class) = class {
-                let _ = write!(
-                    s,
-                    r#"<line x1="{from}" y1="{mid}" x2="{to}" y2="{mid}" class="{class}"/>"#
-                );
+                // One element per arrow (a long report has thousands): the shaft, then the
+                // head as a triangle of its own, filled (the shaft has no area to fill).
                 let head = if to > from { to - 7 } else { to + 7 };
                 let _ = write!(
                     s,
-                    r#"<polygon points="{to},{mid} {head},{} {head},{}" class="{class}h"/>"#,
+                    r#"<path d="M{from} {mid}H{to}M{to} {mid}L{head} {}V{}Z" class="{class}"/>"#,
                     mid - 4,
                     mid + 4
                 );
@@ -354,17 +359,22 @@ impl Ladder {
                 _ => "",
             };
             let full = format!("{mark}{}", row.text);
-            let shown = clip(&full, 64);
+            let shown = clip(&full, SVG_LABEL_CHARS);
             let class = match row.kind {
                 RowKind::Note => "nt",
                 RowKind::Missing | RowKind::ExpectedOutcome | RowKind::ExpectedFrame => "xo",
                 _ => "lb",
             };
+            // The whole text is a tooltip when the label had to be cut.
+            let tooltip = if shown == full {
+                String::new()
+            } else {
+                format!("<title>{}</title>", escape(&full))
+            };
             let _ = write!(
                 s,
-                r#"<text x="{LABEL}" y="{}" class="{class}"><title>{}</title>{}</text>"#,
+                r#"<text x="{LABEL}" y="{}" class="{class}">{tooltip}{}</text>"#,
                 y + 14,
-                escape(&full),
                 escape(&shown)
             );
             y += ROW;
