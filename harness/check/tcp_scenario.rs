@@ -28,8 +28,7 @@ use crate::models::tcp::{
     self, Call, Config, Flags, Output, Profile, SegmentIn, SegmentOut, SeqFrom, State, Tcp,
 };
 use crate::target::{
-    CallOutcome, Family, ShutdownHow, SocketCall, SocketId, SocketOption, StateAnswer, StateQuery,
-    TcpState,
+    CallOutcome, Family, ShutdownHow, SocketCall, SocketId, SocketOption, TcpState,
 };
 use crate::time::Duration;
 use crate::wire::{Frame, Network, TcpFlags, TcpOption, TcpSegment, Transport};
@@ -1040,24 +1039,13 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
 
     fn compare_state(&mut self, step: &str) -> Result<(), CheckError> {
         let since = self.session.now();
-        let answer = self.session.query(step, StateQuery::TcpSockets)?;
+        let socket = self.session.tcp_connection(
+            step,
+            SocketAddr::new(self.stack_ip, self.stack_port),
+            SocketAddr::new(self.peer_ip, self.peer_port),
+        )?;
         self.spent(Phase::StateRead, since);
-        let StateAnswer::TcpSockets(sockets) = answer else {
-            return Err(self.mismatch(
-                step,
-                vec![format!(
-                    "state: expected a socket list, observed {answer:?}"
-                )],
-            ));
-        };
-        let observed = sockets
-            .iter()
-            .find(|s| {
-                s.local.port() == self.stack_port
-                    && s.remote.port() == self.peer_port
-                    && s.remote.ip() == self.peer_ip
-            })
-            .map(|s| s.state);
+        let observed = socket.map(|s| s.state);
         let expected = expected_socket_state(self.model.state());
         let name =
             |s: Option<TcpState>| s.map_or("no socket (CLOSED)".to_string(), |s| s.to_string());
