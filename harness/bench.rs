@@ -198,6 +198,12 @@ pub struct MatrixBench {
     pub disagreements: usize,
     /// The floor round trip measured in the same run, in microseconds (median).
     pub floor_median_us: f64,
+    /// Where the cells' time went, when asked for (`--profile`).
+    pub profile: Option<crate::check::tcp_profile::ScenarioProfile>,
+    /// Labs built (one per worker and IP version).
+    pub labs: u64,
+    /// Time spent building them, summed over the workers, in milliseconds.
+    pub lab_setup_ms: f64,
 }
 
 impl fmt::Display for MatrixBench {
@@ -218,32 +224,57 @@ impl fmt::Display for MatrixBench {
             per_cell_us,
             per_cell_us / self.floor_median_us,
             self.floor_median_us
-        )
+        )?;
+        if let Some(p) = &self.profile {
+            writeln!(
+                f,
+                "lab set-up: {} labs, {:.1} ms summed over the workers",
+                self.labs, self.lab_setup_ms
+            )?;
+            write!(f, "{p}")?;
+        }
+        Ok(())
     }
 }
 
 /// Runs the whole TCP matrix (Linux profile, IPv4 and IPv6) on `workers` labs at once,
-/// after measuring the floor in the same run.
-pub fn tcp_matrix(workers: usize) -> Result<MatrixBench, BenchError> {
+/// after measuring the floor in the same run; with `profile`, also where the cells' time
+/// went ([`crate::check::tcp_profile`]).
+pub fn tcp_matrix(workers: usize, profile: bool) -> Result<MatrixBench, BenchError> {
     use crate::check::tcp_matrix::{matrix, run_parallel};
     use crate::check::tcp_scenario::ProfileName;
     let floor = run(500)?;
     let mut cells = matrix(ProfileName::Linux, false);
     cells.extend(matrix(ProfileName::Linux, true));
+    let setup_us = std::sync::atomic::AtomicU64::new(0);
+    let labs = std::sync::atomic::AtomicU64::new(0);
     let factory = |ipv6: bool| -> Result<Box<dyn Target>, TargetError> {
         let needs = crate::check::Needs::scenario(ipv6);
-        Ok(Box::new(LinuxTarget::new(
-            crate::target::linux::lab_config_for(&needs),
-        )?))
+        let t0 = std::time::Instant::now();
+        let target = LinuxTarget::new(crate::target::linux::lab_config_for(&needs))?;
+        setup_us.fetch_add(
+            t0.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        labs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Box::new(target))
     };
+    crate::check::tcp_profile::enable(profile);
     let started = std::time::Instant::now();
-    let failures = run_parallel(&cells, workers, &factory)?;
+    let failures = run_parallel(&cells, workers, &factory);
+    let seconds = started.elapsed().as_secs_f64();
+    let phases = profile.then(crate::check::tcp_profile::snapshot);
+    crate::check::tcp_profile::enable(false);
+    let failures = failures?;
     Ok(MatrixBench {
         cells: cells.len(),
         workers,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
         disagreements: failures.len(),
         floor_median_us: floor.floor_median_us,
+        profile: phases,
+        labs: labs.into_inner(),
+        lab_setup_ms: setup_us.into_inner() as f64 / 1e3,
     })
 }
 

@@ -131,6 +131,9 @@ enum Command {
         /// Workers for the TCP matrix (each with its own namespaces).
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// With --tcp-matrix: also show where the cells' time goes, phase by phase.
+        #[arg(long)]
+        profile: bool,
         /// Measure route lookups instead: a bare `route get` loop and lookups verified
         /// against the route model, on a generated table.
         #[arg(long)]
@@ -436,6 +439,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             iterations,
             tcp_matrix,
             workers,
+            profile,
             routes,
             table_size,
             lookups,
@@ -448,7 +452,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = netconform::bench::run(iterations)?;
             print!("{report}");
             if tcp_matrix {
-                print!("{}", netconform::bench::tcp_matrix(workers)?);
+                print!("{}", netconform::bench::tcp_matrix(workers, profile)?);
             }
             Ok(ExitCode::SUCCESS)
         }

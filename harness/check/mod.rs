@@ -29,6 +29,7 @@ pub mod switch;
 pub mod tcp_basic;
 pub mod tcp_checks;
 pub mod tcp_matrix;
+pub mod tcp_profile;
 pub mod tcp_scenario;
 pub mod tcp_timers;
 pub mod tls;

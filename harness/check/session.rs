@@ -635,6 +635,22 @@ impl<'t> Session<'t> {
             })
     }
 
+    /// The stack's TCP socket of connection `local` ↔ `remote`, if it has one
+    /// ([`crate::target::Target::tcp_connection`]).
+    pub fn tcp_connection(
+        &mut self,
+        step: &str,
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) -> Result<Option<TcpSocketState>, CheckError> {
+        self.recorder
+            .tcp_connection(local, remote)
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })
+    }
+
     /// Requires the stack's TCP socket `local_port` ↔ `remote_port` to be in `state`
     /// (`None`: no such socket, i.e. CLOSED).
     pub fn expect_tcp_state(

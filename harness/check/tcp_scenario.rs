@@ -22,13 +22,13 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 use crate::check::expect::Observed;
+use crate::check::tcp_profile::{self, Phase};
 use crate::check::{CheckError, Session};
 use crate::models::tcp::{
     self, Call, Config, Flags, Output, Profile, SegmentIn, SegmentOut, SeqFrom, State, Tcp,
 };
 use crate::target::{
-    CallOutcome, Family, ShutdownHow, SocketCall, SocketId, SocketOption, StateAnswer, StateQuery,
-    TcpState,
+    CallOutcome, Family, ShutdownHow, SocketCall, SocketId, SocketOption, TcpState,
 };
 use crate::time::Duration;
 use crate::wire::{Frame, Network, TcpFlags, TcpOption, TcpSegment, Transport};
@@ -333,6 +333,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
     /// opened are closed afterwards either way.
     pub fn run(mut self) -> Result<(), CheckError> {
         let events = self.scenario.events.clone();
+        tcp_profile::scenario(events.len());
         let mut result = Ok(());
         for (i, event) in events.iter().enumerate() {
             let step = format!("event {} of {} ({event:?})", i + 1, events.len());
@@ -343,7 +344,9 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 break;
             }
         }
+        let since = self.session.now();
         let cleanup = self.close_everything();
+        self.spent(Phase::Cleanup, since);
         result.and(cleanup)
     }
 
@@ -371,6 +374,16 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         Ok(())
     }
 
+    /// Adds the scenario time since `since` to `phase` of the profile (when it is on).
+    fn spent(&self, phase: Phase, since: crate::time::Instant) {
+        if tcp_profile::enabled() {
+            tcp_profile::add(
+                phase,
+                self.session.now().saturating_since(since).total_micros(),
+            );
+        }
+    }
+
     fn family(&self) -> Family {
         if self.scenario.ipv6 {
             Family::Ipv6
@@ -394,6 +407,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
     fn event(&mut self, step: &str, event: TcpEvent) -> Result<(), CheckError> {
         let outputs: Vec<Output>;
         let mut call_outcome: Option<CallOutcome> = None;
+        let since = self.session.now();
         match event {
             TcpEvent::Listen => {
                 outputs = self.model.handle_call(Call::Listen);
@@ -529,12 +543,23 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                     .push((format!("{event:?}"), format!("{event:?}")));
             }
         }
+        let phase = if matches!(event, TcpEvent::Peer(_)) {
+            Phase::Send
+        } else {
+            Phase::Call
+        };
+        self.spent(phase, since);
+        let since = self.session.now();
         let mut observed = self
             .session
             .barrier(step, self.scenario.ipv6, BARRIER_TIMEOUT)?;
+        self.spent(Phase::Barrier, since);
         self.wait_for_delayed(step, &outputs, &mut observed)?;
+        let since = self.session.now();
         self.compare_segments(step, &outputs, &observed)?;
         self.compare_call(step, event, &outputs, call_outcome.as_ref())?;
+        self.spent(Phase::Compare, since);
+        let since = self.session.now();
         if outputs.contains(&Output::Established) && (self.conn.is_none() || self.listener_open) {
             if let Some(old) = self.conn.take().filter(|_| self.listener_open) {
                 // The application still held the previous, dead connection: it closes it
@@ -557,6 +582,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                     ));
                 }
             }
+            self.spent(Phase::Accept, since);
         }
         self.compare_state(step)
     }
@@ -578,7 +604,8 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         if have >= predicted.len() || !predicted[have..].iter().all(|p| p.delayable) {
             return Ok(());
         }
-        let limit = self.session.now() + Duration::from_millis(MAX_ACK_DELAY_MS);
+        let since = self.session.now();
+        let limit = since + Duration::from_millis(MAX_ACK_DELAY_MS);
         while seen(observed, self) < predicted.len() {
             let left = limit.saturating_since(self.session.now());
             if left == Duration::ZERO {
@@ -589,10 +616,13 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 None => break,
             }
         }
+        self.spent(Phase::DelayedAck, since);
+        let since = self.session.now();
         observed.extend(
             self.session
                 .barrier(step, self.scenario.ipv6, BARRIER_TIMEOUT)?,
         );
+        self.spent(Phase::SecondBarrier, since);
         Ok(())
     }
 
@@ -1008,23 +1038,14 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
     }
 
     fn compare_state(&mut self, step: &str) -> Result<(), CheckError> {
-        let answer = self.session.query(step, StateQuery::TcpSockets)?;
-        let StateAnswer::TcpSockets(sockets) = answer else {
-            return Err(self.mismatch(
-                step,
-                vec![format!(
-                    "state: expected a socket list, observed {answer:?}"
-                )],
-            ));
-        };
-        let observed = sockets
-            .iter()
-            .find(|s| {
-                s.local.port() == self.stack_port
-                    && s.remote.port() == self.peer_port
-                    && s.remote.ip() == self.peer_ip
-            })
-            .map(|s| s.state);
+        let since = self.session.now();
+        let socket = self.session.tcp_connection(
+            step,
+            SocketAddr::new(self.stack_ip, self.stack_port),
+            SocketAddr::new(self.peer_ip, self.peer_port),
+        )?;
+        self.spent(Phase::StateRead, since);
+        let observed = socket.map(|s| s.state);
         let expected = expected_socket_state(self.model.state());
         let name =
             |s: Option<TcpState>| s.map_or("no socket (CLOSED)".to_string(), |s| s.to_string());

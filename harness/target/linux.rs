@@ -39,6 +39,7 @@ type Reply<T> = mpsc::SyncSender<Result<T, TargetError>>;
 enum Request {
     Call(SocketCall, Reply<CallOutcome>),
     TcpSockets(Reply<Vec<TcpSocketState>>),
+    TcpConnection(SocketAddr, SocketAddr, Reply<Option<TcpSocketState>>),
     TcpInfo(SocketId, Reply<TcpInfo>),
 }
 
@@ -207,6 +208,14 @@ impl Target for LinuxTarget {
             Some(values) => self.set_sysctls(&values),
             None => control_tables(self.lab.target_rtnl(), &link, control),
         }
+    }
+
+    fn tcp_connection(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Option<TcpSocketState>, TargetError> {
+        self.ask(move |r| Request::TcpConnection(local, remote, r))
     }
 
     fn endpoints(&self) -> &Endpoints {
@@ -672,6 +681,25 @@ fn tcp_info(sock: &Socket) -> std::io::Result<TcpInfo> {
     })
 }
 
+/// One inet_diag answer as a [`TcpSocketState`] (`None` for a state Linux has and TCP does
+/// not name); `held` maps an inode to the id of the socket the harness holds.
+fn socket_state(
+    r: &netlink_packet_sock_diag::inet::InetResponse,
+    held: impl Fn(u64) -> Option<SocketId>,
+) -> Option<TcpSocketState> {
+    let h = &r.header;
+    let state = TcpState::from_linux(h.state)?;
+    let sid = &h.socket_id;
+    Some(TcpSocketState {
+        state,
+        local: SocketAddr::new(sid.source_address, sid.source_port),
+        remote: SocketAddr::new(sid.destination_address, sid.destination_port),
+        sock: (h.inode != 0).then(|| held(u64::from(h.inode))).flatten(),
+        recv_queue: h.recv_queue,
+        send_queue: h.send_queue,
+    })
+}
+
 fn inode_of(sock: &Socket) -> Option<u64> {
     nix::sys::stat::fstat(sock.as_fd()).ok().map(|s| s.st_ino)
 }
@@ -701,6 +729,9 @@ fn serve(mut sockets: KernelSockets, rx: mpsc::Receiver<Request>) {
             }
             Request::TcpSockets(reply) => {
                 let _ = reply.send(sockets.tcp_sockets());
+            }
+            Request::TcpConnection(local, remote, reply) => {
+                let _ = reply.send(sockets.tcp_connection(local, remote));
             }
             Request::TcpInfo(id, reply) => {
                 let _ = reply.send(sockets.tcp_info(id));
@@ -920,6 +951,11 @@ impl KernelSockets {
     }
 
     /// Every TCP socket of the namespace (an inet_diag dump), held or not.
+    ///
+    /// A dump walks every bucket of the kernel's established hash table, which all
+    /// namespaces share unless `tcp_child_ehash_entries` is set (262,144 buckets on a
+    /// 24 GiB machine): milliseconds per family. [`KernelSockets::tcp_connection`] looks
+    /// one connection up instead.
     pub fn tcp_sockets(&mut self) -> Result<Vec<TcpSocketState>, TargetError> {
         let by_inode: HashMap<u64, SocketId> = self
             .sockets
@@ -928,38 +964,75 @@ impl KernelSockets {
             .collect();
         let mut out = Vec::new();
         for family in [AF_INET, AF_INET6] {
-            for r in self.diag_dump(family)? {
-                let h = r.header;
-                let Some(state) = TcpState::from_linux(h.state) else {
-                    continue;
-                };
-                let sid = h.socket_id;
-                out.push(TcpSocketState {
-                    state,
-                    local: SocketAddr::new(sid.source_address, sid.source_port),
-                    remote: SocketAddr::new(sid.destination_address, sid.destination_port),
-                    sock: (h.inode != 0)
-                        .then(|| by_inode.get(&u64::from(h.inode)).copied())
-                        .flatten(),
-                    recv_queue: h.recv_queue,
-                    send_queue: h.send_queue,
-                });
+            let id = if family == AF_INET {
+                DiagSocketId::new_v4()
+            } else {
+                DiagSocketId::new_v6()
+            };
+            for r in self.diag_request(family, id, true)? {
+                out.extend(socket_state(&r, |ino| by_inode.get(&ino).copied()));
             }
         }
         Ok(out)
     }
 
-    fn diag_dump(
+    /// The TCP socket of connection `local` ↔ `remote`, the way [`Target::tcp_connection`]
+    /// means it, from an exact inet_diag lookup: one hash lookup in the kernel (established
+    /// and TIME-WAIT sockets, request sockets, then the listener of `local`, which
+    /// [`super::is_connection`] drops as a dump's reader would), where a dump walks the
+    /// whole shared hash table. It finds the same socket a dump lists: the lab's sockets
+    /// are bound to the stack's address, so `local` is exact.
+    pub fn tcp_connection(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Option<TcpSocketState>, TargetError> {
+        let family = if local.is_ipv4() { AF_INET } else { AF_INET6 };
+        let id = DiagSocketId {
+            source_port: local.port(),
+            destination_port: remote.port(),
+            source_address: local.ip(),
+            destination_address: remote.ip(),
+            interface_id: 0,
+            // INET_DIAG_NOCOOKIE: any socket with this address pair.
+            cookie: [0xff; 8],
+        };
+        let answers = self.diag_request(family, id, false)?;
+        let held = |ino: u64| {
+            self.sockets
+                .iter()
+                .find(|(_, s)| inode_of(s) == Some(ino))
+                .map(|(id, _)| *id)
+        };
+        Ok(answers
+            .iter()
+            .filter_map(|r| socket_state(r, held))
+            .find(|s| super::is_connection(s, local, remote)))
+    }
+
+    /// One inet_diag request for `family`: a dump (every socket) or an exact lookup of
+    /// `id` (no socket: an empty list).
+    fn diag_request(
         &mut self,
         family: u8,
+        id: DiagSocketId,
+        dump: bool,
     ) -> Result<Vec<netlink_packet_sock_diag::inet::InetResponse>, TargetError> {
-        let op = format!("sock_diag dump (family {family}) in {}", self.namespace);
+        let op = format!(
+            "sock_diag {} (family {family}) in {}",
+            if dump { "dump" } else { "lookup" },
+            self.namespace
+        );
         let io = |e: std::io::Error| TargetError::Io {
             op: op.clone(),
             source: e,
         };
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.flags = if dump {
+            NLM_F_REQUEST | NLM_F_DUMP
+        } else {
+            NLM_F_REQUEST
+        };
         self.seq = self.seq.wrapping_add(1);
         header.sequence_number = self.seq;
         let mut msg = NetlinkMessage::new(
@@ -969,11 +1042,7 @@ impl KernelSockets {
                 protocol: IPPROTO_TCP,
                 extensions: ExtensionFlags::empty(),
                 states: StateFlags::all(),
-                socket_id: if family == AF_INET {
-                    DiagSocketId::new_v4()
-                } else {
-                    DiagSocketId::new_v6()
-                },
+                socket_id: id,
             })
             .into(),
         );
@@ -1004,12 +1073,21 @@ impl KernelSockets {
                 match m.payload {
                     NetlinkPayload::Done(_) => return Ok(out),
                     NetlinkPayload::Error(e) => {
-                        if let Some(code) = e.code {
-                            return Err(io(std::io::Error::from_raw_os_error(-code.get())));
+                        match e.code.map(|c| -c.get()) {
+                            // An exact lookup that found no socket.
+                            Some(libc::ENOENT) if !dump => {}
+                            Some(code) => return Err(io(std::io::Error::from_raw_os_error(code))),
+                            None => {}
                         }
                         return Ok(out);
                     }
-                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => out.push(*r),
+                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                        out.push(*r);
+                        // An exact lookup answers with one message and no end marker.
+                        if !dump {
+                            return Ok(out);
+                        }
+                    }
                     _ => {}
                 }
             }

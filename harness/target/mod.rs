@@ -116,6 +116,36 @@ pub trait Target {
     ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
         Ok(self.recv_frame(deadline)?.map(|frame| (0, frame)))
     }
+    /// Control plane: the TCP socket of one connection, the stack's end at `local` and the
+    /// peer at `remote`: the entry of [`StateQuery::TcpSockets`] whose local port is
+    /// `local`'s and whose remote address is `remote` (`None`: the stack has no such
+    /// socket, i.e. CLOSED). The default reads the whole list and picks it; a target that
+    /// can look one connection up directly (Linux: an exact sock_diag lookup instead of a
+    /// dump) answers the same faster.
+    fn tcp_connection(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Option<TcpSocketState>, TargetError> {
+        match self.query(&StateQuery::TcpSockets)? {
+            StateAnswer::TcpSockets(sockets) => Ok(sockets
+                .into_iter()
+                .find(|s| is_connection(s, local, remote))),
+            other => Err(TargetError::Malformed {
+                detail: format!(
+                    "TCP sockets: expected a socket list, the target answered {other:?}"
+                ),
+            }),
+        }
+    }
+}
+
+/// Whether `s` is the socket of connection `local` ↔ `remote` as
+/// [`Target::tcp_connection`] means it: the local port and the remote address match.
+pub fn is_connection(s: &TcpSocketState, local: SocketAddr, remote: SocketAddr) -> bool {
+    s.local.port() == local.port()
+        && s.remote.port() == remote.port()
+        && s.remote.ip() == remote.ip()
 }
 
 /// Maps the real deadlines of the [`Target`] trait to a virtual clock.

@@ -195,6 +195,16 @@ impl<'t> Recorder<'t> {
         self.target.query(query)
     }
 
+    /// The TCP socket of one connection ([`Target::tcp_connection`]; not recorded, like a
+    /// query).
+    pub fn tcp_connection(
+        &mut self,
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) -> Result<Option<crate::target::TcpSocketState>, TargetError> {
+        self.target.tcp_connection(local, remote)
+    }
+
     /// Adds a note.
     pub fn note(&mut self, text: String) {
         let at = self.now();
