@@ -1142,3 +1142,35 @@ fn comparison_page() {
     assert!(err.to_string().contains("missing.json"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The harness's retries are in the JSON, the terminal table and the HTML, with their check;
+/// a run without any says nothing about them in the table.
+#[test]
+fn harness_retries_are_shown_with_their_check() {
+    let mut summary = run();
+    summary.checks[0].retries = vec![
+        "barrier after event 2: the barrier probe (echo 3) never reached the stack's interface (its receive counter stayed at 7): sent again".into(),
+    ];
+    let r = Report::build(&summary, &Deviations::none());
+    assert_eq!(r.counts.retries, 1);
+    assert_eq!(r.checks[0].retries.len(), 1);
+    let json: serde_json::Value = serde_json::to_value(&r).expect("JSON");
+    assert_eq!(json["counts"]["retries"], 1);
+    assert!(
+        json["checks"][0]["retries"][0]
+            .as_str()
+            .is_some_and(|t| t.contains("never reached"))
+    );
+    let table = report::table::render(&r, Path::new("out"), false);
+    assert!(
+        table.contains("RETRY tcp.passive-open.active-close: barrier after event 2"),
+        "{table}"
+    );
+    assert!(table.contains("1 harness retries"), "{table}");
+    let html = report::html::render(&r, &summary);
+    assert!(html.contains("1 harness retries"), "{html}");
+    assert!(html.contains("(echo 3) never reached"));
+
+    let quiet = Report::build(&run(), &Deviations::none());
+    assert!(!report::table::render(&quiet, Path::new("out"), false).contains("retries"));
+}

@@ -676,6 +676,7 @@ fn cell(i: usize, fail_every: usize, data: u32) -> CheckReport {
         failed_at: failing.then_some(probe_at + 1),
         counterexample,
         counterexample_run,
+        retries: Vec::new(),
     }
 }
 

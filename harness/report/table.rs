@@ -215,9 +215,12 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} passed, {} failed, {} accepted, {} unsupported, {} errors, {} stale deviation entries, {} harness retries",
-        n.pass, n.fail, n.accepted, n.unsupported, n.error, n.stale, n.retries
+        "\n{} passed, {} failed, {} accepted, {} unsupported, {} errors, {} stale deviation entries",
+        n.pass, n.fail, n.accepted, n.unsupported, n.error, n.stale
     );
+    if n.retries > 0 {
+        let _ = writeln!(out, "{} harness retries (listed above)", n.retries);
+    }
     out
 }
 
