@@ -305,10 +305,9 @@ fn browser_or_skip(test: &str) -> Option<Browser> {
             std::env::var("NETCONFORM_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
             "{test}: NETCONFORM_REQUIRE_CHROMIUM=1 but `{CHROMIUM}` is not installed ({INSTALL})"
         );
-        // Straight to the handle: libtest captures eprintln! of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: `{CHROMIUM}` is not installed; install it with: {INSTALL}"
+        netconform::sandbox::report_skip(
+            test,
+            &format!("`{CHROMIUM}` is not installed; install it with: {INSTALL}"),
         );
     }
     browser

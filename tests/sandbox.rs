@@ -32,11 +32,7 @@ fn named_namespaces(test: &str) -> bool {
             if std::env::var("NETCONFORM_REQUIRE_NETNS").as_deref() == Ok("1") {
                 panic!("{test}: namespaces are anonymous: {why}");
             }
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: namespaces are anonymous here ({why})"
-            );
+            sandbox::report_skip(test, &format!("namespaces are anonymous here ({why})"));
             false
         }
     }

@@ -250,11 +250,28 @@ pub fn require_netns(test_name: &str) -> bool {
             if std::env::var("NETCONFORM_REQUIRE_NETNS").as_deref() == Ok("1") {
                 panic!("{test_name}: {e} (NETCONFORM_REQUIRE_NETNS=1)");
             }
-            // Straight to the stderr handle, not `eprintln!`: libtest captures the macros'
-            // output of passing tests, and a skip must never be silent.
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED {test_name}: {e}");
+            report_skip(test_name, &e.to_string());
             false
         }
+    }
+}
+
+/// Says loudly that test `test_name` skipped, and why: a `SKIPPED <test>: <why>` line on
+/// stderr, and the same line appended to the file `NETCONFORM_SKIP_LOG` names, if set.
+///
+/// The line goes straight to the stderr handle, not through `eprintln!`, which libtest
+/// captures for passing tests; a test runner that captures the handle too (nextest, for
+/// a passing test) still leaves the file, which `ci/test` reads: a skip is never silent.
+pub fn report_skip(test_name: &str, why: &str) {
+    use std::io::Write;
+    let line = format!("SKIPPED {test_name}: {why}");
+    let _ = writeln!(std::io::stderr(), "{line}");
+    if let Some(path) = std::env::var_os("NETCONFORM_SKIP_LOG")
+        && let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    {
+        let _ = writeln!(file, "{line}");
     }
 }

@@ -292,7 +292,10 @@ fn tshark_opens_our_pcap() {
             !required,
             "NETCONFORM_REQUIRE_TSHARK=1 but tshark is not installed (apt-get install tshark)"
         );
-        eprintln!("tshark not installed: skipping");
+        crate::sandbox::report_skip(
+            "tshark_opens_our_pcap",
+            "tshark is not installed (apt-get install tshark)",
+        );
         return;
     }
     let dir = std::env::temp_dir().join(format!("netconform-tshark-{}", std::process::id()));
