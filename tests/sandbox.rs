@@ -272,11 +272,11 @@ fn addresses_and_mtu_read_back_through_netlink() {
 
 /// The first frame sent right after a lab is built always arrives: the lab waits, through
 /// single `RTM_GETLINK`s that run the kernel's pending link watch work, for carrier,
-/// operational state up and an active queue on both veth ends. (Waiting on a link dump's
-/// `IFLA_QDISC` lost the first frame of about one lab in forty on a loaded machine: an ARP
-/// reply or a barrier's echo reply that never came.) Forty labs, each answering the ARP
-/// request sent the moment it is built, and the kernel's counters agree that each frame
-/// got there.
+/// operational state up and an active queue on both veth ends. (A link dump's `IFLA_QDISC`
+/// names the default qdisc from the moment the device opens, before the link watch turns
+/// its queues on; on the tap path that lost a first frame in about forty.) Forty labs, each
+/// answering the ARP request sent the moment it is built, and the kernel's counters agree
+/// that each frame got there.
 #[test]
 fn the_first_frame_after_link_up_is_never_lost() {
     if !require_netns("the_first_frame_after_link_up_is_never_lost") {
