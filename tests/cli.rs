@@ -293,3 +293,65 @@ fn certify_refuses_unknown_targets() {
         assert!(!all.contains("panicked"), "{target}: {all}");
     }
 }
+
+/// `certify --repeat N` runs the certification N times, keeps each run's report in
+/// `run-K/`, and ends with the stability of every verdict (`stability.json`); a series with
+/// no flip exits as its runs do (0 when they pass, 1 when a row fails), and `--hog` keeps the cores busy
+/// meanwhile.
+#[test]
+fn certify_repeat_reports_verdict_stability() {
+    let dir = temp_dir("repeat");
+    let out = netconform()
+        .args([
+            "certify",
+            "--target",
+            "smoltcp",
+            "--only",
+            "tcp.passive-open.active-close",
+            "--repeat",
+            "3",
+            "--hog",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("run certify --repeat");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("keeping"), "{stdout}");
+    assert!(
+        stdout.contains("3 runs of 1 checks: 0 checks flipped (0 flips in all), 0 harness retries"),
+        "{stdout}"
+    );
+    for k in 1..=3 {
+        assert!(dir.join(format!("run-{k}/report.json")).exists(), "run {k}");
+    }
+    let stability: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("stability.json")).expect("stability"))
+            .expect("JSON");
+    assert_eq!(stability["runs"], 3);
+    assert_eq!(stability["checks"][0]["majority"], "pass");
+    assert_eq!(stability["checks"][0]["flips"], 0);
+
+    let failing = temp_dir("repeat-fail");
+    let out = netconform()
+        .args([
+            "certify",
+            "--target",
+            "smoltcp",
+            "--only",
+            "tcp.matrix.v4.listen",
+        ])
+        .args(["--repeat", "2", "--out"])
+        .arg(&failing)
+        .output()
+        .expect("run certify --repeat");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&failing).ok();
+}
