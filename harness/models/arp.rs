@@ -509,6 +509,9 @@ pub struct ArpHost {
     config: HostConfig,
     profile: ArpProfile,
     entries: BTreeMap<Ipv4Addr, Entry>,
+    /// When each entry's timer last ran: a transition the wire does not show (REACHABLE
+    /// to STALE) is as ambiguous just after its instant as just before it.
+    last_runs: BTreeMap<Ipv4Addr, T>,
     now: T,
 }
 
@@ -519,6 +522,7 @@ impl ArpHost {
             config,
             profile,
             entries: BTreeMap::new(),
+            last_runs: BTreeMap::new(),
             now: 0,
         }
     }
@@ -556,15 +560,16 @@ impl ArpHost {
     }
 
     /// The instants around which the outcome of an input concerning `ip` depends on
-    /// sub-tick timing: its timer, the end of its locktime, and (while REACHABLE) the last
-    /// moment a use still turns the expiry into DELAY. A driver keeps its inputs clear of
-    /// them by more than the timing uncertainty.
+    /// sub-tick timing: its timer, the last time its timer ran, the end of its locktime, and
+    /// (while REACHABLE) the last moment a use still turns the expiry into DELAY. A driver
+    /// keeps its inputs clear of them by more than the timing uncertainty (a stack's timer
+    /// may run after the model's, so the instant just passed counts too).
     pub fn critical_instants(&self, ip: Ipv4Addr) -> Vec<Instant> {
         let Some(e) = self.entries.get(&ip) else {
             return Vec::new();
         };
         let p = &self.config.params;
-        let mut out = Vec::new();
+        let mut out: Vec<T> = self.last_runs.get(&ip).copied().into_iter().collect();
         if let Some(t) = e.timer {
             out.push(t + self.tick());
             if e.state == Nud::Reachable {
@@ -578,14 +583,16 @@ impl ArpHost {
             .collect()
     }
 
-    /// When each armed timer runs: the instants around which a dump of the cache is
-    /// ambiguous.
+    /// When each armed timer runs, and when each entry's timer last ran: the instants
+    /// around which a dump of the cache is ambiguous (the model has run a timer the stack
+    /// may not have yet).
     pub fn timer_instants(&self) -> Vec<Instant> {
         let tick = self.tick();
         let mut v: Vec<Instant> = self
             .entries
             .values()
             .filter_map(|e| e.timer.map(|t| instant_of(t + tick)))
+            .chain(self.last_runs.values().map(|t| instant_of(*t)))
             .collect();
         v.sort();
         v
@@ -629,6 +636,7 @@ impl ArpHost {
                 .min();
             let Some((at, ip)) = due else { break };
             self.now = at;
+            self.last_runs.insert(ip, at);
             self.timer_fired(ip, &mut out);
         }
         self.now = now;

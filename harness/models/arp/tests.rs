@@ -507,6 +507,23 @@ fn critical_instants_name_the_timer_and_the_locktime_end() {
     assert_eq!(h.next_timer(), Some(at(64)));
 }
 
+/// A timer that has just run stays an ambiguous instant: a REACHABLE entry that turned
+/// STALE at its expiry shows no frame, and a stack whose timer runs a few ms after the
+/// model's still says REACHABLE; a dump right after the model's instant must wait.
+#[test]
+fn a_timer_that_just_ran_is_still_an_ambiguous_instant() {
+    let mut h = host(ArpAccept::Never);
+    h.send(at(0), echo(1, B));
+    let reply = ArpIn::new(2, B_MAC, B, h.config().mac, A);
+    h.receive(at(5), Delivery::Unicast, &reply);
+    let expiry = h.next_timer().expect("REACHABLE has a timer");
+    h.advance(expiry + crate::time::Duration::from_millis(1));
+    assert_eq!(h.entry(B).map(|e| e.state), Some(Nud::Stale));
+    assert_eq!(h.next_timer(), None, "STALE has no timer");
+    assert!(h.timer_instants().contains(&expiry), "{:?}", h.timer_instants());
+    assert!(h.critical_instants(B).contains(&expiry));
+}
+
 #[test]
 fn linux_answers_a_request_from_the_subnet_broadcast_address() {
     let bcast = Ipv4Addr::new(10, 9, 0, 255);
