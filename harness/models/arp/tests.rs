@@ -520,7 +520,11 @@ fn a_timer_that_just_ran_is_still_an_ambiguous_instant() {
     h.advance(expiry + crate::time::Duration::from_millis(1));
     assert_eq!(h.entry(B).map(|e| e.state), Some(Nud::Stale));
     assert_eq!(h.next_timer(), None, "STALE has no timer");
-    assert!(h.timer_instants().contains(&expiry), "{:?}", h.timer_instants());
+    assert!(
+        h.timer_instants().contains(&expiry),
+        "{:?}",
+        h.timer_instants()
+    );
     assert!(h.critical_instants(B).contains(&expiry));
 }
 
