@@ -4,7 +4,9 @@
 //! (accepted, partial, stale, not judged, malformed) and the MUST/SHOULD classification,
 //! and the comparison page.
 
-use std::net::{IpAddr, Ipv4Addr};
+mod common;
+use common::report_data::*;
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -19,13 +21,8 @@ use netconform::report::{
     deviations::classify, ladder::RowKind,
 };
 use netconform::time::Instant;
-use netconform::trace::{Direction, HostNames, Trace};
-use netconform::wire::{Frame, MacAddr, TcpFlags, TcpSegment};
-
-const PEER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
-const STACK_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
-const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+use netconform::trace::{Direction, Trace};
+use netconform::wire::TcpFlags;
 
 const HANDSHAKE: Clause = Clause {
     id: "rfc9293-3.5-handshake",
@@ -33,25 +30,11 @@ const HANDSHAKE: Clause = Clause {
     url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.5",
     text: "The three-way handshake reduces the possibility of false connections.",
 };
-const LISTEN_RESET: Clause = Clause {
-    id: "rfc9293-3.10.7.2",
-    source: "RFC 9293 §3.10.7.2",
-    url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.2",
-    text: "Any acknowledgment is bad if it arrives on a connection still in the LISTEN state. \
-           An acceptable reset segment MUST be formed for any arriving ACK-bearing segment: \
-           <SEQ=SEG.ACK><CTL=RST> & return.",
-};
 const NO_SPURIOUS: Clause = Clause {
     id: "rfc6298-5-no-spurious",
     source: "RFC 6298 §5",
     url: "https://www.rfc-editor.org/rfc/rfc6298#section-5",
     text: "A sender MUST NOT retransmit data that the receiver has acknowledged.",
-};
-const DELAYED_ACK: Clause = Clause {
-    id: "rfc1122-4.2.3.2",
-    source: "RFC 1122 §4.2.3.2",
-    url: "https://www.rfc-editor.org/rfc/rfc1122#page-96",
-    text: "A TCP SHOULD implement a delayed ACK, but an ACK should not be excessively delayed.",
 };
 const IEEE_SHALL: Clause = Clause {
     id: "ieee802.1d-7.8-learning",
@@ -59,24 +42,6 @@ const IEEE_SHALL: Clause = Clause {
     url: "",
     text: "The Learning Process shall create or update a Dynamic Filtering Entry.",
 };
-
-fn names() -> HostNames {
-    HostNames::new()
-        .with_host("peer", Some(PEER_MAC), &[IpAddr::V4(PEER_IP)])
-        .with_host("dut", Some(STACK_MAC), &[IpAddr::V4(STACK_IP)])
-}
-
-fn to_stack(seq: u32, ack: u32, flags: TcpFlags, len: usize) -> Vec<u8> {
-    let mut seg = TcpSegment::new(40000, 80, seq, ack, flags);
-    seg.payload = vec![b'x'; len];
-    Frame::tcp_v4(PEER_MAC, STACK_MAC, PEER_IP, STACK_IP, seg).emit()
-}
-
-fn from_stack(seq: u32, ack: u32, flags: TcpFlags, len: usize) -> Vec<u8> {
-    let mut seg = TcpSegment::new(80, 40000, seq, ack, flags);
-    seg.payload = vec![b'y'; len];
-    Frame::tcp_v4(STACK_MAC, PEER_MAC, STACK_IP, PEER_IP, seg).emit()
-}
 
 const PEER_ISN: u32 = 1000;
 const STACK_ISN: u32 = 5000;

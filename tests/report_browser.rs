@@ -18,9 +18,11 @@
 //! process group of its own with a fresh user-data directory; both are removed when the
 //! test ends, also when it panics.
 
+mod common;
+use common::report_data::*;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -29,16 +31,16 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant as WallClock};
 
 use base64::Engine as _;
+use netconform::check::Verdict;
 use netconform::check::runner::{CheckReport, FailedRun, RunSummary};
 use netconform::check::session::Counterexample;
 use netconform::check::tcp_scenario::{
     PeerSegment, ProfileName, SegmentKind, TcpEvent, TcpScenario,
 };
-use netconform::check::{Clause, Verdict};
 use netconform::report::{self, Deviations, Report};
 use netconform::time::Instant;
-use netconform::trace::{Direction, HostNames, Trace};
-use netconform::wire::{Frame, MacAddr, TcpFlags, TcpSegment};
+use netconform::trace::{Direction, Trace};
+use netconform::wire::TcpFlags;
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "chromium";
@@ -506,44 +508,6 @@ fn assert_shown(page: &Page, what: &str) {
 }
 
 // ---------------------------------------------------------------- the reports
-
-const PEER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
-const STACK_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
-const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-
-const LISTEN_RESET: Clause = Clause {
-    id: "rfc9293-3.10.7.2",
-    source: "RFC 9293 §3.10.7.2",
-    url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.2",
-    text: "Any acknowledgment is bad if it arrives on a connection still in the LISTEN state. \
-           An acceptable reset segment MUST be formed for any arriving ACK-bearing segment: \
-           <SEQ=SEG.ACK><CTL=RST> & return.",
-};
-const DELAYED_ACK: Clause = Clause {
-    id: "rfc1122-4.2.3.2",
-    source: "RFC 1122 §4.2.3.2",
-    url: "https://www.rfc-editor.org/rfc/rfc1122#page-96",
-    text: "A TCP SHOULD implement a delayed ACK, but an ACK should not be excessively delayed.",
-};
-
-fn names() -> HostNames {
-    HostNames::new()
-        .with_host("peer", Some(PEER_MAC), &[IpAddr::V4(PEER_IP)])
-        .with_host("dut", Some(STACK_MAC), &[IpAddr::V4(STACK_IP)])
-}
-
-fn to_stack(seq: u32, ack: u32, flags: TcpFlags, len: usize) -> Vec<u8> {
-    let mut seg = TcpSegment::new(40000, 80, seq, ack, flags);
-    seg.payload = vec![b'x'; len];
-    Frame::tcp_v4(PEER_MAC, STACK_MAC, PEER_IP, STACK_IP, seg).emit()
-}
-
-fn from_stack(seq: u32, ack: u32, flags: TcpFlags, len: usize) -> Vec<u8> {
-    let mut seg = TcpSegment::new(80, 40000, seq, ack, flags);
-    seg.payload = vec![b'y'; len];
-    Frame::tcp_v4(STACK_MAC, PEER_MAC, STACK_IP, PEER_IP, seg).emit()
-}
 
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())

@@ -1,6 +1,8 @@
 //! Helpers shared by the namespace tests and the property tests.
 #![allow(dead_code)]
 
+pub mod report_data;
+
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
