@@ -403,15 +403,9 @@ impl Rtnl {
             let mut n = 0usize;
             for msg in msgs.by_ref().take(window) {
                 let get = matches!(msg, RouteNetlinkMessage::GetRoute(_));
-                let mut header = NetlinkHeader::default();
-                header.flags = NLM_F_REQUEST | flags | if get { 0 } else { NLM_F_ACK };
                 self.seq = self.seq.wrapping_add(1);
-                header.sequence_number = self.seq;
-                let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
-                packet.finalize();
-                let start = (out.len() + 3) & !3;
-                out.resize(start + packet.buffer_len(), 0);
-                packet.serialize(&mut out[start..]);
+                let flags = NLM_F_REQUEST | flags | if get { 0 } else { NLM_F_ACK };
+                append_message(&mut out, self.seq, flags, msg);
                 n += 1;
             }
             if n == 0 {
@@ -981,6 +975,23 @@ impl Rtnl {
         }
         Ok(n)
     }
+}
+
+/// Appends `msg` to `out` as one netlink message with `flags` and sequence number `seq`, at
+/// the next 4-byte boundary: the kernel reads every message of a datagram built this way,
+/// in order (a pipeline of requests, an nfnetlink batch).
+pub(super) fn append_message<T>(out: &mut Vec<u8>, seq: u32, flags: u16, msg: T)
+where
+    T: netlink_packet_core::NetlinkSerializable + std::fmt::Debug,
+{
+    let mut header = NetlinkHeader::default();
+    header.flags = flags;
+    header.sequence_number = seq;
+    let mut packet = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+    packet.finalize();
+    let start = (out.len() + 3) & !3;
+    out.resize(start + packet.buffer_len(), 0);
+    packet.serialize(&mut out[start..]);
 }
 
 fn link_info(l: &LinkMessage) -> LinkInfo {

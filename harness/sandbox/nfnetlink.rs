@@ -29,7 +29,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader,
+    NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer,
     NetlinkMessage, NetlinkPayload, Nla,
 };
 use netlink_packet_netfilter::conntrack::{
@@ -434,15 +434,8 @@ impl Nfnl {
         let first = self.seq.wrapping_add(1);
         let mut out = Vec::new();
         for (msg, flags) in msgs {
-            let mut header = NetlinkHeader::default();
-            header.flags = NLM_F_REQUEST | flags;
             self.seq = self.seq.wrapping_add(1);
-            header.sequence_number = self.seq;
-            let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
-            packet.finalize();
-            let start = (out.len() + 3) & !3;
-            out.resize(start + packet.buffer_len(), 0);
-            packet.serialize(&mut out[start..]);
+            super::netlink::append_message(&mut out, self.seq, NLM_F_REQUEST | flags, msg);
         }
         self.socket
             .send(&out, 0)
@@ -643,7 +636,9 @@ impl Nfnl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_core::{Emitable, NetlinkDeserializable as _, NetlinkSerializable};
+    use netlink_packet_core::{
+        Emitable, NetlinkDeserializable as _, NetlinkHeader, NetlinkSerializable,
+    };
 
     /// One attribute: length, type, value, padded to 4 bytes (`struct nlattr`).
     fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
