@@ -83,6 +83,12 @@ impl Target for LookupChecked {
     fn endpoints(&self) -> &Endpoints {
         self.inner.endpoints()
     }
+    fn last_frame_at(&self) -> Option<std::time::Instant> {
+        self.inner.last_frame_at()
+    }
+    fn frames_delivered(&mut self) -> Option<u64> {
+        self.inner.frames_delivered()
+    }
     fn tcp_connection(
         &mut self,
         local: SocketAddr,
