@@ -195,36 +195,12 @@ impl Lab {
     /// 2 s" on a fresh lab's first barrier). The stack's end needs no such proof: it comes
     /// up second, finds its peer's carrier, and activates its queues as it opens.
     fn prove_delivery(&mut self) -> Result<(), SandboxError> {
-        let socket = self.packet_socket()?;
-        let index = self.target_link.index;
-        let before = self.target_rtnl.rx_packets(index)?.unwrap_or(0);
-        let mut frame = Vec::with_capacity(60);
-        frame.extend_from_slice(&self.target_mac().0);
-        frame.extend_from_slice(&self.harness_mac().0);
-        frame.extend_from_slice(&[0x88, 0xb5]);
-        frame.extend_from_slice(b"ncf-link-check");
-        frame.resize(60, 0);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            socket.send(&frame)?;
-            let sent = std::time::Instant::now();
-            while sent.elapsed() < std::time::Duration::from_millis(20) {
-                if self.target_rtnl.rx_packets(index)?.unwrap_or(0) > before {
-                    // The stack end may answer nothing; drop whatever it did send.
-                    socket.drain()?;
-                    return Ok(());
-                }
-                std::thread::sleep(std::time::Duration::from_micros(200));
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(SandboxError::NotReady {
-                    what: format!(
-                        "no frame from the harness end reached the stack's end ({}) within 5 s",
-                        self.target_link.name
-                    ),
-                });
-            }
-        }
+        prove_delivery(
+            &self.harness,
+            &self.harness_link,
+            &mut self.target_rtnl,
+            &self.target_link,
+        )
     }
 
     /// The configuration the lab was built from.
@@ -284,5 +260,42 @@ impl Lab {
         let (name, index) = (self.harness_link.name.clone(), self.harness_link.index);
         self.harness
             .run(move || super::PacketSocket::open(&name, index))?
+    }
+}
+
+/// Sends a frame no stack answers (ether type 0x88B5, IEEE 802 local experimental) from
+/// `from` (an interface of `harness`) to `to` (its veth peer, read through `far`) until
+/// `to`'s receive counter moves, resending every 20 ms, for up to 5 s (see
+/// [`Lab::prove_delivery`]).
+pub(super) fn prove_delivery(
+    harness: &Namespace,
+    from: &LinkInfo,
+    far: &mut Rtnl,
+    to: &LinkInfo,
+) -> Result<(), SandboxError> {
+    let (name, index) = (from.name.clone(), from.index);
+    let socket = harness.run(move || super::PacketSocket::open(&name, index))??;
+    let before = far.rx_packets(to.index)?.unwrap_or(0);
+    let mut frame = Vec::with_capacity(60);
+    frame.extend_from_slice(&to.mac.unwrap_or_default().0);
+    frame.extend_from_slice(&from.mac.unwrap_or_default().0);
+    frame.extend_from_slice(&[0x88, 0xb5]);
+    frame.extend_from_slice(b"ncf-link-check");
+    frame.resize(60, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        socket.send(&frame)?;
+        let sent = std::time::Instant::now();
+        while sent.elapsed() < std::time::Duration::from_millis(20) {
+            if far.rx_packets(to.index)?.unwrap_or(0) > before {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(SandboxError::NotReady {
+                what: format!("no frame from {} reached {} within 5 s", from.name, to.name),
+            });
+        }
     }
 }

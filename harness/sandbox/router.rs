@@ -241,6 +241,16 @@ impl RouterLab {
                 addrs,
             });
         }
+        // As in the host lab: a frame from each harness end must reach the router before
+        // the lab is used (see `Lab::prove_delivery`).
+        for s in &segments {
+            super::lab::prove_delivery(
+                &harness,
+                &s.harness_link,
+                &mut router_rtnl,
+                &s.router_link,
+            )?;
+        }
         Ok(RouterLab {
             harness_rtnl,
             router_rtnl,
