@@ -116,8 +116,11 @@ enum Command {
     /// Remove the namespaces that killed netconform runs left behind (and nothing else).
     Clean {
         /// Also remove namespaces of netconform processes that are still running.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "pid")]
         all: bool,
+        /// Only the namespaces that the (dead) run with this process id left.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Measure the round trip of one raw frame through veth to the kernel and back, and the
     /// harness's cost per exchange as a ratio to that floor.
@@ -421,11 +424,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             stdout.write_all(text.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Clean { all } => {
-            let removed = if all {
-                netconform::sandbox::clean_all()?
-            } else {
-                netconform::sandbox::clean()?
+        Command::Clean { all, pid } => {
+            let removed = match (all, pid) {
+                (true, _) => netconform::sandbox::clean_all()?,
+                (false, Some(pid)) => netconform::sandbox::clean_pid(pid)?,
+                (false, None) => netconform::sandbox::clean()?,
             };
             if removed.is_empty() {
                 println!("nothing to clean");

@@ -173,7 +173,12 @@ fn clean_removes_what_a_killed_certify_left() {
         "the run was not caught mid-way; nothing to clean"
     );
 
-    let out = netconform().arg("clean").output().expect("run clean");
+    // `--pid`: this run's leftovers only, so that a clean of another test running beside
+    // it cannot take them first (`clean` alone is tested in tests/sandbox.rs).
+    let out = netconform()
+        .args(["clean", "--pid", &pid.to_string()])
+        .output()
+        .expect("run clean");
     assert!(
         out.status.success(),
         "{}",

@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -562,16 +562,30 @@ fn clean_removes_leftovers_of_dead_pids_only() {
     std::fs::write(&foreign, b"").unwrap();
 
     let removed = sandbox::clean().unwrap();
+    // This is the only test that runs the general clean (the others clean their own run
+    // with `clean_pid`, so none takes this leftover first).
     assert!(
         removed.contains(&format!("ncf-{dead}-0-leftover")),
         "{removed:?}"
     );
+    assert!(!leftover_path.exists());
+    // Whatever it removed belonged to netconform runs that are no longer alive.
+    for name in &removed {
+        let pid: u32 = name
+            .strip_prefix("ncf-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("clean removed {name}, not a netconform namespace"));
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "clean removed {name} of a live process"
+        );
+    }
     assert!(
         !removed
             .iter()
             .any(|n| n.starts_with(&format!("ncf-{}-", std::process::id())))
     );
-    assert!(!leftover_path.exists());
     assert!(live_path.exists());
     assert!(foreign.exists());
     std::fs::remove_file(&foreign).unwrap();
@@ -637,7 +651,9 @@ fn clean_after_sigkill_removes_everything() {
     child.wait().unwrap();
     // The kill left the mounts behind.
     assert!(netns_dir().join(&names[0]).exists());
-    let removed = sandbox::clean().unwrap();
+    // Only this run's leftovers: a general clean here would race the other clean tests
+    // (each would take the other's leftovers).
+    let removed = sandbox::clean_pid(pid).unwrap();
     for n in &names {
         assert!(removed.contains(n), "{removed:?}");
     }

@@ -61,7 +61,7 @@ pub use netlink::{
     AddressInfo, LinkInfo, MacAddr, NeighbourCacheInfo, NeighbourEntry, NudState, Readiness,
     RouteEntry, RouteFailure, RouteLookup, Rtnl,
 };
-pub use netns::{Namespace, clean, clean_all, netns_dir};
+pub use netns::{Namespace, clean, clean_all, clean_pid, netns_dir};
 pub use packet::PacketSocket;
 pub use pair::{HostPair, PAIR_CLIENT, PAIR_SERVER, Sniffer};
 pub use router::{MAX_SEGMENTS, RouterConfig, RouterLab, Segment, router_v4, router_v6};

@@ -329,6 +329,13 @@ pub fn clean() -> Result<Vec<String>, SandboxError> {
     clean_where(|name| owner_pid(name).is_some_and(|pid| !pid_alive(pid)))
 }
 
+/// Removes the namespaces a run with process id `pid` left, if that process is gone
+/// (`netconform clean --pid PID`): what a supervisor that killed one run cleans up, without
+/// touching the leftovers of others (tests that run side by side each clean their own).
+pub fn clean_pid(pid: u32) -> Result<Vec<String>, SandboxError> {
+    clean_where(|name| owner_pid(name) == Some(pid) && !pid_alive(pid))
+}
+
 /// Removes **every** `/run/netns/ncf-<pid>-...`, live owner or not (`netconform clean --all`).
 pub fn clean_all() -> Result<Vec<String>, SandboxError> {
     clean_where(|_| true)
