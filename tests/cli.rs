@@ -207,8 +207,15 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 
 /// `certify --target smoltcp --only ONLY --out DIR`.
 fn certify_smoltcp(only: &str, dir: &Path) -> std::process::Output {
+    certify_smoltcp_with(only, dir, &[])
+}
+
+/// `certify --target smoltcp --only ONLY EXTRA... --out DIR`.
+fn certify_smoltcp_with(only: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
     netconform()
-        .args(["certify", "--target", "smoltcp", "--only", only, "--out"])
+        .args(["certify", "--target", "smoltcp", "--only", only])
+        .args(extra)
+        .arg("--out")
         .arg(dir)
         .output()
         .expect("run certify")
@@ -339,18 +346,7 @@ fn certify_repeat_reports_verdict_stability() {
     assert_eq!(stability["checks"][0]["flips"], 0);
 
     let failing = temp_dir("repeat-fail");
-    let out = netconform()
-        .args([
-            "certify",
-            "--target",
-            "smoltcp",
-            "--only",
-            "tcp.matrix.v4.listen",
-        ])
-        .args(["--repeat", "2", "--out"])
-        .arg(&failing)
-        .output()
-        .expect("run certify --repeat");
+    let out = certify_smoltcp_with("tcp.matrix.v4.listen", &failing, &["--repeat", "2"]);
     assert_eq!(
         out.status.code(),
         Some(1),
