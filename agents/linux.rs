@@ -10,9 +10,9 @@
 //! interface, implement [`AgentStack`] (only `call` is required; the rest defaults to
 //! `unsupported`), then [`serve_stdio`]. Log to stderr: stdout belongs to the protocol.
 
-use netconform::target::agent::{AgentEnv, AgentInfo, AgentStack, serve_stdio};
-use netconform::target::linux::KernelStack;
-use netconform::target::{CallOutcome, Control, SocketCall, StateAnswer, StateQuery, TargetError};
+use netconform::dut::agent::{AgentEnv, AgentInfo, AgentStack, serve_stdio};
+use netconform::dut::linux::KernelStack;
+use netconform::dut::{CallOutcome, Control, SocketCall, StateAnswer, StateQuery, TargetError};
 
 /// The kernel of the namespace the agent runs in.
 struct LinuxAgent {

@@ -18,9 +18,9 @@ use std::fmt;
 use crate::check::Session;
 use crate::check::expect::ExpectArp;
 use crate::check::session::Ipv4Pair;
+use crate::dut::linux::LinuxTarget;
+use crate::dut::{Target, TargetError};
 use crate::sandbox::LabConfig;
-use crate::target::linux::LinuxTarget;
-use crate::target::{Target, TargetError};
 use crate::time::Duration;
 use crate::wire::{ArpOperation, Frame};
 
@@ -251,7 +251,7 @@ pub fn tcp_matrix(workers: usize, profile: bool) -> Result<MatrixBench, BenchErr
     let factory = |ipv6: bool| -> Result<Box<dyn Target>, TargetError> {
         let needs = crate::check::Needs::scenario(ipv6);
         let t0 = std::time::Instant::now();
-        let target = LinuxTarget::new(crate::target::linux::lab_config_for(&needs))?;
+        let target = LinuxTarget::new(crate::dut::linux::lab_config_for(&needs))?;
         setup_us.fetch_add(
             t0.elapsed().as_micros() as u64,
             std::sync::atomic::Ordering::Relaxed,

@@ -3,7 +3,7 @@
 //! The crate is laid out by role (see `DESIGN.md`):
 //! - [`wire`]: frames, built and parsed (etherparse underneath), one file per protocol;
 //! - [`sandbox`]: network namespaces and veth pairs, created and removed through netlink;
-//! - [`target`]: the stacks under test behind one trait (the Linux kernel first);
+//! - [`dut`]: the devices under test behind one trait (the Linux kernel first);
 //! - [`trace`]: what crossed the wire, recorded, normalised, rendered and written as pcap;
 //! - [`check`]: the conformance checks and their verdicts;
 //! - [`report`]: certification reports (JSON, JUnit XML, HTML, terminal summary, comparison);
@@ -12,11 +12,11 @@
 
 pub mod bench;
 pub mod check;
+pub mod dut;
 pub mod fuzz;
 pub mod models;
 pub mod report;
 pub mod sandbox;
-pub mod target;
 pub mod time;
 pub mod tls;
 pub mod trace;

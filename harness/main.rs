@@ -9,9 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use netconform::check::tcp_scenario::{ProfileName, TcpScenario};
 use netconform::check::{self, CheckReport};
-use netconform::target::Target;
-use netconform::target::bridge::LinuxBridge;
-use netconform::target::linux::LinuxTarget;
+use netconform::dut::Target;
+use netconform::dut::bridge::LinuxBridge;
+use netconform::dut::linux::LinuxTarget;
 
 /// Protocol conformance and fuzz harness for TCP/IP stacks.
 ///
@@ -249,7 +249,7 @@ enum TargetKind {
     Smoltcp,
     /// `external:CONFIG`: a stack behind an interface, driven by an agent (see
     /// docs/agent-protocol.md); CONFIG is the agent's TOML file, read once at start.
-    External(Box<netconform::target::external::ExternalConfig>),
+    External(Box<netconform::dut::external::ExternalConfig>),
 }
 
 impl TargetKind {
@@ -274,7 +274,7 @@ fn parse_target(text: &str) -> Result<TargetKind, String> {
         "smoltcp" => Ok(TargetKind::Smoltcp),
         _ => match text.strip_prefix("external:") {
             Some("") => Err("external: needs the agent's config file: external:PATH".into()),
-            Some(path) => netconform::target::external::ExternalConfig::load(path.as_ref())
+            Some(path) => netconform::dut::external::ExternalConfig::load(path.as_ref())
                 .map(|c| TargetKind::External(Box::new(c)))
                 .map_err(|e| e.to_string()),
             None => Err(format!(
@@ -291,29 +291,27 @@ fn parse_target(text: &str) -> Result<TargetKind, String> {
 fn make_target(
     kind: &TargetKind,
     needs: &check::Needs,
-) -> Result<Box<dyn Target>, netconform::target::TargetError> {
+) -> Result<Box<dyn Target>, netconform::dut::TargetError> {
     match kind {
         TargetKind::Linux => {
-            if let Some(bridge) = netconform::target::bridge::bridge_config_for(needs) {
+            if let Some(bridge) = netconform::dut::bridge::bridge_config_for(needs) {
                 return Ok(Box::new(LinuxBridge::new(bridge)?));
             }
             if needs.tls {
-                return Ok(Box::new(netconform::target::tls::RustlsTarget::new()?));
+                return Ok(Box::new(netconform::dut::tls::RustlsTarget::new()?));
             }
-            if let Some(router) = netconform::target::router::router_config_for(needs) {
-                return Ok(Box::new(netconform::target::router::LinuxRouter::new(
-                    router,
-                )?));
+            if let Some(router) = netconform::dut::router::router_config_for(needs) {
+                return Ok(Box::new(netconform::dut::router::LinuxRouter::new(router)?));
             }
             Ok(Box::new(LinuxTarget::new(
-                netconform::target::linux::lab_config_for(needs),
+                netconform::dut::linux::lab_config_for(needs),
             )?))
         }
-        TargetKind::Smoltcp => Ok(Box::new(netconform::target::smoltcp::SmoltcpTarget::new(
-            netconform::target::smoltcp::smoltcp_config_for(needs),
+        TargetKind::Smoltcp => Ok(Box::new(netconform::dut::smoltcp::SmoltcpTarget::new(
+            netconform::dut::smoltcp::smoltcp_config_for(needs),
         )?)),
         TargetKind::External(config) => Ok(Box::new(
-            netconform::target::external::ExternalTarget::new(config, needs)?,
+            netconform::dut::external::ExternalTarget::new(config, needs)?,
         )),
     }
 }

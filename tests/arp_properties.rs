@@ -22,9 +22,9 @@ use netconform::check::Session;
 use netconform::check::arp_scenario::{
     ArpKind, ArpScenario, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
 };
+use netconform::dut::linux::{LinuxTarget, lab_config_for};
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
 use netconform::sandbox::require_netns;
-use netconform::target::linux::{LinuxTarget, lab_config_for};
 
 fn regressions_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/arp-regressions")

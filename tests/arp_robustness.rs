@@ -14,11 +14,11 @@ use netconform::check::arp_scenario::{
     ArpKind, ArpScenario, BadArp, PeerSpec, Step, Timers, run_arp_scenario,
 };
 use netconform::check::{CheckError, Session};
-use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
-use netconform::sandbox::{NeighbourEntry, NeighbourParams, NeighbourTableInfo, NudState};
-use netconform::target::{
+use netconform::dut::{
     CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
 };
+use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
+use netconform::sandbox::{NeighbourEntry, NeighbourParams, NeighbourTableInfo, NudState};
 use netconform::wire::{Frame, MacAddr};
 
 const STACK_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);

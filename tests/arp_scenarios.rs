@@ -9,10 +9,10 @@ use netconform::check::arp_scenario::{
 use netconform::check::runner::run_one;
 use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{CheckReport, CheckSpec, Needs, Session, Verdict};
+use netconform::dut::linux::{LinuxTarget, lab_config_for};
+use netconform::dut::{Target, TargetError};
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
 use netconform::sandbox::require_netns;
-use netconform::target::linux::{LinuxTarget, lab_config_for};
-use netconform::target::{Target, TargetError};
 
 fn run_check(id: &str, profile: ProfileName) -> CheckReport {
     let spec = arp_checks::CHECKS

@@ -3,11 +3,11 @@
 //! got the probe and stayed silent.
 
 use netconform::check::{CheckError, Session};
-use netconform::sandbox::{LabConfig, require_netns};
-use netconform::target::linux::LinuxTarget;
-use netconform::target::{
+use netconform::dut::linux::LinuxTarget;
+use netconform::dut::{
     CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
 };
+use netconform::sandbox::{LabConfig, require_netns};
 use netconform::time::Duration;
 
 /// The Linux target, with frames of the harness's machinery lost on the way in (the first

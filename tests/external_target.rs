@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use netconform::check::runner::{RunSummary, run_checks};
 use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{CheckSpec, Needs, Verdict, catalogue};
+use netconform::dut::external::{ConfigError, ExternalConfig, ExternalTarget, TAP_STACK_MAC};
+use netconform::dut::linux::{LinuxTarget, lab_config_for};
+use netconform::dut::{CallOutcome, Family, SocketCall, SocketId, Target, TargetError};
 use netconform::sandbox::require_netns;
-use netconform::target::external::{ConfigError, ExternalConfig, ExternalTarget, TAP_STACK_MAC};
-use netconform::target::linux::{LinuxTarget, lab_config_for};
-use netconform::target::{CallOutcome, Family, SocketCall, SocketId, Target, TargetError};
 
 mod common;
 

@@ -5,10 +5,10 @@
 use netconform::check::runner::run_one;
 use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{CheckReport, CheckSpec, Verdict};
+use netconform::dut::linux::LinuxTarget;
+use netconform::dut::{Target, TargetError};
 use netconform::sandbox::LabConfig;
 use netconform::sandbox::require_netns;
-use netconform::target::linux::LinuxTarget;
-use netconform::target::{Target, TargetError};
 
 /// Runs check `id` on a Linux lab built from `config` (IPv6 off unless the check uses it).
 /// Runs check `id` on a Linux lab set up as the check needs, with `mtu`.
@@ -16,7 +16,7 @@ fn run(id: &str, mtu: u32) -> CheckReport {
     let spec = spec(id);
     let config = LabConfig {
         mtu,
-        ..netconform::target::linux::lab_config_for(&spec.needs)
+        ..netconform::dut::linux::lab_config_for(&spec.needs)
     };
     let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
         Ok(Box::new(LinuxTarget::new(config.clone())?))

@@ -7,12 +7,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::*;
-use netconform::sandbox::{LabConfig, RouteFailure, require_netns};
-use netconform::target::linux::LinuxTarget;
-use netconform::target::{
+use netconform::dut::linux::LinuxTarget;
+use netconform::dut::{
     CallOutcome, Family, SocketCall, SocketId, SocketOption, StateAnswer, StateQuery, Target,
     TargetError, TcpState,
 };
+use netconform::sandbox::{LabConfig, RouteFailure, require_netns};
 
 fn v4_target() -> LinuxTarget {
     LinuxTarget::new(LabConfig {
@@ -22,7 +22,7 @@ fn v4_target() -> LinuxTarget {
     .unwrap()
 }
 
-fn sockets(t: &mut LinuxTarget) -> Vec<netconform::target::TcpSocketState> {
+fn sockets(t: &mut LinuxTarget) -> Vec<netconform::dut::TcpSocketState> {
     match t.query(&StateQuery::TcpSockets).unwrap() {
         StateAnswer::TcpSockets(v) => v,
         other => panic!("{other:?}"),

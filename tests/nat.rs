@@ -13,10 +13,10 @@ use netconform::check::nat;
 use netconform::check::runner::run_one;
 use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{CheckReport, CheckSpec, Verdict};
+use netconform::dut::linux::LinuxTarget;
+use netconform::dut::{Control, StateAnswer, Target, TargetError};
 use netconform::sandbox::nat as nat_sandbox;
 use netconform::sandbox::{LabConfig, RouterConfig, RouterLab, require_netns};
-use netconform::target::linux::LinuxTarget;
-use netconform::target::{Control, StateAnswer, Target, TargetError};
 use netconform::wire::Frame;
 
 fn run(spec: &CheckSpec, profile: ProfileName) -> CheckReport {

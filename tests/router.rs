@@ -8,9 +8,9 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use netconform::dut::Target;
+use netconform::dut::router::LinuxRouter;
 use netconform::sandbox::{RouterConfig, require_netns};
-use netconform::target::Target;
-use netconform::target::router::LinuxRouter;
 use netconform::wire::{
     ArpOperation, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport,
 };

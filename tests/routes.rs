@@ -641,54 +641,54 @@ fn the_fixed_table_check_fails_on_a_stack_without_prohibit_routes() {
 }
 
 /// A Linux stack that drops every `prohibit` route it is asked to add (and says ok).
-struct NoProhibit(netconform::target::linux::LinuxTarget);
+struct NoProhibit(netconform::dut::linux::LinuxTarget);
 
-impl netconform::target::Target for NoProhibit {
+impl netconform::dut::Target for NoProhibit {
     fn name(&self) -> &str {
         "linux-without-prohibit"
     }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::target::TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::dut::TargetError> {
         self.0.send_frame(frame)
     }
     fn recv_frame(
         &mut self,
         deadline: std::time::Instant,
-    ) -> Result<Option<Vec<u8>>, netconform::target::TargetError> {
+    ) -> Result<Option<Vec<u8>>, netconform::dut::TargetError> {
         self.0.recv_frame(deadline)
     }
     fn call(
         &mut self,
-        call: &netconform::target::SocketCall,
-    ) -> Result<netconform::target::CallOutcome, netconform::target::TargetError> {
+        call: &netconform::dut::SocketCall,
+    ) -> Result<netconform::dut::CallOutcome, netconform::dut::TargetError> {
         self.0.call(call)
     }
     fn query(
         &mut self,
-        query: &netconform::target::StateQuery,
-    ) -> Result<netconform::target::StateAnswer, netconform::target::TargetError> {
+        query: &netconform::dut::StateQuery,
+    ) -> Result<netconform::dut::StateAnswer, netconform::dut::TargetError> {
         self.0.query(query)
     }
     fn control(
         &mut self,
-        control: &netconform::target::Control,
-    ) -> Result<(), netconform::target::TargetError> {
+        control: &netconform::dut::Control,
+    ) -> Result<(), netconform::dut::TargetError> {
         match control {
-            netconform::target::Control::AddRoute(Route {
+            netconform::dut::Control::AddRoute(Route {
                 kind: RouteKind::Prohibit,
                 ..
             }) => Ok(()),
             other => self.0.control(other),
         }
     }
-    fn endpoints(&self) -> &netconform::target::Endpoints {
+    fn endpoints(&self) -> &netconform::dut::Endpoints {
         self.0.endpoints()
     }
 }
 
 fn run_check(without_prohibit: bool) -> netconform::check::CheckReport {
     use netconform::check::CheckSpec;
-    use netconform::target::linux::{LinuxTarget, lab_config_for};
-    use netconform::target::{Target, TargetError};
+    use netconform::dut::linux::{LinuxTarget, lab_config_for};
+    use netconform::dut::{Target, TargetError};
     let spec = netconform::check::catalogue()
         .into_iter()
         .find(|c| c.id == "route.lookup.fixed-table")

@@ -12,8 +12,8 @@ mod common;
 use netconform::check::runner::{run_checks, run_one};
 use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{CheckReport, CheckSpec, Verdict};
-use netconform::target::smoltcp::{SmoltcpTarget, smoltcp_config_for};
-use netconform::target::{CallOutcome, SocketCall, Target, TargetError};
+use netconform::dut::smoltcp::{SmoltcpTarget, smoltcp_config_for};
+use netconform::dut::{CallOutcome, SocketCall, Target, TargetError};
 
 use common::spec;
 
@@ -74,7 +74,7 @@ fn host() -> SmoltcpTarget {
 /// Listens on the stack's port 8080 (listener s1, backlog 1) and completes the peer's
 /// handshake from port 40000: SYN, the SYN-ACK compared, ACK. Returns the peer's flow.
 fn handshake(s: &mut netconform::check::Session<'_>) -> netconform::check::tcp_basic::TcpFlow {
-    use netconform::target::{Family, SocketId};
+    use netconform::dut::{Family, SocketId};
     use netconform::wire::TcpFlags;
     let stack = s.ipv4().unwrap().stack;
     s.call_expect(
@@ -218,7 +218,7 @@ fn environment_names_the_version() {
 #[test]
 fn virtual_clock_trace() {
     use netconform::check::Session;
-    use netconform::target::{SocketId, TcpState};
+    use netconform::dut::{SocketId, TcpState};
     use netconform::time::Duration;
     use netconform::wire::TcpFlags;
 
@@ -353,7 +353,7 @@ fn garbage_frames_never_panic_the_harness() {
 #[test]
 fn a_smoltcp_panic_is_gone_and_stays_gone() {
     use netconform::check::Session;
-    use netconform::target::SocketId;
+    use netconform::dut::SocketId;
     use netconform::wire::TcpFlags;
 
     let mut target = host();

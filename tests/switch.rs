@@ -22,14 +22,14 @@ use netconform::check::switch::{
 };
 use netconform::check::tcp_scenario::ProfileName;
 use netconform::check::{CheckReport, CheckSpec, Session, Verdict};
-use netconform::models::switch::{FrameHeader, Presence, Switch, SwitchProfile};
-use netconform::sandbox::{BridgeConfig, BridgeLab, LabConfig, MacAddr, require_netns};
-use netconform::target::bridge::{LinuxBridge, bridge_config_for};
-use netconform::target::linux::LinuxTarget;
-use netconform::target::{
+use netconform::dut::bridge::{LinuxBridge, bridge_config_for};
+use netconform::dut::linux::LinuxTarget;
+use netconform::dut::{
     CallOutcome, Control, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery,
     Target, TargetError,
 };
+use netconform::models::switch::{FrameHeader, Presence, Switch, SwitchProfile};
+use netconform::sandbox::{BridgeConfig, BridgeLab, LabConfig, MacAddr, require_netns};
 use netconform::time::{Duration, Instant};
 
 /// Runs check `id` on a Linux bridge built as the check needs, with `ageing_cs` instead of

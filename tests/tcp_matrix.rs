@@ -4,12 +4,12 @@
 use netconform::check::Needs;
 use netconform::check::tcp_matrix::{matrix, run_parallel};
 use netconform::check::tcp_scenario::ProfileName;
-use netconform::sandbox::require_netns;
-use netconform::target::linux::{LinuxTarget, lab_config_for};
-use netconform::target::{
+use netconform::dut::linux::{LinuxTarget, lab_config_for};
+use netconform::dut::{
     CallOutcome, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
     TcpSocketState, is_connection,
 };
+use netconform::sandbox::require_netns;
 use std::net::SocketAddr;
 
 /// A lab whose stack already knows the peer's MAC, with IPv6 when asked.

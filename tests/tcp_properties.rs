@@ -19,15 +19,15 @@ use netconform::check::tcp_matrix::{STATES, path_to};
 use netconform::check::tcp_scenario::{
     AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario, run_scenario,
 };
+use netconform::dut::linux::LinuxTarget;
 use netconform::sandbox::{LabConfig, require_netns};
-use netconform::target::linux::LinuxTarget;
 
 fn regressions_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tcp-regressions")
 }
 
 fn lab(ipv6: bool) -> LabConfig {
-    netconform::target::linux::lab_config_for(&netconform::check::Needs::scenario(ipv6))
+    netconform::dut::linux::lab_config_for(&netconform::check::Needs::scenario(ipv6))
 }
 
 fn peer_segment() -> impl Strategy<Value = PeerSegment> {

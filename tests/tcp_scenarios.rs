@@ -3,11 +3,11 @@
 use netconform::check::Session;
 use netconform::check::tcp_matrix::{self, STATES};
 use netconform::check::tcp_scenario::{PeerSegment, ProfileName, SegmentKind, run_scenario};
+use netconform::dut::linux::LinuxTarget;
 use netconform::sandbox::{LabConfig, require_netns};
-use netconform::target::linux::LinuxTarget;
 
 fn lab(ipv6: bool) -> LabConfig {
-    netconform::target::linux::lab_config_for(&netconform::check::Needs::scenario(ipv6))
+    netconform::dut::linux::lab_config_for(&netconform::check::Needs::scenario(ipv6))
 }
 
 /// Every state is reachable by its path, and the model agrees with the kernel all the way.

@@ -8,10 +8,10 @@ use netconform::check::tcp_scenario::{
     AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario, run_scenario,
 };
 use netconform::check::{self, CheckSpec, Verdict};
+use netconform::dut::linux::LinuxTarget;
+use netconform::dut::{Target, TargetError};
 use netconform::models::tcp::State;
 use netconform::sandbox::{LabConfig, require_netns};
-use netconform::target::linux::LinuxTarget;
-use netconform::target::{Target, TargetError};
 
 use SegmentKind::*;
 
@@ -289,7 +289,7 @@ fn timer_check(id: &str) -> String {
         .expect("check");
     let factory = |spec: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
         Ok(Box::new(LinuxTarget::new(
-            netconform::target::linux::lab_config_for(&spec.needs),
+            netconform::dut::linux::lab_config_for(&spec.needs),
         )?))
     };
     let report = run_one(&spec, &factory, ProfileName::Linux);

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use netconform::dut::openssl::{OpensslRun, run_openssl};
+use netconform::dut::tls::TestPki;
 use netconform::sandbox::{HostPair, require_netns};
-use netconform::target::openssl::{OpensslRun, run_openssl};
-use netconform::target::tls::TestPki;
 use netconform::tls::stream::write_pcap;
 
 struct Case {

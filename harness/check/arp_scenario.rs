@@ -23,12 +23,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::expect::Observed;
 use crate::check::{CheckError, Session};
+use crate::dut::{Control, StateAnswer, StateQuery, TargetError};
 use crate::models::arp::{
     ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, HostConfig, Nud, Output, Packet,
     PacketId, Timed,
 };
 use crate::sandbox::{NeighbourParams, NeighbourParamsUpdate, NudState};
-use crate::target::{Control, StateAnswer, StateQuery, TargetError};
 use crate::time::{Duration, Instant};
 use crate::wire::{ArpOperation, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport};
 

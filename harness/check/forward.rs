@@ -28,9 +28,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use crate::check::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
+use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
 use crate::models::forward::{Decision, Emission, Router, RouterPort, packet_differences};
 use crate::models::route::{AnswerKind, Interface, Route, RouteKind, RouteProfile, RouteTable};
-use crate::target::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
 use crate::time::Duration;
 use crate::wire::{
     ArpOperation, Faults, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport,

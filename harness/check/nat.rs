@@ -32,9 +32,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::tcp_scenario::ProfileName;
 use super::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
+use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
 use crate::models::nat::{Flow, Mapping, NatProfile, NatTable, Prediction};
 use crate::sandbox::ConntrackEntry;
-use crate::target::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
 use crate::time::Duration;
 use crate::wire::{
     ArpOperation, Frame, Icmpv4Message, Ipv4Packet, MacAddr, Network, TcpFlags, TcpSegment,

@@ -13,10 +13,10 @@ use ipnet::IpNet;
 
 use super::route_table::edge_destinations;
 use super::{CheckError, CheckSpec, Clause, Needs, Session};
+use crate::dut::{Control, StateAnswer, StateQuery, TargetError};
 use crate::models::route::{
     AnswerKind, Interface, Route, RouteAnswer, RouteError, RouteKind, RouteProfile, RouteTable,
 };
-use crate::target::{Control, StateAnswer, StateQuery, TargetError};
 
 /// RFC 1812 §5.2.4.3: the pruning rules, longest match.
 pub const LONGEST_MATCH: Clause = Clause {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::check::session::Counterexample;
 use crate::check::tcp_scenario::ProfileName;
 use crate::check::{CheckError, CheckSpec, Clause, Session, Verdict};
-use crate::target::{Target, TargetError};
+use crate::dut::{Target, TargetError};
 use crate::trace::{HostNames, Trace};
 
 /// Makes a fresh target for one check (the check says what it needs, e.g. IPv6).
@@ -251,7 +251,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         Ok(Ok(())) => Verdict::Pass,
         Ok(Err(verdict)) => verdict,
         Err(panic) => {
-            let what = crate::target::panic_message(panic.as_ref());
+            let what = crate::dut::panic_message(panic.as_ref());
             Verdict::Error {
                 reason: format!("harness bug: the check panicked: {what}"),
             }

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use crate::check::expect::{Expectation, Observed};
 use crate::check::tcp_scenario::ProfileName;
-use crate::target::recorder::Recorder;
-use crate::target::{
+use crate::dut::recorder::Recorder;
+use crate::dut::{
     CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
     TcpSocketState, TcpState,
 };
@@ -537,7 +537,7 @@ impl<'t> Session<'t> {
     }
 
     /// Records a capture the target made of an exchange between its own two ends (see
-    /// [`crate::target::recorder::Recorder::record_capture`]).
+    /// [`crate::dut::recorder::Recorder::record_capture`]).
     pub fn record_capture(&mut self, frames: &[(u64, Vec<u8>)], client_mac: MacAddr) {
         self.recorder.record_capture(frames, client_mac);
     }
@@ -636,7 +636,7 @@ impl<'t> Session<'t> {
     }
 
     /// The stack's TCP socket of connection `local` ↔ `remote`, if it has one
-    /// ([`crate::target::Target::tcp_connection`]).
+    /// ([`crate::dut::Target::tcp_connection`]).
     pub fn tcp_connection(
         &mut self,
         step: &str,

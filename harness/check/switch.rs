@@ -44,8 +44,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::tcp_scenario::ProfileName;
 use crate::check::{CheckError, CheckSpec, Clause, Needs, Session, SwitchNeeds};
+use crate::dut::{FdbEntry, FdbState, StateAnswer, StateQuery, TargetError};
 use crate::models::switch::{FdbView, FrameHeader, Port, Presence, Switch, SwitchProfile};
-use crate::target::{FdbEntry, FdbState, StateAnswer, StateQuery, TargetError};
 use crate::time::{Duration, Instant};
 use crate::wire::{Frame, MacAddr};
 

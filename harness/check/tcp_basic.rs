@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::check::expect::{ExpectArp, ExpectTcp, Presence};
 use crate::check::{CheckError, CheckSpec, Clause, Needs, Session};
-use crate::target::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, TcpState};
+use crate::dut::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, TcpState};
 use crate::time::Duration;
 use crate::wire::{ArpOperation, Frame, MacAddr, TcpFlags, TcpOption, TcpSegment};
 

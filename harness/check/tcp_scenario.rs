@@ -24,11 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::check::expect::Observed;
 use crate::check::tcp_profile::{self, Phase};
 use crate::check::{CheckError, Session};
+use crate::dut::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, SocketOption, TcpState};
 use crate::models::tcp::{
     self, Call, Config, Flags, Output, Profile, SegmentIn, SegmentOut, SeqFrom, State, Tcp,
-};
-use crate::target::{
-    CallOutcome, Family, ShutdownHow, SocketCall, SocketId, SocketOption, TcpState,
 };
 use crate::time::Duration;
 use crate::wire::{Frame, Network, TcpFlags, TcpOption, TcpSegment, Transport};
@@ -287,7 +285,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         let e = session.endpoints().clone();
         let unsupported = |what: &str| CheckError::Target {
             step: "addressing".into(),
-            source: crate::target::TargetError::NotSupported {
+            source: crate::dut::TargetError::NotSupported {
                 what: format!("the target has no {what} address"),
             },
         };

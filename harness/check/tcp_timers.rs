@@ -12,8 +12,8 @@ use crate::check::expect::Presence;
 use crate::check::tcp_basic::{TcpFlow, answer_arp, open};
 use crate::check::tcp_scenario::ProfileName;
 use crate::check::{CheckError, CheckSpec, Clause, Needs, Session};
+use crate::dut::{CallOutcome, Family, SocketCall, SocketId, SocketOption};
 use crate::models::tcp_timers::{TimerProfile, keepalive_schedule, syn_schedule};
-use crate::target::{CallOutcome, Family, SocketCall, SocketId, SocketOption};
 use crate::time::{Duration, Instant};
 use crate::wire::TcpFlags;
 

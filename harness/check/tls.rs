@@ -11,8 +11,8 @@
 //! next traffic secret.
 
 use super::{CheckError, CheckSpec, Clause, Needs, Session};
-use crate::target::tls::{TlsProvider, TlsRun, TlsScenario};
-use crate::target::{StateAnswer, StateQuery};
+use crate::dut::tls::{TlsProvider, TlsRun, TlsScenario};
+use crate::dut::{StateAnswer, StateQuery};
 use crate::tls::verify::{
     self, ConnectionVerdict, ExportCheck, Knowledge, KnownKeys, clause as ids,
 };
@@ -223,7 +223,7 @@ pub fn knowledge_of<'a>(
 }
 
 /// One side's key log as the verifier reads it.
-pub fn keylog_of(lines: &[crate::target::tls::LoggedSecret]) -> crate::tls::keylog::KeyLog {
+pub fn keylog_of(lines: &[crate::dut::tls::LoggedSecret]) -> crate::tls::keylog::KeyLog {
     let mut log = crate::tls::keylog::KeyLog::default();
     for l in lines {
         log.insert(&l.label, l.client_random, l.secret.clone());
@@ -282,7 +282,7 @@ fn exchange(session: &mut Session<'_>, scenario: TlsScenario) -> Result<(), Chec
     session.record_capture(&run.frames, run.client_mac);
     let conn = verify_run(&run).map_err(|e| CheckError::Target {
         step: step.clone(),
-        source: crate::target::TargetError::Malformed { detail: e },
+        source: crate::dut::TargetError::Malformed { detail: e },
     })?;
     for line in conn.trace().lines() {
         session.note(format!("tls {line}"));
@@ -298,7 +298,7 @@ fn exchange(session: &mut Session<'_>, scenario: TlsScenario) -> Result<(), Chec
         }),
         ConnectionVerdict::Incomplete => Err(CheckError::Target {
             step,
-            source: crate::target::TargetError::Malformed {
+            source: crate::dut::TargetError::Malformed {
                 detail: format!(
                     "the connection could not be checked to its end: {}",
                     if conn.problems.is_empty() {

@@ -15,10 +15,10 @@ use crate::check::runner::verdict_of;
 use crate::check::tcp_matrix::path_to;
 use crate::check::tcp_scenario::{ProfileName, TcpScenario, run_scenario};
 use crate::check::{Session, Verdict};
-use crate::models::tcp::State;
-use crate::target::{
+use crate::dut::{
     CallOutcome, Endpoints, SocketCall, SocketId, StateAnswer, StateQuery, Target, TargetError,
 };
+use crate::models::tcp::State;
 use crate::trace::Trace;
 use crate::wire::{Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Transport};
 

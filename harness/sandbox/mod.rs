@@ -1,6 +1,6 @@
 //! The sandbox: network namespaces, veth pairs, sysctls and raw frames, created from Rust.
 //!
-//! This module and [`crate::target`] are the only code that touches the operating system.
+//! This module and [`crate::dut`] are the only code that touches the operating system.
 //! Everything here is synchronous and runs on plain `std::thread`s: `setns` changes only the
 //! calling thread, and sockets remember the namespace they were created in, so namespace work
 //! never happens inside async tasks.

@@ -151,11 +151,11 @@ pub trait Spoil: Copy + Send + Sync + 'static {
         Some(bytes)
     }
     /// A state answer, changed.
-    fn answer(&self, answer: netconform::target::StateAnswer) -> netconform::target::StateAnswer {
+    fn answer(&self, answer: netconform::dut::StateAnswer) -> netconform::dut::StateAnswer {
         answer
     }
     /// Whether the router performs `control` (`false`: it says it did and does nothing).
-    fn performs(&self, _control: &netconform::target::Control) -> bool {
+    fn performs(&self, _control: &netconform::dut::Control) -> bool {
         true
     }
 }
@@ -167,46 +167,46 @@ impl Spoil for Faithful {}
 
 /// A Linux router spoiled by `S`, for the negative controls of the router checks.
 pub struct Spoiled<S: Spoil> {
-    inner: netconform::target::router::LinuxRouter,
+    inner: netconform::dut::router::LinuxRouter,
     spoil: S,
 }
 
-impl<S: Spoil> netconform::target::Target for Spoiled<S> {
+impl<S: Spoil> netconform::dut::Target for Spoiled<S> {
     fn name(&self) -> &str {
         "spoiled-linux-router"
     }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::target::TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::dut::TargetError> {
         self.inner.send_frame(frame)
     }
     fn recv_frame(
         &mut self,
         deadline: Instant,
-    ) -> Result<Option<Vec<u8>>, netconform::target::TargetError> {
+    ) -> Result<Option<Vec<u8>>, netconform::dut::TargetError> {
         self.inner.recv_frame(deadline)
     }
     fn call(
         &mut self,
-        call: &netconform::target::SocketCall,
-    ) -> Result<netconform::target::CallOutcome, netconform::target::TargetError> {
+        call: &netconform::dut::SocketCall,
+    ) -> Result<netconform::dut::CallOutcome, netconform::dut::TargetError> {
         self.inner.call(call)
     }
     fn query(
         &mut self,
-        query: &netconform::target::StateQuery,
-    ) -> Result<netconform::target::StateAnswer, netconform::target::TargetError> {
+        query: &netconform::dut::StateQuery,
+    ) -> Result<netconform::dut::StateAnswer, netconform::dut::TargetError> {
         Ok(self.spoil.answer(self.inner.query(query)?))
     }
     fn control(
         &mut self,
-        control: &netconform::target::Control,
-    ) -> Result<(), netconform::target::TargetError> {
+        control: &netconform::dut::Control,
+    ) -> Result<(), netconform::dut::TargetError> {
         if self.spoil.performs(control) {
             self.inner.control(control)
         } else {
             Ok(())
         }
     }
-    fn endpoints(&self) -> &netconform::target::Endpoints {
+    fn endpoints(&self) -> &netconform::dut::Endpoints {
         self.inner.endpoints()
     }
     fn ports(&self) -> usize {
@@ -216,13 +216,13 @@ impl<S: Spoil> netconform::target::Target for Spoiled<S> {
         &mut self,
         port: usize,
         frame: &[u8],
-    ) -> Result<(), netconform::target::TargetError> {
+    ) -> Result<(), netconform::dut::TargetError> {
         self.inner.send_frame_on(port, frame)
     }
     fn recv_frame_any(
         &mut self,
         deadline: Instant,
-    ) -> Result<Option<(usize, Vec<u8>)>, netconform::target::TargetError> {
+    ) -> Result<Option<(usize, Vec<u8>)>, netconform::dut::TargetError> {
         while let Some((port, bytes)) = self.inner.recv_frame_any(deadline)? {
             if let Some(b) = self.spoil.frame(port, bytes) {
                 return Ok(Some((port, b)));
@@ -238,11 +238,11 @@ pub fn run_on_router<S: Spoil>(
     profile: netconform::check::tcp_scenario::ProfileName,
     spoil: S,
 ) -> netconform::check::CheckReport {
-    use netconform::target::router::{LinuxRouter, router_config_for};
+    use netconform::dut::router::{LinuxRouter, router_config_for};
     let config = router_config_for(&spec.needs).expect("a router check");
     let factory = move |_: &netconform::check::CheckSpec| -> Result<
-        Box<dyn netconform::target::Target>,
-        netconform::target::TargetError,
+        Box<dyn netconform::dut::Target>,
+        netconform::dut::TargetError,
     > {
         Ok(Box::new(Spoiled {
             inner: LinuxRouter::new(config.clone())?,

@@ -1097,7 +1097,7 @@ impl KernelSockets {
 
 /// The lab a check runs in on the Linux target: the default addresses, IPv6 only when the
 /// check uses it, the peer pre-resolved when it asks, and the settings it pins.
-pub fn lab_config_for(needs: &crate::check::Needs) -> LabConfig {
+pub fn lab_config_for(needs: &crate::dut::needs::Needs) -> LabConfig {
     let mut config = LabConfig {
         static_neighbours: needs.peer_preresolved,
         ..LabConfig::default()

@@ -19,7 +19,7 @@ use super::{
     CallOutcome, Control, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery,
     Target, TargetError,
 };
-use crate::check::Needs;
+use crate::dut::needs::Needs;
 use crate::sandbox::{BridgeConfig, BridgeLab, MacAddr, NudState};
 
 /// The ether type of the harness's own frames on a switch: IEEE 802 local experimental

@@ -40,7 +40,7 @@ use super::agent::{self, AgentEnv, ReplyBody, Request, RequestBody};
 use super::{
     CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
 };
-use crate::check::Needs;
+use crate::dut::needs::Needs;
 use crate::sandbox::{Lab, MacAddr, PacketSocket, TapBridge};
 
 /// The per-request timeout when the configuration names none.

@@ -36,7 +36,7 @@
 //!
 //! Every frame the harness sends is handed to smoltcp on its own poll, ingress then egress,
 //! so what smoltcp sends in answer to one frame leaves before the next frame is read (the
-//! barrier of [`crate::check::Session::barrier`] relies on that). Malformed frames are fed
+//! session's echo barrier relies on that). Malformed frames are fed
 //! to smoltcp like any other.
 //!
 //! # Robustness
@@ -159,9 +159,9 @@ const SETTINGS_THAT_HOLD: &[(&str, &str)] = &[("net.ipv4.tcp_early_retrans", "0"
 
 /// The configuration a check runs with on smoltcp: the default addresses, IPv6 only when
 /// the check uses it, the peer pre-resolved when it asks. The settings a check pins
-/// ([`crate::check::Needs::settings`]) are Linux sysctls: those smoltcp behaves as already
+/// ([`crate::dut::needs::Needs::settings`]) are Linux sysctls: those smoltcp behaves as already
 /// are accepted, the others listed in [`SmoltcpConfig::unsupported_settings`].
-pub fn smoltcp_config_for(needs: &crate::check::Needs) -> SmoltcpConfig {
+pub fn smoltcp_config_for(needs: &crate::dut::needs::Needs) -> SmoltcpConfig {
     let mut config = SmoltcpConfig {
         peer_preresolved: needs.peer_preresolved,
         unsupported_settings: needs

@@ -2,12 +2,10 @@
 //!
 //! The recorder owns the clock of a scenario: it turns the monotonic clock into scenario
 //! time ([`crate::time::Instant`], µs since the recorder was made) so that nothing outside
-//! `target/` and `sandbox/` reads a clock. A target on a virtual clock
+//! `dut/` and `sandbox/` reads a clock. A target on a virtual clock
 //! ([`Target::virtual_now`]) gives the time instead.
 
-use crate::target::{
-    CallOutcome, Control, SocketCall, StateAnswer, StateQuery, Target, TargetError,
-};
+use crate::dut::{CallOutcome, Control, SocketCall, StateAnswer, StateQuery, Target, TargetError};
 use crate::time::{Duration, Instant};
 use crate::trace::Trace;
 
@@ -201,7 +199,7 @@ impl<'t> Recorder<'t> {
         &mut self,
         local: std::net::SocketAddr,
         remote: std::net::SocketAddr,
-    ) -> Result<Option<crate::target::TcpSocketState>, TargetError> {
+    ) -> Result<Option<crate::dut::TcpSocketState>, TargetError> {
         self.target.tcp_connection(local, remote)
     }
 

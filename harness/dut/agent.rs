@@ -416,7 +416,7 @@ impl AgentEnv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::{Family, SocketId, SocketOption, TcpSocketState, TcpState};
+    use crate::dut::{Family, SocketId, SocketOption, TcpSocketState, TcpState};
 
     fn round_trip_request(r: &Request) -> String {
         let line = serde_json::to_string(r).unwrap();

@@ -22,6 +22,7 @@ pub mod agent;
 pub mod bridge;
 pub mod external;
 pub mod linux;
+pub mod needs;
 pub mod openssl;
 pub mod ports;
 pub mod recorder;

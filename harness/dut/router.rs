@@ -16,7 +16,7 @@ use super::{
     CallOutcome, Control, Endpoints, PortInfo, SocketCall, StateAnswer, StateQuery, Target,
     TargetError,
 };
-use crate::check::Needs;
+use crate::dut::needs::Needs;
 use crate::sandbox::{RouterConfig, RouterLab, Segment};
 
 /// The router a check runs on, when it needs one: its segments.
