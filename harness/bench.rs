@@ -15,12 +15,12 @@
 
 use std::fmt;
 
-use crate::check::Session;
-use crate::check::expect::ExpectArp;
-use crate::check::session::Ipv4Pair;
 use crate::dut::linux::LinuxTarget;
 use crate::dut::{Target, TargetError};
+use crate::engine::Session;
+use crate::engine::session::Ipv4Pair;
 use crate::sandbox::LabConfig;
+use crate::suites::arp::expect::ExpectArp;
 use crate::time::Duration;
 use crate::wire::{ArpOperation, Frame};
 
@@ -127,7 +127,7 @@ fn harness_round(target: &mut dyn Target, n: usize) -> Result<f64, BenchError> {
     };
     match session.expect("bench reply", Duration::from_millis(1000), &expected) {
         Ok(_) => {}
-        Err(crate::check::CheckError::NothingObserved { .. }) => {
+        Err(crate::engine::CheckError::NothingObserved { .. }) => {
             return Err(BenchError::NoReply(n));
         }
         Err(err) => return Err(BenchError::Check(err.to_string())),
@@ -199,7 +199,7 @@ pub struct MatrixBench {
     /// The floor round trip measured in the same run, in microseconds (median).
     pub floor_median_us: f64,
     /// Where the cells' time went, when asked for (`--profile`).
-    pub profile: Option<crate::check::tcp_profile::ScenarioProfile>,
+    pub profile: Option<crate::suites::tcp::profile::ScenarioProfile>,
     /// Labs built (one per worker and IP version).
     pub labs: u64,
     /// Time spent building them, summed over the workers, in milliseconds.
@@ -239,17 +239,17 @@ impl fmt::Display for MatrixBench {
 
 /// Runs the whole TCP matrix (Linux profile, IPv4 and IPv6) on `workers` labs at once,
 /// after measuring the floor in the same run; with `profile`, also where the cells' time
-/// went ([`crate::check::tcp_profile`]).
+/// went ([`crate::suites::tcp::profile`]).
 pub fn tcp_matrix(workers: usize, profile: bool) -> Result<MatrixBench, BenchError> {
-    use crate::check::tcp_matrix::{matrix, run_parallel};
-    use crate::check::tcp_scenario::ProfileName;
+    use crate::suites::tcp::matrix::{matrix, run_parallel};
+    use crate::suites::tcp::scenario::ProfileName;
     let floor = run(500)?;
     let mut cells = matrix(ProfileName::Linux, false);
     cells.extend(matrix(ProfileName::Linux, true));
     let setup_us = std::sync::atomic::AtomicU64::new(0);
     let labs = std::sync::atomic::AtomicU64::new(0);
     let factory = |ipv6: bool| -> Result<Box<dyn Target>, TargetError> {
-        let needs = crate::check::Needs::scenario(ipv6);
+        let needs = crate::engine::Needs::scenario(ipv6);
         let t0 = std::time::Instant::now();
         let target = LinuxTarget::new(crate::dut::linux::lab_config_for(&needs))?;
         setup_us.fetch_add(
@@ -259,12 +259,12 @@ pub fn tcp_matrix(workers: usize, profile: bool) -> Result<MatrixBench, BenchErr
         labs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Box::new(target))
     };
-    crate::check::tcp_profile::enable(profile);
+    crate::suites::tcp::profile::enable(profile);
     let started = std::time::Instant::now();
     let failures = run_parallel(&cells, workers, &factory);
     let seconds = started.elapsed().as_secs_f64();
-    let phases = profile.then(crate::check::tcp_profile::snapshot);
-    crate::check::tcp_profile::enable(false);
+    let phases = profile.then(crate::suites::tcp::profile::snapshot);
+    crate::suites::tcp::profile::enable(false);
     let failures = failures?;
     Ok(MatrixBench {
         cells: cells.len(),
@@ -417,9 +417,11 @@ fn bench_routes(lab: &crate::sandbox::RouterLab, n: usize) -> Vec<crate::models:
 /// generated routes, then `lookups` edge-biased lookups measured three ways, alternated
 /// over three rounds (the best round of each is reported).
 pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
-    use crate::check::route_table::{accepted_routes, edge_destinations, verify, verify_parallel};
     use crate::models::route::RouteProfile;
     use crate::sandbox::{PIPELINE_WINDOW, RouterConfig, RouterLab};
+    use crate::suites::route::table::{
+        accepted_routes, edge_destinations, verify, verify_parallel,
+    };
     let mut lab = RouterLab::build(RouterConfig::dual_stack(3)).map_err(TargetError::from)?;
     let mut model = lab.model(RouteProfile::linux());
     let table = accepted_routes(&mut model, &bench_routes(&lab, routes));

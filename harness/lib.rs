@@ -5,18 +5,20 @@
 //! - [`sandbox`]: network namespaces and veth pairs, created and removed through netlink;
 //! - [`dut`]: the devices under test behind one trait (the Linux kernel first);
 //! - [`trace`]: what crossed the wire, recorded, normalised, rendered and written as pcap;
-//! - [`check`]: the conformance checks and their verdicts;
+//! - [`engine`]: sessions, runners and verdicts, for any protocol;
+//! - [`suites`]: one suite per protocol: its checks, clauses and runner glue;
 //! - [`report`]: certification reports (JSON, JUnit XML, HTML, terminal summary, comparison);
 //! - [`fuzz`]: the logic of every fuzz target, replayed by `cargo test`.
 #![warn(missing_docs)]
 
 pub mod bench;
-pub mod check;
 pub mod dut;
+pub mod engine;
 pub mod fuzz;
 pub mod models;
 pub mod report;
 pub mod sandbox;
+pub mod suites;
 pub mod time;
 pub mod tls;
 pub mod trace;

@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use netconform::check::tcp_scenario::{ProfileName, TcpScenario};
-use netconform::check::{self, CheckReport};
 use netconform::dut::Target;
 use netconform::dut::bridge::LinuxBridge;
 use netconform::dut::linux::LinuxTarget;
+use netconform::engine::{self, CheckReport};
+use netconform::suites;
+use netconform::suites::tcp::scenario::{ProfileName, TcpScenario};
 
 /// Protocol conformance and fuzz harness for TCP/IP stacks.
 ///
@@ -290,7 +291,7 @@ fn parse_target(text: &str) -> Result<TargetKind, String> {
 /// more answer `unsupported` at their first such event.
 fn make_target(
     kind: &TargetKind,
-    needs: &check::Needs,
+    needs: &engine::Needs,
 ) -> Result<Box<dyn Target>, netconform::dut::TargetError> {
     match kind {
         TargetKind::Linux => {
@@ -376,7 +377,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             profile,
         } => replay(&file, target, profile.map(Into::into)),
         Command::Checks => {
-            for spec in check::catalogue() {
+            for spec in suites::catalogue() {
                 println!("{}  {}", spec.id, spec.title);
                 for clause in spec.clauses {
                     println!("    {:<28} {}", clause.id, clause.source);
@@ -532,7 +533,7 @@ fn replay(
 ) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    if let Ok(arp) = serde_json::from_str::<netconform::check::arp_scenario::ArpScenario>(&text) {
+    if let Ok(arp) = serde_json::from_str::<netconform::suites::arp::scenario::ArpScenario>(&text) {
         return replay_arp(&arp, kind, profile);
     }
     let mut scenario: TcpScenario = serde_json::from_str(&text)
@@ -543,9 +544,9 @@ fn replay(
     if kind.needs_netns() {
         netconform::sandbox::check_privileges()?;
     }
-    let mut target = make_target(&kind, &netconform::check::Needs::scenario(scenario.ipv6))?;
-    let mut session = netconform::check::Session::with_profile(target.as_mut(), scenario.profile);
-    let result = netconform::check::tcp_scenario::run_scenario(&mut session, &scenario, 10_000);
+    let mut target = make_target(&kind, &netconform::engine::Needs::scenario(scenario.ipv6))?;
+    let mut session = netconform::engine::Session::with_profile(target.as_mut(), scenario.profile);
+    let result = netconform::suites::tcp::scenario::run_scenario(&mut session, &scenario, 10_000);
     println!(
         "scenario {} ({:?} profile, {} events)",
         scenario.name,
@@ -558,7 +559,7 @@ fn replay(
             println!("PASS: the stack agrees with the model");
             Ok(ExitCode::SUCCESS)
         }
-        Err(netconform::check::CheckError::Target { step, source }) => {
+        Err(netconform::engine::CheckError::Target { step, source }) => {
             Err(anyhow::anyhow!("{step}: {source}"))
         }
         Err(e) => {
@@ -570,21 +571,21 @@ fn replay(
 
 /// Replays a saved ARP scenario (`fixtures/arp-regressions/*.json`).
 fn replay_arp(
-    scenario: &netconform::check::arp_scenario::ArpScenario,
+    scenario: &netconform::suites::arp::scenario::ArpScenario,
     kind: TargetKind,
     profile: Option<ProfileName>,
 ) -> Result<ExitCode> {
-    use netconform::check::arp_scenario::{ScenarioOutcome, run_arp_scenario};
+    use netconform::suites::arp::scenario::{ScenarioOutcome, run_arp_scenario};
     let profile = profile.unwrap_or(ProfileName::Linux);
     if kind.needs_netns() {
         netconform::sandbox::check_privileges()?;
     }
-    let mut target = make_target(&kind, &netconform::check::Needs::IPV4)?;
-    let mut session = netconform::check::Session::with_profile(target.as_mut(), profile);
+    let mut target = make_target(&kind, &netconform::engine::Needs::IPV4)?;
+    let mut session = netconform::engine::Session::with_profile(target.as_mut(), profile);
     let result = run_arp_scenario(
         &mut session,
         scenario,
-        &netconform::check::arp::profile_of(profile),
+        &netconform::suites::arp::profile_of(profile),
     );
     println!(
         "ARP scenario {} ({profile:?} profile, {} steps)",
@@ -603,7 +604,7 @@ fn replay_arp(
             println!("INCONCLUSIVE: the stack drew a new reachable time mid-run; run it again");
             Ok(ExitCode::from(2))
         }
-        Err(netconform::check::CheckError::Target { step, source }) => {
+        Err(netconform::engine::CheckError::Target { step, source }) => {
             Err(anyhow::anyhow!("{step}: {source}"))
         }
         Err(e) => {
@@ -637,7 +638,7 @@ fn load_deviations(
             None => Deviations::none(),
         }
     };
-    let ids: Vec<&str> = check::catalogue().iter().map(|c| c.id).collect();
+    let ids: Vec<&str> = suites::catalogue().iter().map(|c| c.id).collect();
     loaded.check_ids(&ids)?;
     Ok(loaded)
 }
@@ -655,7 +656,7 @@ fn certify(
     if kind.needs_netns() {
         netconform::sandbox::check_privileges()?;
     }
-    let checks: Vec<_> = check::catalogue()
+    let checks: Vec<_> = suites::catalogue()
         .into_iter()
         .filter(|c| only.is_none_or(|o| c.id.contains(o)))
         .collect();
@@ -676,7 +677,7 @@ fn certify(
             netconform::models::tcp_timers::TimerProfile::linux().deviations,
         ),
     };
-    let switch_deviations = check::switch::switch_profile(profile).deviations;
+    let switch_deviations = suites::switch::switch_profile(profile).deviations;
     if !deviations.is_empty() || !timer_deviations.is_empty() || !switch_deviations.is_empty() {
         let names: Vec<String> = deviations
             .iter()
@@ -689,10 +690,10 @@ fn certify(
             names.join(", ")
         );
     }
-    let factory = |spec: &check::CheckSpec| make_target(&kind, &spec.needs);
+    let factory = |spec: &engine::CheckSpec| make_target(&kind, &spec.needs);
     let accepted = load_deviations(&kind, deviations_file)?;
     let progress = Bar::new(checks.len());
-    let summary = check::run_checks(&name, &checks, &factory, jobs, profile, &progress);
+    let summary = engine::run_checks(&name, &checks, &factory, jobs, profile, &progress);
     progress.bar.finish_and_clear();
     let report = netconform::report::Report::build(&summary, &accepted);
     netconform::report::write_dir(&summary, &report, out)
@@ -840,8 +841,8 @@ impl Bar {
     }
 }
 
-impl check::Progress for Bar {
-    fn started(&self, spec: &check::CheckSpec) {
+impl engine::Progress for Bar {
+    fn started(&self, spec: &engine::CheckSpec) {
         let clause = spec.clauses.first().map_or("", |c| c.source);
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         running.push((spec.id, clause));

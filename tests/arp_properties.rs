@@ -18,13 +18,13 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
-use netconform::check::Session;
-use netconform::check::arp_scenario::{
-    ArpKind, ArpScenario, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
-};
 use netconform::dut::linux::{LinuxTarget, lab_config_for};
+use netconform::engine::Session;
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
 use netconform::sandbox::require_netns;
+use netconform::suites::arp::scenario::{
+    ArpKind, ArpScenario, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
+};
 
 fn regressions_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/arp-regressions")
@@ -105,7 +105,7 @@ fn scenario() -> impl Strategy<Value = ArpScenario> {
 /// Runs one scenario on a fresh stack; a new reachable time drawn mid-run repeats it once.
 fn run(s: &ArpScenario) -> Result<ScenarioOutcome, String> {
     for _ in 0..2 {
-        let mut target = LinuxTarget::new(lab_config_for(&netconform::check::Needs::IPV4))
+        let mut target = LinuxTarget::new(lab_config_for(&netconform::engine::Needs::IPV4))
             .map_err(|e| format!("lab: {e}"))?;
         let mut session = Session::new(&mut target);
         let result = run_arp_scenario(&mut session, s, &ArpProfile::linux());

@@ -10,15 +10,15 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use proptest::prelude::*;
 
-use netconform::check::arp_scenario::{
-    ArpKind, ArpScenario, BadArp, PeerSpec, Step, Timers, run_arp_scenario,
-};
-use netconform::check::{CheckError, Session};
 use netconform::dut::{
     CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
 };
+use netconform::engine::{CheckError, Session};
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
 use netconform::sandbox::{NeighbourEntry, NeighbourParams, NeighbourTableInfo, NudState};
+use netconform::suites::arp::scenario::{
+    ArpKind, ArpScenario, BadArp, PeerSpec, Step, Timers, run_arp_scenario,
+};
 use netconform::wire::{Frame, MacAddr};
 
 const STACK_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);

@@ -2,17 +2,17 @@
 //! snapshots (the seeds' stories), the `arp_accept`/`arp_ignore` table holds frame by frame,
 //! and the comparison bites (the RFC profile fails where Linux deviates, with the field).
 
-use netconform::check::arp::{self as arp_checks};
-use netconform::check::arp_scenario::{
-    ArpKind, ArpScenario, BadArp, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
-};
-use netconform::check::runner::run_one;
-use netconform::check::tcp_scenario::ProfileName;
-use netconform::check::{CheckReport, CheckSpec, Needs, Session, Verdict};
 use netconform::dut::linux::{LinuxTarget, lab_config_for};
 use netconform::dut::{Target, TargetError};
+use netconform::engine::runner::run_one;
+use netconform::engine::{CheckReport, CheckSpec, Needs, Session, Verdict};
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
 use netconform::sandbox::require_netns;
+use netconform::suites::arp::scenario::{
+    ArpKind, ArpScenario, BadArp, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
+};
+use netconform::suites::arp::{self as arp_checks};
+use netconform::suites::tcp::scenario::ProfileName;
 
 fn run_check(id: &str, profile: ProfileName) -> CheckReport {
     let spec = arp_checks::CHECKS

@@ -2,11 +2,11 @@
 //! stack (its interface's receive counter did not move), counted, and never when the stack
 //! got the probe and stayed silent.
 
-use netconform::check::{CheckError, Session};
 use netconform::dut::linux::LinuxTarget;
 use netconform::dut::{
     CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
 };
+use netconform::engine::{CheckError, Session};
 use netconform::sandbox::{LabConfig, require_netns};
 use netconform::time::Duration;
 

@@ -42,7 +42,7 @@ fn checks_lists_every_check_with_its_clauses() {
     let out = netconform().arg("checks").output().expect("run netconform");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for spec in netconform::check::catalogue() {
+    for spec in netconform::suites::catalogue() {
         assert!(text.contains(spec.id), "{} missing from:\n{text}", spec.id);
         for clause in spec.clauses {
             assert!(text.contains(clause.id), "{} missing", clause.id);
@@ -126,7 +126,7 @@ fn certify_writes_a_report_that_trace_show_reads() {
             .expect("JSON");
     assert_eq!(
         summary["checks"].as_array().map(Vec::len),
-        Some(netconform::check::catalogue().len())
+        Some(netconform::suites::catalogue().len())
     );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -12,13 +12,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use netconform::check::runner::{RunSummary, run_checks};
-use netconform::check::tcp_scenario::ProfileName;
-use netconform::check::{CheckSpec, Needs, Verdict, catalogue};
 use netconform::dut::external::{ConfigError, ExternalConfig, ExternalTarget, TAP_STACK_MAC};
 use netconform::dut::linux::{LinuxTarget, lab_config_for};
 use netconform::dut::{CallOutcome, Family, SocketCall, SocketId, Target, TargetError};
+use netconform::engine::runner::{RunSummary, run_checks};
+use netconform::engine::{CheckSpec, Needs, Verdict};
 use netconform::sandbox::require_netns;
+use netconform::suites::catalogue;
+use netconform::suites::tcp::scenario::ProfileName;
 
 mod common;
 
@@ -131,12 +132,15 @@ impl Built {
     }
 }
 
-fn run(checks: &[CheckSpec], factory: &netconform::check::runner::TargetFactory<'_>) -> RunSummary {
+fn run(
+    checks: &[CheckSpec],
+    factory: &netconform::engine::runner::TargetFactory<'_>,
+) -> RunSummary {
     run_checks("t", checks, factory, 4, ProfileName::Linux, &quiet)
 }
 
 /// Nobody watches the progress of these runs.
-fn quiet(_: &netconform::check::CheckReport) {}
+fn quiet(_: &netconform::engine::CheckReport) {}
 
 fn linux_factory(spec: &CheckSpec) -> Result<Box<dyn Target>, TargetError> {
     Ok(Box::new(LinuxTarget::new(lab_config_for(&spec.needs))?))

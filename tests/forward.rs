@@ -6,9 +6,9 @@
 mod common;
 
 use common::{Faithful, Spoil, assert_pass, failure, run_on_router, spec};
-use netconform::check::CheckReport;
-use netconform::check::tcp_scenario::ProfileName;
+use netconform::engine::CheckReport;
 use netconform::sandbox::require_netns;
+use netconform::suites::tcp::scenario::ProfileName;
 use netconform::wire::{Frame, Network, Transport};
 
 /// How a spoiled router gets forwarding wrong.
@@ -50,7 +50,7 @@ fn every_forwarding_check_passes_on_linux_and_two_are_locked() {
     if !require_netns("every_forwarding_check_passes_on_linux_and_two_are_locked") {
         return;
     }
-    for spec in netconform::check::forward::CHECKS {
+    for spec in netconform::suites::forward::CHECKS {
         let report = run(spec.id, Faithful);
         assert_pass(&report);
         // The routed exchange and the ICMP errors a router owes (and the ones it must not

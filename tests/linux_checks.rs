@@ -2,13 +2,13 @@
 //! namespaces: every check must pass, its normalised trace is locked by a snapshot, and a
 //! stack configured to differ (a smaller MTU) must make the check fail with the exact field.
 
-use netconform::check::runner::run_one;
-use netconform::check::tcp_scenario::ProfileName;
-use netconform::check::{CheckReport, CheckSpec, Verdict};
 use netconform::dut::linux::LinuxTarget;
 use netconform::dut::{Target, TargetError};
+use netconform::engine::runner::run_one;
+use netconform::engine::{CheckReport, CheckSpec, Verdict};
 use netconform::sandbox::LabConfig;
 use netconform::sandbox::require_netns;
+use netconform::suites::tcp::scenario::ProfileName;
 
 /// Runs check `id` on a Linux lab built from `config` (IPv6 off unless the check uses it).
 /// Runs check `id` on a Linux lab set up as the check needs, with `mtu`.

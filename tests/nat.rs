@@ -9,14 +9,14 @@
 mod common;
 
 use common::{Faithful, Spoil, assert_pass, failure, run_on_router, spec};
-use netconform::check::nat;
-use netconform::check::runner::run_one;
-use netconform::check::tcp_scenario::ProfileName;
-use netconform::check::{CheckReport, CheckSpec, Verdict};
 use netconform::dut::linux::LinuxTarget;
 use netconform::dut::{Control, StateAnswer, Target, TargetError};
+use netconform::engine::runner::run_one;
+use netconform::engine::{CheckReport, CheckSpec, Verdict};
 use netconform::sandbox::nat as nat_sandbox;
 use netconform::sandbox::{LabConfig, RouterConfig, RouterLab, require_netns};
+use netconform::suites::nat;
+use netconform::suites::tcp::scenario::ProfileName;
 use netconform::wire::Frame;
 
 fn run(spec: &CheckSpec, profile: ProfileName) -> CheckReport {

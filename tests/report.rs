@@ -10,15 +10,15 @@ use common::report_data::*;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use netconform::check::runner::{CheckReport, FailedRun, RunSummary};
-use netconform::check::session::Counterexample;
-use netconform::check::tcp_scenario::{
-    PeerSegment, ProfileName, SegmentKind, TcpEvent, TcpScenario,
-};
-use netconform::check::{Clause, Verdict};
+use netconform::engine::runner::{CheckReport, FailedRun, RunSummary};
+use netconform::engine::session::Counterexample;
+use netconform::engine::{Clause, Verdict};
 use netconform::report::{
     self, Classification, DeviationError, DeviationKind, Deviations, Outcome, Report, Status,
     deviations::classify, ladder::RowKind,
+};
+use netconform::suites::tcp::scenario::{
+    PeerSegment, ProfileName, SegmentKind, TcpEvent, TcpScenario,
 };
 use netconform::time::Instant;
 use netconform::trace::{Direction, Trace};
@@ -574,7 +574,7 @@ fn malformed_deviation_files_name_the_file_and_the_entry() {
         Path::new("deviations/bad.toml"),
     )
     .expect("syntax fine");
-    let ids: Vec<&str> = netconform::check::catalogue()
+    let ids: Vec<&str> = netconform::suites::catalogue()
         .iter()
         .map(|c| c.id)
         .collect();

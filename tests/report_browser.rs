@@ -31,13 +31,13 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant as WallClock};
 
 use base64::Engine as _;
-use netconform::check::Verdict;
-use netconform::check::runner::{CheckReport, FailedRun, RunSummary};
-use netconform::check::session::Counterexample;
-use netconform::check::tcp_scenario::{
+use netconform::engine::Verdict;
+use netconform::engine::runner::{CheckReport, FailedRun, RunSummary};
+use netconform::engine::session::Counterexample;
+use netconform::report::{self, Deviations, Report};
+use netconform::suites::tcp::scenario::{
     PeerSegment, ProfileName, SegmentKind, TcpEvent, TcpScenario,
 };
-use netconform::report::{self, Deviations, Report};
 use netconform::time::Instant;
 use netconform::trace::{Direction, Trace};
 use netconform::wire::TcpFlags;

@@ -8,11 +8,11 @@
 
 use proptest::prelude::*;
 
-use netconform::check::Session;
-use netconform::check::tcp_matrix::path_to;
-use netconform::check::tcp_scenario::{ProfileName, TcpScenario, run_scenario};
+use netconform::engine::Session;
 use netconform::fuzz::receive::{PEER, PEER_MAC, STACK, STACK_MAC, Scripted};
 use netconform::models::tcp::State;
+use netconform::suites::tcp::matrix::path_to;
+use netconform::suites::tcp::scenario::{ProfileName, TcpScenario, run_scenario};
 use netconform::wire::{Frame, TcpFlags, TcpSegment};
 
 /// Frames a stack might send: valid segments of the flow (possibly truncated or with a

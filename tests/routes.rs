@@ -28,12 +28,12 @@ use serde::{Deserialize, Serialize};
 
 mod common;
 
-use netconform::check::route_table::{
-    Query, TableMismatch, accepted_routes, edge_destinations, install, verify,
-};
 use netconform::models::route::{Route, RouteKind, RouteProfile, RouteTable};
 use netconform::sandbox::{
     PIPELINE_WINDOW, RouterConfig, RouterLab, require_netns, router_v4, router_v6,
+};
+use netconform::suites::route::table::{
+    Query, TableMismatch, accepted_routes, edge_destinations, install, verify,
 };
 
 const LINKS: usize = 3;
@@ -229,7 +229,7 @@ fn concretise(g: &CaseGen, max_edge_routes: usize) -> Case {
     let routes: Vec<Route> = g.routes.iter().filter_map(RouteGen::route).collect();
     let mut dsts = edge_destinations(&routes[..routes.len().min(max_edge_routes)]);
     for s in link_subnets() {
-        dsts.extend(netconform::check::route_table::prefix_edges(s));
+        dsts.extend(netconform::suites::route::table::prefix_edges(s));
         dsts.push(s.addr());
     }
     for r in (0..LINKS).flat_map(|i| [router_v4(i), router_v6(i)]) {
@@ -612,7 +612,7 @@ fn the_fixed_table_check_passes_on_linux() {
     let report = run_check(false);
     assert_eq!(
         report.verdict,
-        netconform::check::Verdict::Pass,
+        netconform::engine::Verdict::Pass,
         "trace:\n{}",
         report.trace_text()
     );
@@ -628,7 +628,7 @@ fn the_fixed_table_check_fails_on_a_stack_without_prohibit_routes() {
     }
     let report = run_check(true);
     match &report.verdict {
-        netconform::check::Verdict::Fail { differences, .. } => {
+        netconform::engine::Verdict::Fail { differences, .. } => {
             assert!(
                 differences
                     .iter()
@@ -685,11 +685,11 @@ impl netconform::dut::Target for NoProhibit {
     }
 }
 
-fn run_check(without_prohibit: bool) -> netconform::check::CheckReport {
-    use netconform::check::CheckSpec;
+fn run_check(without_prohibit: bool) -> netconform::engine::CheckReport {
     use netconform::dut::linux::{LinuxTarget, lab_config_for};
     use netconform::dut::{Target, TargetError};
-    let spec = netconform::check::catalogue()
+    use netconform::engine::CheckSpec;
+    let spec = netconform::suites::catalogue()
         .into_iter()
         .find(|c| c.id == "route.lookup.fixed-table")
         .expect("the route check is in the catalogue");
@@ -701,10 +701,10 @@ fn run_check(without_prohibit: bool) -> netconform::check::CheckReport {
             Box::new(t)
         })
     };
-    netconform::check::runner::run_one(
+    netconform::engine::runner::run_one(
         &spec,
         &factory,
-        netconform::check::tcp_scenario::ProfileName::Linux,
+        netconform::suites::tcp::scenario::ProfileName::Linux,
     )
 }
 

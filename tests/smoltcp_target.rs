@@ -9,11 +9,11 @@
 #[macro_use]
 mod common;
 
-use netconform::check::runner::{run_checks, run_one};
-use netconform::check::tcp_scenario::ProfileName;
-use netconform::check::{CheckReport, CheckSpec, Verdict};
 use netconform::dut::smoltcp::{SmoltcpTarget, smoltcp_config_for};
 use netconform::dut::{CallOutcome, SocketCall, Target, TargetError};
+use netconform::engine::runner::{run_checks, run_one};
+use netconform::engine::{CheckReport, CheckSpec, Verdict};
+use netconform::suites::tcp::scenario::ProfileName;
 
 use common::spec;
 
@@ -48,8 +48,8 @@ fn peer_preresolved_needs_no_arp() {
 }
 
 /// Every `tcp.` check of the catalogue on smoltcp, under the RFC profile.
-fn tcp_summary() -> netconform::check::RunSummary {
-    let checks: Vec<CheckSpec> = netconform::check::catalogue()
+fn tcp_summary() -> netconform::engine::RunSummary {
+    let checks: Vec<CheckSpec> = netconform::suites::catalogue()
         .into_iter()
         .filter(|c| c.id.starts_with("tcp."))
         .collect();
@@ -59,13 +59,13 @@ fn tcp_summary() -> netconform::check::RunSummary {
         &smoltcp,
         2,
         ProfileName::Rfc,
-        &netconform::check::runner::Quiet,
+        &netconform::engine::runner::Quiet,
     )
 }
 
 /// A fresh smoltcp host whose peer is pre-resolved (what a TCP scenario gets).
 fn host() -> SmoltcpTarget {
-    SmoltcpTarget::new(smoltcp_config_for(&netconform::check::Needs::scenario(
+    SmoltcpTarget::new(smoltcp_config_for(&netconform::engine::Needs::scenario(
         false,
     )))
     .unwrap()
@@ -73,7 +73,7 @@ fn host() -> SmoltcpTarget {
 
 /// Listens on the stack's port 8080 (listener s1, backlog 1) and completes the peer's
 /// handshake from port 40000: SYN, the SYN-ACK compared, ACK. Returns the peer's flow.
-fn handshake(s: &mut netconform::check::Session<'_>) -> netconform::check::tcp_basic::TcpFlow {
+fn handshake(s: &mut netconform::engine::Session<'_>) -> netconform::suites::tcp::basic::TcpFlow {
     use netconform::dut::{Family, SocketId};
     use netconform::wire::TcpFlags;
     let stack = s.ipv4().unwrap().stack;
@@ -89,7 +89,8 @@ fn handshake(s: &mut netconform::check::Session<'_>) -> netconform::check::tcp_b
         &CallOutcome::Ok,
     )
     .unwrap();
-    let mut flow = netconform::check::tcp_basic::TcpFlow::new(s, 40_000, 8080, 1_000_000).unwrap();
+    let mut flow =
+        netconform::suites::tcp::basic::TcpFlow::new(s, 40_000, 8080, 1_000_000).unwrap();
     flow.send(s, "SYN", flow.syn()).unwrap();
     let syn_ack = flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[]);
     flow.expect_segment(s, "SYN-ACK", &syn_ack).unwrap();
@@ -217,8 +218,8 @@ fn environment_names_the_version() {
 /// ends after 10 s. The whole run costs no real time.
 #[test]
 fn virtual_clock_trace() {
-    use netconform::check::Session;
     use netconform::dut::{SocketId, TcpState};
+    use netconform::engine::Session;
     use netconform::time::Duration;
     use netconform::wire::TcpFlags;
 
@@ -352,8 +353,8 @@ fn garbage_frames_never_panic_the_harness() {
 #[cfg(debug_assertions)]
 #[test]
 fn a_smoltcp_panic_is_gone_and_stays_gone() {
-    use netconform::check::Session;
     use netconform::dut::SocketId;
+    use netconform::engine::Session;
     use netconform::wire::TcpFlags;
 
     let mut target = host();
@@ -388,7 +389,7 @@ fn shipped_deviations_are_not_stale() {
     let summary = tcp_summary();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deviations/smoltcp.toml");
     let deviations = Deviations::load(&path).expect("deviations/smoltcp.toml loads");
-    let ids: Vec<&str> = netconform::check::catalogue()
+    let ids: Vec<&str> = netconform::suites::catalogue()
         .iter()
         .map(|c| c.id)
         .collect();
@@ -410,9 +411,9 @@ fn shipped_deviations_are_not_stale() {
 /// fails again on a fresh target.
 #[test]
 fn matrix_counterexample_is_shrunk_and_replays() {
-    use netconform::check::Session;
-    use netconform::check::session::Counterexample;
-    use netconform::check::tcp_scenario::{TcpScenario, run_scenario};
+    use netconform::engine::Session;
+    use netconform::engine::session::Counterexample;
+    use netconform::suites::tcp::scenario::{TcpScenario, run_scenario};
     let report = run("tcp.matrix.v4.last-ack");
     assert_eq!(report.verdict.label(), "FAIL");
     let Some(Counterexample::TcpScenario {
@@ -466,7 +467,7 @@ fn matrix_counterexample_is_shrunk_and_replays() {
 /// --only` runs it again).
 #[test]
 fn fixed_check_keeps_its_script() {
-    use netconform::check::session::Counterexample;
+    use netconform::engine::session::Counterexample;
     let report = run("tcp.closed-port.syn");
     assert_eq!(report.verdict.label(), "FAIL");
     let Some(Counterexample::Script { steps }) = &report.counterexample else {

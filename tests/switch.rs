@@ -15,21 +15,21 @@ use std::collections::VecDeque;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
-use netconform::check::runner::run_one;
-use netconform::check::switch::{
-    self, AGEING_TOLERANCE, Destination, Source, Station, SwitchEvent, SwitchScenario,
-    run_switch_scenario,
-};
-use netconform::check::tcp_scenario::ProfileName;
-use netconform::check::{CheckReport, CheckSpec, Session, Verdict};
 use netconform::dut::bridge::{LinuxBridge, bridge_config_for};
 use netconform::dut::linux::LinuxTarget;
 use netconform::dut::{
     CallOutcome, Control, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery,
     Target, TargetError,
 };
+use netconform::engine::runner::run_one;
+use netconform::engine::{CheckReport, CheckSpec, Session, Verdict};
 use netconform::models::switch::{FrameHeader, Presence, Switch, SwitchProfile};
 use netconform::sandbox::{BridgeConfig, BridgeLab, LabConfig, MacAddr, require_netns};
+use netconform::suites::switch::{
+    self, AGEING_TOLERANCE, Destination, Source, Station, SwitchEvent, SwitchScenario,
+    run_switch_scenario,
+};
+use netconform::suites::tcp::scenario::ProfileName;
 use netconform::time::{Duration, Instant};
 
 /// Runs check `id` on a Linux bridge built as the check needs, with `ageing_cs` instead of

@@ -1,15 +1,15 @@
 //! The whole TCP state × segment matrix (IPv4 and IPv6) against the Linux kernel, run in
 //! parallel across namespaces: every cell must agree with the model's Linux profile.
 
-use netconform::check::Needs;
-use netconform::check::tcp_matrix::{matrix, run_parallel};
-use netconform::check::tcp_scenario::ProfileName;
 use netconform::dut::linux::{LinuxTarget, lab_config_for};
 use netconform::dut::{
     CallOutcome, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
     TcpSocketState, is_connection,
 };
+use netconform::engine::Needs;
 use netconform::sandbox::require_netns;
+use netconform::suites::tcp::matrix::{matrix, run_parallel};
+use netconform::suites::tcp::scenario::ProfileName;
 use std::net::SocketAddr;
 
 /// A lab whose stack already knows the peer's MAC, with IPv6 when asked.

@@ -14,20 +14,20 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
-use netconform::check::Session;
-use netconform::check::tcp_matrix::{STATES, path_to};
-use netconform::check::tcp_scenario::{
+use netconform::dut::linux::LinuxTarget;
+use netconform::engine::Session;
+use netconform::sandbox::{LabConfig, require_netns};
+use netconform::suites::tcp::matrix::{STATES, path_to};
+use netconform::suites::tcp::scenario::{
     AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario, run_scenario,
 };
-use netconform::dut::linux::LinuxTarget;
-use netconform::sandbox::{LabConfig, require_netns};
 
 fn regressions_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tcp-regressions")
 }
 
 fn lab(ipv6: bool) -> LabConfig {
-    netconform::dut::linux::lab_config_for(&netconform::check::Needs::scenario(ipv6))
+    netconform::dut::linux::lab_config_for(&netconform::engine::Needs::scenario(ipv6))
 }
 
 fn peer_segment() -> impl Strategy<Value = PeerSegment> {

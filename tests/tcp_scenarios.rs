@@ -1,13 +1,13 @@
 //! TCP scenarios run against the model and the Linux kernel side by side.
 
-use netconform::check::Session;
-use netconform::check::tcp_matrix::{self, STATES};
-use netconform::check::tcp_scenario::{PeerSegment, ProfileName, SegmentKind, run_scenario};
 use netconform::dut::linux::LinuxTarget;
+use netconform::engine::Session;
 use netconform::sandbox::{LabConfig, require_netns};
+use netconform::suites::tcp::matrix::{self, STATES};
+use netconform::suites::tcp::scenario::{PeerSegment, ProfileName, SegmentKind, run_scenario};
 
 fn lab(ipv6: bool) -> LabConfig {
-    netconform::dut::linux::lab_config_for(&netconform::check::Needs::scenario(ipv6))
+    netconform::dut::linux::lab_config_for(&netconform::engine::Needs::scenario(ipv6))
 }
 
 /// Every state is reachable by its path, and the model agrees with the kernel all the way.
@@ -18,7 +18,7 @@ fn every_state_is_reached_in_step_with_the_kernel() {
     }
     let mut target = LinuxTarget::new(lab(false)).expect("lab");
     for (i, state) in STATES.iter().enumerate() {
-        let mut scenario = tcp_matrix::cell(
+        let mut scenario = matrix::cell(
             ProfileName::Linux,
             false,
             *state,

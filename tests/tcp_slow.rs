@@ -2,14 +2,14 @@
 //! `#[ignore]`d); run them with `ci/test-slow` or
 //! `cargo test --test tcp_slow -- --ignored`.
 
-use netconform::check::Session;
-use netconform::check::tcp_matrix::path_to;
-use netconform::check::tcp_scenario::{ProfileName, TcpScenario, run_scenario};
 use netconform::dut::linux::LinuxTarget;
 use netconform::dut::{StateAnswer, StateQuery, Target, TcpState};
+use netconform::engine::Session;
 use netconform::models::tcp::State;
 use netconform::models::tcp_timers::{TimerProfile, time_wait_ms};
 use netconform::sandbox::require_netns;
+use netconform::suites::tcp::matrix::path_to;
+use netconform::suites::tcp::scenario::{ProfileName, TcpScenario, run_scenario};
 
 /// TIME-WAIT lasts what the profile says (Linux: 60 s, RFC 9293: 2·MSL = 240 s): the
 /// socket is polled through sock_diag until it disappears.
@@ -19,7 +19,8 @@ fn time_wait_lasts_what_the_profile_says() {
     if !require_netns("time_wait_lasts_what_the_profile_says") {
         return;
     }
-    let config = netconform::dut::linux::lab_config_for(&netconform::check::Needs::scenario(false));
+    let config =
+        netconform::dut::linux::lab_config_for(&netconform::engine::Needs::scenario(false));
     let mut target = LinuxTarget::new(config).expect("lab");
     let scenario = TcpScenario {
         name: "to TIME-WAIT".into(),

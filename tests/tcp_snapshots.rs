@@ -1,17 +1,17 @@
 //! Locked traces of the named TCP behaviours, each run against the kernel and checked
 //! against the model first (a snapshot of a wrong exchange would lock the wrong thing).
 
-use netconform::check::Session;
-use netconform::check::runner::run_one;
-use netconform::check::tcp_matrix::path_to;
-use netconform::check::tcp_scenario::{
-    AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario, run_scenario,
-};
-use netconform::check::{self, CheckSpec, Verdict};
 use netconform::dut::linux::LinuxTarget;
 use netconform::dut::{Target, TargetError};
+use netconform::engine::Session;
+use netconform::engine::runner::run_one;
+use netconform::engine::{CheckSpec, Verdict};
 use netconform::models::tcp::State;
 use netconform::sandbox::{LabConfig, require_netns};
+use netconform::suites::tcp::matrix::path_to;
+use netconform::suites::tcp::scenario::{
+    AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario, run_scenario,
+};
 
 use SegmentKind::*;
 
@@ -283,7 +283,7 @@ named!(
 );
 
 fn timer_check(id: &str) -> String {
-    let spec: CheckSpec = check::catalogue()
+    let spec: CheckSpec = netconform::suites::catalogue()
         .into_iter()
         .find(|c| c.id == id)
         .expect("check");

@@ -7,9 +7,9 @@
 #[macro_use]
 mod common;
 
-use netconform::check::tls::{keylog_of, scenario, verify_run};
 use netconform::dut::tls::{TestPki, TlsProvider, TlsRun, run_rustls, rustls_supports};
 use netconform::sandbox::{HostPair, require_netns};
+use netconform::suites::tls::{keylog_of, scenario, verify_run};
 use netconform::tls::verify::{self, ConnectionVerdict, Knowledge, KnownKeys, Outcome};
 
 const SUITES: &[(u16, u16)] = &[

@@ -11,14 +11,14 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{Allowed, Outcome, ensure};
-use crate::check::runner::verdict_of;
-use crate::check::tcp_matrix::path_to;
-use crate::check::tcp_scenario::{ProfileName, TcpScenario, run_scenario};
-use crate::check::{Session, Verdict};
 use crate::dut::{
     CallOutcome, Endpoints, SocketCall, SocketId, StateAnswer, StateQuery, Target, TargetError,
 };
+use crate::engine::runner::verdict_of;
+use crate::engine::{Session, Verdict};
 use crate::models::tcp::State;
+use crate::suites::tcp::matrix::path_to;
+use crate::suites::tcp::scenario::{ProfileName, TcpScenario, run_scenario};
 use crate::trace::Trace;
 use crate::wire::{Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Transport};
 

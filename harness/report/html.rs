@@ -23,7 +23,7 @@ use std::path::Path;
 use base64::Engine as _;
 
 use super::{CheckEntry, Classification, Outcome, Report, escape};
-use crate::check::runner::RunSummary;
+use crate::engine::runner::RunSummary;
 
 /// The page's style sheet (also used by the comparison page).
 pub(crate) const CSS: &str = r#"

@@ -23,8 +23,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::Verdict;
-use crate::check::runner::CheckReport;
+use crate::engine::Verdict;
+use crate::engine::runner::CheckReport;
 use crate::trace::{Direction, EventKind, HostNames, Trace};
 
 use super::escape;

@@ -32,9 +32,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::runner::{CheckReport, RunSummary};
-use crate::check::session::Counterexample;
-use crate::check::{Clause, Verdict};
+use crate::engine::runner::{CheckReport, RunSummary};
+use crate::engine::session::Counterexample;
+use crate::engine::{Clause, Verdict};
 
 pub use deviations::{Classification, Deviation, DeviationError, DeviationKind, Deviations};
 pub use ladder::{Ladder, Ladders};

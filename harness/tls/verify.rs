@@ -33,7 +33,7 @@ use crate::wire::tls::{
     TlsRecord, content_type, handshake_type,
 };
 
-/// Clause ids the findings refer to (the clause texts live in `check::tls`).
+/// Clause ids the findings refer to (the clause texts live in `suites::tls`).
 pub mod clause {
     /// RFC 8446 §7.1: the key schedule.
     pub const KEY_SCHEDULE: &str = "rfc8446-7.1-key-schedule";

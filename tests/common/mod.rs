@@ -111,18 +111,18 @@ macro_rules! assert_trace_snapshot {
 }
 
 /// The catalogue's check `id`.
-pub fn spec(id: &str) -> netconform::check::CheckSpec {
-    netconform::check::catalogue()
+pub fn spec(id: &str) -> netconform::engine::CheckSpec {
+    netconform::suites::catalogue()
         .into_iter()
         .find(|c| c.id == id)
         .unwrap_or_else(|| panic!("no check {id}"))
 }
 
 /// Requires a passing verdict, showing the trace otherwise.
-pub fn assert_pass(report: &netconform::check::CheckReport) {
+pub fn assert_pass(report: &netconform::engine::CheckReport) {
     assert_eq!(
         report.verdict,
-        netconform::check::Verdict::Pass,
+        netconform::engine::Verdict::Pass,
         "{}\ntrace:\n{}",
         report.id,
         report.trace_text()
@@ -130,9 +130,9 @@ pub fn assert_pass(report: &netconform::check::CheckReport) {
 }
 
 /// The failing step and its differences; panics (with the trace) on any other verdict.
-pub fn failure(report: &netconform::check::CheckReport) -> (String, Vec<String>) {
+pub fn failure(report: &netconform::engine::CheckReport) -> (String, Vec<String>) {
     match &report.verdict {
-        netconform::check::Verdict::Fail { step, differences } => {
+        netconform::engine::Verdict::Fail { step, differences } => {
             (step.clone(), differences.clone())
         }
         other => panic!(
@@ -234,13 +234,13 @@ impl<S: Spoil> netconform::dut::Target for Spoiled<S> {
 
 /// Runs router check `spec` on a Linux router namespace built as it needs, spoiled by `spoil`.
 pub fn run_on_router<S: Spoil>(
-    spec: &netconform::check::CheckSpec,
-    profile: netconform::check::tcp_scenario::ProfileName,
+    spec: &netconform::engine::CheckSpec,
+    profile: netconform::suites::tcp::scenario::ProfileName,
     spoil: S,
-) -> netconform::check::CheckReport {
+) -> netconform::engine::CheckReport {
     use netconform::dut::router::{LinuxRouter, router_config_for};
     let config = router_config_for(&spec.needs).expect("a router check");
-    let factory = move |_: &netconform::check::CheckSpec| -> Result<
+    let factory = move |_: &netconform::engine::CheckSpec| -> Result<
         Box<dyn netconform::dut::Target>,
         netconform::dut::TargetError,
     > {
@@ -249,7 +249,7 @@ pub fn run_on_router<S: Spoil>(
             spoil,
         }))
     };
-    netconform::check::runner::run_one(spec, &factory, profile)
+    netconform::engine::runner::run_one(spec, &factory, profile)
 }
 
 /// The seed files `corpora/<target>/*.bin` as (file name, bytes), sorted by name; at least

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use netconform::check::Clause;
+use netconform::engine::Clause;
 use netconform::trace::HostNames;
 use netconform::wire::{Frame, MacAddr, TcpFlags, TcpSegment};
 

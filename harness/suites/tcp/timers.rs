@@ -8,12 +8,12 @@
 
 use std::net::IpAddr;
 
-use crate::check::expect::Presence;
-use crate::check::tcp_basic::{TcpFlow, answer_arp, open};
-use crate::check::tcp_scenario::ProfileName;
-use crate::check::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::dut::{CallOutcome, Family, SocketCall, SocketId, SocketOption};
+use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::tcp_timers::{TimerProfile, keepalive_schedule, syn_schedule};
+use crate::suites::tcp::basic::{TcpFlow, answer_arp, open};
+use crate::suites::tcp::expect::Presence;
+use crate::suites::tcp::scenario::ProfileName;
 use crate::time::{Duration, Instant};
 use crate::wire::TcpFlags;
 
@@ -268,7 +268,7 @@ fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
         &CallOutcome::Ok,
     )?;
     let mut flow = TcpFlow::new(session, PEER_PORT, STACK_PORT, 0)?;
-    let syn = crate::check::expect::ExpectTcp {
+    let syn = crate::suites::tcp::expect::ExpectTcp {
         ack: None,
         mss: Presence::Equal(1460),
         ..flow.expect("SYN", TcpFlags::SYN, &[])
@@ -277,7 +277,7 @@ fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     let iss = flow.stack_next().wrapping_sub(1);
     for (k, at) in schedule.retransmits_ms.iter().enumerate() {
         let step = format!("retransmission {} of the SYN", k + 1);
-        let again = crate::check::expect::ExpectTcp {
+        let again = crate::suites::tcp::expect::ExpectTcp {
             seq: Some(iss),
             ack: None,
             ..syn.clone()
@@ -320,7 +320,7 @@ fn keepalive(session: &mut Session<'_>) -> Result<(), CheckError> {
     for (k, at) in probes.iter().enumerate() {
         let step = format!("keep-alive probe {}", k + 1);
         // SEQ=SND.NXT-1 and no data: the peer must answer with an ACK (RFC 1122 4.2.3.6).
-        let probe = crate::check::expect::ExpectTcp {
+        let probe = crate::suites::tcp::expect::ExpectTcp {
             seq: Some(flow.stack_next().wrapping_sub(1)),
             ..flow.expect("keep-alive probe", TcpFlags::ACK, &[])
         };
@@ -381,7 +381,7 @@ fn send_unacknowledged(
     (
         TcpFlow,
         SocketId,
-        crate::check::expect::ExpectTcp,
+        crate::suites::tcp::expect::ExpectTcp,
         Instant,
         Duration,
     ),
@@ -490,7 +490,7 @@ fn synack_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     let syn_ack = flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[]);
     flow.expect_segment(session, "the stack answers", &syn_ack)?;
     let start = session.now();
-    let again = crate::check::expect::ExpectTcp {
+    let again = crate::suites::tcp::expect::ExpectTcp {
         seq: Some(flow.stack_next().wrapping_sub(1)),
         ..syn_ack.clone()
     };
@@ -509,7 +509,7 @@ fn synack_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     let late = flow.segment(TcpFlags::ACK, &[]);
     let ack_value = late.ack;
     flow.send(session, "the peer's ACK comes too late", late)?;
-    let reset = crate::check::expect::ExpectTcp {
+    let reset = crate::suites::tcp::expect::ExpectTcp {
         seq: Some(ack_value),
         ack: None,
         ..flow.expect("RST", TcpFlags::RST, &[])
@@ -549,13 +549,13 @@ fn zero_window(session: &mut Session<'_>) -> Result<(), CheckError> {
         let step = format!("zero-window probe {}", k + 1);
         let probe =
             if profile.has(crate::models::tcp_timers::TimerDeviation::ZeroWindowProbeHasNoData) {
-                crate::check::expect::ExpectTcp {
+                crate::suites::tcp::expect::ExpectTcp {
                     seq: Some(flow.stack_next().wrapping_sub(1)),
                     ..flow.expect("zero-window probe", TcpFlags::ACK, &[])
                 }
             } else {
                 // One octet of new data.
-                crate::check::expect::ExpectTcp {
+                crate::suites::tcp::expect::ExpectTcp {
                     ..flow.expect("zero-window probe", TcpFlags::ACK, &data[..1])
                 }
             };

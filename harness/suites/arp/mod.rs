@@ -1,5 +1,5 @@
 //! ARP checks: fixed scenarios, each run through the ARP model side by side with the stack
-//! ([`super::arp_scenario`]), so every frame the stack sends and its whole neighbour table
+//! ([`crate::suites::arp::scenario`]), so every frame the stack sends and its whole neighbour table
 //! after every step are compared with the model's prediction.
 //!
 //! The first four are the seeds' story (a host resolves its neighbour; a host resolves its
@@ -8,12 +8,15 @@
 //! poll), the reception rules of RFC 826 and RFC 5227, and what a stack does with broken or
 //! suspicious ARP.
 
-use super::arp_scenario::{
+pub mod expect;
+pub mod scenario;
+
+use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
+use crate::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
+use crate::suites::arp::scenario::{
     ArpKind, ArpScenario, BadArp, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
 };
-use super::tcp_scenario::ProfileName;
-use super::{CheckError, CheckSpec, Clause, Needs, Session};
-use crate::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
+use crate::suites::tcp::scenario::ProfileName;
 
 /// RFC 826, "Packet Generation".
 pub const REQUEST: Clause = Clause {

@@ -10,9 +10,9 @@
 //! model's exporter, and after each KeyUpdate the records must decrypt with the model's
 //! next traffic secret.
 
-use super::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::dut::tls::{TlsProvider, TlsRun, TlsScenario};
 use crate::dut::{StateAnswer, StateQuery};
+use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::tls::verify::{
     self, ConnectionVerdict, ExportCheck, Knowledge, KnownKeys, clause as ids,
 };

@@ -1,4 +1,5 @@
-//! The conformance engine: checks, the clauses they enforce, and their verdicts.
+//! The conformance engine: sessions, runners, verdicts. It names no protocol: each
+//! protocol is a suite in [`crate::suites`] whose checks the engine runs.
 //!
 //! A check drives a [`Target`](crate::dut::Target) through a [`Session`], which records
 //! every frame and call into a [`Trace`](crate::trace::Trace) and compares each frame the
@@ -15,24 +16,10 @@
 //! Every check names the clauses it enforces ([`Clause`]: a stable id, the RFC section and
 //! the quoted text), so a report can print the RFC text beside each verdict.
 
-pub mod arp;
-pub mod arp_scenario;
 pub mod clause;
 pub mod expect;
-pub mod forward;
-pub mod nat;
-pub mod route;
-pub mod route_table;
 pub mod runner;
 pub mod session;
-pub mod switch;
-pub mod tcp_basic;
-pub mod tcp_checks;
-pub mod tcp_matrix;
-pub mod tcp_profile;
-pub mod tcp_scenario;
-pub mod tcp_timers;
-pub mod tls;
 
 pub use clause::Clause;
 pub use runner::{CheckReport, Progress, RunSummary, run_checks};
@@ -100,20 +87,4 @@ impl Verdict {
             Verdict::Error { .. } => "ERROR",
         }
     }
-}
-
-/// Every check netconform knows, in the order `certify` runs them.
-pub fn catalogue() -> Vec<CheckSpec> {
-    [
-        arp::CHECKS,
-        tcp_basic::CHECKS,
-        tcp_timers::CHECKS,
-        tcp_checks::CHECKS,
-        switch::CHECKS,
-        route::CHECKS,
-        forward::CHECKS,
-        nat::CHECKS,
-        tls::CHECKS,
-    ]
-    .concat()
 }

@@ -8,13 +8,13 @@
 
 use std::net::IpAddr;
 
-use crate::check::expect::{Expectation, Observed};
-use crate::check::tcp_scenario::ProfileName;
 use crate::dut::recorder::Recorder;
 use crate::dut::{
     CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
     TcpSocketState, TcpState,
 };
+use crate::engine::expect::{Expectation, Observed};
+use crate::suites::tcp::scenario::ProfileName;
 use crate::time::Duration;
 use crate::trace::{HostNames, Trace};
 use crate::wire::{Frame, MacAddr, Network};
@@ -74,7 +74,7 @@ pub enum Counterexample {
     /// A TCP scenario (replayable with `netconform replay`).
     TcpScenario {
         /// The scenario.
-        scenario: crate::check::tcp_scenario::TcpScenario,
+        scenario: crate::suites::tcp::scenario::TcpScenario,
         /// The peer's port it ran with.
         peer_port: u16,
         /// True when the runner shrank it (removed events while the failure stayed the same).
@@ -85,7 +85,7 @@ pub enum Counterexample {
     /// An ARP scenario (replayable with `netconform replay`).
     ArpScenario {
         /// The scenario.
-        scenario: crate::check::arp_scenario::ArpScenario,
+        scenario: crate::suites::arp::scenario::ArpScenario,
     },
     /// A check with a fixed script (not generated, so not shrinkable): what the harness did,
     /// in order, up to the observation that failed (frames it sent, calls, controls).

@@ -1,10 +1,10 @@
 //! The TCP state × segment matrix (after the FreeBSD tcp-testsuite): every state, every
 //! segment kind, the boundary sequence and acknowledgment numbers, as [`TcpScenario`]s.
 
-use crate::check::tcp_scenario::{
+use crate::models::tcp::State;
+use crate::suites::tcp::scenario::{
     AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario,
 };
-use crate::models::tcp::State;
 
 /// The states a scenario can drive the stack into before its probe, with the path there.
 pub const STATES: [State; 11] = State::ALL;
@@ -105,8 +105,8 @@ pub fn run_parallel(
     workers: usize,
     factory: &CellTargetFactory<'_>,
 ) -> Result<Vec<String>, crate::dut::TargetError> {
-    use crate::check::Session;
-    use crate::check::tcp_scenario::run_scenario;
+    use crate::engine::Session;
+    use crate::suites::tcp::scenario::run_scenario;
     let workers = workers.max(1);
     let run_batch = |batch: Vec<(usize, &TcpScenario)>,
                      ipv6: bool|
@@ -119,7 +119,7 @@ pub fn run_parallel(
         for (i, cell) in batch {
             let mut session = Session::with_profile(target.as_mut(), cell.profile);
             if let Err(e) = run_scenario(&mut session, cell, 10_000 + (i % 50_000) as u16) {
-                if let crate::check::CheckError::Target { source, .. } = e {
+                if let crate::engine::CheckError::Target { source, .. } = e {
                     return Err(source);
                 }
                 let text = e.to_string();

@@ -7,16 +7,18 @@
 //! metrics, default routes, IPv4 and IPv6. Every gateway is the peer the harness speaks for,
 //! so the table installs on a stack with one interface.
 
+pub mod table;
+
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::route_table::edge_destinations;
-use super::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::dut::{Control, StateAnswer, StateQuery, TargetError};
+use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::route::{
     AnswerKind, Interface, Route, RouteAnswer, RouteError, RouteKind, RouteProfile, RouteTable,
 };
+use crate::suites::route::table::edge_destinations;
 
 /// RFC 1812 §5.2.4.3: the pruning rules, longest match.
 pub const LONGEST_MATCH: Clause = Clause {

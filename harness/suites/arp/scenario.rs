@@ -21,9 +21,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::expect::Observed;
-use crate::check::{CheckError, Session};
 use crate::dut::{Control, StateAnswer, StateQuery, TargetError};
+use crate::engine::expect::Observed;
+use crate::engine::{CheckError, Session};
 use crate::models::arp::{
     ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, HostConfig, Nud, Output, Packet,
     PacketId, Timed,
@@ -351,7 +351,7 @@ pub fn run_arp_scenario(
     if let Err(e) = &result
         && !matches!(e, CheckError::Target { .. })
     {
-        session.offer_counterexample(crate::check::session::Counterexample::ArpScenario {
+        session.offer_counterexample(crate::engine::session::Counterexample::ArpScenario {
             scenario: scenario.clone(),
         });
     }

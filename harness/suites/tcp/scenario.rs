@@ -21,13 +21,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::expect::Observed;
-use crate::check::tcp_profile::{self, Phase};
-use crate::check::{CheckError, Session};
 use crate::dut::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, SocketOption, TcpState};
+use crate::engine::expect::Observed;
+use crate::engine::{CheckError, Session};
 use crate::models::tcp::{
     self, Call, Config, Flags, Output, Profile, SegmentIn, SegmentOut, SeqFrom, State, Tcp,
 };
+use crate::suites::tcp::profile::{self, Phase};
 use crate::time::Duration;
 use crate::wire::{Frame, Network, TcpFlags, TcpOption, TcpSegment, Transport};
 
@@ -331,7 +331,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
     /// opened are closed afterwards either way.
     pub fn run(mut self) -> Result<(), CheckError> {
         let events = self.scenario.events.clone();
-        tcp_profile::scenario(events.len());
+        profile::scenario(events.len());
         let mut result = Ok(());
         for (i, event) in events.iter().enumerate() {
             let step = format!("event {} of {} ({event:?})", i + 1, events.len());
@@ -374,8 +374,8 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
 
     /// Adds the scenario time since `since` to `phase` of the profile (when it is on).
     fn spent(&self, phase: Phase, since: crate::time::Instant) {
-        if tcp_profile::enabled() {
-            tcp_profile::add(
+        if profile::enabled() {
+            profile::add(
                 phase,
                 self.session.now().saturating_since(since).total_micros(),
             );
@@ -1181,7 +1181,7 @@ pub fn run_scenario(
     if let Err(e) = &result
         && !matches!(e, CheckError::Target { .. })
     {
-        session.offer_counterexample(crate::check::session::Counterexample::TcpScenario {
+        session.offer_counterexample(crate::engine::session::Counterexample::TcpScenario {
             scenario: scenario.clone(),
             peer_port,
             shrunk: false,

@@ -42,10 +42,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::tcp_scenario::ProfileName;
-use crate::check::{CheckError, CheckSpec, Clause, Needs, Session, SwitchNeeds};
 use crate::dut::{FdbEntry, FdbState, StateAnswer, StateQuery, TargetError};
+use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session, SwitchNeeds};
 use crate::models::switch::{FdbView, FrameHeader, Port, Presence, Switch, SwitchProfile};
+use crate::suites::tcp::scenario::ProfileName;
 use crate::time::{Duration, Instant};
 use crate::wire::{Frame, MacAddr};
 

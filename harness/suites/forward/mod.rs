@@ -27,8 +27,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
-use crate::check::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
 use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
+use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
 use crate::models::forward::{Decision, Emission, Router, RouterPort, packet_differences};
 use crate::models::route::{AnswerKind, Interface, Route, RouteKind, RouteProfile, RouteTable};
 use crate::time::Duration;
@@ -143,7 +143,7 @@ pub const CHECKS: &[CheckSpec] = &[
         id: "route.forward.next-hop",
         title: "forwarded packets leave with TTL-1, the egress MAC, the next hop's MAC (by ARP) \
                 and a valid checksum; on-link and via a gateway, both directions",
-        clauses: &[TTL, CHECKSUM, crate::check::route::LONGEST_MATCH],
+        clauses: &[TTL, CHECKSUM, crate::suites::route::LONGEST_MATCH],
         needs: NEEDS,
         run: next_hop,
     },
@@ -337,7 +337,7 @@ impl<'s, 't> Run<'s, 't> {
         }
         let own = interfaces[0].addrs[0].addr();
         let step = "learn the router's loopback";
-        let loopback = match crate::check::route::lookup(s, step, own)? {
+        let loopback = match crate::suites::route::lookup(s, step, own)? {
             Ok(a) if a.kind == AnswerKind::Local => a.oif,
             other => {
                 return Err(CheckError::WrongAnswer {

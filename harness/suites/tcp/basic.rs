@@ -8,9 +8,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::check::expect::{ExpectArp, ExpectTcp, Presence};
-use crate::check::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::dut::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, TcpState};
+use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
+use crate::suites::arp::expect::ExpectArp;
+use crate::suites::tcp::expect::{ExpectTcp, Presence};
 use crate::time::Duration;
 use crate::wire::{ArpOperation, Frame, MacAddr, TcpFlags, TcpOption, TcpSegment};
 
@@ -20,7 +21,7 @@ const ANSWER: Duration = Duration::from_millis(1000);
 /// How long silence is listened for where nothing must come.
 const QUIET: Duration = Duration::from_millis(200);
 
-const ARP_REQUEST: Clause = super::arp::REQUEST;
+const ARP_REQUEST: Clause = crate::suites::arp::REQUEST;
 
 const SYN_ACK: Clause = Clause {
     id: "rfc9293-3.5-syn-ack",
@@ -82,7 +83,7 @@ const PASSIVE_CLOSE: Clause = Clause {
 };
 
 /// The same clause the matrix row for CLOSED enforces.
-const CLOSED_PORT: Clause = crate::check::tcp_checks::CLOSED;
+const CLOSED_PORT: Clause = crate::suites::tcp::checks::CLOSED;
 
 /// IPv4, and no tail loss probe: these checks answer every segment at once, but a tail loss
 /// probe (a timer of a few milliseconds, RFC 8985) would retransmit the stack's data whenever

@@ -9,10 +9,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::check::session::Counterexample;
-use crate::check::tcp_scenario::ProfileName;
-use crate::check::{CheckError, CheckSpec, Clause, Session, Verdict};
 use crate::dut::{Target, TargetError};
+use crate::engine::session::Counterexample;
+use crate::engine::{CheckError, CheckSpec, Clause, Session, Verdict};
+use crate::suites::tcp::scenario::ProfileName;
 use crate::trace::{HostNames, Trace};
 
 /// Makes a fresh target for one check (the check says what it needs, e.g. IPv6).
@@ -367,16 +367,16 @@ fn shrink_tcp(
     spec: &CheckSpec,
     factory: &TargetFactory<'_>,
     profile: ProfileName,
-    scenario: &crate::check::tcp_scenario::TcpScenario,
+    scenario: &crate::suites::tcp::scenario::TcpScenario,
     peer_port: u16,
 ) -> (Counterexample, Option<FailedRun>) {
     let trial =
-        |candidate: &crate::check::tcp_scenario::TcpScenario| -> Option<(String, FailedRun)> {
+        |candidate: &crate::suites::tcp::scenario::TcpScenario| -> Option<(String, FailedRun)> {
             catch_unwind(AssertUnwindSafe(|| {
                 let mut target = factory(spec).ok()?;
                 let mut session = Session::with_profile(target.as_mut(), profile);
                 let error =
-                    crate::check::tcp_scenario::run_scenario(&mut session, candidate, peer_port)
+                    crate::suites::tcp::scenario::run_scenario(&mut session, candidate, peer_port)
                         .err()?;
                 let signature = failure_signature(&error)?;
                 let expected = expected_of(&session, &error);

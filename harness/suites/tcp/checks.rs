@@ -4,10 +4,10 @@
 //!
 //! Read first: RFC 9293 §3.10.7 (SEGMENT ARRIVES, in its order of checks), RFC 5961 §3–§5.
 
-use crate::check::tcp_matrix;
-use crate::check::tcp_scenario::run_scenario;
-use crate::check::{CheckError, CheckSpec, Clause, Needs, Session};
+use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::tcp::State;
+use crate::suites::tcp::matrix;
+use crate::suites::tcp::scenario::run_scenario;
 
 /// RFC 9293 §3.10.7.1, shared with the end-to-end checks.
 pub const CLOSED: Clause = Clause {
@@ -79,7 +79,7 @@ const SYNCHRONIZED: &[Clause] = &[SEQUENCE, RST, SYN, ACK, TEXT_AND_FIN];
 /// same stack. All cells run; the verdict lists every disagreement.
 fn run_row(session: &mut Session<'_>, state: State, ipv6: bool) -> Result<(), CheckError> {
     let profile = session.profile();
-    let cells: Vec<_> = tcp_matrix::matrix(profile, ipv6)
+    let cells: Vec<_> = matrix::matrix(profile, ipv6)
         .into_iter()
         .filter(|c| c.name.split(' ').nth(1) == Some(&state.to_string()))
         .collect();
@@ -173,7 +173,7 @@ matrix_checks! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::tcp_matrix::STATES;
+    use crate::suites::tcp::matrix::STATES;
 
     #[test]
     fn one_check_per_state_and_family() {
