@@ -241,8 +241,8 @@ impl fmt::Display for MatrixBench {
 /// after measuring the floor in the same run; with `profile`, also where the cells' time
 /// went ([`crate::suites::tcp::profile`]).
 pub fn tcp_matrix(workers: usize, profile: bool) -> Result<MatrixBench, BenchError> {
+    use crate::models::profile::ProfileName;
     use crate::suites::tcp::matrix::{matrix, run_parallel};
-    use crate::suites::tcp::scenario::ProfileName;
     let floor = run(500)?;
     let mut cells = matrix(ProfileName::Linux, false);
     cells.extend(matrix(ProfileName::Linux, true));

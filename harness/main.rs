@@ -7,12 +7,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use netconform::dut::Target;
-use netconform::dut::bridge::LinuxBridge;
-use netconform::dut::linux::LinuxTarget;
+use netconform::dut::build::DutKind;
 use netconform::engine::{self, CheckReport};
+use netconform::models::profile::ProfileName;
 use netconform::suites;
-use netconform::suites::tcp::scenario::{ProfileName, TcpScenario};
 
 /// Protocol conformance and fuzz harness for TCP/IP stacks.
 ///
@@ -38,8 +36,8 @@ enum Command {
     Certify {
         /// The stack under test: `linux`, `smoltcp`, or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
-        #[arg(long, default_value = "linux", value_parser = parse_target)]
-        target: TargetKind,
+        #[arg(long, default_value = "linux", value_parser = DutKind::parse)]
+        target: DutKind,
         /// Where per-check traces (text and pcap) and summary.json are written.
         #[arg(long, default_value = "netconform-report")]
         out: PathBuf,
@@ -88,8 +86,8 @@ enum Command {
         file: PathBuf,
         /// The stack under test: `linux`, `smoltcp`, or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
-        #[arg(long, default_value = "linux", value_parser = parse_target)]
-        target: TargetKind,
+        #[arg(long, default_value = "linux", value_parser = DutKind::parse)]
+        target: DutKind,
         /// Override the profile stored in the scenario.
         #[arg(long, value_enum)]
         profile: Option<Profile>,
@@ -241,82 +239,6 @@ impl From<Profile> for ProfileName {
     }
 }
 
-/// The stack under test, as `--target` names it.
-#[derive(Clone, Debug)]
-enum TargetKind {
-    /// `linux`: the running Linux kernel, in throwaway network namespaces.
-    Linux,
-    /// `smoltcp`: smoltcp in-process, on a virtual clock.
-    Smoltcp,
-    /// `external:CONFIG`: a stack behind an interface, driven by an agent (see
-    /// docs/agent-protocol.md); CONFIG is the agent's TOML file, read once at start.
-    External(Box<netconform::dut::external::ExternalConfig>),
-}
-
-impl TargetKind {
-    /// The name reports use for the target before it is built.
-    fn label(&self) -> String {
-        match self {
-            TargetKind::Linux => "linux".into(),
-            TargetKind::Smoltcp => "smoltcp".into(),
-            TargetKind::External(config) => config.stack.clone(),
-        }
-    }
-
-    /// Whether building it needs network namespaces (root).
-    fn needs_netns(&self) -> bool {
-        !matches!(self, TargetKind::Smoltcp)
-    }
-}
-
-fn parse_target(text: &str) -> Result<TargetKind, String> {
-    match text {
-        "linux" => Ok(TargetKind::Linux),
-        "smoltcp" => Ok(TargetKind::Smoltcp),
-        _ => match text.strip_prefix("external:") {
-            Some("") => Err("external: needs the agent's config file: external:PATH".into()),
-            Some(path) => netconform::dut::external::ExternalConfig::load(path.as_ref())
-                .map(|c| TargetKind::External(Box::new(c)))
-                .map_err(|e| e.to_string()),
-            None => Err(format!(
-                "unknown target {text:?}: expected linux, smoltcp or external:CONFIG"
-            )),
-        },
-    }
-}
-
-/// A fresh target of `kind` for a check that needs `needs`. On Linux a switch check gets
-/// the Linux bridge, a router check a router namespace, a TLS check rustls, every other
-/// check a host stack; smoltcp and external stacks are hosts, and the checks that need
-/// more answer `unsupported` at their first such event.
-fn make_target(
-    kind: &TargetKind,
-    needs: &engine::Needs,
-) -> Result<Box<dyn Target>, netconform::dut::TargetError> {
-    match kind {
-        TargetKind::Linux => {
-            if let Some(bridge) = netconform::dut::bridge::bridge_config_for(needs) {
-                return Ok(Box::new(LinuxBridge::new(bridge)?));
-            }
-            if needs.tls {
-                return Ok(Box::new(netconform::dut::tls::RustlsTarget::new()?));
-            }
-            if let Some(router) = netconform::dut::router::router_config_for(needs) {
-                return Ok(Box::new(netconform::dut::router::LinuxRouter::new(router)?));
-            }
-            Ok(Box::new(LinuxTarget::new(
-                netconform::dut::linux::lab_config_for(needs),
-            )?))
-        }
-        TargetKind::Smoltcp => Ok(Box::new(netconform::dut::smoltcp::SmoltcpTarget::new(
-            netconform::dut::smoltcp::smoltcp_config_for(needs),
-        )?)),
-        TargetKind::External(config) => Ok(Box::new(
-            netconform::dut::external::ExternalTarget::new(config, needs)?,
-        )),
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -344,7 +266,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let _hog = hog.then(CpuHog::start);
             let profile = profile.map_or_else(
                 || match target {
-                    TargetKind::Linux => ProfileName::Linux,
+                    DutKind::Linux => ProfileName::Linux,
                     _ => ProfileName::Rfc,
                 },
                 Into::into,
@@ -526,82 +448,39 @@ fn fuzz(command: FuzzCommand) -> Result<ExitCode> {
     }
 }
 
-fn replay(
-    file: &std::path::Path,
-    kind: TargetKind,
-    profile: Option<ProfileName>,
-) -> Result<ExitCode> {
+fn replay(file: &std::path::Path, kind: DutKind, profile: Option<ProfileName>) -> Result<ExitCode> {
+    use netconform::engine::scenario::{ScenarioOutcome, replay};
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    if let Ok(arp) = serde_json::from_str::<netconform::suites::arp::scenario::ArpScenario>(&text) {
-        return replay_arp(&arp, kind, profile);
-    }
-    let mut scenario: TcpScenario = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a netconform TCP scenario", file.display()))?;
+    let mut scenario = suites::load_scenario(&text)
+        .with_context(|| format!("{} is not a netconform scenario", file.display()))?;
     if let Some(p) = profile {
-        scenario.profile = p;
+        scenario.set_profile(p);
     }
     if kind.needs_netns() {
         netconform::sandbox::check_privileges()?;
     }
-    let mut target = make_target(&kind, &netconform::engine::Needs::scenario(scenario.ipv6))?;
-    let mut session = netconform::engine::Session::with_profile(target.as_mut(), scenario.profile);
-    let result = netconform::suites::tcp::scenario::run_scenario(&mut session, &scenario, 10_000);
-    println!(
-        "scenario {} ({:?} profile, {} events)",
-        scenario.name,
-        scenario.profile,
-        scenario.events.len()
-    );
-    println!("{}", session.trace().render(session.host_names()));
-    match result {
-        Ok(()) => {
-            println!("PASS: the stack agrees with the model");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(netconform::engine::CheckError::Target { step, source }) => {
-            Err(anyhow::anyhow!("{step}: {source}"))
-        }
-        Err(e) => {
-            println!("FAIL: {}", e.to_string().replace("; ", "\n"));
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
-/// Replays a saved ARP scenario (`fixtures/arp-regressions/*.json`).
-fn replay_arp(
-    scenario: &netconform::suites::arp::scenario::ArpScenario,
-    kind: TargetKind,
-    profile: Option<ProfileName>,
-) -> Result<ExitCode> {
-    use netconform::suites::arp::scenario::{ScenarioOutcome, run_arp_scenario};
-    let profile = profile.unwrap_or(ProfileName::Linux);
-    if kind.needs_netns() {
-        netconform::sandbox::check_privileges()?;
-    }
-    let mut target = make_target(&kind, &netconform::engine::Needs::IPV4)?;
-    let mut session = netconform::engine::Session::with_profile(target.as_mut(), profile);
-    let result = run_arp_scenario(
-        &mut session,
-        scenario,
-        &netconform::suites::arp::profile_of(profile),
+    let mut target = kind.build(&scenario.needs())?;
+    let replayed = replay(
+        scenario.as_ref(),
+        target.as_mut(),
+        profile.unwrap_or(ProfileName::Linux),
     );
     println!(
-        "ARP scenario {} ({profile:?} profile, {} steps)",
-        scenario.name,
-        scenario.steps.len()
+        "{} {} ({:?} profile, {} steps)",
+        scenario.kind(),
+        scenario.name(),
+        replayed.profile,
+        scenario.len()
     );
-    println!("{}", session.trace().render(session.host_names()));
-    match result {
-        Ok(ScenarioOutcome::Agreed { frames, entries }) => {
-            println!(
-                "PASS: the stack agrees with the model ({frames} frames, {entries} neighbour entries)"
-            );
+    println!("{}", replayed.trace);
+    match replayed.result {
+        Ok(ScenarioOutcome::Agreed { summary }) => {
+            println!("PASS: the stack agrees with the model ({summary})");
             Ok(ExitCode::SUCCESS)
         }
-        Ok(ScenarioOutcome::Redrawn) => {
-            println!("INCONCLUSIVE: the stack drew a new reachable time mid-run; run it again");
+        Ok(ScenarioOutcome::Inconclusive { reason }) => {
+            println!("INCONCLUSIVE: {reason}");
             Ok(ExitCode::from(2))
         }
         Err(netconform::engine::CheckError::Target { step, source }) => {
@@ -618,7 +497,7 @@ fn replay_arp(
 /// the working directory when it exists, else the reviewed file built into netconform for
 /// the built-in targets, else none. Every entry must name a check of the catalogue.
 fn load_deviations(
-    kind: &TargetKind,
+    kind: &DutKind,
     given: Option<&std::path::Path>,
 ) -> Result<netconform::report::Deviations> {
     use netconform::report::{Deviations, deviations};
@@ -629,9 +508,9 @@ fn load_deviations(
         Deviations::load(&file)?
     } else {
         let built_in = match kind {
-            TargetKind::Linux => Some(include_str!("../deviations/linux.toml")),
-            TargetKind::Smoltcp => Some(include_str!("../deviations/smoltcp.toml")),
-            TargetKind::External(_) => None,
+            DutKind::Linux => Some(include_str!("../deviations/linux.toml")),
+            DutKind::Smoltcp => Some(include_str!("../deviations/smoltcp.toml")),
+            DutKind::External(_) => None,
         };
         match built_in {
             Some(text) => Deviations::parse(text, &file)?,
@@ -645,7 +524,7 @@ fn load_deviations(
 
 #[allow(clippy::too_many_arguments)]
 fn certify(
-    kind: TargetKind,
+    kind: DutKind,
     out: &std::path::Path,
     jobs: usize,
     only: Option<&str>,
@@ -690,7 +569,7 @@ fn certify(
             names.join(", ")
         );
     }
-    let factory = |spec: &engine::CheckSpec| make_target(&kind, &spec.needs);
+    let factory = |spec: &engine::CheckSpec| kind.build(&spec.needs);
     let accepted = load_deviations(&kind, deviations_file)?;
     let progress = Bar::new(checks.len());
     let summary = engine::run_checks(&name, &checks, &factory, jobs, profile, &progress);
@@ -729,7 +608,7 @@ fn exit_status(status: netconform::report::Status) -> u8 {
 /// stability of every verdict (see [`netconform::report::stability`]).
 #[allow(clippy::too_many_arguments)]
 fn soak(
-    kind: &TargetKind,
+    kind: &DutKind,
     out: &std::path::Path,
     jobs: usize,
     only: Option<&str>,

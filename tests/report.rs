@@ -10,15 +10,15 @@ use common::report_data::*;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use netconform::engine::Counterexample;
 use netconform::engine::runner::{CheckReport, FailedRun, RunSummary};
-use netconform::engine::session::Counterexample;
 use netconform::engine::{Clause, Verdict};
 use netconform::report::{
     self, Classification, DeviationError, DeviationKind, Deviations, Outcome, Report, Status,
     deviations::classify, ladder::RowKind,
 };
 use netconform::suites::tcp::scenario::{
-    PeerSegment, ProfileName, SegmentKind, TcpEvent, TcpScenario,
+    PeerSegment, ProfileName, SegmentKind, TcpEvent, TcpScenario, TcpScenarioRun,
 };
 use netconform::time::Instant;
 use netconform::trace::{Direction, Trace};
@@ -132,11 +132,13 @@ fn listen_failure() -> CheckReport {
             TcpEvent::Peer(PeerSegment::next(SegmentKind::Ack)),
         ],
     };
-    c.counterexample = Some(Counterexample::TcpScenario {
-        scenario,
-        peer_port: 40000,
+    c.counterexample = Some(Counterexample::Scenario {
+        scenario: Box::new(TcpScenarioRun {
+            scenario,
+            peer_port: 40000,
+        }),
         shrunk: true,
-        original_events: 6,
+        original_steps: 6,
     });
     let mut ct = Trace::default();
     ct.push_call(Instant::ZERO, "listen(dut:80)", "Ok");

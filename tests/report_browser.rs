@@ -31,12 +31,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant as WallClock};
 
 use base64::Engine as _;
+use netconform::engine::Counterexample;
 use netconform::engine::Verdict;
 use netconform::engine::runner::{CheckReport, FailedRun, RunSummary};
-use netconform::engine::session::Counterexample;
 use netconform::report::{self, Deviations, Report};
 use netconform::suites::tcp::scenario::{
-    PeerSegment, ProfileName, SegmentKind, TcpEvent, TcpScenario,
+    PeerSegment, ProfileName, SegmentKind, TcpEvent, TcpScenario, TcpScenarioRun,
 };
 use netconform::time::Instant;
 use netconform::trace::{Direction, Trace};
@@ -608,11 +608,13 @@ fn cell(i: usize, fail_every: usize, data: u32) -> CheckReport {
             ],
         };
         (
-            Some(Counterexample::TcpScenario {
-                scenario,
-                peer_port: 40000,
+            Some(Counterexample::Scenario {
+                scenario: Box::new(TcpScenarioRun {
+                    scenario,
+                    peer_port: 40000,
+                }),
                 shrunk: true,
-                original_events: 12,
+                original_steps: 12,
             }),
             Some(FailedRun {
                 trace: trace.clone(),

@@ -411,19 +411,25 @@ fn shipped_deviations_are_not_stale() {
 /// fails again on a fresh target.
 #[test]
 fn matrix_counterexample_is_shrunk_and_replays() {
+    use netconform::engine::Counterexample;
     use netconform::engine::Session;
-    use netconform::engine::session::Counterexample;
-    use netconform::suites::tcp::scenario::{TcpScenario, run_scenario};
+    use netconform::suites::tcp::scenario::{TcpScenario, TcpScenarioRun, run_scenario};
     let report = run("tcp.matrix.v4.last-ack");
     assert_eq!(report.verdict.label(), "FAIL");
-    let Some(Counterexample::TcpScenario {
+    let Some(Counterexample::Scenario {
         scenario,
-        peer_port,
         shrunk,
-        original_events,
+        original_steps: original_events,
     }) = &report.counterexample
     else {
-        panic!("no TCP counterexample: {:?}", report.counterexample);
+        panic!("no scenario counterexample: {:?}", report.counterexample);
+    };
+    let Some(TcpScenarioRun {
+        scenario,
+        peer_port,
+    }) = scenario.as_any().downcast_ref::<TcpScenarioRun>()
+    else {
+        panic!("not a TCP scenario: {scenario:?}");
     };
     assert!(*shrunk, "not shrunk");
     assert!(
@@ -467,7 +473,7 @@ fn matrix_counterexample_is_shrunk_and_replays() {
 /// --only` runs it again).
 #[test]
 fn fixed_check_keeps_its_script() {
-    use netconform::engine::session::Counterexample;
+    use netconform::engine::Counterexample;
     let report = run("tcp.closed-port.syn");
     assert_eq!(report.verdict.label(), "FAIL");
     let Some(Counterexample::Script { steps }) = &report.counterexample else {

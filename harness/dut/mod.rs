@@ -20,6 +20,7 @@
 
 pub mod agent;
 pub mod bridge;
+pub mod build;
 pub mod external;
 pub mod linux;
 pub mod needs;

@@ -19,10 +19,12 @@
 pub mod clause;
 pub mod expect;
 pub mod runner;
+pub mod scenario;
 pub mod session;
 
 pub use clause::Clause;
 pub use runner::{CheckReport, Progress, RunSummary, run_checks};
+pub use scenario::{Counterexample, Scenario, ScenarioOutcome};
 pub use session::{CheckError, Session};
 
 pub use crate::dut::needs::{Needs, RouterNeeds, SwitchNeeds};

@@ -10,9 +10,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::dut::{Target, TargetError};
-use crate::engine::session::Counterexample;
+use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome};
 use crate::engine::{CheckError, CheckSpec, Clause, Session, Verdict};
-use crate::suites::tcp::scenario::ProfileName;
+use crate::models::profile::ProfileName;
 use crate::trace::{HostNames, Trace};
 
 /// Makes a fresh target for one check (the check says what it needs, e.g. IPv6).
@@ -257,14 +257,10 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
             }
         }
     };
-    if let Some(Counterexample::TcpScenario {
-        scenario,
-        peer_port,
-        ..
-    }) = report.counterexample.clone()
+    if let Some(Counterexample::Scenario { scenario, .. }) = report.counterexample.clone()
         && matches!(report.verdict, Verdict::Fail { .. })
     {
-        let (shrunk, trace) = shrink_tcp(spec, factory, profile, &scenario, peer_port);
+        let (shrunk, trace) = shrink(spec, factory, profile, scenario.as_ref());
         report.counterexample = Some(shrunk);
         report.counterexample_run = trace;
     }
@@ -359,71 +355,61 @@ fn failure_signature(error: &CheckError) -> Option<String> {
 /// Most trial runs a shrink makes (each on a fresh target).
 const SHRINK_TRIALS: usize = 40;
 
-/// Shrinks a failing TCP scenario by deleting events one at a time (to a fixpoint) while a
-/// fresh target still fails it the same way. The scenario is first run again unchanged: a
-/// failure that does not come back is reported unshrunk. Returns the counterexample and the
-/// trace of its last failing run.
-fn shrink_tcp(
+/// Shrinks a failing scenario of any suite by deleting steps one at a time (to a fixpoint)
+/// while a fresh target still fails it the same way. The scenario is first run again
+/// unchanged: a failure that does not come back is reported unshrunk. Returns the
+/// counterexample and the trace of its last failing run.
+pub fn shrink(
     spec: &CheckSpec,
     factory: &TargetFactory<'_>,
     profile: ProfileName,
-    scenario: &crate::suites::tcp::scenario::TcpScenario,
-    peer_port: u16,
+    scenario: &dyn Scenario,
 ) -> (Counterexample, Option<FailedRun>) {
-    let trial =
-        |candidate: &crate::suites::tcp::scenario::TcpScenario| -> Option<(String, FailedRun)> {
-            catch_unwind(AssertUnwindSafe(|| {
-                let mut target = factory(spec).ok()?;
-                let mut session = Session::with_profile(target.as_mut(), profile);
-                let error =
-                    crate::suites::tcp::scenario::run_scenario(&mut session, candidate, peer_port)
-                        .err()?;
-                let signature = failure_signature(&error)?;
-                let expected = expected_of(&session, &error);
-                let trace = session.into_trace();
-                let differences = match verdict_of(&error) {
-                    Verdict::Fail { differences, .. } => differences,
-                    _ => Vec::new(),
-                };
-                Some((
-                    signature,
-                    FailedRun {
-                        failed_at: failure_index(&trace, &error),
-                        trace,
-                        expected,
-                        differences,
-                    },
-                ))
-            }))
-            .ok()
-            .flatten()
-        };
-    let unshrunk = |run| {
-        (
-            Counterexample::TcpScenario {
-                scenario: scenario.clone(),
-                peer_port,
-                shrunk: false,
-                original_events: scenario.events.len(),
-            },
-            run,
-        )
+    let trial = |candidate: &dyn Scenario| -> Option<(String, FailedRun)> {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut target = factory(spec).ok()?;
+            let mut session = Session::with_profile(target.as_mut(), profile);
+            let error = match candidate.run(&mut session) {
+                Err(error) => error,
+                Ok(ScenarioOutcome::Agreed { .. } | ScenarioOutcome::Inconclusive { .. }) => {
+                    return None;
+                }
+            };
+            let signature = failure_signature(&error)?;
+            let expected = expected_of(&session, &error);
+            let trace = session.into_trace();
+            let differences = match verdict_of(&error) {
+                Verdict::Fail { differences, .. } => differences,
+                _ => Vec::new(),
+            };
+            Some((
+                signature,
+                FailedRun {
+                    failed_at: failure_index(&trace, &error),
+                    trace,
+                    expected,
+                    differences,
+                },
+            ))
+        }))
+        .ok()
+        .flatten()
     };
+    let original_steps = scenario.len();
     let Some((signature, mut run)) = trial(scenario) else {
-        return unshrunk(None);
+        return (Counterexample::scenario(scenario.clone_box()), None);
     };
-    let mut best = scenario.clone();
+    let mut best = scenario.clone_box();
     let mut trials = 1;
     let mut progress = true;
     while progress && trials < SHRINK_TRIALS {
         progress = false;
-        let mut i = best.events.len();
+        let mut i = best.len();
         while i > 0 && trials < SHRINK_TRIALS {
             i -= 1;
-            let mut candidate = best.clone();
-            candidate.events.remove(i);
+            let candidate = best.without_step(i);
             trials += 1;
-            if let Some((s, r)) = trial(&candidate)
+            if let Some((s, r)) = trial(candidate.as_ref())
                 && s == signature
             {
                 best = candidate;
@@ -432,21 +418,21 @@ fn shrink_tcp(
             }
         }
     }
-    let shrunk = best.events.len() < scenario.events.len();
+    let shrunk = best.len() < original_steps;
     if shrunk {
-        best.name = format!(
-            "{} (shrunk to {} of {} events)",
-            scenario.name,
-            best.events.len(),
-            scenario.events.len()
+        let name = format!(
+            "{} (shrunk to {} of {} steps)",
+            scenario.name(),
+            best.len(),
+            original_steps
         );
+        best.set_name(name);
     }
     (
-        Counterexample::TcpScenario {
+        Counterexample::Scenario {
             scenario: best,
-            peer_port,
             shrunk,
-            original_events: scenario.events.len(),
+            original_steps,
         },
         Some(run),
     )

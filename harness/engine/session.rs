@@ -14,7 +14,8 @@ use crate::dut::{
     TcpSocketState, TcpState,
 };
 use crate::engine::expect::{Expectation, Observed};
-use crate::suites::tcp::scenario::ProfileName;
+use crate::engine::scenario::Counterexample;
+use crate::models::profile::ProfileName;
 use crate::time::Duration;
 use crate::trace::{HostNames, Trace};
 use crate::wire::{Frame, MacAddr, Network};
@@ -65,66 +66,6 @@ pub enum CheckError {
         /// The target's error.
         source: TargetError,
     },
-}
-
-/// The smallest input known to make a check fail, kept by the session for the report.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Counterexample {
-    /// A TCP scenario (replayable with `netconform replay`).
-    TcpScenario {
-        /// The scenario.
-        scenario: crate::suites::tcp::scenario::TcpScenario,
-        /// The peer's port it ran with.
-        peer_port: u16,
-        /// True when the runner shrank it (removed events while the failure stayed the same).
-        shrunk: bool,
-        /// Events of the scenario as it came from the check, before shrinking.
-        original_events: usize,
-    },
-    /// An ARP scenario (replayable with `netconform replay`).
-    ArpScenario {
-        /// The scenario.
-        scenario: crate::suites::arp::scenario::ArpScenario,
-    },
-    /// A check with a fixed script (not generated, so not shrinkable): what the harness did,
-    /// in order, up to the observation that failed (frames it sent, calls, controls).
-    /// `netconform certify --only <check>` runs it again.
-    Script {
-        /// One line per action.
-        steps: Vec<String>,
-    },
-}
-
-impl Counterexample {
-    /// The events, one line each, for reports.
-    pub fn event_lines(&self) -> Vec<String> {
-        let line = |v: serde_json::Result<String>| v.unwrap_or_else(|e| format!("<{e}>"));
-        match self {
-            Counterexample::TcpScenario { scenario, .. } => scenario
-                .events
-                .iter()
-                .map(|e| line(serde_json::to_string(e)))
-                .collect(),
-            Counterexample::ArpScenario { scenario } => scenario
-                .steps
-                .iter()
-                .map(|s| line(serde_json::to_string(s)))
-                .collect(),
-            Counterexample::Script { steps } => steps.clone(),
-        }
-    }
-
-    /// The file `netconform replay` runs, as JSON (`None` for a fixed script, which
-    /// `certify --only` runs again).
-    pub fn replay_json(&self) -> Option<String> {
-        let v = match self {
-            Counterexample::TcpScenario { scenario, .. } => serde_json::to_string_pretty(scenario),
-            Counterexample::ArpScenario { scenario } => serde_json::to_string_pretty(scenario),
-            Counterexample::Script { .. } => return None,
-        };
-        Some(v.unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")))
-    }
 }
 
 /// One check's conversation with one target.

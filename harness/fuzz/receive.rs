@@ -16,9 +16,10 @@ use crate::dut::{
 };
 use crate::engine::runner::verdict_of;
 use crate::engine::{Session, Verdict};
+use crate::models::profile::ProfileName;
 use crate::models::tcp::State;
 use crate::suites::tcp::matrix::path_to;
-use crate::suites::tcp::scenario::{ProfileName, TcpScenario, run_scenario};
+use crate::suites::tcp::scenario::{TcpScenario, run_scenario};
 use crate::trace::Trace;
 use crate::wire::{Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Transport};
 

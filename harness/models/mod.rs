@@ -8,6 +8,7 @@
 pub mod arp;
 pub mod forward;
 pub mod nat;
+pub mod profile;
 pub mod route;
 pub mod seq;
 pub mod switch;

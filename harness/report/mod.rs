@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::runner::{CheckReport, RunSummary};
-use crate::engine::session::Counterexample;
+use crate::engine::scenario::Counterexample;
 use crate::engine::{Clause, Verdict};
 
 pub use deviations::{Classification, Deviation, DeviationError, DeviationKind, Deviations};
@@ -188,8 +188,8 @@ pub struct Artifacts {
 /// The minimal failing input of a check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterexampleEntry {
-    /// `tcp-scenario`, `arp-scenario` or `script` (a fixed check's actions up to the
-    /// failure).
+    /// The scenario's kind (`tcp-scenario`, `arp-scenario`, `switch-scenario`) or `script`
+    /// (a fixed check's actions up to the failure).
     pub kind: String,
     /// True when the runner shrank it.
     pub shrunk: bool,
@@ -342,15 +342,6 @@ pub fn family_of(id: &str) -> String {
     }
 }
 
-/// The counterexample's kind name, as in its JSON (`tcp-scenario`, `arp-scenario`).
-fn counterexample_kind(c: &Counterexample) -> &'static str {
-    match c {
-        Counterexample::TcpScenario { .. } => "tcp-scenario",
-        Counterexample::ArpScenario { .. } => "arp-scenario",
-        Counterexample::Script { .. } => "script",
-    }
-}
-
 fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<usize>) {
     let mut matched = Vec::new();
     let (outcome, step, differences, reason, classification) = match &check.verdict {
@@ -397,17 +388,15 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
     let counterexample = check.counterexample.as_ref().filter(|_| failed).map(|c| {
         let events = c.event_lines();
         let (shrunk, original_events) = match c {
-            Counterexample::TcpScenario {
+            Counterexample::Scenario {
                 shrunk,
-                original_events,
+                original_steps,
                 ..
-            } => (*shrunk, *original_events),
-            Counterexample::ArpScenario { .. } | Counterexample::Script { .. } => {
-                (false, events.len())
-            }
+            } => (*shrunk, *original_steps),
+            Counterexample::Script { .. } => (false, events.len()),
         };
         CounterexampleEntry {
-            kind: counterexample_kind(c).into(),
+            kind: c.kind().into(),
             shrunk,
             original_events,
             events,

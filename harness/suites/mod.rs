@@ -20,20 +20,148 @@ pub mod switch;
 pub mod tcp;
 pub mod tls;
 
-use crate::engine::CheckSpec;
+use crate::engine::{CheckSpec, Scenario};
+
+/// One protocol's suite, as the engine and the command line find it.
+#[derive(Debug, Clone, Copy)]
+pub struct Suite {
+    /// The protocol's name (`tcp`, `arp`, ...): every check id of the suite starts with it.
+    pub name: &'static str,
+    /// Its checks, in the order `certify` runs them.
+    pub checks: &'static [&'static [CheckSpec]],
+    /// The kind of its scenario files (`tcp-scenario`), when it has scenarios.
+    pub scenario_kind: Option<&'static str>,
+    /// Reads one of its scenario files.
+    pub load_scenario: Option<LoadScenario>,
+}
+
+/// Reads a suite's scenario from a file's JSON.
+pub type LoadScenario = fn(&serde_json::Value) -> Result<Box<dyn Scenario>, serde_json::Error>;
+
+/// Every suite, in the order `certify` runs them.
+pub const SUITES: &[Suite] = &[
+    Suite {
+        name: "arp",
+        checks: &[arp::CHECKS],
+        scenario_kind: Some(arp::scenario::ArpScenario::KIND),
+        load_scenario: Some(|v| {
+            serde_json::from_value::<arp::scenario::ArpScenario>(v.clone())
+                .map(|s| Box::new(s) as Box<dyn Scenario>)
+        }),
+    },
+    Suite {
+        name: "tcp",
+        checks: &[tcp::basic::CHECKS, tcp::timers::CHECKS, tcp::checks::CHECKS],
+        scenario_kind: Some(tcp::scenario::TcpScenarioRun::KIND),
+        load_scenario: Some(|v| {
+            tcp::scenario::TcpScenarioRun::from_json(v).map(|s| Box::new(s) as Box<dyn Scenario>)
+        }),
+    },
+    Suite {
+        name: "switch",
+        checks: &[switch::CHECKS],
+        scenario_kind: Some(switch::SwitchScenarioRun::KIND),
+        load_scenario: Some(|v| {
+            switch::SwitchScenarioRun::from_json(v).map(|s| Box::new(s) as Box<dyn Scenario>)
+        }),
+    },
+    Suite {
+        name: "route",
+        checks: &[route::CHECKS],
+        scenario_kind: None,
+        load_scenario: None,
+    },
+    Suite {
+        name: "forward",
+        checks: &[forward::CHECKS],
+        scenario_kind: None,
+        load_scenario: None,
+    },
+    Suite {
+        name: "nat",
+        checks: &[nat::CHECKS],
+        scenario_kind: None,
+        load_scenario: None,
+    },
+    Suite {
+        name: "tls",
+        checks: &[tls::CHECKS],
+        scenario_kind: None,
+        load_scenario: None,
+    },
+];
+
+/// The suite of protocol `name`.
+pub fn suite(name: &str) -> Option<&'static Suite> {
+    SUITES.iter().find(|s| s.name == name)
+}
 
 /// Every check netconform knows, in the order `certify` runs them.
 pub fn catalogue() -> Vec<CheckSpec> {
-    [
-        arp::CHECKS,
-        tcp::basic::CHECKS,
-        tcp::timers::CHECKS,
-        tcp::checks::CHECKS,
-        switch::CHECKS,
-        route::CHECKS,
-        forward::CHECKS,
-        nat::CHECKS,
-        tls::CHECKS,
-    ]
-    .concat()
+    SUITES
+        .iter()
+        .flat_map(|s| s.checks.iter().flat_map(|c| c.iter().copied()))
+        .collect()
+}
+
+/// A scenario file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioFileError {
+    /// Not JSON at all.
+    #[error("not a JSON file: {0}")]
+    NotJson(serde_json::Error),
+    /// The file names a kind no suite reads.
+    #[error("unknown scenario kind {kind:?}: expected one of {known}")]
+    UnknownKind {
+        /// The kind the file names.
+        kind: String,
+        /// The kinds the suites read.
+        known: String,
+    },
+    /// The file names its kind but does not fit it.
+    #[error("not a valid {kind}: {source}")]
+    Invalid {
+        /// The kind.
+        kind: &'static str,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+    /// The file names no kind, and no suite's scenario fits it.
+    #[error("no suite reads this file (it names no \"kind\"; tried {tried})")]
+    NoSuiteFits {
+        /// What each suite said, `kind: error` each.
+        tried: String,
+    },
+}
+
+/// Reads a scenario file of any suite: its `"kind"` names the suite; a file without one
+/// (regression files written before kinds existed) is tried against each suite in turn.
+pub fn load_scenario(text: &str) -> Result<Box<dyn Scenario>, ScenarioFileError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(ScenarioFileError::NotJson)?;
+    let loaders = || {
+        SUITES
+            .iter()
+            .filter_map(|s| Some((s.scenario_kind?, s.load_scenario?)))
+    };
+    if let Some(kind) = value.get("kind").and_then(serde_json::Value::as_str) {
+        let Some((kind, load)) = loaders().find(|(k, _)| *k == kind) else {
+            return Err(ScenarioFileError::UnknownKind {
+                kind: kind.into(),
+                known: loaders().map(|(k, _)| k).collect::<Vec<_>>().join(", "),
+            });
+        };
+        return load(&value).map_err(|source| ScenarioFileError::Invalid { kind, source });
+    }
+    let mut tried = Vec::new();
+    for (kind, load) in loaders() {
+        match load(&value) {
+            Ok(scenario) => return Ok(scenario),
+            Err(e) => tried.push(format!("{kind}: {e}")),
+        }
+    }
+    Err(ScenarioFileError::NoSuiteFits {
+        tried: tried.join("; "),
+    })
 }

@@ -13,10 +13,10 @@ pub mod scenario;
 
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
+use crate::models::profile::ProfileName;
 use crate::suites::arp::scenario::{
     ArpKind, ArpScenario, BadArp, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
 };
-use crate::suites::tcp::scenario::ProfileName;
 
 /// RFC 826, "Packet Generation".
 pub const REQUEST: Clause = Clause {

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dut::{Control, StateAnswer, StateQuery, TargetError};
 use crate::engine::expect::Observed;
-use crate::engine::{CheckError, Session};
+use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome as Outcome, with_kind};
+use crate::engine::{CheckError, Needs, Session};
 use crate::models::arp::{
     ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, HostConfig, Nud, Output, Packet,
     PacketId, Timed,
@@ -351,9 +352,7 @@ pub fn run_arp_scenario(
     if let Err(e) = &result
         && !matches!(e, CheckError::Target { .. })
     {
-        session.offer_counterexample(crate::engine::session::Counterexample::ArpScenario {
-            scenario: scenario.clone(),
-        });
+        session.offer_counterexample(Counterexample::scenario(Box::new(scenario.clone())));
     }
     result
 }
@@ -1053,5 +1052,71 @@ fn describe_kernel(state: NudState, mac: Option<MacAddr>, probes: Option<u32>) -
     match mac {
         Some(m) => format!("{name} {m} probes {probes}"),
         None => format!("{name} probes {probes}"),
+    }
+}
+
+impl ArpScenario {
+    /// The kind in files and reports.
+    pub const KIND: &'static str = "arp-scenario";
+}
+
+impl Scenario for ArpScenario {
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::IPV4
+    }
+
+    fn step_lines(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .map(|s| serde_json::to_string(s).unwrap_or_else(|e| format!("<{e}>")))
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn without_step(&self, index: usize) -> Box<dyn Scenario> {
+        let mut copy = self.clone();
+        if index < copy.steps.len() {
+            copy.steps.remove(index);
+        }
+        Box::new(copy)
+    }
+
+    fn run(&self, session: &mut Session<'_>) -> Result<Outcome, CheckError> {
+        let profile = crate::suites::arp::profile_of(session.profile());
+        Ok(match run_arp_scenario(session, self, &profile)? {
+            ScenarioOutcome::Agreed { frames, entries } => Outcome::Agreed {
+                summary: format!("{frames} frames and {entries} neighbour entries compared"),
+            },
+            ScenarioOutcome::Redrawn => Outcome::Inconclusive {
+                reason: "the stack drew a new reachable time mid-run; run it again".into(),
+            },
+        })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        with_kind(Self::KIND, serde_json::to_value(self).unwrap_or_default())
+    }
+
+    fn clone_box(&self) -> Box<dyn Scenario> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

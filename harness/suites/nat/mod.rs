@@ -33,8 +33,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
 use crate::models::nat::{Flow, Mapping, NatProfile, NatTable, Prediction};
+use crate::models::profile::ProfileName;
 use crate::sandbox::ConntrackEntry;
-use crate::suites::tcp::scenario::ProfileName;
 use crate::time::Duration;
 use crate::wire::{
     ArpOperation, Frame, Icmpv4Message, Ipv4Packet, MacAddr, Network, TcpFlags, TcpSegment,

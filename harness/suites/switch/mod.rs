@@ -43,9 +43,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::dut::{FdbEntry, FdbState, StateAnswer, StateQuery, TargetError};
+use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome, with_kind};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session, SwitchNeeds};
+use crate::models::profile::ProfileName;
 use crate::models::switch::{FdbView, FrameHeader, Port, Presence, Switch, SwitchProfile};
-use crate::suites::tcp::scenario::ProfileName;
 use crate::time::{Duration, Instant};
 use crate::wire::{Frame, MacAddr};
 
@@ -387,7 +388,123 @@ fn target_err(step: &str, source: TargetError) -> CheckError {
 
 /// Runs `scenario` on the session's target, every step compared with the model; `nonce`
 /// makes the station addresses of this run unique (0..=0xfe). Returns what the run saw.
+/// A disagreement offers the scenario as the check's counterexample (the runner shrinks
+/// it, and `netconform replay` runs its file).
 pub fn run_switch_scenario(
+    session: &mut Session<'_>,
+    scenario: &SwitchScenario,
+    nonce: u8,
+) -> Result<ScenarioStats, CheckError> {
+    let result = run_compared(session, scenario, nonce);
+    if let Err(e) = &result
+        && !matches!(e, CheckError::Target { .. })
+    {
+        session.offer_counterexample(Counterexample::scenario(Box::new(SwitchScenarioRun {
+            scenario: scenario.clone(),
+            nonce,
+        })));
+    }
+    result
+}
+
+/// A switch scenario with the nonce it ran with: what the engine keeps as a
+/// counterexample, shrinks and replays. Its file is the scenario's JSON with
+/// `"kind": "switch-scenario"` and `"nonce"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchScenarioRun {
+    /// The scenario.
+    pub scenario: SwitchScenario,
+    /// The nonce of its station addresses.
+    pub nonce: u8,
+}
+
+impl SwitchScenarioRun {
+    /// The kind in files and reports.
+    pub const KIND: &'static str = "switch-scenario";
+
+    /// Reads a scenario file (`nonce` defaults to 1).
+    pub fn from_json(value: &serde_json::Value) -> Result<SwitchScenarioRun, serde_json::Error> {
+        let scenario: SwitchScenario = serde_json::from_value(value.clone())?;
+        let nonce = value
+            .get("nonce")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u8::try_from(n).ok())
+            .unwrap_or(1);
+        Ok(SwitchScenarioRun { scenario, nonce })
+    }
+}
+
+impl Scenario for SwitchScenarioRun {
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+
+    fn name(&self) -> &str {
+        &self.scenario.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.scenario.name = name;
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            switch: Some(SwitchNeeds {
+                ports: self.scenario.ports,
+                ageing_ms: self.scenario.ageing_ms,
+            }),
+            ..Needs::IPV4
+        }
+    }
+
+    fn step_lines(&self) -> Vec<String> {
+        self.scenario.events.iter().map(|e| e.to_string()).collect()
+    }
+
+    fn len(&self) -> usize {
+        self.scenario.events.len()
+    }
+
+    fn without_step(&self, index: usize) -> Box<dyn Scenario> {
+        let mut copy = self.clone();
+        if index < copy.scenario.events.len() {
+            copy.scenario.events.remove(index);
+        }
+        Box::new(copy)
+    }
+
+    fn run(&self, session: &mut Session<'_>) -> Result<ScenarioOutcome, CheckError> {
+        let stats = run_switch_scenario(session, &self.scenario, self.nonce)?;
+        Ok(ScenarioOutcome::Agreed {
+            summary: format!(
+                "{} frames sent, {} copies and {} FDB reads compared ({} within the ageing \
+                 tolerance)",
+                stats.frames, stats.copies, stats.fdb_reads, stats.uncertain
+            ),
+        })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let mut value = with_kind(
+            Self::KIND,
+            serde_json::to_value(&self.scenario).unwrap_or_default(),
+        );
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert("nonce".into(), self.nonce.into());
+        }
+        value
+    }
+
+    fn clone_box(&self) -> Box<dyn Scenario> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn run_compared(
     session: &mut Session<'_>,
     scenario: &SwitchScenario,
     nonce: u8,

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dut::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, SocketOption, TcpState};
 use crate::engine::expect::Observed;
-use crate::engine::{CheckError, Session};
+use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome, with_kind};
+use crate::engine::{CheckError, Needs, Session};
 use crate::models::tcp::{
     self, Call, Config, Flags, Output, Profile, SegmentIn, SegmentOut, SeqFrom, State, Tcp,
 };
@@ -31,22 +32,13 @@ use crate::suites::tcp::profile::{self, Phase};
 use crate::time::Duration;
 use crate::wire::{Frame, Network, TcpFlags, TcpOption, TcpSegment, Transport};
 
-/// Which reading of the RFCs the model follows in a scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ProfileName {
-    /// RFC 9293 and RFC 5961 as written.
-    Rfc,
-    /// Linux 6.x.
-    Linux,
-}
+pub use crate::models::profile::ProfileName;
 
-impl ProfileName {
-    /// The model profile.
-    pub fn profile(self) -> Profile {
-        match self {
-            ProfileName::Rfc => Profile::rfc(),
-            ProfileName::Linux => Profile::linux(),
-        }
+/// The TCP model's profile of `name`.
+pub fn tcp_profile(name: ProfileName) -> Profile {
+    match name {
+        ProfileName::Rfc => Profile::rfc(),
+        ProfileName::Linux => Profile::linux(),
     }
 }
 
@@ -306,7 +298,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             sack: true,
             timestamps: true,
             window_scaling: true,
-            profile: scenario.profile.profile(),
+            profile: tcp_profile(scenario.profile),
         };
         Ok(ScenarioRunner {
             session,
@@ -1181,12 +1173,119 @@ pub fn run_scenario(
     if let Err(e) = &result
         && !matches!(e, CheckError::Target { .. })
     {
-        session.offer_counterexample(crate::engine::session::Counterexample::TcpScenario {
+        session.offer_counterexample(Counterexample::scenario(Box::new(TcpScenarioRun {
             scenario: scenario.clone(),
             peer_port,
-            shrunk: false,
-            original_events: scenario.events.len(),
-        });
+        })));
     }
     result
+}
+
+/// The peer port a replayed scenario uses when its file names none.
+pub const REPLAY_PEER_PORT: u16 = 10_000;
+
+/// A TCP scenario with the peer port it ran with: what the engine keeps as a
+/// counterexample, shrinks and replays. Its file is the scenario's JSON with
+/// `"kind": "tcp-scenario"` and `"peer_port"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpScenarioRun {
+    /// The scenario.
+    pub scenario: TcpScenario,
+    /// The peer's port.
+    pub peer_port: u16,
+}
+
+impl TcpScenarioRun {
+    /// The kind in files and reports.
+    pub const KIND: &'static str = "tcp-scenario";
+
+    /// Reads a scenario file (with or without `kind` and `peer_port`: the regression files
+    /// of `fixtures/tcp-regressions/` have neither).
+    pub fn from_json(value: &serde_json::Value) -> Result<TcpScenarioRun, serde_json::Error> {
+        let scenario: TcpScenario = serde_json::from_value(value.clone())?;
+        let peer_port = value
+            .get("peer_port")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(REPLAY_PEER_PORT);
+        Ok(TcpScenarioRun {
+            scenario,
+            peer_port,
+        })
+    }
+}
+
+impl Scenario for TcpScenarioRun {
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+
+    fn name(&self) -> &str {
+        &self.scenario.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.scenario.name = name;
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::scenario(self.scenario.ipv6)
+    }
+
+    fn step_lines(&self) -> Vec<String> {
+        self.scenario
+            .events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap_or_else(|e| format!("<{e}>")))
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.scenario.events.len()
+    }
+
+    fn without_step(&self, index: usize) -> Box<dyn Scenario> {
+        let mut copy = self.clone();
+        if index < copy.scenario.events.len() {
+            copy.scenario.events.remove(index);
+        }
+        Box::new(copy)
+    }
+
+    fn profile(&self) -> Option<ProfileName> {
+        Some(self.scenario.profile)
+    }
+
+    fn set_profile(&mut self, profile: ProfileName) {
+        self.scenario.profile = profile;
+    }
+
+    fn run(&self, session: &mut Session<'_>) -> Result<ScenarioOutcome, CheckError> {
+        run_scenario(session, &self.scenario, self.peer_port)?;
+        Ok(ScenarioOutcome::Agreed {
+            summary: format!(
+                "{} events, every segment and state as the model says",
+                self.scenario.events.len()
+            ),
+        })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let mut value = with_kind(
+            Self::KIND,
+            serde_json::to_value(&self.scenario).unwrap_or_default(),
+        );
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert("peer_port".into(), self.peer_port.into());
+        }
+        value
+    }
+
+    fn clone_box(&self) -> Box<dyn Scenario> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }

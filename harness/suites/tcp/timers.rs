@@ -10,10 +10,10 @@ use std::net::IpAddr;
 
 use crate::dut::{CallOutcome, Family, SocketCall, SocketId, SocketOption};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
+use crate::models::profile::ProfileName;
 use crate::models::tcp_timers::{TimerProfile, keepalive_schedule, syn_schedule};
 use crate::suites::tcp::basic::{TcpFlow, answer_arp, open};
 use crate::suites::tcp::expect::Presence;
-use crate::suites::tcp::scenario::ProfileName;
 use crate::time::{Duration, Instant};
 use crate::wire::TcpFlags;
 
