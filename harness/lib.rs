@@ -4,6 +4,7 @@
 //! - [`wire`]: frames, built and parsed (etherparse underneath), one file per protocol;
 //! - [`sandbox`]: network namespaces and veth pairs, created and removed through netlink;
 //! - [`dut`]: the devices under test behind one trait (the Linux kernel first);
+//! - [`pcap`]: captures read (pcap, pcapng, any common link type) and written, in one place;
 //! - [`trace`]: what crossed the wire, recorded, normalised, rendered and written as pcap;
 //! - [`check`]: the conformance checks and their verdicts;
 //! - [`report`]: certification reports (JSON, JUnit XML, HTML, terminal summary, comparison);
@@ -15,6 +16,7 @@ pub mod check;
 pub mod dut;
 pub mod fuzz;
 pub mod models;
+pub mod pcap;
 pub mod report;
 pub mod sandbox;
 pub mod time;
