@@ -4,6 +4,7 @@
 //! - [`wire`]: frames, built and parsed (etherparse underneath), one file per protocol;
 //! - [`sandbox`]: network namespaces and veth pairs, created and removed through netlink;
 //! - [`dut`]: the devices under test behind one trait (the Linux kernel first);
+//! - [`pcap`]: captures read (pcap, pcapng, any common link type) and written, in one place;
 //! - [`trace`]: what crossed the wire, recorded, normalised, rendered and written as pcap;
 //! - [`engine`]: sessions, runners and verdicts, for any protocol;
 //! - [`suites`]: one suite per protocol: its checks, clauses and runner glue;
@@ -16,6 +17,7 @@ pub mod dut;
 pub mod engine;
 pub mod fuzz;
 pub mod models;
+pub mod pcap;
 pub mod report;
 pub mod sandbox;
 pub mod suites;

@@ -75,6 +75,152 @@ fn trace_show_reports_a_missing_or_broken_file_without_panicking() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A capture made with `tcpdump -i any` is Linux cooked (SLL2 since libpcap 1.10, SLL
+/// before), in pcap or pcapng: `trace show` prints its frames, outgoing packets marked `>`,
+/// incoming `<`.
+#[test]
+fn trace_show_reads_linux_cooked_captures() {
+    use std::borrow::Cow;
+    use std::net::Ipv4Addr;
+
+    use netconform::wire::{Frame, MacAddr, TcpFlags, TcpSegment};
+    use pcap_file::DataLink;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    use pcap_file::pcapng::PcapNgWriter;
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+    use pcap_file::pcapng::blocks::interface_description::{
+        InterfaceDescriptionBlock, InterfaceDescriptionOption,
+    };
+
+    let (a_mac, b_mac) = (MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]));
+    let (a, b) = (Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 2));
+    let frames = [
+        Frame::tcp_v4(
+            a_mac,
+            b_mac,
+            a,
+            b,
+            TcpSegment::new(40000, 443, 7000, 0, TcpFlags::SYN),
+        )
+        .emit(),
+        Frame::tcp_v4(
+            b_mac,
+            a_mac,
+            b,
+            a,
+            TcpSegment::new(443, 40000, 9000, 7001, TcpFlags::SYN_ACK),
+        )
+        .emit(),
+        Frame::tcp_v4(
+            a_mac,
+            b_mac,
+            a,
+            b,
+            TcpSegment::new(40000, 443, 7001, 9001, TcpFlags::ACK),
+        )
+        .emit(),
+    ];
+    // The capturing host is A: its packets are outgoing (packet type 4), B's are to it (0).
+    let packet_types = [4u8, 0, 4];
+    let sll = |f: &[u8], packet_type: u8| {
+        let mut p = vec![0, packet_type, 0, 1, 0, 6];
+        p.extend(&f[6..12]);
+        p.extend([0, 0]);
+        p.extend(&f[12..]);
+        p
+    };
+    let sll2 = |f: &[u8], packet_type: u8| {
+        let mut p = f[12..14].to_vec();
+        p.extend([0, 0, 0, 0, 0, 2, 0, 1, packet_type, 6]);
+        p.extend(&f[6..12]);
+        p.extend([0, 0]);
+        p.extend(&f[14..]);
+        p
+    };
+    let pcap = |link: DataLink, packets: &[Vec<u8>]| {
+        let header = PcapHeader {
+            datalink: link,
+            ..PcapHeader::default()
+        };
+        let mut w = PcapWriter::with_header(Vec::new(), header).expect("writer");
+        for (i, p) in packets.iter().enumerate() {
+            let ts = Duration::from_micros(1_700_000_000_000_000 + i as u64 * 1500);
+            w.write_packet(&PcapPacket::new(ts, p.len() as u32, p))
+                .expect("packet");
+        }
+        w.into_writer()
+    };
+    let pcapng = |link: DataLink, packets: &[Vec<u8>]| {
+        let mut w = PcapNgWriter::new(Vec::new()).expect("writer");
+        w.write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: link,
+            snaplen: 0,
+            options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+        })
+        .expect("idb");
+        for (i, p) in packets.iter().enumerate() {
+            w.write_pcapng_block(EnhancedPacketBlock {
+                interface_id: 0,
+                timestamp: Duration::from_nanos(1_700_000_000_000_000_000 + i as u64 * 1_500_000),
+                original_len: p.len() as u32,
+                data: Cow::Borrowed(p),
+                options: vec![],
+            })
+            .expect("epb");
+        }
+        w.into_inner()
+    };
+    let as_sll: Vec<Vec<u8>> = frames
+        .iter()
+        .zip(packet_types)
+        .map(|(f, t)| sll(f, t))
+        .collect();
+    let as_sll2: Vec<Vec<u8>> = frames
+        .iter()
+        .zip(packet_types)
+        .map(|(f, t)| sll2(f, t))
+        .collect();
+    let dir = temp_dir("trace-show-cooked");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (name, bytes) in [
+        ("sll.pcap", pcap(DataLink::LINUX_SLL, &as_sll)),
+        ("sll2.pcap", pcap(DataLink::LINUX_SLL2, &as_sll2)),
+        ("sll2.pcapng", pcapng(DataLink::LINUX_SLL2, &as_sll2)),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write capture");
+        let out = netconform()
+            .args(["trace", "show"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "    0.000 > host1.40000 > host2.443: S 0:0(0) win 64240",
+                "    1.500 < host2.443 > host1.40000: S. 0:0(0) ack 1 win 64240",
+                "    3.000 > host1.40000 > host2.443: . 1:1(0) ack 1 win 64240",
+            ],
+            "{name}"
+        );
+        let json = netconform()
+            .args(["trace", "show", "--json"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
+        assert_eq!(value.as_array().map(Vec::len), Some(3), "{name}: {value}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `certify` against the kernel passes with every check run (none in error, none
 /// unsupported) on a machine with no other program at all: it runs with `PATH` pointing
 /// at an empty directory, so a check that needed `nft`, `conntrack`, `ip`, `tc` or any

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use netconform::dut::openssl::{OpensslRun, run_openssl};
 use netconform::dut::tls::TestPki;
+use netconform::pcap::write_file;
 use netconform::sandbox::{HostPair, require_netns};
-use netconform::tls::stream::write_pcap;
 
 struct Case {
     dir: PathBuf,
@@ -23,7 +23,7 @@ fn capture(pair: &HostPair, pki: &TestPki, version: u16, name: &str) -> Case {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let run = run_openssl(pair, pki, &dir, version, true).expect("openssl exchange");
     let pcap = dir.join("capture.pcap");
-    write_pcap(&pcap, &run.frames).expect("write pcap");
+    write_file(&pcap, &run.frames).expect("write pcap");
     Case { dir, pcap, run }
 }
 
@@ -151,7 +151,7 @@ fn openssl_captures_verify_and_bad_inputs_are_reported() {
     // A capture cut in the middle of the handshake (half the frames): exit 2, no panic.
     let cut = t13.dir.join("cut.pcap");
     let half = t13.run.frames.len() / 2;
-    write_pcap(&cut, &t13.run.frames[..half]).expect("write");
+    write_file(&cut, &t13.run.frames[..half]).expect("write");
     let (code, out, err) = verify(&cut, &[&t13.run.client_keylog], &[]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(out.contains("problem:"), "{out}");
@@ -165,7 +165,7 @@ fn openssl_captures_verify_and_bad_inputs_are_reported() {
 
     // No TLS at all: only the TCP handshake's frames.
     let syn = t13.dir.join("syn.pcap");
-    write_pcap(&syn, &t13.run.frames[..3]).expect("write");
+    write_file(&syn, &t13.run.frames[..3]).expect("write");
     let (code, out, _) = verify(&syn, &[&t13.run.client_keylog], &[]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("no TLS connection"), "{out}");

@@ -11,14 +11,14 @@ mod common;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+use netconform::pcap::{self, Capture, CaptureError, ReadMode};
 use netconform::tls::keylog::label;
-use netconform::tls::stream::{self, CaptureError};
 use netconform::tls::{KeyLog, KeyLogError, TcpConversation, conversations_from_frames};
 use netconform::wire::tls::{
     Handshake, HandshakeMessage, HandshakeReader, RecordReader, TlsParseError, TlsRecord,
@@ -820,6 +820,16 @@ fn sample_frames() -> Vec<(u64, Vec<u8>)> {
     timed(frames)
 }
 
+/// A strict read (`crate::pcap`): the frames, or the first problem.
+fn read_pcap(path: &Path) -> Result<Vec<(u64, Vec<u8>)>, CaptureError> {
+    pcap::read(path, ReadMode::Strict).map(Capture::into_frames)
+}
+
+/// A lenient read (`crate::pcap`): what could be read, and the problems.
+fn read_capture(path: &Path) -> Result<Capture, CaptureError> {
+    pcap::read(path, ReadMode::Lenient)
+}
+
 /// A pcap file by hand: little-endian, microsecond timestamps, `linktype`, and for each
 /// packet the captured bytes and the original length.
 fn pcap_bytes(linktype: u32, packets: &[(Vec<u8>, usize)]) -> Vec<u8> {
@@ -844,11 +854,11 @@ fn pcap_bytes(linktype: u32, packets: &[(Vec<u8>, usize)]) -> Vec<u8> {
 fn pcap_round_trip() {
     let frames = sample_frames();
     let path = temp_path("round-trip.pcap");
-    stream::write_pcap(&path, &frames).unwrap();
-    let read = netconform::tls::read_pcap(&path).unwrap();
+    pcap::write_file(&path, &frames).unwrap();
+    let read = read_pcap(&path).unwrap();
     assert_eq!(read, frames);
-    let lenient = netconform::tls::read_capture(&path).unwrap();
-    assert_eq!(lenient.frames, frames);
+    let lenient = read_capture(&path).unwrap();
+    assert_eq!(lenient.frames(), frames);
     assert!(lenient.problems.is_empty());
     std::fs::remove_file(&path).ok();
     let c = &conversations_from_frames(&read)[0];
@@ -860,20 +870,20 @@ fn pcap_round_trip() {
 fn truncated_pcap_is_reported_not_panicked_on() {
     let frames = sample_frames();
     let path = temp_path("truncated.pcap");
-    stream::write_pcap(&path, &frames).unwrap();
+    pcap::write_file(&path, &frames).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-    let e = netconform::tls::read_pcap(&path).unwrap_err();
+    let e = read_pcap(&path).unwrap_err();
     assert!(
         matches!(e, CaptureError::Truncated { packets, .. } if packets == frames.len() - 1),
         "{e}"
     );
-    let lenient = netconform::tls::read_capture(&path).unwrap();
-    assert_eq!(lenient.frames.len(), frames.len() - 1);
+    let lenient = read_capture(&path).unwrap();
+    assert_eq!(lenient.packets.len(), frames.len() - 1);
     assert_eq!(lenient.problems.len(), 1);
     // Every possible cut: never a panic.
     for cut in 0..bytes.len() {
-        let _ = stream::parse_capture_bytes(&bytes[..cut]);
+        let _ = pcap::parse(&bytes[..cut], ReadMode::Lenient);
     }
     std::fs::remove_file(&path).ok();
 }
@@ -894,7 +904,7 @@ fn snaplen_cut_packet() {
         .collect();
     let path = temp_path("snaplen.pcap");
     std::fs::write(&path, pcap_bytes(1, &packets)).unwrap();
-    let e = netconform::tls::read_pcap(&path).unwrap_err();
+    let e = read_pcap(&path).unwrap_err();
     assert!(
         matches!(
             e,
@@ -906,12 +916,12 @@ fn snaplen_cut_packet() {
         ),
         "{e}"
     );
-    let lenient = netconform::tls::read_capture(&path).unwrap();
+    let lenient = read_capture(&path).unwrap();
     std::fs::remove_file(&path).ok();
     assert_eq!(lenient.problems.len(), 1);
-    assert_eq!(lenient.frames.len(), frames.len());
+    assert_eq!(lenient.packets.len(), frames.len());
     // The cut segment does not parse, so its bytes are a hole.
-    let c = &conversations_from_frames(&lenient.frames)[0];
+    let c = &conversations_from_frames(&lenient.frames())[0];
     assert!(!c.complete);
     assert!(c.client_data.is_empty());
     assert!(
@@ -958,7 +968,7 @@ fn linux_cooked_captures() {
     for (linktype, packets) in [(113, sll), (276, sll2), (101, raw)] {
         let path = temp_path(&format!("link-{linktype}.pcap"));
         std::fs::write(&path, pcap_bytes(linktype, &packets)).unwrap();
-        let read = netconform::tls::read_pcap(&path).unwrap();
+        let read = read_pcap(&path).unwrap();
         std::fs::remove_file(&path).ok();
         assert_eq!(read.len(), frames.len());
         let c = &conversations_from_frames(&read)[0];
@@ -995,14 +1005,14 @@ fn pcapng_capture() {
     let bytes = w.into_inner();
     let path = temp_path("capture.pcapng");
     std::fs::write(&path, &bytes).unwrap();
-    let read = netconform::tls::read_pcap(&path).unwrap();
+    let read = read_pcap(&path).unwrap();
     std::fs::remove_file(&path).ok();
     assert_eq!(
         read.iter().map(|(_, f)| f).collect::<Vec<_>>(),
         frames.iter().map(|(_, f)| f).collect::<Vec<_>>()
     );
     for cut in 0..bytes.len() {
-        let _ = stream::parse_capture_bytes(&bytes[..cut]);
+        let _ = pcap::parse(&bytes[..cut], ReadMode::Lenient);
     }
 }
 

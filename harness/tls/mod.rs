@@ -1,5 +1,5 @@
 //! TLS connections as captured: the byte streams of each TCP connection out of a pcap
-//! ([`stream`]), the secrets a peer logged for them ([`keylog`]), and — record by record,
+//! (read by [`crate::pcap`], reassembled by [`stream`]), the secrets a peer logged for them ([`keylog`]), and — record by record,
 //! message by message — what the peers said ([`crate::wire::tls`]).
 //!
 //! Read first: RFC 8446 §4 and §5 (TLS 1.3 handshake and record layer), RFC 9850 (the
@@ -13,6 +13,4 @@ pub mod stream;
 pub mod verify;
 
 pub use keylog::{KeyLog, KeyLogError};
-pub use stream::{
-    Capture, CaptureError, TcpConversation, conversations_from_frames, read_capture, read_pcap,
-};
+pub use stream::{TcpConversation, conversations_from_frames};

@@ -7,8 +7,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::keylog::KeyLog;
-use super::stream::{TcpConversation, conversations_from_frames, read_capture};
+use super::stream::{TcpConversation, conversations_from_frames};
 use super::verify::{Connection, ConnectionVerdict, Knowledge, Outcome, verify_connection};
+use crate::pcap::ReadMode;
 
 /// Why a capture could not be checked at all.
 #[derive(Debug, thiserror::Error)]
@@ -202,10 +203,11 @@ pub fn verify_capture(
     pcap: &Path,
     keylog_paths: &[&Path],
 ) -> Result<CaptureReport, CaptureCheckError> {
-    let capture = read_capture(pcap).map_err(|e| CaptureCheckError::Capture {
-        path: pcap.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let mut capture =
+        crate::pcap::read(pcap, ReadMode::Lenient).map_err(|e| CaptureCheckError::Capture {
+            path: pcap.display().to_string(),
+            reason: e.to_string(),
+        })?;
     let mut keylogs = Vec::new();
     for path in keylog_paths {
         let log = KeyLog::load(path).map_err(|e| CaptureCheckError::KeyLog {
@@ -214,7 +216,9 @@ pub fn verify_capture(
         })?;
         keylogs.push((path.display().to_string(), log));
     }
-    let mut report = check_conversations(&conversations_from_frames(&capture.frames), &keylogs);
-    report.capture_problems = capture.problems;
+    let problems = std::mem::take(&mut capture.problems);
+    let frames = capture.into_frames();
+    let mut report = check_conversations(&conversations_from_frames(&frames), &keylogs);
+    report.capture_problems = problems;
     Ok(report)
 }

@@ -52,8 +52,10 @@
 //! # Captures
 //!
 //! [`Trace::write_pcap`] writes frames only (calls and notes have no place in a pcap) as
-//! LINKTYPE_ETHERNET with microsecond timestamps equal to scenario time.
-//! [`Trace::read_capture`] reads pcap and pcapng.
+//! LINKTYPE_ETHERNET with nanosecond-resolution timestamps equal to scenario time.
+//! [`Trace::read_capture`] reads pcap and pcapng of every link type [`crate::pcap`] reads
+//! (Ethernet, Linux cooked SLL and SLL2, raw IP, loopback). Both go through
+//! [`crate::pcap`], netconform's one pcap module.
 
 mod capture;
 mod render;
@@ -130,20 +132,10 @@ pub enum TraceError {
         /// Why.
         source: std::io::Error,
     },
-    /// The capture is damaged or not a capture.
-    #[error("not a readable pcap or pcapng capture: {0}")]
-    Capture(#[from] pcap_file::PcapError),
-    /// The bytes start with neither a pcap nor a pcapng magic number.
-    #[error("not a pcap or pcapng file (magic {0:02x?})")]
-    UnknownFormat([u8; 4]),
-    /// The capture's link type is not Ethernet.
-    #[error(
-        "link type {0} is not supported: only Ethernet (LINKTYPE_ETHERNET, 1) captures can be read"
-    )]
-    LinkType(String),
-    /// Writing failed.
-    #[error("cannot write the capture: {0}")]
-    Write(String),
+    /// The capture could not be read (not a capture, damaged, an unsupported link type, the
+    /// file missing) or written.
+    #[error(transparent)]
+    Capture(#[from] crate::pcap::CaptureError),
     /// JSON encoding failed.
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -6,9 +6,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use pcap_file::DataLink;
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
 
 use super::*;
+use crate::pcap::CaptureError;
 use crate::wire::{Faults, Frame, Icmpv4Message, MacAddr, TcpFlags, TcpOption, TcpSegment};
 
 const PEER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
@@ -214,10 +217,12 @@ fn pcap_round_trip() {
 #[test]
 fn pcapng_with_directions_and_wall_clock_times() {
     let mut w = PcapNgWriter::new(Vec::new()).expect("writer");
+    // pcap-file writes a Duration's nanoseconds as the raw timestamp: say so (the pcapng
+    // default is microseconds).
     let idb = InterfaceDescriptionBlock {
         linktype: DataLink::ETHERNET,
         snaplen: 0,
-        options: vec![],
+        options: vec![InterfaceDescriptionOption::IfTsResol(9)],
     };
     w.write_pcapng_block(idb).expect("idb");
     let frame = Frame::arp_request(PEER_MAC, PEER, DUT).emit();
@@ -242,22 +247,100 @@ fn pcapng_with_directions_and_wall_clock_times() {
     );
 }
 
+/// A link type netconform cannot read, garbage and a missing file are clear errors. (Raw
+/// IP, which this test used as its unreadable link type before `crate::pcap` read it, is
+/// now read: see `linux_cooked_and_raw_ip_captures_read_as_ethernet`.)
 #[test]
-fn non_ethernet_and_garbage_are_clear_errors() {
+fn unsupported_link_type_and_garbage_are_clear_errors() {
     let header = pcap_file::pcap::PcapHeader {
-        datalink: DataLink::RAW,
+        datalink: DataLink::USB_LINUX,
         ..Default::default()
     };
     let w = pcap_file::pcap::PcapWriter::with_header(Vec::new(), header).expect("writer");
     let e = Trace::read_capture_from(w.into_writer().as_slice()).unwrap_err();
-    assert!(matches!(e, TraceError::LinkType(_)), "{e}");
-    assert!(e.to_string().contains("only Ethernet"), "{e}");
+    assert!(
+        matches!(e, TraceError::Capture(CaptureError::LinkType { .. })),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("unsupported link type USB_LINUX (189): netconform reads Ethernet (1)"),
+        "{e}"
+    );
     let e = Trace::read_capture_from(&b"hello world"[..]).unwrap_err();
-    assert!(matches!(e, TraceError::UnknownFormat(_)), "{e}");
+    assert!(
+        matches!(e, TraceError::Capture(CaptureError::UnknownFormat(_))),
+        "{e}"
+    );
     let e = show(Path::new("/nonexistent/x.pcap"), false).unwrap_err();
     assert!(
         e.to_string().starts_with("cannot read /nonexistent/x.pcap"),
         "{e}"
+    );
+}
+
+/// `tcpdump -i any` writes Linux cooked captures: they read as Ethernet frames (a zero
+/// destination MAC, the link-layer address as source), outgoing packets as sent; raw IP
+/// captures read the same way.
+#[test]
+fn linux_cooked_and_raw_ip_captures_read_as_ethernet() {
+    let syn = tcp(true, seg(true, PEER_ISN, 0, TcpFlags::SYN));
+    let syn_ack = tcp(false, seg(false, DUT_ISN, PEER_ISN + 1, TcpFlags::SYN_ACK));
+    // SLL2: protocol, reserved, ifindex, ARPHRD_ETHER, packet type, address length 6,
+    // address padded to 8, then the IP packet.
+    let sll2 = |frame: &[u8], packet_type: u8| {
+        let mut p = frame[12..14].to_vec();
+        p.extend([0, 0, 0, 0, 0, 3, 0, 1, packet_type, 6]);
+        p.extend(&frame[6..12]);
+        p.extend([0, 0]);
+        p.extend(&frame[14..]);
+        p
+    };
+    let pcap_of = |link: DataLink, packets: &[Vec<u8>]| {
+        let header = pcap_file::pcap::PcapHeader {
+            datalink: link,
+            ..Default::default()
+        };
+        let mut w = pcap_file::pcap::PcapWriter::with_header(Vec::new(), header).expect("writer");
+        for (i, p) in packets.iter().enumerate() {
+            let ts = std::time::Duration::from_millis(i as u64);
+            w.write_packet(&pcap_file::pcap::PcapPacket::new(ts, p.len() as u32, p))
+                .expect("packet");
+        }
+        w.into_writer()
+    };
+    let cooked = pcap_of(DataLink::LINUX_SLL2, &[sll2(&syn, 4), sll2(&syn_ack, 0)]);
+    let t = Trace::read_capture_from(cooked.as_slice()).expect("reads SLL2");
+    let got: Vec<_> = t.frames().map(|(at, d, b)| (at, d, b.to_vec())).collect();
+    let expected = |frame: &[u8], src: &[u8]| {
+        let mut e = vec![0; 6];
+        e.extend(src);
+        e.extend(&frame[12..]);
+        e
+    };
+    assert_eq!(
+        got,
+        vec![
+            (Instant::ZERO, Direction::Sent, expected(&syn, &PEER_MAC.0)),
+            (
+                Instant::from_millis(1),
+                Direction::Received,
+                expected(&syn_ack, &DUT_MAC.0)
+            ),
+        ]
+    );
+    let text = t.render(&names());
+    assert!(text.contains("> peer.40000 > dut.80: S 0:0(0)"), "{text}");
+    assert!(
+        text.contains("< dut.80 > peer.40000: S. 0:0(0) ack 1"),
+        "{text}"
+    );
+    let raw = pcap_of(DataLink::RAW, &[syn[14..].to_vec(), syn_ack[14..].to_vec()]);
+    let t = Trace::read_capture_from(raw.as_slice()).expect("reads raw IP");
+    let bytes: Vec<_> = t.frames().map(|(_, _, b)| b.to_vec()).collect();
+    assert_eq!(
+        bytes,
+        vec![expected(&syn, &[0; 6]), expected(&syn_ack, &[0; 6])]
     );
 }
 
