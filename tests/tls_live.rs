@@ -34,7 +34,7 @@ fn failed(conn: &verify::Connection, check_prefix: &str) -> bool {
 }
 
 fn run(pair: &HostPair, pki: &TestPki, version: u16, suite: u16, provider: TlsProvider) -> TlsRun {
-    run_rustls(pair, pki, &scenario(version, suite, provider))
+    run_rustls(pair, pki, &scenario(version, suite), provider)
         .unwrap_or_else(|e| panic!("{version:#06x}/{suite:#06x} {provider:?}: {e}"))
 }
 
@@ -54,7 +54,7 @@ fn every_rustls_suite_matches_the_model() {
             );
             let r = run(&pair, &pki, version, suite, provider);
             let what = format!("{version:#06x}/{suite:#06x} {provider:?}");
-            assert_eq!(r.negotiated, (version, suite), "{what}");
+            assert_eq!(r.negotiated, Some((version, suite)), "{what}");
             let conn = verify_run(&r).expect("one connection");
             assert_eq!(
                 conn.verdict(),
@@ -92,7 +92,7 @@ fn every_rustls_suite_matches_the_model() {
                 }
                 // The client updated once (and answered none); the server answered the
                 // client's request and then updated once more.
-                assert_eq!(r.key_updates, (1, 1), "{what}");
+                assert_eq!(r.key_updates, Some((1, 1)), "{what}");
                 let updates: Vec<_> = conn
                     .findings
                     .iter()
@@ -224,4 +224,106 @@ fn handshake_trace_snapshots() {
     let conn = verify_run(&r12).expect("one connection");
     assert_eq!(conn.verdict(), ConnectionVerdict::Pass);
     insta::assert_snapshot!("tls12_ecdhe_ecdsa_aes128", conn.trace());
+}
+
+/// OpenSSL as a DUT: its TLS service runs one exchange per check (`s_server`, `s_client`),
+/// checked from the key logs OpenSSL wrote; a damaged record and a wrong logged secret fail
+/// the same run. Through the engine, `--target openssl` passes the TLS checks and answers
+/// every other check unsupported, with the reason.
+#[test]
+fn openssl_service_is_checked_from_its_key_logs() {
+    use netconform::dut::Target;
+    use netconform::dut::build::DutKind;
+    use netconform::dut::needs::Needs;
+    use netconform::dut::openssl::OpensslTarget;
+    use netconform::dut::service::{ServiceAnswer, ServiceKind, ServiceRequest};
+    use netconform::engine::Verdict;
+    use netconform::engine::runner::run_one;
+    use netconform::models::profile::ProfileName;
+    if !require_netns("openssl_service_is_checked_from_its_key_logs") {
+        return;
+    }
+    let mut dut = OpensslTarget::new().expect("openssl DUT (ci/deps installs openssl)");
+    let services = dut.services();
+    assert_eq!(services.len(), 1, "{services:?}");
+    assert_eq!(services[0].kind, ServiceKind::Tls);
+    assert!(services[0].description.contains("OpenSSL"), "{services:?}");
+    for &(version, suite) in SUITES {
+        let request = ServiceRequest::TlsExchange {
+            implementation: services[0].id.clone(),
+            scenario: scenario(version, suite),
+        };
+        let ServiceAnswer::TlsExchange(r) = dut.service(&request).expect("exchange");
+        let what = format!("openssl {version:#06x}/{suite:#06x}");
+        assert!(!r.keys_known, "{what}: OpenSSL draws its own key shares");
+        assert_eq!(r.negotiated, Some((version, suite)), "{what}");
+        let conn = verify_run(&r).expect("one connection");
+        assert_eq!(
+            conn.verdict(),
+            ConnectionVerdict::Pass,
+            "{what}: {:#?}\n{}",
+            conn.failures(),
+            conn.problems.join("\n")
+        );
+        for check in ["server Finished", "client Finished"] {
+            assert!(passed(&conn, check), "{what}: {check}");
+        }
+        if version == 0x0304 {
+            for check in ["client KeyUpdate ×1", "server KeyUpdate ×1"] {
+                assert!(
+                    conn.findings
+                        .iter()
+                        .any(|f| f.check.starts_with(check) && f.outcome == Outcome::Pass),
+                    "{what}: {check}\n{}",
+                    conn.trace()
+                );
+            }
+        }
+
+        // Negative controls on the same run: a damaged record, a wrong logged secret.
+        let mut bad = (*r).clone();
+        bad.frames = damage_last_server_record(&r).0;
+        let conn = verify_run(&bad).expect("one connection");
+        assert_eq!(conn.verdict(), ConnectionVerdict::Fail, "{what}: damaged");
+        let mut bad = (*r).clone();
+        let secret = bad
+            .server_keylog
+            .iter_mut()
+            .find(|l| l.label == "SERVER_HANDSHAKE_TRAFFIC_SECRET" || l.label == "CLIENT_RANDOM")
+            .expect("a handshake secret in the server's key log");
+        secret.secret[0] ^= 1;
+        let conn = verify_run(&bad).expect("one connection");
+        assert_eq!(
+            conn.verdict(),
+            ConnectionVerdict::Fail,
+            "{what}: a wrong logged secret passed\n{}",
+            conn.trace()
+        );
+    }
+    drop(dut);
+
+    let kind = DutKind::parse("openssl").expect("openssl is a target");
+    let factory = |spec: &netconform::engine::CheckSpec| kind.build(&spec.needs);
+    let catalogue = netconform::suites::catalogue();
+    let tls = catalogue
+        .iter()
+        .find(|c| c.id == "tls.1.3.aes-128-gcm-sha256")
+        .expect("the check");
+    let report = run_one(tls, &factory, ProfileName::Rfc);
+    assert_eq!(report.verdict, Verdict::Pass, "{:?}", report.verdict);
+    let arp = catalogue
+        .iter()
+        .find(|c| c.id.starts_with("arp."))
+        .expect("an ARP check");
+    let report = run_one(arp, &factory, ProfileName::Rfc);
+    match &report.verdict {
+        Verdict::Unsupported { reason } => {
+            assert!(reason.contains("serves TLS only"), "{reason}")
+        }
+        other => panic!("an ARP check on openssl: {other:?}"),
+    }
+    assert!(matches!(
+        kind.build(&Needs::IPV4),
+        Err(netconform::dut::TargetError::NotSupported { .. })
+    ));
 }

@@ -2,7 +2,8 @@
 //!
 //! On Linux a switch check gets the Linux bridge, a router check a router namespace, a TLS
 //! check rustls, every other check a host stack; smoltcp and external stacks are hosts, and
-//! the checks that need more answer `unsupported` at their first such event.
+//! the checks that need more answer `unsupported` at their first such event. OpenSSL is a
+//! TLS service only: a check that needs anything else is unsupported before a DUT is built.
 
 use crate::dut::external::{ExternalConfig, ExternalTarget};
 use crate::dut::needs::Needs;
@@ -15,6 +16,9 @@ pub enum DutKind {
     Linux,
     /// `smoltcp`: smoltcp in-process, on a virtual clock.
     Smoltcp,
+    /// `openssl`: OpenSSL's `s_server` and `s_client` (Debian's `openssl`), a TLS service
+    /// and nothing else: every check that needs more than the TLS service is unsupported.
+    Openssl,
     /// `external:CONFIG`: a stack behind an interface, driven by an agent (see
     /// docs/agent-protocol.md); CONFIG is the agent's TOML file, read once at start.
     External(Box<ExternalConfig>),
@@ -27,13 +31,14 @@ impl DutKind {
         match text {
             "linux" => Ok(DutKind::Linux),
             "smoltcp" => Ok(DutKind::Smoltcp),
+            "openssl" => Ok(DutKind::Openssl),
             _ => match text.strip_prefix("external:") {
                 Some("") => Err("external: needs the agent's config file: external:PATH".into()),
                 Some(path) => ExternalConfig::load(path.as_ref())
                     .map(|c| DutKind::External(Box::new(c)))
                     .map_err(|e| e.to_string()),
                 None => Err(format!(
-                    "unknown target {text:?}: expected linux, smoltcp or external:CONFIG"
+                    "unknown target {text:?}: expected linux, smoltcp, openssl or external:CONFIG"
                 )),
             },
         }
@@ -44,6 +49,7 @@ impl DutKind {
         match self {
             DutKind::Linux => "linux".into(),
             DutKind::Smoltcp => "smoltcp".into(),
+            DutKind::Openssl => "openssl".into(),
             DutKind::External(config) => config.stack.clone(),
         }
     }
@@ -73,6 +79,15 @@ impl DutKind {
             DutKind::Smoltcp => Ok(Box::new(crate::dut::smoltcp::SmoltcpTarget::new(
                 crate::dut::smoltcp::smoltcp_config_for(needs),
             )?)),
+            DutKind::Openssl if needs.tls => {
+                Ok(Box::new(crate::dut::openssl::OpensslTarget::new()?))
+            }
+            DutKind::Openssl => Err(TargetError::NotSupported {
+                what: format!(
+                    "{}: the openssl target serves TLS only (no link, sockets or tables of its own)",
+                    needs.describe()
+                ),
+            }),
             DutKind::External(config) => Ok(Box::new(ExternalTarget::new(config, needs)?)),
         }
     }

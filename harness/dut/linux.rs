@@ -276,37 +276,33 @@ fn query_tables(
         }
         StateQuery::NeighbourParams => {
             let index = link.index;
-            Ok(StateAnswer::NeighbourParams(
-                rtnl.neighbour_params(index)?,
-            ))
+            Ok(StateAnswer::NeighbourParams(rtnl.neighbour_params(index)?))
         }
         StateQuery::NeighbourTableInfo => Ok(StateAnswer::NeighbourTableInfo(
             rtnl.neighbour_table_info()?,
         )),
-        StateQuery::RouteGet(dst) => {
-            match rtnl.route_get(*dst) {
-                Ok(lookup) => {
-                    let dev = match lookup.oif {
-                        Some(i) => rtnl
-                            .links()?
-                            .into_iter()
-                            .find(|l| l.index == i)
-                            .map(|l| l.name),
-                        None => None,
-                    };
-                    Ok(StateAnswer::Route { lookup, dev })
-                }
-                Err(crate::sandbox::SandboxError::RouteLookup {
-                    destination,
-                    failure,
-                    ..
-                }) => Ok(StateAnswer::NoRoute {
-                    dst: destination,
-                    failure,
-                }),
-                Err(e) => Err(e.into()),
+        StateQuery::RouteGet(dst) => match rtnl.route_get(*dst) {
+            Ok(lookup) => {
+                let dev = match lookup.oif {
+                    Some(i) => rtnl
+                        .links()?
+                        .into_iter()
+                        .find(|l| l.index == i)
+                        .map(|l| l.name),
+                    None => None,
+                };
+                Ok(StateAnswer::Route { lookup, dev })
             }
-        }
+            Err(crate::sandbox::SandboxError::RouteLookup {
+                destination,
+                failure,
+                ..
+            }) => Ok(StateAnswer::NoRoute {
+                dst: destination,
+                failure,
+            }),
+            Err(e) => Err(e.into()),
+        },
         StateQuery::Fdb => Err(TargetError::NotSupported {
             what: "a filtering database: this Linux target is a host, not a switch".into(),
         }),
@@ -315,9 +311,6 @@ fn query_tables(
         }),
         StateQuery::Conntrack => Err(TargetError::NotSupported {
             what: "a conntrack table: this Linux target is a host, not a NAT".into(),
-        }),
-        StateQuery::TlsExchange(_) => Err(TargetError::NotSupported {
-            what: "a TLS exchange: this Linux target is a bare host stack; TLS checks run on the rustls target".into(),
         }),
     }
 }

@@ -14,6 +14,10 @@
 //! ([`Control::FlushFdb`], [`Control::SetAgeing`]).
 //! [`bridge::LinuxBridge`] is the Linux bridge in a namespace.
 //!
+//! A DUT that serves a protocol with a process of its own (a TLS library's server and
+//! client) offers it through the service plane: [`Target::services`] and
+//! [`Target::service`] (see [`service`]).
+//!
 //! What the kernel answers to a socket call (an errno, a timeout, end of stream) is an
 //! observation and comes back as a [`CallOutcome`]; a [`TargetError`] means the target
 //! itself could not do what was asked.
@@ -28,6 +32,7 @@ pub mod openssl;
 pub mod ports;
 pub mod recorder;
 pub mod router;
+pub mod service;
 pub mod smoltcp;
 pub mod switch;
 pub mod tls;
@@ -57,6 +62,21 @@ pub trait Target {
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError>;
     /// Control plane: read state (TCP socket states, neighbour table, routes).
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError>;
+    /// Service plane: the implementations of a protocol service the DUT offers (none by
+    /// default: a bare stack serves nothing of its own).
+    fn services(&self) -> Vec<service::ServiceImpl> {
+        Vec::new()
+    }
+    /// Service plane: one exchange with a service the DUT offers. A DUT without it
+    /// answers [`TargetError::NotSupported`].
+    fn service(
+        &mut self,
+        request: &service::ServiceRequest,
+    ) -> Result<service::ServiceAnswer, TargetError> {
+        Err(TargetError::NotSupported {
+            what: format!("{request}: this target serves no such service"),
+        })
+    }
     /// Control plane: change a setting of the stack while a check runs (neighbour timers,
     /// ARP policy, forwarding, a route). A target that has no such setting answers
     /// [`TargetError::NotSupported`].
@@ -410,9 +430,6 @@ pub enum StateQuery {
     /// A NAT: its connection tracking table (every tracked flow, original and reply
     /// direction).
     Conntrack,
-    /// A TLS stack: run one exchange between its client and its server and report what
-    /// crossed the wire and what each side logged.
-    TlsExchange(tls::TlsScenario),
 }
 
 /// A setting a check changes on the stack under test.
@@ -682,8 +699,6 @@ pub enum StateAnswer {
     Ports(Vec<PortInfo>),
     /// The connection tracking table.
     Conntrack(Vec<crate::sandbox::ConntrackEntry>),
-    /// What one TLS exchange produced.
-    TlsExchange(Box<tls::TlsRun>),
 }
 
 /// The stack's interface on one port of a multi-port target (a router).

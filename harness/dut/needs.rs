@@ -27,6 +27,21 @@ pub struct Needs {
     pub tls: bool,
 }
 
+impl Needs {
+    /// What the check needs, in a few words, for an unsupported verdict's reason.
+    pub fn describe(&self) -> String {
+        if self.tls {
+            "a TLS service".into()
+        } else if let Some(s) = self.switch {
+            format!("a switch with {} ports", s.ports)
+        } else if let Some(r) = self.router {
+            format!("a router with {} segments", r.segments)
+        } else {
+            "an IP host on an Ethernet link".into()
+        }
+    }
+}
+
 /// What a router check needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct RouterNeeds {

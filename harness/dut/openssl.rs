@@ -10,7 +10,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::TargetError;
-use super::tls::{SERVER_NAME, SERVER_PORT, TestPki};
+use super::service::{ServiceAnswer, ServiceImpl, ServiceKind, ServiceRequest};
+use super::tls::{LoggedSecret, SERVER_NAME, SERVER_PORT, TestPki, TlsRun, TlsScenario};
 use crate::sandbox::{HostPair, MacAddr, PAIR_SERVER};
 
 /// What to install when `openssl` is missing.
@@ -99,6 +100,71 @@ pub fn run_openssl(
     version: u16,
     key_update: bool,
 ) -> Result<OpensslRun, TargetError> {
+    run_openssl_suite(pair, pki, dir, version, None, key_update)
+}
+
+/// OpenSSL's name of cipher suite `suite` for `version`, and the option that limits a side
+/// to it (`-ciphersuites` in TLS 1.3, `-cipher` in TLS 1.2): the suites the TLS checks use.
+pub fn openssl_suite(version: u16, suite: u16) -> Option<(&'static str, &'static str)> {
+    let name = match (version, suite) {
+        (0x0304, 0x1301) => "TLS_AES_128_GCM_SHA256",
+        (0x0304, 0x1302) => "TLS_AES_256_GCM_SHA384",
+        (0x0304, 0x1303) => "TLS_CHACHA20_POLY1305_SHA256",
+        (0x0303, 0xc02b) => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        (0x0303, 0xc02c) => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        (0x0303, 0xcca9) => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        _ => return None,
+    };
+    Some((
+        name,
+        if version == 0x0304 {
+            "-ciphersuites"
+        } else {
+            "-cipher"
+        },
+    ))
+}
+
+/// The version and suite `s_client` reports in its `New, TLSv1.3, Cipher is ...` line.
+pub fn negotiated_of(client_output: &str) -> Option<(u16, u16)> {
+    let line = client_output
+        .lines()
+        .find(|l| l.starts_with("New, ") && l.contains("Cipher is "))?;
+    let version = if line.contains("TLSv1.3") {
+        0x0304
+    } else if line.contains("TLSv1.2") {
+        0x0303
+    } else {
+        return None;
+    };
+    let name = line.split("Cipher is ").nth(1)?.trim();
+    [0x1301, 0x1302, 0x1303, 0xc02b, 0xc02c, 0xcca9]
+        .into_iter()
+        .find(|&suite| openssl_suite(version, suite).is_some_and(|(n, _)| n == name))
+        .map(|suite| (version, suite))
+}
+
+/// Like [`run_openssl`], with both sides limited to cipher suite `suite` when given.
+pub fn run_openssl_suite(
+    pair: &HostPair,
+    pki: &TestPki,
+    dir: &Path,
+    version: u16,
+    suite: Option<u16>,
+    key_update: bool,
+) -> Result<OpensslRun, TargetError> {
+    let limit: Vec<String> = match suite {
+        None => Vec::new(),
+        Some(suite) => {
+            let (name, option) =
+                openssl_suite(version, suite).ok_or_else(|| TargetError::NotSupported {
+                    what: format!(
+                        "cipher suite {suite:#06x} of version {version:#06x} with openssl"
+                    ),
+                })?;
+            vec![option.to_string(), name.to_string()]
+        }
+    };
     let flag = match version {
         0x0304 => "-tls1_3",
         0x0303 => "-tls1_2",
@@ -140,7 +206,9 @@ pub fn run_openssl(
         "1",
     ]
     .map(String::from)
-    .to_vec();
+    .into_iter()
+    .chain(limit.iter().cloned())
+    .collect();
     let client_args: Vec<String> = [
         "s_client",
         "-connect",
@@ -155,7 +223,9 @@ pub fn run_openssl(
         flag,
     ]
     .map(String::from)
-    .to_vec();
+    .into_iter()
+    .chain(limit)
+    .collect();
 
     let sniffer = pair.sniff()?;
     let mut server = pair.server().run(move || spawn(&server_args, false))??;
@@ -237,4 +307,188 @@ pub fn run_openssl(
         server_keylog,
         client_output,
     })
+}
+
+/// The secrets of key log file `path`, in the form a live run carries them.
+fn logged_secrets(path: &Path) -> Result<Vec<LoggedSecret>, TargetError> {
+    let log = crate::tls::keylog::KeyLog::load(path)
+        .map_err(|e| tool_err(format!("openssl's key log {}: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for random in log.client_randoms() {
+        for label in log.labels_for(&random) {
+            for secret in log.secrets(&random, label) {
+                out.push(LoggedSecret {
+                    label: label.to_string(),
+                    client_random: random,
+                    secret: secret.to_vec(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// OpenSSL as a DUT: `openssl s_server` and `s_client` (Debian's `openssl`) in a fresh
+/// [`HostPair`], offered as the TLS service. OpenSSL draws its own key shares and writes
+/// SSLKEYLOGFILE lines, so its runs are checked from the key logs the way
+/// `netconform tls verify` checks any capture; application data and exporters are not
+/// compared (`s_server -www` writes a page of its own).
+#[derive(Debug)]
+pub struct OpensslTarget {
+    pair: HostPair,
+    pki: TestPki,
+    dir: PathBuf,
+    endpoints: super::Endpoints,
+    version: String,
+}
+
+impl OpensslTarget {
+    /// Builds the pair, the test certificates and a scratch directory for the key logs;
+    /// fails with `NotSupported` (and what to install) when `openssl` is missing.
+    pub fn new() -> Result<OpensslTarget, TargetError> {
+        let version = Command::new("openssl")
+            .arg("version")
+            .output()
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    TargetError::NotSupported {
+                        what: format!("`openssl` is not installed: {OPENSSL_PACKAGE}"),
+                    }
+                } else {
+                    TargetError::Io {
+                        op: "run openssl version".into(),
+                        source: e,
+                    }
+                }
+            })?;
+        let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+        let pair = HostPair::build()?;
+        let pki = TestPki::generate()?;
+        let dir = std::env::temp_dir().join(format!(
+            "ncf-{}-openssl-{}",
+            std::process::id(),
+            pair.client().name()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| TargetError::Io {
+            op: format!("create {}", dir.display()),
+            source: e,
+        })?;
+        let endpoints = super::Endpoints {
+            harness_mac: pair.client_mac(),
+            stack_mac: pair.server_mac(),
+            stack_ipv4: Some((PAIR_SERVER, 24)),
+            peer_ipv4: Some(crate::sandbox::PAIR_CLIENT),
+            stack_ipv6: None,
+            peer_ipv6: None,
+            mtu: 1500,
+        };
+        Ok(OpensslTarget {
+            pair,
+            pki,
+            dir,
+            endpoints,
+            version,
+        })
+    }
+
+    fn exchange(&self, scenario: &TlsScenario) -> Result<TlsRun, TargetError> {
+        let run = run_openssl_suite(
+            &self.pair,
+            &self.pki,
+            &self.dir,
+            scenario.version,
+            Some(scenario.suite),
+            scenario.key_update,
+        )?;
+        Ok(TlsRun {
+            scenario: scenario.clone(),
+            implementation: OPENSSL_ID.into(),
+            keys_known: false,
+            frames: run.frames,
+            client_mac: run.client_mac,
+            client_keylog: logged_secrets(&run.client_keylog)?,
+            server_keylog: logged_secrets(&run.server_keylog)?,
+            app_data: None,
+            negotiated: negotiated_of(&run.client_output),
+            exported: None,
+            key_updates: None,
+        })
+    }
+}
+
+impl Drop for OpensslTarget {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The TLS service implementation id of OpenSSL.
+pub const OPENSSL_ID: &str = "openssl";
+
+impl super::Target for OpensslTarget {
+    fn name(&self) -> &str {
+        "openssl"
+    }
+    fn send_frame(&mut self, _frame: &[u8]) -> Result<(), TargetError> {
+        Err(TargetError::NotSupported {
+            what: "sending frames: the openssl target only serves TLS".into(),
+        })
+    }
+    fn recv_frame(
+        &mut self,
+        _deadline: std::time::Instant,
+    ) -> Result<Option<Vec<u8>>, TargetError> {
+        Err(TargetError::NotSupported {
+            what: "receiving frames: the openssl target only serves TLS".into(),
+        })
+    }
+    fn call(&mut self, call: &super::SocketCall) -> Result<super::CallOutcome, TargetError> {
+        Err(TargetError::NotSupported {
+            what: format!("{call}: the openssl target only serves TLS"),
+        })
+    }
+    fn query(&mut self, query: &super::StateQuery) -> Result<super::StateAnswer, TargetError> {
+        Err(TargetError::NotSupported {
+            what: format!("{query:?}: the openssl target only serves TLS"),
+        })
+    }
+    fn services(&self) -> Vec<ServiceImpl> {
+        vec![ServiceImpl {
+            kind: ServiceKind::Tls,
+            id: OPENSSL_ID.into(),
+            description: format!("{} s_server and s_client", self.version),
+        }]
+    }
+    fn service(&mut self, request: &ServiceRequest) -> Result<ServiceAnswer, TargetError> {
+        match request {
+            ServiceRequest::TlsExchange {
+                implementation,
+                scenario,
+            } if implementation == OPENSSL_ID => Ok(ServiceAnswer::TlsExchange(Box::new(
+                self.exchange(scenario)?,
+            ))),
+            ServiceRequest::TlsExchange { implementation, .. } => Err(TargetError::NotSupported {
+                what: format!("TLS implementation {implementation:?} in the openssl target"),
+            }),
+        }
+    }
+    fn endpoints(&self) -> &super::Endpoints {
+        &self.endpoints
+    }
+    fn environment(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "{}: s_server and s_client over the kernel's TCP ({}); key shares drawn by \
+             OpenSSL, checked from its key logs",
+            self.version,
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown kernel".into())
+        )];
+        lines.extend(crate::sandbox::sysctl::environment_lines(
+            self.pair.sysctls(),
+            self.pair.server().name(),
+            "server",
+        ));
+        lines
+    }
 }

@@ -176,6 +176,32 @@ impl<'t> Recorder<'t> {
         result
     }
 
+    /// The service implementations the target offers.
+    pub fn services(&self) -> Vec<crate::dut::service::ServiceImpl> {
+        self.target.services()
+    }
+
+    /// One exchange with a service of the target, recorded like a call with a summary of
+    /// its answer (what it captured is recorded by the caller).
+    pub fn service(
+        &mut self,
+        request: &crate::dut::service::ServiceRequest,
+    ) -> Result<crate::dut::service::ServiceAnswer, TargetError> {
+        let at = self.now();
+        let result = self.target.service(request);
+        let text = match &result {
+            Ok(crate::dut::service::ServiceAnswer::TlsExchange(run)) => format!(
+                "{} frames captured, {} + {} key log lines",
+                run.frames.len(),
+                run.client_keylog.len(),
+                run.server_keylog.len()
+            ),
+            Err(e) => format!("error: {e}"),
+        };
+        self.trace.push_call(at, request.to_string(), text);
+        result
+    }
+
     /// Changes a setting of the stack and records it with its outcome.
     pub fn control(&mut self, control: &Control) -> Result<(), TargetError> {
         let at = self.now();

@@ -1486,9 +1486,6 @@ impl Target for SmoltcpTarget {
             StateQuery::Conntrack => Err(not_supported(
                 "a conntrack table: the smoltcp target is a host, not a NAT",
             )),
-            StateQuery::TlsExchange(_) => Err(not_supported(
-                "a TLS exchange: the smoltcp target is a bare host stack",
-            )),
         }
     }
 

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::TargetError;
+use super::service::{ServiceAnswer, ServiceImpl, ServiceKind, ServiceRequest};
 use crate::sandbox::{HostPair, MacAddr};
 
 /// The server name in the test certificate.
@@ -52,6 +53,21 @@ impl TlsProvider {
         }
     }
 
+    /// The TLS service implementation id of rustls on this provider (`rustls/ring`).
+    pub fn implementation_id(self) -> &'static str {
+        match self {
+            TlsProvider::AwsLcRs => "rustls/aws-lc-rs",
+            TlsProvider::Ring => "rustls/ring",
+        }
+    }
+
+    /// The provider of implementation `id` (`rustls/aws-lc-rs`, `rustls/ring`).
+    pub fn of_implementation(id: &str) -> Option<TlsProvider> {
+        TlsProvider::ALL
+            .into_iter()
+            .find(|p| p.implementation_id() == id)
+    }
+
     fn provider(self) -> CryptoProvider {
         match self {
             TlsProvider::AwsLcRs => rustls::crypto::aws_lc_rs::default_provider(),
@@ -60,16 +76,15 @@ impl TlsProvider {
     }
 }
 
-/// One TLS exchange to run: the version and suite both sides are limited to, the provider,
-/// the X25519 private keys, and whether both sides update their keys.
+/// One TLS exchange to run: the version and suite both sides are limited to, the X25519
+/// private keys (for an implementation that lets the harness choose them), and whether
+/// both sides update their keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsScenario {
     /// `0x0304` (TLS 1.3) or `0x0303` (TLS 1.2).
     pub version: u16,
     /// The one cipher suite both sides offer (IANA value).
     pub suite: u16,
-    /// rustls's crypto provider.
-    pub provider: TlsProvider,
     /// TLS 1.3: after the first request and response, the client updates its keys (and
     /// requests the server's update), then the server updates its keys once more.
     pub key_update: bool,
@@ -108,6 +123,11 @@ pub struct Exported {
 pub struct TlsRun {
     /// The scenario that ran.
     pub scenario: TlsScenario,
+    /// The implementation that ran it ([`crate::dut::service::ServiceImpl::id`]).
+    pub implementation: String,
+    /// Whether the implementation used the scenario's X25519 private keys (rustls does;
+    /// OpenSSL draws its own, so its run is checked from its key logs alone).
+    pub keys_known: bool,
     /// Every frame on the client's veth end, with its time in microseconds since the
     /// capture started, in order.
     pub frames: Vec<(u64, Vec<u8>)>,
@@ -117,16 +137,15 @@ pub struct TlsRun {
     pub client_keylog: Vec<LoggedSecret>,
     /// What the server logged, in order.
     pub server_keylog: Vec<LoggedSecret>,
-    /// Application data the client wrote, concatenated.
-    pub client_sent: Vec<u8>,
-    /// Application data the server wrote, concatenated.
-    pub server_sent: Vec<u8>,
-    /// The negotiated version and suite, as rustls reports them (client side).
-    pub negotiated: (u16, u16),
-    /// Keying material exported by both sides after the handshake.
-    pub exported: Exported,
-    /// Key updates each side initiated, as (client, server).
-    pub key_updates: (u32, u32),
+    /// Application data each side wrote, concatenated, as (client, server), when the
+    /// harness knows it.
+    pub app_data: Option<(Vec<u8>, Vec<u8>)>,
+    /// The negotiated version and suite, as the client reports them.
+    pub negotiated: Option<(u16, u16)>,
+    /// Keying material exported by both sides after the handshake, when they export.
+    pub exported: Option<Exported>,
+    /// Key updates each side initiated, as (client, server), when the implementation says.
+    pub key_updates: Option<(u32, u32)>,
 }
 
 /// X25519 with a private key the harness chose: the harness can compute the shared secret
@@ -267,10 +286,11 @@ fn io_err(op: &str) -> impl Fn(io::Error) -> TargetError + '_ {
 }
 
 fn provider_for(
+    which: TlsProvider,
     scenario: &TlsScenario,
     private: [u8; 32],
 ) -> Result<Arc<CryptoProvider>, TargetError> {
-    let mut provider = scenario.provider.provider();
+    let mut provider = which.provider();
     provider
         .cipher_suites
         .retain(|s| u16::from(s.suite()) == scenario.suite);
@@ -279,7 +299,7 @@ fn provider_for(
             what: format!(
                 "cipher suite {:#06x} with rustls's {} provider",
                 scenario.suite,
-                scenario.provider.name()
+                which.name()
             ),
         });
     }
@@ -319,11 +339,12 @@ pub fn response(n: u8) -> Vec<u8> {
 }
 
 /// Runs one exchange between a rustls client in the pair's client namespace and a rustls
-/// server in its server namespace, capturing every frame.
+/// server in its server namespace, both on crypto provider `which`, capturing every frame.
 pub fn run_rustls(
     pair: &HostPair,
     pki: &TestPki,
     scenario: &TlsScenario,
+    which: TlsProvider,
 ) -> Result<TlsRun, TargetError> {
     let v = versions(scenario)?;
     let client_log = Arc::new(Recorder::default());
@@ -334,6 +355,7 @@ pub fn run_rustls(
         .add(CertificateDer::from(pki.ca_der.clone()))
         .map_err(|e| tls_err("trust anchor", e))?;
     let mut client_config = rustls::ClientConfig::builder_with_provider(provider_for(
+        which,
         scenario,
         scenario.client_private,
     )?)
@@ -343,6 +365,7 @@ pub fn run_rustls(
     .with_no_client_auth();
     client_config.key_log = client_log.clone();
     let mut server_config = rustls::ServerConfig::builder_with_provider(provider_for(
+        which,
         scenario,
         scenario.server_private,
     )?)
@@ -401,6 +424,8 @@ pub fn run_rustls(
     let rounds = rounds(scenario);
     Ok(TlsRun {
         scenario: scenario.clone(),
+        implementation: which.implementation_id().into(),
+        keys_known: true,
         frames: frames
             .into_iter()
             .map(|(at, f)| (at.as_micros() as u64, f))
@@ -408,11 +433,13 @@ pub fn run_rustls(
         client_mac: pair.client_mac(),
         client_keylog: client_log.take(),
         server_keylog: server_log.take(),
-        client_sent: (1..=rounds).flat_map(request).collect(),
-        server_sent: (1..=rounds).flat_map(response).collect(),
-        negotiated,
-        exported,
-        key_updates,
+        app_data: Some((
+            (1..=rounds).flat_map(request).collect(),
+            (1..=rounds).flat_map(response).collect(),
+        )),
+        negotiated: Some(negotiated),
+        exported: Some(exported),
+        key_updates: Some(key_updates),
     })
 }
 
@@ -561,8 +588,8 @@ pub fn rustls_supports(provider: TlsProvider, suite: u16) -> bool {
         .any(|s| u16::from(s.suite()) == suite)
 }
 
-/// rustls as a stack under test: a client and a server over the kernel's TCP in a fresh
-/// [`HostPair`]. It performs one kind of event, [`super::StateQuery::TlsExchange`]; it has no wire
+/// rustls as a DUT: a client and a server over the kernel's TCP in a fresh [`HostPair`],
+/// offered as the TLS service (one implementation per crypto provider). It has no wire
 /// plane of its own (the harness only watches).
 #[derive(Debug)]
 pub struct RustlsTarget {
@@ -616,13 +643,38 @@ impl super::Target for RustlsTarget {
         })
     }
     fn query(&mut self, query: &super::StateQuery) -> Result<super::StateAnswer, TargetError> {
-        match query {
-            super::StateQuery::TlsExchange(scenario) => Ok(super::StateAnswer::TlsExchange(
-                Box::new(run_rustls(&self.pair, &self.pki, scenario)?),
-            )),
-            other => Err(TargetError::NotSupported {
-                what: format!("{other:?}: the rustls target only runs TLS exchanges"),
-            }),
+        Err(TargetError::NotSupported {
+            what: format!("{query:?}: the rustls target only runs TLS exchanges"),
+        })
+    }
+    fn services(&self) -> Vec<ServiceImpl> {
+        TlsProvider::ALL
+            .into_iter()
+            .map(|p| ServiceImpl {
+                kind: ServiceKind::Tls,
+                id: p.implementation_id().into(),
+                description: format!(
+                    "rustls 0.23 client and server on the {} provider, known-key X25519",
+                    p.name()
+                ),
+            })
+            .collect()
+    }
+    fn service(&mut self, request: &ServiceRequest) -> Result<ServiceAnswer, TargetError> {
+        match request {
+            ServiceRequest::TlsExchange {
+                implementation,
+                scenario,
+            } => {
+                let which = TlsProvider::of_implementation(implementation).ok_or_else(|| {
+                    TargetError::NotSupported {
+                        what: format!("TLS implementation {implementation:?} in the rustls target"),
+                    }
+                })?;
+                Ok(ServiceAnswer::TlsExchange(Box::new(run_rustls(
+                    &self.pair, &self.pki, scenario, which,
+                )?)))
+            }
         }
     }
     fn endpoints(&self) -> &super::Endpoints {

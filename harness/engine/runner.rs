@@ -223,8 +223,11 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         retries: Vec::new(),
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), Verdict> {
-        let mut target = factory(spec).map_err(|e| Verdict::Error {
-            reason: format!("setting up the target: {e}"),
+        let mut target = factory(spec).map_err(|e| match e {
+            TargetError::NotSupported { what } => Verdict::Unsupported { reason: what },
+            e => Verdict::Error {
+                reason: format!("setting up the target: {e}"),
+            },
         })?;
         report.environment = target.environment();
         let mut session = Session::with_profile(target.as_mut(), profile);

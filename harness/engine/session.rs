@@ -576,6 +576,30 @@ impl<'t> Session<'t> {
             })
     }
 
+    /// The DUT's name (`linux`, `rustls`, `openssl`).
+    pub fn dut_name(&self) -> &str {
+        self.recorder.target_name()
+    }
+
+    /// The service implementations the DUT offers (its service plane).
+    pub fn services(&self) -> Vec<crate::dut::service::ServiceImpl> {
+        self.recorder.services()
+    }
+
+    /// One exchange with a service of the DUT, recorded.
+    pub fn service(
+        &mut self,
+        step: &str,
+        request: &crate::dut::service::ServiceRequest,
+    ) -> Result<crate::dut::service::ServiceAnswer, CheckError> {
+        self.recorder
+            .service(request)
+            .map_err(|source| CheckError::Target {
+                step: step.into(),
+                source,
+            })
+    }
+
     /// The stack's TCP socket of connection `local` ↔ `remote`, if it has one
     /// ([`crate::dut::Target::tcp_connection`]).
     pub fn tcp_connection(

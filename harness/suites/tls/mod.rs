@@ -10,8 +10,8 @@
 //! model's exporter, and after each KeyUpdate the records must decrypt with the model's
 //! next traffic secret.
 
-use crate::dut::tls::{TlsProvider, TlsRun, TlsScenario};
-use crate::dut::{StateAnswer, StateQuery};
+use crate::dut::service::{ServiceAnswer, ServiceKind, ServiceRequest};
+use crate::dut::tls::{TlsRun, TlsScenario};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::tls::verify::{
     self, ConnectionVerdict, ExportCheck, Knowledge, KnownKeys, clause as ids,
@@ -185,19 +185,20 @@ const fn nibble(c: u8) -> u8 {
     }
 }
 
-/// The scenario of a check: `version`, `suite`, `provider`, with a key update in TLS 1.3.
-pub fn scenario(version: u16, suite: u16, provider: TlsProvider) -> TlsScenario {
+/// The scenario of a check: `version` and `suite`, with a key update in TLS 1.3.
+pub fn scenario(version: u16, suite: u16) -> TlsScenario {
     TlsScenario {
         version,
         suite,
-        provider,
         key_update: version == 0x0304,
         client_private: CLIENT_PRIVATE,
         server_private: SERVER_PRIVATE,
     }
 }
 
-/// What the model knows about a live run besides its bytes.
+/// What the model knows about a live run besides its bytes: the key logs always; the
+/// key-exchange private keys, the exported keying material and the application data when
+/// the implementation let the harness choose or learn them.
 pub fn knowledge_of<'a>(
     run: &TlsRun,
     client_log: &'a crate::tls::keylog::KeyLog,
@@ -208,17 +209,17 @@ pub fn knowledge_of<'a>(
             ("client".to_string(), client_log),
             ("server".to_string(), server_log),
         ],
-        known: Some(KnownKeys {
+        known: run.keys_known.then_some(KnownKeys {
             client_private: run.scenario.client_private,
             server_private: run.scenario.server_private,
         }),
-        exported: Some(ExportCheck {
-            label: run.exported.label.clone(),
-            context: run.exported.context.clone(),
-            client: run.exported.client.clone(),
-            server: run.exported.server.clone(),
+        exported: run.exported.as_ref().map(|e| ExportCheck {
+            label: e.label.clone(),
+            context: e.context.clone(),
+            client: e.client.clone(),
+            server: e.server.clone(),
         }),
-        app_data: Some((run.client_sent.clone(), run.server_sent.clone())),
+        app_data: run.app_data.clone(),
     }
 }
 
@@ -249,36 +250,68 @@ pub fn verify_run(run: &TlsRun) -> Result<verify::Connection, String> {
         &knowledge,
     );
     conn.problems.extend(conversation.problems.iter().cloned());
-    if run.negotiated != (run.scenario.version, run.scenario.suite) {
-        conn.problems.push(format!(
-            "rustls negotiated {:#06x}/{:#06x}, the scenario asked for {:#06x}/{:#06x}",
-            run.negotiated.0, run.negotiated.1, run.scenario.version, run.scenario.suite
-        ));
+    match run.negotiated {
+        Some(negotiated) if negotiated == (run.scenario.version, run.scenario.suite) => {}
+        Some((version, suite)) => conn.problems.push(format!(
+            "{} negotiated {version:#06x}/{suite:#06x}, the scenario asked for {:#06x}/{:#06x}",
+            run.implementation, run.scenario.version, run.scenario.suite
+        )),
+        None => conn.problems.push(format!(
+            "{} did not say which version and suite it negotiated",
+            run.implementation
+        )),
     }
     Ok(conn)
 }
 
+/// Runs `scenario` on every TLS implementation the DUT offers, each a real exchange
+/// checked by the model; the first implementation that disagrees fails the check.
 fn exchange(session: &mut Session<'_>, scenario: TlsScenario) -> Result<(), CheckError> {
+    let implementations: Vec<_> = session
+        .services()
+        .into_iter()
+        .filter(|s| s.kind == ServiceKind::Tls)
+        .collect();
+    if implementations.is_empty() {
+        return Err(CheckError::Target {
+            step: "TLS service".into(),
+            source: crate::dut::TargetError::NotSupported {
+                what: format!(
+                    "a TLS service: the {} target serves none (a bare host stack)",
+                    session.dut_name()
+                ),
+            },
+        });
+    }
+    for implementation in implementations {
+        session.note(format!(
+            "TLS implementation: {}",
+            implementation.description
+        ));
+        exchange_with(session, &implementation.id, scenario.clone())?;
+    }
+    Ok(())
+}
+
+fn exchange_with(
+    session: &mut Session<'_>,
+    implementation: &str,
+    scenario: TlsScenario,
+) -> Result<(), CheckError> {
     let step = format!(
-        "TLS {} exchange, suite {:#06x}, rustls with {}",
+        "TLS {} exchange, suite {:#06x}, {implementation}",
         if scenario.version == 0x0304 {
             "1.3"
         } else {
             "1.2"
         },
         scenario.suite,
-        scenario.provider.name()
     );
-    let run = match session.query(&step, StateQuery::TlsExchange(scenario))? {
-        StateAnswer::TlsExchange(run) => run,
-        other => {
-            return Err(CheckError::WrongAnswer {
-                step,
-                expected: "a TLS exchange".into(),
-                observed: format!("{other:?}"),
-            });
-        }
+    let request = ServiceRequest::TlsExchange {
+        implementation: implementation.to_string(),
+        scenario,
     };
+    let ServiceAnswer::TlsExchange(run) = session.service(&step, &request)?;
     session.record_capture(&run.frames, run.client_mac);
     let conn = verify_run(&run).map_err(|e| CheckError::Target {
         step: step.clone(),
@@ -313,14 +346,14 @@ fn exchange(session: &mut Session<'_>, scenario: TlsScenario) -> Result<(), Chec
 }
 
 macro_rules! tls_checks {
-    ($( $fn:ident, $id:literal, $title:literal, $version:literal, $suite:literal, $provider:ident, $clauses:ident; )*) => {
+    ($( $fn:ident, $id:literal, $title:literal, $version:literal, $suite:literal, $clauses:ident; )*) => {
         $(
             fn $fn(session: &mut Session<'_>) -> Result<(), CheckError> {
-                exchange(session, scenario($version, $suite, TlsProvider::$provider))
+                exchange(session, scenario($version, $suite))
             }
         )*
-        /// The TLS checks: every suite rustls offers, TLS 1.3 and 1.2, with both of its
-        /// crypto providers.
+        /// The TLS checks: TLS 1.3 and 1.2, three suites each, every one run on each TLS
+        /// implementation the DUT offers (rustls on both of its crypto providers; OpenSSL).
         pub const CHECKS: &[CheckSpec] = &[
             $( CheckSpec { id: $id, title: $title, clauses: $clauses, needs: NEEDS, run: $fn }, )*
         ];
@@ -328,16 +361,10 @@ macro_rules! tls_checks {
 }
 
 tls_checks! {
-    t13_aes128_aws, "tls.1.3.aes-128-gcm-sha256.aws-lc-rs", "rustls TLS 1.3 AES-128-GCM-SHA256 (aws-lc-rs) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1301, AwsLcRs, TLS13;
-    t13_aes256_aws, "tls.1.3.aes-256-gcm-sha384.aws-lc-rs", "rustls TLS 1.3 AES-256-GCM-SHA384 (aws-lc-rs) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1302, AwsLcRs, TLS13;
-    t13_chacha_aws, "tls.1.3.chacha20-poly1305-sha256.aws-lc-rs", "rustls TLS 1.3 ChaCha20-Poly1305-SHA256 (aws-lc-rs) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1303, AwsLcRs, TLS13;
-    t13_aes128_ring, "tls.1.3.aes-128-gcm-sha256.ring", "rustls TLS 1.3 AES-128-GCM-SHA256 (ring) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1301, Ring, TLS13;
-    t13_aes256_ring, "tls.1.3.aes-256-gcm-sha384.ring", "rustls TLS 1.3 AES-256-GCM-SHA384 (ring) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1302, Ring, TLS13;
-    t13_chacha_ring, "tls.1.3.chacha20-poly1305-sha256.ring", "rustls TLS 1.3 ChaCha20-Poly1305-SHA256 (ring) with KeyUpdate: secrets, Finished, records and exporter match the model", 0x0304, 0x1303, Ring, TLS13;
-    t12_aes128_aws, "tls.1.2.ecdhe-ecdsa-aes-128-gcm-sha256.aws-lc-rs", "rustls TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 (aws-lc-rs): extended master secret, key block, Finished and records match the model", 0x0303, 0xc02b, AwsLcRs, TLS12;
-    t12_aes256_aws, "tls.1.2.ecdhe-ecdsa-aes-256-gcm-sha384.aws-lc-rs", "rustls TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384 (aws-lc-rs): extended master secret, key block, Finished and records match the model", 0x0303, 0xc02c, AwsLcRs, TLS12;
-    t12_chacha_aws, "tls.1.2.ecdhe-ecdsa-chacha20-poly1305-sha256.aws-lc-rs", "rustls TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305 (aws-lc-rs): extended master secret, key block, Finished and records match the model", 0x0303, 0xcca9, AwsLcRs, TLS12;
-    t12_aes128_ring, "tls.1.2.ecdhe-ecdsa-aes-128-gcm-sha256.ring", "rustls TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 (ring): extended master secret, key block, Finished and records match the model", 0x0303, 0xc02b, Ring, TLS12;
-    t12_aes256_ring, "tls.1.2.ecdhe-ecdsa-aes-256-gcm-sha384.ring", "rustls TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384 (ring): extended master secret, key block, Finished and records match the model", 0x0303, 0xc02c, Ring, TLS12;
-    t12_chacha_ring, "tls.1.2.ecdhe-ecdsa-chacha20-poly1305-sha256.ring", "rustls TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305 (ring): extended master secret, key block, Finished and records match the model", 0x0303, 0xcca9, Ring, TLS12;
+    t13_aes128, "tls.1.3.aes-128-gcm-sha256", "TLS 1.3 AES-128-GCM-SHA256 with KeyUpdate, on each TLS implementation of the DUT: secrets, Finished, records and exporter match the model", 0x0304, 0x1301, TLS13;
+    t13_aes256, "tls.1.3.aes-256-gcm-sha384", "TLS 1.3 AES-256-GCM-SHA384 with KeyUpdate, on each TLS implementation of the DUT: secrets, Finished, records and exporter match the model", 0x0304, 0x1302, TLS13;
+    t13_chacha, "tls.1.3.chacha20-poly1305-sha256", "TLS 1.3 ChaCha20-Poly1305-SHA256 with KeyUpdate, on each TLS implementation of the DUT: secrets, Finished, records and exporter match the model", 0x0304, 0x1303, TLS13;
+    t12_aes128, "tls.1.2.ecdhe-ecdsa-aes-128-gcm-sha256", "TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256, on each TLS implementation of the DUT: extended master secret, key block, Finished and records match the model", 0x0303, 0xc02b, TLS12;
+    t12_aes256, "tls.1.2.ecdhe-ecdsa-aes-256-gcm-sha384", "TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384, on each TLS implementation of the DUT: extended master secret, key block, Finished and records match the model", 0x0303, 0xc02c, TLS12;
+    t12_chacha, "tls.1.2.ecdhe-ecdsa-chacha20-poly1305-sha256", "TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305, on each TLS implementation of the DUT: extended master secret, key block, Finished and records match the model", 0x0303, 0xcca9, TLS12;
 }
