@@ -1,10 +1,10 @@
 //! `netconform-agent-linux`: the reference agent of the external target.
 //!
 //! The harness starts it inside the stack's network namespace (see docs/agent-protocol.md);
-//! it makes real Linux socket calls there and answers the state queries and controls the
-//! way the built-in Linux target does, over the `netconform-agent/1` protocol on stdin and
-//! stdout. Certifying the kernel through it and through `--target linux` gives the same
-//! verdicts, which is what tests/external_target.rs checks.
+//! it makes real Linux socket calls there (TCP and UDP) and answers the state queries and
+//! controls the way the built-in Linux target does, over the `netconform-agent/1.1` protocol
+//! on stdin and stdout. Certifying the kernel through it and through `--target linux` gives
+//! the same verdicts, which is what tests/external_target.rs checks.
 //!
 //! An agent for another stack looks the same: read [`AgentEnv`], open the stack on its
 //! interface, implement [`AgentStack`] (only `call` is required; the rest defaults to

@@ -1,4 +1,4 @@
-//! The agent protocol, `netconform-agent/1`: how the external target
+//! The agent protocol, `netconform-agent/1.1`: how the external target
 //! ([`super::external::ExternalTarget`]) makes socket calls inside a stack it cannot link.
 //!
 //! An **agent** is a small program started by the harness inside the stack's network
@@ -15,6 +15,13 @@
 //! Writing an agent in Rust takes an [`AgentStack`] (call, and optionally query and control)
 //! and [`serve_stdio`]; [`AgentEnv::from_env`] reads what the harness tells the agent about
 //! its interface. `agents/linux.rs` is the reference agent.
+//!
+//! Minor 1 ([`UDP_MINOR`]) added the UDP socket calls ([`SocketCall::UdpBind`],
+//! [`SocketCall::SendTo`], [`SocketCall::RecvFrom`]) and their outcome
+//! ([`CallOutcome::Datagram`]); nothing else changed shape. The harness sends them only to
+//! an agent whose hello says minor 1 or later, and answers them itself `unsupported` for an
+//! older one. [`serve`] answers a call, query or control of a variant it does not know
+//! (one of a later minor) `unsupported`, not `error`.
 
 use std::io::{BufRead, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -29,7 +36,11 @@ pub const PROTOCOL: &str = "netconform-agent";
 /// The major version: a harness and an agent with different majors refuse each other.
 pub const MAJOR: u32 = 1;
 /// The minor version: additions that an older peer can ignore.
-pub const MINOR: u32 = 0;
+pub const MINOR: u32 = 1;
+
+/// The first minor version with UDP socket calls ([`SocketCall::is_udp`]): the harness
+/// makes them only through an agent of this minor or later.
+pub const UDP_MINOR: u32 = 1;
 
 /// One request, harness → agent: one JSON object on one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,16 +197,18 @@ pub fn handle_line(stack: &mut impl AgentStack, line: &str) -> Reply {
         Ok(r) => r,
         Err(e) => {
             // Answer with the id when the line has one, so the harness can match it.
-            let id = serde_json::from_str::<serde_json::Value>(line)
-                .ok()
+            let value = serde_json::from_str::<serde_json::Value>(line).ok();
+            let id = value
+                .as_ref()
                 .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64))
                 .unwrap_or(0);
-            return Reply {
-                id,
-                body: ReplyBody::Error {
+            let body = match value.as_ref().and_then(unknown_variant) {
+                Some(what) => ReplyBody::Unsupported { what },
+                None => ReplyBody::Error {
                     message: format!("not a {PROTOCOL}/{MAJOR} request: {e}"),
                 },
             };
+            return Reply { id, body };
         }
     };
     let body = match request.body {
@@ -232,6 +245,28 @@ pub fn handle_line(stack: &mut impl AgentStack, line: &str) -> Reply {
         id: request.id,
         body,
     }
+}
+
+/// For a call, query or control whose value is a variant this agent does not know (one a
+/// later minor version added): what to answer `unsupported` with. `None` for anything else
+/// that does not parse, which stays an `error`.
+fn unknown_variant(request: &serde_json::Value) -> Option<String> {
+    let op = request.get("op")?.as_str()?;
+    let value = request.get(op)?;
+    let name = match value {
+        serde_json::Value::String(name) => name.clone(),
+        serde_json::Value::Object(fields) if fields.len() == 1 => fields.keys().next()?.clone(),
+        _ => return None,
+    };
+    let error = match op {
+        "call" => serde_json::from_value::<SocketCall>(value.clone()).err(),
+        "query" => serde_json::from_value::<StateQuery>(value.clone()).err(),
+        "control" => serde_json::from_value::<Control>(value.clone()).err(),
+        _ => None,
+    }?;
+    error.to_string().starts_with("unknown variant").then(|| {
+        format!("{op} {name}: not a {op} this agent knows (it speaks {PROTOCOL}/{MAJOR}.{MINOR})")
+    })
 }
 
 /// Serves requests from `input` until it ends, one reply line on `output` per request line
@@ -529,6 +564,87 @@ mod tests {
             round_trip_request(&flush),
             r#"{"id":8,"op":"control","control":"FlushNeighbours"}"#
         );
+        // Minor 1: the UDP calls; the TCP calls above kept their shape.
+        let udp = [
+            (
+                SocketCall::UdpBind {
+                    sock: SocketId(1),
+                    addr: "10.77.0.2".parse().unwrap(),
+                    port: 5353,
+                },
+                r#"{"id":9,"op":"call","call":{"UdpBind":{"sock":1,"addr":"10.77.0.2","port":5353}}}"#,
+            ),
+            (
+                SocketCall::SendTo {
+                    sock: SocketId(1),
+                    addr: "10.77.0.1".parse().unwrap(),
+                    port: 40000,
+                    data: b"hi".to_vec(),
+                },
+                r#"{"id":9,"op":"call","call":{"SendTo":{"sock":1,"addr":"10.77.0.1","port":40000,"data":[104,105]}}}"#,
+            ),
+            (
+                SocketCall::RecvFrom {
+                    sock: SocketId(1),
+                    max: 1500,
+                    timeout_ms: 1000,
+                },
+                r#"{"id":9,"op":"call","call":{"RecvFrom":{"sock":1,"max":1500,"timeout_ms":1000}}}"#,
+            ),
+        ];
+        for (call, line) in udp {
+            assert!(call.is_udp());
+            let request = Request {
+                id: 9,
+                body: RequestBody::Call { call },
+            };
+            assert_eq!(round_trip_request(&request), line);
+        }
+    }
+
+    #[test]
+    fn udp_calls_and_outcomes_read_in_traces() {
+        let addr = "10.77.0.1".parse().unwrap();
+        let calls = [
+            SocketCall::UdpBind {
+                sock: SocketId(1),
+                addr: "0.0.0.0".parse().unwrap(),
+                port: 0,
+            },
+            SocketCall::SendTo {
+                sock: SocketId(1),
+                addr,
+                port: 53,
+                data: vec![0; 12],
+            },
+            SocketCall::RecvFrom {
+                sock: SocketId(1),
+                max: 512,
+                timeout_ms: 100,
+            },
+        ];
+        let text: Vec<String> = calls.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "udp_bind(s1, 0.0.0.0:0)",
+                "sendto(s1, 10.77.0.1:53, 12 bytes)",
+                "recvfrom(s1, 512, 100 ms)"
+            ]
+        );
+        let v6 = SocketCall::SendTo {
+            sock: SocketId(2),
+            addr: "fd77::1".parse().unwrap(),
+            port: 53,
+            data: vec![],
+        };
+        assert_eq!(v6.to_string(), "sendto(s2, [fd77::1]:53, 0 bytes)");
+        let got = CallOutcome::Datagram {
+            from: "10.77.0.1:40000".parse().unwrap(),
+            data: b"hello".to_vec(),
+        };
+        assert_eq!(got.to_string(), "datagram 5 bytes from 10.77.0.1:40000");
+        assert!(!SocketCall::Close { sock: SocketId(1) }.is_udp());
     }
 
     #[test]
@@ -574,6 +690,18 @@ mod tests {
                     },
                 },
                 r#"{"id":4,"reply":"outcome","outcome":{"Data":[111,107]}}"#,
+            ),
+            (
+                Reply {
+                    id: 4,
+                    body: ReplyBody::Outcome {
+                        outcome: CallOutcome::Datagram {
+                            from: "10.77.0.1:40000".parse().unwrap(),
+                            data: b"ok".to_vec(),
+                        },
+                    },
+                },
+                r#"{"id":4,"reply":"outcome","outcome":{"Datagram":{"from":"10.77.0.1:40000","data":[111,107]}}}"#,
             ),
             (
                 Reply {
@@ -690,6 +818,48 @@ mod tests {
         );
         assert!(
             matches!(&replies[5].body, ReplyBody::Error { message } if message.contains("the harness netconform-agent/2"))
+        );
+    }
+
+    /// A call, query or control of a later minor version is `unsupported`; a known one with
+    /// the wrong fields is still an `error`.
+    #[test]
+    fn unknown_variants_are_unsupported() {
+        let input = concat!(
+            r#"{"id":1,"op":"call","call":{"Multicast":{"sock":1,"group":"224.0.0.251"}}}"#,
+            "\n",
+            r#"{"id":2,"op":"query","query":"UdpSockets"}"#,
+            "\n",
+            r#"{"id":3,"op":"control","control":{"Mtu":1280}}"#,
+            "\n",
+            r#"{"id":4,"op":"call","call":{"UdpBind":{"sock":1}}}"#,
+            "\n",
+        );
+        let mut out = Vec::new();
+        serve(&mut Echo, input.as_bytes(), &mut out).unwrap();
+        let replies: Vec<Reply> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            replies[0].body,
+            ReplyBody::Unsupported {
+                what:
+                    "call Multicast: not a call this agent knows (it speaks netconform-agent/1.1)"
+                        .into()
+            }
+        );
+        assert!(
+            matches!(&replies[1].body, ReplyBody::Unsupported { what } if what.starts_with("query UdpSockets: "))
+        );
+        assert!(
+            matches!(&replies[2].body, ReplyBody::Unsupported { what } if what.starts_with("control Mtu: "))
+        );
+        assert!(
+            matches!(&replies[3].body, ReplyBody::Error { message } if message.contains("not a netconform-agent/1 request")),
+            "{:?}",
+            replies[3].body
         );
     }
 

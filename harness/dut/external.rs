@@ -13,9 +13,10 @@
 //! that is not protocol JSON a [`TargetError::Malformed`] quoting the line, an agent that
 //! exited a [`TargetError::Gone`] with its exit status and the tail of its stderr, and every
 //! later request then fails at once with the same `Gone`. What the agent answers
-//! `unsupported` is [`TargetError::NotSupported`]. Dropping the target closes the agent's
-//! stdin, kills its process group if it has not exited within a moment, reaps it, and removes
-//! the namespaces.
+//! `unsupported` is [`TargetError::NotSupported`], and so is a UDP call to an agent whose
+//! hello names a minor version before [`agent::UDP_MINOR`] (it is never sent one). Dropping
+//! the target closes the agent's stdin, kills its process group if it has not exited within
+//! a moment, reaps it, and removes the namespaces.
 //!
 //! With `kind = "tap"` (and `kernel_addresses = false`: a user-space stack) the stack does its
 //! I/O through a persistent TAP device the harness bridges to the stack's veth end inside the
@@ -812,7 +813,8 @@ fn call_wait(call: &SocketCall) -> Duration {
     match call {
         SocketCall::Accept { timeout_ms, .. }
         | SocketCall::WaitConnected { timeout_ms, .. }
-        | SocketCall::Recv { timeout_ms, .. } => Duration::from_millis(*timeout_ms),
+        | SocketCall::Recv { timeout_ms, .. }
+        | SocketCall::RecvFrom { timeout_ms, .. } => Duration::from_millis(*timeout_ms),
         _ => Duration::ZERO,
     }
 }
@@ -866,6 +868,20 @@ impl Target for ExternalTarget {
     }
 
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        if call.is_udp() && self.hello.minor < agent::UDP_MINOR {
+            // An agent of an older minor would not know the call: it is never sent one.
+            return Err(TargetError::NotSupported {
+                what: format!(
+                    "{call}: agent `{}` speaks {p}/{}.{}; UDP socket calls need {p}/{}.{} (docs/agent-protocol.md)",
+                    self.agent.program,
+                    agent::MAJOR,
+                    self.hello.minor,
+                    agent::MAJOR,
+                    agent::UDP_MINOR,
+                    p = agent::PROTOCOL,
+                ),
+            });
+        }
         let what = format!("call {call}");
         let body = self.agent.request(
             RequestBody::Call { call: call.clone() },

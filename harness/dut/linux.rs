@@ -2,7 +2,8 @@
 //!
 //! [`LinuxTarget`] = a [`Lab`] + a [`PacketSocket`] on the harness end + a control thread
 //! that lives in the target namespace (`setns` on a dedicated `std::thread`, never an async
-//! task). The control thread owns the sockets (a table [`SocketId`] → socket) and a
+//! task). The control thread owns the sockets (a table [`SocketId`] → socket, TCP and UDP
+//! alike: [`SocketCall::UdpBind`] makes a real `SOCK_DGRAM` socket there) and a
 //! `NETLINK_SOCK_DIAG` socket; TCP states come from an inet_diag dump (AF_INET and
 //! AF_INET6), which also shows sockets nobody holds any more (TIME-WAIT, request sockets),
 //! and from TCP_INFO for a held socket. Neighbours and routes come from the sandbox's
@@ -940,6 +941,81 @@ impl KernelSockets {
                 Ok(v) => CallOutcome::OptionValue(v),
                 Err(e) => errno_of(&e),
             },
+            SocketCall::UdpBind { sock, addr, port } => {
+                if self.sockets.contains_key(&sock) {
+                    return Err(TargetError::SocketExists(sock));
+                }
+                let domain = if addr.is_ipv4() {
+                    Domain::IPV4
+                } else {
+                    Domain::IPV6
+                };
+                let s = match Socket::new(
+                    domain,
+                    Type::DGRAM.nonblocking().cloexec(),
+                    Some(Protocol::UDP),
+                ) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(errno_of(&e)),
+                };
+                if addr.is_ipv6() {
+                    let _ = s.set_only_v6(true);
+                }
+                // A socket that could not be bound is closed again: the id stays free.
+                match s.bind(&SockAddr::from(SocketAddr::new(addr, port))) {
+                    Err(e) => errno_of(&e),
+                    Ok(()) => {
+                        self.sockets.insert(sock, s);
+                        CallOutcome::Ok
+                    }
+                }
+            }
+            SocketCall::SendTo {
+                sock,
+                addr,
+                port,
+                data,
+            } => {
+                let to = SockAddr::from(SocketAddr::new(addr, port));
+                match self
+                    .get(sock)?
+                    .send_to_with_flags(&data, &to, libc::MSG_NOSIGNAL)
+                {
+                    Ok(n) => CallOutcome::Sent(n),
+                    Err(e) => errno_of(&e),
+                }
+            }
+            SocketCall::RecvFrom {
+                sock,
+                max,
+                timeout_ms,
+            } => {
+                let s = self.get(sock)?;
+                match poll_one(s, PollFlags::POLLIN, timeout_ms) {
+                    Err(e) => errno_of(&e),
+                    Ok(false) => CallOutcome::TimedOut,
+                    Ok(true) => {
+                        let mut buf = vec![0u8; max];
+                        // SAFETY: initialised bytes are valid `MaybeUninit<u8>`s, and
+                        // recvfrom only ever writes initialised bytes into the buffer.
+                        let uninit = unsafe {
+                            &mut *(buf.as_mut_slice() as *mut [u8]
+                                as *mut [std::mem::MaybeUninit<u8>])
+                        };
+                        match s.recv_from(uninit) {
+                            Err(e) => errno_of(&e),
+                            Ok((n, from)) => {
+                                buf.truncate(n);
+                                match from.as_socket() {
+                                    Some(from) => CallOutcome::Datagram { from, data: buf },
+                                    // A stream socket: recvfrom(2) names no source there.
+                                    None => CallOutcome::Data(buf),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         })
     }
 

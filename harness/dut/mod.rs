@@ -21,6 +21,14 @@
 //! What the kernel answers to a socket call (an errno, a timeout, end of stream) is an
 //! observation and comes back as a [`CallOutcome`]; a [`TargetError`] means the target
 //! itself could not do what was asked.
+//!
+//! Sockets are TCP or UDP. The TCP calls ([`SocketCall::Socket`], [`SocketCall::Listen`],
+//! [`SocketCall::Connect`]...) are unchanged since before UDP; UDP has calls of its own:
+//! [`SocketCall::UdpBind`] makes and binds a UDP socket, [`SocketCall::SendTo`] sends one
+//! datagram, [`SocketCall::RecvFrom`] receives one as [`CallOutcome::Datagram`] (its
+//! source and payload), and [`SocketCall::Close`] closes either kind. Both kinds share the
+//! harness's [`SocketId`]s. A target with no UDP answers the UDP calls
+//! [`TargetError::NotSupported`] ([`SocketCall::is_udp`]).
 
 pub mod agent;
 pub mod bridge;
@@ -367,6 +375,54 @@ pub enum SocketCall {
         /// The option and its value.
         option: SocketOption,
     },
+    /// Creates a UDP socket `sock` (non-blocking; IPv6-only for an IPv6 address) and binds
+    /// it to `addr:port`, the family being `addr`'s (unspecified: any address; port 0: the
+    /// stack picks one). The UDP counterpart of [`SocketCall::Listen`]: a datagram to
+    /// `addr:port` is queued for [`SocketCall::RecvFrom`] from then on. The id must be free
+    /// ([`TargetError::SocketExists`]); [`SocketCall::Close`] closes it.
+    UdpBind {
+        /// The id the harness gives it.
+        sock: SocketId,
+        /// Local address (unspecified: any).
+        addr: IpAddr,
+        /// Local port (0: the stack picks).
+        port: u16,
+    },
+    /// Sends one datagram to `addr:port` (non-blocking: [`CallOutcome::Sent`] once the
+    /// stack took it, or an errno).
+    SendTo {
+        /// The UDP socket.
+        sock: SocketId,
+        /// Remote address.
+        addr: IpAddr,
+        /// Remote port.
+        port: u16,
+        /// The payload (may be empty: a datagram of length 0).
+        data: Vec<u8>,
+    },
+    /// Receives one datagram, waiting up to `timeout_ms`: [`CallOutcome::Datagram`] with
+    /// its source and at most `max` bytes of its payload (the rest is discarded, as
+    /// recvfrom(2) does), or [`CallOutcome::TimedOut`].
+    RecvFrom {
+        /// The UDP socket.
+        sock: SocketId,
+        /// Maximum bytes.
+        max: usize,
+        /// How long to wait.
+        timeout_ms: u64,
+    },
+}
+
+impl SocketCall {
+    /// Whether this is one of the UDP calls ([`SocketCall::UdpBind`],
+    /// [`SocketCall::SendTo`], [`SocketCall::RecvFrom`]): a target without UDP answers
+    /// them [`TargetError::NotSupported`].
+    pub fn is_udp(&self) -> bool {
+        matches!(
+            self,
+            SocketCall::UdpBind { .. } | SocketCall::SendTo { .. } | SocketCall::RecvFrom { .. }
+        )
+    }
 }
 
 /// What the stack answered to a socket call.
@@ -393,6 +449,14 @@ pub enum CallOutcome {
     TimedOut,
     /// The option's value as read back after setting it.
     OptionValue(SocketOption),
+    /// One datagram received ([`SocketCall::RecvFrom`]): its source and payload (empty for
+    /// a datagram of length 0, which is not an end of stream).
+    Datagram {
+        /// The sender's address and port.
+        from: SocketAddr,
+        /// The payload (at most the call's `max` bytes).
+        data: Vec<u8>,
+    },
 }
 
 impl CallOutcome {
@@ -827,12 +891,32 @@ impl fmt::Display for SocketCall {
             SocketCall::Shutdown { sock, how } => write!(f, "shutdown({sock}, {how:?})"),
             SocketCall::Close { sock } => write!(f, "close({sock})"),
             SocketCall::SetOption { sock, option } => write!(f, "setsockopt({sock}, {option:?})"),
+            SocketCall::UdpBind { sock, addr, port } => {
+                write!(f, "udp_bind({sock}, {})", SocketAddr::new(*addr, *port))
+            }
+            SocketCall::SendTo {
+                sock,
+                addr,
+                port,
+                data,
+            } => write!(
+                f,
+                "sendto({sock}, {}, {} bytes)",
+                SocketAddr::new(*addr, *port),
+                data.len()
+            ),
+            SocketCall::RecvFrom {
+                sock,
+                max,
+                timeout_ms,
+            } => write!(f, "recvfrom({sock}, {max}, {timeout_ms} ms)"),
         }
     }
 }
 
 impl fmt::Display for CallOutcome {
-    /// `ok`, `socket 65536`, `sent 27`, `data 27 bytes`, `eof`, `ECONNREFUSED (111)`, `timed out`.
+    /// `ok`, `socket 65536`, `sent 27`, `data 27 bytes`, `eof`, `ECONNREFUSED (111)`, `timed out`,
+    /// `datagram 12 bytes from 10.77.0.1:40000`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallOutcome::Ok => f.write_str("ok"),
@@ -843,6 +927,9 @@ impl fmt::Display for CallOutcome {
             CallOutcome::Errno { code, name } => write!(f, "{name} ({code})"),
             CallOutcome::TimedOut => f.write_str("timed out"),
             CallOutcome::OptionValue(o) => write!(f, "value {o:?}"),
+            CallOutcome::Datagram { from, data } => {
+                write!(f, "datagram {} bytes from {from}", data.len())
+            }
         }
     }
 }

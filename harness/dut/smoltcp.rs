@@ -31,6 +31,14 @@
 //! - `Close` calls `close()` (with `SO_LINGER` 0: `abort()`); the socket stays in the set,
 //!   not held (`sock: None` in [`StateQuery::TcpSockets`]), until smoltcp has forgotten the
 //!   connection (CLOSED, no reset left to send).
+//! - `UdpBind` makes one smoltcp UDP socket ([`UDP_PACKETS`] datagrams and
+//!   [`DEFAULT_BUFFER`] bytes each way; port 0 takes the next port of the same counter as
+//!   `Connect`); `SendTo` queues one datagram and polls, so it leaves at once (smoltcp
+//!   computes the checksum; it cannot fragment, so a datagram larger than one frame is
+//!   unsupported); `RecvFrom` waits on the virtual clock like `Recv`; `Close` closes and
+//!   removes the socket. A datagram to a port no socket is bound to draws ICMP port
+//!   unreachable from smoltcp's interface itself. On a UDP socket only these calls are
+//!   made; the TCP calls on it, and the UDP calls on a TCP socket, are unsupported.
 //!
 //! # Frames
 //!
@@ -53,7 +61,7 @@ use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
 };
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
-use smoltcp::socket::tcp;
+use smoltcp::socket::{tcp, udp};
 use smoltcp::time::{Duration as SmolDuration, Instant as SmolInstant};
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint,
@@ -82,6 +90,10 @@ pub const EPHEMERAL_FIRST: u16 = 49_152;
 /// The most listening smoltcp sockets one `Listen` creates, whatever its backlog.
 pub const MAX_BACKLOG: u32 = 64;
 
+/// Datagrams each UDP socket's receive (and transmit) queue holds, within
+/// [`SmoltcpConfig::buffer_size`] bytes.
+pub const UDP_PACKETS: usize = 64;
+
 thread_local! {
     /// The virtual clock in ms, for smoltcp's timestamp generator (a plain `fn() -> u32`
     /// with no context): set before every poll on the thread that drives the target.
@@ -106,6 +118,7 @@ const CONSTANTS: &[&str] = &[
     "smoltcp neighbour entry lifetime = 60 s, neighbour requests at most 1/s",
     "smoltcp neighbour cache = 8 entries, route table = 2 entries, addresses = 2",
     "smoltcp out-of-order segments kept = 4 (ASSEMBLER_MAX_SEGMENT_COUNT)",
+    "smoltcp UDP socket queues = 64 datagrams each way; no IP fragmentation",
 ];
 
 /// How to build a [`SmoltcpTarget`]: the same address plan as the Linux lab
@@ -294,6 +307,8 @@ enum Kind {
         backlog: u32,
         pool: Vec<SocketHandle>,
     },
+    /// A bound UDP socket.
+    Udp(SocketHandle),
 }
 
 /// A socket the harness holds.
@@ -790,6 +805,36 @@ impl Stack {
     }
 
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        let on_udp = |s: &Stack, sock: &SocketId| {
+            matches!(s.held.get(sock).map(|h| &h.kind), Some(Kind::Udp(_)))
+        };
+        match call {
+            SocketCall::Bind { sock, .. }
+            | SocketCall::Listen { sock, .. }
+            | SocketCall::Connect { sock, .. }
+            | SocketCall::WaitConnected { sock, .. }
+            | SocketCall::Send { sock, .. }
+            | SocketCall::Recv { sock, .. }
+            | SocketCall::Shutdown { sock, .. }
+            | SocketCall::SetOption { sock, .. }
+            | SocketCall::Accept { listener: sock, .. }
+                if on_udp(self, sock) =>
+            {
+                return Err(not_supported(format!(
+                    "{call}: {sock} is a UDP socket; the smoltcp target makes only sendto, \
+                     recvfrom and close on one"
+                )));
+            }
+            SocketCall::SendTo { sock, .. } | SocketCall::RecvFrom { sock, .. }
+                if self.held.contains_key(sock) && !on_udp(self, sock) =>
+            {
+                return Err(not_supported(format!(
+                    "{call}: {sock} is a TCP socket; the smoltcp target sends and receives \
+                     datagrams on UDP sockets (udp_bind) only"
+                )));
+            }
+            _ => {}
+        }
         match *call {
             SocketCall::Socket { sock, family } => {
                 if self.held.contains_key(&sock) {
@@ -826,7 +871,156 @@ impl Stack {
             SocketCall::Shutdown { sock, how } => self.shutdown(sock, how),
             SocketCall::Close { sock } => self.close(sock),
             SocketCall::SetOption { sock, option } => self.set_option(sock, option),
+            SocketCall::UdpBind { sock, addr, port } => self.udp_bind(sock, addr, port),
+            SocketCall::SendTo {
+                sock,
+                addr,
+                port,
+                ref data,
+            } => self.send_to(sock, addr, port, data),
+            SocketCall::RecvFrom {
+                sock,
+                max,
+                timeout_ms,
+            } => self.recv_from(sock, max, timeout_ms),
         }
+    }
+
+    fn udp(&mut self, h: SocketHandle) -> &mut udp::Socket<'static> {
+        self.sockets.get_mut::<udp::Socket>(h)
+    }
+
+    fn udp_bind(
+        &mut self,
+        sock: SocketId,
+        addr: IpAddr,
+        port: u16,
+    ) -> Result<CallOutcome, TargetError> {
+        if self.held.contains_key(&sock) {
+            return Err(TargetError::SocketExists(sock));
+        }
+        if !addr.is_unspecified() && !self.stack_ips.contains(&addr) {
+            return Ok(CallOutcome::errno(libc::EADDRNOTAVAIL));
+        }
+        let family = family_of(addr);
+        let addr = (!addr.is_unspecified()).then_some(addr);
+        let port = if port == 0 {
+            self.ephemeral_port()
+        } else {
+            port
+        };
+        // Linux: one UDP socket per port and address, a wildcard overlapping every address
+        // of its family (without SO_REUSEADDR, which the harness never sets on UDP).
+        let clash = self.held.values().any(|h| {
+            matches!(h.kind, Kind::Udp(_))
+                && h.family == family
+                && h.bound
+                    .is_some_and(|(a, p)| p == port && (a.is_none() || addr.is_none() || a == addr))
+        });
+        if clash {
+            return Ok(CallOutcome::errno(libc::EADDRINUSE));
+        }
+        let buffer = || {
+            udp::PacketBuffer::new(
+                vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
+                vec![0u8; self.buffer_size],
+            )
+        };
+        let mut s = udp::Socket::new(buffer(), buffer());
+        let endpoint = IpListenEndpoint {
+            addr: addr.map(IpAddress::from),
+            port,
+        };
+        if s.bind(endpoint).is_err() {
+            return Ok(CallOutcome::errno(libc::EINVAL));
+        }
+        let h = self.sockets.add(s);
+        self.held.insert(
+            sock,
+            Held {
+                family,
+                bound: Some((addr, port)),
+                options: Options::default(),
+                kind: Kind::Udp(h),
+            },
+        );
+        self.poll();
+        Ok(CallOutcome::Ok)
+    }
+
+    fn udp_socket(&mut self, sock: SocketId) -> Result<(SocketHandle, Family), TargetError> {
+        let held = self.held(sock)?;
+        match held.kind {
+            Kind::Udp(h) => Ok((h, held.family)),
+            _ => Err(TargetError::UnknownSocket(sock)),
+        }
+    }
+
+    fn send_to(
+        &mut self,
+        sock: SocketId,
+        addr: IpAddr,
+        port: u16,
+        data: &[u8],
+    ) -> Result<CallOutcome, TargetError> {
+        let (h, family) = self.udp_socket(sock)?;
+        // What Linux answers: an IPv4 socket cannot reach an IPv6 address, an IPv6-only
+        // socket an IPv4 one, and port 0 is no destination.
+        match (family, family_of(addr)) {
+            (Family::Ipv4, Family::Ipv6) => return Ok(CallOutcome::errno(libc::EAFNOSUPPORT)),
+            (Family::Ipv6, Family::Ipv4) => return Ok(CallOutcome::errno(libc::ENETUNREACH)),
+            _ => {}
+        }
+        if port == 0 {
+            return Ok(CallOutcome::errno(libc::EINVAL));
+        }
+        let headers = match family {
+            Family::Ipv4 => 20 + 8,
+            Family::Ipv6 => 40 + 8,
+        };
+        if data.len() + headers > self.wire.mtu {
+            return Err(not_supported(format!(
+                "sendto of {} bytes: more than one {}-byte frame holds, and smoltcp is built \
+                 without IP fragmentation",
+                data.len(),
+                self.wire.mtu
+            )));
+        }
+        let to = IpEndpoint::new(IpAddress::from(addr), port);
+        let outcome = match self.udp(h).send_slice(data, to) {
+            Ok(()) => CallOutcome::Sent(data.len()),
+            Err(udp::SendError::BufferFull) => CallOutcome::errno(libc::EAGAIN),
+            Err(udp::SendError::Unaddressable) => {
+                return Err(not_supported(format!(
+                    "sendto {}: smoltcp sends to no unspecified address",
+                    SocketAddr::new(addr, port)
+                )));
+            }
+        };
+        self.poll();
+        Ok(outcome)
+    }
+
+    fn recv_from(
+        &mut self,
+        sock: SocketId,
+        max: usize,
+        timeout_ms: u64,
+    ) -> Result<CallOutcome, TargetError> {
+        let (h, _) = self.udp_socket(sock)?;
+        let deadline = self.deadline_in(timeout_ms);
+        if !self.wait_until(deadline, |s| s.udp(h).can_recv()) {
+            return Ok(CallOutcome::TimedOut);
+        }
+        let outcome = match self.udp(h).recv() {
+            Ok((payload, meta)) => CallOutcome::Datagram {
+                from: SocketAddr::new(IpAddr::from(meta.endpoint.addr), meta.endpoint.port),
+                data: payload[..payload.len().min(max)].to_vec(),
+            },
+            Err(_) => CallOutcome::TimedOut,
+        };
+        self.poll();
+        Ok(outcome)
     }
 
     fn bind(
@@ -876,6 +1070,8 @@ impl Stack {
                 });
             }
             Kind::Connection(_) => return Ok(CallOutcome::errno(libc::EINVAL)),
+            // As Linux answers listen(2) on a datagram socket (`call` refuses it first).
+            Kind::Udp(_) => return Ok(CallOutcome::errno(libc::EOPNOTSUPP)),
             Kind::Fresh => {}
         }
         // The Linux target binds before it listens: a socket bound already fails there.
@@ -998,6 +1194,11 @@ impl Stack {
                 ));
             }
             Kind::Listener { .. } => return Ok(CallOutcome::errno(libc::EISCONN)),
+            Kind::Udp(_) => {
+                return Err(not_supported(
+                    "connect on a UDP socket: the smoltcp target has no connected UDP sockets",
+                ));
+            }
         }
         if held.family != family_of(addr) {
             return Ok(CallOutcome::errno(libc::EAFNOSUPPORT));
@@ -1133,6 +1334,10 @@ impl Stack {
             .ok_or(TargetError::UnknownSocket(sock))?;
         match held.kind {
             Kind::Fresh => {}
+            Kind::Udp(h) => {
+                self.udp(h).close();
+                self.sockets.remove(h);
+            }
             Kind::Connection(h) => {
                 if held.options.linger == Some(0) {
                     self.tcp(h).abort();
@@ -1240,7 +1445,7 @@ impl Stack {
         };
         let options = held.options;
         let handles: Vec<SocketHandle> = match &held.kind {
-            Kind::Fresh => Vec::new(),
+            Kind::Fresh | Kind::Udp(_) => Vec::new(),
             Kind::Connection(h) => vec![*h],
             Kind::Listener { pool, .. } => pool.clone(),
         };
@@ -1274,7 +1479,7 @@ impl Stack {
         };
         for (id, held) in &self.held {
             match &held.kind {
-                Kind::Fresh => {}
+                Kind::Fresh | Kind::Udp(_) => {}
                 Kind::Connection(h) => {
                     shown.insert(*h);
                     let s = self.sockets.get::<tcp::Socket>(*h);
