@@ -46,7 +46,7 @@ impl std::fmt::Debug for LinuxBridge {
 
 /// The source address of the readiness probe sent into `port` (flushed afterwards).
 fn ready_probe_mac(port: usize) -> MacAddr {
-    MacAddr([0x02, 0x6e, 0x63, 0xff, 0xfd, port as u8])
+    crate::wire::plan::ready_probe(port as u8)
 }
 
 fn ready_probe(port: usize) -> Vec<u8> {

@@ -111,7 +111,7 @@ impl InterfaceKind {
 /// The MAC a user-space stack on a tap uses (`NETCONFORM_MAC`): the stack sits behind the
 /// tap, so its address is none of the kernel's (the tap's own, the bridge's and the veth
 /// end's are the bridge's local addresses, which it would keep for itself).
-pub const TAP_STACK_MAC: MacAddr = MacAddr([0x02, 0x6e, 0x63, 0x00, 0x00, 0x02]);
+pub const TAP_STACK_MAC: MacAddr = crate::wire::plan::link_end(2);
 
 /// How long the agent may take, after its hello, until the stack has opened its tap.
 const TAP_OPEN_WAIT: Duration = Duration::from_secs(5);

@@ -152,8 +152,8 @@ pub struct SmoltcpConfig {
 impl Default for SmoltcpConfig {
     fn default() -> Self {
         SmoltcpConfig {
-            stack_mac: MacAddr([0x02, 0x6e, 0x63, 0x00, 0x00, 0x02]),
-            harness_mac: MacAddr([0x02, 0x6e, 0x63, 0x00, 0x00, 0x01]),
+            stack_mac: crate::wire::plan::link_end(2),
+            harness_mac: crate::wire::plan::link_end(1),
             // The Linux lab's address plan, so traces read the same on both targets.
             ipv4: crate::sandbox::LabConfig::default().ipv4,
             ipv6: crate::sandbox::LabConfig::default().ipv6,

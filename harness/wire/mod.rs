@@ -37,6 +37,7 @@ pub(crate) mod icmpv4;
 pub(crate) mod icmpv6;
 pub(crate) mod ipv4;
 pub(crate) mod ipv6;
+pub mod plan;
 pub(crate) mod tcp;
 pub mod tls;
 pub(crate) mod udp;

@@ -235,14 +235,7 @@ impl PeerSpec {
 
     /// The peer's MAC (`alt`: its second MAC).
     pub fn mac(&self, alt: bool) -> MacAddr {
-        MacAddr([
-            0x02,
-            0x6e,
-            0x63,
-            u8::from(alt),
-            u8::from(self.off_link),
-            self.octet,
-        ])
+        crate::wire::plan::arp_peer(alt, self.off_link, self.octet)
     }
 }
 

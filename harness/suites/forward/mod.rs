@@ -266,7 +266,7 @@ impl Probe {
 
 /// The MAC of host `octet` on segment `port` (played by the harness).
 pub fn host_mac(port: usize, octet: u8) -> MacAddr {
-    MacAddr([0x02, 0x6e, 0x63, 0xf0, port as u8, octet])
+    crate::wire::plan::forward_host(port as u8, octet)
 }
 
 fn host_ip(info: &PortInfo, octet: u8) -> Result<Ipv4Addr, CheckError> {
@@ -483,7 +483,7 @@ impl<'s, 't> Run<'s, 't> {
             }
         }
         match probe.tweak {
-            Tweak::ForeignMac => frame.ethernet.dst = MacAddr([0x02, 0x6e, 0x63, 0xee, 0, 1]),
+            Tweak::ForeignMac => frame.ethernet.dst = crate::wire::plan::foreign(),
             Tweak::LinkBroadcast => frame.ethernet.dst = MacAddr::BROADCAST,
             _ => {}
         }

@@ -279,7 +279,7 @@ impl<'a, 't> NatRun<'a, 't> {
         for (i, (name, port, octet)) in plan.into_iter().enumerate() {
             let ip = host_ip(&ports[port], octet)
                 .ok_or_else(|| unsupported(step, "a port without an IPv4 address"))?;
-            let mac = MacAddr([0x02, 0x6e, 0x63, 0x4e, port as u8, i as u8 + 1]);
+            let mac = crate::wire::plan::nat_host(port as u8, i as u8 + 1);
             hosts.push(Host {
                 name,
                 port,

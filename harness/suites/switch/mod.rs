@@ -154,7 +154,7 @@ impl Station {
     /// The station's address in a run with `nonce`: `02:6e:63:<nonce>:00:<n+1>`, locally
     /// administered, individual.
     pub fn mac(self, nonce: u8) -> MacAddr {
-        MacAddr([0x02, 0x6e, 0x63, nonce, 0x00, self.0 % Self::COUNT + 1])
+        crate::wire::plan::station(nonce, self.0 % Self::COUNT + 1)
     }
 }
 
@@ -240,7 +240,7 @@ impl Addresses {
     fn source(self, s: Source) -> MacAddr {
         match s {
             Source::Station(st) => st.mac(self.nonce),
-            Source::Group => MacAddr([0x03, 0x6e, 0x63, self.nonce, 0x00, 0xff]),
+            Source::Group => crate::wire::plan::group(self.nonce, 0, 0xff),
             Source::Zero => MacAddr::ZERO,
         }
     }
@@ -249,14 +249,14 @@ impl Addresses {
         match d {
             Destination::Station(st) => st.mac(self.nonce),
             Destination::Broadcast => MacAddr::BROADCAST,
-            Destination::Group => MacAddr([0x03, 0x6e, 0x63, self.nonce, 0x00, 0xfe]),
+            Destination::Group => crate::wire::plan::group(self.nonce, 0, 0xfe),
             Destination::Reserved(n) => MacAddr([0x01, 0x80, 0xc2, 0x00, 0x00, n & 0x0f]),
         }
     }
 
     /// The barrier probe's source address for `port`: never a station's (nonce ≠ 0xff).
     fn probe(port: Port) -> MacAddr {
-        MacAddr([0x02, 0x6e, 0x63, 0xff, 0xfe, port as u8])
+        crate::wire::plan::switch_probe(port as u8)
     }
 }
 
