@@ -32,8 +32,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
-use crate::models::nat::{Flow, Mapping, NatProfile, NatTable, Prediction};
-use crate::models::profile::ProfileName;
+use crate::models::nat::{Flow, Mapping, NatDeviation, NatTable, Prediction};
+use crate::models::profile::Deviation as _;
 use crate::sandbox::ConntrackEntry;
 use crate::time::Duration;
 use crate::wire::{
@@ -202,14 +202,6 @@ struct Host {
     mac: MacAddr,
 }
 
-/// The model profile for a session profile.
-pub fn nat_profile(p: ProfileName) -> NatProfile {
-    match p {
-        ProfileName::Rfc => NatProfile::Rfc4787,
-        ProfileName::Linux => NatProfile::Linux,
-    }
-}
-
 /// A check's run: the session, the router's ports, the hosts and the model.
 struct NatRun<'a, 't> {
     s: &'a mut Session<'t>,
@@ -297,7 +289,7 @@ impl<'a, 't> NatRun<'a, 't> {
         );
         s.name_host(Some(ports[1].mac), Some(external.into()), "nat");
         s.control("masquerade", &Control::Masquerade { port: 1 })?;
-        let model = NatTable::new(nat_profile(s.profile()), external);
+        let model = NatTable::new(NatDeviation::profile(s.profile()), external);
         Ok(NatRun {
             s,
             ports,
