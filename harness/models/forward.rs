@@ -38,13 +38,23 @@
 //!
 //! - Source: the address the route back to the sender selects (Linux, with
 //!   `icmp_errors_use_inbound_ifaddr` 0); on a connected subnet that is the router's address
-//!   on it.
+//!   on it. When that route's preferred source (`prefsrc`) is an address of another
+//!   interface, Linux still takes it, where RFC 1812 §4.3.2.4 wants an address of the
+//!   interface the error leaves by ([`ForwardDeviation::ErrorSourceFromRouteBack`]); under
+//!   the RFC profile the model keeps the route's source when it is one, else takes that
+//!   interface's first IPv4 address.
 //! - Type of service: the original's TOS bits (`& 0x1e`) with precedence 6, internetwork
 //!   control (`| 0xc0`); TTL: the namespace's default (64); DF clear; the identification is
 //!   the router's own and is not predicted.
 //! - The quoted datagram: the original IP packet as received (TTL not yet decremented), as
 //!   much as fits in 576 bytes with the new IP header and the ICMP header (RFC 1812
 //!   §4.3.2.3): at most 548 bytes.
+//!
+//! # Profile
+//!
+//! The router takes a [`ForwardProfile`] (the one profile type,
+//! [`crate::models::profile`]); its route table takes its own ([`crate::models::route`]),
+//! whose deviations are IPv6's and so never change an IPv4 forwarding decision.
 //!
 //! # What is not modelled
 //!
@@ -57,6 +67,9 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
+use serde::{Deserialize, Serialize};
+
+use crate::models::profile::{Deviation, Profile};
 use crate::models::route::{AnswerKind, RouteError, RouteTable};
 use crate::wire::{Frame, Icmpv4Message, Ipv4Packet, MacAddr, Network, Transport};
 
@@ -64,6 +77,45 @@ use crate::wire::{Frame, Icmpv4Message, Ipv4Packet, MacAddr, Network, Transport}
 pub const ICMP_ERROR_MAX: usize = 576;
 /// The TTL of a datagram the router originates (Linux: `net.ipv4.ip_default_ttl`).
 pub const DEFAULT_TTL: u8 = 64;
+
+/// One place where Linux's forwarding departs from RFC 1812.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ForwardDeviation {
+    /// RFC 1812 §4.3.2.4: "the IP source address in an ICMP message originated by the router
+    /// MUST be one of the IP addresses associated with the physical interface over which the
+    /// ICMP message is transmitted". Linux (`icmp_send`, `icmp_errors_use_inbound_ifaddr` 0)
+    /// leaves the source to the route back to the sender: its preferred source (`prefsrc`)
+    /// when it has one, whichever interface holds that address, else an address of the
+    /// interface (`inet_select_addr`). Without this deviation the model keeps the route's
+    /// source when it is an address of the interface the error leaves by, else takes that
+    /// interface's first IPv4 address.
+    ErrorSourceFromRouteBack,
+}
+
+impl Deviation for ForwardDeviation {
+    const MODEL: &'static str = "forward";
+    const ALL: &'static [ForwardDeviation] = &[ForwardDeviation::ErrorSourceFromRouteBack];
+    /// Linux 6.x with `icmp_errors_use_inbound_ifaddr` 0 (the default the lab keeps).
+    const LINUX: &'static [ForwardDeviation] = Self::ALL;
+
+    fn section(self) -> &'static str {
+        match self {
+            ForwardDeviation::ErrorSourceFromRouteBack => "RFC 1812 §4.3.2.4",
+        }
+    }
+
+    fn instead(self) -> &'static str {
+        match self {
+            ForwardDeviation::ErrorSourceFromRouteBack => {
+                "an ICMP error's source is the route back's prefsrc, even one of another interface"
+            }
+        }
+    }
+}
+
+/// Which reading of RFC 1812 the router follows: the one profile type ([`Profile`]) over
+/// [`ForwardDeviation`].
+pub type ForwardProfile = Profile<ForwardDeviation>;
 
 /// One interface of the router: a port of the target. Its addresses are the route table's
 /// (the interfaces the [`RouteTable`] was built on).
@@ -164,15 +216,18 @@ impl Decision {
 /// The router: its ports, its routes, the neighbours it knows.
 #[derive(Debug, Clone)]
 pub struct Router {
+    profile: ForwardProfile,
     routes: RouteTable,
     ports: Vec<RouterPort>,
     neighbours: BTreeMap<(usize, Ipv4Addr), MacAddr>,
 }
 
 impl Router {
-    /// A router with these ports (in port order) and routes; no neighbour known yet.
-    pub fn new(routes: RouteTable, ports: Vec<RouterPort>) -> Router {
+    /// A router following `profile`, with these ports (in port order) and routes; no
+    /// neighbour known yet.
+    pub fn new(profile: ForwardProfile, routes: RouteTable, ports: Vec<RouterPort>) -> Router {
         Router {
+            profile,
             routes,
             ports,
             neighbours: BTreeMap::new(),
@@ -182,6 +237,11 @@ impl Router {
     /// The router now knows `ip`'s MAC on `port` (it resolved it, or a check told it).
     pub fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr) {
         self.neighbours.insert((port, ip), mac);
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &ForwardProfile {
+        &self.profile
     }
 
     /// The MAC the router knows for `ip` on `port`.
@@ -280,8 +340,30 @@ impl Router {
             Ok(a) if a.kind == AnswerKind::Unicast => a,
             _ => return Decision::OutOfScope("an error to a sender the router cannot reach"),
         };
-        let (Some(port), Some(IpAddr::V4(src))) = (self.port_of(back.oif), back.src) else {
+        let (Some(port), Some(IpAddr::V4(selected))) = (self.port_of(back.oif), back.src) else {
             return Decision::OutOfScope("an error routed out of an interface that is not a port");
+        };
+        let src = if self.profile.has(ForwardDeviation::ErrorSourceFromRouteBack) {
+            selected
+        } else {
+            let own: Vec<Ipv4Addr> = self
+                .routes
+                .interfaces()
+                .iter()
+                .filter(|i| i.index == back.oif)
+                .flat_map(|i| &i.addrs)
+                .filter_map(|a| match a.addr() {
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(_) => None,
+                })
+                .collect();
+            match own.first() {
+                _ if own.contains(&selected) => selected,
+                Some(&first) => first,
+                None => {
+                    return Decision::OutOfScope("an error out of a port without an IPv4 address");
+                }
+            }
         };
         let next_hop = match back.gateway {
             Some(IpAddr::V4(g)) => g,

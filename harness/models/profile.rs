@@ -161,6 +161,7 @@ impl fmt::Display for DeviationLine {
 mod tests {
     use super::*;
     use crate::models::arp::ArpDeviation;
+    use crate::models::forward::ForwardDeviation;
     use crate::models::nat::NatDeviation;
     use crate::models::route::RouteDeviation;
     use crate::models::switch::SwitchDeviation;
@@ -303,6 +304,15 @@ mod tests {
         linux_is(&[EndpointDependentAfterClash, NoParityPreservation]);
         assert_eq!(EndpointDependentAfterClash.section(), "RFC 4787 §4.1 REQ-1");
         assert_eq!(NoParityPreservation.section(), "RFC 4787 §4.2.2 REQ-4");
+    }
+
+    #[test]
+    fn forward_linux_takes_the_error_source_from_the_route_back() {
+        linux_is(&[ForwardDeviation::ErrorSourceFromRouteBack]);
+        assert_eq!(
+            ForwardDeviation::ErrorSourceFromRouteBack.section(),
+            "RFC 1812 §4.3.2.4"
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod tls;
 
 use crate::engine::{CheckSpec, Scenario};
 use crate::models::arp::ArpDeviation;
+use crate::models::forward::ForwardDeviation;
 use crate::models::nat::NatDeviation;
 use crate::models::profile::{Deviation, DeviationLine, ProfileName};
 use crate::models::route::RouteDeviation;
@@ -100,7 +101,7 @@ pub const SUITES: &[Suite] = &[
         checks: &[forward::CHECKS],
         scenario_kind: None,
         load_scenario: None,
-        deviations: lines::<RouteDeviation>,
+        deviations: |p| [lines::<RouteDeviation>(p), lines::<ForwardDeviation>(p)].concat(),
     },
     Suite {
         name: "nat",
@@ -239,12 +240,12 @@ mod tests {
         assert_eq!(models("arp"), ["arp"]);
         assert_eq!(models("switch"), ["switch"]);
         assert_eq!(models("route"), ["route"]);
-        assert_eq!(models("forward"), ["route"]);
+        assert_eq!(models("forward"), ["route", "forward"]);
         assert_eq!(models("nat"), ["nat"]);
         assert!(models("tls").is_empty());
 
         let all = accepted_deviations(&catalogue(), ProfileName::Linux);
-        assert_eq!(all.len(), 18 + 6 + 4 + 3 + 3 + 2, "{all:#?}");
+        assert_eq!(all.len(), 18 + 6 + 4 + 3 + 3 + 1 + 2, "{all:#?}");
         for (i, line) in all.iter().enumerate() {
             assert!(!all[..i].contains(line), "{line} twice");
             let text = line.to_string();
@@ -268,7 +269,7 @@ mod tests {
         let lines = accepted_deviations(&forward, ProfileName::Linux);
         assert_eq!(
             lines.iter().map(|l| l.model).collect::<Vec<_>>(),
-            ["route", "route", "route"]
+            ["route", "route", "route", "forward"]
         );
     }
 }

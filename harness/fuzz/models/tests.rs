@@ -244,7 +244,7 @@ fn forward_checks_catch_wrong_decisions() {
 }
 
 fn forward_router() -> crate::models::forward::Router {
-    use crate::models::forward::{Router, RouterPort};
+    use crate::models::forward::{ForwardProfile, Router, RouterPort};
     use crate::models::route::{Interface, RouteTable};
     use crate::wire::MacAddr;
     let iface = |index, addr: &str| Interface {
@@ -262,6 +262,7 @@ fn forward_router() -> crate::models::forward::Router {
         ],
     );
     Router::new(
+        ForwardProfile::linux(),
         table,
         vec![
             RouterPort {

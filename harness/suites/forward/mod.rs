@@ -29,8 +29,11 @@ use ipnet::IpNet;
 
 use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
-use crate::models::forward::{Decision, Emission, Router, RouterPort, packet_differences};
-use crate::models::route::{AnswerKind, Interface, Route, RouteKind, RouteProfile, RouteTable};
+use crate::models::forward::{
+    Decision, Emission, ForwardDeviation, Router, RouterPort, packet_differences,
+};
+use crate::models::profile::Deviation as _;
+use crate::models::route::{AnswerKind, Interface, Route, RouteDeviation, RouteKind, RouteTable};
 use crate::time::Duration;
 use crate::wire::{
     ArpOperation, Faults, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport,
@@ -356,7 +359,8 @@ impl<'s, 't> Run<'s, 't> {
                 addrs: vec!["127.0.0.1/8".parse().expect("a valid prefix")],
             },
         );
-        let mut table = RouteTable::new(RouteProfile::linux(), interfaces);
+        let profile = s.profile();
+        let mut table = RouteTable::new(RouteDeviation::profile(profile), interfaces);
         let mut run_hosts = BTreeMap::new();
         for spec in routes {
             let (dst, kind) = match *spec {
@@ -400,7 +404,7 @@ impl<'s, 't> Run<'s, 't> {
         }
         Ok(Run {
             s,
-            model: Router::new(table, model_ports),
+            model: Router::new(ForwardDeviation::profile(profile), table, model_ports),
             ports,
             hosts: run_hosts,
             next_octet: 10,
