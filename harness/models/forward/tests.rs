@@ -242,14 +242,16 @@ fn local_not_for_us_bad_checksum_and_errors_about_errors() {
 
 #[test]
 fn differences_name_the_field() {
-    let f = udp("10.78.1.2", "10.78.2.2", 64, 4);
+    use crate::models::diff::packet_differences;
+    // As observed: off the wire, with the checksums it carried.
+    let f = Frame::parse(&udp("10.78.1.2", "10.78.2.2", 64, 4).emit()).expect("parses");
     let e = f.as_ipv4().expect("ipv4").clone();
     let mut o = e.clone();
     o.ttl = 64;
     let mut e2 = e.clone();
     e2.ttl = 63;
     let d = packet_differences(&e2, &o, true);
-    assert_eq!(d, vec!["TTL: expected 63, observed 64".to_string()]);
+    assert_eq!(d, vec!["ip.ttl: expected 63, observed 64".to_string()]);
     assert!(packet_differences(&e, &e, true).is_empty());
 }
 

@@ -29,9 +29,8 @@ use ipnet::IpNet;
 
 use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
-use crate::models::forward::{
-    Decision, Emission, ForwardDeviation, Router, RouterPort, packet_differences,
-};
+use crate::models::diff::packet_differences;
+use crate::models::forward::{Decision, Emission, ForwardDeviation, Router, RouterPort};
 use crate::models::profile::Deviation as _;
 use crate::models::route::{AnswerKind, Interface, Route, RouteDeviation, RouteKind, RouteTable};
 use crate::time::Duration;
@@ -647,13 +646,13 @@ impl<'s, 't> Run<'s, 't> {
             let want_mac = self.model.neighbour(e.port, e.next_hop);
             if frame.ethernet.src != e.src_mac {
                 differences.push(format!(
-                    "source MAC: expected {} (the router's on port {}), observed {}",
+                    "eth.source: expected {} (the router's on port {}), observed {}",
                     e.src_mac, e.port, frame.ethernet.src
                 ));
             }
             if Some(frame.ethernet.dst) != want_mac {
                 differences.push(format!(
-                    "destination MAC: expected {} (next hop {}), observed {}",
+                    "eth.destination: expected {} (next hop {}), observed {}",
                     want_mac.map_or("unknown".to_string(), |m| m.to_string()),
                     e.next_hop,
                     frame.ethernet.dst
