@@ -549,25 +549,15 @@ fn certify(
         "netconform certify: {} checks against {name}, {jobs} at a time, {profile:?} profile",
         checks.len()
     );
-    let (deviations, timer_deviations) = match profile {
-        ProfileName::Rfc => (Vec::new(), Vec::new()),
-        ProfileName::Linux => (
-            netconform::models::tcp::Profile::linux().deviations,
-            netconform::models::tcp_timers::TimerProfile::linux().deviations,
-        ),
-    };
-    let switch_deviations = suites::switch::switch_profile(profile).deviations;
-    if !deviations.is_empty() || !timer_deviations.is_empty() || !switch_deviations.is_empty() {
-        let names: Vec<String> = deviations
-            .iter()
-            .map(|d| format!("{d:?}"))
-            .chain(timer_deviations.iter().map(|d| format!("{d:?}")))
-            .chain(switch_deviations.iter().map(|d| format!("{d:?}")))
-            .collect();
+    let deviations = suites::accepted_deviations(&checks, profile);
+    if !deviations.is_empty() {
         println!(
-            "accepted deviations from the RFC and IEEE texts: {}",
-            names.join(", ")
+            "accepted deviations from the RFC and IEEE texts ({profile:?} profile, {}):",
+            deviations.len()
         );
+        for line in &deviations {
+            println!("  {line}");
+        }
     }
     let factory = |spec: &engine::CheckSpec| kind.build(&spec.needs);
     let accepted = load_deviations(&kind, deviations_file)?;

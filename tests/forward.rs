@@ -79,7 +79,7 @@ fn a_router_that_gets_ttl_or_errors_wrong_fails() {
     assert!(
         differences
             .iter()
-            .any(|d| d == "TTL: expected 63, observed 64"),
+            .any(|d| d == "ip.ttl: expected 63, observed 64"),
         "{differences:?}"
     );
     let (step, _) = failure(&run("route.forward.time-exceeded", Fault::NoErrors));

@@ -119,7 +119,7 @@ fn a_router_without_masquerade_fails() {
     assert!(
         differences
             .iter()
-            .any(|d| d.starts_with("ip.src: expected 10.78.2.1, observed 10.78.1.10")),
+            .any(|d| d.starts_with("ip.source: expected 10.78.2.1, observed 10.78.1.10")),
         "{differences:?}"
     );
     // And no conntrack entry would have matched either: the reply check fails too.

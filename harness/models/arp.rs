@@ -25,6 +25,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::models::profile::{Deviation, Profile};
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
 
@@ -216,7 +217,7 @@ enum AddrType {
 }
 
 /// Where the RFC text and Linux part ways in handling ARP packets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ArpDeviation {
     /// RFC 826 "Packet Reception": the sender hardware address of an existing entry is
     /// updated from every ARP packet. Linux keeps the first address against a different one
@@ -241,36 +242,46 @@ pub enum ArpDeviation {
     AnswersSubnetBroadcastSender,
 }
 
-/// A profile: the deviations from the RFC text the model accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArpProfile {
-    /// The accepted deviations.
-    pub deviations: Vec<ArpDeviation>,
-}
+/// A profile: the deviations from the RFC text the model accepts (the one profile type,
+/// [`Profile`], over [`ArpDeviation`]).
+pub type ArpProfile = Profile<ArpDeviation>;
 
-impl ArpProfile {
-    /// The RFC text, no deviations.
-    pub fn rfc() -> ArpProfile {
-        ArpProfile {
-            deviations: Vec::new(),
+impl Deviation for ArpDeviation {
+    const MODEL: &'static str = "arp";
+    const ALL: &'static [ArpDeviation] = &[
+        ArpDeviation::Locktime,
+        ArpDeviation::NoEntryFromUnsolicitedReply,
+        ArpDeviation::CachesNonUnicastHardwareAddress,
+        ArpDeviation::AnswersSubnetBroadcastSender,
+    ];
+    /// Linux 6.x: every deviation.
+    const LINUX: &'static [ArpDeviation] = Self::ALL;
+
+    fn section(self) -> &'static str {
+        match self {
+            ArpDeviation::Locktime | ArpDeviation::NoEntryFromUnsolicitedReply => {
+                "RFC 826, Packet Reception"
+            }
+            ArpDeviation::CachesNonUnicastHardwareAddress => "RFC 1812 §3.3.2",
+            ArpDeviation::AnswersSubnetBroadcastSender => "RFC 1122 §3.2.1.3",
         }
     }
 
-    /// Linux 6.x.
-    pub fn linux() -> ArpProfile {
-        ArpProfile {
-            deviations: vec![
-                ArpDeviation::Locktime,
-                ArpDeviation::NoEntryFromUnsolicitedReply,
-                ArpDeviation::CachesNonUnicastHardwareAddress,
-                ArpDeviation::AnswersSubnetBroadcastSender,
-            ],
+    fn instead(self) -> &'static str {
+        match self {
+            ArpDeviation::Locktime => {
+                "keeps an entry's address against a different one for locktime after a change"
+            }
+            ArpDeviation::NoEntryFromUnsolicitedReply => {
+                "creates no entry from an unsolicited reply (arp_accept 0)"
+            }
+            ArpDeviation::CachesNonUnicastHardwareAddress => {
+                "caches a broadcast, multicast or zero sender hardware address"
+            }
+            ArpDeviation::AnswersSubnetBroadcastSender => {
+                "answers a request whose sender is the subnet's broadcast address"
+            }
         }
-    }
-
-    /// True when `d` is accepted.
-    pub fn has(&self, d: ArpDeviation) -> bool {
-        self.deviations.contains(&d)
     }
 }
 

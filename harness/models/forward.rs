@@ -38,13 +38,23 @@
 //!
 //! - Source: the address the route back to the sender selects (Linux, with
 //!   `icmp_errors_use_inbound_ifaddr` 0); on a connected subnet that is the router's address
-//!   on it.
+//!   on it. When that route's preferred source (`prefsrc`) is an address of another
+//!   interface, Linux still takes it, where RFC 1812 §4.3.2.4 wants an address of the
+//!   interface the error leaves by ([`ForwardDeviation::ErrorSourceFromRouteBack`]); under
+//!   the RFC profile the model keeps the route's source when it is one, else takes that
+//!   interface's first IPv4 address.
 //! - Type of service: the original's TOS bits (`& 0x1e`) with precedence 6, internetwork
 //!   control (`| 0xc0`); TTL: the namespace's default (64); DF clear; the identification is
 //!   the router's own and is not predicted.
 //! - The quoted datagram: the original IP packet as received (TTL not yet decremented), as
 //!   much as fits in 576 bytes with the new IP header and the ICMP header (RFC 1812
 //!   §4.3.2.3): at most 548 bytes.
+//!
+//! # Profile
+//!
+//! The router takes a [`ForwardProfile`] (the one profile type,
+//! [`crate::models::profile`]); its route table takes its own ([`crate::models::route`]),
+//! whose deviations are IPv6's and so never change an IPv4 forwarding decision.
 //!
 //! # What is not modelled
 //!
@@ -57,6 +67,9 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
+use serde::{Deserialize, Serialize};
+
+use crate::models::profile::{Deviation, Profile};
 use crate::models::route::{AnswerKind, RouteError, RouteTable};
 use crate::wire::{Frame, Icmpv4Message, Ipv4Packet, MacAddr, Network, Transport};
 
@@ -64,6 +77,45 @@ use crate::wire::{Frame, Icmpv4Message, Ipv4Packet, MacAddr, Network, Transport}
 pub const ICMP_ERROR_MAX: usize = 576;
 /// The TTL of a datagram the router originates (Linux: `net.ipv4.ip_default_ttl`).
 pub const DEFAULT_TTL: u8 = 64;
+
+/// One place where Linux's forwarding departs from RFC 1812.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ForwardDeviation {
+    /// RFC 1812 §4.3.2.4: "the IP source address in an ICMP message originated by the router
+    /// MUST be one of the IP addresses associated with the physical interface over which the
+    /// ICMP message is transmitted". Linux (`icmp_send`, `icmp_errors_use_inbound_ifaddr` 0)
+    /// leaves the source to the route back to the sender: its preferred source (`prefsrc`)
+    /// when it has one, whichever interface holds that address, else an address of the
+    /// interface (`inet_select_addr`). Without this deviation the model keeps the route's
+    /// source when it is an address of the interface the error leaves by, else takes that
+    /// interface's first IPv4 address.
+    ErrorSourceFromRouteBack,
+}
+
+impl Deviation for ForwardDeviation {
+    const MODEL: &'static str = "forward";
+    const ALL: &'static [ForwardDeviation] = &[ForwardDeviation::ErrorSourceFromRouteBack];
+    /// Linux 6.x with `icmp_errors_use_inbound_ifaddr` 0 (the default the lab keeps).
+    const LINUX: &'static [ForwardDeviation] = Self::ALL;
+
+    fn section(self) -> &'static str {
+        match self {
+            ForwardDeviation::ErrorSourceFromRouteBack => "RFC 1812 §4.3.2.4",
+        }
+    }
+
+    fn instead(self) -> &'static str {
+        match self {
+            ForwardDeviation::ErrorSourceFromRouteBack => {
+                "an ICMP error's source is the route back's prefsrc, even one of another interface"
+            }
+        }
+    }
+}
+
+/// Which reading of RFC 1812 the router follows: the one profile type ([`Profile`]) over
+/// [`ForwardDeviation`].
+pub type ForwardProfile = Profile<ForwardDeviation>;
 
 /// One interface of the router: a port of the target. Its addresses are the route table's
 /// (the interfaces the [`RouteTable`] was built on).
@@ -164,15 +216,18 @@ impl Decision {
 /// The router: its ports, its routes, the neighbours it knows.
 #[derive(Debug, Clone)]
 pub struct Router {
+    profile: ForwardProfile,
     routes: RouteTable,
     ports: Vec<RouterPort>,
     neighbours: BTreeMap<(usize, Ipv4Addr), MacAddr>,
 }
 
 impl Router {
-    /// A router with these ports (in port order) and routes; no neighbour known yet.
-    pub fn new(routes: RouteTable, ports: Vec<RouterPort>) -> Router {
+    /// A router following `profile`, with these ports (in port order) and routes; no
+    /// neighbour known yet.
+    pub fn new(profile: ForwardProfile, routes: RouteTable, ports: Vec<RouterPort>) -> Router {
         Router {
+            profile,
             routes,
             ports,
             neighbours: BTreeMap::new(),
@@ -182,6 +237,11 @@ impl Router {
     /// The router now knows `ip`'s MAC on `port` (it resolved it, or a check told it).
     pub fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr) {
         self.neighbours.insert((port, ip), mac);
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &ForwardProfile {
+        &self.profile
     }
 
     /// The MAC the router knows for `ip` on `port`.
@@ -280,8 +340,30 @@ impl Router {
             Ok(a) if a.kind == AnswerKind::Unicast => a,
             _ => return Decision::OutOfScope("an error to a sender the router cannot reach"),
         };
-        let (Some(port), Some(IpAddr::V4(src))) = (self.port_of(back.oif), back.src) else {
+        let (Some(port), Some(IpAddr::V4(selected))) = (self.port_of(back.oif), back.src) else {
             return Decision::OutOfScope("an error routed out of an interface that is not a port");
+        };
+        let src = if self.profile.has(ForwardDeviation::ErrorSourceFromRouteBack) {
+            selected
+        } else {
+            let own: Vec<Ipv4Addr> = self
+                .routes
+                .interfaces()
+                .iter()
+                .filter(|i| i.index == back.oif)
+                .flat_map(|i| &i.addrs)
+                .filter_map(|a| match a.addr() {
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(_) => None,
+                })
+                .collect();
+            match own.first() {
+                _ if own.contains(&selected) => selected,
+                Some(&first) => first,
+                None => {
+                    return Decision::OutOfScope("an error out of a port without an IPv4 address");
+                }
+            }
         };
         let next_hop = match back.gateway {
             Some(IpAddr::V4(g)) => g,
@@ -317,120 +399,6 @@ impl Router {
             },
         }
     }
-}
-
-/// Field-by-field differences between the packet a model expects and the one observed
-/// (`identification` compared only when `with_id`); empty when they agree.
-pub fn packet_differences(
-    expected: &Ipv4Packet,
-    observed: &Ipv4Packet,
-    with_id: bool,
-) -> Vec<String> {
-    let mut d = Vec::new();
-    let mut field = |name: &str, e: String, o: String| {
-        if e != o {
-            d.push(format!("{name}: expected {e}, observed {o}"));
-        }
-    };
-    field("source", expected.src.to_string(), observed.src.to_string());
-    field(
-        "destination",
-        expected.dst.to_string(),
-        observed.dst.to_string(),
-    );
-    field("TTL", expected.ttl.to_string(), observed.ttl.to_string());
-    let tos = |p: &Ipv4Packet| format!("{:#04x}", (p.dscp << 2) | p.ecn);
-    field("TOS", tos(expected), tos(observed));
-    field(
-        "DF",
-        expected.dont_fragment.to_string(),
-        observed.dont_fragment.to_string(),
-    );
-    field(
-        "MF",
-        expected.more_fragments.to_string(),
-        observed.more_fragments.to_string(),
-    );
-    field(
-        "fragment offset",
-        expected.fragment_offset.to_string(),
-        observed.fragment_offset.to_string(),
-    );
-    if with_id {
-        field(
-            "identification",
-            format!("{:#06x}", expected.identification),
-            format!("{:#06x}", observed.identification),
-        );
-    }
-    field(
-        "header checksum valid",
-        "true".into(),
-        observed.checksum_valid.to_string(),
-    );
-    field(
-        "protocol",
-        expected.transport.protocol().to_string(),
-        observed.transport.protocol().to_string(),
-    );
-    match (&expected.transport, &observed.transport) {
-        (Transport::Icmpv4(e), Transport::Icmpv4(o)) => {
-            field(
-                "ICMP type",
-                e.icmp_type.to_string(),
-                o.icmp_type.to_string(),
-            );
-            field("ICMP code", e.code.to_string(), o.code.to_string());
-            field(
-                "ICMP checksum valid",
-                "true".into(),
-                o.checksum_valid.to_string(),
-            );
-            field(
-                "ICMP rest of header",
-                format!("{:02x?}", e.rest_of_header),
-                format!("{:02x?}", o.rest_of_header),
-            );
-            if e.payload != o.payload {
-                d.push(payload_difference("ICMP body", &e.payload, &o.payload));
-            }
-        }
-        (e, o) if e != o => {
-            let emit = |p: &Ipv4Packet| {
-                let mut bytes = Vec::new();
-                p.emit(&crate::wire::Faults::default(), &mut bytes);
-                bytes.split_off(
-                    bytes
-                        .len()
-                        .min(Ipv4Packet::MIN_HEADER_LEN + p.options.len()),
-                )
-            };
-            d.push(payload_difference(
-                "payload",
-                &emit(expected),
-                &emit(observed),
-            ));
-        }
-        _ => {}
-    }
-    d
-}
-
-/// Where two byte strings first differ, and their lengths.
-fn payload_difference(what: &str, e: &[u8], o: &[u8]) -> String {
-    let at = e
-        .iter()
-        .zip(o)
-        .position(|(a, b)| a != b)
-        .unwrap_or(e.len().min(o.len()));
-    format!(
-        "{what}: expected {} bytes, observed {}; first difference at byte {at} \
-         (expected {:02x?}, observed {:02x?})",
-        e.len(),
-        o.len(),
-        e.get(at..(at + 8).min(e.len())).unwrap_or_default(),
-        o.get(at..(at + 8).min(o.len())).unwrap_or_default(),
-    )
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 //! NAT chose (on the wire, and in the conntrack table), checks it against the prediction and
 //! hands it back to the model ([`NatTable::learn`]), which from then on is exact again.
 //!
-//! Linux ([`NatProfile::Linux`], `get_unique_tuple` for a source NAT without `random`), for
+//! Linux ([`NatDeviation::EndpointDependentAfterClash`] on, `get_unique_tuple` for a source NAT without `random`), for
 //! a flow with no mapping yet, in this order:
 //! 1. the newest mapping of the same inside endpoint (protocol, address, port), if its
 //!    external port is free towards this remote ("free": no other mapping has the reply
@@ -37,7 +37,7 @@
 //!    0–65535. The kernel tries at most 128 + 64 + 32 + 16 candidates; a class that full is
 //!    not modelled.
 //!
-//! The RFC ([`NatProfile::Rfc4787`]) asks for endpoint-independent mapping (REQ-1): once an
+//! The RFC (the RFC profile, no [`NatDeviation`]) asks for endpoint-independent mapping (REQ-1): once an
 //! inside endpoint has an external endpoint, every flow from it uses that one, whatever the
 //! destination. A first mapping may take any port of the RFC's range for the original port
 //! (REQ-3 a: 0–1023 or 1024–65535) that no other inside endpoint holds, towards any remote
@@ -83,6 +83,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
+use crate::models::profile::{Deviation, Profile};
 use crate::wire::{Icmpv4Message, Ipv4Packet, Transport};
 
 /// The protocols the NAT translates.
@@ -290,47 +291,51 @@ impl fmt::Display for PortClass {
     }
 }
 
-/// Which rules the model follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum NatProfile {
-    /// Linux's `get_unique_tuple` for masquerade (see the module doc).
-    Linux,
-    /// The RFC 4787 requirements (endpoint-independent mapping, port ranges, no overloading).
-    Rfc4787,
-}
-
-impl NatProfile {
-    /// The documented places where this profile departs from the RFC.
-    pub fn deviations(self) -> &'static [NatDeviation] {
-        match self {
-            NatProfile::Linux => &[
-                NatDeviation::EndpointDependentAfterClash,
-                NatDeviation::NoParityPreservation,
-            ],
-            NatProfile::Rfc4787 => &[],
-        }
-    }
-}
+/// Which rules the model follows: the one profile type ([`Profile`]) over
+/// [`NatDeviation`]. Under the RFC text the model predicts RFC 4787's port choice, under
+/// Linux `get_unique_tuple`'s (see the module doc).
+pub type NatProfile = Profile<NatDeviation>;
 
 /// One place where Linux's NAT departs from RFC 4787.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum NatDeviation {
     /// RFC 4787 §4.1 REQ-1 (and RFC 5382 REQ-1): an inside endpoint whose external port is
     /// taken towards a new remote (by another inside host that got the same port for a
     /// different remote first) gets a second, different external port for that remote:
-    /// endpoint-dependent mapping.
+    /// endpoint-dependent mapping. This is the switch between the two port choices of the
+    /// module doc: with it the model predicts Linux's `get_unique_tuple` (the newest
+    /// mapping of the endpoint if free towards the remote, else the inside port if free,
+    /// else a port of its Linux class), without it RFC 4787's (the endpoint's external port
+    /// again, else a port of the REQ-3 range that no other inside endpoint holds).
     EndpointDependentAfterClash,
     /// RFC 4787 §4.2.2 REQ-4 (RECOMMENDED): a moved port is random, its parity is not
-    /// preserved.
+    /// preserved. The model predicts no parity under either profile, so this switch changes
+    /// no prediction; it documents the deviation.
     NoParityPreservation,
 }
 
-impl NatDeviation {
-    /// The RFC section.
-    pub fn section(self) -> &'static str {
+impl Deviation for NatDeviation {
+    const MODEL: &'static str = "nat";
+    const ALL: &'static [NatDeviation] = &[
+        NatDeviation::EndpointDependentAfterClash,
+        NatDeviation::NoParityPreservation,
+    ];
+    /// Linux's masquerade: every deviation.
+    const LINUX: &'static [NatDeviation] = Self::ALL;
+
+    fn section(self) -> &'static str {
         match self {
             NatDeviation::EndpointDependentAfterClash => "RFC 4787 §4.1 REQ-1",
             NatDeviation::NoParityPreservation => "RFC 4787 §4.2.2 REQ-4",
+        }
+    }
+
+    fn instead(self) -> &'static str {
+        match self {
+            NatDeviation::EndpointDependentAfterClash => {
+                "an endpoint whose port is taken towards a new remote gets a second external port"
+            }
+            NatDeviation::NoParityPreservation => "a moved port is random, whatever its parity",
         }
     }
 }
@@ -479,8 +484,8 @@ impl NatTable {
     }
 
     /// The profile.
-    pub fn profile(&self) -> NatProfile {
-        self.profile
+    pub fn profile(&self) -> &NatProfile {
+        &self.profile
     }
 
     /// The external address.
@@ -531,8 +536,8 @@ impl NatTable {
         } else {
             let taken = self.taken_towards(flow);
             let sport = flow.src.port();
-            match self.profile {
-                NatProfile::Linux => match self.newest_of_source(flow) {
+            if self.profile.has(NatDeviation::EndpointDependentAfterClash) {
+                match self.newest_of_source(flow) {
                     Some(m) if !taken.contains(&m.external.port()) => PortChoice::Reused {
                         port: m.external.port(),
                         from: m.flow,
@@ -542,8 +547,9 @@ impl NatTable {
                         class: PortClass::linux(flow.protocol, sport),
                         taken,
                     },
-                },
-                NatProfile::Rfc4787 => match self.newest_of_source(flow) {
+                }
+            } else {
+                match self.newest_of_source(flow) {
                     Some(m) => PortChoice::Reused {
                         port: m.external.port(),
                         from: m.flow,
@@ -555,7 +561,7 @@ impl NatTable {
                         class: PortClass::rfc4787(flow.protocol, sport),
                         taken: self.held_by_other_endpoints(flow),
                     },
-                },
+                }
             }
         };
         Prediction {

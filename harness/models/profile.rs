@@ -1,7 +1,20 @@
 //! Which reading of the standards a model follows: the text as written, or a named
-//! implementation's documented deviations from it. Every suite takes its model's profile
-//! from this one name (`certify --profile`, a scenario file's `profile`).
+//! implementation's documented deviations from it.
+//!
+//! One type for every model: a [`Profile<D>`] is a [`ProfileName`] and the set of the model's
+//! deviations `D` that apply. Each model's deviation enum implements [`Deviation`]: its name,
+//! the RFC or IEEE section it departs from, one line saying what the implementation does
+//! instead, and which deviations Linux has. Every suite takes its model's profile from the
+//! session's one name (`certify --profile`, a scenario file's `profile`) the same way,
+//! [`Deviation::profile`]: `TcpDeviation::profile(session.profile())`. The RFC profile has
+//! no deviation; a model without deviations (its enum has no variant) still takes a profile,
+//! an empty one under either name.
 
+use std::collections::BTreeSet;
+use std::fmt;
+use std::hash::Hash;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Which reading of the RFCs (and IEEE 802.1D) the models follow.
@@ -11,4 +24,319 @@ pub enum ProfileName {
     Rfc,
     /// Linux 6.x: the text plus each documented Linux deviation.
     Linux,
+}
+
+/// One place where an implementation departs from the text a model follows: one variant of
+/// a model's deviation enum, a switch the model tests with [`Profile::has`].
+pub trait Deviation:
+    Copy + Ord + Hash + fmt::Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The model, as reports name it (`tcp`, `tcp timers`, `route`).
+    const MODEL: &'static str;
+    /// Every deviation the model knows, in a stable order.
+    const ALL: &'static [Self];
+    /// The deviations Linux 6.x has (what [`ProfileName::Linux`] switches on).
+    const LINUX: &'static [Self];
+
+    /// The RFC or IEEE section it departs from (`RFC 9293 §3.10.7.2`).
+    fn section(self) -> &'static str;
+
+    /// One line: what the implementation does instead of what the section says.
+    fn instead(self) -> &'static str;
+
+    /// Its name (the variant's: `LocalTableFirst`).
+    fn name(self) -> String {
+        format!("{self:?}")
+    }
+
+    /// The model's profile that `name` stands for: no deviation for the RFC text, every
+    /// deviation of [`Deviation::LINUX`] for Linux. The one way a suite gets its model's
+    /// profile from a session.
+    fn profile(name: ProfileName) -> Profile<Self> {
+        let deviations = match name {
+            ProfileName::Rfc => BTreeSet::new(),
+            ProfileName::Linux => Self::LINUX.iter().copied().collect(),
+        };
+        Profile { name, deviations }
+    }
+}
+
+/// What a model follows: a reading of the standards ([`ProfileName`]) and the model's
+/// deviations `D` that apply under it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(bound = "D: Deviation")]
+pub struct Profile<D: Deviation> {
+    name: ProfileName,
+    deviations: BTreeSet<D>,
+}
+
+impl<D: Deviation> Profile<D> {
+    /// The text as written: no deviation ([`Deviation::profile`] of [`ProfileName::Rfc`]).
+    pub fn rfc() -> Self {
+        D::profile(ProfileName::Rfc)
+    }
+
+    /// Linux 6.x ([`Deviation::profile`] of [`ProfileName::Linux`]).
+    pub fn linux() -> Self {
+        D::profile(ProfileName::Linux)
+    }
+
+    /// The same profile with `d` switched on as well (a model test or a fuzz target that
+    /// explores other sets; the name stays that of the reading it started from).
+    #[must_use]
+    pub fn with(mut self, d: D) -> Self {
+        self.deviations.insert(d);
+        self
+    }
+
+    /// The same profile with `d` switched off.
+    #[must_use]
+    pub fn without(mut self, d: D) -> Self {
+        self.deviations.remove(&d);
+        self
+    }
+
+    /// The reading it stands for.
+    pub fn name(&self) -> ProfileName {
+        self.name
+    }
+
+    /// Whether `d` applies.
+    pub fn has(&self, d: D) -> bool {
+        self.deviations.contains(&d)
+    }
+
+    /// The deviations that apply, in the model's order.
+    pub fn deviations(&self) -> impl Iterator<Item = D> + '_ {
+        self.deviations.iter().copied()
+    }
+
+    /// True when no deviation applies (the text as written).
+    pub fn is_empty(&self) -> bool {
+        self.deviations.is_empty()
+    }
+
+    /// One line per deviation that applies, as reports print them.
+    pub fn lines(&self) -> Vec<DeviationLine> {
+        self.deviations().map(DeviationLine::of).collect()
+    }
+}
+
+/// One deviation as reports print it: `model: Name (section): what it does instead`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct DeviationLine {
+    /// The model ([`Deviation::MODEL`]).
+    pub model: &'static str,
+    /// The deviation's name.
+    pub name: String,
+    /// The section it departs from.
+    pub section: &'static str,
+    /// What the implementation does instead.
+    pub instead: &'static str,
+}
+
+impl DeviationLine {
+    /// The line of `d`.
+    pub fn of<D: Deviation>(d: D) -> DeviationLine {
+        DeviationLine {
+            model: D::MODEL,
+            name: d.name(),
+            section: d.section(),
+            instead: d.instead(),
+        }
+    }
+}
+
+impl fmt::Display for DeviationLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} ({}): {}",
+            self.model, self.name, self.section, self.instead
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::arp::ArpDeviation;
+    use crate::models::forward::ForwardDeviation;
+    use crate::models::nat::NatDeviation;
+    use crate::models::route::RouteDeviation;
+    use crate::models::switch::SwitchDeviation;
+    use crate::models::tcp::TcpDeviation;
+    use crate::models::tcp_timers::TimerDeviation;
+    use crate::models::tls::TlsDeviation;
+
+    /// What every model's deviations must satisfy: each names the RFC or IEEE section it
+    /// departs from and says in one line what the implementation does instead; the RFC
+    /// profile has none, the Linux profile exactly [`Deviation::LINUX`].
+    fn well_formed<D: Deviation>() {
+        let mut seen = BTreeSet::new();
+        for &d in D::ALL {
+            assert!(seen.insert(d), "{d:?} listed twice in ALL");
+            let section = d.section();
+            assert!(
+                section.starts_with("RFC ") || section.starts_with("IEEE "),
+                "{d:?}: section {section:?}"
+            );
+            let instead = d.instead();
+            assert!(
+                !instead.is_empty() && !instead.contains('\n') && instead.len() <= 90,
+                "{d:?}: {instead:?}"
+            );
+            assert_eq!(d.name(), format!("{d:?}"));
+            let line = DeviationLine::of(d).to_string();
+            assert_eq!(
+                line,
+                format!("{}: {d:?} ({section}): {instead}", D::MODEL),
+                "{line}"
+            );
+        }
+        assert!(D::LINUX.iter().all(|d| seen.contains(d)));
+        let rfc = D::profile(ProfileName::Rfc);
+        assert_eq!(rfc.name(), ProfileName::Rfc);
+        assert!(rfc.is_empty() && rfc.lines().is_empty());
+        assert_eq!(rfc, Profile::rfc());
+        let linux = D::profile(ProfileName::Linux);
+        assert_eq!(linux.name(), ProfileName::Linux);
+        assert_eq!(linux, Profile::linux());
+        let mut want: Vec<D> = D::LINUX.to_vec();
+        want.sort();
+        assert_eq!(linux.deviations().collect::<Vec<_>>(), want);
+        assert!(
+            D::ALL
+                .iter()
+                .all(|&d| linux.has(d) == D::LINUX.contains(&d))
+        );
+        assert!(D::ALL.iter().all(|&d| !rfc.has(d)));
+        assert_eq!(linux.lines().len(), D::LINUX.len());
+    }
+
+    /// The Linux set of model `D`, checked against the list the model had before the one
+    /// profile type.
+    fn linux_is<D: Deviation>(before: &[D]) {
+        well_formed::<D>();
+        let linux: BTreeSet<D> = D::profile(ProfileName::Linux).deviations().collect();
+        let before: BTreeSet<D> = before.iter().copied().collect();
+        assert_eq!(linux, before, "{}", D::MODEL);
+    }
+
+    #[test]
+    fn tcp_linux_has_every_documented_deviation() {
+        use TcpDeviation::*;
+        linux_is(&[
+            DropSynFinInListen,
+            SynReceivedIsRequestSocket,
+            RstAtRcvNxtMinusOneAfterFin,
+            AbortRstCarriesAck,
+            DiscardSynData,
+            TimeWaitSynReopens,
+            ImmediateDupAckWithSack,
+            ResetInCloseWaitIsBrokenPipe,
+            LinuxSequenceCheck,
+            DropSegmentsWithoutAckRstSyn,
+            OldAckBoundByBytesAcked,
+            ResetOnDataAfterShutdown,
+            OrphanedFinWait2IsMinisocket,
+            TimeWaitMinisocket,
+            SimultaneousOpenSynAckRepeatsSynOptions,
+            SimultaneousOpenSynAckCompletes,
+            FinQueuedUntilHandshakeCompletes,
+            ShutdownInSynSentReportsReset,
+        ]);
+        assert_eq!(TcpDeviation::ALL.len(), 18);
+    }
+
+    #[test]
+    fn timer_linux_has_every_documented_deviation() {
+        use TimerDeviation::*;
+        linux_is(&[
+            SynLinearTimeouts,
+            KeepaliveDropSendsReset,
+            TimeWaitSixtySeconds,
+            RtoMinTwoHundredMs,
+            UserTimeoutFromFirstRetransmission,
+            ZeroWindowProbeHasNoData,
+        ]);
+    }
+
+    #[test]
+    fn arp_linux_has_every_documented_deviation() {
+        use ArpDeviation::*;
+        linux_is(&[
+            Locktime,
+            NoEntryFromUnsolicitedReply,
+            CachesNonUnicastHardwareAddress,
+            AnswersSubnetBroadcastSender,
+        ]);
+    }
+
+    #[test]
+    fn switch_linux_has_every_documented_deviation() {
+        use SwitchDeviation::*;
+        linux_is(&[
+            InvalidSourceDropped,
+            BridgeGroupAddressFloodedWithoutStp,
+            MacControlAddressNotLearned,
+        ]);
+        assert!(
+            SwitchDeviation::ALL
+                .iter()
+                .all(|d| d.section().starts_with("IEEE 802.1D"))
+        );
+    }
+
+    #[test]
+    fn route_linux_has_every_documented_deviation() {
+        use RouteDeviation::*;
+        linux_is(&[
+            Ipv6MetricZeroIsDefault,
+            Ipv6ReportsSelectedSource,
+            LocalTableFirst,
+        ]);
+    }
+
+    #[test]
+    fn nat_linux_has_every_documented_deviation() {
+        use NatDeviation::*;
+        linux_is(&[EndpointDependentAfterClash, NoParityPreservation]);
+        assert_eq!(EndpointDependentAfterClash.section(), "RFC 4787 §4.1 REQ-1");
+        assert_eq!(NoParityPreservation.section(), "RFC 4787 §4.2.2 REQ-4");
+    }
+
+    #[test]
+    fn forward_linux_takes_the_error_source_from_the_route_back() {
+        linux_is(&[ForwardDeviation::ErrorSourceFromRouteBack]);
+        assert_eq!(
+            ForwardDeviation::ErrorSourceFromRouteBack.section(),
+            "RFC 1812 §4.3.2.4"
+        );
+    }
+
+    #[test]
+    fn tls_has_no_deviation_and_still_a_profile() {
+        linux_is::<TlsDeviation>(&[]);
+        assert!(TlsDeviation::profile(ProfileName::Linux).is_empty());
+    }
+
+    #[test]
+    fn with_and_without_keep_the_name() {
+        let p = Profile::<RouteDeviation>::rfc().with(RouteDeviation::LocalTableFirst);
+        assert_eq!(p.name(), ProfileName::Rfc);
+        assert!(p.has(RouteDeviation::LocalTableFirst));
+        assert!(!p.has(RouteDeviation::Ipv6MetricZeroIsDefault));
+        let q = p.without(RouteDeviation::LocalTableFirst);
+        assert_eq!(q, Profile::rfc());
+    }
+
+    #[test]
+    fn a_profile_round_trips_through_json() {
+        let p = Profile::<TcpDeviation>::linux();
+        let json = serde_json::to_string(&p).expect("serialises");
+        assert!(json.contains("\"Linux\"") && json.contains("DropSynFinInListen"));
+        let back: Profile<TcpDeviation> = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back, p);
+    }
 }

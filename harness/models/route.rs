@@ -74,6 +74,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use serde::{Deserialize, Serialize};
 
+use crate::models::profile::{Deviation, Profile};
+
 /// One interface of the stack: its addresses decide the connected and local routes and the
 /// source addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,7 +236,7 @@ pub enum RouteError {
 
 /// One documented difference between the families (or from the RFC text), switched by
 /// [`RouteProfile`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum RouteDeviation {
     /// IPv6: a route added with metric 0 gets metric 1024, the user default
     /// (`IP6_RT_PRIO_USER`), so metric 0 and 1024 are the same route and the second add
@@ -253,42 +255,45 @@ pub enum RouteDeviation {
     LocalTableFirst,
 }
 
-/// Which deviations are on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct RouteProfile {
-    /// [`RouteDeviation::Ipv6MetricZeroIsDefault`].
-    pub ipv6_metric_zero_is_default: bool,
-    /// [`RouteDeviation::Ipv6ReportsSelectedSource`].
-    pub ipv6_reports_selected_source: bool,
-    /// [`RouteDeviation::LocalTableFirst`].
-    pub local_table_first: bool,
-}
+impl Deviation for RouteDeviation {
+    const MODEL: &'static str = "route";
+    const ALL: &'static [RouteDeviation] = &[
+        RouteDeviation::Ipv6MetricZeroIsDefault,
+        RouteDeviation::Ipv6ReportsSelectedSource,
+        RouteDeviation::LocalTableFirst,
+    ];
+    /// Linux (measured on 6.18): every deviation.
+    const LINUX: &'static [RouteDeviation] = Self::ALL;
 
-impl RouteProfile {
-    /// Linux (measured on 6.18): every deviation on.
-    pub const fn linux() -> RouteProfile {
-        RouteProfile {
-            ipv6_metric_zero_is_default: true,
-            ipv6_reports_selected_source: true,
-            local_table_first: true,
+    fn section(self) -> &'static str {
+        match self {
+            RouteDeviation::Ipv6MetricZeroIsDefault => "RFC 1812 §5.2.4.3, Best Metric",
+            RouteDeviation::Ipv6ReportsSelectedSource => "RFC 6724 §1",
+            RouteDeviation::LocalTableFirst => "RFC 1812 §5.2.4.3, Longest Match",
         }
     }
 
-    /// The deviations that are on.
-    pub fn deviations(&self) -> Vec<RouteDeviation> {
-        let mut v = Vec::new();
-        if self.ipv6_metric_zero_is_default {
-            v.push(RouteDeviation::Ipv6MetricZeroIsDefault);
+    fn instead(self) -> &'static str {
+        match self {
+            RouteDeviation::Ipv6MetricZeroIsDefault => {
+                "IPv6: a route added with metric 0 gets metric 1024, and competes as such"
+            }
+            RouteDeviation::Ipv6ReportsSelectedSource => {
+                "IPv6: route get from S answers the source it would select, not S"
+            }
+            RouteDeviation::LocalTableFirst => {
+                "IPv6: a local-table route wins over a longer prefix in main"
+            }
         }
-        if self.ipv6_reports_selected_source {
-            v.push(RouteDeviation::Ipv6ReportsSelectedSource);
-        }
-        if self.local_table_first {
-            v.push(RouteDeviation::LocalTableFirst);
-        }
-        v
     }
 }
+
+/// Which deviations are on: the one profile type ([`Profile`]) over [`RouteDeviation`].
+///
+/// Under the RFC text ([`ProfileName::Rfc`](crate::models::profile::ProfileName)) IPv6
+/// works as IPv4 does: a metric is the metric asked for, a source given is the source
+/// answered, and the local and main tables are one longest-prefix match.
+pub type RouteProfile = Profile<RouteDeviation>;
 
 /// IPv4 default metric.
 pub const IPV4_DEFAULT_METRIC: u32 = 0;
@@ -487,8 +492,8 @@ impl RouteTable {
     }
 
     /// The profile.
-    pub fn profile(&self) -> RouteProfile {
-        self.profile
+    pub fn profile(&self) -> &RouteProfile {
+        &self.profile
     }
 
     /// The interfaces.
@@ -516,7 +521,9 @@ impl RouteTable {
         match (route.dst, route.metric) {
             (IpNet::V4(_), m) => m.unwrap_or(IPV4_DEFAULT_METRIC),
             (IpNet::V6(_), None) => IPV6_DEFAULT_METRIC,
-            (IpNet::V6(_), Some(0)) if self.profile.ipv6_metric_zero_is_default => {
+            (IpNet::V6(_), Some(0))
+                if self.profile.has(RouteDeviation::Ipv6MetricZeroIsDefault) =>
+            {
                 IPV6_DEFAULT_METRIC
             }
             (IpNet::V6(_), Some(m)) => m,
@@ -618,7 +625,7 @@ impl RouteTable {
     /// The route that decides a lookup for `dst`, if any (what `ip route get fibmatch`
     /// shows), and the table it is in (`true`: local).
     pub fn matching_route(&self, dst: IpAddr) -> Option<(Route, bool)> {
-        if self.profile.local_table_first && dst.is_ipv6() {
+        if self.profile.has(RouteDeviation::LocalTableFirst) && dst.is_ipv6() {
             if let Some(v) = self.local.lpm(dst) {
                 return Some((v[0].route, true));
             }
@@ -672,7 +679,7 @@ impl RouteTable {
                 None => self.select_v4(&route, d, kind, oif, gateway),
             },
             IpAddr::V6(d) => {
-                if src.is_some() && !self.profile.ipv6_reports_selected_source {
+                if src.is_some() && !self.profile.has(RouteDeviation::Ipv6ReportsSelectedSource) {
                     src
                 } else {
                     self.select_v6(&route, d, oif)

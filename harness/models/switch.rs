@@ -46,6 +46,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::models::profile::{Deviation, Profile};
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
 
@@ -73,42 +74,43 @@ pub enum SwitchDeviation {
     MacControlAddressNotLearned,
 }
 
-impl SwitchDeviation {
-    /// Every deviation, in a stable order.
-    pub const ALL: [SwitchDeviation; 3] = [
+impl Deviation for SwitchDeviation {
+    const MODEL: &'static str = "switch";
+    const ALL: &'static [SwitchDeviation] = &[
         SwitchDeviation::InvalidSourceDropped,
         SwitchDeviation::BridgeGroupAddressFloodedWithoutStp,
         SwitchDeviation::MacControlAddressNotLearned,
     ];
-}
+    /// The Linux bridge (6.x) with STP off, `group_fwd_mask` 0 and multicast snooping off:
+    /// every deviation.
+    const LINUX: &'static [SwitchDeviation] = Self::ALL;
 
-/// Which reading of 802.1D the model follows: the text, or a switch's documented deviations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SwitchProfile {
-    /// The deviations that apply.
-    pub deviations: BTreeSet<SwitchDeviation>,
-}
-
-impl SwitchProfile {
-    /// 802.1D as written.
-    pub fn standard() -> Self {
-        SwitchProfile {
-            deviations: BTreeSet::new(),
+    fn section(self) -> &'static str {
+        match self {
+            SwitchDeviation::InvalidSourceDropped
+            | SwitchDeviation::MacControlAddressNotLearned => "IEEE 802.1D §7.8",
+            SwitchDeviation::BridgeGroupAddressFloodedWithoutStp => "IEEE 802.1D §7.12.6",
         }
     }
 
-    /// The Linux bridge (6.x) with STP off, `group_fwd_mask` 0 and multicast snooping off.
-    pub fn linux() -> Self {
-        SwitchProfile {
-            deviations: SwitchDeviation::ALL.into_iter().collect(),
+    fn instead(self) -> &'static str {
+        match self {
+            SwitchDeviation::InvalidSourceDropped => {
+                "drops a frame whose source is a group address or all zeros"
+            }
+            SwitchDeviation::BridgeGroupAddressFloodedWithoutStp => {
+                "floods frames to 01-80-C2-00-00-00 while STP is off"
+            }
+            SwitchDeviation::MacControlAddressNotLearned => {
+                "learns nothing from frames to 01-80-C2-00-00-01 (MAC Control)"
+            }
         }
     }
-
-    /// True when `d` applies.
-    pub fn has(&self, d: SwitchDeviation) -> bool {
-        self.deviations.contains(&d)
-    }
 }
+
+/// Which reading of 802.1D the model follows: the text, or a switch's documented deviations
+/// (the one profile type, [`Profile`], over [`SwitchDeviation`]).
+pub type SwitchProfile = Profile<SwitchDeviation>;
 
 /// The addresses of a frame, which is all a switch looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -264,7 +266,7 @@ impl Switch {
             ports,
             ageing,
             tolerance: Duration::ZERO,
-            profile: SwitchProfile::standard(),
+            profile: SwitchProfile::rfc(),
             entries: BTreeMap::new(),
         }
     }

@@ -24,8 +24,9 @@
 //!
 //! # Profiles
 //!
-//! [`Profile::rfc`] follows the RFC text; [`Profile::linux`] switches on the [`Deviation`]s
-//! where Linux departs from it, each documented with the clause and the kernel function
+//! The model takes a [`TcpProfile`], the one profile type of every model
+//! ([`crate::models::profile`]): [`Profile::rfc`] follows the RFC text; [`Profile::linux`]
+//! switches on the [`TcpDeviation`]s where Linux departs from it, each documented with the clause and the kernel function
 //! (Linux 6.18 `net/ipv4/`: `tcp_input.c`, `tcp_minisocks.c`, `tcp_ipv4.c`) that does it.
 //! Under Linux a half-open passive connection is a request socket and an orphaned
 //! FIN-WAIT-2 or a TIME-WAIT connection a time-wait minisocket, each with its own rules.
@@ -34,6 +35,7 @@
 
 use std::fmt;
 
+use crate::models::profile::{self, Profile};
 use crate::models::seq;
 
 /// The eleven states of RFC 9293 §3.3.2 (CLOSED included).
@@ -361,8 +363,10 @@ pub fn segments(outputs: &[Output]) -> Vec<&SegmentOut> {
 
 /// One place where Linux departs from the RFC text. Each variant names the clause and the
 /// kernel function (Linux 6.18, `net/ipv4/`) where the behaviour lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Deviation {
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum TcpDeviation {
     /// RFC 9293 §3.10.7.2: a SYN with FIN in LISTEN would be processed as a SYN; Linux drops
     /// it (CVE-2012-6638 fix, `tcp_rcv_state_process`).
     DropSynFinInListen,
@@ -471,55 +475,109 @@ pub enum Deviation {
     ShutdownInSynSentReportsReset,
 }
 
-/// Which reading of the RFCs the model follows.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Profile {
-    /// A short name (`rfc`, `linux`).
-    pub name: &'static str,
-    /// The deviations from the RFC text that apply.
-    pub deviations: Vec<Deviation>,
-}
+/// Which reading of the RFCs the model follows: the one profile type
+/// ([`crate::models::profile::Profile`]) over [`TcpDeviation`].
+pub type TcpProfile = Profile<TcpDeviation>;
 
-impl Profile {
-    /// The RFC text as written (RFC 9293 with RFC 5961).
-    pub fn rfc() -> Self {
-        Profile {
-            name: "rfc",
-            deviations: Vec::new(),
-        }
-    }
-
+impl profile::Deviation for TcpDeviation {
+    const MODEL: &'static str = "tcp";
+    const ALL: &'static [TcpDeviation] = &[
+        TcpDeviation::DropSynFinInListen,
+        TcpDeviation::SynReceivedIsRequestSocket,
+        TcpDeviation::RstAtRcvNxtMinusOneAfterFin,
+        TcpDeviation::AbortRstCarriesAck,
+        TcpDeviation::DiscardSynData,
+        TcpDeviation::TimeWaitSynReopens,
+        TcpDeviation::ImmediateDupAckWithSack,
+        TcpDeviation::ResetInCloseWaitIsBrokenPipe,
+        TcpDeviation::LinuxSequenceCheck,
+        TcpDeviation::DropSegmentsWithoutAckRstSyn,
+        TcpDeviation::OldAckBoundByBytesAcked,
+        TcpDeviation::ResetOnDataAfterShutdown,
+        TcpDeviation::OrphanedFinWait2IsMinisocket,
+        TcpDeviation::TimeWaitMinisocket,
+        TcpDeviation::SimultaneousOpenSynAckRepeatsSynOptions,
+        TcpDeviation::SimultaneousOpenSynAckCompletes,
+        TcpDeviation::FinQueuedUntilHandshakeCompletes,
+        TcpDeviation::ShutdownInSynSentReportsReset,
+    ];
     /// Linux 6.x with the sysctls netconform pins (`tcp_invalid_ratelimit=0`,
-    /// `tcp_rfc1337=0`, SACK, timestamps and window scaling on).
-    pub fn linux() -> Self {
-        Profile {
-            name: "linux",
-            deviations: vec![
-                Deviation::DropSynFinInListen,
-                Deviation::SynReceivedIsRequestSocket,
-                Deviation::RstAtRcvNxtMinusOneAfterFin,
-                Deviation::AbortRstCarriesAck,
-                Deviation::DiscardSynData,
-                Deviation::TimeWaitSynReopens,
-                Deviation::ImmediateDupAckWithSack,
-                Deviation::ResetInCloseWaitIsBrokenPipe,
-                Deviation::LinuxSequenceCheck,
-                Deviation::DropSegmentsWithoutAckRstSyn,
-                Deviation::OldAckBoundByBytesAcked,
-                Deviation::ResetOnDataAfterShutdown,
-                Deviation::OrphanedFinWait2IsMinisocket,
-                Deviation::TimeWaitMinisocket,
-                Deviation::SimultaneousOpenSynAckRepeatsSynOptions,
-                Deviation::SimultaneousOpenSynAckCompletes,
-                Deviation::FinQueuedUntilHandshakeCompletes,
-                Deviation::ShutdownInSynSentReportsReset,
-            ],
+    /// `tcp_rfc1337=0`, SACK, timestamps and window scaling on): every deviation.
+    const LINUX: &'static [TcpDeviation] = Self::ALL;
+
+    fn section(self) -> &'static str {
+        match self {
+            TcpDeviation::DropSynFinInListen | TcpDeviation::DiscardSynData => "RFC 9293 §3.10.7.2",
+            TcpDeviation::RstAtRcvNxtMinusOneAfterFin => "RFC 5961 §3.2",
+            TcpDeviation::AbortRstCarriesAck => "RFC 9293 §3.10.5",
+            TcpDeviation::TimeWaitSynReopens => "RFC 5961 §4",
+            TcpDeviation::OldAckBoundByBytesAcked => "RFC 5961 §5.2",
+            TcpDeviation::SimultaneousOpenSynAckRepeatsSynOptions => "RFC 7323 §2.2, §3.2",
+            TcpDeviation::FinQueuedUntilHandshakeCompletes
+            | TcpDeviation::ShutdownInSynSentReportsReset => "RFC 9293 §3.10.4",
+            TcpDeviation::SynReceivedIsRequestSocket
+            | TcpDeviation::ImmediateDupAckWithSack
+            | TcpDeviation::ResetInCloseWaitIsBrokenPipe
+            | TcpDeviation::LinuxSequenceCheck
+            | TcpDeviation::DropSegmentsWithoutAckRstSyn
+            | TcpDeviation::ResetOnDataAfterShutdown
+            | TcpDeviation::OrphanedFinWait2IsMinisocket
+            | TcpDeviation::TimeWaitMinisocket
+            | TcpDeviation::SimultaneousOpenSynAckCompletes => "RFC 9293 §3.10.7.4",
         }
     }
 
-    /// Whether `deviation` applies.
-    pub fn has(&self, deviation: Deviation) -> bool {
-        self.deviations.contains(&deviation)
+    fn instead(self) -> &'static str {
+        match self {
+            TcpDeviation::DropSynFinInListen => "drops a SYN that carries FIN in LISTEN",
+            TcpDeviation::SynReceivedIsRequestSocket => {
+                "a passive SYN-RECEIVED is a request socket with checks of its own (tcp_check_req)"
+            }
+            TcpDeviation::RstAtRcvNxtMinusOneAfterFin => {
+                "a RST at RCV.NXT-1 also resets in CLOSE-WAIT, CLOSING and LAST-ACK"
+            }
+            TcpDeviation::AbortRstCarriesAck => "the RST of an abort carries ACK=RCV.NXT",
+            TcpDeviation::DiscardSynData => "discards text on a SYN and acknowledges only the SYN",
+            TcpDeviation::TimeWaitSynReopens => {
+                "a SYN above RCV.NXT in TIME-WAIT opens a new connection when a listener is there"
+            }
+            TcpDeviation::ImmediateDupAckWithSack => {
+                "acknowledges out-of-order data at once, with SACK and D-SACK blocks"
+            }
+            TcpDeviation::ResetInCloseWaitIsBrokenPipe => {
+                "a reset in CLOSE-WAIT is reported as EPIPE, not ECONNRESET"
+            }
+            TcpDeviation::LinuxSequenceCheck => {
+                "tcp_sequence's acceptability test instead of the four-case table"
+            }
+            TcpDeviation::DropSegmentsWithoutAckRstSyn => {
+                "drops a segment with none of ACK, RST and SYN before the sequence check"
+            }
+            TcpDeviation::OldAckBoundByBytesAcked => {
+                "bounds MAX.SND.WND by the bytes acknowledged so far when judging old ACKs"
+            }
+            TcpDeviation::ResetOnDataAfterShutdown => {
+                "text that arrives after the receive side is shut down resets the connection"
+            }
+            TcpDeviation::OrphanedFinWait2IsMinisocket => {
+                "an orphaned FIN-WAIT-2 is a time-wait minisocket with rules of its own"
+            }
+            TcpDeviation::TimeWaitMinisocket => {
+                "TIME-WAIT is a minisocket: most segments draw <SEQ=SND.NXT><ACK=RCV.NXT>"
+            }
+            TcpDeviation::SimultaneousOpenSynAckRepeatsSynOptions => {
+                "the SYN-ACK of a simultaneous open repeats every option of its own SYN"
+            }
+            TcpDeviation::SimultaneousOpenSynAckCompletes => {
+                "the peer's SYN-ACK at RCV.NXT-1 completes a simultaneous open"
+            }
+            TcpDeviation::FinQueuedUntilHandshakeCompletes => {
+                "CLOSE in SYN-RECEIVED holds the FIN until the peer acknowledges the SYN"
+            }
+            TcpDeviation::ShutdownInSynSentReportsReset => {
+                "a RECEIVE after CLOSE in SYN-SENT reports ECONNRESET"
+            }
+        }
     }
 }
 
@@ -537,12 +595,12 @@ pub struct Config {
     /// Window scaling enabled (`tcp_window_scaling`).
     pub window_scaling: bool,
     /// The deviations from the RFC text.
-    pub profile: Profile,
+    pub profile: TcpProfile,
 }
 
 impl Config {
     /// A stack on an MTU 1500 IPv4 link with everything on, under `profile`.
-    pub fn ipv4(profile: Profile) -> Self {
+    pub fn ipv4(profile: TcpProfile) -> Self {
         Config {
             mss: 1460,
             ipv6: false,
@@ -597,7 +655,7 @@ pub struct Tcp {
     /// stream; a close purges it). With `unread`, whether the receive queue is empty.
     fin_queued: bool,
     /// The connection lives in a Linux time-wait minisocket (FIN-WAIT-2 after close,
-    /// TIME-WAIT): see [`Deviation::OrphanedFinWait2IsMinisocket`].
+    /// TIME-WAIT): see [`TcpDeviation::OrphanedFinWait2IsMinisocket`].
     minisocket: bool,
     /// The application closed the socket (it can no longer read).
     orphaned: bool,
@@ -686,7 +744,7 @@ impl Tcp {
         self.rcv_wnd = window;
     }
 
-    fn profile(&self, deviation: Deviation) -> bool {
+    fn profile(&self, deviation: TcpDeviation) -> bool {
         self.config.profile.has(deviation)
     }
 
@@ -733,7 +791,7 @@ impl Tcp {
             },
             reason,
         };
-        if self.sack_ok && self.profile(Deviation::ImmediateDupAckWithSack) {
+        if self.sack_ok && self.profile(TcpDeviation::ImmediateDupAckWithSack) {
             out.options.sack_blocks = self.out_of_order.clone();
         }
         Output::Segment(out)
@@ -881,7 +939,8 @@ impl Tcp {
                 }
             }
             (Call::ShutdownWrite, State::SynReceived)
-                if !self.passive && self.profile(Deviation::FinQueuedUntilHandshakeCompletes) =>
+                if !self.passive
+                    && self.profile(TcpDeviation::FinQueuedUntilHandshakeCompletes) =>
             {
                 // The FIN is only queued (the socket stays in SYN-RECEIVED, as sock_diag
                 // shows); it goes out, and FIN-WAIT-1 begins, once our SYN is acknowledged.
@@ -895,7 +954,7 @@ impl Tcp {
             // moves SYN-SENT to CLOSE the same way (tcp_close_state), sending nothing.
             (Call::ShutdownWrite, State::SynSent) => {
                 self.state = State::Closed;
-                if self.profile(Deviation::ShutdownInSynSentReportsReset) {
+                if self.profile(TcpDeviation::ShutdownInSynSentReportsReset) {
                     self.pending_error = Some(AppError::ConnectionReset);
                 }
             }
@@ -919,7 +978,7 @@ impl Tcp {
             (Call::Close, State::FinWait2) => {
                 // `tcp_close` hands an orphaned FIN-WAIT-2 to a minisocket (`tcp_time_wait`).
                 self.orphaned = true;
-                self.minisocket = self.profile(Deviation::OrphanedFinWait2IsMinisocket);
+                self.minisocket = self.profile(TcpDeviation::OrphanedFinWait2IsMinisocket);
             }
             (Call::Close, _) => self.orphaned = true,
             (Call::Abort, State::Listen | State::SynSent | State::TimeWait) => {
@@ -959,7 +1018,7 @@ impl Tcp {
     }
 
     fn abort(&mut self, out: &mut Vec<Output>, reason: &'static str) {
-        let flags = if self.profile(Deviation::AbortRstCarriesAck) {
+        let flags = if self.profile(TcpDeviation::AbortRstCarriesAck) {
             Flags::RST_ACK
         } else {
             Flags::RST
@@ -977,12 +1036,12 @@ impl Tcp {
             State::Listen => self.listen(seg, &mut out),
             State::SynSent => self.syn_sent(seg, &mut out),
             State::SynReceived
-                if self.passive && self.profile(Deviation::SynReceivedIsRequestSocket) =>
+                if self.passive && self.profile(TcpDeviation::SynReceivedIsRequestSocket) =>
             {
                 self.request_socket(seg, &mut out)
             }
             State::FinWait2 if self.minisocket => self.fin_wait_2_minisocket(seg, &mut out),
-            State::TimeWait if self.profile(Deviation::TimeWaitMinisocket) => {
+            State::TimeWait if self.profile(TcpDeviation::TimeWaitMinisocket) => {
                 self.time_wait_minisocket(seg, &mut out)
             }
             _ => self.otherwise(seg, &mut out),
@@ -1007,11 +1066,11 @@ impl Tcp {
         if !seg.flags.syn {
             return;
         }
-        if seg.flags.fin && self.profile(Deviation::DropSynFinInListen) {
+        if seg.flags.fin && self.profile(TcpDeviation::DropSynFinInListen) {
             return;
         }
         self.learn_syn(seg);
-        if !self.profile(Deviation::DiscardSynData) && seg.len > 0 {
+        if !self.profile(TcpDeviation::DiscardSynData) && seg.len > 0 {
             // Queued for processing once established: the model counts it as received
             // data the SYN-ACK does not yet acknowledge (RFC 9293 keeps RCV.NXT at SEQ+1).
             self.out_of_order
@@ -1060,7 +1119,7 @@ impl Tcp {
         } else {
             // Simultaneous open: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
             self.state = State::SynReceived;
-            let offered = if self.profile(Deviation::SimultaneousOpenSynAckRepeatsSynOptions) {
+            let offered = if self.profile(TcpDeviation::SimultaneousOpenSynAckRepeatsSynOptions) {
                 None
             } else {
                 Some(seg)
@@ -1085,7 +1144,7 @@ impl Tcp {
         }
     }
 
-    /// The first check as Linux's `tcp_sequence` makes it ([`Deviation::LinuxSequenceCheck`]).
+    /// The first check as Linux's `tcp_sequence` makes it ([`TcpDeviation::LinuxSequenceCheck`]).
     /// Linux compares the end with `rcv_wup`, RCV.NXT when the last ACK went out; the model
     /// takes it as RCV.NXT (every ACK it predicts goes out at once or within MUST-40).
     fn linux_acceptable(&self, seg: &SegmentIn) -> bool {
@@ -1119,7 +1178,7 @@ impl Tcp {
     }
 
     /// SYN-RECEIVED of a passive open under Linux: the request socket
-    /// ([`Deviation::SynReceivedIsRequestSocket`], `tcp_check_req`). A segment that passes
+    /// ([`TcpDeviation::SynReceivedIsRequestSocket`], `tcp_check_req`). A segment that passes
     /// every check turns the request into a full socket, which processes it again from the
     /// first check (`tcp_child_process` → `tcp_rcv_state_process`).
     fn request_socket(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
@@ -1172,7 +1231,7 @@ impl Tcp {
             && seg.flags.ack
             && seg.seq.wrapping_add(1) == self.rcv_nxt
             && seg.ack == self.snd_nxt
-            && self.profile(Deviation::SimultaneousOpenSynAckCompletes)
+            && self.profile(TcpDeviation::SimultaneousOpenSynAckCompletes)
         {
             // The peer's SYN-ACK of a simultaneous open acknowledges our SYN: it completes
             // the handshake like an ACK would.
@@ -1190,7 +1249,7 @@ impl Tcp {
             let mut dup = self.ack_now("duplicate SYN of a simultaneous open");
             if let Output::Segment(d) = &mut dup
                 && self.sack_ok
-                && self.profile(Deviation::ImmediateDupAckWithSack)
+                && self.profile(TcpDeviation::ImmediateDupAckWithSack)
             {
                 d.options.sack_blocks = vec![(seg.seq, seg.seq.wrapping_add(1))];
             }
@@ -1200,12 +1259,12 @@ impl Tcp {
         if !seg.flags.ack
             && !seg.flags.rst
             && !seg.flags.syn
-            && self.profile(Deviation::DropSegmentsWithoutAckRstSyn)
+            && self.profile(TcpDeviation::DropSegmentsWithoutAckRstSyn)
         {
             return;
         }
         // First: sequence number.
-        let acceptable = if self.profile(Deviation::LinuxSequenceCheck) {
+        let acceptable = if self.profile(TcpDeviation::LinuxSequenceCheck) {
             self.linux_acceptable(seg)
         } else {
             self.acceptable(seg)
@@ -1217,7 +1276,7 @@ impl Tcp {
                     State::CloseWait | State::Closing | State::LastAck
                 );
                 if after_fin
-                    && self.profile(Deviation::RstAtRcvNxtMinusOneAfterFin)
+                    && self.profile(TcpDeviation::RstAtRcvNxtMinusOneAfterFin)
                     && seg.seq == self.rcv_nxt.wrapping_sub(1)
                 {
                     self.reset_by_peer(out);
@@ -1247,7 +1306,7 @@ impl Tcp {
                 && !seg.flags.ack
                 && seq::gt(seg.seq, self.rcv_nxt)
                 && self.passive
-                && self.profile(Deviation::TimeWaitSynReopens)
+                && self.profile(TcpDeviation::TimeWaitSynReopens)
             {
                 return self.reopen_from_time_wait(seg, out);
             }
@@ -1267,7 +1326,7 @@ impl Tcp {
             if seq::lt(self.snd_una, seg.ack) && seq::le(seg.ack, self.snd_nxt) {
                 self.state = State::Established;
                 out.push(Output::Established);
-                if self.passive && self.profile(Deviation::SynReceivedIsRequestSocket) {
+                if self.passive && self.profile(TcpDeviation::SynReceivedIsRequestSocket) {
                     // The child socket starts at SND.UNA = ISS+1 (`tcp_create_openreq_child`):
                     // the SYN does not count in bytes_acked.
                     self.snd_una = seg.ack;
@@ -1287,7 +1346,7 @@ impl Tcp {
             out.push(self.ack_now("ACK of unsent data"));
             return;
         }
-        let max_wnd = if self.profile(Deviation::OldAckBoundByBytesAcked) {
+        let max_wnd = if self.profile(TcpDeviation::OldAckBoundByBytesAcked) {
             self.max_snd_wnd.min(self.bytes_acked)
         } else {
             self.max_snd_wnd
@@ -1321,7 +1380,7 @@ impl Tcp {
             }
             State::Closing if fin_acked => {
                 self.state = State::TimeWait;
-                if self.profile(Deviation::ResetOnDataAfterShutdown) {
+                if self.profile(TcpDeviation::ResetOnDataAfterShutdown) {
                     // `tcp_time_wait`, then `goto consume`.
                     return;
                 }
@@ -1333,11 +1392,12 @@ impl Tcp {
             _ => {}
         }
         // Seventh: segment text.
-        if self.profile(Deviation::ResetOnDataAfterShutdown) && !self.text_after_shutdown(seg, out)
+        if self.profile(TcpDeviation::ResetOnDataAfterShutdown)
+            && !self.text_after_shutdown(seg, out)
         {
             return;
         }
-        if self.profile(Deviation::LinuxSequenceCheck) && seg.seg_len() > 0 {
+        if self.profile(TcpDeviation::LinuxSequenceCheck) && seg.seg_len() > 0 {
             // `tcp_data_queue`: text `tcp_sequence` let through that is a duplicate or lies
             // beyond the window is acknowledged at once.
             let edge = self.rcv_nxt.wrapping_add(self.rcv_wnd);
@@ -1420,7 +1480,7 @@ impl Tcp {
             && seg.len > 0
             && seq::le(end, self.rcv_nxt)
             && self.sack_ok
-            && self.profile(Deviation::ImmediateDupAckWithSack)
+            && self.profile(TcpDeviation::ImmediateDupAckWithSack)
         {
             // RFC 2883: a duplicate segment is reported in the first SACK block (D-SACK).
             out_seg.options.sack_blocks.insert(0, (seg.seq, end));
@@ -1436,13 +1496,13 @@ impl Tcp {
                 seg.end_seq().wrapping_sub(u32::from(seg.flags.fin)),
                 self.rcv_nxt,
             );
-        if new_text && self.profile(Deviation::ResetOnDataAfterShutdown) {
+        if new_text && self.profile(TcpDeviation::ResetOnDataAfterShutdown) {
             // "Receive out of order FIN after close()": `tcp_done`, then a reset.
             out.extend(self.reset_answering(seg, "text after close (FIN-WAIT-1)"));
             self.state = State::Closed;
             return false;
         }
-        if !seg.flags.fin && self.profile(Deviation::OrphanedFinWait2IsMinisocket) {
+        if !seg.flags.fin && self.profile(TcpDeviation::OrphanedFinWait2IsMinisocket) {
             // `tcp_time_wait(sk, TCP_FIN_WAIT2, ...)`, then `goto consume`.
             self.minisocket = true;
             return false;
@@ -1450,7 +1510,7 @@ impl Tcp {
         true
     }
 
-    /// The seventh step under [`Deviation::ResetOnDataAfterShutdown`]. Returns whether
+    /// The seventh step under [`TcpDeviation::ResetOnDataAfterShutdown`]. Returns whether
     /// processing goes on to `tcp_data_queue`.
     fn text_after_shutdown(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) -> bool {
         let after_fin = matches!(
@@ -1493,7 +1553,7 @@ impl Tcp {
         let end = seg.seq.wrapping_add(seg.len);
         if self.orphaned && seq::gt(end, self.rcv_nxt) {
             // RFC 1122 §4.2.2.13: new data after the application closed draws a RST.
-            let flags = if self.profile(Deviation::AbortRstCarriesAck) {
+            let flags = if self.profile(TcpDeviation::AbortRstCarriesAck) {
                 Flags::RST_ACK
             } else {
                 Flags::RST
@@ -1567,7 +1627,7 @@ impl Tcp {
     }
 
     /// FIN-WAIT-2 after close under Linux: the minisocket in substate FIN-WAIT-2
-    /// ([`Deviation::OrphanedFinWait2IsMinisocket`], `tcp_timewait_state_process`).
+    /// ([`TcpDeviation::OrphanedFinWait2IsMinisocket`], `tcp_timewait_state_process`).
     fn fin_wait_2_minisocket(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
         let f = seg.flags;
         if !self.minisocket_in_window(seg) {
@@ -1601,7 +1661,7 @@ impl Tcp {
         out.push(self.minisocket_ack("ACK of FIN"));
     }
 
-    /// TIME-WAIT under Linux: the time-wait minisocket ([`Deviation::TimeWaitMinisocket`],
+    /// TIME-WAIT under Linux: the time-wait minisocket ([`TcpDeviation::TimeWaitMinisocket`],
     /// `tcp_timewait_state_process`).
     fn time_wait_minisocket(&mut self, seg: &SegmentIn, out: &mut Vec<Output>) {
         let f = seg.flags;
@@ -1618,7 +1678,7 @@ impl Tcp {
             && !f.ack
             && seq::gt(seg.seq, self.rcv_nxt)
             && self.passive
-            && self.profile(Deviation::TimeWaitSynReopens)
+            && self.profile(TcpDeviation::TimeWaitSynReopens)
         {
             return self.reopen_from_time_wait(seg, out);
         }
@@ -1645,12 +1705,13 @@ impl Tcp {
     fn reset_by_peer(&mut self, out: &mut Vec<Output>) {
         let was = self.state;
         self.state = State::Closed;
-        let error =
-            if was == State::CloseWait && self.profile(Deviation::ResetInCloseWaitIsBrokenPipe) {
-                AppError::BrokenPipe
-            } else {
-                AppError::ConnectionReset
-            };
+        let error = if was == State::CloseWait
+            && self.profile(TcpDeviation::ResetInCloseWaitIsBrokenPipe)
+        {
+            AppError::BrokenPipe
+        } else {
+            AppError::ConnectionReset
+        };
         if matches!(
             was,
             State::SynReceived

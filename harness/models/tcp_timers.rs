@@ -2,10 +2,14 @@
 //!
 //! Read first: RFC 6298 §2 and §5 (the retransmission timer: initial RTO of 1 s, doubling
 //! on each expiry), RFC 9293 §3.8.3 (R1/R2, MUST-20/21/23), RFC 9293 §3.8.4 and RFC 1122
-//! §4.2.3.6 (keep-alives). Pure: durations in, schedules out.
+//! §4.2.3.6 (keep-alives). Pure: durations in, schedules out, under a [`TimerProfile`].
+
+use crate::models::profile::{Deviation, Profile};
 
 /// One place where Linux's timers depart from the RFC text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum TimerDeviation {
     /// RFC 6298 §5.5 doubles the RTO on every expiry and RFC 9293 §3.8.3 counts
     /// retransmissions; Linux keeps the first `tcp_syn_linear_timeouts` SYN retransmissions
@@ -32,38 +36,50 @@ pub enum TimerDeviation {
     ZeroWindowProbeHasNoData,
 }
 
-/// The timer side of a profile.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TimerProfile {
-    /// The deviations that apply.
-    pub deviations: Vec<TimerDeviation>,
-}
+/// The timer side of a profile: the one profile type ([`Profile`]) over [`TimerDeviation`].
+pub type TimerProfile = Profile<TimerDeviation>;
 
-impl TimerProfile {
-    /// The RFC text.
-    pub fn rfc() -> Self {
-        TimerProfile {
-            deviations: Vec::new(),
+impl Deviation for TimerDeviation {
+    const MODEL: &'static str = "tcp timers";
+    const ALL: &'static [TimerDeviation] = &[
+        TimerDeviation::SynLinearTimeouts,
+        TimerDeviation::KeepaliveDropSendsReset,
+        TimerDeviation::TimeWaitSixtySeconds,
+        TimerDeviation::RtoMinTwoHundredMs,
+        TimerDeviation::UserTimeoutFromFirstRetransmission,
+        TimerDeviation::ZeroWindowProbeHasNoData,
+    ];
+    /// Linux 6.x: every deviation.
+    const LINUX: &'static [TimerDeviation] = Self::ALL;
+
+    fn section(self) -> &'static str {
+        match self {
+            TimerDeviation::SynLinearTimeouts => "RFC 6298 §5.5",
+            TimerDeviation::KeepaliveDropSendsReset => "RFC 9293 §3.8.4",
+            TimerDeviation::TimeWaitSixtySeconds => "RFC 9293 §3.10.7.4, MUST-13",
+            TimerDeviation::RtoMinTwoHundredMs => "RFC 6298 §2.4",
+            TimerDeviation::UserTimeoutFromFirstRetransmission => "RFC 9293 §3.8.3",
+            TimerDeviation::ZeroWindowProbeHasNoData => "RFC 9293 §3.8.6.1",
         }
     }
 
-    /// Linux 6.x.
-    pub fn linux() -> Self {
-        TimerProfile {
-            deviations: vec![
-                TimerDeviation::SynLinearTimeouts,
-                TimerDeviation::KeepaliveDropSendsReset,
-                TimerDeviation::TimeWaitSixtySeconds,
-                TimerDeviation::RtoMinTwoHundredMs,
-                TimerDeviation::UserTimeoutFromFirstRetransmission,
-                TimerDeviation::ZeroWindowProbeHasNoData,
-            ],
+    fn instead(self) -> &'static str {
+        match self {
+            TimerDeviation::SynLinearTimeouts => {
+                "the first SYN retransmissions are 1 s apart, and it gives up on a time budget"
+            }
+            TimerDeviation::KeepaliveDropSendsReset => {
+                "after unanswered keep-alives it sends RST,ACK and reports ETIMEDOUT"
+            }
+            TimerDeviation::TimeWaitSixtySeconds => "TIME-WAIT lasts 60 s, not 2·MSL (4 min)",
+            TimerDeviation::RtoMinTwoHundredMs => "the RTO floor is 200 ms, not 1 s",
+            TimerDeviation::UserTimeoutFromFirstRetransmission => {
+                "TCP_USER_TIMEOUT counts from the first retransmission"
+            }
+            TimerDeviation::ZeroWindowProbeHasNoData => {
+                "zero-window probes are empty segments at SND.UNA-1"
+            }
         }
-    }
-
-    /// Whether `d` applies.
-    pub fn has(&self, d: TimerDeviation) -> bool {
-        self.deviations.contains(&d)
     }
 }
 

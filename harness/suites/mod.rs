@@ -2,6 +2,10 @@
 //! glue between its model in [`crate::models`] and the [engine](crate::engine), and its
 //! scenarios. A suite is found by its protocol's name.
 //!
+//! Every suite takes its models' profiles from the session's one [`ProfileName`], each
+//! with [`Deviation::profile`], and says which deviations that accepts
+//! ([`Suite::deviations`]: what `certify` prints).
+//!
 //! | suite | what it checks | model |
 //! |---|---|---|
 //! | [`arp`] | ARP (RFC 826, 1122, 5227) and the neighbour table | [`crate::models::arp`] |
@@ -21,6 +25,15 @@ pub mod tcp;
 pub mod tls;
 
 use crate::engine::{CheckSpec, Scenario};
+use crate::models::arp::ArpDeviation;
+use crate::models::forward::ForwardDeviation;
+use crate::models::nat::NatDeviation;
+use crate::models::profile::{Deviation, DeviationLine, ProfileName};
+use crate::models::route::RouteDeviation;
+use crate::models::switch::SwitchDeviation;
+use crate::models::tcp::TcpDeviation;
+use crate::models::tcp_timers::TimerDeviation;
+use crate::models::tls::TlsDeviation;
 
 /// One protocol's suite, as the engine and the command line find it.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +46,14 @@ pub struct Suite {
     pub scenario_kind: Option<&'static str>,
     /// Reads one of its scenario files.
     pub load_scenario: Option<LoadScenario>,
+    /// The deviations from the RFC and IEEE texts its models accept under a profile, one
+    /// line each (every model the suite's checks use, in that order).
+    pub deviations: fn(ProfileName) -> Vec<DeviationLine>,
+}
+
+/// The lines of model `D`'s profile `name`.
+fn lines<D: Deviation>(name: ProfileName) -> Vec<DeviationLine> {
+    D::profile(name).lines()
 }
 
 /// Reads a suite's scenario from a file's JSON.
@@ -48,6 +69,7 @@ pub const SUITES: &[Suite] = &[
             serde_json::from_value::<arp::scenario::ArpScenario>(v.clone())
                 .map(|s| Box::new(s) as Box<dyn Scenario>)
         }),
+        deviations: lines::<ArpDeviation>,
     },
     Suite {
         name: "tcp",
@@ -56,6 +78,7 @@ pub const SUITES: &[Suite] = &[
         load_scenario: Some(|v| {
             tcp::scenario::TcpScenarioRun::from_json(v).map(|s| Box::new(s) as Box<dyn Scenario>)
         }),
+        deviations: |p| [lines::<TcpDeviation>(p), lines::<TimerDeviation>(p)].concat(),
     },
     Suite {
         name: "switch",
@@ -64,36 +87,64 @@ pub const SUITES: &[Suite] = &[
         load_scenario: Some(|v| {
             switch::SwitchScenarioRun::from_json(v).map(|s| Box::new(s) as Box<dyn Scenario>)
         }),
+        deviations: lines::<SwitchDeviation>,
     },
     Suite {
         name: "route",
         checks: &[route::CHECKS],
         scenario_kind: None,
         load_scenario: None,
+        deviations: lines::<RouteDeviation>,
     },
     Suite {
         name: "forward",
         checks: &[forward::CHECKS],
         scenario_kind: None,
         load_scenario: None,
+        deviations: |p| [lines::<RouteDeviation>(p), lines::<ForwardDeviation>(p)].concat(),
     },
     Suite {
         name: "nat",
         checks: &[nat::CHECKS],
         scenario_kind: None,
         load_scenario: None,
+        deviations: lines::<NatDeviation>,
     },
     Suite {
         name: "tls",
         checks: &[tls::CHECKS],
         scenario_kind: None,
         load_scenario: None,
+        deviations: lines::<TlsDeviation>,
     },
 ];
 
 /// The suite of protocol `name`.
 pub fn suite(name: &str) -> Option<&'static Suite> {
     SUITES.iter().find(|s| s.name == name)
+}
+
+/// The deviations from the RFC and IEEE texts that the suites with a check among `checks`
+/// accept under `profile`: each once (a model two suites use, such as the route model of
+/// `route` and `forward`, is listed once), in suite order. `certify` prints them.
+pub fn accepted_deviations(checks: &[CheckSpec], profile: ProfileName) -> Vec<DeviationLine> {
+    let mut out: Vec<DeviationLine> = Vec::new();
+    for suite in SUITES {
+        let runs = suite
+            .checks
+            .iter()
+            .flat_map(|c| c.iter())
+            .any(|c| checks.iter().any(|k| k.id == c.id));
+        if !runs {
+            continue;
+        }
+        for line in (suite.deviations)(profile) {
+            if !out.contains(&line) {
+                out.push(line);
+            }
+        }
+    }
+    out
 }
 
 /// Every check netconform knows, in the order `certify` runs them.
@@ -164,4 +215,61 @@ pub fn load_scenario(text: &str) -> Result<Box<dyn Scenario>, ScenarioFileError>
     Err(ScenarioFileError::NoSuiteFits {
         tried: tried.join("; "),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every suite states its deviations: none under the RFC profile, each Linux deviation
+    /// of the models it uses under Linux, and `certify` lists each model's once.
+    #[test]
+    fn every_suite_states_its_deviations_from_the_one_profile_name() {
+        for s in SUITES {
+            assert!((s.deviations)(ProfileName::Rfc).is_empty(), "{}", s.name);
+        }
+        let models = |name: &str| {
+            let mut m: Vec<&str> = (suite(name).expect("suite").deviations)(ProfileName::Linux)
+                .iter()
+                .map(|l| l.model)
+                .collect();
+            m.dedup();
+            m
+        };
+        assert_eq!(models("tcp"), ["tcp", "tcp timers"]);
+        assert_eq!(models("arp"), ["arp"]);
+        assert_eq!(models("switch"), ["switch"]);
+        assert_eq!(models("route"), ["route"]);
+        assert_eq!(models("forward"), ["route", "forward"]);
+        assert_eq!(models("nat"), ["nat"]);
+        assert!(models("tls").is_empty());
+
+        let all = accepted_deviations(&catalogue(), ProfileName::Linux);
+        assert_eq!(all.len(), 18 + 6 + 4 + 3 + 3 + 1 + 2, "{all:#?}");
+        for (i, line) in all.iter().enumerate() {
+            assert!(!all[..i].contains(line), "{line} twice");
+            let text = line.to_string();
+            assert!(
+                text.contains(&format!("{} (RFC ", line.name))
+                    || text.contains(&format!("{} (IEEE ", line.name)),
+                "{text}"
+            );
+        }
+        assert!(accepted_deviations(&catalogue(), ProfileName::Rfc).is_empty());
+    }
+
+    /// Only the suites with a check in the run count.
+    #[test]
+    fn certify_lists_the_deviations_of_the_suites_it_runs() {
+        let route: Vec<CheckSpec> = route::CHECKS.to_vec();
+        let lines = accepted_deviations(&route, ProfileName::Linux);
+        assert_eq!(lines.len(), 3);
+        assert!(lines.iter().all(|l| l.model == "route"));
+        let forward: Vec<CheckSpec> = forward::CHECKS.to_vec();
+        let lines = accepted_deviations(&forward, ProfileName::Linux);
+        assert_eq!(
+            lines.iter().map(|l| l.model).collect::<Vec<_>>(),
+            ["route", "route", "route", "forward"]
+        );
+    }
 }

@@ -7,7 +7,8 @@ use arbitrary::{Arbitrary, Unstructured};
 
 use crate::fuzz::Outcome;
 use crate::models::forward::{
-    DEFAULT_TTL, Decision, DiscardReason, ICMP_ERROR_MAX, IcmpError, Router, RouterPort,
+    DEFAULT_TTL, Decision, DiscardReason, ForwardProfile, ICMP_ERROR_MAX, IcmpError, Router,
+    RouterPort,
 };
 use crate::models::route::{Interface, Route, RouteKind, RouteProfile, RouteTable};
 use crate::wire::{
@@ -128,7 +129,7 @@ fn router(routes: &[RouteSpec]) -> Router {
             mac: *mac,
         })
         .collect();
-    Router::new(table, ports)
+    Router::new(ForwardProfile::linux(), table, ports)
 }
 
 fn frame(spec: &FrameSpec) -> (usize, Vec<u8>) {

@@ -9,7 +9,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use super::ones_sum;
 use crate::fuzz::Outcome;
 use crate::models::nat::{
-    Flow, Mapping, NatError, NatProfile, NatProtocol, NatTable, PortChoice, PortClass,
+    Flow, Mapping, NatDeviation, NatError, NatProfile, NatProtocol, NatTable, PortChoice, PortClass,
 };
 use crate::wire::{
     Faults, Icmpv4Message, Ipv4Packet, TcpFlags, TcpSegment, Transport, UdpDatagram,
@@ -84,7 +84,8 @@ fn taken_towards(nat: &NatTable, flow: &Flow) -> BTreeSet<u16> {
 /// mappings with the same reply tuple (replies map back to exactly one flow); under RFC 4787
 /// endpoint-independent mapping (REQ-1: one external port per inside endpoint) and no port
 /// overloading (REQ-3: no external port shared by two inside endpoints).
-pub(crate) fn check_table(profile: NatProfile, mappings: &[Mapping]) -> Result<(), String> {
+pub(crate) fn check_table(profile: &NatProfile, mappings: &[Mapping]) -> Result<(), String> {
+    let rfc4787 = !profile.has(NatDeviation::EndpointDependentAfterClash);
     for (i, a) in mappings.iter().enumerate() {
         if *a.external.ip() != EXTERNAL {
             return Err(format!("{a}: not on the external address {EXTERNAL}"));
@@ -96,7 +97,7 @@ pub(crate) fn check_table(profile: NatProfile, mappings: &[Mapping]) -> Result<(
             if a.flow.protocol == b.flow.protocol && a.reply() == b.reply() {
                 return Err(format!("{a} and {b} share the reply tuple {:?}", a.reply()));
             }
-            if profile == NatProfile::Rfc4787 && a.flow.protocol == b.flow.protocol {
+            if rfc4787 && a.flow.protocol == b.flow.protocol {
                 let same_source = a.flow.src == b.flow.src;
                 let same_port = a.external.port() == b.external.port();
                 if same_source && !same_port {
@@ -127,8 +128,8 @@ fn check_prediction(nat: &NatTable, flow: &Flow, choice: &PortChoice) -> Result<
         .rev()
         .find(|m| m.flow.protocol == flow.protocol && m.flow.src == flow.src);
     let sport = flow.src.port();
-    match nat.profile() {
-        NatProfile::Linux => match (newest, choice) {
+    if nat.profile().has(NatDeviation::EndpointDependentAfterClash) {
+        match (newest, choice) {
             (Some(m), PortChoice::Reused { port, from }) if !taken.contains(&m.external.port()) => {
                 if (*port, *from) == (m.external.port(), m.flow) {
                     Ok(())
@@ -155,8 +156,9 @@ fn check_prediction(nat: &NatTable, flow: &Flow, choice: &PortChoice) -> Result<
                 }
             }
             _ => fail("step 3 expected"),
-        },
-        NatProfile::Rfc4787 => match (newest, choice) {
+        }
+    } else {
+        match (newest, choice) {
             (Some(m), PortChoice::Reused { port, .. }) if *port == m.external.port() => Ok(()),
             (Some(_), _) => fail("REQ-1: the endpoint's external port again"),
             (None, PortChoice::Within { class, .. })
@@ -165,7 +167,7 @@ fn check_prediction(nat: &NatTable, flow: &Flow, choice: &PortChoice) -> Result<
                 Ok(())
             }
             (None, _) => fail("a port of the REQ-3 range"),
-        },
+        }
     }
 }
 
@@ -388,11 +390,11 @@ pub(crate) fn check_error(
 
 fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
     let profile = if bool::arbitrary(u).map_err(|e| e.to_string())? {
-        NatProfile::Rfc4787
+        NatProfile::rfc()
     } else {
-        NatProfile::Linux
+        NatProfile::linux()
     };
-    let mut nat = NatTable::new(profile, EXTERNAL);
+    let mut nat = NatTable::new(profile.clone(), EXTERNAL);
     let mut out = Vec::new();
     for ev in super::events::<Event>(u) {
         match ev {
@@ -469,7 +471,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                 }
             }
         }
-        check_table(profile, nat.mappings())?;
+        check_table(&profile, nat.mappings())?;
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use crate::fuzz::Outcome;
 use crate::models::route::{
     AddError, AnswerKind, IPV4_DEFAULT_METRIC, IPV6_CONNECTED_METRIC, IPV6_DEFAULT_METRIC,
-    Interface, Route, RouteError, RouteKind, RouteProfile, RouteTable,
+    Interface, Route, RouteDeviation, RouteError, RouteKind, RouteProfile, RouteTable,
 };
 
 const T: &str = "model_route";
@@ -226,7 +226,9 @@ impl Reference {
         match (r.dst, r.metric) {
             (IpNet::V4(_), m) => m.unwrap_or(IPV4_DEFAULT_METRIC),
             (IpNet::V6(_), None) => IPV6_DEFAULT_METRIC,
-            (IpNet::V6(_), Some(0)) if self.profile.ipv6_metric_zero_is_default => {
+            (IpNet::V6(_), Some(0))
+                if self.profile.has(RouteDeviation::Ipv6MetricZeroIsDefault) =>
+            {
                 IPV6_DEFAULT_METRIC
             }
             (IpNet::V6(_), Some(m)) => m,
@@ -312,7 +314,7 @@ impl Reference {
     pub(crate) fn matching_route(&self, dst: IpAddr) -> Option<(Route, bool)> {
         let l = self.best(dst, true);
         let m = self.best(dst, false);
-        if self.profile.local_table_first && dst.is_ipv6() {
+        if self.profile.has(RouteDeviation::LocalTableFirst) && dst.is_ipv6() {
             return l.or(m).map(|r| (r.route, r.local));
         }
         match (l, m) {
@@ -410,7 +412,11 @@ pub(crate) fn check_lookup(
     }
     // The source address.
     let v4 = dst.is_ipv4();
-    let selected = !v4 && (src.is_none() || reference.profile.ipv6_reports_selected_source);
+    let selected = !v4
+        && (src.is_none()
+            || reference
+                .profile
+                .has(RouteDeviation::Ipv6ReportsSelectedSource));
     let want_src = match (src, v4) {
         (Some(s), true) => Some(s),
         (Some(s), false) if !selected => Some(s),
@@ -463,13 +469,18 @@ pub(crate) fn check_add(
 
 fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
     let setup = Setup::arbitrary(u).map_err(|e| e.to_string())?;
-    let profile = RouteProfile {
-        ipv6_metric_zero_is_default: setup.profile[0],
-        ipv6_reports_selected_source: setup.profile[1],
-        local_table_first: setup.profile[2],
-    };
+    let mut profile = RouteProfile::rfc();
+    for (on, d) in setup.profile.into_iter().zip([
+        RouteDeviation::Ipv6MetricZeroIsDefault,
+        RouteDeviation::Ipv6ReportsSelectedSource,
+        RouteDeviation::LocalTableFirst,
+    ]) {
+        if on {
+            profile = profile.with(d);
+        }
+    }
     let ifaces = interfaces(setup.second_v4);
-    let mut table = RouteTable::new(profile, ifaces.clone());
+    let mut table = RouteTable::new(profile.clone(), ifaces.clone());
     let mut reference = Reference::new(profile, ifaces);
     let mut out = Vec::new();
     if table.len() != reference.routes.len() {

@@ -216,7 +216,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
     let profile = if setup.linux {
         SwitchProfile::linux()
     } else {
-        SwitchProfile::standard()
+        SwitchProfile::rfc()
     };
     let linux = profile.has(SwitchDeviation::InvalidSourceDropped);
     let mut sw = Switch::new(ports, ageing)

@@ -6,7 +6,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use crate::fuzz::Outcome;
 use crate::models::seq;
 use crate::models::tcp::{
-    AppError, Call, Config, Flags, Output, Profile, SegmentIn, SeqFrom, State, Tcp,
+    AppError, Call, Config, Flags, Output, SegmentIn, SeqFrom, State, Tcp, TcpProfile,
 };
 
 const T: &str = "model_tcp";
@@ -256,9 +256,9 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
         1000
     };
     let profile = if linux {
-        Profile::linux()
+        TcpProfile::linux()
     } else {
-        Profile::rfc()
+        TcpProfile::rfc()
     };
     let mut tcp = Tcp::new(Config::ipv4(profile));
     let mut out = Vec::new();

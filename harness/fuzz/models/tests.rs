@@ -168,22 +168,22 @@ fn nat_checks_catch_clashing_mappings() {
         flow,
         external: SocketAddrV4::new(ext, port),
     };
-    assert!(nat::check_table(NatProfile::Linux, &[m(a, 1000), m(b, 1001)]).is_ok());
+    assert!(nat::check_table(&NatProfile::linux(), &[m(a, 1000), m(b, 1001)]).is_ok());
     // Two flows with one reply tuple.
-    assert!(nat::check_table(NatProfile::Linux, &[m(a, 1000), m(b, 1000)]).is_err());
+    assert!(nat::check_table(&NatProfile::linux(), &[m(a, 1000), m(b, 1000)]).is_err());
     // RFC 4787: one inside endpoint, two external ports.
     let a2 = Flow {
         dst: SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 2), 53),
         ..a
     };
-    assert!(nat::check_table(NatProfile::Linux, &[m(a, 1000), m(a2, 1001)]).is_ok());
-    assert!(nat::check_table(NatProfile::Rfc4787, &[m(a, 1000), m(a2, 1001)]).is_err());
+    assert!(nat::check_table(&NatProfile::linux(), &[m(a, 1000), m(a2, 1001)]).is_ok());
+    assert!(nat::check_table(&NatProfile::rfc(), &[m(a, 1000), m(a2, 1001)]).is_err());
     // An external address that is not the NAT's.
     let elsewhere = Mapping {
         flow: a,
         external: SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 2), 1000),
     };
-    assert!(nat::check_table(NatProfile::Linux, &[elsewhere]).is_err());
+    assert!(nat::check_table(&NatProfile::linux(), &[elsewhere]).is_err());
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn forward_checks_catch_wrong_decisions() {
 }
 
 fn forward_router() -> crate::models::forward::Router {
-    use crate::models::forward::{Router, RouterPort};
+    use crate::models::forward::{ForwardProfile, Router, RouterPort};
     use crate::models::route::{Interface, RouteTable};
     use crate::wire::MacAddr;
     let iface = |index, addr: &str| Interface {
@@ -262,6 +262,7 @@ fn forward_router() -> crate::models::forward::Router {
         ],
     );
     Router::new(
+        ForwardProfile::linux(),
         table,
         vec![
             RouterPort {

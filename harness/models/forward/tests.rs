@@ -24,6 +24,11 @@ fn route(dst: &str, kind: RouteKind) -> Route {
 /// lo (1), port 0 = ifindex 2 (10.78.1.1/24), port 1 = ifindex 3 (10.78.2.1/24), and routes
 /// of every type.
 fn router() -> Router {
+    router_with(ForwardProfile::linux(), &[])
+}
+
+/// [`router`] under `profile`, with `extra` routes.
+fn router_with(profile: ForwardProfile, extra: &[Route]) -> Router {
     let iface = |index, name: &str, addr: &str| Interface {
         index,
         name: name.into(),
@@ -49,11 +54,14 @@ fn router() -> Router {
         route("10.66.0.0/16", RouteKind::Unreachable),
         route("10.67.0.0/16", RouteKind::Prohibit),
         route("10.68.0.0/16", RouteKind::Blackhole),
-    ] {
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    {
         table.add(r).expect("valid route");
     }
     let port = |ifindex, mac| RouterPort { ifindex, mac };
-    Router::new(table, vec![port(2, R0), port(3, R1)])
+    Router::new(profile, table, vec![port(2, R0), port(3, R1)])
 }
 
 fn udp(src: &str, dst: &str, ttl: u8, len: usize) -> Frame {
@@ -234,13 +242,54 @@ fn local_not_for_us_bad_checksum_and_errors_about_errors() {
 
 #[test]
 fn differences_name_the_field() {
-    let f = udp("10.78.1.2", "10.78.2.2", 64, 4);
+    use crate::models::diff::packet_differences;
+    // As observed: off the wire, with the checksums it carried.
+    let f = Frame::parse(&udp("10.78.1.2", "10.78.2.2", 64, 4).emit()).expect("parses");
     let e = f.as_ipv4().expect("ipv4").clone();
     let mut o = e.clone();
     o.ttl = 64;
     let mut e2 = e.clone();
     e2.ttl = 63;
     let d = packet_differences(&e2, &o, true);
-    assert_eq!(d, vec!["TTL: expected 63, observed 64".to_string()]);
+    assert_eq!(d, vec!["ip.ttl: expected 63, observed 64".to_string()]);
     assert!(packet_differences(&e, &e, true).is_empty());
+}
+
+/// RFC 1812 §4.3.2.4 against Linux ([`ForwardDeviation::ErrorSourceFromRouteBack`]): when
+/// the route back to the sender prefers the router's address on the *other* port, Linux
+/// sends the error from that address; the RFC profile from the address of the port the
+/// error leaves by. Where the route back has no such preference, both agree.
+#[test]
+fn the_error_source_follows_the_route_back_under_linux_and_the_port_under_the_rfc() {
+    let back = Route {
+        prefsrc: Some(IpAddr::V4(ip("10.78.2.1"))),
+        ..route(
+            "10.78.1.128/25",
+            RouteKind::Unicast {
+                gateway: None,
+                oif: 2,
+            },
+        )
+    };
+    let linux = router_with(ForwardProfile::linux(), &[back]);
+    let rfc = router_with(ForwardProfile::rfc(), &[back]);
+    let source = |r: &Router, from: &str| match r.receive(0, &udp(from, "10.78.2.2", 1, 8).emit()) {
+        Decision::Error {
+            error: IcmpError::TimeExceeded,
+            emission,
+        } => {
+            assert_eq!(emission.port, 0, "the error leaves by the sender's port");
+            emission.packet.src
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(source(&linux, "10.78.1.200"), ip("10.78.2.1"));
+    assert_eq!(source(&rfc, "10.78.1.200"), ip("10.78.1.1"));
+    assert_eq!(source(&linux, "10.78.1.2"), ip("10.78.1.1"));
+    assert_eq!(source(&rfc, "10.78.1.2"), ip("10.78.1.1"));
+    // Forwarding itself does not depend on the profile.
+    assert_eq!(
+        linux.receive(0, &udp("10.78.1.200", "10.78.2.2", 64, 8).emit()),
+        rfc.receive(0, &udp("10.78.1.200", "10.78.2.2", 64, 8).emit())
+    );
 }

@@ -24,7 +24,7 @@ fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Flow {
 }
 
 fn linux() -> NatTable {
-    NatTable::new(NatProfile::Linux, EXT)
+    NatTable::new(NatProfile::linux(), EXT)
 }
 
 /// Learns what the model predicts exactly, or `moved` for a set.
@@ -169,13 +169,9 @@ fn endpoint_dependent_mapping_after_a_clash_is_the_linux_deviation() {
     step(&mut t, udp(B, 5000, T, 7000), 0);
     let p = t.predict(&udp(B, 5000, S, 7000));
     assert!(matches!(p.choice, PortChoice::Within { ref taken, .. } if taken.contains(&5000)));
-    assert!(
-        NatProfile::Linux
-            .deviations()
-            .contains(&NatDeviation::EndpointDependentAfterClash)
-    );
+    assert!(NatProfile::linux().has(NatDeviation::EndpointDependentAfterClash));
 
-    let mut r = NatTable::new(NatProfile::Rfc4787, EXT);
+    let mut r = NatTable::new(NatProfile::rfc(), EXT);
     r.learn(udp(A, 5000, S, 7000), 5000).expect("in range");
     r.learn(udp(B, 5000, T, 7000), 5001)
         .expect("a port nobody holds");
@@ -190,7 +186,7 @@ fn endpoint_dependent_mapping_after_a_clash_is_the_linux_deviation() {
 /// towards the other's remote, and two mappings shared a reply tuple.
 #[test]
 fn rfc4787_never_overloads_a_port_held_by_another_endpoint() {
-    let mut r = NatTable::new(NatProfile::Rfc4787, EXT);
+    let mut r = NatTable::new(NatProfile::rfc(), EXT);
     r.learn(udp(A, 5000, S, 7000), 5000).expect("in range");
     let p = r.predict(&udp(B, 5000, T, 7000));
     assert!(!p.admits(5000), "{p}: A holds 5000, towards S");
@@ -423,7 +419,7 @@ proptest! {
         proto in 0u8..3,
     ) {
         let inside = Ipv4Addr::from(inside | 1);
-        let mut t = NatTable::new(NatProfile::Linux, EXT);
+        let mut t = NatTable::new(NatProfile::linux(), EXT);
         let original = match proto {
             0 => udp_packet(inside, sport, S, dport, &data),
             1 => tcp_packet(inside, sport, S, dport),

@@ -266,9 +266,8 @@ fn out_of_scope_destinations() {
 
 #[test]
 fn without_local_table_first_a_longer_main_prefix_wins() {
-    let mut p = RouteProfile::linux();
-    p.local_table_first = false;
-    let mut t = RouteTable::new(p, lab().interfaces().to_vec());
+    let p = RouteProfile::linux().without(RouteDeviation::LocalTableFirst);
+    let mut t = RouteTable::new(p.clone(), lab().interfaces().to_vec());
     t.add(typed("10.200.1.0/25", RouteKind::Blackhole, None))
         .unwrap();
     // 10.200.1.1 is local (/32 in the local table) and still wins: longer.
@@ -277,5 +276,5 @@ fn without_local_table_first_a_longer_main_prefix_wins() {
         Ok(AnswerKind::Local)
     );
     assert_eq!(t.lookup(ip("10.200.1.2"), None), Err(RouteError::Blackhole));
-    assert_eq!(p.deviations().len(), 2);
+    assert_eq!(p.deviations().count(), 2);
 }

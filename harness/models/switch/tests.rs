@@ -228,10 +228,7 @@ fn step(ports: usize) -> impl Strategy<Value = Step> {
 }
 
 fn profile() -> impl Strategy<Value = SwitchProfile> {
-    prop_oneof![
-        Just(SwitchProfile::standard()),
-        Just(SwitchProfile::linux())
-    ]
+    prop_oneof![Just(SwitchProfile::rfc()), Just(SwitchProfile::linux())]
 }
 
 proptest! {

@@ -72,8 +72,10 @@ mod tls13;
 mod tests;
 
 use hmac::{KeyInit, Mac};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
+
+use crate::models::profile::{Deviation, Profile};
 
 pub use record::{RecordProtection12, RecordProtection13, record_nonce};
 pub use tls12::{KeyBlock, MasterSecret12, Sender, prf};
@@ -82,6 +84,33 @@ pub use tls13::{
     TrafficKeys, TrafficSecret, derive_secret, export_keying_material, hkdf_expand_label,
     hkdf_extract, hkdf_label, try_export_keying_material, try_hkdf_expand_label,
 };
+
+/// Where a TLS implementation departs from RFC 8446 or RFC 5246 in what this model derives:
+/// nowhere. A key schedule leaves an implementation no latitude (a secret that differs is
+/// wrong, not a reading of the text), so the enum has no variant and the TLS profile
+/// ([`TlsProfile`]) is empty under either [`ProfileName`](crate::models::profile::ProfileName).
+/// The derivation functions are pure functions of their inputs and take none; the type is
+/// there so that the TLS suite states its (empty) deviations like every other suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TlsDeviation {}
+
+impl Deviation for TlsDeviation {
+    const MODEL: &'static str = "tls";
+    const ALL: &'static [TlsDeviation] = &[];
+    const LINUX: &'static [TlsDeviation] = &[];
+
+    fn section(self) -> &'static str {
+        match self {}
+    }
+
+    fn instead(self) -> &'static str {
+        match self {}
+    }
+}
+
+/// The TLS model's profile: the one profile type ([`Profile`]) over [`TlsDeviation`],
+/// always empty.
+pub type TlsProfile = Profile<TlsDeviation>;
 
 /// The hash function of a cipher suite (RFC 8446 §B.4, RFC 5246 §5 / RFC 5288 §3 for the PRF).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

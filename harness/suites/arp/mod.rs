@@ -12,8 +12,8 @@ pub mod expect;
 pub mod scenario;
 
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
-use crate::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
-use crate::models::profile::ProfileName;
+use crate::models::arp::{ArpAccept, ArpDeviation, ArpIgnore, ArpPolicy};
+use crate::models::profile::Deviation as _;
 use crate::suites::arp::scenario::{
     ArpKind, ArpScenario, BadArp, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
 };
@@ -180,17 +180,9 @@ fn scenario(name: &str, peers: Vec<PeerSpec>, steps: Vec<Step>) -> ArpScenario {
     }
 }
 
-/// The ARP profile a session's profile stands for.
-pub fn profile_of(name: ProfileName) -> ArpProfile {
-    match name {
-        ProfileName::Rfc => ArpProfile::rfc(),
-        ProfileName::Linux => ArpProfile::linux(),
-    }
-}
-
 /// Runs `scenario` in `s`; a reachable time drawn anew mid-run repeats it once.
 pub fn run(s: &mut Session<'_>, scenario: &ArpScenario) -> Result<(), CheckError> {
-    let profile = profile_of(s.profile());
+    let profile = ArpDeviation::profile(s.profile());
     for attempt in 0..2 {
         match run_arp_scenario(s, scenario, &profile)? {
             ScenarioOutcome::Agreed { frames, entries } => {

@@ -26,9 +26,10 @@ use crate::engine::expect::Observed;
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome as Outcome, with_kind};
 use crate::engine::{CheckError, Needs, Session};
 use crate::models::arp::{
-    ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, HostConfig, Nud, Output, Packet,
-    PacketId, Timed,
+    ArpDeviation, ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, HostConfig, Nud,
+    Output, Packet, PacketId, Timed,
 };
+use crate::models::profile::Deviation as _;
 use crate::sandbox::{NeighbourParams, NeighbourParamsUpdate, NudState};
 use crate::time::{Duration, Instant};
 use crate::wire::{ArpOperation, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport};
@@ -1090,7 +1091,7 @@ impl Scenario for ArpScenario {
     }
 
     fn run(&self, session: &mut Session<'_>) -> Result<Outcome, CheckError> {
-        let profile = crate::suites::arp::profile_of(session.profile());
+        let profile = ArpDeviation::profile(session.profile());
         Ok(match run_arp_scenario(session, self, &profile)? {
             ScenarioOutcome::Agreed { frames, entries } => Outcome::Agreed {
                 summary: format!("{frames} frames and {entries} neighbour entries compared"),

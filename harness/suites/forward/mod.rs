@@ -29,8 +29,10 @@ use ipnet::IpNet;
 
 use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
-use crate::models::forward::{Decision, Emission, Router, RouterPort, packet_differences};
-use crate::models::route::{AnswerKind, Interface, Route, RouteKind, RouteProfile, RouteTable};
+use crate::models::diff::packet_differences;
+use crate::models::forward::{Decision, Emission, ForwardDeviation, Router, RouterPort};
+use crate::models::profile::Deviation as _;
+use crate::models::route::{AnswerKind, Interface, Route, RouteDeviation, RouteKind, RouteTable};
 use crate::time::Duration;
 use crate::wire::{
     ArpOperation, Faults, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport,
@@ -356,7 +358,8 @@ impl<'s, 't> Run<'s, 't> {
                 addrs: vec!["127.0.0.1/8".parse().expect("a valid prefix")],
             },
         );
-        let mut table = RouteTable::new(RouteProfile::linux(), interfaces);
+        let profile = s.profile();
+        let mut table = RouteTable::new(RouteDeviation::profile(profile), interfaces);
         let mut run_hosts = BTreeMap::new();
         for spec in routes {
             let (dst, kind) = match *spec {
@@ -400,7 +403,7 @@ impl<'s, 't> Run<'s, 't> {
         }
         Ok(Run {
             s,
-            model: Router::new(table, model_ports),
+            model: Router::new(ForwardDeviation::profile(profile), table, model_ports),
             ports,
             hosts: run_hosts,
             next_octet: 10,
@@ -643,13 +646,13 @@ impl<'s, 't> Run<'s, 't> {
             let want_mac = self.model.neighbour(e.port, e.next_hop);
             if frame.ethernet.src != e.src_mac {
                 differences.push(format!(
-                    "source MAC: expected {} (the router's on port {}), observed {}",
+                    "eth.source: expected {} (the router's on port {}), observed {}",
                     e.src_mac, e.port, frame.ethernet.src
                 ));
             }
             if Some(frame.ethernet.dst) != want_mac {
                 differences.push(format!(
-                    "destination MAC: expected {} (next hop {}), observed {}",
+                    "eth.destination: expected {} (next hop {}), observed {}",
                     want_mac.map_or("unknown".to_string(), |m| m.to_string()),
                     e.next_hop,
                     frame.ethernet.dst

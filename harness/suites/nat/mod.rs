@@ -32,8 +32,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
-use crate::models::nat::{Flow, Mapping, NatProfile, NatTable, Prediction};
-use crate::models::profile::ProfileName;
+use crate::models::diff::packet_differences;
+use crate::models::nat::{Flow, Mapping, NatDeviation, NatTable, Prediction};
+use crate::models::profile::Deviation as _;
 use crate::sandbox::ConntrackEntry;
 use crate::time::Duration;
 use crate::wire::{
@@ -202,14 +203,6 @@ struct Host {
     mac: MacAddr,
 }
 
-/// The model profile for a session profile.
-pub fn nat_profile(p: ProfileName) -> NatProfile {
-    match p {
-        ProfileName::Rfc => NatProfile::Rfc4787,
-        ProfileName::Linux => NatProfile::Linux,
-    }
-}
-
 /// A check's run: the session, the router's ports, the hosts and the model.
 struct NatRun<'a, 't> {
     s: &'a mut Session<'t>,
@@ -297,7 +290,7 @@ impl<'a, 't> NatRun<'a, 't> {
         );
         s.name_host(Some(ports[1].mac), Some(external.into()), "nat");
         s.control("masquerade", &Control::Masquerade { port: 1 })?;
-        let model = NatTable::new(nat_profile(s.profile()), external);
+        let model = NatTable::new(NatDeviation::profile(s.profile()), external);
         Ok(NatRun {
             s,
             ports,
@@ -418,13 +411,13 @@ impl<'a, 't> NatRun<'a, 't> {
         let (src_mac, dst_mac) = (self.ports[port].mac, self.hosts[to].mac);
         if frame.ethernet.src != src_mac {
             differences.push(format!(
-                "eth.src: expected {src_mac} (the router on p{port}), observed {}",
+                "eth.source: expected {src_mac} (the router on p{port}), observed {}",
                 frame.ethernet.src
             ));
         }
         if frame.ethernet.dst != dst_mac {
             differences.push(format!(
-                "eth.dst: expected {dst_mac} ({}), observed {}",
+                "eth.destination: expected {dst_mac} ({}), observed {}",
                 self.hosts[to].name, frame.ethernet.dst
             ));
         }
@@ -438,7 +431,7 @@ impl<'a, 't> NatRun<'a, 't> {
                 });
             }
         };
-        differences.extend(packet_differences(expected, &observed));
+        differences.extend(packet_differences(expected, &observed, true));
         if differences.is_empty() {
             Ok(observed)
         } else {
@@ -521,14 +514,20 @@ impl<'a, 't> NatRun<'a, 't> {
             })?;
         let mut differences = Vec::new();
         let (src_mac, dst_mac) = (self.ports[1].mac, self.hosts[to].mac);
-        if frame.ethernet.src != src_mac || frame.ethernet.dst != dst_mac {
+        if frame.ethernet.src != src_mac {
             differences.push(format!(
-                "eth: expected {src_mac} > {dst_mac}, observed {} > {}",
-                frame.ethernet.src, frame.ethernet.dst
+                "eth.source: expected {src_mac} (the router on p1), observed {}",
+                frame.ethernet.src
+            ));
+        }
+        if frame.ethernet.dst != dst_mac {
+            differences.push(format!(
+                "eth.destination: expected {dst_mac} ({}), observed {}",
+                self.hosts[to].name, frame.ethernet.dst
             ));
         }
         if let Some(observed) = frame.as_ipv4() {
-            differences.extend(packet_differences(&expected, observed));
+            differences.extend(packet_differences(&expected, observed, true));
         }
         if !differences.is_empty() {
             return Err(CheckError::Mismatch {
@@ -644,129 +643,6 @@ pub fn conntrack_differences(mappings: &[Mapping], entries: &[ConntrackEntry]) -
         }
     }
     differences
-}
-
-fn push_diff<T: PartialEq + std::fmt::Debug>(d: &mut Vec<String>, what: &str, want: T, got: T) {
-    if want != got {
-        d.push(format!("{what}: expected {want:?}, observed {got:?}"));
-    }
-}
-
-/// `expected` with the checksums emit writes.
-fn with_checksums(p: &Ipv4Packet) -> Ipv4Packet {
-    let mut f = Frame::new(MacAddr::ZERO, MacAddr::ZERO, Network::Ipv4(p.clone()));
-    f.fill_computed();
-    match f.network {
-        Network::Ipv4(p) => p,
-        _ => p.clone(),
-    }
-}
-
-/// The fields of a quoted packet, named, for a readable difference.
-fn quote_fields(q: &[u8]) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    let Some(first) = q.first() else {
-        return out;
-    };
-    let ihl = usize::from(first & 0x0f) * 4;
-    let word = |o: usize| {
-        q.get(o..o + 2)
-            .map(|b| format!("{}", u16::from_be_bytes([b[0], b[1]])))
-            .unwrap_or_else(|| "(cut)".into())
-    };
-    let addr = |o: usize| {
-        q.get(o..o + 4)
-            .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string())
-            .unwrap_or_else(|| "(cut)".into())
-    };
-    out.push(("quoted.ip.src", addr(12)));
-    out.push(("quoted.ip.dst", addr(16)));
-    out.push(("quoted.ip.checksum", word(10)));
-    match q.get(9) {
-        Some(17) => {
-            out.push(("quoted.udp.src_port", word(ihl)));
-            out.push(("quoted.udp.dst_port", word(ihl + 2)));
-            out.push(("quoted.udp.checksum", word(ihl + 6)));
-        }
-        Some(6) => {
-            out.push(("quoted.tcp.src_port", word(ihl)));
-            out.push(("quoted.tcp.dst_port", word(ihl + 2)));
-            out.push(("quoted.tcp.checksum", word(ihl + 16)));
-        }
-        Some(1) => {
-            out.push(("quoted.icmp.checksum", word(ihl + 2)));
-            out.push(("quoted.icmp.id", word(ihl + 4)));
-        }
-        _ => {}
-    }
-    out
-}
-
-/// Field-by-field differences between the packet the model expects and the one observed
-/// (checksums: the observed ones must equal the correct ones).
-pub fn packet_differences(expected: &Ipv4Packet, observed: &Ipv4Packet) -> Vec<String> {
-    let want = with_checksums(expected);
-    let mut d = Vec::new();
-    push_diff(&mut d, "ip.src", want.src, observed.src);
-    push_diff(&mut d, "ip.dst", want.dst, observed.dst);
-    push_diff(&mut d, "ip.ttl", want.ttl, observed.ttl);
-    push_diff(
-        &mut d,
-        "ip.identification",
-        want.identification,
-        observed.identification,
-    );
-    push_diff(&mut d, "ip.checksum", want.checksum, observed.checksum);
-    match (&want.transport, &observed.transport) {
-        (Transport::Udp(w), Transport::Udp(o)) => {
-            push_diff(&mut d, "udp.src_port", w.src_port, o.src_port);
-            push_diff(&mut d, "udp.dst_port", w.dst_port, o.dst_port);
-            push_diff(&mut d, "udp.checksum", w.checksum, o.checksum);
-            push_diff(&mut d, "udp.payload", &w.payload, &o.payload);
-        }
-        (Transport::Tcp(w), Transport::Tcp(o)) => {
-            push_diff(&mut d, "tcp.src_port", w.src_port, o.src_port);
-            push_diff(&mut d, "tcp.dst_port", w.dst_port, o.dst_port);
-            push_diff(&mut d, "tcp.seq", w.seq, o.seq);
-            push_diff(&mut d, "tcp.ack", w.ack, o.ack);
-            push_diff(&mut d, "tcp.flags", w.flags, o.flags);
-            push_diff(&mut d, "tcp.checksum", w.checksum, o.checksum);
-        }
-        (Transport::Icmpv4(w), Transport::Icmpv4(o)) => {
-            push_diff(&mut d, "icmp.type", w.icmp_type, o.icmp_type);
-            push_diff(&mut d, "icmp.code", w.code, o.code);
-            push_diff(&mut d, "icmp.rest", w.rest_of_header, o.rest_of_header);
-            push_diff(&mut d, "icmp.checksum", w.checksum, o.checksum);
-            if w.payload != o.payload {
-                let (wq, oq) = (quote_fields(&w.payload), quote_fields(&o.payload));
-                let before = d.len();
-                if matches!(w.icmp_type, 3 | 11 | 12) {
-                    for ((name, a), (_, b)) in wq.iter().zip(oq.iter()) {
-                        push_diff(&mut d, name, a, b);
-                    }
-                }
-                if d.len() == before {
-                    let at = w
-                        .payload
-                        .iter()
-                        .zip(&o.payload)
-                        .position(|(a, b)| a != b)
-                        .unwrap_or(w.payload.len().min(o.payload.len()));
-                    d.push(format!(
-                        "icmp.payload: differs at byte {at} (expected {} bytes, observed {})",
-                        w.payload.len(),
-                        o.payload.len()
-                    ));
-                }
-            }
-        }
-        (w, o) => d.push(format!(
-            "ip.protocol: expected {}, observed {}",
-            w.protocol(),
-            o.protocol()
-        )),
-    }
-    d
 }
 
 /// A reply from outside host `from` to the external endpoint of `mapping`: UDP with a new

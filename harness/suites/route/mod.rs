@@ -15,8 +15,9 @@ use ipnet::IpNet;
 
 use crate::dut::{Control, StateAnswer, StateQuery, TargetError};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
+use crate::models::profile::Deviation as _;
 use crate::models::route::{
-    AnswerKind, Interface, Route, RouteAnswer, RouteError, RouteKind, RouteProfile, RouteTable,
+    AnswerKind, Interface, Route, RouteAnswer, RouteDeviation, RouteError, RouteKind, RouteTable,
 };
 use crate::suites::route::table::edge_destinations;
 
@@ -227,7 +228,7 @@ fn fixed_table(s: &mut Session<'_>) -> Result<(), CheckError> {
             ],
         },
     ];
-    let mut model = RouteTable::new(RouteProfile::linux(), interfaces);
+    let mut model = RouteTable::new(RouteDeviation::profile(s.profile()), interfaces);
     let routes = fixed_routes(
         oif,
         IpAddr::V4(peer4),
@@ -280,5 +281,68 @@ fn fixed_table(s: &mut Session<'_>) -> Result<(), CheckError> {
             step: "route lookups".into(),
             differences,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::profile::ProfileName;
+
+    /// The fixed table's model under `profile`, on a stack like the lab's.
+    fn model(profile: ProfileName) -> (RouteTable, Vec<Route>) {
+        let interfaces = vec![
+            Interface {
+                index: 1,
+                name: "lo".into(),
+                loopback: true,
+                addrs: vec![net("127.0.0.1/8"), net("::1/128")],
+            },
+            Interface {
+                index: 2,
+                name: "stack".into(),
+                loopback: false,
+                addrs: vec![net("10.77.0.1/24"), net("fd00:77::1/64")],
+            },
+        ];
+        let routes = fixed_routes(
+            2,
+            "10.77.0.2".parse().expect("address"),
+            "fd00:77::2".parse().expect("address"),
+            "fd00:77::1".parse().expect("address"),
+        );
+        let mut t = RouteTable::new(RouteDeviation::profile(profile), interfaces);
+        for r in &routes {
+            t.add(*r)
+                .expect("the fixed table is valid under either profile");
+        }
+        (t, routes)
+    }
+
+    /// `--profile rfc` changes what `route.lookup.fixed-table` expects exactly where Linux
+    /// deviates: IPv6 metric 0 stays 0 ([`RouteDeviation::Ipv6MetricZeroIsDefault`] off),
+    /// so the gateway route of 2001:db8:1::/48 beats the prohibit route of metric 512.
+    #[test]
+    fn the_rfc_profile_changes_the_fixed_tables_expectations_where_linux_deviates() {
+        let (linux, routes) = model(ProfileName::Linux);
+        let (rfc, _) = model(ProfileName::Rfc);
+        let dst: IpAddr = "2001:db8:1::1".parse().expect("address");
+        assert_eq!(linux.lookup(dst, None), Err(RouteError::Prohibited));
+        assert_eq!(
+            rfc.lookup(dst, None),
+            Ok(RouteAnswer {
+                kind: AnswerKind::Unicast,
+                oif: 2,
+                gateway: Some("fd00:77::2".parse().expect("address")),
+                src: Some("fd00:77::1".parse().expect("address")),
+            })
+        );
+        let differing: Vec<IpAddr> = edge_destinations(&routes)
+            .into_iter()
+            .filter(|d| linux.lookup(*d, None) != rfc.lookup(*d, None))
+            .collect();
+        assert!(!differing.is_empty());
+        // Only IPv6 differs: every Linux route deviation is IPv6's.
+        assert!(differing.iter().all(IpAddr::is_ipv6), "{differing:?}");
     }
 }

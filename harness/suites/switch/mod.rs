@@ -45,8 +45,8 @@ use serde::{Deserialize, Serialize};
 use crate::dut::{FdbEntry, FdbState, StateAnswer, StateQuery, TargetError};
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome, with_kind};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session, SwitchNeeds};
-use crate::models::profile::ProfileName;
-use crate::models::switch::{FdbView, FrameHeader, Port, Presence, Switch, SwitchProfile};
+use crate::models::profile::Deviation as _;
+use crate::models::switch::{FdbView, FrameHeader, Port, Presence, Switch, SwitchDeviation};
 use crate::time::{Duration, Instant};
 use crate::wire::{Frame, MacAddr};
 
@@ -129,14 +129,6 @@ const RESERVED: Clause = Clause {
            (01-80-C2-00-00-00 to 01-80-C2-00-00-0F) in their destination address field shall not be \
            relayed by the Bridge.",
 };
-
-/// The model profile for a session profile: the standard's text, or Linux's deviations.
-pub fn switch_profile(p: ProfileName) -> SwitchProfile {
-    match p {
-        ProfileName::Rfc => SwitchProfile::standard(),
-        ProfileName::Linux => SwitchProfile::linux(),
-    }
-}
 
 /// A station of a scenario: `Station(0)` is `A`, `Station(1)` is `B`, ...
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -571,7 +563,7 @@ fn run_compared(
         }
     }
     let model = Switch::new(ports, Duration::from_millis(u64::from(scenario.ageing_ms)))
-        .with_profile(switch_profile(session.profile()))
+        .with_profile(SwitchDeviation::profile(session.profile()))
         .with_tolerance(AGEING_TOLERANCE);
     let mut run = Run {
         session,

@@ -26,21 +26,14 @@ use crate::engine::expect::Observed;
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome, with_kind};
 use crate::engine::{CheckError, Needs, Session};
 use crate::models::tcp::{
-    self, Call, Config, Flags, Output, Profile, SegmentIn, SegmentOut, SeqFrom, State, Tcp,
+    self, Call, Config, Flags, Output, SegmentIn, SegmentOut, SeqFrom, State, Tcp, TcpDeviation,
 };
 use crate::suites::tcp::profile::{self, Phase};
 use crate::time::Duration;
 use crate::wire::{Frame, Network, TcpFlags, TcpOption, TcpSegment, Transport};
 
+use crate::models::profile::Deviation as _;
 pub use crate::models::profile::ProfileName;
-
-/// The TCP model's profile of `name`.
-pub fn tcp_profile(name: ProfileName) -> Profile {
-    match name {
-        ProfileName::Rfc => Profile::rfc(),
-        ProfileName::Linux => Profile::linux(),
-    }
-}
 
 /// The kinds of segment the peer sends (the FreeBSD tcp-testsuite's columns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -298,7 +291,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             sack: true,
             timestamps: true,
             window_scaling: true,
-            profile: tcp_profile(scenario.profile),
+            profile: TcpDeviation::profile(scenario.profile),
         };
         Ok(ScenarioRunner {
             session,

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use crate::dut::{CallOutcome, Family, SocketCall, SocketId, SocketOption};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
-use crate::models::profile::ProfileName;
-use crate::models::tcp_timers::{TimerProfile, keepalive_schedule, syn_schedule};
+use crate::models::profile::Deviation as _;
+use crate::models::tcp_timers::{TimerDeviation, keepalive_schedule, syn_schedule};
 use crate::suites::tcp::basic::{TcpFlow, answer_arp, open};
 use crate::suites::tcp::expect::Presence;
 use crate::time::{Duration, Instant};
@@ -153,13 +153,6 @@ pub const CHECKS: &[CheckSpec] = &[
     },
 ];
 
-fn timer_profile(p: ProfileName) -> TimerProfile {
-    match p {
-        ProfileName::Rfc => TimerProfile::rfc(),
-        ProfileName::Linux => TimerProfile::linux(),
-    }
-}
-
 /// Whether `observed` (ms since `start`) is on schedule at `expected` ms: not before it
 /// (less one 4 ms jiffy), and not later than the timer wheel's slack allows (10 %, at
 /// least 60 ms) plus ten round trips.
@@ -230,7 +223,7 @@ fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     const PEER_PORT: u16 = 9000;
     const STACK_PORT: u16 = 41_000;
     let retries = 1;
-    let schedule = syn_schedule(&timer_profile(session.profile()), retries, 4);
+    let schedule = syn_schedule(&TimerDeviation::profile(session.profile()), retries, 4);
     let e = session.ipv4()?;
     session.call(
         "socket",
@@ -328,9 +321,7 @@ fn keepalive(session: &mut Session<'_>) -> Result<(), CheckError> {
         on_time(&step, start, session.last_received(), *at, rtt)?;
     }
     let step = "the connection is dropped";
-    if timer_profile(session.profile())
-        .has(crate::models::tcp_timers::TimerDeviation::KeepaliveDropSendsReset)
-    {
+    if TimerDeviation::profile(session.profile()).has(TimerDeviation::KeepaliveDropSendsReset) {
         let reset = flow.expect(
             "RST after unanswered probes",
             TcpFlags::RST | TcpFlags::ACK,
@@ -414,7 +405,7 @@ fn send_unacknowledged(
 }
 
 fn data_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
-    let profile = timer_profile(session.profile());
+    let profile = TimerDeviation::profile(session.profile());
     let (mut flow, conn, expected, sent_at, rtt) = send_unacknowledged(session, 100, &[])?;
     let schedule =
         crate::models::tcp_timers::data_retransmit_schedule(&profile, rtt.total_millis(), 3);
@@ -438,7 +429,7 @@ fn data_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
 
 fn user_timeout(session: &mut Session<'_>) -> Result<(), CheckError> {
     const USER_TIMEOUT_MS: u32 = 1000;
-    let profile = timer_profile(session.profile());
+    let profile = TimerDeviation::profile(session.profile());
     let (_flow, conn, expected, sent_at, rtt) =
         send_unacknowledged(session, 100, &[SocketOption::UserTimeout(USER_TIMEOUT_MS)])?;
     let schedule =
@@ -524,7 +515,7 @@ fn synack_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
 }
 
 fn zero_window(session: &mut Session<'_>) -> Result<(), CheckError> {
-    let profile = timer_profile(session.profile());
+    let profile = TimerDeviation::profile(session.profile());
     let (mut flow, conn) = open(session)?;
     let rtt = round_trip(session)?;
     // The peer closes its window.
@@ -547,18 +538,17 @@ fn zero_window(session: &mut Session<'_>) -> Result<(), CheckError> {
         crate::models::tcp_timers::data_retransmit_schedule(&profile, rtt.total_millis(), 2);
     for (k, at) in schedule.iter().enumerate() {
         let step = format!("zero-window probe {}", k + 1);
-        let probe =
-            if profile.has(crate::models::tcp_timers::TimerDeviation::ZeroWindowProbeHasNoData) {
-                crate::suites::tcp::expect::ExpectTcp {
-                    seq: Some(flow.stack_next().wrapping_sub(1)),
-                    ..flow.expect("zero-window probe", TcpFlags::ACK, &[])
-                }
-            } else {
-                // One octet of new data.
-                crate::suites::tcp::expect::ExpectTcp {
-                    ..flow.expect("zero-window probe", TcpFlags::ACK, &data[..1])
-                }
-            };
+        let probe = if profile.has(TimerDeviation::ZeroWindowProbeHasNoData) {
+            crate::suites::tcp::expect::ExpectTcp {
+                seq: Some(flow.stack_next().wrapping_sub(1)),
+                ..flow.expect("zero-window probe", TcpFlags::ACK, &[])
+            }
+        } else {
+            // One octet of new data.
+            crate::suites::tcp::expect::ExpectTcp {
+                ..flow.expect("zero-window probe", TcpFlags::ACK, &data[..1])
+            }
+        };
         session.expect(&step, Duration::from_millis(at + 2000), &probe)?;
         on_time(&step, start, session.last_received(), *at, rtt)?;
     }
