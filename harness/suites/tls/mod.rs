@@ -277,7 +277,7 @@ fn exchange(session: &mut Session<'_>, scenario: TlsScenario) -> Result<(), Chec
             step: "TLS service".into(),
             source: crate::dut::TargetError::NotSupported {
                 what: format!(
-                    "a TLS service: the {} target serves none (a bare host stack)",
+                    "the {} target serves none (a bare host stack)",
                     session.dut_name()
                 ),
             },
