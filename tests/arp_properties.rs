@@ -10,6 +10,7 @@
 //! A failure is shrunk to a minimal scenario, saved under `fixtures/arp-regressions/`
 //! (replay: `netconform replay FILE`), and every saved one runs again here.
 
+#[macro_use]
 mod common;
 use common::cases;
 
@@ -21,7 +22,6 @@ use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use netconform::dut::linux::{LinuxTarget, lab_config_for};
 use netconform::engine::Session;
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
-use netconform::sandbox::require_netns;
 use netconform::suites::arp::scenario::{
     ArpKind, ArpScenario, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
 };
@@ -129,9 +129,7 @@ fn short_hash(s: &ArpScenario) -> String {
 
 #[test]
 fn generated_arp_scenarios() {
-    if !require_netns("generated_arp_scenarios") {
-        return;
-    }
+    require_netns!();
     let config = Config {
         cases: cases(24),
         failure_persistence: None,
@@ -189,9 +187,7 @@ fn generated_arp_scenarios() {
 
 #[test]
 fn saved_arp_regressions_replay() {
-    if !require_netns("saved_arp_regressions_replay") {
-        return;
-    }
+    require_netns!();
     let Ok(dir) = std::fs::read_dir(regressions_dir()) else {
         return;
     };

@@ -26,12 +26,11 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde::{Deserialize, Serialize};
 
+#[macro_use]
 mod common;
 
 use netconform::models::route::{Route, RouteKind, RouteProfile, RouteTable};
-use netconform::sandbox::{
-    PIPELINE_WINDOW, RouterConfig, RouterLab, require_netns, router_v4, router_v6,
-};
+use netconform::sandbox::{PIPELINE_WINDOW, RouterConfig, RouterLab, router_v4, router_v6};
 use netconform::suites::route::table::{
     Query, TableMismatch, accepted_routes, edge_destinations, install, verify,
 };
@@ -453,9 +452,7 @@ fn save_and_panic(mut case: Case, reason: String) -> ! {
 
 #[test]
 fn generated_small_tables_agree_with_the_kernel() {
-    if !require_netns("generated_small_tables_agree_with_the_kernel") {
-        return;
-    }
+    require_netns!();
     let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
     let started = std::time::Instant::now();
     let n = common::cases(1000);
@@ -480,9 +477,7 @@ fn generated_small_tables_agree_with_the_kernel() {
 
 #[test]
 fn generated_large_tables_agree_with_the_kernel() {
-    if !require_netns("generated_large_tables_agree_with_the_kernel") {
-        return;
-    }
+    require_netns!();
     let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
     let started = std::time::Instant::now();
     let n = common::cases(6);
@@ -509,9 +504,7 @@ fn generated_large_tables_agree_with_the_kernel() {
 /// the failure shrinks to a couple of routes on one prefix.
 #[test]
 fn a_wrong_metric_tie_break_is_caught_and_shrunk() {
-    if !require_netns("a_wrong_metric_tie_break_is_caught_and_shrunk") {
-        return;
-    }
+    require_netns!();
     let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
     match run_generated(
         &mut lab,
@@ -533,9 +526,7 @@ fn a_wrong_metric_tie_break_is_caught_and_shrunk() {
 
 #[test]
 fn saved_route_regressions_replay() {
-    if !require_netns("saved_route_regressions_replay") {
-        return;
-    }
+    require_netns!();
     let dir = std::fs::read_dir(regressions_dir()).expect("fixtures/route-regressions exists");
     let mut files: Vec<_> = dir.flatten().map(|e| e.path()).collect();
     files.sort();
@@ -573,9 +564,7 @@ fn saved_route_regressions_replay() {
 /// Bad input gives a clear error: a route the kernel refuses comes back as its errno.
 #[test]
 fn a_refused_route_is_a_typed_error() {
-    if !require_netns("a_refused_route_is_a_typed_error") {
-        return;
-    }
+    require_netns!();
     let mut lab = RouterLab::build(RouterConfig::dual_stack(1)).expect("router lab");
     let oif = lab.segments()[0].router_link.index;
     let bad = Route {
@@ -606,9 +595,7 @@ fn a_refused_route_is_a_typed_error() {
 /// The certify check passes against the kernel.
 #[test]
 fn the_fixed_table_check_passes_on_linux() {
-    if !require_netns("the_fixed_table_check_passes_on_linux") {
-        return;
-    }
+    require_netns!();
     let report = run_check(false);
     assert_eq!(
         report.verdict,
@@ -623,9 +610,7 @@ fn the_fixed_table_check_passes_on_linux() {
 /// differences name the lookups the missing route decides.
 #[test]
 fn the_fixed_table_check_fails_on_a_stack_without_prohibit_routes() {
-    if !require_netns("the_fixed_table_check_fails_on_a_stack_without_prohibit_routes") {
-        return;
-    }
+    require_netns!();
     let report = run_check(true);
     match &report.verdict {
         netconform::engine::Verdict::Fail { differences, .. } => {
@@ -711,9 +696,7 @@ fn run_check(without_prohibit: bool) -> netconform::engine::CheckReport {
 /// A failure in a table of 10,000 routes shrinks to a handful of routes and one lookup.
 #[test]
 fn a_large_table_failure_shrinks_to_a_few_routes() {
-    if !require_netns("a_large_table_failure_shrinks_to_a_few_routes") {
-        return;
-    }
+    require_netns!();
     let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
     let started = std::time::Instant::now();
     match run_generated(

@@ -2,7 +2,7 @@
 //! forwarding database over netlink), the checks `certify` runs, the seed snapshot, generated
 //! scenarios, and the runner against in-process switches that misbehave on purpose.
 //!
-//! Namespace tests call `require_netns` first (SKIPPED, or fatal with
+//! Namespace tests start with `require_netns!()` (SKIPPED, or fatal with
 //! NETCONFORM_REQUIRE_NETNS=1); the in-process tests need no privilege.
 
 #[macro_use]
@@ -24,7 +24,7 @@ use netconform::dut::{
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckReport, CheckSpec, Session, Verdict};
 use netconform::models::switch::{FrameHeader, Presence, Switch, SwitchProfile};
-use netconform::sandbox::{BridgeConfig, BridgeLab, LabConfig, MacAddr, require_netns};
+use netconform::sandbox::{BridgeConfig, BridgeLab, LabConfig, MacAddr};
 use netconform::suites::switch::{
     self, AGEING_TOLERANCE, Destination, Source, Station, SwitchEvent, SwitchScenario,
     run_switch_scenario,
@@ -51,9 +51,7 @@ fn run_on_bridge(id: &str, ageing_cs: Option<u32>, profile: ProfileName) -> Chec
 
 #[test]
 fn bridge_lab_is_built_as_asked_and_removed_on_drop() {
-    if !require_netns("bridge_lab_is_built_as_asked_and_removed_on_drop") {
-        return;
-    }
+    require_netns!();
     let lab = BridgeLab::build(BridgeConfig {
         ports: 4,
         ageing_centiseconds: 150,
@@ -96,9 +94,7 @@ fn bridge_lab_is_built_as_asked_and_removed_on_drop() {
 
 #[test]
 fn bridge_lab_is_removed_after_a_panic() {
-    if !require_netns("bridge_lab_is_removed_after_a_panic") {
-        return;
-    }
+    require_netns!();
     let seen = std::sync::Mutex::new(Vec::new());
     let r = std::panic::catch_unwind(|| {
         let lab = BridgeLab::build(BridgeConfig::default()).unwrap();
@@ -119,9 +115,7 @@ fn bridge_lab_is_removed_after_a_panic() {
 /// entry for entry; flush empties it; the ageing time changes and reads back.
 #[test]
 fn fdb_over_netlink_agrees_with_iproute2() {
-    if !require_netns("fdb_over_netlink_agrees_with_iproute2") {
-        return;
-    }
+    require_netns!();
     let mut bridge = LinuxBridge::new(BridgeConfig::default()).unwrap();
     assert_eq!(bridge.ports(), 3);
     let a = MacAddr([2, 0x6e, 0x63, 0x42, 0, 1]);
@@ -240,9 +234,7 @@ fn fdb_over_netlink_agrees_with_iproute2() {
 /// The seed scenario passes and its normalised trace is locked.
 #[test]
 fn a_switch_learns_both_hosts_and_stops_flooding() {
-    if !require_netns("a_switch_learns_both_hosts_and_stops_flooding") {
-        return;
-    }
+    require_netns!();
     let report = run_on_bridge("switch.learning.known-unicast", None, ProfileName::Linux);
     assert_pass(&report);
     assert_trace_snapshot!("learns_both_hosts_and_stops_flooding", report.trace_text());
@@ -251,9 +243,7 @@ fn a_switch_learns_both_hosts_and_stops_flooding() {
 /// Every switch check of the catalogue passes on the Linux bridge with the Linux profile.
 #[test]
 fn every_switch_check_passes_on_the_linux_bridge() {
-    if !require_netns("every_switch_check_passes_on_the_linux_bridge") {
-        return;
-    }
+    require_netns!();
     let started = std::time::Instant::now();
     let ids: Vec<&str> = switch::CHECKS.iter().map(|c| c.id).collect();
     assert!(ids.len() >= 6);
@@ -280,9 +270,7 @@ fn every_switch_check_passes_on_the_linux_bridge() {
 /// reached and the database entries that are missing.
 #[test]
 fn a_hub_fails_the_learning_check() {
-    if !require_netns("a_hub_fails_the_learning_check") {
-        return;
-    }
+    require_netns!();
     let report = run_on_bridge("switch.learning.known-unicast", Some(0), ProfileName::Linux);
     let Verdict::Fail { step, differences } = &report.verdict else {
         panic!(
@@ -308,9 +296,7 @@ fn a_hub_fails_the_learning_check() {
 /// drops a frame with a group source (802.1D relays it) and floods the Bridge Group Address.
 #[test]
 fn the_standard_profile_sees_the_linux_deviations() {
-    if !require_netns("the_standard_profile_sees_the_linux_deviations") {
-        return;
-    }
+    require_netns!();
     let report = run_on_bridge("switch.learning.group-source", None, ProfileName::Rfc);
     let Verdict::Fail { step, differences } = &report.verdict else {
         panic!(
@@ -349,9 +335,7 @@ fn the_standard_profile_sees_the_linux_deviations() {
 /// A host stack is not a switch: the check is unsupported, not failed.
 #[test]
 fn a_host_target_is_unsupported_for_switch_checks() {
-    if !require_netns("a_host_target_is_unsupported_for_switch_checks") {
-        return;
-    }
+    require_netns!();
     let spec = spec("switch.learning.known-unicast");
     let factory = |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
         Ok(Box::new(LinuxTarget::new(LabConfig {
@@ -410,9 +394,7 @@ fn scenario() -> impl Strategy<Value = SwitchScenario> {
 /// printed as JSON.
 #[test]
 fn generated_scenarios_agree_with_the_bridge() {
-    if !require_netns("generated_scenarios_agree_with_the_bridge") {
-        return;
-    }
+    require_netns!();
     let started = std::time::Instant::now();
     let bridge = RefCell::new(
         LinuxBridge::new(BridgeConfig {
@@ -798,9 +780,7 @@ fn namespaces_of(pid: u32) -> Vec<String> {
 /// `netconform clean` removes it (the bridge and the veth pairs go with the namespaces).
 #[test]
 fn clean_removes_the_bridge_lab_of_a_killed_run() {
-    if !require_netns("clean_removes_the_bridge_lab_of_a_killed_run") {
-        return;
-    }
+    require_netns!();
     let dir = std::env::temp_dir().join(format!("netconform-switch-{}", std::process::id()));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netconform"))
         .args(["certify", "-j", "1", "--only", "switch.ageing", "--out"])

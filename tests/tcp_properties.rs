@@ -6,6 +6,7 @@
 //! the expected and observed exchange side by side. Every saved regression runs again here,
 //! so a behaviour once seen wrong stays checked.
 
+#[macro_use]
 mod common;
 use common::cases;
 
@@ -16,7 +17,7 @@ use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 use netconform::dut::linux::LinuxTarget;
 use netconform::engine::Session;
-use netconform::sandbox::{LabConfig, require_netns};
+use netconform::sandbox::LabConfig;
 use netconform::suites::tcp::matrix::{STATES, path_to};
 use netconform::suites::tcp::scenario::{
     AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario, run_scenario,
@@ -145,26 +146,20 @@ fn short_hash(s: &TcpScenario) -> String {
 
 #[test]
 fn generated_scenarios_ipv4() {
-    if !require_netns("generated_scenarios_ipv4") {
-        return;
-    }
+    require_netns!();
     generated(false, cases(96));
 }
 
 #[test]
 fn generated_scenarios_ipv6() {
-    if !require_netns("generated_scenarios_ipv6") {
-        return;
-    }
+    require_netns!();
     generated(true, cases(48));
 }
 
 /// Every saved regression replays and now agrees.
 #[test]
 fn saved_regressions_replay() {
-    if !require_netns("saved_regressions_replay") {
-        return;
-    }
+    require_netns!();
     let mut files: Vec<_> = std::fs::read_dir(regressions_dir())
         .map(|d| {
             d.flatten()
