@@ -7,13 +7,13 @@
 
 #[macro_use]
 mod common;
-use common::{assert_pass, cases, failure, spec};
+use common::{assert_pass, cases, failure, regressions, spec};
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::Config;
 
 use netconform::dut::bridge::{LinuxBridge, bridge_config_for};
 use netconform::dut::linux::LinuxTarget;
@@ -391,7 +391,8 @@ fn scenario() -> impl Strategy<Value = SwitchScenario> {
 /// Random frames between four stations on four ports (moves, broadcast, groups, group and
 /// zero sources, reserved addresses, pauses that age entries out), compared step by step with
 /// the model on every port and in the database. A failure shrinks to a minimal scenario,
-/// printed as JSON.
+/// saved under `fixtures/switch-regressions/` when it fails again on fresh bridges
+/// (`common::regressions`).
 #[test]
 fn generated_scenarios_agree_with_the_bridge() {
     require_netns!();
@@ -408,12 +409,10 @@ fn generated_scenarios_agree_with_the_bridge() {
     let totals = RefCell::new(switch::ScenarioStats::default());
     let config = Config {
         cases: cases(24),
-        failure_persistence: None,
         max_shrink_iters: 200,
         ..Config::default()
     };
-    let mut runner = TestRunner::new_with_rng(config, common::rng(0x6e63_7377_6974));
-    let result = runner.run(&scenario(), |s| {
+    let result = regressions::generate(config, 0x6e63_7377_6974, &scenario(), |s| {
         // Fresh addresses per case, and an empty database: cases never meet.
         nonce.set(if nonce.get() >= 0xfe {
             1
@@ -424,12 +423,12 @@ fn generated_scenarios_agree_with_the_bridge() {
         let mut session = Session::new(&mut *bridge);
         session
             .control("flush", &Control::FlushFdb)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         let stats = run_switch_scenario(&mut session, &s, nonce.get()).map_err(|e| {
-            TestCaseError::fail(format!(
+            format!(
                 "{e}\ntrace:\n{}",
                 session.trace().render(session.host_names())
-            ))
+            )
         })?;
         let mut t = totals.borrow_mut();
         t.frames += stats.frames;
@@ -438,15 +437,12 @@ fn generated_scenarios_agree_with_the_bridge() {
         t.uncertain += stats.uncertain;
         Ok(())
     });
-    match result {
-        Ok(()) => {}
-        Err(TestError::Fail(reason, minimal)) => panic!(
-            "a generated scenario disagrees with the bridge; shrunk to {} events:\n{}\n{}",
-            minimal.events.len(),
-            serde_json::to_string_pretty(&minimal).unwrap_or_default(),
-            reason.message()
-        ),
-        Err(e) => panic!("{e}"),
+    if let Err(found) = result {
+        let run = switch::SwitchScenarioRun {
+            scenario: found.minimal,
+            nonce: 1,
+        };
+        regressions::save_shrunk_scenario(&regressions::SWITCH, Box::new(run), &found.reason);
     }
     let t = *totals.borrow();
     eprintln!(

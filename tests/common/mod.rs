@@ -44,6 +44,7 @@ pub fn test_name_of(path: &'static str) -> &'static str {
         .unwrap_or(path)
 }
 
+pub mod regressions;
 pub mod report_data;
 
 use std::net::Ipv4Addr;
