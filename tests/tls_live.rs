@@ -234,9 +234,7 @@ fn openssl_service_is_checked_from_its_key_logs() {
     use netconform::engine::Verdict;
     use netconform::engine::runner::run_one;
     use netconform::models::profile::ProfileName;
-    if !require_netns("openssl_service_is_checked_from_its_key_logs") {
-        return;
-    }
+    require_netns!();
     let mut dut = OpensslTarget::new().expect("openssl DUT (ci/deps installs openssl)");
     let services = dut.services();
     assert_eq!(services.len(), 1, "{services:?}");
