@@ -7,28 +7,23 @@
 //! else, gratuitous requests and replies, unsolicited replies, RFC 5227 probes, from their
 //! own or a conflicting MAC, within and outside the locktime), with time passing between.
 //! Every frame and the whole neighbour table after each step are compared with the model.
-//! A failure is shrunk to a minimal scenario, saved under `fixtures/arp-regressions/`
-//! (replay: `netconform replay FILE`), and every saved one runs again here.
+//! A failure is shrunk to a minimal scenario, saved under `fixtures/arp-regressions/` when it
+//! fails again on each of three fresh stacks (replay: `netconform replay FILE`), and every
+//! saved one runs again here (`common::regressions`).
 
+#[macro_use]
 mod common;
-use common::cases;
-
-use std::path::{Path, PathBuf};
+use common::{cases, regressions};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::Config;
 
 use netconform::dut::linux::{LinuxTarget, lab_config_for};
-use netconform::engine::Session;
+use netconform::engine::{Scenario, Session};
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
-use netconform::sandbox::require_netns;
 use netconform::suites::arp::scenario::{
     ArpKind, ArpScenario, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
 };
-
-fn regressions_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/arp-regressions")
-}
 
 fn step(peers: usize) -> impl Strategy<Value = Step> {
     let kind = proptest::sample::select(vec![
@@ -120,97 +115,51 @@ fn run(s: &ArpScenario) -> Result<ScenarioOutcome, String> {
     Err("the stack drew a new reachable time twice in a row".into())
 }
 
-fn short_hash(s: &ArpScenario) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(s).unwrap_or_default().hash(&mut h);
-    format!("{:08x}", h.finish() as u32)
-}
-
 #[test]
 fn generated_arp_scenarios() {
-    if !require_netns("generated_arp_scenarios") {
-        return;
-    }
+    require_netns!();
     let config = Config {
         cases: cases(24),
-        failure_persistence: None,
         max_shrink_iters: 64,
         max_shrink_time: 180_000,
         ..Config::default()
     };
     let frames = std::cell::Cell::new(0usize);
     let entries = std::cell::Cell::new(0usize);
-    let mut runner = TestRunner::new_with_rng(config, common::rng(0x6e63_6172_7030));
-    let result = runner.run(&scenario(), |s| match run(&s) {
-        Ok(ScenarioOutcome::Agreed {
+    let result = regressions::generate(config, 0x6e63_6172_7030, &scenario(), |s| match run(&s)? {
+        ScenarioOutcome::Agreed {
             frames: f,
             entries: e,
-        }) => {
+        } => {
             frames.set(frames.get() + f);
             entries.set(entries.get() + e);
             Ok(())
         }
-        Ok(ScenarioOutcome::Redrawn) => Ok(()),
-        Err(e) => Err(TestCaseError::fail(e)),
+        ScenarioOutcome::Redrawn => Ok(()),
     });
-    match result {
-        Ok(()) => {
-            println!(
-                "{} scenarios agreed: {} frames and {} neighbour entries compared",
-                cases(24),
-                frames.get(),
-                entries.get()
-            );
-            assert!(
-                frames.get() > 0 && entries.get() > 0,
-                "nothing was compared"
-            );
-        }
-        Err(TestError::Fail(reason, mut minimal)) => {
-            minimal.name = format!("regression-{}", short_hash(&minimal));
-            let path = regressions_dir().join(format!("{}.json", minimal.name));
-            let failure = format!(
-                "shrunk to {} steps: {}",
-                minimal.steps.len(),
-                reason.message()
-            );
-            common::save_regression_if_it_reproduces(
-                "ARP scenario",
-                &minimal,
-                &path,
-                &failure,
-                || run(&minimal).map(|_| ()),
-            );
-        }
-        Err(e) => panic!("{e}"),
+    if let Err(found) = result {
+        regressions::save_shrunk_scenario(
+            &regressions::ARP,
+            Box::new(found.minimal),
+            &found.reason,
+        );
     }
+    println!(
+        "{} scenarios agreed: {} frames and {} neighbour entries compared",
+        cases(24),
+        frames.get(),
+        entries.get()
+    );
+    assert!(
+        frames.get() > 0 && entries.get() > 0,
+        "nothing was compared"
+    );
 }
 
 #[test]
 fn saved_arp_regressions_replay() {
-    if !require_netns("saved_arp_regressions_replay") {
-        return;
-    }
-    let Ok(dir) = std::fs::read_dir(regressions_dir()) else {
-        return;
-    };
-    let mut files: Vec<_> = dir.flatten().map(|e| e.path()).collect();
-    files.sort();
-    let mut failures = Vec::new();
-    for path in &files {
-        let text = std::fs::read_to_string(path).expect("read regression");
-        let scenario: ArpScenario = serde_json::from_str(&text).expect("regression parses");
-        if let Err(e) = run(&scenario) {
-            failures.push(format!("{}: {e}", path.display()));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} regressions fail again:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    require_netns!();
+    regressions::replay_saved::<Box<dyn Scenario>>(&regressions::ARP);
 }
 
 /// A failure that does not come back on replay is never saved; one that does is.

@@ -2,12 +2,14 @@
 //! snapshots (the seeds' stories), the `arp_accept`/`arp_ignore` table holds frame by frame,
 //! and the comparison bites (the RFC profile fails where Linux deviates, with the field).
 
+#[macro_use]
+mod common;
+
 use netconform::dut::linux::{LinuxTarget, lab_config_for};
 use netconform::dut::{Target, TargetError};
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckReport, CheckSpec, Needs, Session, Verdict};
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
-use netconform::sandbox::require_netns;
 use netconform::suites::arp::scenario::{
     ArpKind, ArpScenario, BadArp, PeerSpec, ScenarioOutcome, Step, Timers, run_arp_scenario,
 };
@@ -53,50 +55,38 @@ fn passes_with_snapshot(id: &str, snapshot: &str) {
 
 #[test]
 fn seed_host_resolves_its_neighbour() {
-    if !require_netns("seed_host_resolves_its_neighbour") {
-        return;
-    }
+    require_netns!();
     passes_with_snapshot("arp.resolve-neighbour", "arp_resolve_neighbour");
 }
 
 #[test]
 fn seed_host_resolves_its_gateway_before_sending_off_link() {
-    if !require_netns("seed_host_resolves_its_gateway_before_sending_off_link") {
-        return;
-    }
+    require_netns!();
     passes_with_snapshot("arp.resolve-gateway", "arp_resolve_gateway");
 }
 
 #[test]
 fn seed_cache_hit_sends_no_request() {
-    if !require_netns("seed_cache_hit_sends_no_request") {
-        return;
-    }
+    require_netns!();
     passes_with_snapshot("arp.cache-hit", "arp_cache_hit");
 }
 
 #[test]
 fn seed_failed_resolution_ends_in_host_unreachable() {
-    if !require_netns("seed_failed_resolution_ends_in_host_unreachable") {
-        return;
-    }
+    require_netns!();
     passes_with_snapshot("arp.failed-resolution", "arp_failed_resolution");
 }
 
 #[test]
 fn broken_arp_changes_nothing() {
-    if !require_netns("broken_arp_changes_nothing") {
-        return;
-    }
+    require_netns!();
     passes_with_snapshot("arp.malformed", "arp_malformed");
 }
 
 /// Every other ARP check passes under the Linux profile.
 #[test]
 fn every_arp_check_passes_on_linux() {
-    if !require_netns("every_arp_check_passes_on_linux") {
-        return;
-    }
+    require_netns!();
     let failed: Vec<String> = arp_checks::CHECKS
         .iter()
         .map(|c| run_check(c.id, ProfileName::Linux))
@@ -110,9 +100,7 @@ fn every_arp_check_passes_on_linux() {
 /// with the exact difference.
 #[test]
 fn the_rfc_profile_fails_where_linux_deviates() {
-    if !require_netns("the_rfc_profile_fails_where_linux_deviates") {
-        return;
-    }
+    require_netns!();
     let expect_fail = |id: &str, needle: &str| {
         let report = run_check(id, ProfileName::Rfc);
         let Verdict::Fail { differences, .. } = &report.verdict else {
@@ -170,9 +158,7 @@ fn run_scenario(scenario: &ArpScenario) -> Result<ScenarioOutcome, String> {
 /// which requests are answered under each `arp_ignore`, model and kernel side by side.
 #[test]
 fn arp_accept_and_arp_ignore_table() {
-    if !require_netns("arp_accept_and_arp_ignore_table") {
-        return;
-    }
+    require_netns!();
     let arp = |kind, unicast| Step::Arp {
         from: 0,
         kind,
@@ -223,9 +209,7 @@ fn arp_accept_and_arp_ignore_table() {
 /// Broken ARP from a peer the stack already knows leaves its entry as it was.
 #[test]
 fn broken_arp_leaves_a_known_entry_alone() {
-    if !require_netns("broken_arp_leaves_a_known_entry_alone") {
-        return;
-    }
+    require_netns!();
     let mut steps = vec![Step::Ping { from: 0 }];
     steps.extend(
         BadArp::ALL

@@ -2,12 +2,15 @@
 //! stack (its interface's receive counter did not move), counted, and never when the stack
 //! got the probe and stayed silent.
 
+#[macro_use]
+mod common;
+
 use netconform::dut::linux::LinuxTarget;
 use netconform::dut::{
     CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
 };
 use netconform::engine::{CheckError, Session};
-use netconform::sandbox::{LabConfig, require_netns};
+use netconform::sandbox::LabConfig;
 use netconform::time::Duration;
 
 /// The Linux target, with frames of the harness's machinery lost on the way in (the first
@@ -72,9 +75,7 @@ fn lossy(drop_sent: usize, drop_received: usize) -> Lossy {
 
 #[test]
 fn a_probe_that_never_reached_the_stack_is_sent_again_and_counted() {
-    if !require_netns("a_probe_that_never_reached_the_stack_is_sent_again_and_counted") {
-        return;
-    }
+    require_netns!();
     let mut target = lossy(1, 0);
     let mut session = Session::new(&mut target);
     let observed = session
@@ -93,9 +94,7 @@ fn a_probe_that_never_reached_the_stack_is_sent_again_and_counted() {
 
 #[test]
 fn a_probe_the_stack_received_is_never_retried() {
-    if !require_netns("a_probe_the_stack_received_is_never_retried") {
-        return;
-    }
+    require_netns!();
     // The stack answers, but its answer is lost: from the harness's side exactly what a
     // stack that stays silent looks like. Its interface received the probe, so this is not
     // the harness's loss, and the barrier fails without a retry.
@@ -110,9 +109,7 @@ fn a_probe_the_stack_received_is_never_retried() {
 
 #[test]
 fn retries_are_bounded() {
-    if !require_netns("retries_are_bounded") {
-        return;
-    }
+    require_netns!();
     let mut target = lossy(100, 0);
     let mut session = Session::new(&mut target);
     let err = session

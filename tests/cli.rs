@@ -1,11 +1,12 @@
 //! The command line as a user meets it: help for every subcommand, `trace show` on a
 //! capture, exit statuses, and `clean` after a run killed with SIGKILL.
 
+#[macro_use]
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use netconform::sandbox::require_netns;
 
 fn netconform() -> Command {
     Command::new(env!("CARGO_BIN_EXE_netconform"))
@@ -228,9 +229,7 @@ fn trace_show_reads_linux_cooked_captures() {
 /// wrote (as text and as JSON).
 #[test]
 fn certify_writes_a_report_that_trace_show_reads() {
-    if !require_netns("certify_writes_a_report_that_trace_show_reads") {
-        return;
-    }
+    require_netns!();
     let dir = std::env::temp_dir().join(format!("netconform-certify-{}", std::process::id()));
     let empty = std::env::temp_dir().join(format!("netconform-no-tools-{}", std::process::id()));
     std::fs::create_dir_all(&empty).expect("an empty PATH directory");
@@ -293,9 +292,7 @@ fn namespaces_of(pid: u32) -> Vec<String> {
 /// removes them (and only dead runs' namespaces).
 #[test]
 fn clean_removes_what_a_killed_certify_left() {
-    if !require_netns("clean_removes_what_a_killed_certify_left") {
-        return;
-    }
+    require_netns!();
     let dir = std::env::temp_dir().join(format!("netconform-killed-{}", std::process::id()));
     // Many rounds of the checks, one at a time, so the run is surely mid-way when killed.
     let mut child = netconform()

@@ -17,10 +17,10 @@ use netconform::dut::linux::{LinuxTarget, lab_config_for};
 use netconform::dut::{CallOutcome, Family, SocketCall, SocketId, Target, TargetError};
 use netconform::engine::runner::{RunSummary, run_checks};
 use netconform::engine::{CheckSpec, Needs, Verdict};
-use netconform::sandbox::require_netns;
 use netconform::suites::catalogue;
 use netconform::suites::tcp::scenario::ProfileName;
 
+#[macro_use]
 mod common;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_netconform-agent-linux");
@@ -160,9 +160,7 @@ fn verdict_line(v: &Verdict) -> String {
 /// both (a host stack has one port, no conntrack, no TLS), for the same reason.
 #[test]
 fn the_reference_agent_certifies_the_kernel_like_the_linux_target() {
-    if !require_netns("the_reference_agent_certifies_the_kernel_like_the_linux_target") {
-        return;
-    }
+    require_netns!();
     let config = config(
         "reference",
         &[AGENT],
@@ -325,9 +323,7 @@ fn every_check_errors(test: &str, command: &[&str], extra: &str, reason: &[&str]
 
 #[test]
 fn an_agent_that_never_says_hello_times_out() {
-    if !require_netns("an_agent_that_never_says_hello_times_out") {
-        return;
-    }
+    require_netns!();
     every_check_errors(
         "silent",
         &[&fixture("silent.sh")],
@@ -343,9 +339,7 @@ fn an_agent_that_never_says_hello_times_out() {
 
 #[test]
 fn an_agent_that_goes_silent_after_hello_times_out() {
-    if !require_netns("an_agent_that_goes_silent_after_hello_times_out") {
-        return;
-    }
+    require_netns!();
     every_check_errors(
         "silent-after-hello",
         &[&fixture("silent-after-hello.sh")],
@@ -357,9 +351,7 @@ fn an_agent_that_goes_silent_after_hello_times_out() {
 
 #[test]
 fn an_agent_that_answers_garbage_is_malformed() {
-    if !require_netns("an_agent_that_answers_garbage_is_malformed") {
-        return;
-    }
+    require_netns!();
     every_check_errors(
         "garbage",
         &[&fixture("garbage.sh")],
@@ -374,9 +366,7 @@ fn an_agent_that_answers_garbage_is_malformed() {
 
 #[test]
 fn an_agent_of_another_major_version_is_refused() {
-    if !require_netns("an_agent_of_another_major_version_is_refused") {
-        return;
-    }
+    require_netns!();
     every_check_errors(
         "wrong-version",
         &[&fixture("wrong-version.sh")],
@@ -391,9 +381,7 @@ fn an_agent_of_another_major_version_is_refused() {
 
 #[test]
 fn an_agent_that_crashes_mid_run_is_gone() {
-    if !require_netns("an_agent_that_crashes_mid_run_is_gone") {
-        return;
-    }
+    require_netns!();
     // The hello and one more request get through; the next one finds the agent dead.
     every_check_errors(
         "crash-after",
@@ -411,9 +399,7 @@ fn an_agent_that_crashes_mid_run_is_gone() {
 /// Once the agent is gone, every later request says so at once.
 #[test]
 fn after_a_crash_requests_fail_fast() {
-    if !require_netns("after_a_crash_requests_fail_fast") {
-        return;
-    }
+    require_netns!();
     let config = config(
         "fail-fast",
         &["python3", &fixture("crash-after.py")],
@@ -456,9 +442,7 @@ fn after_a_crash_requests_fail_fast() {
 /// An agent that cannot start is an error of the set-up, naming the program.
 #[test]
 fn a_missing_agent_program_is_explained() {
-    if !require_netns("a_missing_agent_program_is_explained") {
-        return;
-    }
+    require_netns!();
     let config = config("missing", &["./no-such-agent"], "");
     let err = ExternalTarget::new(&config, &Needs::IPV4).unwrap_err();
     let msg = err.to_string();
@@ -472,9 +456,7 @@ fn a_missing_agent_program_is_explained() {
 /// answers no ARP request for the stack's), and the agent is told the whole plan.
 #[test]
 fn a_user_space_stack_is_told_its_addresses_and_the_kernel_keeps_out() {
-    if !require_netns("a_user_space_stack_is_told_its_addresses_and_the_kernel_keeps_out") {
-        return;
-    }
+    require_netns!();
     let config = config_with(
         "user-space",
         &["python3", &fixture("minimal.py")],
@@ -552,9 +534,7 @@ fn a_user_space_stack_on_a_tap_answers_arp_and_ping() {
             .contains("`interface.kind` is `tap` with `kernel_addresses = true`"),
         "{refused}"
     );
-    if !require_netns("a_user_space_stack_on_a_tap_answers_arp_and_ping") {
-        return;
-    }
+    require_netns!();
     let config = config_of_kind(
         "tap",
         &["python3", &fixture("tap-stack.py")],
@@ -671,9 +651,7 @@ fn a_user_space_stack_on_a_tap_answers_arp_and_ping() {
 /// A stack that never opens its tap is a set-up error that says so.
 #[test]
 fn a_stack_that_never_opens_its_tap_is_explained() {
-    if !require_netns("a_stack_that_never_opens_its_tap_is_explained") {
-        return;
-    }
+    require_netns!();
     let config = config_of_kind(
         "tap-unopened",
         &["python3", &fixture("minimal.py")],

@@ -7,7 +7,6 @@ mod common;
 
 use common::{Faithful, Spoil, assert_pass, failure, run_on_router, spec};
 use netconform::engine::CheckReport;
-use netconform::sandbox::require_netns;
 use netconform::suites::tcp::scenario::ProfileName;
 use netconform::wire::{Frame, Network, Transport};
 
@@ -47,9 +46,7 @@ fn run<S: Spoil>(id: &str, spoil: S) -> CheckReport {
 
 #[test]
 fn every_forwarding_check_passes_on_linux_and_two_are_locked() {
-    if !require_netns("every_forwarding_check_passes_on_linux_and_two_are_locked") {
-        return;
-    }
+    require_netns!();
     for spec in netconform::suites::forward::CHECKS {
         let report = run(spec.id, Faithful);
         assert_pass(&report);
@@ -72,9 +69,7 @@ fn every_forwarding_check_passes_on_linux_and_two_are_locked() {
 /// bites on both sides of the router.
 #[test]
 fn a_router_that_gets_ttl_or_errors_wrong_fails() {
-    if !require_netns("a_router_that_gets_ttl_or_errors_wrong_fails") {
-        return;
-    }
+    require_netns!();
     let (_, differences) = failure(&run("route.forward.next-hop", Fault::KeepsTtl));
     assert!(
         differences

@@ -7,7 +7,6 @@ use netconform::dut::{Target, TargetError};
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckReport, CheckSpec, Verdict};
 use netconform::sandbox::LabConfig;
-use netconform::sandbox::require_netns;
 use netconform::suites::tcp::scenario::ProfileName;
 
 /// Runs check `id` on a Linux lab built from `config` (IPv6 off unless the check uses it).
@@ -31,9 +30,7 @@ use common::spec;
 
 #[test]
 fn passive_open_data_and_active_close() {
-    if !require_netns("passive_open_data_and_active_close") {
-        return;
-    }
+    require_netns!();
     let report = run("tcp.passive-open.active-close", 1500);
     assert_eq!(
         report.verdict,
@@ -46,9 +43,7 @@ fn passive_open_data_and_active_close() {
 
 #[test]
 fn passive_open_and_passive_close() {
-    if !require_netns("passive_open_and_passive_close") {
-        return;
-    }
+    require_netns!();
     let report = run("tcp.passive-open.passive-close", 1500);
     assert_eq!(
         report.verdict,
@@ -61,9 +56,7 @@ fn passive_open_and_passive_close() {
 
 #[test]
 fn syn_to_closed_port_draws_rst() {
-    if !require_netns("syn_to_closed_port_draws_rst") {
-        return;
-    }
+    require_netns!();
     let report = run("tcp.closed-port.syn", 1500);
     assert_eq!(
         report.verdict,
@@ -78,9 +71,7 @@ fn syn_to_closed_port_draws_rst() {
 /// check that expects 1460 says so, naming the field.
 #[test]
 fn a_different_stack_fails_with_the_field_that_differs() {
-    if !require_netns("a_different_stack_fails_with_the_field_that_differs") {
-        return;
-    }
+    require_netns!();
     let report = run("tcp.passive-open.active-close", 1400);
     let Verdict::Fail { step, differences } = &report.verdict else {
         panic!(

@@ -1,6 +1,7 @@
 //! The Linux target: socket options, sock_diag states, TCP_INFO, neighbours, route lookups
 //! and a SYN on the wire. Needs CAP_NET_ADMIN and CAP_SYS_ADMIN (SKIPPED otherwise).
 
+#[macro_use]
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -12,7 +13,7 @@ use netconform::dut::{
     CallOutcome, Family, SocketCall, SocketId, SocketOption, StateAnswer, StateQuery, Target,
     TargetError, TcpState,
 };
-use netconform::sandbox::{LabConfig, RouteFailure, require_netns};
+use netconform::sandbox::{LabConfig, RouteFailure};
 
 fn v4_target() -> LinuxTarget {
     LinuxTarget::new(LabConfig {
@@ -31,9 +32,7 @@ fn sockets(t: &mut LinuxTarget) -> Vec<netconform::dut::TcpSocketState> {
 
 #[test]
 fn endpoints_describe_the_lab() {
-    if !require_netns("endpoints_describe_the_lab") {
-        return;
-    }
+    require_netns!();
     let t = LinuxTarget::new(LabConfig::default()).unwrap();
     let e = t.endpoints();
     assert_eq!(t.name(), "linux");
@@ -49,9 +48,7 @@ fn endpoints_describe_the_lab() {
 
 #[test]
 fn every_socket_option_is_applied_and_read_back() {
-    if !require_netns("every_socket_option_is_applied_and_read_back") {
-        return;
-    }
+    require_netns!();
     let mut t = v4_target();
     let s = SocketId(1);
     assert_eq!(
@@ -129,9 +126,7 @@ fn every_socket_option_is_applied_and_read_back() {
 
 #[test]
 fn listen_shows_in_sock_diag_and_tcp_info() {
-    if !require_netns("listen_shows_in_sock_diag_and_tcp_info") {
-        return;
-    }
+    require_netns!();
     let mut t = LinuxTarget::new(LabConfig::default()).unwrap();
     let l4 = SocketId(1);
     let l6 = SocketId(2);
@@ -195,9 +190,7 @@ fn listen_shows_in_sock_diag_and_tcp_info() {
 
 #[test]
 fn connect_sends_a_syn_and_shows_syn_sent() {
-    if !require_netns("connect_sends_a_syn_and_shows_syn_sent") {
-        return;
-    }
+    require_netns!();
     let mut t = LinuxTarget::new(LabConfig {
         ipv6: None,
         static_neighbours: true,
@@ -269,9 +262,7 @@ fn connect_sends_a_syn_and_shows_syn_sent() {
 
 #[test]
 fn neighbours_and_routes_through_the_target() {
-    if !require_netns("neighbours_and_routes_through_the_target") {
-        return;
-    }
+    require_netns!();
     let mut t = v4_target();
     let e = t.endpoints().clone();
     let (stack, _) = e.stack_ipv4.unwrap();
@@ -325,9 +316,7 @@ fn neighbours_and_routes_through_the_target() {
 
 #[test]
 fn target_is_removed_on_drop() {
-    if !require_netns("target_is_removed_on_drop") {
-        return;
-    }
+    require_netns!();
     let t0 = Instant::now();
     let mut t = v4_target();
     let built = t0.elapsed();
@@ -418,9 +407,7 @@ fn state_of(t: &mut LinuxTarget, peer_port: u16) -> Option<(TcpState, Option<Soc
 
 #[test]
 fn passive_open_data_and_active_close_down_to_time_wait() {
-    if !require_netns("passive_open_data_and_active_close_down_to_time_wait") {
-        return;
-    }
+    require_netns!();
     let mut t = LinuxTarget::new(LabConfig {
         ipv6: None,
         static_neighbours: true,

@@ -2,7 +2,7 @@
 //! masquerade ruleset, conntrack read from inside it), negative controls that show the
 //! comparison bites, the RFC profile seeing Linux's deviation, and a locked trace.
 //!
-//! Namespace tests call `require_netns` first (SKIPPED, or fatal with
+//! Namespace tests start with `require_netns!()` (SKIPPED, or fatal with
 //! NETCONFORM_REQUIRE_NETNS=1).
 
 #[macro_use]
@@ -14,7 +14,7 @@ use netconform::dut::{Control, StateAnswer, Target, TargetError};
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckReport, CheckSpec, Verdict};
 use netconform::sandbox::nat as nat_sandbox;
-use netconform::sandbox::{LabConfig, RouterConfig, RouterLab, require_netns};
+use netconform::sandbox::{LabConfig, RouterConfig, RouterLab};
 use netconform::suites::nat;
 use netconform::suites::tcp::scenario::ProfileName;
 use netconform::wire::Frame;
@@ -26,9 +26,7 @@ fn run(spec: &CheckSpec, profile: ProfileName) -> CheckReport {
 /// Every NAT check of the catalogue passes on Linux with the Linux profile.
 #[test]
 fn every_nat_check_passes_on_linux() {
-    if !require_netns("every_nat_check_passes_on_linux") {
-        return;
-    }
+    require_netns!();
     let started = std::time::Instant::now();
     for c in nat::CHECKS {
         let report = run(c, ProfileName::Linux);
@@ -46,9 +44,7 @@ fn every_nat_check_passes_on_linux() {
 /// traces: UDP, TCP and echo out and back, and ICMP errors about each.
 #[test]
 fn nat_exchanges_are_locked_as_traces() {
-    if !require_netns("nat_exchanges_are_locked_as_traces") {
-        return;
-    }
+    require_netns!();
     let report = run(&spec("nat.reply-translated"), ProfileName::Linux);
     assert_pass(&report);
     assert_trace_snapshot!("reply_translated", report.trace_text());
@@ -111,9 +107,7 @@ fn run_faulty(id: &str, fault: Fault) -> CheckReport {
 /// fails, naming the source address.
 #[test]
 fn a_router_without_masquerade_fails() {
-    if !require_netns("a_router_without_masquerade_fails") {
-        return;
-    }
+    require_netns!();
     let (step, differences) = failure(&run_faulty("nat.masquerade.port-kept", Fault::NoMasquerade));
     assert!(step.starts_with("A:40000 > S:7000"), "{step}");
     assert!(
@@ -130,9 +124,7 @@ fn a_router_without_masquerade_fails() {
 /// A conntrack table that disagrees with the wire (reply port off by one) is named.
 #[test]
 fn a_conntrack_table_that_disagrees_fails() {
-    if !require_netns("a_conntrack_table_that_disagrees_fails") {
-        return;
-    }
+    require_netns!();
     let (step, differences) = failure(&run_faulty(
         "nat.masquerade.port-kept",
         Fault::ConntrackOffByOne,
@@ -149,9 +141,7 @@ fn a_conntrack_table_that_disagrees_fails() {
 /// A quoted UDP checksum left wrong is named, field by field.
 #[test]
 fn a_wrong_quoted_checksum_fails() {
-    if !require_netns("a_wrong_quoted_checksum_fails") {
-        return;
-    }
+    require_netns!();
     let (step, differences) = failure(&run_faulty(
         "nat.icmp-error-translated",
         Fault::QuotedChecksum,
@@ -171,9 +161,7 @@ fn a_wrong_quoted_checksum_fails() {
 /// after the clash would fail REQ-1 next); the checks without that case pass.
 #[test]
 fn the_rfc_profile_sees_the_endpoint_dependent_mapping() {
-    if !require_netns("the_rfc_profile_sees_the_endpoint_dependent_mapping") {
-        return;
-    }
+    require_netns!();
     let report = run(
         &spec("nat.masquerade.endpoint-dependent-after-clash"),
         ProfileName::Rfc,
@@ -200,9 +188,7 @@ fn the_rfc_profile_sees_the_endpoint_dependent_mapping() {
 /// A host target has no ports to NAT between: unsupported, not failed.
 #[test]
 fn a_host_target_is_unsupported_for_nat_checks() {
-    if !require_netns("a_host_target_is_unsupported_for_nat_checks") {
-        return;
-    }
+    require_netns!();
     let spec = spec("nat.reply-translated");
     let factory = |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
         Ok(Box::new(LinuxTarget::new(LabConfig::default())?))
@@ -219,9 +205,7 @@ fn a_host_target_is_unsupported_for_nat_checks() {
 /// there.
 #[test]
 fn the_ruleset_and_conntrack_stay_in_the_router_namespace() {
-    if !require_netns("the_ruleset_and_conntrack_stay_in_the_router_namespace") {
-        return;
-    }
+    require_netns!();
     let lab = RouterLab::build(RouterConfig::default()).expect("router lab");
     lab.install_masquerade(1)
         .expect("the ruleset in the router namespace");
@@ -259,9 +243,7 @@ fn the_ruleset_and_conntrack_stay_in_the_router_namespace() {
 /// decoding of every field the NAT checks read, and the rest.)
 #[test]
 fn the_conntrack_dump_agrees_with_proc() {
-    if !require_netns("the_conntrack_dump_agrees_with_proc") {
-        return;
-    }
+    require_netns!();
     let lab = RouterLab::build(RouterConfig::default()).expect("router lab");
     // The namespace tracks connections only once something needs conntrack: the nat chain.
     lab.install_masquerade(1).expect("masquerade");

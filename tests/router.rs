@@ -5,12 +5,15 @@
 //! (The route and forwarding models that predict these frames are issue 5's next steps; this
 //! pins the lab and the kernel facts they build on.)
 
+#[macro_use]
+mod common;
+
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use netconform::dut::Target;
 use netconform::dut::router::LinuxRouter;
-use netconform::sandbox::{RouterConfig, require_netns};
+use netconform::sandbox::RouterConfig;
 use netconform::wire::{
     ArpOperation, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport,
 };
@@ -50,9 +53,7 @@ fn wait_for<T>(
 
 #[test]
 fn forwarding_ttl_mac_rewrite_and_icmp_errors() {
-    if !require_netns("forwarding_ttl_mac_rewrite_and_icmp_errors") {
-        return;
-    }
+    require_netns!();
     let mut router = LinuxRouter::new(RouterConfig::default()).expect("router lab");
     let (s0, s1) = (
         router.segment(0).expect("segment 0").clone(),

@@ -13,25 +13,25 @@
 //! shrinks to a minimal table (proptest for small tables; for tables of 10,000 routes the
 //! routes that cannot decide the failing lookup are cut first), then to the first lookup
 //! that disagrees and the fewest routes that still make it disagree; it is saved under
-//! `fixtures/route-regressions/` and every saved one runs again here. The seed is fixed
+//! `fixtures/route-regressions/` when it fails again on each of three fresh router labs, and
+//! every saved one runs again here (`common::regressions`, through `RouteRegression`). The seed is fixed
 //! (`NETCONFORM_PROPTEST_SEED` explores others, `NETCONFORM_PROPTEST_CASES` sets the number
 //! of tables).
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::Config;
 use serde::{Deserialize, Serialize};
 
+#[macro_use]
 mod common;
+use common::regressions::{self, Replay};
 
 use netconform::models::route::{Route, RouteKind, RouteProfile, RouteTable};
-use netconform::sandbox::{
-    PIPELINE_WINDOW, RouterConfig, RouterLab, require_netns, router_v4, router_v6,
-};
+use netconform::sandbox::{PIPELINE_WINDOW, RouterConfig, RouterLab, router_v4, router_v6};
 use netconform::suites::route::table::{
     Query, TableMismatch, accepted_routes, edge_destinations, install, verify,
 };
@@ -295,29 +295,49 @@ struct Stats {
     lookups: usize,
 }
 
+/// Why a case failed: the kernel disagreed with the model, or the harness could not run it
+/// (netlink failed, the model refused a route): only the first is a finding.
+#[derive(Debug)]
+enum Failed {
+    Disagrees(String),
+    Harness(String),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Disagrees(e) => write!(f, "{e}"),
+            Failed::Harness(e) => write!(f, "harness: {e}"),
+        }
+    }
+}
+
 /// Runs one case: the model decides which routes are installable, the kernel gets those,
 /// and every query is compared.
-fn run_case(lab: &mut RouterLab, case: &Case, distort: Distort) -> Result<Stats, String> {
+fn run_case(lab: &mut RouterLab, case: &Case, distort: Distort) -> Result<Stats, Failed> {
+    let harness = |e: &dyn std::fmt::Display| Failed::Harness(e.to_string());
     let routes = with_indexes(lab, &case.routes);
     let mut model = lab.model(RouteProfile::linux());
     let accepted = accepted_routes(&mut model, &routes);
     let mut wrong = lab.model(RouteProfile::linux());
     for r in &accepted {
         let d = distort(&wrong, *r);
-        wrong.add(d).map_err(|e| format!("distorted model: {e}"))?;
+        wrong
+            .add(d)
+            .map_err(|e| Failed::Harness(format!("distorted model: {e}")))?;
     }
-    match install(lab.router_rtnl(), &accepted).map_err(|e| e.to_string())? {
+    match install(lab.router_rtnl(), &accepted).map_err(|e| harness(&e))? {
         Ok(()) => {}
-        Err(m) => return Err(m.to_string()),
+        Err(m) => return Err(Failed::Disagrees(m.to_string())),
     }
     match verify(lab.router_rtnl(), &wrong, &case.queries, PIPELINE_WINDOW)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| harness(&e))?
     {
         Ok(lookups) => Ok(Stats {
             routes: accepted.len(),
             lookups,
         }),
-        Err(m) => Err(m.to_string()),
+        Err(m) => Err(Failed::Disagrees(m.to_string())),
     }
 }
 
@@ -337,10 +357,6 @@ fn first_failing_query(lab: &mut RouterLab, case: &Case, distort: Distort) -> Op
     }
 }
 
-fn regressions_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/route-regressions")
-}
-
 /// Shrinks a failing concrete case further: drop queries to the first failing one, then
 /// drop routes one at a time while it still fails.
 fn minimise(lab: &mut RouterLab, mut case: Case, distort: Distort) -> Case {
@@ -358,7 +374,7 @@ fn minimise(lab: &mut RouterLab, mut case: Case, distort: Distort) -> Case {
                 .collect(),
             ..case.clone()
         };
-        if run_case(lab, &relevant, distort).is_err() {
+        if matches!(run_case(lab, &relevant, distort), Err(Failed::Disagrees(_))) {
             case = relevant;
         }
     }
@@ -366,7 +382,7 @@ fn minimise(lab: &mut RouterLab, mut case: Case, distort: Distort) -> Case {
     while i < case.routes.len() {
         let mut smaller = case.clone();
         smaller.routes.remove(i);
-        if run_case(lab, &smaller, distort).is_err() {
+        if matches!(run_case(lab, &smaller, distort), Err(Failed::Disagrees(_))) {
             case = smaller;
         } else {
             i += 1;
@@ -386,76 +402,110 @@ fn run_generated(
 ) -> Result<(usize, usize), (Case, String)> {
     let config = Config {
         cases: n,
-        failure_persistence: None,
         max_shrink_iters: shrink_iters,
         max_shrink_time: 60_000,
         ..Config::default()
     };
     let lab_cell = RefCell::new(lab);
     let totals = RefCell::new((0usize, 0usize));
-    let mut runner = TestRunner::new_with_rng(config, common::rng(0x726f_7574_6573));
-    let result = runner.run(&strategy, |g| {
+    let result = regressions::generate(config, 0x726f_7574_6573, &strategy, |g| {
         let case = concretise(&g, max_edge_routes);
         let mut lab = lab_cell.borrow_mut();
-        match run_case(&mut lab, &case, distort) {
-            Ok(s) => {
-                let mut t = totals.borrow_mut();
-                t.0 += s.routes;
-                t.1 += s.lookups;
-                Ok(())
-            }
-            Err(e) => Err(TestCaseError::fail(e)),
-        }
+        let s = run_case(&mut lab, &case, distort).map_err(|e| e.to_string())?;
+        let mut t = totals.borrow_mut();
+        t.0 += s.routes;
+        t.1 += s.lookups;
+        Ok(())
     });
     let lab = lab_cell.into_inner();
     match result {
         Ok(()) => Ok(totals.into_inner()),
-        Err(TestError::Fail(_, g)) => {
-            let case = minimise(lab, concretise(&g, max_edge_routes), distort);
-            let reason = run_case(lab, &case, distort)
-                .err()
-                .unwrap_or_else(|| "the minimal case passes when run alone".into());
+        Err(found) => {
+            let case = minimise(lab, concretise(&found.minimal, max_edge_routes), distort);
+            let reason = match run_case(lab, &case, distort) {
+                Err(e) => e.to_string(),
+                Ok(_) => "the minimal case passes when run alone".into(),
+            };
             Err((case, reason))
         }
-        Err(e) => Err((
-            Case {
-                name: "aborted".into(),
-                routes: vec![],
-                queries: vec![],
-            },
-            e.to_string(),
-        )),
     }
 }
 
-fn save_and_panic(mut case: Case, reason: String) -> ! {
-    use std::hash::{Hash, Hasher};
-    let json = serde_json::to_string(&case).unwrap_or_default();
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    json.hash(&mut h);
-    case.name = format!("regression-{:08x}", h.finish() as u32);
-    let path = regressions_dir().join(format!("{}.json", case.name));
-    std::fs::create_dir_all(regressions_dir()).expect("fixtures dir");
-    let text = serde_json::to_string_pretty(&case).expect("case serialises");
-    std::fs::write(&path, text + "\n").expect("save the regression");
-    panic!(
-        "a generated route table disagrees with the kernel; shrunk to {} routes and {} lookups, saved as {}\n{reason}\nroutes (oif = link number):\n{}",
+/// A route case as the regression kit saves and replays it (route cases are no engine
+/// `Scenario`: they run on a router lab's netlink socket, not in a session). Replay: a fresh
+/// router lab, every saved route installed and every saved lookup compared.
+#[derive(Debug, Clone)]
+struct RouteRegression(Case);
+
+impl regressions::Regression for RouteRegression {
+    fn load(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text)
+            .map(RouteRegression)
+            .map_err(|e| e.to_string())
+    }
+    fn kind(&self) -> &str {
+        regressions::ROUTE.kind
+    }
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.0).expect("a case serialises")
+    }
+    fn name(&self) -> String {
+        self.0.name.clone()
+    }
+    fn set_name(&mut self, name: String) {
+        self.0.name = name;
+    }
+    fn steps(&self) -> usize {
+        self.0.routes.len()
+    }
+    fn replay(&self) -> Replay {
+        let case = &self.0;
+        let mut lab = match RouterLab::build(RouterConfig::dual_stack(LINKS)) {
+            Ok(lab) => lab,
+            Err(e) => return Replay::Broken(format!("router lab: {e}")),
+        };
+        match run_case(&mut lab, case, faithful) {
+            Err(Failed::Disagrees(e)) => Replay::Disagreed(e),
+            Err(Failed::Harness(e)) => Replay::Broken(e),
+            // Every saved route installed and every saved lookup compared: a regression
+            // that no longer exercises anything is a failure too.
+            Ok(stats)
+                if (stats.routes, stats.lookups) != (case.routes.len(), case.queries.len()) =>
+            {
+                Replay::Disagreed(format!(
+                    "{} of {} routes installed, {} of {} lookups compared",
+                    stats.routes,
+                    case.routes.len(),
+                    stats.lookups,
+                    case.queries.len()
+                ))
+            }
+            Ok(stats) => Replay::Agreed(format!(
+                "{} routes installed, {} lookups compared",
+                stats.routes, stats.lookups
+            )),
+        }
+    }
+}
+
+/// Saves a generated table's failure (when it reproduces on fresh router labs) and panics.
+fn save_and_panic(case: Case, reason: String) -> ! {
+    let failure = format!(
+        "shrunk to {} routes and {} lookups:\n{reason}\nroutes (oif = link number):\n{}",
         case.routes.len(),
         case.queries.len(),
-        path.display(),
         case.routes
             .iter()
             .map(|r| format!("  {r}"))
             .collect::<Vec<_>>()
             .join("\n")
     );
+    regressions::save_if_it_reproduces(&regressions::ROUTE, RouteRegression(case), &failure)
 }
 
 #[test]
 fn generated_small_tables_agree_with_the_kernel() {
-    if !require_netns("generated_small_tables_agree_with_the_kernel") {
-        return;
-    }
+    require_netns!();
     let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
     let started = std::time::Instant::now();
     let n = common::cases(1000);
@@ -480,9 +530,7 @@ fn generated_small_tables_agree_with_the_kernel() {
 
 #[test]
 fn generated_large_tables_agree_with_the_kernel() {
-    if !require_netns("generated_large_tables_agree_with_the_kernel") {
-        return;
-    }
+    require_netns!();
     let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
     let started = std::time::Instant::now();
     let n = common::cases(6);
@@ -509,9 +557,7 @@ fn generated_large_tables_agree_with_the_kernel() {
 /// the failure shrinks to a couple of routes on one prefix.
 #[test]
 fn a_wrong_metric_tie_break_is_caught_and_shrunk() {
-    if !require_netns("a_wrong_metric_tie_break_is_caught_and_shrunk") {
-        return;
-    }
+    require_netns!();
     let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
     match run_generated(
         &mut lab,
@@ -533,49 +579,14 @@ fn a_wrong_metric_tie_break_is_caught_and_shrunk() {
 
 #[test]
 fn saved_route_regressions_replay() {
-    if !require_netns("saved_route_regressions_replay") {
-        return;
-    }
-    let dir = std::fs::read_dir(regressions_dir()).expect("fixtures/route-regressions exists");
-    let mut files: Vec<_> = dir.flatten().map(|e| e.path()).collect();
-    files.sort();
-    assert!(
-        !files.is_empty(),
-        "fixtures/route-regressions holds at least the generator's first finding"
-    );
-    let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
-    let mut failures = Vec::new();
-    for path in &files {
-        let text = std::fs::read_to_string(path).expect("read regression");
-        let case: Case = serde_json::from_str(&text).expect("regression parses");
-        match run_case(&mut lab, &case, faithful) {
-            Err(e) => failures.push(format!("{}: {e}", path.display())),
-            // Every saved route installed and every saved lookup compared: a regression that
-            // no longer exercises anything is a failure too.
-            Ok(stats)
-                if (stats.routes, stats.lookups) != (case.routes.len(), case.queries.len()) =>
-            {
-                failures.push(format!(
-                    "{}: {} of {} routes installed, {} of {} lookups compared",
-                    path.display(),
-                    stats.routes,
-                    case.routes.len(),
-                    stats.lookups,
-                    case.queries.len()
-                ))
-            }
-            Ok(_) => {}
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    require_netns!();
+    regressions::replay_saved::<RouteRegression>(&regressions::ROUTE);
 }
 
 /// Bad input gives a clear error: a route the kernel refuses comes back as its errno.
 #[test]
 fn a_refused_route_is_a_typed_error() {
-    if !require_netns("a_refused_route_is_a_typed_error") {
-        return;
-    }
+    require_netns!();
     let mut lab = RouterLab::build(RouterConfig::dual_stack(1)).expect("router lab");
     let oif = lab.segments()[0].router_link.index;
     let bad = Route {
@@ -606,9 +617,7 @@ fn a_refused_route_is_a_typed_error() {
 /// The certify check passes against the kernel.
 #[test]
 fn the_fixed_table_check_passes_on_linux() {
-    if !require_netns("the_fixed_table_check_passes_on_linux") {
-        return;
-    }
+    require_netns!();
     let report = run_check(false);
     assert_eq!(
         report.verdict,
@@ -623,9 +632,7 @@ fn the_fixed_table_check_passes_on_linux() {
 /// differences name the lookups the missing route decides.
 #[test]
 fn the_fixed_table_check_fails_on_a_stack_without_prohibit_routes() {
-    if !require_netns("the_fixed_table_check_fails_on_a_stack_without_prohibit_routes") {
-        return;
-    }
+    require_netns!();
     let report = run_check(true);
     match &report.verdict {
         netconform::engine::Verdict::Fail { differences, .. } => {
@@ -711,9 +718,7 @@ fn run_check(without_prohibit: bool) -> netconform::engine::CheckReport {
 /// A failure in a table of 10,000 routes shrinks to a handful of routes and one lookup.
 #[test]
 fn a_large_table_failure_shrinks_to_a_few_routes() {
-    if !require_netns("a_large_table_failure_shrinks_to_a_few_routes") {
-        return;
-    }
+    require_netns!();
     let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
     let started = std::time::Instant::now();
     match run_generated(

@@ -2,6 +2,7 @@
 //! read-back, the wire plane and clean-up of killed runs. Every test needs CAP_NET_ADMIN and
 //! CAP_SYS_ADMIN and says SKIPPED otherwise (`NETCONFORM_REQUIRE_NETNS=1` makes that fatal).
 
+#[macro_use]
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use netconform::sandbox::{
     self, Lab, LabConfig, Namespace, NudState, RouteFailure, SandboxError, ethtool, netns_dir,
-    require_netns, sysctl,
+    sysctl,
 };
 
 fn v4_only() -> LabConfig {
@@ -51,9 +52,8 @@ fn paths(lab: &Lab) -> Vec<PathBuf> {
 
 #[test]
 fn lab_is_created_and_removed_on_drop() {
-    if !require_netns("lab_is_created_and_removed_on_drop")
-        || !named_namespaces("lab_is_created_and_removed_on_drop")
-    {
+    require_netns!();
+    if !named_namespaces(test_name!()) {
         return;
     }
     let t0 = Instant::now();
@@ -103,9 +103,8 @@ fn lab_is_created_and_removed_on_drop() {
 
 #[test]
 fn lab_is_removed_after_a_panic() {
-    if !require_netns("lab_is_removed_after_a_panic")
-        || !named_namespaces("lab_is_removed_after_a_panic")
-    {
+    require_netns!();
+    if !named_namespaces(test_name!()) {
         return;
     }
     let seen = std::sync::Mutex::new(Vec::new());
@@ -124,9 +123,7 @@ fn lab_is_removed_after_a_panic() {
 
 #[test]
 fn two_labs_in_parallel_do_not_meet() {
-    if !require_netns("two_labs_in_parallel_do_not_meet") {
-        return;
-    }
+    require_netns!();
     let labs: Vec<Lab> = std::thread::scope(|s| {
         let a = s.spawn(|| Lab::build(v4_only()).unwrap());
         let b = s.spawn(|| Lab::build(v4_only()).unwrap());
@@ -152,9 +149,7 @@ fn two_labs_in_parallel_do_not_meet() {
 
 #[test]
 fn offloads_are_off_on_both_ends() {
-    if !require_netns("offloads_are_off_on_both_ends") {
-        return;
-    }
+    require_netns!();
     let lab = Lab::build(v4_only()).unwrap();
     for (ns, link) in [
         (lab.harness(), lab.harness_link()),
@@ -175,9 +170,7 @@ fn offloads_are_off_on_both_ends() {
 
 #[test]
 fn sysctls_are_set_in_the_namespace_and_the_host_is_unchanged() {
-    if !require_netns("sysctls_are_set_in_the_namespace_and_the_host_is_unchanged") {
-        return;
-    }
+    require_netns!();
     let host_read = |n: &str| std::fs::read_to_string(sysctl::path_of(n)).unwrap();
     let names = [
         "net.ipv4.tcp_invalid_ratelimit",
@@ -229,9 +222,7 @@ fn sysctls_are_set_in_the_namespace_and_the_host_is_unchanged() {
 
 #[test]
 fn addresses_and_mtu_read_back_through_netlink() {
-    if !require_netns("addresses_and_mtu_read_back_through_netlink") {
-        return;
-    }
+    require_netns!();
     let mut lab = Lab::build(LabConfig {
         mtu: 1400,
         ..LabConfig::default()
@@ -277,9 +268,7 @@ fn addresses_and_mtu_read_back_through_netlink() {
 /// agree that each frame got there.
 #[test]
 fn the_first_frame_after_link_up_is_never_lost() {
-    if !require_netns("the_first_frame_after_link_up_is_never_lost") {
-        return;
-    }
+    require_netns!();
     let peer = Ipv4Addr::new(10, 77, 0, 1);
     let stack = Ipv4Addr::new(10, 77, 0, 2);
     let mut lost = Vec::new();
@@ -306,9 +295,7 @@ fn the_first_frame_after_link_up_is_never_lost() {
 
 #[test]
 fn arp_request_gets_a_reply_and_creates_a_neighbour_entry() {
-    if !require_netns("arp_request_gets_a_reply_and_creates_a_neighbour_entry") {
-        return;
-    }
+    require_netns!();
     let mut lab = Lab::build(v4_only()).unwrap();
     let sock = lab.packet_socket().unwrap();
     let peer = Ipv4Addr::new(10, 77, 0, 1);
@@ -367,9 +354,7 @@ fn arp_request_gets_a_reply_and_creates_a_neighbour_entry() {
 
 #[test]
 fn recv_returns_none_at_the_deadline() {
-    if !require_netns("recv_returns_none_at_the_deadline") {
-        return;
-    }
+    require_netns!();
     let lab = Lab::build(v4_only()).unwrap();
     let sock = lab.packet_socket().unwrap();
     let t0 = Instant::now();
@@ -390,9 +375,7 @@ fn recv_returns_none_at_the_deadline() {
 
 #[test]
 fn route_get_answers_connected_and_unreachable() {
-    if !require_netns("route_get_answers_connected_and_unreachable") {
-        return;
-    }
+    require_netns!();
     let mut lab = Lab::build(LabConfig::default()).unwrap();
     let index = lab.target_link().index;
     let r = lab
@@ -499,9 +482,7 @@ fn route_get_answers_connected_and_unreachable() {
 
 #[test]
 fn namespace_run_worker_vs_spawn() {
-    if !require_netns("namespace_run_worker_vs_spawn") {
-        return;
-    }
+    require_netns!();
     let ns = Namespace::create("bench").unwrap();
     let n = 2000;
     let t0 = Instant::now();
@@ -543,9 +524,8 @@ fn namespace_run_worker_vs_spawn() {
 
 #[test]
 fn clean_removes_leftovers_of_dead_pids_only() {
-    if !require_netns("clean_removes_leftovers_of_dead_pids_only")
-        || !named_namespaces("clean_removes_leftovers_of_dead_pids_only")
-    {
+    require_netns!();
+    if !named_namespaces(test_name!()) {
         return;
     }
     let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -607,9 +587,8 @@ fn child_lab_holder() {
 
 #[test]
 fn clean_after_sigkill_removes_everything() {
-    if !require_netns("clean_after_sigkill_removes_everything")
-        || !named_namespaces("clean_after_sigkill_removes_everything")
-    {
+    require_netns!();
+    if !named_namespaces(test_name!()) {
         return;
     }
     let exe = std::env::current_exe().unwrap();
@@ -681,9 +660,7 @@ fn privileges_message_says_what_is_needed() {
 
 #[test]
 fn the_wire_is_quiet_unless_asked() {
-    if !require_netns("the_wire_is_quiet_unless_asked") {
-        return;
-    }
+    require_netns!();
     // IPv4 only: neither kernel says anything on its own.
     let lab = Lab::build(v4_only()).unwrap();
     let sock = lab.packet_socket().unwrap();
@@ -709,4 +686,82 @@ fn the_wire_is_quiet_unless_asked() {
         "FIGURE IPv6 lab: {} unsolicited frames in 1.5 s (MLD)",
         frames.len()
     );
+}
+
+/// The helper takes the test's name from the function it is written in (as libtest lists
+/// it), also inside a closure, so a skip line can never name another test.
+#[test]
+fn the_netns_helper_names_the_test_it_is_in() {
+    assert_eq!(test_name!(), "the_netns_helper_names_the_test_it_is_in");
+    let in_closure = || test_name!();
+    assert_eq!(in_closure(), "the_netns_helper_names_the_test_it_is_in");
+    assert_eq!(test_name_of("sandbox::a_test::{{closure}}::here"), "a_test");
+}
+
+/// Without the privilege a namespace test reports its skip under its own name (a `SKIPPED`
+/// line on stderr and in `NETCONFORM_SKIP_LOG`) and passes; with
+/// `NETCONFORM_REQUIRE_NETNS=1` it fails and says why. One namespace test of this binary runs
+/// again, unprivileged: as `nobody` when this test runs as root.
+#[test]
+fn without_privilege_a_netns_test_skips_loudly_or_fails_if_required() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    const VICTIM: &str = "recv_returns_none_at_the_deadline";
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root && sandbox::check_privileges().is_ok() {
+        sandbox::report_skip(
+            test_name!(),
+            "privileged without being root: no way to run a test unprivileged",
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ncf-skip-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let log = dir.join("skipped.log");
+    let run = |required: bool| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([VICTIM, "--exact", "--test-threads", "1"])
+            .env("NETCONFORM_SKIP_LOG", &log)
+            .env_remove("NETCONFORM_REQUIRE_NETNS");
+        if required {
+            cmd.env("NETCONFORM_REQUIRE_NETNS", "1");
+        }
+        if root {
+            cmd.uid(65534).gid(65534);
+        }
+        let out = cmd.output().expect("run this test binary again");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+
+    let (passed, text) = run(false);
+    assert!(passed, "{text}");
+    assert!(text.contains("test result: ok. 1 passed"), "{text}");
+    let line = format!("SKIPPED {VICTIM}: ");
+    assert!(text.contains(&line), "{text}");
+    let logged = std::fs::read_to_string(&log).expect("the skip log");
+    assert!(logged.starts_with(&line), "{logged}");
+    assert!(logged.contains("CAP_NET_ADMIN"), "{logged}");
+
+    let (passed, text) = run(true);
+    assert!(
+        !passed,
+        "a missing privilege passed with NETCONFORM_REQUIRE_NETNS=1:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("{VICTIM}: ")) && text.contains("(NETCONFORM_REQUIRE_NETNS=1)"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        logged,
+        "a required test that failed was logged as skipped"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,18 +2,18 @@
 //! forwarding database over netlink), the checks `certify` runs, the seed snapshot, generated
 //! scenarios, and the runner against in-process switches that misbehave on purpose.
 //!
-//! Namespace tests call `require_netns` first (SKIPPED, or fatal with
+//! Namespace tests start with `require_netns!()` (SKIPPED, or fatal with
 //! NETCONFORM_REQUIRE_NETNS=1); the in-process tests need no privilege.
 
 #[macro_use]
 mod common;
-use common::{assert_pass, cases, failure, spec};
+use common::{assert_pass, cases, failure, regressions, spec};
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::Config;
 
 use netconform::dut::bridge::{LinuxBridge, bridge_config_for};
 use netconform::dut::linux::LinuxTarget;
@@ -24,7 +24,7 @@ use netconform::dut::{
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckReport, CheckSpec, Session, Verdict};
 use netconform::models::switch::{FrameHeader, Presence, Switch, SwitchProfile};
-use netconform::sandbox::{BridgeConfig, BridgeLab, LabConfig, MacAddr, require_netns};
+use netconform::sandbox::{BridgeConfig, BridgeLab, LabConfig, MacAddr};
 use netconform::suites::switch::{
     self, AGEING_TOLERANCE, Destination, Source, Station, SwitchEvent, SwitchScenario,
     run_switch_scenario,
@@ -51,9 +51,7 @@ fn run_on_bridge(id: &str, ageing_cs: Option<u32>, profile: ProfileName) -> Chec
 
 #[test]
 fn bridge_lab_is_built_as_asked_and_removed_on_drop() {
-    if !require_netns("bridge_lab_is_built_as_asked_and_removed_on_drop") {
-        return;
-    }
+    require_netns!();
     let lab = BridgeLab::build(BridgeConfig {
         ports: 4,
         ageing_centiseconds: 150,
@@ -96,9 +94,7 @@ fn bridge_lab_is_built_as_asked_and_removed_on_drop() {
 
 #[test]
 fn bridge_lab_is_removed_after_a_panic() {
-    if !require_netns("bridge_lab_is_removed_after_a_panic") {
-        return;
-    }
+    require_netns!();
     let seen = std::sync::Mutex::new(Vec::new());
     let r = std::panic::catch_unwind(|| {
         let lab = BridgeLab::build(BridgeConfig::default()).unwrap();
@@ -119,9 +115,7 @@ fn bridge_lab_is_removed_after_a_panic() {
 /// entry for entry; flush empties it; the ageing time changes and reads back.
 #[test]
 fn fdb_over_netlink_agrees_with_iproute2() {
-    if !require_netns("fdb_over_netlink_agrees_with_iproute2") {
-        return;
-    }
+    require_netns!();
     let mut bridge = LinuxBridge::new(BridgeConfig::default()).unwrap();
     assert_eq!(bridge.ports(), 3);
     let a = MacAddr([2, 0x6e, 0x63, 0x42, 0, 1]);
@@ -240,9 +234,7 @@ fn fdb_over_netlink_agrees_with_iproute2() {
 /// The seed scenario passes and its normalised trace is locked.
 #[test]
 fn a_switch_learns_both_hosts_and_stops_flooding() {
-    if !require_netns("a_switch_learns_both_hosts_and_stops_flooding") {
-        return;
-    }
+    require_netns!();
     let report = run_on_bridge("switch.learning.known-unicast", None, ProfileName::Linux);
     assert_pass(&report);
     assert_trace_snapshot!("learns_both_hosts_and_stops_flooding", report.trace_text());
@@ -251,9 +243,7 @@ fn a_switch_learns_both_hosts_and_stops_flooding() {
 /// Every switch check of the catalogue passes on the Linux bridge with the Linux profile.
 #[test]
 fn every_switch_check_passes_on_the_linux_bridge() {
-    if !require_netns("every_switch_check_passes_on_the_linux_bridge") {
-        return;
-    }
+    require_netns!();
     let started = std::time::Instant::now();
     let ids: Vec<&str> = switch::CHECKS.iter().map(|c| c.id).collect();
     assert!(ids.len() >= 6);
@@ -280,9 +270,7 @@ fn every_switch_check_passes_on_the_linux_bridge() {
 /// reached and the database entries that are missing.
 #[test]
 fn a_hub_fails_the_learning_check() {
-    if !require_netns("a_hub_fails_the_learning_check") {
-        return;
-    }
+    require_netns!();
     let report = run_on_bridge("switch.learning.known-unicast", Some(0), ProfileName::Linux);
     let Verdict::Fail { step, differences } = &report.verdict else {
         panic!(
@@ -308,9 +296,7 @@ fn a_hub_fails_the_learning_check() {
 /// drops a frame with a group source (802.1D relays it) and floods the Bridge Group Address.
 #[test]
 fn the_standard_profile_sees_the_linux_deviations() {
-    if !require_netns("the_standard_profile_sees_the_linux_deviations") {
-        return;
-    }
+    require_netns!();
     let report = run_on_bridge("switch.learning.group-source", None, ProfileName::Rfc);
     let Verdict::Fail { step, differences } = &report.verdict else {
         panic!(
@@ -349,9 +335,7 @@ fn the_standard_profile_sees_the_linux_deviations() {
 /// A host stack is not a switch: the check is unsupported, not failed.
 #[test]
 fn a_host_target_is_unsupported_for_switch_checks() {
-    if !require_netns("a_host_target_is_unsupported_for_switch_checks") {
-        return;
-    }
+    require_netns!();
     let spec = spec("switch.learning.known-unicast");
     let factory = |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
         Ok(Box::new(LinuxTarget::new(LabConfig {
@@ -407,12 +391,11 @@ fn scenario() -> impl Strategy<Value = SwitchScenario> {
 /// Random frames between four stations on four ports (moves, broadcast, groups, group and
 /// zero sources, reserved addresses, pauses that age entries out), compared step by step with
 /// the model on every port and in the database. A failure shrinks to a minimal scenario,
-/// printed as JSON.
+/// saved under `fixtures/switch-regressions/` when it fails again on fresh bridges
+/// (`common::regressions`).
 #[test]
 fn generated_scenarios_agree_with_the_bridge() {
-    if !require_netns("generated_scenarios_agree_with_the_bridge") {
-        return;
-    }
+    require_netns!();
     let started = std::time::Instant::now();
     let bridge = RefCell::new(
         LinuxBridge::new(BridgeConfig {
@@ -426,12 +409,10 @@ fn generated_scenarios_agree_with_the_bridge() {
     let totals = RefCell::new(switch::ScenarioStats::default());
     let config = Config {
         cases: cases(24),
-        failure_persistence: None,
         max_shrink_iters: 200,
         ..Config::default()
     };
-    let mut runner = TestRunner::new_with_rng(config, common::rng(0x6e63_7377_6974));
-    let result = runner.run(&scenario(), |s| {
+    let result = regressions::generate(config, 0x6e63_7377_6974, &scenario(), |s| {
         // Fresh addresses per case, and an empty database: cases never meet.
         nonce.set(if nonce.get() >= 0xfe {
             1
@@ -442,12 +423,12 @@ fn generated_scenarios_agree_with_the_bridge() {
         let mut session = Session::new(&mut *bridge);
         session
             .control("flush", &Control::FlushFdb)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         let stats = run_switch_scenario(&mut session, &s, nonce.get()).map_err(|e| {
-            TestCaseError::fail(format!(
+            format!(
                 "{e}\ntrace:\n{}",
                 session.trace().render(session.host_names())
-            ))
+            )
         })?;
         let mut t = totals.borrow_mut();
         t.frames += stats.frames;
@@ -456,15 +437,12 @@ fn generated_scenarios_agree_with_the_bridge() {
         t.uncertain += stats.uncertain;
         Ok(())
     });
-    match result {
-        Ok(()) => {}
-        Err(TestError::Fail(reason, minimal)) => panic!(
-            "a generated scenario disagrees with the bridge; shrunk to {} events:\n{}\n{}",
-            minimal.events.len(),
-            serde_json::to_string_pretty(&minimal).unwrap_or_default(),
-            reason.message()
-        ),
-        Err(e) => panic!("{e}"),
+    if let Err(found) = result {
+        let run = switch::SwitchScenarioRun {
+            scenario: found.minimal,
+            nonce: 1,
+        };
+        regressions::save_shrunk_scenario(&regressions::SWITCH, Box::new(run), &found.reason);
     }
     let t = *totals.borrow();
     eprintln!(
@@ -798,9 +776,7 @@ fn namespaces_of(pid: u32) -> Vec<String> {
 /// `netconform clean` removes it (the bridge and the veth pairs go with the namespaces).
 #[test]
 fn clean_removes_the_bridge_lab_of_a_killed_run() {
-    if !require_netns("clean_removes_the_bridge_lab_of_a_killed_run") {
-        return;
-    }
+    require_netns!();
     let dir = std::env::temp_dir().join(format!("netconform-switch-{}", std::process::id()));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netconform"))
         .args(["certify", "-j", "1", "--only", "switch.ageing", "--out"])

@@ -1,13 +1,15 @@
 //! The whole TCP state × segment matrix (IPv4 and IPv6) against the Linux kernel, run in
 //! parallel across namespaces: every cell must agree with the model's Linux profile.
 
+#[macro_use]
+mod common;
+
 use netconform::dut::linux::{LinuxTarget, lab_config_for};
 use netconform::dut::{
     CallOutcome, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
     TcpSocketState, is_connection,
 };
 use netconform::engine::Needs;
-use netconform::sandbox::require_netns;
 use netconform::suites::tcp::matrix::{matrix, run_parallel};
 use netconform::suites::tcp::scenario::ProfileName;
 use std::net::SocketAddr;
@@ -21,9 +23,7 @@ pub fn lab_target(ipv6: bool) -> Result<Box<dyn Target>, TargetError> {
 
 #[test]
 fn the_whole_matrix_agrees_with_the_linux_profile() {
-    if !require_netns("the_whole_matrix_agrees_with_the_linux_profile") {
-        return;
-    }
+    require_netns!();
     let mut cells = matrix(ProfileName::Linux, false);
     cells.extend(matrix(ProfileName::Linux, true));
     // Two workers, each with its own namespaces (this machine has two cores).
@@ -41,9 +41,7 @@ fn the_whole_matrix_agrees_with_the_linux_profile() {
 /// deviations show up as disagreements.
 #[test]
 fn the_rfc_profile_finds_the_linux_deviations() {
-    if !require_netns("the_rfc_profile_finds_the_linux_deviations") {
-        return;
-    }
+    require_netns!();
     let cells = matrix(ProfileName::Rfc, false);
     let failures = run_parallel(&cells, 2, &lab_target).expect("the targets ran");
     assert!(
@@ -116,9 +114,7 @@ impl Target for LookupChecked {
 /// agreed when the lookup came in (2026-12-07).
 #[test]
 fn the_exact_state_lookup_agrees_with_a_dump() {
-    if !require_netns("the_exact_state_lookup_agrees_with_a_dump") {
-        return;
-    }
+    require_netns!();
     let mut cells = matrix(ProfileName::Linux, false);
     cells.extend(matrix(ProfileName::Linux, true));
     let cells: Vec<_> = cells.into_iter().step_by(5).collect();

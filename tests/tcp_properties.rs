@@ -1,30 +1,27 @@
 //! Generated TCP scenarios (proptest) against the model and the Linux kernel, and the
 //! replay of every saved regression.
 //!
-//! A failing scenario is shrunk by proptest to a minimal event sequence, saved under
-//! `fixtures/tcp-regressions/` (replay it with `netconform replay FILE`), and reported with
-//! the expected and observed exchange side by side. Every saved regression runs again here,
-//! so a behaviour once seen wrong stays checked.
+//! A failing scenario is shrunk by proptest to a minimal event sequence, then step by step
+//! on fresh namespaces (the engine's shrink), saved under `fixtures/tcp-regressions/` when
+//! it fails again on each of three replays (replay it with `netconform replay FILE`), and
+//! reported with the exchange that shows it. Every saved regression runs again here, so a
+//! behaviour once seen wrong stays checked (`common::regressions` does all of this).
 
+#[macro_use]
 mod common;
-use common::cases;
-
-use std::path::{Path, PathBuf};
+use common::{cases, regressions};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::Config;
 
 use netconform::dut::linux::LinuxTarget;
-use netconform::engine::Session;
-use netconform::sandbox::{LabConfig, require_netns};
+use netconform::engine::{Scenario, Session};
+use netconform::sandbox::LabConfig;
 use netconform::suites::tcp::matrix::{STATES, path_to};
 use netconform::suites::tcp::scenario::{
-    AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario, run_scenario,
+    AckAt, PeerSegment, ProfileName, REPLAY_PEER_PORT, SegmentKind, SeqAt, TcpEvent, TcpScenario,
+    TcpScenarioRun, run_scenario,
 };
-
-fn regressions_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tcp-regressions")
-}
 
 fn lab(ipv6: bool) -> LabConfig {
     netconform::dut::linux::lab_config_for(&netconform::engine::Needs::scenario(ipv6))
@@ -99,12 +96,10 @@ fn generated(ipv6: bool, cases: u32) {
     let port = std::cell::Cell::new(30_000u16);
     let config = Config {
         cases,
-        failure_persistence: None,
         max_shrink_iters: 400,
         ..Config::default()
     };
-    let mut runner = TestRunner::new_with_rng(config, common::rng(0x6e63_7463_7030));
-    let result = runner.run(&scenario(ipv6), |s| {
+    let result = regressions::generate(config, 0x6e63_7463_7030, &scenario(ipv6), |s| {
         // A fresh port pair per case: cases never meet each other's connections.
         port.set(if port.get() >= 60_000 {
             30_000
@@ -113,82 +108,96 @@ fn generated(ipv6: bool, cases: u32) {
         });
         let mut target = target.borrow_mut();
         let mut session = Session::new(&mut *target);
-        run_scenario(&mut session, &s, port.get()).map_err(|e| TestCaseError::fail(e.to_string()))
+        run_scenario(&mut session, &s, port.get()).map_err(|e| e.to_string())
     });
-    match result {
-        Ok(()) => {}
-        Err(TestError::Fail(reason, mut minimal)) => {
-            minimal.name = format!("regression {}", short_hash(&minimal));
-            let path = regressions_dir().join(format!("{}.json", minimal.name.replace(' ', "-")));
-            let failure = format!(
-                "shrunk to {} events:\n{}",
-                minimal.events.len(),
-                reason.message().replace("; ", "\n")
-            );
-            common::save_regression_if_it_reproduces("scenario", &minimal, &path, &failure, || {
-                let mut target = LinuxTarget::new(lab(minimal.ipv6)).map_err(|e| e.to_string())?;
-                let mut session = Session::with_profile(&mut target, minimal.profile);
-                run_scenario(&mut session, &minimal, 29_000).map_err(|e| e.to_string())
-            });
-        }
-        Err(e) => panic!("{e}"),
+    if let Err(found) = result {
+        let run = TcpScenarioRun {
+            scenario: found.minimal,
+            peer_port: REPLAY_PEER_PORT,
+        };
+        regressions::save_shrunk_scenario(&regressions::TCP, Box::new(run), &found.reason);
     }
-}
-
-fn short_hash(s: &TcpScenario) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.events.hash(&mut h);
-    s.ipv6.hash(&mut h);
-    format!("{:08x}", h.finish() as u32)
 }
 
 #[test]
 fn generated_scenarios_ipv4() {
-    if !require_netns("generated_scenarios_ipv4") {
-        return;
-    }
+    require_netns!();
     generated(false, cases(96));
 }
 
 #[test]
 fn generated_scenarios_ipv6() {
-    if !require_netns("generated_scenarios_ipv6") {
-        return;
-    }
+    require_netns!();
     generated(true, cases(48));
 }
 
 /// Every saved regression replays and now agrees.
 #[test]
 fn saved_regressions_replay() {
-    if !require_netns("saved_regressions_replay") {
-        return;
-    }
-    let mut files: Vec<_> = std::fs::read_dir(regressions_dir())
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "json"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    let mut failures = Vec::new();
-    for (i, file) in files.iter().enumerate() {
-        let text = std::fs::read_to_string(file).expect("read regression");
-        let scenario: TcpScenario =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let mut target = LinuxTarget::new(lab(scenario.ipv6)).expect("lab");
-        let mut session = Session::with_profile(&mut target, scenario.profile);
-        if let Err(e) = run_scenario(&mut session, &scenario, 20_000 + i as u16) {
-            failures.push(format!("{}: {e}", file.display()));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} regressions fail again:\n{}",
-        failures.len(),
-        failures.join("\n\n")
+    require_netns!();
+    regressions::replay_saved::<Box<dyn Scenario>>(&regressions::TCP);
+}
+
+/// The kit end to end on the kernel: a scenario the kernel fails for real (SYN+FIN to
+/// LISTEN under the RFC profile: Linux drops it, a documented deviation), with events after
+/// the failure that do not matter, is shrunk on fresh namespaces, fails each of its replays,
+/// and is saved with its kind; the file loads back as the shrunk scenario.
+#[test]
+fn a_failure_that_reproduces_is_shrunk_and_saved() {
+    use netconform::models::tcp::State;
+    require_netns!();
+    let mut scenario = netconform::suites::tcp::matrix::cell(
+        ProfileName::Rfc,
+        false,
+        State::Listen,
+        PeerSegment::next(SegmentKind::SynFin),
     );
+    scenario
+        .events
+        .extend([TcpEvent::Send(10), TcpEvent::Close]);
+    let dir = std::env::temp_dir().join(format!("ncf-kit-tcp-{}", std::process::id()));
+    let fixtures = regressions::Fixtures {
+        dir: Box::leak(dir.to_string_lossy().into_owned().into_boxed_str()),
+        ..regressions::TCP
+    };
+    let run = TcpScenarioRun {
+        scenario,
+        peer_port: REPLAY_PEER_PORT,
+    };
+    let panic = std::panic::catch_unwind(|| {
+        regressions::save_shrunk_scenario(&fixtures, Box::new(run), "SYN+FIN to LISTEN")
+    })
+    .expect_err("it panics");
+    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("saved as"), "{text}");
+    assert!(
+        text.contains("4 steps as proptest shrank it, 2 after"),
+        "{text}"
+    );
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("saved")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let saved = netconform::suites::load_scenario(&std::fs::read_to_string(&files[0]).unwrap())
+        .expect("the saved file loads");
+    assert_eq!(saved.kind(), regressions::TCP.kind);
+    let saved = saved
+        .as_any()
+        .downcast_ref::<TcpScenarioRun>()
+        .expect("a TCP scenario");
+    assert_eq!(saved.scenario.profile, ProfileName::Rfc);
+    assert_eq!(
+        saved.scenario.events,
+        vec![
+            TcpEvent::Listen,
+            TcpEvent::Peer(PeerSegment::next(SegmentKind::SynFin))
+        ]
+    );
+    assert_eq!(
+        files[0].file_stem().unwrap().to_string_lossy(),
+        saved.scenario.name
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

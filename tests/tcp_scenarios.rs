@@ -1,8 +1,11 @@
 //! TCP scenarios run against the model and the Linux kernel side by side.
 
+#[macro_use]
+mod common;
+
 use netconform::dut::linux::LinuxTarget;
 use netconform::engine::Session;
-use netconform::sandbox::{LabConfig, require_netns};
+use netconform::sandbox::LabConfig;
 use netconform::suites::tcp::matrix::{self, STATES};
 use netconform::suites::tcp::scenario::{PeerSegment, ProfileName, SegmentKind, run_scenario};
 
@@ -13,9 +16,7 @@ fn lab(ipv6: bool) -> LabConfig {
 /// Every state is reachable by its path, and the model agrees with the kernel all the way.
 #[test]
 fn every_state_is_reached_in_step_with_the_kernel() {
-    if !require_netns("every_state_is_reached_in_step_with_the_kernel") {
-        return;
-    }
+    require_netns!();
     let mut target = LinuxTarget::new(lab(false)).expect("lab");
     for (i, state) in STATES.iter().enumerate() {
         let mut scenario = matrix::cell(

@@ -2,12 +2,14 @@
 //! `#[ignore]`d); run them with `ci/test-slow` or
 //! `cargo test --test tcp_slow -- --ignored`.
 
+#[macro_use]
+mod common;
+
 use netconform::dut::linux::LinuxTarget;
 use netconform::dut::{StateAnswer, StateQuery, Target, TcpState};
 use netconform::engine::Session;
 use netconform::models::tcp::State;
 use netconform::models::tcp_timers::{TimerProfile, time_wait_ms};
-use netconform::sandbox::require_netns;
 use netconform::suites::tcp::matrix::path_to;
 use netconform::suites::tcp::scenario::{ProfileName, TcpScenario, run_scenario};
 
@@ -16,9 +18,7 @@ use netconform::suites::tcp::scenario::{ProfileName, TcpScenario, run_scenario};
 #[test]
 #[ignore = "slow tier: TIME-WAIT lasts 60 s on Linux and cannot be shortened"]
 fn time_wait_lasts_what_the_profile_says() {
-    if !require_netns("time_wait_lasts_what_the_profile_says") {
-        return;
-    }
+    require_netns!();
     let config =
         netconform::dut::linux::lab_config_for(&netconform::engine::Needs::scenario(false));
     let mut target = LinuxTarget::new(config).expect("lab");

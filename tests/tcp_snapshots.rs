@@ -1,13 +1,16 @@
 //! Locked traces of the named TCP behaviours, each run against the kernel and checked
 //! against the model first (a snapshot of a wrong exchange would lock the wrong thing).
 
+#[macro_use]
+mod common;
+
 use netconform::dut::linux::LinuxTarget;
 use netconform::dut::{Target, TargetError};
 use netconform::engine::Session;
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckSpec, Verdict};
 use netconform::models::tcp::State;
-use netconform::sandbox::{LabConfig, require_netns};
+use netconform::sandbox::LabConfig;
 use netconform::suites::tcp::matrix::path_to;
 use netconform::suites::tcp::scenario::{
     AckAt, PeerSegment, ProfileName, SegmentKind, SeqAt, TcpEvent, TcpScenario, run_scenario,
@@ -134,9 +137,7 @@ macro_rules! named {
     ($test:ident, $scenario:expr) => {
         #[test]
         fn $test() {
-            if !require_netns(stringify!($test)) {
-                return;
-            }
+            require_netns!();
             assert_trace_snapshot!(stringify!($test), trace_of(&$scenario));
         }
     };
@@ -305,9 +306,7 @@ fn timer_check(id: &str) -> String {
 
 #[test]
 fn keepalive_probes_then_reset() {
-    if !require_netns("keepalive_probes_then_reset") {
-        return;
-    }
+    require_netns!();
     assert_trace_snapshot!(
         "keepalive_probes_then_reset",
         timer_check("tcp.timer.keepalive")
@@ -316,9 +315,7 @@ fn keepalive_probes_then_reset() {
 
 #[test]
 fn syn_retransmission_then_timeout() {
-    if !require_netns("syn_retransmission_then_timeout") {
-        return;
-    }
+    require_netns!();
     assert_trace_snapshot!(
         "syn_retransmission_then_timeout",
         timer_check("tcp.timer.syn-retransmission")
@@ -327,9 +324,7 @@ fn syn_retransmission_then_timeout() {
 
 #[test]
 fn data_retransmission_backs_off() {
-    if !require_netns("data_retransmission_backs_off") {
-        return;
-    }
+    require_netns!();
     assert_trace_snapshot!(
         "data_retransmission_backs_off",
         timer_check("tcp.timer.data-retransmission")
@@ -338,17 +333,13 @@ fn data_retransmission_backs_off() {
 
 #[test]
 fn user_timeout_aborts() {
-    if !require_netns("user_timeout_aborts") {
-        return;
-    }
+    require_netns!();
     assert_trace_snapshot!("user_timeout_aborts", timer_check("tcp.timer.user-timeout"));
 }
 
 #[test]
 fn synack_retransmission_then_drop() {
-    if !require_netns("synack_retransmission_then_drop") {
-        return;
-    }
+    require_netns!();
     assert_trace_snapshot!(
         "synack_retransmission_then_drop",
         timer_check("tcp.timer.synack-retransmission")
@@ -357,9 +348,7 @@ fn synack_retransmission_then_drop() {
 
 #[test]
 fn zero_window_probes_then_data() {
-    if !require_netns("zero_window_probes_then_data") {
-        return;
-    }
+    require_netns!();
     assert_trace_snapshot!(
         "zero_window_probes_then_data",
         timer_check("tcp.timer.zero-window")

@@ -8,7 +8,7 @@
 mod common;
 
 use netconform::dut::tls::{TestPki, TlsProvider, TlsRun, run_rustls, rustls_supports};
-use netconform::sandbox::{HostPair, require_netns};
+use netconform::sandbox::HostPair;
 use netconform::suites::tls::{keylog_of, scenario, verify_run};
 use netconform::tls::verify::{self, ConnectionVerdict, Knowledge, KnownKeys, Outcome};
 
@@ -40,9 +40,7 @@ fn run(pair: &HostPair, pki: &TestPki, version: u16, suite: u16, provider: TlsPr
 
 #[test]
 fn every_rustls_suite_matches_the_model() {
-    if !require_netns("every_rustls_suite_matches_the_model") {
-        return;
-    }
+    require_netns!();
     let pair = HostPair::build().expect("host pair");
     let pki = TestPki::generate().expect("certificates");
     let mut runs = 0;
@@ -124,9 +122,7 @@ fn every_rustls_suite_matches_the_model() {
 
 #[test]
 fn wrong_secrets_records_and_keys_fail() {
-    if !require_netns("wrong_secrets_records_and_keys_fail") {
-        return;
-    }
+    require_netns!();
     let pair = HostPair::build().expect("host pair");
     let pki = TestPki::generate().expect("certificates");
     for (version, suite) in [(0x0304, 0x1301), (0x0303, 0xc02b)] {
@@ -211,9 +207,7 @@ fn damage_last_server_record(r: &TlsRun) -> (Vec<(u64, Vec<u8>)>, usize) {
 
 #[test]
 fn handshake_trace_snapshots() {
-    if !require_netns("handshake_trace_snapshots") {
-        return;
-    }
+    require_netns!();
     let pair = HostPair::build().expect("host pair");
     let pki = TestPki::generate().expect("certificates");
     let r13 = run(&pair, &pki, 0x0304, 0x1301, TlsProvider::AwsLcRs);
@@ -240,9 +234,7 @@ fn openssl_service_is_checked_from_its_key_logs() {
     use netconform::engine::Verdict;
     use netconform::engine::runner::run_one;
     use netconform::models::profile::ProfileName;
-    if !require_netns("openssl_service_is_checked_from_its_key_logs") {
-        return;
-    }
+    require_netns!();
     let mut dut = OpensslTarget::new().expect("openssl DUT (ci/deps installs openssl)");
     let services = dut.services();
     assert_eq!(services.len(), 1, "{services:?}");

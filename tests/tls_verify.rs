@@ -4,13 +4,16 @@
 //! that does not match, a missing secret, a truncated capture, a broken key log, a capture
 //! without TLS: each a clear report and a non-zero exit status, never a panic.
 
+#[macro_use]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use netconform::dut::openssl::{OpensslRun, run_openssl};
 use netconform::dut::tls::TestPki;
 use netconform::pcap::write_file;
-use netconform::sandbox::{HostPair, require_netns};
+use netconform::sandbox::HostPair;
 
 struct Case {
     dir: PathBuf,
@@ -43,9 +46,7 @@ fn verify(pcap: &Path, keylogs: &[&Path], extra: &[&str]) -> (i32, String, Strin
 
 #[test]
 fn openssl_captures_verify_and_bad_inputs_are_reported() {
-    if !require_netns("openssl_captures_verify_and_bad_inputs_are_reported") {
-        return;
-    }
+    require_netns!();
     let pair = HostPair::build().expect("host pair");
     let pki = TestPki::generate().expect("certificates");
 

@@ -10,6 +10,7 @@
 //! RFC 792 and RFC 4443 §3.1 for the message). The namespace tests need CAP_NET_ADMIN and
 //! CAP_SYS_ADMIN (SKIPPED otherwise).
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -22,7 +23,6 @@ use netconform::dut::external::{ExternalConfig, ExternalTarget, InterfaceKind};
 use netconform::dut::smoltcp::{SmoltcpTarget, smoltcp_config_for};
 use netconform::dut::{CallOutcome, Endpoints, SocketCall, SocketId, Target, TargetError};
 use netconform::engine::{Needs, Session};
-use netconform::sandbox::require_netns;
 use netconform::time::Duration;
 use netconform::wire::{Frame, Icmpv4Kind, Icmpv6Kind, Network, Transport, UdpDatagram};
 
@@ -69,7 +69,7 @@ fn build(dut: Dut, ipv6: bool) -> Box<dyn Target> {
 
 /// Runs `scenario` on a fresh `dut` (the namespace targets only when privileged).
 fn run(dut: Dut, test: &str, ipv6: bool, scenario: fn(&mut Session<'_>, bool, Dut)) {
-    if dut != Dut::Smoltcp && !require_netns(&format!("{test}::{dut:?}")) {
+    if dut != Dut::Smoltcp && !netconform::sandbox::require_netns(&format!("{test}::{dut:?}")) {
         return;
     }
     let mut target = build(dut, ipv6);
@@ -599,9 +599,7 @@ fn smoltcp_says_what_it_cannot_do() {
 /// unsupported itself, naming both versions, while the other calls still go to the agent.
 #[test]
 fn an_agent_of_protocol_1_0_is_never_sent_a_udp_call() {
-    if !require_netns("an_agent_of_protocol_1_0_is_never_sent_a_udp_call") {
-        return;
-    }
+    require_netns!();
     let minimal = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/agents/minimal.py");
     let config = agent_config(
         "minimal",

@@ -22,6 +22,9 @@ pub mod runner;
 pub mod scenario;
 pub mod session;
 
+#[cfg(test)]
+mod tests;
+
 pub use clause::Clause;
 pub use runner::{CheckReport, Progress, RunSummary, run_checks};
 pub use scenario::{Counterexample, Scenario, ScenarioOutcome};

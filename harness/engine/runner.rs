@@ -503,3 +503,6 @@ pub fn run_checks(
         checks,
     }
 }
+
+#[cfg(test)]
+mod tests;

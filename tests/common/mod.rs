@@ -1,6 +1,50 @@
 //! Helpers shared by the namespace tests and the property tests.
 #![allow(dead_code)]
 
+/// The name of the test function this is written in, as libtest lists it without its
+/// module path (`endpoints_describe_the_lab`), taken from the function itself so that it can
+/// never drift from it.
+#[allow(unused_macros)]
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        $crate::common::test_name_of(::std::any::type_name_of_val(&here))
+    }};
+}
+
+/// The first line of every test that needs network namespaces:
+///
+/// ```ignore
+/// #[test]
+/// fn endpoints_describe_the_lab() {
+///     require_netns!();
+///     // ... the test, privileged from here on
+/// }
+/// ```
+///
+/// Without the privilege it returns from the test after
+/// [`netconform::sandbox::require_netns`] said so under the test's own name: a loud
+/// `SKIPPED <test>: <why>` line on stderr, also appended to `NETCONFORM_SKIP_LOG`; with
+/// `NETCONFORM_REQUIRE_NETNS=1` it panics instead.
+#[allow(unused_macros)]
+macro_rules! require_netns {
+    () => {
+        if !::netconform::sandbox::require_netns(test_name!()) {
+            return;
+        }
+    };
+}
+
+/// The test's name in `type_name_of_val` of a function declared inside it
+/// (`crate::module::the_test::here`, or `...::the_test::{{closure}}::here` inside a closure):
+/// the last path segment that names a function.
+pub fn test_name_of(path: &'static str) -> &'static str {
+    path.rsplit("::")
+        .find(|s| *s != "here" && *s != "{{closure}}")
+        .unwrap_or(path)
+}
+
+pub mod regressions;
 pub mod report_data;
 
 use std::net::Ipv4Addr;
