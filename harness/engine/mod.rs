@@ -23,7 +23,7 @@ pub mod scenario;
 pub mod session;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use clause::Clause;
 pub use runner::{CheckReport, Progress, RunSummary, run_checks};
