@@ -249,7 +249,6 @@ fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     )?;
     answer_arp_ahead(session)?;
     let rtt = round_trip(session)?;
-    let start = session.now();
     session.call_expect(
         "connect",
         SocketCall::Connect {
@@ -267,6 +266,9 @@ fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
         ..flow.expect("SYN", TcpFlags::SYN, &[])
     };
     flow.expect_segment(session, "the stack sends its SYN", &syn)?;
+    // The timer runs from the moment the SYN left the stack (its receive timestamp on the
+    // harness's end), not from when the harness got round to reading it.
+    let start = session.last_received();
     let iss = flow.stack_next().wrapping_sub(1);
     for (k, at) in schedule.retransmits_ms.iter().enumerate() {
         let step = format!("retransmission {} of the SYN", k + 1);
@@ -400,7 +402,10 @@ fn send_unacknowledged(
     )?;
     let expected = flow.expect("data", TcpFlags::PSH | TcpFlags::ACK, &data);
     flow.expect_segment(session, "the stack sends the data", &expected)?;
-    let sent_at = session.now();
+    // The retransmission timer runs from the moment the data left the stack (its receive
+    // timestamp on the harness's end): the harness may read it late on a loaded machine,
+    // and a reference taken then made a retransmission on time look early.
+    let sent_at = session.last_received();
     Ok((flow, conn, expected, sent_at, rtt))
 }
 
@@ -480,7 +485,7 @@ fn synack_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     flow.send(session, "the peer sends a SYN", flow.syn())?;
     let syn_ack = flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[]);
     flow.expect_segment(session, "the stack answers", &syn_ack)?;
-    let start = session.now();
+    let start = session.last_received();
     let again = crate::suites::tcp::expect::ExpectTcp {
         seq: Some(flow.stack_next().wrapping_sub(1)),
         ..syn_ack.clone()
