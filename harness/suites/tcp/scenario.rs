@@ -742,9 +742,13 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         let mut segments = self
             .flow_segments(observed)
             .map_err(|p| self.mismatch(step, p))?;
-        // Retransmissions of what the stack already sent are its timers, not an answer. Only
-        // segments that occupy sequence space (SYN, FIN, data) are retransmitted; a pure ACK
-        // that repeats an earlier one is an answer (a duplicate or challenge ACK).
+        // Retransmissions of what the stack already sent are its timers, not an answer:
+        // of an earlier step's segment, or of one it sent earlier in this very answer (a
+        // loaded machine can take longer between a call and its barrier than a tail loss
+        // probe's 2-tick timer: the FIN then comes twice). Only segments that occupy
+        // sequence space (SYN, FIN, data) are retransmitted; a pure ACK that repeats an
+        // earlier one is an answer (a duplicate or challenge ACK).
+        let mut in_this_answer = std::collections::HashSet::new();
         segments.retain(|s| {
             let occupies = s.flags.contains(TcpFlags::SYN)
                 || s.flags.contains(TcpFlags::FIN)
@@ -753,7 +757,8 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
             let expected_syn = predicted
                 .iter()
                 .any(|p| p.flags.syn && s.flags.contains(TcpFlags::SYN));
-            !(occupies && self.sent_by_stack.contains(&key) && !expected_syn)
+            let again = self.sent_by_stack.contains(&key) || !in_this_answer.insert(key);
+            !(occupies && again && !expected_syn)
         });
         let mut differences = Vec::new();
         for i in 0..predicted.len().max(segments.len()) {
