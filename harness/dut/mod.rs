@@ -62,14 +62,44 @@ pub use switch::{FdbEntry, FdbState};
 pub trait Target {
     /// Short name used in reports ("linux").
     fn name(&self) -> &str;
-    /// Wire plane: send one Ethernet frame to the stack under test.
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError>;
+    /// Wire plane: send one Ethernet frame to the stack under test. A DUT without a link
+    /// plane of its own (a TLS service) keeps the default: not supported.
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+        let _ = frame;
+        Err(TargetError::NotSupported {
+            what: format!(
+                "sending frames: the {} target has no link of its own",
+                self.name()
+            ),
+        })
+    }
     /// Wire plane: the next frame the stack sent, or None when `deadline` passed.
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError>;
-    /// Control plane: one socket call made inside the stack under test.
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError>;
-    /// Control plane: read state (TCP socket states, neighbour table, routes).
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError>;
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+        let _ = deadline;
+        Err(TargetError::NotSupported {
+            what: format!(
+                "receiving frames: the {} target has no link of its own",
+                self.name()
+            ),
+        })
+    }
+    /// Control plane: one socket call made inside the stack under test (default: the DUT
+    /// has no sockets the harness can call).
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        Err(TargetError::NotSupported {
+            what: format!("{call}: the {} target has no sockets to call", self.name()),
+        })
+    }
+    /// Control plane: read state (TCP socket states, neighbour table, routes); default:
+    /// the DUT has no tables the harness can read.
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+        Err(TargetError::NotSupported {
+            what: format!(
+                "{query:?}: the {} target has no tables to read",
+                self.name()
+            ),
+        })
+    }
     /// Service plane: the implementations of a protocol service the DUT offers (none by
     /// default: a bare stack serves nothing of its own).
     fn services(&self) -> Vec<service::ServiceImpl> {

@@ -39,6 +39,21 @@ fn tool_err(what: impl Into<String>) -> TargetError {
     }
 }
 
+/// `openssl` could not be run: not installed (unsupported, with what to install), or
+/// another OS error while doing `op`.
+fn openssl_failed(op: &str, e: std::io::Error) -> TargetError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        TargetError::NotSupported {
+            what: format!("`openssl` is not installed: {OPENSSL_PACKAGE}"),
+        }
+    } else {
+        TargetError::Io {
+            op: op.into(),
+            source: e,
+        }
+    }
+}
+
 fn spawn(args: &[String], stdin: bool) -> Result<Child, TargetError> {
     Command::new("openssl")
         .args(args)
@@ -46,18 +61,7 @@ fn spawn(args: &[String], stdin: bool) -> Result<Child, TargetError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                TargetError::NotSupported {
-                    what: format!("`openssl` is not installed: {OPENSSL_PACKAGE}"),
-                }
-            } else {
-                TargetError::Io {
-                    op: "start openssl".into(),
-                    source: e,
-                }
-            }
-        })
+        .map_err(|e| openssl_failed("start openssl", e))
 }
 
 /// Waits for `child` until `deadline`, then kills it (it is ours: we spawned it).
@@ -349,18 +353,7 @@ impl OpensslTarget {
         let version = Command::new("openssl")
             .arg("version")
             .output()
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    TargetError::NotSupported {
-                        what: format!("`openssl` is not installed: {OPENSSL_PACKAGE}"),
-                    }
-                } else {
-                    TargetError::Io {
-                        op: "run openssl version".into(),
-                        source: e,
-                    }
-                }
-            })?;
+            .map_err(|e| openssl_failed("run openssl version", e))?;
         let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
         let pair = HostPair::build()?;
         let pki = TestPki::generate()?;
@@ -429,29 +422,6 @@ impl super::Target for OpensslTarget {
     fn name(&self) -> &str {
         "openssl"
     }
-    fn send_frame(&mut self, _frame: &[u8]) -> Result<(), TargetError> {
-        Err(TargetError::NotSupported {
-            what: "sending frames: the openssl target only serves TLS".into(),
-        })
-    }
-    fn recv_frame(
-        &mut self,
-        _deadline: std::time::Instant,
-    ) -> Result<Option<Vec<u8>>, TargetError> {
-        Err(TargetError::NotSupported {
-            what: "receiving frames: the openssl target only serves TLS".into(),
-        })
-    }
-    fn call(&mut self, call: &super::SocketCall) -> Result<super::CallOutcome, TargetError> {
-        Err(TargetError::NotSupported {
-            what: format!("{call}: the openssl target only serves TLS"),
-        })
-    }
-    fn query(&mut self, query: &super::StateQuery) -> Result<super::StateAnswer, TargetError> {
-        Err(TargetError::NotSupported {
-            what: format!("{query:?}: the openssl target only serves TLS"),
-        })
-    }
     fn services(&self) -> Vec<ServiceImpl> {
         vec![ServiceImpl {
             kind: ServiceKind::Tls,
@@ -476,19 +446,13 @@ impl super::Target for OpensslTarget {
         &self.endpoints
     }
     fn environment(&self) -> Vec<String> {
-        let mut lines = vec![format!(
-            "{}: s_server and s_client over the kernel's TCP ({}); key shares drawn by \
-             OpenSSL, checked from its key logs",
-            self.version,
-            std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "unknown kernel".into())
-        )];
-        lines.extend(crate::sandbox::sysctl::environment_lines(
-            self.pair.sysctls(),
-            self.pair.server().name(),
-            "server",
-        ));
-        lines
+        super::tls::pair_environment(
+            &self.pair,
+            &format!(
+                "{}: s_server and s_client over the kernel's TCP; key shares drawn by OpenSSL, \
+                 checked from its key logs",
+                self.version
+            ),
+        )
     }
 }

@@ -624,29 +624,6 @@ impl super::Target for RustlsTarget {
     fn name(&self) -> &str {
         "rustls"
     }
-    fn send_frame(&mut self, _frame: &[u8]) -> Result<(), TargetError> {
-        Err(TargetError::NotSupported {
-            what: "sending frames: the rustls target only runs TLS exchanges between its own client and server".into(),
-        })
-    }
-    fn recv_frame(
-        &mut self,
-        _deadline: std::time::Instant,
-    ) -> Result<Option<Vec<u8>>, TargetError> {
-        Err(TargetError::NotSupported {
-            what: "receiving frames: the rustls target only runs TLS exchanges".into(),
-        })
-    }
-    fn call(&mut self, call: &super::SocketCall) -> Result<super::CallOutcome, TargetError> {
-        Err(TargetError::NotSupported {
-            what: format!("{call:?}: the rustls target only runs TLS exchanges"),
-        })
-    }
-    fn query(&mut self, query: &super::StateQuery) -> Result<super::StateAnswer, TargetError> {
-        Err(TargetError::NotSupported {
-            what: format!("{query:?}: the rustls target only runs TLS exchanges"),
-        })
-    }
     fn services(&self) -> Vec<ServiceImpl> {
         TlsProvider::ALL
             .into_iter()
@@ -681,17 +658,26 @@ impl super::Target for RustlsTarget {
         &self.endpoints
     }
     fn environment(&self) -> Vec<String> {
-        let mut lines = vec![format!(
-            "rustls 0.23 client and server, known-key X25519, TCP from the kernel ({})",
-            std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "unknown kernel".into())
-        )];
-        lines.extend(crate::sandbox::sysctl::environment_lines(
-            self.pair.sysctls(),
-            self.pair.server().name(),
-            "server",
-        ));
-        lines
+        pair_environment(
+            &self.pair,
+            "rustls 0.23 client and server, known-key X25519, TCP from the kernel",
+        )
     }
+}
+
+/// The environment of a TLS DUT on a [`HostPair`]: `what` with the kernel release whose TCP
+/// carries it, then the sysctls pinned in the server's namespace.
+pub fn pair_environment(pair: &HostPair, what: &str) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{what} ({})",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "unknown kernel".into())
+    )];
+    lines.extend(crate::sandbox::sysctl::environment_lines(
+        pair.sysctls(),
+        pair.server().name(),
+        "server",
+    ));
+    lines
 }
