@@ -75,11 +75,6 @@ impl<'t> Recorder<'t> {
         std::time::Instant::now() + std::time::Duration::from(after)
     }
 
-    /// The target's name.
-    pub fn target_name(&self) -> &str {
-        self.target.name()
-    }
-
     /// Sends a frame and records it.
     pub fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
         let at = self.now();

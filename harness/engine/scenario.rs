@@ -83,7 +83,8 @@ impl PartialEq for dyn Scenario {
     }
 }
 
-/// `value` (a JSON object) with `"kind": kind` added first, for a replay file.
+/// `value` (a JSON object) with `"kind": kind` added (replacing one it had), for a replay
+/// file; anything but an object passes through.
 pub fn with_kind(kind: &str, value: serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(fields) => {

@@ -576,11 +576,6 @@ impl<'t> Session<'t> {
             })
     }
 
-    /// The DUT's name (`linux`, `rustls`, `openssl`).
-    pub fn dut_name(&self) -> &str {
-        self.recorder.target_name()
-    }
-
     /// The service implementations the DUT offers (its service plane).
     pub fn services(&self) -> Vec<crate::dut::service::ServiceImpl> {
         self.recorder.services()

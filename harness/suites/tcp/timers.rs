@@ -13,7 +13,7 @@ use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::profile::Deviation as _;
 use crate::models::tcp_timers::{TimerDeviation, keepalive_schedule, syn_schedule};
 use crate::suites::tcp::basic::{TcpFlow, answer_arp, open};
-use crate::suites::tcp::expect::Presence;
+use crate::suites::tcp::expect::{ExpectTcp, Presence};
 use crate::time::{Duration, Instant};
 use crate::wire::TcpFlags;
 
@@ -177,6 +177,20 @@ fn on_time(
     }
 }
 
+/// Waits for `expected` (up to 2 s past its instant) and requires that it left the stack
+/// on schedule: `at` ms after `start`, judged by [`on_time`] on its kernel timestamp.
+fn expect_on_time(
+    session: &mut Session<'_>,
+    step: &str,
+    expected: &ExpectTcp,
+    start: Instant,
+    at: u64,
+    rtt: Duration,
+) -> Result<(), CheckError> {
+    session.expect(step, Duration::from_millis(at + 2000), expected)?;
+    on_time(step, start, session.last_received(), at, rtt)
+}
+
 /// Requires a call to have failed with ETIMEDOUT.
 fn expect_etimedout(step: &str, outcome: &CallOutcome) -> Result<(), CheckError> {
     match outcome {
@@ -277,8 +291,7 @@ fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
             ack: None,
             ..syn.clone()
         };
-        session.expect(&step, Duration::from_millis(at + 2000), &again)?;
-        on_time(&step, start, session.last_received(), *at, rtt)?;
+        expect_on_time(session, &step, &again, start, *at, rtt)?;
     }
     let outcome = session.call(
         "wait for connect",
@@ -319,8 +332,7 @@ fn keepalive(session: &mut Session<'_>) -> Result<(), CheckError> {
             seq: Some(flow.stack_next().wrapping_sub(1)),
             ..flow.expect("keep-alive probe", TcpFlags::ACK, &[])
         };
-        session.expect(&step, Duration::from_millis(at + 2000), &probe)?;
-        on_time(&step, start, session.last_received(), *at, rtt)?;
+        expect_on_time(session, &step, &probe, start, *at, rtt)?;
     }
     let step = "the connection is dropped";
     if TimerDeviation::profile(session.profile()).has(TimerDeviation::KeepaliveDropSendsReset) {
@@ -416,8 +428,7 @@ fn data_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
         crate::models::tcp_timers::data_retransmit_schedule(&profile, rtt.total_millis(), 3);
     for (k, at) in schedule.iter().enumerate() {
         let step = format!("retransmission {} of the data", k + 1);
-        session.expect(&step, Duration::from_millis(at + 2000), &expected)?;
-        on_time(&step, sent_at, session.last_received(), *at, rtt)?;
+        expect_on_time(session, &step, &expected, sent_at, *at, rtt)?;
     }
     // The peer finally acknowledges: the retransmissions stop.
     flow.send(
@@ -446,8 +457,7 @@ fn user_timeout(session: &mut Session<'_>) -> Result<(), CheckError> {
     );
     for (k, at) in schedule.iter().take_while(|at| **at < abort_at).enumerate() {
         let step = format!("retransmission {} before the user timeout", k + 1);
-        session.expect(&step, Duration::from_millis(at + 2000), &expected)?;
-        on_time(&step, sent_at, session.last_received(), *at, rtt)?;
+        expect_on_time(session, &step, &expected, sent_at, *at, rtt)?;
     }
     let step = "the user timeout aborts the connection";
     let outcome = session.call(
@@ -492,8 +502,7 @@ fn synack_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     };
     for (k, at) in schedule.retransmits_ms.iter().enumerate() {
         let step = format!("retransmission {} of the SYN-ACK", k + 1);
-        session.expect(&step, Duration::from_millis(at + 2000), &again)?;
-        on_time(&step, start, session.last_received(), *at, rtt)?;
+        expect_on_time(session, &step, &again, start, *at, rtt)?;
     }
     // Nothing more is sent, and once the attempt is given up a late ACK meets the listener,
     // which answers it with <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.2).
@@ -554,8 +563,7 @@ fn zero_window(session: &mut Session<'_>) -> Result<(), CheckError> {
                 ..flow.expect("zero-window probe", TcpFlags::ACK, &data[..1])
             }
         };
-        session.expect(&step, Duration::from_millis(at + 2000), &probe)?;
-        on_time(&step, start, session.last_received(), *at, rtt)?;
+        expect_on_time(session, &step, &probe, start, *at, rtt)?;
     }
     // The peer opens its window: the data goes out at once.
     flow.send(
