@@ -239,6 +239,18 @@ fn unsupported(step: &str, what: &str) -> CheckError {
 }
 
 impl<'a, 't> NatRun<'a, 't> {
+    /// What the model's NAT sends out for `packet`, which the check sent before (the
+    /// packet an ICMP error from the outside quotes).
+    fn translated(&mut self, packet: &Ipv4Packet) -> Result<Ipv4Packet, CheckError> {
+        self.model
+            .outbound(packet)
+            .map_err(|e| CheckError::WrongAnswer {
+                step: "model".into(),
+                expected: "a translation".into(),
+                observed: e.to_string(),
+            })
+    }
+
     /// Reads the ports, names the hosts and turns masquerade on out of port 1.
     fn start(s: &'a mut Session<'t>) -> Result<NatRun<'a, 't>, CheckError> {
         let step = "the router's ports";
@@ -815,14 +827,7 @@ fn icmp_error_translated(s: &mut Session<'_>) -> Result<(), CheckError> {
     // UDP to a closed port: port unreachable from the server, quoting 8 bytes of UDP.
     let p = run.udp(A, 40000, S, 9);
     run.outbound("A:40000 > S:9", A, S, &p, &ICMP_ERROR)?;
-    let left = run
-        .model
-        .outbound(&p)
-        .map_err(|e| CheckError::WrongAnswer {
-            step: "model".into(),
-            expected: "a translation".into(),
-            observed: e.to_string(),
-        })?;
+    let left = run.translated(&p)?;
     let err = icmp_error(&mut run, S, 3, 3, &left, Some(28));
     run.inbound("S > nat: port unreachable for nat:40000 > S:9", S, A, &err)?;
     // The same quoting the whole datagram.
@@ -836,14 +841,7 @@ fn icmp_error_translated(s: &mut Session<'_>) -> Result<(), CheckError> {
     // TCP: time exceeded from a router on the way, quoting the whole TCP header.
     let syn = run.syn(A, 40001, S, 80);
     run.outbound("A:40001 > S:80 SYN", A, S, &syn, &TCP_ICMP)?;
-    let left = run
-        .model
-        .outbound(&syn)
-        .map_err(|e| CheckError::WrongAnswer {
-            step: "model".into(),
-            expected: "a translation".into(),
-            observed: e.to_string(),
-        })?;
+    let left = run.translated(&syn)?;
     let err = icmp_error(&mut run, T, 11, 0, &left, None);
     run.inbound("T > nat: time exceeded for the SYN", T, A, &err)?;
     // TCP: host unreachable from the server, 8 bytes of TCP quoted.
@@ -852,14 +850,7 @@ fn icmp_error_translated(s: &mut Session<'_>) -> Result<(), CheckError> {
     // Echo: time exceeded from the router on the way.
     let echo = run.echo(A, 0x1234, S);
     run.outbound("A echo id 4660 > S", A, S, &echo, &ICMP_ERROR)?;
-    let left = run
-        .model
-        .outbound(&echo)
-        .map_err(|e| CheckError::WrongAnswer {
-            step: "model".into(),
-            expected: "a translation".into(),
-            observed: e.to_string(),
-        })?;
+    let left = run.translated(&echo)?;
     let err = icmp_error(&mut run, T, 11, 0, &left, None);
     run.inbound("T > nat: time exceeded for the echo request", T, A, &err)?;
     Ok(())
