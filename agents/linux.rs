@@ -12,7 +12,7 @@
 
 use netconform::dut::agent::{AgentEnv, AgentInfo, AgentStack, serve_stdio};
 use netconform::dut::linux::KernelStack;
-use netconform::dut::{CallOutcome, Control, SocketCall, StateAnswer, StateQuery, TargetError};
+use netconform::dut::{CallOutcome, Control, DutError, SocketCall, StateAnswer, StateQuery};
 
 /// The kernel of the namespace the agent runs in.
 struct LinuxAgent {
@@ -29,15 +29,15 @@ impl AgentStack for LinuxAgent {
         }
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         self.kernel.call(call)
     }
 
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         self.kernel.query(query)
     }
 
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
         self.kernel.control(control)
     }
 }

@@ -15,8 +15,8 @@
 
 use std::fmt;
 
-use crate::dut::linux::LinuxTarget;
-use crate::dut::{Target, TargetError};
+use crate::dut::linux::LinuxHost;
+use crate::dut::{Dut, DutError};
 use crate::engine::Session;
 use crate::engine::session::Ipv4Pair;
 use crate::sandbox::LabConfig;
@@ -79,7 +79,7 @@ impl fmt::Display for BenchReport {
 pub enum BenchError {
     /// The target failed.
     #[error(transparent)]
-    Target(#[from] TargetError),
+    Dut(#[from] DutError),
     /// The kernel did not answer an ARP request.
     #[error("the kernel did not answer ARP request {0} within a second")]
     NoReply(usize),
@@ -94,7 +94,7 @@ fn is_arp_reply(bytes: &[u8]) -> bool {
     bytes.len() >= 22 && bytes[12..14] == [0x08, 0x06] && bytes[20..22] == [0, 2]
 }
 
-fn floor_round(target: &mut dyn Target, bytes: &[u8], n: usize) -> Result<f64, BenchError> {
+fn floor_round(target: &mut dyn Dut, bytes: &[u8], n: usize) -> Result<f64, BenchError> {
     let started = std::time::Instant::now();
     target.send_frame(bytes)?;
     let deadline = started + std::time::Duration::from_secs(1);
@@ -107,7 +107,7 @@ fn floor_round(target: &mut dyn Target, bytes: &[u8], n: usize) -> Result<f64, B
     }
 }
 
-fn harness_round(target: &mut dyn Target, n: usize) -> Result<f64, BenchError> {
+fn harness_round(target: &mut dyn Dut, n: usize) -> Result<f64, BenchError> {
     let started = std::time::Instant::now();
     let mut session = Session::new(target);
     let e = session
@@ -155,11 +155,11 @@ fn mean(v: &[f64]) -> f64 {
 pub fn run(iterations: usize) -> Result<BenchReport, BenchError> {
     let iterations = iterations.max(10);
     let setup_started = std::time::Instant::now();
-    let probe = LinuxTarget::new(LabConfig::default())?;
+    let probe = LinuxHost::new(LabConfig::default())?;
     drop(probe);
     let lab_setup_ms = setup_started.elapsed().as_secs_f64() * 1e3;
 
-    let mut target = LinuxTarget::new(LabConfig::default())?;
+    let mut target = LinuxHost::new(LabConfig::default())?;
     let pair = Session::new(&mut target)
         .ipv4()
         .map_err(|err| BenchError::Check(err.to_string()))?;
@@ -248,10 +248,10 @@ pub fn tcp_matrix(workers: usize, profile: bool) -> Result<MatrixBench, BenchErr
     cells.extend(matrix(ProfileName::Linux, true));
     let setup_us = std::sync::atomic::AtomicU64::new(0);
     let labs = std::sync::atomic::AtomicU64::new(0);
-    let factory = |ipv6: bool| -> Result<Box<dyn Target>, TargetError> {
+    let factory = |ipv6: bool| -> Result<Box<dyn Dut>, DutError> {
         let needs = crate::engine::Needs::scenario(ipv6);
         let t0 = std::time::Instant::now();
-        let target = LinuxTarget::new(crate::dut::linux::lab_config_for(&needs))?;
+        let target = LinuxHost::new(crate::dut::linux::lab_config_for(&needs))?;
         setup_us.fetch_add(
             t0.elapsed().as_micros() as u64,
             std::sync::atomic::Ordering::Relaxed,
@@ -422,14 +422,14 @@ pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
     use crate::suites::route::table::{
         accepted_routes, edge_destinations, verify, verify_parallel,
     };
-    let mut lab = RouterLab::build(RouterConfig::dual_stack(3)).map_err(TargetError::from)?;
+    let mut lab = RouterLab::build(RouterConfig::dual_stack(3)).map_err(DutError::from)?;
     let mut model = lab.model(RouteProfile::linux());
     let table = accepted_routes(&mut model, &bench_routes(&lab, routes));
     let started = std::time::Instant::now();
     let outcomes = lab
         .router_rtnl()
         .install_routes(&table)
-        .map_err(TargetError::from)?;
+        .map_err(DutError::from)?;
     let install_ms = started.elapsed().as_secs_f64() * 1e3;
     if let Some((r, e)) = table
         .iter()
@@ -455,7 +455,7 @@ pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
     let mut sockets = (0..threads)
         .map(|_| lab.open_router_rtnl())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(TargetError::from)?;
+        .map_err(DutError::from)?;
     let (mut bare_parallel, mut verified_parallel) = (0f64, 0f64);
     for _ in 0..3 {
         let part = n.div_ceil(threads);
@@ -473,7 +473,7 @@ pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
         for r in bare {
             match r {
                 Ok(r) => {
-                    r.map_err(TargetError::from)?;
+                    r.map_err(DutError::from)?;
                 }
                 Err(_) => return Err(BenchError::Check("a lookup thread panicked".into())),
             }
@@ -481,7 +481,7 @@ pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
         bare_parallel = bare_parallel.max(n as f64 / t.elapsed().as_secs_f64());
         let t = std::time::Instant::now();
         match verify_parallel(&mut sockets, &model, &queries, PIPELINE_WINDOW)
-            .map_err(TargetError::from)?
+            .map_err(DutError::from)?
         {
             Ok(_) => {}
             Err(m) => return Err(BenchError::Check(m.to_string())),
@@ -491,9 +491,8 @@ pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
             let t = std::time::Instant::now();
             let mut k = 0usize;
             for &(d, s) in queries.iter().filter(|q| q.0.is_ipv6() == v6) {
-                let _ = std::hint::black_box(
-                    lab.router_rtnl().lookup(d, s).map_err(TargetError::from)?,
-                );
+                let _ =
+                    std::hint::black_box(lab.router_rtnl().lookup(d, s).map_err(DutError::from)?);
                 k += 1;
             }
             let rate = k as f64 / t.elapsed().as_secs_f64();
@@ -505,20 +504,19 @@ pub fn routes(routes: usize, lookups: usize) -> Result<RouteBench, BenchError> {
         }
         let t = std::time::Instant::now();
         for &(d, s) in &queries {
-            let _ =
-                std::hint::black_box(lab.router_rtnl().lookup(d, s).map_err(TargetError::from)?);
+            let _ = std::hint::black_box(lab.router_rtnl().lookup(d, s).map_err(DutError::from)?);
         }
         single = single.max(n as f64 / t.elapsed().as_secs_f64());
         let t = std::time::Instant::now();
         std::hint::black_box(
             lab.router_rtnl()
                 .lookup_many(&queries, PIPELINE_WINDOW)
-                .map_err(TargetError::from)?,
+                .map_err(DutError::from)?,
         );
         piped = piped.max(n as f64 / t.elapsed().as_secs_f64());
         let t = std::time::Instant::now();
         match verify(lab.router_rtnl(), &model, &queries, PIPELINE_WINDOW)
-            .map_err(TargetError::from)?
+            .map_err(DutError::from)?
         {
             Ok(_) => {}
             Err(m) => return Err(BenchError::Check(m.to_string())),

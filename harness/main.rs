@@ -483,7 +483,7 @@ fn replay(file: &std::path::Path, kind: DutKind, profile: Option<ProfileName>) -
             println!("INCONCLUSIVE: {reason}");
             Ok(ExitCode::from(2))
         }
-        Err(netconform::engine::CheckError::Target { step, source }) => {
+        Err(netconform::engine::CheckError::Dut { step, source }) => {
             Err(anyhow::anyhow!("{step}: {source}"))
         }
         Err(e) => {

@@ -18,7 +18,7 @@ use common::{cases, regressions};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-use netconform::dut::linux::{LinuxTarget, lab_config_for};
+use netconform::dut::linux::{LinuxHost, lab_config_for};
 use netconform::engine::{Scenario, Session};
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
 use netconform::suites::arp::scenario::{
@@ -100,7 +100,7 @@ fn scenario() -> impl Strategy<Value = ArpScenario> {
 /// Runs one scenario on a fresh stack; a new reachable time drawn mid-run repeats it once.
 fn run(s: &ArpScenario) -> Result<ScenarioOutcome, String> {
     for _ in 0..2 {
-        let mut target = LinuxTarget::new(lab_config_for(&netconform::engine::Needs::IPV4))
+        let mut target = LinuxHost::new(lab_config_for(&netconform::engine::Needs::IPV4))
             .map_err(|e| format!("lab: {e}"))?;
         let mut session = Session::new(&mut target);
         let result = run_arp_scenario(&mut session, s, &ArpProfile::linux());

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use proptest::prelude::*;
 
 use netconform::dut::{
-    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+    CallOutcome, Control, Dut, DutError, Endpoints, SocketCall, StateAnswer, StateQuery,
 };
 use netconform::engine::{CheckError, Session};
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
@@ -31,12 +31,12 @@ struct Scripted {
     tables: VecDeque<Vec<NeighbourEntry>>,
 }
 
-impl Target for Scripted {
+impl Dut for Scripted {
     fn name(&self) -> &str {
         "scripted"
     }
 
-    fn send_frame(&mut self, _frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, _frame: &[u8]) -> Result<(), DutError> {
         for _ in 0..2 {
             if let Some(a) = self.answers.pop_front() {
                 self.queue.push_back(a);
@@ -45,22 +45,19 @@ impl Target for Scripted {
         Ok(())
     }
 
-    fn recv_frame(
-        &mut self,
-        _deadline: std::time::Instant,
-    ) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, _deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         Ok(self.queue.pop_front())
     }
 
-    fn call(&mut self, _call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    fn call(&mut self, _call: &SocketCall) -> Result<CallOutcome, DutError> {
         Ok(CallOutcome::Ok)
     }
 
-    fn control(&mut self, _control: &Control) -> Result<(), TargetError> {
+    fn control(&mut self, _control: &Control) -> Result<(), DutError> {
         Ok(())
     }
 
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         Ok(match query {
             StateQuery::NeighbourParams => StateAnswer::NeighbourParams(NeighbourParams {
                 ifindex: 2,

@@ -5,8 +5,8 @@
 #[macro_use]
 mod common;
 
-use netconform::dut::linux::{LinuxTarget, lab_config_for};
-use netconform::dut::{Target, TargetError};
+use netconform::dut::linux::{LinuxHost, lab_config_for};
+use netconform::dut::{Dut, DutError};
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckReport, CheckSpec, Needs, Session, Verdict};
 use netconform::models::arp::{ArpAccept, ArpIgnore, ArpPolicy, ArpProfile};
@@ -21,8 +21,8 @@ fn run_check(id: &str, profile: ProfileName) -> CheckReport {
         .iter()
         .find(|c| c.id == id)
         .unwrap_or_else(|| panic!("no check {id}"));
-    let factory = |spec: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
-        Ok(Box::new(LinuxTarget::new(lab_config_for(&spec.needs))?))
+    let factory = |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(LinuxHost::new(lab_config_for(&spec.needs))?))
     };
     run_one(spec, &factory, profile)
 }
@@ -146,7 +146,7 @@ fn peer(octet: u8) -> PeerSpec {
 }
 
 fn run_scenario(scenario: &ArpScenario) -> Result<ScenarioOutcome, String> {
-    let mut target = LinuxTarget::new(lab_config_for(&Needs::IPV4)).map_err(|e| e.to_string())?;
+    let mut target = LinuxHost::new(lab_config_for(&Needs::IPV4)).map_err(|e| e.to_string())?;
     let mut session = Session::new(&mut target);
     let result = run_arp_scenario(&mut session, scenario, &ArpProfile::linux());
     let names = session.host_names().clone();

@@ -5,9 +5,9 @@
 #[macro_use]
 mod common;
 
-use netconform::dut::linux::LinuxTarget;
+use netconform::dut::linux::LinuxHost;
 use netconform::dut::{
-    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+    CallOutcome, Control, Dut, DutError, Endpoints, SocketCall, StateAnswer, StateQuery,
 };
 use netconform::engine::{CheckError, Session};
 use netconform::sandbox::LabConfig;
@@ -17,23 +17,23 @@ use netconform::time::Duration;
 /// `drop_sent` frames the harness sends never leave it) or the stack's answers lost on the
 /// way out (`drop_received`).
 struct Lossy {
-    inner: LinuxTarget,
+    inner: LinuxHost,
     drop_sent: usize,
     drop_received: usize,
 }
 
-impl Target for Lossy {
+impl Dut for Lossy {
     fn name(&self) -> &str {
         "lossy linux"
     }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         if self.drop_sent > 0 {
             self.drop_sent -= 1;
             return Ok(());
         }
         self.inner.send_frame(frame)
     }
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         loop {
             let frame = self.inner.recv_frame(deadline)?;
             if frame.is_some() && self.drop_received > 0 {
@@ -43,13 +43,13 @@ impl Target for Lossy {
             return Ok(frame);
         }
     }
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         self.inner.call(call)
     }
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         self.inner.query(query)
     }
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
         self.inner.control(control)
     }
     fn endpoints(&self) -> &Endpoints {
@@ -67,7 +67,7 @@ fn lossy(drop_sent: usize, drop_received: usize) -> Lossy {
         ..LabConfig::default()
     };
     Lossy {
-        inner: LinuxTarget::new(config).expect("lab"),
+        inner: LinuxHost::new(config).expect("lab"),
         drop_sent,
         drop_received,
     }

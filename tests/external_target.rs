@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use netconform::dut::external::{ConfigError, ExternalConfig, ExternalTarget, TAP_STACK_MAC};
-use netconform::dut::linux::{LinuxTarget, lab_config_for};
-use netconform::dut::{CallOutcome, Family, SocketCall, SocketId, Target, TargetError};
+use netconform::dut::external::{ConfigError, ExternalConfig, ExternalStack, TAP_STACK_MAC};
+use netconform::dut::linux::{LinuxHost, lab_config_for};
+use netconform::dut::{CallOutcome, Dut, DutError, Family, SocketCall, SocketId};
 use netconform::engine::runner::{RunSummary, run_checks};
 use netconform::engine::{CheckSpec, Needs, Verdict};
 use netconform::suites::catalogue;
@@ -86,8 +86,8 @@ struct Built {
 }
 
 impl Built {
-    fn make(&self, config: &ExternalConfig, needs: &Needs) -> Result<Box<dyn Target>, TargetError> {
-        let target = ExternalTarget::new(config, needs)?;
+    fn make(&self, config: &ExternalConfig, needs: &Needs) -> Result<Box<dyn Dut>, DutError> {
+        let target = ExternalStack::new(config, needs)?;
         let lab = target.lab();
         let mut ns = self.namespaces.lock().unwrap();
         ns.extend(lab.harness().path().map(Path::to_path_buf));
@@ -142,8 +142,8 @@ fn run(
 /// Nobody watches the progress of these runs.
 fn quiet(_: &netconform::engine::CheckReport) {}
 
-fn linux_factory(spec: &CheckSpec) -> Result<Box<dyn Target>, TargetError> {
-    Ok(Box::new(LinuxTarget::new(lab_config_for(&spec.needs))?))
+fn linux_factory(spec: &CheckSpec) -> Result<Box<dyn Dut>, DutError> {
+    Ok(Box::new(LinuxHost::new(lab_config_for(&spec.needs))?))
 }
 
 fn verdict_line(v: &Verdict) -> String {
@@ -420,7 +420,7 @@ fn after_a_crash_requests_fail_fast() {
     let close = SocketCall::Close { sock: SocketId(1) };
     let first = target.call(&close).unwrap_err();
     assert!(
-        matches!(&first, TargetError::Gone { what } if what.contains("during call close(s1)")),
+        matches!(&first, DutError::Gone { what } if what.contains("during call close(s1)")),
         "{first}"
     );
     let started = Instant::now();
@@ -444,7 +444,7 @@ fn after_a_crash_requests_fail_fast() {
 fn a_missing_agent_program_is_explained() {
     require_netns!();
     let config = config("missing", &["./no-such-agent"], "");
-    let err = ExternalTarget::new(&config, &Needs::IPV4).unwrap_err();
+    let err = ExternalStack::new(&config, &Needs::IPV4).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("start the agent") && msg.contains("no-such-agent"),
@@ -494,7 +494,7 @@ fn a_user_space_stack_is_told_its_addresses_and_the_kernel_keeps_out() {
         .call(&SocketCall::Close { sock: SocketId(1) })
         .unwrap_err();
     assert!(
-        matches!(&err, TargetError::NotSupported { what } if what == "call: this agent drives no stack yet"),
+        matches!(&err, DutError::NotSupported { what } if what == "call: this agent drives no stack yet"),
         "{err}"
     );
     // No address in the kernel: an ARP request for the stack's address goes unanswered.
@@ -568,7 +568,7 @@ fn a_user_space_stack_on_a_tap_answers_arp_and_ping() {
     let err = target
         .call(&SocketCall::Close { sock: SocketId(1) })
         .unwrap_err();
-    assert!(matches!(err, TargetError::NotSupported { .. }), "{err}");
+    assert!(matches!(err, DutError::NotSupported { .. }), "{err}");
 
     // The kernel keeps quiet on the bridge, the tap and the veth end (no address, IPv6
     // off, STP off): nothing comes out unasked.
@@ -660,7 +660,7 @@ fn a_stack_that_never_opens_its_tap_is_explained() {
         false,
     )
     .unwrap();
-    let err = ExternalTarget::new(&config, &Needs::IPV4).unwrap_err();
+    let err = ExternalStack::new(&config, &Needs::IPV4).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("nothing opened the tap ncf") && msg.contains("IFF_TAP|IFF_NO_PI"),

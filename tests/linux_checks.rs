@@ -2,8 +2,8 @@
 //! namespaces: every check must pass, its normalised trace is locked by a snapshot, and a
 //! stack configured to differ (a smaller MTU) must make the check fail with the exact field.
 
-use netconform::dut::linux::LinuxTarget;
-use netconform::dut::{Target, TargetError};
+use netconform::dut::linux::LinuxHost;
+use netconform::dut::{Dut, DutError};
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckReport, CheckSpec, Verdict};
 use netconform::sandbox::LabConfig;
@@ -17,8 +17,8 @@ fn run(id: &str, mtu: u32) -> CheckReport {
         mtu,
         ..netconform::dut::linux::lab_config_for(&spec.needs)
     };
-    let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
-        Ok(Box::new(LinuxTarget::new(config.clone())?))
+    let factory = move |_: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(LinuxHost::new(config.clone())?))
     };
     run_one(&spec, &factory, ProfileName::Linux)
 }

@@ -8,22 +8,22 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::*;
-use netconform::dut::linux::LinuxTarget;
+use netconform::dut::linux::LinuxHost;
 use netconform::dut::{
-    CallOutcome, Family, SocketCall, SocketId, SocketOption, StateAnswer, StateQuery, Target,
-    TargetError, TcpState,
+    CallOutcome, Dut, DutError, Family, SocketCall, SocketId, SocketOption, StateAnswer,
+    StateQuery, TcpState,
 };
 use netconform::sandbox::{LabConfig, RouteFailure};
 
-fn v4_target() -> LinuxTarget {
-    LinuxTarget::new(LabConfig {
+fn v4_target() -> LinuxHost {
+    LinuxHost::new(LabConfig {
         ipv6: None,
         ..LabConfig::default()
     })
     .unwrap()
 }
 
-fn sockets(t: &mut LinuxTarget) -> Vec<netconform::dut::TcpSocketState> {
+fn sockets(t: &mut LinuxHost) -> Vec<netconform::dut::TcpSocketState> {
     match t.query(&StateQuery::TcpSockets).unwrap() {
         StateAnswer::TcpSockets(v) => v,
         other => panic!("{other:?}"),
@@ -33,7 +33,7 @@ fn sockets(t: &mut LinuxTarget) -> Vec<netconform::dut::TcpSocketState> {
 #[test]
 fn endpoints_describe_the_lab() {
     require_netns!();
-    let t = LinuxTarget::new(LabConfig::default()).unwrap();
+    let t = LinuxHost::new(LabConfig::default()).unwrap();
     let e = t.endpoints();
     assert_eq!(t.name(), "linux");
     assert_eq!(e.stack_ipv4, Some((Ipv4Addr::new(10, 77, 0, 2), 24)));
@@ -117,7 +117,7 @@ fn every_socket_option_is_applied_and_read_back() {
     let err = t
         .call(&SocketCall::Close { sock: SocketId(99) })
         .unwrap_err();
-    assert!(matches!(err, TargetError::UnknownSocket(SocketId(99))));
+    assert!(matches!(err, DutError::UnknownSocket(SocketId(99))));
     assert_eq!(
         t.call(&SocketCall::Close { sock: s }).unwrap(),
         CallOutcome::Ok
@@ -127,7 +127,7 @@ fn every_socket_option_is_applied_and_read_back() {
 #[test]
 fn listen_shows_in_sock_diag_and_tcp_info() {
     require_netns!();
-    let mut t = LinuxTarget::new(LabConfig::default()).unwrap();
+    let mut t = LinuxHost::new(LabConfig::default()).unwrap();
     let l4 = SocketId(1);
     let l6 = SocketId(2);
     let call = |sock, family, port| SocketCall::Listen {
@@ -191,7 +191,7 @@ fn listen_shows_in_sock_diag_and_tcp_info() {
 #[test]
 fn connect_sends_a_syn_and_shows_syn_sent() {
     require_netns!();
-    let mut t = LinuxTarget::new(LabConfig {
+    let mut t = LinuxHost::new(LabConfig {
         ipv6: None,
         static_neighbours: true,
         ..LabConfig::default()
@@ -338,7 +338,7 @@ fn target_is_removed_on_drop() {
     let dropped = t1.elapsed();
     assert!(paths.iter().all(|p| !p.exists()));
     assert!(host_ncf_links().is_empty());
-    eprintln!("FIGURE LinuxTarget new {built:?}, drop {dropped:?}");
+    eprintln!("FIGURE LinuxHost new {built:?}, drop {dropped:?}");
 }
 
 /// The harness's side of one IPv4 TCP connection, frame by frame.
@@ -373,7 +373,7 @@ impl Peer {
         out
     }
 
-    fn next(&self, t: &mut LinuxTarget, within: Duration) -> Option<Seg> {
+    fn next(&self, t: &mut LinuxHost, within: Duration) -> Option<Seg> {
         let deadline = Instant::now() + within;
         while let Some(f) = t.recv_frame(deadline).unwrap() {
             let Ok(p) = etherparse::SlicedPacket::from_ethernet(&f) else {
@@ -398,7 +398,7 @@ impl Peer {
     }
 }
 
-fn state_of(t: &mut LinuxTarget, peer_port: u16) -> Option<(TcpState, Option<SocketId>)> {
+fn state_of(t: &mut LinuxHost, peer_port: u16) -> Option<(TcpState, Option<SocketId>)> {
     sockets(t)
         .into_iter()
         .find(|s| s.remote.port() == peer_port)
@@ -408,7 +408,7 @@ fn state_of(t: &mut LinuxTarget, peer_port: u16) -> Option<(TcpState, Option<Soc
 #[test]
 fn passive_open_data_and_active_close_down_to_time_wait() {
     require_netns!();
-    let mut t = LinuxTarget::new(LabConfig {
+    let mut t = LinuxHost::new(LabConfig {
         ipv6: None,
         static_neighbours: true,
         ..LabConfig::default()

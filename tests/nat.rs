@@ -9,8 +9,8 @@
 mod common;
 
 use common::{Faithful, Spoil, assert_pass, failure, run_on_router, spec};
-use netconform::dut::linux::LinuxTarget;
-use netconform::dut::{Control, StateAnswer, Target, TargetError};
+use netconform::dut::linux::LinuxHost;
+use netconform::dut::{Control, Dut, DutError, StateAnswer};
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckReport, CheckSpec, Verdict};
 use netconform::sandbox::nat as nat_sandbox;
@@ -190,8 +190,8 @@ fn the_rfc_profile_sees_the_endpoint_dependent_mapping() {
 fn a_host_target_is_unsupported_for_nat_checks() {
     require_netns!();
     let spec = spec("nat.reply-translated");
-    let factory = |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
-        Ok(Box::new(LinuxTarget::new(LabConfig::default())?))
+    let factory = |_: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(LinuxHost::new(LabConfig::default())?))
     };
     let report = run_one(&spec, &factory, ProfileName::Linux);
     assert!(

@@ -11,7 +11,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use netconform::dut::Target;
+use netconform::dut::Dut;
 use netconform::dut::router::LinuxRouter;
 use netconform::sandbox::RouterConfig;
 use netconform::wire::{

@@ -648,37 +648,37 @@ fn the_fixed_table_check_fails_on_a_stack_without_prohibit_routes() {
 }
 
 /// A Linux stack that drops every `prohibit` route it is asked to add (and says ok).
-struct NoProhibit(netconform::dut::linux::LinuxTarget);
+struct NoProhibit(netconform::dut::linux::LinuxHost);
 
-impl netconform::dut::Target for NoProhibit {
+impl netconform::dut::Dut for NoProhibit {
     fn name(&self) -> &str {
         "linux-without-prohibit"
     }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::dut::TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::dut::DutError> {
         self.0.send_frame(frame)
     }
     fn recv_frame(
         &mut self,
         deadline: std::time::Instant,
-    ) -> Result<Option<Vec<u8>>, netconform::dut::TargetError> {
+    ) -> Result<Option<Vec<u8>>, netconform::dut::DutError> {
         self.0.recv_frame(deadline)
     }
     fn call(
         &mut self,
         call: &netconform::dut::SocketCall,
-    ) -> Result<netconform::dut::CallOutcome, netconform::dut::TargetError> {
+    ) -> Result<netconform::dut::CallOutcome, netconform::dut::DutError> {
         self.0.call(call)
     }
     fn query(
         &mut self,
         query: &netconform::dut::StateQuery,
-    ) -> Result<netconform::dut::StateAnswer, netconform::dut::TargetError> {
+    ) -> Result<netconform::dut::StateAnswer, netconform::dut::DutError> {
         self.0.query(query)
     }
     fn control(
         &mut self,
         control: &netconform::dut::Control,
-    ) -> Result<(), netconform::dut::TargetError> {
+    ) -> Result<(), netconform::dut::DutError> {
         match control {
             netconform::dut::Control::AddRoute(Route {
                 kind: RouteKind::Prohibit,
@@ -693,15 +693,15 @@ impl netconform::dut::Target for NoProhibit {
 }
 
 fn run_check(without_prohibit: bool) -> netconform::engine::CheckReport {
-    use netconform::dut::linux::{LinuxTarget, lab_config_for};
-    use netconform::dut::{Target, TargetError};
+    use netconform::dut::linux::{LinuxHost, lab_config_for};
+    use netconform::dut::{Dut, DutError};
     use netconform::engine::CheckSpec;
     let spec = netconform::suites::catalogue()
         .into_iter()
         .find(|c| c.id == "route.lookup.fixed-table")
         .expect("the route check is in the catalogue");
-    let factory = move |spec: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
-        let t = LinuxTarget::new(lab_config_for(&spec.needs))?;
+    let factory = move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        let t = LinuxHost::new(lab_config_for(&spec.needs))?;
         Ok(if without_prohibit {
             Box::new(NoProhibit(t))
         } else {

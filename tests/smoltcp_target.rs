@@ -9,18 +9,16 @@
 #[macro_use]
 mod common;
 
-use netconform::dut::smoltcp::{SmoltcpTarget, smoltcp_config_for};
-use netconform::dut::{CallOutcome, SocketCall, Target, TargetError};
+use netconform::dut::smoltcp::{SmoltcpHost, smoltcp_config_for};
+use netconform::dut::{CallOutcome, Dut, DutError, SocketCall};
 use netconform::engine::runner::{run_checks, run_one};
 use netconform::engine::{CheckReport, CheckSpec, Verdict};
 use netconform::suites::tcp::scenario::ProfileName;
 
 use common::spec;
 
-fn smoltcp(spec: &CheckSpec) -> Result<Box<dyn Target>, TargetError> {
-    Ok(Box::new(SmoltcpTarget::new(smoltcp_config_for(
-        &spec.needs,
-    ))?))
+fn smoltcp(spec: &CheckSpec) -> Result<Box<dyn Dut>, DutError> {
+    Ok(Box::new(SmoltcpHost::new(smoltcp_config_for(&spec.needs))?))
 }
 
 fn run(id: &str) -> CheckReport {
@@ -64,8 +62,8 @@ fn tcp_summary() -> netconform::engine::RunSummary {
 }
 
 /// A fresh smoltcp host whose peer is pre-resolved (what a TCP scenario gets).
-fn host() -> SmoltcpTarget {
-    SmoltcpTarget::new(smoltcp_config_for(&netconform::engine::Needs::scenario(
+fn host() -> SmoltcpHost {
+    SmoltcpHost::new(smoltcp_config_for(&netconform::engine::Needs::scenario(
         false,
     )))
     .unwrap()
@@ -302,8 +300,8 @@ fn virtual_clock_trace() {
 /// them, then a check still runs on the same target and passes.
 #[test]
 fn garbage_frames_never_panic_the_harness() {
-    let factory = |spec: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
-        let mut target = SmoltcpTarget::new(smoltcp_config_for(&spec.needs))?;
+    let factory = |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        let mut target = SmoltcpHost::new(smoltcp_config_for(&spec.needs))?;
         let e = target.endpoints().clone();
         // xorshift64: deterministic bytes, the same on every run.
         let mut state: u64 = 0x5eed_5eed_5eed_5eed;
@@ -333,7 +331,7 @@ fn garbage_frames_never_panic_the_harness() {
         }
         for f in &frames {
             match target.send_frame(f) {
-                Ok(()) | Err(TargetError::Gone { .. }) => {}
+                Ok(()) | Err(DutError::Gone { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -349,7 +347,7 @@ fn garbage_frames_never_panic_the_harness() {
     common::assert_pass(&report);
 }
 
-/// A panic inside smoltcp becomes `TargetError::Gone`, and the target stays dead.
+/// A panic inside smoltcp becomes `DutError::Gone`, and the target stays dead.
 #[cfg(debug_assertions)]
 #[test]
 fn a_smoltcp_panic_is_gone_and_stays_gone() {
@@ -375,7 +373,7 @@ fn a_smoltcp_panic_is_gone_and_stays_gone() {
     }
     let again = target.call(&SocketCall::Close { sock: SocketId(1) });
     assert!(
-        matches!(&again, Err(TargetError::Gone { what }) if what.starts_with("smoltcp panicked")),
+        matches!(&again, Err(DutError::Gone { what }) if what.starts_with("smoltcp panicked")),
         "{again:?}"
     );
 }

@@ -16,10 +16,10 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 
 use netconform::dut::bridge::{LinuxBridge, bridge_config_for};
-use netconform::dut::linux::LinuxTarget;
+use netconform::dut::linux::LinuxHost;
 use netconform::dut::{
-    CallOutcome, Control, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery,
-    Target, TargetError,
+    CallOutcome, Control, Dut, DutError, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer,
+    StateQuery,
 };
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckReport, CheckSpec, Session, Verdict};
@@ -40,7 +40,7 @@ fn run_on_bridge(id: &str, ageing_cs: Option<u32>, profile: ProfileName) -> Chec
     if let Some(cs) = ageing_cs {
         config.ageing_centiseconds = cs;
     }
-    let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+    let factory = move |_: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
         Ok(Box::new(LinuxBridge::new(config.clone())?))
     };
     run_one(&spec, &factory, profile)
@@ -224,7 +224,7 @@ fn fdb_over_netlink_agrees_with_iproute2() {
     // A host query is not something a bridge answers.
     assert!(matches!(
         bridge.query(&StateQuery::Neighbours),
-        Err(TargetError::NotSupported { .. })
+        Err(DutError::NotSupported { .. })
     ));
 }
 
@@ -337,8 +337,8 @@ fn the_standard_profile_sees_the_linux_deviations() {
 fn a_host_target_is_unsupported_for_switch_checks() {
     require_netns!();
     let spec = spec("switch.learning.known-unicast");
-    let factory = |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
-        Ok(Box::new(LinuxTarget::new(LabConfig {
+    let factory = |_: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(LinuxHost::new(LabConfig {
             ipv6: None,
             ..LabConfig::default()
         })?))
@@ -521,22 +521,22 @@ impl ModelSwitch {
     }
 }
 
-impl Target for ModelSwitch {
+impl Dut for ModelSwitch {
     fn name(&self) -> &str {
         "model-switch"
     }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         self.send_frame_on(0, frame)
     }
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         Ok(self.recv_frame_any(deadline)?.map(|(_, f)| f))
     }
-    fn call(&mut self, _: &SocketCall) -> Result<CallOutcome, TargetError> {
-        Err(TargetError::NotSupported {
+    fn call(&mut self, _: &SocketCall) -> Result<CallOutcome, DutError> {
+        Err(DutError::NotSupported {
             what: "calls".into(),
         })
     }
-    fn query(&mut self, _: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, _: &StateQuery) -> Result<StateAnswer, DutError> {
         if self.fault == Fault::WrongAnswer {
             return Ok(StateAnswer::TcpSockets(Vec::new()));
         }
@@ -561,7 +561,7 @@ impl Target for ModelSwitch {
     fn ports(&self) -> usize {
         self.ports
     }
-    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
         let mac = |o: usize| MacAddr(frame[o..o + 6].try_into().unwrap());
         let header = FrameHeader {
             dst: mac(0),
@@ -571,7 +571,7 @@ impl Target for ModelSwitch {
         let mut egress = self
             .model
             .receive(now, port, &header)
-            .map_err(|e| TargetError::Malformed {
+            .map_err(|e| DutError::Malformed {
                 detail: e.to_string(),
             })?
             .egress;
@@ -594,20 +594,20 @@ impl Target for ModelSwitch {
     fn recv_frame_any(
         &mut self,
         deadline: std::time::Instant,
-    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
+    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
         if let Some(f) = self.inject.pop_front().or_else(|| self.out.pop_front()) {
             return Ok(Some(f));
         }
         std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
         Ok(None)
     }
-    fn control(&mut self, _: &Control) -> Result<(), TargetError> {
+    fn control(&mut self, _: &Control) -> Result<(), DutError> {
         Ok(())
     }
 }
 
 fn run_on_model(id: &str, fault: Fault) -> CheckReport {
-    let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+    let factory = move |_: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
         Ok(Box::new(ModelSwitch::new(fault)))
     };
     run_one(&spec(id), &factory, ProfileName::Linux)
@@ -724,7 +724,7 @@ proptest! {
     fn arbitrary_answers_from_a_switch_end_in_a_verdict(
         injected in proptest::collection::vec((0usize..5, garbage()), 1..6)
     ) {
-        let factory = move |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
+        let factory = move |_: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
             let mut sw = ModelSwitch::new(Fault::None);
             sw.inject = injected.iter().cloned().collect();
             Ok(Box::new(sw))

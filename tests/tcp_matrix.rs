@@ -4,10 +4,10 @@
 #[macro_use]
 mod common;
 
-use netconform::dut::linux::{LinuxTarget, lab_config_for};
+use netconform::dut::linux::{LinuxHost, lab_config_for};
 use netconform::dut::{
-    CallOutcome, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
-    TcpSocketState, is_connection,
+    CallOutcome, Dut, DutError, Endpoints, SocketCall, StateAnswer, StateQuery, TcpSocketState,
+    is_connection,
 };
 use netconform::engine::Needs;
 use netconform::suites::tcp::matrix::{matrix, run_parallel};
@@ -15,10 +15,10 @@ use netconform::suites::tcp::scenario::ProfileName;
 use std::net::SocketAddr;
 
 /// A lab whose stack already knows the peer's MAC, with IPv6 when asked.
-pub fn lab_target(ipv6: bool) -> Result<Box<dyn Target>, TargetError> {
-    Ok(Box::new(LinuxTarget::new(lab_config_for(
-        &Needs::scenario(ipv6),
-    ))?))
+pub fn lab_target(ipv6: bool) -> Result<Box<dyn Dut>, DutError> {
+    Ok(Box::new(LinuxHost::new(lab_config_for(&Needs::scenario(
+        ipv6,
+    )))?))
 }
 
 #[test]
@@ -56,26 +56,26 @@ fn the_rfc_profile_finds_the_linux_deviations() {
 }
 
 /// A Linux lab whose every connection lookup is also answered the slow way (a dump of every
-/// TCP socket, filtered as `Target::tcp_connection`'s default does): the two must agree.
+/// TCP socket, filtered as `Dut::tcp_connection`'s default does): the two must agree.
 struct LookupChecked {
-    inner: LinuxTarget,
+    inner: LinuxHost,
     lookups: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl Target for LookupChecked {
+impl Dut for LookupChecked {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         self.inner.send_frame(frame)
     }
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         self.inner.recv_frame(deadline)
     }
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         self.inner.call(call)
     }
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         self.inner.query(query)
     }
     fn endpoints(&self) -> &Endpoints {
@@ -91,7 +91,7 @@ impl Target for LookupChecked {
         &mut self,
         local: SocketAddr,
         remote: SocketAddr,
-    ) -> Result<Option<TcpSocketState>, TargetError> {
+    ) -> Result<Option<TcpSocketState>, DutError> {
         let exact = self.inner.tcp_connection(local, remote)?;
         let StateAnswer::TcpSockets(all) = self.inner.query(&StateQuery::TcpSockets)? else {
             panic!("the Linux target answered TcpSockets with something else");
@@ -119,9 +119,9 @@ fn the_exact_state_lookup_agrees_with_a_dump() {
     cells.extend(matrix(ProfileName::Linux, true));
     let cells: Vec<_> = cells.into_iter().step_by(5).collect();
     let lookups = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let factory = |ipv6: bool| -> Result<Box<dyn Target>, TargetError> {
+    let factory = |ipv6: bool| -> Result<Box<dyn Dut>, DutError> {
         Ok(Box::new(LookupChecked {
-            inner: LinuxTarget::new(lab_config_for(&Needs::scenario(ipv6)))?,
+            inner: LinuxHost::new(lab_config_for(&Needs::scenario(ipv6)))?,
             lookups: lookups.clone(),
         }))
     };

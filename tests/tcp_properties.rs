@@ -14,7 +14,7 @@ use common::{cases, regressions};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-use netconform::dut::linux::LinuxTarget;
+use netconform::dut::linux::LinuxHost;
 use netconform::engine::{Scenario, Session};
 use netconform::sandbox::LabConfig;
 use netconform::suites::tcp::matrix::{STATES, path_to};
@@ -92,7 +92,7 @@ fn scenario(ipv6: bool) -> impl Strategy<Value = TcpScenario> {
 
 /// Runs `cases` generated scenarios; a failure is shrunk, saved and reported.
 fn generated(ipv6: bool, cases: u32) {
-    let target = std::cell::RefCell::new(LinuxTarget::new(lab(ipv6)).expect("lab"));
+    let target = std::cell::RefCell::new(LinuxHost::new(lab(ipv6)).expect("lab"));
     let port = std::cell::Cell::new(30_000u16);
     let config = Config {
         cases,

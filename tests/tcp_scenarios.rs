@@ -3,7 +3,7 @@
 #[macro_use]
 mod common;
 
-use netconform::dut::linux::LinuxTarget;
+use netconform::dut::linux::LinuxHost;
 use netconform::engine::Session;
 use netconform::sandbox::LabConfig;
 use netconform::suites::tcp::matrix::{self, STATES};
@@ -17,7 +17,7 @@ fn lab(ipv6: bool) -> LabConfig {
 #[test]
 fn every_state_is_reached_in_step_with_the_kernel() {
     require_netns!();
-    let mut target = LinuxTarget::new(lab(false)).expect("lab");
+    let mut target = LinuxHost::new(lab(false)).expect("lab");
     for (i, state) in STATES.iter().enumerate() {
         let mut scenario = matrix::cell(
             ProfileName::Linux,

@@ -5,8 +5,8 @@
 #[macro_use]
 mod common;
 
-use netconform::dut::linux::LinuxTarget;
-use netconform::dut::{StateAnswer, StateQuery, Target, TcpState};
+use netconform::dut::linux::LinuxHost;
+use netconform::dut::{Dut, StateAnswer, StateQuery, TcpState};
 use netconform::engine::Session;
 use netconform::models::tcp::State;
 use netconform::models::tcp_timers::{TimerProfile, time_wait_ms};
@@ -21,7 +21,7 @@ fn time_wait_lasts_what_the_profile_says() {
     require_netns!();
     let config =
         netconform::dut::linux::lab_config_for(&netconform::engine::Needs::scenario(false));
-    let mut target = LinuxTarget::new(config).expect("lab");
+    let mut target = LinuxHost::new(config).expect("lab");
     let scenario = TcpScenario {
         name: "to TIME-WAIT".into(),
         profile: ProfileName::Linux,

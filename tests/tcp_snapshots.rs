@@ -4,8 +4,8 @@
 #[macro_use]
 mod common;
 
-use netconform::dut::linux::LinuxTarget;
-use netconform::dut::{Target, TargetError};
+use netconform::dut::linux::LinuxHost;
+use netconform::dut::{Dut, DutError};
 use netconform::engine::Session;
 use netconform::engine::runner::run_one;
 use netconform::engine::{CheckSpec, Verdict};
@@ -114,7 +114,7 @@ fn trace_of(s: &TcpScenario) -> String {
         target_sysctls: vec![("net.ipv4.tcp_early_retrans".into(), "0".into())],
         ..LabConfig::default()
     };
-    let mut target = LinuxTarget::new(config).expect("lab");
+    let mut target = LinuxHost::new(config).expect("lab");
     let mut session = Session::new(&mut target);
     let result = run_scenario(&mut session, s, 5000);
     let text = session.trace().render(session.host_names());
@@ -288,8 +288,8 @@ fn timer_check(id: &str) -> String {
         .into_iter()
         .find(|c| c.id == id)
         .expect("check");
-    let factory = |spec: &CheckSpec| -> Result<Box<dyn Target>, TargetError> {
-        Ok(Box::new(LinuxTarget::new(
+    let factory = |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(LinuxHost::new(
             netconform::dut::linux::lab_config_for(&spec.needs),
         )?))
     };

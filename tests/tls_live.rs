@@ -279,16 +279,16 @@ fn handshake_trace_snapshots() {
 /// every other check unsupported, with the reason.
 #[test]
 fn openssl_service_is_checked_from_its_key_logs() {
-    use netconform::dut::Target;
+    use netconform::dut::Dut;
     use netconform::dut::build::DutKind;
     use netconform::dut::needs::Needs;
-    use netconform::dut::openssl::OpensslTarget;
+    use netconform::dut::openssl::OpensslService;
     use netconform::dut::service::{ServiceAnswer, ServiceKind, ServiceRequest};
     use netconform::engine::Verdict;
     use netconform::engine::runner::run_one;
     use netconform::models::profile::ProfileName;
     require_netns!();
-    let mut dut = OpensslTarget::new().expect("openssl DUT (ci/deps installs openssl)");
+    let mut dut = OpensslService::new().expect("openssl DUT (ci/deps installs openssl)");
     let services = dut.services();
     assert_eq!(services.len(), 1, "{services:?}");
     assert_eq!(services[0].kind, ServiceKind::Tls);
@@ -375,6 +375,6 @@ fn openssl_service_is_checked_from_its_key_logs() {
     }
     assert!(matches!(
         kind.build(&Needs::IPV4),
-        Err(netconform::dut::TargetError::NotSupported { .. })
+        Err(netconform::dut::DutError::NotSupported { .. })
     ));
 }

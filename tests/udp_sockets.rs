@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration as StdDuration;
 
 use netconform::dut::build::DutKind;
-use netconform::dut::external::{ExternalConfig, ExternalTarget, InterfaceKind};
-use netconform::dut::smoltcp::{SmoltcpTarget, smoltcp_config_for};
-use netconform::dut::{CallOutcome, Endpoints, SocketCall, SocketId, Target, TargetError};
+use netconform::dut::external::{ExternalConfig, ExternalStack, InterfaceKind};
+use netconform::dut::smoltcp::{SmoltcpHost, smoltcp_config_for};
+use netconform::dut::{CallOutcome, Dut, DutError, Endpoints, SocketCall, SocketId};
 use netconform::engine::{Needs, Session};
 use netconform::time::Duration;
 use netconform::wire::{Frame, Icmpv4Kind, Icmpv6Kind, Network, Transport, UdpDatagram};
@@ -32,7 +32,7 @@ const AGENT: &str = env!("CARGO_BIN_EXE_netconform-agent-linux");
 const WAIT: Duration = Duration::from_millis(2000);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dut {
+enum Host {
     Smoltcp,
     Linux,
     External,
@@ -57,19 +57,19 @@ fn agent_config(stack: &str, command: Vec<String>) -> ExternalConfig {
 
 /// A fresh host of kind `dut` with the peer pre-resolved (no ARP or ND before the first
 /// datagram), IPv6 when `ipv6`.
-fn build(dut: Dut, ipv6: bool) -> Box<dyn Target> {
+fn build(dut: Host, ipv6: bool) -> Box<dyn Dut> {
     let kind = match dut {
-        Dut::Smoltcp => DutKind::Smoltcp,
-        Dut::Linux => DutKind::Linux,
-        Dut::External => DutKind::External(Box::new(reference_agent())),
+        Host::Smoltcp => DutKind::Smoltcp,
+        Host::Linux => DutKind::Linux,
+        Host::External => DutKind::External(Box::new(reference_agent())),
     };
     kind.build(&Needs::scenario(ipv6))
         .unwrap_or_else(|e| panic!("building {dut:?}: {e}"))
 }
 
 /// Runs `scenario` on a fresh `dut` (the namespace targets only when privileged).
-fn run(dut: Dut, test: &str, ipv6: bool, scenario: fn(&mut Session<'_>, bool, Dut)) {
-    if dut != Dut::Smoltcp && !netconform::sandbox::require_netns(&format!("{test}::{dut:?}")) {
+fn run(dut: Host, test: &str, ipv6: bool, scenario: fn(&mut Session<'_>, bool, Host)) {
+    if dut != Host::Smoltcp && !netconform::sandbox::require_netns(&format!("{test}::{dut:?}")) {
         return;
     }
     let mut target = build(dut, ipv6);
@@ -86,17 +86,17 @@ macro_rules! on_every_dut {
 
             #[test]
             fn smoltcp() {
-                run(Dut::Smoltcp, stringify!($name), $ipv6, $scenario);
+                run(Host::Smoltcp, stringify!($name), $ipv6, $scenario);
             }
 
             #[test]
             fn linux() {
-                run(Dut::Linux, stringify!($name), $ipv6, $scenario);
+                run(Host::Linux, stringify!($name), $ipv6, $scenario);
             }
 
             #[test]
             fn external_agent() {
-                run(Dut::External, stringify!($name), $ipv6, $scenario);
+                run(Host::External, stringify!($name), $ipv6, $scenario);
             }
         }
     };
@@ -226,7 +226,7 @@ fn udp_of(frame: &Frame) -> (IpAddr, IpAddr, &UdpDatagram) {
 /// The datagram the peer sends to a bound socket comes out of `RecvFrom` exactly, with its
 /// source; so does one of length 0 (a datagram, not an end of stream); one longer than `max`
 /// gives its first `max` bytes and the rest is gone. Nothing is sent in answer.
-fn recv_from_returns_the_peers_datagram(s: &mut Session<'_>, ipv6: bool, _: Dut) {
+fn recv_from_returns_the_peers_datagram(s: &mut Session<'_>, ipv6: bool, _: Host) {
     let e = s.endpoints().clone();
     let (peer, stack) = addresses(&e, ipv6);
     assert_eq!(udp_bind(s, 1, stack, 5353), CallOutcome::Ok);
@@ -279,7 +279,7 @@ fn recv_from_returns_the_peers_datagram(s: &mut Session<'_>, ipv6: bool, _: Dut)
 /// the payload, a valid checksum (and a valid IPv4 header checksum); an empty payload is a
 /// datagram of length 0. A socket bound to any address and port 0 sends from the stack's
 /// address and a port the stack picked, and receives the answer sent there.
-fn send_to_puts_the_datagram_on_the_wire(s: &mut Session<'_>, ipv6: bool, _: Dut) {
+fn send_to_puts_the_datagram_on_the_wire(s: &mut Session<'_>, ipv6: bool, _: Host) {
     let e = s.endpoints().clone();
     let (peer, stack) = addresses(&e, ipv6);
     assert_eq!(udp_bind(s, 1, stack, 5353), CallOutcome::Ok);
@@ -330,7 +330,7 @@ fn send_to_puts_the_datagram_on_the_wire(s: &mut Session<'_>, ipv6: bool, _: Dut
 
 /// `RecvFrom` with nothing queued waits its whole timeout (on smoltcp's virtual clock, the
 /// virtual time), then answers `TimedOut`; a datagram for another socket does not wake it.
-fn recv_from_with_nothing_queued_times_out(s: &mut Session<'_>, ipv6: bool, _: Dut) {
+fn recv_from_with_nothing_queued_times_out(s: &mut Session<'_>, ipv6: bool, _: Host) {
     let e = s.endpoints().clone();
     let (_, stack) = addresses(&e, ipv6);
     assert_eq!(udp_bind(s, 1, stack, 5353), CallOutcome::Ok);
@@ -417,7 +417,11 @@ fn udp_payload_len(frame: &Frame) -> usize {
 
 /// A datagram to a port nobody is bound to draws ICMP port unreachable, and so does one to a
 /// port whose socket was closed (`Close` frees it).
-fn a_datagram_to_an_unbound_port_draws_port_unreachable(s: &mut Session<'_>, ipv6: bool, dut: Dut) {
+fn a_datagram_to_an_unbound_port_draws_port_unreachable(
+    s: &mut Session<'_>,
+    ipv6: bool,
+    dut: Host,
+) {
     let e = s.endpoints().clone();
     let (_, stack) = addresses(&e, ipv6);
     // A header with fields a stack could not rebuild: an identification and no DF (IPv4), a
@@ -434,7 +438,7 @@ fn a_datagram_to_an_unbound_port_draws_port_unreachable(s: &mut Session<'_>, ipv
     s.send("to an unbound port", &probe).unwrap();
     let quote = port_unreachable(s, ipv6, &probe);
     let sent = ip_bytes(&probe, ipv6, udp_payload_len(&probe));
-    if dut == Dut::Smoltcp {
+    if dut == Host::Smoltcp {
         // smoltcp rebuilds the quoted header from what it parsed: identification 0 and DF
         // (IPv4), flow label 0 (IPv6), the rest as received. Not quite RFC 792's "internet
         // header" of the original, but all the peer needs to find its socket is intact.
@@ -468,7 +472,7 @@ fn a_datagram_to_an_unbound_port_draws_port_unreachable(s: &mut Session<'_>, ipv
 /// The bind rules every stack answers the same: one socket per port and address (a wildcard
 /// overlaps every address), only the stack's own addresses, and a failed `UdpBind` leaves the
 /// id free; `Close` frees the port.
-fn bind_rules(s: &mut Session<'_>, ipv6: bool, _: Dut) {
+fn bind_rules(s: &mut Session<'_>, ipv6: bool, _: Host) {
     let e = s.endpoints().clone();
     let (_, stack) = addresses(&e, ipv6);
     assert_eq!(udp_bind(s, 1, stack, 5353), CallOutcome::Ok);
@@ -523,7 +527,7 @@ on_every_dut!(bind_rules_v4, false, bind_rules);
 /// The trace shows the UDP calls and their outcomes in their deterministic form.
 #[test]
 fn the_trace_reads_the_udp_calls() {
-    let mut target = SmoltcpTarget::new(smoltcp_config_for(&Needs::scenario(false))).unwrap();
+    let mut target = SmoltcpHost::new(smoltcp_config_for(&Needs::scenario(false))).unwrap();
     let mut s = Session::new(&mut target);
     let e = s.endpoints().clone();
     let (peer, stack) = addresses(&e, false);
@@ -547,7 +551,7 @@ fn the_trace_reads_the_udp_calls() {
 /// on a TCP socket.
 #[test]
 fn smoltcp_says_what_it_cannot_do() {
-    let mut t = SmoltcpTarget::new(smoltcp_config_for(&Needs::scenario(false))).unwrap();
+    let mut t = SmoltcpHost::new(smoltcp_config_for(&Needs::scenario(false))).unwrap();
     let stack = IpAddr::V4(t.endpoints().stack_ipv4.unwrap().0);
     let peer = IpAddr::V4(t.endpoints().peer_ipv4.unwrap());
     let bind = SocketCall::UdpBind {
@@ -556,8 +560,8 @@ fn smoltcp_says_what_it_cannot_do() {
         port: 5353,
     };
     assert_eq!(t.call(&bind).unwrap(), CallOutcome::Ok);
-    let unsupported = |r: Result<CallOutcome, TargetError>, says: &str| match r {
-        Err(TargetError::NotSupported { what }) => assert!(what.contains(says), "{what}"),
+    let unsupported = |r: Result<CallOutcome, DutError>, says: &str| match r {
+        Err(DutError::NotSupported { what }) => assert!(what.contains(says), "{what}"),
         other => panic!("{other:?}"),
     };
     let big = SocketCall::SendTo {
@@ -605,7 +609,7 @@ fn an_agent_of_protocol_1_0_is_never_sent_a_udp_call() {
         "minimal",
         vec!["python3".into(), minimal.display().to_string()],
     );
-    let mut t = ExternalTarget::new(&config, &Needs::IPV4).unwrap();
+    let mut t = ExternalStack::new(&config, &Needs::IPV4).unwrap();
     assert_eq!(t.hello().minor, 0);
     let bind = SocketCall::UdpBind {
         sock: SocketId(1),
@@ -613,7 +617,7 @@ fn an_agent_of_protocol_1_0_is_never_sent_a_udp_call() {
         port: 5353,
     };
     match t.call(&bind) {
-        Err(TargetError::NotSupported { what }) => assert!(
+        Err(DutError::NotSupported { what }) => assert!(
             what.starts_with("udp_bind(s1, 10.77.0.2:5353): agent `python3` speaks netconform-agent/1.0; UDP socket calls need netconform-agent/1.1"),
             "{what}"
         ),
@@ -622,7 +626,7 @@ fn an_agent_of_protocol_1_0_is_never_sent_a_udp_call() {
     // A TCP call reaches the agent, which answers it unsupported in its own words.
     let close = SocketCall::Close { sock: SocketId(1) };
     match t.call(&close) {
-        Err(TargetError::NotSupported { what }) => {
+        Err(DutError::NotSupported { what }) => {
             assert_eq!(what, "call: this agent drives no stack yet")
         }
         other => panic!("{other:?}"),

@@ -1,5 +1,5 @@
 //! The agent protocol, `netconform-agent/1.1`: how the external target
-//! ([`super::external::ExternalTarget`]) makes socket calls inside a stack it cannot link.
+//! ([`super::external::ExternalStack`]) makes socket calls inside a stack it cannot link.
 //!
 //! An **agent** is a small program started by the harness inside the stack's network
 //! namespace. It reads one JSON request per line on stdin and writes one JSON reply per line
@@ -28,7 +28,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CallOutcome, Control, SocketCall, StateAnswer, StateQuery, TargetError};
+use super::{CallOutcome, Control, DutError, SocketCall, StateAnswer, StateQuery};
 use crate::sandbox::MacAddr;
 
 /// The protocol's name, as the `hello` carries it.
@@ -150,22 +150,22 @@ pub struct AgentInfo {
 /// A stack as an agent drives it. Only [`AgentStack::call`] is required: a stack without
 /// state queries or controls answers them `unsupported` by default.
 ///
-/// Return [`TargetError::NotSupported`] for what the stack cannot do; any other error is
+/// Return [`DutError::NotSupported`] for what the stack cannot do; any other error is
 /// sent as `error` with its message.
 pub trait AgentStack {
     /// Name, version and environment for the `hello` reply.
     fn info(&self) -> AgentInfo;
     /// One socket call.
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError>;
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError>;
     /// One state query.
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
-        Err(TargetError::NotSupported {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
+        Err(DutError::NotSupported {
             what: format!("query {}", query_name(query)),
         })
     }
     /// One change of a setting.
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
-        Err(TargetError::NotSupported {
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
+        Err(DutError::NotSupported {
             what: control.to_string(),
         })
     }
@@ -181,10 +181,10 @@ pub fn query_name(query: &StateQuery) -> String {
         .to_string()
 }
 
-fn reply_of<T>(result: Result<T, TargetError>, ok: impl FnOnce(T) -> ReplyBody) -> ReplyBody {
+fn reply_of<T>(result: Result<T, DutError>, ok: impl FnOnce(T) -> ReplyBody) -> ReplyBody {
     match result {
         Ok(v) => ok(v),
-        Err(TargetError::NotSupported { what }) => ReplyBody::Unsupported { what },
+        Err(DutError::NotSupported { what }) => ReplyBody::Unsupported { what },
         Err(e) => ReplyBody::Error {
             message: e.to_string(),
         },
@@ -759,9 +759,9 @@ mod tests {
                 environment: vec![],
             }
         }
-        fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+        fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
             match call {
-                SocketCall::Close { sock } => Err(TargetError::UnknownSocket(*sock)),
+                SocketCall::Close { sock } => Err(DutError::UnknownSocket(*sock)),
                 _ => Ok(CallOutcome::Ok),
             }
         }

@@ -2,11 +2,11 @@
 //!
 //! [`LinuxBridge`] = a [`BridgeLab`] (a bridge with N ports, each a veth pair to the harness
 //! namespace) + one AF_PACKET socket on the harness end of every port. Frames go into a
-//! port with [`Target::send_frame_on`] and come out of any port through
-//! [`Target::recv_frame_any`], which polls every socket; the forwarding database comes from
+//! port with [`Dut::send_frame_on`] and come out of any port through
+//! [`Dut::recv_frame_any`], which polls every socket; the forwarding database comes from
 //! an `AF_BRIDGE` neighbour dump in the switch namespace ([`StateQuery::Fdb`]), mapped from
 //! interface indexes to port numbers. The bridge has no socket API: socket calls and the
-//! host queries are [`TargetError::NotSupported`].
+//! host queries are [`DutError::NotSupported`].
 //!
 //! Before a check sees it, the bridge is proven to forward: a broadcast probe from port 0
 //! (and from port 1) must come out of every other port, then the forwarding database is
@@ -16,8 +16,8 @@ use std::time::Instant as StdInstant;
 
 use super::ports::PortSockets;
 use super::{
-    CallOutcome, Control, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer, StateQuery,
-    Target, TargetError,
+    CallOutcome, Control, Dut, DutError, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer,
+    StateQuery,
 };
 use crate::dut::needs::Needs;
 use crate::sandbox::{BridgeConfig, BridgeLab, MacAddr, NudState};
@@ -62,7 +62,7 @@ fn ready_probe(port: usize) -> Vec<u8> {
 impl LinuxBridge {
     /// Builds the lab, opens a packet socket per port, waits until every port forwards,
     /// flushes the forwarding database and drains the sockets.
-    pub fn new(config: BridgeConfig) -> Result<LinuxBridge, TargetError> {
+    pub fn new(config: BridgeConfig) -> Result<LinuxBridge, DutError> {
         let lab = BridgeLab::build(config)?;
         let sockets = PortSockets::new(
             (0..lab.ports().len())
@@ -101,7 +101,7 @@ impl LinuxBridge {
     }
 
     /// Sends a broadcast into port 0 (and port 1) until it comes out of every other port.
-    fn wait_until_forwarding(&mut self) -> Result<(), TargetError> {
+    fn wait_until_forwarding(&mut self) -> Result<(), DutError> {
         let n = self.sockets.len();
         let deadline = StdInstant::now() + READY_WITHIN;
         let mut ingresses = vec![0];
@@ -118,7 +118,7 @@ impl LinuxBridge {
                         .filter(|p| !seen[*p])
                         .map(|p| format!("p{p}"))
                         .collect();
-                    return Err(TargetError::Timeout {
+                    return Err(DutError::Timeout {
                         what: format!(
                             "the bridge to forward a broadcast from p{ingress} (nothing on {} within {READY_WITHIN:?})",
                             missing.join(", ")
@@ -138,7 +138,7 @@ impl LinuxBridge {
     }
 }
 
-impl Target for LinuxBridge {
+impl Dut for LinuxBridge {
     fn name(&self) -> &str {
         "linux-bridge"
     }
@@ -174,22 +174,22 @@ impl Target for LinuxBridge {
         env
     }
 
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         self.send_frame_on(0, frame)
     }
 
     /// The next frame out of port 0 only (the other ports keep theirs).
-    fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, DutError> {
         Ok(self.sockets.get(0)?.recv(deadline)?)
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
-        Err(TargetError::NotSupported {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
+        Err(DutError::NotSupported {
             what: format!("{call}: the Linux bridge target has no sockets"),
         })
     }
 
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         match query {
             StateQuery::Fdb => {
                 let mut entries: Vec<FdbEntry> = Vec::new();
@@ -213,7 +213,7 @@ impl Target for LinuxBridge {
                 entries.sort();
                 Ok(StateAnswer::Fdb(entries))
             }
-            other => Err(TargetError::NotSupported {
+            other => Err(DutError::NotSupported {
                 what: format!("{other:?}: the Linux bridge target is a switch, not a host"),
             }),
         }
@@ -227,18 +227,18 @@ impl Target for LinuxBridge {
         self.sockets.len()
     }
 
-    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
         self.sockets.send_on(port, frame)
     }
 
     fn recv_frame_any(
         &mut self,
         deadline: StdInstant,
-    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
+    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
         self.sockets.recv_any(deadline)
     }
 
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
         match control {
             Control::FlushFdb => Ok(self.lab.flush_fdb()?),
             Control::SetAgeing(d) => {
@@ -247,12 +247,12 @@ impl Target for LinuxBridge {
                 if got == wanted {
                     Ok(())
                 } else {
-                    Err(TargetError::Malformed {
+                    Err(DutError::Malformed {
                         detail: format!("ageing_time set to {wanted} cs, reads back {got} cs"),
                     })
                 }
             }
-            other => Err(TargetError::NotSupported {
+            other => Err(DutError::NotSupported {
                 what: format!("{other}: the Linux bridge target is a switch, not a host"),
             }),
         }

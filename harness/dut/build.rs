@@ -5,9 +5,9 @@
 //! the checks that need more answer `unsupported` at their first such event. OpenSSL is a
 //! TLS service only: a check that needs anything else is unsupported before a DUT is built.
 
-use crate::dut::external::{ExternalConfig, ExternalTarget};
+use crate::dut::external::{ExternalConfig, ExternalStack};
 use crate::dut::needs::Needs;
-use crate::dut::{Target, TargetError};
+use crate::dut::{Dut, DutError};
 
 /// A device under test, as `--target` names it.
 #[derive(Clone, Debug)]
@@ -60,35 +60,35 @@ impl DutKind {
     }
 
     /// A fresh DUT of this kind for a check (or scenario) that needs `needs`.
-    pub fn build(&self, needs: &Needs) -> Result<Box<dyn Target>, TargetError> {
+    pub fn build(&self, needs: &Needs) -> Result<Box<dyn Dut>, DutError> {
         match self {
             DutKind::Linux => {
                 if let Some(bridge) = crate::dut::bridge::bridge_config_for(needs) {
                     return Ok(Box::new(crate::dut::bridge::LinuxBridge::new(bridge)?));
                 }
                 if needs.tls {
-                    return Ok(Box::new(crate::dut::tls::RustlsTarget::new()?));
+                    return Ok(Box::new(crate::dut::tls::RustlsService::new()?));
                 }
                 if let Some(router) = crate::dut::router::router_config_for(needs) {
                     return Ok(Box::new(crate::dut::router::LinuxRouter::new(router)?));
                 }
-                Ok(Box::new(crate::dut::linux::LinuxTarget::new(
+                Ok(Box::new(crate::dut::linux::LinuxHost::new(
                     crate::dut::linux::lab_config_for(needs),
                 )?))
             }
-            DutKind::Smoltcp => Ok(Box::new(crate::dut::smoltcp::SmoltcpTarget::new(
+            DutKind::Smoltcp => Ok(Box::new(crate::dut::smoltcp::SmoltcpHost::new(
                 crate::dut::smoltcp::smoltcp_config_for(needs),
             )?)),
             DutKind::Openssl if needs.tls => {
-                Ok(Box::new(crate::dut::openssl::OpensslTarget::new()?))
+                Ok(Box::new(crate::dut::openssl::OpensslService::new()?))
             }
-            DutKind::Openssl => Err(TargetError::NotSupported {
+            DutKind::Openssl => Err(DutError::NotSupported {
                 what: format!(
                     "{}: the openssl target serves TLS only (no link, sockets or tables of its own)",
                     needs.describe()
                 ),
             }),
-            DutKind::External(config) => Ok(Box::new(ExternalTarget::new(config, needs)?)),
+            DutKind::External(config) => Ok(Box::new(ExternalStack::new(config, needs)?)),
         }
     }
 }

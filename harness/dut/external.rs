@@ -1,6 +1,6 @@
 //! Any stack reachable through an interface, its socket calls made by an **agent**.
 //!
-//! [`ExternalTarget`] = a [`Lab`] (as for [`super::linux::LinuxTarget`]: a harness and a
+//! [`ExternalStack`] = a [`Lab`] (as for [`super::linux::LinuxHost`]: a harness and a
 //! stack namespace joined by a veth pair, built per check) + a [`PacketSocket`] on the
 //! harness end (the wire plane) + an agent process started inside the stack namespace,
 //! spoken to over its stdin and stdout with the [`super::agent`] protocol (the
@@ -9,11 +9,11 @@
 //!
 //! The target never hangs on its agent: stdout is read on a thread of its own and every
 //! request has a deadline (the configured timeout, plus the call's own `timeout_ms` for
-//! blocking calls). An agent that stays silent past it is a [`TargetError::Timeout`], a line
-//! that is not protocol JSON a [`TargetError::Malformed`] quoting the line, an agent that
-//! exited a [`TargetError::Gone`] with its exit status and the tail of its stderr, and every
+//! blocking calls). An agent that stays silent past it is a [`DutError::Timeout`], a line
+//! that is not protocol JSON a [`DutError::Malformed`] quoting the line, an agent that
+//! exited a [`DutError::Gone`] with its exit status and the tail of its stderr, and every
 //! later request then fails at once with the same `Gone`. What the agent answers
-//! `unsupported` is [`TargetError::NotSupported`], and so is a UDP call to an agent whose
+//! `unsupported` is [`DutError::NotSupported`], and so is a UDP call to an agent whose
 //! hello names a minor version before [`agent::UDP_MINOR`] (it is never sent one). Dropping
 //! the target closes the agent's stdin, kills its process group if it has not exited within
 //! a moment, reaps it, and removes the namespaces.
@@ -24,7 +24,7 @@
 //! (`NETCONFORM_IFNAME`, with `NETCONFORM_INTERFACE_KIND=tap`) and the MAC to use,
 //! [`TAP_STACK_MAC`], which is the target's [`Endpoints::stack_mac`]. After the hello the
 //! target waits until the stack has opened the tap and the bridge forwards to it (a set-up
-//! [`TargetError::Timeout`] if it never does). The wire plane is the same veth end either way.
+//! [`DutError::Timeout`] if it never does). The wire plane is the same veth end either way.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -38,9 +38,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::agent::{self, AgentEnv, ReplyBody, Request, RequestBody};
-use super::{
-    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
-};
+use super::{CallOutcome, Control, Dut, DutError, Endpoints, SocketCall, StateAnswer, StateQuery};
 use crate::dut::needs::Needs;
 use crate::sandbox::{Lab, MacAddr, PacketSocket, TapBridge};
 
@@ -317,7 +315,7 @@ impl Agent {
         command: &[String],
         env: &[(String, String)],
         timeout: Duration,
-    ) -> Result<Agent, TargetError> {
+    ) -> Result<Agent, DutError> {
         let program = command.first().cloned().unwrap_or_default();
         let mut cmd = Command::new(&program);
         cmd.args(&command[1..])
@@ -338,7 +336,7 @@ impl Agent {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|source| TargetError::Io {
+        let mut child = cmd.spawn().map_err(|source| DutError::Io {
             op: format!("start the agent `{program}`"),
             source,
         })?;
@@ -365,7 +363,7 @@ impl Agent {
                         }
                     }
                 })
-                .map_err(|source| TargetError::Io {
+                .map_err(|source| DutError::Io {
                     op: "start the agent's stdout reader".into(),
                     source,
                 })?;
@@ -401,7 +399,7 @@ impl Agent {
                     }
                     done.store(true, Ordering::SeqCst);
                 })
-                .map_err(|source| TargetError::Io {
+                .map_err(|source| DutError::Io {
                     op: "start the agent's stderr reader".into(),
                     source,
                 })?;
@@ -468,7 +466,7 @@ impl Agent {
     }
 
     /// The agent closed its stdout or its stdin: wait for its exit status, record it.
-    fn mark_gone(&mut self, during: &str) -> TargetError {
+    fn mark_gone(&mut self, during: &str) -> DutError {
         let status = self
             .wait_exit(Duration::from_secs(1))
             .unwrap_or_else(|| "closed its output and is still running; killed".into());
@@ -481,7 +479,7 @@ impl Agent {
         self.kill();
         self.stdin = None;
         self.gone = Some(what.clone());
-        TargetError::Gone { what }
+        DutError::Gone { what }
     }
 
     /// Kills the agent's process group (ours: the agent leads it), then reaps the agent.
@@ -505,14 +503,14 @@ impl Agent {
         body: RequestBody,
         what: &str,
         extra: Duration,
-    ) -> Result<ReplyBody, TargetError> {
+    ) -> Result<ReplyBody, DutError> {
         if let Some(gone) = &self.gone {
-            return Err(TargetError::Gone { what: gone.clone() });
+            return Err(DutError::Gone { what: gone.clone() });
         }
         let id = self.next_id;
         self.next_id += 1;
         let line =
-            serde_json::to_string(&Request { id, body }).map_err(|e| TargetError::Malformed {
+            serde_json::to_string(&Request { id, body }).map_err(|e| DutError::Malformed {
                 detail: format!("cannot encode {what}: {e}"),
             })?;
         let written = match self.stdin.as_mut() {
@@ -533,7 +531,7 @@ impl Agent {
                 Ok(line) if line.trim().is_empty() => continue,
                 Ok(line) => match serde_json::from_str::<agent::Reply>(&line) {
                     Err(e) => {
-                        return Err(TargetError::Malformed {
+                        return Err(DutError::Malformed {
                             detail: format!(
                                 "agent `{}` answered {what} with `{}`, which is not {}/{} JSON ({e})",
                                 self.program,
@@ -546,7 +544,7 @@ impl Agent {
                     // A late reply to an earlier request that timed out.
                     Ok(reply) if reply.id < id => continue,
                     Ok(reply) if reply.id != id => {
-                        return Err(TargetError::Malformed {
+                        return Err(DutError::Malformed {
                             detail: format!(
                                 "agent `{}` answered request {id} ({what}) with id {}",
                                 self.program, reply.id
@@ -556,7 +554,7 @@ impl Agent {
                     Ok(reply) => return Ok(reply.body),
                 },
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    return Err(TargetError::Timeout {
+                    return Err(DutError::Timeout {
                         what: format!(
                             "agent `{}` did not answer {what} within {} ms",
                             self.program,
@@ -594,7 +592,7 @@ pub struct AgentHello {
 }
 
 /// A stack behind an agent, in a lab of its own (see the module doc).
-pub struct ExternalTarget {
+pub struct ExternalStack {
     name: String,
     command: Vec<String>,
     kernel_addresses: bool,
@@ -608,9 +606,9 @@ pub struct ExternalTarget {
     lab: Lab,
 }
 
-impl std::fmt::Debug for ExternalTarget {
+impl std::fmt::Debug for ExternalStack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExternalTarget")
+        f.debug_struct("ExternalStack")
             .field("name", &self.name)
             .field("agent_pid", &self.agent.pid)
             .field("hello", &self.hello)
@@ -619,11 +617,11 @@ impl std::fmt::Debug for ExternalTarget {
     }
 }
 
-impl ExternalTarget {
+impl ExternalStack {
     /// Builds the lab the check `needs` (the address plan of
     /// [`crate::sandbox::LabConfig::default`], IPv6 only when the check uses it), opens the
     /// packet socket, starts the agent inside the stack namespace and shakes hands with it.
-    pub fn new(config: &ExternalConfig, needs: &Needs) -> Result<ExternalTarget, TargetError> {
+    pub fn new(config: &ExternalConfig, needs: &Needs) -> Result<ExternalStack, DutError> {
         let plan = super::linux::lab_config_for(needs);
         let mut lab_config = plan.clone();
         if !config.kernel_addresses {
@@ -640,7 +638,7 @@ impl ExternalTarget {
         if let Some(t) = &tap {
             let kernel_macs = [t.tap.mac, t.bridge.mac, lab.target_link().mac];
             if kernel_macs.contains(&Some(TAP_STACK_MAC)) {
-                return Err(TargetError::Malformed {
+                return Err(DutError::Malformed {
                     detail: format!(
                         "the kernel gave {TAP_STACK_MAC}, the tap stack's MAC, to one of its own interfaces"
                     ),
@@ -696,7 +694,7 @@ impl ExternalTarget {
         if let Some(t) = &tap
             && !lab.wait_tap_open(t, TAP_OPEN_WAIT)?
         {
-            return Err(TargetError::Timeout {
+            return Err(DutError::Timeout {
                 what: format!(
                     "agent `{}` answered hello, but within {} s nothing opened the tap {} (open it with IFF_TAP|IFF_NO_PI before answering hello)",
                     agent.program,
@@ -705,7 +703,7 @@ impl ExternalTarget {
                 ),
             });
         }
-        Ok(ExternalTarget {
+        Ok(ExternalStack {
             name: config.stack.clone(),
             command: config.command.clone(),
             kernel_addresses: config.kernel_addresses,
@@ -733,8 +731,8 @@ impl ExternalTarget {
         &self.lab
     }
 
-    fn unexpected(&self, what: &str, expected: &str, body: &ReplyBody) -> TargetError {
-        TargetError::Malformed {
+    fn unexpected(&self, what: &str, expected: &str, body: &ReplyBody) -> DutError {
+        DutError::Malformed {
             detail: format!(
                 "agent `{}` answered {what} with {}, expected `{expected}`",
                 self.agent.program,
@@ -745,10 +743,10 @@ impl ExternalTarget {
         }
     }
 
-    fn refused(&self, what: &str, body: ReplyBody) -> TargetError {
+    fn refused(&self, what: &str, body: ReplyBody) -> DutError {
         match body {
-            ReplyBody::Unsupported { what } => TargetError::NotSupported { what },
-            ReplyBody::Error { message } => TargetError::Io {
+            ReplyBody::Unsupported { what } => DutError::NotSupported { what },
+            ReplyBody::Error { message } => DutError::Io {
                 op: format!("agent `{}`: {what}", self.agent.program),
                 source: std::io::Error::other(message),
             },
@@ -757,7 +755,7 @@ impl ExternalTarget {
     }
 }
 
-fn handshake(agent: &mut Agent) -> Result<AgentHello, TargetError> {
+fn handshake(agent: &mut Agent) -> Result<AgentHello, DutError> {
     let body = agent.request(
         RequestBody::Hello {
             protocol: agent::PROTOCOL.into(),
@@ -778,7 +776,7 @@ fn handshake(agent: &mut Agent) -> Result<AgentHello, TargetError> {
             environment,
         } => {
             if protocol != agent::PROTOCOL || major != agent::MAJOR {
-                return Err(TargetError::Malformed {
+                return Err(DutError::Malformed {
                     detail: format!(
                         "incompatible agent `{}`: it speaks {protocol}/{major}, the harness {harness}",
                         agent.program
@@ -792,13 +790,13 @@ fn handshake(agent: &mut Agent) -> Result<AgentHello, TargetError> {
                 environment,
             })
         }
-        ReplyBody::Error { message } => Err(TargetError::Malformed {
+        ReplyBody::Error { message } => Err(DutError::Malformed {
             detail: format!(
                 "agent `{}` refused the {harness} handshake: {message}",
                 agent.program
             ),
         }),
-        other => Err(TargetError::Malformed {
+        other => Err(DutError::Malformed {
             detail: format!(
                 "agent `{}` answered hello with {}, expected `hello`",
                 agent.program,
@@ -819,7 +817,7 @@ fn call_wait(call: &SocketCall) -> Duration {
     }
 }
 
-impl Target for ExternalTarget {
+impl Dut for ExternalStack {
     fn name(&self) -> &str {
         &self.name
     }
@@ -859,18 +857,18 @@ impl Target for ExternalTarget {
         env
     }
 
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         Ok(self.packet.send(frame)?)
     }
 
-    fn recv_frame(&mut self, deadline: Instant) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, deadline: Instant) -> Result<Option<Vec<u8>>, DutError> {
         Ok(self.packet.recv(deadline)?)
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         if call.is_udp() && self.hello.minor < agent::UDP_MINOR {
             // An agent of an older minor would not know the call: it is never sent one.
-            return Err(TargetError::NotSupported {
+            return Err(DutError::NotSupported {
                 what: format!(
                     "{call}: agent `{}` speaks {p}/{}.{}; UDP socket calls need {p}/{}.{} (docs/agent-protocol.md)",
                     self.agent.program,
@@ -894,7 +892,7 @@ impl Target for ExternalTarget {
         }
     }
 
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         let what = format!("query {}", agent::query_name(query));
         let body = self.agent.request(
             RequestBody::Query {
@@ -909,7 +907,7 @@ impl Target for ExternalTarget {
         }
     }
 
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
         let what = format!("control `{control}`");
         let body = self.agent.request(
             RequestBody::Control {

@@ -1,6 +1,6 @@
 //! The Linux kernel as the stack under test, in a network namespace.
 //!
-//! [`LinuxTarget`] = a [`Lab`] + a [`PacketSocket`] on the harness end + a control thread
+//! [`LinuxHost`] = a [`Lab`] + a [`PacketSocket`] on the harness end + a control thread
 //! that lives in the target namespace (`setns` on a dedicated `std::thread`, never an async
 //! task). The control thread owns the sockets (a table [`SocketId`] → socket, TCP and UDP
 //! alike: [`SocketCall::UdpBind`] makes a real `SOCK_DGRAM` socket there) and a
@@ -29,13 +29,12 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::{
-    ArpAccept, ArpIgnore, CallOutcome, Control, Endpoints, Family, ShutdownHow, SocketCall,
-    SocketId, SocketOption, StateAnswer, StateQuery, Target, TargetError, TcpInfo, TcpSocketState,
-    TcpState,
+    ArpAccept, ArpIgnore, CallOutcome, Control, Dut, DutError, Endpoints, Family, ShutdownHow,
+    SocketCall, SocketId, SocketOption, StateAnswer, StateQuery, TcpInfo, TcpSocketState, TcpState,
 };
 use crate::sandbox::{Lab, LabConfig, LinkInfo, PacketSocket, Rtnl};
 
-type Reply<T> = mpsc::SyncSender<Result<T, TargetError>>;
+type Reply<T> = mpsc::SyncSender<Result<T, DutError>>;
 
 enum Request {
     Call(SocketCall, Reply<CallOutcome>),
@@ -45,7 +44,7 @@ enum Request {
 }
 
 /// The Linux kernel in a namespace, driven through a veth pair and a control thread.
-pub struct LinuxTarget {
+pub struct LinuxHost {
     packet: PacketSocket,
     control: Option<mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
@@ -53,20 +52,20 @@ pub struct LinuxTarget {
     lab: Lab,
 }
 
-impl std::fmt::Debug for LinuxTarget {
+impl std::fmt::Debug for LinuxHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LinuxTarget")
+        f.debug_struct("LinuxHost")
             .field("lab", &self.lab)
             .field("endpoints", &self.endpoints)
             .finish()
     }
 }
 
-impl LinuxTarget {
+impl LinuxHost {
     /// Builds the lab (see [`LabConfig::default`] for the address plan: 10.77.0.2/24 and
     /// fd77::2/64 for the stack, .1/::1 for the peer the harness speaks for, MTU 1500), opens
     /// the packet socket and starts the control thread.
-    pub fn new(config: LabConfig) -> Result<LinuxTarget, TargetError> {
+    pub fn new(config: LabConfig) -> Result<LinuxHost, DutError> {
         let lab = Lab::build(config)?;
         let packet = lab.packet_socket()?;
         let (tx, rx) = mpsc::channel();
@@ -87,13 +86,13 @@ impl LinuxTarget {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 let _ = thread.join();
-                return Err(TargetError::Io {
+                return Err(DutError::Io {
                     op: "open NETLINK_SOCK_DIAG in the target namespace".into(),
                     source: std::io::Error::other(e),
                 });
             }
             Err(_) => {
-                return Err(TargetError::Gone {
+                return Err(DutError::Gone {
                     what: "control thread".into(),
                 });
             }
@@ -108,7 +107,7 @@ impl LinuxTarget {
             peer_ipv6: cfg.ipv6.as_ref().map(|v| v.peer),
             mtu: lab.target_link().mtu,
         };
-        Ok(LinuxTarget {
+        Ok(LinuxHost {
             packet,
             control: Some(tx),
             thread: Some(thread),
@@ -128,12 +127,12 @@ impl LinuxTarget {
     }
 
     /// Drops every frame already queued on the harness end; returns how many.
-    pub fn drain_frames(&mut self) -> Result<usize, TargetError> {
+    pub fn drain_frames(&mut self) -> Result<usize, DutError> {
         Ok(self.packet.drain()?)
     }
 
-    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, TargetError> {
-        let gone = || TargetError::Gone {
+    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, DutError> {
+        let gone = || DutError::Gone {
             what: "control thread".into(),
         };
         let (tx, rx) = mpsc::sync_channel(1);
@@ -146,7 +145,7 @@ impl LinuxTarget {
     }
 }
 
-impl Drop for LinuxTarget {
+impl Drop for LinuxHost {
     fn drop(&mut self) {
         drop(self.control.take());
         if let Some(t) = self.thread.take() {
@@ -156,7 +155,7 @@ impl Drop for LinuxTarget {
     }
 }
 
-impl Target for LinuxTarget {
+impl Dut for LinuxHost {
     fn name(&self) -> &str {
         "linux"
     }
@@ -165,11 +164,11 @@ impl Target for LinuxTarget {
         lab_environment(&self.lab)
     }
 
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         Ok(self.packet.send(frame)?)
     }
 
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         Ok(self.packet.recv(deadline)?)
     }
 
@@ -182,12 +181,12 @@ impl Target for LinuxTarget {
         self.lab.target_rtnl().rx_packets(index).ok().flatten()
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         let call = call.clone();
         self.ask(move |r| Request::Call(call, r))
     }
 
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         match query {
             StateQuery::TcpSockets => Ok(StateAnswer::TcpSockets(self.ask(Request::TcpSockets)?)),
             StateQuery::TcpInfo(id) => {
@@ -203,7 +202,7 @@ impl Target for LinuxTarget {
         }
     }
 
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
         let link = self.lab.target_link().clone();
         match sysctls_for(control, &link.name) {
             Some(values) => self.set_sysctls(&values),
@@ -215,7 +214,7 @@ impl Target for LinuxTarget {
         &mut self,
         local: SocketAddr,
         remote: SocketAddr,
-    ) -> Result<Option<TcpSocketState>, TargetError> {
+    ) -> Result<Option<TcpSocketState>, DutError> {
         self.ask(move |r| Request::TcpConnection(local, remote, r))
     }
 
@@ -224,8 +223,8 @@ impl Target for LinuxTarget {
     }
 }
 
-impl LinuxTarget {
-    fn set_sysctls(&mut self, values: &[(String, String)]) -> Result<(), TargetError> {
+impl LinuxHost {
+    fn set_sysctls(&mut self, values: &[(String, String)]) -> Result<(), DutError> {
         // The trace records the control call; the values are read back by `set_all`.
         crate::sandbox::sysctl::set_all(self.lab.target(), values)?;
         Ok(())
@@ -233,7 +232,7 @@ impl LinuxTarget {
 }
 
 /// The environment lines of a lab (pinned sysctls, congestion control, offloads, MTU), as
-/// [`Target::environment`] reports them for a kernel stack in it.
+/// [`Dut::environment`] reports them for a kernel stack in it.
 pub fn lab_environment(lab: &Lab) -> Vec<String> {
     let mut env =
         crate::sandbox::sysctl::environment_lines(lab.sysctls(), lab.target().name(), "target");
@@ -260,9 +259,9 @@ fn query_tables(
     rtnl: &mut Rtnl,
     link: &LinkInfo,
     query: &StateQuery,
-) -> Result<StateAnswer, TargetError> {
+) -> Result<StateAnswer, DutError> {
     match query {
-        StateQuery::TcpSockets | StateQuery::TcpInfo(_) => Err(TargetError::NotSupported {
+        StateQuery::TcpSockets | StateQuery::TcpInfo(_) => Err(DutError::NotSupported {
             what: "TCP sockets: the socket table answers them, not rtnetlink".into(),
         }),
         StateQuery::Neighbours => {
@@ -304,13 +303,13 @@ fn query_tables(
             }),
             Err(e) => Err(e.into()),
         },
-        StateQuery::Fdb => Err(TargetError::NotSupported {
+        StateQuery::Fdb => Err(DutError::NotSupported {
             what: "a filtering database: this Linux target is a host, not a switch".into(),
         }),
-        StateQuery::Ports => Err(TargetError::NotSupported {
+        StateQuery::Ports => Err(DutError::NotSupported {
             what: "ports of a router: this Linux target is a host with one interface".into(),
         }),
-        StateQuery::Conntrack => Err(TargetError::NotSupported {
+        StateQuery::Conntrack => Err(DutError::NotSupported {
             what: "a conntrack table: this Linux target is a host, not a NAT".into(),
         }),
     }
@@ -355,14 +354,14 @@ fn sysctls_for(control: &Control, dev: &str) -> Option<Vec<(String, String)>> {
 
 /// Applies a control that is not a sysctl ([`sysctls_for`]) through `rtnl`, on the stack's
 /// interface `link`.
-fn control_tables(rtnl: &mut Rtnl, link: &LinkInfo, control: &Control) -> Result<(), TargetError> {
+fn control_tables(rtnl: &mut Rtnl, link: &LinkInfo, control: &Control) -> Result<(), DutError> {
     let index = link.index;
     match control {
         Control::NeighbourParams(update) => {
             rtnl.set_neighbour_params(index, update)?;
         }
         Control::ArpPolicy(_) | Control::Forwarding(_) => {
-            return Err(TargetError::NotSupported {
+            return Err(DutError::NotSupported {
                 what: format!("{control}: a sysctl, not an rtnetlink request"),
             });
         }
@@ -385,12 +384,12 @@ fn control_tables(rtnl: &mut Rtnl, link: &LinkInfo, control: &Control) -> Result
             rtnl.flush_neighbours(index)?;
         }
         Control::FlushFdb | Control::SetAgeing(_) => {
-            return Err(TargetError::NotSupported {
+            return Err(DutError::NotSupported {
                 what: format!("{control}: this Linux target is a host, not a switch"),
             });
         }
         Control::Masquerade { .. } | Control::FlushConntrack => {
-            return Err(TargetError::NotSupported {
+            return Err(DutError::NotSupported {
                 what: format!("{control}: this Linux target is a host, not a NAT"),
             });
         }
@@ -400,7 +399,7 @@ fn control_tables(rtnl: &mut Rtnl, link: &LinkInfo, control: &Control) -> Result
 
 /// The whole kernel stack of the calling thread's network namespace, as one value: the
 /// socket table ([`KernelSockets`]), rtnetlink for the tables, and the stack's interface.
-/// It answers every call, query and control [`LinuxTarget`] does, the same way; it is what
+/// It answers every call, query and control [`LinuxHost`] does, the same way; it is what
 /// the reference agent (`netconform-agent-linux`) runs inside the stack's namespace.
 pub struct KernelStack {
     sockets: KernelSockets,
@@ -421,7 +420,7 @@ impl std::fmt::Debug for KernelStack {
 impl KernelStack {
     /// Opens the stack of the calling thread's namespace, for interface `interface`;
     /// `namespace` names the namespace in error messages and sysctl records.
-    pub fn open_here(namespace: &str, interface: &str) -> Result<KernelStack, TargetError> {
+    pub fn open_here(namespace: &str, interface: &str) -> Result<KernelStack, DutError> {
         let sockets = KernelSockets::open_here(namespace)?;
         let mut rtnl = Rtnl::open(namespace)?;
         let link = rtnl.link_by_name(interface)?;
@@ -439,13 +438,13 @@ impl KernelStack {
     }
 
     /// One socket call.
-    pub fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    pub fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         self.sockets.call(call.clone())
     }
 
     /// One state query: TCP sockets and TCP_INFO from the socket table, the rest from
-    /// rtnetlink; the queries a host has no answer to are [`TargetError::NotSupported`].
-    pub fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    /// rtnetlink; the queries a host has no answer to are [`DutError::NotSupported`].
+    pub fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         match query {
             StateQuery::TcpSockets => Ok(StateAnswer::TcpSockets(self.sockets.tcp_sockets()?)),
             StateQuery::TcpInfo(id) => Ok(StateAnswer::TcpInfo(self.sockets.tcp_info(*id)?)),
@@ -455,7 +454,7 @@ impl KernelStack {
 
     /// One control: sysctls for the ARP policy and forwarding (read back), rtnetlink for
     /// the rest.
-    pub fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+    pub fn control(&mut self, control: &Control) -> Result<(), DutError> {
         match sysctls_for(control, &self.link.name) {
             Some(values) => {
                 crate::sandbox::sysctl::set_all_here(&self.namespace, &values)?;
@@ -714,7 +713,7 @@ impl std::fmt::Debug for KernelSockets {
     }
 }
 
-/// The control thread of a [`LinuxTarget`]: answers requests until the target hangs up.
+/// The control thread of a [`LinuxHost`]: answers requests until the target hangs up.
 fn serve(mut sockets: KernelSockets, rx: mpsc::Receiver<Request>) {
     while let Ok(req) = rx.recv() {
         match req {
@@ -738,8 +737,8 @@ fn serve(mut sockets: KernelSockets, rx: mpsc::Receiver<Request>) {
 impl KernelSockets {
     /// Opens the socket layer of the calling thread's namespace (its sock_diag socket);
     /// `namespace` names it in error messages.
-    pub fn open_here(namespace: &str) -> Result<KernelSockets, TargetError> {
-        let diag = open_diag().map_err(|source| TargetError::Io {
+    pub fn open_here(namespace: &str) -> Result<KernelSockets, DutError> {
+        let diag = open_diag().map_err(|source| DutError::Io {
             op: format!("open NETLINK_SOCK_DIAG in {namespace}"),
             source,
         })?;
@@ -757,17 +756,17 @@ impl KernelSockets {
     }
 
     /// TCP_INFO of held socket `id`.
-    pub fn tcp_info(&self, id: SocketId) -> Result<TcpInfo, TargetError> {
+    pub fn tcp_info(&self, id: SocketId) -> Result<TcpInfo, DutError> {
         self.get(id).and_then(|s| {
-            tcp_info(s).map_err(|source| TargetError::Io {
+            tcp_info(s).map_err(|source| DutError::Io {
                 op: format!("getsockopt(TCP_INFO) on {id}"),
                 source,
             })
         })
     }
 
-    fn get(&self, id: SocketId) -> Result<&Socket, TargetError> {
-        self.sockets.get(&id).ok_or(TargetError::UnknownSocket(id))
+    fn get(&self, id: SocketId) -> Result<&Socket, DutError> {
+        self.sockets.get(&id).ok_or(DutError::UnknownSocket(id))
     }
 
     /// Creates socket `id` (non-blocking TCP) unless it exists already.
@@ -775,7 +774,7 @@ impl KernelSockets {
         &mut self,
         id: SocketId,
         family: Family,
-    ) -> Result<Result<&Socket, CallOutcome>, TargetError> {
+    ) -> Result<Result<&Socket, CallOutcome>, DutError> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.sockets.entry(id) {
             let domain = match family {
                 Family::Ipv4 => Domain::IPV4,
@@ -798,7 +797,7 @@ impl KernelSockets {
     }
 
     /// One socket call; what the kernel answers (an errno, a timeout) is the outcome.
-    pub fn call(&mut self, call: SocketCall) -> Result<CallOutcome, TargetError> {
+    pub fn call(&mut self, call: SocketCall) -> Result<CallOutcome, DutError> {
         let io = |r: std::io::Result<()>| match r {
             Ok(()) => CallOutcome::Ok,
             Err(e) => errno_of(&e),
@@ -806,7 +805,7 @@ impl KernelSockets {
         Ok(match call {
             SocketCall::Socket { sock, family } => {
                 if self.sockets.contains_key(&sock) {
-                    return Err(TargetError::SocketExists(sock));
+                    return Err(DutError::SocketExists(sock));
                 }
                 match self.ensure(sock, family)? {
                     Ok(_) => CallOutcome::Ok,
@@ -933,7 +932,7 @@ impl KernelSockets {
                 let s = self
                     .sockets
                     .remove(&sock)
-                    .ok_or(TargetError::UnknownSocket(sock))?;
+                    .ok_or(DutError::UnknownSocket(sock))?;
                 drop(s);
                 CallOutcome::Ok
             }
@@ -943,7 +942,7 @@ impl KernelSockets {
             },
             SocketCall::UdpBind { sock, addr, port } => {
                 if self.sockets.contains_key(&sock) {
-                    return Err(TargetError::SocketExists(sock));
+                    return Err(DutError::SocketExists(sock));
                 }
                 let domain = if addr.is_ipv4() {
                     Domain::IPV4
@@ -1025,7 +1024,7 @@ impl KernelSockets {
     /// namespaces share unless `tcp_child_ehash_entries` is set (262,144 buckets on a
     /// 24 GiB machine): milliseconds per family. [`KernelSockets::tcp_connection`] looks
     /// one connection up instead.
-    pub fn tcp_sockets(&mut self) -> Result<Vec<TcpSocketState>, TargetError> {
+    pub fn tcp_sockets(&mut self) -> Result<Vec<TcpSocketState>, DutError> {
         let by_inode: HashMap<u64, SocketId> = self
             .sockets
             .iter()
@@ -1045,7 +1044,7 @@ impl KernelSockets {
         Ok(out)
     }
 
-    /// The TCP socket of connection `local` ↔ `remote`, the way [`Target::tcp_connection`]
+    /// The TCP socket of connection `local` ↔ `remote`, the way [`Dut::tcp_connection`]
     /// means it, from an exact inet_diag lookup: one hash lookup in the kernel (established
     /// and TIME-WAIT sockets, request sockets, then the listener of `local`, which
     /// [`super::is_connection`] drops as a dump's reader would), where a dump walks the
@@ -1055,7 +1054,7 @@ impl KernelSockets {
         &mut self,
         local: SocketAddr,
         remote: SocketAddr,
-    ) -> Result<Option<TcpSocketState>, TargetError> {
+    ) -> Result<Option<TcpSocketState>, DutError> {
         let family = if local.is_ipv4() { AF_INET } else { AF_INET6 };
         let id = DiagSocketId {
             source_port: local.port(),
@@ -1086,13 +1085,13 @@ impl KernelSockets {
         family: u8,
         id: DiagSocketId,
         dump: bool,
-    ) -> Result<Vec<netlink_packet_sock_diag::inet::InetResponse>, TargetError> {
+    ) -> Result<Vec<netlink_packet_sock_diag::inet::InetResponse>, DutError> {
         let op = format!(
             "sock_diag {} (family {family}) in {}",
             if dump { "dump" } else { "lookup" },
             self.namespace
         );
-        let io = |e: std::io::Error| TargetError::Io {
+        let io = |e: std::io::Error| DutError::Io {
             op: op.clone(),
             source: e,
         };
@@ -1127,7 +1126,7 @@ impl KernelSockets {
             while off < n.min(rbuf.len()) {
                 let m =
                     NetlinkMessage::<SockDiagMessage>::deserialize(&rbuf[off..n]).map_err(|e| {
-                        TargetError::Malformed {
+                        DutError::Malformed {
                             detail: format!("{op}: {e}"),
                         }
                     })?;

@@ -1,25 +1,25 @@
 //! Stacks under test behind one trait.
 //!
-//! A [`Target`] has a **wire plane** (send one Ethernet frame to the stack, receive the next
+//! A [`Dut`] has a **wire plane** (send one Ethernet frame to the stack, receive the next
 //! frame it sent before a deadline) and a **control plane** (socket calls made inside the
-//! stack, and state queries). [`linux::LinuxTarget`] drives the running kernel in a network
-//! namespace; [`smoltcp::SmoltcpTarget`] drives smoltcp in-process on a virtual clock
-//! ([`Target::virtual_now`]). A target that cannot perform an event says so with
-//! [`TargetError::NotSupported`], which is a verdict of its own, not a failure.
+//! stack, and state queries). [`linux::LinuxHost`] drives the running kernel in a network
+//! namespace; [`smoltcp::SmoltcpHost`] drives smoltcp in-process on a virtual clock
+//! ([`Dut::virtual_now`]). A target that cannot perform an event says so with
+//! [`DutError::NotSupported`], which is a verdict of its own, not a failure.
 //!
-//! A switch under test has several ports: [`Target::ports`], [`Target::send_frame_on`] and
-//! [`Target::recv_frame_any`] address them (a host stack has one port, port 0, which the
-//! defaults map to [`Target::send_frame`] and [`Target::recv_frame`]); its filtering
-//! database is read with [`StateQuery::Fdb`] and changed with [`Target::control`]
+//! A switch under test has several ports: [`Dut::ports`], [`Dut::send_frame_on`] and
+//! [`Dut::recv_frame_any`] address them (a host stack has one port, port 0, which the
+//! defaults map to [`Dut::send_frame`] and [`Dut::recv_frame`]); its filtering
+//! database is read with [`StateQuery::Fdb`] and changed with [`Dut::control`]
 //! ([`Control::FlushFdb`], [`Control::SetAgeing`]).
 //! [`bridge::LinuxBridge`] is the Linux bridge in a namespace.
 //!
 //! A DUT that serves a protocol with a process of its own (a TLS library's server and
-//! client) offers it through the service plane: [`Target::services`] and
-//! [`Target::service`] (see [`service`]).
+//! client) offers it through the service plane: [`Dut::services`] and
+//! [`Dut::service`] (see [`service`]).
 //!
 //! What the kernel answers to a socket call (an errno, a timeout, end of stream) is an
-//! observation and comes back as a [`CallOutcome`]; a [`TargetError`] means the target
+//! observation and comes back as a [`CallOutcome`]; a [`DutError`] means the target
 //! itself could not do what was asked.
 //!
 //! Sockets are TCP or UDP. The TCP calls ([`SocketCall::Socket`], [`SocketCall::Listen`],
@@ -28,7 +28,7 @@
 //! datagram, [`SocketCall::RecvFrom`] receives one as [`CallOutcome::Datagram`] (its
 //! source and payload), and [`SocketCall::Close`] closes either kind. Both kinds share the
 //! harness's [`SocketId`]s. A target with no UDP answers the UDP calls
-//! [`TargetError::NotSupported`] ([`SocketCall::is_udp`]).
+//! [`DutError::NotSupported`] ([`SocketCall::is_udp`]).
 
 pub mod agent;
 pub mod bridge;
@@ -59,14 +59,14 @@ use crate::sandbox::{
 pub use switch::{FdbEntry, FdbState};
 
 /// The stack under test, as the check engine sees it.
-pub trait Target {
+pub trait Dut {
     /// Short name used in reports ("linux").
     fn name(&self) -> &str;
     /// Wire plane: send one Ethernet frame to the stack under test. A DUT without a link
     /// plane of its own (a TLS service) keeps the default: not supported.
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         let _ = frame;
-        Err(TargetError::NotSupported {
+        Err(DutError::NotSupported {
             what: format!(
                 "sending frames: the {} target has no link of its own",
                 self.name()
@@ -74,9 +74,9 @@ pub trait Target {
         })
     }
     /// Wire plane: the next frame the stack sent, or None when `deadline` passed.
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         let _ = deadline;
-        Err(TargetError::NotSupported {
+        Err(DutError::NotSupported {
             what: format!(
                 "receiving frames: the {} target has no link of its own",
                 self.name()
@@ -85,15 +85,15 @@ pub trait Target {
     }
     /// Control plane: one socket call made inside the stack under test (default: the DUT
     /// has no sockets the harness can call).
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
-        Err(TargetError::NotSupported {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
+        Err(DutError::NotSupported {
             what: format!("{call}: the {} target has no sockets to call", self.name()),
         })
     }
     /// Control plane: read state (TCP socket states, neighbour table, routes); default:
     /// the DUT has no tables the harness can read.
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
-        Err(TargetError::NotSupported {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
+        Err(DutError::NotSupported {
             what: format!(
                 "{query:?}: the {} target has no tables to read",
                 self.name()
@@ -106,20 +106,20 @@ pub trait Target {
         Vec::new()
     }
     /// Service plane: one exchange with a service the DUT offers. A DUT without it
-    /// answers [`TargetError::NotSupported`].
+    /// answers [`DutError::NotSupported`].
     fn service(
         &mut self,
         request: &service::ServiceRequest,
-    ) -> Result<service::ServiceAnswer, TargetError> {
-        Err(TargetError::NotSupported {
+    ) -> Result<service::ServiceAnswer, DutError> {
+        Err(DutError::NotSupported {
             what: format!("{request}: this target serves no such service"),
         })
     }
     /// Control plane: change a setting of the stack while a check runs (neighbour timers,
     /// ARP policy, forwarding, a route). A target that has no such setting answers
-    /// [`TargetError::NotSupported`].
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
-        Err(TargetError::NotSupported {
+    /// [`DutError::NotSupported`].
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
+        Err(DutError::NotSupported {
             what: format!("{control}"),
         })
     }
@@ -137,8 +137,8 @@ pub trait Target {
     fn virtual_now(&self) -> Option<crate::time::Instant> {
         None
     }
-    /// Wire plane: when the frame last returned by [`Target::recv_frame`] (or
-    /// [`Target::recv_frame_any`]) left the stack, if the target knows it better than the
+    /// Wire plane: when the frame last returned by [`Dut::recv_frame`] (or
+    /// [`Dut::recv_frame_any`]) left the stack, if the target knows it better than the
     /// moment the harness read it (the kernel's receive timestamp on the harness's packet
     /// socket). `None` (the default): the recorder stamps the frame when it reads it.
     fn last_frame_at(&self) -> Option<std::time::Instant> {
@@ -158,22 +158,22 @@ pub trait Target {
         1
     }
     /// Wire plane: send one Ethernet frame into port `port`. The default sends port 0
-    /// through [`Target::send_frame`] and refuses the others.
-    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+    /// through [`Dut::send_frame`] and refuses the others.
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
         if port == 0 {
             self.send_frame(frame)
         } else {
-            Err(TargetError::NotSupported {
+            Err(DutError::NotSupported {
                 what: format!("port {port}: the target has {} port(s)", self.ports()),
             })
         }
     }
     /// Wire plane: the next frame out of any port, with the port, or None when `deadline`
-    /// passed. The default reads port 0 through [`Target::recv_frame`].
+    /// passed. The default reads port 0 through [`Dut::recv_frame`].
     fn recv_frame_any(
         &mut self,
         deadline: std::time::Instant,
-    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
+    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
         Ok(self.recv_frame(deadline)?.map(|frame| (0, frame)))
     }
     /// Control plane: the TCP socket of one connection, the stack's end at `local` and the
@@ -186,12 +186,12 @@ pub trait Target {
         &mut self,
         local: SocketAddr,
         remote: SocketAddr,
-    ) -> Result<Option<TcpSocketState>, TargetError> {
+    ) -> Result<Option<TcpSocketState>, DutError> {
         match self.query(&StateQuery::TcpSockets)? {
             StateAnswer::TcpSockets(sockets) => Ok(sockets
                 .into_iter()
                 .find(|s| is_connection(s, local, remote))),
-            other => Err(TargetError::Malformed {
+            other => Err(DutError::Malformed {
                 detail: format!(
                     "TCP sockets: expected a socket list, the target answered {other:?}"
                 ),
@@ -201,14 +201,14 @@ pub trait Target {
 }
 
 /// Whether `s` is the socket of connection `local` ↔ `remote` as
-/// [`Target::tcp_connection`] means it: the local port and the remote address match.
+/// [`Dut::tcp_connection`] means it: the local port and the remote address match.
 pub fn is_connection(s: &TcpSocketState, local: SocketAddr, remote: SocketAddr) -> bool {
     s.local.port() == local.port()
         && s.remote.port() == remote.port()
         && s.remote.ip() == remote.ip()
 }
 
-/// Maps the real deadlines of the [`Target`] trait to a virtual clock.
+/// Maps the real deadlines of the [`Dut`] trait to a virtual clock.
 ///
 /// A deadline is read as the real time left until it when it is first seen, rounded up to
 /// the millisecond; a deadline seen again (a caller waiting in a loop for a relevant frame)
@@ -409,7 +409,7 @@ pub enum SocketCall {
     /// it to `addr:port`, the family being `addr`'s (unspecified: any address; port 0: the
     /// stack picks one). The UDP counterpart of [`SocketCall::Listen`]: a datagram to
     /// `addr:port` is queued for [`SocketCall::RecvFrom`] from then on. The id must be free
-    /// ([`TargetError::SocketExists`]); [`SocketCall::Close`] closes it.
+    /// ([`DutError::SocketExists`]); [`SocketCall::Close`] closes it.
     UdpBind {
         /// The id the harness gives it.
         sock: SocketId,
@@ -446,7 +446,7 @@ pub enum SocketCall {
 impl SocketCall {
     /// Whether this is one of the UDP calls ([`SocketCall::UdpBind`],
     /// [`SocketCall::SendTo`], [`SocketCall::RecvFrom`]): a target without UDP answers
-    /// them [`TargetError::NotSupported`].
+    /// them [`DutError::NotSupported`].
     pub fn is_udp(&self) -> bool {
         matches!(
             self,
@@ -836,7 +836,7 @@ pub struct Endpoints {
 /// Errors of a target (the target could not do what was asked).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum TargetError {
+pub enum DutError {
     /// This target cannot perform the event (a verdict of its own, not a failure).
     #[error("not supported by this target: {what}")]
     NotSupported {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::TargetError;
+use super::DutError;
 use super::service::{ServiceAnswer, ServiceImpl, ServiceKind, ServiceRequest};
 use super::tls::{LoggedSecret, SERVER_NAME, SERVER_PORT, TestPki, TlsRun, TlsScenario};
 use crate::sandbox::{HostPair, MacAddr, PAIR_SERVER};
@@ -33,28 +33,28 @@ pub struct OpensslRun {
     pub client_output: String,
 }
 
-fn tool_err(what: impl Into<String>) -> TargetError {
-    TargetError::Malformed {
+fn tool_err(what: impl Into<String>) -> DutError {
+    DutError::Malformed {
         detail: what.into(),
     }
 }
 
 /// `openssl` could not be run: not installed (unsupported, with what to install), or
 /// another OS error while doing `op`.
-fn openssl_failed(op: &str, e: std::io::Error) -> TargetError {
+fn openssl_failed(op: &str, e: std::io::Error) -> DutError {
     if e.kind() == std::io::ErrorKind::NotFound {
-        TargetError::NotSupported {
+        DutError::NotSupported {
             what: format!("`openssl` is not installed: {OPENSSL_PACKAGE}"),
         }
     } else {
-        TargetError::Io {
+        DutError::Io {
             op: op.into(),
             source: e,
         }
     }
 }
 
-fn spawn(args: &[String], stdin: bool) -> Result<Child, TargetError> {
+fn spawn(args: &[String], stdin: bool) -> Result<Child, DutError> {
     Command::new("openssl")
         .args(args)
         .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
@@ -65,11 +65,11 @@ fn spawn(args: &[String], stdin: bool) -> Result<Child, TargetError> {
 }
 
 /// Waits for `child` until `deadline`, then kills it (it is ours: we spawned it).
-fn finish(mut child: Child, deadline: Instant, who: &str) -> Result<(bool, String), TargetError> {
+fn finish(mut child: Child, deadline: Instant, who: &str) -> Result<(bool, String), DutError> {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
-                let out = child.wait_with_output().map_err(|e| TargetError::Io {
+                let out = child.wait_with_output().map_err(|e| DutError::Io {
                     op: format!("read {who}'s output"),
                     source: e,
                 })?;
@@ -80,12 +80,12 @@ fn finish(mut child: Child, deadline: Instant, who: &str) -> Result<(bool, Strin
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(TargetError::Timeout {
+                return Err(DutError::Timeout {
                     what: format!("{who} did not finish"),
                 });
             }
             Err(e) => {
-                return Err(TargetError::Io {
+                return Err(DutError::Io {
                     op: format!("wait for {who}"),
                     source: e,
                 });
@@ -103,7 +103,7 @@ pub fn run_openssl(
     dir: &Path,
     version: u16,
     key_update: bool,
-) -> Result<OpensslRun, TargetError> {
+) -> Result<OpensslRun, DutError> {
     run_openssl_suite(pair, pki, dir, version, None, key_update)
 }
 
@@ -156,12 +156,12 @@ pub fn run_openssl_suite(
     version: u16,
     suite: Option<u16>,
     key_update: bool,
-) -> Result<OpensslRun, TargetError> {
+) -> Result<OpensslRun, DutError> {
     let limit: Vec<String> = match suite {
         None => Vec::new(),
         Some(suite) => {
             let (name, option) =
-                openssl_suite(version, suite).ok_or_else(|| TargetError::NotSupported {
+                openssl_suite(version, suite).ok_or_else(|| DutError::NotSupported {
                     what: format!(
                         "cipher suite {suite:#06x} of version {version:#06x} with openssl"
                     ),
@@ -173,14 +173,14 @@ pub fn run_openssl_suite(
         0x0304 => "-tls1_3",
         0x0303 => "-tls1_2",
         v => {
-            return Err(TargetError::NotSupported {
+            return Err(DutError::NotSupported {
                 what: format!("TLS version {v:#06x} with openssl"),
             });
         }
     };
-    let write = |name: &str, text: &str| -> Result<String, TargetError> {
+    let write = |name: &str, text: &str| -> Result<String, DutError> {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| TargetError::Io {
+        std::fs::write(&path, text).map_err(|e| DutError::Io {
             op: format!("write {}", path.display()),
             source: e,
         })?;
@@ -257,7 +257,7 @@ pub fn run_openssl_suite(
     if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
         let _ = server.kill();
         let _ = server.wait();
-        return Err(TargetError::Timeout {
+        return Err(DutError::Timeout {
             what: "openssl s_server did not print ACCEPT within 10 s".into(),
         });
     }
@@ -266,13 +266,13 @@ pub fn run_openssl_suite(
         .stdin
         .take()
         .ok_or_else(|| tool_err("s_client has no stdin"))?;
-    let mut say = |text: &str| -> Result<(), TargetError> {
+    let mut say = |text: &str| -> Result<(), DutError> {
         // s_client reads its input only after the handshake; give it time to finish.
         std::thread::sleep(Duration::from_millis(400));
         stdin
             .write_all(text.as_bytes())
             .and_then(|()| stdin.flush())
-            .map_err(|e| TargetError::Io {
+            .map_err(|e| DutError::Io {
                 op: "write to s_client".into(),
                 source: e,
             })
@@ -314,7 +314,7 @@ pub fn run_openssl_suite(
 }
 
 /// The secrets of key log file `path`, in the form a live run carries them.
-fn logged_secrets(path: &Path) -> Result<Vec<LoggedSecret>, TargetError> {
+fn logged_secrets(path: &Path) -> Result<Vec<LoggedSecret>, DutError> {
     let log = crate::tls::keylog::KeyLog::load(path)
         .map_err(|e| tool_err(format!("openssl's key log {}: {e}", path.display())))?;
     let mut out = Vec::new();
@@ -338,7 +338,7 @@ fn logged_secrets(path: &Path) -> Result<Vec<LoggedSecret>, TargetError> {
 /// `netconform tls verify` checks any capture; application data and exporters are not
 /// compared (`s_server -www` writes a page of its own).
 #[derive(Debug)]
-pub struct OpensslTarget {
+pub struct OpensslService {
     pair: HostPair,
     pki: TestPki,
     dir: PathBuf,
@@ -346,10 +346,10 @@ pub struct OpensslTarget {
     version: String,
 }
 
-impl OpensslTarget {
+impl OpensslService {
     /// Builds the pair, the test certificates and a scratch directory for the key logs;
     /// fails with `NotSupported` (and what to install) when `openssl` is missing.
-    pub fn new() -> Result<OpensslTarget, TargetError> {
+    pub fn new() -> Result<OpensslService, DutError> {
         let version = Command::new("openssl")
             .arg("version")
             .output()
@@ -362,7 +362,7 @@ impl OpensslTarget {
             std::process::id(),
             pair.client().name()
         ));
-        std::fs::create_dir_all(&dir).map_err(|e| TargetError::Io {
+        std::fs::create_dir_all(&dir).map_err(|e| DutError::Io {
             op: format!("create {}", dir.display()),
             source: e,
         })?;
@@ -375,7 +375,7 @@ impl OpensslTarget {
             peer_ipv6: None,
             mtu: 1500,
         };
-        Ok(OpensslTarget {
+        Ok(OpensslService {
             pair,
             pki,
             dir,
@@ -384,7 +384,7 @@ impl OpensslTarget {
         })
     }
 
-    fn exchange(&self, scenario: &TlsScenario) -> Result<TlsRun, TargetError> {
+    fn exchange(&self, scenario: &TlsScenario) -> Result<TlsRun, DutError> {
         let run = run_openssl_suite(
             &self.pair,
             &self.pki,
@@ -409,7 +409,7 @@ impl OpensslTarget {
     }
 }
 
-impl Drop for OpensslTarget {
+impl Drop for OpensslService {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -418,7 +418,7 @@ impl Drop for OpensslTarget {
 /// The TLS service implementation id of OpenSSL.
 pub const OPENSSL_ID: &str = "openssl";
 
-impl super::Target for OpensslTarget {
+impl super::Dut for OpensslService {
     fn name(&self) -> &str {
         "openssl"
     }
@@ -429,7 +429,7 @@ impl super::Target for OpensslTarget {
             description: format!("{} s_server and s_client", self.version),
         }]
     }
-    fn service(&mut self, request: &ServiceRequest) -> Result<ServiceAnswer, TargetError> {
+    fn service(&mut self, request: &ServiceRequest) -> Result<ServiceAnswer, DutError> {
         match request {
             ServiceRequest::TlsExchange {
                 implementation,
@@ -437,7 +437,7 @@ impl super::Target for OpensslTarget {
             } if implementation == OPENSSL_ID => Ok(ServiceAnswer::TlsExchange(Box::new(
                 self.exchange(scenario)?,
             ))),
-            ServiceRequest::TlsExchange { implementation, .. } => Err(TargetError::NotSupported {
+            ServiceRequest::TlsExchange { implementation, .. } => Err(DutError::NotSupported {
                 what: format!("TLS implementation {implementation:?} in the openssl target"),
             }),
         }

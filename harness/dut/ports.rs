@@ -6,7 +6,7 @@ use std::time::Instant as StdInstant;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-use super::TargetError;
+use super::DutError;
 use crate::sandbox::PacketSocket;
 
 /// One packet socket per port.
@@ -34,22 +34,22 @@ impl PortSockets {
     }
 
     /// The socket of port `port`.
-    pub fn get(&self, port: usize) -> Result<&PacketSocket, TargetError> {
+    pub fn get(&self, port: usize) -> Result<&PacketSocket, DutError> {
         let n = self.sockets.len();
         self.sockets
             .get(port)
-            .ok_or_else(|| TargetError::NotSupported {
+            .ok_or_else(|| DutError::NotSupported {
                 what: format!("port {port}: the target has {n} ports"),
             })
     }
 
     /// Sends `frame` into port `port`.
-    pub fn send_on(&self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+    pub fn send_on(&self, port: usize, frame: &[u8]) -> Result<(), DutError> {
         Ok(self.get(port)?.send(frame)?)
     }
 
     /// Drops every frame already queued on every port.
-    pub fn drain(&self) -> Result<(), TargetError> {
+    pub fn drain(&self) -> Result<(), DutError> {
         for s in &self.sockets {
             s.drain()?;
         }
@@ -57,10 +57,7 @@ impl PortSockets {
     }
 
     /// The next frame out of any port, with the port, or None once `deadline` passed.
-    pub fn recv_any(
-        &mut self,
-        deadline: StdInstant,
-    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
+    pub fn recv_any(&mut self, deadline: StdInstant) -> Result<Option<(usize, Vec<u8>)>, DutError> {
         let n = self.sockets.len();
         loop {
             for k in 0..n {
@@ -85,7 +82,7 @@ impl PortSockets {
             match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => {
-                    return Err(TargetError::Io {
+                    return Err(DutError::Io {
                         op: "poll the packet sockets of the ports".into(),
                         source: std::io::Error::from_raw_os_error(e as i32),
                     });

@@ -3,15 +3,15 @@
 //! The recorder owns the clock of a scenario: it turns the monotonic clock into scenario
 //! time ([`crate::time::Instant`], µs since the recorder was made) so that nothing outside
 //! `dut/` and `sandbox/` reads a clock. A target on a virtual clock
-//! ([`Target::virtual_now`]) gives the time instead.
+//! ([`Dut::virtual_now`]) gives the time instead.
 
-use crate::dut::{CallOutcome, Control, SocketCall, StateAnswer, StateQuery, Target, TargetError};
+use crate::dut::{CallOutcome, Control, Dut, DutError, SocketCall, StateAnswer, StateQuery};
 use crate::time::{Duration, Instant};
 use crate::trace::Trace;
 
 /// Wraps a target and records what crosses it.
 pub struct Recorder<'t> {
-    target: &'t mut dyn Target,
+    target: &'t mut dyn Dut,
     start: std::time::Instant,
     /// The target's virtual clock when the recording started (`None`: real time).
     virtual_start: Option<Instant>,
@@ -22,7 +22,7 @@ pub struct Recorder<'t> {
 
 impl<'t> Recorder<'t> {
     /// Starts recording; scenario time zero is now.
-    pub fn new(target: &'t mut dyn Target) -> Self {
+    pub fn new(target: &'t mut dyn Dut) -> Self {
         Recorder {
             virtual_start: target.virtual_now(),
             target,
@@ -41,7 +41,7 @@ impl<'t> Recorder<'t> {
     }
 
     /// When the frame just received left the stack, in scenario time: the target's own
-    /// timestamp of it when it has one ([`Target::last_frame_at`]), else now. It is never
+    /// timestamp of it when it has one ([`Dut::last_frame_at`]), else now. It is never
     /// earlier than the last event already recorded, so the trace stays in order (a frame
     /// the stack sent while the harness was sending its own is placed after it).
     fn received_at(&mut self) -> Instant {
@@ -65,7 +65,7 @@ impl<'t> Recorder<'t> {
     }
 
     /// How many frames the stack's interface has received, if the target counts them
-    /// ([`Target::frames_delivered`]).
+    /// ([`Dut::frames_delivered`]).
     pub fn frames_delivered(&mut self) -> Option<u64> {
         self.target.frames_delivered()
     }
@@ -76,7 +76,7 @@ impl<'t> Recorder<'t> {
     }
 
     /// Sends a frame and records it.
-    pub fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    pub fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         let at = self.now();
         self.target.send_frame(frame)?;
         self.trace
@@ -88,7 +88,7 @@ impl<'t> Recorder<'t> {
     pub fn recv_frame(
         &mut self,
         deadline: std::time::Instant,
-    ) -> Result<Option<Vec<u8>>, TargetError> {
+    ) -> Result<Option<Vec<u8>>, DutError> {
         let frame = self.target.recv_frame(deadline)?;
         if let Some(bytes) = &frame {
             let at = self.received_at();
@@ -100,7 +100,7 @@ impl<'t> Recorder<'t> {
 
     /// Sends a frame that belongs to the harness's machinery, not to the conversation (a
     /// barrier probe): it is not recorded.
-    pub fn send_unrecorded(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    pub fn send_unrecorded(&mut self, frame: &[u8]) -> Result<(), DutError> {
         self.target.send_frame(frame)
     }
 
@@ -109,7 +109,7 @@ impl<'t> Recorder<'t> {
     pub fn recv_unrecorded(
         &mut self,
         deadline: std::time::Instant,
-    ) -> Result<Option<Vec<u8>>, TargetError> {
+    ) -> Result<Option<Vec<u8>>, DutError> {
         self.target.recv_frame(deadline)
     }
 
@@ -126,7 +126,7 @@ impl<'t> Recorder<'t> {
     }
 
     /// Sends a frame into port `port` and records it with its port.
-    pub fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+    pub fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
         let at = self.now();
         self.target.send_frame_on(port, frame)?;
         self.trace
@@ -136,7 +136,7 @@ impl<'t> Recorder<'t> {
 
     /// Sends a frame into port `port` that belongs to the harness's machinery (a barrier
     /// probe): it is not recorded.
-    pub fn send_unrecorded_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+    pub fn send_unrecorded_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
         self.target.send_frame_on(port, frame)
     }
 
@@ -146,7 +146,7 @@ impl<'t> Recorder<'t> {
     pub fn recv_any_unrecorded(
         &mut self,
         deadline: std::time::Instant,
-    ) -> Result<Option<(usize, Vec<u8>, Instant)>, TargetError> {
+    ) -> Result<Option<(usize, Vec<u8>, Instant)>, DutError> {
         Ok(self
             .target
             .recv_frame_any(deadline)?
@@ -160,7 +160,7 @@ impl<'t> Recorder<'t> {
     }
 
     /// Makes a socket call and records it with its outcome.
-    pub fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    pub fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         let at = self.now();
         let result = self.target.call(call);
         let text = match &result {
@@ -181,7 +181,7 @@ impl<'t> Recorder<'t> {
     pub fn service(
         &mut self,
         request: &crate::dut::service::ServiceRequest,
-    ) -> Result<crate::dut::service::ServiceAnswer, TargetError> {
+    ) -> Result<crate::dut::service::ServiceAnswer, DutError> {
         let at = self.now();
         let result = self.target.service(request);
         let text = match &result {
@@ -198,7 +198,7 @@ impl<'t> Recorder<'t> {
     }
 
     /// Changes a setting of the stack and records it with its outcome.
-    pub fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+    pub fn control(&mut self, control: &Control) -> Result<(), DutError> {
         let at = self.now();
         let result = self.target.control(control);
         let text = match &result {
@@ -210,17 +210,17 @@ impl<'t> Recorder<'t> {
     }
 
     /// Makes a state query (recorded as a call; the answer is summarised).
-    pub fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    pub fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         self.target.query(query)
     }
 
-    /// The TCP socket of one connection ([`Target::tcp_connection`]; not recorded, like a
+    /// The TCP socket of one connection ([`Dut::tcp_connection`]; not recorded, like a
     /// query).
     pub fn tcp_connection(
         &mut self,
         local: std::net::SocketAddr,
         remote: std::net::SocketAddr,
-    ) -> Result<Option<crate::dut::TcpSocketState>, TargetError> {
+    ) -> Result<Option<crate::dut::TcpSocketState>, DutError> {
         self.target.tcp_connection(local, remote)
     }
 

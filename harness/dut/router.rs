@@ -1,8 +1,8 @@
 //! The Linux kernel as a router under test: a [`RouterLab`] (a namespace with one interface
 //! per segment, forwarding on) and one packet socket per segment on the harness side.
 //!
-//! Port `i` of the target is segment `i`: frames go in with [`Target::send_frame_on`] and
-//! come out of any segment through [`Target::recv_frame_any`]. [`Target::endpoints`]
+//! Port `i` of the target is segment `i`: frames go in with [`Dut::send_frame_on`] and
+//! come out of any segment through [`Dut::recv_frame_any`]. [`Dut::endpoints`]
 //! describes segment 0 (the router's address there, the harness end's MAC);
 //! [`LinuxRouter::segment`] describes the others. State queries (neighbours, routes, route
 //! lookups, the conntrack table) and controls (routes, neighbour timers, masquerade, conntrack
@@ -13,8 +13,7 @@ use std::time::Instant as StdInstant;
 
 use super::ports::PortSockets;
 use super::{
-    CallOutcome, Control, Endpoints, PortInfo, SocketCall, StateAnswer, StateQuery, Target,
-    TargetError,
+    CallOutcome, Control, Dut, DutError, Endpoints, PortInfo, SocketCall, StateAnswer, StateQuery,
 };
 use crate::dut::needs::Needs;
 use crate::sandbox::{RouterConfig, RouterLab, Segment};
@@ -37,7 +36,7 @@ pub struct LinuxRouter {
 
 impl LinuxRouter {
     /// Builds the lab and opens a packet socket per segment.
-    pub fn new(config: RouterConfig) -> Result<LinuxRouter, TargetError> {
+    pub fn new(config: RouterConfig) -> Result<LinuxRouter, DutError> {
         let lab = RouterLab::build(config)?;
         let sockets = PortSockets::new(
             (0..lab.segments().len())
@@ -73,7 +72,7 @@ impl LinuxRouter {
     }
 }
 
-impl Target for LinuxRouter {
+impl Dut for LinuxRouter {
     fn name(&self) -> &str {
         "linux-router"
     }
@@ -91,22 +90,22 @@ impl Target for LinuxRouter {
         env
     }
 
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         self.sockets.send_on(0, frame)
     }
 
     /// The next frame out of segment 0 only (the other segments keep theirs).
-    fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, DutError> {
         Ok(self.sockets.get(0)?.recv(deadline)?)
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
-        Err(TargetError::NotSupported {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
+        Err(DutError::NotSupported {
             what: format!("{call}: the router target has no sockets"),
         })
     }
 
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         let rtnl = self.lab_rtnl();
         match query {
             StateQuery::Neighbours => Ok(StateAnswer::Neighbours(rtnl.neighbours(false)?)),
@@ -145,13 +144,13 @@ impl Target for LinuxRouter {
                     .collect(),
             )),
             StateQuery::Conntrack => Ok(StateAnswer::Conntrack(self.lab.conntrack()?)),
-            other => Err(TargetError::NotSupported {
+            other => Err(DutError::NotSupported {
                 what: format!("{other:?} on the router target"),
             }),
         }
     }
 
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
         match control {
             Control::Route {
                 dst,
@@ -190,7 +189,7 @@ impl Target for LinuxRouter {
             }
             Control::Masquerade { port } => Ok(self.lab.install_masquerade(*port)?),
             Control::FlushConntrack => Ok(self.lab.flush_conntrack()?),
-            other => Err(TargetError::NotSupported {
+            other => Err(DutError::NotSupported {
                 what: format!("{other} on the router target"),
             }),
         }
@@ -204,14 +203,14 @@ impl Target for LinuxRouter {
         self.sockets.len()
     }
 
-    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
         self.sockets.send_on(port, frame)
     }
 
     fn recv_frame_any(
         &mut self,
         deadline: StdInstant,
-    ) -> Result<Option<(usize, Vec<u8>)>, TargetError> {
+    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
         self.sockets.recv_any(deadline)
     }
 }

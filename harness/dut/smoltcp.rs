@@ -1,13 +1,13 @@
 //! smoltcp as the stack under test, in-process, on a virtual clock.
 //!
-//! [`SmoltcpTarget`] = one smoltcp [`Interface`] + a virtual [`phy::Device`] (two queues of
+//! [`SmoltcpHost`] = one smoltcp [`Interface`] + a virtual [`phy::Device`] (two queues of
 //! Ethernet frames, one per direction) + a [`SocketSet`] + the clock. smoltcp never reads a
 //! clock of its own: the target hands it the virtual time at every poll, and advances that
-//! time only while somebody waits (a [`Target::recv_frame`] deadline, a socket call's
+//! time only while somebody waits (a [`Dut::recv_frame`] deadline, a socket call's
 //! timeout), straight to the next instant smoltcp asks to be polled at
 //! ([`Interface::poll_delay`]). Waiting therefore costs no real time: a 10 s TIME-WAIT or a
 //! minute of retransmission backoff runs in microseconds, and traces carry the virtual
-//! time ([`Target::virtual_now`]).
+//! time ([`Dut::virtual_now`]).
 //!
 //! Read first: smoltcp `src/iface/interface/mod.rs` (`poll`, `poll_ingress_single`,
 //! `poll_egress`, `poll_at`) and `src/socket/tcp.rs` (the socket API and its constants).
@@ -16,7 +16,7 @@
 //!
 //! The calls mean what they mean on the Linux target ([`super::linux`]), so every check
 //! runs unchanged; where smoltcp lacks a feature the call answers
-//! [`TargetError::NotSupported`] with the reason, and the check's verdict is UNSUPPORTED.
+//! [`DutError::NotSupported`] with the reason, and the check's verdict is UNSUPPORTED.
 //!
 //! - A smoltcp socket is one connection: there is no backlog and no accept queue. `Listen`
 //!   with backlog *n* puts *n* smoltcp sockets in LISTEN on the port (what an application on
@@ -50,7 +50,7 @@
 //! # Robustness
 //!
 //! Every entry into smoltcp runs under `catch_unwind`: a panic inside smoltcp becomes
-//! [`TargetError::Gone`] (`smoltcp panicked: ...`) and the target stays dead; every later
+//! [`DutError::Gone`] (`smoltcp panicked: ...`) and the target stays dead; every later
 //! call says the same. Nothing smoltcp does can take the harness down.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -68,8 +68,8 @@ use smoltcp::wire::{
 };
 
 use super::{
-    CallOutcome, Control, Endpoints, Family, ShutdownHow, SocketCall, SocketId, SocketOption,
-    StateAnswer, StateQuery, Target, TargetError, TcpSocketState, TcpState, VirtualDeadlines,
+    CallOutcome, Control, Dut, DutError, Endpoints, Family, ShutdownHow, SocketCall, SocketId,
+    SocketOption, StateAnswer, StateQuery, TcpSocketState, TcpState, VirtualDeadlines,
 };
 use crate::sandbox::{MacAddr, V4Config, V6Config};
 use crate::wire::{Frame, Icmpv6Message};
@@ -121,7 +121,7 @@ const CONSTANTS: &[&str] = &[
     "smoltcp UDP socket queues = 64 datagrams each way; no IP fragmentation",
 ];
 
-/// How to build a [`SmoltcpTarget`]: the same address plan as the Linux lab
+/// How to build a [`SmoltcpHost`]: the same address plan as the Linux lab
 /// ([`crate::sandbox::LabConfig::default`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmoltcpConfig {
@@ -143,7 +143,7 @@ pub struct SmoltcpConfig {
     /// neighbour solicitation from the peer, whose answers are dropped).
     pub peer_preresolved: bool,
     /// Settings a check pins that smoltcp has no equivalent for, as `name = value`: the
-    /// target then answers [`TargetError::NotSupported`] to the session's first event, so
+    /// target then answers [`DutError::NotSupported`] to the session's first event, so
     /// the check's verdict is UNSUPPORTED rather than a failure against a schedule smoltcp
     /// was never given.
     pub unsupported_settings: Vec<String>,
@@ -353,8 +353,8 @@ struct Stack {
     stack_ips: Vec<IpAddr>,
 }
 
-/// smoltcp in-process behind the [`Target`] trait, on a virtual clock.
-pub struct SmoltcpTarget {
+/// smoltcp in-process behind the [`Dut`] trait, on a virtual clock.
+pub struct SmoltcpHost {
     stack: Box<Stack>,
     /// Set once smoltcp panicked: what every later call answers.
     dead: Option<String>,
@@ -363,9 +363,9 @@ pub struct SmoltcpTarget {
     deadlines: VirtualDeadlines,
 }
 
-impl std::fmt::Debug for SmoltcpTarget {
+impl std::fmt::Debug for SmoltcpHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmoltcpTarget")
+        f.debug_struct("SmoltcpHost")
             .field("config", &self.config)
             .field("now_us", &self.stack.now.total_micros())
             .field("dead", &self.dead)
@@ -378,7 +378,7 @@ impl std::fmt::Debug for SmoltcpTarget {
 fn one_keep_alive_interval(
     (name, secs): (&str, u32),
     (other, other_secs): (&str, Option<u32>),
-) -> Result<(), TargetError> {
+) -> Result<(), DutError> {
     match other_secs {
         Some(o) if o != secs => Err(not_supported(format!(
             "{name} {secs} s with {other} {o} s: smoltcp has one keep-alive interval, which is \
@@ -427,18 +427,18 @@ fn family_of(addr: IpAddr) -> Family {
     }
 }
 
-fn not_supported(what: impl Into<String>) -> TargetError {
-    TargetError::NotSupported { what: what.into() }
+fn not_supported(what: impl Into<String>) -> DutError {
+    DutError::NotSupported { what: what.into() }
 }
 
-impl SmoltcpTarget {
+impl SmoltcpHost {
     /// Builds the interface (addresses from `config`, MAC, MTU, random seed), and, when
     /// `config.peer_preresolved`, teaches it the peer's MAC with one ARP request (and one
     /// neighbour solicitation for IPv6) from the peer, whose answers are dropped before
     /// the session starts.
-    pub fn new(config: SmoltcpConfig) -> Result<SmoltcpTarget, TargetError> {
+    pub fn new(config: SmoltcpConfig) -> Result<SmoltcpHost, DutError> {
         let stack = catch_unwind(AssertUnwindSafe(|| Stack::new(&config))).map_err(|p| {
-            TargetError::Gone {
+            DutError::Gone {
                 what: format!("smoltcp panicked: {}", super::panic_message(p.as_ref())),
             }
         })??;
@@ -451,7 +451,7 @@ impl SmoltcpTarget {
             peer_ipv6: config.ipv6.as_ref().map(|v| v.peer),
             mtu: config.mtu,
         };
-        let mut target = SmoltcpTarget {
+        let mut target = SmoltcpHost {
             stack: Box::new(stack),
             dead: None,
             endpoints,
@@ -472,7 +472,7 @@ impl SmoltcpTarget {
     /// Feeds smoltcp one ARP request (and one neighbour solicitation) from the peer and
     /// drops what it answers: smoltcp fills its neighbour cache from both (its neighbour
     /// cache has no public API), so its first answer in the session needs no resolution.
-    fn preresolve(&mut self) -> Result<(), TargetError> {
+    fn preresolve(&mut self) -> Result<(), DutError> {
         let c = self.config.clone();
         let mut frames = Vec::new();
         if let Some(v4) = &c.ipv4 {
@@ -503,10 +503,10 @@ impl SmoltcpTarget {
     /// Runs `f` on the stack unless smoltcp panicked before; a panic now kills the target.
     fn guarded<T>(
         &mut self,
-        f: impl FnOnce(&mut Stack) -> Result<T, TargetError>,
-    ) -> Result<T, TargetError> {
+        f: impl FnOnce(&mut Stack) -> Result<T, DutError>,
+    ) -> Result<T, DutError> {
         if let Some(what) = &self.dead {
-            return Err(TargetError::Gone { what: what.clone() });
+            return Err(DutError::Gone { what: what.clone() });
         }
         if let Some(setting) = self.config.unsupported_settings.first() {
             return Err(not_supported(format!(
@@ -519,7 +519,7 @@ impl SmoltcpTarget {
             Err(panic) => {
                 let what = format!("smoltcp panicked: {}", super::panic_message(panic.as_ref()));
                 self.dead = Some(what.clone());
-                Err(TargetError::Gone { what })
+                Err(DutError::Gone { what })
             }
         }
     }
@@ -532,7 +532,7 @@ impl SmoltcpTarget {
 }
 
 impl Stack {
-    fn new(config: &SmoltcpConfig) -> Result<Stack, TargetError> {
+    fn new(config: &SmoltcpConfig) -> Result<Stack, DutError> {
         let mut wire = Wire {
             to_stack: VecDeque::new(),
             from_stack: VecDeque::new(),
@@ -784,8 +784,8 @@ impl Stack {
             })
     }
 
-    fn held(&mut self, id: SocketId) -> Result<&mut Held, TargetError> {
-        self.held.get_mut(&id).ok_or(TargetError::UnknownSocket(id))
+    fn held(&mut self, id: SocketId) -> Result<&mut Held, DutError> {
+        self.held.get_mut(&id).ok_or(DutError::UnknownSocket(id))
     }
 
     fn ensure(&mut self, id: SocketId, family: Family) {
@@ -797,14 +797,14 @@ impl Stack {
         });
     }
 
-    fn connection(&mut self, id: SocketId) -> Result<Option<SocketHandle>, TargetError> {
+    fn connection(&mut self, id: SocketId) -> Result<Option<SocketHandle>, DutError> {
         Ok(match self.held(id)?.kind {
             Kind::Connection(h) => Some(h),
             _ => None,
         })
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         let on_udp = |s: &Stack, sock: &SocketId| {
             matches!(s.held.get(sock).map(|h| &h.kind), Some(Kind::Udp(_)))
         };
@@ -838,7 +838,7 @@ impl Stack {
         match *call {
             SocketCall::Socket { sock, family } => {
                 if self.held.contains_key(&sock) {
-                    return Err(TargetError::SocketExists(sock));
+                    return Err(DutError::SocketExists(sock));
                 }
                 self.ensure(sock, family);
                 Ok(CallOutcome::Ok)
@@ -895,9 +895,9 @@ impl Stack {
         sock: SocketId,
         addr: IpAddr,
         port: u16,
-    ) -> Result<CallOutcome, TargetError> {
+    ) -> Result<CallOutcome, DutError> {
         if self.held.contains_key(&sock) {
-            return Err(TargetError::SocketExists(sock));
+            return Err(DutError::SocketExists(sock));
         }
         if !addr.is_unspecified() && !self.stack_ips.contains(&addr) {
             return Ok(CallOutcome::errno(libc::EADDRNOTAVAIL));
@@ -948,11 +948,11 @@ impl Stack {
         Ok(CallOutcome::Ok)
     }
 
-    fn udp_socket(&mut self, sock: SocketId) -> Result<(SocketHandle, Family), TargetError> {
+    fn udp_socket(&mut self, sock: SocketId) -> Result<(SocketHandle, Family), DutError> {
         let held = self.held(sock)?;
         match held.kind {
             Kind::Udp(h) => Ok((h, held.family)),
-            _ => Err(TargetError::UnknownSocket(sock)),
+            _ => Err(DutError::UnknownSocket(sock)),
         }
     }
 
@@ -962,7 +962,7 @@ impl Stack {
         addr: IpAddr,
         port: u16,
         data: &[u8],
-    ) -> Result<CallOutcome, TargetError> {
+    ) -> Result<CallOutcome, DutError> {
         let (h, family) = self.udp_socket(sock)?;
         // What Linux answers: an IPv4 socket cannot reach an IPv6 address, an IPv6-only
         // socket an IPv4 one, and port 0 is no destination.
@@ -1006,7 +1006,7 @@ impl Stack {
         sock: SocketId,
         max: usize,
         timeout_ms: u64,
-    ) -> Result<CallOutcome, TargetError> {
+    ) -> Result<CallOutcome, DutError> {
         let (h, _) = self.udp_socket(sock)?;
         let deadline = self.deadline_in(timeout_ms);
         if !self.wait_until(deadline, |s| s.udp(h).can_recv()) {
@@ -1023,12 +1023,7 @@ impl Stack {
         Ok(outcome)
     }
 
-    fn bind(
-        &mut self,
-        sock: SocketId,
-        addr: IpAddr,
-        port: u16,
-    ) -> Result<CallOutcome, TargetError> {
+    fn bind(&mut self, sock: SocketId, addr: IpAddr, port: u16) -> Result<CallOutcome, DutError> {
         self.ensure(sock, family_of(addr));
         let held = self.held(sock)?;
         if held.bound.is_some() || !matches!(held.kind, Kind::Fresh) {
@@ -1057,7 +1052,7 @@ impl Stack {
         addr: Option<IpAddr>,
         port: u16,
         backlog: u32,
-    ) -> Result<CallOutcome, TargetError> {
+    ) -> Result<CallOutcome, DutError> {
         self.ensure(sock, family);
         let addr = addr.filter(|a| !a.is_unspecified());
         let held = self.held(sock)?;
@@ -1130,7 +1125,7 @@ impl Stack {
             .min_by_key(|h| self.established.get(h).copied().unwrap_or(u64::MAX))
     }
 
-    fn accept(&mut self, listener: SocketId, timeout_ms: u64) -> Result<CallOutcome, TargetError> {
+    fn accept(&mut self, listener: SocketId, timeout_ms: u64) -> Result<CallOutcome, DutError> {
         let held = self.held(listener)?;
         let Kind::Listener { endpoint, .. } = held.kind else {
             return Ok(CallOutcome::errno(libc::EINVAL));
@@ -1179,7 +1174,7 @@ impl Stack {
         family: Family,
         addr: IpAddr,
         port: u16,
-    ) -> Result<CallOutcome, TargetError> {
+    ) -> Result<CallOutcome, DutError> {
         self.ensure(sock, family);
         let held = self.held(sock)?;
         match held.kind {
@@ -1228,11 +1223,7 @@ impl Stack {
         Ok(CallOutcome::Ok)
     }
 
-    fn wait_connected(
-        &mut self,
-        sock: SocketId,
-        timeout_ms: u64,
-    ) -> Result<CallOutcome, TargetError> {
+    fn wait_connected(&mut self, sock: SocketId, timeout_ms: u64) -> Result<CallOutcome, DutError> {
         let Some(h) = self.connection(sock)? else {
             return Ok(CallOutcome::errno(libc::ENOTCONN));
         };
@@ -1248,7 +1239,7 @@ impl Stack {
         })
     }
 
-    fn send(&mut self, sock: SocketId, data: &[u8]) -> Result<CallOutcome, TargetError> {
+    fn send(&mut self, sock: SocketId, data: &[u8]) -> Result<CallOutcome, DutError> {
         let Some(h) = self.connection(sock)? else {
             // Linux: a socket that is not connecting fails with EPIPE.
             return Ok(CallOutcome::errno(libc::EPIPE));
@@ -1274,7 +1265,7 @@ impl Stack {
         sock: SocketId,
         max: usize,
         timeout_ms: u64,
-    ) -> Result<CallOutcome, TargetError> {
+    ) -> Result<CallOutcome, DutError> {
         let h = match self.held(sock)?.kind {
             Kind::Connection(h) => h,
             _ => return Ok(CallOutcome::errno(libc::ENOTCONN)),
@@ -1313,7 +1304,7 @@ impl Stack {
         })
     }
 
-    fn shutdown(&mut self, sock: SocketId, how: ShutdownHow) -> Result<CallOutcome, TargetError> {
+    fn shutdown(&mut self, sock: SocketId, how: ShutdownHow) -> Result<CallOutcome, DutError> {
         if how == ShutdownHow::Read {
             return Err(not_supported(
                 "shutdown(SHUT_RD): smoltcp has no way to shut the receive half of a connection",
@@ -1327,11 +1318,11 @@ impl Stack {
         Ok(CallOutcome::Ok)
     }
 
-    fn close(&mut self, sock: SocketId) -> Result<CallOutcome, TargetError> {
+    fn close(&mut self, sock: SocketId) -> Result<CallOutcome, DutError> {
         let held = self
             .held
             .remove(&sock)
-            .ok_or(TargetError::UnknownSocket(sock))?;
+            .ok_or(DutError::UnknownSocket(sock))?;
         match held.kind {
             Kind::Fresh => {}
             Kind::Udp(h) => {
@@ -1372,7 +1363,7 @@ impl Stack {
         &mut self,
         sock: SocketId,
         option: SocketOption,
-    ) -> Result<CallOutcome, TargetError> {
+    ) -> Result<CallOutcome, DutError> {
         let held = self.held(sock)?;
         let o = &mut held.options;
         let value = match option {
@@ -1536,7 +1527,7 @@ impl Stack {
         out
     }
 
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
         match control {
             Control::Route {
                 dst,
@@ -1602,7 +1593,7 @@ impl Stack {
     }
 }
 
-impl Target for SmoltcpTarget {
+impl Dut for SmoltcpHost {
     fn name(&self) -> &str {
         "smoltcp"
     }
@@ -1635,7 +1626,7 @@ impl Target for SmoltcpTarget {
         ))
     }
 
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         let frame = frame.to_vec();
         self.guarded(|s| {
             s.wire.to_stack.push_back(frame);
@@ -1644,7 +1635,7 @@ impl Target for SmoltcpTarget {
         })
     }
 
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         let deadline = self.virtual_deadline(deadline);
         self.guarded(|s| {
             if s.wait_until(deadline, |s| !s.wire.from_stack.is_empty()) {
@@ -1655,11 +1646,11 @@ impl Target for SmoltcpTarget {
         })
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         self.guarded(|s| s.call(call))
     }
 
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         match query {
             StateQuery::TcpSockets => {
                 self.guarded(|s| Ok(StateAnswer::TcpSockets(s.tcp_sockets())))
@@ -1694,7 +1685,7 @@ impl Target for SmoltcpTarget {
         }
     }
 
-    fn control(&mut self, control: &Control) -> Result<(), TargetError> {
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
         self.guarded(|s| s.control(control))
     }
 

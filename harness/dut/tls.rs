@@ -21,7 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::TargetError;
+use super::DutError;
 use super::service::{ServiceAnswer, ServiceImpl, ServiceKind, ServiceRequest};
 use crate::sandbox::{HostPair, MacAddr};
 
@@ -243,8 +243,8 @@ pub struct TestPki {
 
 impl TestPki {
     /// Generates a fresh PKI.
-    pub fn generate() -> Result<TestPki, TargetError> {
-        let bad = |e: rcgen::Error| TargetError::Malformed {
+    pub fn generate() -> Result<TestPki, DutError> {
+        let bad = |e: rcgen::Error| DutError::Malformed {
             detail: format!("generating the test certificates: {e}"),
         };
         let ca_key = rcgen::KeyPair::generate().map_err(bad)?;
@@ -272,14 +272,14 @@ impl TestPki {
     }
 }
 
-fn tls_err(what: &str, e: impl std::fmt::Display) -> TargetError {
-    TargetError::Malformed {
+fn tls_err(what: &str, e: impl std::fmt::Display) -> DutError {
+    DutError::Malformed {
         detail: format!("rustls: {what}: {e}"),
     }
 }
 
-fn io_err(op: &str) -> impl Fn(io::Error) -> TargetError + '_ {
-    move |source| TargetError::Io {
+fn io_err(op: &str) -> impl Fn(io::Error) -> DutError + '_ {
+    move |source| DutError::Io {
         op: op.to_string(),
         source,
     }
@@ -289,13 +289,13 @@ fn provider_for(
     which: TlsProvider,
     scenario: &TlsScenario,
     private: [u8; 32],
-) -> Result<Arc<CryptoProvider>, TargetError> {
+) -> Result<Arc<CryptoProvider>, DutError> {
     let mut provider = which.provider();
     provider
         .cipher_suites
         .retain(|s| u16::from(s.suite()) == scenario.suite);
     if provider.cipher_suites.is_empty() {
-        return Err(TargetError::NotSupported {
+        return Err(DutError::NotSupported {
             what: format!(
                 "cipher suite {:#06x} with rustls's {} provider",
                 scenario.suite,
@@ -312,11 +312,11 @@ static TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TL
 
 fn versions(
     scenario: &TlsScenario,
-) -> Result<&'static [&'static rustls::SupportedProtocolVersion], TargetError> {
+) -> Result<&'static [&'static rustls::SupportedProtocolVersion], DutError> {
     match scenario.version {
         0x0304 => Ok(TLS13_ONLY),
         0x0303 => Ok(TLS12_ONLY),
-        v => Err(TargetError::NotSupported {
+        v => Err(DutError::NotSupported {
             what: format!("TLS version {v:#06x} in rustls"),
         }),
     }
@@ -345,7 +345,7 @@ pub fn run_rustls(
     pki: &TestPki,
     scenario: &TlsScenario,
     which: TlsProvider,
-) -> Result<TlsRun, TargetError> {
+) -> Result<TlsRun, DutError> {
     let v = versions(scenario)?;
     let client_log = Arc::new(Recorder::default());
     let server_log = Arc::new(Recorder::default());
@@ -413,7 +413,7 @@ pub fn run_rustls(
     let (negotiated, exported, key_updates) = match outcome {
         Ok(result) => result?,
         Err(_) => {
-            return Err(TargetError::Timeout {
+            return Err(DutError::Timeout {
                 what: format!(
                     "the rustls exchange did not finish within {}s",
                     EXCHANGE_TIMEOUT.as_secs()
@@ -458,7 +458,7 @@ const EXPORT_LABEL: &str = "EXPORTER-netconform";
 const EXPORT_CONTEXT: &[u8] = b"context";
 const EXPORT_LEN: usize = 32;
 
-type ExchangeResult = Result<((u16, u16), Exported, (u32, u32)), TargetError>;
+type ExchangeResult = Result<((u16, u16), Exported, (u32, u32)), DutError>;
 
 async fn exchange(
     scenario: &TlsScenario,
@@ -512,7 +512,7 @@ async fn exchange(
             .await
             .map_err(io_err("server read to close_notify"))?;
         tls.shutdown().await.map_err(io_err("server shutdown"))?;
-        Ok::<_, TargetError>((exported, updates))
+        Ok::<_, DutError>((exported, updates))
     };
 
     let client = async move {
@@ -549,7 +549,7 @@ async fn exchange(
                 .await
                 .map_err(io_err("client read"))?;
             if buf != response(n) {
-                return Err(TargetError::Malformed {
+                return Err(DutError::Malformed {
                     detail: format!(
                         "the client read a different response {n} than the server wrote"
                     ),
@@ -561,7 +561,7 @@ async fn exchange(
         tls.read_to_end(&mut rest)
             .await
             .map_err(io_err("client read to close_notify"))?;
-        Ok::<_, TargetError>((negotiated, exported, updates))
+        Ok::<_, DutError>((negotiated, exported, updates))
     };
 
     let (server, client) = tokio::join!(server, client);
@@ -592,15 +592,15 @@ pub fn rustls_supports(provider: TlsProvider, suite: u16) -> bool {
 /// offered as the TLS service (one implementation per crypto provider). It has no wire
 /// plane of its own (the harness only watches).
 #[derive(Debug)]
-pub struct RustlsTarget {
+pub struct RustlsService {
     pair: HostPair,
     pki: TestPki,
     endpoints: super::Endpoints,
 }
 
-impl RustlsTarget {
+impl RustlsService {
     /// Builds the pair and the test certificates.
-    pub fn new() -> Result<RustlsTarget, TargetError> {
+    pub fn new() -> Result<RustlsService, DutError> {
         let pair = HostPair::build()?;
         let pki = TestPki::generate()?;
         let endpoints = super::Endpoints {
@@ -612,7 +612,7 @@ impl RustlsTarget {
             peer_ipv6: None,
             mtu: 1500,
         };
-        Ok(RustlsTarget {
+        Ok(RustlsService {
             pair,
             pki,
             endpoints,
@@ -620,7 +620,7 @@ impl RustlsTarget {
     }
 }
 
-impl super::Target for RustlsTarget {
+impl super::Dut for RustlsService {
     fn name(&self) -> &str {
         "rustls"
     }
@@ -637,14 +637,14 @@ impl super::Target for RustlsTarget {
             })
             .collect()
     }
-    fn service(&mut self, request: &ServiceRequest) -> Result<ServiceAnswer, TargetError> {
+    fn service(&mut self, request: &ServiceRequest) -> Result<ServiceAnswer, DutError> {
         match request {
             ServiceRequest::TlsExchange {
                 implementation,
                 scenario,
             } => {
                 let which = TlsProvider::of_implementation(implementation).ok_or_else(|| {
-                    TargetError::NotSupported {
+                    DutError::NotSupported {
                         what: format!("TLS implementation {implementation:?} in the rustls target"),
                     }
                 })?;

@@ -1,7 +1,7 @@
 //! The conformance engine: sessions, runners, verdicts. It names no protocol: each
 //! protocol is a suite in [`crate::suites`] whose checks the engine runs.
 //!
-//! A check drives a [`Target`](crate::dut::Target) through a [`Session`], which records
+//! A check drives a [`Dut`](crate::dut::Dut) through a [`Session`], which records
 //! every frame and call into a [`Trace`](crate::trace::Trace) and compares each frame the
 //! stack sends with what the check expected (see [`expect`]). A check ends in one
 //! [`Verdict`]:

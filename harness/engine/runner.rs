@@ -9,14 +9,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::dut::{Target, TargetError};
+use crate::dut::{Dut, DutError};
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome};
 use crate::engine::{CheckError, CheckSpec, Clause, Session, Verdict};
 use crate::models::profile::ProfileName;
 use crate::trace::{HostNames, Trace};
 
 /// Makes a fresh target for one check (the check says what it needs, e.g. IPv6).
-pub type TargetFactory<'a> = dyn Fn(&CheckSpec) -> Result<Box<dyn Target>, TargetError> + Sync + 'a;
+pub type TargetFactory<'a> = dyn Fn(&CheckSpec) -> Result<Box<dyn Dut>, DutError> + Sync + 'a;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -192,13 +192,13 @@ pub fn verdict_of(error: &CheckError) -> Verdict {
             step: step.clone(),
             differences: vec![format!("expected {expected}, observed {observed}")],
         },
-        CheckError::Target {
+        CheckError::Dut {
             step,
-            source: TargetError::NotSupported { what },
+            source: DutError::NotSupported { what },
         } => Verdict::Unsupported {
             reason: format!("{step}: {what}"),
         },
-        CheckError::Target { step, source } => Verdict::Error {
+        CheckError::Dut { step, source } => Verdict::Error {
             reason: format!("{step}: {source}"),
         },
     }
@@ -224,7 +224,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), Verdict> {
         let mut target = factory(spec).map_err(|e| match e {
-            TargetError::NotSupported { what } => Verdict::Unsupported { reason: what },
+            DutError::NotSupported { what } => Verdict::Unsupported { reason: what },
             e => Verdict::Error {
                 reason: format!("setting up the target: {e}"),
             },
@@ -235,7 +235,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         report.names = session.host_names().clone();
         report.retries = session.retries().to_vec();
         if let Err(e) = &result
-            && !matches!(e, CheckError::Target { .. })
+            && !matches!(e, CheckError::Dut { .. })
         {
             report.expected = expected_of(&session, e);
             report.counterexample = session.counterexample().cloned();
@@ -244,7 +244,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
         if let Err(e) = &result {
             let at = failure_index(&report.trace, e);
             report.failed_at = Some(at);
-            if report.counterexample.is_none() && !matches!(e, CheckError::Target { .. }) {
+            if report.counterexample.is_none() && !matches!(e, CheckError::Dut { .. }) {
                 report.counterexample = Some(script_of(&report.trace, at));
             }
         }

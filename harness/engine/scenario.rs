@@ -199,7 +199,7 @@ pub struct Replayed {
 /// models following its own profile, else `profile`.
 pub fn replay(
     scenario: &dyn Scenario,
-    target: &mut dyn crate::dut::Target,
+    target: &mut dyn crate::dut::Dut,
     profile: ProfileName,
 ) -> Replayed {
     let profile = scenario.profile().unwrap_or(profile);

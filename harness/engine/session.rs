@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use crate::dut::recorder::Recorder;
 use crate::dut::{
-    CallOutcome, Control, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
+    CallOutcome, Control, Dut, DutError, Endpoints, SocketCall, StateAnswer, StateQuery,
     TcpSocketState, TcpState,
 };
 use crate::engine::expect::{Expectation, Observed};
@@ -58,13 +58,13 @@ pub enum CheckError {
         /// What the target answered.
         observed: String,
     },
-    /// The target failed (or cannot perform the event: see [`TargetError::NotSupported`]).
+    /// The target failed (or cannot perform the event: see [`DutError::NotSupported`]).
     #[error("{step}: {source}")]
-    Target {
+    Dut {
         /// The step of the check.
         step: String,
         /// The target's error.
-        source: TargetError,
+        source: DutError,
     },
 }
 
@@ -84,12 +84,12 @@ pub struct Session<'t> {
 
 impl<'t> Session<'t> {
     /// A session on `target` whose models follow the Linux profile; scenario time starts now.
-    pub fn new(target: &'t mut dyn Target) -> Self {
+    pub fn new(target: &'t mut dyn Dut) -> Self {
         Session::with_profile(target, ProfileName::Linux)
     }
 
     /// A session on `target` whose models follow `profile`.
-    pub fn with_profile(target: &'t mut dyn Target, profile: ProfileName) -> Self {
+    pub fn with_profile(target: &'t mut dyn Dut, profile: ProfileName) -> Self {
         let endpoints = target.endpoints().clone();
         let names = host_names(&endpoints);
         Session {
@@ -144,9 +144,9 @@ impl<'t> Session<'t> {
                 peer,
                 stack,
             }),
-            _ => Err(CheckError::Target {
+            _ => Err(CheckError::Dut {
                 step: "addressing".into(),
-                source: TargetError::NotSupported {
+                source: DutError::NotSupported {
                     what: "the target has no IPv4 address".into(),
                 },
             }),
@@ -200,7 +200,7 @@ impl<'t> Session<'t> {
     pub fn send_bytes(&mut self, step: &str, bytes: &[u8]) -> Result<(), CheckError> {
         self.recorder
             .send_frame(bytes)
-            .map_err(|source| CheckError::Target {
+            .map_err(|source| CheckError::Dut {
                 step: step.into(),
                 source,
             })
@@ -215,13 +215,13 @@ impl<'t> Session<'t> {
     ) -> Result<Option<Observed>, CheckError> {
         let deadline = self.recorder.deadline_after(timeout);
         loop {
-            let bytes =
-                self.recorder
-                    .recv_frame(deadline)
-                    .map_err(|source| CheckError::Target {
-                        step: step.into(),
-                        source,
-                    })?;
+            let bytes = self
+                .recorder
+                .recv_frame(deadline)
+                .map_err(|source| CheckError::Dut {
+                    step: step.into(),
+                    source,
+                })?;
             let Some(bytes) = bytes else { return Ok(None) };
             let parsed = Frame::parse(&bytes);
             if let Ok(frame) = &parsed
@@ -278,9 +278,9 @@ impl<'t> Session<'t> {
         self.barrier_seq = self.barrier_seq.wrapping_add(1);
         let seq = self.barrier_seq;
         let e = self.endpoints.clone();
-        let not_supported = |what: &str| CheckError::Target {
+        let not_supported = |what: &str| CheckError::Dut {
             step: step.into(),
-            source: TargetError::NotSupported {
+            source: DutError::NotSupported {
                 what: format!("barrier: the target has no {what} address"),
             },
         };
@@ -314,7 +314,7 @@ impl<'t> Session<'t> {
             let delivered_before = self.recorder.frames_delivered();
             self.recorder
                 .send_unrecorded(&probe.emit())
-                .map_err(|source| CheckError::Target {
+                .map_err(|source| CheckError::Dut {
                     step: step.into(),
                     source,
                 })?;
@@ -388,7 +388,7 @@ impl<'t> Session<'t> {
             let bytes =
                 self.recorder
                     .recv_unrecorded(deadline)
-                    .map_err(|source| CheckError::Target {
+                    .map_err(|source| CheckError::Dut {
                         step: step.into(),
                         source,
                     })?;
@@ -440,7 +440,7 @@ impl<'t> Session<'t> {
     pub fn send_on(&mut self, step: &str, port: usize, bytes: &[u8]) -> Result<(), CheckError> {
         self.recorder
             .send_frame_on(port, bytes)
-            .map_err(|source| CheckError::Target {
+            .map_err(|source| CheckError::Dut {
                 step: step.into(),
                 source,
             })
@@ -456,7 +456,7 @@ impl<'t> Session<'t> {
     ) -> Result<(), CheckError> {
         self.recorder
             .send_unrecorded_on(port, bytes)
-            .map_err(|source| CheckError::Target {
+            .map_err(|source| CheckError::Dut {
                 step: step.into(),
                 source,
             })
@@ -471,7 +471,7 @@ impl<'t> Session<'t> {
     ) -> Result<Option<(usize, Vec<u8>, crate::time::Instant)>, CheckError> {
         self.recorder
             .recv_any_unrecorded(deadline)
-            .map_err(|source| CheckError::Target {
+            .map_err(|source| CheckError::Dut {
                 step: step.into(),
                 source,
             })
@@ -495,12 +495,10 @@ impl<'t> Session<'t> {
 
     /// Makes one socket call on the stack.
     pub fn call(&mut self, step: &str, call: SocketCall) -> Result<CallOutcome, CheckError> {
-        self.recorder
-            .call(&call)
-            .map_err(|source| CheckError::Target {
-                step: step.into(),
-                source,
-            })
+        self.recorder.call(&call).map_err(|source| CheckError::Dut {
+            step: step.into(),
+            source,
+        })
     }
 
     /// Makes one socket call and requires `expected` as its outcome.
@@ -527,7 +525,7 @@ impl<'t> Session<'t> {
     pub fn control(&mut self, step: &str, control: &Control) -> Result<(), CheckError> {
         self.recorder
             .control(control)
-            .map_err(|source| CheckError::Target {
+            .map_err(|source| CheckError::Dut {
                 step: step.into(),
                 source,
             })
@@ -545,7 +543,7 @@ impl<'t> Session<'t> {
         let bytes = self
             .recorder
             .recv_frame(deadline)
-            .map_err(|source| CheckError::Target {
+            .map_err(|source| CheckError::Dut {
                 step: step.into(),
                 source,
             })?;
@@ -570,7 +568,7 @@ impl<'t> Session<'t> {
     pub fn query(&mut self, step: &str, query: StateQuery) -> Result<StateAnswer, CheckError> {
         self.recorder
             .query(&query)
-            .map_err(|source| CheckError::Target {
+            .map_err(|source| CheckError::Dut {
                 step: step.into(),
                 source,
             })
@@ -589,14 +587,14 @@ impl<'t> Session<'t> {
     ) -> Result<crate::dut::service::ServiceAnswer, CheckError> {
         self.recorder
             .service(request)
-            .map_err(|source| CheckError::Target {
+            .map_err(|source| CheckError::Dut {
                 step: step.into(),
                 source,
             })
     }
 
     /// The stack's TCP socket of connection `local` ↔ `remote`, if it has one
-    /// ([`crate::dut::Target::tcp_connection`]).
+    /// ([`crate::dut::Dut::tcp_connection`]).
     pub fn tcp_connection(
         &mut self,
         step: &str,
@@ -605,7 +603,7 @@ impl<'t> Session<'t> {
     ) -> Result<Option<TcpSocketState>, CheckError> {
         self.recorder
             .tcp_connection(local, remote)
-            .map_err(|source| CheckError::Target {
+            .map_err(|source| CheckError::Dut {
                 step: step.into(),
                 source,
             })

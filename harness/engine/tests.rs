@@ -8,9 +8,7 @@ use std::net::Ipv4Addr;
 use std::time::Instant as WallInstant;
 
 use crate::dut::needs::Needs;
-use crate::dut::{
-    CallOutcome, Endpoints, SocketCall, StateAnswer, StateQuery, Target, TargetError,
-};
+use crate::dut::{CallOutcome, Dut, DutError, Endpoints, SocketCall, StateAnswer, StateQuery};
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome, with_kind};
 use crate::engine::{CheckError, Session};
 use crate::time::Duration;
@@ -38,7 +36,7 @@ pub(super) struct FakeStack {
     /// The next this many echo replies the stack sends are lost on the way out (the probe
     /// reached it: the counter moved).
     pub(super) lose_replies: usize,
-    /// Whether the stack can count received frames (`Target::frames_delivered`).
+    /// Whether the stack can count received frames (`Dut::frames_delivered`).
     pub(super) counts: bool,
     /// Whether a fake-scenario frame carrying [`ANSWERED`] is answered.
     pub(super) answers_seven: bool,
@@ -95,12 +93,12 @@ impl FakeStack {
     }
 }
 
-impl Target for FakeStack {
+impl Dut for FakeStack {
     fn name(&self) -> &str {
         "fake"
     }
 
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         if self.lose_sent > 0 {
             self.lose_sent -= 1;
             return Ok(());
@@ -142,7 +140,7 @@ impl Target for FakeStack {
         Ok(())
     }
 
-    fn recv_frame(&mut self, deadline: WallInstant) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, deadline: WallInstant) -> Result<Option<Vec<u8>>, DutError> {
         if let Some(f) = self.out.pop_front() {
             return Ok(Some(f));
         }
@@ -150,14 +148,14 @@ impl Target for FakeStack {
         Ok(None)
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
-        Err(TargetError::NotSupported {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
+        Err(DutError::NotSupported {
             what: format!("{call:?}"),
         })
     }
 
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, TargetError> {
-        Err(TargetError::NotSupported {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
+        Err(DutError::NotSupported {
             what: format!("{query:?}"),
         })
     }
@@ -411,8 +409,8 @@ fn a_barrier_without_the_address_family_is_unsupported() {
     let mut stack = FakeStack::new();
     let mut session = Session::new(&mut stack);
     match session.barrier("barrier", true, BARRIER_WAIT) {
-        Err(CheckError::Target {
-            source: TargetError::NotSupported { what },
+        Err(CheckError::Dut {
+            source: DutError::NotSupported { what },
             ..
         }) => assert!(what.contains("no IPv6 address"), "{what}"),
         other => panic!("{other:?}"),

@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{Allowed, Outcome, ensure};
 use crate::dut::{
-    CallOutcome, Endpoints, SocketCall, SocketId, StateAnswer, StateQuery, Target, TargetError,
+    CallOutcome, Dut, DutError, Endpoints, SocketCall, SocketId, StateAnswer, StateQuery,
 };
 use crate::engine::runner::verdict_of;
 use crate::engine::{Session, Verdict};
@@ -61,12 +61,12 @@ impl Scripted {
     }
 }
 
-impl Target for Scripted {
+impl Dut for Scripted {
     fn name(&self) -> &str {
         "scripted"
     }
 
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         for _ in 0..2 {
             if let Some(a) = self.answers.pop_front() {
                 self.queue.push_back(a);
@@ -88,14 +88,11 @@ impl Target for Scripted {
         Ok(())
     }
 
-    fn recv_frame(
-        &mut self,
-        _deadline: std::time::Instant,
-    ) -> Result<Option<Vec<u8>>, TargetError> {
+    fn recv_frame(&mut self, _deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         Ok(self.queue.pop_front())
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, TargetError> {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         Ok(match call {
             SocketCall::Accept { .. } => CallOutcome::NewSocket(SocketId(99)),
             SocketCall::Recv { .. } => CallOutcome::TimedOut,
@@ -104,7 +101,7 @@ impl Target for Scripted {
         })
     }
 
-    fn query(&mut self, _query: &StateQuery) -> Result<StateAnswer, TargetError> {
+    fn query(&mut self, _query: &StateQuery) -> Result<StateAnswer, DutError> {
         Ok(StateAnswer::TcpSockets(Vec::new()))
     }
 

@@ -215,35 +215,35 @@ pub struct Spoiled<S: Spoil> {
     spoil: S,
 }
 
-impl<S: Spoil> netconform::dut::Target for Spoiled<S> {
+impl<S: Spoil> netconform::dut::Dut for Spoiled<S> {
     fn name(&self) -> &str {
         "spoiled-linux-router"
     }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::dut::TargetError> {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::dut::DutError> {
         self.inner.send_frame(frame)
     }
     fn recv_frame(
         &mut self,
         deadline: Instant,
-    ) -> Result<Option<Vec<u8>>, netconform::dut::TargetError> {
+    ) -> Result<Option<Vec<u8>>, netconform::dut::DutError> {
         self.inner.recv_frame(deadline)
     }
     fn call(
         &mut self,
         call: &netconform::dut::SocketCall,
-    ) -> Result<netconform::dut::CallOutcome, netconform::dut::TargetError> {
+    ) -> Result<netconform::dut::CallOutcome, netconform::dut::DutError> {
         self.inner.call(call)
     }
     fn query(
         &mut self,
         query: &netconform::dut::StateQuery,
-    ) -> Result<netconform::dut::StateAnswer, netconform::dut::TargetError> {
+    ) -> Result<netconform::dut::StateAnswer, netconform::dut::DutError> {
         Ok(self.spoil.answer(self.inner.query(query)?))
     }
     fn control(
         &mut self,
         control: &netconform::dut::Control,
-    ) -> Result<(), netconform::dut::TargetError> {
+    ) -> Result<(), netconform::dut::DutError> {
         if self.spoil.performs(control) {
             self.inner.control(control)
         } else {
@@ -260,13 +260,13 @@ impl<S: Spoil> netconform::dut::Target for Spoiled<S> {
         &mut self,
         port: usize,
         frame: &[u8],
-    ) -> Result<(), netconform::dut::TargetError> {
+    ) -> Result<(), netconform::dut::DutError> {
         self.inner.send_frame_on(port, frame)
     }
     fn recv_frame_any(
         &mut self,
         deadline: Instant,
-    ) -> Result<Option<(usize, Vec<u8>)>, netconform::dut::TargetError> {
+    ) -> Result<Option<(usize, Vec<u8>)>, netconform::dut::DutError> {
         while let Some((port, bytes)) = self.inner.recv_frame_any(deadline)? {
             if let Some(b) = self.spoil.frame(port, bytes) {
                 return Ok(Some((port, b)));
@@ -285,8 +285,8 @@ pub fn run_on_router<S: Spoil>(
     use netconform::dut::router::{LinuxRouter, router_config_for};
     let config = router_config_for(&spec.needs).expect("a router check");
     let factory = move |_: &netconform::engine::CheckSpec| -> Result<
-        Box<dyn netconform::dut::Target>,
-        netconform::dut::TargetError,
+        Box<dyn netconform::dut::Dut>,
+        netconform::dut::DutError,
     > {
         Ok(Box::new(Spoiled {
             inner: LinuxRouter::new(config.clone())?,

@@ -181,7 +181,7 @@ pub fn replay_scenario(scenario: &dyn Scenario) -> Replay {
         match replayed.result {
             Ok(ScenarioOutcome::Agreed { summary }) => return Replay::Agreed(summary),
             Ok(ScenarioOutcome::Inconclusive { .. }) => continue,
-            Err(e @ netconform::engine::CheckError::Target { .. }) => {
+            Err(e @ netconform::engine::CheckError::Dut { .. }) => {
                 return Replay::Broken(format!("{e}\ntrace:\n{}", replayed.trace));
             }
             Err(e) => return Replay::Disagreed(format!("{e}\ntrace:\n{}", replayed.trace)),

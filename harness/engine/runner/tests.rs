@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::dut::TargetError;
+use crate::dut::DutError;
 use crate::engine::tests::{ANSWERED, FakeScenario, FakeStack};
 use crate::time::{Duration, Instant};
 use crate::trace::{Direction, EventKind, TraceEvent};
@@ -38,21 +38,21 @@ fn wrong_answer() -> CheckError {
     }
 }
 
-fn target_error(source: TargetError) -> CheckError {
-    CheckError::Target {
+fn target_error(source: DutError) -> CheckError {
+    CheckError::Dut {
         step: "s".into(),
         source,
     }
 }
 
-fn not_supported() -> TargetError {
-    TargetError::NotSupported {
+fn not_supported() -> DutError {
+    DutError::NotSupported {
         what: "calls".into(),
     }
 }
 
-fn malformed() -> TargetError {
-    TargetError::Malformed {
+fn malformed() -> DutError {
+    DutError::Malformed {
         detail: "gone".into(),
     }
 }
@@ -201,12 +201,12 @@ fn spec() -> CheckSpec {
 fn counting(
     built: &AtomicUsize,
     answers_seven: bool,
-) -> impl Fn(&CheckSpec) -> Result<Box<dyn Target>, TargetError> + Sync + '_ {
+) -> impl Fn(&CheckSpec) -> Result<Box<dyn Dut>, DutError> + Sync + '_ {
     move |_: &CheckSpec| {
         built.fetch_add(1, Ordering::SeqCst);
         let mut stack = FakeStack::new();
         stack.answers_seven = answers_seven;
-        Ok(Box::new(stack) as Box<dyn Target>)
+        Ok(Box::new(stack) as Box<dyn Dut>)
     }
 }
 
@@ -300,7 +300,7 @@ fn a_failure_that_does_not_come_back_is_not_shrunk() {
 
 #[test]
 fn a_dut_that_cannot_be_built_or_a_panic_is_no_failure() {
-    let failing = |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> { Err(malformed()) };
+    let failing = |_: &CheckSpec| -> Result<Box<dyn Dut>, DutError> { Err(malformed()) };
     let (c, run) = shrink(
         &spec(),
         &failing,
@@ -347,7 +347,7 @@ fn shrink_stops_after_its_trials() {
 // ---------------------------------------------------------------------------------------
 // run_one
 
-fn fake_factory(_: &CheckSpec) -> Result<Box<dyn Target>, TargetError> {
+fn fake_factory(_: &CheckSpec) -> Result<Box<dyn Dut>, DutError> {
     Ok(Box::new(FakeStack::new()))
 }
 
@@ -373,7 +373,7 @@ fn a_check_that_panics_is_an_error_that_says_so() {
 
 #[test]
 fn a_target_that_cannot_be_built_is_an_error() {
-    let factory = |_: &CheckSpec| -> Result<Box<dyn Target>, TargetError> { Err(malformed()) };
+    let factory = |_: &CheckSpec| -> Result<Box<dyn Dut>, DutError> { Err(malformed()) };
     let report = run_one(&check(|_| Ok(())), &factory, ProfileName::Linux);
     match &report.verdict {
         Verdict::Error { reason } => {

@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dut::{Control, StateAnswer, StateQuery, TargetError};
+use crate::dut::{Control, DutError, StateAnswer, StateQuery};
 use crate::engine::expect::Observed;
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome as Outcome, with_kind};
 use crate::engine::{CheckError, Needs, Session};
@@ -344,7 +344,7 @@ pub fn run_arp_scenario(
         run.finish()
     })();
     if let Err(e) = &result
-        && !matches!(e, CheckError::Target { .. })
+        && !matches!(e, CheckError::Dut { .. })
     {
         session.offer_counterexample(Counterexample::scenario(Box::new(scenario.clone())));
     }
@@ -380,9 +380,9 @@ impl<'a, 's> Runner<'a, 's> {
         let step = "set-up".to_string();
         let e = s.endpoints().clone();
         let Some((stack_ip, prefix_len)) = e.stack_ipv4 else {
-            return Err(CheckError::Target {
+            return Err(CheckError::Dut {
                 step,
-                source: TargetError::NotSupported {
+                source: DutError::NotSupported {
                     what: "ARP needs an IPv4 address on the stack".into(),
                 },
             });

@@ -27,7 +27,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
-use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
+use crate::dut::{Control, DutError, PortInfo, StateAnswer, StateQuery};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
 use crate::models::diff::packet_differences;
 use crate::models::forward::{Decision, Emission, ForwardDeviation, Router, RouterPort};
@@ -287,9 +287,9 @@ fn port_info(ports: &[PortInfo], i: usize) -> Result<&PortInfo, CheckError> {
 }
 
 fn unsupported(what: &str) -> CheckError {
-    CheckError::Target {
+    CheckError::Dut {
         step: "set-up".into(),
-        source: TargetError::NotSupported { what: what.into() },
+        source: DutError::NotSupported { what: what.into() },
     }
 }
 

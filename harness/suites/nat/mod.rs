@@ -30,7 +30,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::dut::{Control, PortInfo, StateAnswer, StateQuery, TargetError};
+use crate::dut::{Control, DutError, PortInfo, StateAnswer, StateQuery};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
 use crate::models::diff::packet_differences;
 use crate::models::nat::{Flow, Mapping, NatDeviation, NatTable, Prediction};
@@ -232,9 +232,9 @@ fn host_ip(port: &PortInfo, octet: u8) -> Option<Ipv4Addr> {
 }
 
 fn unsupported(step: &str, what: &str) -> CheckError {
-    CheckError::Target {
+    CheckError::Dut {
         step: step.into(),
-        source: TargetError::NotSupported { what: what.into() },
+        source: DutError::NotSupported { what: what.into() },
     }
 }
 

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::dut::{Control, StateAnswer, StateQuery, TargetError};
+use crate::dut::{Control, DutError, StateAnswer, StateQuery};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::profile::Deviation as _;
 use crate::models::route::{
@@ -161,9 +161,9 @@ fn show(r: &Result<RouteAnswer, RouteError>) -> String {
 }
 
 fn unsupported(what: &str) -> CheckError {
-    CheckError::Target {
+    CheckError::Dut {
         step: "addressing".into(),
-        source: TargetError::NotSupported { what: what.into() },
+        source: DutError::NotSupported { what: what.into() },
     }
 }
 

@@ -42,7 +42,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dut::{FdbEntry, FdbState, StateAnswer, StateQuery, TargetError};
+use crate::dut::{DutError, FdbEntry, FdbState, StateAnswer, StateQuery};
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome, with_kind};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session, SwitchNeeds};
 use crate::models::profile::Deviation as _;
@@ -371,8 +371,8 @@ struct Run<'s, 't> {
     names: Vec<(MacAddr, String)>,
 }
 
-fn target_err(step: &str, source: TargetError) -> CheckError {
-    CheckError::Target {
+fn target_err(step: &str, source: DutError) -> CheckError {
+    CheckError::Dut {
         step: step.into(),
         source,
     }
@@ -389,7 +389,7 @@ pub fn run_switch_scenario(
 ) -> Result<ScenarioStats, CheckError> {
     let result = run_compared(session, scenario, nonce);
     if let Err(e) = &result
-        && !matches!(e, CheckError::Target { .. })
+        && !matches!(e, CheckError::Dut { .. })
     {
         session.offer_counterexample(Counterexample::scenario(Box::new(SwitchScenarioRun {
             scenario: scenario.clone(),
@@ -505,7 +505,7 @@ fn run_compared(
     if nonce == 0xff {
         return Err(target_err(
             &step0,
-            TargetError::Malformed {
+            DutError::Malformed {
                 detail: "nonce 0xff is reserved for the barrier probes".into(),
             },
         ));
@@ -514,7 +514,7 @@ fn run_compared(
     if have < scenario.ports || scenario.ports < 2 {
         return Err(target_err(
             &step0,
-            TargetError::NotSupported {
+            DutError::NotSupported {
                 what: format!(
                     "a switch with {} ports (the target has {have})",
                     scenario.ports
@@ -528,7 +528,7 @@ fn run_compared(
     }) {
         return Err(target_err(
             &step0,
-            TargetError::Malformed {
+            DutError::Malformed {
                 detail: format!(
                     "the scenario sends into p{bad}, it has {} ports",
                     scenario.ports
@@ -624,7 +624,7 @@ impl Run<'_, '_> {
             .map_err(|e| {
                 target_err(
                     step,
-                    TargetError::Malformed {
+                    DutError::Malformed {
                         detail: e.to_string(),
                     },
                 )
@@ -1084,7 +1084,7 @@ fn ageing(session: &mut Session<'_>) -> Result<(), CheckError> {
     if stats.uncertain > 0 {
         return Err(target_err(
             "ageing",
-            TargetError::Timeout {
+            DutError::Timeout {
                 what: format!(
                     "{} comparisons fell within {AGEING_TOLERANCE} of an ageing instant: the \
                      harness was too slow to tell (a loaded machine); run the check again",

@@ -88,7 +88,7 @@ fn run_row(session: &mut Session<'_>, state: State, ipv6: bool) -> Result<(), Ch
     for (i, cell) in cells.iter().enumerate() {
         let port = 10_000 + i as u16;
         if let Err(e) = run_scenario(session, cell, port) {
-            if let CheckError::Target { .. } = e {
+            if let CheckError::Dut { .. } = e {
                 return Err(e);
             }
             let text = e.to_string();

@@ -95,7 +95,7 @@ pub fn matrix(profile: ProfileName, ipv6: bool) -> Vec<TcpScenario> {
 
 /// Makes a fresh target for a batch of cells (`true`: with IPv6).
 pub type CellTargetFactory<'a> =
-    dyn Fn(bool) -> Result<Box<dyn crate::dut::Target>, crate::dut::TargetError> + Sync + 'a;
+    dyn Fn(bool) -> Result<Box<dyn crate::dut::Dut>, crate::dut::DutError> + Sync + 'a;
 
 /// Runs `cells` on `workers` targets at once (each worker takes every `workers`-th cell,
 /// IPv4 cells on one target and IPv6 cells on another), each cell on its own port pair.
@@ -104,13 +104,13 @@ pub fn run_parallel(
     cells: &[TcpScenario],
     workers: usize,
     factory: &CellTargetFactory<'_>,
-) -> Result<Vec<String>, crate::dut::TargetError> {
+) -> Result<Vec<String>, crate::dut::DutError> {
     use crate::engine::Session;
     use crate::suites::tcp::scenario::run_scenario;
     let workers = workers.max(1);
     let run_batch = |batch: Vec<(usize, &TcpScenario)>,
                      ipv6: bool|
-     -> Result<Vec<String>, crate::dut::TargetError> {
+     -> Result<Vec<String>, crate::dut::DutError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -119,7 +119,7 @@ pub fn run_parallel(
         for (i, cell) in batch {
             let mut session = Session::with_profile(target.as_mut(), cell.profile);
             if let Err(e) = run_scenario(&mut session, cell, 10_000 + (i % 50_000) as u16) {
-                if let crate::engine::CheckError::Target { source, .. } = e {
+                if let crate::engine::CheckError::Dut { source, .. } = e {
                     return Err(source);
                 }
                 let text = e.to_string();
@@ -138,7 +138,7 @@ pub fn run_parallel(
                 let mine: Vec<(usize, &TcpScenario)> =
                     cells.iter().enumerate().skip(w).step_by(workers).collect();
                 let run_batch = &run_batch;
-                s.spawn(move || -> Result<Vec<String>, crate::dut::TargetError> {
+                s.spawn(move || -> Result<Vec<String>, crate::dut::DutError> {
                     let (v6, v4): (Vec<_>, Vec<_>) = mine.into_iter().partition(|(_, c)| c.ipv6);
                     let mut failures = run_batch(v4, false)?;
                     failures.extend(run_batch(v6, true)?);
@@ -151,7 +151,7 @@ pub fn run_parallel(
             match h.join() {
                 Ok(r) => all.extend(r?),
                 Err(_) => {
-                    return Err(crate::dut::TargetError::Gone {
+                    return Err(crate::dut::DutError::Gone {
                         what: "a matrix worker panicked".into(),
                     });
                 }

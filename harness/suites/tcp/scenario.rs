@@ -268,9 +268,9 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
         let peer_port = port;
         let stack_port = port;
         let e = session.endpoints().clone();
-        let unsupported = |what: &str| CheckError::Target {
+        let unsupported = |what: &str| CheckError::Dut {
             step: "addressing".into(),
-            source: crate::dut::TargetError::NotSupported {
+            source: crate::dut::DutError::NotSupported {
                 what: format!("the target has no {what} address"),
             },
         };
@@ -1169,7 +1169,7 @@ pub fn run_scenario(
 ) -> Result<(), CheckError> {
     let result = ScenarioRunner::new(session, scenario.clone(), peer_port)?.run();
     if let Err(e) = &result
-        && !matches!(e, CheckError::Target { .. })
+        && !matches!(e, CheckError::Dut { .. })
     {
         session.offer_counterexample(Counterexample::scenario(Box::new(TcpScenarioRun {
             scenario: scenario.clone(),

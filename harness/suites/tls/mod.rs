@@ -273,9 +273,9 @@ fn exchange(session: &mut Session<'_>, scenario: TlsScenario) -> Result<(), Chec
         .filter(|s| s.kind == ServiceKind::Tls)
         .collect();
     if implementations.is_empty() {
-        return Err(CheckError::Target {
+        return Err(CheckError::Dut {
             step: "TLS service".into(),
-            source: crate::dut::TargetError::NotSupported {
+            source: crate::dut::DutError::NotSupported {
                 what: "this target serves none (a bare host stack)".into(),
             },
         });
@@ -310,9 +310,9 @@ fn exchange_with(
     };
     let ServiceAnswer::TlsExchange(run) = session.service(&step, &request)?;
     session.record_capture(&run.frames, run.client_mac);
-    let conn = verify_run(&run).map_err(|e| CheckError::Target {
+    let conn = verify_run(&run).map_err(|e| CheckError::Dut {
         step: step.clone(),
-        source: crate::dut::TargetError::Malformed { detail: e },
+        source: crate::dut::DutError::Malformed { detail: e },
     })?;
     for line in conn.trace().lines() {
         session.note(format!("tls {line}"));
@@ -326,9 +326,9 @@ fn exchange_with(
             step,
             differences: conn.failures(),
         }),
-        ConnectionVerdict::Incomplete => Err(CheckError::Target {
+        ConnectionVerdict::Incomplete => Err(CheckError::Dut {
             step,
-            source: crate::dut::TargetError::Malformed {
+            source: crate::dut::DutError::Malformed {
                 detail: format!(
                     "the connection could not be checked to its end: {}",
                     if conn.problems.is_empty() {
