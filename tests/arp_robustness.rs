@@ -36,6 +36,24 @@ impl Dut for Scripted {
         "scripted"
     }
 
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn link(&mut self) -> Option<&mut dyn netconform::dut::Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn netconform::dut::Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn netconform::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl netconform::dut::Link for Scripted {
     fn send_frame(&mut self, _frame: &[u8]) -> Result<(), DutError> {
         for _ in 0..2 {
             if let Some(a) = self.answers.pop_front() {
@@ -48,11 +66,15 @@ impl Dut for Scripted {
     fn recv_frame(&mut self, _deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         Ok(self.queue.pop_front())
     }
+}
 
+impl netconform::dut::Sockets for Scripted {
     fn call(&mut self, _call: &SocketCall) -> Result<CallOutcome, DutError> {
         Ok(CallOutcome::Ok)
     }
+}
 
+impl netconform::dut::Tables for Scripted {
     fn control(&mut self, _control: &Control) -> Result<(), DutError> {
         Ok(())
     }
@@ -79,10 +101,6 @@ impl Dut for Scripted {
             }),
             _ => StateAnswer::Neighbours(self.tables.pop_front().unwrap_or_default()),
         })
-    }
-
-    fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
     }
 }
 

@@ -26,6 +26,25 @@ impl Dut for Lossy {
     fn name(&self) -> &str {
         "lossy linux"
     }
+
+    fn endpoints(&self) -> &Endpoints {
+        self.inner.endpoints()
+    }
+
+    fn link(&mut self) -> Option<&mut dyn netconform::dut::Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn netconform::dut::Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn netconform::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl netconform::dut::Link for Lossy {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         if self.drop_sent > 0 {
             self.drop_sent -= 1;
@@ -33,6 +52,7 @@ impl Dut for Lossy {
         }
         self.inner.send_frame(frame)
     }
+
     fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         loop {
             let frame = self.inner.recv_frame(deadline)?;
@@ -43,20 +63,25 @@ impl Dut for Lossy {
             return Ok(frame);
         }
     }
+
+    fn frames_delivered(&mut self) -> Option<u64> {
+        self.inner.frames_delivered()
+    }
+}
+
+impl netconform::dut::Sockets for Lossy {
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         self.inner.call(call)
     }
+}
+
+impl netconform::dut::Tables for Lossy {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         self.inner.query(query)
     }
+
     fn control(&mut self, control: &Control) -> Result<(), DutError> {
         self.inner.control(control)
-    }
-    fn endpoints(&self) -> &Endpoints {
-        self.inner.endpoints()
-    }
-    fn frames_delivered(&mut self) -> Option<u64> {
-        self.inner.frames_delivered()
     }
 }
 

@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+use netconform::dut::{Link, Sockets, Tables};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 

@@ -8,10 +8,10 @@
 #[macro_use]
 mod common;
 
+use netconform::dut::Link;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use netconform::dut::Dut;
 use netconform::dut::router::LinuxRouter;
 use netconform::sandbox::RouterConfig;
 use netconform::wire::{

@@ -654,27 +654,54 @@ impl netconform::dut::Dut for NoProhibit {
     fn name(&self) -> &str {
         "linux-without-prohibit"
     }
+
+    fn endpoints(&self) -> &netconform::dut::Endpoints {
+        self.0.endpoints()
+    }
+
+    fn link(&mut self) -> Option<&mut dyn netconform::dut::Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn netconform::dut::Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn netconform::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl netconform::dut::Link for NoProhibit {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::dut::DutError> {
         self.0.send_frame(frame)
     }
+
     fn recv_frame(
         &mut self,
         deadline: std::time::Instant,
     ) -> Result<Option<Vec<u8>>, netconform::dut::DutError> {
         self.0.recv_frame(deadline)
     }
+}
+
+impl netconform::dut::Sockets for NoProhibit {
     fn call(
         &mut self,
         call: &netconform::dut::SocketCall,
     ) -> Result<netconform::dut::CallOutcome, netconform::dut::DutError> {
         self.0.call(call)
     }
+}
+
+impl netconform::dut::Tables for NoProhibit {
     fn query(
         &mut self,
         query: &netconform::dut::StateQuery,
     ) -> Result<netconform::dut::StateAnswer, netconform::dut::DutError> {
         self.0.query(query)
     }
+
     fn control(
         &mut self,
         control: &netconform::dut::Control,
@@ -686,9 +713,6 @@ impl netconform::dut::Dut for NoProhibit {
             }) => Ok(()),
             other => self.0.control(other),
         }
-    }
-    fn endpoints(&self) -> &netconform::dut::Endpoints {
-        self.0.endpoints()
     }
 }
 

@@ -11,6 +11,7 @@ mod common;
 
 use netconform::dut::smoltcp::{SmoltcpHost, smoltcp_config_for};
 use netconform::dut::{CallOutcome, Dut, DutError, SocketCall};
+use netconform::dut::{Link, Sockets};
 use netconform::engine::runner::{run_checks, run_one};
 use netconform::engine::{CheckReport, CheckSpec, Verdict};
 use netconform::suites::tcp::scenario::ProfileName;

@@ -8,6 +8,7 @@
 #[macro_use]
 mod common;
 use common::{assert_pass, cases, failure, regressions, spec};
+use netconform::dut::{Link, Tables};
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -525,42 +526,37 @@ impl Dut for ModelSwitch {
     fn name(&self) -> &str {
         "model-switch"
     }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
-        self.send_frame_on(0, frame)
-    }
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
-        Ok(self.recv_frame_any(deadline)?.map(|(_, f)| f))
-    }
-    fn call(&mut self, _: &SocketCall) -> Result<CallOutcome, DutError> {
-        Err(DutError::NotSupported {
-            what: "calls".into(),
-        })
-    }
-    fn query(&mut self, _: &StateQuery) -> Result<StateAnswer, DutError> {
-        if self.fault == Fault::WrongAnswer {
-            return Ok(StateAnswer::TcpSockets(Vec::new()));
-        }
-        let now = self.now();
-        let mut v: Vec<FdbEntry> = self
-            .model
-            .fdb(now)
-            .into_iter()
-            .filter(|e| e.presence == Presence::Present)
-            .map(|e| FdbEntry {
-                mac: e.mac,
-                port: e.port,
-                state: FdbState::Fresh,
-            })
-            .collect();
-        v.sort();
-        Ok(StateAnswer::Fdb(v))
-    }
+
     fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }
+
+    fn link(&mut self) -> Option<&mut dyn netconform::dut::Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn netconform::dut::Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn netconform::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl netconform::dut::Link for ModelSwitch {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
+        self.send_frame_on(0, frame)
+    }
+
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
+        Ok(self.recv_frame_any(deadline)?.map(|(_, f)| f))
+    }
+
     fn ports(&self) -> usize {
         self.ports
     }
+
     fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
         let mac = |o: usize| MacAddr(frame[o..o + 6].try_into().unwrap());
         let header = FrameHeader {
@@ -591,6 +587,7 @@ impl Dut for ModelSwitch {
         }
         Ok(())
     }
+
     fn recv_frame_any(
         &mut self,
         deadline: std::time::Instant,
@@ -601,6 +598,37 @@ impl Dut for ModelSwitch {
         std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
         Ok(None)
     }
+}
+
+impl netconform::dut::Sockets for ModelSwitch {
+    fn call(&mut self, _: &SocketCall) -> Result<CallOutcome, DutError> {
+        Err(DutError::NotSupported {
+            what: "calls".into(),
+        })
+    }
+}
+
+impl netconform::dut::Tables for ModelSwitch {
+    fn query(&mut self, _: &StateQuery) -> Result<StateAnswer, DutError> {
+        if self.fault == Fault::WrongAnswer {
+            return Ok(StateAnswer::TcpSockets(Vec::new()));
+        }
+        let now = self.now();
+        let mut v: Vec<FdbEntry> = self
+            .model
+            .fdb(now)
+            .into_iter()
+            .filter(|e| e.presence == Presence::Present)
+            .map(|e| FdbEntry {
+                mac: e.mac,
+                port: e.port,
+                state: FdbState::Fresh,
+            })
+            .collect();
+        v.sort();
+        Ok(StateAnswer::Fdb(v))
+    }
+
     fn control(&mut self, _: &Control) -> Result<(), DutError> {
         Ok(())
     }

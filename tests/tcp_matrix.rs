@@ -56,7 +56,7 @@ fn the_rfc_profile_finds_the_linux_deviations() {
 }
 
 /// A Linux lab whose every connection lookup is also answered the slow way (a dump of every
-/// TCP socket, filtered as `Dut::tcp_connection`'s default does): the two must agree.
+/// TCP socket, filtered as `Tables::tcp_connection`'s default does): the two must agree.
 struct LookupChecked {
     inner: LinuxHost,
     lookups: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -66,27 +66,53 @@ impl Dut for LookupChecked {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
-        self.inner.send_frame(frame)
-    }
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
-        self.inner.recv_frame(deadline)
-    }
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
-        self.inner.call(call)
-    }
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
-        self.inner.query(query)
-    }
+
     fn endpoints(&self) -> &Endpoints {
         self.inner.endpoints()
     }
+
+    fn link(&mut self) -> Option<&mut dyn netconform::dut::Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn netconform::dut::Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn netconform::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl netconform::dut::Link for LookupChecked {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
+        self.inner.send_frame(frame)
+    }
+
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
+        self.inner.recv_frame(deadline)
+    }
+
     fn last_frame_at(&self) -> Option<std::time::Instant> {
         self.inner.last_frame_at()
     }
+
     fn frames_delivered(&mut self) -> Option<u64> {
         self.inner.frames_delivered()
     }
+}
+
+impl netconform::dut::Sockets for LookupChecked {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
+        self.inner.call(call)
+    }
+}
+
+impl netconform::dut::Tables for LookupChecked {
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
+        self.inner.query(query)
+    }
+
     fn tcp_connection(
         &mut self,
         local: SocketAddr,

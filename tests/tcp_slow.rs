@@ -5,8 +5,9 @@
 #[macro_use]
 mod common;
 
+use netconform::dut::Tables;
 use netconform::dut::linux::LinuxHost;
-use netconform::dut::{Dut, StateAnswer, StateQuery, TcpState};
+use netconform::dut::{StateAnswer, StateQuery, TcpState};
 use netconform::engine::Session;
 use netconform::models::tcp::State;
 use netconform::models::tcp_timers::{TimerProfile, time_wait_ms};

@@ -279,7 +279,7 @@ fn handshake_trace_snapshots() {
 /// every other check unsupported, with the reason.
 #[test]
 fn openssl_service_is_checked_from_its_key_logs() {
-    use netconform::dut::Dut;
+    use netconform::dut::Services;
     use netconform::dut::build::DutKind;
     use netconform::dut::needs::Needs;
     use netconform::dut::openssl::OpensslService;
@@ -289,7 +289,7 @@ fn openssl_service_is_checked_from_its_key_logs() {
     use netconform::models::profile::ProfileName;
     require_netns!();
     let mut dut = OpensslService::new().expect("openssl DUT (ci/deps installs openssl)");
-    let services = dut.services();
+    let services = dut.offered();
     assert_eq!(services.len(), 1, "{services:?}");
     assert_eq!(services[0].kind, ServiceKind::Tls);
     assert!(services[0].description.contains("OpenSSL"), "{services:?}");
@@ -298,7 +298,7 @@ fn openssl_service_is_checked_from_its_key_logs() {
             implementation: services[0].id.clone(),
             scenario: scenario(version, suite),
         };
-        let ServiceAnswer::TlsExchange(r) = dut.service(&request).expect("exchange");
+        let ServiceAnswer::TlsExchange(r) = dut.exchange(&request).expect("exchange");
         let what = format!("openssl {version:#06x}/{suite:#06x}");
         assert!(!r.keys_known, "{what}: OpenSSL draws its own key shares");
         assert_eq!(r.negotiated, Some((version, suite)), "{what}");

@@ -13,6 +13,7 @@
 #[macro_use]
 mod common;
 
+use netconform::dut::Sockets;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //!
 //! [`LinuxBridge`] = a [`BridgeLab`] (a bridge with N ports, each a veth pair to the harness
 //! namespace) + one AF_PACKET socket on the harness end of every port. Frames go into a
-//! port with [`Dut::send_frame_on`] and come out of any port through
-//! [`Dut::recv_frame_any`], which polls every socket; the forwarding database comes from
+//! port with [`Link::send_frame_on`](crate::dut::Link::send_frame_on) and come out of any port through
+//! [`Link::recv_frame_any`](crate::dut::Link::recv_frame_any), which polls every socket; the forwarding database comes from
 //! an `AF_BRIDGE` neighbour dump in the switch namespace ([`StateQuery::Fdb`]), mapped from
 //! interface indexes to port numbers. The bridge has no socket API: socket calls and the
 //! host queries are [`DutError::NotSupported`].
@@ -14,11 +14,9 @@
 
 use std::time::Instant as StdInstant;
 
+use super::Link as _;
 use super::ports::PortSockets;
-use super::{
-    CallOutcome, Control, Dut, DutError, Endpoints, FdbEntry, FdbState, SocketCall, StateAnswer,
-    StateQuery,
-};
+use super::{Control, Dut, DutError, Endpoints, FdbEntry, FdbState, StateAnswer, StateQuery};
 use crate::dut::needs::Needs;
 use crate::sandbox::{BridgeConfig, BridgeLab, MacAddr, NudState};
 
@@ -174,6 +172,20 @@ impl Dut for LinuxBridge {
         env
     }
 
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn crate::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl crate::dut::Link for LinuxBridge {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         self.send_frame_on(0, frame)
     }
@@ -183,12 +195,23 @@ impl Dut for LinuxBridge {
         Ok(self.sockets.get(0)?.recv(deadline)?)
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
-        Err(DutError::NotSupported {
-            what: format!("{call}: the Linux bridge target has no sockets"),
-        })
+    fn ports(&self) -> usize {
+        self.sockets.len()
     }
 
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
+        self.sockets.send_on(port, frame)
+    }
+
+    fn recv_frame_any(
+        &mut self,
+        deadline: StdInstant,
+    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
+        self.sockets.recv_any(deadline)
+    }
+}
+
+impl crate::dut::Tables for LinuxBridge {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         match query {
             StateQuery::Fdb => {
@@ -217,25 +240,6 @@ impl Dut for LinuxBridge {
                 what: format!("{other:?}: the Linux bridge target is a switch, not a host"),
             }),
         }
-    }
-
-    fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
-    }
-
-    fn ports(&self) -> usize {
-        self.sockets.len()
-    }
-
-    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
-        self.sockets.send_on(port, frame)
-    }
-
-    fn recv_frame_any(
-        &mut self,
-        deadline: StdInstant,
-    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
-        self.sockets.recv_any(deadline)
     }
 
     fn control(&mut self, control: &Control) -> Result<(), DutError> {

@@ -857,6 +857,24 @@ impl Dut for ExternalStack {
         env
     }
 
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn crate::dut::Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn crate::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl crate::dut::Link for ExternalStack {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         Ok(self.packet.send(frame)?)
     }
@@ -864,7 +882,9 @@ impl Dut for ExternalStack {
     fn recv_frame(&mut self, deadline: Instant) -> Result<Option<Vec<u8>>, DutError> {
         Ok(self.packet.recv(deadline)?)
     }
+}
 
+impl crate::dut::Sockets for ExternalStack {
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         if call.is_udp() && self.hello.minor < agent::UDP_MINOR {
             // An agent of an older minor would not know the call: it is never sent one.
@@ -892,6 +912,12 @@ impl Dut for ExternalStack {
         }
     }
 
+    fn udp(&self) -> bool {
+        self.hello.minor >= agent::UDP_MINOR
+    }
+}
+
+impl crate::dut::Tables for ExternalStack {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         let what = format!("query {}", agent::query_name(query));
         let body = self.agent.request(
@@ -920,10 +946,6 @@ impl Dut for ExternalStack {
             ReplyBody::Ok => Ok(()),
             other => Err(self.refused(&what, other)),
         }
-    }
-
-    fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
     }
 }
 

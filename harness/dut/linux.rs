@@ -164,6 +164,24 @@ impl Dut for LinuxHost {
         lab_environment(&self.lab)
     }
 
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn crate::dut::Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn crate::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl crate::dut::Link for LinuxHost {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         Ok(self.packet.send(frame)?)
     }
@@ -180,12 +198,20 @@ impl Dut for LinuxHost {
         let index = self.lab.target_link().index;
         self.lab.target_rtnl().rx_packets(index).ok().flatten()
     }
+}
 
+impl crate::dut::Sockets for LinuxHost {
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         let call = call.clone();
         self.ask(move |r| Request::Call(call, r))
     }
 
+    fn udp(&self) -> bool {
+        true
+    }
+}
+
+impl crate::dut::Tables for LinuxHost {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         match query {
             StateQuery::TcpSockets => Ok(StateAnswer::TcpSockets(self.ask(Request::TcpSockets)?)),
@@ -216,10 +242,6 @@ impl Dut for LinuxHost {
         remote: SocketAddr,
     ) -> Result<Option<TcpSocketState>, DutError> {
         self.ask(move |r| Request::TcpConnection(local, remote, r))
-    }
-
-    fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
     }
 }
 
@@ -1044,7 +1066,7 @@ impl KernelSockets {
         Ok(out)
     }
 
-    /// The TCP socket of connection `local` ↔ `remote`, the way [`Dut::tcp_connection`]
+    /// The TCP socket of connection `local` ↔ `remote`, the way [`Tables::tcp_connection`](crate::dut::Tables::tcp_connection)
     /// means it, from an exact inet_diag lookup: one hash lookup in the kernel (established
     /// and TIME-WAIT sockets, request sockets, then the listener of `local`, which
     /// [`super::is_connection`] drops as a dump's reader would), where a dump walks the

@@ -1,33 +1,42 @@
-//! Stacks under test behind one trait.
+//! Devices under test behind one trait, [`Dut`], built from the planes each has.
 //!
-//! A [`Dut`] has a **wire plane** (send one Ethernet frame to the stack, receive the next
-//! frame it sent before a deadline) and a **control plane** (socket calls made inside the
-//! stack, and state queries). [`linux::LinuxHost`] drives the running kernel in a network
-//! namespace; [`smoltcp::SmoltcpHost`] drives smoltcp in-process on a virtual clock
-//! ([`Dut::virtual_now`]). A target that cannot perform an event says so with
-//! [`DutError::NotSupported`], which is a verdict of its own, not a failure.
+//! A DUT offers what it has, plane by plane, and nothing else:
 //!
-//! A switch under test has several ports: [`Dut::ports`], [`Dut::send_frame_on`] and
-//! [`Dut::recv_frame_any`] address them (a host stack has one port, port 0, which the
-//! defaults map to [`Dut::send_frame`] and [`Dut::recv_frame`]); its filtering
-//! database is read with [`StateQuery::Fdb`] and changed with [`Dut::control`]
-//! ([`Control::FlushFdb`], [`Control::SetAgeing`]).
-//! [`bridge::LinuxBridge`] is the Linux bridge in a namespace.
+//! | plane | trait | what | who has it |
+//! |---|---|---|---|
+//! | link | [`Link`] | Ethernet ports: send a frame into one, read the next frame out of any | a host stack (one port), a switch, a router |
+//! | sockets | [`Sockets`] | TCP (and UDP, [`Sockets::udp`]) socket calls inside the stack | a host stack |
+//! | tables | [`Tables`] | state the stack keeps (TCP sockets, neighbours, routes, FDB, conntrack) and settings a check changes ([`Control`]) | a host stack, a switch, a router |
+//! | services | [`Services`] | a process that serves a protocol ([`service`]: TLS) | rustls, OpenSSL |
 //!
-//! A DUT that serves a protocol with a process of its own (a TLS library's server and
-//! client) offers it through the service plane: [`Dut::services`] and
-//! [`Dut::service`] (see [`service`]).
+//! [`LinuxHost`](linux::LinuxHost) drives the running kernel in a network namespace
+//! (link, sockets, tables); [`SmoltcpHost`](smoltcp::SmoltcpHost) drives smoltcp
+//! in-process on a virtual clock ([`Dut::virtual_now`]); [`ExternalStack`](external::ExternalStack)
+//! any stack behind an agent; [`LinuxBridge`](bridge::LinuxBridge) (a switch) and
+//! [`LinuxRouter`](router::LinuxRouter) have a link of several ports and tables but no
+//! sockets; [`RustlsService`](tls::RustlsService) and [`OpensslService`](openssl::OpensslService)
+//! only a service plane. A check states what it needs ([`needs::Needs`]); the engine goes
+//! to a plane through the helpers on `dyn Dut` ([`send_frame`](#method.send_frame),
+//! [`call`](#method.call), [`query`](#method.query), [`service`](#method.service), ...), and a
+//! plane the DUT does not have answers [`DutError::NotSupported`] naming it, which is a
+//! verdict of its own (unsupported), not a failure. [`Capabilities`] lists a DUT's planes.
+//!
+//! A switch's ports are addressed with [`Link::ports`], [`Link::send_frame_on`] and
+//! [`Link::recv_frame_any`] (a host stack has one port, port 0, which the defaults map to
+//! [`Link::send_frame`] and [`Link::recv_frame`]); its filtering database is read with
+//! [`StateQuery::Fdb`] and changed with [`Tables::control`] ([`Control::FlushFdb`],
+//! [`Control::SetAgeing`]).
 //!
 //! What the kernel answers to a socket call (an errno, a timeout, end of stream) is an
-//! observation and comes back as a [`CallOutcome`]; a [`DutError`] means the target
-//! itself could not do what was asked.
+//! observation and comes back as a [`CallOutcome`]; a [`DutError`] means the DUT itself
+//! could not do what was asked.
 //!
 //! Sockets are TCP or UDP. The TCP calls ([`SocketCall::Socket`], [`SocketCall::Listen`],
 //! [`SocketCall::Connect`]...) are unchanged since before UDP; UDP has calls of its own:
 //! [`SocketCall::UdpBind`] makes and binds a UDP socket, [`SocketCall::SendTo`] sends one
 //! datagram, [`SocketCall::RecvFrom`] receives one as [`CallOutcome::Datagram`] (its
 //! source and payload), and [`SocketCall::Close`] closes either kind. Both kinds share the
-//! harness's [`SocketId`]s. A target with no UDP answers the UDP calls
+//! harness's [`SocketId`]s. A DUT with no UDP answers the UDP calls
 //! [`DutError::NotSupported`] ([`SocketCall::is_udp`]).
 
 pub mod agent;
@@ -58,71 +67,13 @@ use crate::sandbox::{
 
 pub use switch::{FdbEntry, FdbState};
 
-/// The stack under test, as the check engine sees it.
+/// The device under test, as the check engine sees it: a name, its addresses, and the
+/// planes it has. A plane it does not have is `None`; the engine then answers every event
+/// of that plane [`DutError::NotSupported`] naming the DUT and the plane (the helpers on
+/// `dyn Dut`: [`send_frame`](#method.send_frame), [`call`](#method.call), ...).
 pub trait Dut {
     /// Short name used in reports ("linux").
     fn name(&self) -> &str;
-    /// Wire plane: send one Ethernet frame to the stack under test. A DUT without a link
-    /// plane of its own (a TLS service) keeps the default: not supported.
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
-        let _ = frame;
-        Err(DutError::NotSupported {
-            what: format!(
-                "sending frames: the {} target has no link of its own",
-                self.name()
-            ),
-        })
-    }
-    /// Wire plane: the next frame the stack sent, or None when `deadline` passed.
-    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
-        let _ = deadline;
-        Err(DutError::NotSupported {
-            what: format!(
-                "receiving frames: the {} target has no link of its own",
-                self.name()
-            ),
-        })
-    }
-    /// Control plane: one socket call made inside the stack under test (default: the DUT
-    /// has no sockets the harness can call).
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
-        Err(DutError::NotSupported {
-            what: format!("{call}: the {} target has no sockets to call", self.name()),
-        })
-    }
-    /// Control plane: read state (TCP socket states, neighbour table, routes); default:
-    /// the DUT has no tables the harness can read.
-    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
-        Err(DutError::NotSupported {
-            what: format!(
-                "{query:?}: the {} target has no tables to read",
-                self.name()
-            ),
-        })
-    }
-    /// Service plane: the implementations of a protocol service the DUT offers (none by
-    /// default: a bare stack serves nothing of its own).
-    fn services(&self) -> Vec<service::ServiceImpl> {
-        Vec::new()
-    }
-    /// Service plane: one exchange with a service the DUT offers. A DUT without it
-    /// answers [`DutError::NotSupported`].
-    fn service(
-        &mut self,
-        request: &service::ServiceRequest,
-    ) -> Result<service::ServiceAnswer, DutError> {
-        Err(DutError::NotSupported {
-            what: format!("{request}: this target serves no such service"),
-        })
-    }
-    /// Control plane: change a setting of the stack while a check runs (neighbour timers,
-    /// ARP policy, forwarding, a route). A target that has no such setting answers
-    /// [`DutError::NotSupported`].
-    fn control(&mut self, control: &Control) -> Result<(), DutError> {
-        Err(DutError::NotSupported {
-            what: format!("{control}"),
-        })
-    }
     /// Addresses of the two ends (harness-side MAC, stack MAC, stack IPv4/IPv6 addresses, MTU).
     fn endpoints(&self) -> &Endpoints;
     /// The environment the results depend on (pinned sysctls, offloads, congestion
@@ -130,58 +81,113 @@ pub trait Dut {
     fn environment(&self) -> Vec<String> {
         Vec::new()
     }
-    /// The target's own clock, for a stack that runs on a virtual clock (smoltcp): `None`
+    /// The DUT's own clock, for a stack that runs on a virtual clock (smoltcp): `None`
     /// (the default) means real time. When it is `Some`, the recorder stamps the trace with
-    /// it, and the target reads each deadline it is given as that much of its own time from
+    /// it, and the DUT reads each deadline it is given as that much of its own time from
     /// the moment of the call ([`VirtualDeadlines`]), so waiting costs no real time.
     fn virtual_now(&self) -> Option<crate::time::Instant> {
         None
     }
-    /// Wire plane: when the frame last returned by [`Dut::recv_frame`] (or
-    /// [`Dut::recv_frame_any`]) left the stack, if the target knows it better than the
-    /// moment the harness read it (the kernel's receive timestamp on the harness's packet
-    /// socket). `None` (the default): the recorder stamps the frame when it reads it.
+    /// The link plane: Ethernet ports the harness sends frames into and reads frames from
+    /// (a host stack, a switch, a router). `None`: the DUT has no link of its own (a TLS
+    /// service).
+    fn link(&mut self) -> Option<&mut dyn Link> {
+        None
+    }
+    /// The socket plane: TCP (and UDP) socket calls made inside the stack. `None`: the DUT
+    /// has no sockets the harness can call (a switch, a router).
+    fn sockets(&mut self) -> Option<&mut dyn Sockets> {
+        None
+    }
+    /// The table plane: the state the stack keeps (its TCP sockets, neighbours, routes,
+    /// filtering database, connection tracking) and the settings a check changes while it
+    /// runs. `None`: the DUT has no tables the harness can read.
+    fn tables(&mut self) -> Option<&mut dyn Tables> {
+        None
+    }
+    /// The service plane: processes that serve a protocol (see [`service`]). `None`: the
+    /// DUT serves nothing of its own (a bare stack).
+    fn services(&mut self) -> Option<&mut dyn Services> {
+        None
+    }
+}
+
+/// The link plane of a DUT: Ethernet frames in and out of its ports.
+pub trait Link {
+    /// Send one Ethernet frame to the stack (port 0).
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError>;
+    /// The next frame the stack sent (port 0), or None when `deadline` passed.
+    fn recv_frame(&mut self, deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError>;
+    /// When the frame last returned by [`Link::recv_frame`] (or [`Link::recv_frame_any`])
+    /// left the stack, if the DUT knows it better than the moment the harness read it (the
+    /// kernel's receive timestamp on the harness's packet socket). `None` (the default):
+    /// the recorder stamps the frame when it reads it.
     fn last_frame_at(&self) -> Option<std::time::Instant> {
         None
     }
-    /// Wire plane: how many frames the stack's interface has received so far, where the
-    /// target can count them (a kernel's interface counters). The harness compares it
-    /// before and after a frame of its own machinery that got no answer (a barrier probe)
-    /// to tell its own loss (the frame never reached the stack) from the stack's silence.
-    /// `None` (the default): not known, and such a loss is never assumed.
+    /// How many frames the stack's interface has received so far, where the DUT can count
+    /// them (a kernel's interface counters). The harness compares it before and after a
+    /// frame of its own machinery that got no answer (a barrier probe) to tell its own loss
+    /// (the frame never reached the stack) from the stack's silence. `None` (the default):
+    /// not known, and such a loss is never assumed.
     fn frames_delivered(&mut self) -> Option<u64> {
         None
     }
-    /// Wire plane: how many ports the stack has, numbered from 0. A host stack has one; a
-    /// switch has several.
+    /// How many ports the stack has, numbered from 0. A host stack has one; a switch has
+    /// several.
     fn ports(&self) -> usize {
         1
     }
-    /// Wire plane: send one Ethernet frame into port `port`. The default sends port 0
-    /// through [`Dut::send_frame`] and refuses the others.
+    /// Send one Ethernet frame into port `port`. The default sends port 0 through
+    /// [`Link::send_frame`] and refuses the others.
     fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
         if port == 0 {
             self.send_frame(frame)
         } else {
             Err(DutError::NotSupported {
-                what: format!("port {port}: the target has {} port(s)", self.ports()),
+                what: format!("port {port}: the DUT has {} port(s)", self.ports()),
             })
         }
     }
-    /// Wire plane: the next frame out of any port, with the port, or None when `deadline`
-    /// passed. The default reads port 0 through [`Dut::recv_frame`].
+    /// The next frame out of any port, with the port, or None when `deadline` passed. The
+    /// default reads port 0 through [`Link::recv_frame`].
     fn recv_frame_any(
         &mut self,
         deadline: std::time::Instant,
     ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
         Ok(self.recv_frame(deadline)?.map(|frame| (0, frame)))
     }
-    /// Control plane: the TCP socket of one connection, the stack's end at `local` and the
-    /// peer at `remote`: the entry of [`StateQuery::TcpSockets`] whose local port is
-    /// `local`'s and whose remote address is `remote` (`None`: the stack has no such
-    /// socket, i.e. CLOSED). The default reads the whole list and picks it; a target that
-    /// can look one connection up directly (Linux: an exact sock_diag lookup instead of a
-    /// dump) answers the same faster.
+}
+
+/// The socket plane of a DUT: socket calls made inside the stack.
+pub trait Sockets {
+    /// One socket call. What the stack answers (an errno, a timeout, end of stream) is the
+    /// [`CallOutcome`]; a [`DutError`] means the DUT could not make the call.
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError>;
+    /// Whether the DUT has UDP sockets ([`SocketCall::is_udp`]); every socket plane has TCP.
+    fn udp(&self) -> bool {
+        false
+    }
+}
+
+/// The table plane of a DUT: the state it keeps and the settings a check changes.
+pub trait Tables {
+    /// Read state (TCP socket states, neighbour table, routes, FDB, conntrack).
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError>;
+    /// Change a setting of the stack while a check runs (neighbour timers, ARP policy,
+    /// forwarding, a route). A DUT that has no such setting answers
+    /// [`DutError::NotSupported`] (the default, for every setting).
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
+        Err(DutError::NotSupported {
+            what: format!("{control}"),
+        })
+    }
+    /// The TCP socket of one connection, the stack's end at `local` and the peer at
+    /// `remote`: the entry of [`StateQuery::TcpSockets`] whose local port is `local`'s and
+    /// whose remote address is `remote` (`None`: the stack has no such socket, i.e.
+    /// CLOSED). The default reads the whole list and picks it; a DUT that can look one
+    /// connection up directly (Linux: an exact sock_diag lookup instead of a dump) answers
+    /// the same faster.
     fn tcp_connection(
         &mut self,
         local: SocketAddr,
@@ -192,16 +198,167 @@ pub trait Dut {
                 .into_iter()
                 .find(|s| is_connection(s, local, remote))),
             other => Err(DutError::Malformed {
-                detail: format!(
-                    "TCP sockets: expected a socket list, the target answered {other:?}"
-                ),
+                detail: format!("TCP sockets: expected a socket list, the DUT answered {other:?}"),
+            }),
+        }
+    }
+}
+
+/// The service plane of a DUT (see [`service`]).
+pub trait Services {
+    /// The implementations of a protocol service the DUT offers.
+    fn offered(&self) -> Vec<service::ServiceImpl>;
+    /// One exchange with a service the DUT offers.
+    fn exchange(
+        &mut self,
+        request: &service::ServiceRequest,
+    ) -> Result<service::ServiceAnswer, DutError>;
+}
+
+/// What a DUT has, plane by plane ([`Dut::capabilities`](#method.capabilities)): what a
+/// check's [`needs::Needs`] are compared with before it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Capabilities {
+    /// Ports of its link plane (0: no link plane).
+    pub link_ports: usize,
+    /// A socket plane (TCP sockets).
+    pub tcp: bool,
+    /// UDP sockets on its socket plane.
+    pub udp: bool,
+    /// A table plane.
+    pub tables: bool,
+    /// The services it offers.
+    pub services: Vec<service::ServiceImpl>,
+}
+
+/// The engine's way into a DUT's planes: each event goes to its plane, and a plane the
+/// DUT does not have answers [`DutError::NotSupported`] naming it.
+impl dyn Dut + '_ {
+    /// What the DUT has, read from its planes.
+    pub fn capabilities(&mut self) -> Capabilities {
+        let link_ports = self.link().map_or(0, |l| l.ports());
+        let (tcp, udp) = self.sockets().map_or((false, false), |s| (true, s.udp()));
+        let tables = self.tables().is_some();
+        let services = self.services().map_or_else(Vec::new, |s| s.offered());
+        Capabilities {
+            link_ports,
+            tcp,
+            udp,
+            tables,
+            services,
+        }
+    }
+
+    fn missing(&self, what: &str, plane: &str) -> DutError {
+        DutError::NotSupported {
+            what: format!("{what}: the {} DUT has no {plane}", self.name()),
+        }
+    }
+
+    fn link_plane(&mut self, what: &str) -> Result<&mut dyn Link, DutError> {
+        if self.link().is_none() {
+            return Err(self.missing(what, "link of its own"));
+        }
+        self.link()
+            .ok_or_else(|| DutError::NotSupported { what: what.into() })
+    }
+
+    fn table_plane(&mut self, what: &str) -> Result<&mut dyn Tables, DutError> {
+        if self.tables().is_none() {
+            return Err(self.missing(what, "tables to read"));
+        }
+        self.tables()
+            .ok_or_else(|| DutError::NotSupported { what: what.into() })
+    }
+
+    /// [`Link::send_frame`].
+    pub fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
+        self.link_plane("sending frames")?.send_frame(frame)
+    }
+    /// [`Link::recv_frame`].
+    pub fn recv_frame(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Option<Vec<u8>>, DutError> {
+        self.link_plane("receiving frames")?.recv_frame(deadline)
+    }
+    /// [`Link::send_frame_on`].
+    pub fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
+        self.link_plane(&format!("sending frames into port {port}"))?
+            .send_frame_on(port, frame)
+    }
+    /// [`Link::recv_frame_any`].
+    pub fn recv_frame_any(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
+        self.link_plane("receiving frames")?
+            .recv_frame_any(deadline)
+    }
+    /// [`Link::ports`] (0 without a link plane).
+    pub fn ports(&mut self) -> usize {
+        self.link().map_or(0, |l| l.ports())
+    }
+    /// [`Link::last_frame_at`].
+    pub fn last_frame_at(&mut self) -> Option<std::time::Instant> {
+        self.link().and_then(|l| l.last_frame_at())
+    }
+    /// [`Link::frames_delivered`].
+    pub fn frames_delivered(&mut self) -> Option<u64> {
+        self.link().and_then(|l| l.frames_delivered())
+    }
+    /// [`Sockets::call`].
+    pub fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
+        if self.sockets().is_none() {
+            return Err(self.missing(&call.to_string(), "sockets to call"));
+        }
+        match self.sockets() {
+            Some(s) => s.call(call),
+            None => Err(DutError::NotSupported {
+                what: call.to_string(),
+            }),
+        }
+    }
+    /// [`Tables::query`].
+    pub fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
+        self.table_plane(&format!("{query:?}"))?.query(query)
+    }
+    /// [`Tables::control`].
+    pub fn control(&mut self, control: &Control) -> Result<(), DutError> {
+        self.table_plane(&control.to_string())?.control(control)
+    }
+    /// [`Tables::tcp_connection`].
+    pub fn tcp_connection(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Option<TcpSocketState>, DutError> {
+        self.table_plane("TCP sockets")?
+            .tcp_connection(local, remote)
+    }
+    /// [`Services::offered`] (none without a service plane).
+    pub fn offered_services(&mut self) -> Vec<service::ServiceImpl> {
+        self.services().map_or_else(Vec::new, |s| s.offered())
+    }
+    /// [`Services::exchange`].
+    pub fn service(
+        &mut self,
+        request: &service::ServiceRequest,
+    ) -> Result<service::ServiceAnswer, DutError> {
+        if self.services().is_none() {
+            return Err(self.missing(&request.to_string(), "service of its own"));
+        }
+        match self.services() {
+            Some(s) => s.exchange(request),
+            None => Err(DutError::NotSupported {
+                what: request.to_string(),
             }),
         }
     }
 }
 
 /// Whether `s` is the socket of connection `local` ↔ `remote` as
-/// [`Dut::tcp_connection`] means it: the local port and the remote address match.
+/// [`Tables::tcp_connection`] means it: the local port and the remote address match.
 pub fn is_connection(s: &TcpSocketState, local: SocketAddr, remote: SocketAddr) -> bool {
     s.local.port() == local.port()
         && s.remote.port() == remote.port()

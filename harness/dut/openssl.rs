@@ -384,7 +384,7 @@ impl OpensslService {
         })
     }
 
-    fn exchange(&self, scenario: &TlsScenario) -> Result<TlsRun, DutError> {
+    fn run_tls(&self, scenario: &TlsScenario) -> Result<TlsRun, DutError> {
         let run = run_openssl_suite(
             &self.pair,
             &self.pki,
@@ -422,29 +422,11 @@ impl super::Dut for OpensslService {
     fn name(&self) -> &str {
         "openssl"
     }
-    fn services(&self) -> Vec<ServiceImpl> {
-        vec![ServiceImpl {
-            kind: ServiceKind::Tls,
-            id: OPENSSL_ID.into(),
-            description: format!("{} s_server and s_client", self.version),
-        }]
-    }
-    fn service(&mut self, request: &ServiceRequest) -> Result<ServiceAnswer, DutError> {
-        match request {
-            ServiceRequest::TlsExchange {
-                implementation,
-                scenario,
-            } if implementation == OPENSSL_ID => Ok(ServiceAnswer::TlsExchange(Box::new(
-                self.exchange(scenario)?,
-            ))),
-            ServiceRequest::TlsExchange { implementation, .. } => Err(DutError::NotSupported {
-                what: format!("TLS implementation {implementation:?} in the openssl target"),
-            }),
-        }
-    }
+
     fn endpoints(&self) -> &super::Endpoints {
         &self.endpoints
     }
+
     fn environment(&self) -> Vec<String> {
         super::tls::pair_environment(
             &self.pair,
@@ -454,5 +436,33 @@ impl super::Dut for OpensslService {
                 self.version
             ),
         )
+    }
+
+    fn services(&mut self) -> Option<&mut dyn super::Services> {
+        Some(self)
+    }
+}
+
+impl super::Services for OpensslService {
+    fn offered(&self) -> Vec<ServiceImpl> {
+        vec![ServiceImpl {
+            kind: ServiceKind::Tls,
+            id: OPENSSL_ID.into(),
+            description: format!("{} s_server and s_client", self.version),
+        }]
+    }
+
+    fn exchange(&mut self, request: &ServiceRequest) -> Result<ServiceAnswer, DutError> {
+        match request {
+            ServiceRequest::TlsExchange {
+                implementation,
+                scenario,
+            } if implementation == OPENSSL_ID => Ok(ServiceAnswer::TlsExchange(Box::new(
+                self.run_tls(scenario)?,
+            ))),
+            ServiceRequest::TlsExchange { implementation, .. } => Err(DutError::NotSupported {
+                what: format!("TLS implementation {implementation:?} in the openssl target"),
+            }),
+        }
     }
 }

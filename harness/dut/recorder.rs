@@ -18,12 +18,16 @@ pub struct Recorder<'t> {
     trace: Trace,
     /// The scenario time of the last frame received.
     last_received: Instant,
+    /// Ports of the DUT's link plane (0: none), read once.
+    ports: usize,
 }
 
 impl<'t> Recorder<'t> {
     /// Starts recording; scenario time zero is now.
     pub fn new(target: &'t mut dyn Dut) -> Self {
+        let ports = target.ports();
         Recorder {
+            ports,
             virtual_start: target.virtual_now(),
             target,
             start: std::time::Instant::now(),
@@ -41,7 +45,7 @@ impl<'t> Recorder<'t> {
     }
 
     /// When the frame just received left the stack, in scenario time: the target's own
-    /// timestamp of it when it has one ([`Dut::last_frame_at`]), else now. It is never
+    /// timestamp of it when it has one ([`Link::last_frame_at`](crate::dut::Link::last_frame_at)), else now. It is never
     /// earlier than the last event already recorded, so the trace stays in order (a frame
     /// the stack sent while the harness was sending its own is placed after it).
     fn received_at(&mut self) -> Instant {
@@ -65,7 +69,7 @@ impl<'t> Recorder<'t> {
     }
 
     /// How many frames the stack's interface has received, if the target counts them
-    /// ([`Dut::frames_delivered`]).
+    /// ([`Link::frames_delivered`](crate::dut::Link::frames_delivered)).
     pub fn frames_delivered(&mut self) -> Option<u64> {
         self.target.frames_delivered()
     }
@@ -122,7 +126,7 @@ impl<'t> Recorder<'t> {
 
     /// How many ports the target has (1 for a host stack).
     pub fn ports(&self) -> usize {
-        self.target.ports()
+        self.ports
     }
 
     /// Sends a frame into port `port` and records it with its port.
@@ -171,9 +175,9 @@ impl<'t> Recorder<'t> {
         result
     }
 
-    /// The service implementations the target offers.
-    pub fn services(&self) -> Vec<crate::dut::service::ServiceImpl> {
-        self.target.services()
+    /// The service implementations the DUT offers.
+    pub fn services(&mut self) -> Vec<crate::dut::service::ServiceImpl> {
+        self.target.offered_services()
     }
 
     /// One exchange with a service of the target, recorded like a call with a summary of
@@ -214,7 +218,7 @@ impl<'t> Recorder<'t> {
         self.target.query(query)
     }
 
-    /// The TCP socket of one connection ([`Dut::tcp_connection`]; not recorded, like a
+    /// The TCP socket of one connection ([`Tables::tcp_connection`](crate::dut::Tables::tcp_connection); not recorded, like a
     /// query).
     pub fn tcp_connection(
         &mut self,

@@ -1,8 +1,8 @@
 //! The Linux kernel as a router under test: a [`RouterLab`] (a namespace with one interface
 //! per segment, forwarding on) and one packet socket per segment on the harness side.
 //!
-//! Port `i` of the target is segment `i`: frames go in with [`Dut::send_frame_on`] and
-//! come out of any segment through [`Dut::recv_frame_any`]. [`Dut::endpoints`]
+//! Port `i` of the target is segment `i`: frames go in with [`Link::send_frame_on`](crate::dut::Link::send_frame_on) and
+//! come out of any segment through [`Link::recv_frame_any`](crate::dut::Link::recv_frame_any). [`Dut::endpoints`]
 //! describes segment 0 (the router's address there, the harness end's MAC);
 //! [`LinuxRouter::segment`] describes the others. State queries (neighbours, routes, route
 //! lookups, the conntrack table) and controls (routes, neighbour timers, masquerade, conntrack
@@ -12,9 +12,7 @@ use std::net::IpAddr;
 use std::time::Instant as StdInstant;
 
 use super::ports::PortSockets;
-use super::{
-    CallOutcome, Control, Dut, DutError, Endpoints, PortInfo, SocketCall, StateAnswer, StateQuery,
-};
+use super::{Control, Dut, DutError, Endpoints, PortInfo, StateAnswer, StateQuery};
 use crate::dut::needs::Needs;
 use crate::sandbox::{RouterConfig, RouterLab, Segment};
 
@@ -90,6 +88,20 @@ impl Dut for LinuxRouter {
         env
     }
 
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn crate::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl crate::dut::Link for LinuxRouter {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         self.sockets.send_on(0, frame)
     }
@@ -99,12 +111,23 @@ impl Dut for LinuxRouter {
         Ok(self.sockets.get(0)?.recv(deadline)?)
     }
 
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
-        Err(DutError::NotSupported {
-            what: format!("{call}: the router target has no sockets"),
-        })
+    fn ports(&self) -> usize {
+        self.sockets.len()
     }
 
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
+        self.sockets.send_on(port, frame)
+    }
+
+    fn recv_frame_any(
+        &mut self,
+        deadline: StdInstant,
+    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
+        self.sockets.recv_any(deadline)
+    }
+}
+
+impl crate::dut::Tables for LinuxRouter {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         let rtnl = self.lab_rtnl();
         match query {
@@ -193,25 +216,6 @@ impl Dut for LinuxRouter {
                 what: format!("{other} on the router target"),
             }),
         }
-    }
-
-    fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
-    }
-
-    fn ports(&self) -> usize {
-        self.sockets.len()
-    }
-
-    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
-        self.sockets.send_on(port, frame)
-    }
-
-    fn recv_frame_any(
-        &mut self,
-        deadline: StdInstant,
-    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
-        self.sockets.recv_any(deadline)
     }
 }
 

@@ -2,8 +2,8 @@
 //! own, started in a namespace the harness made, with a configuration the harness wrote.
 //!
 //! A check asks the DUT which implementations of a service it offers
-//! ([`crate::dut::Dut::services`]) and then runs an exchange with each
-//! ([`crate::dut::Dut::service`]). TLS is the first service: rustls (both of its crypto
+//! ([`crate::dut::Services::offered`]) and then runs an exchange with each
+//! ([`crate::dut::Services::exchange`]). TLS is the first service: rustls (both of its crypto
 //! providers) in-process over the kernel's TCP, and OpenSSL's `s_server` and `s_client`.
 //! What crosses the wire is captured, and each side's key log is read the way
 //! `netconform tls verify` reads any key log.

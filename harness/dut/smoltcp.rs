@@ -3,7 +3,7 @@
 //! [`SmoltcpHost`] = one smoltcp [`Interface`] + a virtual [`phy::Device`] (two queues of
 //! Ethernet frames, one per direction) + a [`SocketSet`] + the clock. smoltcp never reads a
 //! clock of its own: the target hands it the virtual time at every poll, and advances that
-//! time only while somebody waits (a [`Dut::recv_frame`] deadline, a socket call's
+//! time only while somebody waits (a [`Link::recv_frame`](crate::dut::Link::recv_frame) deadline, a socket call's
 //! timeout), straight to the next instant smoltcp asks to be polled at
 //! ([`Interface::poll_delay`]). Waiting therefore costs no real time: a 10 s TIME-WAIT or a
 //! minute of retransmission backoff runs in microseconds, and traces carry the virtual
@@ -1626,6 +1626,24 @@ impl Dut for SmoltcpHost {
         ))
     }
 
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn crate::dut::Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn crate::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl crate::dut::Link for SmoltcpHost {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         let frame = frame.to_vec();
         self.guarded(|s| {
@@ -1645,11 +1663,19 @@ impl Dut for SmoltcpHost {
             }
         })
     }
+}
 
+impl crate::dut::Sockets for SmoltcpHost {
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         self.guarded(|s| s.call(call))
     }
 
+    fn udp(&self) -> bool {
+        true
+    }
+}
+
+impl crate::dut::Tables for SmoltcpHost {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         match query {
             StateQuery::TcpSockets => {
@@ -1687,9 +1713,5 @@ impl Dut for SmoltcpHost {
 
     fn control(&mut self, control: &Control) -> Result<(), DutError> {
         self.guarded(|s| s.control(control))
-    }
-
-    fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
     }
 }

@@ -1,5 +1,5 @@
 //! What a switch under test has beyond a host stack: several ports (see
-//! [`Dut::ports`](super::Dut::ports)), a filtering database to read
+//! [`Link::ports`](super::Link::ports)), a filtering database to read
 //! ([`StateQuery::Fdb`](super::StateQuery::Fdb)) and controls
 //! ([`Control::FlushFdb`](super::Control::FlushFdb),
 //! [`Control::SetAgeing`](super::Control::SetAgeing)).

@@ -624,7 +624,25 @@ impl super::Dut for RustlsService {
     fn name(&self) -> &str {
         "rustls"
     }
-    fn services(&self) -> Vec<ServiceImpl> {
+
+    fn endpoints(&self) -> &super::Endpoints {
+        &self.endpoints
+    }
+
+    fn environment(&self) -> Vec<String> {
+        pair_environment(
+            &self.pair,
+            "rustls 0.23 client and server, known-key X25519, TCP from the kernel",
+        )
+    }
+
+    fn services(&mut self) -> Option<&mut dyn super::Services> {
+        Some(self)
+    }
+}
+
+impl super::Services for RustlsService {
+    fn offered(&self) -> Vec<ServiceImpl> {
         TlsProvider::ALL
             .into_iter()
             .map(|p| ServiceImpl {
@@ -637,7 +655,8 @@ impl super::Dut for RustlsService {
             })
             .collect()
     }
-    fn service(&mut self, request: &ServiceRequest) -> Result<ServiceAnswer, DutError> {
+
+    fn exchange(&mut self, request: &ServiceRequest) -> Result<ServiceAnswer, DutError> {
         match request {
             ServiceRequest::TlsExchange {
                 implementation,
@@ -653,15 +672,6 @@ impl super::Dut for RustlsService {
                 )?)))
             }
         }
-    }
-    fn endpoints(&self) -> &super::Endpoints {
-        &self.endpoints
-    }
-    fn environment(&self) -> Vec<String> {
-        pair_environment(
-            &self.pair,
-            "rustls 0.23 client and server, known-key X25519, TCP from the kernel",
-        )
     }
 }
 

@@ -575,7 +575,7 @@ impl<'t> Session<'t> {
     }
 
     /// The service implementations the DUT offers (its service plane).
-    pub fn services(&self) -> Vec<crate::dut::service::ServiceImpl> {
+    pub fn services(&mut self) -> Vec<crate::dut::service::ServiceImpl> {
         self.recorder.services()
     }
 
@@ -594,7 +594,7 @@ impl<'t> Session<'t> {
     }
 
     /// The stack's TCP socket of connection `local` ↔ `remote`, if it has one
-    /// ([`crate::dut::Dut::tcp_connection`]).
+    /// ([`crate::dut::Tables::tcp_connection`]).
     pub fn tcp_connection(
         &mut self,
         step: &str,

@@ -36,7 +36,7 @@ pub(super) struct FakeStack {
     /// The next this many echo replies the stack sends are lost on the way out (the probe
     /// reached it: the counter moved).
     pub(super) lose_replies: usize,
-    /// Whether the stack can count received frames (`Dut::frames_delivered`).
+    /// Whether the stack can count received frames (`Link::frames_delivered`).
     pub(super) counts: bool,
     /// Whether a fake-scenario frame carrying [`ANSWERED`] is answered.
     pub(super) answers_seven: bool,
@@ -98,6 +98,24 @@ impl Dut for FakeStack {
         "fake"
     }
 
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn crate::dut::Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn crate::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl crate::dut::Link for FakeStack {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         if self.lose_sent > 0 {
             self.lose_sent -= 1;
@@ -148,24 +166,24 @@ impl Dut for FakeStack {
         Ok(None)
     }
 
+    fn frames_delivered(&mut self) -> Option<u64> {
+        self.counts.then_some(self.delivered)
+    }
+}
+
+impl crate::dut::Sockets for FakeStack {
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         Err(DutError::NotSupported {
             what: format!("{call:?}"),
         })
     }
+}
 
+impl crate::dut::Tables for FakeStack {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         Err(DutError::NotSupported {
             what: format!("{query:?}"),
         })
-    }
-
-    fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
-    }
-
-    fn frames_delivered(&mut self) -> Option<u64> {
-        self.counts.then_some(self.delivered)
     }
 }
 

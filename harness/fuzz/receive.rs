@@ -66,6 +66,24 @@ impl Dut for Scripted {
         "scripted"
     }
 
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn crate::dut::Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn crate::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl crate::dut::Link for Scripted {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         for _ in 0..2 {
             if let Some(a) = self.answers.pop_front() {
@@ -91,7 +109,9 @@ impl Dut for Scripted {
     fn recv_frame(&mut self, _deadline: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
         Ok(self.queue.pop_front())
     }
+}
 
+impl crate::dut::Sockets for Scripted {
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         Ok(match call {
             SocketCall::Accept { .. } => CallOutcome::NewSocket(SocketId(99)),
@@ -100,13 +120,11 @@ impl Dut for Scripted {
             _ => CallOutcome::Ok,
         })
     }
+}
 
+impl crate::dut::Tables for Scripted {
     fn query(&mut self, _query: &StateQuery) -> Result<StateAnswer, DutError> {
         Ok(StateAnswer::TcpSockets(Vec::new()))
-    }
-
-    fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
     }
 }
 

@@ -219,43 +219,36 @@ impl<S: Spoil> netconform::dut::Dut for Spoiled<S> {
     fn name(&self) -> &str {
         "spoiled-linux-router"
     }
+
+    fn endpoints(&self) -> &netconform::dut::Endpoints {
+        self.inner.endpoints()
+    }
+
+    fn link(&mut self) -> Option<&mut dyn netconform::dut::Link> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn netconform::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl<S: Spoil> netconform::dut::Link for Spoiled<S> {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), netconform::dut::DutError> {
         self.inner.send_frame(frame)
     }
+
     fn recv_frame(
         &mut self,
         deadline: Instant,
     ) -> Result<Option<Vec<u8>>, netconform::dut::DutError> {
         self.inner.recv_frame(deadline)
     }
-    fn call(
-        &mut self,
-        call: &netconform::dut::SocketCall,
-    ) -> Result<netconform::dut::CallOutcome, netconform::dut::DutError> {
-        self.inner.call(call)
-    }
-    fn query(
-        &mut self,
-        query: &netconform::dut::StateQuery,
-    ) -> Result<netconform::dut::StateAnswer, netconform::dut::DutError> {
-        Ok(self.spoil.answer(self.inner.query(query)?))
-    }
-    fn control(
-        &mut self,
-        control: &netconform::dut::Control,
-    ) -> Result<(), netconform::dut::DutError> {
-        if self.spoil.performs(control) {
-            self.inner.control(control)
-        } else {
-            Ok(())
-        }
-    }
-    fn endpoints(&self) -> &netconform::dut::Endpoints {
-        self.inner.endpoints()
-    }
+
     fn ports(&self) -> usize {
         self.inner.ports()
     }
+
     fn send_frame_on(
         &mut self,
         port: usize,
@@ -263,6 +256,7 @@ impl<S: Spoil> netconform::dut::Dut for Spoiled<S> {
     ) -> Result<(), netconform::dut::DutError> {
         self.inner.send_frame_on(port, frame)
     }
+
     fn recv_frame_any(
         &mut self,
         deadline: Instant,
@@ -273,6 +267,26 @@ impl<S: Spoil> netconform::dut::Dut for Spoiled<S> {
             }
         }
         Ok(None)
+    }
+}
+
+impl<S: Spoil> netconform::dut::Tables for Spoiled<S> {
+    fn query(
+        &mut self,
+        query: &netconform::dut::StateQuery,
+    ) -> Result<netconform::dut::StateAnswer, netconform::dut::DutError> {
+        Ok(self.spoil.answer(self.inner.query(query)?))
+    }
+
+    fn control(
+        &mut self,
+        control: &netconform::dut::Control,
+    ) -> Result<(), netconform::dut::DutError> {
+        if self.spoil.performs(control) {
+            self.inner.control(control)
+        } else {
+            Ok(())
+        }
     }
 }
 
