@@ -73,7 +73,11 @@ fn config_of_kind(
 fn host_checks() -> Vec<CheckSpec> {
     catalogue()
         .into_iter()
-        .filter(|c| c.needs.switch.is_none() && c.needs.router.is_none() && !c.needs.tls)
+        .filter(|c| {
+            c.needs.switch.is_none()
+                && c.needs.router.is_none()
+                && c.needs.uses.contains(&netconform::dut::needs::Uses::Link)
+        })
         .collect()
 }
 

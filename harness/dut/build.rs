@@ -59,14 +59,21 @@ impl DutKind {
         !matches!(self, DutKind::Smoltcp)
     }
 
-    /// A fresh DUT of this kind for a check (or scenario) that needs `needs`.
+    /// A fresh DUT of this kind for a check (or scenario) that needs `needs`; one that
+    /// lacks a plane the check uses is refused ([`crate::dut::needs::refuse_unmet`]).
     pub fn build(&self, needs: &Needs) -> Result<Box<dyn Dut>, DutError> {
+        let mut dut = self.build_for(needs)?;
+        crate::dut::needs::refuse_unmet(dut.as_mut(), needs)?;
+        Ok(dut)
+    }
+
+    fn build_for(&self, needs: &Needs) -> Result<Box<dyn Dut>, DutError> {
         match self {
             DutKind::Linux => {
                 if let Some(bridge) = crate::dut::bridge::bridge_config_for(needs) {
                     return Ok(Box::new(crate::dut::bridge::LinuxBridge::new(bridge)?));
                 }
-                if needs.tls {
+                if needs.uses_service(crate::dut::service::ServiceKind::Tls) {
                     return Ok(Box::new(crate::dut::tls::RustlsService::new()?));
                 }
                 if let Some(router) = crate::dut::router::router_config_for(needs) {
@@ -79,7 +86,7 @@ impl DutKind {
             DutKind::Smoltcp => Ok(Box::new(crate::dut::smoltcp::SmoltcpHost::new(
                 crate::dut::smoltcp::smoltcp_config_for(needs),
             )?)),
-            DutKind::Openssl if needs.tls => {
+            DutKind::Openssl if needs.uses_service(crate::dut::service::ServiceKind::Tls) => {
                 Ok(Box::new(crate::dut::openssl::OpensslService::new()?))
             }
             DutKind::Openssl => Err(DutError::NotSupported {

@@ -1,10 +1,16 @@
-//! What a check needs from the device under test: its set-up (IPv6, a pre-resolved peer,
-//! pinned settings) and its shape (a host, a switch with N ports, a router, a TLS stack).
+//! What a check needs from the device under test: the planes it uses ([`Uses`]: a link,
+//! TCP or UDP sockets, tables, a service), its set-up (IPv6, a pre-resolved peer, pinned
+//! settings) and its topology (a host, a switch with N ports, a router with N segments).
+//! A DUT whose [`Capabilities`] lack a plane the check uses makes the check unsupported
+//! before it runs ([`Needs::unmet`]), with the reason.
 //!
 //! The checks state their needs in these terms and each device under test builds itself
 //! from them, so the type lives with the devices, not with the checks.
 
-/// What a check needs from the set-up of its target.
+use crate::dut::service::ServiceKind;
+use crate::dut::{Capabilities, Dut, DutError};
+
+/// What a check needs from the DUT: the planes it uses, its set-up and its topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Needs {
     /// IPv6 on the stack. Checks that do not need it get a stack with IPv6 off, so its
@@ -22,15 +28,43 @@ pub struct Needs {
     /// A router with this many segments (`None`: a host stack). On a target that is not a
     /// router the check's first query for its ports is unsupported.
     pub router: Option<RouterNeeds>,
-    /// A TLS stack (client and server) rather than a bare host stack. On a target without
-    /// one the check's exchange is unsupported.
-    pub tls: bool,
+    /// The planes of the DUT the check uses. A DUT without one of them makes the check
+    /// unsupported before it runs ([`Needs::unmet`]).
+    pub uses: &'static [Uses],
+}
+
+/// A plane of the DUT (or a part of one) that a check uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Uses {
+    /// The link plane, with at least as many ports as the check's topology has (one for a
+    /// host, [`SwitchNeeds::ports`], [`RouterNeeds::segments`]).
+    Link,
+    /// TCP sockets.
+    TcpSockets,
+    /// UDP sockets.
+    UdpSockets,
+    /// The table plane (state and settings).
+    Tables,
+    /// A service of this kind.
+    Service(ServiceKind),
+}
+
+impl std::fmt::Display for Uses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Uses::Link => write!(f, "a link"),
+            Uses::TcpSockets => write!(f, "TCP sockets"),
+            Uses::UdpSockets => write!(f, "UDP sockets"),
+            Uses::Tables => write!(f, "tables to read and set"),
+            Uses::Service(kind) => write!(f, "a {kind} service"),
+        }
+    }
 }
 
 impl Needs {
     /// What the check needs, in a few words, for an unsupported verdict's reason.
     pub fn describe(&self) -> String {
-        if self.tls {
+        if self.uses_service(ServiceKind::Tls) {
             "a TLS service".into()
         } else if let Some(s) = self.switch {
             format!("a switch with {} ports", s.ports)
@@ -39,6 +73,66 @@ impl Needs {
         } else {
             "an IP host on an Ethernet link".into()
         }
+    }
+}
+
+impl Needs {
+    /// Whether the check uses a service of `kind`.
+    pub fn uses_service(&self, kind: ServiceKind) -> bool {
+        self.uses.contains(&Uses::Service(kind))
+    }
+
+    /// How many link ports the check's topology has (1: a host).
+    pub fn ports(&self) -> usize {
+        match (self.switch, self.router) {
+            (Some(s), _) => s.ports,
+            (None, Some(r)) => r.segments,
+            (None, None) => 1,
+        }
+    }
+
+    /// Why DUT `dut`, which has `caps`, cannot run a check that needs this: the first
+    /// plane it uses that the DUT lacks (`None`: it has them all).
+    pub fn unmet(&self, dut: &str, caps: &Capabilities) -> Option<String> {
+        let lacks = |what: String| Some(format!("{}: the {dut} DUT {what}", self.describe()));
+        for uses in self.uses {
+            match uses {
+                Uses::Link if caps.link_ports == 0 => {
+                    return lacks("has no link of its own".into());
+                }
+                Uses::Link if caps.link_ports < self.ports() => {
+                    return lacks(format!(
+                        "has a link of {} port(s), the check needs {}",
+                        caps.link_ports,
+                        self.ports()
+                    ));
+                }
+                Uses::TcpSockets if !caps.tcp => return lacks("has no sockets to call".into()),
+                Uses::UdpSockets if !caps.udp => {
+                    return lacks(if caps.tcp {
+                        "has TCP sockets only, the check needs UDP sockets".into()
+                    } else {
+                        "has no sockets to call".into()
+                    });
+                }
+                Uses::Tables if !caps.tables => return lacks("has no tables to read".into()),
+                Uses::Service(kind) if !caps.services.iter().any(|s| s.kind == *kind) => {
+                    return lacks(format!("serves no {kind}"));
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// Refuses `dut` for a check that needs `needs` when the DUT lacks a plane the check uses
+/// ([`Needs::unmet`]): [`DutError::NotSupported`] with the reason, before anything runs.
+pub fn refuse_unmet(dut: &mut dyn Dut, needs: &Needs) -> Result<(), DutError> {
+    let caps = dut.capabilities();
+    match needs.unmet(dut.name(), &caps) {
+        Some(what) => Err(DutError::NotSupported { what }),
+        None => Ok(()),
     }
 }
 
@@ -67,7 +161,7 @@ impl Needs {
         settings: &[],
         switch: None,
         router: None,
-        tls: false,
+        uses: &[Uses::Link],
     };
 
     /// What a TCP scenario needs: the peer pre-resolved (no ARP between its events), IPv6
@@ -79,7 +173,162 @@ impl Needs {
             settings: &[],
             switch: None,
             router: None,
-            tls: false,
+            uses: &[Uses::Link, Uses::TcpSockets],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dut::service::{ServiceImpl, ServiceRequest};
+    use crate::dut::{Endpoints, SocketCall, SocketId, StateQuery};
+    use crate::sandbox::MacAddr;
+
+    /// A DUT with no plane at all.
+    struct Bare(Endpoints);
+
+    impl Dut for Bare {
+        fn name(&self) -> &str {
+            "bare"
+        }
+        fn endpoints(&self) -> &Endpoints {
+            &self.0
+        }
+    }
+
+    fn bare() -> Bare {
+        Bare(Endpoints {
+            harness_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            stack_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            stack_ipv4: None,
+            peer_ipv4: None,
+            stack_ipv6: None,
+            peer_ipv6: None,
+            mtu: 1500,
+        })
+    }
+
+    fn refused<T: std::fmt::Debug>(r: Result<T, DutError>) -> String {
+        match r {
+            Err(DutError::NotSupported { what }) => what,
+            other => panic!("expected not supported, got {other:?}"),
+        }
+    }
+
+    /// Every event of a plane a DUT does not have is refused naming the DUT and the plane.
+    #[test]
+    fn a_missing_plane_refuses_its_events_by_name() {
+        let mut b = bare();
+        let dut: &mut dyn Dut = &mut b;
+        assert_eq!(dut.capabilities(), Capabilities::default());
+        assert_eq!(
+            refused(dut.send_frame(&[0; 60])),
+            "sending frames: the bare DUT has no link of its own"
+        );
+        assert_eq!(
+            refused(dut.recv_frame_any(std::time::Instant::now())),
+            "receiving frames: the bare DUT has no link of its own"
+        );
+        assert_eq!(dut.ports(), 0);
+        assert_eq!(dut.frames_delivered(), None);
+        assert_eq!(
+            refused(dut.call(&SocketCall::Close { sock: SocketId(1) })),
+            "close(s1): the bare DUT has no sockets to call"
+        );
+        assert_eq!(
+            refused(dut.query(&StateQuery::Routes)),
+            "Routes: the bare DUT has no tables to read"
+        );
+        let request = ServiceRequest::TlsExchange {
+            implementation: "x".into(),
+            scenario: crate::dut::tls::TlsScenario {
+                version: 0x0304,
+                suite: 0x1301,
+                key_update: false,
+                client_private: [1; 32],
+                server_private: [2; 32],
+            },
+        };
+        let what = refused(dut.service(&request));
+        assert!(
+            what.ends_with(": the bare DUT has no service of its own"),
+            "{what}"
+        );
+        assert!(dut.offered_services().is_empty());
+    }
+
+    fn caps(link_ports: usize, tcp: bool, udp: bool, tables: bool, tls: bool) -> Capabilities {
+        Capabilities {
+            link_ports,
+            tcp,
+            udp,
+            tables,
+            services: if tls {
+                vec![ServiceImpl {
+                    kind: ServiceKind::Tls,
+                    id: "t".into(),
+                    description: "t".into(),
+                }]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// `unmet` names the first plane a check uses that the DUT lacks, and nothing when it
+    /// has them all.
+    #[test]
+    fn unmet_names_the_first_missing_plane() {
+        let host = Needs {
+            uses: &[Uses::Link, Uses::TcpSockets, Uses::UdpSockets, Uses::Tables],
+            ..Needs::IPV4
+        };
+        assert_eq!(host.unmet("x", &caps(1, true, true, true, false)), None);
+        assert_eq!(
+            host.unmet("x", &caps(0, true, true, true, false))
+                .as_deref(),
+            Some("an IP host on an Ethernet link: the x DUT has no link of its own")
+        );
+        assert_eq!(
+            host.unmet("x", &caps(1, false, false, true, false))
+                .as_deref(),
+            Some("an IP host on an Ethernet link: the x DUT has no sockets to call")
+        );
+        assert_eq!(
+            host.unmet("x", &caps(1, true, false, true, false))
+                .as_deref(),
+            Some(
+                "an IP host on an Ethernet link: the x DUT has TCP sockets only, the check needs UDP sockets"
+            )
+        );
+        assert_eq!(
+            host.unmet("x", &caps(1, true, true, false, false))
+                .as_deref(),
+            Some("an IP host on an Ethernet link: the x DUT has no tables to read")
+        );
+        let router = Needs {
+            router: Some(RouterNeeds { segments: 2 }),
+            uses: &[Uses::Link, Uses::Tables],
+            ..Needs::IPV4
+        };
+        assert_eq!(router.unmet("r", &caps(2, false, false, true, false)), None);
+        assert_eq!(
+            router
+                .unmet("r", &caps(1, true, true, true, false))
+                .as_deref(),
+            Some("a router with 2 segments: the r DUT has a link of 1 port(s), the check needs 2")
+        );
+        let tls = Needs {
+            uses: &[Uses::Service(ServiceKind::Tls)],
+            ..Needs::IPV4
+        };
+        assert!(tls.uses_service(ServiceKind::Tls));
+        assert!(!host.uses_service(ServiceKind::Tls));
+        assert_eq!(tls.unmet("o", &caps(0, false, false, false, true)), None);
+        assert_eq!(
+            tls.unmet("o", &caps(1, true, true, true, false)).as_deref(),
+            Some("a TLS service: the o DUT serves no TLS")
+        );
     }
 }

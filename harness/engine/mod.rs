@@ -30,7 +30,7 @@ pub use runner::{CheckReport, Progress, RunSummary, run_checks};
 pub use scenario::{Counterexample, Scenario, ScenarioOutcome};
 pub use session::{CheckError, Session};
 
-pub use crate::dut::needs::{Needs, RouterNeeds, SwitchNeeds};
+pub use crate::dut::needs::{Needs, RouterNeeds, SwitchNeeds, Uses};
 
 use std::fmt;
 

@@ -230,6 +230,12 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
             },
         })?;
         report.environment = target.environment();
+        crate::dut::needs::refuse_unmet(target.as_mut(), &spec.needs).map_err(|e| match e {
+            DutError::NotSupported { what } => Verdict::Unsupported { reason: what },
+            e => Verdict::Error {
+                reason: e.to_string(),
+            },
+        })?;
         let mut session = Session::with_profile(target.as_mut(), profile);
         let result = (spec.run)(&mut session);
         report.names = session.host_names().clone();

@@ -469,3 +469,81 @@ fn a_failing_scenario_check_gets_its_shrunk_scenario() {
     // The check's own trace holds the whole scenario up to the failure.
     assert_eq!(report.trace.frames().count(), 4);
 }
+
+// ---------------------------------------------------------------------------------------
+// run_one: the planes a check uses against those the DUT has
+
+fn using(uses: &'static [Uses], switch: Option<crate::dut::needs::SwitchNeeds>) -> CheckSpec {
+    CheckSpec {
+        needs: crate::dut::needs::Needs {
+            uses,
+            switch,
+            ..crate::dut::needs::Needs::IPV4
+        },
+        ..check(|_| panic!("a check whose DUT lacks a plane it uses must not run"))
+    }
+}
+
+fn unsupported_reason(report: &CheckReport) -> &str {
+    match &report.verdict {
+        Verdict::Unsupported { reason } => reason,
+        other => panic!("expected unsupported, got {other:?}"),
+    }
+}
+
+use crate::dut::needs::Uses;
+
+/// The fake stack has a one-port link, TCP sockets and tables: a check that uses UDP, a
+/// service or three ports is unsupported before it runs, with the plane it lacks.
+#[test]
+fn a_check_that_uses_a_plane_the_dut_lacks_is_unsupported_before_it_runs() {
+    let report = run_one(
+        &using(&[Uses::Link, Uses::UdpSockets], None),
+        &fake_factory,
+        ProfileName::Linux,
+    );
+    assert_eq!(
+        unsupported_reason(&report),
+        "an IP host on an Ethernet link: the fake DUT has TCP sockets only, the check needs UDP sockets"
+    );
+    assert!(report.trace.events.is_empty(), "{:?}", report.trace);
+    assert!(report.counterexample.is_none());
+
+    let report = run_one(
+        &using(
+            &[Uses::Service(crate::dut::service::ServiceKind::Tls)],
+            None,
+        ),
+        &fake_factory,
+        ProfileName::Linux,
+    );
+    assert_eq!(
+        unsupported_reason(&report),
+        "a TLS service: the fake DUT serves no TLS"
+    );
+
+    let three = crate::dut::needs::SwitchNeeds {
+        ports: 3,
+        ageing_ms: 300_000,
+    };
+    let report = run_one(
+        &using(&[Uses::Link, Uses::Tables], Some(three)),
+        &fake_factory,
+        ProfileName::Linux,
+    );
+    assert_eq!(
+        unsupported_reason(&report),
+        "a switch with 3 ports: the fake DUT has a link of 1 port(s), the check needs 3"
+    );
+}
+
+/// The negative control: the same refusal does not touch a check whose planes the DUT has.
+#[test]
+fn a_check_whose_planes_the_dut_has_runs() {
+    let spec = CheckSpec {
+        run: |_| Ok(()),
+        ..using(&[Uses::Link, Uses::TcpSockets, Uses::Tables], None)
+    };
+    let report = run_one(&spec, &fake_factory, ProfileName::Linux);
+    assert_eq!(report.verdict, Verdict::Pass);
+}

@@ -11,6 +11,7 @@
 pub mod expect;
 pub mod scenario;
 
+use crate::engine::Uses;
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::arp::{ArpAccept, ArpDeviation, ArpIgnore, ArpPolicy};
 use crate::models::profile::Deviation as _;
@@ -137,7 +138,10 @@ pub const HOST_UNREACHABLE: Clause = Clause {
 };
 
 /// What every ARP check needs: an IPv4 stack that resolves by ARP.
-const NEEDS: Needs = Needs::IPV4;
+const NEEDS: Needs = Needs {
+    uses: &[Uses::Link, Uses::Tables],
+    ..Needs::IPV4
+};
 
 /// Peer `from` sends an ARP packet of `kind` (from its second MAC, unicast to the stack).
 fn arp(from: usize, kind: ArpKind, alt_mac: bool, unicast: bool) -> Step {

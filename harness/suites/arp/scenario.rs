@@ -1068,7 +1068,7 @@ impl Scenario for ArpScenario {
     }
 
     fn needs(&self) -> Needs {
-        Needs::IPV4
+        super::NEEDS
     }
 
     fn step_lines(&self) -> Vec<String> {

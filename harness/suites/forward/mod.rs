@@ -22,6 +22,7 @@
 //!    "nothing else" are proven without a timed window. The barrier's own frames are not
 //!    recorded.
 
+use crate::engine::Uses;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -135,7 +136,7 @@ pub const SILENT_DISCARD: Clause = Clause {
 
 const NEEDS: Needs = Needs {
     router: Some(RouterNeeds { segments: 2 }),
-    tls: false,
+    uses: &[Uses::Link, Uses::Tables],
     ..Needs::IPV4
 };
 

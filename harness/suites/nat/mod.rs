@@ -28,6 +28,7 @@
 //! Every payload carries a number of its own (`ncnat <n>`), TCP segments and echo requests
 //! a sequence number of their own, so a frame is never mistaken for another.
 
+use crate::engine::Uses;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::dut::{Control, DutError, PortInfo, StateAnswer, StateQuery};
@@ -142,7 +143,7 @@ const NEEDS: Needs = Needs {
     settings: &[],
     switch: None,
     router: Some(RouterNeeds { segments: 2 }),
-    tls: false,
+    uses: &[Uses::Link, Uses::Tables],
 };
 
 /// The NAT checks.

@@ -9,6 +9,7 @@
 
 pub mod table;
 
+use crate::engine::Uses;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -75,7 +76,7 @@ pub const CHECKS: &[CheckSpec] = &[CheckSpec {
         settings: &[],
         switch: None,
         router: None,
-        tls: false,
+        uses: &[Uses::Tables],
     },
     run: fixed_table,
 }];

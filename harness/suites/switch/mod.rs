@@ -37,6 +37,7 @@
 //! steps ([`ScenarioStats::uncertain`]), and the ageing check refuses to pass when one of
 //! its steps fell inside the window (a machine too loaded to tell).
 
+use crate::engine::Uses;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -445,6 +446,7 @@ impl Scenario for SwitchScenarioRun {
                 ports: self.scenario.ports,
                 ageing_ms: self.scenario.ageing_ms,
             }),
+            uses: &[Uses::Link, Uses::Tables],
             ..Needs::IPV4
         }
     }
@@ -946,6 +948,7 @@ const SWITCH: Needs = Needs {
         ports: 3,
         ageing_ms: 300_000,
     }),
+    uses: &[Uses::Link, Uses::Tables],
     ..Needs::IPV4
 };
 
@@ -956,6 +959,7 @@ const SHORT_AGEING: Needs = Needs {
         ports: 3,
         ageing_ms: 2000,
     }),
+    uses: &[Uses::Link, Uses::Tables],
     ..Needs::IPV4
 };
 

@@ -6,6 +6,7 @@
 //! Read first: RFC 9293 §3.5 (establishing a connection), §3.6 (closing), §3.10.7
 //! (segment arrives); RFC 826 (ARP); RFC 7323 §2.2, §3.2 (options on a SYN-ACK).
 
+use crate::engine::Uses;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::dut::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, TcpState};
@@ -94,7 +95,7 @@ const IMMEDIATE: Needs = Needs {
     settings: &[("net.ipv4.tcp_early_retrans", "0")],
     switch: None,
     router: None,
-    tls: false,
+    uses: &[Uses::Link, Uses::TcpSockets],
 };
 
 /// The checks of this module, in the order `certify` runs them.

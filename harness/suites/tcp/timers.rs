@@ -6,6 +6,7 @@
 //! granularity and the round trip measured in the same run, never against wall-clock
 //! constants alone.
 
+use crate::engine::Uses;
 use std::net::IpAddr;
 
 use crate::dut::{CallOutcome, Family, SocketCall, SocketId, SocketOption};
@@ -91,7 +92,7 @@ pub const CHECKS: &[CheckSpec] = &[
             settings: ONE_SYNACK_RETRY,
             switch: None,
             router: None,
-            tls: false,
+            uses: &[Uses::Link, Uses::TcpSockets],
         },
         run: synack_retransmission,
     },
@@ -105,7 +106,7 @@ pub const CHECKS: &[CheckSpec] = &[
             settings: NO_TLP,
             switch: None,
             router: None,
-            tls: false,
+            uses: &[Uses::Link, Uses::TcpSockets],
         },
         run: zero_window,
     },
@@ -119,7 +120,7 @@ pub const CHECKS: &[CheckSpec] = &[
             settings: NO_TLP,
             switch: None,
             router: None,
-            tls: false,
+            uses: &[Uses::Link, Uses::TcpSockets],
         },
         run: data_retransmission,
     },
@@ -133,7 +134,7 @@ pub const CHECKS: &[CheckSpec] = &[
             settings: NO_TLP,
             switch: None,
             router: None,
-            tls: false,
+            uses: &[Uses::Link, Uses::TcpSockets],
         },
         run: user_timeout,
     },

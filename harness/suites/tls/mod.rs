@@ -12,6 +12,7 @@
 
 use crate::dut::service::{ServiceAnswer, ServiceKind, ServiceRequest};
 use crate::dut::tls::{TlsRun, TlsScenario};
+use crate::engine::Uses;
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::tls::verify::{
     self, ConnectionVerdict, ExportCheck, Knowledge, KnownKeys, clause as ids,
@@ -155,7 +156,7 @@ const NEEDS: Needs = Needs {
     settings: &[],
     switch: None,
     router: None,
-    tls: true,
+    uses: &[Uses::Service(ServiceKind::Tls)],
 };
 
 /// The X25519 private keys of the live runs: RFC 8448 §3's, so the ECDHE shared secret of
