@@ -91,10 +91,11 @@ impl Needs {
         }
     }
 
-    /// Why DUT `dut`, which has `caps`, cannot run a check that needs this: the first
-    /// plane it uses that the DUT lacks (`None`: it has them all).
-    pub fn unmet(&self, dut: &str, caps: &Capabilities) -> Option<String> {
-        let lacks = |what: String| Some(format!("{}: the {dut} DUT {what}", self.describe()));
+    /// Why a DUT that has `caps` cannot run a check that needs this: the first plane the
+    /// check uses that the DUT lacks (`None`: it has them all). The reason does not name
+    /// the DUT (the report does), so two DUTs that lack the same plane give the same one.
+    pub fn unmet(&self, caps: &Capabilities) -> Option<String> {
+        let lacks = |what: String| Some(format!("{}: the DUT {what}", self.describe()));
         for uses in self.uses {
             match uses {
                 Uses::Link if caps.link_ports == 0 => {
@@ -130,7 +131,7 @@ impl Needs {
 /// ([`Needs::unmet`]): [`DutError::NotSupported`] with the reason, before anything runs.
 pub fn refuse_unmet(dut: &mut dyn Dut, needs: &Needs) -> Result<(), DutError> {
     let caps = dut.capabilities();
-    match needs.unmet(dut.name(), &caps) {
+    match needs.unmet(&caps) {
         Some(what) => Err(DutError::NotSupported { what }),
         None => Ok(()),
     }
@@ -284,40 +285,34 @@ mod tests {
             uses: &[Uses::Link, Uses::TcpSockets, Uses::UdpSockets, Uses::Tables],
             ..Needs::IPV4
         };
-        assert_eq!(host.unmet("x", &caps(1, true, true, true, false)), None);
+        assert_eq!(host.unmet(&caps(1, true, true, true, false)), None);
         assert_eq!(
-            host.unmet("x", &caps(0, true, true, true, false))
-                .as_deref(),
-            Some("an IP host on an Ethernet link: the x DUT has no link of its own")
+            host.unmet(&caps(0, true, true, true, false)).as_deref(),
+            Some("an IP host on an Ethernet link: the DUT has no link of its own")
         );
         assert_eq!(
-            host.unmet("x", &caps(1, false, false, true, false))
-                .as_deref(),
-            Some("an IP host on an Ethernet link: the x DUT has no sockets to call")
+            host.unmet(&caps(1, false, false, true, false)).as_deref(),
+            Some("an IP host on an Ethernet link: the DUT has no sockets to call")
         );
         assert_eq!(
-            host.unmet("x", &caps(1, true, false, true, false))
-                .as_deref(),
+            host.unmet(&caps(1, true, false, true, false)).as_deref(),
             Some(
-                "an IP host on an Ethernet link: the x DUT has TCP sockets only, the check needs UDP sockets"
+                "an IP host on an Ethernet link: the DUT has TCP sockets only, the check needs UDP sockets"
             )
         );
         assert_eq!(
-            host.unmet("x", &caps(1, true, true, false, false))
-                .as_deref(),
-            Some("an IP host on an Ethernet link: the x DUT has no tables to read")
+            host.unmet(&caps(1, true, true, false, false)).as_deref(),
+            Some("an IP host on an Ethernet link: the DUT has no tables to read")
         );
         let router = Needs {
             router: Some(RouterNeeds { segments: 2 }),
             uses: &[Uses::Link, Uses::Tables],
             ..Needs::IPV4
         };
-        assert_eq!(router.unmet("r", &caps(2, false, false, true, false)), None);
+        assert_eq!(router.unmet(&caps(2, false, false, true, false)), None);
         assert_eq!(
-            router
-                .unmet("r", &caps(1, true, true, true, false))
-                .as_deref(),
-            Some("a router with 2 segments: the r DUT has a link of 1 port(s), the check needs 2")
+            router.unmet(&caps(1, true, true, true, false)).as_deref(),
+            Some("a router with 2 segments: the DUT has a link of 1 port(s), the check needs 2")
         );
         let tls = Needs {
             uses: &[Uses::Service(ServiceKind::Tls)],
@@ -325,10 +320,10 @@ mod tests {
         };
         assert!(tls.uses_service(ServiceKind::Tls));
         assert!(!host.uses_service(ServiceKind::Tls));
-        assert_eq!(tls.unmet("o", &caps(0, false, false, false, true)), None);
+        assert_eq!(tls.unmet(&caps(0, false, false, false, true)), None);
         assert_eq!(
-            tls.unmet("o", &caps(1, true, true, true, false)).as_deref(),
-            Some("a TLS service: the o DUT serves no TLS")
+            tls.unmet(&caps(1, true, true, true, false)).as_deref(),
+            Some("a TLS service: the DUT serves no TLS")
         );
     }
 }

@@ -504,7 +504,7 @@ fn a_check_that_uses_a_plane_the_dut_lacks_is_unsupported_before_it_runs() {
     );
     assert_eq!(
         unsupported_reason(&report),
-        "an IP host on an Ethernet link: the fake DUT has TCP sockets only, the check needs UDP sockets"
+        "an IP host on an Ethernet link: the DUT has TCP sockets only, the check needs UDP sockets"
     );
     assert!(report.trace.events.is_empty(), "{:?}", report.trace);
     assert!(report.counterexample.is_none());
@@ -519,7 +519,7 @@ fn a_check_that_uses_a_plane_the_dut_lacks_is_unsupported_before_it_runs() {
     );
     assert_eq!(
         unsupported_reason(&report),
-        "a TLS service: the fake DUT serves no TLS"
+        "a TLS service: the DUT serves no TLS"
     );
 
     let three = crate::dut::needs::SwitchNeeds {
@@ -533,7 +533,7 @@ fn a_check_that_uses_a_plane_the_dut_lacks_is_unsupported_before_it_runs() {
     );
     assert_eq!(
         unsupported_reason(&report),
-        "a switch with 3 ports: the fake DUT has a link of 1 port(s), the check needs 3"
+        "a switch with 3 ports: the DUT has a link of 1 port(s), the check needs 3"
     );
 }
 
