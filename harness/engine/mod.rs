@@ -16,6 +16,7 @@
 //! Every check names the clauses it enforces ([`Clause`]: a stable id, the RFC section and
 //! the quoted text), so a report can print the RFC text beside each verdict.
 
+pub mod barrier;
 pub mod clause;
 pub mod expect;
 pub mod runner;

@@ -263,157 +263,75 @@ impl<'t> Session<'t> {
     ///
     /// The harness sends an ICMP echo request and reads frames until the echo reply comes
     /// back. The stack handles frames from one link in order and answers a segment while it
-    /// handles it, so whatever it sent in answer to the earlier frames (and calls) arrives
+    /// handles them, so whatever it sent in answer to the earlier frames (and calls) arrives
     /// before the reply: an empty list proves silence without waiting for a timeout.
     /// The probe and its reply are harness machinery and are not recorded; every other frame
-    /// is. `timeout` bounds the wait for a stack that does not answer pings at all.
+    /// is. `timeout` bounds the wait for a stack that does not answer pings at all. A probe
+    /// that provably never reached the stack is sent again (see [`crate::engine::barrier`]).
     pub fn barrier(
         &mut self,
         step: &str,
         ipv6: bool,
         timeout: Duration,
     ) -> Result<Vec<Observed>, CheckError> {
-        use crate::wire::{Icmpv4Message, Icmpv6Message};
-        const ID: u16 = 0x6e63; // "nc"
-        self.barrier_seq = self.barrier_seq.wrapping_add(1);
-        let seq = self.barrier_seq;
-        let e = self.endpoints.clone();
+        use crate::engine::barrier::{Echo, EchoIps, Ended, Entry, Plan};
+        let e = &self.endpoints;
         let not_supported = |what: &str| CheckError::Dut {
             step: step.into(),
             source: DutError::NotSupported {
                 what: format!("barrier: the target has no {what} address"),
             },
         };
-        let probe = if ipv6 {
+        let ips = if ipv6 {
             let (Some(peer), Some((stack, _))) = (e.peer_ipv6, e.stack_ipv6) else {
                 return Err(not_supported("IPv6"));
             };
-            Frame::icmpv6(
-                e.harness_mac,
-                e.stack_mac,
-                peer,
-                stack,
-                Icmpv6Message::echo_request(ID, seq, b"barrier".to_vec()),
-            )
+            EchoIps::V6(peer, stack)
         } else {
             let (Some(peer), Some((stack, _))) = (e.peer_ipv4, e.stack_ipv4) else {
                 return Err(not_supported("IPv4"));
             };
-            Frame::icmpv4(
-                e.harness_mac,
-                e.stack_mac,
-                peer,
-                stack,
-                Icmpv4Message::echo_request(ID, seq, b"barrier".to_vec()),
-            )
+            EchoIps::V4(peer, stack)
         };
-        let mut observed = Vec::new();
-        let mut probe = probe;
-        let mut seq = seq;
-        loop {
-            let delivered_before = self.recorder.frames_delivered();
-            self.recorder
-                .send_unrecorded(&probe.emit())
-                .map_err(|source| CheckError::Dut {
-                    step: step.into(),
-                    source,
-                })?;
-            if self.barrier_wait(step, seq, timeout, &mut observed)? {
-                return Ok(observed);
-            }
-            // No echo reply. Only when the stack's interface provably never received the
-            // probe (its receive counter did not move) is that the harness's own loss, and
-            // the probe is sent again, at most twice, each retry counted and noted; a
-            // stack that got the probe and did not answer fails the barrier as before.
-            let delivered_after = self.recorder.frames_delivered();
-            let lost = matches!((delivered_before, delivered_after), (Some(b), Some(a)) if a == b);
-            if !lost || self.retries.len() >= Self::MAX_RETRIES {
-                return Err(CheckError::NothingObserved {
-                    step: format!("{step} (echo reply to the barrier probe)"),
-                    waited: timeout,
-                });
-            }
-            let what = format!(
-                "{step}: the barrier probe (echo {seq}) never reached the stack's interface (its receive counter stayed at {}): sent again",
-                delivered_after.unwrap_or_default()
-            );
-            self.recorder.note(format!("harness retry: {what}"));
-            self.retries.push(what);
-            self.barrier_seq = self.barrier_seq.wrapping_add(1);
-            seq = self.barrier_seq;
-            probe = Self::with_echo_seq(probe, seq);
+        let mut probe = Echo {
+            src_mac: e.harness_mac,
+            dst_mac: e.stack_mac,
+            ips,
+            id: 0x6e63, // "nc"
+            seq: self.barrier_seq.wrapping_add(1),
+        };
+        let plan = Plan {
+            entry: Entry::Host,
+            awaited: [0].into(),
+            timeout,
+            drain: false,
+            record: true,
+            retry: true,
+        };
+        let ended = self.run_barrier(step, &plan, &mut probe);
+        self.barrier_seq = probe.seq;
+        match ended? {
+            Ended::Complete(frames) => Ok(frames
+                .into_iter()
+                .filter(|f| !matches!(&f.parsed, Ok(frame) if !self.is_relevant(frame)))
+                .map(|f| Observed {
+                    bytes: f.bytes,
+                    parsed: f.parsed,
+                })
+                .collect()),
+            Ended::TimedOut { .. } => Err(CheckError::NothingObserved {
+                step: format!("{step} (echo reply to the barrier probe)"),
+                waited: timeout,
+            }),
         }
     }
 
     /// How many times one session may retry harness machinery before it gives up.
     pub const MAX_RETRIES: usize = 3;
 
-    /// The same echo request with sequence number `seq`.
-    fn with_echo_seq(frame: Frame, seq: u16) -> Frame {
-        use crate::wire::{Icmpv4Message, Icmpv6Message, Network, Transport};
-        const ID: u16 = 0x6e63;
-        let (e, network) = (frame.ethernet, frame.network.clone());
-        match network {
-            Network::Ipv6(p) if matches!(p.transport, Transport::Icmpv6(_)) => Frame::icmpv6(
-                e.src,
-                e.dst,
-                p.src,
-                p.dst,
-                Icmpv6Message::echo_request(ID, seq, b"barrier".to_vec()),
-            ),
-            Network::Ipv4(p) => Frame::icmpv4(
-                e.src,
-                e.dst,
-                p.src,
-                p.dst,
-                Icmpv4Message::echo_request(ID, seq, b"barrier".to_vec()),
-            ),
-            _ => frame,
-        }
-    }
-
-    /// Reads frames until the echo reply `seq` (true) or `timeout` (false); every other
-    /// relevant frame is recorded and kept in `observed`.
-    fn barrier_wait(
-        &mut self,
-        step: &str,
-        seq: u16,
-        timeout: Duration,
-        observed: &mut Vec<Observed>,
-    ) -> Result<bool, CheckError> {
-        use crate::wire::{Icmpv4Kind, Icmpv6Kind, Transport};
-        const ID: u16 = 0x6e63;
-        let deadline = self.recorder.deadline_after(timeout);
-        loop {
-            let bytes =
-                self.recorder
-                    .recv_unrecorded(deadline)
-                    .map_err(|source| CheckError::Dut {
-                        step: step.into(),
-                        source,
-                    })?;
-            let Some(bytes) = bytes else {
-                return Ok(false);
-            };
-            let parsed = Frame::parse(&bytes);
-            if let Ok(frame) = &parsed {
-                let is_reply = match frame.transport() {
-                    Some(Transport::Icmpv4(m)) => m.kind() == Icmpv4Kind::EchoReply { id: ID, seq },
-                    Some(Transport::Icmpv6(m)) => m.kind() == Icmpv6Kind::EchoReply { id: ID, seq },
-                    _ => false,
-                };
-                if is_reply {
-                    return Ok(true);
-                }
-            }
-            self.recorder.record_received(bytes.clone());
-            if let Ok(frame) = &parsed
-                && !self.is_relevant(frame)
-            {
-                continue;
-            }
-            observed.push(Observed { bytes, parsed });
-        }
+    /// The recorder and the list of retries, for [`Session::run_barrier`].
+    pub(super) fn barrier_parts(&mut self) -> (&mut Recorder<'t>, &mut Vec<String>) {
+        (&mut self.recorder, &mut self.retries)
     }
 
     /// Expects no relevant frame during `window`.

@@ -29,6 +29,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use crate::dut::{Control, DutError, PortInfo, StateAnswer, StateQuery};
+use crate::engine::barrier::{self, Class, Echo, EchoIps, Ended, Entry, Plan, Seen};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
 use crate::models::diff::packet_differences;
 use crate::models::forward::{Decision, Emission, ForwardDeviation, Router, RouterPort};
@@ -36,8 +37,7 @@ use crate::models::profile::Deviation as _;
 use crate::models::route::{AnswerKind, Interface, Route, RouteDeviation, RouteKind, RouteTable};
 use crate::time::Duration;
 use crate::wire::{
-    ArpOperation, Faults, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport,
-    UdpDatagram,
+    ArpOperation, ArpRepr, Faults, Frame, Icmpv4Message, MacAddr, Network, Transport, UdpDatagram,
 };
 
 /// How long the runner waits for a predicted frame, and for the barrier's echo reply.
@@ -555,16 +555,7 @@ impl<'s, 't> Run<'s, 't> {
         if a.operation != ArpOperation::Request {
             return Ok(None);
         }
-        let Some(&mac) = self.hosts.get(&(port, a.target_ip)) else {
-            return Err(CheckError::Unexpected {
-                step: step.into(),
-                observed: format!(
-                    "port {port}: an ARP request for {}, a host nobody plays",
-                    a.target_ip
-                ),
-            });
-        };
-        let reply = Frame::arp_reply(mac, a.target_ip, a.sender_mac, a.sender_ip).emit();
+        let (mac, reply) = arp_reply(&self.hosts, step, port, a)?;
         if a.target_ip.octets()[3] == BARRIER_OCTET {
             self.s.send_on_unrecorded(step, port, &reply)?;
         } else {
@@ -694,55 +685,110 @@ impl<'s, 't> Run<'s, 't> {
     /// before its reply (but the barrier's own ARP) is something the model did not predict.
     fn barrier(&mut self, step: &str, port: usize) -> Result<(), CheckError> {
         self.barriers += 1;
-        let seq = self.barriers;
         let info = port_info(&self.ports, port)?;
-        let router_mac = info.mac;
         let (router_ip, _) = info
             .ipv4
             .ok_or_else(|| unsupported("a port without IPv4"))?;
         let me = host_ip(info, BARRIER_OCTET)?;
-        let echo = Frame::icmpv4(
-            host_mac(port, BARRIER_OCTET),
-            router_mac,
+        let mut probe = BarrierProbe {
+            echo: Echo {
+                src_mac: host_mac(port, BARRIER_OCTET),
+                dst_mac: info.mac,
+                ips: EchoIps::V4(me, router_ip),
+                id: BARRIER_ID,
+                seq: self.barriers,
+            },
             me,
-            router_ip,
-            Icmpv4Message::echo_request(BARRIER_ID, seq, b"barrier".to_vec()),
-        );
-        self.s.send_on_unrecorded(step, port, &echo.emit())?;
-        let deadline = self.s.deadline_after(WAIT);
-        while let Some((p, bytes, at)) = self.s.recv_any_unrecorded(step, deadline)? {
-            let frame = Frame::parse(&bytes).ok();
-            let is_reply = frame.as_ref().is_some_and(|f| {
-                p == port
-                    && matches!(f.transport(), Some(Transport::Icmpv4(m))
-                        if m.kind() == Icmpv4Kind::EchoReply { id: BARRIER_ID, seq })
-            });
-            if is_reply {
-                return Ok(());
-            }
-            if let Some(f) = &frame
-                && let Network::Arp(a) = &f.network
-                && a.target_ip == me
-                && p == port
-            {
-                self.answer_arp(step, p, f)?;
-                continue;
-            }
-            let observed = frame.as_ref().map_or_else(
-                || format!("{} bytes that do not parse", bytes.len()),
-                Frame::summary,
-            );
-            self.s.record_received_on(at, p, bytes);
-            return Err(CheckError::Unexpected {
-                step: step.into(),
-                observed: format!("port {p}: {observed}"),
-            });
+            step,
+            port,
+            hosts: &self.hosts,
+            model: &mut self.model,
+        };
+        let plan = Plan {
+            entry: Entry::Port(port),
+            awaited: [port].into(),
+            timeout: WAIT,
+            drain: false,
+            record: true,
+            retry: false,
+        };
+        match self.s.run_barrier(step, &plan, &mut probe)? {
+            Ended::Complete(_) => Ok(()),
+            Ended::TimedOut { .. } => Err(CheckError::NothingObserved {
+                step: format!("{step}: the barrier (an echo request to {router_ip})"),
+                waited: WAIT,
+            }),
         }
-        Err(CheckError::NothingObserved {
-            step: format!("{step}: the barrier (an echo request to {router_ip})"),
-            waited: WAIT,
-        })
     }
+}
+
+/// The forwarding barrier's probe: an echo from the barrier host on the ingress port. Its
+/// reply there is the evidence; the router's ARP requests for the barrier host are
+/// answered (and the model learns the host); any other frame before the reply fails the
+/// probe's step.
+struct BarrierProbe<'r> {
+    echo: Echo,
+    /// The barrier host's address (the echo's source).
+    me: Ipv4Addr,
+    step: &'r str,
+    port: usize,
+    hosts: &'r BTreeMap<(usize, Ipv4Addr), MacAddr>,
+    model: &'r mut Router,
+}
+
+impl barrier::Probe for BarrierProbe<'_> {
+    fn frame(&self) -> Vec<u8> {
+        self.echo.request().emit()
+    }
+
+    fn classify(&mut self, seen: &Seen<'_>) -> Result<Class, CheckError> {
+        let frame = seen.parsed.as_ref().ok();
+        if seen.port == self.port && frame.is_some_and(|f| self.echo.is_reply(f)) {
+            return Ok(Class::Evidence);
+        }
+        if let Some(f) = frame
+            && let Network::Arp(a) = &f.network
+            && a.target_ip == self.me
+            && seen.port == self.port
+        {
+            if a.operation != ArpOperation::Request {
+                return Ok(Class::Machinery);
+            }
+            let (mac, reply) = arp_reply(self.hosts, self.step, self.port, a)?;
+            self.model.learn(self.port, a.target_ip, mac);
+            return Ok(Class::Answer(reply));
+        }
+        let observed = frame.map_or_else(
+            || format!("{} bytes that do not parse", seen.bytes.len()),
+            Frame::summary,
+        );
+        Ok(Class::Fail(CheckError::Unexpected {
+            step: self.step.into(),
+            observed: format!("port {}: {observed}", seen.port),
+        }))
+    }
+}
+
+/// The harness's answer to an ARP request of the router out of `port`, as the host it
+/// plays there (its MAC, the reply's bytes); a request for a host nobody plays is a
+/// failure.
+fn arp_reply(
+    hosts: &BTreeMap<(usize, Ipv4Addr), MacAddr>,
+    step: &str,
+    port: usize,
+    a: &ArpRepr,
+) -> Result<(MacAddr, Vec<u8>), CheckError> {
+    let Some(&mac) = hosts.get(&(port, a.target_ip)) else {
+        return Err(CheckError::Unexpected {
+            step: step.into(),
+            observed: format!(
+                "port {port}: an ARP request for {}, a host nobody plays",
+                a.target_ip
+            ),
+        });
+    };
+    let reply = Frame::arp_reply(mac, a.target_ip, a.sender_mac, a.sender_ip).emit();
+    Ok((mac, reply))
 }
 
 /// Runs `probes` after installing `routes`.

@@ -44,6 +44,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::dut::{DutError, FdbEntry, FdbState, StateAnswer, StateQuery};
+use crate::engine::barrier::{self, Class, Ended, Entry, Plan, Seen};
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome, with_kind};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session, SwitchNeeds};
 use crate::models::profile::Deviation as _;
@@ -349,6 +350,48 @@ fn port_list(ports: &BTreeSet<Port>) -> String {
             .map(|p| format!("p{p}"))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+/// A switch's barrier probe: a tagged broadcast into the ingress port. Its copies out of
+/// the other ports are the evidence, copies of earlier probes machinery; every other frame
+/// belongs to the step, and one that is not even Ethernet, or a harness frame cut short,
+/// is a problem named in `problems` (in the order read), as is the probe coming back out
+/// of its ingress port.
+struct SwitchProbe {
+    number: u32,
+    ingress: Port,
+    problems: Vec<String>,
+}
+
+impl barrier::Probe for SwitchProbe {
+    fn frame(&self) -> Vec<u8> {
+        tagged(
+            MacAddr::BROADCAST,
+            Addresses::probe(self.ingress),
+            PROBE_MAGIC,
+            self.number,
+        )
+    }
+
+    fn classify(&mut self, seen: &Seen<'_>) -> Result<Class, CheckError> {
+        let port = seen.port;
+        Ok(match classify(seen.bytes) {
+            Ok(Tag::Probe(n)) if n == self.number => {
+                if port == self.ingress && !seen.draining {
+                    self.problems.push(format!(
+                        "p{port}: the barrier probe (a broadcast) came back out of its ingress port"
+                    ));
+                }
+                Class::Evidence
+            }
+            Ok(Tag::Probe(_)) => Class::Machinery,
+            Ok(_) => Class::Conversation,
+            Err(e) => {
+                self.problems.push(format!("p{port}: {e}"));
+                Class::Conversation
+            }
+        })
     }
 }
 
@@ -710,72 +753,51 @@ impl Run<'_, '_> {
     /// records every frame read (but the probes) in port order.
     fn barrier(&mut self, step: &str, ingress: Port) -> Result<Vec<(Port, Vec<u8>)>, CheckError> {
         self.probes += 1;
-        let probe_number = self.probes;
-        let probe = tagged(
-            MacAddr::BROADCAST,
-            Addresses::probe(ingress),
-            PROBE_MAGIC,
-            probe_number,
-        );
-        self.session.send_on_unrecorded(step, ingress, &probe)?;
-        let deadline = self.session.deadline_after(BARRIER_TIMEOUT);
-        let mut probe_seen: BTreeSet<Port> = BTreeSet::from([ingress]);
-        let all: BTreeSet<Port> = (0..self.ports).collect();
-        let mut read = Vec::new();
-        let mut problems = Vec::new();
-        while !all.is_subset(&probe_seen) {
-            let Some((port, bytes, at)) = self.session.recv_any_unrecorded(step, deadline)? else {
-                let missing: BTreeSet<Port> = all.difference(&probe_seen).copied().collect();
-                self.record(read);
-                if !problems.is_empty() {
-                    // What came out instead says more than the silence.
-                    problems.push(format!(
-                        "the barrier probe (a broadcast into p{ingress}) never came out of {}",
-                        port_list(&missing)
-                    ));
-                    return Err(CheckError::Mismatch {
-                        step: step.into(),
-                        differences: problems,
-                    });
-                }
-                return Err(CheckError::NothingObserved {
-                    step: format!(
-                        "{step} (the barrier probe, a broadcast into p{ingress}, on {})",
-                        port_list(&missing)
-                    ),
-                    waited: BARRIER_TIMEOUT,
+        let mut probe = SwitchProbe {
+            number: self.probes,
+            ingress,
+            problems: Vec::new(),
+        };
+        let plan = Plan {
+            entry: Entry::Port(ingress),
+            awaited: (0..self.ports).filter(|p| *p != ingress).collect(),
+            timeout: BARRIER_TIMEOUT,
+            // Whatever is already queued behind the probe belongs to this step too.
+            drain: true,
+            // Recorded here, by port.
+            record: false,
+            retry: false,
+        };
+        let ended = self.session.run_barrier(step, &plan, &mut probe)?;
+        let mut problems = probe.problems;
+        let (frames, missing) = match ended {
+            Ended::Complete(frames) => (frames, None),
+            Ended::TimedOut { frames, missing } => (frames, Some(missing)),
+        };
+        let read: Vec<(Instant, Port, Vec<u8>)> = frames
+            .into_iter()
+            .map(|f| (f.at, f.port, f.bytes))
+            .collect();
+        if let Some(missing) = missing {
+            self.record(read);
+            if !problems.is_empty() {
+                // What came out instead says more than the silence.
+                problems.push(format!(
+                    "the barrier probe (a broadcast into p{ingress}) never came out of {}",
+                    port_list(&missing)
+                ));
+                return Err(CheckError::Mismatch {
+                    step: step.into(),
+                    differences: problems,
                 });
-            };
-            match classify(&bytes) {
-                Ok(Tag::Probe(n)) if n == probe_number => {
-                    if port == ingress {
-                        problems.push(format!(
-                            "p{port}: the barrier probe (a broadcast) came back out of its ingress port"
-                        ));
-                    }
-                    probe_seen.insert(port);
-                }
-                Ok(Tag::Probe(_)) => {}
-                Ok(_) => read.push((at, port, bytes)),
-                Err(e) => {
-                    problems.push(format!("p{port}: {e}"));
-                    read.push((at, port, bytes));
-                }
             }
-        }
-        // Whatever is already queued behind the probe belongs to this step too.
-        while let Some((port, bytes, at)) = self
-            .session
-            .recv_any_unrecorded(step, std::time::Instant::now())?
-        {
-            match classify(&bytes) {
-                Ok(Tag::Probe(_)) => {}
-                Ok(_) => read.push((at, port, bytes)),
-                Err(e) => {
-                    problems.push(format!("p{port}: {e}"));
-                    read.push((at, port, bytes));
-                }
-            }
+            return Err(CheckError::NothingObserved {
+                step: format!(
+                    "{step} (the barrier probe, a broadcast into p{ingress}, on {})",
+                    port_list(&missing)
+                ),
+                waited: BARRIER_TIMEOUT,
+            });
         }
         let current = self.sent.last().map(|s| s.number);
         let mut copies = Vec::new();
