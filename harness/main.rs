@@ -73,6 +73,15 @@ enum Command {
         /// `--repeat`: verdicts must not depend on the machine's load).
         #[arg(long)]
         hog: bool,
+        /// Mutation analysis instead of a certification: each check runs on the DUT as it
+        /// is, then once per spoil of what it observes (a frame dropped, duplicated,
+        /// reordered, delayed or sent again late; one field changed; a call's outcome or a
+        /// table entry misreported; a setting ignored; a service's byte flipped; see
+        /// docs/mutation.md). Prints the kill matrix (which spoils made each check fail)
+        /// and the kill rate of each family, and writes OUT/mutation.json. Exit status 5
+        /// when a check passed on the DUT and no spoil made it fail (a vacuous check).
+        #[arg(long)]
+        mutate: bool,
     },
     /// List the checks and the clauses they enforce.
     Checks,
@@ -262,6 +271,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             deviations,
             repeat,
             hog,
+            mutate,
         } => {
             let _hog = hog.then(CpuHog::start);
             let profile = profile.map_or_else(
@@ -271,6 +281,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 Into::into,
             );
+            if mutate {
+                return mutation(&target, &out, jobs, only.as_deref(), profile);
+            }
             if repeat > 1 {
                 return soak(
                     &target,
@@ -578,6 +591,78 @@ fn certify(
     );
     let code = exit_code(report.counts.status());
     Ok((report, code))
+}
+
+/// `certify --mutate`: the kill matrix of the selected checks on `kind`.
+fn mutation(
+    kind: &DutKind,
+    out: &std::path::Path,
+    jobs: usize,
+    only: Option<&str>,
+    profile: ProfileName,
+) -> Result<ExitCode> {
+    if kind.needs_netns() {
+        netconform::sandbox::check_privileges()?;
+    }
+    let checks: Vec<_> = suites::catalogue()
+        .into_iter()
+        .filter(|c| only.is_none_or(|o| c.id.contains(o)))
+        .collect();
+    anyhow::ensure!(
+        !checks.is_empty(),
+        "no check matches {:?} (see `netconform checks`)",
+        only.unwrap_or("")
+    );
+    let runs: usize = checks.len()
+        + checks
+            .iter()
+            .map(|c| engine::mutate::spoils_for(&c.needs).len())
+            .sum::<usize>();
+    let name = kind.label();
+    println!(
+        "netconform certify --mutate: {} checks against {name}, at most {runs} runs, {jobs} at a time, {profile:?} profile",
+        checks.len()
+    );
+    let factory = |spec: &engine::CheckSpec| kind.build(&spec.needs);
+    let bar = indicatif::ProgressBar::new(runs as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |spec: &engine::CheckSpec,
+                    spoil: Option<netconform::dut::spoil::Spoil>,
+                    outcome: &engine::mutate::Outcome| {
+        bar.inc(1);
+        bar.set_message(format!(
+            "{} {} {}",
+            spec.id,
+            spoil.map_or_else(|| "baseline".to_string(), |s| s.name()),
+            outcome.mark()
+        ));
+    };
+    let matrix = engine::mutate::mutate(
+        &name,
+        &checks,
+        &factory,
+        &suites::machinery_of,
+        jobs,
+        profile,
+        &progress,
+    );
+    bar.finish_and_clear();
+    print!("{}", matrix.render());
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join("mutation.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&matrix)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("kill matrix: {}", path.display());
+    Ok(if matrix.vacuous().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(5)
+    })
 }
 
 /// The exit status of a certification whose worst outcome is `status`.

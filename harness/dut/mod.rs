@@ -51,6 +51,7 @@ pub mod recorder;
 pub mod router;
 pub mod service;
 pub mod smoltcp;
+pub mod spoil;
 pub mod switch;
 pub mod tls;
 

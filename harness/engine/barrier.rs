@@ -147,6 +147,29 @@ pub enum Ended {
     },
 }
 
+/// The echo identifier of a host stack's barrier probe ("nc").
+pub const HOST_ECHO_ID: u16 = 0x6e63;
+
+/// Whether `bytes` is an ICMP (v4 or v6) echo reply with identifier `id`: the answer to
+/// an [`Echo`] probe with that identifier, whatever its number.
+pub fn is_echo_reply(bytes: &[u8], id: u16) -> bool {
+    match Frame::parse(bytes).as_ref().ok().and_then(Frame::transport) {
+        Some(Transport::Icmpv4(m)) => {
+            matches!(m.kind(), Icmpv4Kind::EchoReply { id: i, .. } if i == id)
+        }
+        Some(Transport::Icmpv6(m)) => {
+            matches!(m.kind(), Icmpv6Kind::EchoReply { id: i, .. } if i == id)
+        }
+        _ => false,
+    }
+}
+
+/// The harness's machinery among the frames a host stack sends: the replies to its
+/// barrier probes (what a spoiler must leave alone, [`crate::dut::spoil`]).
+pub fn host_machinery(bytes: &[u8]) -> bool {
+    is_echo_reply(bytes, HOST_ECHO_ID)
+}
+
 /// An ICMP echo request of the harness's machinery (payload `barrier`), and the test for
 /// its reply: the barrier probe of a host stack and of a router.
 #[derive(Debug, Clone, PartialEq, Eq)]

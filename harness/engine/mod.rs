@@ -19,6 +19,7 @@
 pub mod barrier;
 pub mod clause;
 pub mod expect;
+pub mod mutate;
 pub mod runner;
 pub mod scenario;
 pub mod session;

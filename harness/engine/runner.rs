@@ -206,6 +206,17 @@ pub fn verdict_of(error: &CheckError) -> Verdict {
 
 /// Runs one check on a fresh target from `factory`, its models following `profile`.
 pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileName) -> CheckReport {
+    run_one_with(spec, factory, profile, true)
+}
+
+/// [`run_one`], shrinking a failing scenario only when `shrink` (mutation analysis needs
+/// the verdict, not the minimal counterexample).
+pub fn run_one_with(
+    spec: &CheckSpec,
+    factory: &TargetFactory<'_>,
+    profile: ProfileName,
+    shrink_failures: bool,
+) -> CheckReport {
     let started = std::time::Instant::now();
     let mut report = CheckReport {
         id: spec.id,
@@ -268,6 +279,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
     };
     if let Some(Counterexample::Scenario { scenario, .. }) = report.counterexample.clone()
         && matches!(report.verdict, Verdict::Fail { .. })
+        && shrink_failures
     {
         let (shrunk, trace) = shrink(spec, factory, profile, scenario.as_ref());
         report.counterexample = Some(shrunk);

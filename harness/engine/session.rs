@@ -297,7 +297,7 @@ impl<'t> Session<'t> {
             src_mac: e.harness_mac,
             dst_mac: e.stack_mac,
             ips,
-            id: 0x6e63, // "nc"
+            id: crate::engine::barrier::HOST_ECHO_ID,
             seq: self.barrier_seq.wrapping_add(1),
         };
         let plan = Plan {

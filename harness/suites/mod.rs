@@ -24,6 +24,8 @@ pub mod switch;
 pub mod tcp;
 pub mod tls;
 
+use crate::dut::spoil::Machinery;
+use crate::engine::barrier::host_machinery;
 use crate::engine::{CheckSpec, Scenario};
 use crate::models::arp::ArpDeviation;
 use crate::models::forward::ForwardDeviation;
@@ -49,6 +51,14 @@ pub struct Suite {
     /// The deviations from the RFC and IEEE texts its models accept under a profile, one
     /// line each (every model the suite's checks use, in that order).
     pub deviations: fn(ProfileName) -> Vec<DeviationLine>,
+    /// Which frames the DUT sends in its checks are the harness's own machinery (barrier
+    /// answers): a spoiler leaves them alone ([`crate::engine::mutate`]).
+    pub machinery: Machinery,
+}
+
+/// No frame is machinery: the suite's checks send no probes of their own.
+fn no_machinery(_: &[u8]) -> bool {
+    false
 }
 
 /// The lines of model `D`'s profile `name`.
@@ -70,6 +80,7 @@ pub const SUITES: &[Suite] = &[
                 .map(|s| Box::new(s) as Box<dyn Scenario>)
         }),
         deviations: lines::<ArpDeviation>,
+        machinery: host_machinery,
     },
     Suite {
         name: "tcp",
@@ -79,6 +90,7 @@ pub const SUITES: &[Suite] = &[
             tcp::scenario::TcpScenarioRun::from_json(v).map(|s| Box::new(s) as Box<dyn Scenario>)
         }),
         deviations: |p| [lines::<TcpDeviation>(p), lines::<TimerDeviation>(p)].concat(),
+        machinery: host_machinery,
     },
     Suite {
         name: "switch",
@@ -88,6 +100,7 @@ pub const SUITES: &[Suite] = &[
             switch::SwitchScenarioRun::from_json(v).map(|s| Box::new(s) as Box<dyn Scenario>)
         }),
         deviations: lines::<SwitchDeviation>,
+        machinery: switch::machinery,
     },
     Suite {
         name: "route",
@@ -95,6 +108,7 @@ pub const SUITES: &[Suite] = &[
         scenario_kind: None,
         load_scenario: None,
         deviations: lines::<RouteDeviation>,
+        machinery: no_machinery,
     },
     Suite {
         name: "forward",
@@ -102,6 +116,7 @@ pub const SUITES: &[Suite] = &[
         scenario_kind: None,
         load_scenario: None,
         deviations: |p| [lines::<RouteDeviation>(p), lines::<ForwardDeviation>(p)].concat(),
+        machinery: forward::machinery,
     },
     Suite {
         name: "nat",
@@ -109,6 +124,7 @@ pub const SUITES: &[Suite] = &[
         scenario_kind: None,
         load_scenario: None,
         deviations: lines::<NatDeviation>,
+        machinery: no_machinery,
     },
     Suite {
         name: "tls",
@@ -116,8 +132,22 @@ pub const SUITES: &[Suite] = &[
         scenario_kind: None,
         load_scenario: None,
         deviations: lines::<TlsDeviation>,
+        machinery: no_machinery,
     },
 ];
+
+/// The suite whose checks include `id`.
+pub fn suite_of(id: &str) -> Option<&'static Suite> {
+    SUITES
+        .iter()
+        .find(|s| s.checks.iter().any(|c| c.iter().any(|c| c.id == id)))
+}
+
+/// Which frames of check `spec` are the harness's machinery (its suite's
+/// [`Suite::machinery`]; none for a check of no suite).
+pub fn machinery_of(spec: &CheckSpec) -> Machinery {
+    suite_of(spec.id).map_or(no_machinery, |s| s.machinery)
+}
 
 /// The suite of protocol `name`.
 pub fn suite(name: &str) -> Option<&'static Suite> {

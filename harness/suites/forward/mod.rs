@@ -791,6 +791,16 @@ fn arp_reply(
     Ok((mac, reply))
 }
 
+/// The harness's machinery among the frames a router sends: replies to its barrier
+/// probes and its ARP requests for the barrier host (what a spoiler must leave alone,
+/// [`crate::dut::spoil`]).
+pub fn machinery(bytes: &[u8]) -> bool {
+    barrier::is_echo_reply(bytes, BARRIER_ID)
+        || matches!(Frame::parse(bytes).map(|f| f.network),
+            Ok(Network::Arp(a)) if a.operation == ArpOperation::Request
+                && a.target_ip.octets()[3] == BARRIER_OCTET)
+}
+
 /// Runs `probes` after installing `routes`.
 pub fn run_probes(
     s: &mut Session<'_>,

@@ -341,6 +341,12 @@ fn classify(bytes: &[u8]) -> Result<Tag, String> {
     Ok(Tag::Stray)
 }
 
+/// The harness's machinery among the frames a switch sends: copies of its barrier probes
+/// (what a spoiler must leave alone, [`crate::dut::spoil`]).
+pub fn machinery(bytes: &[u8]) -> bool {
+    matches!(classify(bytes), Ok(Tag::Probe(_)))
+}
+
 fn port_list(ports: &BTreeSet<Port>) -> String {
     if ports.is_empty() {
         "no port".into()
