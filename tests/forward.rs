@@ -53,10 +53,10 @@ fn every_forwarding_check_passes_on_linux_and_two_are_locked() {
         // The routed exchange and the ICMP errors a router owes (and the ones it must not
         // send), normalised.
         match spec.id {
-            "route.forward.next-hop" => {
+            "forward.next-hop" => {
                 assert_trace_snapshot!("routed_exchange", report.trace_text())
             }
-            "route.forward.unreachable" => {
+            "forward.unreachable" => {
                 assert_trace_snapshot!("icmp_errors", report.trace_text())
             }
             _ => {}
@@ -70,14 +70,14 @@ fn every_forwarding_check_passes_on_linux_and_two_are_locked() {
 #[test]
 fn a_router_that_gets_ttl_or_errors_wrong_fails() {
     require_netns!();
-    let (_, differences) = failure(&run("route.forward.next-hop", Fault::KeepsTtl));
+    let (_, differences) = failure(&run("forward.next-hop", Fault::KeepsTtl));
     assert!(
         differences
             .iter()
             .any(|d| d == "ip.ttl: expected 63, observed 64"),
         "{differences:?}"
     );
-    let (step, _) = failure(&run("route.forward.time-exceeded", Fault::NoErrors));
+    let (step, _) = failure(&run("forward.time-exceeded", Fault::NoErrors));
     assert!(
         step.contains("UDP with TTL 1") && step.contains("out of port 0"),
         "{step}"

@@ -187,34 +187,40 @@ fn a_route_regression_is_not_a_scenario() {
 // ---------------------------------------------------------------------------------------
 // The catalogue.
 
-/// Suites whose check ids start with another prefix than their name, as the catalogue
-/// has them today. `Suite::name` says every id of a suite starts with its name; the
-/// forward suite's ids are `route.forward.*` (as the README names them). Which of the two
-/// should change is not this test's call: it pins the exception so that no other suite
-/// drifts, and fails once the exception is no longer needed.
-const ID_PREFIX_EXCEPTIONS: &[(&str, &str)] = &[("forward", "route.forward.")];
+/// `Suite::name` says every check id of a suite starts with it: `arp.`, `tcp.`, ...,
+/// `forward.` (whose ids were `route.forward.*` until issue 16), with no exception.
+#[test]
+fn every_check_id_starts_with_its_suites_name() {
+    let mut checked = 0;
+    for s in SUITES {
+        let prefix = format!("{}.", s.name);
+        for c in s.checks.iter().flat_map(|c| c.iter()) {
+            assert!(
+                c.id.starts_with(&prefix) && c.id.len() > prefix.len(),
+                "check {} of suite {} does not start with {prefix:?}",
+                c.id,
+                s.name
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, catalogue().len());
+    assert!(
+        forward::CHECKS.iter().all(|c| c.id.starts_with("forward.")),
+        "the forward suite's ids"
+    );
+}
 
 #[test]
-fn check_ids_are_unique_and_start_with_their_suites_name() {
+fn check_ids_are_unique_and_every_suite_has_checks() {
     use crate::suites::{SUITES, catalogue, suite};
     let mut seen = std::collections::HashSet::new();
-    let mut exceptions_used = std::collections::HashSet::new();
     let mut total = 0;
     for s in SUITES {
         assert_eq!(suite(s.name).map(|f| f.name), Some(s.name));
         let checks: Vec<_> = s.checks.iter().flat_map(|c| c.iter()).collect();
         assert!(!checks.is_empty(), "suite {} has no check", s.name);
-        let exception = ID_PREFIX_EXCEPTIONS
-            .iter()
-            .find(|(name, _)| *name == s.name)
-            .map(|(_, prefix)| *prefix);
         for c in checks {
-            let own = c.id.starts_with(&format!("{}.", s.name));
-            let excepted = exception.is_some_and(|p| c.id.starts_with(p));
-            assert!(own || excepted, "{} is in suite {}", c.id, s.name);
-            if excepted && !own {
-                exceptions_used.insert(s.name);
-            }
             assert!(seen.insert(c.id), "{} twice", c.id);
             assert!(!c.title.is_empty(), "{} has no title", c.id);
             assert!(!c.clauses.is_empty(), "{} enforces no clause", c.id);
@@ -225,12 +231,6 @@ fn check_ids_are_unique_and_start_with_their_suites_name() {
             s.load_scenario.is_some(),
             "{}",
             s.name
-        );
-    }
-    for (name, _) in ID_PREFIX_EXCEPTIONS {
-        assert!(
-            exceptions_used.contains(name),
-            "suite {name} needs its id exception no more: remove it"
         );
     }
     assert_eq!(catalogue().len(), total);

@@ -143,7 +143,7 @@ const NEEDS: Needs = Needs {
 /// Every forwarding check.
 pub const CHECKS: &[CheckSpec] = &[
     CheckSpec {
-        id: "route.forward.next-hop",
+        id: "forward.next-hop",
         title: "forwarded packets leave with TTL-1, the egress MAC, the next hop's MAC (by ARP) \
                 and a valid checksum; on-link and via a gateway, both directions",
         clauses: &[TTL, CHECKSUM, crate::suites::route::LONGEST_MATCH],
@@ -151,7 +151,7 @@ pub const CHECKS: &[CheckSpec] = &[
         run: next_hop,
     },
     CheckSpec {
-        id: "route.forward.time-exceeded",
+        id: "forward.time-exceeded",
         title: "TTL 1 and 0 bring ICMP time exceeded from the router's address, quoting the \
                 packet as received up to 576 bytes; never about an ICMP error",
         clauses: &[TIME_EXCEEDED, TTL, ORIGINAL_HEADER, WHEN_NOT],
@@ -159,7 +159,7 @@ pub const CHECKS: &[CheckSpec] = &[
         run: time_exceeded,
     },
     CheckSpec {
-        id: "route.forward.unreachable",
+        id: "forward.unreachable",
         title: "no route brings net unreachable, an unreachable route host unreachable, a \
                 prohibit route code 13, a blackhole nothing; the route test comes first",
         clauses: &[NET_UNREACHABLE, PROHIBITED, SILENT_DISCARD, ORIGINAL_HEADER],
@@ -167,7 +167,7 @@ pub const CHECKS: &[CheckSpec] = &[
         run: unreachable,
     },
     CheckSpec {
-        id: "route.forward.discards",
+        id: "forward.discards",
         title: "frames for another MAC, bad header checksums and unicast packets in a \
                 link-layer broadcast are neither forwarded nor answered",
         clauses: &[SILENT_DISCARD, WHEN_NOT],
