@@ -2,7 +2,7 @@
 //!
 //! The harness starts it inside the stack's network namespace (see docs/agent-protocol.md);
 //! it makes real Linux socket calls there (TCP and UDP) and answers the state queries and
-//! controls the way the built-in Linux target does, over the `netconform-agent/1.1` protocol
+//! controls the way the built-in Linux target does, over the `netconform-agent/1.2` protocol
 //! on stdin and stdout. Certifying the kernel through it and through `--target linux` gives
 //! the same verdicts, which is what tests/external_target.rs checks.
 //!

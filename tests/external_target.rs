@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use netconform::dut::external::{ConfigError, ExternalConfig, ExternalStack, TAP_STACK_MAC};
 use netconform::dut::linux::{LinuxHost, lab_config_for};
-use netconform::dut::{CallOutcome, Dut, DutError, Family, SocketCall, SocketId};
+use netconform::dut::{
+    CallOutcome, Dut, DutError, Family, SocketCall, SocketId, StateAnswer, StateQuery,
+};
 use netconform::engine::runner::{RunSummary, run_checks};
 use netconform::engine::{CheckSpec, Needs, Verdict};
 use netconform::suites::catalogue;
@@ -670,4 +672,47 @@ fn a_stack_that_never_opens_its_tap_is_explained() {
         msg.contains("nothing opened the tap ncf") && msg.contains("IFF_TAP|IFF_NO_PI"),
         "{msg}"
     );
+}
+
+/// A route lookup from a source address (agent protocol 1.2) reaches the reference agent,
+/// which answers it as the kernel does; an agent of 1.0 is never sent one: the harness
+/// answers it unsupported itself, naming both versions.
+#[test]
+fn a_route_lookup_from_a_source_needs_protocol_1_2() {
+    require_netns!();
+    let reference = config("route-from", &[AGENT], "");
+    let mut t = ExternalStack::new(&reference, &Needs::IPV4).unwrap();
+    assert_eq!(t.hello().minor, 2);
+    let e = t.endpoints().clone();
+    let (stack, _) = e.stack_ipv4.unwrap();
+    let peer = e.peer_ipv4.unwrap();
+    let query = StateQuery::RouteGetFrom {
+        dst: peer.into(),
+        src: stack.into(),
+    };
+    match t.query(&query).unwrap() {
+        StateAnswer::Route { lookup, .. } => {
+            assert_eq!(lookup.kind, "Unicast");
+            assert_eq!(lookup.src, Some(stack.into()));
+            assert_eq!(lookup.gateway, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(t);
+    let minimal = config(
+        "route-from-minimal",
+        &["python3", &fixture("minimal.py")],
+        "",
+    );
+    let mut t = ExternalStack::new(&minimal, &Needs::IPV4).unwrap();
+    assert_eq!(t.hello().minor, 0);
+    match t.query(&query) {
+        Err(DutError::NotSupported { what }) => assert!(
+            what.starts_with(
+                "query RouteGetFrom: agent `python3` speaks netconform-agent/1.0; a route lookup from a source needs netconform-agent/1.2"
+            ),
+            "{what}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }

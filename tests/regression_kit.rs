@@ -241,11 +241,11 @@ fn generate_is_seeded_and_hands_back_the_shrunk_failure() {
     assert_eq!(found.reason, "1234 is too big");
 }
 
-/// Every saved TCP and ARP regression loads as its suite's scenario (the old files carry no
-/// `kind`), and every route regression reads as a route case.
+/// Every saved TCP, ARP and route regression loads as its suite's scenario (the old files
+/// carry no `kind`), and every route regression holds its table and lookups.
 #[test]
 fn every_saved_regression_loads_as_its_suites_kind() {
-    for fixtures in [regressions::TCP, regressions::ARP] {
+    for fixtures in [regressions::TCP, regressions::ARP, regressions::ROUTE] {
         for path in fixtures.files() {
             let text = std::fs::read_to_string(&path).unwrap();
             let scenario = <Box<dyn netconform::engine::Scenario>>::load(&text)

@@ -1,6 +1,6 @@
-//! Generated route tables (proptest) installed in a router namespace through netlink and
-//! compared with the route model, lookup by lookup (`RTM_GETROUTE`, what `ip route get`
-//! does), and the replay of every saved regression.
+//! Generated route tables (proptest) installed on a router and compared with the route
+//! model, lookup by lookup (`RTM_GETROUTE`, what `ip route get` does), and the replay of every
+//! saved regression.
 //!
 //! A table mixes IPv4 and IPv6 routes of every type the model knows (via a gateway on one of
 //! three links, on-link, local, blackhole, unreachable, prohibit, throw), nested around a few
@@ -9,14 +9,17 @@
 //! outside) plus random ones, some with a source address. Routes the model predicts the
 //! kernel would refuse (the same prefix and metric twice) are left out of both.
 //!
-//! One router lab serves every case: the routes of the previous case are flushed. A failure
-//! shrinks to a minimal table (proptest for small tables; for tables of 10,000 routes the
-//! routes that cannot decide the failing lookup are cut first), then to the first lookup
-//! that disagrees and the fewest routes that still make it disagree; it is saved under
-//! `fixtures/route-regressions/` when it fails again on each of three fresh router labs, and
-//! every saved one runs again here (`common::regressions`, through `RouteRegression`). The seed is fixed
-//! (`NETCONFORM_PROPTEST_SEED` explores others, `NETCONFORM_PROPTEST_CASES` sets the number
-//! of tables).
+//! Every table is a route scenario of the route suite ([`RouteScenario`], on a router of
+//! three segments): it runs in a session on the Linux router DUT (`Control::AddRoute`,
+//! `StateQuery::RouteGet`/`RouteGetFrom`), as `netconform replay` runs it. One router serves
+//! every case: the routes of the previous case are flushed. A failure shrinks to a minimal
+//! table (proptest for small tables; for tables of 10,000 routes the routes that cannot
+//! decide the failing lookup are cut first), then to the first lookup that disagrees and the
+//! fewest routes that still make it disagree, then with the engine's shrink on fresh
+//! routers; it is saved under `fixtures/route-regressions/` when it fails again on each of
+//! three fresh routers, and every saved one runs again here (`common::regressions`). The
+//! seed is fixed (`NETCONFORM_PROPTEST_SEED` explores others, `NETCONFORM_PROPTEST_CASES`
+//! sets the number of tables).
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -24,19 +27,25 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use serde::{Deserialize, Serialize};
 
 #[macro_use]
 mod common;
 use common::regressions::{self, Replay};
 
-use netconform::models::route::{Route, RouteKind, RouteProfile, RouteTable};
-use netconform::sandbox::{PIPELINE_WINDOW, RouterConfig, RouterLab, router_v4, router_v6};
-use netconform::suites::route::table::{
-    Query, TableMismatch, accepted_routes, edge_destinations, install, verify,
+use netconform::dut::router::{LinuxRouter, router_config_for};
+use netconform::dut::{
+    CallOutcome, Control, Dut, DutError, Endpoints, SocketCall, StateAnswer, StateQuery,
 };
+use netconform::engine::{CheckError, Scenario, Session};
+use netconform::models::route::{Route, RouteKind, RouteProfile, RouteTable};
+use netconform::sandbox::{RouterConfig, RouterLab, router_v4, router_v6};
+use netconform::suites::route::scenario::{
+    DEFAULT_SEGMENTS, RouteDut, RouteRun, RouteScenario, compare,
+};
+use netconform::suites::route::table::{Query, TableMismatch, edge_destinations, install};
 
-const LINKS: usize = 3;
+/// The router's segments: port `i` is link `i`.
+const LINKS: usize = DEFAULT_SEGMENTS;
 
 /// One generated route, before it is made valid for the lab (shrinks field by field).
 #[derive(Debug, Clone)]
@@ -121,7 +130,7 @@ impl RouteGen {
         {
             return None;
         }
-        let oif = self.link as u32; // a link number here; the lab's index is filled in later
+        let oif = self.link as u32; // a port number: the scenario's run maps it to the index
         let kind = match self.kind {
             0..=59 => RouteKind::Unicast {
                 gateway: Some(gw),
@@ -205,15 +214,6 @@ fn case_gen(
         .prop_map(|(routes, randoms)| CaseGen { routes, randoms })
 }
 
-/// A concrete case: what is installed and what is looked up (saved as a regression).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Case {
-    name: String,
-    /// Routes; `oif` holds the link number (0, 1, 2), not an interface index.
-    routes: Vec<Route>,
-    queries: Vec<Query>,
-}
-
 fn source_for(dst: IpAddr, pick: u8) -> Option<IpAddr> {
     let link = usize::from(pick) % LINKS;
     match (pick % 8, dst) {
@@ -225,9 +225,32 @@ fn source_for(dst: IpAddr, pick: u8) -> Option<IpAddr> {
     }
 }
 
-fn concretise(g: &CaseGen, max_edge_routes: usize) -> Case {
-    let routes: Vec<Route> = g.routes.iter().filter_map(RouteGen::route).collect();
-    let mut dsts = edge_destinations(&routes[..routes.len().min(max_edge_routes)]);
+/// The routes with port numbers turned into the lab's interface indexes.
+fn with_indexes(lab: &RouterLab, routes: &[Route]) -> Vec<Route> {
+    let index = |link: u32| lab.segments()[link as usize % LINKS].router_link.index;
+    routes
+        .iter()
+        .map(|r| {
+            let kind = match r.kind {
+                RouteKind::Unicast { gateway, oif } => RouteKind::Unicast {
+                    gateway,
+                    oif: index(oif),
+                },
+                RouteKind::Local { oif } => RouteKind::Local { oif: index(oif) },
+                k => k,
+            };
+            Route { kind, ..*r }
+        })
+        .collect()
+}
+
+/// The concrete case, a route scenario: the generated routes the model accepts on the lab's
+/// router (the others, e.g. the same prefix and metric twice, the kernel would refuse), and
+/// the lookups: the edges of the first `max_edge_routes` generated routes and of every link,
+/// the router's addresses and the random destinations, some from a source.
+fn concretise(g: &CaseGen, max_edge_routes: usize, lab: &RouterLab) -> RouteScenario {
+    let generated: Vec<Route> = g.routes.iter().filter_map(RouteGen::route).collect();
+    let mut dsts = edge_destinations(&generated[..generated.len().min(max_edge_routes)]);
     for s in link_subnets() {
         dsts.extend(netconform::suites::route::table::prefix_edges(s));
         dsts.push(s.addr());
@@ -249,54 +272,91 @@ fn concretise(g: &CaseGen, max_edge_routes: usize) -> Case {
         .enumerate()
         .map(|(i, d)| (d, source_for(d, picks[i % picks.len()])))
         .collect();
-    Case {
+    let mut model = lab.model(RouteProfile::linux());
+    let routes = generated
+        .iter()
+        .zip(with_indexes(lab, &generated))
+        .filter(|(_, indexed)| model.add(*indexed).is_ok())
+        .map(|(r, _)| *r)
+        .collect();
+    RouteScenario {
         name: "generated".into(),
+        dut: RouteDut::default(),
+        profile: None,
         routes,
         queries,
     }
 }
 
-/// The routes with link numbers turned into the lab's interface indexes.
-fn with_indexes(lab: &RouterLab, routes: &[Route]) -> Vec<Route> {
-    let index = |link: u32| lab.segments()[link as usize % LINKS].router_link.index;
-    routes
-        .iter()
-        .map(|r| {
-            let kind = match r.kind {
-                RouteKind::Unicast { gateway, oif } => RouteKind::Unicast {
-                    gateway,
-                    oif: index(oif),
-                },
-                RouteKind::Local { oif } => RouteKind::Local { oif: index(oif) },
-                k => k,
-            };
-            Route { kind, ..*r }
-        })
-        .collect()
+/// The router every generated case of a test runs on: the Linux router DUT the scenarios
+/// need, built once. With `highest_metric_wins` it is a negative control: every route it is
+/// given is installed with its metric inverted, so the highest metric wins a tie instead
+/// of the lowest.
+struct SharedRouter {
+    router: LinuxRouter,
+    highest_metric_wins: bool,
+    /// Effective metrics, as the kernel counts them (IPv6 metric 0 is 1024).
+    metrics: RouteTable,
 }
 
-/// Turns the model's view of a route into a deliberately wrong one (negative test).
-type Distort = fn(&RouteTable, Route) -> Route;
+impl SharedRouter {
+    fn new(highest_metric_wins: bool) -> SharedRouter {
+        let needs = RouteScenario {
+            name: String::new(),
+            dut: RouteDut::default(),
+            profile: None,
+            routes: Vec::new(),
+            queries: Vec::new(),
+        }
+        .needs();
+        let config = router_config_for(&needs).expect("a router scenario needs a router");
+        assert_eq!(config, RouterConfig::dual_stack(LINKS));
+        let router = LinuxRouter::new(config).expect("router");
+        let metrics = router.lab().model(RouteProfile::linux());
+        SharedRouter {
+            router,
+            highest_metric_wins,
+            metrics,
+        }
+    }
 
-fn faithful(_: &RouteTable, r: Route) -> Route {
-    r
-}
-
-/// The highest metric wins instead of the lowest: metrics inverted for the model only.
-fn highest_metric_wins(model: &RouteTable, r: Route) -> Route {
-    Route {
-        metric: Some(u32::MAX - model.effective_metric(&r)),
-        ..r
+    fn lab(&self) -> &RouterLab {
+        self.router.lab()
     }
 }
 
-struct Stats {
-    routes: usize,
-    lookups: usize,
+impl Dut for SharedRouter {
+    fn name(&self) -> &str {
+        if self.highest_metric_wins {
+            "linux-router-highest-metric-wins"
+        } else {
+            self.router.name()
+        }
+    }
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
+        self.router.call(call)
+    }
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
+        self.router.query(query)
+    }
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
+        match control {
+            Control::AddRoute(r) if self.highest_metric_wins => {
+                self.router.control(&Control::AddRoute(Route {
+                    metric: Some(u32::MAX - self.metrics.effective_metric(r)),
+                    ..*r
+                }))
+            }
+            other => self.router.control(other),
+        }
+    }
+    fn endpoints(&self) -> &Endpoints {
+        self.router.endpoints()
+    }
 }
 
-/// Why a case failed: the kernel disagreed with the model, or the harness could not run it
-/// (netlink failed, the model refused a route): only the first is a finding.
+/// Why a case failed: the kernel disagreed with the model (a lookup, or a route the model
+/// accepts refused), or the harness could not run it: only the first is a finding.
 #[derive(Debug)]
 enum Failed {
     Disagrees(String),
@@ -312,60 +372,49 @@ impl std::fmt::Display for Failed {
     }
 }
 
-/// Runs one case: the model decides which routes are installable, the kernel gets those,
-/// and every query is compared.
-fn run_case(lab: &mut RouterLab, case: &Case, distort: Distort) -> Result<Stats, Failed> {
-    let harness = |e: &dyn std::fmt::Display| Failed::Harness(e.to_string());
-    let routes = with_indexes(lab, &case.routes);
-    let mut model = lab.model(RouteProfile::linux());
-    let accepted = accepted_routes(&mut model, &routes);
-    let mut wrong = lab.model(RouteProfile::linux());
-    for r in &accepted {
-        let d = distort(&wrong, *r);
-        wrong
-            .add(d)
-            .map_err(|e| Failed::Harness(format!("distorted model: {e}")))?;
+/// Runs one case in a fresh session on the shared router, after flushing the previous
+/// case's routes: every route installed, every lookup compared.
+fn compare_case(dut: &mut SharedRouter, case: &RouteScenario) -> Result<RouteRun, Failed> {
+    dut.router
+        .lab_mut()
+        .router_rtnl()
+        .flush_static_routes()
+        .map_err(|e| Failed::Harness(e.to_string()))?;
+    let mut session = Session::new(dut);
+    match compare(&mut session, case) {
+        Ok(run) => Ok(run),
+        Err(e @ CheckError::Dut { .. }) => Err(Failed::Harness(e.to_string())),
+        Err(e) => Err(Failed::Disagrees(e.to_string())),
     }
-    match install(lab.router_rtnl(), &accepted).map_err(|e| harness(&e))? {
-        Ok(()) => {}
-        Err(m) => return Err(Failed::Disagrees(m.to_string())),
-    }
-    match verify(lab.router_rtnl(), &wrong, &case.queries, PIPELINE_WINDOW)
-        .map_err(|e| harness(&e))?
-    {
-        Ok(lookups) => Ok(Stats {
-            routes: accepted.len(),
-            lookups,
-        }),
-        Err(m) => Err(Failed::Disagrees(m.to_string())),
+}
+
+/// [`compare_case`], failing at the first lookup that disagrees.
+fn run_case(dut: &mut SharedRouter, case: &RouteScenario) -> Result<RouteRun, Failed> {
+    let run = compare_case(dut, case)?;
+    match run.disagreements.first() {
+        None => Ok(run),
+        Some(d) => Err(Failed::Disagrees(d.to_string())),
     }
 }
 
 /// The lookup a failing case disagrees on first, if the failure is a lookup.
-fn first_failing_query(lab: &mut RouterLab, case: &Case, distort: Distort) -> Option<Query> {
-    let routes = with_indexes(lab, &case.routes);
-    let mut model = lab.model(RouteProfile::linux());
-    let accepted = accepted_routes(&mut model, &routes);
-    let mut wrong = lab.model(RouteProfile::linux());
-    for r in &accepted {
-        wrong.add(distort(&wrong, *r)).ok()?;
-    }
-    install(lab.router_rtnl(), &accepted).ok()?.ok()?;
-    match verify(lab.router_rtnl(), &wrong, &case.queries, PIPELINE_WINDOW).ok()? {
-        Err(TableMismatch::Lookup { dst, src, .. }) => Some((dst, src)),
-        _ => None,
-    }
+fn first_failing_query(dut: &mut SharedRouter, case: &RouteScenario) -> Option<Query> {
+    compare_case(dut, case)
+        .ok()?
+        .disagreements
+        .first()
+        .map(|d| d.query)
 }
 
 /// Shrinks a failing concrete case further: drop queries to the first failing one, then
 /// drop routes one at a time while it still fails.
-fn minimise(lab: &mut RouterLab, mut case: Case, distort: Distort) -> Case {
-    if let Some(query) = first_failing_query(lab, &case, distort) {
+fn minimise(dut: &mut SharedRouter, mut case: RouteScenario) -> RouteScenario {
+    if let Some(query) = first_failing_query(dut, &case) {
         case.queries = vec![query];
         // Only routes whose prefix holds the destination (or the source) can decide the
         // lookup: try that cut first, which makes a table of 10,000 routes small at once.
         let (dst, src) = case.queries[0];
-        let relevant = Case {
+        let relevant = RouteScenario {
             routes: case
                 .routes
                 .iter()
@@ -374,7 +423,7 @@ fn minimise(lab: &mut RouterLab, mut case: Case, distort: Distort) -> Case {
                 .collect(),
             ..case.clone()
         };
-        if matches!(run_case(lab, &relevant, distort), Err(Failed::Disagrees(_))) {
+        if matches!(run_case(dut, &relevant), Err(Failed::Disagrees(_))) {
             case = relevant;
         }
     }
@@ -382,7 +431,7 @@ fn minimise(lab: &mut RouterLab, mut case: Case, distort: Distort) -> Case {
     while i < case.routes.len() {
         let mut smaller = case.clone();
         smaller.routes.remove(i);
-        if matches!(run_case(lab, &smaller, distort), Err(Failed::Disagrees(_))) {
+        if matches!(run_case(dut, &smaller), Err(Failed::Disagrees(_))) {
             case = smaller;
         } else {
             i += 1;
@@ -391,38 +440,38 @@ fn minimise(lab: &mut RouterLab, mut case: Case, distort: Distort) -> Case {
     case
 }
 
-/// Runs `n` generated cases; on failure returns the minimal case and the reason.
+/// Runs `n` generated cases on `dut`; on failure returns the minimal case and the reason.
 fn run_generated(
-    lab: &mut RouterLab,
+    dut: &mut SharedRouter,
     strategy: impl Strategy<Value = CaseGen>,
     n: u32,
     max_edge_routes: usize,
     shrink_iters: u32,
-    distort: Distort,
-) -> Result<(usize, usize), (Case, String)> {
+) -> Result<(usize, usize), (RouteScenario, String)> {
     let config = Config {
         cases: n,
         max_shrink_iters: shrink_iters,
         max_shrink_time: 60_000,
         ..Config::default()
     };
-    let lab_cell = RefCell::new(lab);
+    let dut_cell = RefCell::new(dut);
     let totals = RefCell::new((0usize, 0usize));
     let result = regressions::generate(config, 0x726f_7574_6573, &strategy, |g| {
-        let case = concretise(&g, max_edge_routes);
-        let mut lab = lab_cell.borrow_mut();
-        let s = run_case(&mut lab, &case, distort).map_err(|e| e.to_string())?;
+        let mut dut = dut_cell.borrow_mut();
+        let case = concretise(&g, max_edge_routes, dut.lab());
+        let run = run_case(&mut dut, &case).map_err(|e| e.to_string())?;
         let mut t = totals.borrow_mut();
-        t.0 += s.routes;
-        t.1 += s.lookups;
+        t.0 += run.routes;
+        t.1 += run.lookups;
         Ok(())
     });
-    let lab = lab_cell.into_inner();
+    let dut = dut_cell.into_inner();
     match result {
         Ok(()) => Ok(totals.into_inner()),
         Err(found) => {
-            let case = minimise(lab, concretise(&found.minimal, max_edge_routes), distort);
-            let reason = match run_case(lab, &case, distort) {
+            let case = concretise(&found.minimal, max_edge_routes, dut.lab());
+            let case = minimise(dut, case);
+            let reason = match run_case(dut, &case) {
                 Err(e) => e.to_string(),
                 Ok(_) => "the minimal case passes when run alone".into(),
             };
@@ -431,67 +480,11 @@ fn run_generated(
     }
 }
 
-/// A route case as the regression kit saves and replays it (route cases are no engine
-/// `Scenario`: they run on a router lab's netlink socket, not in a session). Replay: a fresh
-/// router lab, every saved route installed and every saved lookup compared.
-#[derive(Debug, Clone)]
-struct RouteRegression(Case);
-
-impl regressions::Regression for RouteRegression {
-    fn load(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text)
-            .map(RouteRegression)
-            .map_err(|e| e.to_string())
-    }
-    fn kind(&self) -> &str {
-        regressions::ROUTE.kind
-    }
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.0).expect("a case serialises")
-    }
-    fn name(&self) -> String {
-        self.0.name.clone()
-    }
-    fn set_name(&mut self, name: String) {
-        self.0.name = name;
-    }
-    fn steps(&self) -> usize {
-        self.0.routes.len()
-    }
-    fn replay(&self) -> Replay {
-        let case = &self.0;
-        let mut lab = match RouterLab::build(RouterConfig::dual_stack(LINKS)) {
-            Ok(lab) => lab,
-            Err(e) => return Replay::Broken(format!("router lab: {e}")),
-        };
-        match run_case(&mut lab, case, faithful) {
-            Err(Failed::Disagrees(e)) => Replay::Disagreed(e),
-            Err(Failed::Harness(e)) => Replay::Broken(e),
-            // Every saved route installed and every saved lookup compared: a regression
-            // that no longer exercises anything is a failure too.
-            Ok(stats)
-                if (stats.routes, stats.lookups) != (case.routes.len(), case.queries.len()) =>
-            {
-                Replay::Disagreed(format!(
-                    "{} of {} routes installed, {} of {} lookups compared",
-                    stats.routes,
-                    case.routes.len(),
-                    stats.lookups,
-                    case.queries.len()
-                ))
-            }
-            Ok(stats) => Replay::Agreed(format!(
-                "{} routes installed, {} lookups compared",
-                stats.routes, stats.lookups
-            )),
-        }
-    }
-}
-
-/// Saves a generated table's failure (when it reproduces on fresh router labs) and panics.
-fn save_and_panic(case: Case, reason: String) -> ! {
+/// Saves a generated table's failure (shrunk again by the engine on fresh routers, saved
+/// when it reproduces on each of three) and panics.
+fn save_and_panic(case: RouteScenario, reason: String) -> ! {
     let failure = format!(
-        "shrunk to {} routes and {} lookups:\n{reason}\nroutes (oif = link number):\n{}",
+        "shrunk to {} routes and {} lookups:\n{reason}\nroutes (oif = port number):\n{}",
         case.routes.len(),
         case.queries.len(),
         case.routes
@@ -500,23 +493,16 @@ fn save_and_panic(case: Case, reason: String) -> ! {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    regressions::save_if_it_reproduces(&regressions::ROUTE, RouteRegression(case), &failure)
+    regressions::save_shrunk_scenario(&regressions::ROUTE, Box::new(case), &failure)
 }
 
 #[test]
 fn generated_small_tables_agree_with_the_kernel() {
     require_netns!();
-    let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
+    let mut router = SharedRouter::new(false);
     let started = std::time::Instant::now();
     let n = common::cases(1000);
-    match run_generated(
-        &mut lab,
-        case_gen(1..=40, 20),
-        n,
-        usize::MAX,
-        1000,
-        faithful,
-    ) {
+    match run_generated(&mut router, case_gen(1..=40, 20), n, usize::MAX, 1000) {
         Ok((routes, lookups)) => {
             println!(
                 "{n} small tables agreed: {routes} routes installed, {lookups} lookups compared in {:.1} s",
@@ -531,17 +517,10 @@ fn generated_small_tables_agree_with_the_kernel() {
 #[test]
 fn generated_large_tables_agree_with_the_kernel() {
     require_netns!();
-    let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
+    let mut router = SharedRouter::new(false);
     let started = std::time::Instant::now();
     let n = common::cases(6);
-    match run_generated(
-        &mut lab,
-        case_gen(10_000..=10_000, 1000),
-        n,
-        800,
-        0,
-        faithful,
-    ) {
+    match run_generated(&mut router, case_gen(10_000..=10_000, 1000), n, 800, 0) {
         Ok((routes, lookups)) => {
             println!(
                 "{n} tables of 10,000 generated routes agreed: {routes} routes installed, {lookups} lookups compared in {:.1} s",
@@ -553,21 +532,14 @@ fn generated_large_tables_agree_with_the_kernel() {
     }
 }
 
-/// The comparison bites: a model whose tie-break prefers the highest metric is caught, and
+/// The comparison bites: a router whose tie-break prefers the highest metric is caught, and
 /// the failure shrinks to a couple of routes on one prefix.
 #[test]
 fn a_wrong_metric_tie_break_is_caught_and_shrunk() {
     require_netns!();
-    let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
-    match run_generated(
-        &mut lab,
-        case_gen(1..=40, 0),
-        200,
-        usize::MAX,
-        1000,
-        highest_metric_wins,
-    ) {
-        Ok(_) => panic!("a model with the wrong tie-break agreed with the kernel"),
+    let mut router = SharedRouter::new(true);
+    match run_generated(&mut router, case_gen(1..=40, 0), 200, usize::MAX, 1000) {
+        Ok(_) => panic!("a router with the wrong tie-break agreed with the model"),
         Err((case, reason)) => {
             println!("caught, shrunk to {} routes: {reason}", case.routes.len());
             assert!(reason.contains("route get"), "{reason}");
@@ -580,7 +552,149 @@ fn a_wrong_metric_tie_break_is_caught_and_shrunk() {
 #[test]
 fn saved_route_regressions_replay() {
     require_netns!();
-    regressions::replay_saved::<RouteRegression>(&regressions::ROUTE);
+    // Each one runs as `netconform replay` runs it; its run fails unless every saved route
+    // is installed and every saved lookup compared (a route the model refuses or a lookup
+    // out of its scope is a replay that cannot run), so a regression that no longer
+    // exercises anything fails too.
+    regressions::replay_saved::<Box<dyn Scenario>>(&regressions::ROUTE);
+}
+
+/// A small router table: IPv4 via a gateway on port 1 and on-link on port 2, an IPv6 route
+/// of metric 0 (1024 on Linux) beside a prohibit route of metric 512, a blackhole; lookups
+/// into each, two from a source address.
+fn replay_scenario_file() -> RouteScenario {
+    let route = |dst: &str, kind, metric| Route {
+        dst: dst.parse().unwrap(),
+        kind,
+        metric,
+        prefsrc: None,
+    };
+    let a = |s: &str| -> IpAddr { s.parse().unwrap() };
+    RouteScenario {
+        name: "replayed".into(),
+        dut: RouteDut::Router { segments: LINKS },
+        profile: None,
+        routes: vec![
+            route(
+                "198.51.100.0/24",
+                RouteKind::Unicast {
+                    gateway: Some(a("10.78.2.2")),
+                    oif: 1,
+                },
+                None,
+            ),
+            route(
+                "198.51.100.128/25",
+                RouteKind::Unicast {
+                    gateway: None,
+                    oif: 2,
+                },
+                Some(10),
+            ),
+            route(
+                "2001:db8:1::/48",
+                RouteKind::Unicast {
+                    gateway: Some(a("fd00:78:1::2")),
+                    oif: 0,
+                },
+                Some(0),
+            ),
+            route("2001:db8:1::/48", RouteKind::Prohibit, Some(512)),
+            route("203.0.113.0/24", RouteKind::Blackhole, None),
+        ],
+        queries: vec![
+            (a("198.51.100.7"), None),
+            (a("198.51.100.7"), Some(a("10.78.3.1"))),
+            (a("198.51.100.200"), None),
+            (a("2001:db8:1::1"), None),
+            (a("2001:db8:1::1"), Some(a("fd00:78:2::1"))),
+            (a("203.0.113.9"), None),
+        ],
+    }
+}
+
+/// A route scenario's file reads back through the suites' registry as the same scenario and
+/// replays on a fresh router: every route installed, every lookup (from a source too)
+/// compared.
+#[test]
+fn a_route_scenario_file_replays_through_load_scenario() {
+    require_netns!();
+    let scenario = replay_scenario_file();
+    let dir = std::env::temp_dir().join(format!("ncf-route-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("replayed.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&scenario.to_json()).unwrap(),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let loaded = netconform::suites::load_scenario(&text).expect("the file loads");
+    assert_eq!(loaded.kind(), RouteScenario::KIND);
+    assert_eq!(
+        loaded.as_any().downcast_ref::<RouteScenario>(),
+        Some(&scenario)
+    );
+    assert_eq!(
+        regressions::replay_scenario(loaded.as_ref()),
+        Replay::Agreed("5 routes installed, 6 lookups compared".into())
+    );
+}
+
+/// `netconform replay FILE --target linux` runs a route scenario on a fresh router: it
+/// passes under the Linux profile and fails under `--profile rfc`, where IPv6 metric 0
+/// stays 0 and beats the prohibit route of metric 512.
+#[test]
+fn netconform_replay_runs_a_route_scenario_file() {
+    require_netns!();
+    let dir = std::env::temp_dir().join(format!("ncf-route-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("replayed.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&replay_scenario_file().to_json()).unwrap(),
+    )
+    .unwrap();
+    let replay = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_netconform"))
+            .args(["replay", "--target", "linux"])
+            .args(extra)
+            .arg(&file)
+            .output()
+            .expect("run replay")
+    };
+    let out = replay(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("route-scenario replayed (Linux profile, 11 steps)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "PASS: the stack agrees with the model (5 routes installed, 6 lookups compared)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("route get 198.51.100.7 from 10.78.3.1: Unicast"),
+        "{stdout}"
+    );
+    let out = replay(&["--profile", "rfc"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("route get 2001:db8:1::1: expected Unicast oif")
+            && stdout.contains("observed administratively prohibited"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Bad input gives a clear error: a route the kernel refuses comes back as its errno.
@@ -610,6 +724,21 @@ fn a_refused_route_is_a_typed_error() {
     );
     match install(lab.router_rtnl(), &[bad]).expect("netlink works") {
         Err(TableMismatch::Refused { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // Through the router DUT the refusal keeps its errno: what a route scenario reports as
+    // the stack refusing a route (a wrong answer), not as the harness failing.
+    let mut router = LinuxRouter::new(RouterConfig::dual_stack(1)).expect("router");
+    let oif = router.lab().segments()[0].router_link.index;
+    let bad = Route {
+        kind: RouteKind::Unicast {
+            gateway: Some("10.99.0.1".parse().unwrap()),
+            oif,
+        },
+        ..bad
+    };
+    match router.control(&Control::AddRoute(bad)) {
+        Err(DutError::Sandbox(netconform::sandbox::SandboxError::Netlink { .. })) => {}
         other => panic!("{other:?}"),
     }
 }
@@ -644,6 +773,25 @@ fn the_fixed_table_check_fails_on_a_stack_without_prohibit_routes() {
             );
         }
         other => panic!("expected a failure, got {other:?}"),
+    }
+    // The failing table is the check's counterexample, a route scenario the engine shrank
+    // on fresh stacks without prohibit routes.
+    match &report.counterexample {
+        Some(netconform::engine::Counterexample::Scenario {
+            scenario,
+            shrunk,
+            original_steps,
+        }) => {
+            assert_eq!(scenario.kind(), RouteScenario::KIND);
+            assert!(*shrunk && scenario.len() < *original_steps, "{scenario:?}");
+            let table = scenario.as_any().downcast_ref::<RouteScenario>().unwrap();
+            assert_eq!(table.dut, RouteDut::Host);
+            assert!(
+                table.routes.iter().any(|r| r.kind == RouteKind::Prohibit),
+                "{table:?}"
+            );
+        }
+        other => panic!("expected a route scenario, got {other:?}"),
     }
 }
 
@@ -743,17 +891,10 @@ fn run_check(without_prohibit: bool) -> netconform::engine::CheckReport {
 #[test]
 fn a_large_table_failure_shrinks_to_a_few_routes() {
     require_netns!();
-    let mut lab = RouterLab::build(RouterConfig::dual_stack(LINKS)).expect("router lab");
+    let mut router = SharedRouter::new(true);
     let started = std::time::Instant::now();
-    match run_generated(
-        &mut lab,
-        case_gen(10_000..=10_000, 200),
-        1,
-        200,
-        0,
-        highest_metric_wins,
-    ) {
-        Ok(_) => panic!("a model with the wrong tie-break agreed with the kernel"),
+    match run_generated(&mut router, case_gen(10_000..=10_000, 200), 1, 200, 0) {
+        Ok(_) => panic!("a router with the wrong tie-break agreed with the model"),
         Err((case, reason)) => {
             println!(
                 "caught in a table of 10,000 generated routes, shrunk in {:.1} s to {} routes: {reason}",

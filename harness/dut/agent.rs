@@ -1,4 +1,4 @@
-//! The agent protocol, `netconform-agent/1.1`: how the external target
+//! The agent protocol, `netconform-agent/1.2`: how the external target
 //! ([`super::external::ExternalStack`]) makes socket calls inside a stack it cannot link.
 //!
 //! An **agent** is a small program started by the harness inside the stack's network
@@ -20,8 +20,10 @@
 //! [`SocketCall::SendTo`], [`SocketCall::RecvFrom`]) and their outcome
 //! ([`CallOutcome::Datagram`]); nothing else changed shape. The harness sends them only to
 //! an agent whose hello says minor 1 or later, and answers them itself `unsupported` for an
-//! older one. [`serve`] answers a call, query or control of a variant it does not know
-//! (one of a later minor) `unsupported`, not `error`.
+//! older one. Minor 2 ([`ROUTE_SOURCE_MINOR`]) added the route lookup with a source address
+//! ([`StateQuery::RouteGetFrom`], answered like `RouteGet`); the harness sends it only to an
+//! agent of minor 2 or later, in the same way. [`serve`] answers a call, query or control of
+//! a variant it does not know (one of a later minor) `unsupported`, not `error`.
 
 use std::io::{BufRead, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -36,11 +38,16 @@ pub const PROTOCOL: &str = "netconform-agent";
 /// The major version: a harness and an agent with different majors refuse each other.
 pub const MAJOR: u32 = 1;
 /// The minor version: additions that an older peer can ignore.
-pub const MINOR: u32 = 1;
+pub const MINOR: u32 = 2;
 
 /// The first minor version with UDP socket calls ([`SocketCall::is_udp`]): the harness
 /// makes them only through an agent of this minor or later.
 pub const UDP_MINOR: u32 = 1;
+
+/// The first minor version with the route lookup from a source
+/// ([`StateQuery::RouteGetFrom`]): the harness asks it only of an agent of this minor or
+/// later.
+pub const ROUTE_SOURCE_MINOR: u32 = 2;
 
 /// One request, harness → agent: one JSON object on one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -846,7 +853,7 @@ mod tests {
             replies[0].body,
             ReplyBody::Unsupported {
                 what:
-                    "call Multicast: not a call this agent knows (it speaks netconform-agent/1.1)"
+                    "call Multicast: not a call this agent knows (it speaks netconform-agent/1.2)"
                         .into()
             }
         );

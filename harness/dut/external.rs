@@ -14,7 +14,9 @@
 //! exited a [`DutError::Gone`] with its exit status and the tail of its stderr, and every
 //! later request then fails at once with the same `Gone`. What the agent answers
 //! `unsupported` is [`DutError::NotSupported`], and so is a UDP call to an agent whose
-//! hello names a minor version before [`agent::UDP_MINOR`] (it is never sent one). Dropping
+//! hello names a minor version before [`agent::UDP_MINOR`] (it is never sent one), and a route
+//! lookup from a source ([`StateQuery::RouteGetFrom`]) to one before
+//! [`agent::ROUTE_SOURCE_MINOR`]. Dropping
 //! the target closes the agent's stdin, kills its process group if it has not exited within
 //! a moment, reaps it, and removes the namespaces.
 //!
@@ -919,6 +921,22 @@ impl crate::dut::Sockets for ExternalStack {
 
 impl crate::dut::Tables for ExternalStack {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
+        if matches!(query, StateQuery::RouteGetFrom { .. })
+            && self.hello.minor < agent::ROUTE_SOURCE_MINOR
+        {
+            // An agent of an older minor would not know the query: it is never sent one.
+            return Err(DutError::NotSupported {
+                what: format!(
+                    "query RouteGetFrom: agent `{}` speaks {p}/{}.{}; a route lookup from a source needs {p}/{}.{} (docs/agent-protocol.md)",
+                    self.agent.program,
+                    agent::MAJOR,
+                    self.hello.minor,
+                    agent::MAJOR,
+                    agent::ROUTE_SOURCE_MINOR,
+                    p = agent::PROTOCOL,
+                ),
+            });
+        }
         let what = format!("query {}", agent::query_name(query));
         let body = self.agent.request(
             RequestBody::Query {

@@ -303,28 +303,8 @@ fn query_tables(
         StateQuery::NeighbourTableInfo => Ok(StateAnswer::NeighbourTableInfo(
             rtnl.neighbour_table_info()?,
         )),
-        StateQuery::RouteGet(dst) => match rtnl.route_get(*dst) {
-            Ok(lookup) => {
-                let dev = match lookup.oif {
-                    Some(i) => rtnl
-                        .links()?
-                        .into_iter()
-                        .find(|l| l.index == i)
-                        .map(|l| l.name),
-                    None => None,
-                };
-                Ok(StateAnswer::Route { lookup, dev })
-            }
-            Err(crate::sandbox::SandboxError::RouteLookup {
-                destination,
-                failure,
-                ..
-            }) => Ok(StateAnswer::NoRoute {
-                dst: destination,
-                failure,
-            }),
-            Err(e) => Err(e.into()),
-        },
+        StateQuery::RouteGet(dst) => route_answer(rtnl, *dst, None),
+        StateQuery::RouteGetFrom { dst, src } => route_answer(rtnl, *dst, Some(*src)),
         StateQuery::Fdb => Err(DutError::NotSupported {
             what: "a filtering database: this Linux target is a host, not a switch".into(),
         }),
@@ -339,6 +319,37 @@ fn query_tables(
 
 /// The sysctls that make `control` true on interface `dev`, for the controls that are
 /// sysctls (ARP policy, forwarding); `None` for the others.
+/// `route get dst [from src]` as a [`StateAnswer`]: the lookup with its interface's name, or
+/// the typed failure.
+fn route_answer(
+    rtnl: &mut Rtnl,
+    dst: IpAddr,
+    src: Option<IpAddr>,
+) -> Result<StateAnswer, DutError> {
+    match rtnl.route_get_from(dst, src) {
+        Ok(lookup) => {
+            let dev = match lookup.oif {
+                Some(i) => rtnl
+                    .links()?
+                    .into_iter()
+                    .find(|l| l.index == i)
+                    .map(|l| l.name),
+                None => None,
+            };
+            Ok(StateAnswer::Route { lookup, dev })
+        }
+        Err(crate::sandbox::SandboxError::RouteLookup {
+            destination,
+            failure,
+            ..
+        }) => Ok(StateAnswer::NoRoute {
+            dst: destination,
+            failure,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn sysctls_for(control: &Control, dev: &str) -> Option<Vec<(String, String)>> {
     match control {
         Control::ArpPolicy(policy) => {

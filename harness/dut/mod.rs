@@ -670,6 +670,14 @@ pub enum StateQuery {
     Routes,
     /// One route lookup.
     RouteGet(IpAddr),
+    /// One route lookup with a source address (`ip route get DST from SRC`), answered like
+    /// [`StateQuery::RouteGet`] (agent protocol 1.2).
+    RouteGetFrom {
+        /// The destination.
+        dst: IpAddr,
+        /// The source address given.
+        src: IpAddr,
+    },
     /// The ARP parameters of the stack's interface (timers, probe counts, the reachable
     /// time it drew).
     NeighbourParams,

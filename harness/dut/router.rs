@@ -16,10 +16,12 @@ use super::{Control, Dut, DutError, Endpoints, PortInfo, StateAnswer, StateQuery
 use crate::dut::needs::Needs;
 use crate::sandbox::{RouterConfig, RouterLab, Segment};
 
-/// The router a check runs on, when it needs one: its segments.
+/// The router a check runs on, when it needs one: its segments, and IPv6 on them when the
+/// check needs it (the route scenarios; forwarding and NAT are IPv4).
 pub fn router_config_for(needs: &Needs) -> Option<RouterConfig> {
     needs.router.map(|r| RouterConfig {
         segments: r.segments,
+        ipv6: needs.ipv6,
         ..RouterConfig::default()
     })
 }
@@ -67,6 +69,12 @@ impl LinuxRouter {
     /// The lab underneath.
     pub fn lab(&self) -> &RouterLab {
         &self.lab
+    }
+
+    /// The lab underneath, to change it between runs that share the router (the generated
+    /// route tables flush the previous table's routes).
+    pub fn lab_mut(&mut self) -> &mut RouterLab {
+        &mut self.lab
     }
 }
 
@@ -129,28 +137,13 @@ impl crate::dut::Link for LinuxRouter {
 
 impl crate::dut::Tables for LinuxRouter {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
-        let rtnl = self.lab_rtnl();
         match query {
-            StateQuery::Neighbours => Ok(StateAnswer::Neighbours(rtnl.neighbours(false)?)),
-            StateQuery::Routes => Ok(StateAnswer::Routes(rtnl.routes(false)?)),
-            StateQuery::RouteGet(dst) => match rtnl.route_get(*dst) {
-                Ok(lookup) => {
-                    let dev = lookup
-                        .oif
-                        .and_then(|i| self.lab.segment_of_ifindex(i))
-                        .map(|i| self.lab.segments()[i].router_link.name.clone());
-                    Ok(StateAnswer::Route { lookup, dev })
-                }
-                Err(crate::sandbox::SandboxError::RouteLookup {
-                    destination,
-                    failure,
-                    ..
-                }) => Ok(StateAnswer::NoRoute {
-                    dst: destination,
-                    failure,
-                }),
-                Err(e) => Err(e.into()),
-            },
+            StateQuery::Neighbours => {
+                Ok(StateAnswer::Neighbours(self.lab_rtnl().neighbours(false)?))
+            }
+            StateQuery::Routes => Ok(StateAnswer::Routes(self.lab_rtnl().routes(false)?)),
+            StateQuery::RouteGet(dst) => self.route_answer(*dst, None),
+            StateQuery::RouteGetFrom { dst, src } => self.route_answer(*dst, Some(*src)),
             StateQuery::Ports => Ok(StateAnswer::Ports(
                 self.lab
                     .segments()
@@ -222,6 +215,29 @@ impl crate::dut::Tables for LinuxRouter {
 impl LinuxRouter {
     fn lab_rtnl(&mut self) -> &mut crate::sandbox::Rtnl {
         self.lab.router_rtnl()
+    }
+
+    /// `route get dst [from src]` in the router namespace: the lookup with its segment's
+    /// interface name (none for the loopback), or the typed failure.
+    fn route_answer(&mut self, dst: IpAddr, src: Option<IpAddr>) -> Result<StateAnswer, DutError> {
+        match self.lab_rtnl().route_get_from(dst, src) {
+            Ok(lookup) => {
+                let dev = lookup
+                    .oif
+                    .and_then(|i| self.lab.segment_of_ifindex(i))
+                    .map(|i| self.lab.segments()[i].router_link.name.clone());
+                Ok(StateAnswer::Route { lookup, dev })
+            }
+            Err(crate::sandbox::SandboxError::RouteLookup {
+                destination,
+                failure,
+                ..
+            }) => Ok(StateAnswer::NoRoute {
+                dst: destination,
+                failure,
+            }),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The router's interface index on every segment.

@@ -1696,7 +1696,7 @@ impl crate::dut::Tables for SmoltcpHost {
                 "the route table as Linux reports it: smoltcp has gateway routes only, with no \
                  tables, types, scopes, metrics or interface indexes",
             )),
-            StateQuery::RouteGet(_) => Err(not_supported(
+            StateQuery::RouteGet(_) | StateQuery::RouteGetFrom { .. } => Err(not_supported(
                 "a route lookup: smoltcp's lookup (Routes::lookup) is not public",
             )),
             StateQuery::Fdb => Err(not_supported(

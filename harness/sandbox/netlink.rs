@@ -805,16 +805,32 @@ impl Rtnl {
     /// `ip route get dst`: one FIB lookup. No usable route becomes
     /// [`SandboxError::RouteLookup`] with the errno typed as a [`RouteFailure`].
     pub fn route_get(&mut self, dst: IpAddr) -> Result<RouteLookup, SandboxError> {
+        self.route_get_from(dst, None)
+    }
+
+    /// `ip route get dst [from src]`: one FIB lookup, with a source address when one is
+    /// given. The answer's source is `RTA_PREFSRC`, else (with a source given) the `RTA_SRC`
+    /// the kernel echoes: IPv4 omits `RTA_PREFSRC` when it equals the given source. No usable
+    /// route becomes [`SandboxError::RouteLookup`] with the errno typed as a [`RouteFailure`].
+    pub fn route_get_from(
+        &mut self,
+        dst: IpAddr,
+        src: Option<IpAddr>,
+    ) -> Result<RouteLookup, SandboxError> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = family_of(dst);
         msg.header.destination_prefix_length = if dst.is_ipv4() { 32 } else { 128 };
         msg.attributes
             .push(RouteAttribute::Destination(route_addr(dst)));
-        let answers = match self.request(
-            &format!("route get {dst}"),
-            RouteNetlinkMessage::GetRoute(msg),
-            0,
-        ) {
+        if let Some(s) = src {
+            msg.header.source_prefix_length = if s.is_ipv4() { 32 } else { 128 };
+            msg.attributes.push(RouteAttribute::Source(route_addr(s)));
+        }
+        let op = match src {
+            Some(s) => format!("route get {dst} from {s}"),
+            None => format!("route get {dst}"),
+        };
+        let answers = match self.request(&op, RouteNetlinkMessage::GetRoute(msg), 0) {
             Ok(a) => a,
             Err(SandboxError::Netlink {
                 namespace, errno, ..
@@ -833,9 +849,7 @@ impl Rtnl {
                 RouteNetlinkMessage::NewRoute(r) => Some(r),
                 _ => None,
             })
-            .ok_or_else(|| {
-                self.io_err(&format!("route get {dst}"), "no RTM_NEWROUTE in the answer")
-            })?;
+            .ok_or_else(|| self.io_err(&op, "no RTM_NEWROUTE in the answer"))?;
         let mut out = RouteLookup {
             dst,
             oif: None,
@@ -843,14 +857,17 @@ impl Rtnl {
             src: None,
             kind: format!("{:?}", r.header.kind),
         };
+        let mut echoed = None;
         for attr in &r.attributes {
             match attr {
                 RouteAttribute::Oif(i) => out.oif = Some(*i),
                 RouteAttribute::Gateway(a) => out.gateway = ip_of_route(a),
                 RouteAttribute::PrefSource(a) => out.src = ip_of_route(a),
+                RouteAttribute::Source(a) if src.is_some() => echoed = ip_of_route(a),
                 _ => {}
             }
         }
+        out.src = out.src.or(echoed);
         Ok(out)
     }
 

@@ -105,8 +105,10 @@ pub const SUITES: &[Suite] = &[
     Suite {
         name: "route",
         checks: &[route::CHECKS],
-        scenario_kind: None,
-        load_scenario: None,
+        scenario_kind: Some(route::scenario::RouteScenario::KIND),
+        load_scenario: Some(|v| {
+            route::scenario::RouteScenario::from_json(v).map(|s| Box::new(s) as Box<dyn Scenario>)
+        }),
         deviations: lines::<RouteDeviation>,
         machinery: no_machinery,
     },

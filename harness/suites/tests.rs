@@ -71,10 +71,23 @@ fn first_file(dir: &str) -> String {
 #[test]
 fn load_scenario_reads_every_kind_back() {
     use crate::suites::arp::scenario::ArpScenario;
+    use crate::suites::route::scenario::RouteScenario;
     use crate::suites::switch::SwitchScenarioRun;
     use crate::suites::tcp::scenario::{TcpScenario, TcpScenarioRun};
     let arp: ArpScenario = serde_json::from_str(&first_file("fixtures/arp-regressions")).unwrap();
     let tcp: TcpScenario = serde_json::from_str(&first_file("fixtures/tcp-regressions")).unwrap();
+    let route: RouteScenario =
+        serde_json::from_str(&first_file("fixtures/route-regressions")).unwrap();
+    let fixed = route::fixed_scenario(&crate::dut::Endpoints {
+        harness_mac: crate::wire::MacAddr([2, 0, 0, 0, 0, 2]),
+        stack_mac: crate::wire::MacAddr([2, 0, 0, 0, 0, 1]),
+        stack_ipv4: Some(("10.77.0.1".parse().unwrap(), 24)),
+        peer_ipv4: Some("10.77.0.2".parse().unwrap()),
+        stack_ipv6: Some(("fd00:77::1".parse().unwrap(), 64)),
+        peer_ipv6: Some("fd00:77::2".parse().unwrap()),
+        mtu: 1500,
+    })
+    .unwrap();
     let scenarios: Vec<Box<dyn Scenario>> = vec![
         Box::new(arp),
         Box::new(TcpScenarioRun {
@@ -85,6 +98,8 @@ fn load_scenario_reads_every_kind_back() {
             scenario: crate::suites::switch::station_move_scenario(),
             nonce: 3,
         }),
+        Box::new(route),
+        Box::new(fixed),
     ];
     let mut kinds = Vec::new();
     for s in &scenarios {
@@ -96,7 +111,16 @@ fn load_scenario_reads_every_kind_back() {
         assert_eq!(loaded.len(), s.len());
         kinds.push(loaded.kind());
     }
-    assert_eq!(kinds, ["arp-scenario", "tcp-scenario", "switch-scenario"]);
+    assert_eq!(
+        kinds,
+        [
+            "arp-scenario",
+            "tcp-scenario",
+            "switch-scenario",
+            "route-scenario",
+            "route-scenario"
+        ]
+    );
 }
 
 /// Regression files written before kinds existed name no kind and still load, each as its
@@ -129,7 +153,10 @@ fn an_unknown_kind_names_the_kinds_the_suites_read() {
     match load_scenario(r#"{"kind": "udp-scenario", "name": "x"}"#) {
         Err(ScenarioFileError::UnknownKind { kind, known }) => {
             assert_eq!(kind, "udp-scenario");
-            assert_eq!(known, "arp-scenario, tcp-scenario, switch-scenario");
+            assert_eq!(
+                known,
+                "arp-scenario, tcp-scenario, switch-scenario, route-scenario"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -158,7 +185,12 @@ fn garbage_is_refused_with_what_was_tried() {
     ));
     match load_scenario(r#"{"name": "kindless and nothing else"}"#) {
         Err(ScenarioFileError::NoSuiteFits { tried }) => {
-            for kind in ["arp-scenario: ", "tcp-scenario: ", "switch-scenario: "] {
+            for kind in [
+                "arp-scenario: ",
+                "tcp-scenario: ",
+                "switch-scenario: ",
+                "route-scenario: ",
+            ] {
                 assert!(tried.contains(kind), "{tried}");
             }
         }
@@ -170,18 +202,29 @@ fn garbage_is_refused_with_what_was_tried() {
     ));
 }
 
-/// A route regression is no scenario: no suite claims it.
+/// A route regression saved before route tables were scenarios (no kind, no DUT) loads as
+/// the route suite's scenario, on a router of three segments, and no other suite claims it.
 #[test]
-fn a_route_regression_is_not_a_scenario() {
-    let text = first_file("fixtures/route-regressions");
-    assert!(matches!(
-        load_scenario(&text),
-        Err(ScenarioFileError::NoSuiteFits { .. })
-    ));
-    assert!(
-        fixture("fixtures/route-regressions/local-route-in-main-is-a-source.json")
-            .contains("routes")
+fn a_kindless_route_regression_loads_as_a_route_scenario() {
+    use crate::suites::route::scenario::{RouteDut, RouteScenario};
+    let text = fixture("fixtures/route-regressions/local-route-in-main-is-a-source.json");
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(value.get("kind").is_none() && value.get("dut").is_none());
+    let loaded = load_scenario(&text).expect("an old route file");
+    assert_eq!(loaded.kind(), "route-scenario");
+    let route = loaded.as_any().downcast_ref::<RouteScenario>().unwrap();
+    assert_eq!(route.name, "local-route-in-main-is-a-source");
+    assert_eq!(route.dut, RouteDut::Router { segments: 3 });
+    assert_eq!((route.routes.len(), route.queries.len()), (2, 6));
+    assert_eq!(
+        loaded.needs().router,
+        Some(crate::dut::needs::RouterNeeds { segments: 3 })
     );
+    for s in SUITES.iter().filter(|s| s.name != "route") {
+        if let Some(load) = s.load_scenario {
+            assert!(load(&value).is_err(), "{} reads a route file", s.name);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,10 +2,10 @@
 //! fixed seed), **shrink** a failure, **save** it under `fixtures/<suite>-regressions/` only
 //! when it reproduces, and **replay** every saved file.
 //!
-//! A saved case is a [`Regression`]: an engine [`Scenario`] (TCP, ARP, switch: saved with
-//! its `"kind"`, read back by [`netconform::suites::load_scenario`], run by
-//! `netconform replay FILE`), or a suite's own case type behind the same trait (route tables,
-//! in `tests/routes.rs`, which are not a `Scenario`).
+//! A saved case is a [`Regression`]: an engine [`Scenario`] of any suite (TCP, ARP, switch,
+//! route tables: saved with its `"kind"`, read back by [`netconform::suites::load_scenario`],
+//! run by `netconform replay FILE`), or a case type of a test's own behind the same trait
+//! (`tests/regression_kit.rs`' fake).
 //!
 //! A generated test reads:
 //!
@@ -71,7 +71,7 @@ pub const SWITCH: Fixtures = Fixtures {
 pub const ROUTE: Fixtures = Fixtures {
     dir: "route-regressions",
     what: "route table",
-    kind: "route-case",
+    kind: netconform::suites::route::scenario::RouteScenario::KIND,
     replayed_by: Some("routes::saved_route_regressions_replay"),
 };
 

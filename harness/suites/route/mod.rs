@@ -6,7 +6,13 @@
 //! blackhole, unreachable, prohibit, throw), nested prefixes, equal prefixes under different
 //! metrics, default routes, IPv4 and IPv6. Every gateway is the peer the harness speaks for,
 //! so the table installs on a stack with one interface.
+//!
+//! The table is a route scenario ([`scenario::RouteScenario`], [`fixed_scenario`]): the check
+//! runs it like any other, and a failing table is its counterexample, which the engine
+//! shrinks to the routes and the lookup that still disagree and `netconform replay` runs.
+//! The generated tables of `tests/routes.rs` are route scenarios too, on a router.
 
+pub mod scenario;
 pub mod table;
 
 use crate::engine::Uses;
@@ -14,12 +20,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::dut::{Control, DutError, StateAnswer, StateQuery};
+use crate::dut::{DutError, Endpoints, StateAnswer, StateQuery};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
-use crate::models::profile::Deviation as _;
-use crate::models::route::{
-    AnswerKind, Interface, Route, RouteAnswer, RouteDeviation, RouteError, RouteKind, RouteTable,
-};
+use crate::models::route::{AnswerKind, Route, RouteAnswer, RouteError, RouteKind, RouteTable};
+use crate::suites::route::scenario::{RouteDut, RouteScenario, run_route_scenario};
 use crate::suites::route::table::edge_destinations;
 
 /// RFC 1812 §5.2.4.3: the pruning rules, longest match.
@@ -85,7 +89,8 @@ fn net(s: &str) -> IpNet {
     s.parse().expect("a valid prefix in the fixed table")
 }
 
-/// The fixed table: `oif` is the stack's interface, `gw4`/`gw6` the peer.
+/// The fixed table: `oif` is the stack's interface (port 0 in [`fixed_scenario`]), `gw4`/`gw6`
+/// the peer.
 pub fn fixed_routes(oif: u32, gw4: IpAddr, gw6: IpAddr, src6: IpAddr) -> Vec<Route> {
     let route = |dst: &str, kind, metric| Route {
         dst: net(dst),
@@ -154,14 +159,14 @@ fn observed(answer: &StateAnswer) -> Option<Result<RouteAnswer, RouteError>> {
     }
 }
 
-fn show(r: &Result<RouteAnswer, RouteError>) -> String {
+pub(crate) fn show(r: &Result<RouteAnswer, RouteError>) -> String {
     match r {
         Ok(a) => a.to_string(),
         Err(e) => e.to_string(),
     }
 }
 
-fn unsupported(what: &str) -> CheckError {
+pub(crate) fn unsupported(what: &str) -> CheckError {
     CheckError::Dut {
         step: "addressing".into(),
         source: DutError::NotSupported { what: what.into() },
@@ -174,7 +179,22 @@ pub(crate) fn lookup(
     step: &str,
     dst: IpAddr,
 ) -> Result<Result<RouteAnswer, RouteError>, CheckError> {
-    let answer = s.query(step, StateQuery::RouteGet(dst))?;
+    lookup_from(s, step, dst, None)
+}
+
+/// `route get dst [from src]` on the target ([`StateQuery::RouteGet`], or
+/// [`StateQuery::RouteGetFrom`] with a source), in the route model's terms.
+pub(crate) fn lookup_from(
+    s: &mut Session<'_>,
+    step: &str,
+    dst: IpAddr,
+    src: Option<IpAddr>,
+) -> Result<Result<RouteAnswer, RouteError>, CheckError> {
+    let query = match src {
+        Some(src) => StateQuery::RouteGetFrom { dst, src },
+        None => StateQuery::RouteGet(dst),
+    };
+    let answer = s.query(step, query)?;
     observed(&answer).ok_or_else(|| CheckError::WrongAnswer {
         step: step.into(),
         expected: "a route or a route error".into(),
@@ -182,70 +202,18 @@ pub(crate) fn lookup(
     })
 }
 
-fn fixed_table(s: &mut Session<'_>) -> Result<(), CheckError> {
-    let e = s.endpoints().clone();
-    let (Some((stack4, len4)), Some(peer4)) = (e.stack_ipv4, e.peer_ipv4) else {
+/// The fixed table as a route scenario on a host: [`fixed_routes`] on port 0 (gateways the
+/// peer's addresses, the IPv6 local route's source the stack's), then `route get` at every
+/// edge of every prefix and of the stack's and the peer's addresses (those in the model's
+/// scope). Unsupported on a target without an IPv4 or an IPv6 address.
+pub fn fixed_scenario(e: &Endpoints) -> Result<RouteScenario, CheckError> {
+    let (Some((stack4, _)), Some(peer4)) = (e.stack_ipv4, e.peer_ipv4) else {
         return Err(unsupported("the target has no IPv4 address"));
     };
-    let (Some((stack6, len6)), Some(peer6)) = (e.stack_ipv6, e.peer_ipv6) else {
+    let (Some((stack6, _)), Some(peer6)) = (e.stack_ipv6, e.peer_ipv6) else {
         return Err(unsupported("the target has no IPv6 address"));
     };
-    // The stack's interface and its loopback, as the stack numbers them.
-    let oif = match lookup(s, "learn the interface", IpAddr::V4(peer4))? {
-        Ok(a) => a.oif,
-        Err(err) => {
-            return Err(CheckError::WrongAnswer {
-                step: "learn the interface".into(),
-                expected: format!("a connected route to the peer {peer4}"),
-                observed: err.to_string(),
-            });
-        }
-    };
-    let loopback = match lookup(s, "learn the loopback", IpAddr::V4(stack4))? {
-        Ok(a) if a.kind == AnswerKind::Local => a.oif,
-        other => {
-            return Err(CheckError::WrongAnswer {
-                step: "learn the loopback".into(),
-                expected: format!("a local answer for the stack's own {stack4}"),
-                observed: show(&other),
-            });
-        }
-    };
-    let prefix = |a: IpAddr, l: u8| IpNet::new(a, l).map_err(|_| unsupported("bad prefix length"));
-    let interfaces = vec![
-        Interface {
-            index: loopback,
-            name: "lo".into(),
-            loopback: true,
-            addrs: vec![net("127.0.0.1/8"), net("::1/128")],
-        },
-        Interface {
-            index: oif,
-            name: "stack".into(),
-            loopback: false,
-            addrs: vec![
-                prefix(IpAddr::V4(stack4), len4)?,
-                prefix(IpAddr::V6(stack6), len6)?,
-            ],
-        },
-    ];
-    let mut model = RouteTable::new(RouteDeviation::profile(s.profile()), interfaces);
-    let routes = fixed_routes(
-        oif,
-        IpAddr::V4(peer4),
-        IpAddr::V6(peer6),
-        IpAddr::V6(stack6),
-    );
-    for route in &routes {
-        if let Err(err) = model.add(*route) {
-            return Err(CheckError::WrongAnswer {
-                step: "build the model".into(),
-                expected: "every route of the fixed table accepted".into(),
-                observed: err.to_string(),
-            });
-        }
-        s.control("install the table", &Control::AddRoute(*route))?;
-    }
+    let routes = fixed_routes(0, IpAddr::V4(peer4), IpAddr::V6(peer6), IpAddr::V6(stack6));
     let mut dsts = edge_destinations(&routes);
     dsts.extend([
         IpAddr::V4(stack4),
@@ -253,42 +221,32 @@ fn fixed_table(s: &mut Session<'_>) -> Result<(), CheckError> {
         IpAddr::V4(peer4),
         IpAddr::V6(peer6),
     ]);
-    let mut differences = Vec::new();
-    for dst in dsts {
-        let step = format!("route get {dst}");
-        let predicted = model.lookup(dst, None);
-        if predicted == Err(RouteError::OutOfScope) {
-            continue;
-        }
-        let got = lookup(s, &step, dst)?;
-        let line = format!("{step}: {}", show(&got));
-        s.note(line);
-        if got != predicted {
-            differences.push(format!(
-                "{step}: expected {}, observed {} (deciding route: {})",
-                show(&predicted),
-                show(&got),
-                model
-                    .matching_route(dst)
-                    .map(|(r, _)| r.to_string())
-                    .unwrap_or_else(|| "none".into())
-            ));
-        }
-    }
-    if differences.is_empty() {
-        Ok(())
-    } else {
-        Err(CheckError::Mismatch {
-            step: "route lookups".into(),
-            differences,
-        })
-    }
+    Ok(RouteScenario {
+        name: CHECKS[0].id.into(),
+        dut: RouteDut::Host,
+        profile: None,
+        routes,
+        queries: dsts
+            .into_iter()
+            .filter(|d| RouteTable::in_scope(*d))
+            .map(|d| (d, None))
+            .collect(),
+    })
+}
+
+fn fixed_table(s: &mut Session<'_>) -> Result<(), CheckError> {
+    let scenario = RouteScenario {
+        profile: Some(s.profile()),
+        ..fixed_scenario(s.endpoints())?
+    };
+    run_route_scenario(s, &scenario).map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::profile::ProfileName;
+    use crate::models::profile::{Deviation as _, ProfileName};
+    use crate::models::route::{Interface, RouteDeviation};
 
     /// The fixed table's model under `profile`, on a stack like the lab's.
     fn model(profile: ProfileName) -> (RouteTable, Vec<Route>) {
