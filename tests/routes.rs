@@ -103,16 +103,11 @@ impl RouteGen {
             let keep = mask(128, 16 + self.keep % 100);
             let addr = (anchor & keep) | (self.bits & !keep);
             let dst = IpNet::new(IpAddr::V6(Ipv6Addr::from(addr)), self.len.min(128)).ok()?;
-            let gw = Ipv6Addr::new(
-                0xfd00,
-                0x200,
-                self.link as u16,
-                0,
-                0,
-                0,
-                0,
-                u16::from(self.host),
-            );
+            // Host `host` of the link's subnet (the router is ::1).
+            let gw = match router_v6(self.link % LINKS).network() {
+                IpAddr::V6(net) => Ipv6Addr::from(u128::from(net) | u128::from(self.host)),
+                IpAddr::V4(_) => unreachable!("router_v6 is IPv6"),
+            };
             let src = self.prefsrc.map(|i| router_v6(i % LINKS).addr());
             (dst.trunc(), IpAddr::V6(gw), src)
         } else {
@@ -120,7 +115,11 @@ impl RouteGen {
             let keep = mask(32, 4 + self.keep % 24) as u32;
             let addr = (anchor & keep) | (self.bits as u32 & !keep);
             let dst = IpNet::new(IpAddr::V4(Ipv4Addr::from(addr)), self.len.min(32)).ok()?;
-            let gw = Ipv4Addr::new(10, 200, self.link as u8, self.host);
+            // Host `host` of the link's subnet (the router is .1).
+            let gw = match router_v4(self.link % LINKS).network() {
+                IpAddr::V4(net) => Ipv4Addr::from(u32::from(net) | u32::from(self.host)),
+                IpAddr::V6(_) => unreachable!("router_v4 is IPv4"),
+            };
             let src = self.prefsrc.map(|i| router_v4(i % LINKS).addr());
             (dst.trunc(), IpAddr::V4(gw), src)
         };
