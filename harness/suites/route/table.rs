@@ -1,8 +1,11 @@
-//! Route tables checked against a stack's FIB: install a table in the model and the stack,
-//! look up many destinations in both, and stop at the first difference.
+//! Route tables checked against a stack's FIB straight through rtnetlink, pipelined: install
+//! a table in the model and the stack, look up many destinations in both, and stop at the
+//! first difference.
 //!
-//! Used by the generated-table property test (`tests/routes.rs`) and by `netconform bench
-//! --routes`. The destinations that find mistakes sit at the edges of prefixes:
+//! Used by `netconform bench --routes`; the checks and the generated tables of
+//! `tests/routes.rs` run route scenarios through a session instead
+//! ([`super::scenario`]). The destinations that find mistakes sit at the edges of prefixes,
+//! for the bench and for every scenario:
 //! [`edge_destinations`] gives, for each route, the first and last address of its prefix and
 //! the addresses just outside it.
 
