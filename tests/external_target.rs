@@ -680,6 +680,7 @@ fn a_stack_that_never_opens_its_tap_is_explained() {
 #[test]
 fn a_route_lookup_from_a_source_needs_protocol_1_2() {
     require_netns!();
+    use netconform::dut::Tables as _;
     let reference = config("route-from", &[AGENT], "");
     let mut t = ExternalStack::new(&reference, &Needs::IPV4).unwrap();
     assert_eq!(t.hello().minor, 2);

@@ -21,6 +21,7 @@
 //! seed is fixed (`NETCONFORM_PROPTEST_SEED` explores others, `NETCONFORM_PROPTEST_CASES`
 //! sets the number of tables).
 
+use netconform::dut::Tables;
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -33,9 +34,7 @@ mod common;
 use common::regressions::{self, Replay};
 
 use netconform::dut::router::{LinuxRouter, router_config_for};
-use netconform::dut::{
-    CallOutcome, Control, Dut, DutError, Endpoints, SocketCall, StateAnswer, StateQuery,
-};
+use netconform::dut::{Control, Dut, DutError, Endpoints, StateAnswer, StateQuery};
 use netconform::engine::{CheckError, Scenario, Session};
 use netconform::models::route::{Route, RouteKind, RouteProfile, RouteTable};
 use netconform::sandbox::{RouterConfig, RouterLab, router_v4, router_v6};
@@ -332,12 +331,21 @@ impl Dut for SharedRouter {
             self.router.name()
         }
     }
-    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
-        self.router.call(call)
+
+    fn endpoints(&self) -> &Endpoints {
+        self.router.endpoints()
     }
+
+    fn tables(&mut self) -> Option<&mut dyn netconform::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl netconform::dut::Tables for SharedRouter {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         self.router.query(query)
     }
+
     fn control(&mut self, control: &Control) -> Result<(), DutError> {
         match control {
             Control::AddRoute(r) if self.highest_metric_wins => {
@@ -348,9 +356,6 @@ impl Dut for SharedRouter {
             }
             other => self.router.control(other),
         }
-    }
-    fn endpoints(&self) -> &Endpoints {
-        self.router.endpoints()
     }
 }
 

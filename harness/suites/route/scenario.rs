@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::dut::needs::{Needs, RouterNeeds};
+use crate::dut::needs::{Needs, RouterNeeds, Uses};
 use crate::dut::{Control, DutError, StateAnswer, StateQuery};
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome, with_kind};
 use crate::engine::{CheckError, Session};
@@ -416,6 +416,7 @@ impl Scenario for RouteScenario {
                 RouteDut::Host => None,
                 RouteDut::Router { segments } => Some(RouterNeeds { segments }),
             },
+            uses: &[Uses::Tables],
             ..Needs::IPV4
         }
     }

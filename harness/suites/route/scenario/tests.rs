@@ -132,6 +132,16 @@ impl Dut for ModelDut {
         "model-dut"
     }
 
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn crate::dut::Tables> {
+        Some(self)
+    }
+}
+
+impl crate::dut::Tables for ModelDut {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         match query {
             StateQuery::RouteGet(dst) => Ok(self.answer(*dst, None)),
@@ -162,10 +172,6 @@ impl Dut for ModelDut {
                 detail: e.to_string(),
             }),
         }
-    }
-
-    fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
     }
 }
 
@@ -254,6 +260,7 @@ fn its_steps_are_its_routes_then_its_lookups() {
         Needs {
             ipv6: true,
             router: Some(RouterNeeds { segments: 3 }),
+            uses: &[crate::dut::needs::Uses::Tables],
             ..Needs::IPV4
         }
     );
