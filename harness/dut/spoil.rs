@@ -35,7 +35,7 @@ use crate::dut::{
     StateQuery, Tables, TcpSocketState, TcpState,
 };
 use crate::sandbox::{MacAddr, NudState};
-use crate::wire::{Frame, Network, Transport};
+use crate::wire::{Frame, Network, TcpOption, Transport};
 
 /// How long [`Spoil::DelayFirst`] holds a frame back: longer than any timer check's
 /// slack, shorter than any check's patience.
@@ -380,8 +380,13 @@ pub fn spoil_field(field: Field, bytes: &[u8]) -> Option<Vec<u8>> {
                 Field::TcpSeq => s.seq = s.seq.wrapping_add(1),
                 Field::TcpAck if s.flags.0 & 0x10 != 0 => s.ack = s.ack.wrapping_add(1),
                 Field::TcpWindow => s.window = if s.window == 0 { 1 } else { s.window / 2 },
-                Field::TcpOptions if !s.options.is_empty() => {
-                    s.options.pop();
+                Field::TcpOptions => {
+                    // The last option that means something (padding is re-made on emit).
+                    let i = s
+                        .options
+                        .iter()
+                        .rposition(|o| !matches!(o, TcpOption::Eol | TcpOption::Nop))?;
+                    s.options.remove(i);
                 }
                 _ => return None,
             }
@@ -616,3 +621,6 @@ impl crate::dut::Services for Spoiled {
         Ok(answer)
     }
 }
+
+#[cfg(test)]
+mod tests;

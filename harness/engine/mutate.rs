@@ -427,3 +427,6 @@ fn run_jobs(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
