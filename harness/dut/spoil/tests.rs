@@ -249,7 +249,7 @@ fn frame_spoils_act_on_the_conversation_and_spare_the_machinery() {
         (frames.to_vec(), 0)
     );
     assert_eq!(
-        read_all(Spoil::DropFirst, &[reply.clone()]),
+        read_all(Spoil::DropFirst, std::slice::from_ref(&reply)),
         (vec![reply], 0)
     );
 }
