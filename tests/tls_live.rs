@@ -205,57 +205,10 @@ fn damage_last_server_record(r: &TlsRun) -> (Vec<(u64, Vec<u8>)>, usize) {
     (frames, index)
 }
 
-/// Flips the last byte the server sent on its TCP stream (its close_notify or its last
-/// data record) in *every* frame that carries it, checksums recomputed: a segment the server
-/// sent twice (a retransmission, which a loaded machine makes likely) is damaged the same
-/// way in both copies, so the capture stays one consistent stream whose last record's AEAD
-/// tag cannot verify.
+/// The capture with the server's last stream byte flipped in every frame that carries it
+/// (the spoiler's own damage, [`netconform::dut::spoil::damage_last_server_byte`]).
 fn damage_last_server_byte_everywhere(r: &TlsRun) -> Vec<(u64, Vec<u8>)> {
-    use netconform::wire::{Frame, Transport};
-    let from_server = |f: &[u8]| f.get(6..12) != Some(&r.client_mac.0[..]);
-    let end = r
-        .frames
-        .iter()
-        .filter(|(_, f)| from_server(f))
-        .filter_map(|(_, f)| {
-            let frame = Frame::parse(f).ok()?;
-            let tcp = frame.as_tcp()?;
-            (!tcp.payload.is_empty()).then(|| tcp.seq.wrapping_add(tcp.payload.len() as u32))
-        })
-        .max_by(|a, b| {
-            // the stream's highest end, in sequence space
-            if a.wrapping_sub(*b) as i32 > 0 {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Less
-            }
-        })
-        .expect("a server frame with payload");
-    let target = end.wrapping_sub(1);
-    let mut damaged = 0;
-    let frames = r
-        .frames
-        .iter()
-        .map(|(at, bytes)| {
-            if !from_server(bytes) {
-                return (*at, bytes.clone());
-            }
-            let Ok(mut frame) = Frame::parse(bytes) else {
-                return (*at, bytes.clone());
-            };
-            if let Some(Transport::Tcp(tcp)) = frame.transport_mut() {
-                let offset = target.wrapping_sub(tcp.seq) as usize;
-                if offset < tcp.payload.len() {
-                    tcp.payload[offset] ^= 0x80;
-                    damaged += 1;
-                    return (*at, frame.emit());
-                }
-            }
-            (*at, bytes.clone())
-        })
-        .collect();
-    assert!(damaged >= 1);
-    frames
+    netconform::dut::spoil::damage_last_server_byte(r).expect("a server frame with payload")
 }
 
 #[test]

@@ -608,11 +608,8 @@ impl crate::dut::Services for Spoiled {
         if self.spoil == Spoil::ServiceByte {
             match &mut answer {
                 ServiceAnswer::TlsExchange(run) => {
-                    if let Some((_, frame)) =
-                        run.frames.iter_mut().rev().find(|(_, f)| f.len() > 60)
-                    {
-                        let last = frame.len() - 1;
-                        frame[last] ^= 0x01;
+                    if let Some(frames) = damage_last_server_byte(run) {
+                        run.frames = frames;
                         self.acted();
                     }
                 }
@@ -620,6 +617,47 @@ impl crate::dut::Services for Spoiled {
         }
         Ok(answer)
     }
+}
+
+/// The capture of `run` with the last byte the server sent on its TCP stream (its
+/// close_notify or its last data record) flipped in *every* frame that carries it,
+/// checksums recomputed: a segment sent twice (a retransmission, or the same packet seen
+/// on two interfaces) is damaged the same way in each copy, so the capture stays one
+/// consistent stream whose last record cannot verify. `None`: the server sent no data.
+pub fn damage_last_server_byte(run: &crate::dut::tls::TlsRun) -> Option<Vec<(u64, Vec<u8>)>> {
+    let from_server = |f: &[u8]| f.get(6..12) != Some(&run.client_mac.0[..]);
+    let end = run
+        .frames
+        .iter()
+        .filter(|(_, f)| from_server(f))
+        .filter_map(|(_, f)| {
+            let frame = Frame::parse(f).ok()?;
+            let tcp = frame.as_tcp()?;
+            (!tcp.payload.is_empty()).then(|| tcp.seq.wrapping_add(tcp.payload.len() as u32))
+        })
+        // the stream's highest end, in sequence space
+        .max_by(|a, b| (a.wrapping_sub(*b) as i32).cmp(&0))?;
+    let target = end.wrapping_sub(1);
+    let frames = run
+        .frames
+        .iter()
+        .map(|(at, bytes)| {
+            let damaged = from_server(bytes)
+                .then(|| Frame::parse(bytes).ok())
+                .flatten()
+                .and_then(|mut frame| {
+                    let Some(Transport::Tcp(tcp)) = frame.transport_mut() else {
+                        return None;
+                    };
+                    let offset = target.wrapping_sub(tcp.seq) as usize;
+                    let byte = tcp.payload.get_mut(offset)?;
+                    *byte ^= 0x80;
+                    Some(frame.emit())
+                });
+            (*at, damaged.unwrap_or_else(|| bytes.clone()))
+        })
+        .collect();
+    Some(frames)
 }
 
 #[cfg(test)]
