@@ -13,8 +13,9 @@
 //!   ICMP code; an ARP operation or sender address);
 //! - **sockets**: the first call's outcome is misreported;
 //! - **tables**: the first entry of every state answer is misreported (a TCP state, a
-//!   neighbour's state, a route's gateway, an FDB port, a conntrack port, a timer), or a
-//!   setting is acknowledged and not made;
+//!   neighbour's state, a route's gateway, an FDB port, a conntrack port, a timer), the
+//!   neighbour table shows entries for addresses the harness only announced, or a setting
+//!   is acknowledged and not made;
 //! - **services**: one byte of what a service exchange captured is flipped.
 //!
 //! Frames of the harness's own machinery (barrier probes and their answers, which the
@@ -63,6 +64,10 @@ pub enum Spoil {
     TableEntry,
     /// Tables: every setting is acknowledged and not made.
     IgnoreSettings,
+    /// Tables: the neighbour table shows an entry the stack does not have, for each
+    /// address the harness announced in its own ARP frames (a stack that learned what it
+    /// must not).
+    TablePhantom,
     /// Services: one byte of what each exchange captured is flipped.
     ServiceByte,
 }
@@ -188,6 +193,8 @@ pub struct Spoiled {
     /// When the frame handed over last left the stack.
     last_left: Option<StdInstant>,
     calls: usize,
+    /// The addresses the harness announced in its ARP frames, for [`Spoil::TablePhantom`].
+    announced: Vec<(std::net::Ipv4Addr, MacAddr)>,
 }
 
 impl Spoiled {
@@ -211,6 +218,7 @@ impl Spoiled {
             kept: None,
             last_left: None,
             calls: 0,
+            announced: Vec::new(),
         }
     }
 
@@ -515,6 +523,7 @@ impl Dut for Spoiled {
 
 impl Link for Spoiled {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
+        self.note_sent(frame);
         self.inner.send_frame(frame)
     }
 
@@ -535,6 +544,7 @@ impl Link for Spoiled {
     }
 
     fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
+        self.note_sent(frame);
         self.inner.send_frame_on(port, frame)
     }
 
@@ -543,6 +553,44 @@ impl Link for Spoiled {
         deadline: StdInstant,
     ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
         self.next(deadline)
+    }
+}
+
+impl Spoiled {
+    /// Remembers the address a frame of the harness announces (ARP), for the phantom.
+    fn note_sent(&mut self, frame: &[u8]) {
+        if self.spoil == Spoil::TablePhantom
+            && let Ok(Frame {
+                network: Network::Arp(a),
+                ..
+            }) = Frame::parse(frame)
+            && !a.sender_ip.is_unspecified()
+            && !self.announced.iter().any(|(ip, _)| *ip == a.sender_ip)
+        {
+            self.announced.push((a.sender_ip, a.sender_mac));
+        }
+    }
+
+    /// `answer` with a phantom neighbour for each announced address it lacks.
+    fn with_phantoms(&self, answer: StateAnswer) -> Option<StateAnswer> {
+        let StateAnswer::Neighbours(mut entries) = answer else {
+            return None;
+        };
+        let ifindex = entries.first().map_or(0, |e| e.ifindex);
+        let before = entries.len();
+        for (ip, mac) in &self.announced {
+            if !entries.iter().any(|e| e.dst == std::net::IpAddr::V4(*ip)) {
+                entries.push(crate::sandbox::NeighbourEntry {
+                    ifindex,
+                    dst: std::net::IpAddr::V4(*ip),
+                    lladdr: Some(*mac),
+                    state: NudState::Stale,
+                    probes: None,
+                    cacheinfo: None,
+                });
+            }
+        }
+        (entries.len() > before).then_some(StateAnswer::Neighbours(entries))
     }
 }
 
@@ -565,9 +613,12 @@ impl Sockets for Spoiled {
 impl Tables for Spoiled {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         let answer = self.inner.query(query)?;
-        if self.spoil == Spoil::TableEntry
-            && let Some(spoiled) = misreport_answer(&answer)
-        {
+        let spoiled = match self.spoil {
+            Spoil::TableEntry => misreport_answer(&answer),
+            Spoil::TablePhantom => self.with_phantoms(answer.clone()),
+            _ => None,
+        };
+        if let Some(spoiled) = spoiled {
             self.acted();
             return Ok(spoiled);
         }

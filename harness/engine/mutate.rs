@@ -44,6 +44,7 @@ pub fn spoils_for(needs: &Needs) -> Vec<Spoil> {
     }
     if needs.uses.contains(&Uses::Tables) {
         out.push(Spoil::TableEntry);
+        out.push(Spoil::TablePhantom);
         out.push(Spoil::IgnoreSettings);
     }
     if needs.uses.iter().any(|u| matches!(u, Uses::Service(_))) {

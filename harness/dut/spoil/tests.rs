@@ -366,3 +366,60 @@ fn a_spoiled_dut_offers_the_planes_of_the_one_it_wraps() {
     assert_eq!(Spoil::Field(Field::TcpSeq).name(), "field:tcp-seq");
     assert_eq!(Spoil::IgnoreSettings.name(), "ignore-settings");
 }
+
+/// The phantom shows a neighbour for an address the harness announced and the stack does
+/// not hold, and leaves an answer that already has it (or another table) alone.
+#[test]
+fn the_phantom_neighbour_is_what_the_harness_announced() {
+    use crate::sandbox::NeighbourEntry;
+    struct Neighbours(Box<Script>, Vec<NeighbourEntry>);
+    impl Dut for Neighbours {
+        fn name(&self) -> &str {
+            "n"
+        }
+        fn endpoints(&self) -> &Endpoints {
+            &self.0.endpoints
+        }
+        fn link(&mut self) -> Option<&mut dyn Link> {
+            Some(self.0.as_mut())
+        }
+        fn tables(&mut self) -> Option<&mut dyn Tables> {
+            Some(self)
+        }
+    }
+    impl Tables for Neighbours {
+        fn query(&mut self, q: &StateQuery) -> Result<StateAnswer, DutError> {
+            match q {
+                StateQuery::Neighbours => Ok(StateAnswer::Neighbours(self.1.clone())),
+                _ => self.0.query(q),
+            }
+        }
+    }
+    let applied = Arc::new(AtomicUsize::new(0));
+    let mut s = Spoiled::new(
+        Box::new(Neighbours(Script::new(&[]), Vec::new())),
+        Spoil::TablePhantom,
+        machinery,
+        Arc::clone(&applied),
+    );
+    // Nothing announced yet: nothing to add.
+    assert_eq!(
+        s.query(&StateQuery::Neighbours).unwrap(),
+        StateAnswer::Neighbours(vec![])
+    );
+    assert_eq!(s.applied(), 0);
+    s.send_frame(&Frame::arp_reply(PEER, PEER_IP, STACK, STACK_IP).emit())
+        .unwrap();
+    match s.query(&StateQuery::Neighbours).unwrap() {
+        StateAnswer::Neighbours(v) => {
+            assert_eq!(v.len(), 1);
+            assert_eq!(v[0].dst, std::net::IpAddr::V4(PEER_IP));
+            assert_eq!(v[0].lladdr, Some(PEER));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.applied(), 1);
+    // Another table is left as it was.
+    assert!(matches!(s.query(&StateQuery::Fdb).unwrap(), StateAnswer::Fdb(v) if v[0].port == 1));
+    assert_eq!(s.applied(), 1);
+}

@@ -163,7 +163,11 @@ fn the_spoils_follow_the_planes_a_check_uses() {
     assert_eq!(with(&[Uses::TcpSockets]), vec![Spoil::CallOutcome]);
     assert_eq!(
         with(&[Uses::Tables]),
-        vec![Spoil::TableEntry, Spoil::IgnoreSettings]
+        vec![
+            Spoil::TableEntry,
+            Spoil::TablePhantom,
+            Spoil::IgnoreSettings
+        ]
     );
     assert_eq!(
         with(&[Uses::Service(crate::dut::service::ServiceKind::Tls)]),
