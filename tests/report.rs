@@ -82,6 +82,7 @@ fn base(id: &'static str, clauses: &[Clause], verdict: Verdict) -> CheckReport {
         counterexample: None,
         counterexample_run: None,
         retries: Vec::new(),
+        not_checked: Vec::new(),
     }
 }
 
@@ -1140,4 +1141,69 @@ fn harness_retries_are_shown_with_their_check() {
 
     let quiet = Report::build(&run(), &Deviations::none());
     assert!(!report::table::render(&quiet, Path::new("out"), false).contains("retries"));
+}
+
+/// A clause a check did not check: the check is an error, never a pass; report.json lists
+/// the clause with the check and in the clause's row, the table and the page show it.
+#[test]
+fn clauses_not_checked_are_shown_and_never_pass() {
+    use netconform::engine::NotChecked;
+    use netconform::engine::runner::not_checked_verdict;
+    let mut summary = run();
+    let not_checked = vec![NotChecked {
+        clause: HANDSHAKE.id,
+        reason:
+            "rustls/ring: client KeyUpdate ×1: no client record after its last KeyUpdate to decrypt"
+                .into(),
+    }];
+    summary.checks[0].verdict = not_checked_verdict(&not_checked);
+    summary.checks[0].not_checked = not_checked;
+    let r = Report::build(&summary, &Deviations::none());
+    let entry = &r.checks[0];
+    assert_eq!(entry.outcome, Outcome::Error);
+    assert_eq!(r.counts.pass, 0);
+    assert_eq!(entry.not_checked.len(), 1);
+    assert_eq!(entry.not_checked[0].clause, HANDSHAKE.id);
+    let row = r
+        .clauses
+        .iter()
+        .find(|c| c.clause.id == HANDSHAKE.id)
+        .expect("the clause's row");
+    assert_ne!(row.outcome, Outcome::Pass);
+    assert_eq!(row.not_checked, vec![entry.id.clone()]);
+
+    let json: serde_json::Value = serde_json::to_value(&r).expect("JSON");
+    assert_eq!(
+        json["checks"][0]["not_checked"][0]["clause"], HANDSHAKE.id,
+        "{json}"
+    );
+    assert_eq!(json["clauses"][0]["not_checked"][0], entry.id.as_str());
+    // Read back, the same.
+    let back = Report::from_json(&r.to_json(), Path::new("report.json")).expect("reads");
+    assert_eq!(back, r);
+
+    let table = report::table::render(&r, Path::new("out"), false);
+    assert!(
+        table.contains("ERROR tcp.passive-open.active-close: not checked (1 clause(s)"),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "       not checked: clause rfc9293-3.5-handshake: rustls/ring: client KeyUpdate"
+        ),
+        "{table}"
+    );
+    let html = report::html::render(&r, &summary);
+    assert!(
+        html.contains("not checked: clause <code>rfc9293-3.5-handshake</code>"),
+        "{html}"
+    );
+    assert!(html.contains("(not checked)</small>"), "{html}");
+
+    // Nothing not checked: none of it in the JSON, the table or the page.
+    let quiet = Report::build(&run(), &Deviations::none());
+    let json = quiet.to_json();
+    assert!(!json.contains("not_checked"), "{json}");
+    assert!(!report::table::render(&quiet, Path::new("out"), false).contains("not checked"));
+    assert!(!report::html::render(&quiet, &run()).contains("not checked"));
 }

@@ -642,6 +642,7 @@ fn cell(i: usize, fail_every: usize, data: u32) -> CheckReport {
         counterexample,
         counterexample_run,
         retries: Vec::new(),
+        not_checked: Vec::new(),
     }
 }
 

@@ -12,3 +12,14 @@ pub struct Clause {
     /// The rule, quoted.
     pub text: &'static str,
 }
+
+/// A clause of a check that no observation checked: the evidence it needs never came (a
+/// KeyUpdate the capture does not show, a secret no record used). A check with one does
+/// not pass, whatever else it saw: missing evidence is never turned into a pass.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotChecked {
+    /// The clause's id.
+    pub clause: &'static str,
+    /// What was not observed, and why.
+    pub reason: String,
+}

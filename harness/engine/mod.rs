@@ -11,7 +11,10 @@
 //!   differences, and the trace shows the whole exchange;
 //! - `Unsupported`: the target cannot perform an event the check needs (its own verdict,
 //!   never counted as a failure: BoGo's exit code 89 idea);
-//! - `Error`: the harness could not run the check (no privilege, the target vanished).
+//! - `Error`: the harness could not run the check (no privilege, the target vanished), or
+//!   could not observe what a clause needs: a check that marks a clause not checked
+//!   ([`Session::not_checked`]) and otherwise succeeds ends here, its report listing the
+//!   clauses not checked ([`CheckReport::not_checked`]). It is never a pass.
 //!
 //! Every check names the clauses it enforces ([`Clause`]: a stable id, the RFC section and
 //! the quoted text), so a report can print the RFC text beside each verdict.
@@ -27,7 +30,7 @@ pub mod session;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use clause::Clause;
+pub use clause::{Clause, NotChecked};
 pub use runner::{CheckReport, Progress, RunSummary, run_checks};
 pub use scenario::{Counterexample, Scenario, ScenarioOutcome};
 pub use session::{CheckError, Session};

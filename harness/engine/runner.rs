@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::dut::{Dut, DutError};
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome};
-use crate::engine::{CheckError, CheckSpec, Clause, Session, Verdict};
+use crate::engine::{CheckError, CheckSpec, Clause, NotChecked, Session, Verdict};
 use crate::models::profile::ProfileName;
 use crate::trace::{HostNames, Trace};
 
@@ -58,6 +58,10 @@ pub struct CheckReport {
     /// reached the stack), one line each. A retry never turns a wrong answer into a pass:
     /// it is made only when the stack provably did not receive the harness's frame.
     pub retries: Vec<String>,
+    /// The clauses no observation checked ([`Session::not_checked`]), with why. A check
+    /// with one does not pass: see [`not_checked_verdict`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<NotChecked>,
 }
 
 /// One failing run of a counterexample: its trace, the index of the observation that failed
@@ -204,6 +208,22 @@ pub fn verdict_of(error: &CheckError) -> Verdict {
     }
 }
 
+/// The verdict of a check that otherwise succeeded but left clauses not checked: an error
+/// (the harness could not observe what the clauses need), never a pass, naming each clause.
+pub fn not_checked_verdict(not_checked: &[NotChecked]) -> Verdict {
+    let clauses: Vec<String> = not_checked
+        .iter()
+        .map(|n| format!("{}: {}", n.clause, n.reason))
+        .collect();
+    Verdict::Error {
+        reason: format!(
+            "not checked ({} clause(s) no observation checked): {}",
+            not_checked.len(),
+            clauses.join("; ")
+        ),
+    }
+}
+
 /// Runs one check on a fresh target from `factory`, its models following `profile`.
 pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileName) -> CheckReport {
     run_one_with(spec, factory, profile, true)
@@ -232,6 +252,7 @@ pub fn run_one_with(
         counterexample: None,
         counterexample_run: None,
         retries: Vec::new(),
+        not_checked: Vec::new(),
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), Verdict> {
         let mut target = factory(spec).map_err(|e| match e {
@@ -251,6 +272,7 @@ pub fn run_one_with(
         let result = (spec.run)(&mut session);
         report.names = session.host_names().clone();
         report.retries = session.retries().to_vec();
+        report.not_checked = session.clauses_not_checked().to_vec();
         if let Err(e) = &result
             && !matches!(e, CheckError::Dut { .. })
         {
@@ -265,7 +287,12 @@ pub fn run_one_with(
                 report.counterexample = Some(script_of(&report.trace, at));
             }
         }
-        result.map_err(|e| verdict_of(&e))
+        match result {
+            Ok(()) if !report.not_checked.is_empty() => {
+                Err(not_checked_verdict(&report.not_checked))
+            }
+            result => result.map_err(|e| verdict_of(&e)),
+        }
     }));
     report.verdict = match outcome {
         Ok(Ok(())) => Verdict::Pass,

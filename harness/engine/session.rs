@@ -80,6 +80,8 @@ pub struct Session<'t> {
     /// What the step being checked expects, while it waits (`None` between steps).
     expecting: Option<String>,
     counterexample: Option<Counterexample>,
+    /// Clauses no observation of this session checked.
+    not_checked: Vec<super::NotChecked>,
 }
 
 impl<'t> Session<'t> {
@@ -101,6 +103,7 @@ impl<'t> Session<'t> {
             profile,
             expecting: None,
             counterexample: None,
+            not_checked: Vec::new(),
         }
     }
 
@@ -116,6 +119,20 @@ impl<'t> Session<'t> {
         if self.counterexample.is_none() {
             self.counterexample = Some(counterexample);
         }
+    }
+
+    /// Marks clause `clause` of this check as not checked: the evidence it needs was not
+    /// observed (`reason` says what). The check then cannot pass: the runner turns a run
+    /// that otherwise succeeds into an error naming the clause, and the report lists it.
+    pub fn not_checked(&mut self, clause: &'static str, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.note(format!("not checked: {clause}: {reason}"));
+        self.not_checked.push(super::NotChecked { clause, reason });
+    }
+
+    /// The clauses marked not checked so far ([`Session::not_checked`]).
+    pub fn clauses_not_checked(&self) -> &[super::NotChecked] {
+        &self.not_checked
     }
 
     /// The counterexample offered, if any.

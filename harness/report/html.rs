@@ -9,7 +9,8 @@
 //! the minimal counterexample ("N of M events", shrunk or not), the expected and observed
 //! ladders side by side (both fit a 1280 px window), and the capture as a `data:` download
 //! link beside its file name in the directory; last, the unsupported and errored checks
-//! with their reasons. All text is escaped.
+//! with their reasons and the clauses each left not checked (also marked `not checked`
+//! beside the check in the table by clause). All text is escaped.
 //!
 //! A long report stays usable (tests/report_browser.rs opens one of 2,000 checks in
 //! Chromium; figures in docs/PERFORMANCE.md): a clause's list of more than
@@ -112,18 +113,37 @@ pub fn render_with(report: &Report, capture: &dyn Fn(&str) -> Option<Vec<u8>>) -
         }
         let _ = writeln!(h, "<h2>{heading}</h2>\n<ul>");
         for c in list {
-            let _ = writeln!(
+            let _ = write!(
                 h,
-                "<li><code id=\"{}\">{}</code>: {}</li>",
+                "<li><code id=\"{}\">{}</code>: {}",
                 anchor(&c.id),
                 escape(&c.id),
                 escape(c.reason.as_deref().unwrap_or(""))
             );
+            not_checked_list(&mut h, c);
+            let _ = writeln!(h, "</li>");
         }
         let _ = writeln!(h, "</ul>");
     }
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// The clauses `c` did not check, as a list (nothing when it checked them all).
+fn not_checked_list(h: &mut String, c: &CheckEntry) {
+    if c.not_checked.is_empty() {
+        return;
+    }
+    let _ = write!(h, "<ul class=\"not-checked\">");
+    for n in &c.not_checked {
+        let _ = write!(
+            h,
+            "<li>not checked: clause <code>{}</code>: {}</li>",
+            escape(&n.clause),
+            escape(&n.reason)
+        );
+    }
+    let _ = write!(h, "</ul>");
 }
 
 /// The HTML id of a check's section.
@@ -248,10 +268,15 @@ fn by_clause(h: &mut String, r: &Report) {
     for row in &r.clauses {
         let link = |(id, o): &(String, Outcome)| {
             format!(
-                "<a href=\"#{}\" class=\"{}\">{}</a>",
+                "<a href=\"#{}\" class=\"{}\">{}</a>{}",
                 anchor(id),
                 o.name(),
-                escape(id)
+                escape(id),
+                if row.not_checked.contains(id) {
+                    " <small class=\"not-checked\">(not checked)</small>"
+                } else {
+                    ""
+                }
             )
         };
         // A long list is collapsed, one `<details>` per outcome, the worst first.
@@ -417,6 +442,7 @@ fn failure(h: &mut String, c: &CheckEntry, capture: &dyn Fn(&str) -> Option<Vec<
         }
         let _ = writeln!(h, "</p>");
     }
+    not_checked_list(h, c);
     for clause in &c.clauses {
         let _ = writeln!(
             h,

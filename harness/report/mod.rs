@@ -19,6 +19,10 @@
 //!
 //! Verdicts in a report are those of the run, except that a failure the deviation file
 //! accepts is [`Outcome::Accepted`]: it is not counted as failed.
+//!
+//! A clause that no observation of a check checked is listed with the check
+//! ([`CheckEntry::not_checked`]) and in the clause's row ([`ClauseRow::not_checked`]); the
+//! check itself is an error, never a pass (see [`crate::engine::NotChecked`]).
 
 pub mod compare;
 pub mod deviations;
@@ -244,6 +248,19 @@ pub struct CheckEntry {
     /// probe that provably never reached the stack), one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retries: Vec<String>,
+    /// The clauses no observation of this check checked, with why: the check did not pass
+    /// on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<NotCheckedClause>,
+}
+
+/// A clause a check did not check: its id and what was not observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotCheckedClause {
+    /// The clause's id.
+    pub clause: String,
+    /// What was not observed, and why.
+    pub reason: String,
 }
 
 /// One clause and the outcomes of the checks that enforce it.
@@ -255,6 +272,9 @@ pub struct ClauseRow {
     pub outcome: Outcome,
     /// (check id, outcome) per check enforcing it.
     pub checks: Vec<(String, Outcome)>,
+    /// The checks among them that did not check it (their outcome is not a pass).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<String>,
 }
 
 /// A deviation entry that matched nothing among the checks that ran.
@@ -433,6 +453,14 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
         duration_ms: check.duration_ms,
         environment: check.environment.clone(),
         retries: check.retries.clone(),
+        not_checked: check
+            .not_checked
+            .iter()
+            .map(|n| NotCheckedClause {
+                clause: n.clause.into(),
+                reason: n.reason.clone(),
+            })
+            .collect(),
     };
     (entry, matched)
 }
@@ -503,10 +531,20 @@ impl Report {
                         (id.to_string(), outcome)
                     })
                     .collect();
+                let not_checked = checks_of
+                    .iter()
+                    .filter(|(id, _)| {
+                        checks.iter().any(|c| {
+                            c.id == *id && c.not_checked.iter().any(|n| n.clause == row.clause.id)
+                        })
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect();
                 ClauseRow {
                     clause: ClauseText::from(&row.clause),
                     outcome: worst(checks_of.iter().map(|(_, o)| *o)),
                     checks: checks_of,
+                    not_checked,
                 }
             })
             .collect();

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Then accepted deviations (with kind and reason), unsupported and errored checks (with
-//! their reasons), stale deviation entries, and one line of totals.
+//! their reasons), stale deviation entries, and one line of totals. A check that left
+//! clauses not checked lists each under it: `not checked: clause ID: why`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -96,6 +97,7 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
                     &format!("       clause {} ({})", clause.id, clause.source),
                 );
             }
+            not_checked_lines(&mut out, c);
             if let Some(step) = &c.step {
                 push(&mut out, &format!("       step: {step}"));
             }
@@ -173,6 +175,7 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
                     c.reason.as_deref().unwrap_or("")
                 ),
             );
+            not_checked_lines(&mut out, c);
         }
     }
     if !report.stale_deviations.is_empty() {
@@ -231,6 +234,16 @@ fn slot(o: Outcome) -> usize {
         Outcome::Accepted => 2,
         Outcome::Unsupported => 3,
         Outcome::Error => 4,
+    }
+}
+
+/// One line per clause `c` did not check.
+fn not_checked_lines(out: &mut String, c: &super::CheckEntry) {
+    for n in &c.not_checked {
+        push(
+            out,
+            &format!("       not checked: clause {}: {}", n.clause, n.reason),
+        );
     }
 }
 

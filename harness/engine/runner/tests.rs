@@ -355,6 +355,65 @@ fn check(run: fn(&mut Session<'_>) -> Result<(), CheckError>) -> CheckSpec {
     CheckSpec { run, ..spec() }
 }
 
+/// A check that saw nothing wrong but left a clause not checked does not pass: it is an
+/// error naming the clause, and its report lists the clause with why.
+#[test]
+fn a_check_that_leaves_a_clause_not_checked_does_not_pass() {
+    let report = run_one(
+        &check(|s| {
+            s.not_checked("rfc-1-clause", "the KeyUpdate was not in the capture");
+            Ok(())
+        }),
+        &fake_factory,
+        ProfileName::Linux,
+    );
+    match &report.verdict {
+        Verdict::Error { reason } => assert_eq!(
+            reason,
+            "not checked (1 clause(s) no observation checked): rfc-1-clause: the KeyUpdate was not in the capture"
+        ),
+        other => panic!("a clause not checked must not pass: {other:?}"),
+    }
+    assert_eq!(
+        report.not_checked,
+        vec![crate::engine::NotChecked {
+            clause: "rfc-1-clause",
+            reason: "the KeyUpdate was not in the capture".into()
+        }]
+    );
+    // The trace says so too.
+    assert!(
+        report
+            .trace_text()
+            .contains("not checked: rfc-1-clause: the KeyUpdate was not in the capture"),
+        "{}",
+        report.trace_text()
+    );
+    let json = serde_json::to_value(&report).expect("JSON");
+    assert_eq!(json["not_checked"][0]["clause"], "rfc-1-clause", "{json}");
+
+    // A check that fails keeps its failure, and still lists what it did not check.
+    let report = run_one(
+        &check(|s| {
+            s.not_checked("rfc-1-clause", "not seen");
+            Err(CheckError::Mismatch {
+                step: "s".into(),
+                differences: vec!["a: expected 1, observed 2".into()],
+            })
+        }),
+        &fake_factory,
+        ProfileName::Linux,
+    );
+    assert_eq!(report.verdict.label(), "FAIL");
+    assert_eq!(report.not_checked.len(), 1);
+
+    // Negative control: nothing left unchecked, a pass, and no `not_checked` in the JSON.
+    let report = run_one(&check(|_| Ok(())), &fake_factory, ProfileName::Linux);
+    assert_eq!(report.verdict, Verdict::Pass);
+    let json = serde_json::to_value(&report).expect("JSON");
+    assert!(json.get("not_checked").is_none(), "{json}");
+}
+
 #[test]
 fn a_check_that_panics_is_an_error_that_says_so() {
     let report = run_one(
