@@ -2,7 +2,8 @@
 //! every suite rustls offers, TLS 1.3 and 1.2, both crypto providers. The frames are
 //! captured on the veth, the TCP streams reassembled, and every logged secret, Finished
 //! message, record, exporter output and key update checked against the model. Negative
-//! controls show that a wrong secret, a damaged record or a wrong key share fail.
+//! controls show that a wrong secret, a damaged record or a wrong key share fail, and that
+//! an implementation told to update its keys that does not fails the check.
 
 #[macro_use]
 mod common;
@@ -330,4 +331,105 @@ fn openssl_service_is_checked_from_its_key_logs() {
         kind.build(&Needs::IPV4),
         Err(netconform::dut::DutError::NotSupported { .. })
     ));
+}
+
+/// A DUT whose TLS implementations run every exchange without the key update the scenario
+/// asks for, and report the scenario they were given: the implementation did not do what
+/// it was told (rustls: no `refresh_traffic_keys`; OpenSSL: s_client never gets `K`).
+struct IgnoresKeyUpdate<D>(D);
+
+impl<D: netconform::dut::Dut + netconform::dut::Services> netconform::dut::Dut
+    for IgnoresKeyUpdate<D>
+{
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn endpoints(&self) -> &netconform::dut::Endpoints {
+        self.0.endpoints()
+    }
+    fn services(&mut self) -> Option<&mut dyn netconform::dut::Services> {
+        Some(self)
+    }
+}
+
+impl<D: netconform::dut::Dut + netconform::dut::Services> netconform::dut::Services
+    for IgnoresKeyUpdate<D>
+{
+    fn offered(&self) -> Vec<netconform::dut::service::ServiceImpl> {
+        self.0.offered()
+    }
+    fn exchange(
+        &mut self,
+        request: &netconform::dut::service::ServiceRequest,
+    ) -> Result<netconform::dut::service::ServiceAnswer, netconform::dut::DutError> {
+        use netconform::dut::service::{ServiceAnswer, ServiceRequest};
+        let ServiceRequest::TlsExchange {
+            implementation,
+            scenario,
+        } = request;
+        let ignored = ServiceRequest::TlsExchange {
+            implementation: implementation.clone(),
+            scenario: netconform::dut::tls::TlsScenario {
+                key_update: false,
+                ..scenario.clone()
+            },
+        };
+        let ServiceAnswer::TlsExchange(mut run) = self.0.exchange(&ignored)?;
+        run.scenario = scenario.clone();
+        Ok(ServiceAnswer::TlsExchange(run))
+    }
+}
+
+/// The TLS 1.3 check asks both sides for a KeyUpdate. On rustls and on OpenSSL that were
+/// told and did not do it, it fails, naming the side and the clause (it passed before:
+/// the verifier made no finding for a side without a KeyUpdate). The same check on the
+/// same implementations doing what they were told passes (`every_rustls_suite_matches_the_model`
+/// and `openssl_service_is_checked_from_its_key_logs` above).
+#[test]
+fn a_key_update_asked_for_and_not_made_fails_the_check() {
+    use netconform::dut::openssl::OpensslService;
+    use netconform::dut::tls::RustlsService;
+    use netconform::engine::runner::run_one;
+    use netconform::engine::{CheckSpec, Verdict};
+    use netconform::models::profile::ProfileName;
+    require_netns!();
+    let catalogue = netconform::suites::catalogue();
+    let check = catalogue
+        .iter()
+        .find(|c| c.id == "tls.1.3.aes-128-gcm-sha256")
+        .expect("the check");
+    let rustls =
+        |_: &CheckSpec| -> Result<Box<dyn netconform::dut::Dut>, netconform::dut::DutError> {
+            Ok(Box::new(IgnoresKeyUpdate(RustlsService::new()?)))
+        };
+    let openssl =
+        |_: &CheckSpec| -> Result<Box<dyn netconform::dut::Dut>, netconform::dut::DutError> {
+            Ok(Box::new(IgnoresKeyUpdate(OpensslService::new()?)))
+        };
+    let factories: [(&str, &netconform::engine::runner::TargetFactory<'_>); 2] =
+        [("rustls", &rustls), ("openssl", &openssl)];
+    for (what, factory) in factories {
+        let report = run_one(check, factory, ProfileName::Rfc);
+        match &report.verdict {
+            Verdict::Fail { differences, .. } => {
+                for side in ["client", "server"] {
+                    assert!(
+                        differences.iter().any(|d| d.starts_with(&format!(
+                            "{side} sent the KeyUpdate it was asked for [rfc8446-4.6.3-key-update]: the {side} was asked to send 1 KeyUpdate(s); its stream, read to its end, holds 0"
+                        ))),
+                        "{what} {side}: {differences:#?}"
+                    );
+                }
+            }
+            other => panic!("{what}: a KeyUpdate told and not made passed: {other:?}"),
+        }
+    }
+    // Positive control on the wrapper itself: a TLS 1.2 check asks for no KeyUpdate, and
+    // the same wrapped DUT passes it.
+    let t12 = catalogue
+        .iter()
+        .find(|c| c.id == "tls.1.2.ecdhe-ecdsa-aes-128-gcm-sha256")
+        .expect("the check");
+    let report = run_one(t12, &rustls, ProfileName::Rfc);
+    assert_eq!(report.verdict, Verdict::Pass, "{:?}", report.verdict);
 }

@@ -59,8 +59,9 @@ pub struct CaptureReport {
 
 impl CaptureReport {
     /// The exit status: 0 when every TLS connection passed, 1 when a check failed, 2 when
-    /// nothing failed but a connection could not be checked to its end, or the capture holds
-    /// no TLS connection.
+    /// nothing failed but a connection could not be checked to its end or a check it needs
+    /// was not made (a secret no record decrypted under), or the capture holds no TLS
+    /// connection.
     pub fn exit_code(&self) -> u8 {
         if self
             .connections
@@ -128,11 +129,23 @@ impl CaptureReport {
                     Outcome::Pass => ("ok  ", String::new()),
                     Outcome::Fail(why) => ("FAIL", format!(": {why}")),
                     Outcome::NotChecked(why) => ("--  ", format!(" (not checked: {why})")),
+                    Outcome::Unused(why) => (
+                        "..  ",
+                        format!(" (not used by this connection, not checked: {why})"),
+                    ),
                 };
                 let _ = writeln!(out, "  {mark} {} [{}]{detail}", f.check, f.clause);
             }
             for p in c.reassembly.iter().chain(&conn.problems) {
                 let _ = writeln!(out, "  problem: {p}");
+            }
+            let not_checked = conn.not_checked();
+            if !not_checked.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  {} check(s) not checked: the verdict cannot be PASS",
+                    not_checked.len()
+                );
             }
             let _ = writeln!(
                 out,

@@ -9,7 +9,15 @@
 //! - key logs only (`netconform tls verify`, any implementation): the logged traffic secrets
 //!   (TLS 1.3) or master secret (TLS 1.2) are taken as given; the Finished messages, which
 //!   MAC the whole transcript, and the AEAD tag of every record then tell whether they are
-//!   the secrets this connection used.
+//!   the secrets this connection used. A logged secret counts as verified only when a
+//!   record decrypts under it (or a Finished message made with it verifies); one that no
+//!   record used is "not checked", and the connection cannot PASS on it.
+//!
+//! A caller that told the implementation what to do says what it must see
+//! ([`Knowledge::key_updates`]): a side asked to update its keys whose KeyUpdate is not in a
+//! stream read to its end fails; one whose stream could not be read that far is "not
+//! checked". Missing evidence is never a pass: a [`Outcome::NotChecked`] finding keeps the
+//! verdict from [`ConnectionVerdict::Pass`].
 //!
 //! Nothing here touches the operating system; a damaged stream, a missing secret or a wrong
 //! key ends the connection's check with a finding, never a panic.
@@ -91,6 +99,10 @@ pub struct Knowledge<'a> {
     /// The application data each side wrote, to compare with what decrypts
     /// (`(client, server)`).
     pub app_data: Option<(Vec<u8>, Vec<u8>)>,
+    /// KeyUpdate messages each side must have sent (TLS 1.3), at least, as
+    /// `(client, server)`: what the caller told the implementation to do, or what the
+    /// implementation says it did. `(0, 0)`: nothing asked.
+    pub key_updates: (u32, u32),
 }
 
 /// The outcome of one check on a connection.
@@ -101,8 +113,14 @@ pub enum Outcome {
     Pass,
     /// The check failed; why.
     Fail(String),
-    /// The check could not be made; why (a missing secret, a truncated capture).
+    /// The check could not be made; why (a missing secret, a truncated capture, a secret no
+    /// record used, a KeyUpdate with no record after it). The connection cannot PASS while
+    /// a check it needs is not checked.
     NotChecked(String),
+    /// A logged value this connection never used and the model cannot check (an exporter
+    /// secret from a key log alone, a generation of traffic secret the capture does not
+    /// reach): reported, not checked, and no verdict rests on it.
+    Unused(String),
 }
 
 /// One check on a connection.
@@ -181,16 +199,19 @@ pub struct Connection {
 /// A connection's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ConnectionVerdict {
-    /// Every check held and the connection was checked to its end.
+    /// Every check held, every check the verdict needs was made, and the connection was
+    /// checked to its end.
     Pass,
     /// A check failed.
     Fail,
-    /// Nothing failed, but the connection could not be checked to its end.
+    /// Nothing failed, but the connection could not be checked to its end, or a check it
+    /// needs was not made (a [`Outcome::NotChecked`] finding).
     Incomplete,
 }
 
 impl Connection {
-    /// The verdict: a failed check wins over a problem.
+    /// The verdict: a failed check wins over a problem or a check not made; missing
+    /// evidence (a problem, a not-checked finding, no passing check at all) is never a pass.
     pub fn verdict(&self) -> ConnectionVerdict {
         if self
             .findings
@@ -199,6 +220,10 @@ impl Connection {
         {
             ConnectionVerdict::Fail
         } else if !self.problems.is_empty()
+            || self
+                .findings
+                .iter()
+                .any(|f| matches!(f.outcome, Outcome::NotChecked(_)))
             || self
                 .findings
                 .iter()
@@ -216,6 +241,17 @@ impl Connection {
             .iter()
             .filter_map(|f| match &f.outcome {
                 Outcome::Fail(why) => Some(format!("{} [{}]: {why}", f.check, f.clause)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The checks the verdict needs that could not be made, as `(clause id, what and why)`.
+    pub fn not_checked(&self) -> Vec<(&'static str, String)> {
+        self.findings
+            .iter()
+            .filter_map(|f| match &f.outcome {
+                Outcome::NotChecked(why) => Some((f.clause, format!("{}: {why}", f.check))),
                 _ => None,
             })
             .collect()
@@ -324,8 +360,11 @@ struct Direction {
     /// A KeyUpdate completed: switch keys before the next record.
     update_pending: bool,
     events: std::collections::VecDeque<Event>,
-    /// Secrets this side moved to through KeyUpdate, in order.
+    /// Secrets this side moved to through KeyUpdate, in order (a KeyUpdate no record
+    /// followed moved to none).
     updates: Vec<TrafficSecret>,
+    /// KeyUpdate messages this side sent.
+    key_updates_seen: usize,
     /// Records that decrypted since the last KeyUpdate.
     after_update: usize,
     /// A record failed to decrypt after a KeyUpdate.
@@ -333,6 +372,11 @@ struct Direction {
     /// The client offered 0-RTT data the server did not accept: records that do not
     /// decrypt are its early data, skipped until the first that does (RFC 8446 §4.2.10).
     skip_rejected_early: bool,
+    /// Where the current keys come from (`SERVER_TRAFFIC_SECRET_0 from key log client`),
+    /// for the finding of a record that does not decrypt.
+    source: String,
+    /// Records that decrypted, per keys label (`hs`, `ap0`, `epoch1`, ...).
+    decrypted_under: Vec<(String, usize)>,
 }
 
 impl Direction {
@@ -373,10 +417,21 @@ impl Direction {
             update_pending: false,
             events: Default::default(),
             updates: Vec::new(),
+            key_updates_seen: 0,
             after_update: 0,
             failed_after_update: false,
             skip_rejected_early: false,
+            source: String::new(),
+            decrypted_under: Vec::new(),
         }
+    }
+
+    /// How many records decrypted under the keys labelled `label`.
+    fn records_under(&self, label: &str) -> usize {
+        self.decrypted_under
+            .iter()
+            .find(|(l, _)| l == label)
+            .map_or(0, |(_, n)| *n)
     }
 
     fn keys_label(&self) -> String {
@@ -429,6 +484,10 @@ impl Direction {
                 *aead = p;
             }
             *generation += 1;
+            self.source = format!(
+                "the next traffic secret after `{label}` (RFC 8446 §7.2), after the {} KeyUpdate",
+                self.side.name()
+            );
             *label = format!("ap{generation}");
             self.updates.push(next.clone());
             self.after_update = 0;
@@ -476,6 +535,14 @@ impl Direction {
                 if decrypted {
                     self.after_update += 1;
                     self.skip_rejected_early = false;
+                    match self
+                        .decrypted_under
+                        .iter_mut()
+                        .find(|(l, _)| *l == line.keys)
+                    {
+                        Some((_, n)) => *n += 1,
+                        None => self.decrypted_under.push((line.keys.clone(), 1)),
+                    }
                 }
                 (t, c)
             }
@@ -492,9 +559,10 @@ impl Direction {
                     format!("{} record #{index} decrypts", self.side.name()),
                     clause,
                     Outcome::Fail(format!(
-                        "the {} record #{index} ({} bytes) does not decrypt with the keys of `{label}`: {e}",
+                        "the {} record #{index} ({} bytes) does not decrypt with the keys of `{label}` ({}): {e}",
                         self.side.name(),
-                        record.fragment.len()
+                        record.fragment.len(),
+                        self.source
                     )),
                 );
                 return Err(Stopped);
@@ -522,6 +590,7 @@ impl Direction {
                                     );
                                 }
                                 self.update_pending = true;
+                                self.key_updates_seen += 1;
                             }
                             line.carried.push(name);
                             self.events.push_back(Event::Handshake(m));
@@ -560,10 +629,12 @@ impl Direction {
         suite: &CipherSuite,
         secret: TrafficSecret,
         label: &str,
+        source: String,
         conn: &mut Connection,
     ) {
         match RecordProtection13::new(suite.aead, &secret.keys(suite.aead)) {
             Ok(aead) => {
+                self.source = source;
                 self.protection = Protection::V13 {
                     secret,
                     alg: suite.aead,
@@ -628,6 +699,18 @@ fn logged(knowledge: &Knowledge<'_>, random: &[u8; 32], label: &str) -> Option<V
         .find_map(|(_, log)| log.secret(random, label).map(<[u8]>::to_vec))
 }
 
+/// Where a secret taken from a key log comes from, for findings: `LABEL from key log NAME`.
+fn logged_source(knowledge: &Knowledge<'_>, random: &[u8; 32], label: &str) -> String {
+    match knowledge
+        .keylogs
+        .iter()
+        .find(|(_, log)| log.secret(random, label).is_some())
+    {
+        Some((whose, _)) => format!("{label} from key log {whose}"),
+        None => format!("{label} from a key log"),
+    }
+}
+
 /// Checks one connection: `client_data` and `server_data` are the two TCP byte streams.
 pub fn verify_connection(
     client_data: &[u8],
@@ -637,7 +720,23 @@ pub fn verify_connection(
     let mut conn = Connection::default();
     let mut client = Direction::new(Side::Client, client_data, &mut conn);
     let mut server = Direction::new(Side::Server, server_data, &mut conn);
-    let _ = run(&mut conn, &mut client, &mut server, knowledge);
+    if run(&mut conn, &mut client, &mut server, knowledge).is_err() {
+        // The check stopped before the records after the handshake: a KeyUpdate the caller
+        // asked for was never looked for, and says so.
+        let (c, s) = knowledge.key_updates;
+        for (side, asked) in [(Side::Client, c), (Side::Server, s)] {
+            if asked > 0 {
+                conn.finding(
+                    format!("{} sent the KeyUpdate it was asked for", side.name()),
+                    clause::KEY_UPDATE,
+                    Outcome::NotChecked(format!(
+                        "the {} was asked to send {asked} KeyUpdate(s); the check stopped before its records after the handshake",
+                        side.name()
+                    )),
+                );
+            }
+        }
+    }
     conn
 }
 
@@ -826,7 +925,24 @@ fn tls13(
             }
         }
     };
-    server.set_13(&suite, shts.clone(), "hs", conn);
+    let derived = master.is_some();
+    let source = |label: &str, model: &str| {
+        if derived {
+            format!("the model's {model}")
+        } else {
+            logged_source(knowledge, &random, label)
+        }
+    };
+    server.set_13(
+        &suite,
+        shts.clone(),
+        "hs",
+        source(
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+            "server handshake traffic secret",
+        ),
+        conn,
+    );
 
     // The server's encrypted flight up to its Finished.
     let mut early_accepted = false;
@@ -880,7 +996,13 @@ fn tls13(
             ));
             return Err(Stopped);
         };
-        client.set_13(&suite, TrafficSecret::new(alg, cets), "early", conn);
+        client.set_13(
+            &suite,
+            TrafficSecret::new(alg, cets),
+            "early",
+            logged_source(knowledge, &random, "CLIENT_EARLY_TRAFFIC_SECRET"),
+            conn,
+        );
         loop {
             match client.next_event(conn)? {
                 Event::Handshake(m) if m.msg_type == handshake_type::END_OF_EARLY_DATA => {
@@ -896,7 +1018,16 @@ fn tls13(
             }
         }
     }
-    client.set_13(&suite, chts.clone(), "hs", conn);
+    client.set_13(
+        &suite,
+        chts.clone(),
+        "hs",
+        source(
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+            "client handshake traffic secret",
+        ),
+        conn,
+    );
     client.skip_rejected_early = ch.early_data() && !early_accepted;
     loop {
         let m = next_message(client, conn, "its Finished")?;
@@ -936,12 +1067,53 @@ fn tls13(
         );
     }
 
-    client.set_13(&suite, cats, "ap0", conn);
-    server.set_13(&suite, sats, "ap0", conn);
+    client.set_13(
+        &suite,
+        cats,
+        "ap0",
+        source(
+            "CLIENT_TRAFFIC_SECRET_0",
+            "client application traffic secret",
+        ),
+        conn,
+    );
+    server.set_13(
+        &suite,
+        sats,
+        "ap0",
+        source(
+            "SERVER_TRAFFIC_SECRET_0",
+            "server application traffic secret",
+        ),
+        conn,
+    );
     let client_done = post_handshake(conn, client);
     let server_done = post_handshake(conn, server);
-    for (dir, complete) in [(&*client, client_done), (&*server, server_done)] {
-        let n = dir.updates.len();
+    let (client_asked, server_asked) = knowledge.key_updates;
+    for (dir, complete, asked) in [
+        (&*client, client_done, client_asked),
+        (&*server, server_done, server_asked),
+    ] {
+        let n = dir.key_updates_seen;
+        let name = dir.side.name();
+        if n < asked as usize {
+            // Asked for and absent: the implementation did not do it when its stream was
+            // read to its end; otherwise the harness could not see it.
+            let outcome = if complete {
+                Outcome::Fail(format!(
+                    "the {name} was asked to send {asked} KeyUpdate(s); its stream, read to its end, holds {n}"
+                ))
+            } else {
+                Outcome::NotChecked(format!(
+                    "the {name} was asked to send {asked} KeyUpdate(s); {n} before its stream could no longer be read"
+                ))
+            };
+            conn.finding(
+                format!("{name} sent the KeyUpdate it was asked for"),
+                clause::KEY_UPDATE,
+                outcome,
+            );
+        }
         if n == 0 {
             continue;
         }
@@ -950,7 +1122,7 @@ fn tls13(
                 "a record after the {} KeyUpdate does not decrypt with the model's next traffic secret",
                 dir.side.name()
             ))
-        } else if complete && dir.after_update > 0 {
+        } else if complete && !dir.update_pending && dir.after_update > 0 {
             Outcome::Pass
         } else {
             Outcome::NotChecked(format!(
@@ -967,11 +1139,27 @@ fn tls13(
             outcome,
         );
     }
+    // The records that decrypted under each secret the connection took as its keys.
+    let used = [
+        (
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+            client.records_under("hs"),
+        ),
+        (
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+            server.records_under("hs"),
+        ),
+        ("CLIENT_TRAFFIC_SECRET_0", client.records_under("ap0")),
+        ("SERVER_TRAFFIC_SECRET_0", server.records_under("ap0")),
+        ("CLIENT_EARLY_TRAFFIC_SECRET", client.records_under("early")),
+    ];
     compare_logs(
         conn,
         knowledge,
         &random,
         &model,
+        &used,
+        clause::KEY_SCHEDULE,
         &client.updates,
         &server.updates,
         master.is_some().then_some(clause::KEY_SCHEDULE),
@@ -1028,15 +1216,35 @@ fn check_app_data(conn: &mut Connection, knowledge: &Knowledge<'_>, complete: bo
 }
 
 /// Compares every line of every key log for this connection with the model's value.
+///
+/// `used` says, for each secret the connection took as its keys, how many records
+/// decrypted under it. With the model's own derivation (`derived_under`) a logged value is
+/// compared with it; taken from a key log, a secret counts as verified only when a record
+/// decrypted under it (the Finished messages travel in the handshake records), else it is
+/// not checked; those findings are under clause `taken_under` (the key schedule in TLS
+/// 1.3, the key block in TLS 1.2).
+#[allow(clippy::too_many_arguments)]
 fn compare_logs(
     conn: &mut Connection,
     knowledge: &Knowledge<'_>,
     random: &[u8; 32],
     model: &[(&str, Vec<u8>)],
+    used: &[(&str, usize)],
+    taken_under: &'static str,
     client_updates: &[TrafficSecret],
     server_updates: &[TrafficSecret],
     derived_under: Option<&'static str>,
 ) {
+    let records_under = |label: &str| used.iter().find(|(l, _)| *l == label).map(|(_, n)| *n);
+    let whose_records = |label: &str| {
+        if label.starts_with("CLIENT_") && label != "CLIENT_RANDOM" {
+            "client"
+        } else if label.starts_with("SERVER_") {
+            "server"
+        } else {
+            "client or server"
+        }
+    };
     let derived = derived_under.is_some();
     for (whose, log) in &knowledge.keylogs {
         let labels = log.labels_for(random);
@@ -1078,8 +1286,8 @@ fn compare_logs(
                         None => conn.finding(
                             check,
                             clause::KEY_UPDATE,
-                            Outcome::NotChecked(format!(
-                                "the capture shows {} key update(s) of that side",
+                            Outcome::Unused(format!(
+                                "the capture shows {} key update(s) of that side: no record used it",
                                 updates.len()
                             )),
                         ),
@@ -1095,26 +1303,44 @@ fn compare_logs(
                 .find(|(m, _)| *m == label)
                 .map(|(_, v)| v.clone());
             let check = format!("{whose} logged {label}");
-            match want {
-                Some(w) if derived => conn.compare(
+            // Taken from a key log as the connection's keys: verified by the records that
+            // decrypted under it (a Finished travels in one), never by being logged.
+            let evidence = |n: usize| {
+                if n > 0 {
+                    Outcome::Pass
+                } else {
+                    Outcome::NotChecked(format!(
+                        "no {} record decrypted under it: a logged secret counts as verified only when one does",
+                        whose_records(label)
+                    ))
+                }
+            };
+            match (want, records_under(label)) {
+                (Some(w), _) if derived => conn.compare(
                     check,
                     derived_under.unwrap_or(clause::KEY_SCHEDULE),
                     &w,
                     value,
                 ),
-                // Taken from a key log as the connection's secret: the Finished messages
-                // and the records check it; another log must agree.
-                Some(w) if w == value => {}
-                Some(w) => conn.compare(check, clause::KEY_SCHEDULE, &w, value),
-                None => conn.finding(
+                // Another log that disagrees with the one the keys came from.
+                (Some(w), _) if w != value => conn.compare(check, taken_under, &w, value),
+                (Some(_), Some(n)) => conn.finding(check, taken_under, evidence(n)),
+                (Some(_), None) => conn.finding(
+                    check,
+                    taken_under,
+                    Outcome::NotChecked("no record was read under it".into()),
+                ),
+                // Logged, not in the model, and the connection's keys (0-RTT data).
+                (None, Some(n)) if n > 0 => conn.finding(check, taken_under, evidence(n)),
+                (None, _) => conn.finding(
                     check,
                     if label.contains("EXPORTER") {
                         clause::EXPORTER
                     } else {
                         clause::KEY_SCHEDULE
                     },
-                    Outcome::NotChecked(format!(
-                        "the model has no value for {label} from {}",
+                    Outcome::Unused(format!(
+                        "the model has no value for {label} from {}, and no record used it",
                         if derived {
                             "this exchange"
                         } else {
@@ -1193,8 +1419,14 @@ fn tls12(
     };
 
     let master;
+    let from_log = format!(
+        "the master secret of {}",
+        logged_source(knowledge, &client_random, "CLIENT_RANDOM")
+    );
+    let master_source;
     if abbreviated {
         master = master_from_log(conn)?;
+        master_source = from_log;
         // Server: ChangeCipherSpec (read), then Finished.
         server_keys(
             server,
@@ -1202,6 +1434,7 @@ fn tls12(
             &suite,
             &client_random,
             &server_random,
+            &master_source,
             conn,
         )?;
         server_finished_12(conn, server, &master, &mut transcript)?;
@@ -1214,6 +1447,7 @@ fn tls12(
             &server_random,
             &mut transcript,
             false,
+            &master_source,
         )?;
     } else {
         // The client's flight up to its ChangeCipherSpec.
@@ -1258,12 +1492,14 @@ fn tls12(
             ) else {
                 return Err(Stopped);
             };
+            master_source = "the model's master secret".to_string();
             if ems {
                 MasterSecret12::extended(alg, &pms, &session_hash)
             } else {
                 MasterSecret12::from_pre_master(alg, &pms, &client_random, &server_random)
             }
         } else {
+            master_source = from_log;
             master_from_log(conn)?
         };
         client_flight_12(
@@ -1275,6 +1511,7 @@ fn tls12(
             &server_random,
             &mut transcript,
             true,
+            &master_source,
         )?;
         // Server: optional NewSessionTicket, ChangeCipherSpec, Finished.
         loop {
@@ -1294,16 +1531,25 @@ fn tls12(
             &suite,
             &client_random,
             &server_random,
+            &master_source,
             conn,
         )?;
         server_finished_12(conn, server, &master, &mut transcript)?;
     }
     let model = [("CLIENT_RANDOM", master.bytes().to_vec())];
+    let client_done = post_handshake(conn, client);
+    let server_done = post_handshake(conn, server);
+    let used = [(
+        "CLIENT_RANDOM",
+        client.records_under("epoch1") + server.records_under("epoch1"),
+    )];
     compare_logs(
         conn,
         knowledge,
         &client_random,
         &model,
+        &used,
+        clause::KEY_BLOCK,
         &[],
         &[],
         (knowledge.known.is_some() && !abbreviated).then_some(if ems {
@@ -1333,8 +1579,19 @@ fn tls12(
             &check.server,
         );
     }
-    let client_done = post_handshake(conn, client);
-    let server_done = post_handshake(conn, server);
+    let (client_asked, server_asked) = knowledge.key_updates;
+    for (side, asked) in [(Side::Client, client_asked), (Side::Server, server_asked)] {
+        if asked > 0 {
+            conn.finding(
+                format!("{} sent the KeyUpdate it was asked for", side.name()),
+                clause::KEY_UPDATE,
+                Outcome::NotChecked(format!(
+                    "the {} was asked to send {asked} KeyUpdate(s), and TLS 1.2 has none",
+                    side.name()
+                )),
+            );
+        }
+    }
     check_app_data(conn, knowledge, client_done && server_done);
     Ok(())
 }
@@ -1345,12 +1602,14 @@ fn server_keys(
     suite: &CipherSuite,
     client_random: &[u8; 32],
     server_random: &[u8; 32],
+    source: &str,
     conn: &mut Connection,
 ) -> Result<(), Stopped> {
     let kb = master.key_block(suite, client_random, server_random);
     match RecordProtection12::new(suite.aead, &kb.server_key, &kb.server_iv) {
         Ok(p) => {
             server.protection = Protection::V12(p, "epoch1".into());
+            server.source = format!("the key block of {source}");
             Ok(())
         }
         Err(e) => {
@@ -1388,6 +1647,7 @@ fn client_flight_12(
     server_random: &[u8; 32],
     transcript: &mut Transcript,
     ccs_read: bool,
+    source: &str,
 ) -> Result<(), Stopped> {
     if !ccs_read {
         loop {
@@ -1403,7 +1663,10 @@ fn client_flight_12(
     }
     let kb = master.key_block(suite, client_random, server_random);
     match RecordProtection12::new(suite.aead, &kb.client_key, &kb.client_iv) {
-        Ok(p) => client.protection = Protection::V12(p, "epoch1".into()),
+        Ok(p) => {
+            client.protection = Protection::V12(p, "epoch1".into());
+            client.source = format!("the key block of {source}");
+        }
         Err(e) => {
             conn.problems.push(format!("client keys: {e}"));
             return Err(Stopped);

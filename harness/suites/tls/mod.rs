@@ -9,6 +9,14 @@
 //! must decrypt to what each side wrote, the exported keying material must equal the
 //! model's exporter, and after each KeyUpdate the records must decrypt with the model's
 //! next traffic secret.
+//!
+//! Every verdict earns its pass. A TLS 1.3 scenario asks both sides to update their keys:
+//! each side's KeyUpdate must be in the capture (and each one the implementation says it
+//! sent), with records after it under the next secret. A side that was asked and whose
+//! stream, read to its end, holds no KeyUpdate fails the check (the implementation did not
+//! do what it was told); a check the connection needs that could not be made (no record
+//! after a KeyUpdate, a logged secret no record used) marks its clause not checked
+//! ([`Session::not_checked`]), and the check ends in an error listing it, never a pass.
 
 use crate::dut::service::{ServiceAnswer, ServiceKind, ServiceRequest};
 use crate::dut::tls::{TlsRun, TlsScenario};
@@ -221,7 +229,54 @@ pub fn knowledge_of<'a>(
             server: e.server.clone(),
         }),
         app_data: run.app_data.clone(),
+        key_updates: key_updates_required(run),
     }
+}
+
+/// The KeyUpdate messages each side of `run` must have sent, as `(client, server)`: one
+/// each when the scenario asks for a key update (TLS 1.3: the client updates and requests
+/// the server's), and at least as many as the implementation says it initiated.
+pub fn key_updates_required(run: &TlsRun) -> (u32, u32) {
+    let asked = u32::from(run.scenario.key_update && run.scenario.version == 0x0304);
+    let (client, server) = run.key_updates.unwrap_or((0, 0));
+    (asked.max(client), asked.max(server))
+}
+
+/// What a checked connection means for its check: the clauses it leaves not checked
+/// (`(clause id, why)`, for [`Session::not_checked`]), and whether the check may go on
+/// (`Ok`: it passed, or its only shortfall is those clauses; `Err`: it failed, or could not
+/// be checked to its end).
+pub fn judge(
+    conn: &verify::Connection,
+    step: &str,
+) -> (Vec<(&'static str, String)>, Result<(), CheckError>) {
+    let not_checked = conn.not_checked();
+    let result = match conn.verdict() {
+        ConnectionVerdict::Pass => Ok(()),
+        ConnectionVerdict::Fail => Err(CheckError::Mismatch {
+            step: step.to_string(),
+            differences: conn.failures(),
+        }),
+        // Checked to its end, but some check it needs could not be made: the session's
+        // not-checked clauses keep the check from passing.
+        ConnectionVerdict::Incomplete if conn.problems.is_empty() && !not_checked.is_empty() => {
+            Ok(())
+        }
+        ConnectionVerdict::Incomplete => Err(CheckError::Dut {
+            step: step.to_string(),
+            source: crate::dut::DutError::Malformed {
+                detail: format!(
+                    "the connection could not be checked to its end: {}",
+                    if conn.problems.is_empty() {
+                        "no check could be made".to_string()
+                    } else {
+                        conn.problems.join("; ")
+                    }
+                ),
+            },
+        }),
+    };
+    (not_checked, result)
 }
 
 /// One side's key log as the verifier reads it.
@@ -321,26 +376,11 @@ fn exchange_with(
     for f in &conn.findings {
         session.note(format!("{} [{}]: {:?}", f.check, f.clause, f.outcome));
     }
-    match conn.verdict() {
-        ConnectionVerdict::Pass => Ok(()),
-        ConnectionVerdict::Fail => Err(CheckError::Mismatch {
-            step,
-            differences: conn.failures(),
-        }),
-        ConnectionVerdict::Incomplete => Err(CheckError::Dut {
-            step,
-            source: crate::dut::DutError::Malformed {
-                detail: format!(
-                    "the connection could not be checked to its end: {}",
-                    if conn.problems.is_empty() {
-                        "no check could be made".to_string()
-                    } else {
-                        conn.problems.join("; ")
-                    }
-                ),
-            },
-        }),
+    let (not_checked, result) = judge(&conn, &step);
+    for (clause, why) in not_checked {
+        session.not_checked(clause, format!("{implementation}: {why}"));
     }
+    result
 }
 
 macro_rules! tls_checks {
@@ -366,3 +406,6 @@ tls_checks! {
     t12_aes256, "tls.1.2.ecdhe-ecdsa-aes-256-gcm-sha384", "TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384, on each TLS implementation of the DUT: extended master secret, key block, Finished and records match the model", 0x0303, 0xc02c, TLS12;
     t12_chacha, "tls.1.2.ecdhe-ecdsa-chacha20-poly1305-sha256", "TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305, on each TLS implementation of the DUT: extended master secret, key block, Finished and records match the model", 0x0303, 0xcca9, TLS12;
 }
+
+#[cfg(test)]
+mod tests;
