@@ -7,7 +7,8 @@
 //! thing on the way back to the harness:
 //!
 //! - **link**: the first frame of the conversation the stack sends is lost, sent twice,
-//!   overtaken by the next one, held back (a timer that fires late), or sent again late;
+//!   overtaken by the next one (when that one is already there), held back (a timer that
+//!   fires late), or sent again late;
 //!   or one field of every frame that has it is changed (TCP flags, sequence and
 //!   acknowledgment numbers, window, options; IP TTL; the transport checksum; a MAC; an
 //!   ICMP code; an ARP operation or sender address);
@@ -49,7 +50,8 @@ pub enum Spoil {
     DropFirst,
     /// Link: the first conversation frame arrives twice.
     DuplicateFirst,
-    /// Link: the first two conversation frames arrive in the other order.
+    /// Link: the first two conversation frames arrive in the other order, when the second
+    /// is already there when the first is read (never by holding the first back).
     SwapFirstTwo,
     /// Link: the first conversation frame arrives [`DELAY`] late (a timer that fires late).
     DelayFirst,
@@ -268,7 +270,16 @@ impl Spoiled {
                 self.queue.push_back(held(bytes.clone()));
                 self.queue.push_back(held(bytes));
             }
-            Spoil::SwapFirstTwo if first => self.kept = Some(held(bytes)),
+            Spoil::SwapFirstTwo if first => {
+                // Swapped only with a frame the stack has already sent: holding the first
+                // until a later one comes would delay it, which is another spoil.
+                self.kept = Some(held(bytes));
+                if !self.pull(StdInstant::now())?
+                    && let Some(first) = self.kept.take()
+                {
+                    self.queue.push_back(first);
+                }
+            }
             Spoil::SwapFirstTwo => {
                 self.queue.push_back(held(bytes));
                 if let Some(first) = self.kept.take() {

@@ -423,3 +423,52 @@ fn the_phantom_neighbour_is_what_the_harness_announced() {
     assert!(matches!(s.query(&StateQuery::Fdb).unwrap(), StateAnswer::Fdb(v) if v[0].port == 1));
     assert_eq!(s.applied(), 1);
 }
+
+/// A link whose frames become readable one read at a time: the second is not there yet
+/// when the first is read.
+struct Slow(Box<Script>, bool);
+
+impl Dut for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn endpoints(&self) -> &Endpoints {
+        &self.0.endpoints
+    }
+    fn link(&mut self) -> Option<&mut dyn Link> {
+        Some(self)
+    }
+}
+
+impl Link for Slow {
+    fn send_frame(&mut self, _: &[u8]) -> Result<(), DutError> {
+        Ok(())
+    }
+    fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, DutError> {
+        // Every other read (the spoiler's peek at "now") finds nothing.
+        self.1 = !self.1;
+        if self.1 || deadline > StdInstant::now() {
+            Ok(self.0.out.pop_front())
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// A swap never holds the first frame back waiting for a second: with nothing behind it,
+/// the first goes at once and the spoil did not act.
+#[test]
+fn a_swap_does_not_wait_for_the_second_frame() {
+    let (a, b) = (segment(1, b"a"), segment(2, b"b"));
+    let applied = Arc::new(AtomicUsize::new(0));
+    let mut s = Spoiled::new(
+        Box::new(Slow(Script::new(&[a.clone(), b.clone()]), false)),
+        Spoil::SwapFirstTwo,
+        machinery,
+        Arc::clone(&applied),
+    );
+    let later = StdInstant::now() + std::time::Duration::from_secs(5);
+    assert_eq!(s.recv_frame(later).unwrap(), Some(a));
+    assert_eq!(s.recv_frame(later).unwrap(), Some(b));
+    assert_eq!(s.applied(), 0);
+}
