@@ -7,8 +7,9 @@
 //! thing on the way back to the harness:
 //!
 //! - **link**: the first frame of the conversation the stack sends is lost, sent twice,
-//!   overtaken by the next one (when that one is already there), held back (a timer that
-//!   fires late), or sent again late;
+//!   overtaken by the next one (when that one is already there), held back, or sent again
+//!   late; or the first frame the stack sends on its own (a timer's) is held back (a timer
+//!   that fires late);
 //!   or one field of every frame that has it is changed (TCP flags, sequence and
 //!   acknowledgment numbers, window, options; IP TTL; the transport checksum; a MAC; an
 //!   ICMP code; an ARP operation or sender address);
@@ -39,9 +40,16 @@ use crate::dut::{
 use crate::sandbox::{MacAddr, NudState};
 use crate::wire::{Frame, Network, TcpOption, Transport};
 
-/// How long [`Spoil::DelayFirst`] holds a frame back: longer than any timer check's
-/// slack, shorter than any check's patience.
+/// How long [`Spoil::DelayFirst`] and [`Spoil::DelayTimer`] hold a frame back: longer
+/// than any timer check's slack, shorter than any check's patience.
 pub const DELAY: StdDuration = StdDuration::from_millis(400);
+
+/// How long the harness must have left the stack alone (no frame sent to it, no call, no
+/// setting) for a frame the stack sends to be its own, a timer's ([`Spoil::DelayTimer`]):
+/// longer than the stack takes to answer (a frame the harness sent is handled as it is
+/// sent; a call's frames leave before it returns), shorter than the shortest timer the
+/// timer checks read (Linux's minimum retransmission timeout, 200 ms).
+pub const QUIET: StdDuration = StdDuration::from_millis(100);
 
 /// One small way a DUT does something wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -53,8 +61,14 @@ pub enum Spoil {
     /// Link: the first two conversation frames arrive in the other order, when the second
     /// is already there when the first is read (never by holding the first back).
     SwapFirstTwo,
-    /// Link: the first conversation frame arrives [`DELAY`] late (a timer that fires late).
+    /// Link: the first conversation frame arrives [`DELAY`] late (an answer that comes
+    /// late, or a timer that fires late when the first frame is a timer's).
     DelayFirst,
+    /// Link: the first conversation frame the stack sends on its own, after the harness
+    /// left it alone for [`QUIET`] (a retransmission, a probe: a timer's), arrives
+    /// [`DELAY`] late, stamped so (a timer that fires late). On a DUT with a virtual clock
+    /// it never acts: a real delay does not move the stack's clock.
+    DelayTimer,
     /// Link: a copy of the first conversation frame arrives again once the stack has gone
     /// quiet (an extra, late frame).
     ExtraLate,
@@ -129,6 +143,7 @@ impl Spoil {
             Spoil::DuplicateFirst,
             Spoil::SwapFirstTwo,
             Spoil::DelayFirst,
+            Spoil::DelayTimer,
             Spoil::ExtraLate,
         ];
         v.extend(Field::ALL.map(Spoil::Field));
@@ -197,6 +212,14 @@ pub struct Spoiled {
     calls: usize,
     /// The addresses the harness announced in its ARP frames, for [`Spoil::TablePhantom`].
     announced: Vec<(std::net::Ipv4Addr, MacAddr)>,
+    /// When the harness did something to the stack lately (sent a frame, made a call or a
+    /// setting; at first, when the spoiler was made), oldest first, for
+    /// [`Spoil::DelayTimer`].
+    pokes: VecDeque<StdInstant>,
+    /// Whether [`Spoil::DelayTimer`] has held its frame.
+    timer_held: bool,
+    /// The wrapped DUT runs on a virtual clock.
+    virtual_clock: bool,
 }
 
 impl Spoiled {
@@ -209,6 +232,7 @@ impl Spoiled {
         applied: Arc<AtomicUsize>,
     ) -> Spoiled {
         let caps = inner.capabilities();
+        let virtual_clock = inner.virtual_now().is_some();
         Spoiled {
             inner,
             spoil,
@@ -221,7 +245,26 @@ impl Spoiled {
             last_left: None,
             calls: 0,
             announced: Vec::new(),
+            pokes: VecDeque::from([StdInstant::now()]),
+            timer_held: false,
+            virtual_clock,
         }
+    }
+
+    /// The harness did something to the stack just now.
+    fn poke(&mut self) {
+        if self.pokes.len() >= 64 {
+            self.pokes.pop_front();
+        }
+        self.pokes.push_back(StdInstant::now());
+    }
+
+    /// Whether a frame that left the stack at `left` is the stack's own: the harness had
+    /// left it alone for [`QUIET`] before (a frame read late is judged against what the
+    /// harness did before it left, not after).
+    fn own(&self, left: StdInstant) -> bool {
+        let last = self.pokes.iter().rev().find(|p| **p <= left);
+        last.is_some_and(|p| left.duration_since(*p) >= QUIET)
     }
 
     /// How often the spoil has acted so far.
@@ -293,6 +336,21 @@ impl Spoiled {
                 self.queue.push_back(Held {
                     release: Some(release),
                     left: Some(release),
+                    ..held(bytes)
+                });
+            }
+            Spoil::DelayTimer
+                if !self.timer_held
+                    && !self.virtual_clock
+                    && self.own(left.unwrap_or_else(StdInstant::now)) =>
+            {
+                // The stack's own frame: the timer that sent it fires DELAY late.
+                self.timer_held = true;
+                self.acted();
+                let late = left.unwrap_or_else(StdInstant::now) + DELAY;
+                self.queue.push_back(Held {
+                    release: Some(late),
+                    left: Some(late),
                     ..held(bytes)
                 });
             }
@@ -535,7 +593,9 @@ impl Dut for Spoiled {
 impl Link for Spoiled {
     fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
         self.note_sent(frame);
-        self.inner.send_frame(frame)
+        let sent = self.inner.send_frame(frame);
+        self.poke();
+        sent
     }
 
     fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, DutError> {
@@ -556,7 +616,9 @@ impl Link for Spoiled {
 
     fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
         self.note_sent(frame);
-        self.inner.send_frame_on(port, frame)
+        let sent = self.inner.send_frame_on(port, frame);
+        self.poke();
+        sent
     }
 
     fn recv_frame_any(
@@ -607,7 +669,9 @@ impl Spoiled {
 
 impl Sockets for Spoiled {
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
-        let outcome = self.inner.call(call)?;
+        let outcome = self.inner.call(call);
+        self.poke();
+        let outcome = outcome?;
         self.calls += 1;
         if self.spoil == Spoil::CallOutcome && self.calls == 1 {
             self.acted();
@@ -641,7 +705,9 @@ impl Tables for Spoiled {
             self.acted();
             return Ok(());
         }
-        self.inner.control(control)
+        let done = self.inner.control(control);
+        self.poke();
+        done
     }
 
     fn tcp_connection(

@@ -133,6 +133,8 @@ struct Script {
     endpoints: Endpoints,
     out: VecDeque<Vec<u8>>,
     controls: usize,
+    /// The DUT runs on a virtual clock (stopped at zero).
+    virtual_clock: bool,
 }
 
 impl Script {
@@ -149,6 +151,7 @@ impl Script {
             },
             out: frames.iter().cloned().collect(),
             controls: 0,
+            virtual_clock: false,
         })
     }
 }
@@ -159,6 +162,9 @@ impl Dut for Script {
     }
     fn endpoints(&self) -> &Endpoints {
         &self.endpoints
+    }
+    fn virtual_now(&self) -> Option<crate::time::Instant> {
+        self.virtual_clock.then_some(crate::time::Instant::ZERO)
     }
     fn link(&mut self) -> Option<&mut dyn Link> {
         Some(self)
@@ -471,4 +477,89 @@ fn a_swap_does_not_wait_for_the_second_frame() {
     assert_eq!(s.recv_frame(later).unwrap(), Some(a));
     assert_eq!(s.recv_frame(later).unwrap(), Some(b));
     assert_eq!(s.applied(), 0);
+}
+
+/// The stack's own frame, sent after the harness left it alone for QUIET, is held back
+/// DELAY and says so in its stamp; an answer (a frame soon after what the harness did) and
+/// the machinery are never held, and only the first own frame is.
+#[test]
+fn a_timer_frame_comes_late_and_an_answer_does_not() {
+    let (answer, own, later) = (segment(1, b"a"), segment(2, b"b"), segment(3, b"c"));
+    let reply = echo_reply();
+    let applied = Arc::new(AtomicUsize::new(0));
+    let mut s = Spoiled::new(
+        Script::new(&[answer.clone(), reply.clone(), own.clone(), later.clone()]),
+        Spoil::DelayTimer,
+        machinery,
+        Arc::clone(&applied),
+    );
+    // Right after the harness began: an answer, handed over at once.
+    assert_eq!(s.recv_frame(StdInstant::now()).unwrap(), Some(answer));
+    std::thread::sleep(QUIET + std::time::Duration::from_millis(20));
+    // The machinery is never held, however quiet the harness was.
+    assert_eq!(s.recv_frame(StdInstant::now()).unwrap(), Some(reply));
+    assert_eq!(s.applied(), 0);
+    // The stack's own frame is held; the next overtakes it (only the first is held).
+    let read = StdInstant::now();
+    assert_eq!(s.recv_frame(read + DELAY * 2).unwrap(), Some(later));
+    assert_eq!(s.applied(), 1);
+    assert_eq!(
+        s.recv_frame(StdInstant::now()).unwrap(),
+        None,
+        "not before its time"
+    );
+    assert_eq!(s.recv_frame(read + DELAY * 2).unwrap(), Some(own));
+    assert!(read.elapsed() >= DELAY, "{:?}", read.elapsed());
+    let left = s.last_frame_at().expect("a delayed frame has its stamp");
+    assert!(left >= read + DELAY, "stamped DELAY after it left");
+    assert_eq!(s.applied(), 1);
+}
+
+/// A frame, a call or a setting of the harness's makes what the stack sends next an
+/// answer; a DUT on a virtual clock is never spoiled this way.
+#[test]
+fn what_the_harness_does_makes_the_next_frame_an_answer() {
+    let quiet = QUIET + std::time::Duration::from_millis(20);
+    let frame = segment(1, b"a");
+    let recv = SocketCall::Recv {
+        sock: crate::dut::SocketId(1),
+        max: 10,
+        timeout_ms: 0,
+    };
+    let pokes: [&dyn Fn(&mut Spoiled); 3] = [
+        &|s| s.send_frame(&segment(9, b"peer")).unwrap(),
+        &|s| {
+            s.call(&recv).unwrap();
+        },
+        &|s| s.control(&Control::FlushFdb).unwrap(),
+    ];
+    for (i, poke) in pokes.iter().enumerate() {
+        let applied = Arc::new(AtomicUsize::new(0));
+        let mut s = Spoiled::new(
+            Script::new(std::slice::from_ref(&frame)),
+            Spoil::DelayTimer,
+            machinery,
+            Arc::clone(&applied),
+        );
+        std::thread::sleep(quiet);
+        poke(&mut s);
+        assert_eq!(
+            s.recv_frame(StdInstant::now()).unwrap(),
+            Some(frame.clone())
+        );
+        assert_eq!(s.applied(), 0, "poke {i}");
+    }
+    let mut on_a_virtual_clock = Script::new(std::slice::from_ref(&frame));
+    on_a_virtual_clock.virtual_clock = true;
+    let applied = Arc::new(AtomicUsize::new(0));
+    let mut s = Spoiled::new(
+        on_a_virtual_clock,
+        Spoil::DelayTimer,
+        machinery,
+        Arc::clone(&applied),
+    );
+    std::thread::sleep(quiet);
+    assert_eq!(s.recv_frame(StdInstant::now()).unwrap(), Some(frame));
+    assert_eq!(s.applied(), 0);
+    assert_eq!(Spoil::DelayTimer.name(), "delay-timer");
 }
