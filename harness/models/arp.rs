@@ -103,6 +103,36 @@ pub struct ArpParams {
     pub timer_floor: Duration,
 }
 
+impl ArpParams {
+    /// The coarsest clock tick a stack may have (HZ=100): a stack that reports a longer one
+    /// did not take the setting that measures it.
+    pub const MAX_TICK: Duration = Duration::from_millis(10);
+
+    /// The reachable times a stack may draw from `base`, `[low, high)`: base times a random
+    /// factor of at least 0.5 and below 1.5 (RFC 4861 §6.3.2, MIN_RANDOM_FACTOR and
+    /// MAX_RANDOM_FACTOR, "uniformly-distributed random value"; Linux
+    /// `neigh_rand_reach_time`: base/2 plus a random value below base, in jiffies).
+    pub fn reachable_range(base: Duration) -> (Duration, Duration) {
+        let half = Duration::from_micros(base.total_micros() / 2);
+        (half, base + half)
+    }
+
+    /// Whether `reachable` is a time a stack whose clock ticks every `tick` may have drawn
+    /// from `base` ([`ArpParams::reachable_range`], each bound widened by a tick: the
+    /// stack draws and reports in its ticks).
+    pub fn reachable_may_be_drawn(base: Duration, reachable: Duration, tick: Duration) -> bool {
+        let (low, high) = Self::reachable_range(base);
+        reachable + tick > low && reachable < high + tick
+    }
+
+    /// Whether a stack whose clock ticks every `tick` keeps the time `set` as `kept`: to
+    /// within a tick (Linux keeps whole jiffies: it rounds a time up to the next one and
+    /// reports that).
+    pub fn time_kept(set: Duration, kept: Duration, tick: Duration) -> bool {
+        kept + tick > set && kept < set + tick
+    }
+}
+
 /// When the stack creates an entry from an unsolicited ARP packet (Linux `arp_accept`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ArpAccept {

@@ -550,3 +550,41 @@ fn linux_answers_a_request_from_the_subnet_broadcast_address() {
     assert!(wire(&h.receive(at(0), Delivery::Broadcast, &req)).is_empty());
     assert!(h.entries().is_empty());
 }
+
+/// A reachable time is drawn in [base/2, 3·base/2) (RFC 4861 §6.3.2), each bound widened by
+/// a tick; outside it the stack did not draw from the base that was set.
+#[test]
+fn a_reachable_time_is_drawn_between_half_and_one_and_a_half_of_the_base() {
+    assert_eq!(ArpParams::reachable_range(ms(160)), (ms(80), ms(240)));
+    let drawn = |r| ArpParams::reachable_may_be_drawn(ms(160), ms(r), ms(4));
+    for r in [80, 120, 160, 239, 243, 77] {
+        assert!(drawn(r), "{r} ms may be drawn from 160 ms");
+    }
+    for r in [76, 244, 245, 1160, 30_000, 0] {
+        assert!(!drawn(r), "{r} ms is not drawn from 160 ms");
+    }
+    // The base of a stack that ignored the setting (30 s) draws no time the set base can.
+    assert!(!ArpParams::reachable_may_be_drawn(
+        ms(160),
+        ms(21_000),
+        ms(4)
+    ));
+}
+
+/// A time is kept to within the stack's tick (Linux rounds up to whole jiffies); a time
+/// a tick or more away is not what was set.
+#[test]
+fn a_time_is_kept_to_within_a_tick() {
+    let kept = |set, kept| ArpParams::time_kept(ms(set), ms(kept), ms(4));
+    assert!(kept(60, 60));
+    assert!(kept(1, 4), "1 ms rounded up to a 4 ms jiffy");
+    assert!(kept(62, 64));
+    assert!(kept(62, 59), "less than a tick below");
+    assert!(!kept(60, 64), "a whole tick above");
+    assert!(!kept(60, 56), "a whole tick below");
+    assert!(!kept(160, 1160), "misreported");
+    assert!(
+        !kept(60, 1000),
+        "the stack's default: the setting was ignored"
+    );
+}

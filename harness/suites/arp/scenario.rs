@@ -406,7 +406,9 @@ impl<'a, 's> Runner<'a, 's> {
                 },
             )?;
         }
-        // The stack's tick: ask for 1 ms and read back what it keeps.
+        // The stack's tick: ask for 1 ms and read back what it keeps (its clock rounds the
+        // time up to a whole tick). More than the coarsest tick is no rounding: the stack
+        // did not take the setting.
         s.control(
             &step,
             &Control::NeighbourParams(NeighbourParamsUpdate {
@@ -414,22 +416,29 @@ impl<'a, 's> Runner<'a, 's> {
                 ..Default::default()
             }),
         )?;
-        let tick = read_params(s, &step)?.retrans_ms.max(1);
+        let tick = read_params(s, &step)?.retrans_ms;
+        if !(1..=ArpParams::MAX_TICK.total_millis()).contains(&tick) {
+            return Err(CheckError::Mismatch {
+                step,
+                differences: vec![format!(
+                    "neighbour_params.retrans_ms: expected 1 (set, rounded up to the stack's tick of at most {} ms), observed {tick}",
+                    ArpParams::MAX_TICK.total_millis()
+                )],
+            });
+        }
         let t = scenario.timers;
-        s.control(
-            &step,
-            &Control::NeighbourParams(NeighbourParamsUpdate {
-                base_reachable_ms: Some(t.base_reachable_ms),
-                retrans_ms: Some(t.retrans_ms),
-                delay_probe_ms: Some(t.delay_probe_ms),
-                locktime_ms: Some(t.locktime_ms),
-                gc_stale_ms: Some(3_600_000),
-                ucast_probes: Some(3),
-                mcast_probes: Some(3),
-                app_probes: Some(0),
-                mcast_reprobes: Some(0),
-            }),
-        )?;
+        let wanted = NeighbourParamsUpdate {
+            base_reachable_ms: Some(t.base_reachable_ms),
+            retrans_ms: Some(t.retrans_ms),
+            delay_probe_ms: Some(t.delay_probe_ms),
+            locktime_ms: Some(t.locktime_ms),
+            gc_stale_ms: Some(3_600_000),
+            ucast_probes: Some(3),
+            mcast_probes: Some(3),
+            app_probes: Some(0),
+            mcast_reprobes: Some(0),
+        };
+        s.control(&step, &Control::NeighbourParams(wanted))?;
         s.control(&step, &Control::FlushNeighbours)?;
         // The kernel garbage-collects FAILED and old STALE entries only while the table
         // (shared by every namespace) holds at least gc_thresh1 entries; the model leaves
@@ -444,6 +453,12 @@ impl<'a, 's> Runner<'a, 's> {
             ));
         }
         let k = read_params(s, &step)?;
+        // What was set must be what the stack keeps (to within its tick); only the
+        // reachable time is the stack's own, drawn from the base that was set.
+        let differences = params_kept(&wanted, &k, Duration::from_millis(tick));
+        if !differences.is_empty() {
+            return Err(CheckError::Mismatch { step, differences });
+        }
         let params = ArpParams {
             reachable: Duration::from_millis(k.reachable_ms),
             base_reachable: Duration::from_millis(k.base_reachable_ms),
@@ -1012,6 +1027,74 @@ impl<'a, 's> Runner<'a, 's> {
             entries: self.entries,
         })
     }
+}
+
+/// How the neighbour parameters the stack reports (`kept`) depart from what was set
+/// (`set`), as `neighbour_params.FIELD: expected X, observed Y`: a time must be kept to
+/// within the stack's `tick` ([`ArpParams::time_kept`]), a count exactly; the reachable
+/// time, which the stack draws itself, must be one it may draw from the base that was set
+/// ([`ArpParams::reachable_may_be_drawn`]). Empty when the stack keeps what was set.
+pub fn params_kept(
+    set: &NeighbourParamsUpdate,
+    kept: &NeighbourParams,
+    tick: Duration,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let times = [
+        (
+            "base_reachable_ms",
+            set.base_reachable_ms,
+            kept.base_reachable_ms,
+        ),
+        ("retrans_ms", set.retrans_ms, kept.retrans_ms),
+        ("delay_probe_ms", set.delay_probe_ms, kept.delay_probe_ms),
+        ("gc_stale_ms", set.gc_stale_ms, kept.gc_stale_ms),
+        ("locktime_ms", set.locktime_ms, kept.locktime_ms),
+    ];
+    for (name, set, kept) in times {
+        if let Some(set) = set
+            && !ArpParams::time_kept(
+                Duration::from_millis(set),
+                Duration::from_millis(kept),
+                tick,
+            )
+        {
+            out.push(format!(
+                "neighbour_params.{name}: expected {set} (set, to within the stack's tick of {} ms), observed {kept}",
+                tick.total_millis()
+            ));
+        }
+    }
+    let counts = [
+        ("ucast_probes", set.ucast_probes, kept.ucast_probes),
+        ("mcast_probes", set.mcast_probes, kept.mcast_probes),
+        ("app_probes", set.app_probes, kept.app_probes),
+        ("mcast_reprobes", set.mcast_reprobes, kept.mcast_reprobes),
+    ];
+    for (name, set, kept) in counts {
+        if let Some(set) = set
+            && set != kept
+        {
+            out.push(format!(
+                "neighbour_params.{name}: expected {set} (set), observed {kept}"
+            ));
+        }
+    }
+    if let Some(base) = set.base_reachable_ms {
+        let base = Duration::from_millis(base);
+        let reachable = Duration::from_millis(kept.reachable_ms);
+        if !ArpParams::reachable_may_be_drawn(base, reachable, tick) {
+            let (low, high) = ArpParams::reachable_range(base);
+            out.push(format!(
+                "neighbour_params.reachable_ms: expected a time drawn from the base set ({} ms) in [{}, {}) ms, observed {}",
+                base.total_millis(),
+                low.total_millis(),
+                high.total_millis(),
+                kept.reachable_ms
+            ));
+        }
+    }
+    out
 }
 
 fn read_params(s: &mut Session<'_>, step: &str) -> Result<NeighbourParams, CheckError> {
