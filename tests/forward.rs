@@ -1,11 +1,12 @@
 //! The forwarding checks against a Linux router namespace: each passes, the routed exchange
 //! is locked as a snapshot, and a router that gets the TTL or the errors wrong fails with
-//! the exact difference (the comparison bites).
+//! the exact difference (the comparison bites); a router that sends one frame more out of
+//! another port after the last probe fails too (the check proves silence on every port).
 
 #[macro_use]
 mod common;
 
-use common::{Faithful, Spoil, assert_pass, failure, run_on_router, spec};
+use common::{Faithful, Spoil, assert_pass, failure, run_on_router, run_on_spoiled_router, spec};
 use netconform::engine::CheckReport;
 use netconform::suites::tcp::scenario::ProfileName;
 use netconform::wire::{Frame, Network, Transport};
@@ -81,5 +82,31 @@ fn a_router_that_gets_ttl_or_errors_wrong_fails() {
     assert!(
         step.contains("UDP with TTL 1") && step.contains("out of port 0"),
         "{step}"
+    );
+}
+
+/// A router that sends a frame more out of port 1 after it answered the last probe's
+/// barrier on port 0 (the spoil `extra-late`: a copy of its first frame, the ARP request
+/// for the next hop, behind that reply) fails: after the last probe a barrier on every
+/// port reads it. In `forward.discards` the first frame the router sends is the last
+/// probe's, so no later probe could have read the copy.
+#[test]
+fn an_extra_frame_out_of_another_port_after_the_last_probe_fails() {
+    require_netns!();
+    let (report, applied) = run_on_spoiled_router(
+        &spec("forward.discards"),
+        netconform::dut::spoil::Spoil::ExtraLate,
+    );
+    let (step, differences) = failure(&report);
+    assert_eq!(applied, 1, "the spoil sent its copy once");
+    assert!(
+        step.starts_with("after the last probe: nothing else out of any port (barrier on port "),
+        "{step}: {differences:?}"
+    );
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert!(
+        differences[0].starts_with("expected no frame, observed port 1: ")
+            && differences[0].ends_with("ARP who-has 10.78.2.2 tell 10.78.2.1"),
+        "{differences:?}"
     );
 }

@@ -8,7 +8,7 @@
 #[macro_use]
 mod common;
 
-use common::{Faithful, Spoil, assert_pass, failure, run_on_router, spec};
+use common::{Faithful, Spoil, assert_pass, failure, run_on_router, run_on_spoiled_router, spec};
 use netconform::dut::linux::LinuxHost;
 use netconform::dut::{Control, Dut, DutError, StateAnswer};
 use netconform::engine::runner::run_one;
@@ -308,4 +308,32 @@ fn the_conntrack_dump_agrees_with_proc() {
     );
     lab.flush_conntrack().expect("flush");
     assert!(lab.conntrack().expect("dump").is_empty());
+}
+
+/// A router that sends a frame more out of port 1 after the last step (the spoil
+/// `extra-late`: a copy of its first frame out of p1, behind its first answer to the
+/// barrier on p0) fails every NAT check: after the last step a barrier on every port reads
+/// it. Each step reads only the one frame it expects, so before, nothing did.
+#[test]
+fn an_extra_frame_out_of_another_port_after_the_last_step_fails() {
+    require_netns!();
+    for check in nat::CHECKS {
+        let (report, applied) =
+            run_on_spoiled_router(check, netconform::dut::spoil::Spoil::ExtraLate);
+        let (step, differences) = failure(&report);
+        assert_eq!(applied, 1, "{}: the spoil sent its copy once", check.id);
+        // Read by the first barrier after it: on p0 when the copy came behind the router's
+        // ARP request for the barrier host there, else on p1.
+        assert!(
+            step.starts_with("after the last step: nothing else out of any port (barrier on p"),
+            "{}: {step}: {differences:?}",
+            check.id
+        );
+        assert!(
+            differences.len() == 1
+                && differences[0].starts_with("expected no frame, observed p1: "),
+            "{}: {differences:?}",
+            check.id
+        );
+    }
 }

@@ -8,8 +8,9 @@
 //!
 //! - **link**: the first frame of the conversation the stack sends is lost, sent twice,
 //!   overtaken by the next one (when that one is already there), held back, or sent again
-//!   late; or the first frame the stack sends on its own (a timer's) is held back (a timer
-//!   that fires late);
+//!   late (once the stack is quiet, or behind its answer to a barrier out of another
+//!   port); or the first frame the stack sends on its own (a timer's) is held back (a
+//!   timer that fires late);
 //!   or one field of every frame that has it is changed (TCP flags, sequence and
 //!   acknowledgment numbers, window, options; IP TTL; the transport checksum; a MAC; an
 //!   ICMP code; an ARP operation or sender address);
@@ -69,8 +70,10 @@ pub enum Spoil {
     /// [`DELAY`] late, stamped so (a timer that fires late). On a DUT with a virtual clock
     /// it never acts: a real delay does not move the stack's clock.
     DelayTimer,
-    /// Link: a copy of the first conversation frame arrives again once the stack has gone
-    /// quiet (an extra, late frame).
+    /// Link: a copy of the first conversation frame arrives again, out of its port, once
+    /// the stack has gone quiet, or right after the stack answered the harness's machinery
+    /// out of another port (an extra, late frame: behind the barrier reply that was to
+    /// prove the other port quiet).
     ExtraLate,
     /// Link: one field of every conversation frame that has it.
     Field(Field),
@@ -302,6 +305,15 @@ impl Spoiled {
                 self.queue.push_back(first);
             }
             self.queue.push_back(held(bytes));
+            // The copy kept for the moment the stack is quiet comes behind an answer to the
+            // machinery out of another port: late, after the barrier there.
+            if self.spoil == Spoil::ExtraLate
+                && self.kept.as_ref().is_some_and(|k| k.port != port)
+                && let Some(copy) = self.kept.take()
+            {
+                self.acted();
+                self.queue.push_back(Held { left: None, ..copy });
+            }
             return Ok(true);
         }
         self.seen += 1;

@@ -126,7 +126,7 @@ pub const SUITES: &[Suite] = &[
         scenario_kind: None,
         load_scenario: None,
         deviations: lines::<NatDeviation>,
-        machinery: no_machinery,
+        machinery: nat::machinery,
     },
     Suite {
         name: "tls",

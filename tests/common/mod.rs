@@ -310,6 +310,37 @@ pub fn run_on_router<S: Spoil>(
     netconform::engine::runner::run_one(spec, &factory, profile)
 }
 
+/// A check run on a Linux router wrapped in the library's spoiler (`certify --mutate`'s
+/// `spoil`, the suite's machinery left alone); also how often the spoil acted.
+pub fn run_on_spoiled_router(
+    spec: &netconform::engine::CheckSpec,
+    spoil: netconform::dut::spoil::Spoil,
+) -> (netconform::engine::CheckReport, usize) {
+    use netconform::dut::router::{LinuxRouter, router_config_for};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let config = router_config_for(&spec.needs).expect("a router check");
+    let applied = Arc::new(AtomicUsize::new(0));
+    let machinery = netconform::suites::machinery_of(spec);
+    let factory = |_: &netconform::engine::CheckSpec| -> Result<
+        Box<dyn netconform::dut::Dut>,
+        netconform::dut::DutError,
+    > {
+        Ok(Box::new(netconform::dut::spoil::Spoiled::new(
+            Box::new(LinuxRouter::new(config.clone())?),
+            spoil,
+            machinery,
+            Arc::clone(&applied),
+        )))
+    };
+    let report = netconform::engine::runner::run_one(
+        spec,
+        &factory,
+        netconform::suites::tcp::scenario::ProfileName::Linux,
+    );
+    (report, applied.load(Ordering::SeqCst))
+}
+
 /// The seed files `corpora/<target>/*.bin` as (file name, bytes), sorted by name; at least
 /// `at_least` of them (the ones the directory's SOURCES.md describes).
 pub fn seeds(target: &str, at_least: usize) -> Vec<(String, Vec<u8>)> {

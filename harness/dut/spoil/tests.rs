@@ -563,3 +563,72 @@ fn what_the_harness_does_makes_the_next_frame_an_answer() {
     assert_eq!(s.applied(), 0);
     assert_eq!(Spoil::DelayTimer.name(), "delay-timer");
 }
+
+/// A router-like DUT whose frames come out of given ports, one per read.
+struct Ports(Box<Script>, VecDeque<(usize, Vec<u8>)>);
+
+impl Dut for Ports {
+    fn name(&self) -> &str {
+        "ports"
+    }
+    fn endpoints(&self) -> &Endpoints {
+        &self.0.endpoints
+    }
+    fn link(&mut self) -> Option<&mut dyn Link> {
+        Some(self)
+    }
+}
+
+impl Link for Ports {
+    fn send_frame(&mut self, _: &[u8]) -> Result<(), DutError> {
+        Ok(())
+    }
+    fn recv_frame(&mut self, _: StdInstant) -> Result<Option<Vec<u8>>, DutError> {
+        Ok(None)
+    }
+    fn ports(&self) -> usize {
+        2
+    }
+    fn recv_frame_any(&mut self, _: StdInstant) -> Result<Option<(usize, Vec<u8>)>, DutError> {
+        Ok(self.1.pop_front())
+    }
+}
+
+/// The late copy of `extra-late` comes behind the stack's answer to the machinery out of
+/// another port (a frame more out of port 1 after the barrier on port 0 was answered); an
+/// answer out of the copy's own port leaves it for the quiet moment, as on a host.
+#[test]
+fn the_late_copy_comes_behind_a_barrier_answer_out_of_another_port() {
+    let (a, b, reply) = (segment(1, b"a"), segment(2, b"b"), echo_reply());
+    let read = |frames: Vec<(usize, Vec<u8>)>| {
+        let applied = Arc::new(AtomicUsize::new(0));
+        let mut s = Spoiled::new(
+            Box::new(Ports(Script::new(&[]), frames.into())),
+            Spoil::ExtraLate,
+            machinery,
+            Arc::clone(&applied),
+        );
+        let mut out = Vec::new();
+        while let Some(f) = s.recv_frame_any(StdInstant::now()).unwrap() {
+            out.push(f);
+        }
+        (out, s.applied())
+    };
+    assert_eq!(
+        read(vec![(1, a.clone()), (0, reply.clone()), (1, b.clone())]),
+        (
+            vec![
+                (1, a.clone()),
+                (0, reply.clone()),
+                (1, a.clone()),
+                (1, b.clone())
+            ],
+            1
+        )
+    );
+    // The barrier answered out of the copy's own port: the copy waits for the quiet.
+    assert_eq!(
+        read(vec![(1, a.clone()), (1, reply.clone()), (1, b.clone())]),
+        (vec![(1, a.clone()), (1, reply), (1, b), (1, a)], 1)
+    );
+}

@@ -21,6 +21,11 @@
 //!    the echo reply is back, anything the probe provoked has come out: "nothing" and
 //!    "nothing else" are proven without a timed window. The barrier's own frames are not
 //!    recorded.
+//! 5. After the last probe, a barrier on **every** port (`Run::silence`): the probe's own
+//!    barrier awaits its reply on the ingress port only, and the harness's reads of
+//!    several ports keep no order between them, so a frame out of another port (sent
+//!    before that reply, or after it) could be left unread when the check ended. Each
+//!    port's reply leaves behind everything the router sent out of that port before it.
 
 use crate::engine::Uses;
 use std::collections::BTreeMap;
@@ -681,6 +686,19 @@ impl<'s, 't> Run<'s, 't> {
         })
     }
 
+    /// After the last probe: a barrier on every port, each failing on any frame but its
+    /// own machinery (see the module doc, step 5), so nothing else left the router on any
+    /// side.
+    fn silence(&mut self) -> Result<(), CheckError> {
+        for port in 0..self.ports.len() {
+            let step = format!(
+                "after the last probe: nothing else out of any port (barrier on port {port})"
+            );
+            self.barrier(&step, port)?;
+        }
+        Ok(())
+    }
+
     /// An echo request from the barrier host to the router's address on `port`; every frame
     /// before its reply (but the barrier's own ARP) is something the model did not predict.
     fn barrier(&mut self, step: &str, port: usize) -> Result<(), CheckError> {
@@ -801,7 +819,8 @@ pub fn machinery(bytes: &[u8]) -> bool {
                 && a.target_ip.octets()[3] == BARRIER_OCTET)
 }
 
-/// Runs `probes` after installing `routes`.
+/// Runs `probes` after installing `routes`, then proves that nothing else came out of any
+/// port (`Run::silence`).
 pub fn run_probes(
     s: &mut Session<'_>,
     routes: &[RouteSpec],
@@ -811,7 +830,7 @@ pub fn run_probes(
     for p in probes {
         run.probe(p)?;
     }
-    Ok(())
+    run.silence()
 }
 
 const GATEWAY: RouteSpec = RouteSpec::Via("10.99.0.0/16", 1, 7);

@@ -23,7 +23,13 @@
 //! 2. an inbound packet (a reply, an ICMP error) from outside to the router's external
 //!    address: sent into port 1, required on port 0 exactly as the model translates it back;
 //! 3. after each step, the router's conntrack table ([`StateQuery::Conntrack`]) must hold
-//!    exactly the model's mappings (original and reply tuples).
+//!    exactly the model's mappings (original and reply tuples);
+//! 4. after the last step, a **barrier on every port** (`NatRun::silence`): an echo request
+//!    from a barrier host of the harness (`.250` on each side) to the router's address
+//!    there, whose reply leaves behind everything the router sent out of that port before
+//!    it; any other frame before it fails the check. Each step reads the one frame it
+//!    expects, so without it a frame more out of either port after the last step was
+//!    never read.
 //!
 //! Every payload carries a number of its own (`ncnat <n>`), TCP segments and echo requests
 //! a sequence number of their own, so a frame is never mistaken for another.
@@ -32,6 +38,7 @@ use crate::engine::Uses;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::dut::{Control, DutError, PortInfo, StateAnswer, StateQuery};
+use crate::engine::barrier::{self, Class, Echo, EchoIps, Ended, Entry, Plan, Seen};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
 use crate::models::diff::packet_differences;
 use crate::models::nat::{Flow, Mapping, NatDeviation, NatTable, Prediction};
@@ -194,6 +201,63 @@ pub const CHECKS: &[CheckSpec] = &[
 
 /// How long a frame may take through the router.
 const FRAME_TIMEOUT: Duration = Duration::from_millis(2000);
+/// The host octet of the barrier host on each side.
+const BARRIER_OCTET: u8 = 250;
+/// The echo identifier of the barrier's probes ("nb").
+const BARRIER_ID: u16 = 0x6e62;
+
+/// The harness's machinery among the frames the NAT router sends: replies to its barrier
+/// probes and its ARP requests for the barrier hosts (what a spoiler must leave alone,
+/// [`crate::dut::spoil`]).
+pub fn machinery(bytes: &[u8]) -> bool {
+    barrier::is_echo_reply(bytes, BARRIER_ID)
+        || matches!(Frame::parse(bytes).map(|f| f.network),
+            Ok(Network::Arp(a)) if a.operation == ArpOperation::Request
+                && a.target_ip.octets()[3] == BARRIER_OCTET)
+}
+
+/// The NAT barrier's probe: an echo from the barrier host on one port to the router's
+/// address there. Its reply on that port is the evidence; the router's ARP request for the
+/// barrier host is answered; any other frame, out of any port, fails the step.
+struct SilenceProbe<'a> {
+    echo: Echo,
+    /// The barrier host's address and MAC.
+    me: (Ipv4Addr, MacAddr),
+    port: usize,
+    step: &'a str,
+}
+
+impl barrier::Probe for SilenceProbe<'_> {
+    fn frame(&self) -> Vec<u8> {
+        self.echo.request().emit()
+    }
+
+    fn classify(&mut self, seen: &Seen<'_>) -> Result<Class, CheckError> {
+        let frame = seen.parsed.as_ref().ok();
+        if seen.port == self.port && frame.is_some_and(|f| self.echo.is_reply(f)) {
+            return Ok(Class::Evidence);
+        }
+        if let Some(f) = frame
+            && let Network::Arp(a) = &f.network
+            && a.operation == ArpOperation::Request
+            && a.target_ip == self.me.0
+            && seen.port == self.port
+        {
+            let (ip, mac) = self.me;
+            return Ok(Class::Answer(
+                Frame::arp_reply(mac, ip, a.sender_mac, a.sender_ip).emit(),
+            ));
+        }
+        let observed = frame.map_or_else(
+            || format!("{} bytes that do not parse", seen.bytes.len()),
+            Frame::summary,
+        );
+        Ok(Class::Fail(CheckError::Unexpected {
+            step: self.step.into(),
+            observed: format!("p{}: {observed}", seen.port),
+        }))
+    }
+}
 
 /// One host the harness plays.
 #[derive(Debug, Clone, Copy)]
@@ -581,6 +645,47 @@ impl<'a, 't> NatRun<'a, 't> {
         self.compare_conntrack(step)
     }
 
+    /// Step 4 of the module doc: after the last step, a barrier on every port, each failing
+    /// on any frame but its own machinery, so nothing else left the router on any side.
+    fn silence(&mut self) -> Result<(), CheckError> {
+        for port in 0..self.ports.len() {
+            let step =
+                format!("after the last step: nothing else out of any port (barrier on p{port})");
+            let info = &self.ports[port];
+            let (Some((router_ip, _)), Some(me)) = (info.ipv4, host_ip(info, BARRIER_OCTET)) else {
+                return Err(unsupported(&step, "a port without an IPv4 address"));
+            };
+            let mac = crate::wire::plan::nat_host(port as u8, BARRIER_OCTET);
+            let mut probe = SilenceProbe {
+                echo: Echo {
+                    src_mac: mac,
+                    dst_mac: info.mac,
+                    ips: EchoIps::V4(me, router_ip),
+                    id: BARRIER_ID,
+                    seq: port as u16 + 1,
+                },
+                me: (me, mac),
+                port,
+                step: &step,
+            };
+            let plan = Plan {
+                entry: Entry::Port(port),
+                awaited: [port].into(),
+                timeout: FRAME_TIMEOUT,
+                drain: false,
+                record: true,
+                retry: false,
+            };
+            if let Ended::TimedOut { .. } = self.s.run_barrier(&step, &plan, &mut probe)? {
+                return Err(CheckError::NothingObserved {
+                    step: format!("{step}: the barrier (an echo request to {router_ip})"),
+                    waited: FRAME_TIMEOUT,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Step 3: the conntrack table holds exactly the model's mappings.
     fn compare_conntrack(&mut self, step: &str) -> Result<(), CheckError> {
         let step = format!("{step}: conntrack");
@@ -727,7 +832,7 @@ fn port_kept(s: &mut Session<'_>) -> Result<(), CheckError> {
     run.outbound("A:40001 > S:80 SYN", A, S, &p, &LINUX_KEEP_PORT)?;
     let p = run.echo(A, 0x1234, S);
     run.outbound("A echo id 4660 > S", A, S, &p, &LINUX_KEEP_PORT)?;
-    Ok(())
+    run.silence()
 }
 
 fn clash_same_class(s: &mut Session<'_>) -> Result<(), CheckError> {
@@ -755,7 +860,7 @@ fn clash_same_class(s: &mut Session<'_>) -> Result<(), CheckError> {
             run.inbound(&step, S, host, &reply)?;
         }
     }
-    Ok(())
+    run.silence()
 }
 
 fn mapping_reused(s: &mut Session<'_>) -> Result<(), CheckError> {
@@ -766,7 +871,7 @@ fn mapping_reused(s: &mut Session<'_>) -> Result<(), CheckError> {
     run.udp_out((B, 5000), (S, 7001), &reuses, &EIM)?;
     run.udp_out((B, 5000), (S2, 7000), &reuses, &EIM)?;
     run.udp_out((A, 5000), (S2, 7000), " (reuses 5000)", &EIM)?;
-    Ok(())
+    run.silence()
 }
 
 fn endpoint_dependent_after_clash(s: &mut Session<'_>) -> Result<(), CheckError> {
@@ -774,7 +879,7 @@ fn endpoint_dependent_after_clash(s: &mut Session<'_>) -> Result<(), CheckError>
     run.udp_out((A, 6000), (S, 7000), "", &EIM)?;
     run.udp_out((B, 6000), (S2, 7000), " (6000 is free towards S2)", &EIM)?;
     run.udp_out((B, 6000), (S, 7000), " (6000 is A's towards S)", &EIM)?;
-    Ok(())
+    run.silence()
 }
 
 fn reply_translated(s: &mut Session<'_>) -> Result<(), CheckError> {
@@ -820,7 +925,7 @@ fn reply_translated(s: &mut Session<'_>) -> Result<(), CheckError> {
         )),
     );
     run.inbound("S > nat echo reply", S, A, &reply)?;
-    Ok(())
+    run.silence()
 }
 
 fn icmp_error_translated(s: &mut Session<'_>) -> Result<(), CheckError> {
@@ -854,5 +959,5 @@ fn icmp_error_translated(s: &mut Session<'_>) -> Result<(), CheckError> {
     let left = run.translated(&echo)?;
     let err = icmp_error(&mut run, T, 11, 0, &left, None);
     run.inbound("T > nat: time exceeded for the echo request", T, A, &err)?;
-    Ok(())
+    run.silence()
 }
