@@ -282,14 +282,24 @@ fn some_checks() -> Vec<CheckSpec> {
     checks
 }
 
-/// Runs `some_checks` through the agent `command`; every check must end in ERROR with a
-/// reason containing each of `reason`, within `limit`, leaving nothing behind.
-fn every_check_errors(test: &str, command: &[&str], extra: &str, reason: &[&str], limit: Duration) {
+/// Runs `some_checks` through the agent `command`, which has `timeout_ms` to answer each
+/// request (hello included); every check must end in ERROR with a reason containing each
+/// of `reason`, within `limit`, leaving nothing behind. The tests of a timeout give a short
+/// one; the others a long one, so that a loaded machine starting python never turns their
+/// failure into a timeout.
+fn every_check_errors(
+    test: &str,
+    command: &[&str],
+    extra: &str,
+    reason: &[&str],
+    limit: Duration,
+    timeout_ms: u64,
+) {
     let config = config(
         test,
         command,
         &format!(
-            "timeout_ms = 1000\nenv = {{ NCF_TEST_MARK = \"{test}\", NETCONFORM_REAL_AGENT = {AGENT:?} {extra} }}"
+            "timeout_ms = {timeout_ms}\nenv = {{ NCF_TEST_MARK = \"{test}\", NETCONFORM_REAL_AGENT = {AGENT:?} {extra} }}"
         ),
     );
     let built = Built::default();
@@ -340,6 +350,7 @@ fn an_agent_that_never_says_hello_times_out() {
             "did not answer hello within 1000 ms",
         ],
         Duration::from_secs(20),
+        1000,
     );
 }
 
@@ -352,6 +363,7 @@ fn an_agent_that_goes_silent_after_hello_times_out() {
         "",
         &["target timed out", "did not answer "],
         Duration::from_secs(30),
+        1000,
     );
 }
 
@@ -367,6 +379,7 @@ fn an_agent_that_answers_garbage_is_malformed() {
             "with `OK I did it, trust me`, which is not netconform-agent/1 JSON",
         ],
         Duration::from_secs(20),
+        10_000,
     );
 }
 
@@ -382,6 +395,7 @@ fn an_agent_of_another_major_version_is_refused() {
             "it speaks netconform-agent/2, the harness netconform-agent/1",
         ],
         Duration::from_secs(20),
+        10_000,
     );
 }
 
@@ -399,6 +413,7 @@ fn an_agent_that_crashes_mid_run_is_gone() {
             "crash-after: crashing on purpose",
         ],
         Duration::from_secs(20),
+        10_000,
     );
 }
 
