@@ -66,6 +66,23 @@ pub enum CheckError {
         /// The target's error.
         source: DutError,
     },
+    /// The harness itself is wrong (a check with nothing to check): an error of the
+    /// harness, never a verdict on the DUT.
+    #[error("{step}: harness bug: {bug}")]
+    Harness {
+        /// The step of the check.
+        step: String,
+        /// What is wrong with the harness.
+        bug: String,
+    },
+}
+
+impl CheckError {
+    /// Whether this error is a disagreement of the DUT with what the check expected (a
+    /// failure), rather than an event the DUT could not perform or a harness bug.
+    pub fn is_disagreement(&self) -> bool {
+        !matches!(self, CheckError::Dut { .. } | CheckError::Harness { .. })
+    }
 }
 
 /// One check's conversation with one target.
