@@ -378,7 +378,8 @@ pub fn save_regression_if_it_reproduces<S: serde::Serialize>(
     std::fs::write(path, json + "\n").expect("save the regression");
     panic!(
         "a generated {what} disagrees with the kernel, again on each of {REPLAYS_BEFORE_SAVING} replays; \
-         saved as {0}\nreplay: netconform replay {0}\n{failure}",
+         saved as {0} (commit it, and raise the count of its suite's `Fixtures::saved` in \
+         tests/common/regressions.rs)\nreplay: netconform replay {0}\n{failure}",
         path.display()
     );
 }
