@@ -535,16 +535,9 @@ fn load_deviations(
     Ok(loaded)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn certify(
-    kind: DutKind,
-    out: &std::path::Path,
-    jobs: usize,
-    only: Option<&str>,
-    verbose: bool,
-    profile: ProfileName,
-    deviations_file: Option<&std::path::Path>,
-) -> Result<(netconform::report::Report, ExitCode)> {
+/// The checks whose id contains `only` (all without it), once the privileges `kind`
+/// needs are there; none is an error that says where to look.
+fn selected_checks(kind: &DutKind, only: Option<&str>) -> Result<Vec<engine::CheckSpec>> {
     if kind.needs_netns() {
         netconform::sandbox::check_privileges()?;
     }
@@ -557,6 +550,20 @@ fn certify(
         "no check matches {:?} (see `netconform checks`)",
         only.unwrap_or("")
     );
+    Ok(checks)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn certify(
+    kind: DutKind,
+    out: &std::path::Path,
+    jobs: usize,
+    only: Option<&str>,
+    verbose: bool,
+    profile: ProfileName,
+    deviations_file: Option<&std::path::Path>,
+) -> Result<(netconform::report::Report, ExitCode)> {
+    let checks = selected_checks(&kind, only)?;
     let name = kind.label();
     println!(
         "netconform certify: {} checks against {name}, {jobs} at a time, {profile:?} profile",
@@ -601,18 +608,7 @@ fn mutation(
     only: Option<&str>,
     profile: ProfileName,
 ) -> Result<ExitCode> {
-    if kind.needs_netns() {
-        netconform::sandbox::check_privileges()?;
-    }
-    let checks: Vec<_> = suites::catalogue()
-        .into_iter()
-        .filter(|c| only.is_none_or(|o| c.id.contains(o)))
-        .collect();
-    anyhow::ensure!(
-        !checks.is_empty(),
-        "no check matches {:?} (see `netconform checks`)",
-        only.unwrap_or("")
-    );
+    let checks = selected_checks(kind, only)?;
     let runs: usize = checks.len()
         + checks
             .iter()

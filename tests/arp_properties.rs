@@ -158,8 +158,13 @@ fn generated_arp_scenarios() {
 
 #[test]
 fn saved_arp_regressions_replay() {
+    // The files are there, exactly as many as were saved, with or without namespaces.
+    regressions::ARP.files();
     require_netns!();
-    regressions::replay_saved::<Box<dyn Scenario>>(&regressions::ARP);
+    assert_eq!(
+        regressions::replay_saved::<Box<dyn Scenario>>(&regressions::ARP),
+        regressions::ARP.saved
+    );
 }
 
 /// A failure that does not come back on replay is never saved; one that does is.

@@ -71,6 +71,13 @@ fn config_of_kind(
     ExternalConfig::load(&path)
 }
 
+/// The mark the agents of `test` carry in their environment (`NCF_TEST_MARK`), by which
+/// [`Built::leftovers`] finds them: the test and this process, so that the same test run
+/// at the same time by another checkout is not taken for a leftover of this one.
+fn mark(test: &str) -> String {
+    format!("{test}-{}", std::process::id())
+}
+
 /// The checks a host stack runs (no switch, router or TLS stack needed).
 fn host_checks() -> Vec<CheckSpec> {
     catalogue()
@@ -103,8 +110,8 @@ impl Built {
     }
 
     /// Namespaces still mounted, and agent processes (or processes they started: every one
-    /// carries `NCF_TEST_MARK=<mark>` in its environment) still alive.
-    fn leftovers(&self, mark: &str) -> (Vec<PathBuf>, Vec<String>) {
+    /// carries `NCF_TEST_MARK=`[`mark`]`(test)` in its environment) still alive.
+    fn leftovers(&self, test: &str) -> (Vec<PathBuf>, Vec<String>) {
         let ns = self
             .namespaces
             .lock()
@@ -113,7 +120,7 @@ impl Built {
             .filter(|p| p.exists())
             .cloned()
             .collect();
-        let needle = format!("NCF_TEST_MARK={mark}");
+        let needle = format!("NCF_TEST_MARK={}", mark(test));
         let mut procs = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
@@ -161,16 +168,26 @@ fn verdict_line(v: &Verdict) -> String {
     }
 }
 
-/// (a) The reference agent and the built-in target agree on every check of the catalogue:
-/// the host-stack checks mostly pass, the switch, router and TLS checks are unsupported on
-/// both (a host stack has one port, no conntrack, no TLS), for the same reason.
+/// Most barrier probes the harness may lose on its own (each proven by the stack's receive
+/// counter, sent again by the engine and listed with its check) over the two runs of the
+/// catalogue before the comparison is not trusted.
+const MAX_OWN_LOSS_RETRIES: usize = 2;
+
+/// The checks outside [`host_checks`] a host stack runs all the same: a route lookup asks
+/// only the tables plane.
+const ALSO_ON_A_HOST: &[&str] = &["route.lookup.fixed-table"];
+
+/// (a) The reference agent and the built-in target give the same verdict on every check of
+/// the catalogue, exactly and each run once: every host-stack check passes, the switch,
+/// router and TLS checks are unsupported on both (a host stack has one port, no conntrack,
+/// no TLS), for the same reason.
 #[test]
 fn the_reference_agent_certifies_the_kernel_like_the_linux_target() {
     require_netns!();
     let config = config(
         "reference",
         &[AGENT],
-        "env = { NCF_TEST_MARK = \"reference\" }",
+        &format!("env = {{ NCF_TEST_MARK = \"{}\" }}", mark("reference")),
     );
     let built = Built::default();
     let external = |spec: &CheckSpec| built.make(&config, &spec.needs);
@@ -188,66 +205,90 @@ fn the_reference_agent_certifies_the_kernel_like_the_linux_target() {
         linux_time.as_secs_f64()
     );
 
-    // A timing-sensitive check may land differently once under load: a disagreement is
-    // run again, one check at a time, on both targets before it counts.
-    let same = |a: &Verdict, b: &Verdict| match (a, b) {
-        (Verdict::Unsupported { reason: x }, Verdict::Unsupported { reason: y }) => x == y,
-        _ => a.label() == b.label(),
-    };
+    // Each check runs once on each target and the two verdicts are compared exactly: the
+    // label, an unsupported check's reason, a failure's step and differences. Nothing is
+    // run again until it agrees. The one retry there is, is the engine's: a barrier probe
+    // sent again because the stack's interface provably never received it (the harness's
+    // own loss, `Session::MAX_RETRIES` per check), listed with its check; it is shown here,
+    // and bounded.
+    assert_eq!(through_agent.checks.len(), built_in.checks.len());
     let mut disagreements = Vec::new();
-    for (i, (a, b)) in through_agent
-        .checks
-        .iter()
-        .zip(&built_in.checks)
-        .enumerate()
-    {
+    for (a, b) in through_agent.checks.iter().zip(&built_in.checks) {
         assert_eq!(a.id, b.id);
-        if same(&a.verdict, &b.verdict) {
-            continue;
-        }
-        let spec = std::slice::from_ref(&checks[i]);
-        let again_a = run_checks("t", spec, &external, 1, ProfileName::Linux, &quiet);
-        let again_b = run_checks("t", spec, &linux_factory, 1, ProfileName::Linux, &quiet);
-        let (va, vb) = (&again_a.checks[0].verdict, &again_b.checks[0].verdict);
-        if !same(va, vb) {
+        if a.verdict != b.verdict {
             disagreements.push(format!(
                 "{}:\n  agent:    {}\n  built-in: {}",
                 a.id,
-                verdict_line(va),
-                verdict_line(vb)
+                verdict_line(&a.verdict),
+                verdict_line(&b.verdict)
             ));
         }
     }
+    let retries = |run: &RunSummary| -> Vec<String> {
+        run.checks
+            .iter()
+            .flat_map(|c| c.retries.iter().map(move |r| format!("{}: {r}", c.id)))
+            .collect()
+    };
+    let (agent_retries, linux_retries) = (retries(&through_agent), retries(&built_in));
+    eprintln!(
+        "own-loss retries (a barrier probe the stack never received, sent again): through \
+         the agent {}, built-in {}{}",
+        agent_retries.len(),
+        linux_retries.len(),
+        agent_retries
+            .iter()
+            .chain(&linux_retries)
+            .map(|r| format!("\n  {r}"))
+            .collect::<String>()
+    );
     assert!(
         disagreements.is_empty(),
-        "verdicts differ:\n{}",
+        "{} of {} verdicts differ:\n{}",
+        disagreements.len(),
+        through_agent.checks.len(),
         disagreements.join("\n")
+    );
+    assert!(
+        agent_retries.len() + linux_retries.len() <= MAX_OWN_LOSS_RETRIES,
+        "the harness lost more than {MAX_OWN_LOSS_RETRIES} of its own barrier probes in the \
+         two runs: {agent_retries:?} {linux_retries:?}"
     );
     let (pass, fail, unsupported, error) = through_agent.counts();
     eprintln!(
         "through the agent: {pass} pass, {fail} fail, {unsupported} unsupported, {error} error"
     );
+    // Every host check passes (the built-in target agrees, above), and so does the route
+    // lookup check (it uses the tables plane only); every other check is unsupported, with
+    // the reason compared above.
     let host = host_checks();
-    let host_pass = through_agent
+    let runs = |id: &str| host.iter().any(|c| c.id == id) || ALSO_ON_A_HOST.contains(&id);
+    let unexpected: Vec<String> = through_agent
         .checks
         .iter()
-        .filter(|r| host.iter().any(|c| c.id == r.id) && r.verdict == Verdict::Pass)
-        .count();
+        .filter(|r| match r.verdict {
+            Verdict::Pass => !runs(r.id),
+            Verdict::Unsupported { .. } => runs(r.id),
+            _ => true,
+        })
+        .map(|r| format!("{} {}", r.id, verdict_line(&r.verdict)))
+        .collect();
     assert!(
-        host_pass * 10 >= host.len() * 8,
-        "most host checks should pass through the agent: {host_pass} of {}:\n{}",
-        host.len(),
-        through_agent
-            .checks
-            .iter()
-            .filter(|r| r.verdict != Verdict::Pass)
-            .map(|r| format!("{} {}", r.id, verdict_line(&r.verdict)))
-            .collect::<Vec<_>>()
-            .join("\n")
+        unexpected.is_empty(),
+        "every host check (and {ALSO_ON_A_HOST:?}) passes through the agent, every other \
+         check is unsupported; not so for {} of {}:\n{}",
+        unexpected.len(),
+        checks.len(),
+        unexpected.join("\n")
     );
     assert_eq!(
-        error, 0,
-        "no check may end in ERROR through the reference agent"
+        (pass, fail, unsupported, error),
+        (
+            host.len() + ALSO_ON_A_HOST.len(),
+            0,
+            checks.len() - host.len() - ALSO_ON_A_HOST.len(),
+            0
+        )
     );
     // The report names the agent.
     let env = &through_agent.checks[0].environment;
@@ -282,14 +323,25 @@ fn some_checks() -> Vec<CheckSpec> {
     checks
 }
 
-/// Runs `some_checks` through the agent `command`; every check must end in ERROR with a
-/// reason containing each of `reason`, within `limit`, leaving nothing behind.
-fn every_check_errors(test: &str, command: &[&str], extra: &str, reason: &[&str], limit: Duration) {
+/// Runs `some_checks` through the agent `command`, whose every answer (the hello included)
+/// is awaited `timeout_ms`; every check must end in ERROR with a reason containing each of
+/// `reason`, within `limit`, leaving nothing behind. The tests of a timeout give a short
+/// one; the others a long one, so that a loaded machine starting python never turns their
+/// failure into a timeout.
+fn every_check_errors(
+    test: &str,
+    command: &[&str],
+    timeout_ms: u64,
+    extra: &str,
+    reason: &[&str],
+    limit: Duration,
+) {
     let config = config(
         test,
         command,
         &format!(
-            "timeout_ms = 1000\nenv = {{ NCF_TEST_MARK = \"{test}\", NETCONFORM_REAL_AGENT = {AGENT:?} {extra} }}"
+            "timeout_ms = {timeout_ms}\nenv = {{ NCF_TEST_MARK = \"{}\", NETCONFORM_REAL_AGENT = {AGENT:?} {extra} }}",
+            mark(test)
         ),
     );
     let built = Built::default();
@@ -333,6 +385,7 @@ fn an_agent_that_never_says_hello_times_out() {
     every_check_errors(
         "silent",
         &[&fixture("silent.sh")],
+        1000,
         "",
         &[
             "setting up the target",
@@ -349,6 +402,7 @@ fn an_agent_that_goes_silent_after_hello_times_out() {
     every_check_errors(
         "silent-after-hello",
         &[&fixture("silent-after-hello.sh")],
+        1000,
         "",
         &["target timed out", "did not answer "],
         Duration::from_secs(30),
@@ -361,6 +415,7 @@ fn an_agent_that_answers_garbage_is_malformed() {
     every_check_errors(
         "garbage",
         &[&fixture("garbage.sh")],
+        10_000,
         "",
         &[
             "malformed answer",
@@ -376,6 +431,7 @@ fn an_agent_of_another_major_version_is_refused() {
     every_check_errors(
         "wrong-version",
         &[&fixture("wrong-version.sh")],
+        10_000,
         "",
         &[
             "setting up the target",
@@ -392,6 +448,10 @@ fn an_agent_that_crashes_mid_run_is_gone() {
     every_check_errors(
         "crash-after",
         &["python3", &fixture("crash-after.py")],
+        // Python and the real agent it starts answer the hello in well under a second, but
+        // on a loaded machine (load 11 on 2 cores) not always: its crash is the point here,
+        // not a timeout.
+        5000,
         ", CRASH_AFTER = \"2\"",
         &[
             "target gone",
@@ -410,7 +470,8 @@ fn after_a_crash_requests_fail_fast() {
         "fail-fast",
         &["python3", &fixture("crash-after.py")],
         &format!(
-            "timeout_ms = 1000\nenv = {{ NCF_TEST_MARK = \"fail-fast\", NETCONFORM_REAL_AGENT = {AGENT:?}, CRASH_AFTER = \"2\" }}"
+            "timeout_ms = 10000\nenv = {{ NCF_TEST_MARK = \"{}\", NETCONFORM_REAL_AGENT = {AGENT:?}, CRASH_AFTER = \"2\" }}",
+            mark("fail-fast")
         ),
     );
     let built = Built::default();
@@ -434,8 +495,8 @@ fn after_a_crash_requests_fail_fast() {
         let again = target.call(&close).unwrap_err();
         assert_eq!(again.to_string(), first.to_string());
     }
-    // Three requests in less than the 1 s request timeout: none of them waited for the
-    // dead agent (a bound, not a speed target).
+    // Three requests in less than 0.9 s, far below the 10 s request timeout: none of them
+    // waited for the dead agent (a bound, not a speed target).
     assert!(started.elapsed() < Duration::from_millis(900));
     drop(target);
     let (ns, procs) = built.leftovers("fail-fast");
@@ -466,7 +527,7 @@ fn a_user_space_stack_is_told_its_addresses_and_the_kernel_keeps_out() {
     let config = config_with(
         "user-space",
         &["python3", &fixture("minimal.py")],
-        "env = { NCF_TEST_MARK = \"user-space\" }",
+        &format!("env = {{ NCF_TEST_MARK = \"{}\" }}", mark("user-space")),
         false,
     );
     let built = Built::default();
@@ -544,7 +605,11 @@ fn a_user_space_stack_on_a_tap_answers_arp_and_ping() {
     let config = config_of_kind(
         "tap",
         &["python3", &fixture("tap-stack.py")],
-        "timeout_ms = 2000\nenv = { NCF_TEST_MARK = \"tap\" }",
+        // Long enough for python to start on a loaded machine: this test is not about timeouts.
+        &format!(
+            "timeout_ms = 10000\nenv = {{ NCF_TEST_MARK = \"{}\" }}",
+            mark("tap")
+        ),
         "tap",
         false,
     )

@@ -1,7 +1,9 @@
 //! The regression kit itself (`tests/common/regressions.rs`), without namespaces: a case is
 //! saved only when every replay disagrees, a replay the harness could not run is never
-//! saved, a replay of a missing or empty directory fails, every saved file loads as its
-//! suite's kind, and every `fixtures/*-regressions` directory has a replay test.
+//! saved, a replay of a missing or empty directory fails, and so does one of a directory
+//! that does not hold exactly the cases its suite says it saved (`Fixtures::saved`), every
+//! saved file loads as its suite's kind, and every `fixtures/*-regressions` directory has a
+//! replay test.
 
 #[macro_use]
 mod common;
@@ -70,7 +72,7 @@ impl Regression for Fake {
 }
 
 /// A fresh directory of its own under the temp dir, and fixtures that live there (an
-/// absolute `dir` replaces `fixtures/`).
+/// absolute `dir` replaces `fixtures/`), holding no saved case yet.
 fn scratch(name: &str) -> (PathBuf, Fixtures) {
     let dir = std::env::temp_dir().join(format!("ncf-kit-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -80,6 +82,7 @@ fn scratch(name: &str) -> (PathBuf, Fixtures) {
         what: "fake case",
         kind: "fake",
         replayed_by: None,
+        saved: 0,
     };
     (dir, fixtures)
 }
@@ -151,21 +154,83 @@ fn the_name_is_the_hash_of_the_content_without_the_name() {
     assert_ne!(name, regressions::regression_name(&b));
 }
 
-/// A replay test must not pass when it replays nothing.
+/// A replay test must not pass when it replays nothing: a missing or empty directory fails,
+/// and so does a suite that says it has saved nothing.
 #[test]
 fn a_missing_or_empty_fixture_directory_fails_the_replay() {
     let (dir, fixtures) = scratch("empty");
+    let fixtures = Fixtures {
+        saved: 2,
+        ..fixtures
+    };
     let text = panic_of(|| {
         regressions::replay_saved::<Fake>(&fixtures);
     });
-    assert!(text.contains("are missing"), "{text}");
+    assert!(
+        text.contains("the 2 saved fake case regressions to replay are missing"),
+        "{text}"
+    );
 
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("notes.txt"), "not a case").unwrap();
     let text = panic_of(|| {
         regressions::replay_saved::<Fake>(&fixtures);
     });
-    assert!(text.contains("holds no saved fake case"), "{text}");
+    assert!(
+        text.contains(
+            "holds 0 saved fake cases (*.json), expected exactly 2 (Fixtures::saved): none"
+        ),
+        "{text}"
+    );
+
+    let nothing = Fixtures {
+        saved: 0,
+        ..fixtures
+    };
+    let text = panic_of(|| {
+        regressions::replay_saved::<Fake>(&nothing);
+    });
+    assert!(
+        text.contains("no saved fake case to replay (Fixtures::saved is 0)"),
+        "{text}"
+    );
+    // With nothing saved and no directory, the directory holds exactly its 0 cases.
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(nothing.files().is_empty());
+}
+
+/// A saved file that goes missing (or one saved without raising the count) fails the
+/// replay, naming the files that are there, before anything is replayed.
+#[test]
+fn a_directory_must_hold_exactly_the_saved_count() {
+    let (dir, fixtures) = scratch("count");
+    let fixtures = Fixtures {
+        saved: 3,
+        ..fixtures
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["a.json", "b.json"] {
+        std::fs::write(dir.join(file), Fake::new(vec![]).to_json().to_string()).unwrap();
+    }
+    let text = panic_of(|| {
+        regressions::replay_saved::<Fake>(&fixtures);
+    });
+    assert!(
+        text.contains("holds 2 saved fake cases (*.json), expected exactly 3 (Fixtures::saved): a.json, b.json"),
+        "{text}"
+    );
+    for file in ["c.json", "d.json"] {
+        std::fs::write(dir.join(file), Fake::new(vec![]).to_json().to_string()).unwrap();
+    }
+    let text = panic_of(|| {
+        regressions::replay_saved::<Fake>(&fixtures);
+    });
+    assert!(
+        text.contains("holds 4 saved fake cases (*.json), expected exactly 3"),
+        "{text}"
+    );
+    std::fs::remove_file(dir.join("d.json")).unwrap();
+    assert_eq!(regressions::replay_saved::<Fake>(&fixtures), 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -183,7 +248,15 @@ fn every_saved_file_is_replayed_and_each_failure_named() {
     };
     write("a.json", "fake", "agree");
     write("b.json", "fake", "agree");
+    let fixtures = Fixtures {
+        saved: 2,
+        ..fixtures
+    };
     assert_eq!(regressions::replay_saved::<Fake>(&fixtures), 2);
+    let fixtures = Fixtures {
+        saved: 6,
+        ..fixtures
+    };
 
     write("c.json", "fake", "disagree");
     write("d.json", "fake", "broken");
@@ -263,13 +336,32 @@ fn every_saved_regression_loads_as_its_suites_kind() {
     }
 }
 
-/// Findings saved where no test replays them would go unchecked.
+/// Findings saved where no test replays them would go unchecked; every suite's directory
+/// holds exactly the cases it says it saved (none for the switch suite, which has saved
+/// nothing yet), and a suite has a replay test exactly when it has saved something.
 #[test]
 fn every_regression_directory_has_a_replay_test() {
     regressions::assert_every_directory_is_replayed();
     for fixtures in regressions::SUITES {
-        if fixtures.replayed_by.is_some() {
-            assert!(!fixtures.files().is_empty(), "{}", fixtures.dir);
-        }
+        assert_eq!(fixtures.files().len(), fixtures.saved, "{}", fixtures.dir);
+        assert_eq!(
+            fixtures.replayed_by.is_some(),
+            fixtures.saved > 0,
+            "{}: a replay test exactly when something is saved",
+            fixtures.dir
+        );
     }
+    let saved: Vec<(&str, usize)> = regressions::SUITES
+        .iter()
+        .map(|f| (f.dir, f.saved))
+        .collect();
+    assert_eq!(
+        saved,
+        vec![
+            ("tcp-regressions", 11),
+            ("arp-regressions", 1),
+            ("switch-regressions", 0),
+            ("route-regressions", 1)
+        ]
+    );
 }

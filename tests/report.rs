@@ -265,12 +265,13 @@ fn deviations(text: &str) -> Deviations {
     Deviations::parse(text, Path::new("deviations/smoltcp.toml")).expect("valid file")
 }
 
-/// Accepts the LISTEN failure by its step; one stale entry (the check passed), one failing
-/// differently (stale), one for a check that did not run (not judged).
+/// Accepts the LISTEN failure by its two difference lines (entries 1 and 5); one stale
+/// entry (the check passed), one failing differently (stale), one for a check that did not
+/// run (not judged).
 const FILE: &str = r#"
 [[accept]]
 check = "tcp.matrix.v4.*"
-difference = "ACK in LISTEN"
+difference = "tcp.flags: expected R, observed R."
 kind = "violation"
 reason = "smoltcp answers with RST-ACK; tracked upstream"
 
@@ -291,6 +292,12 @@ check = "nat.reply-translated"
 difference = "anything"
 kind = "policy"
 reason = "no NAT on this target"
+
+[[accept]]
+check = "tcp.matrix.v4.listen"
+difference = "tcp.seq: expected 7777, observed 0"
+kind = "violation"
+reason = "its RST carries sequence number 0"
 "#;
 
 fn html_escape(s: &str) -> String {
@@ -430,8 +437,10 @@ fn deviation_file_accepts_and_flags_stale_entries() {
         listen.classification,
         Some(Classification::AcceptedDeviation {
             deviation_kind: DeviationKind::Violation,
-            reason: "smoltcp answers with RST-ACK; tracked upstream".into(),
-            entries: vec![1],
+            reason: "smoltcp answers with RST-ACK; tracked upstream; its RST carries sequence \
+                     number 0"
+                .into(),
+            entries: vec![1, 5],
         })
     );
     assert_eq!(
@@ -496,13 +505,48 @@ reason = "seq"
     ));
 }
 
+/// An entry matching the failure's step accepts none of its difference lines: with one
+/// difference line matched by another entry and one matched by nothing, the check fails.
+#[test]
+fn an_entry_matching_the_step_does_not_hide_a_difference() {
+    let d = deviations(
+        r#"
+[[accept]]
+check = "tcp.matrix.v4.listen"
+difference = "ACK in LISTEN"
+kind = "violation"
+reason = "the whole step"
+
+[[accept]]
+check = "tcp.matrix.v4.listen"
+difference = "tcp.flags: expected R, observed R."
+kind = "policy"
+reason = "flags"
+"#,
+    );
+    let r = Report::build(&run(), &d);
+    assert_eq!(
+        r.check("tcp.matrix.v4.listen").map(|c| c.outcome),
+        Some(Outcome::Fail),
+        "tcp.seq: expected 7777, observed 0 is accepted by no entry"
+    );
+    // Both matched something of the failure: neither is stale.
+    assert!(r.stale_deviations.is_empty());
+}
+
 #[test]
 fn exact_check_ids_do_not_match_as_prefixes() {
     let d = deviations(
         r#"
 [[accept]]
 check = "tcp.matrix.v4"
-difference = "ACK in LISTEN"
+difference = "tcp.flags: expected R, observed R."
+kind = "policy"
+reason = "not a prefix without *"
+
+[[accept]]
+check = "tcp.matrix.v4"
+difference = "tcp.seq: expected 7777"
 kind = "policy"
 reason = "not a prefix without *"
 "#,

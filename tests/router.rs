@@ -8,7 +8,7 @@
 #[macro_use]
 mod common;
 
-use netconform::dut::Link;
+use netconform::dut::{Dut, Link};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,11 @@ use netconform::wire::{
 const HOST_MAC: MacAddr = MacAddr([0x02, 0x6e, 0x63, 0x10, 0x00, 0x02]);
 const SERVER_MAC: MacAddr = MacAddr([0x02, 0x6e, 0x63, 0x20, 0x00, 0x02]);
 
+/// The router's link plane (its segments).
+fn link(router: &mut LinuxRouter) -> &mut dyn Link {
+    router.link().expect("a router has a link")
+}
+
 /// Reads frames from every segment until `want` picks one (answering the router's ARP
 /// requests for `hosts` on the way), or fails after 2 s naming what came instead.
 fn wait_for<T>(
@@ -31,7 +36,7 @@ fn wait_for<T>(
 ) -> T {
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut seen = Vec::new();
-    while let Some((port, bytes)) = router.recv_frame_any(deadline).expect("receive") {
+    while let Some((port, bytes)) = link(router).recv_frame_any(deadline).expect("receive") {
         let frame = Frame::parse(&bytes).expect("the router sends well-formed frames");
         if let Network::Arp(a) = &frame.network
             && a.operation == ArpOperation::Request
@@ -40,7 +45,9 @@ fn wait_for<T>(
                 .find(|(p, ip, _)| *p == port && a.target_ip == *ip)
         {
             let reply = Frame::arp_reply(*mac, *ip, a.sender_mac, a.sender_ip);
-            router.send_frame_on(*p, &reply.emit()).expect("send reply");
+            link(router)
+                .send_frame_on(*p, &reply.emit())
+                .expect("send reply");
             continue;
         }
         if let Some(t) = want(port, &frame) {
@@ -75,7 +82,9 @@ fn forwarding_ttl_mac_rewrite_and_icmp_errors() {
     if let Network::Ipv4(p) = &mut ping.network {
         p.identification = 0x4242;
     }
-    router.send_frame_on(0, &ping.emit()).expect("send");
+    link(&mut router)
+        .send_frame_on(0, &ping.emit())
+        .expect("send");
     let out = wait_for(
         &mut router,
         &hosts,
@@ -108,7 +117,9 @@ fn forwarding_ttl_mac_rewrite_and_icmp_errors() {
             *m = Icmpv4Message::echo_request(7, 2, b"ttl 1".to_vec());
         }
     }
-    router.send_frame_on(0, &last_hop.emit()).expect("send");
+    link(&mut router)
+        .send_frame_on(0, &last_hop.emit())
+        .expect("send");
     let err = wait_for(
         &mut router,
         &hosts,
@@ -136,7 +147,9 @@ fn forwarding_ttl_mac_rewrite_and_icmp_errors() {
         p.src = host2;
         p.dst = Ipv4Addr::new(192, 0, 2, 9);
     }
-    router.send_frame_on(0, &nowhere.emit()).expect("send");
+    link(&mut router)
+        .send_frame_on(0, &nowhere.emit())
+        .expect("send");
     let code = wait_for(
         &mut router,
         &hosts,

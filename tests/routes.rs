@@ -555,12 +555,17 @@ fn a_wrong_metric_tie_break_is_caught_and_shrunk() {
 
 #[test]
 fn saved_route_regressions_replay() {
+    // The files are there, exactly as many as were saved, with or without namespaces.
+    regressions::ROUTE.files();
     require_netns!();
     // Each one runs as `netconform replay` runs it; its run fails unless every saved route
     // is installed and every saved lookup compared (a route the model refuses or a lookup
     // out of its scope is a replay that cannot run), so a regression that no longer
     // exercises anything fails too.
-    regressions::replay_saved::<Box<dyn Scenario>>(&regressions::ROUTE);
+    assert_eq!(
+        regressions::replay_saved::<Box<dyn Scenario>>(&regressions::ROUTE),
+        regressions::ROUTE.saved
+    );
 }
 
 /// A small router table: IPv4 via a gateway on port 1 and on-link on port 2, an IPv6 route

@@ -8,7 +8,7 @@
 #[macro_use]
 mod common;
 use common::{assert_pass, cases, failure, regressions, spec};
-use netconform::dut::{Link, Tables};
+use netconform::dut::Tables;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -118,7 +118,7 @@ fn bridge_lab_is_removed_after_a_panic() {
 fn fdb_over_netlink_agrees_with_iproute2() {
     require_netns!();
     let mut bridge = LinuxBridge::new(BridgeConfig::default()).unwrap();
-    assert_eq!(bridge.ports(), 3);
+    assert_eq!(bridge.link().expect("a link").ports(), 3);
     let a = MacAddr([2, 0x6e, 0x63, 0x42, 0, 1]);
     let b = MacAddr([2, 0x6e, 0x63, 0x42, 0, 2]);
     let frame = |src: MacAddr, dst: MacAddr| {
@@ -128,12 +128,25 @@ fn fdb_over_netlink_agrees_with_iproute2() {
         f.resize(60, 0);
         f
     };
-    bridge.send_frame_on(0, &frame(a, b)).unwrap();
-    bridge.send_frame_on(2, &frame(b, a)).unwrap();
+    bridge
+        .link()
+        .expect("a link")
+        .send_frame_on(0, &frame(a, b))
+        .unwrap();
+    bridge
+        .link()
+        .expect("a link")
+        .send_frame_on(2, &frame(b, a))
+        .unwrap();
     // b's frame goes to a's port only.
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
     let mut out = Vec::new();
-    while let Some((port, f)) = bridge.recv_frame_any(deadline).unwrap() {
+    while let Some((port, f)) = bridge
+        .link()
+        .expect("a link")
+        .recv_frame_any(deadline)
+        .unwrap()
+    {
         out.push((port, f[6..12] == b.0));
     }
     out.sort();

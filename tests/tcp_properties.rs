@@ -134,8 +134,13 @@ fn generated_scenarios_ipv6() {
 /// Every saved regression replays and now agrees.
 #[test]
 fn saved_regressions_replay() {
+    // The files are there, exactly as many as were saved, with or without namespaces.
+    regressions::TCP.files();
     require_netns!();
-    regressions::replay_saved::<Box<dyn Scenario>>(&regressions::TCP);
+    assert_eq!(
+        regressions::replay_saved::<Box<dyn Scenario>>(&regressions::TCP),
+        regressions::TCP.saved
+    );
 }
 
 /// The kit end to end on the kernel: a scenario the kernel fails for real (SYN+FIN to

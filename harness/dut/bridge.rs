@@ -14,7 +14,6 @@
 
 use std::time::Instant as StdInstant;
 
-use super::Link as _;
 use super::ports::PortSockets;
 use super::{Control, Dut, DutError, Endpoints, FdbEntry, FdbState, StateAnswer, StateQuery};
 use crate::dut::needs::Needs;
@@ -125,7 +124,7 @@ impl LinuxBridge {
                 }
                 self.sockets.send_on(ingress, &probe)?;
                 let wait = (StdInstant::now() + std::time::Duration::from_millis(50)).min(deadline);
-                while let Some((port, frame)) = self.recv_frame_any(wait)? {
+                while let Some((port, frame)) = self.sockets.recv_any(wait)? {
                     if frame == probe {
                         seen[port] = true;
                     }
@@ -177,37 +176,11 @@ impl Dut for LinuxBridge {
     }
 
     fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
-        Some(self)
+        Some(&mut self.sockets)
     }
 
     fn tables(&mut self) -> Option<&mut dyn crate::dut::Tables> {
         Some(self)
-    }
-}
-
-impl crate::dut::Link for LinuxBridge {
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
-        self.send_frame_on(0, frame)
-    }
-
-    /// The next frame out of port 0 only (the other ports keep theirs).
-    fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, DutError> {
-        Ok(self.sockets.get(0)?.recv(deadline)?)
-    }
-
-    fn ports(&self) -> usize {
-        self.sockets.len()
-    }
-
-    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
-        self.sockets.send_on(port, frame)
-    }
-
-    fn recv_frame_any(
-        &mut self,
-        deadline: StdInstant,
-    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
-        self.sockets.recv_any(deadline)
     }
 }
 

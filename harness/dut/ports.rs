@@ -91,3 +91,31 @@ impl PortSockets {
         }
     }
 }
+
+/// The link plane of a DUT with several ports (the bridge, the router): port `i` is
+/// socket `i`; a host-style read or write is port 0's.
+impl crate::dut::Link for PortSockets {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
+        self.send_on(0, frame)
+    }
+
+    /// The next frame out of port 0 only (the other ports keep theirs).
+    fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, DutError> {
+        Ok(self.get(0)?.recv(deadline)?)
+    }
+
+    fn ports(&self) -> usize {
+        self.len()
+    }
+
+    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
+        self.send_on(port, frame)
+    }
+
+    fn recv_frame_any(
+        &mut self,
+        deadline: StdInstant,
+    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
+        self.recv_any(deadline)
+    }
+}

@@ -9,7 +9,6 @@
 //! flush) act on the router namespace.
 
 use std::net::IpAddr;
-use std::time::Instant as StdInstant;
 
 use super::ports::PortSockets;
 use super::{Control, Dut, DutError, Endpoints, PortInfo, StateAnswer, StateQuery};
@@ -101,37 +100,11 @@ impl Dut for LinuxRouter {
     }
 
     fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
-        Some(self)
+        Some(&mut self.sockets)
     }
 
     fn tables(&mut self) -> Option<&mut dyn crate::dut::Tables> {
         Some(self)
-    }
-}
-
-impl crate::dut::Link for LinuxRouter {
-    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
-        self.sockets.send_on(0, frame)
-    }
-
-    /// The next frame out of segment 0 only (the other segments keep theirs).
-    fn recv_frame(&mut self, deadline: StdInstant) -> Result<Option<Vec<u8>>, DutError> {
-        Ok(self.sockets.get(0)?.recv(deadline)?)
-    }
-
-    fn ports(&self) -> usize {
-        self.sockets.len()
-    }
-
-    fn send_frame_on(&mut self, port: usize, frame: &[u8]) -> Result<(), DutError> {
-        self.sockets.send_on(port, frame)
-    }
-
-    fn recv_frame_any(
-        &mut self,
-        deadline: StdInstant,
-    ) -> Result<Option<(usize, Vec<u8>)>, DutError> {
-        self.sockets.recv_any(deadline)
     }
 }
 

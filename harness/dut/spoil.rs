@@ -1,7 +1,7 @@
 //! Spoilers: any DUT, wrapped so that it does one small thing wrong.
 //!
-//! Mutation analysis of the catalogue (`netconform certify --mutate`,
-//! [`crate::engine::mutate`]) runs each check against a DUT spoiled in one way and asks
+//! Mutation analysis of the catalogue (`netconform certify --mutate`, the engine's
+//! `mutate` module) runs each check against a DUT spoiled in one way and asks
 //! whether the check notices: a check that passes every spoil of what it observes is
 //! vacuous. A [`Spoiled`] DUT forwards every plane of the DUT it wraps and changes one
 //! thing on the way back to the harness:

@@ -31,7 +31,9 @@
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::dut::DutError;
 use crate::dut::recorder::Recorder;
+use crate::engine::expect::Observed;
 use crate::engine::session::{CheckError, Session};
 use crate::time::{Duration, Instant};
 use crate::wire::{
@@ -252,6 +254,72 @@ impl Probe for Echo {
 }
 
 impl Session<'_> {
+    /// Everything the stack sent in answer to what came before, with no clock involved.
+    ///
+    /// The harness sends an ICMP echo request and reads frames until the echo reply comes
+    /// back. The stack handles frames from one link in order and answers a segment while it
+    /// handles them, so whatever it sent in answer to the earlier frames (and calls) arrives
+    /// before the reply: an empty list proves silence without waiting for a timeout.
+    /// The probe and its reply are harness machinery and are not recorded; every other frame
+    /// is. `timeout` bounds the wait for a stack that does not answer pings at all. A probe
+    /// that provably never reached the stack is sent again (see [`crate::engine::barrier`]).
+    pub fn barrier(
+        &mut self,
+        step: &str,
+        ipv6: bool,
+        timeout: Duration,
+    ) -> Result<Vec<Observed>, CheckError> {
+        let e = self.endpoints();
+        let not_supported = |what: &str| CheckError::Dut {
+            step: step.into(),
+            source: DutError::NotSupported {
+                what: format!("barrier: the target has no {what} address"),
+            },
+        };
+        let ips = if ipv6 {
+            let (Some(peer), Some((stack, _))) = (e.peer_ipv6, e.stack_ipv6) else {
+                return Err(not_supported("IPv6"));
+            };
+            EchoIps::V6(peer, stack)
+        } else {
+            let (Some(peer), Some((stack, _))) = (e.peer_ipv4, e.stack_ipv4) else {
+                return Err(not_supported("IPv4"));
+            };
+            EchoIps::V4(peer, stack)
+        };
+        let mut probe = Echo {
+            src_mac: e.harness_mac,
+            dst_mac: e.stack_mac,
+            ips,
+            id: HOST_ECHO_ID,
+            seq: self.barrier_seq_mut().wrapping_add(1),
+        };
+        let plan = Plan {
+            entry: Entry::Host,
+            awaited: [0].into(),
+            timeout,
+            drain: false,
+            record: true,
+            retry: true,
+        };
+        let ended = self.run_barrier(step, &plan, &mut probe);
+        *self.barrier_seq_mut() = probe.seq;
+        match ended? {
+            Ended::Complete(frames) => Ok(frames
+                .into_iter()
+                .filter(|f| !matches!(&f.parsed, Ok(frame) if !self.is_relevant(frame)))
+                .map(|f| Observed {
+                    bytes: f.bytes,
+                    parsed: f.parsed,
+                })
+                .collect()),
+            Ended::TimedOut { .. } => Err(CheckError::NothingObserved {
+                step: format!("{step} (echo reply to the barrier probe)"),
+                waited: timeout,
+            }),
+        }
+    }
+
     /// Runs one barrier: sends `probe` as `plan` says and reads until its evidence is
     /// complete (see the [module doc](self)). `step` names the step in errors and notes.
     pub fn run_barrier(

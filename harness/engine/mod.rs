@@ -11,7 +11,8 @@
 //!   differences, and the trace shows the whole exchange;
 //! - `Unsupported`: the target cannot perform an event the check needs (its own verdict,
 //!   never counted as a failure: BoGo's exit code 89 idea);
-//! - `Error`: the harness could not run the check (no privilege, the target vanished), or
+//! - `Error`: the harness could not run the check (no privilege, the target vanished, or
+//!   a harness bug such as a check with nothing to check: `CheckError::Harness`), or
 //!   could not observe what a clause needs: a check that marks a clause not checked
 //!   ([`Session::not_checked`]) and otherwise succeeds ends here, its report listing the
 //!   clauses not checked ([`CheckReport::not_checked`]). It is never a pass.

@@ -129,6 +129,9 @@ pub struct Row {
     pub id: &'static str,
     /// Its verdict on the DUT as it is (`PASS`, `FAIL`, ...).
     pub baseline: &'static str,
+    /// Why the baseline did not pass (its failing step and first difference, or its
+    /// reason); empty when it passed.
+    pub baseline_detail: String,
     /// Its spoiled runs, in [`spoils_for`] order (none when the baseline did not pass).
     pub cells: Vec<Cell>,
 }
@@ -256,7 +259,11 @@ impl KillMatrix {
         let width = self.rows.iter().map(|r| r.id.len()).max().unwrap_or(0);
         for row in &self.rows {
             if !row.judged() {
-                let _ = writeln!(out, "{:width$}  not judged: {}", row.id, row.baseline);
+                let _ = writeln!(
+                    out,
+                    "{:width$}  not judged: {} ({})",
+                    row.id, row.baseline, row.baseline_detail
+                );
                 continue;
             }
             let marks: String = spoils
@@ -335,7 +342,7 @@ pub fn mutate(
     let jobs: Vec<(&CheckSpec, Option<Spoil>)> = checks
         .iter()
         .zip(&baselines)
-        .filter(|(_, (verdict, _))| *verdict == "PASS")
+        .filter(|(_, (verdict, _, _))| *verdict == "PASS")
         .flat_map(|(c, _)| spoils_for(&c.needs).into_iter().map(move |s| (c, Some(s))))
         .collect();
     let spoiled = run_jobs(
@@ -349,13 +356,14 @@ pub fn mutate(
     let mut rows: Vec<Row> = checks
         .iter()
         .zip(&baselines)
-        .map(|(c, (verdict, _))| Row {
+        .map(|(c, (verdict, _, detail))| Row {
             id: c.id,
             baseline: verdict,
+            baseline_detail: detail.clone(),
             cells: Vec::new(),
         })
         .collect();
-    for ((check, spoil), (_, outcome)) in jobs.iter().zip(spoiled) {
+    for ((check, spoil), (_, outcome, _)) in jobs.iter().zip(spoiled) {
         if let (Some(row), Some(spoil)) = (rows.iter_mut().find(|r| r.id == check.id), spoil) {
             row.cells.push(Cell {
                 spoil: *spoil,
@@ -370,8 +378,8 @@ pub fn mutate(
     }
 }
 
-/// Runs each job (a check, spoiled or not) and returns, in job order, the verdict's label
-/// and the outcome.
+/// Runs each job (a check, spoiled or not) and returns, in job order, the verdict's label,
+/// the outcome and what the verdict said when it was not a pass.
 fn run_jobs(
     jobs: Vec<(&CheckSpec, Option<Spoil>)>,
     factory: &TargetFactory<'_>,
@@ -379,9 +387,10 @@ fn run_jobs(
     parallel: usize,
     profile: ProfileName,
     progress: &(dyn Fn(&CheckSpec, Option<Spoil>, &Outcome) + Sync),
-) -> Vec<(&'static str, Outcome)> {
+) -> Vec<(&'static str, Outcome, String)> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<(&'static str, Outcome)>>> = Mutex::new(vec![None; jobs.len()]);
+    type Done = (&'static str, Outcome, String);
+    let results: Mutex<Vec<Option<Done>>> = Mutex::new(vec![None; jobs.len()]);
     std::thread::scope(|scope| {
         for _ in 0..parallel.max(1).min(jobs.len().max(1)) {
             scope.spawn(|| {
@@ -407,8 +416,18 @@ fn run_jobs(
                         None => Outcome::of(&report.verdict, usize::from(true)),
                     };
                     progress(spec, spoil, &outcome);
+                    let detail = match &report.verdict {
+                        Verdict::Pass => String::new(),
+                        Verdict::Fail { step, differences } => match differences.first() {
+                            Some(first) => format!("{step}: {first}"),
+                            None => step.clone(),
+                        },
+                        Verdict::Error { reason } | Verdict::Unsupported { reason } => {
+                            reason.clone()
+                        }
+                    };
                     if let Ok(mut r) = results.lock() {
-                        r[i] = Some((report.verdict.label(), outcome));
+                        r[i] = Some((report.verdict.label(), outcome, detail));
                     }
                 }
             });
@@ -424,6 +443,7 @@ fn run_jobs(
                 Outcome::Error {
                     reason: "the run never ended".into(),
                 },
+                "the run never ended".into(),
             ))
         })
         .collect()

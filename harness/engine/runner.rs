@@ -205,6 +205,9 @@ pub fn verdict_of(error: &CheckError) -> Verdict {
         CheckError::Dut { step, source } => Verdict::Error {
             reason: format!("{step}: {source}"),
         },
+        CheckError::Harness { .. } => Verdict::Error {
+            reason: error.to_string(),
+        },
     }
 }
 
@@ -274,7 +277,7 @@ pub fn run_one_with(
         report.retries = session.retries().to_vec();
         report.not_checked = session.clauses_not_checked().to_vec();
         if let Err(e) = &result
-            && !matches!(e, CheckError::Dut { .. })
+            && e.is_disagreement()
         {
             report.expected = expected_of(&session, e);
             report.counterexample = session.counterexample().cloned();
@@ -283,7 +286,7 @@ pub fn run_one_with(
         if let Err(e) = &result {
             let at = failure_index(&report.trace, e);
             report.failed_at = Some(at);
-            if report.counterexample.is_none() && !matches!(e, CheckError::Dut { .. }) {
+            if report.counterexample.is_none() && e.is_disagreement() {
                 report.counterexample = Some(script_of(&report.trace, at));
             }
         }

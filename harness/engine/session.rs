@@ -66,6 +66,23 @@ pub enum CheckError {
         /// The target's error.
         source: DutError,
     },
+    /// The harness itself is wrong (a check with nothing to check): an error of the
+    /// harness, never a verdict on the DUT.
+    #[error("{step}: harness bug: {bug}")]
+    Harness {
+        /// The step of the check.
+        step: String,
+        /// What is wrong with the harness.
+        bug: String,
+    },
+}
+
+impl CheckError {
+    /// Whether this error is a disagreement of the DUT with what the check expected (a
+    /// failure), rather than an event the DUT could not perform or a harness bug.
+    pub fn is_disagreement(&self) -> bool {
+        !matches!(self, CheckError::Dut { .. } | CheckError::Harness { .. })
+    }
 }
 
 /// One check's conversation with one target.
@@ -276,79 +293,17 @@ impl<'t> Session<'t> {
         }
     }
 
-    /// Everything the stack sent in answer to what came before, with no clock involved.
-    ///
-    /// The harness sends an ICMP echo request and reads frames until the echo reply comes
-    /// back. The stack handles frames from one link in order and answers a segment while it
-    /// handles them, so whatever it sent in answer to the earlier frames (and calls) arrives
-    /// before the reply: an empty list proves silence without waiting for a timeout.
-    /// The probe and its reply are harness machinery and are not recorded; every other frame
-    /// is. `timeout` bounds the wait for a stack that does not answer pings at all. A probe
-    /// that provably never reached the stack is sent again (see [`crate::engine::barrier`]).
-    pub fn barrier(
-        &mut self,
-        step: &str,
-        ipv6: bool,
-        timeout: Duration,
-    ) -> Result<Vec<Observed>, CheckError> {
-        use crate::engine::barrier::{Echo, EchoIps, Ended, Entry, Plan};
-        let e = &self.endpoints;
-        let not_supported = |what: &str| CheckError::Dut {
-            step: step.into(),
-            source: DutError::NotSupported {
-                what: format!("barrier: the target has no {what} address"),
-            },
-        };
-        let ips = if ipv6 {
-            let (Some(peer), Some((stack, _))) = (e.peer_ipv6, e.stack_ipv6) else {
-                return Err(not_supported("IPv6"));
-            };
-            EchoIps::V6(peer, stack)
-        } else {
-            let (Some(peer), Some((stack, _))) = (e.peer_ipv4, e.stack_ipv4) else {
-                return Err(not_supported("IPv4"));
-            };
-            EchoIps::V4(peer, stack)
-        };
-        let mut probe = Echo {
-            src_mac: e.harness_mac,
-            dst_mac: e.stack_mac,
-            ips,
-            id: crate::engine::barrier::HOST_ECHO_ID,
-            seq: self.barrier_seq.wrapping_add(1),
-        };
-        let plan = Plan {
-            entry: Entry::Host,
-            awaited: [0].into(),
-            timeout,
-            drain: false,
-            record: true,
-            retry: true,
-        };
-        let ended = self.run_barrier(step, &plan, &mut probe);
-        self.barrier_seq = probe.seq;
-        match ended? {
-            Ended::Complete(frames) => Ok(frames
-                .into_iter()
-                .filter(|f| !matches!(&f.parsed, Ok(frame) if !self.is_relevant(frame)))
-                .map(|f| Observed {
-                    bytes: f.bytes,
-                    parsed: f.parsed,
-                })
-                .collect()),
-            Ended::TimedOut { .. } => Err(CheckError::NothingObserved {
-                step: format!("{step} (echo reply to the barrier probe)"),
-                waited: timeout,
-            }),
-        }
-    }
-
     /// How many times one session may retry harness machinery before it gives up.
     pub const MAX_RETRIES: usize = 3;
 
     /// The recorder and the list of retries, for [`Session::run_barrier`].
     pub(super) fn barrier_parts(&mut self) -> (&mut Recorder<'t>, &mut Vec<String>) {
         (&mut self.recorder, &mut self.retries)
+    }
+
+    /// The sequence number of the last host barrier probe (see [`Session::barrier`]).
+    pub(super) fn barrier_seq_mut(&mut self) -> &mut u16 {
+        &mut self.barrier_seq
     }
 
     /// Expects no relevant frame during `window`.
@@ -582,7 +537,7 @@ impl<'t> Session<'t> {
 
     /// Whether a frame from the stack concerns the peer: ARP, or IP to or from one of the
     /// peer's addresses, or anything unicast to the peer's MAC.
-    fn is_relevant(&self, frame: &Frame) -> bool {
+    pub(super) fn is_relevant(&self, frame: &Frame) -> bool {
         let to_peer = frame.ethernet.dst == self.endpoints.harness_mac;
         match &frame.network {
             Network::Arp(_) | Network::ArpRaw(_) => true,

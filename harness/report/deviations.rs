@@ -6,15 +6,17 @@
 //! ```toml
 //! [[accept]]
 //! check = "tcp.timer.*"            # exact check id, or a prefix ending in `*`
-//! difference = "rto: expected 1000" # substring of the failing step or of a difference line
+//! step = "retransmission"           # optional: only failures whose step contains this
+//! difference = "rto: expected 1000" # substring of a difference line (or of a step alone)
 //! kind = "policy"                   # or "violation"
 //! reason = "smoltcp's minimum RTO is 1 s; RFC 6298 leaves the floor to the implementation"
 //! ```
 //!
 //! Applying a file to a run ([`Deviations::judge`]):
-//! - a failed check is **accepted** when an entry for it matches its step, or when every
-//!   one of its difference lines is matched by some entry for it (an entry accepting one
-//!   difference never hides another);
+//! - a failed check is **accepted** when every one of its difference lines is matched by
+//!   some entry for it, or, for a failure that is its step alone (no difference lines), when
+//!   an entry for it matches the step: an entry accepting one difference (or matching the
+//!   step) never hides another difference;
 //! - an entry for a check that ran and whose text matched nothing there (the check passed,
 //!   or failed differently) is **stale**;
 //! - an entry none of whose checks ran is not judged.
@@ -61,7 +63,12 @@ pub struct Deviation {
     pub entry: usize,
     /// Check id, or a prefix ending in `*`.
     pub check: String,
-    /// Substring of the failing step or of one difference line.
+    /// Only failures whose step contains this text (optional): narrows an entry whose
+    /// `difference` alone would also match another step's failure (`nothing arrived
+    /// within` is every missing frame's difference line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Substring of one difference line (or of the step, for a failure that has none).
     pub difference: String,
     /// Policy or violation.
     pub kind: DeviationKind,
@@ -81,6 +88,21 @@ impl Deviation {
     /// True when the entry's text occurs in `line`.
     pub fn matches_text(&self, line: &str) -> bool {
         line.contains(&self.difference)
+    }
+
+    /// True when the entry applies to a failure at `step`: it has no `step` key, or its
+    /// `step` occurs in it.
+    pub fn covers_step(&self, step: &str) -> bool {
+        self.step.as_ref().is_none_or(|s| step.contains(s.as_str()))
+    }
+
+    /// The entry's texts as reports print them: `difference "..."`, preceded by
+    /// `step "...", ` when it has a step.
+    pub fn texts(&self) -> String {
+        match &self.step {
+            Some(step) => format!("step {step:?}, difference {:?}", self.difference),
+            None => format!("difference {:?}", self.difference),
+        }
     }
 }
 
@@ -138,6 +160,7 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawEntry {
     check: Option<String>,
+    step: Option<String>,
     difference: Option<String>,
     kind: Option<String>,
     reason: Option<String>,
@@ -189,6 +212,14 @@ impl Deviations {
             if check.strip_suffix('*').unwrap_or(&check).contains('*') {
                 return Err(bad("`*` may only end the `check` pattern".into()));
             }
+            let step = match e.step {
+                Some(s) if s.is_empty() => {
+                    return Err(bad(
+                        "`step` is empty (leave it out to match any step)".into()
+                    ));
+                }
+                s => s,
+            };
             let difference = match e.difference {
                 Some(d) if !d.is_empty() => d,
                 _ => return Err(bad("`difference` is missing or empty".into())),
@@ -210,6 +241,7 @@ impl Deviations {
             entries.push(Deviation {
                 entry,
                 check,
+                step,
                 difference,
                 kind,
                 reason,
@@ -263,26 +295,34 @@ impl Deviations {
     }
 
     /// The entries that accept the failure of check `id` with `step` and `differences`:
-    /// `Some(entries used)` when the failure is accepted, `None` otherwise; and, apart from
-    /// that, every entry whose text matched anything (for the stale check).
+    /// `Some(entries used)` when the failure is accepted (every difference line matched by
+    /// an entry; with no difference lines, an entry matching the step), `None` otherwise;
+    /// and, apart from that, every entry whose text matched anything, the step included
+    /// (for the stale check).
     pub fn judge(&self, id: &str, step: &str, differences: &[String]) -> Judgement {
-        let mine: Vec<&Deviation> = self.entries.iter().filter(|e| e.covers_check(id)).collect();
+        let mine: Vec<&Deviation> = self
+            .entries
+            .iter()
+            .filter(|e| e.covers_check(id) && e.covers_step(step))
+            .collect();
         let mut matched: Vec<usize> = Vec::new();
         let mut note = |e: &Deviation| {
             if !matched.contains(&e.entry) {
                 matched.push(e.entry);
             }
         };
-        let step_entry = mine.iter().find(|e| e.matches_text(step)).copied();
         for e in &mine {
             if e.matches_text(step) || differences.iter().any(|d| e.matches_text(d)) {
                 note(e);
             }
         }
-        let accepted_by = if let Some(e) = step_entry {
-            Some(vec![e.clone()])
-        } else if differences.is_empty() {
-            None
+        // The step is the whole failure only when it has no difference lines; otherwise an
+        // entry matching the step says nothing about which differences it accepts, and each
+        // difference line must be matched on its own.
+        let accepted_by = if differences.is_empty() {
+            mine.iter()
+                .find(|e| e.matches_text(step))
+                .map(|e| vec![(*e).clone()])
         } else {
             let mut used: Vec<Deviation> = Vec::new();
             let mut all = true;
@@ -412,5 +452,141 @@ pub fn classify(clauses: &[Clause]) -> Classification {
             clause: first.id.to_string(),
         },
         _ => Classification::PolicyChoiceUnreviewed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> Deviations {
+        Deviations::parse(text, Path::new("deviations/test.toml")).expect("valid file")
+    }
+
+    fn accepted(d: &Deviations, id: &str, step: &str, differences: &[&str]) -> Option<Vec<usize>> {
+        let differences: Vec<String> = differences.iter().map(|d| d.to_string()).collect();
+        d.judge(id, step, &differences)
+            .accepted_by
+            .map(|entries| entries.iter().map(|e| e.entry).collect())
+    }
+
+    /// An entry that matches a failure's step accepts it only when the step is the whole
+    /// failure; with difference lines, each one must be matched by an entry.
+    #[test]
+    fn an_entry_matching_the_step_does_not_hide_an_unmatched_difference() {
+        let d = file(
+            r#"
+[[accept]]
+check = "tcp.matrix.v4.listen"
+difference = "ACK in LISTEN"
+kind = "violation"
+reason = "step"
+"#,
+        );
+        let step = "LISTEN row of the matrix (ACK in LISTEN)";
+        let judgement = d.judge(
+            "tcp.matrix.v4.listen",
+            step,
+            &["tcp.seq: expected 7777, observed 0".to_string()],
+        );
+        assert_eq!(judgement.accepted_by, None);
+        // It matched the step, so it is not stale.
+        assert_eq!(judgement.matched, vec![1]);
+        // A failure that is its step alone is accepted by it.
+        assert_eq!(
+            accepted(&d, "tcp.matrix.v4.listen", step, &[]),
+            Some(vec![1])
+        );
+        // Every difference line matched: accepted, by the entries that matched them.
+        let both = file(
+            r#"
+[[accept]]
+check = "tcp.matrix.v4.listen"
+difference = "ACK in LISTEN"
+kind = "violation"
+reason = "step"
+
+[[accept]]
+check = "tcp.matrix.v4.*"
+difference = "tcp.seq: expected 7777"
+kind = "violation"
+reason = "seq"
+"#,
+        );
+        assert_eq!(
+            accepted(
+                &both,
+                "tcp.matrix.v4.listen",
+                step,
+                &["tcp.seq: expected 7777, observed 0"]
+            ),
+            Some(vec![2])
+        );
+        assert_eq!(
+            accepted(
+                &both,
+                "tcp.matrix.v4.listen",
+                step,
+                &[
+                    "tcp.seq: expected 7777, observed 0",
+                    "tcp.flags: expected R, observed R."
+                ]
+            ),
+            None
+        );
+    }
+
+    /// The smoltcp file's entry for `tcp.closed-port.syn` accepts the missing RST-ACK it is
+    /// about, and not a missing ARP request (the same difference line at another step).
+    #[test]
+    fn the_smoltcp_closed_port_entry_accepts_only_the_missing_rst() {
+        let d = Deviations::parse(
+            include_str!("../../deviations/smoltcp.toml"),
+            Path::new("deviations/smoltcp.toml"),
+        )
+        .expect("deviations/smoltcp.toml parses");
+        let id = "tcp.closed-port.syn";
+        let nothing = ["nothing arrived within 1000.000 ms"];
+        assert!(
+            accepted(&d, id, "stack refuses the SYN (RST-ACK)", &nothing).is_some(),
+            "the missing RST-ACK is the accepted deviation"
+        );
+        let judgement = d.judge(
+            id,
+            "stack resolves the peer (ARP request for 10.77.0.1)",
+            &[nothing[0].to_string()],
+        );
+        assert_eq!(
+            judgement.accepted_by, None,
+            "a missing ARP request stays a failure"
+        );
+        assert!(
+            judgement.matched.is_empty(),
+            "and the entry did not match it"
+        );
+        // A wrong RST-ACK is not a missing one.
+        assert_eq!(
+            accepted(
+                &d,
+                id,
+                "stack refuses the SYN (RST-ACK)",
+                &["tcp.ack: expected 1073741825, observed 0"]
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn an_empty_step_key_is_refused() {
+        let e = Deviations::parse(
+            "[[accept]]\ncheck = \"arp.probe\"\nstep = \"\"\ndifference = \"x\"\nkind = \"policy\"\nreason = \"r\"\n",
+            Path::new("deviations/bad.toml"),
+        )
+        .expect_err("an empty step");
+        assert_eq!(
+            e.to_string(),
+            "deviations/bad.toml: entry 1 (check \"arp.probe\"): `step` is empty (leave it out to \
+             match any step)"
+        );
     }
 }

@@ -241,7 +241,10 @@ fn stale(h: &mut String, r: &Report) {
             escape(&s.file),
             s.entry.entry,
             escape(&s.entry.check),
-            escape(&s.entry.difference),
+            escape(&match &s.entry.step {
+                Some(step) => format!("step {step:?}, {:?}", s.entry.difference),
+                None => s.entry.difference.clone(),
+            }),
             s.entry.kind,
             escape(&s.entry.reason),
             ran.join("<br>")

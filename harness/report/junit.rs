@@ -41,8 +41,11 @@ pub fn render_many(reports: &[Report]) -> String {
             for s in &report.stale_deviations {
                 let _ = writeln!(
                     text,
-                    "{} entry {}: check {:?}, difference {:?}",
-                    s.file, s.entry.entry, s.entry.check, s.entry.difference
+                    "{} entry {}: check {:?}, {}",
+                    s.file,
+                    s.entry.entry,
+                    s.entry.check,
+                    s.entry.texts()
                 );
             }
             suite.set_system_out(text);

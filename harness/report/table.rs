@@ -192,10 +192,7 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
                     s.file, s.entry.entry, s.entry.kind, s.entry.check
                 ),
             );
-            push(
-                &mut out,
-                &format!("       difference {:?}", s.entry.difference),
-            );
+            push(&mut out, &format!("       {}", s.entry.texts()));
             let ran: Vec<String> = s
                 .checks
                 .iter()

@@ -164,6 +164,15 @@ impl Lab {
         // Read back after up (flags, the final MTU), once both ends have an active queue.
         let harness_link = harness_rtnl.wait_queue_active(&hname)?;
         let target_link = target_rtnl.wait_queue_active(&tname)?;
+        // And once the stack's addresses are local (IPv6's become so only after the
+        // addrconf work the ready link queued: `Rtnl::wait_local_address`).
+        let addresses = [
+            config.ipv4.as_ref().map(|v4| IpAddr::V4(v4.stack)),
+            config.ipv6.as_ref().map(|v6| IpAddr::V6(v6.stack)),
+        ];
+        for addr in addresses.into_iter().flatten() {
+            target_rtnl.wait_local_address(addr, std::time::Duration::from_secs(5))?;
+        }
 
         let mut lab = Lab {
             harness_rtnl,

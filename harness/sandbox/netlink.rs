@@ -611,6 +611,45 @@ impl Rtnl {
         }
     }
 
+    /// Waits up to `within` until `addr` is a local address of the namespace: `route get`
+    /// answers a `local` route, so a packet to it is delivered; an error names the address
+    /// and what the lookup answered last.
+    ///
+    /// An IPv4 address is local as soon as it is added. An IPv6 address, even with
+    /// `IFA_F_NODAD`, gets its local route only when the kernel's addrconf work, which
+    /// adding it queues (`addrconf_dad_start`), runs and completes its (skipped) duplicate
+    /// address detection (`addrconf_dad_completed`, which inserts the route): until then
+    /// a packet to it is not delivered, and on a loaded machine that work ran up to 22 ms
+    /// after the lab's links were ready. A soak under load lost a fresh lab's first
+    /// barrier probe that way about once in two hundred IPv6 labs ("echo reply to the
+    /// barrier probe: nothing arrived within 2 s": the interface counted the probe, so no
+    /// retry, and the stack's multicast listener reports came only after it).
+    pub fn wait_local_address(
+        &mut self,
+        addr: IpAddr,
+        within: std::time::Duration,
+    ) -> Result<(), SandboxError> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let answer = match self.route_get(addr) {
+                Ok(r) if r.kind == "Local" => return Ok(()),
+                Ok(r) => format!("a {} route", r.kind.to_lowercase()),
+                Err(SandboxError::RouteLookup { failure, .. }) => format!("{failure:?}"),
+                Err(e) => return Err(e),
+            };
+            if std::time::Instant::now() > deadline {
+                return Err(SandboxError::NotReady {
+                    what: format!(
+                        "{addr} in {} is not a local address after {within:?}: route get \
+                         answers {answer}",
+                        self.namespace
+                    ),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// Sets interface `index` up (or down).
     pub fn set_up(&mut self, index: u32, up: bool) -> Result<(), SandboxError> {
         self.set_link(&format!("set link {index} up={up}"), index, |m| {

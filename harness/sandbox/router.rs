@@ -219,6 +219,13 @@ impl RouterLab {
             s.harness_link = harness_rtnl.wait_queue_active(&s.harness_link.name)?;
             s.router_link = router_rtnl.wait_queue_active(&s.router_link.name)?;
         }
+        // And until the router's addresses are local (see `Rtnl::wait_local_address`).
+        for s in &segments {
+            let addresses = [Some(IpAddr::V4(s.router_ip)), s.router_ip6.map(IpAddr::V6)];
+            for addr in addresses.into_iter().flatten() {
+                router_rtnl.wait_local_address(addr, std::time::Duration::from_secs(5))?;
+            }
+        }
         let lo = router_rtnl.link_by_name("lo")?;
         let mut interfaces = vec![Interface {
             index: lo.index,

@@ -340,3 +340,47 @@ fn certify_lists_the_deviations_of_the_suites_it_runs() {
         ["route", "route", "route", "forward"]
     );
 }
+
+/// Every check is born with its spoils: it names the planes it uses, so the mutation
+/// analysis has something to spoil in it (a check with none could never be killed), and
+/// its suite names its machinery.
+#[test]
+fn every_check_names_the_planes_it_uses_so_it_can_be_spoiled() {
+    for check in catalogue() {
+        assert!(!check.needs.uses.is_empty(), "{}: no plane", check.id);
+        assert!(
+            !crate::engine::mutate::spoils_for(&check.needs).is_empty(),
+            "{}: no spoil",
+            check.id
+        );
+        assert!(suite_of(check.id).is_some(), "{}: no suite", check.id);
+    }
+    // The host barrier's echo reply is machinery of the TCP and ARP suites; a TCP segment
+    // is not.
+    let reply = crate::wire::Frame::icmpv4(
+        crate::wire::MacAddr([2, 0, 0, 0, 0, 2]),
+        crate::wire::MacAddr([2, 0, 0, 0, 0, 1]),
+        "10.0.0.2".parse().unwrap(),
+        "10.0.0.1".parse().unwrap(),
+        crate::wire::Icmpv4Message::echo_reply(
+            crate::engine::barrier::HOST_ECHO_ID,
+            1,
+            b"barrier".to_vec(),
+        ),
+    )
+    .emit();
+    let spec = catalogue()
+        .into_iter()
+        .find(|c| c.id == "tcp.passive-open.active-close")
+        .unwrap();
+    assert!(machinery_of(&spec)(&reply));
+    let other = crate::wire::Frame::icmpv4(
+        crate::wire::MacAddr([2, 0, 0, 0, 0, 2]),
+        crate::wire::MacAddr([2, 0, 0, 0, 0, 1]),
+        "10.0.0.2".parse().unwrap(),
+        "10.0.0.1".parse().unwrap(),
+        crate::wire::Icmpv4Message::echo_reply(0x1234, 1, b"x".to_vec()),
+    )
+    .emit();
+    assert!(!machinery_of(&spec)(&other));
+}

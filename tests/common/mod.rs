@@ -211,7 +211,9 @@ impl Spoil for Faithful {}
 
 /// A Linux router spoiled by `S`, for the negative controls of the router checks.
 pub struct Spoiled<S: Spoil> {
-    inner: netconform::dut::router::LinuxRouter,
+    inner: Box<dyn netconform::dut::Dut>,
+    /// The router's ports, read once.
+    ports: usize,
     spoil: S,
 }
 
@@ -246,7 +248,7 @@ impl<S: Spoil> netconform::dut::Link for Spoiled<S> {
     }
 
     fn ports(&self) -> usize {
-        self.inner.ports()
+        self.ports
     }
 
     fn send_frame_on(
@@ -302,8 +304,10 @@ pub fn run_on_router<S: Spoil>(
         Box<dyn netconform::dut::Dut>,
         netconform::dut::DutError,
     > {
+        let mut inner: Box<dyn netconform::dut::Dut> = Box::new(LinuxRouter::new(config.clone())?);
         Ok(Box::new(Spoiled {
-            inner: LinuxRouter::new(config.clone())?,
+            ports: inner.ports(),
+            inner,
             spoil,
         }))
     };
@@ -409,7 +413,8 @@ pub fn save_regression_if_it_reproduces<S: serde::Serialize>(
     std::fs::write(path, json + "\n").expect("save the regression");
     panic!(
         "a generated {what} disagrees with the kernel, again on each of {REPLAYS_BEFORE_SAVING} replays; \
-         saved as {0}\nreplay: netconform replay {0}\n{failure}",
+         saved as {0} (commit it, and raise the count of its suite's `Fixtures::saved` in \
+         tests/common/regressions.rs)\nreplay: netconform replay {0}\n{failure}",
         path.display()
     );
 }

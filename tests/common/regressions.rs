@@ -16,7 +16,14 @@
 //! }
 //! ```
 //!
-//! and a replay test `regressions::replay_saved::<Box<dyn Scenario>>(&regressions::TCP)`.
+//! and a replay test checks the files first (exactly `Fixtures::saved` of them, with or
+//! without namespaces), then replays them all:
+//!
+//! ```ignore
+//! regressions::TCP.files();
+//! require_netns!();
+//! assert_eq!(regressions::replay_saved::<Box<dyn Scenario>>(&regressions::TCP), regressions::TCP.saved);
+//! ```
 
 use std::path::PathBuf;
 
@@ -39,6 +46,10 @@ pub struct Fixtures {
     /// The test that replays the directory (`binary::test`); `None` while the suite has
     /// saved nothing yet (a replay test fails on an empty directory).
     pub replayed_by: Option<&'static str>,
+    /// How many saved cases (`*.json`) the directory holds, exactly: a file that goes
+    /// missing (or one saved without raising this count) fails every test that reads the
+    /// directory, with or without namespaces. 0 for a suite that has saved nothing yet.
+    pub saved: usize,
 }
 
 /// TCP scenarios (`tests/tcp_properties.rs`).
@@ -47,6 +58,7 @@ pub const TCP: Fixtures = Fixtures {
     what: "TCP scenario",
     kind: netconform::suites::tcp::scenario::TcpScenarioRun::KIND,
     replayed_by: Some("tcp_properties::saved_regressions_replay"),
+    saved: 11,
 };
 
 /// ARP scenarios (`tests/arp_properties.rs`).
@@ -55,6 +67,7 @@ pub const ARP: Fixtures = Fixtures {
     what: "ARP scenario",
     kind: netconform::suites::arp::scenario::ArpScenario::KIND,
     replayed_by: Some("arp_properties::saved_arp_regressions_replay"),
+    saved: 1,
 };
 
 /// Switch scenarios (`tests/switch.rs`): none saved yet, so nothing replays them; the first
@@ -65,6 +78,7 @@ pub const SWITCH: Fixtures = Fixtures {
     what: "switch scenario",
     kind: netconform::suites::switch::SwitchScenarioRun::KIND,
     replayed_by: None,
+    saved: 0,
 };
 
 /// Route tables and lookups (`tests/routes.rs`).
@@ -73,6 +87,7 @@ pub const ROUTE: Fixtures = Fixtures {
     what: "route table",
     kind: netconform::suites::route::scenario::RouteScenario::KIND,
     replayed_by: Some("routes::saved_route_regressions_replay"),
+    saved: 1,
 };
 
 /// Every suite the kit serves.
@@ -86,28 +101,44 @@ impl Fixtures {
             .join(self.dir)
     }
 
-    /// The `*.json` files of the directory, sorted; panics when the directory is missing or
-    /// holds none (a replay that replays nothing must not pass).
+    /// The `*.json` files of the directory, sorted; panics unless there are exactly
+    /// [`Fixtures::saved`] of them (a directory that does not exist holds none), saying
+    /// what is there and what was expected.
     pub fn files(&self) -> Vec<PathBuf> {
         let dir = self.path();
-        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}: the {} regressions to replay are missing",
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.saved == 0 => Vec::new(),
+            Err(e) => panic!(
+                "{}: {e}: the {} saved {} regressions to replay are missing",
                 dir.display(),
+                self.saved,
                 self.what
-            )
-        });
-        let mut files: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
+            ),
+        };
         files.sort();
+        let names: Vec<String> = files
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
         assert!(
-            !files.is_empty(),
-            "{} holds no saved {} (*.json): nothing would be replayed",
+            files.len() == self.saved,
+            "{} holds {} saved {}s (*.json), expected exactly {} (Fixtures::saved): {}; a \
+             file missing is a regression no longer checked, a new one must raise the count",
             dir.display(),
-            self.what
+            files.len(),
+            self.what,
+            self.saved,
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
         );
         files
     }
@@ -298,11 +329,19 @@ pub fn save_shrunk_scenario(fixtures: &Fixtures, found: Box<dyn Scenario>, reaso
 }
 
 /// Replays every saved file of `fixtures` on a fresh DUT each and requires every one to
-/// agree; returns how many ran. Fails when the directory is missing or empty, when a file
-/// does not load or holds another kind, when a replay disagrees or cannot run, and when a
-/// `fixtures/*-regressions` directory has no replay test (its findings would go unchecked).
+/// agree; returns how many ran. Fails when the directory is missing or empty, when it does
+/// not hold exactly [`Fixtures::saved`] files, when a file does not load or holds another
+/// kind, when a replay disagrees or cannot run, and when a `fixtures/*-regressions`
+/// directory has no replay test (its findings would go unchecked).
 pub fn replay_saved<R: Regression>(fixtures: &Fixtures) -> usize {
     assert_every_directory_is_replayed();
+    assert!(
+        fixtures.saved > 0,
+        "{}: no saved {} to replay (Fixtures::saved is 0): a replay test that replays nothing \
+         must not pass",
+        fixtures.path().display(),
+        fixtures.what
+    );
     let files = fixtures.files();
     let mut failures = Vec::new();
     for path in &files {

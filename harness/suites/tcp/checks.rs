@@ -4,10 +4,11 @@
 //!
 //! Read first: RFC 9293 §3.10.7 (SEGMENT ARRIVES, in its order of checks), RFC 5961 §3–§5.
 
+use crate::dut::DutError;
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::tcp::State;
 use crate::suites::tcp::matrix;
-use crate::suites::tcp::scenario::run_scenario;
+use crate::suites::tcp::scenario::{TcpScenario, run_scenario};
 
 /// RFC 9293 §3.10.7.1, shared with the end-to-end checks.
 pub const CLOSED: Clause = Clause {
@@ -78,46 +79,116 @@ const SYNCHRONIZED: &[Clause] = &[SEQUENCE, RST, SYN, ACK, TEXT_AND_FIN];
 /// Runs every cell of the matrix row for `state`; each cell is its own connection on the
 /// same stack. All cells run; the verdict lists every disagreement.
 fn run_row(session: &mut Session<'_>, state: State, ipv6: bool) -> Result<(), CheckError> {
-    let profile = session.profile();
-    let cells: Vec<_> = matrix::matrix(profile, ipv6)
+    let cells: Vec<_> = matrix::matrix(session.profile(), ipv6)
         .into_iter()
         .filter(|c| c.name.split(' ').nth(1) == Some(&state.to_string()))
         .collect();
+    run_cells(session, state, &cells, run_scenario)
+}
+
+/// Runs `cells` (the row of `state`) with `run`, every one unless the DUT fails, and gives
+/// the row's verdict:
+/// - a row with at least one disagreeing cell fails, with every disagreement, and one line
+///   for each cell the DUT could not run (`cell: could not run: why`). A cell the DUT
+///   refuses (`NotSupported`, one event it cannot do) does not stop the row; any other DUT
+///   error does (the DUT failed: it is gone, timed out, answered nonsense, and every later
+///   cell would wait on it in turn), and one line says how many cells were not started;
+/// - a row whose only problem is cells the DUT could not run is the DUT's failure that
+///   stopped it (an error), else the first refusal (unsupported);
+/// - a row with no cells is a harness bug (an error), never a pass.
+fn run_cells(
+    session: &mut Session<'_>,
+    state: State,
+    cells: &[TcpScenario],
+    mut run: impl FnMut(&mut Session<'_>, &TcpScenario, u16) -> Result<(), CheckError>,
+) -> Result<(), CheckError> {
+    let profile = session.profile();
+    let step = format!("{state} row of the matrix");
+    if cells.is_empty() {
+        return Err(CheckError::Harness {
+            step,
+            bug: format!(
+                "the matrix has no cells for {state} (profile {profile:?}): nothing was checked"
+            ),
+        });
+    }
     let mut failures = Vec::new();
+    let mut could_not_run = Vec::new();
+    // How many cells did not run: those the DUT could not run and those never started
+    // because it had failed (listed together in one line).
+    let mut unrun = 0;
+    let mut dut_error = None;
     let mut first_detail = None;
     for (i, cell) in cells.iter().enumerate() {
         let port = 10_000 + i as u16;
-        if let Err(e) = run_scenario(session, cell, port) {
-            if let CheckError::Dut { .. } = e {
-                return Err(e);
+        match run(session, cell, port) {
+            Ok(()) => {}
+            Err(e) if !e.is_disagreement() => {
+                unrun += 1;
+                could_not_run.push(format!("{}: could not run: {e}", cell.name));
+                let refused = matches!(
+                    e,
+                    CheckError::Dut {
+                        source: DutError::NotSupported { .. },
+                        ..
+                    }
+                );
+                if refused {
+                    dut_error.get_or_insert(e);
+                } else {
+                    // A failure of the DUT outweighs the refusals before it.
+                    dut_error = Some(e);
+                }
+                if !refused && i + 1 < cells.len() {
+                    // The DUT failed: the later cells are not started, one line says so.
+                    let left = cells.len() - i - 1;
+                    unrun += left;
+                    could_not_run.push(format!(
+                        "the {left} cells after {} were not run: the DUT failed there",
+                        cell.name
+                    ));
+                    break;
+                }
             }
-            let text = e.to_string();
-            failures.push(format!(
-                "{}: {}",
-                cell.name,
-                text.split("; scenario:").next().unwrap_or(&text)
-            ));
-            if first_detail.is_none() {
-                first_detail = Some(text);
+            Err(e) => {
+                let text = e.to_string();
+                failures.push(format!(
+                    "{}: {}",
+                    cell.name,
+                    text.split("; scenario:").next().unwrap_or(&text)
+                ));
+                if first_detail.is_none() {
+                    first_detail = Some(text);
+                }
             }
         }
     }
     if failures.is_empty() {
-        return Ok(());
+        return match dut_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
     }
     let total = cells.len();
     failures.insert(
         0,
-        format!(
-            "{} of {total} cells disagree with the {profile:?} profile",
-            failures.len()
-        ),
+        match unrun {
+            0 => format!(
+                "{} of {total} cells disagree with the {profile:?} profile",
+                failures.len()
+            ),
+            n => format!(
+                "{} of {total} cells disagree with the {profile:?} profile; {n} could not run",
+                failures.len()
+            ),
+        },
     );
+    failures.extend(could_not_run);
     if let Some(detail) = first_detail {
         failures.push(format!("first disagreement in full: {detail}"));
     }
     Err(CheckError::Mismatch {
-        step: format!("{state} row of the matrix"),
+        step,
         differences: failures,
     })
 }
@@ -169,11 +240,277 @@ matrix_checks! {
     v6_time_wait: "tcp.matrix.v6.time-wait", State::TimeWait, true, SYNCHRONIZED;
 }
 
-/// Every state has its row, for both IP versions.
+/// Every state has its row, for both IP versions; a row's verdict from its cells' outcomes.
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dut::{Dut, DutError, Endpoints};
+    use crate::engine::Verdict;
+    use crate::engine::runner::verdict_of;
+    use crate::models::profile::ProfileName;
     use crate::suites::tcp::matrix::STATES;
+    use crate::wire::MacAddr;
+
+    /// A DUT with no planes: the row logic is driven by a scripted cell runner, so the
+    /// session only needs endpoints.
+    struct NoPlanes(Endpoints);
+
+    impl Dut for NoPlanes {
+        fn name(&self) -> &str {
+            "no-planes"
+        }
+        fn endpoints(&self) -> &Endpoints {
+            &self.0
+        }
+    }
+
+    fn dut() -> NoPlanes {
+        NoPlanes(Endpoints {
+            harness_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            stack_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            stack_ipv4: Some((std::net::Ipv4Addr::new(10, 9, 0, 2), 24)),
+            peer_ipv4: Some(std::net::Ipv4Addr::new(10, 9, 0, 1)),
+            stack_ipv6: None,
+            peer_ipv6: None,
+            mtu: 1500,
+        })
+    }
+
+    fn row(state: State) -> Vec<TcpScenario> {
+        matrix::matrix(ProfileName::Linux, false)
+            .into_iter()
+            .filter(|c| c.name.split(' ').nth(1) == Some(&state.to_string()))
+            .collect()
+    }
+
+    fn mismatch(cell: usize) -> CheckError {
+        CheckError::Mismatch {
+            step: format!("event {cell}"),
+            differences: vec![
+                "tcp.flags: expected R., observed .".to_string(),
+                format!("cell {cell}"),
+            ],
+        }
+    }
+
+    /// How a cell's DUT error reads.
+    #[derive(Clone, Copy)]
+    enum Cause {
+        Unsupported,
+        Timeout,
+        Gone,
+    }
+
+    fn dut_error(cell: usize, cause: Cause) -> CheckError {
+        CheckError::Dut {
+            step: format!("event {cell}"),
+            source: match cause {
+                Cause::Unsupported => DutError::NotSupported {
+                    what: "SO_LINGER".into(),
+                },
+                Cause::Timeout => DutError::Timeout {
+                    what: "the agent's answer".into(),
+                },
+                Cause::Gone => DutError::Gone {
+                    what: "the agent".into(),
+                },
+            },
+        }
+    }
+
+    /// The verdict of the Established row whose cell `i` answers `outcome(i)`, and how many
+    /// cells ran.
+    fn row_verdict(outcome: impl Fn(usize) -> Result<(), CheckError>) -> (Verdict, usize) {
+        let cells = row(State::Established);
+        let mut dut = dut();
+        let mut session = Session::new(&mut dut);
+        let mut ran = 0;
+        let result = run_cells(&mut session, State::Established, &cells, |_, _, port| {
+            ran += 1;
+            outcome(usize::from(port - 10_000))
+        });
+        (
+            result.map_or_else(|e| verdict_of(&e), |()| Verdict::Pass),
+            ran,
+        )
+    }
+
+    #[test]
+    fn a_disagreement_is_not_lost_to_a_later_dut_error() {
+        let cells = row(State::Established);
+        let (verdict, ran) = row_verdict(|i| match i {
+            2 => Err(mismatch(2)),
+            5 => Err(dut_error(5, Cause::Unsupported)),
+            7 => Err(dut_error(7, Cause::Unsupported)),
+            9 => Err(mismatch(9)),
+            _ => Ok(()),
+        });
+        assert_eq!(ran, cells.len(), "every cell runs, also after a DUT error");
+        let Verdict::Fail { step, differences } = verdict else {
+            panic!("a row with disagreeing cells must fail, got {verdict:?}");
+        };
+        assert_eq!(step, "ESTABLISHED row of the matrix");
+        let total = cells.len();
+        assert_eq!(
+            differences,
+            vec![
+                format!("2 of {total} cells disagree with the Linux profile; 2 could not run"),
+                format!(
+                    "{}: event 2: tcp.flags: expected R., observed .; cell 2",
+                    cells[2].name
+                ),
+                format!(
+                    "{}: event 9: tcp.flags: expected R., observed .; cell 9",
+                    cells[9].name
+                ),
+                format!(
+                    "{}: could not run: event 5: not supported by this target: SO_LINGER",
+                    cells[5].name
+                ),
+                format!(
+                    "{}: could not run: event 7: not supported by this target: SO_LINGER",
+                    cells[7].name
+                ),
+                "first disagreement in full: event 2: tcp.flags: expected R., observed .; cell 2"
+                    .to_string(),
+            ]
+        );
+    }
+
+    /// Once the DUT failed (gone, timed out), the later cells are not started; one line says
+    /// how many, and the disagreements found before stay.
+    #[test]
+    fn a_failed_dut_ends_the_row_and_keeps_its_disagreements() {
+        let cells = row(State::Established);
+        let (verdict, ran) = row_verdict(|i| match i {
+            2 => Err(mismatch(2)),
+            5 => Err(dut_error(5, Cause::Gone)),
+            _ => Ok(()),
+        });
+        assert_eq!(ran, 6, "cells 0 to 5 ran, none after the DUT was gone");
+        let total = cells.len();
+        let left = total - 6;
+        assert_eq!(
+            verdict,
+            Verdict::Fail {
+                step: "ESTABLISHED row of the matrix".into(),
+                differences: vec![
+                    format!(
+                        "1 of {total} cells disagree with the Linux profile; {} could not run",
+                        left + 1
+                    ),
+                    format!(
+                        "{}: event 2: tcp.flags: expected R., observed .; cell 2",
+                        cells[2].name
+                    ),
+                    format!(
+                        "{}: could not run: event 5: target gone: the agent",
+                        cells[5].name
+                    ),
+                    format!(
+                        "the {left} cells after {} were not run: the DUT failed there",
+                        cells[5].name
+                    ),
+                    "first disagreement in full: event 2: tcp.flags: expected R., observed .; \
+                     cell 2"
+                        .to_string(),
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn a_row_whose_only_problem_is_a_dut_error_is_that_error() {
+        let (verdict, ran) = row_verdict(|i| match i {
+            3 => Err(dut_error(3, Cause::Unsupported)),
+            4 => Err(dut_error(4, Cause::Timeout)),
+            _ => Ok(()),
+        });
+        assert_eq!(ran, 5, "a timeout stops the row");
+        assert_eq!(
+            verdict,
+            Verdict::Error {
+                reason: "event 4: target timed out: the agent's answer".into()
+            },
+            "the DUT's failure outweighs the refusal before it"
+        );
+        let (verdict, ran) = row_verdict(|i| match i {
+            4 => Err(dut_error(4, Cause::Unsupported)),
+            _ => Ok(()),
+        });
+        assert_eq!(ran, row(State::Established).len(), "a refusal does not");
+        assert_eq!(
+            verdict,
+            Verdict::Unsupported {
+                reason: "event 4: SO_LINGER".into()
+            }
+        );
+        let (verdict, _) = row_verdict(|i| match i {
+            4 => Err(dut_error(4, Cause::Gone)),
+            _ => Ok(()),
+        });
+        assert_eq!(
+            verdict,
+            Verdict::Error {
+                reason: "event 4: target gone: the agent".into()
+            }
+        );
+    }
+
+    /// The text of a row that fails today (no DUT error) is what it was.
+    #[test]
+    fn a_failing_row_reads_as_before() {
+        let cells = row(State::Established);
+        let (verdict, _) = row_verdict(|i| if i == 1 { Err(mismatch(1)) } else { Ok(()) });
+        let total = cells.len();
+        assert_eq!(
+            verdict,
+            Verdict::Fail {
+                step: "ESTABLISHED row of the matrix".into(),
+                differences: vec![
+                    format!("1 of {total} cells disagree with the Linux profile"),
+                    format!("{}: event 1: tcp.flags: expected R., observed .; cell 1", cells[1].name),
+                    "first disagreement in full: event 1: tcp.flags: expected R., observed .; cell 1"
+                        .to_string(),
+                ],
+            }
+        );
+        assert_eq!(row_verdict(|_| Ok(())).0, Verdict::Pass);
+    }
+
+    #[test]
+    fn a_row_with_no_cells_is_a_harness_error_not_a_pass() {
+        let mut dut = dut();
+        let mut session = Session::new(&mut dut);
+        let result = run_cells(&mut session, State::Closing, &[], |_, _, _| Ok(()));
+        let verdict = result.map_or_else(|e| verdict_of(&e), |()| Verdict::Pass);
+        assert_eq!(
+            verdict,
+            Verdict::Error {
+                reason:
+                    "CLOSING row of the matrix: harness bug: the matrix has no cells for CLOSING \
+                         (profile Linux): nothing was checked"
+                        .into()
+            }
+        );
+    }
+
+    /// Every state's row has cells, under both profiles and IP versions.
+    #[test]
+    fn every_row_has_cells() {
+        for profile in [ProfileName::Rfc, ProfileName::Linux] {
+            for ipv6 in [false, true] {
+                let cells = matrix::matrix(profile, ipv6);
+                for state in STATES {
+                    let n = cells
+                        .iter()
+                        .filter(|c| c.name.split(' ').nth(1) == Some(&state.to_string()))
+                        .count();
+                    assert!(n > 0, "{state} {profile:?} ipv6 {ipv6}: no cells");
+                }
+            }
+        }
+    }
 
     #[test]
     fn one_check_per_state_and_family() {
