@@ -18,6 +18,9 @@ pub struct Recorder<'t> {
     trace: Trace,
     /// The scenario time of the last frame received.
     last_received: Instant,
+    /// When the last frame received left the stack by the target's own stamp (or when it
+    /// was read, for a target without stamps), before the floor of [`Recorder::received_at`].
+    last_left: Instant,
     /// Ports of the DUT's link plane (0: none), read once.
     ports: usize,
 }
@@ -33,7 +36,14 @@ impl<'t> Recorder<'t> {
             start: std::time::Instant::now(),
             trace: Trace::default(),
             last_received: Instant::ZERO,
+            last_left: Instant::ZERO,
         }
+    }
+
+    /// Whether scenario time is the target's virtual clock ([`Dut::virtual_now`]): a wait
+    /// then costs no real time.
+    pub fn virtual_clock(&self) -> bool {
+        self.virtual_start.is_some()
     }
 
     /// Scenario time now.
@@ -58,9 +68,18 @@ impl<'t> Recorder<'t> {
             _ => None,
         };
         let floor = self.trace.events.last().map_or(Instant::ZERO, |e| e.at);
-        let at = stamped.unwrap_or(now).max(floor);
+        self.last_left = stamped.unwrap_or(now);
+        let at = self.last_left.max(floor);
         self.last_received = at;
         at
+    }
+
+    /// When the last frame received left the stack, by the target's own stamp where it has
+    /// one (the virtual clock, or the kernel's receive timestamp), else when it was read;
+    /// unlike [`Recorder::last_received`] it may be earlier than events recorded before the
+    /// frame was read (a segment the stack sent while the harness was sending its own).
+    pub fn last_left(&self) -> Instant {
+        self.last_left
     }
 
     /// The scenario time of the last frame received (see [`Recorder::recv_frame`]).

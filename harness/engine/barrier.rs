@@ -128,6 +128,9 @@ pub struct Received {
     /// When: the time it was recorded with, or, when the barrier does not record, when it
     /// was read.
     pub at: Instant,
+    /// When it left the DUT by the DUT's own stamp where it has one (else `at`): unlike
+    /// `at`, never moved after a harness event recorded before the frame was read.
+    pub left: Instant,
     /// The frame as read.
     pub bytes: Vec<u8>,
     /// The frame parsed, or why it does not parse.
@@ -269,6 +272,23 @@ impl Session<'_> {
         ipv6: bool,
         timeout: Duration,
     ) -> Result<Vec<Observed>, CheckError> {
+        Ok(self
+            .barrier_timed(step, ipv6, timeout)?
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect())
+    }
+
+    /// [`Session::barrier`], each frame with the scenario time it left the stack by the
+    /// target's own stamp (virtual clock, kernel timestamp), else when it was read: not
+    /// moved after the harness's own events as the trace's times are
+    /// ([`Session::last_left`]).
+    pub fn barrier_timed(
+        &mut self,
+        step: &str,
+        ipv6: bool,
+        timeout: Duration,
+    ) -> Result<Vec<(Instant, Observed)>, CheckError> {
         let e = self.endpoints();
         let not_supported = |what: &str| CheckError::Dut {
             step: step.into(),
@@ -308,9 +328,14 @@ impl Session<'_> {
             Ended::Complete(frames) => Ok(frames
                 .into_iter()
                 .filter(|f| !matches!(&f.parsed, Ok(frame) if !self.is_relevant(frame)))
-                .map(|f| Observed {
-                    bytes: f.bytes,
-                    parsed: f.parsed,
+                .map(|f| {
+                    (
+                        f.left,
+                        Observed {
+                            bytes: f.bytes,
+                            parsed: f.parsed,
+                        },
+                    )
                 })
                 .collect()),
             Ended::TimedOut { .. } => Err(CheckError::NothingObserved {
@@ -470,10 +495,15 @@ impl Run<'_, '_, '_> {
             Class::Evidence | Class::Machinery => {}
             Class::Answer(reply) => self.send(port, &reply)?,
             Class::Conversation => {
-                let at = self.record(port, at, &bytes);
+                let recorded = self.record(port, at, &bytes);
+                let left = match (self.plan.record, at) {
+                    (true, None) => self.recorder.last_left(),
+                    _ => recorded,
+                };
                 frames.push(Received {
                     port,
-                    at,
+                    at: recorded,
+                    left,
                     bytes,
                     parsed,
                 });

@@ -198,6 +198,20 @@ impl<'t> Session<'t> {
         &self.names
     }
 
+    /// When the last frame received left the stack by the target's own stamp (virtual
+    /// clock, kernel timestamp), else when it was read. The trace's time of that frame
+    /// ([`Session::last_received`]) is never earlier than the event recorded before it; this
+    /// one is, when the stack sent the frame while the harness was making that event.
+    pub fn last_left(&self) -> crate::time::Instant {
+        self.recorder.last_left()
+    }
+
+    /// Whether the target runs on a virtual clock (smoltcp): waiting then costs no real
+    /// time, so a check need not overlap its waits with other work.
+    pub fn virtual_clock(&self) -> bool {
+        self.recorder.virtual_clock()
+    }
+
     /// Scenario time now.
     pub fn now(&self) -> crate::time::Instant {
         self.recorder.now()
