@@ -165,6 +165,14 @@ fn tcp_checks_under_the_rfc_profile() {
             "SYN-SENT row",
             "[unacceptable ACK in SYN-SENT], the stack sent nothing",
         );
+        // Text after the peer's FIN is acknowledged (RFC 9293 §3.10.7.4: ignore it), after
+        // smoltcp's 10 ms ACK delay: seen in the cell's quiet period.
+        assert_fails_with(
+            &v[format!("tcp.matrix.{family}.close-wait").as_str()],
+            "",
+            "CLOSE-WAIT Data seq RcvNxt ack Nxt: quiet period after the last event: the stack \
+             sent . 1:1(0) ack 12 10.000 ms after the last event",
+        );
         // A SYN in a synchronized state is dropped without a challenge ACK.
         for state in ["fin-wait-1", "close-wait", "time-wait"] {
             assert_fails_with(

@@ -958,6 +958,12 @@ impl Tcp {
                     self.pending_error = Some(AppError::ConnectionReset);
                 }
             }
+            // §3.10.4 CLOSE in CLOSED: "error: connection does not exist"; in TIME-WAIT:
+            // "error: connection closing" (Linux: the application's socket is closed once
+            // a time-wait minisocket holds the connection, ENOTCONN either way).
+            (Call::ShutdownWrite, State::Closed | State::TimeWait) => {
+                out.push(Output::Error(AppError::InvalidState))
+            }
             (Call::ShutdownWrite, _) => {}
             (Call::Close, State::Listen | State::SynSent) => self.state = State::Closed,
             (Call::Close | Call::Abort, State::Closed) => {}

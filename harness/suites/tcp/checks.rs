@@ -8,7 +8,7 @@ use crate::dut::DutError;
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::tcp::State;
 use crate::suites::tcp::matrix;
-use crate::suites::tcp::scenario::{TcpScenario, run_scenario};
+use crate::suites::tcp::scenario::{TcpScenario, run_batch};
 
 /// RFC 9293 §3.10.7.1, shared with the end-to-end checks.
 pub const CLOSED: Clause = Clause {
@@ -77,13 +77,32 @@ const TEXT_AND_FIN: Clause = Clause {
 const SYNCHRONIZED: &[Clause] = &[SEQUENCE, RST, SYN, ACK, TEXT_AND_FIN];
 
 /// Runs every cell of the matrix row for `state`; each cell is its own connection on the
-/// same stack. All cells run; the verdict lists every disagreement.
+/// same stack, compared to the end of its quiet period. All cells run; the verdict lists
+/// every disagreement.
 fn run_row(session: &mut Session<'_>, state: State, ipv6: bool) -> Result<(), CheckError> {
     let cells: Vec<_> = matrix::matrix(session.profile(), ipv6)
         .into_iter()
         .filter(|c| c.name.split(' ').nth(1) == Some(&state.to_string()))
         .collect();
-    run_cells(session, state, &cells, run_scenario)
+    let runs: Vec<_> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, cell)| (cell.clone(), 10_000 + i as u16))
+        .collect();
+    // One batch, so the cells' quiet periods overlap; then each cell's result is judged in
+    // turn. A cell the batch never finished (the DUT failed in a later cell before its
+    // quiet period was over) could not be run.
+    let mut results = run_batch(session, &runs).into_iter();
+    run_cells(session, state, &cells, |_, cell, _| {
+        results.next().flatten().unwrap_or_else(|| {
+            Err(CheckError::Dut {
+                step: cell.name.clone(),
+                source: DutError::NotSupported {
+                    what: "not finished: the DUT failed in a later cell before this one's quiet period was over".into(),
+                },
+            })
+        })
+    })
 }
 
 /// Runs `cells` (the row of `state`) with `run`, every one unless the DUT fails, and gives

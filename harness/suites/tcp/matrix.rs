@@ -106,7 +106,7 @@ pub fn run_parallel(
     factory: &CellTargetFactory<'_>,
 ) -> Result<Vec<String>, crate::dut::DutError> {
     use crate::engine::Session;
-    use crate::suites::tcp::scenario::run_scenario;
+    use crate::suites::tcp::scenario::run_scenarios;
     let workers = workers.max(1);
     let run_batch = |batch: Vec<(usize, &TcpScenario)>,
                      ipv6: bool|
@@ -116,12 +116,25 @@ pub fn run_parallel(
         }
         let mut target = factory(ipv6)?;
         let mut failures = Vec::new();
-        for (i, cell) in batch {
-            let mut session = Session::with_profile(target.as_mut(), cell.profile);
-            if let Err(e) = run_scenario(&mut session, cell, 10_000 + (i % 50_000) as u16) {
-                if let crate::engine::CheckError::Dut { source, .. } = e {
-                    return Err(source);
-                }
+        // One session for the batch: the cells' quiet periods overlap (see
+        // `run_scenarios`), so the batch costs one quiet period.
+        let profile = batch[0].1.profile;
+        let mut session = Session::with_profile(target.as_mut(), profile);
+        let runs: Vec<_> = batch
+            .iter()
+            .map(|(i, cell)| ((*cell).clone(), 10_000 + (i % 50_000) as u16))
+            .collect();
+        let results = match run_scenarios(&mut session, &runs) {
+            Ok(r) => r,
+            Err(crate::engine::CheckError::Dut { source, .. }) => return Err(source),
+            Err(e) => {
+                return Err(crate::dut::DutError::Gone {
+                    what: format!("a batch of cells ended: {e}"),
+                });
+            }
+        };
+        for ((_, cell), result) in batch.iter().zip(results) {
+            if let Err(e) = result {
                 let text = e.to_string();
                 failures.push(format!(
                     "{}: {}",

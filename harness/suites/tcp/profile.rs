@@ -27,13 +27,17 @@ pub enum Phase {
     Accept,
     /// Reading the stack's TCP socket states.
     StateRead,
+    /// The quiet period after a scenario's last event (what of it is still to run when
+    /// the scenario's turn comes: on a stack on a real clock it overlaps the next
+    /// scenarios).
+    Quiet,
     /// Closing what the scenario left open, with its barrier.
     Cleanup,
 }
 
 impl Phase {
     /// Every phase, in report order.
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 10] = [
         Phase::Send,
         Phase::Call,
         Phase::Barrier,
@@ -42,6 +46,7 @@ impl Phase {
         Phase::Compare,
         Phase::Accept,
         Phase::StateRead,
+        Phase::Quiet,
         Phase::Cleanup,
     ];
 
@@ -55,14 +60,15 @@ impl Phase {
             Phase::Compare => "compare with the model",
             Phase::Accept => "accept",
             Phase::StateRead => "state read (sock_diag)",
+            Phase::Quiet => "quiet period (last event)",
             Phase::Cleanup => "clean-up (close + barrier)",
         }
     }
 }
 
 static ON: AtomicBool = AtomicBool::new(false);
-static MICROS: [AtomicU64; 9] = [const { AtomicU64::new(0) }; 9];
-static COUNTS: [AtomicU64; 9] = [const { AtomicU64::new(0) }; 9];
+static MICROS: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
+static COUNTS: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
 static SCENARIOS: AtomicU64 = AtomicU64::new(0);
 static EVENTS: AtomicU64 = AtomicU64::new(0);
 
