@@ -68,7 +68,10 @@ fn config_of_kind(
         command.join(", ")
     );
     std::fs::write(&path, text).unwrap();
-    ExternalConfig::load(&path)
+    let loaded = ExternalConfig::load(&path);
+    // Read once, paths made absolute: the file is not needed again.
+    std::fs::remove_dir_all(&dir).ok();
+    loaded
 }
 
 /// The mark the agents of `test` carry in their environment (`NCF_TEST_MARK`), by which
