@@ -767,9 +767,13 @@ impl<'a, 's> Runner<'a, 's> {
     fn pump(&mut self, until: Instant) -> Result<(), CheckError> {
         loop {
             let step = self.step.clone();
-            let Some((at, observed)) = self.s.next_any_frame(&step, until)? else {
+            let Some((_, observed)) = self.s.next_any_frame(&step, until)? else {
                 break;
             };
+            // Judged by when it left the stack (its own stamp), not by its place in the
+            // trace: a frame the stack sent while the harness was late with an answer is
+            // read after that answer, and the trace puts it there.
+            let at = self.s.last_left();
             self.on_frame(at, &observed)?;
         }
         let out = self.model.advance(until);
