@@ -59,15 +59,9 @@ impl DutKind {
         !matches!(self, DutKind::Smoltcp)
     }
 
-    /// A fresh DUT of this kind for a check (or scenario) that needs `needs`; one that
-    /// lacks a plane the check uses is refused ([`crate::dut::needs::refuse_unmet`]).
+    /// A fresh DUT of this kind for a check (or scenario) that needs `needs` (whether it
+    /// has the planes the check uses is the engine's question: `run_one` and `replay`).
     pub fn build(&self, needs: &Needs) -> Result<Box<dyn Dut>, DutError> {
-        let mut dut = self.build_for(needs)?;
-        crate::dut::needs::refuse_unmet(dut.as_mut(), needs)?;
-        Ok(dut)
-    }
-
-    fn build_for(&self, needs: &Needs) -> Result<Box<dyn Dut>, DutError> {
         match self {
             DutKind::Linux => {
                 if let Some(bridge) = crate::dut::bridge::bridge_config_for(needs) {

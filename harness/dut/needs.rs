@@ -7,8 +7,8 @@
 //! The checks state their needs in these terms and each device under test builds itself
 //! from them, so the type lives with the devices, not with the checks.
 
+use crate::dut::Capabilities;
 use crate::dut::service::ServiceKind;
-use crate::dut::{Capabilities, Dut, DutError};
 
 /// What a check needs from the DUT: the planes it uses, its set-up and its topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -127,16 +127,6 @@ impl Needs {
     }
 }
 
-/// Refuses `dut` for a check that needs `needs` when the DUT lacks a plane the check uses
-/// ([`Needs::unmet`]): [`DutError::NotSupported`] with the reason, before anything runs.
-pub fn refuse_unmet(dut: &mut dyn Dut, needs: &Needs) -> Result<(), DutError> {
-    let caps = dut.capabilities();
-    match needs.unmet(&caps) {
-        Some(what) => Err(DutError::NotSupported { what }),
-        None => Ok(()),
-    }
-}
-
 /// What a router check needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct RouterNeeds {
@@ -183,7 +173,7 @@ impl Needs {
 mod tests {
     use super::*;
     use crate::dut::service::{ServiceImpl, ServiceRequest};
-    use crate::dut::{Endpoints, SocketCall, SocketId, StateQuery};
+    use crate::dut::{Dut, DutError, Endpoints, SocketCall, SocketId, StateQuery};
     use crate::sandbox::MacAddr;
 
     /// A DUT with no plane at all.

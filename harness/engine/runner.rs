@@ -265,12 +265,10 @@ pub fn run_one_with(
             },
         })?;
         report.environment = target.environment();
-        crate::dut::needs::refuse_unmet(target.as_mut(), &spec.needs).map_err(|e| match e {
-            DutError::NotSupported { what } => Verdict::Unsupported { reason: what },
-            e => Verdict::Error {
-                reason: e.to_string(),
-            },
-        })?;
+        // A DUT that lacks a plane the check uses is refused before the check runs.
+        if let Some(reason) = spec.needs.unmet(&target.capabilities()) {
+            return Err(Verdict::Unsupported { reason });
+        }
         let mut session = Session::with_profile(target.as_mut(), profile);
         let result = (spec.run)(&mut session);
         report.names = session.host_names().clone();

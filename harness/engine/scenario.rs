@@ -196,13 +196,25 @@ pub struct Replayed {
 }
 
 /// Runs `scenario` once on `target` (a fresh DUT built for [`Scenario::needs`]), its
-/// models following its own profile, else `profile`.
+/// models following its own profile, else `profile`. A DUT that lacks a plane the scenario
+/// uses is refused before it runs ([`Needs::unmet`](crate::dut::needs::Needs::unmet)), as
+/// `run_one` refuses one for a check.
 pub fn replay(
     scenario: &dyn Scenario,
     target: &mut dyn crate::dut::Dut,
     profile: ProfileName,
 ) -> Replayed {
     let profile = scenario.profile().unwrap_or(profile);
+    if let Some(what) = scenario.needs().unmet(&target.capabilities()) {
+        return Replayed {
+            profile,
+            result: Err(CheckError::Dut {
+                step: "set-up".into(),
+                source: crate::dut::DutError::NotSupported { what },
+            }),
+            trace: String::new(),
+        };
+    }
     let mut session = Session::with_profile(target, profile);
     let result = scenario.run(&mut session);
     let trace = session.trace().render(session.host_names());

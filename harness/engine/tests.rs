@@ -434,3 +434,46 @@ fn a_barrier_without_the_address_family_is_unsupported() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `replay` refuses a DUT that lacks a plane the scenario uses before anything runs, as
+/// `run_one` refuses one for a check; the fake stack, which has them, runs it.
+#[test]
+fn replay_refuses_a_dut_without_the_planes_the_scenario_uses() {
+    struct NoLink(Endpoints);
+    impl Dut for NoLink {
+        fn name(&self) -> &str {
+            "no-link"
+        }
+        fn endpoints(&self) -> &Endpoints {
+            &self.0
+        }
+    }
+    let scenario = FakeScenario::new(&[1]);
+    let mut bare = NoLink(FakeStack::new().endpoints().clone());
+    let replayed = crate::engine::scenario::replay(
+        &scenario,
+        &mut bare,
+        crate::models::profile::ProfileName::Linux,
+    );
+    match replayed.result {
+        Err(CheckError::Dut {
+            step,
+            source: DutError::NotSupported { what },
+        }) => {
+            assert_eq!(step, "set-up");
+            assert_eq!(
+                what,
+                "an IP host on an Ethernet link: the DUT has no link of its own"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(replayed.trace.is_empty());
+    let mut stack = FakeStack::new();
+    let replayed = crate::engine::scenario::replay(
+        &scenario,
+        &mut stack,
+        crate::models::profile::ProfileName::Linux,
+    );
+    assert!(replayed.result.is_ok(), "{:?}", replayed.result);
+}
