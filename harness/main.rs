@@ -627,17 +627,15 @@ fn mutation(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let progress = |spec: &engine::CheckSpec,
-                    spoil: Option<netconform::dut::spoil::Spoil>,
-                    outcome: &engine::mutate::Outcome| {
-        bar.inc(1);
-        bar.set_message(format!(
-            "{} {} {}",
-            spec.id,
-            spoil.map_or_else(|| "baseline".to_string(), |s| s.name()),
-            outcome.mark()
-        ));
-    };
+    let progress =
+        |spec: &engine::CheckSpec, spoil: Option<netconform::dut::spoil::Spoil>, mark: &str| {
+            bar.inc(1);
+            bar.set_message(format!(
+                "{} {} {mark}",
+                spec.id,
+                spoil.map_or_else(|| "baseline".to_string(), |s| s.name()),
+            ));
+        };
     let matrix = engine::mutate::mutate(
         &name,
         &checks,

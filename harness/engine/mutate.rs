@@ -320,7 +320,8 @@ impl KillMatrix {
 
 /// Runs the mutation analysis of `checks` on DUTs from `factory`, `parallel` runs at a
 /// time; `machinery` says which frames of a check are the harness's own. `progress` is
-/// told each run's check, spoil and outcome as it ends.
+/// told each run's check, its spoil (`None`: the baseline) and, as it ends, its mark: the
+/// outcome's ([`Outcome::mark`]) for a spoiled run, the verdict's label for a baseline.
 pub fn mutate(
     target: &str,
     checks: &[CheckSpec],
@@ -328,7 +329,7 @@ pub fn mutate(
     machinery: &(dyn Fn(&CheckSpec) -> Machinery + Sync),
     parallel: usize,
     profile: ProfileName,
-    progress: &(dyn Fn(&CheckSpec, Option<Spoil>, &Outcome) + Sync),
+    progress: &(dyn Fn(&CheckSpec, Option<Spoil>, &str) + Sync),
 ) -> KillMatrix {
     // The baselines first, then every spoil of every check that passed its own.
     let baselines = run_jobs(
@@ -364,7 +365,9 @@ pub fn mutate(
         })
         .collect();
     for ((check, spoil), (_, outcome, _)) in jobs.iter().zip(spoiled) {
-        if let (Some(row), Some(spoil)) = (rows.iter_mut().find(|r| r.id == check.id), spoil) {
+        if let (Some(row), Some(spoil), Some(outcome)) =
+            (rows.iter_mut().find(|r| r.id == check.id), spoil, outcome)
+        {
             row.cells.push(Cell {
                 spoil: *spoil,
                 outcome,
@@ -379,17 +382,18 @@ pub fn mutate(
 }
 
 /// Runs each job (a check, spoiled or not) and returns, in job order, the verdict's label,
-/// the outcome and what the verdict said when it was not a pass.
+/// the outcome of a spoiled run (`None` for a baseline, which is judged by its verdict) and
+/// what the verdict said when it was not a pass.
 fn run_jobs(
     jobs: Vec<(&CheckSpec, Option<Spoil>)>,
     factory: &TargetFactory<'_>,
     machinery: &(dyn Fn(&CheckSpec) -> Machinery + Sync),
     parallel: usize,
     profile: ProfileName,
-    progress: &(dyn Fn(&CheckSpec, Option<Spoil>, &Outcome) + Sync),
-) -> Vec<(&'static str, Outcome, String)> {
+    progress: &(dyn Fn(&CheckSpec, Option<Spoil>, &str) + Sync),
+) -> Vec<(&'static str, Option<Outcome>, String)> {
     let next = AtomicUsize::new(0);
-    type Done = (&'static str, Outcome, String);
+    type Done = (&'static str, Option<Outcome>, String);
     let results: Mutex<Vec<Option<Done>>> = Mutex::new(vec![None; jobs.len()]);
     std::thread::scope(|scope| {
         for _ in 0..parallel.max(1).min(jobs.len().max(1)) {
@@ -410,12 +414,12 @@ fn run_jobs(
                         })
                     };
                     let report = run_one_with(spec, &spoiled, profile, false);
-                    let outcome = match spoil {
-                        Some(_) => Outcome::of(&report.verdict, acted.load(Ordering::SeqCst)),
-                        // A baseline's outcome is its verdict as such.
-                        None => Outcome::of(&report.verdict, usize::from(true)),
-                    };
-                    progress(spec, spoil, &outcome);
+                    let outcome =
+                        spoil.map(|_| Outcome::of(&report.verdict, acted.load(Ordering::SeqCst)));
+                    let mark = outcome
+                        .as_ref()
+                        .map_or(report.verdict.label().to_string(), |o| o.mark().to_string());
+                    progress(spec, spoil, &mark);
                     let detail = match &report.verdict {
                         Verdict::Pass => String::new(),
                         Verdict::Fail { step, differences } => match differences.first() {
@@ -440,9 +444,9 @@ fn run_jobs(
         .map(|r| {
             r.unwrap_or((
                 "ERROR",
-                Outcome::Error {
+                Some(Outcome::Error {
                     reason: "the run never ended".into(),
-                },
+                }),
                 "the run never ended".into(),
             ))
         })
