@@ -148,10 +148,7 @@ impl Built {
     }
 }
 
-fn run(
-    checks: &[CheckSpec],
-    factory: &netconform::engine::runner::TargetFactory<'_>,
-) -> RunSummary {
+fn run(checks: &[CheckSpec], factory: &netconform::engine::runner::DutFactory<'_>) -> RunSummary {
     run_checks("t", checks, factory, 4, ProfileName::Linux, &quiet)
 }
 

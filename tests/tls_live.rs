@@ -406,7 +406,7 @@ fn a_key_update_asked_for_and_not_made_fails_the_check() {
         |_: &CheckSpec| -> Result<Box<dyn netconform::dut::Dut>, netconform::dut::DutError> {
             Ok(Box::new(IgnoresKeyUpdate(OpensslService::new()?)))
         };
-    let factories: [(&str, &netconform::engine::runner::TargetFactory<'_>); 2] =
+    let factories: [(&str, &netconform::engine::runner::DutFactory<'_>); 2] =
         [("rustls", &rustls), ("openssl", &openssl)];
     for (what, factory) in factories {
         let report = run_one(check, factory, ProfileName::Rfc);

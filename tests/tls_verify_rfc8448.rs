@@ -13,6 +13,7 @@ use netconform::tls::stream::TcpConversation;
 use netconform::tls::verify::{
     ConnectionVerdict, Knowledge, KnownKeys, Outcome, verify_connection,
 };
+use netconform::wire::tls::TlsRecord;
 use serde_json::Value;
 
 fn fixture(name: &str) -> Value {
@@ -26,11 +27,12 @@ fn hex(v: &Value) -> Vec<u8> {
 
 /// A plaintext handshake record around `message`.
 fn plain_record(version: u16, message: &[u8]) -> Vec<u8> {
-    let mut r = vec![22];
-    r.extend_from_slice(&version.to_be_bytes());
-    r.extend_from_slice(&(message.len() as u16).to_be_bytes());
-    r.extend_from_slice(message);
-    r
+    TlsRecord {
+        content_type: 22,
+        version,
+        fragment: message.to_vec(),
+    }
+    .emit()
 }
 
 /// The client and server streams: the hellos in plaintext records, then the fixture's

@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::dut::needs::Uses;
 use crate::dut::spoil::{Machinery, Spoil, Spoiled};
 use crate::dut::{Dut, DutError};
-use crate::engine::runner::{TargetFactory, run_one_with};
+use crate::engine::runner::{DutFactory, run_one_with};
 use crate::engine::{CheckSpec, Needs, Verdict};
 use crate::models::profile::ProfileName;
 
@@ -325,7 +325,7 @@ impl KillMatrix {
 pub fn mutate(
     target: &str,
     checks: &[CheckSpec],
-    factory: &TargetFactory<'_>,
+    factory: &DutFactory<'_>,
     machinery: &(dyn Fn(&CheckSpec) -> Machinery + Sync),
     parallel: usize,
     profile: ProfileName,
@@ -386,7 +386,7 @@ pub fn mutate(
 /// what the verdict said when it was not a pass.
 fn run_jobs(
     jobs: Vec<(&CheckSpec, Option<Spoil>)>,
-    factory: &TargetFactory<'_>,
+    factory: &DutFactory<'_>,
     machinery: &(dyn Fn(&CheckSpec) -> Machinery + Sync),
     parallel: usize,
     profile: ProfileName,

@@ -16,7 +16,7 @@ use crate::models::profile::ProfileName;
 use crate::trace::{HostNames, Trace};
 
 /// Makes a fresh target for one check (the check says what it needs, e.g. IPv6).
-pub type TargetFactory<'a> = dyn Fn(&CheckSpec) -> Result<Box<dyn Dut>, DutError> + Sync + 'a;
+pub type DutFactory<'a> = dyn Fn(&CheckSpec) -> Result<Box<dyn Dut>, DutError> + Sync + 'a;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -228,7 +228,7 @@ pub fn not_checked_verdict(not_checked: &[NotChecked]) -> Verdict {
 }
 
 /// Runs one check on a fresh target from `factory`, its models following `profile`.
-pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileName) -> CheckReport {
+pub fn run_one(spec: &CheckSpec, factory: &DutFactory<'_>, profile: ProfileName) -> CheckReport {
     run_one_with(spec, factory, profile, true)
 }
 
@@ -236,7 +236,7 @@ pub fn run_one(spec: &CheckSpec, factory: &TargetFactory<'_>, profile: ProfileNa
 /// the verdict, not the minimal counterexample).
 pub fn run_one_with(
     spec: &CheckSpec,
-    factory: &TargetFactory<'_>,
+    factory: &DutFactory<'_>,
     profile: ProfileName,
     shrink_failures: bool,
 ) -> CheckReport {
@@ -410,7 +410,7 @@ const SHRINK_TRIALS: usize = 40;
 /// counterexample and the trace of its last failing run.
 pub fn shrink(
     spec: &CheckSpec,
-    factory: &TargetFactory<'_>,
+    factory: &DutFactory<'_>,
     profile: ProfileName,
     scenario: &dyn Scenario,
 ) -> (Counterexample, Option<FailedRun>) {
@@ -516,7 +516,7 @@ impl<F: Fn(&CheckReport) + Sync> Progress for F {
 pub fn run_checks(
     target_name: &str,
     checks: &[CheckSpec],
-    factory: &TargetFactory<'_>,
+    factory: &DutFactory<'_>,
     parallel: usize,
     profile: ProfileName,
     progress: &dyn Progress,

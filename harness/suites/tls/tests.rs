@@ -19,6 +19,7 @@ use crate::engine::runner::run_one;
 use crate::engine::{CheckReport, Verdict};
 use crate::models::profile::ProfileName;
 use crate::models::tls::{CipherSuite, RecordProtection13, TrafficSecret};
+use crate::wire::tls::TlsRecord;
 use crate::wire::{Frame, MacAddr, TcpFlags, TcpSegment};
 
 fn fixture() -> Value {
@@ -33,12 +34,14 @@ fn hex(v: &Value) -> Vec<u8> {
     hex::decode(v.as_str().expect("a hex string")).expect("hex")
 }
 
+/// A plaintext handshake record around `message`.
 fn plain_record(version: u16, message: &[u8]) -> Vec<u8> {
-    let mut r = vec![22];
-    r.extend_from_slice(&version.to_be_bytes());
-    r.extend_from_slice(&(message.len() as u16).to_be_bytes());
-    r.extend_from_slice(message);
-    r
+    TlsRecord {
+        content_type: 22,
+        version,
+        fragment: message.to_vec(),
+    }
+    .emit()
 }
 
 /// The RFC's two streams, then `client_extra` and `server_extra` appended.
