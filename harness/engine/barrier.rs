@@ -86,6 +86,16 @@ pub struct Seen<'a> {
     pub draining: bool,
 }
 
+impl Seen<'_> {
+    /// The frame in one line (its summary, or how long it is when it does not parse).
+    pub fn summary(&self) -> String {
+        self.parsed.as_ref().map_or_else(
+            |_| format!("{} bytes that do not parse", self.bytes.len()),
+            Frame::summary,
+        )
+    }
+}
+
 /// What a frame read during a barrier is.
 #[derive(Debug)]
 pub enum Class {

@@ -776,13 +776,9 @@ impl barrier::Probe for BarrierProbe<'_> {
             self.model.learn(self.port, a.target_ip, mac);
             return Ok(Class::Answer(reply));
         }
-        let observed = frame.map_or_else(
-            || format!("{} bytes that do not parse", seen.bytes.len()),
-            Frame::summary,
-        );
         Ok(Class::Fail(CheckError::Unexpected {
             step: self.step.into(),
-            observed: format!("port {}: {observed}", seen.port),
+            observed: format!("port {}: {}", seen.port, seen.summary()),
         }))
     }
 }

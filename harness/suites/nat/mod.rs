@@ -248,13 +248,9 @@ impl barrier::Probe for SilenceProbe<'_> {
                 Frame::arp_reply(mac, ip, a.sender_mac, a.sender_ip).emit(),
             ));
         }
-        let observed = frame.map_or_else(
-            || format!("{} bytes that do not parse", seen.bytes.len()),
-            Frame::summary,
-        );
         Ok(Class::Fail(CheckError::Unexpected {
             step: self.step.into(),
-            observed: format!("p{}: {observed}", seen.port),
+            observed: format!("p{}: {}", seen.port, seen.summary()),
         }))
     }
 }
