@@ -22,6 +22,9 @@ pub enum DutKind {
     /// `external:CONFIG`: a stack behind an interface, driven by an agent (see
     /// docs/agent-protocol.md); CONFIG is the agent's TOML file, read once at start.
     External(Box<ExternalConfig>),
+    /// `slirp`: libslirp as slirp4netns runs it (Debian `slirp4netns`), a user-mode NAT
+    /// whose gateway is the stack (harness/dut/slirp.rs).
+    Slirp(crate::dut::slirp::SlirpConfig),
 }
 
 impl DutKind {
@@ -32,13 +35,14 @@ impl DutKind {
             "linux" => Ok(DutKind::Linux),
             "smoltcp" => Ok(DutKind::Smoltcp),
             "openssl" => Ok(DutKind::Openssl),
+            "slirp" => Ok(DutKind::Slirp(Default::default())),
             _ => match text.strip_prefix("external:") {
                 Some("") => Err("external: needs the agent's config file: external:PATH".into()),
                 Some(path) => ExternalConfig::load(path.as_ref())
                     .map(|c| DutKind::External(Box::new(c)))
                     .map_err(|e| e.to_string()),
                 None => Err(format!(
-                    "unknown target {text:?}: expected linux, smoltcp, openssl or external:CONFIG"
+                    "unknown target {text:?}: expected linux, smoltcp, openssl, slirp or external:CONFIG"
                 )),
             },
         }
@@ -51,6 +55,7 @@ impl DutKind {
             DutKind::Smoltcp => "smoltcp".into(),
             DutKind::Openssl => "openssl".into(),
             DutKind::External(config) => config.stack.clone(),
+            DutKind::Slirp(_) => "slirp".into(),
         }
     }
 
@@ -90,6 +95,9 @@ impl DutKind {
                 ),
             }),
             DutKind::External(config) => Ok(Box::new(ExternalStack::new(config, needs)?)),
+            DutKind::Slirp(config) => Ok(Box::new(crate::dut::slirp::SlirpHost::new(
+                config, needs,
+            )?)),
         }
     }
 }

@@ -50,6 +50,7 @@ pub mod ports;
 pub mod recorder;
 pub mod router;
 pub mod service;
+pub mod slirp;
 pub mod smoltcp;
 pub mod spoil;
 pub mod switch;
@@ -182,6 +183,14 @@ pub trait Tables {
         Err(DutError::NotSupported {
             what: format!("{control}"),
         })
+    }
+    /// Why the DUT cannot show the states of its TCP connections, when it cannot (`None`,
+    /// the default: it can, through [`StateQuery::TcpSockets`] and
+    /// [`Tables::tcp_connection`]). A user-mode translator whose tool exposes no
+    /// connection table (slirp4netns) says so here: the TCP checks then compare what it
+    /// sends on the wire alone, and note each state they did not read in the trace.
+    fn tcp_states_hidden(&self) -> Option<String> {
+        None
     }
     /// The TCP socket of one connection, the stack's end at `local` and the peer at
     /// `remote`: the entry of [`StateQuery::TcpSockets`] whose local port is `local`'s and

@@ -247,6 +247,11 @@ impl<'t> Recorder<'t> {
         self.target.tcp_connection(local, remote)
     }
 
+    /// Why the DUT cannot show its TCP states ([`Tables::tcp_states_hidden`](crate::dut::Tables::tcp_states_hidden)).
+    pub fn tcp_states_hidden(&mut self) -> Option<String> {
+        self.target.tables().and_then(|t| t.tcp_states_hidden())
+    }
+
     /// Adds a note.
     pub fn note(&mut self, text: String) {
         let at = self.now();

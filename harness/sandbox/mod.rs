@@ -45,6 +45,7 @@ mod packet;
 mod pair;
 mod router;
 mod routes;
+pub mod sockdir;
 pub mod sysctl;
 mod tap;
 
@@ -66,6 +67,7 @@ pub use packet::PacketSocket;
 pub use pair::{HostPair, PAIR_CLIENT, PAIR_SERVER, Sniffer};
 pub use router::{MAX_SEGMENTS, RouterConfig, RouterLab, Segment, router_v4, router_v6};
 pub use routes::{PIPELINE_WINDOW, route_error};
+pub use sockdir::SocketDir;
 pub use tap::TapBridge;
 
 /// Prefix of every namespace the harness creates (`ncf-<pid>-<n>-<role>`).

@@ -1,0 +1,258 @@
+//! libslirp (as slirp4netns runs it): `--target slirp`.
+//!
+//! libslirp is a user-mode NAT: towards its *guest* it is a TCP/IP stack that answers as
+//! the gateway (ARP, ICMP echo, TCP and UDP to the gateway's address), and it carries every
+//! guest connection on as a host kernel socket. netconform speaks for the guest on the wire
+//! and plays the host's application with kernel sockets; the gateway is the stack under
+//! test.
+//!
+//! ```text
+//!  harness namespace            stack namespace
+//!  [ ncf<k>h ] ---- veth ---- [ ncf<k>t ] -- ncf<j>br -- [ ncf<j>tap ] <=> slirp4netns
+//!    the guest 10.77.0.1                                          gateway 10.77.0.2
+//!                                                                 |  host sockets on lo
+//!                                              netconform-agent-slirp (127.0.0.1:port)
+//! ```
+//!
+//! [`SlirpHost`] is an [`ExternalStack`] with `kind = "tap"` whose agent is
+//! `netconform-agent-slirp` (agents/slirp.rs): the agent starts slirp4netns on the tap
+//! with `--cidr 10.77.0.0/24`, so that libslirp's gateway is the lab's stack address
+//! (`.2`) and the guest the peer (`.1`), and maps the checks' socket calls onto host
+//! sockets (listen: a loopback listener; connect: a host forward through the slirp4netns
+//! API socket, whose directory this target makes and removes, [`SocketDir`]). The stack's
+//! MAC is libslirp's, `52:55` and the gateway's IPv4 address ([`slirp_mac`]), not the tap
+//! lab's. A check that wants the peer pre-resolved gets one ARP request from the peer
+//! before it starts (libslirp learns its guests from ARP; it has no table to fill).
+//!
+//! What the agent cannot do is unsupported with the reason: socket options (they would set
+//! the host socket, not libslirp's TCP), every state query and control (slirp4netns exposes
+//! no connection or neighbour table, and no settings).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::dut::external::{ExternalConfig, ExternalStack, InterfaceKind};
+use crate::dut::needs::Needs;
+use crate::dut::{
+    CallOutcome, Control, Dut, DutError, Endpoints, Link, SocketCall, Sockets, StateAnswer,
+    StateQuery, Tables,
+};
+use crate::sandbox::{MacAddr, SocketDir};
+use crate::wire::{Frame, Network};
+
+/// The agent's program name (built with netconform: `cargo build --bin netconform-agent-slirp`).
+pub const AGENT: &str = "netconform-agent-slirp";
+
+/// The MAC libslirp answers from for one of its addresses: `52:55` then the IPv4 address
+/// (libslirp's `special_ethaddr` with the address copied in).
+pub fn slirp_mac(addr: std::net::Ipv4Addr) -> MacAddr {
+    let o = addr.octets();
+    MacAddr([0x52, 0x55, o[0], o[1], o[2], o[3]])
+}
+
+/// Where a built-in target's agent program is: next to the running executable (for a test
+/// binary in `target/<profile>/deps`, one directory up).
+pub fn agent_beside_executable(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let here = dir.join(name);
+    if !here.exists()
+        && dir.file_name().is_some_and(|d| d == "deps")
+        && let Some(up) = dir.parent()
+    {
+        return up.join(name);
+    }
+    here
+}
+
+/// Whether `program` is an executable on `PATH`.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+    })
+}
+
+/// How to build the slirp target: the agent program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlirpConfig {
+    /// The agent (`netconform-agent-slirp`).
+    pub agent: PathBuf,
+    /// Per-request timeout of the agent.
+    pub timeout: Duration,
+}
+
+impl Default for SlirpConfig {
+    fn default() -> Self {
+        SlirpConfig {
+            agent: agent_beside_executable(AGENT),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// libslirp behind slirp4netns, with its agent (see the module doc).
+#[derive(Debug)]
+pub struct SlirpHost {
+    // Field order is drop order: the stack (agent, slirp4netns, lab) before its socket dir.
+    inner: ExternalStack,
+    endpoints: Endpoints,
+    _dir: SocketDir,
+}
+
+impl SlirpHost {
+    /// Builds the lab the check `needs`, starts the agent (which starts slirp4netns) and,
+    /// when the check wants it, lets libslirp learn the peer's MAC.
+    pub fn new(config: &SlirpConfig, needs: &Needs) -> Result<SlirpHost, DutError> {
+        if !on_path("slirp4netns") {
+            return Err(DutError::Io {
+                op: "start the slirp target".into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "slirp4netns is not installed (apt-get install slirp4netns)",
+                ),
+            });
+        }
+        if !config.agent.exists() {
+            return Err(DutError::Io {
+                op: "start the slirp target".into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "its agent {} is missing (cargo build --bin {AGENT})",
+                        config.agent.display()
+                    ),
+                ),
+            });
+        }
+        let dir = SocketDir::create("slirp", 0o700)?;
+        let external = ExternalConfig {
+            path: PathBuf::from("(built-in slirp target)"),
+            stack: "slirp".into(),
+            command: vec![config.agent.display().to_string()],
+            env: [(
+                "NETCONFORM_SLIRP_DIR".to_string(),
+                dir.path().display().to_string(),
+            )]
+            .into(),
+            timeout: config.timeout,
+            interface: InterfaceKind::Tap,
+            kernel_addresses: false,
+        };
+        let inner = ExternalStack::new(&external, needs)?;
+        let mut endpoints = inner.endpoints().clone();
+        if let Some((gateway, _)) = endpoints.stack_ipv4 {
+            endpoints.stack_mac = slirp_mac(gateway);
+        }
+        let mut host = SlirpHost {
+            inner,
+            endpoints,
+            _dir: dir,
+        };
+        if needs.peer_preresolved {
+            host.introduce_peer()?;
+        }
+        Ok(host)
+    }
+
+    /// The target underneath (the agent, the lab).
+    pub fn external(&self) -> &ExternalStack {
+        &self.inner
+    }
+
+    /// One ARP request from the peer for the gateway, and its reply: libslirp learns the
+    /// peer's MAC from it (as it learns every guest's).
+    fn introduce_peer(&mut self) -> Result<(), DutError> {
+        let e = self.endpoints.clone();
+        let (Some((gateway, _)), Some(peer)) = (e.stack_ipv4, e.peer_ipv4) else {
+            return Ok(());
+        };
+        let request = Frame::arp_request(e.harness_mac, peer, gateway);
+        self.inner.send_frame(&request.emit())?;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while let Some(bytes) = self.inner.recv_frame(deadline)? {
+            if let Ok(frame) = Frame::parse(&bytes)
+                && let Network::Arp(arp) = &frame.network
+                && arp.sender_ip == gateway
+                && arp.target_ip == peer
+            {
+                return Ok(());
+            }
+        }
+        Err(DutError::Timeout {
+            what: format!(
+                "libslirp did not answer the peer's ARP request for its gateway {gateway} within 1 s"
+            ),
+        })
+    }
+}
+
+impl Dut for SlirpHost {
+    fn name(&self) -> &str {
+        "slirp"
+    }
+
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn environment(&self) -> Vec<String> {
+        let mut env = vec![
+            format!(
+                "stack MAC = {} (libslirp's, for its gateway address)",
+                self.endpoints.stack_mac
+            ),
+            format!("TCP states = not read: {NO_CONNECTION_TABLE}; the TCP checks compare the wire alone"),
+        ];
+        env.extend(self.inner.environment());
+        env
+    }
+
+    fn link(&mut self) -> Option<&mut dyn Link> {
+        Some(self)
+    }
+
+    fn sockets(&mut self) -> Option<&mut dyn Sockets> {
+        Some(self)
+    }
+
+    fn tables(&mut self) -> Option<&mut dyn Tables> {
+        Some(self)
+    }
+}
+
+impl Link for SlirpHost {
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), DutError> {
+        self.inner.send_frame(frame)
+    }
+
+    fn recv_frame(&mut self, deadline: Instant) -> Result<Option<Vec<u8>>, DutError> {
+        self.inner.recv_frame(deadline)
+    }
+}
+
+impl Sockets for SlirpHost {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
+        self.inner.call(call)
+    }
+
+    fn udp(&self) -> bool {
+        Sockets::udp(&self.inner)
+    }
+}
+
+/// Why the slirp target shows no TCP states.
+pub const NO_CONNECTION_TABLE: &str = "slirp4netns exposes no connection table (libslirp's slirp_connection_info is not in its API)";
+
+impl Tables for SlirpHost {
+    fn tcp_states_hidden(&self) -> Option<String> {
+        Some(NO_CONNECTION_TABLE.into())
+    }
+
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
+        self.inner.query(query)
+    }
+
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
+        self.inner.control(control)
+    }
+}
