@@ -394,6 +394,10 @@ fn start(env: &AgentEnv) -> Result<SlirpAgent, String> {
         .arg(exit_r.as_raw_fd().to_string());
     if env.ipv6.is_some() {
         cmd.arg("--enable-ipv6");
+        // The lab turned IPv6 off in this namespace (the kernel owns no address on the
+        // tap); libslirp carries the guest's IPv6 connections to the host's ::1.
+        std::fs::write("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "0")
+            .map_err(|e| format!("turn IPv6 on for lo (libslirp's host side of IPv6): {e}"))?;
     }
     // The namespace is this process's own: slirp4netns joins it to open the tap there.
     cmd.arg(std::process::id().to_string())

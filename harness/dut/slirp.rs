@@ -38,7 +38,7 @@ use crate::dut::{
     StateQuery, Tables,
 };
 use crate::sandbox::{MacAddr, SocketDir};
-use crate::wire::{Frame, Network};
+use crate::wire::{Frame, Icmpv6Message, Network, Transport};
 
 /// The agent's program name (built with netconform: `cargo build --bin netconform-agent-slirp`).
 pub const AGENT: &str = "netconform-agent-slirp";
@@ -71,6 +71,11 @@ pub fn on_path(program: &str) -> bool {
         std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
     })
 }
+
+/// libslirp's IPv6 gateway as slirp4netns configures it (no option changes it).
+pub const SLIRP_GATEWAY6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+/// The IPv6 address the peer (libslirp's guest) takes in libslirp's prefix.
+pub const SLIRP_GUEST6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
 
 /// How to build the slirp target: the agent program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,15 +130,23 @@ impl SlirpHost {
             });
         }
         let dir = SocketDir::create("slirp", 0o700)?;
+        let mut env: std::collections::BTreeMap<String, String> = [(
+            "NETCONFORM_SLIRP_DIR".to_string(),
+            dir.path().display().to_string(),
+        )]
+        .into();
+        if needs.ipv6 {
+            // slirp4netns 1.2 has no option for libslirp's IPv6 prefix: the gateway is
+            // fd00::2 in fd00::/64, and the guest (the peer) takes fd00::1. These override
+            // the lab's plan in the agent's environment (they come after it).
+            env.insert("NETCONFORM_IPV6".into(), format!("{SLIRP_GATEWAY6}/64"));
+            env.insert("NETCONFORM_PEER_IPV6".into(), SLIRP_GUEST6.to_string());
+        }
         let external = ExternalConfig {
             path: PathBuf::from("(built-in slirp target)"),
             stack: "slirp".into(),
             command: vec![config.agent.display().to_string()],
-            env: [(
-                "NETCONFORM_SLIRP_DIR".to_string(),
-                dir.path().display().to_string(),
-            )]
-            .into(),
+            env,
             timeout: config.timeout,
             interface: InterfaceKind::Tap,
             kernel_addresses: false,
@@ -143,13 +156,21 @@ impl SlirpHost {
         if let Some((gateway, _)) = endpoints.stack_ipv4 {
             endpoints.stack_mac = slirp_mac(gateway);
         }
+        if needs.ipv6 {
+            // libslirp sends IPv6 from `52:56` and the last four bytes of the address
+            // (`in6_compute_ethaddr`); a check that uses IPv6 speaks IPv6 only.
+            endpoints.stack_ipv6 = Some((SLIRP_GATEWAY6, 64));
+            endpoints.peer_ipv6 = Some(SLIRP_GUEST6);
+            let o = SLIRP_GATEWAY6.octets();
+            endpoints.stack_mac = MacAddr([0x52, 0x56, o[12], o[13], o[14], o[15]]);
+        }
         let mut host = SlirpHost {
             inner,
             endpoints,
             _dir: dir,
         };
         if needs.peer_preresolved {
-            host.introduce_peer()?;
+            host.introduce_peer(needs.ipv6)?;
         }
         Ok(host)
     }
@@ -159,29 +180,47 @@ impl SlirpHost {
         &self.inner
     }
 
-    /// One ARP request from the peer for the gateway, and its reply: libslirp learns the
-    /// peer's MAC from it (as it learns every guest's).
-    fn introduce_peer(&mut self) -> Result<(), DutError> {
+    /// One ARP request (or, for a check over IPv6, one neighbour solicitation) from the
+    /// peer for the gateway, and its answer: libslirp learns the peer's MAC from it (as it
+    /// learns every guest's; it has no table the harness could fill).
+    fn introduce_peer(&mut self, ipv6: bool) -> Result<(), DutError> {
         let e = self.endpoints.clone();
-        let (Some((gateway, _)), Some(peer)) = (e.stack_ipv4, e.peer_ipv4) else {
-            return Ok(());
+        let (request, what) = match (ipv6, e.stack_ipv6, e.peer_ipv6, e.stack_ipv4, e.peer_ipv4) {
+            (true, Some((gateway, _)), Some(peer), _, _) => {
+                let o = gateway.octets();
+                let group = std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00 | u16::from(o[13]), u16::from_be_bytes([o[14], o[15]]));
+                let g = group.octets();
+                let frame = Frame::icmpv6(
+                    e.harness_mac,
+                    MacAddr([0x33, 0x33, g[12], g[13], g[14], g[15]]),
+                    peer,
+                    group,
+                    Icmpv6Message::neighbor_solicitation(gateway, Some(e.harness_mac)),
+                );
+                (frame, format!("neighbour solicitation for its gateway {gateway}"))
+            }
+            (false, _, _, Some((gateway, _)), Some(peer)) => (
+                Frame::arp_request(e.harness_mac, peer, gateway),
+                format!("ARP request for its gateway {gateway}"),
+            ),
+            _ => return Ok(()),
         };
-        let request = Frame::arp_request(e.harness_mac, peer, gateway);
         self.inner.send_frame(&request.emit())?;
         let deadline = Instant::now() + Duration::from_secs(1);
         while let Some(bytes) = self.inner.recv_frame(deadline)? {
-            if let Ok(frame) = Frame::parse(&bytes)
-                && let Network::Arp(arp) = &frame.network
-                && arp.sender_ip == gateway
-                && arp.target_ip == peer
-            {
+            let answered = match Frame::parse(&bytes).map(|f| f.network) {
+                Ok(Network::Arp(arp)) => Some(arp.target_ip) == e.peer_ipv4,
+                Ok(Network::Ipv6(p)) => {
+                    matches!(&p.transport, Transport::Icmpv6(m) if m.icmp_type == 136)
+                }
+                _ => false,
+            };
+            if answered {
                 return Ok(());
             }
         }
         Err(DutError::Timeout {
-            what: format!(
-                "libslirp did not answer the peer's ARP request for its gateway {gateway} within 1 s"
-            ),
+            what: format!("libslirp did not answer the peer's {what} within 1 s"),
         })
     }
 }
