@@ -217,6 +217,11 @@ impl SlirpAgent {
                 self.guest.map_or("none".to_string(), |g| g.to_string())
             )));
         }
+        if addr.is_ipv6() {
+            return Err(Self::not_supported(format!(
+                "{call}: slirp4netns's API forwards IPv4 only (add_hostfwd takes IPv4 addresses), so libslirp cannot be made to open an IPv6 connection"
+            )));
+        }
         let family = family_of(addr);
         let host_port = free_port(family)?;
         let host = loopback(family);

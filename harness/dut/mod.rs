@@ -170,6 +170,33 @@ pub trait Sockets {
     fn udp(&self) -> bool {
         false
     }
+    /// The optional TCP extensions the stack implements and negotiates when the peer
+    /// offers them; the TCP checks expect exactly these on its SYN-ACK (the default: all
+    /// three, as the Linux lab pins them on).
+    fn tcp_extensions(&self) -> TcpExtensions {
+        TcpExtensions::ALL
+    }
+}
+
+/// The optional TCP extensions a stack implements ([`Sockets::tcp_extensions`]), each a
+/// choice the RFCs leave to the implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpExtensions {
+    /// Selective acknowledgments (RFC 2018).
+    pub sack: bool,
+    /// Window scaling (RFC 7323 §2).
+    pub window_scaling: bool,
+    /// Timestamps (RFC 7323 §3).
+    pub timestamps: bool,
+}
+
+impl TcpExtensions {
+    /// All three.
+    pub const ALL: TcpExtensions = TcpExtensions {
+        sack: true,
+        window_scaling: true,
+        timestamps: true,
+    };
 }
 
 /// The table plane of a DUT: the state it keeps and the settings a check changes.

@@ -247,6 +247,14 @@ impl<'t> Recorder<'t> {
         self.target.tcp_connection(local, remote)
     }
 
+    /// The optional TCP extensions the DUT's stack implements ([`Sockets::tcp_extensions`](crate::dut::Sockets::tcp_extensions); all
+    /// without a socket plane).
+    pub fn tcp_extensions(&mut self) -> crate::dut::TcpExtensions {
+        self.target
+            .sockets()
+            .map_or(crate::dut::TcpExtensions::ALL, |s| s.tcp_extensions())
+    }
+
     /// Why the DUT cannot show its TCP states ([`Tables::tcp_states_hidden`](crate::dut::Tables::tcp_states_hidden)).
     pub fn tcp_states_hidden(&mut self) -> Option<String> {
         self.target.tables().and_then(|t| t.tcp_states_hidden())

@@ -35,7 +35,7 @@ use crate::dut::external::{ExternalConfig, ExternalStack, InterfaceKind};
 use crate::dut::needs::Needs;
 use crate::dut::{
     CallOutcome, Control, Dut, DutError, Endpoints, Link, SocketCall, Sockets, StateAnswer,
-    StateQuery, Tables,
+    StateQuery, Tables, TcpExtensions,
 };
 use crate::sandbox::{MacAddr, SocketDir};
 use crate::wire::{Frame, Icmpv6Message, Network, Transport};
@@ -241,6 +241,7 @@ impl Dut for SlirpHost {
                 self.endpoints.stack_mac
             ),
             format!("TCP states = not read: {NO_CONNECTION_TABLE}; the TCP checks compare the wire alone"),
+            "TCP extensions = none (no SACK, window scaling or timestamps: libslirp sends and reads the MSS option only)".into(),
         ];
         env.extend(self.inner.environment());
         env
@@ -277,7 +278,20 @@ impl Sockets for SlirpHost {
     fn udp(&self) -> bool {
         Sockets::udp(&self.inner)
     }
+
+    /// libslirp's TCP (4.4BSD's, as qemu kept it) sends and honours the MSS option only:
+    /// `tcp_dooptions` reads nothing else and `tcp_output` writes nothing else.
+    fn tcp_extensions(&self) -> TcpExtensions {
+        LIBSLIRP_TCP_EXTENSIONS
+    }
 }
+
+/// The optional TCP extensions of libslirp: none (the MSS option only).
+pub const LIBSLIRP_TCP_EXTENSIONS: TcpExtensions = TcpExtensions {
+    sack: false,
+    window_scaling: false,
+    timestamps: false,
+};
 
 /// Why the slirp target shows no TCP states.
 pub const NO_CONNECTION_TABLE: &str = "slirp4netns exposes no connection table (libslirp's slirp_connection_info is not in its API)";

@@ -497,6 +497,12 @@ impl<'t> Session<'t> {
             })
     }
 
+    /// The optional TCP extensions the DUT's stack implements
+    /// ([`crate::dut::Sockets::tcp_extensions`]).
+    pub fn tcp_extensions(&mut self) -> crate::dut::TcpExtensions {
+        self.recorder.tcp_extensions()
+    }
+
     /// Why the DUT cannot show its TCP states, when it cannot
     /// ([`crate::dut::Tables::tcp_states_hidden`]): the TCP checks then compare the wire
     /// alone.

@@ -340,10 +340,22 @@ pub(crate) fn open(session: &mut Session<'_>) -> Result<(TcpFlow, SocketId), Che
     let mut flow = TcpFlow::new(session, PEER_PORT, SERVER_PORT, PEER_ISN)?;
     flow.send(session, "peer sends SYN", flow.syn())?;
     answer_arp(session)?;
+    let extensions = session.tcp_extensions();
+    let offered = |on: bool| {
+        if on {
+            Presence::Present
+        } else {
+            Presence::Absent
+        }
+    };
     let syn_ack = ExpectTcp {
         mss: Presence::Equal(1460),
-        sack_permitted: Presence::Present,
-        window_scale: Presence::Present,
+        sack_permitted: offered(extensions.sack),
+        window_scale: if extensions.window_scaling {
+            Presence::Present
+        } else {
+            Presence::Absent
+        },
         timestamps: Presence::Absent,
         ..flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[])
     };
