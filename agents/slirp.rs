@@ -15,8 +15,10 @@
 //!   slirp4netns API socket, from `127.0.0.1:H` to the peer's address and port) and a kernel
 //!   connect to `127.0.0.1:H`: libslirp accepts it and opens the guest connection itself;
 //! - send, receive, shutdown and close act on those kernel sockets, which libslirp mirrors;
-//! - socket options are refused: they would set the host socket on the loopback, not the
-//!   guest-side TCP on the wire (libslirp has no per-connection settings);
+//! - socket options are refused (they would set the host socket on the loopback, not the
+//!   guest-side TCP on the wire: libslirp has no per-connection settings), except
+//!   `SO_LINGER`: an abort is the application's own, made on the host socket, and libslirp
+//!   carries it to the guest as it does any host reset;
 //! - state queries and controls are refused: slirp4netns exposes no connection or
 //!   neighbour table (libslirp's `slirp_connection_info` is not in its API) and has no
 //!   settings to change at run time.
@@ -314,6 +316,12 @@ impl SlirpAgent {
                     data,
                 }
             }
+            // An abort (close with SO_LINGER 0) is the application's: made on the host
+            // socket, it is libslirp's to carry to the guest, as it would any host reset.
+            SocketCall::SetOption {
+                option: netconform::dut::SocketOption::Linger(_),
+                ..
+            } => call.clone(),
             SocketCall::SetOption { option, .. } => {
                 return Err(Self::not_supported(format!(
                     "{call}: libslirp's TCP has no per-connection options ({option:?} would set the host socket on the loopback, not the segments libslirp sends on the wire)"
@@ -345,7 +353,16 @@ impl AgentStack for SlirpAgent {
         if let Some(dead) = self.slirp.dead() {
             return Err(DutError::Gone { what: dead });
         }
-        let host_call = self.translate(call)?;
+        let host_call = match self.translate(call) {
+            Ok(c) => c,
+            Err(e) => {
+                // A refused call leaves no socket behind: the id is free for the next try.
+                if let SocketCall::Connect { sock, .. } = call {
+                    let _ = self.kernel.call(SocketCall::Close { sock: *sock });
+                }
+                return Err(e);
+            }
+        };
         let outcome = self.kernel.call(host_call)?;
         if let SocketCall::Close { sock } = call
             && let Some(f) = self.forwards.remove(sock)

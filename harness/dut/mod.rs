@@ -176,6 +176,15 @@ pub trait Sockets {
     fn tcp_extensions(&self) -> TcpExtensions {
         TcpExtensions::ALL
     }
+    /// Whether the stack's answers wait for something off the wire: a user-mode
+    /// translator hands the peer's segment to its host side first (a SYN becomes a host
+    /// connect, whose completion or refusal makes the SYN-ACK or the RST) and sends what
+    /// follows from its next poll, after the barrier's echo reply. The TCP checks then wait
+    /// for every predicted answer as for a delayed acknowledgment (at most 0.5 s, MUST-40)
+    /// and compare it the same. Default: false (a host stack answers at once).
+    fn answers_wait_for_host(&self) -> bool {
+        false
+    }
 }
 
 /// The optional TCP extensions a stack implements ([`Sockets::tcp_extensions`]), each a

@@ -284,6 +284,13 @@ impl Sockets for SlirpHost {
     fn tcp_extensions(&self) -> TcpExtensions {
         LIBSLIRP_TCP_EXTENSIONS
     }
+
+    /// libslirp answers a guest's SYN only once its connect to the host has completed or
+    /// failed (`tcp_fconnect`, then `tcp_input` again from its poll loop): the SYN-ACK (or
+    /// the RST) comes after the barrier's echo reply, some 100–250 ms later.
+    fn answers_wait_for_host(&self) -> bool {
+        true
+    }
 }
 
 /// The optional TCP extensions of libslirp: none (the MSS option only).

@@ -503,6 +503,12 @@ impl<'t> Session<'t> {
         self.recorder.tcp_extensions()
     }
 
+    /// Whether the DUT's SYN-ACK waits for its host side
+    /// ([`crate::dut::Sockets::answers_wait_for_host`]).
+    pub fn answers_wait_for_host(&mut self) -> bool {
+        self.recorder.answers_wait_for_host()
+    }
+
     /// Why the DUT cannot show its TCP states, when it cannot
     /// ([`crate::dut::Tables::tcp_states_hidden`]): the TCP checks then compare the wire
     /// alone.

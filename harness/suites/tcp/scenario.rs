@@ -839,7 +839,11 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 .unwrap_or(usize::MAX)
         };
         let have = seen(observed, self);
-        if have >= predicted.len() || !predicted[have..].iter().all(|p| p.delayable) {
+        // A translator's answers wait for its host side (see
+        // `Sockets::answers_wait_for_host`): they are waited for as a delayed ACK is.
+        let host_waits = self.session.answers_wait_for_host();
+        let may_wait = |p: &&SegmentOut| p.delayable || host_waits;
+        if have >= predicted.len() || !predicted[have..].iter().all(may_wait) {
             return Ok(());
         }
         let since = self.session.now();
