@@ -40,16 +40,24 @@ use std::time::{Duration, Instant};
 
 use netconform::dut::agent::{AgentEnv, AgentInfo, AgentStack, serve_stdio};
 use netconform::dut::linux::KernelSockets;
-use netconform::dut::{CallOutcome, DutError, Family, SocketCall, SocketId};
+use netconform::dut::{
+    CallOutcome, Control, DutError, Family, SocketCall, SocketId, StateAnswer, StateQuery,
+};
 
 /// The directory for the API socket, made and removed by the harness.
 const DIR_VAR: &str = "NETCONFORM_SLIRP_DIR";
+/// The slirp4netns program (default `slirp4netns`, on `PATH`).
+const PROGRAM_VAR: &str = "NETCONFORM_SLIRP4NETNS";
 /// How long slirp4netns may take to open the tap and say it is ready.
 const READY_WAIT: Duration = Duration::from_secs(5);
 /// How long one API request may take.
 const API_WAIT: Duration = Duration::from_secs(2);
 /// Lines of slirp4netns's log kept for error messages.
 const LOG_LINES: usize = 8;
+/// slirp4netns's pid, in the harness's directory (harness/dut/slirp.rs reads it).
+const PID_FILE: &str = "slirp4netns.pid";
+/// slirp4netns's log, in the harness's directory.
+const LOG_FILE: &str = "slirp4netns.log";
 
 /// slirp4netns, running.
 struct Slirp {
@@ -349,6 +357,38 @@ impl AgentStack for SlirpAgent {
         }
     }
 
+    fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
+        let why = match query {
+            StateQuery::TcpSockets | StateQuery::TcpInfo(_) => {
+                "slirp4netns exposes no connection table (libslirp's slirp_connection_info is not in its API)"
+            }
+            StateQuery::Neighbours | StateQuery::NeighbourParams | StateQuery::NeighbourTableInfo => {
+                "slirp4netns exposes no way to read libslirp's ARP and NDP tables (slirp_neighbor_info is not in its API)"
+            }
+            StateQuery::Routes | StateQuery::RouteGet(_) | StateQuery::RouteGetFrom { .. } => {
+                "libslirp has no route table: it is one gateway on one link, and forwards everything else through the host"
+            }
+            _ => "libslirp is a host stack behind a NAT: it has no such table",
+        };
+        Err(Self::not_supported(format!(
+            "query {}: {why}",
+            netconform::dut::agent::query_name(query)
+        )))
+    }
+
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
+        let why = match control {
+            Control::NeighbourParams(_) | Control::ArpPolicy(_) | Control::FlushNeighbours => {
+                "slirp4netns exposes no setting of libslirp's ARP and NDP tables (no timers, policy or flush to change)"
+            }
+            Control::Forwarding(_) | Control::Route { .. } | Control::AddRoute(_) => {
+                "libslirp has no route table or forwarding switch: it forwards through host sockets"
+            }
+            _ => "libslirp has no such setting",
+        };
+        Err(Self::not_supported(format!("{control}: {why}")))
+    }
+
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
         if let Some(dead) = self.slirp.dead() {
             return Err(DutError::Gone { what: dead });
@@ -403,7 +443,8 @@ fn start(env: &AgentEnv) -> Result<SlirpAgent, String> {
     let (exit_r, exit_w) = pipe()?;
     clear_cloexec(&ready_w)?;
     clear_cloexec(&exit_r)?;
-    let mut cmd = Command::new("slirp4netns");
+    let program = std::env::var(PROGRAM_VAR).unwrap_or_else(|_| "slirp4netns".into());
+    let mut cmd = Command::new(&program);
     cmd.arg("--mtu")
         .arg(env.mtu.to_string())
         .arg("--cidr")
@@ -438,13 +479,19 @@ fn start(env: &AgentEnv) -> Result<SlirpAgent, String> {
     }
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            "slirp4netns is not installed (apt-get install slirp4netns)".to_string()
+            format!("{program} is not installed (apt-get install slirp4netns)")
         } else {
-            format!("start slirp4netns: {e}")
+            format!("start {program}: {e}")
         }
     })?;
     drop(ready_w);
     drop(exit_r);
+    // The harness watches slirp4netns itself (a crash or a stop is an error, not a silent
+    // stack): its pid, and its log as it goes.
+    std::fs::write(dir.join(PID_FILE), child.id().to_string())
+        .map_err(|e| format!("write {}: {e}", dir.join(PID_FILE).display()))?;
+    let mut log_file = std::fs::File::create(dir.join(LOG_FILE))
+        .map_err(|e| format!("create {}: {e}", dir.join(LOG_FILE).display()))?;
     let log = Arc::new(Mutex::new(VecDeque::new()));
     if let Some(stderr) = child.stderr.take() {
         let log = log.clone();
@@ -453,6 +500,7 @@ fn start(env: &AgentEnv) -> Result<SlirpAgent, String> {
                 let Ok(line) = line else { break };
                 // Passed on: the harness quotes the agent's stderr when the agent dies.
                 eprintln!("slirp4netns: {line}");
+                let _ = writeln!(log_file, "{line}");
                 let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
                 l.push_back(line);
                 while l.len() > LOG_LINES {
@@ -465,7 +513,7 @@ fn start(env: &AgentEnv) -> Result<SlirpAgent, String> {
         child,
         api,
         log,
-        version: slirp_version(),
+        version: slirp_version(&program),
         _exit: exit_w,
     };
     wait_ready(&mut slirp, ready_r)?;
@@ -524,8 +572,8 @@ fn wait_ready(slirp: &mut Slirp, ready: OwnedFd) -> Result<(), String> {
 }
 
 /// `slirp4netns 1.2.0, libslirp 4.7.0`, from `slirp4netns --version`.
-fn slirp_version() -> String {
-    let out = Command::new("slirp4netns")
+fn slirp_version(program: &str) -> String {
+    let out = Command::new(program)
         .arg("--version")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())

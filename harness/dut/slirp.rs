@@ -82,6 +82,8 @@ pub const SLIRP_GUEST6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd00, 0, 
 pub struct SlirpConfig {
     /// The agent (`netconform-agent-slirp`).
     pub agent: PathBuf,
+    /// The slirp4netns program the agent runs (`slirp4netns`, looked up on `PATH`).
+    pub program: String,
     /// Per-request timeout of the agent.
     pub timeout: Duration,
 }
@@ -90,6 +92,7 @@ impl Default for SlirpConfig {
     fn default() -> Self {
         SlirpConfig {
             agent: agent_beside_executable(AGENT),
+            program: "slirp4netns".into(),
             timeout: Duration::from_secs(5),
         }
     }
@@ -101,19 +104,22 @@ pub struct SlirpHost {
     // Field order is drop order: the stack (agent, slirp4netns, lab) before its socket dir.
     inner: ExternalStack,
     endpoints: Endpoints,
-    _dir: SocketDir,
+    dir: SocketDir,
 }
 
 impl SlirpHost {
     /// Builds the lab the check `needs`, starts the agent (which starts slirp4netns) and,
     /// when the check wants it, lets libslirp learn the peer's MAC.
     pub fn new(config: &SlirpConfig, needs: &Needs) -> Result<SlirpHost, DutError> {
-        if !on_path("slirp4netns") {
+        if !on_path(&config.program) {
             return Err(DutError::Io {
                 op: "start the slirp target".into(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotFound,
-                    "slirp4netns is not installed (apt-get install slirp4netns)",
+                    format!(
+                        "{} is not on PATH: install it (apt-get install slirp4netns)",
+                        config.program
+                    ),
                 ),
             });
         }
@@ -130,10 +136,13 @@ impl SlirpHost {
             });
         }
         let dir = SocketDir::create("slirp", 0o700)?;
-        let mut env: std::collections::BTreeMap<String, String> = [(
-            "NETCONFORM_SLIRP_DIR".to_string(),
-            dir.path().display().to_string(),
-        )]
+        let mut env: std::collections::BTreeMap<String, String> = [
+            (
+                "NETCONFORM_SLIRP_DIR".to_string(),
+                dir.path().display().to_string(),
+            ),
+            ("NETCONFORM_SLIRP4NETNS".to_string(), config.program.clone()),
+        ]
         .into();
         if needs.ipv6 {
             // slirp4netns 1.2 has no option for libslirp's IPv6 prefix: the gateway is
@@ -167,12 +176,48 @@ impl SlirpHost {
         let mut host = SlirpHost {
             inner,
             endpoints,
-            _dir: dir,
+            dir,
         };
         if needs.peer_preresolved {
             host.introduce_peer(needs.ipv6)?;
         }
         Ok(host)
+    }
+
+    /// Why slirp4netns cannot answer, when it cannot: it exited (or was killed), or it is
+    /// stopped; with the last lines it logged. The agent writes its pid and log into this
+    /// target's socket directory.
+    pub fn slirp_trouble(&self) -> Option<String> {
+        let dir = self.dir.path();
+        let pid = self.slirp_pid()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+        let what = match state {
+            None | Some('Z' | 'X') => "is gone",
+            Some('T' | 't') => "is stopped",
+            _ => return None,
+        };
+        let log = std::fs::read_to_string(dir.join("slirp4netns.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(6)..].join(" | ");
+        Some(format!(
+            "slirp4netns (pid {pid}) {what}; its log ends: {}",
+            if tail.is_empty() { "(nothing)" } else { &tail }
+        ))
+    }
+
+    /// slirp4netns's process id (the agent's child), once the agent has started it.
+    pub fn slirp_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.path().join("slirp4netns.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The socket directory (the API socket, slirp4netns's pid and log).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The target underneath (the agent, the lab).
@@ -265,8 +310,16 @@ impl Link for SlirpHost {
         self.inner.send_frame(frame)
     }
 
+    /// A silence is checked: when slirp4netns is gone or stopped, it is that error (the
+    /// check is an ERROR naming it), not a stack that said nothing.
     fn recv_frame(&mut self, deadline: Instant) -> Result<Option<Vec<u8>>, DutError> {
-        self.inner.recv_frame(deadline)
+        match self.inner.recv_frame(deadline)? {
+            Some(frame) => Ok(Some(frame)),
+            None => match self.slirp_trouble() {
+                Some(what) => Err(DutError::Gone { what }),
+                None => Ok(None),
+            },
+        }
     }
 }
 

@@ -223,6 +223,9 @@ pub struct Spoiled {
     timer_held: bool,
     /// The wrapped DUT runs on a virtual clock.
     virtual_clock: bool,
+    /// What the wrapped DUT says of its TCP (read once): its extensions, whether its
+    /// answers wait for its host side, why it hides its TCP states.
+    tcp: (crate::dut::TcpExtensions, bool, Option<String>),
 }
 
 impl Spoiled {
@@ -236,7 +239,15 @@ impl Spoiled {
     ) -> Spoiled {
         let caps = inner.capabilities();
         let virtual_clock = inner.virtual_now().is_some();
+        let tcp = (
+            inner
+                .sockets()
+                .map_or(crate::dut::TcpExtensions::ALL, |s| s.tcp_extensions()),
+            inner.sockets().is_some_and(|s| s.answers_wait_for_host()),
+            inner.tables().and_then(|t| t.tcp_states_hidden()),
+        );
         Spoiled {
+            tcp,
             inner,
             spoil,
             machinery,
@@ -692,12 +703,24 @@ impl Sockets for Spoiled {
         Ok(outcome)
     }
 
+    fn tcp_extensions(&self) -> crate::dut::TcpExtensions {
+        self.tcp.0
+    }
+
+    fn answers_wait_for_host(&self) -> bool {
+        self.tcp.1
+    }
+
     fn udp(&self) -> bool {
         self.caps.udp
     }
 }
 
 impl Tables for Spoiled {
+    fn tcp_states_hidden(&self) -> Option<String> {
+        self.tcp.2.clone()
+    }
+
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         let answer = self.inner.query(query)?;
         let spoiled = match self.spoil {
