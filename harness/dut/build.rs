@@ -25,6 +25,9 @@ pub enum DutKind {
     /// `slirp`: libslirp as slirp4netns runs it (Debian `slirp4netns`), a user-mode NAT
     /// whose gateway is the stack (harness/dut/slirp.rs).
     Slirp(crate::dut::slirp::SlirpConfig),
+    /// `passt`: passt (Debian `passt`), a user-mode translator reached over its UNIX socket
+    /// in qemu's stream framing (harness/dut/passt.rs).
+    Passt(crate::dut::passt::PasstConfig),
 }
 
 impl DutKind {
@@ -36,13 +39,14 @@ impl DutKind {
             "smoltcp" => Ok(DutKind::Smoltcp),
             "openssl" => Ok(DutKind::Openssl),
             "slirp" => Ok(DutKind::Slirp(Default::default())),
+            "passt" => Ok(DutKind::Passt(Default::default())),
             _ => match text.strip_prefix("external:") {
                 Some("") => Err("external: needs the agent's config file: external:PATH".into()),
                 Some(path) => ExternalConfig::load(path.as_ref())
                     .map(|c| DutKind::External(Box::new(c)))
                     .map_err(|e| e.to_string()),
                 None => Err(format!(
-                    "unknown target {text:?}: expected linux, smoltcp, openssl, slirp or external:CONFIG"
+                    "unknown target {text:?}: expected linux, smoltcp, openssl, slirp, passt or external:CONFIG"
                 )),
             },
         }
@@ -56,6 +60,7 @@ impl DutKind {
             DutKind::Openssl => "openssl".into(),
             DutKind::External(config) => config.stack.clone(),
             DutKind::Slirp(_) => "slirp".into(),
+            DutKind::Passt(_) => "passt".into(),
         }
     }
 
@@ -96,6 +101,9 @@ impl DutKind {
             }),
             DutKind::External(config) => Ok(Box::new(ExternalStack::new(config, needs)?)),
             DutKind::Slirp(config) => Ok(Box::new(crate::dut::slirp::SlirpHost::new(
+                config, needs,
+            )?)),
+            DutKind::Passt(config) => Ok(Box::new(crate::dut::passt::PasstHost::new(
                 config, needs,
             )?)),
         }

@@ -46,6 +46,7 @@ pub mod external;
 pub mod linux;
 pub mod needs;
 pub mod openssl;
+pub mod passt;
 pub mod ports;
 pub mod recorder;
 pub mod router;

@@ -46,6 +46,7 @@ mod pair;
 mod router;
 mod routes;
 pub mod sockdir;
+pub mod stream;
 pub mod sysctl;
 mod tap;
 
@@ -68,6 +69,7 @@ pub use pair::{HostPair, PAIR_CLIENT, PAIR_SERVER, Sniffer};
 pub use router::{MAX_SEGMENTS, RouterConfig, RouterLab, Segment, router_v4, router_v6};
 pub use routes::{PIPELINE_WINDOW, route_error};
 pub use sockdir::SocketDir;
+pub use stream::StreamLink;
 pub use tap::TapBridge;
 
 /// Prefix of every namespace the harness creates (`ncf-<pid>-<n>-<role>`).
