@@ -45,7 +45,8 @@ const READY_WAIT: Duration = Duration::from_secs(5);
 /// timers' 9000, the matrix's 10000 up, the basic checks' 40000), each from a host port
 /// 20000 above (below, for 40000), so that the stack's own listeners on those ports stay
 /// free.
-pub const FORWARDS: &[(u16, u16, u16)] = &[(9000, 29000, 1), (10_000, 30_000, 200), (40_000, 20_000, 1)];
+pub const FORWARDS: &[(u16, u16, u16)] =
+    &[(9000, 29000, 1), (10_000, 30_000, 200), (40_000, 20_000, 1)];
 
 struct Passt {
     child: Child,
@@ -57,7 +58,11 @@ impl Passt {
         let log = std::fs::read_to_string(self.dir.join("passt.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = lines[lines.len().saturating_sub(6)..].join(" | ");
-        if tail.is_empty() { "(nothing)".into() } else { tail }
+        if tail.is_empty() {
+            "(nothing)".into()
+        } else {
+            tail
+        }
     }
 
     /// Why passt can no longer serve, if it cannot: exited, or stopped.
@@ -113,7 +118,11 @@ fn not_supported(what: String) -> DutError {
 
 impl PasstAgent {
     fn host_side(&self, call: &SocketCall, addr: IpAddr) -> Result<IpAddr, DutError> {
-        let family = if addr.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 };
+        let family = if addr.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        };
         if addr.is_unspecified()
             || addr == IpAddr::V4(self.gateway)
             || self.gateway6.map(IpAddr::V6) == Some(addr)
@@ -127,7 +136,12 @@ impl PasstAgent {
     }
 
     /// The loopback address passt forwards to `guest:port`.
-    fn forwarded(&self, call: &SocketCall, addr: IpAddr, port: u16) -> Result<SocketAddr, DutError> {
+    fn forwarded(
+        &self,
+        call: &SocketCall,
+        addr: IpAddr,
+        port: u16,
+    ) -> Result<SocketAddr, DutError> {
         let guest = match addr {
             IpAddr::V4(a) => a == self.guest,
             IpAddr::V6(a) => Some(a) == self.guest6,
@@ -138,7 +152,11 @@ impl PasstAgent {
             .map(|(g, h, _)| h + (port - g));
         match (guest, host) {
             (true, Some(h)) => Ok(SocketAddr::new(
-                loopback(if addr.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 }),
+                loopback(if addr.is_ipv4() {
+                    Family::Ipv4
+                } else {
+                    Family::Ipv6
+                }),
                 h,
             )),
             _ => Err(not_supported(format!(
@@ -155,15 +173,37 @@ impl PasstAgent {
                 addr: self.host_side(call, addr)?,
                 port,
             },
-            SocketCall::Listen { sock, family, addr, port, backlog } => {
+            SocketCall::Listen {
+                sock,
+                family,
+                addr,
+                port,
+                backlog,
+            } => {
                 if let Some(a) = addr {
                     self.host_side(call, a)?;
                 }
-                SocketCall::Listen { sock, family, addr: Some(loopback(family)), port, backlog }
+                SocketCall::Listen {
+                    sock,
+                    family,
+                    addr: Some(loopback(family)),
+                    port,
+                    backlog,
+                }
             }
-            SocketCall::Connect { sock, family, addr, port } => {
+            SocketCall::Connect {
+                sock,
+                family,
+                addr,
+                port,
+            } => {
                 let to = self.forwarded(call, addr, port)?;
-                SocketCall::Connect { sock, family, addr: to.ip(), port: to.port() }
+                SocketCall::Connect {
+                    sock,
+                    family,
+                    addr: to.ip(),
+                    port: to.port(),
+                }
             }
             SocketCall::UdpBind { sock, addr, port } => SocketCall::UdpBind {
                 sock,
@@ -175,7 +215,10 @@ impl PasstAgent {
                     "{call}: passt forwards no UDP port to the guest in this set-up (-u none)"
                 )));
             }
-            SocketCall::SetOption { option: SocketOption::Linger(_), .. } => call.clone(),
+            SocketCall::SetOption {
+                option: SocketOption::Linger(_),
+                ..
+            } => call.clone(),
             SocketCall::SetOption { option, .. } => {
                 return Err(not_supported(format!(
                     "{call}: passt has no per-connection options ({option:?} would set the host socket on the loopback, not the segments passt sends to the guest)"
@@ -235,13 +278,20 @@ impl AgentStack for PasstAgent {
 
 fn start(env: &AgentEnv) -> Result<PasstAgent, String> {
     let (gateway, prefix) = env.ipv4.ok_or("the passt agent needs NETCONFORM_IPV4")?;
-    let guest = env.peer_ipv4.ok_or("the passt agent needs NETCONFORM_PEER_IPV4")?;
+    let guest = env
+        .peer_ipv4
+        .ok_or("the passt agent needs NETCONFORM_PEER_IPV4")?;
     let dir = PathBuf::from(std::env::var(DIR_VAR).map_err(|_| format!("{DIR_VAR} is not set"))?);
-    let mut kernel = KernelStack::open_here(&env.namespace, &env.interface).map_err(|e| e.to_string())?;
+    let mut kernel =
+        KernelStack::open_here(&env.namespace, &env.interface).map_err(|e| e.to_string())?;
     // passt's template interface needs a default route: through the peer's address, which
     // nothing answers (the harness never reads this veth).
     kernel
-        .control(&Control::Route { dst: Ipv4Addr::UNSPECIFIED, prefix_len: 0, via: guest })
+        .control(&Control::Route {
+            dst: Ipv4Addr::UNSPECIFIED,
+            prefix_len: 0,
+            via: guest,
+        })
         .map_err(|e| format!("default route on the template interface: {e}"))?;
     // passt, as `nobody`, answers the guest's ICMP echo requests through ping sockets,
     // which a new namespace allows no group to open.
@@ -279,7 +329,9 @@ fn start(env: &AgentEnv) -> Result<PasstAgent, String> {
             format!("127.0.0.1/{h}-{}:{g}-{}", h + n - 1, g + n - 1)
         });
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
     // SAFETY: prctl is async-signal-safe and touches only the child being started.
     unsafe {
         cmd.pre_exec(|| {
@@ -316,7 +368,12 @@ fn start(env: &AgentEnv) -> Result<PasstAgent, String> {
         .arg("--version")
         .output()
         .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string))
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "?".into());
     Ok(PasstAgent {
         passt,
@@ -333,7 +390,9 @@ fn main() {
     let env = match AgentEnv::from_env() {
         Ok(env) => env,
         Err(e) => {
-            eprintln!("netconform-agent-passt: {e} (the harness sets it; see docs/agent-protocol.md)");
+            eprintln!(
+                "netconform-agent-passt: {e} (the harness sets it; see docs/agent-protocol.md)"
+            );
             std::process::exit(2);
         }
     };

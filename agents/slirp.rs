@@ -362,7 +362,9 @@ impl AgentStack for SlirpAgent {
             StateQuery::TcpSockets | StateQuery::TcpInfo(_) => {
                 "slirp4netns exposes no connection table (libslirp's slirp_connection_info is not in its API)"
             }
-            StateQuery::Neighbours | StateQuery::NeighbourParams | StateQuery::NeighbourTableInfo => {
+            StateQuery::Neighbours
+            | StateQuery::NeighbourParams
+            | StateQuery::NeighbourTableInfo => {
                 "slirp4netns exposes no way to read libslirp's ARP and NDP tables (slirp_neighbor_info is not in its API)"
             }
             StateQuery::Routes | StateQuery::RouteGet(_) | StateQuery::RouteGetFrom { .. } => {

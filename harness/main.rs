@@ -523,7 +523,8 @@ fn load_deviations(
         let built_in = match kind {
             DutKind::Linux => Some(include_str!("../deviations/linux.toml")),
             DutKind::Smoltcp => Some(include_str!("../deviations/smoltcp.toml")),
-            DutKind::Openssl | DutKind::External(_) | DutKind::Slirp(_) | DutKind::Passt(_) => None,
+            DutKind::Passt(_) => Some(include_str!("../deviations/passt.toml")),
+            DutKind::Openssl | DutKind::External(_) | DutKind::Slirp(_) => None,
         };
         match built_in {
             Some(text) => Deviations::parse(text, &file)?,

@@ -68,14 +68,7 @@ fn certify(ids: &[&str], slirp: &SlirpConfig) -> RunSummary {
     let factory = move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
         Ok(Box::new(SlirpHost::new(&slirp, &spec.needs)?))
     };
-    run_checks(
-        "slirp",
-        &checks(ids),
-        &factory,
-        2,
-        ProfileName::Rfc,
-        &Quiet,
-    )
+    run_checks("slirp", &checks(ids), &factory, 2, ProfileName::Rfc, &Quiet)
 }
 
 fn report<'a>(summary: &'a RunSummary, id: &str) -> &'a CheckReport {
@@ -183,14 +176,26 @@ fn a_small_certification_has_the_analysed_verdicts() {
             other => panic!("{id}: expected UNSUPPORTED ({why}), got {other:?}"),
         }
     };
-    unsupported("tcp.timer.keepalive", "libslirp's TCP has no per-connection options");
-    unsupported("tcp.matrix.v6.syn-sent", "slirp4netns's API forwards IPv4 only");
-    unsupported("arp.cache-hit", "no setting of libslirp's ARP and NDP tables");
+    unsupported(
+        "tcp.timer.keepalive",
+        "libslirp's TCP has no per-connection options",
+    );
+    unsupported(
+        "tcp.matrix.v6.syn-sent",
+        "slirp4netns's API forwards IPv4 only",
+    );
+    unsupported(
+        "arp.cache-hit",
+        "no setting of libslirp's ARP and NDP tables",
+    );
     // RFC 5961 §4.2 (RFC 9293 §3.10.7.4, fourth): a SYN in a synchronized state draws a
     // challenge ACK; libslirp (4.4BSD) resets the connection.
     let r = report(&summary, "tcp.matrix.v4.established");
     let Verdict::Fail { differences, .. } = &r.verdict else {
-        panic!("tcp.matrix.v4.established: expected FAIL, got {:?}", r.verdict);
+        panic!(
+            "tcp.matrix.v4.established: expected FAIL, got {:?}",
+            r.verdict
+        );
     };
     let text = differences.join("\n");
     assert!(
@@ -232,10 +237,7 @@ fn a_check_that_passes_fails_when_the_stack_claims_what_it_does_not_do() {
         }
     }
     impl Sockets for Claims {
-        fn call(
-            &mut self,
-            call: &SocketCall,
-        ) -> Result<netconform::dut::CallOutcome, DutError> {
+        fn call(&mut self, call: &SocketCall) -> Result<netconform::dut::CallOutcome, DutError> {
             Sockets::call(&mut self.0, call)
         }
         fn tcp_extensions(&self) -> TcpExtensions {
@@ -310,9 +312,15 @@ fn a_killed_or_stopped_slirp4netns_is_an_error_naming_it_and_nothing_is_left() {
         return;
     }
     let (link, call) = broken_slirp(nix::sys::signal::Signal::SIGKILL);
-    assert!(link.contains("slirp4netns (pid") && link.contains("is gone"), "{link}");
+    assert!(
+        link.contains("slirp4netns (pid") && link.contains("is gone"),
+        "{link}"
+    );
     assert!(link.contains("its log ends:"), "{link}");
-    assert!(call.contains("slirp4netns (pid") && call.contains("exited"), "{call}");
+    assert!(
+        call.contains("slirp4netns (pid") && call.contains("exited"),
+        "{call}"
+    );
     let (link, call) = broken_slirp(nix::sys::signal::Signal::SIGSTOP);
     assert!(link.contains("is stopped"), "{link}");
     assert!(call.contains("is stopped"), "{call}");

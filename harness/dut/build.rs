@@ -100,12 +100,12 @@ impl DutKind {
                 ),
             }),
             DutKind::External(config) => Ok(Box::new(ExternalStack::new(config, needs)?)),
-            DutKind::Slirp(config) => Ok(Box::new(crate::dut::slirp::SlirpHost::new(
-                config, needs,
-            )?)),
-            DutKind::Passt(config) => Ok(Box::new(crate::dut::passt::PasstHost::new(
-                config, needs,
-            )?)),
+            DutKind::Slirp(config) => {
+                Ok(Box::new(crate::dut::slirp::SlirpHost::new(config, needs)?))
+            }
+            DutKind::Passt(config) => {
+                Ok(Box::new(crate::dut::passt::PasstHost::new(config, needs)?))
+            }
         }
     }
 }

@@ -38,8 +38,7 @@ use crate::sandbox::{SocketDir, StreamLink};
 pub const AGENT: &str = "netconform-agent-passt";
 
 /// Why the passt target shows no TCP states.
-pub const NO_CONNECTION_TABLE: &str =
-    "passt exposes no connection table (it keeps no TCP state machine of its own: it mirrors host sockets)";
+pub const NO_CONNECTION_TABLE: &str = "passt exposes no connection table (it keeps no TCP state machine of its own: it mirrors host sockets)";
 
 /// How to build the passt target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +113,8 @@ impl PasstHost {
             kernel_addresses: true,
         };
         let inner = ExternalStack::new(&external, needs)?;
-        let link = StreamLink::connect(&dir.path().join("passt.sock"))?;
+        let link =
+            StreamLink::connect_within(&dir.path().join("passt.sock"), Duration::from_secs(2))?;
         Ok(PasstHost { link, inner, dir })
     }
 
@@ -161,6 +161,11 @@ impl PasstHost {
 
     /// A link error, with passt's state and log when it is the cause.
     fn link_error(&self, e: crate::sandbox::SandboxError) -> DutError {
+        // A killed passt resets the socket a moment before its process is seen to end.
+        let until = Instant::now() + Duration::from_millis(300);
+        while self.passt_trouble().is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         match self.passt_trouble() {
             Some(what) => DutError::Gone {
                 what: format!("{what} ({e})"),
@@ -187,7 +192,9 @@ impl Dut for PasstHost {
                 "link = qemu stream framing on {}",
                 self.dir.path().join("passt.sock").display()
             ),
-            format!("TCP states = not read: {NO_CONNECTION_TABLE}; the TCP checks compare the wire alone"),
+            format!(
+                "TCP states = not read: {NO_CONNECTION_TABLE}; the TCP checks compare the wire alone"
+            ),
         ];
         env.extend(self.inner.environment());
         env

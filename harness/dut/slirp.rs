@@ -67,9 +67,8 @@ pub fn agent_beside_executable(name: &str) -> PathBuf {
 
 /// Whether `program` is an executable on `PATH`.
 pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// libslirp's IPv6 gateway as slirp4netns configures it (no option changes it).
@@ -233,7 +232,16 @@ impl SlirpHost {
         let (request, what) = match (ipv6, e.stack_ipv6, e.peer_ipv6, e.stack_ipv4, e.peer_ipv4) {
             (true, Some((gateway, _)), Some(peer), _, _) => {
                 let o = gateway.octets();
-                let group = std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00 | u16::from(o[13]), u16::from_be_bytes([o[14], o[15]]));
+                let group = std::net::Ipv6Addr::new(
+                    0xff02,
+                    0,
+                    0,
+                    0,
+                    0,
+                    1,
+                    0xff00 | u16::from(o[13]),
+                    u16::from_be_bytes([o[14], o[15]]),
+                );
                 let g = group.octets();
                 let frame = Frame::icmpv6(
                     e.harness_mac,
@@ -242,7 +250,10 @@ impl SlirpHost {
                     group,
                     Icmpv6Message::neighbor_solicitation(gateway, Some(e.harness_mac)),
                 );
-                (frame, format!("neighbour solicitation for its gateway {gateway}"))
+                (
+                    frame,
+                    format!("neighbour solicitation for its gateway {gateway}"),
+                )
             }
             (false, _, _, Some((gateway, _)), Some(peer)) => (
                 Frame::arp_request(e.harness_mac, peer, gateway),
@@ -354,7 +365,8 @@ pub const LIBSLIRP_TCP_EXTENSIONS: TcpExtensions = TcpExtensions {
 };
 
 /// Why the slirp target shows no TCP states.
-pub const NO_CONNECTION_TABLE: &str = "slirp4netns exposes no connection table (libslirp's slirp_connection_info is not in its API)";
+pub const NO_CONNECTION_TABLE: &str =
+    "slirp4netns exposes no connection table (libslirp's slirp_connection_info is not in its API)";
 
 impl Tables for SlirpHost {
     fn tcp_states_hidden(&self) -> Option<String> {

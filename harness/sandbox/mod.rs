@@ -101,6 +101,17 @@ pub enum SandboxError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A file of the harness's own (a socket directory, a UNIX socket a stack serves
+    /// frames on) could not be made or used.
+    #[error("{path}: {op}: {source}")]
+    File {
+        /// The file or directory.
+        path: String,
+        /// What was attempted.
+        op: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The worker thread of a namespace is gone (it panicked or the namespace was dropped).
     #[error("namespace {namespace}: worker thread is gone")]
     WorkerGone {

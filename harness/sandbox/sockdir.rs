@@ -35,9 +35,9 @@ impl SocketDir {
     pub fn create(role: &str, mode: u32) -> Result<SocketDir, SandboxError> {
         let name = format!("{NETNS_PREFIX}{}-{}-{role}", std::process::id(), next_id());
         let path = sockets_root().join(&name);
-        let err = |op: &str, source: std::io::Error| SandboxError::Namespace {
-            namespace: name.clone(),
-            op: format!("{op} {}", path.display()),
+        let err = |op: &str, source: std::io::Error| SandboxError::File {
+            path: path.display().to_string(),
+            op: op.to_string(),
             source,
         };
         fs::create_dir_all(&path).map_err(|e| err("create", e))?;

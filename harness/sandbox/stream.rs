@@ -25,8 +25,8 @@ pub struct StreamLink {
 }
 
 fn io(path: &str, op: &str, source: std::io::Error) -> SandboxError {
-    SandboxError::Namespace {
-        namespace: path.to_string(),
+    SandboxError::File {
+        path: path.to_string(),
         op: format!("qemu stream socket: {op}"),
         source,
     }
@@ -47,6 +47,28 @@ impl StreamLink {
         })
     }
 
+    /// Connects to the socket at `path`, trying again until `within` has passed while
+    /// nobody listens there yet (a server binds its socket before it listens on it).
+    pub fn connect_within(
+        path: &Path,
+        within: std::time::Duration,
+    ) -> Result<StreamLink, SandboxError> {
+        let until = Instant::now() + within;
+        loop {
+            match Self::connect(path) {
+                Err(SandboxError::File { source, .. })
+                    if matches!(
+                        source.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                    ) && Instant::now() < until =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Sends one frame (its length first).
     pub fn send(&mut self, frame: &[u8]) -> Result<(), SandboxError> {
         let len = u32::try_from(frame.len()).map_err(|_| {
@@ -63,15 +85,14 @@ impl StreamLink {
         while sent < out.len() {
             match self.stream.write(&out[sent..]) {
                 Ok(0) => {
-                    return Err(io(
-                        &self.path,
-                        "send",
-                        std::io::ErrorKind::WriteZero.into(),
-                    ));
+                    return Err(io(&self.path, "send", std::io::ErrorKind::WriteZero.into()));
                 }
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.wait(nix::poll::PollFlags::POLLOUT, Some(Instant::now() + std::time::Duration::from_secs(1)))?;
+                    self.wait(
+                        nix::poll::PollFlags::POLLOUT,
+                        Some(Instant::now() + std::time::Duration::from_secs(1)),
+                    )?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(io(&self.path, "send", e)),
@@ -92,7 +113,9 @@ impl StreamLink {
                 "receive",
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("the peer announced a frame of {len} bytes (at most {MAX_FRAME}): not qemu stream framing"),
+                    format!(
+                        "the peer announced a frame of {len} bytes (at most {MAX_FRAME}): not qemu stream framing"
+                    ),
                 ),
             ));
         }
@@ -114,8 +137,9 @@ impl StreamLink {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let timeout = match left {
             None => PollTimeout::NONE,
-            Some(l) => PollTimeout::try_from(l.as_millis().min(60_000) as u16)
-                .unwrap_or(PollTimeout::MAX),
+            Some(l) => {
+                PollTimeout::try_from(l.as_millis().min(60_000) as u16).unwrap_or(PollTimeout::MAX)
+            }
         };
         let mut fds = [PollFd::new(self.stream.as_fd(), flags)];
         match poll(&mut fds, timeout) {
