@@ -317,10 +317,30 @@ fn start(env: &AgentEnv) -> Result<PasstAgent, String> {
         .arg(prefix.to_string())
         .arg("-g")
         .arg(gateway.to_string())
-        .args(["--no-dhcp", "--no-dhcpv6", "--no-ndp", "--no-ra"])
+        .args(["--no-dhcp", "--no-dhcpv6", "--no-ra"])
         .args(["-u", "none"]);
-    if env.ipv6.is_none() {
-        cmd.arg("-4");
+    match (env.ipv6, env.peer_ipv6) {
+        (Some((gateway6, _)), Some(guest6)) => {
+            // The template needs an IPv6 default route too.
+            kernel
+                .control(&Control::AddRoute(netconform::models::route::Route {
+                    dst: "::/0".parse().map_err(|e| format!("{e}"))?,
+                    kind: netconform::models::route::RouteKind::Unicast {
+                        gateway: Some(IpAddr::V6(guest6)),
+                        oif: kernel.link().index,
+                    },
+                    metric: None,
+                    prefsrc: None,
+                }))
+                .map_err(|e| format!("IPv6 default route on the template interface: {e}"))?;
+            cmd.arg("-a")
+                .arg(guest6.to_string())
+                .arg("-g")
+                .arg(gateway6.to_string());
+        }
+        _ => {
+            cmd.arg("-4");
+        }
     }
     for (g, h, n) in FORWARDS {
         cmd.arg("-t").arg(if *n == 1 {
