@@ -549,8 +549,7 @@ fn wait_ready(slirp: &mut Slirp, ready: OwnedFd) -> Result<(), String> {
                 slirp.log_tail()
             ));
         }
-        let step = PollTimeout::try_from(left.min(Duration::from_millis(50)).as_millis() as u16)
-            .unwrap_or(PollTimeout::ZERO);
+        let step = PollTimeout::from(left.min(Duration::from_millis(50)).as_millis() as u16);
         let mut fds = [PollFd::new(
             std::os::fd::AsFd::as_fd(&file),
             PollFlags::POLLIN,

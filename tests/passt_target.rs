@@ -92,7 +92,7 @@ fn certify(ids: &[&str]) -> RunSummary {
     let all = netconform::suites::catalogue();
     let checks: Vec<CheckSpec> = ids
         .iter()
-        .map(|id| all.iter().find(|c| c.id == *id).expect("a check").clone())
+        .map(|id| *all.iter().find(|c| c.id == *id).expect("a check"))
         .collect();
     let passt = config();
     let factory = move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {

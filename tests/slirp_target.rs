@@ -55,10 +55,9 @@ fn checks(ids: &[&str]) -> Vec<CheckSpec> {
     let all = netconform::suites::catalogue();
     ids.iter()
         .map(|id| {
-            all.iter()
+            *all.iter()
                 .find(|c| c.id == *id)
                 .unwrap_or_else(|| panic!("no check {id}"))
-                .clone()
         })
         .collect()
 }

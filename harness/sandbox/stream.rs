@@ -137,9 +137,7 @@ impl StreamLink {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let timeout = match left {
             None => PollTimeout::NONE,
-            Some(l) => {
-                PollTimeout::try_from(l.as_millis().min(60_000) as u16).unwrap_or(PollTimeout::MAX)
-            }
+            Some(l) => PollTimeout::from(l.as_millis().min(60_000) as u16),
         };
         let mut fds = [PollFd::new(self.stream.as_fd(), flags)];
         match poll(&mut fds, timeout) {
