@@ -142,6 +142,14 @@ impl PasstAgent {
         addr: IpAddr,
         port: u16,
     ) -> Result<SocketAddr, DutError> {
+        if addr.is_ipv6() {
+            // Not a feature passt lacks: a connect to a forwarded port on ::1 is accepted,
+            // and no SYN has reached the guest in this set-up yet. Until that is
+            // understood the harness says so rather than fail passt.
+            return Err(not_supported(format!(
+                "{call}: not yet driven: passt accepted the host connection to its IPv6 port forward, but the harness has not got it to open the guest connection (docs/findings-passt.md)"
+            )));
+        }
         let guest = match addr {
             IpAddr::V4(a) => a == self.guest,
             IpAddr::V6(a) => Some(a) == self.guest6,
@@ -342,11 +350,13 @@ fn start(env: &AgentEnv) -> Result<PasstAgent, String> {
             cmd.arg("-4");
         }
     }
+    // On every address of both families (one specifier per port: passt refuses the same
+    // port twice): the host ports are none a check listens on.
     for (g, h, n) in FORWARDS {
         cmd.arg("-t").arg(if *n == 1 {
-            format!("127.0.0.1/{h}:{g}")
+            format!("{h}:{g}")
         } else {
-            format!("127.0.0.1/{h}-{}:{g}-{}", h + n - 1, g + n - 1)
+            format!("{h}-{}:{g}-{}", h + n - 1, g + n - 1)
         });
     }
     cmd.stdin(Stdio::null())
