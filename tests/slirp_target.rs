@@ -340,3 +340,23 @@ fn without_slirp4netns_the_target_says_what_to_install() {
     assert!(e.contains("apt-get install slirp4netns"), "{e}");
     assert_nothing_left();
 }
+
+#[test]
+fn clean_removes_the_socket_directories_of_a_dead_run() {
+    require_netns!();
+    let _one = one_at_a_time();
+    // A pid no process has (above the kernel's pid_max limit of 2^22).
+    let dead = 4_194_305u32;
+    let root = netconform::sandbox::sockdir::sockets_root();
+    let left = root.join(format!("ncf-{dead}-7-slirp"));
+    std::fs::create_dir_all(&left).expect("a leftover directory");
+    std::fs::write(left.join("api.sock"), b"").expect("a leftover file");
+    let removed = netconform::sandbox::clean_pid(dead).expect("clean");
+    assert!(!left.exists(), "{} is still there", left.display());
+    assert!(
+        removed
+            .iter()
+            .any(|r| r.ends_with(&format!("ncf-{dead}-7-slirp"))),
+        "{removed:?}"
+    );
+}
