@@ -34,7 +34,7 @@ enum Command {
     /// 3 when nothing failed but some check was unsupported by the target. CI can tell
     /// them apart.
     Certify {
-        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), or `external:CONFIG` (a stack driven
+        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `slirp`, `passt`, or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
         #[arg(long, default_value = "linux", value_parser = DutKind::parse)]
         target: DutKind,
@@ -59,7 +59,7 @@ enum Command {
         profile: Option<Profile>,
         /// The target's accepted deviations (TOML, see deviations/README.md). Default:
         /// `deviations/<target>.toml` when it exists, else the reviewed file netconform
-        /// carries for linux and smoltcp.
+        /// carries for linux, smoltcp and passt.
         #[arg(long)]
         deviations: Option<PathBuf>,
         /// Run the whole certification N times (a soak): each run's report goes to
@@ -93,7 +93,7 @@ enum Command {
     Replay {
         /// The scenario file (JSON).
         file: PathBuf,
-        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), or `external:CONFIG` (a stack driven
+        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `slirp`, `passt`, or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
         #[arg(long, default_value = "linux", value_parser = DutKind::parse)]
         target: DutKind,
