@@ -591,6 +591,8 @@ pub struct AgentHello {
     pub minor: u32,
     /// Facts the results depend on.
     pub environment: Vec<String>,
+    /// The TCP options the stack offers (all of them when the hello did not say).
+    pub tcp_config: crate::dut::TcpStackConfig,
 }
 
 /// A stack behind an agent, in a lab of its own (see the module doc).
@@ -705,6 +707,12 @@ impl ExternalStack {
                 ),
             });
         }
+        if tap.is_some() {
+            // What a user-space stack said while it started (lwIP announces its address
+            // when its interface comes up) was said before the check began: not the
+            // check's to judge, nor to trip over.
+            packet.drain()?;
+        }
         Ok(ExternalStack {
             name: config.stack.clone(),
             command: config.command.clone(),
@@ -776,6 +784,7 @@ fn handshake(agent: &mut Agent) -> Result<AgentHello, DutError> {
             stack,
             version,
             environment,
+            tcp_config,
         } => {
             if protocol != agent::PROTOCOL || major != agent::MAJOR {
                 return Err(DutError::Malformed {
@@ -790,6 +799,7 @@ fn handshake(agent: &mut Agent) -> Result<AgentHello, DutError> {
                 version,
                 minor,
                 environment,
+                tcp_config: tcp_config.unwrap_or_default(),
             })
         }
         ReplyBody::Error { message } => Err(DutError::Malformed {
@@ -916,6 +926,10 @@ impl crate::dut::Sockets for ExternalStack {
 
     fn udp(&self) -> bool {
         self.hello.minor >= agent::UDP_MINOR
+    }
+
+    fn tcp_config(&self) -> crate::dut::TcpStackConfig {
+        self.hello.tcp_config
     }
 }
 

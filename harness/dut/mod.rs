@@ -44,6 +44,7 @@ pub mod bridge;
 pub mod build;
 pub mod external;
 pub mod linux;
+pub mod lwip;
 pub mod needs;
 pub mod openssl;
 pub mod ports;
@@ -168,6 +169,45 @@ pub trait Sockets {
     /// Whether the DUT has UDP sockets ([`SocketCall::is_udp`]); every socket plane has TCP.
     fn udp(&self) -> bool {
         false
+    }
+    /// The TCP options the stack offers on its connections ([`TcpStackConfig::ALL`] unless
+    /// the DUT says otherwise): an input of the TCP model, as the stack is configured.
+    fn tcp_config(&self) -> TcpStackConfig {
+        TcpStackConfig::ALL
+    }
+}
+
+/// How a stack is built or configured to send TCP: the options it offers in its SYN and
+/// SYN-ACK and the TTL of its segments. The TCP checks take it as the stack's
+/// configuration (an input, like `models::tcp::Config`), not as a choice they judge.
+/// Linux offers all three options (the harness pins the sysctls that turn them on) and
+/// sends TTL 64; a stack built otherwise says so (lwIP's Debian build: no SACK, no
+/// timestamps, TTL 255), and the checks then expect that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpStackConfig {
+    /// SACK-permitted (RFC 2018).
+    pub sack: bool,
+    /// Timestamps (RFC 7323).
+    pub timestamps: bool,
+    /// Window scaling (RFC 7323).
+    pub window_scaling: bool,
+    /// The IPv4 TTL of its TCP segments (RFC 1122 §3.2.1.7 fixes no value; Linux: 64).
+    pub ttl: u8,
+}
+
+impl TcpStackConfig {
+    /// Every option on, TTL 64 (Linux with the harness's pinned sysctls, smoltcp).
+    pub const ALL: TcpStackConfig = TcpStackConfig {
+        sack: true,
+        timestamps: true,
+        window_scaling: true,
+        ttl: 64,
+    };
+}
+
+impl Default for TcpStackConfig {
+    fn default() -> Self {
+        TcpStackConfig::ALL
     }
 }
 
@@ -319,6 +359,11 @@ impl dyn Dut + '_ {
                 what: call.to_string(),
             }),
         }
+    }
+    /// [`Sockets::tcp_config`] ([`TcpStackConfig::ALL`] without a socket plane).
+    pub fn tcp_config(&mut self) -> TcpStackConfig {
+        self.sockets()
+            .map_or(TcpStackConfig::ALL, |s| s.tcp_config())
     }
     /// [`Tables::query`].
     pub fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {

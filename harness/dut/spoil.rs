@@ -203,6 +203,8 @@ pub struct Spoiled {
     applied: Arc<AtomicUsize>,
     /// What the inner DUT has (read once: its ports, UDP, services).
     caps: crate::dut::Capabilities,
+    /// The TCP options the inner DUT offers (read once).
+    tcp_config: crate::dut::TcpStackConfig,
     /// Conversation frames the stack has sent so far (machinery not counted).
     seen: usize,
     /// Frames read and not yet handed over, in the order they go.
@@ -235,6 +237,7 @@ impl Spoiled {
         applied: Arc<AtomicUsize>,
     ) -> Spoiled {
         let caps = inner.capabilities();
+        let tcp_config = inner.tcp_config();
         let virtual_clock = inner.virtual_now().is_some();
         Spoiled {
             inner,
@@ -242,6 +245,7 @@ impl Spoiled {
             machinery,
             applied,
             caps,
+            tcp_config,
             seen: 0,
             queue: VecDeque::new(),
             kept: None,
@@ -694,6 +698,10 @@ impl Sockets for Spoiled {
 
     fn udp(&self) -> bool {
         self.caps.udp
+    }
+
+    fn tcp_config(&self) -> crate::dut::TcpStackConfig {
+        self.tcp_config
     }
 }
 

@@ -99,6 +99,8 @@ pub struct Session<'t> {
     counterexample: Option<Counterexample>,
     /// Clauses no observation of this session checked.
     not_checked: Vec<super::NotChecked>,
+    /// The TCP options the stack offers ([`crate::dut::Sockets::tcp_config`]).
+    tcp_config: crate::dut::TcpStackConfig,
 }
 
 impl<'t> Session<'t> {
@@ -110,6 +112,7 @@ impl<'t> Session<'t> {
     /// A session on `target` whose models follow `profile`.
     pub fn with_profile(target: &'t mut dyn Dut, profile: ProfileName) -> Self {
         let endpoints = target.endpoints().clone();
+        let tcp_config = target.tcp_config();
         let names = host_names(&endpoints);
         Session {
             recorder: Recorder::new(target),
@@ -121,7 +124,14 @@ impl<'t> Session<'t> {
             expecting: None,
             counterexample: None,
             not_checked: Vec::new(),
+            tcp_config,
         }
+    }
+
+    /// The TCP options the stack offers on its connections (its configuration, an input of
+    /// the TCP model: [`crate::dut::Sockets::tcp_config`]).
+    pub fn tcp_config(&self) -> crate::dut::TcpStackConfig {
+        self.tcp_config
     }
 
     /// What the step that failed expected (set while a step waits for a frame; a failing

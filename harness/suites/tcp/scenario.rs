@@ -449,12 +449,13 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 _ => return Err(unsupported("IPv4")),
             }
         };
+        let features = session.tcp_config();
         let config = Config {
             mss: u16::try_from(mss).unwrap_or(u16::MAX),
             ipv6: scenario.ipv6,
-            sack: true,
-            timestamps: true,
-            window_scaling: true,
+            sack: features.sack,
+            timestamps: features.timestamps,
+            window_scaling: features.window_scaling,
             profile: TcpDeviation::profile(scenario.profile),
         };
         Ok(ScenarioRunner {
