@@ -22,23 +22,27 @@ pub enum DutKind {
     /// `external:CONFIG`: a stack behind an interface, driven by an agent (see
     /// docs/agent-protocol.md); CONFIG is the agent's TOML file, read once at start.
     External(Box<ExternalConfig>),
+    /// `lwip`: lwIP (Debian's liblwip0) through `netconform-agent-lwip`, an external
+    /// target with a built-in configuration ([`crate::dut::lwip`]).
+    Lwip(Box<ExternalConfig>),
 }
 
 impl DutKind {
-    /// Parses a `--target` value: `linux`, `smoltcp` or `external:CONFIG` (the config file
+    /// Parses a `--target` value: `linux`, `smoltcp`, `openssl`, `lwip` or `external:CONFIG` (the config file
     /// is read now, so a broken one is reported before anything runs).
     pub fn parse(text: &str) -> Result<DutKind, String> {
         match text {
             "linux" => Ok(DutKind::Linux),
             "smoltcp" => Ok(DutKind::Smoltcp),
             "openssl" => Ok(DutKind::Openssl),
+            "lwip" => crate::dut::lwip::config().map(|c| DutKind::Lwip(Box::new(c))),
             _ => match text.strip_prefix("external:") {
                 Some("") => Err("external: needs the agent's config file: external:PATH".into()),
                 Some(path) => ExternalConfig::load(path.as_ref())
                     .map(|c| DutKind::External(Box::new(c)))
                     .map_err(|e| e.to_string()),
                 None => Err(format!(
-                    "unknown target {text:?}: expected linux, smoltcp, openssl or external:CONFIG"
+                    "unknown target {text:?}: expected linux, smoltcp, openssl, lwip or external:CONFIG"
                 )),
             },
         }
@@ -50,7 +54,7 @@ impl DutKind {
             DutKind::Linux => "linux".into(),
             DutKind::Smoltcp => "smoltcp".into(),
             DutKind::Openssl => "openssl".into(),
-            DutKind::External(config) => config.stack.clone(),
+            DutKind::External(config) | DutKind::Lwip(config) => config.stack.clone(),
         }
     }
 
@@ -89,7 +93,9 @@ impl DutKind {
                     needs.describe()
                 ),
             }),
-            DutKind::External(config) => Ok(Box::new(ExternalStack::new(config, needs)?)),
+            DutKind::External(config) | DutKind::Lwip(config) => {
+                Ok(Box::new(ExternalStack::new(config, needs)?))
+            }
         }
     }
 }
