@@ -26,7 +26,9 @@
 //! (`NETCONFORM_IFNAME`, with `NETCONFORM_INTERFACE_KIND=tap`) and the MAC to use,
 //! [`TAP_STACK_MAC`], which is the target's [`Endpoints::stack_mac`]. After the hello the
 //! target waits until the stack has opened the tap and the bridge forwards to it (a set-up
-//! [`DutError::Timeout`] if it never does). The wire plane is the same veth end either way.
+//! [`DutError::Timeout`] if it never does), and drops what the stack sent while it started
+//! (lwIP's announcement of its address): the check begins after it. The wire plane is the
+//! same veth end either way.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
