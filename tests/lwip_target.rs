@@ -285,3 +285,61 @@ fn time_wait_lasts_two_msl() {
         "TIME-WAIT lasted {lasted:?}, lwIP's 2·TCP_MSL is 120 s"
     );
 }
+
+/// lwIP with its TCP configuration hidden: the harness then takes it for Linux's (SACK
+/// and timestamps offered, TTL 64), and the passive open fails on exactly that. The
+/// negative control of `tcp_config`: the configuration the agent declares is what lets
+/// the check pass.
+struct AsIfLinux(ExternalStack);
+
+impl Dut for AsIfLinux {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn endpoints(&self) -> &netconform::dut::Endpoints {
+        self.0.endpoints()
+    }
+    fn link(&mut self) -> Option<&mut dyn netconform::dut::Link> {
+        self.0.link()
+    }
+    fn sockets(&mut self) -> Option<&mut dyn Sockets> {
+        Some(self)
+    }
+    fn tables(&mut self) -> Option<&mut dyn Tables> {
+        self.0.tables()
+    }
+}
+
+impl Sockets for AsIfLinux {
+    fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError> {
+        self.0.call(call)
+    }
+    // tcp_config: the default, Linux's.
+}
+
+#[test]
+fn the_declared_tcp_configuration_is_what_passes() {
+    require_netns!();
+    lwip_installed();
+    let _one = one_at_a_time();
+    let factory = |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(AsIfLinux(ExternalStack::new(&config(), &spec.needs)?)))
+    };
+    let report = netconform::engine::runner::run_one(
+        &common::spec("tcp.passive-open.active-close"),
+        &factory,
+        ProfileName::Rfc,
+    );
+    let Verdict::Fail { step, differences } = &report.verdict else {
+        panic!("expected FAIL, got {:?}", report.verdict);
+    };
+    assert_eq!(step, "stack answers the SYN (SYN-ACK)");
+    assert!(
+        differences.iter().any(|d| d == "ip.ttl: expected 64, observed 255"),
+        "{differences:?}"
+    );
+    assert!(
+        differences.iter().any(|d| d.starts_with("tcp.option.sackOK")),
+        "{differences:?}"
+    );
+}
