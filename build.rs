@@ -28,7 +28,10 @@ fn main() {
     }
     let mut build = cc::Build::new();
     build.file("agents/lwip/shim.c").cargo_metadata(false);
-    for flag in pkg_config(&["--cflags", "lwip"]).unwrap_or_default().split_whitespace() {
+    for flag in pkg_config(&["--cflags", "lwip"])
+        .unwrap_or_default()
+        .split_whitespace()
+    {
         match flag.strip_prefix("-I") {
             Some(dir) => build.include(dir),
             None => build.flag(flag),
@@ -37,7 +40,10 @@ fn main() {
     build.compile("ncf_lwip_shim");
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     println!("cargo:rustc-link-arg-bin={AGENT}={out}/libncf_lwip_shim.a");
-    for flag in pkg_config(&["--libs", "lwip"]).unwrap_or_default().split_whitespace() {
+    for flag in pkg_config(&["--libs", "lwip"])
+        .unwrap_or_default()
+        .split_whitespace()
+    {
         println!("cargo:rustc-link-arg-bin={AGENT}={flag}");
     }
     println!("cargo:rustc-link-arg-bin={AGENT}=-lpthread");

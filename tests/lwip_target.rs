@@ -114,8 +114,14 @@ fn a_small_certification_gives_exact_verdicts() {
     }
     // The handshake without SACK or timestamps (lwIP offers neither; the SYN-ACK is judged
     // by what the stack says it offers), both ways of closing.
-    assert_eq!(*verdict(&reports, "tcp.passive-open.active-close"), Verdict::Pass);
-    assert_eq!(*verdict(&reports, "tcp.passive-open.passive-close"), Verdict::Pass);
+    assert_eq!(
+        *verdict(&reports, "tcp.passive-open.active-close"),
+        Verdict::Pass
+    );
+    assert_eq!(
+        *verdict(&reports, "tcp.passive-open.passive-close"),
+        Verdict::Pass
+    );
     assert_eq!(*verdict(&reports, "tcp.closed-port.syn"), Verdict::Pass);
     // RFC 5961 §5.2 / RFC 9293 §3.10.7.4: an ACK beyond SND.NXT is answered with an ACK
     // and dropped; lwIP does that, but also acknowledges acceptable segments the model
@@ -175,12 +181,14 @@ fn lwip_reports_its_pcbs_and_arp_table() {
     assert_eq!(sockets[0].local.port(), 7000);
     assert_eq!(sockets[0].sock, Some(SocketId(1)));
     // The peer was pre-resolved (a scenario's needs): lwIP's ARP table has it, stable.
-    let StateAnswer::Neighbours(neighbours) = target.query(&StateQuery::Neighbours).unwrap()
-    else {
+    let StateAnswer::Neighbours(neighbours) = target.query(&StateQuery::Neighbours).unwrap() else {
         panic!("not a neighbour list");
     };
     assert_eq!(neighbours.len(), 1, "{neighbours:?}");
-    assert_eq!(neighbours[0].dst, std::net::IpAddr::V4(e.peer_ipv4.unwrap()));
+    assert_eq!(
+        neighbours[0].dst,
+        std::net::IpAddr::V4(e.peer_ipv4.unwrap())
+    );
     assert_eq!(neighbours[0].lladdr, Some(e.harness_mac));
     // The route lookup is lwIP's own: the peer is on the link, from the stack's address.
     match target
@@ -221,7 +229,10 @@ fn an_aborting_lwip_is_an_error_and_leaves_nothing() {
     let text = err.to_string();
     assert!(matches!(err, DutError::Gone { .. }), "{text}");
     assert!(text.contains("SIGABRT"), "{text}");
-    assert!(text.contains("lwIP up on"), "the stderr tail is quoted: {text}");
+    assert!(
+        text.contains("lwIP up on"),
+        "the stderr tail is quoted: {text}"
+    );
     drop(target);
     assert!(
         !Path::new("/proc").join(pid.to_string()).exists(),
@@ -323,7 +334,10 @@ fn the_declared_tcp_configuration_is_what_passes() {
     lwip_installed();
     let _one = one_at_a_time();
     let factory = |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
-        Ok(Box::new(AsIfLinux(ExternalStack::new(&config(), &spec.needs)?)))
+        Ok(Box::new(AsIfLinux(ExternalStack::new(
+            &config(),
+            &spec.needs,
+        )?)))
     };
     let report = netconform::engine::runner::run_one(
         &common::spec("tcp.passive-open.active-close"),
@@ -335,11 +349,15 @@ fn the_declared_tcp_configuration_is_what_passes() {
     };
     assert_eq!(step, "stack answers the SYN (SYN-ACK)");
     assert!(
-        differences.iter().any(|d| d == "ip.ttl: expected 64, observed 255"),
+        differences
+            .iter()
+            .any(|d| d == "ip.ttl: expected 64, observed 255"),
         "{differences:?}"
     );
     assert!(
-        differences.iter().any(|d| d.starts_with("tcp.option.sackOK")),
+        differences
+            .iter()
+            .any(|d| d.starts_with("tcp.option.sackOK")),
         "{differences:?}"
     );
 }

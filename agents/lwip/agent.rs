@@ -10,7 +10,7 @@ use std::os::raw::{c_char, c_int};
 use netconform::dut::agent::{AgentEnv, AgentInfo, AgentStack, serve};
 use netconform::dut::{
     CallOutcome, Control, DutError, Family, ShutdownHow, SocketCall, SocketId, SocketOption,
-    StateAnswer, StateQuery, TcpStackConfig, TcpInfo, TcpSocketState, TcpState,
+    StateAnswer, StateQuery, TcpInfo, TcpSocketState, TcpStackConfig, TcpState,
 };
 use netconform::sandbox::{MacAddr, NeighbourEntry, NudState, RouteEntry, RouteLookup};
 
@@ -346,7 +346,9 @@ impl LwipAgent {
         if !addr.is_unspecified() {
             let len = u32::from(mask).count_ones() as u8;
             out.push(RouteEntry {
-                dst: Some(IpAddr::V4(Ipv4Addr::from(u32::from(addr) & u32::from(mask)))),
+                dst: Some(IpAddr::V4(Ipv4Addr::from(
+                    u32::from(addr) & u32::from(mask),
+                ))),
                 dst_len: len,
                 gateway: None,
                 oif,
@@ -699,12 +701,12 @@ impl AgentStack for LwipAgent {
             StateQuery::RouteGetFrom { .. } => Err(unsupported(
                 "query RouteGetFrom: lwIP's route lookup takes no source address (ip4_route(dst))",
             )),
-            StateQuery::NeighbourParams | StateQuery::NeighbourTableInfo => Err(unsupported(
-                format!(
+            StateQuery::NeighbourParams | StateQuery::NeighbourTableInfo => {
+                Err(unsupported(format!(
                     "query {}: lwIP's ARP timers and table are compile-time constants (ARP_MAXAGE, ARP_TABLE_SIZE), not readable parameters",
                     netconform::dut::agent::query_name(query)
-                ),
-            )),
+                )))
+            }
             other => Err(unsupported(format!(
                 "query {}: a host stack has none",
                 netconform::dut::agent::query_name(other)
@@ -747,7 +749,9 @@ pub fn main() -> i32 {
     let env = match AgentEnv::from_env() {
         Ok(env) => env,
         Err(e) => {
-            eprintln!("netconform-agent-lwip: {e} (the harness sets it; see docs/agent-protocol.md)");
+            eprintln!(
+                "netconform-agent-lwip: {e} (the harness sets it; see docs/agent-protocol.md)"
+            );
             return 2;
         }
     };
@@ -772,8 +776,12 @@ pub fn main() -> i32 {
         }
         File::from_raw_fd(fd)
     };
-    let v4 = env.ipv4.map_or(Addr::none(), |(a, _)| Addr::of(IpAddr::V4(a)));
-    let v6 = env.ipv6.map_or(Addr::none(), |(a, _)| Addr::of(IpAddr::V6(a)));
+    let v4 = env
+        .ipv4
+        .map_or(Addr::none(), |(a, _)| Addr::of(IpAddr::V4(a)));
+    let v6 = env
+        .ipv6
+        .map_or(Addr::none(), |(a, _)| Addr::of(IpAddr::V6(a)));
     let peer_v4 = env
         .peer_ipv4
         .map_or(Addr::none(), |a| Addr::of(IpAddr::V4(a)));

@@ -345,7 +345,11 @@ pub(crate) fn open(session: &mut Session<'_>) -> Result<(TcpFlow, SocketId), Che
     answer_arp(session)?;
     let features = session.tcp_config();
     fn offered<T>(on: bool) -> Presence<T> {
-        if on { Presence::Present } else { Presence::Absent }
+        if on {
+            Presence::Present
+        } else {
+            Presence::Absent
+        }
     }
     let syn_ack = ExpectTcp {
         mss: Presence::Equal(1460),
