@@ -83,6 +83,18 @@ impl CheckError {
     pub fn is_disagreement(&self) -> bool {
         !matches!(self, CheckError::Dut { .. } | CheckError::Harness { .. })
     }
+
+    /// The step of the check it happened at.
+    pub fn step(&self) -> &str {
+        match self {
+            CheckError::Mismatch { step, .. }
+            | CheckError::NothingObserved { step, .. }
+            | CheckError::Unexpected { step, .. }
+            | CheckError::WrongAnswer { step, .. }
+            | CheckError::Dut { step, .. }
+            | CheckError::Harness { step, .. } => step,
+        }
+    }
 }
 
 /// One check's conversation with one target.
@@ -99,6 +111,8 @@ pub struct Session<'t> {
     counterexample: Option<Counterexample>,
     /// Clauses no observation of this session checked.
     not_checked: Vec<super::NotChecked>,
+    /// Per clause, the cases that exercised it and those that broke it.
+    tallies: Vec<super::ClauseTally>,
 }
 
 impl<'t> Session<'t> {
@@ -121,6 +135,7 @@ impl<'t> Session<'t> {
             expecting: None,
             counterexample: None,
             not_checked: Vec::new(),
+            tallies: Vec::new(),
         }
     }
 
@@ -150,6 +165,31 @@ impl<'t> Session<'t> {
     /// The clauses marked not checked so far ([`Session::not_checked`]).
     pub fn clauses_not_checked(&self) -> &[super::NotChecked] {
         &self.not_checked
+    }
+
+    /// Counts one case of a check made of many (a matrix cell) against `clause`, the clause
+    /// it exercised: `failure` is its difference line when it broke the clause. See
+    /// [`super::ClauseTally`]; clauses keep the order in which they were first tallied.
+    pub fn tally(&mut self, clause: super::Clause, failure: Option<String>) {
+        let i = match self.tallies.iter().position(|t| t.clause.id == clause.id) {
+            Some(i) => i,
+            None => {
+                self.tallies.push(super::ClauseTally {
+                    clause,
+                    ran: 0,
+                    failing: Vec::new(),
+                });
+                self.tallies.len() - 1
+            }
+        };
+        let tally = &mut self.tallies[i];
+        tally.ran += 1;
+        tally.failing.extend(failure);
+    }
+
+    /// The clauses tallied so far ([`Session::tally`]).
+    pub fn clause_tallies(&self) -> &[super::ClauseTally] {
+        &self.tallies
     }
 
     /// The counterexample offered, if any.

@@ -252,6 +252,44 @@ pub struct CheckEntry {
     /// on them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_checked: Vec<NotCheckedClause>,
+    /// A check made of many cases (a matrix row): per clause, how many cases exercised it,
+    /// the cases that broke it and how that breach is classified, in the check's clause
+    /// order. A failure is judged clause by clause from these, not by the check's first
+    /// clause.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clause_cells: Vec<ClauseCells>,
+}
+
+/// The cases of one check that exercised one clause ([`CheckEntry::clause_cells`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClauseCells {
+    /// The clause's id.
+    pub clause: String,
+    /// How many cases exercised it.
+    pub ran: usize,
+    /// The cases that broke it, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<String>,
+    /// How the breach is classified (`None` when no case broke it): an RFC violation and
+    /// its keyword, a policy choice, or the accepted deviation of the whole check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+}
+
+impl CheckEntry {
+    /// This check's outcome for `clause`: a failed (or accepted) check that reports its
+    /// cases by clause holds a clause whose cases all agreed; any other check gives every
+    /// clause its own outcome.
+    pub fn outcome_for(&self, clause: &str) -> Outcome {
+        if matches!(self.outcome, Outcome::Fail | Outcome::Accepted)
+            && let Some(cells) = self.clause_cells.iter().find(|c| c.clause == clause)
+            && cells.ran > 0
+            && cells.failing.is_empty()
+        {
+            return Outcome::Pass;
+        }
+        self.outcome
+    }
 }
 
 /// A clause a check did not check: its id and what was not observed.
@@ -385,7 +423,7 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
                         entries: entries.iter().map(|e| e.entry).collect(),
                     },
                 ),
-                None => (Outcome::Fail, deviations::classify(&check.clauses)),
+                None => (Outcome::Fail, deviations::classify(&check.broken_clauses())),
             };
             (
                 outcome,
@@ -434,6 +472,7 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
             .and(check.counterexample_trace())
             .map(|_| format!("{}.counterexample.pcap", check.id)),
     };
+    let cells = clause_cells(check, classification.as_ref());
     let entry = CheckEntry {
         id: check.id.into(),
         family: family_of(check.id),
@@ -444,7 +483,7 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
         differences,
         reason,
         classification,
-        clauses: check.clauses.iter().map(ClauseText::from).collect(),
+        clauses: check.all_clauses().iter().map(ClauseText::from).collect(),
         expected: check.expected.clone().filter(|_| failed),
         failed_at: check.failed_at.filter(|_| failed),
         counterexample,
@@ -461,8 +500,28 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
                 reason: n.reason.clone(),
             })
             .collect(),
+        clause_cells: cells,
     };
     (entry, matched)
+}
+
+/// [`CheckEntry::clause_cells`] of `check`: each breach classified by the clause it breaks
+/// alone (an accepted check's breaches all by its acceptance).
+fn clause_cells(check: &CheckReport, classification: Option<&Classification>) -> Vec<ClauseCells> {
+    check
+        .all_clauses()
+        .iter()
+        .filter_map(|c| check.clause_tallies.iter().find(|t| t.clause.id == c.id))
+        .map(|t| ClauseCells {
+            clause: t.clause.id.into(),
+            ran: t.ran,
+            failing: t.failing.clone(),
+            classification: (!t.failing.is_empty()).then(|| match classification {
+                Some(accepted @ Classification::AcceptedDeviation { .. }) => accepted.clone(),
+                _ => deviations::classify(&[t.clause]),
+            }),
+        })
+        .collect()
 }
 
 impl Report {
@@ -526,7 +585,7 @@ impl Report {
                         let outcome = checks
                             .iter()
                             .find(|c| c.id == *id)
-                            .map(|c| c.outcome)
+                            .map(|c| c.outcome_for(row.clause.id))
                             .unwrap_or(Outcome::Error);
                         (id.to_string(), outcome)
                     })

@@ -91,11 +91,30 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
                 .map(|k| k.label())
                 .unwrap_or_default();
             push(&mut out, &format!("  FAIL {}  {class}", c.id));
-            for clause in &c.clauses {
-                push(
-                    &mut out,
-                    &format!("       clause {} ({})", clause.id, clause.source),
-                );
+            if c.clause_cells.iter().any(|cells| !cells.failing.is_empty()) {
+                // A check of many cases: each clause with how many of its cases broke it.
+                for cells in &c.clause_cells {
+                    let verdict = cells
+                        .classification
+                        .as_ref()
+                        .map_or_else(|| "holds".to_string(), |k| k.label());
+                    push(
+                        &mut out,
+                        &format!(
+                            "       clause {}: {} of {} cases break it  {verdict}",
+                            cells.clause,
+                            cells.failing.len(),
+                            cells.ran
+                        ),
+                    );
+                }
+            } else {
+                for clause in &c.clauses {
+                    push(
+                        &mut out,
+                        &format!("       clause {} ({})", clause.id, clause.source),
+                    );
+                }
             }
             not_checked_lines(&mut out, c);
             if let Some(step) = &c.step {
