@@ -216,6 +216,9 @@ enum ReportCommand {
         /// The page to write.
         #[arg(long, default_value = "comparison.html")]
         out: PathBuf,
+        /// Also write the table as Markdown to this file (docs/stacks.md is one).
+        #[arg(long)]
+        markdown: Option<PathBuf>,
     },
 }
 
@@ -334,7 +337,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Fuzz { command } => fuzz(command),
         Command::Report {
-            command: ReportCommand::Compare { reports, out },
+            command:
+                ReportCommand::Compare {
+                    reports,
+                    out,
+                    markdown,
+                },
         } => {
             let paths: Vec<PathBuf> = reports
                 .into_iter()
@@ -342,6 +350,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .collect();
             let page = netconform::report::compare::compare_paths(&paths)?;
             std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?;
+            if let Some(md) = markdown {
+                let text = netconform::report::compare::markdown_paths(&paths)?;
+                std::fs::write(&md, text).with_context(|| format!("writing {}", md.display()))?;
+                println!("the same table in Markdown: {}", md.display());
+            }
             println!(
                 "comparison of {} reports written to {}",
                 paths.len(),

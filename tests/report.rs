@@ -84,6 +84,7 @@ fn base(id: &'static str, clauses: &[Clause], verdict: Verdict) -> CheckReport {
         retries: Vec::new(),
         not_checked: Vec::new(),
         clause_tallies: Vec::new(),
+        other_kind: false,
     }
 }
 
@@ -1149,6 +1150,32 @@ fn comparison_page() {
     for href in attribute_values(&html, "href") {
         assert!(href.starts_with("https://www.rfc-editor.org/"), "{href}");
     }
+    // The same table in Markdown: a summary row per target, a row per check and per clause.
+    let md = report::compare::markdown_paths(&[l.clone(), dir.join("smoltcp.json")]).expect("md");
+    assert!(md.contains("| check | linux | smoltcp |"), "{md}");
+    assert!(
+        md.contains("| `tcp.matrix.v4.listen` | pass | accepted |"),
+        "{md}"
+    );
+    assert!(md.contains("| `switch.ageing` | - |"), "{md}");
+    assert!(md.contains("| clause | source | linux | smoltcp |"), "{md}");
+    // A check for another kind of device is `n/a`, and leaves the share of its kind.
+    let mut other = run();
+    let i = other
+        .checks
+        .iter()
+        .position(|c| c.id == "switch.ageing")
+        .expect("switch");
+    other.checks[i].other_kind = true;
+    let other = Report::build(&other, &Deviations::none());
+    assert_eq!(other.counts.other_kind, 1);
+    assert_eq!(other.counts.of_its_kind(), other.counts.total - 1);
+    assert_eq!(
+        other.counts.unsupported_of_its_kind(),
+        other.counts.unsupported - 1
+    );
+    let md = report::compare::markdown(&[("s".into(), other)]);
+    assert!(md.contains("| `switch.ageing` | n/a |"), "{md}");
     // A missing file is an error naming it.
     let err = report::compare::compare_files(&[("x".to_string(), dir.join("missing.json"))])
         .expect_err("missing");

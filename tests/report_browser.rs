@@ -644,6 +644,7 @@ fn cell(i: usize, fail_every: usize, data: u32) -> CheckReport {
         retries: Vec::new(),
         not_checked: Vec::new(),
         clause_tallies: Vec::new(),
+        other_kind: false,
     }
 }
 

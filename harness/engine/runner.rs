@@ -66,6 +66,11 @@ pub struct CheckReport {
     /// ([`Session::tally`]); empty for a check that is one case.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clause_tallies: Vec<ClauseTally>,
+    /// Unsupported because the check is for another kind of device than the target (a
+    /// switch check on a host stack, a TCP check on a TLS service): refused before it ran,
+    /// and not counted among the unsupported checks of the target's kind.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub other_kind: bool,
 }
 
 /// One failing run of a counterexample: its trace, the index of the observation that failed
@@ -312,17 +317,26 @@ pub fn run_one_with(
         retries: Vec::new(),
         not_checked: Vec::new(),
         clause_tallies: Vec::new(),
+        other_kind: false,
     };
+    let mut other_kind = false;
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), Verdict> {
+        // A factory refuses only a check for another kind of device (the openssl target
+        // builds nothing but a TLS service).
         let mut target = factory(spec).map_err(|e| match e {
-            DutError::NotSupported { what } => Verdict::Unsupported { reason: what },
+            DutError::NotSupported { what } => {
+                other_kind = true;
+                Verdict::Unsupported { reason: what }
+            }
             e => Verdict::Error {
                 reason: format!("setting up the target: {e}"),
             },
         })?;
         report.environment = target.environment();
         // A DUT that lacks a plane the check uses is refused before the check runs.
-        if let Some(reason) = spec.needs.unmet(&target.capabilities()) {
+        let caps = target.capabilities();
+        if let Some(reason) = spec.needs.unmet(&caps) {
+            other_kind = spec.needs.other_kind(&caps);
             return Err(Verdict::Unsupported { reason });
         }
         let mut session = Session::with_profile(target.as_mut(), profile);
@@ -352,6 +366,7 @@ pub fn run_one_with(
             result => result.map_err(|e| verdict_of(&e)),
         }
     }));
+    report.other_kind = other_kind;
     report.verdict = match outcome {
         Ok(Ok(())) => Verdict::Pass,
         Ok(Err(verdict)) => verdict,

@@ -119,6 +119,10 @@ pub struct Counts {
     /// with its check: [`CheckEntry::retries`]).
     #[serde(default)]
     pub retries: usize,
+    /// Among the unsupported: checks for another kind of device than the target (a switch
+    /// check on a host stack; [`CheckEntry::other_kind`]).
+    #[serde(default)]
+    pub other_kind: usize,
 }
 
 /// What the run amounts to, for the exit status: the worst thing that happened.
@@ -136,6 +140,25 @@ pub enum Status {
 }
 
 impl Counts {
+    /// The checks of the target's kind: all but those for another kind of device.
+    pub fn of_its_kind(&self) -> usize {
+        self.total.saturating_sub(self.other_kind)
+    }
+
+    /// The unsupported checks of the target's kind (features it lacks).
+    pub fn unsupported_of_its_kind(&self) -> usize {
+        self.unsupported.saturating_sub(self.other_kind)
+    }
+
+    /// The share, in per cent, of the checks of the target's kind that it could not run
+    /// (0 when it has none).
+    pub fn unsupported_share(&self) -> f64 {
+        match self.of_its_kind() {
+            0 => 0.0,
+            n => 100.0 * self.unsupported_of_its_kind() as f64 / n as f64,
+        }
+    }
+
     /// The run's status: error over fail over unsupported over pass (stale entries do not
     /// change it: see [`Counts::stale`]).
     pub fn status(&self) -> Status {
@@ -258,6 +281,11 @@ pub struct CheckEntry {
     /// clause.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clause_cells: Vec<ClauseCells>,
+    /// Unsupported because the check is for another kind of device than the target (a
+    /// switch check on a host stack): not counted among the target's unsupported checks
+    /// of its kind ([`Counts::unsupported_share`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub other_kind: bool,
 }
 
 /// The cases of one check that exercised one clause ([`CheckEntry::clause_cells`]).
@@ -501,6 +529,7 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
             })
             .collect(),
         clause_cells: cells,
+        other_kind: check.other_kind && matches!(check.verdict, Verdict::Unsupported { .. }),
     };
     (entry, matched)
 }
@@ -566,6 +595,7 @@ impl Report {
         };
         for c in &checks {
             counts.retries += c.retries.len();
+            counts.other_kind += usize::from(c.other_kind);
             match c.outcome {
                 Outcome::Pass => counts.pass += 1,
                 Outcome::Fail => counts.fail += 1,

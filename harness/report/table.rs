@@ -79,6 +79,21 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
     let totals = [n.pass, n.fail, n.accepted, n.unsupported, n.error, n.total];
     let _ = writeln!(out, "{}", "-".repeat(header.len()));
     let _ = writeln!(out, "{}", line("total", &totals));
+    if n.other_kind > 0 || n.unsupported > 0 {
+        let _ = writeln!(
+            out,
+            "unsupported: {} of the {} checks of its kind ({:.1} %){}",
+            n.unsupported_of_its_kind(),
+            n.of_its_kind(),
+            n.unsupported_share(),
+            match n.other_kind {
+                0 => String::new(),
+                k => format!(
+                    "; {k} more are for another kind of device (switch, router, TLS service)"
+                ),
+            }
+        );
+    }
 
     let path = |name: &str| dir.join(name).display().to_string();
     let failures = report.checks_with(Outcome::Fail);
