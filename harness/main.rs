@@ -82,6 +82,11 @@ enum Command {
         /// when a check passed on the DUT and no spoil made it fail (a vacuous check).
         #[arg(long)]
         mutate: bool,
+        /// Also run the target's slow tier: the checks that wait out timers the stack runs
+        /// on the wall clock and cannot shorten (lwIP's 120 s TIME-WAIT). Without it they
+        /// are left out and the report lists them.
+        #[arg(long)]
+        slow: bool,
     },
     /// List the checks and the clauses they enforce.
     Checks,
@@ -275,7 +280,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             repeat,
             hog,
             mutate,
+            slow,
         } => {
+            let only = Selection { only, slow };
             let _hog = hog.then(CpuHog::start);
             let profile = profile.map_or_else(
                 || match target {
@@ -285,14 +292,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Into::into,
             );
             if mutate {
-                return mutation(&target, &out, jobs, only.as_deref(), profile);
+                return mutation(&target, &out, jobs, &only, profile);
             }
             if repeat > 1 {
                 return soak(
                     &target,
                     &out,
                     jobs,
-                    only.as_deref(),
+                    &only,
                     profile,
                     deviations.as_deref(),
                     repeat,
@@ -302,7 +309,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 target,
                 &out,
                 jobs,
-                only.as_deref(),
+                &only,
                 verbose,
                 profile,
                 deviations.as_deref(),
@@ -548,22 +555,42 @@ fn load_deviations(
     Ok(loaded)
 }
 
-/// The checks whose id contains `only` (all without it), once the privileges `kind`
-/// needs are there; none is an error that says where to look.
-fn selected_checks(kind: &DutKind, only: Option<&str>) -> Result<Vec<engine::CheckSpec>> {
+/// Which checks a certification runs: those whose id contains `only` (all without it),
+/// the target's slow tier only when `slow`.
+struct Selection {
+    only: Option<String>,
+    slow: bool,
+}
+
+/// The checks `selection` picks on `kind`, and the ids of its slow tier it left out, once
+/// the privileges `kind` needs are there; none is an error that says where to look.
+fn selected_checks(
+    kind: &DutKind,
+    selection: &Selection,
+) -> Result<(Vec<engine::CheckSpec>, Vec<String>)> {
     if kind.needs_netns() {
         netconform::sandbox::check_privileges()?;
     }
-    let checks: Vec<_> = suites::catalogue()
+    let only = selection.only.as_deref();
+    let (checks, slow): (Vec<_>, Vec<_>) = suites::catalogue()
         .into_iter()
         .filter(|c| only.is_none_or(|o| c.id.contains(o)))
-        .collect();
+        .partition(|c| selection.slow || !kind.is_slow(c.id));
     anyhow::ensure!(
         !checks.is_empty(),
-        "no check matches {:?} (see `netconform checks`)",
-        only.unwrap_or("")
+        "no check matches {:?} (see `netconform checks`){}",
+        only.unwrap_or(""),
+        if slow.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} are in {}'s slow tier: add --slow",
+                slow.len(),
+                kind.label()
+            )
+        }
     );
-    Ok(checks)
+    Ok((checks, slow.iter().map(|c| c.id.to_string()).collect()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -571,12 +598,12 @@ fn certify(
     kind: DutKind,
     out: &std::path::Path,
     jobs: usize,
-    only: Option<&str>,
+    selection: &Selection,
     verbose: bool,
     profile: ProfileName,
     deviations_file: Option<&std::path::Path>,
 ) -> Result<(netconform::report::Report, ExitCode)> {
-    let checks = selected_checks(&kind, only)?;
+    let (checks, slow_not_run) = selected_checks(&kind, selection)?;
     let name = kind.label();
     println!(
         "netconform certify: {} checks against {name}, {jobs} at a time, {profile:?} profile",
@@ -597,7 +624,8 @@ fn certify(
     let progress = Bar::new(checks.len());
     let summary = engine::run_checks(&name, &checks, &factory, jobs, profile, &progress);
     progress.bar.finish_and_clear();
-    let report = netconform::report::Report::build(&summary, &accepted);
+    let mut report = netconform::report::Report::build(&summary, &accepted);
+    report.slow_not_run = slow_not_run;
     netconform::report::write_dir(&summary, &report, out)
         .with_context(|| format!("writing the report to {}", out.display()))?;
     println!();
@@ -618,10 +646,10 @@ fn mutation(
     kind: &DutKind,
     out: &std::path::Path,
     jobs: usize,
-    only: Option<&str>,
+    selection: &Selection,
     profile: ProfileName,
 ) -> Result<ExitCode> {
-    let checks = selected_checks(kind, only)?;
+    let (checks, _) = selected_checks(kind, selection)?;
     let runs: usize = checks.len()
         + checks
             .iter()
@@ -693,7 +721,7 @@ fn soak(
     kind: &DutKind,
     out: &std::path::Path,
     jobs: usize,
-    only: Option<&str>,
+    selection: &Selection,
     profile: ProfileName,
     deviations_file: Option<&std::path::Path>,
     repeat: u32,
@@ -707,7 +735,7 @@ fn soak(
             kind.clone(),
             &dir,
             jobs,
-            only,
+            selection,
             false,
             profile,
             deviations_file,

@@ -499,3 +499,54 @@ fn certify_repeat_reports_verdict_stability() {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&failing).ok();
 }
+
+/// A stack's slow tier (checks that wait out its wall-clock timers) is left out of a
+/// certification unless `--slow` is given, and the report lists what it left out.
+#[test]
+fn the_slow_tier_runs_only_with_slow() {
+    require_netns!();
+    let dir = std::env::temp_dir().join(format!("ncf-slow-tier-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let agent = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/agents/minimal.py");
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[stack]\nname = \"slowpoke\"\nslow = [\"arp.cache-hit\"]\n[agent]\ncommand = [\"python3\", \"{}\"]\ntimeout_ms = 10000\n[interface]\nkernel_addresses = false\n",
+            agent.display()
+        ),
+    )
+    .expect("config");
+    let target = format!("external:{}", config.display());
+    let run = |extra: &[&str], out: &str| {
+        let out_dir = dir.join(out);
+        let mut args = vec!["certify", "--target", &target, "--only", "arp.c"];
+        args.extend_from_slice(extra);
+        let out_arg = out_dir.display().to_string();
+        args.extend(["--out", &out_arg]);
+        let output = netconform().args(&args).output().expect("run");
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out_dir.join("report.json")).expect("report.json"),
+        )
+        .expect("json");
+        (String::from_utf8_lossy(&output.stdout).to_string(), json)
+    };
+    let (text, json) = run(&[], "default");
+    let ids: Vec<&str> = json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(ids, ["arp.conflicting-reply"], "{text}");
+    assert_eq!(json["slow_not_run"], serde_json::json!(["arp.cache-hit"]));
+    assert!(
+        text.contains("slow tier: 1 checks not run") && text.contains("arp.cache-hit"),
+        "{text}"
+    );
+    // With --slow it runs, and nothing is listed as left out.
+    let (_, json) = run(&["--slow"], "slow");
+    assert_eq!(json["checks"].as_array().map(Vec::len), Some(2));
+    assert!(json.get("slow_not_run").is_none(), "{json}");
+    std::fs::remove_dir_all(&dir).ok();
+}

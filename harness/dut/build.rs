@@ -54,6 +54,25 @@ impl DutKind {
         }
     }
 
+    /// The checks of its slow tier (ids, or prefixes ending in `*`): they wait out timers
+    /// this stack runs on the wall clock and cannot shorten, so `certify` runs them only
+    /// with `--slow`. Empty for the kernel (its timers are pinned short) and for stacks on
+    /// a virtual clock.
+    pub fn slow_tier(&self) -> &[String] {
+        match self {
+            DutKind::External(config) => &config.slow,
+            _ => &[],
+        }
+    }
+
+    /// Whether check `id` is in its slow tier.
+    pub fn is_slow(&self, id: &str) -> bool {
+        self.slow_tier().iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => id.starts_with(prefix),
+            None => id == p,
+        })
+    }
+
     /// Whether building it needs network namespaces (root).
     pub fn needs_netns(&self) -> bool {
         !matches!(self, DutKind::Smoltcp)

@@ -121,6 +121,7 @@ const TAP_OPEN_WAIT: Duration = Duration::from_secs(5);
 /// ```toml
 /// [stack]
 /// name = "linux-agent"                          # the target's name in reports
+/// slow = ["tcp.timer.time-wait"]                # the slow tier (optional): see `slow`
 ///
 /// [agent]
 /// command = ["../../target/release/netconform-agent-linux"]
@@ -148,6 +149,10 @@ pub struct ExternalConfig {
     pub timeout: Duration,
     /// The interface the stack is attached to.
     pub interface: InterfaceKind,
+    /// The checks of the slow tier on this stack (ids, or prefixes ending in `*`): those
+    /// that wait out timers the stack runs on the wall clock and cannot shorten (lwIP's
+    /// 120 s TIME-WAIT). `certify` leaves them out unless given `--slow`.
+    pub slow: Vec<String>,
     /// The harness puts the stack's addresses on the interface in the kernel, and pins the
     /// kernel's sysctls there (a kernel stack, like the reference agent). When false the
     /// kernel of the stack namespace gets no address and IPv6 off, and the stack (a
@@ -168,6 +173,8 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawStack {
     name: String,
+    #[serde(default)]
+    slow: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -273,8 +280,20 @@ impl ExternalConfig {
                 ));
             }
         };
+        if let Some(bad) = raw
+            .stack
+            .slow
+            .iter()
+            .find(|p| p.is_empty() || p.strip_suffix('*').unwrap_or(p).contains('*'))
+        {
+            return Err(invalid(
+                "stack.slow",
+                &format!("has {bad:?}: give check ids, or prefixes ending in `*` (`tcp.timer.*`)"),
+            ));
+        }
         Ok(ExternalConfig {
             path: path.to_path_buf(),
+            slow: raw.stack.slow,
             stack: raw.stack.name,
             command,
             env: raw.agent.env,
@@ -1047,5 +1066,26 @@ mod tests {
             InterfaceKind::Tap
         );
         assert!(msg("[stack\n").starts_with("/etc/ncf/agent.toml: "));
+        assert!(
+            msg("[stack]\nname = \"k\"\nslow = [\"tcp.*.x\"]\n[agent]\ncommand = [\"a\"]\n")
+                .contains(
+                    "`stack.slow` has \"tcp.*.x\": give check ids, or prefixes ending in `*`"
+                )
+        );
+    }
+
+    /// The slow tier names checks by id or by prefix; nothing else is slow.
+    #[test]
+    fn the_slow_tier_picks_its_checks() {
+        let c = parse(
+            "[stack]\nname = \"k\"\nslow = [\"tcp.timer.*\", \"tcp.matrix.v4.time-wait\"]\n[agent]\ncommand = [\"a\"]\n",
+        )
+        .unwrap();
+        let kind = crate::dut::build::DutKind::External(Box::new(c));
+        assert!(kind.is_slow("tcp.timer.keepalive"));
+        assert!(kind.is_slow("tcp.matrix.v4.time-wait"));
+        assert!(!kind.is_slow("tcp.matrix.v6.time-wait"));
+        assert!(!kind.is_slow("tcp.timerx"));
+        assert!(!crate::dut::build::DutKind::Linux.is_slow("tcp.timer.keepalive"));
     }
 }

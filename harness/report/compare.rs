@@ -268,9 +268,9 @@ pub fn markdown(reports: &[(String, Report)]) -> String {
     for id in ids {
         let _ = write!(m, "| `{id}` |");
         for (_, r) in reports {
-            let cell =
-                r.check(id)
-                    .map_or("-", |c| if c.other_kind { "n/a" } else { word(c.outcome) });
+            let cell = r
+                .check(id)
+                .map_or("-", |c| if c.other_kind { "n/a" } else { word(c.outcome) });
             let _ = write!(m, " {cell} |");
         }
         m.push('\n');

@@ -377,6 +377,10 @@ pub struct Report {
     pub clauses: Vec<ClauseRow>,
     /// Deviation entries that matched nothing.
     pub stale_deviations: Vec<StaleEntry>,
+    /// Checks of the target's slow tier that this run left out (`certify --slow` runs
+    /// them): they wait out timers the stack runs on the wall clock.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slow_not_run: Vec<String>,
 }
 
 /// Reading or writing a report failed.
@@ -654,6 +658,7 @@ impl Report {
             checks,
             clauses,
             stale_deviations,
+            slow_not_run: Vec::new(),
         }
     }
 

@@ -79,6 +79,14 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
     let totals = [n.pass, n.fail, n.accepted, n.unsupported, n.error, n.total];
     let _ = writeln!(out, "{}", "-".repeat(header.len()));
     let _ = writeln!(out, "{}", line("total", &totals));
+    if !report.slow_not_run.is_empty() {
+        let _ = writeln!(
+            out,
+            "slow tier: {} checks not run (they wait out the stack's wall-clock timers; certify --slow runs them): {}",
+            report.slow_not_run.len(),
+            report.slow_not_run.join(", ")
+        );
+    }
     if n.other_kind > 0 || n.unsupported > 0 {
         let _ = writeln!(
             out,
