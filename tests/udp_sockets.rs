@@ -48,6 +48,7 @@ fn agent_config(stack: &str, command: Vec<String>) -> ExternalConfig {
     ExternalConfig {
         path: PathBuf::from(file!()),
         stack: stack.into(),
+        slow: Vec::new(),
         command,
         env: BTreeMap::new(),
         timeout: StdDuration::from_secs(5),
