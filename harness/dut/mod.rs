@@ -1029,6 +1029,15 @@ pub enum DutError {
         /// What was wrong.
         detail: String,
     },
+    /// The stack sent more frames in one check than any check provokes: it floods its
+    /// link (a storm of retransmissions, a loop), and the check stops.
+    #[error("the stack flooded its link: {frames} frames in one check (at most {limit} expected)")]
+    Flood {
+        /// Frames received.
+        frames: u64,
+        /// The limit ([`crate::dut::recorder::FLOOD_LIMIT`]).
+        limit: u64,
+    },
     /// The target (or its control thread) is gone.
     #[error("target gone: {what}")]
     Gone {
