@@ -412,6 +412,17 @@ impl Netstack3Host {
         &self.config
     }
 
+    /// Runs `f` on Netstack3's context under the guard every call runs under (a panic
+    /// kills the target and becomes [`DutError::Gone`]): for tests that drive Netstack3's
+    /// API directly, and its negative controls.
+    pub fn with_netstack3<T>(&mut self, f: impl FnOnce(&mut FakeCtx) -> T) -> Result<T, DutError> {
+        self.guarded(|s| {
+            let out = f(&mut s.ctx);
+            s.collect();
+            Ok(out)
+        })
+    }
+
     fn preresolve(&mut self) -> Result<(), DutError> {
         let c = self.config.clone();
         let mut frames = Vec::new();
@@ -1117,6 +1128,19 @@ impl Stack {
                     .with_socket_options_mut(id, |o| o.max_syn_retries = n));
                 SocketOption::SynCount(on_tcp!(self.ctx, tcp, |api, id| api
                     .with_socket_options(id, |o| u32::from(o.max_syn_retries.get()))))
+            }
+            SocketOption::RecvBuffer(_)
+                if !matches!(
+                    on_tcp!(self.ctx, tcp, |api, id| api.get_tcp_info(id).state),
+                    netstack3_core::tcp::TcpSocketState::Close
+                        | netstack3_core::tcp::TcpSocketState::Listen
+                ) =>
+            {
+                return Err(not_supported(
+                    "SO_RCVBUF on a connection: the receive buffer of netstack3-core's test \
+                     bindings (RingBuffer) cannot change size once the connection has it \
+                     (request_capacity is unimplemented!)",
+                ));
             }
             SocketOption::RecvBuffer(bytes) => {
                 on_tcp!(self.ctx, tcp, |api, id| api
