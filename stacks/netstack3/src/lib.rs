@@ -53,24 +53,30 @@ use std::time::Duration;
 
 use net_types::ethernet::Mac;
 use net_types::ip::{AddrSubnetEither, IpAddress as _, Ipv4, Ipv6, Mtu, Subnet, SubnetEither};
-use net_types::{SpecifiedAddr, UnicastAddr, ZonedAddr};
+use net_types::{SpecifiedAddr, UnicastAddr, Witness as _, ZonedAddr};
 use netstack3_core::InstantContext as _;
 use netstack3_core::TimerId;
 use netstack3_core::device::{
-    DeviceId, EthernetCreationProperties, EthernetDeviceId, EthernetLinkDevice,
+    DeviceId, EthernetCreationProperties, EthernetDeviceId, EthernetLinkDevice, LoopbackDeviceId,
     MaxEthernetFrameSize, WeakDeviceId,
 };
 use netstack3_core::ip::{
     IpDeviceConfigurationUpdate, Ipv4DeviceConfigurationUpdate, Ipv6DeviceConfigurationUpdate,
 };
-use netstack3_core::routes::{AddableEntryEither, AddableMetric, RawMetric};
+use netstack3_core::neighbor as nud_api;
+use netstack3_core::routes::{AddableEntry, AddableEntryEither, AddableMetric, RawMetric};
 use netstack3_core::socket::{IpSocketMatcher, ShutdownType, SocketCookieMatcher};
 use netstack3_core::tcp::{
     BindError, ConnectError, ConnectionError, ListenError, TcpSocketDiagnosticTuple,
     TcpSocketDiagnostics, TcpSocketId,
 };
-use netstack3_core::testutil::{CtxPairExt as _, FakeBindingsCtx, FakeCtx};
+use netstack3_core::testutil::{CtxPairExt as _, DispatchedEvent, FakeBindingsCtx, FakeCtx};
 use packet_formats::utils::NonZeroDuration;
+
+/// Netstack3's neighbour events (`netstack3-ip` `nud::Event`).
+mod nud {
+    pub use netstack3_core::neighbor::{EventDynamicState, EventKind, EventState};
+}
 
 use netconform::dut::build::ExtraTarget;
 use netconform::dut::needs::Needs;
@@ -79,7 +85,8 @@ use netconform::dut::{
     SocketId, SocketOption, Sockets, StateAnswer, StateQuery, Tables, TcpSocketState, TcpState,
     VirtualDeadlines,
 };
-use netconform::sandbox::{MacAddr, V4Config, V6Config};
+use netconform::models::route::{RouteError, RouteKind};
+use netconform::sandbox::{MacAddr, NeighbourEntry, NudState, RouteLookup, V4Config, V6Config};
 use netconform::wire::{Frame, Icmpv6Message};
 
 /// The `netstack3-core` release this target is built against (Cargo.lock).
@@ -244,13 +251,19 @@ impl Held {
 /// Everything that lives inside the `catch_unwind` boundary.
 struct Stack {
     ctx: FakeCtx,
-    /// The one device (`None` once removed, at drop).
+    /// The one Ethernet device (`None` once removed, at drop).
     device: Option<EthernetDeviceId<Bc>>,
+    /// The loopback device, through which Netstack3 delivers to its own addresses
+    /// (`None` once removed, at drop).
+    loopback: Option<LoopbackDeviceId<Bc>>,
     /// Set when Netstack3 panicked: its state is not to be trusted, even to tear down.
     poisoned: bool,
     from_stack: VecDeque<Vec<u8>>,
     held: BTreeMap<SocketId, Held>,
     next_accepted: u32,
+    /// The neighbour table as Netstack3's neighbour events ([`nud::Event`]) built it, as
+    /// its bindings keep it: address → state and MAC.
+    neighbours: BTreeMap<IpAddr, (NudState, Option<MacAddr>)>,
 }
 
 /// Netstack3 in-process behind the [`Dut`] trait, on a virtual clock.
@@ -329,6 +342,23 @@ fn tcp_state(s: netstack3_core::tcp::TcpSocketState) -> TcpState {
         S::LastAck => TcpState::LastAck,
         S::Listen => TcpState::Listen,
         S::Closing => TcpState::Closing,
+    }
+}
+
+/// A neighbour state as Linux names it, and the MAC, from Netstack3's event state.
+fn nud_state(state: nud::EventState<Mac>) -> (NudState, Option<MacAddr>) {
+    use nud::EventDynamicState as D;
+    let mac = |m: UnicastAddr<Mac>| Some(MacAddr(m.get().bytes()));
+    match state {
+        nud::EventState::Static(m) => (NudState::Permanent, mac(m)),
+        nud::EventState::Dynamic(d) => match d {
+            D::Incomplete => (NudState::Incomplete, None),
+            D::Reachable(m) => (NudState::Reachable, mac(m)),
+            D::Stale(m) => (NudState::Stale, mac(m)),
+            D::Delay(m) => (NudState::Delay, mac(m)),
+            D::Probe(m) => (NudState::Probe, mac(m)),
+            D::Unreachable(m) => (NudState::Failed, mac(m)),
+        },
     }
 }
 
@@ -567,13 +597,18 @@ impl Stack {
                 ))
                 .map_err(|e| not_supported(format!("the on-link route {subnet:?}: {e:?}")))?;
         }
+        // Every Netstack3 has a loopback device (its bindings add it first); a route lookup
+        // of one of its own addresses answers through it.
+        let loopback = ctx.test_api().add_loopback();
         let mut stack = Stack {
             ctx,
             device: Some(device),
+            loopback: Some(loopback),
             poisoned: false,
             from_stack: VecDeque::new(),
             held: BTreeMap::new(),
             next_accepted: SocketId::ACCEPTED_BASE,
+            neighbours: BTreeMap::new(),
         };
         // Whatever enabling the device sent (nothing, with the settings above) is not the
         // session's.
@@ -586,10 +621,26 @@ impl Stack {
         self.ctx.bindings_ctx.now().offset
     }
 
-    /// Moves the frames Netstack3 sent into the queue the harness reads.
+    /// Moves the frames Netstack3 sent into the queue the harness reads, and its neighbour
+    /// events into the neighbour table.
     fn collect(&mut self) {
         for (_, frame) in self.ctx.bindings_ctx.take_ethernet_frames() {
             self.from_stack.push_back(frame);
+        }
+        for event in self.ctx.bindings_ctx.take_events() {
+            let (addr, kind) = match event {
+                DispatchedEvent::NeighborIpv4(e) => (IpAddr::V4(std_v4(e.addr.get())), e.kind),
+                DispatchedEvent::NeighborIpv6(e) => (IpAddr::V6(std_v6(e.addr.get())), e.kind),
+                _ => continue,
+            };
+            match kind {
+                nud::EventKind::Added(state) | nud::EventKind::Changed(state) => {
+                    self.neighbours.insert(addr, nud_state(state));
+                }
+                nud::EventKind::Removed => {
+                    self.neighbours.remove(&addr);
+                }
+            }
         }
     }
 
@@ -1279,6 +1330,13 @@ impl Stack {
         if let Some(device) = self.device.take() {
             self.ctx.test_api().clear_routes_and_remove_device(device);
         }
+        if let Some(loopback) = self.loopback.take() {
+            self.ctx.test_api().clear_routes_and_remove_device(loopback);
+        }
+        // What the teardown said (neighbours removed, addresses gone) is nobody's: the
+        // test bindings refuse to be dropped with events nobody took.
+        let _ = self.ctx.bindings_ctx.take_events();
+        let _ = self.ctx.bindings_ctx.take_ethernet_frames();
     }
 }
 
@@ -1291,6 +1349,7 @@ impl Drop for Stack {
         if !clean {
             std::mem::forget(std::mem::take(&mut self.held));
             std::mem::forget(self.device.take());
+            std::mem::forget(self.loopback.take());
             std::mem::forget(std::mem::take(&mut self.ctx));
         }
     }
@@ -1369,21 +1428,352 @@ impl Sockets for Netstack3Host {
     }
 }
 
+/// The interface index the target reports for its Ethernet device (Netstack3's device
+/// ids carry no number; its bindings number them, the loopback first, as Linux does).
+pub const IFINDEX: u32 = 2;
+
+/// The name the target reports for its Ethernet device.
+pub const DEVICE_NAME: &str = "ns3eth0";
+
+/// The interface index and name the target reports for the loopback device.
+pub const LOOPBACK: (u32, &str) = (1, "lo");
+
+impl Stack {
+    fn neighbour_entries(&self) -> Vec<NeighbourEntry> {
+        self.neighbours
+            .iter()
+            .map(|(dst, (state, lladdr))| NeighbourEntry {
+                ifindex: IFINDEX,
+                dst: *dst,
+                lladdr: *lladdr,
+                state: *state,
+                probes: None,
+                cacheinfo: None,
+            })
+            .collect()
+    }
+
+    /// `ip route get dst [from src]` on Netstack3's route resolution (the one a socket's
+    /// connect runs, `resolve_output_route_to_destination`).
+    fn route_get(&mut self, dst: IpAddr, src: Option<IpAddr>) -> Result<StateAnswer, DutError> {
+        use netstack3_base::IpDeviceAddr;
+        use netstack3_core::routes::{NextHop, RoutableIpAddr};
+        let loopback: Option<DeviceId<Bc>> = self.loopback.clone().map(Into::into);
+        let found = |kind: &str, device: &DeviceId<Bc>, gateway: Option<IpAddr>, src: IpAddr| {
+            let (oif, dev) = if loopback.as_ref() == Some(device) {
+                LOOPBACK
+            } else {
+                (IFINDEX, DEVICE_NAME)
+            };
+            StateAnswer::Route {
+                lookup: RouteLookup {
+                    dst,
+                    oif: Some(oif),
+                    gateway,
+                    src: Some(src),
+                    kind: kind.to_string(),
+                },
+                dev: Some(dev.to_string()),
+            }
+        };
+        let none = StateAnswer::NoRoute {
+            dst,
+            failure: RouteError::NetUnreachable,
+        };
+        let marks = netstack3_core::routes::Marks::default();
+        Ok(match (dst, src) {
+            (IpAddr::V4(d), src) => {
+                let d = RoutableIpAddr::new(v4(d));
+                let r = match src {
+                    None => self
+                        .ctx
+                        .test_api()
+                        .resolve_route_with_marks::<Ipv4>(d, &marks),
+                    Some(IpAddr::V4(s)) => match IpDeviceAddr::new(v4(s)) {
+                        Some(s) => self
+                            .ctx
+                            .test_api()
+                            .resolve_route_with_src_addr::<Ipv4>(s, d),
+                        None => return Ok(none),
+                    },
+                    Some(IpAddr::V6(_)) => return Ok(none),
+                };
+                match r {
+                    Ok(r) => {
+                        let src = IpAddr::V4(std_v4(r.src_addr.addr()));
+                        let d = &r.device;
+                        match (r.local_delivery_device.is_some(), r.next_hop) {
+                            (true, _) => found("Local", d, None, src),
+                            (false, NextHop::Broadcast(_)) => found("Broadcast", d, None, src),
+                            (false, NextHop::Gateway(g)) => {
+                                found("Unicast", d, Some(IpAddr::V4(std_v4(g.get()))), src)
+                            }
+                            (false, NextHop::RemoteAsNeighbor) => found("Unicast", d, None, src),
+                        }
+                    }
+                    Err(_) => none,
+                }
+            }
+            (IpAddr::V6(d), src) => {
+                let d = RoutableIpAddr::new(v6(d));
+                let r = match src {
+                    None => self
+                        .ctx
+                        .test_api()
+                        .resolve_route_with_marks::<Ipv6>(d, &marks),
+                    Some(IpAddr::V6(s)) => match IpDeviceAddr::new(v6(s)) {
+                        Some(s) => self
+                            .ctx
+                            .test_api()
+                            .resolve_route_with_src_addr::<Ipv6>(s, d),
+                        None => return Ok(none),
+                    },
+                    Some(IpAddr::V4(_)) => return Ok(none),
+                };
+                match r {
+                    Ok(r) => {
+                        let src = IpAddr::V6(std_v6(r.src_addr.addr()));
+                        let d = &r.device;
+                        match (r.local_delivery_device.is_some(), r.next_hop) {
+                            (true, _) => found("Local", d, None, src),
+                            (false, NextHop::Broadcast(_)) => found("Broadcast", d, None, src),
+                            (false, NextHop::Gateway(g)) => {
+                                found("Unicast", d, Some(IpAddr::V6(std_v6(g.get()))), src)
+                            }
+                            (false, NextHop::RemoteAsNeighbor) => found("Unicast", d, None, src),
+                        }
+                    }
+                    Err(_) => none,
+                }
+            }
+        })
+    }
+
+    /// Adds a unicast route (through `gateway`, or on-link) to `dst` on the one device.
+    fn add_unicast_route(
+        &mut self,
+        dst: ipnet::IpNet,
+        gateway: Option<IpAddr>,
+        metric: Option<u32>,
+        replace: bool,
+    ) -> Result<(), DutError> {
+        let Some(device) = self.device.clone() else {
+            return Err(DutError::Gone {
+                what: "the device was removed".into(),
+            });
+        };
+        let device: DeviceId<Bc> = device.into();
+        let bad = |e: String| not_supported(format!("route {dst}: {e}"));
+        let metric = AddableMetric::ExplicitMetric(RawMetric(metric.unwrap_or(0)));
+        let entry = match (dst.trunc(), gateway) {
+            (ipnet::IpNet::V4(n), gw) => {
+                let subnet = Subnet::new(v4(n.network()), n.prefix_len())
+                    .map_err(|e| bad(format!("{e:?}")))?;
+                if replace {
+                    let _ = self.ctx.test_api().del_routes_to_subnet(subnet.into());
+                }
+                match gw {
+                    None => AddableEntryEither::without_gateway(subnet.into(), device, metric),
+                    Some(IpAddr::V4(g)) => {
+                        let g = SpecifiedAddr::new(v4(g))
+                            .ok_or_else(|| bad("gateway 0.0.0.0".into()))?;
+                        AddableEntry::with_gateway(subnet, device, g, metric).into()
+                    }
+                    Some(IpAddr::V6(_)) => return Err(bad("an IPv6 gateway for IPv4".into())),
+                }
+            }
+            (ipnet::IpNet::V6(n), gw) => {
+                let subnet = Subnet::new(v6(n.network()), n.prefix_len())
+                    .map_err(|e| bad(format!("{e:?}")))?;
+                if replace {
+                    let _ = self.ctx.test_api().del_routes_to_subnet(subnet.into());
+                }
+                match gw {
+                    None => AddableEntryEither::without_gateway(subnet.into(), device, metric),
+                    Some(IpAddr::V6(g)) => {
+                        let g =
+                            SpecifiedAddr::new(v6(g)).ok_or_else(|| bad("gateway ::".into()))?;
+                        AddableEntry::with_gateway(subnet, device, g, metric).into()
+                    }
+                    Some(IpAddr::V4(_)) => return Err(bad("an IPv4 gateway for IPv6".into())),
+                }
+            }
+        };
+        self.ctx
+            .test_api()
+            .add_route(entry)
+            .map_err(|e| bad(format!("Netstack3 refused it: {e:?}")))
+    }
+
+    fn control(&mut self, control: &Control) -> Result<(), DutError> {
+        match control {
+            Control::Route {
+                dst,
+                prefix_len,
+                via,
+            } => {
+                let net = ipnet::Ipv4Net::new(*dst, *prefix_len)
+                    .map_err(|e| not_supported(format!("{control}: {e}")))?;
+                self.add_unicast_route(net.into(), Some(IpAddr::V4(*via)), None, true)
+            }
+            Control::AddRoute(route) => match route.kind {
+                _ if route.prefsrc.is_some() => Err(not_supported(format!(
+                    "{control}: Netstack3's routes carry no preferred source address (it \
+                     selects the source per RFC 6724 at lookup)"
+                ))),
+                RouteKind::Unicast { oif, .. } if oif != IFINDEX => Err(not_supported(format!(
+                    "{control}: the netstack3 target has one interface, index {IFINDEX}"
+                ))),
+                RouteKind::Unicast { gateway, .. } => {
+                    self.add_unicast_route(route.dst, gateway, route.metric, false)
+                }
+                _ => Err(not_supported(format!(
+                    "{control}: Netstack3's route table holds unicast routes only (through a \
+                     gateway or on-link); it has no local, broadcast, blackhole, unreachable, \
+                     prohibit or throw route"
+                ))),
+            },
+            Control::Forwarding(on) => {
+                let Some(device) = self.device.clone() else {
+                    return Ok(());
+                };
+                let device: DeviceId<Bc> = device.into();
+                self.ctx
+                    .test_api()
+                    .set_unicast_forwarding_enabled::<Ipv4>(&device, *on);
+                Ok(())
+            }
+            Control::FlushNeighbours => {
+                if let Some(device) = self.device.clone() {
+                    self.ctx
+                        .core_api()
+                        .neighbor::<Ipv4, EthernetLinkDevice>()
+                        .flush_table(&device);
+                    self.ctx
+                        .core_api()
+                        .neighbor::<Ipv6, EthernetLinkDevice>()
+                        .flush_table(&device);
+                }
+                self.collect();
+                Ok(())
+            }
+            Control::ArpPolicy(p) => {
+                use netconform::models::arp::{ArpAccept, ArpIgnore};
+                // Netstack3's one ARP policy (netstack3-ip `nud`, `netstack3-device`
+                // `arp.rs`): a request for one of its addresses creates an entry, other ARP
+                // packets only update one (Linux arp_accept 0); it answers requests for the
+                // addresses of the interface they came in on, its only one here (arp_ignore
+                // 0 and 1 alike).
+                if p.accept == ArpAccept::Never
+                    && matches!(p.ignore, ArpIgnore::Any | ArpIgnore::OnInterface)
+                {
+                    Ok(())
+                } else {
+                    Err(not_supported(format!(
+                        "{control}: Netstack3 has one fixed ARP policy (entries created only by \
+                         requests for its own addresses, requests answered for the receiving \
+                         interface's addresses)"
+                    )))
+                }
+            }
+            Control::NeighbourParams(u) => {
+                let mut fixed = Vec::new();
+                if u.delay_probe_ms.is_some() {
+                    fixed.push("delay_probe (DELAY_FIRST_PROBE_TIME, a constant 5 s)");
+                }
+                if u.locktime_ms.is_some() {
+                    fixed.push("locktime (none: every ARP packet may update an entry)");
+                }
+                if u.gc_stale_ms.is_some() {
+                    fixed.push("gc_stale (garbage collection at most every 30 s, a constant)");
+                }
+                if u.app_probes.is_some_and(|n| n != 0) {
+                    fixed.push("app_probes (no application probes)");
+                }
+                if u.mcast_reprobes.is_some_and(|n| n != 0) {
+                    fixed.push("mcast_reprobes (no multicast re-probes)");
+                }
+                if !fixed.is_empty() {
+                    return Err(not_supported(format!(
+                        "{control}: Netstack3's NUD has no setting for {}",
+                        fixed.join(", ")
+                    )));
+                }
+                let ms = |v: Option<u64>| v.and_then(NonZeroDuration::from_millis);
+                let count = |v: Option<u32>| {
+                    v.and_then(|n| u16::try_from(n).ok())
+                        .and_then(std::num::NonZeroU16::new)
+                };
+                let nud = nud_api::NudUserConfigUpdate {
+                    max_unicast_solicitations: count(u.ucast_probes),
+                    max_multicast_solicitations: count(u.mcast_probes),
+                    base_reachable_time: ms(u.base_reachable_ms),
+                    retrans_timer: ms(u.retrans_ms),
+                };
+                let Some(device) = self.device.clone() else {
+                    return Ok(());
+                };
+                let update = netstack3_core::device::DeviceConfigurationUpdate {
+                    arp: Some(netstack3_core::device::ArpConfigurationUpdate { nud: Some(nud) }),
+                    ndp: None,
+                };
+                let mut api = self.ctx.core_api().device::<EthernetLinkDevice>();
+                let pending = api
+                    .new_configuration_update(&device, update)
+                    .map_err(|e| not_supported(format!("{control}: {e:?}")))?;
+                let _ = api.apply_configuration(pending);
+                Ok(())
+            }
+            Control::FlushFdb | Control::SetAgeing(_) => Err(not_supported(format!(
+                "{control}: the netstack3 target is a host, not a switch"
+            ))),
+            Control::Masquerade { .. } | Control::FlushConntrack => Err(not_supported(format!(
+                "{control}: the netstack3 target is a host with one interface; its NAT \
+                 (netstack3-filter) is not driven by this target yet"
+            ))),
+        }
+    }
+}
+
 impl Tables for Netstack3Host {
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         match query {
             StateQuery::TcpSockets => {
                 self.guarded(|s| Ok(StateAnswer::TcpSockets(s.tcp_sockets())))
             }
-            other => Err(not_supported(format!(
-                "{other:?}: not yet read from Netstack3 by this target"
-            ))),
+            StateQuery::Neighbours => {
+                self.guarded(|s| Ok(StateAnswer::Neighbours(s.neighbour_entries())))
+            }
+            StateQuery::RouteGet(dst) => self.guarded(|s| s.route_get(*dst, None)),
+            StateQuery::RouteGetFrom { dst, src } => {
+                self.guarded(|s| s.route_get(*dst, Some(*src)))
+            }
+            StateQuery::TcpInfo(_) => Err(not_supported(
+                "TCP_INFO as Linux fills it: Netstack3's TcpSocketInfo has the RTT, RTO and \
+                 congestion state but no negotiated options, window scales or probe counts",
+            )),
+            StateQuery::NeighbourParams | StateQuery::NeighbourTableInfo => Err(not_supported(
+                "neighbour parameters as Linux reports them: Netstack3 draws its reachable time \
+                 inside its NUD state and exposes it to no API, and its delay-probe, locktime \
+                 and garbage-collection timers are constants",
+            )),
+            StateQuery::Routes => Err(not_supported(
+                "the route table as Linux reports it: the netstack3 target answers route \
+                 lookups (route get) but does not list Netstack3's table",
+            )),
+            StateQuery::Fdb => Err(not_supported(
+                "a filtering database: the netstack3 target is a host, not a switch",
+            )),
+            StateQuery::Ports => Err(not_supported(
+                "ports of a router: the netstack3 target is a host with one interface",
+            )),
+            StateQuery::Conntrack => Err(not_supported(
+                "a conntrack table: the netstack3 target does not drive netstack3-filter yet",
+            )),
         }
     }
 
     fn control(&mut self, control: &Control) -> Result<(), DutError> {
-        Err(not_supported(format!(
-            "{control}: not yet set on Netstack3 by this target"
-        )))
+        self.guarded(|s| s.control(control))
     }
 }

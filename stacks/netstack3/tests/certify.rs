@@ -206,3 +206,87 @@ fn socket_calls_report_netstack3_errors() {
     });
     assert!(matches!(out, Ok(CallOutcome::Errno { .. })), "{out:?}");
 }
+
+/// The tables read Netstack3's own state: a route lookup answers through its route
+/// resolution (on-link, local through the loopback, through a gateway once a route is
+/// set, none before), the neighbour table follows its neighbour events, and a route type
+/// it does not have is unsupported.
+#[test]
+fn tables_answer_from_netstack3() {
+    use netconform::dut::{Control, StateAnswer, StateQuery, Tables};
+    use netconform::models::route::{Route, RouteError, RouteKind};
+    use netconform::sandbox::NudState;
+    use netconform::wire::{Frame, Icmpv4Message};
+    let mut host = Netstack3Host::new(netstack3_config_for(&spec("tcp.closed-port.syn").needs))
+        .expect("a stack");
+    let e = host.endpoints().clone();
+    let (stack, peer) = (e.stack_ipv4.unwrap().0, e.peer_ipv4.unwrap());
+    let lookup = |host: &mut Netstack3Host, dst: &str| {
+        host.query(&StateQuery::RouteGet(dst.parse().unwrap()))
+            .unwrap()
+    };
+    match lookup(&mut host, &peer.to_string()) {
+        StateAnswer::Route { lookup, dev } => {
+            assert_eq!((lookup.kind.as_str(), lookup.gateway), ("Unicast", None));
+            assert_eq!(lookup.src, Some(stack.into()));
+            assert_eq!(dev.as_deref(), Some("ns3eth0"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match lookup(&mut host, &stack.to_string()) {
+        StateAnswer::Route { lookup, dev } => {
+            assert_eq!(lookup.kind, "Local");
+            assert_eq!(dev.as_deref(), Some("lo"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        lookup(&mut host, "198.51.100.1"),
+        StateAnswer::NoRoute {
+            failure: RouteError::NetUnreachable,
+            ..
+        }
+    ));
+    host.control(&Control::Route {
+        dst: "0.0.0.0".parse().unwrap(),
+        prefix_len: 0,
+        via: peer,
+    })
+    .unwrap();
+    match lookup(&mut host, "198.51.100.1") {
+        StateAnswer::Route { lookup, .. } => assert_eq!(lookup.gateway, Some(peer.into())),
+        other => panic!("{other:?}"),
+    }
+    let unreachable = Route {
+        dst: "203.0.113.0/24".parse().unwrap(),
+        kind: RouteKind::Unreachable,
+        metric: None,
+        prefsrc: None,
+    };
+    assert!(matches!(
+        host.control(&Control::AddRoute(unreachable)),
+        Err(DutError::NotSupported { .. })
+    ));
+    // A ping from the peer: Netstack3 learns the peer (an ARP request first).
+    let ping = Frame::icmpv4(
+        e.harness_mac,
+        e.stack_mac,
+        peer,
+        stack,
+        Icmpv4Message::echo_request(1, 1, b"x".to_vec()),
+    );
+    host.send_frame(&ping.emit()).unwrap();
+    let StateAnswer::Neighbours(table) = host.query(&StateQuery::Neighbours).unwrap() else {
+        panic!("neighbours")
+    };
+    let entry = table
+        .iter()
+        .find(|n| n.dst == std::net::IpAddr::V4(peer))
+        .unwrap_or_else(|| panic!("the peer in {table:?}"));
+    assert_eq!(entry.state, NudState::Incomplete, "{table:?}");
+    host.control(&Control::FlushNeighbours).unwrap();
+    let StateAnswer::Neighbours(table) = host.query(&StateQuery::Neighbours).unwrap() else {
+        panic!("neighbours")
+    };
+    assert!(table.is_empty(), "{table:?}");
+}
