@@ -511,8 +511,17 @@ fn netstack3_target_is_handed_to_its_sibling_binary() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let exe = dir.join("netconform");
     std::fs::copy(env!("CARGO_BIN_EXE_netconform"), &exe).expect("copy netconform");
-    let args = ["certify", "--target", "netstack3", "--only", "tcp.closed-port"];
-    let out = Command::new(&exe).args(args).output().expect("run netconform");
+    let args = [
+        "certify",
+        "--target",
+        "netstack3",
+        "--only",
+        "tcp.closed-port",
+    ];
+    let out = Command::new(&exe)
+        .args(args)
+        .output()
+        .expect("run netconform");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -523,7 +532,10 @@ fn netstack3_target_is_handed_to_its_sibling_binary() {
     let sibling = dir.join("netconform-netstack3");
     std::fs::write(&sibling, "#!/bin/sh\necho \"sibling: $*\"\nexit 7\n").expect("write");
     std::fs::set_permissions(&sibling, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let out = Command::new(&exe).args(args).output().expect("run netconform");
+    let out = Command::new(&exe)
+        .args(args)
+        .output()
+        .expect("run netconform");
     assert_eq!(out.status.code(), Some(7), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
