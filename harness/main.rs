@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use netconform::dut::build::DutKind;
+use netconform::dut::build::{DutKind, ExtraTarget};
 use netconform::engine::{self, CheckReport};
 use netconform::models::profile::ProfileName;
 use netconform::suites;
@@ -34,9 +34,10 @@ enum Command {
     /// 3 when nothing failed but some check was unsupported by the target. CI can tell
     /// them apart.
     Certify {
-        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), or `external:CONFIG` (a stack driven
+        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `netstack3` (run by its own
+        /// binary, netconform-netstack3), or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
-        #[arg(long, default_value = "linux", value_parser = DutKind::parse)]
+        #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: DutKind,
         /// Where per-check traces (text and pcap) and summary.json are written.
         #[arg(long, default_value = "netconform-report")]
@@ -98,9 +99,10 @@ enum Command {
     Replay {
         /// The scenario file (JSON).
         file: PathBuf,
-        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), or `external:CONFIG` (a stack driven
+        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `netstack3` (run by its own
+        /// binary, netconform-netstack3), or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
-        #[arg(long, default_value = "linux", value_parser = DutKind::parse)]
+        #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: DutKind,
         /// Override the profile stored in the scenario.
         #[arg(long, value_enum)]
@@ -257,6 +259,38 @@ impl From<Profile> for ProfileName {
 }
 
 fn main() -> ExitCode {
+    main_with(&[])
+}
+
+/// Targets whose adapter is a binary of its own next to `netconform` (a workspace member
+/// with needs of its own), and the command that builds it: `--target NAME` runs that
+/// binary with the same arguments.
+const SIBLING_TARGETS: &[(&str, &str, &str)] = &[(
+    "netstack3",
+    "netconform-netstack3",
+    "cargo build --release -p netconform-netstack3 --ignore-rust-version",
+)];
+
+/// The targets the binary that runs this command line added (`netconform-netstack3`).
+static EXTRA_TARGETS: std::sync::OnceLock<&'static [ExtraTarget]> = std::sync::OnceLock::new();
+
+/// A `--target` value: one of the extra targets, else [`DutKind::parse`].
+fn parse_target(text: &str) -> Result<DutKind, String> {
+    let extra = EXTRA_TARGETS.get().copied().unwrap_or_default();
+    match extra.iter().find(|t| t.name == text) {
+        Some(target) => Ok(DutKind::Extra(*target)),
+        None => DutKind::parse(text),
+    }
+}
+
+/// The command line, with `extra` targets added to `--target` (the binary of a workspace
+/// member that links one, `netconform-netstack3`, calls this; `netconform` itself has
+/// none, and hands a sibling target over to its binary).
+pub fn main_with(extra: &'static [ExtraTarget]) -> ExitCode {
+    let _ = EXTRA_TARGETS.set(extra);
+    if let Some(code) = hand_over_to_sibling(extra) {
+        return code;
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -265,6 +299,43 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--target NAME` for a sibling target this binary does not have: run its binary next to
+/// this one with the same arguments (never returns then), or say how to build it.
+fn hand_over_to_sibling(extra: &[ExtraTarget]) -> Option<ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let named = args.iter().enumerate().find_map(|(i, a)| {
+        let a = a.to_str()?;
+        match a.strip_prefix("--target=") {
+            Some(v) => Some(v),
+            None if a == "--target" => args.get(i + 1)?.to_str(),
+            None => None,
+        }
+    })?;
+    let &(name, binary, build) = SIBLING_TARGETS
+        .iter()
+        .find(|(n, _, _)| *n == named && !extra.iter().any(|t| t.name == *n))?;
+    let exe = std::env::current_exe().ok();
+    let sibling = exe
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join(binary));
+    match sibling {
+        Some(path) if path.is_file() => {
+            use std::os::unix::process::CommandExt;
+            let err = std::process::Command::new(&path).args(&args[1..]).exec();
+            eprintln!("netconform: running {}: {err}", path.display());
+        }
+        _ => eprintln!(
+            "netconform: the {name} target is the binary {binary}, which is not next to this \
+             one ({}); build it with `{build}` (its crates need `--ignore-rust-version`, see \
+             README)",
+            exe.as_deref()
+                .map_or("?".into(), |p| p.display().to_string())
+        ),
+    }
+    Some(ExitCode::from(2))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -543,6 +614,7 @@ fn load_deviations(
         let built_in = match kind {
             DutKind::Linux => Some(include_str!("../deviations/linux.toml")),
             DutKind::Smoltcp => Some(include_str!("../deviations/smoltcp.toml")),
+            DutKind::Extra(target) => target.deviations,
             DutKind::Openssl | DutKind::External(_) => None,
         };
         match built_in {

@@ -550,3 +550,54 @@ fn the_slow_tier_runs_only_with_slow() {
     assert!(json.get("slow_not_run").is_none(), "{json}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--target netstack3` is the sibling binary's (stacks/netstack3, built with
+/// `--ignore-rust-version`): without it next to `netconform`, one line says how to build it
+/// (exit 2); with it, `netconform` runs it with the same arguments.
+#[test]
+fn netstack3_target_is_handed_to_its_sibling_binary() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("sibling-netstack3");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let exe = dir.join("netconform");
+    std::fs::copy(env!("CARGO_BIN_EXE_netconform"), &exe).expect("copy netconform");
+    let args = [
+        "certify",
+        "--target",
+        "netstack3",
+        "--only",
+        "tcp.closed-port",
+    ];
+    let out = Command::new(&exe)
+        .args(args)
+        .output()
+        .expect("run netconform");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cargo build --release -p netconform-netstack3 --ignore-rust-version"),
+        "{err}"
+    );
+    // A stand-in sibling that prints what it was given.
+    let sibling = dir.join("netconform-netstack3");
+    std::fs::write(&sibling, "#!/bin/sh\necho \"sibling: $*\"\nexit 7\n").expect("write");
+    std::fs::set_permissions(&sibling, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new(&exe)
+        .args(args)
+        .output()
+        .expect("run netconform");
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("sibling: {}", args.join(" "))
+    );
+    // Other targets stay with netconform itself.
+    let out = Command::new(&exe)
+        .args(["certify", "--target=nosuch"])
+        .output()
+        .expect("run netconform");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown target"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

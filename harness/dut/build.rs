@@ -22,6 +22,33 @@ pub enum DutKind {
     /// `external:CONFIG`: a stack behind an interface, driven by an agent (see
     /// docs/agent-protocol.md); CONFIG is the agent's TOML file, read once at start.
     External(Box<ExternalConfig>),
+    /// A target built outside this crate and handed to the command line by the binary
+    /// that links it (`netconform-netstack3`: Netstack3, whose crates need a newer
+    /// toolchain than netconform's, see README).
+    Extra(ExtraTarget),
+}
+
+/// A target that lives in a crate of its own (a workspace member) and builds its DUTs
+/// itself; its binary runs netconform's command line with it added to `--target`.
+#[derive(Clone, Copy)]
+pub struct ExtraTarget {
+    /// Its `--target` name, also the report's label and `deviations/<name>.toml`.
+    pub name: &'static str,
+    /// A fresh DUT for a check that needs `needs`.
+    pub build: fn(&Needs) -> Result<Box<dyn Dut>, DutError>,
+    /// The reviewed accepted deviations it carries (TOML, deviations/README.md).
+    pub deviations: Option<&'static str>,
+    /// Whether building its DUTs needs network namespaces (root).
+    pub needs_netns: bool,
+}
+
+impl std::fmt::Debug for ExtraTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtraTarget")
+            .field("name", &self.name)
+            .field("needs_netns", &self.needs_netns)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DutKind {
@@ -51,6 +78,7 @@ impl DutKind {
             DutKind::Smoltcp => "smoltcp".into(),
             DutKind::Openssl => "openssl".into(),
             DutKind::External(config) => config.stack.clone(),
+            DutKind::Extra(target) => target.name.into(),
         }
     }
 
@@ -75,7 +103,11 @@ impl DutKind {
 
     /// Whether building it needs network namespaces (root).
     pub fn needs_netns(&self) -> bool {
-        !matches!(self, DutKind::Smoltcp)
+        match self {
+            DutKind::Smoltcp => false,
+            DutKind::Extra(target) => target.needs_netns,
+            _ => true,
+        }
     }
 
     /// A fresh DUT of this kind for a check (or scenario) that needs `needs` (whether it
@@ -109,6 +141,7 @@ impl DutKind {
                 ),
             }),
             DutKind::External(config) => Ok(Box::new(ExternalStack::new(config, needs)?)),
+            DutKind::Extra(target) => (target.build)(needs),
         }
     }
 }
