@@ -99,6 +99,8 @@ pub struct Session<'t> {
     counterexample: Option<Counterexample>,
     /// Clauses no observation of this session checked.
     not_checked: Vec<super::NotChecked>,
+    /// The target's declared fixed behaviour ([`Dut::fixed_behaviour`]).
+    fixed: Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>>,
 }
 
 impl<'t> Session<'t> {
@@ -111,6 +113,7 @@ impl<'t> Session<'t> {
     pub fn with_profile(target: &'t mut dyn Dut, profile: ProfileName) -> Self {
         let endpoints = target.endpoints().clone();
         let names = host_names(&endpoints);
+        let fixed = target.fixed_behaviour();
         Session {
             recorder: Recorder::new(target),
             endpoints,
@@ -121,7 +124,14 @@ impl<'t> Session<'t> {
             expecting: None,
             counterexample: None,
             not_checked: Vec::new(),
+            fixed,
         }
+    }
+
+    /// What the target declares it does where it cannot be configured (its profile,
+    /// `profiles/<target>.toml`); `None` when it declares nothing.
+    pub fn fixed_behaviour(&self) -> Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>> {
+        self.fixed.clone()
     }
 
     /// What the step that failed expected (set while a step waits for a frame; a failing

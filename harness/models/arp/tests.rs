@@ -46,6 +46,7 @@ fn host(accept: ArpAccept) -> ArpHost {
                 ignore: ArpIgnore::Any,
             },
             params: params(),
+            expiring: None,
         },
         ArpProfile::linux(),
     )
