@@ -234,7 +234,10 @@ impl FixedBehaviour {
         if let Some(arp) = &raw.arp {
             if let Some(r) = &arp.requests {
                 r.target_mac.parse::<MacAddr>().map_err(|e| {
-                    invalid(format!("[arp.requests] target_mac {:?}: {e:?}", r.target_mac))
+                    invalid(format!(
+                        "[arp.requests] target_mac {:?}: {e:?}",
+                        r.target_mac
+                    ))
                 })?;
             }
             if let Some(c) = &arp.cache

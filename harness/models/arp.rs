@@ -688,9 +688,18 @@ impl ArpHost {
     pub fn critical_instants(&self, ip: Ipv4Addr) -> Vec<Instant> {
         if self.config.expiring.is_some() {
             // The entry's expiry and the end of the request rate limit.
-            let mut out: Vec<T> = self.entries.get(&ip).and_then(|e| e.expires).into_iter().collect();
+            let mut out: Vec<T> = self
+                .entries
+                .get(&ip)
+                .and_then(|e| e.expires)
+                .into_iter()
+                .collect();
             out.extend(self.silent_until.get(&self.silent_key(ip)).copied());
-            return out.into_iter().filter(|t| *t >= 0).map(instant_of).collect();
+            return out
+                .into_iter()
+                .filter(|t| *t >= 0)
+                .map(instant_of)
+                .collect();
         }
         let Some(e) = self.entries.get(&ip) else {
             return Vec::new();
@@ -885,21 +894,23 @@ impl ArpHost {
                     sender_ip: self.config.addr,
                 },
             );
-            self.silent_until.insert(key, now + d_of(x.request_interval));
+            self.silent_until
+                .insert(key, now + d_of(x.request_interval));
         }
+        // The entry the answer will fill (a reply to a request is solicited).
+        let e = self.entries.entry(hop).or_insert_with(|| Entry {
+            state: Nud::Incomplete,
+            mac: None,
+            confirmed: now,
+            used: now,
+            updated: now,
+            probes: 0,
+            timer: None,
+            queue: Vec::new(),
+            header_cached: false,
+            expires: None,
+        });
         if x.queue {
-            let e = self.entries.entry(hop).or_insert_with(|| Entry {
-                state: Nud::Incomplete,
-                mac: None,
-                confirmed: now,
-                used: now,
-                updated: now,
-                probes: 0,
-                timer: None,
-                queue: Vec::new(),
-                header_cached: false,
-                expires: None,
-            });
             e.queue.push(packet);
         } else {
             self.dropped_waiting += 1;
@@ -1316,9 +1327,10 @@ impl ArpHost {
         out: &mut Vec<Timed>,
     ) {
         if let Some(x) = self.config.expiring {
-            let live = self.entries.get(&ip).is_some_and(|e| {
-                e.mac.is_some() && e.expires.is_some_and(|t| self.now < t)
-            });
+            let live = self
+                .entries
+                .get(&ip)
+                .is_some_and(|e| e.mac.is_some() && e.expires.is_some_and(|t| self.now < t));
             let changes_mac = self.entries.get(&ip).and_then(|e| e.mac) != Some(mac);
             if live && changes_mac && !override_ {
                 return;

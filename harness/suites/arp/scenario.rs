@@ -21,11 +21,11 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dut::fixed::{FixedBehaviour, RateLimitScope, Validation, WaitingPolicy};
 use crate::dut::{Control, DutError, StateAnswer, StateQuery};
 use crate::engine::expect::Observed;
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome as Outcome, with_kind};
 use crate::engine::{CheckError, Needs, Session};
-use crate::dut::fixed::{FixedBehaviour, RateLimitScope, Validation, WaitingPolicy};
 use crate::models::arp::{
     ArpDeviation, ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, ExpiringCache,
     HostConfig, Nud, Output, Packet, PacketId, Timed,
@@ -498,8 +498,14 @@ impl<'a, 's> Runner<'a, 's> {
         let (params, expiring, fixed_run) = match refused {
             None => (Self::pinned_params(s, scenario, &step)?, None, None),
             Some(why) => {
-                let (params, expiring, fixed_run) =
-                    Self::declared_params(s, scenario, &step, &why, fixed.as_deref(), &mut declared)?;
+                let (params, expiring, fixed_run) = Self::declared_params(
+                    s,
+                    scenario,
+                    &step,
+                    &why,
+                    fixed.as_deref(),
+                    &mut declared,
+                )?;
                 (params, Some(expiring), Some(fixed_run))
             }
         };
@@ -655,14 +661,20 @@ impl<'a, 's> Runner<'a, 's> {
             },
         };
         if cache.validation != Validation::Expire {
-            return Err(unknown("a cache validated by unicast polls with fixed timers"));
+            return Err(unknown(
+                "a cache validated by unicast polls with fixed timers",
+            ));
         }
         if requests.retransmit {
-            return Err(unknown("requests retransmitted on a timer with an expiring cache"));
+            return Err(unknown(
+                "requests retransmitted on a timer with an expiring cache",
+            ));
         }
         // The cache must start empty; a stack that cannot flush it starts with a fresh one.
         if let Some(why) = refusal(s.control(step, &Control::FlushNeighbours))? {
-            s.note(format!("the cache is not flushed ({why}): the stack is fresh"));
+            s.note(format!(
+                "the cache is not flushed ({why}): the stack is fresh"
+            ));
         }
         let lifetime = Duration::from_millis(cache.lifetime_ms);
         let interval = Duration::from_millis(requests.min_interval_ms);
@@ -902,13 +914,19 @@ impl<'a, 's> Runner<'a, 's> {
             if expires <= self.s.now() + margin {
                 continue;
             }
-            self.step = format!("cache read: p{i}'s entry just before it expires at {}", ms(expires));
+            self.step = format!(
+                "cache read: p{i}'s entry just before it expires at {}",
+                ms(expires)
+            );
             self.s.note(self.step.clone());
             self.pump(Instant::from_micros(
                 expires.total_micros().saturating_sub(margin.total_micros()),
             ))?;
             self.ping(i, Some(PROBE_MAC))?;
-            self.step = format!("cache read: p{i}'s entry just after it expired at {}", ms(expires));
+            self.step = format!(
+                "cache read: p{i}'s entry just after it expired at {}",
+                ms(expires)
+            );
             self.s.note(self.step.clone());
             self.pump(expires + margin)?;
             self.ping(i, Some(PROBE_MAC))?;

@@ -24,7 +24,9 @@ use crate::models::route::{AnswerKind, Interface, Route, RouteDeviation, RouteKi
 use crate::suites::route::fixed_routes;
 use crate::suites::route::table::edge_destinations;
 use crate::time::Duration;
-use crate::wire::{ArpOperation, ArpRepr, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport};
+use crate::wire::{
+    ArpOperation, ArpRepr, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport,
+};
 
 /// Echo identifier of the pings that make the stack look a route up.
 const LOOKUP_ID: u16 = 0x6e72; // "nr"
@@ -88,7 +90,10 @@ pub fn held_table(full: &[Route], f: &RouteFixed, peer: Ipv4Addr) -> (Vec<Route>
     let mut kept = Vec::new();
     for (i, r) in candidates.into_iter().enumerate() {
         if kept.len() >= f.max_routes {
-            left_out.push(format!("{r}: beyond the {} routes the stack holds", f.max_routes));
+            left_out.push(format!(
+                "{r}: beyond the {} routes the stack holds",
+                f.max_routes
+            ));
             continue;
         }
         let gateway = if i == 0 {
@@ -153,10 +158,12 @@ pub fn fixed_table_on_wire(
         index: OIF,
         name: "stack".into(),
         loopback: false,
-        addrs: vec![IpNet::new(IpAddr::V4(stack4), len4).map_err(|e| CheckError::Harness {
-            step: step.clone(),
-            bug: format!("the stack's address: {e}"),
-        })?],
+        addrs: vec![
+            IpNet::new(IpAddr::V4(stack4), len4).map_err(|e| CheckError::Harness {
+                step: step.clone(),
+                bug: format!("the stack's address: {e}"),
+            })?,
+        ],
     }];
     if let Some((a6, l6)) = e.stack_ipv6
         && let Ok(net) = IpNet::new(IpAddr::V6(a6), l6)
@@ -169,10 +176,13 @@ pub fn fixed_table_on_wire(
             step: step.clone(),
             bug: format!("the held table does not fit the model: {r}: {e:?}"),
         })?;
-        let (IpNet::V4(dst), RouteKind::Unicast {
-            gateway: Some(IpAddr::V4(via)),
-            ..
-        }) = (r.dst, r.kind)
+        let (
+            IpNet::V4(dst),
+            RouteKind::Unicast {
+                gateway: Some(IpAddr::V4(via)),
+                ..
+            },
+        ) = (r.dst, r.kind)
         else {
             continue;
         };
@@ -206,7 +216,10 @@ pub fn fixed_table_on_wire(
         let expected = match model.lookup(dst, None) {
             Ok(a) if a.kind == AnswerKind::Unicast => a,
             Ok(a) => {
-                s.note(format!("{dst}: skipped ({:?}: no echo reply to observe)", a.kind));
+                s.note(format!(
+                    "{dst}: skipped ({:?}: no echo reply to observe)",
+                    a.kind
+                ));
                 continue;
             }
             Err(e) => {
@@ -254,7 +267,11 @@ pub fn fixed_table_on_wire(
                             target_ip: stack4,
                         }),
                     );
-                    s.name_host(Some(next_hop_mac(nh)), None, &format!("nh{}", nh.octets()[3]));
+                    s.name_host(
+                        Some(next_hop_mac(nh)),
+                        None,
+                        &format!("nh{}", nh.octets()[3]),
+                    );
                     s.send(&step, &reply)?;
                     seen = Some(Answer::Asked(nh));
                 }
@@ -337,13 +354,7 @@ fn answer(
     Ok(match &frame.network {
         Network::Arp(a) if a.operation == ArpOperation::Request => Answer::Asked(a.target_ip),
         Network::Ipv4(p) => match &p.transport {
-            Transport::Icmpv4(m)
-                if m.kind()
-                    == (Icmpv4Kind::EchoReply {
-                        id: LOOKUP_ID,
-                        seq,
-                    }) =>
-            {
+            Transport::Icmpv4(m) if m.kind() == (Icmpv4Kind::EchoReply { id: LOOKUP_ID, seq }) => {
                 Answer::Sent {
                     next_hop: macs.get(&frame.ethernet.dst).copied(),
                     src: p.src,
@@ -392,7 +403,11 @@ mod tests {
             }
         );
         assert_eq!(left_out.len(), full.len() - 2);
-        assert!(left_out.iter().any(|l| l.contains("a kind the stack cannot hold")));
+        assert!(
+            left_out
+                .iter()
+                .any(|l| l.contains("a kind the stack cannot hold"))
+        );
         assert!(left_out.iter().any(|l| l.contains("beyond the 2 routes")));
     }
 }
