@@ -12,7 +12,6 @@ pub mod expect;
 pub mod scenario;
 
 use crate::engine::Uses;
-use crate::engine::scenario::Counterexample;
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::arp::{ArpAccept, ArpDeviation, ArpIgnore, ArpPolicy};
 use crate::models::profile::Deviation as _;
@@ -215,7 +214,6 @@ pub fn run_judging(
                     let file = s
                         .fixed_behaviour()
                         .map_or_else(|| "its profile".to_string(), |f| f.file.clone());
-                    s.offer_counterexample(Counterexample::scenario(Box::new(scenario.clone())));
                     return Err(CheckError::Mismatch {
                         step: "end".into(),
                         differences: vec![format!(

@@ -775,7 +775,13 @@ impl<'a, 's> Runner<'a, 's> {
         match step {
             Step::Wait { ms } => {
                 let ms = match &self.fixed {
-                    Some(f) => (*ms as f64 * f.scale).round() as u64,
+                    Some(f) => {
+                        let scaled = (*ms as f64 * f.scale).round() as u64;
+                        self.s.note(format!(
+                            "waiting {scaled} ms: {ms} ms scaled to the declared lifetime"
+                        ));
+                        scaled
+                    }
                     None => *ms,
                 };
                 let until = self.s.now() + Duration::from_millis(ms);
