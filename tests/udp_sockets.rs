@@ -54,6 +54,7 @@ fn agent_config(stack: &str, command: Vec<String>) -> ExternalConfig {
         timeout: StdDuration::from_secs(5),
         interface: InterfaceKind::Veth,
         kernel_addresses: true,
+        fixed: None,
     }
 }
 

@@ -122,6 +122,7 @@ const TAP_OPEN_WAIT: Duration = Duration::from_secs(5);
 /// [stack]
 /// name = "linux-agent"                          # the target's name in reports
 /// slow = ["tcp.timer.time-wait"]                # the slow tier (optional): see `slow`
+/// # profile = "linux-agent.profile.toml"        # optional: its declared fixed behaviour
 ///
 /// [agent]
 /// command = ["../../target/release/netconform-agent-linux"]
@@ -158,6 +159,9 @@ pub struct ExternalConfig {
     /// kernel of the stack namespace gets no address and IPv6 off, and the stack (a
     /// user-space stack on the interface) owns the addresses it is told.
     pub kernel_addresses: bool,
+    /// The stack's declared fixed behaviour (`[stack] profile = "FILE"`, relative to this
+    /// file's directory; format: profiles/README.md), read at start.
+    pub fixed: Option<Arc<crate::dut::fixed::FixedBehaviour>>,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +179,7 @@ struct RawStack {
     name: String,
     #[serde(default)]
     slow: Vec<String>,
+    profile: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -291,7 +296,17 @@ impl ExternalConfig {
                 &format!("has {bad:?}: give check ids, or prefixes ending in `*` (`tcp.timer.*`)"),
             ));
         }
+        let fixed = match &raw.stack.profile {
+            None => None,
+            Some(file) => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                let f = crate::dut::fixed::FixedBehaviour::load(&dir.join(file))
+                    .map_err(|e| invalid("stack.profile", &format!("cannot be read: {e}")))?;
+                Some(Arc::new(f))
+            }
+        };
         Ok(ExternalConfig {
+            fixed,
             path: path.to_path_buf(),
             slow: raw.stack.slow,
             stack: raw.stack.name,
@@ -614,6 +629,8 @@ pub struct AgentHello {
 
 /// A stack behind an agent, in a lab of its own (see the module doc).
 pub struct ExternalStack {
+    /// The declared fixed behaviour of the configuration, if any.
+    fixed: Option<Arc<crate::dut::fixed::FixedBehaviour>>,
     name: String,
     command: Vec<String>,
     kernel_addresses: bool,
@@ -725,6 +742,7 @@ impl ExternalStack {
             });
         }
         Ok(ExternalStack {
+            fixed: config.fixed.clone(),
             name: config.stack.clone(),
             command: config.command.clone(),
             kernel_addresses: config.kernel_addresses,
@@ -841,6 +859,10 @@ fn call_wait(call: &SocketCall) -> Duration {
 impl Dut for ExternalStack {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn fixed_behaviour(&self) -> Option<Arc<crate::dut::fixed::FixedBehaviour>> {
+        self.fixed.clone()
     }
 
     fn environment(&self) -> Vec<String> {

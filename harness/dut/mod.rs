@@ -43,6 +43,7 @@ pub mod agent;
 pub mod bridge;
 pub mod build;
 pub mod external;
+pub mod fixed;
 pub mod linux;
 pub mod needs;
 pub mod openssl;
@@ -87,6 +88,13 @@ pub trait Dut {
     /// it, and the DUT reads each deadline it is given as that much of its own time from
     /// the moment of the call ([`VirtualDeadlines`]), so waiting costs no real time.
     fn virtual_now(&self) -> Option<crate::time::Instant> {
+        None
+    }
+    /// What the stack does where it cannot be configured, as its profile declares it
+    /// (`profiles/<target>.toml`, [`fixed::FixedBehaviour`]): a check whose setting the
+    /// stack refuses runs against the declared value instead. `None` (the default): nothing
+    /// declared, such a check is unsupported.
+    fn fixed_behaviour(&self) -> Option<std::sync::Arc<fixed::FixedBehaviour>> {
         None
     }
     /// The link plane: Ethernet ports the harness sends frames into and reads frames from

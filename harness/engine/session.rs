@@ -113,6 +113,8 @@ pub struct Session<'t> {
     not_checked: Vec<super::NotChecked>,
     /// Per clause, the cases that exercised it and those that broke it.
     tallies: Vec<super::ClauseTally>,
+    /// The target's declared fixed behaviour ([`Dut::fixed_behaviour`]).
+    fixed: Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>>,
 }
 
 impl<'t> Session<'t> {
@@ -125,6 +127,7 @@ impl<'t> Session<'t> {
     pub fn with_profile(target: &'t mut dyn Dut, profile: ProfileName) -> Self {
         let endpoints = target.endpoints().clone();
         let names = host_names(&endpoints);
+        let fixed = target.fixed_behaviour();
         Session {
             recorder: Recorder::new(target),
             endpoints,
@@ -136,7 +139,14 @@ impl<'t> Session<'t> {
             counterexample: None,
             not_checked: Vec::new(),
             tallies: Vec::new(),
+            fixed,
         }
+    }
+
+    /// What the target declares it does where it cannot be configured (its profile,
+    /// `profiles/<target>.toml`); `None` when it declares nothing.
+    pub fn fixed_behaviour(&self) -> Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>> {
+        self.fixed.clone()
     }
 
     /// What the step that failed expected (set while a step waits for a frame; a failing
