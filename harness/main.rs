@@ -34,7 +34,7 @@ enum Command {
     /// 3 when nothing failed but some check was unsupported by the target. CI can tell
     /// them apart.
     Certify {
-        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), or `external:CONFIG` (a stack driven
+        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `pytcp` (PyTCP, pip install pmd-pytcp), or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
         #[arg(long, default_value = "linux", value_parser = DutKind::parse)]
         target: DutKind,
@@ -93,7 +93,7 @@ enum Command {
     Replay {
         /// The scenario file (JSON).
         file: PathBuf,
-        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), or `external:CONFIG` (a stack driven
+        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `pytcp` (PyTCP, pip install pmd-pytcp), or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
         #[arg(long, default_value = "linux", value_parser = DutKind::parse)]
         target: DutKind,
@@ -523,6 +523,9 @@ fn load_deviations(
         let built_in = match kind {
             DutKind::Linux => Some(include_str!("../deviations/linux.toml")),
             DutKind::Smoltcp => Some(include_str!("../deviations/smoltcp.toml")),
+            DutKind::External(c) if c.stack == "pytcp" => {
+                Some(include_str!("../deviations/pytcp.toml"))
+            }
             DutKind::Openssl | DutKind::External(_) => None,
         };
         match built_in {

@@ -125,6 +125,7 @@ const TAP_OPEN_WAIT: Duration = Duration::from_secs(5);
 /// [agent]
 /// command = ["../../target/release/netconform-agent-linux"]
 /// timeout_ms = 5000                             # per request (default 5000)
+/// answer_lag_ms = 0                             # see `Dut::answer_lag` (default 0)
 /// env = { RUST_BACKTRACE = "1" }                # extra environment (optional)
 ///
 /// [interface]
@@ -146,6 +147,9 @@ pub struct ExternalConfig {
     pub env: BTreeMap<String, String>,
     /// Per-request timeout (blocking calls add their own `timeout_ms`).
     pub timeout: Duration,
+    /// How long after its echo reply the stack may still answer what came before
+    /// (`agent.answer_lag_ms`, default 0; [`Dut::answer_lag`]).
+    pub answer_lag: Duration,
     /// The interface the stack is attached to.
     pub interface: InterfaceKind,
     /// The harness puts the stack's addresses on the interface in the kernel, and pins the
@@ -177,6 +181,7 @@ struct RawAgent {
     #[serde(default)]
     env: BTreeMap<String, String>,
     timeout_ms: Option<u64>,
+    answer_lag_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -279,6 +284,7 @@ impl ExternalConfig {
             command,
             env: raw.agent.env,
             timeout,
+            answer_lag: Duration::from_millis(raw.agent.answer_lag_ms.unwrap_or(0)),
             interface,
             kernel_addresses: raw.interface.kernel_addresses,
         })
@@ -596,6 +602,7 @@ pub struct AgentHello {
 /// A stack behind an agent, in a lab of its own (see the module doc).
 pub struct ExternalStack {
     name: String,
+    answer_lag: Duration,
     command: Vec<String>,
     kernel_addresses: bool,
     /// The tap and its bridge (`kind = "tap"`).
@@ -707,6 +714,7 @@ impl ExternalStack {
         }
         Ok(ExternalStack {
             name: config.stack.clone(),
+            answer_lag: config.answer_lag,
             command: config.command.clone(),
             kernel_addresses: config.kernel_addresses,
             tap,
@@ -836,6 +844,10 @@ impl Dut for ExternalStack {
             ),
             format!("agent command = {}", self.command.join(" ")),
             format!(
+                "answer lag = {} ms (the barrier reads this long after its echo reply)",
+                self.answer_lag.as_millis()
+            ),
+            format!(
                 "interface = {}, addresses {}",
                 match &self.tap {
                     None => format!("veth {}", self.lab.target_link().name),
@@ -861,6 +873,12 @@ impl Dut for ExternalStack {
 
     fn endpoints(&self) -> &Endpoints {
         &self.endpoints
+    }
+
+    fn answer_lag(&self) -> crate::time::Duration {
+        crate::time::Duration::from_micros(
+            u64::try_from(self.answer_lag.as_micros()).unwrap_or(u64::MAX),
+        )
     }
 
     fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
