@@ -154,7 +154,8 @@ class Supervisor:
         ipv4 = self.env.get("NETCONFORM_IPV4")
         if not ipv4:
             return "the PyTCP agent needs an IPv4 address (NETCONFORM_IPV4)"
-        self.dir = tempfile.mkdtemp(prefix="ncf-pytcp-")
+        sweep_dead_dirs()
+        self.dir = tempfile.mkdtemp(prefix=f"ncf-pytcp-{os.getpid()}-")
         ipc = os.path.join(self.dir, "pytcpd.sock")
         driver = os.path.join(self.dir, "driver.sock")
         # Built into netconform (`--target pytcp`), this source comes in NCF_PYTCP_AGENT and
@@ -200,20 +201,19 @@ class Supervisor:
         return f"exit status {rc}"
 
     def stop(self):
+        # Quick: the harness kills our process group 300 ms after it closed our stdin. The
+        # directory first (its socket files are only names), then the daemon, which has
+        # nothing to save.
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
         if self.driver is not None:
             try:
                 self.driver.close()
             except OSError:
                 pass
         if self.daemon is not None and self.daemon.poll() is None:
-            self.daemon.terminate()
-            try:
-                self.daemon.wait(0.5)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.daemon.wait()
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self.daemon.kill()
+            self.daemon.wait()
 
     # -- requests --------------------------------------------------------------------------
 
@@ -306,6 +306,18 @@ class Supervisor:
             return 0
         finally:
             self.stop()
+
+
+def sweep_dead_dirs():
+    """Removes the private directories of agents that were killed (SIGKILL leaves no time
+    to remove one): `ncf-pytcp-<pid>-*` whose pid is gone."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        parts = name.split("-")
+        if len(parts) < 4 or parts[:2] != ["ncf", "pytcp"] or not parts[2].isdigit():
+            continue
+        if not os.path.exists(f"/proc/{parts[2]}"):
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
 
 def _own_wait(request):
@@ -489,6 +501,10 @@ class Driver:
                 reply = await self.handle(request)
             except Unsupported as e:
                 reply = {"reply": "unsupported", "what": str(e)}
+            except Garbage:
+                writer.write(b"Traceback? no: garbage from a broken daemon\n")
+                await writer.drain()
+                continue
             except AgentError as e:
                 reply = {"reply": "error", "message": str(e)}
             except asyncio.CancelledError:
@@ -503,6 +519,8 @@ class Driver:
 
     async def handle(self, request):
         op = request["op"]
+        if op != "environment":
+            fault(request)
         if op == "environment":
             env = [f"pytcpd interface = {self.args.interface}"]
             env += [f"setting {s}" for s in self.applied]
@@ -772,6 +790,35 @@ class Driver:
                         raise AgentError(f"neighbor.flush: {e}") from e
             return
         raise Unsupported(f"control {what}: PyTCP has no such setting through this agent")
+
+
+def fault(request):
+    """Test hook for tests/pytcp_target.rs (NCF_PYTCP_FAULT=KIND:OP, OP the first key of a
+    call, query or control): at that request the daemon dies with a traceback (`crash`), stops
+    answering with its loop blocked (`hang`), or answers a line that is not JSON
+    (`garbage`), as a broken pytcpd would."""
+    spec = os.environ.get("NCF_PYTCP_FAULT", "")
+    kind, _, at = spec.partition(":")
+    body = request.get(request.get("op"))
+    name = body if isinstance(body, str) else next(iter(body), "") if isinstance(body, dict) else ""
+    if not spec or at not in (name, "*"):
+        return
+    if kind == "crash":
+        import traceback
+        try:
+            raise RuntimeError(f"fault injected at {at} (NCF_PYTCP_FAULT)")
+        except RuntimeError:
+            traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    if kind == "hang":
+        time.sleep(3600)
+    if kind == "garbage":
+        raise Garbage()
+
+
+class Garbage(Exception):
+    pass
 
 
 def _quiet(task):
