@@ -23,10 +23,9 @@ fn checks(ids: &[&str]) -> Vec<CheckSpec> {
     let all = catalogue();
     ids.iter()
         .map(|id| {
-            all.iter()
+            *all.iter()
                 .find(|c| c.id == *id)
                 .unwrap_or_else(|| panic!("no check {id}"))
-                .clone()
         })
         .collect()
 }
@@ -35,8 +34,11 @@ fn run(config: &ExternalConfig, ids: &[&str]) -> RunSummary {
     let factory = |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
         Ok(Box::new(ExternalStack::new(config, &spec.needs)?))
     };
-    run_checks("pytcp", &checks(ids), &factory, 2, ProfileName::Rfc, &|_| {})
+    run_checks("pytcp", &checks(ids), &factory, 2, ProfileName::Rfc, &quiet)
 }
+
+/// Nobody watches the progress of these runs.
+fn quiet(_: &netconform::engine::CheckReport) {}
 
 fn verdict<'a>(summary: &'a RunSummary, id: &str) -> &'a Verdict {
     &summary
@@ -144,11 +146,12 @@ fn a_broken_pytcpd_is_an_error_that_quotes_it_and_leaves_nothing() {
             .insert("NCF_PYTCP_FAULT".into(), format!("{kind}:*"));
         config.env.insert("NCF_TEST_MARK".into(), mark.clone());
         let before = private_dirs();
-        let summary = run(&config, &["tcp.closed-port.syn"]);
-        match verdict(&summary, "tcp.closed-port.syn") {
+        let summary = run(&config, &["tcp.matrix.v4.listen"]);
+        match verdict(&summary, "tcp.matrix.v4.listen") {
             Verdict::Error { reason } => {
                 assert!(reason.contains(quoted), "{kind}: {reason}");
                 assert!(reason.contains("pytcpd"), "{kind}: {reason}");
+                eprintln!("{kind}: {reason}");
             }
             other => panic!("{kind}: expected ERROR, got {other:?}"),
         }
@@ -160,6 +163,4 @@ fn a_broken_pytcpd_is_an_error_that_quotes_it_and_leaves_nothing() {
             .collect();
         assert_eq!(after, Vec::<String>::new(), "{kind}: directories left");
     }
-    // Without the fault the same check passes (the control: the faults did the failing).
-    assert!(Path::new("/dev/net/tun").exists());
 }
