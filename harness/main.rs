@@ -35,7 +35,7 @@ enum Command {
     /// them apart.
     Certify {
         /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `netstack3` (run by its own
-        /// binary, netconform-netstack3), or `external:CONFIG` (a stack driven
+        /// binary, netconform-netstack3), `pytcp` (PyTCP, pip install pmd-pytcp), or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
         #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: DutKind,
@@ -100,7 +100,7 @@ enum Command {
         /// The scenario file (JSON).
         file: PathBuf,
         /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `netstack3` (run by its own
-        /// binary, netconform-netstack3), or `external:CONFIG` (a stack driven
+        /// binary, netconform-netstack3), `pytcp` (PyTCP, pip install pmd-pytcp), or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
         #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: DutKind,
@@ -615,6 +615,9 @@ fn load_deviations(
             DutKind::Linux => Some(include_str!("../deviations/linux.toml")),
             DutKind::Smoltcp => Some(include_str!("../deviations/smoltcp.toml")),
             DutKind::Extra(target) => target.deviations,
+            DutKind::External(c) if c.stack == "pytcp" => {
+                Some(include_str!("../deviations/pytcp.toml"))
+            }
             DutKind::Openssl | DutKind::External(_) => None,
         };
         match built_in {

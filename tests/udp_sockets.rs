@@ -52,6 +52,7 @@ fn agent_config(stack: &str, command: Vec<String>) -> ExternalConfig {
         command,
         env: BTreeMap::new(),
         timeout: StdDuration::from_secs(5),
+        answer_lag: StdDuration::ZERO,
         interface: InterfaceKind::Veth,
         kernel_addresses: true,
         fixed: None,

@@ -52,20 +52,24 @@ impl std::fmt::Debug for ExtraTarget {
 }
 
 impl DutKind {
-    /// Parses a `--target` value: `linux`, `smoltcp` or `external:CONFIG` (the config file
-    /// is read now, so a broken one is reported before anything runs).
+    /// Parses a `--target` value: `linux`, `smoltcp`, `openssl`, `pytcp` or
+    /// `external:CONFIG` (the config file is read now, so a broken one is reported before
+    /// anything runs; `pytcp` is the external target of [`crate::dut::pytcp::config`], which
+    /// fails when pmd-pytcp is not installed).
     pub fn parse(text: &str) -> Result<DutKind, String> {
         match text {
             "linux" => Ok(DutKind::Linux),
             "smoltcp" => Ok(DutKind::Smoltcp),
             "openssl" => Ok(DutKind::Openssl),
+            // PyTCP through its built-in agent: an external target (crate::dut::pytcp).
+            "pytcp" => crate::dut::pytcp::config().map(|c| DutKind::External(Box::new(c))),
             _ => match text.strip_prefix("external:") {
                 Some("") => Err("external: needs the agent's config file: external:PATH".into()),
                 Some(path) => ExternalConfig::load(path.as_ref())
                     .map(|c| DutKind::External(Box::new(c)))
                     .map_err(|e| e.to_string()),
                 None => Err(format!(
-                    "unknown target {text:?}: expected linux, smoltcp, openssl or external:CONFIG"
+                    "unknown target {text:?}: expected linux, smoltcp, openssl, pytcp or external:CONFIG"
                 )),
             },
         }

@@ -127,6 +127,7 @@ const TAP_OPEN_WAIT: Duration = Duration::from_secs(5);
 /// [agent]
 /// command = ["../../target/release/netconform-agent-linux"]
 /// timeout_ms = 5000                             # per request (default 5000)
+/// answer_lag_ms = 0                             # see `Dut::answer_lag` (default 0)
 /// env = { RUST_BACKTRACE = "1" }                # extra environment (optional)
 ///
 /// [interface]
@@ -148,6 +149,9 @@ pub struct ExternalConfig {
     pub env: BTreeMap<String, String>,
     /// Per-request timeout (blocking calls add their own `timeout_ms`).
     pub timeout: Duration,
+    /// How long after its echo reply the stack may still answer what came before
+    /// (`agent.answer_lag_ms`, default 0; [`Dut::answer_lag`]).
+    pub answer_lag: Duration,
     /// The interface the stack is attached to.
     pub interface: InterfaceKind,
     /// The checks of the slow tier on this stack (ids, or prefixes ending in `*`): those
@@ -189,6 +193,7 @@ struct RawAgent {
     #[serde(default)]
     env: BTreeMap<String, String>,
     timeout_ms: Option<u64>,
+    answer_lag_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -313,6 +318,7 @@ impl ExternalConfig {
             command,
             env: raw.agent.env,
             timeout,
+            answer_lag: Duration::from_millis(raw.agent.answer_lag_ms.unwrap_or(0)),
             interface,
             kernel_addresses: raw.interface.kernel_addresses,
         })
@@ -632,6 +638,7 @@ pub struct ExternalStack {
     /// The declared fixed behaviour of the configuration, if any.
     fixed: Option<Arc<crate::dut::fixed::FixedBehaviour>>,
     name: String,
+    answer_lag: Duration,
     command: Vec<String>,
     kernel_addresses: bool,
     /// The tap and its bridge (`kind = "tap"`).
@@ -744,6 +751,7 @@ impl ExternalStack {
         Ok(ExternalStack {
             fixed: config.fixed.clone(),
             name: config.stack.clone(),
+            answer_lag: config.answer_lag,
             command: config.command.clone(),
             kernel_addresses: config.kernel_addresses,
             tap,
@@ -877,6 +885,10 @@ impl Dut for ExternalStack {
             ),
             format!("agent command = {}", self.command.join(" ")),
             format!(
+                "answer lag = {} ms (the barrier reads this long after its echo reply)",
+                self.answer_lag.as_millis()
+            ),
+            format!(
                 "interface = {}, addresses {}",
                 match &self.tap {
                     None => format!("veth {}", self.lab.target_link().name),
@@ -902,6 +914,12 @@ impl Dut for ExternalStack {
 
     fn endpoints(&self) -> &Endpoints {
         &self.endpoints
+    }
+
+    fn answer_lag(&self) -> crate::time::Duration {
+        crate::time::Duration::from_micros(
+            u64::try_from(self.answer_lag.as_micros()).unwrap_or(u64::MAX),
+        )
     }
 
     fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {

@@ -48,6 +48,7 @@ pub mod linux;
 pub mod needs;
 pub mod openssl;
 pub mod ports;
+pub mod pytcp;
 pub mod recorder;
 pub mod router;
 pub mod service;
@@ -96,6 +97,16 @@ pub trait Dut {
     /// declared, such a check is unsupported.
     fn fixed_behaviour(&self) -> Option<std::sync::Arc<fixed::FixedBehaviour>> {
         None
+    }
+
+    /// How long after its answer to a barrier's echo request the stack may still send the
+    /// answers to what came before it. Zero (the default): a stack that handles the frames
+    /// of its link in order and answers while it handles them. A stack that sends some
+    /// answers on a later turn of its event loop (PyTCP: TCP output from a timer at least
+    /// 1 ms after the segment that caused it, an echo reply at once) declares its lag, and
+    /// the host barrier keeps reading that long after the echo reply.
+    fn answer_lag(&self) -> crate::time::Duration {
+        crate::time::Duration::from_micros(0)
     }
     /// The link plane: Ethernet ports the harness sends frames into and reads frames from
     /// (a host stack, a switch, a router). `None`: the DUT has no link of its own (a TLS

@@ -117,6 +117,11 @@ impl<'t> Recorder<'t> {
         self.target.frames_delivered()
     }
 
+    /// How long the target may answer after a barrier's echo reply ([`Dut::answer_lag`]).
+    pub fn answer_lag(&self) -> Duration {
+        self.target.answer_lag()
+    }
+
     /// The monotonic deadline `after` from now.
     pub fn deadline_after(&self, after: Duration) -> std::time::Instant {
         std::time::Instant::now() + std::time::Duration::from(after)
