@@ -43,8 +43,15 @@ pub fn config_with(agent: &Path) -> ExternalConfig {
         command: vec![agent.display().to_string()],
         env: BTreeMap::new(),
         timeout: DEFAULT_TIMEOUT,
+        // lwIP answers on its tcpip thread in the order frames arrive, an echo request
+        // like any segment: no lag behind the barrier's echo reply.
+        answer_lag: std::time::Duration::ZERO,
         interface: InterfaceKind::Tap,
         kernel_addresses: false,
+        // No check of the catalogue waits out one of lwIP's long timers (each lwIP lives
+        // as long as its check); tests/lwip_target.rs measures its TIME-WAIT.
+        slow: Vec::new(),
+        fixed: None,
     }
 }
 

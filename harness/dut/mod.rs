@@ -43,11 +43,13 @@ pub mod agent;
 pub mod bridge;
 pub mod build;
 pub mod external;
+pub mod fixed;
 pub mod linux;
 pub mod lwip;
 pub mod needs;
 pub mod openssl;
 pub mod ports;
+pub mod pytcp;
 pub mod recorder;
 pub mod router;
 pub mod service;
@@ -89,6 +91,23 @@ pub trait Dut {
     /// the moment of the call ([`VirtualDeadlines`]), so waiting costs no real time.
     fn virtual_now(&self) -> Option<crate::time::Instant> {
         None
+    }
+    /// What the stack does where it cannot be configured, as its profile declares it
+    /// (`profiles/<target>.toml`, [`fixed::FixedBehaviour`]): a check whose setting the
+    /// stack refuses runs against the declared value instead. `None` (the default): nothing
+    /// declared, such a check is unsupported.
+    fn fixed_behaviour(&self) -> Option<std::sync::Arc<fixed::FixedBehaviour>> {
+        None
+    }
+
+    /// How long after its answer to a barrier's echo request the stack may still send the
+    /// answers to what came before it. Zero (the default): a stack that handles the frames
+    /// of its link in order and answers while it handles them. A stack that sends some
+    /// answers on a later turn of its event loop (PyTCP: TCP output from a timer at least
+    /// 1 ms after the segment that caused it, an echo reply at once) declares its lag, and
+    /// the host barrier keeps reading that long after the echo reply.
+    fn answer_lag(&self) -> crate::time::Duration {
+        crate::time::Duration::from_micros(0)
     }
     /// The link plane: Ethernet ports the harness sends frames into and reads frames from
     /// (a host stack, a switch, a router). `None`: the DUT has no link of its own (a TLS
@@ -1073,6 +1092,15 @@ pub enum DutError {
     Malformed {
         /// What was wrong.
         detail: String,
+    },
+    /// The stack sent more frames in one check than any check provokes: it floods its
+    /// link (a storm of retransmissions, a loop), and the check stops.
+    #[error("the stack flooded its link: {frames} frames in one check (at most {limit} expected)")]
+    Flood {
+        /// Frames received.
+        frames: u64,
+        /// The limit ([`crate::dut::recorder::FLOOD_LIMIT`]).
+        limit: u64,
     },
     /// The target (or its control thread) is gone.
     #[error("target gone: {what}")]

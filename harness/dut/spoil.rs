@@ -585,6 +585,10 @@ impl Dut for Spoiled {
         self.inner.virtual_now()
     }
 
+    fn fixed_behaviour(&self) -> Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>> {
+        self.inner.fixed_behaviour()
+    }
+
     fn link(&mut self) -> Option<&mut dyn Link> {
         self.inner.link()?;
         Some(self)

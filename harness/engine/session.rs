@@ -83,6 +83,18 @@ impl CheckError {
     pub fn is_disagreement(&self) -> bool {
         !matches!(self, CheckError::Dut { .. } | CheckError::Harness { .. })
     }
+
+    /// The step of the check it happened at.
+    pub fn step(&self) -> &str {
+        match self {
+            CheckError::Mismatch { step, .. }
+            | CheckError::NothingObserved { step, .. }
+            | CheckError::Unexpected { step, .. }
+            | CheckError::WrongAnswer { step, .. }
+            | CheckError::Dut { step, .. }
+            | CheckError::Harness { step, .. } => step,
+        }
+    }
 }
 
 /// One check's conversation with one target.
@@ -101,6 +113,10 @@ pub struct Session<'t> {
     not_checked: Vec<super::NotChecked>,
     /// The TCP options the stack offers ([`crate::dut::Sockets::tcp_config`]).
     tcp_config: crate::dut::TcpStackConfig,
+    /// Per clause, the cases that exercised it and those that broke it.
+    tallies: Vec<super::ClauseTally>,
+    /// The target's declared fixed behaviour ([`Dut::fixed_behaviour`]).
+    fixed: Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>>,
 }
 
 impl<'t> Session<'t> {
@@ -114,6 +130,7 @@ impl<'t> Session<'t> {
         let endpoints = target.endpoints().clone();
         let tcp_config = target.tcp_config();
         let names = host_names(&endpoints);
+        let fixed = target.fixed_behaviour();
         Session {
             recorder: Recorder::new(target),
             endpoints,
@@ -125,6 +142,8 @@ impl<'t> Session<'t> {
             counterexample: None,
             not_checked: Vec::new(),
             tcp_config,
+            tallies: Vec::new(),
+            fixed,
         }
     }
 
@@ -132,6 +151,12 @@ impl<'t> Session<'t> {
     /// the TCP model: [`crate::dut::Sockets::tcp_config`]).
     pub fn tcp_config(&self) -> crate::dut::TcpStackConfig {
         self.tcp_config
+    }
+
+    /// What the target declares it does where it cannot be configured (its profile,
+    /// `profiles/<target>.toml`); `None` when it declares nothing.
+    pub fn fixed_behaviour(&self) -> Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>> {
+        self.fixed.clone()
     }
 
     /// What the step that failed expected (set while a step waits for a frame; a failing
@@ -160,6 +185,31 @@ impl<'t> Session<'t> {
     /// The clauses marked not checked so far ([`Session::not_checked`]).
     pub fn clauses_not_checked(&self) -> &[super::NotChecked] {
         &self.not_checked
+    }
+
+    /// Counts one case of a check made of many (a matrix cell) against `clause`, the clause
+    /// it exercised: `failure` is its difference line when it broke the clause. See
+    /// [`super::ClauseTally`]; clauses keep the order in which they were first tallied.
+    pub fn tally(&mut self, clause: super::Clause, failure: Option<String>) {
+        let i = match self.tallies.iter().position(|t| t.clause.id == clause.id) {
+            Some(i) => i,
+            None => {
+                self.tallies.push(super::ClauseTally {
+                    clause,
+                    ran: 0,
+                    failing: Vec::new(),
+                });
+                self.tallies.len() - 1
+            }
+        };
+        let tally = &mut self.tallies[i];
+        tally.ran += 1;
+        tally.failing.extend(failure);
+    }
+
+    /// The clauses tallied so far ([`Session::tally`]).
+    pub fn clause_tallies(&self) -> &[super::ClauseTally] {
+        &self.tallies
     }
 
     /// The counterexample offered, if any.

@@ -192,6 +192,30 @@ pub struct HostConfig {
     pub policy: ArpPolicy,
     /// Timers.
     pub params: ArpParams,
+    /// A cache with a fixed entry lifetime instead of the neighbour state machine (a stack
+    /// whose cache cannot be configured: smoltcp); `None`: the Linux state machine.
+    #[serde(default)]
+    pub expiring: Option<ExpiringCache>,
+}
+
+/// A neighbour cache whose entries live a fixed time from their last fill (RFC 1122
+/// §2.3.2.1 mechanism (1), "Timeout"), as smoltcp's (`src/iface/neighbor.rs`): no states,
+/// no unicast poll, no retransmission timer. A packet for an address without a live entry
+/// sends one broadcast request, unless a request went out within `request_interval` (the
+/// flooding prevention RFC 1122 §2.3.2.1 requires), and then waits or is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiringCache {
+    /// How long an entry lives from its last fill.
+    pub lifetime: Duration,
+    /// An IPv4 packet for the host from the entry's address and MAC restarts the lifetime
+    /// (also of an expired entry, which stays stored).
+    pub refreshed_by_traffic: bool,
+    /// At most one request per this interval.
+    pub request_interval: Duration,
+    /// The interval counts per address (else one interval for the whole interface).
+    pub rate_limit_per_address: bool,
+    /// A packet waiting for a resolution is kept and sent once resolved (else dropped).
+    pub queue: bool,
 }
 
 impl HostConfig {
@@ -542,6 +566,8 @@ struct Entry {
     /// The cached link-layer header exists: sends in a connected state bypass the
     /// neighbour code and do not mark the entry used.
     header_cached: bool,
+    /// [`ExpiringCache`]: when the entry stops being found.
+    expires: Option<T>,
 }
 
 /// The ARP model of one host.
@@ -554,6 +580,11 @@ pub struct ArpHost {
     /// to STALE) is as ambiguous just after its instant as just before it.
     last_runs: BTreeMap<Ipv4Addr, T>,
     now: T,
+    /// [`ExpiringCache`]: no request before this instant (per address, or under the
+    /// unspecified address for the whole interface).
+    silent_until: BTreeMap<Ipv4Addr, T>,
+    /// Packets dropped because their next hop was unresolved.
+    dropped_waiting: u32,
 }
 
 impl ArpHost {
@@ -565,6 +596,8 @@ impl ArpHost {
             entries: BTreeMap::new(),
             last_runs: BTreeMap::new(),
             now: 0,
+            silent_until: BTreeMap::new(),
+            dropped_waiting: 0,
         }
     }
 
@@ -574,16 +607,63 @@ impl ArpHost {
     }
 
     /// The cache as a dump shows it, ordered by address.
+    ///
+    /// With an [`ExpiringCache`] a live entry shows as REACHABLE, an expired one (still
+    /// stored) as STALE, one waiting for its first answer as INCOMPLETE.
     pub fn entries(&self) -> Vec<EntryView> {
         self.entries
             .iter()
-            .map(|(ip, e)| EntryView {
-                ip: *ip,
-                state: e.state,
-                mac: if e.state.is_valid() { e.mac } else { None },
-                probes: e.probes,
+            .map(|(ip, e)| {
+                let state = match e.expires {
+                    Some(t) if self.now < t => Nud::Reachable,
+                    Some(_) => Nud::Stale,
+                    None => e.state,
+                };
+                EntryView {
+                    ip: *ip,
+                    state,
+                    mac: if state.is_valid() { e.mac } else { None },
+                    probes: e.probes,
+                }
             })
             .collect()
+    }
+
+    /// [`ExpiringCache`]: when the entry of `ip` stops being found, if it has a MAC.
+    pub fn expires(&self, ip: Ipv4Addr) -> Option<Instant> {
+        let e = self.entries.get(&ip)?;
+        e.mac?;
+        e.expires.map(instant_of)
+    }
+
+    /// Packets dropped so far because their next hop was not resolved (an
+    /// [`ExpiringCache`] without a queue, or one whose requests were rate-limited).
+    pub fn dropped_waiting(&self) -> u32 {
+        self.dropped_waiting
+    }
+
+    /// An IPv4 packet for the host arrives at `now` from `src` at `mac`: with an
+    /// [`ExpiringCache`] refreshed by traffic, the entry of `src` holding `mac` lives
+    /// another lifetime (smoltcp `reset_expiry_if_existing`). Nothing otherwise: the Linux
+    /// state machine takes no confirmation from a received packet.
+    pub fn ip_received(&mut self, now: Instant, src: Ipv4Addr, mac: MacAddr) -> Vec<Timed> {
+        let out = self.advance(now);
+        if let Some(x) = self.config.expiring
+            && x.refreshed_by_traffic
+            && let Some(e) = self.entries.get_mut(&src)
+            && e.mac == Some(mac)
+        {
+            e.expires = Some(self.now + d_of(x.lifetime));
+        }
+        out
+    }
+
+    /// [`ExpiringCache`]: the first instant a request for `ip` may go out.
+    fn silent_key(&self, ip: Ipv4Addr) -> Ipv4Addr {
+        match self.config.expiring {
+            Some(x) if x.rate_limit_per_address => ip,
+            _ => Ipv4Addr::UNSPECIFIED,
+        }
     }
 
     /// The entry for `ip`, if any.
@@ -606,6 +686,21 @@ impl ArpHost {
     /// keeps its inputs clear of them by more than the timing uncertainty (a stack's timer
     /// may run after the model's, so the instant just passed counts too).
     pub fn critical_instants(&self, ip: Ipv4Addr) -> Vec<Instant> {
+        if self.config.expiring.is_some() {
+            // The entry's expiry and the end of the request rate limit.
+            let mut out: Vec<T> = self
+                .entries
+                .get(&ip)
+                .and_then(|e| e.expires)
+                .into_iter()
+                .collect();
+            out.extend(self.silent_until.get(&self.silent_key(ip)).copied());
+            return out
+                .into_iter()
+                .filter(|t| *t >= 0)
+                .map(instant_of)
+                .collect();
+        }
         let Some(e) = self.entries.get(&ip) else {
             return Vec::new();
         };
@@ -722,6 +817,10 @@ impl ArpHost {
             );
             return;
         };
+        if let Some(x) = self.config.expiring {
+            self.expiring_output(hop, packet, x, out);
+            return;
+        }
         let now = self.now;
         let base = d_of(self.config.params.base_reachable);
         let e = self.entries.entry(hop).or_insert_with(|| Entry {
@@ -734,6 +833,7 @@ impl ArpHost {
             timer: None,
             queue: Vec::new(),
             header_cached: false,
+            expires: None,
         });
         if e.state == Nud::Reachable && e.header_cached {
             // Fast path: the cached header, no neighbour bookkeeping.
@@ -749,6 +849,110 @@ impl ArpHost {
             return;
         }
         self.resolve_output(hop, packet, out);
+    }
+
+    /// [`ExpiringCache`]: send to a live entry; else one broadcast request unless the rate
+    /// limit holds, and the packet waits (`queue`) or is dropped.
+    fn expiring_output(
+        &mut self,
+        hop: Ipv4Addr,
+        packet: Packet,
+        x: ExpiringCache,
+        out: &mut Vec<Timed>,
+    ) {
+        let now = self.now;
+        if let Some(e) = self.entries.get(&hop)
+            && let (Some(mac), Some(expires)) = (e.mac, e.expires)
+            && now < expires
+        {
+            self.emit(
+                out,
+                Output::Transmit {
+                    packet,
+                    next_hop: hop,
+                    dst_mac: mac,
+                },
+            );
+            return;
+        }
+        let key = self.silent_key(hop);
+        let silent = self.silent_until.get(&key).copied().unwrap_or(T::MIN);
+        if now < silent {
+            self.discard(
+                out,
+                format!(
+                    "no request for {hop}: one went out less than {} ago",
+                    x.request_interval
+                ),
+            );
+        } else {
+            self.emit(
+                out,
+                Output::Request {
+                    target: hop,
+                    eth_dst: MacAddr::BROADCAST,
+                    sender_ip: self.config.addr,
+                },
+            );
+            self.silent_until
+                .insert(key, now + d_of(x.request_interval));
+        }
+        // The entry the answer will fill (a reply to a request is solicited).
+        let e = self.entries.entry(hop).or_insert_with(|| Entry {
+            state: Nud::Incomplete,
+            mac: None,
+            confirmed: now,
+            used: now,
+            updated: now,
+            probes: 0,
+            timer: None,
+            queue: Vec::new(),
+            header_cached: false,
+            expires: None,
+        });
+        if x.queue {
+            e.queue.push(packet);
+        } else {
+            self.dropped_waiting += 1;
+            self.discard(
+                out,
+                format!("{:?} to {hop} dropped: {hop} is not resolved", packet.id),
+            );
+        }
+    }
+
+    /// [`ExpiringCache`]: the entry of `ip` is filled with `mac` for another lifetime (made
+    /// if missing); the packets waiting for it leave.
+    fn fill(&mut self, ip: Ipv4Addr, mac: MacAddr, x: ExpiringCache, out: &mut Vec<Timed>) {
+        let now = self.now;
+        let e = self.entries.entry(ip).or_insert_with(|| Entry {
+            state: Nud::Reachable,
+            mac: None,
+            confirmed: now,
+            used: now,
+            updated: now,
+            probes: 0,
+            timer: None,
+            queue: Vec::new(),
+            header_cached: false,
+            expires: None,
+        });
+        e.state = Nud::Reachable;
+        e.mac = Some(mac);
+        e.updated = now;
+        e.confirmed = now;
+        e.expires = Some(now + d_of(x.lifetime));
+        let queue = std::mem::take(&mut e.queue);
+        for packet in queue {
+            self.emit(
+                out,
+                Output::Transmit {
+                    packet,
+                    next_hop: ip,
+                    dst_mac: mac,
+                },
+            );
+        }
     }
 
     /// `neigh_resolve_output`: mark the entry used, start or continue resolution, send when
@@ -1122,6 +1326,18 @@ impl ArpHost {
         override_: bool,
         out: &mut Vec<Timed>,
     ) {
+        if let Some(x) = self.config.expiring {
+            let live = self
+                .entries
+                .get(&ip)
+                .is_some_and(|e| e.mac.is_some() && e.expires.is_some_and(|t| self.now < t));
+            let changes_mac = self.entries.get(&ip).and_then(|e| e.mac) != Some(mac);
+            if live && changes_mac && !override_ {
+                return;
+            }
+            self.fill(ip, mac, x, out);
+            return;
+        }
         let now = self.now;
         let p = self.config.params;
         let fresh = !self.entries.contains_key(&ip);
@@ -1135,6 +1351,7 @@ impl ArpHost {
             timer: None,
             queue: Vec::new(),
             header_cached: false,
+            expires: None,
         });
         // A fresh entry is NONE: not valid, so whatever arrives is taken.
         let old = e.state;

@@ -14,6 +14,7 @@
 
 pub mod scenario;
 pub mod table;
+pub mod wire;
 
 use crate::engine::Uses;
 use std::net::IpAddr;
@@ -235,6 +236,14 @@ pub fn fixed_scenario(e: &Endpoints) -> Result<RouteScenario, CheckError> {
 }
 
 fn fixed_table(s: &mut Session<'_>) -> Result<(), CheckError> {
+    // A stack whose lookup is no API (declared in its profile): the routes it can hold,
+    // the lookups observed on the wire.
+    if let Some(fixed) = s.fixed_behaviour()
+        && let Some(r) = &fixed.route
+        && !r.lookup_api
+    {
+        return wire::fixed_table_on_wire(s, &fixed, r);
+    }
     let scenario = RouteScenario {
         profile: Some(s.profile()),
         ..fixed_scenario(s.endpoints())?
