@@ -47,7 +47,10 @@ fn lwip_installed() {
 }
 
 fn config() -> netconform::dut::external::ExternalConfig {
-    netconform::dut::lwip::config_with(Path::new(AGENT))
+    netconform::dut::lwip::config_with(
+        Path::new(AGENT),
+        Some(netconform::dut::lwip::profile().expect("profiles/lwip.toml")),
+    )
 }
 
 fn lwip(spec: &CheckSpec) -> Result<Box<dyn Dut>, DutError> {

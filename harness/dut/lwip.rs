@@ -3,13 +3,16 @@
 //!
 //! The target is an [`ExternalStack`](super::external::ExternalStack) with a configuration
 //! of its own instead of a TOML file: the agent found next to the netconform executable, a
-//! tap (lwIP's unix port drives one, `tapif`), addresses owned by the stack, and the name
-//! `lwip` in reports (so `deviations/lwip.toml` is its file of accepted deviations).
+//! tap (lwIP's unix port drives one, `tapif`), addresses owned by the stack, the name
+//! `lwip` in reports (so `deviations/lwip.toml` is its file of accepted deviations) and the
+//! fixed behaviour declared in `profiles/lwip.toml` ([`profile`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::external::{DEFAULT_TIMEOUT, ExternalConfig, InterfaceKind};
+use super::fixed::FixedBehaviour;
 
 /// The agent's file name.
 pub const AGENT: &str = "netconform-agent-lwip";
@@ -35,8 +38,24 @@ pub fn agent_path() -> Result<PathBuf, String> {
         })
 }
 
-/// The built-in configuration of `--target lwip`, with the agent at `agent`.
-pub fn config_with(agent: &Path) -> ExternalConfig {
+/// lwIP's declared fixed behaviour as built into netconform (`profiles/lwip.toml`).
+pub const PROFILE: &str = include_str!("../../profiles/lwip.toml");
+
+/// lwIP's declared fixed behaviour: `profiles/lwip.toml` in the working directory when it
+/// exists (a reviewer's edit applies at once), else the copy built into netconform.
+pub fn profile() -> Result<Arc<FixedBehaviour>, String> {
+    let here = Path::new("profiles").join("lwip.toml");
+    let parsed = if here.exists() {
+        FixedBehaviour::load(&here)
+    } else {
+        FixedBehaviour::parse(PROFILE, "profiles/lwip.toml")
+    };
+    parsed.map(Arc::new).map_err(|e| format!("lwip: {e}"))
+}
+
+/// The built-in configuration of `--target lwip`, with the agent at `agent` and the
+/// declared fixed behaviour `fixed`.
+pub fn config_with(agent: &Path, fixed: Option<Arc<FixedBehaviour>>) -> ExternalConfig {
     ExternalConfig {
         path: PathBuf::from("(built in: --target lwip)"),
         stack: "lwip".into(),
@@ -51,11 +70,35 @@ pub fn config_with(agent: &Path) -> ExternalConfig {
         // No check of the catalogue waits out one of lwIP's long timers (each lwIP lives
         // as long as its check); tests/lwip_target.rs measures its TIME-WAIT.
         slow: Vec::new(),
-        fixed: None,
+        fixed,
     }
 }
 
 /// The built-in configuration of `--target lwip` ([`agent_path`]).
 pub fn config() -> Result<ExternalConfig, String> {
-    Ok(config_with(&agent_path()?))
+    Ok(config_with(&agent_path()?, Some(profile()?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_profile_reads() {
+        let p = FixedBehaviour::parse(PROFILE, "profiles/lwip.toml").expect("a valid profile");
+        assert!(p.stack.starts_with("lwIP 2.1.3"));
+        assert_eq!(
+            p.request_target_mac(),
+            Some(crate::sandbox::MacAddr([0; 6]))
+        );
+    }
+
+    #[test]
+    fn the_configuration_is_a_tap_stack_with_its_profile() {
+        let c = config_with(Path::new("/x/netconform-agent-lwip"), None);
+        assert_eq!(c.stack, "lwip");
+        assert_eq!(c.interface, InterfaceKind::Tap);
+        assert!(!c.kernel_addresses);
+        assert_eq!(c.command, ["/x/netconform-agent-lwip"]);
+    }
 }
