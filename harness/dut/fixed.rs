@@ -37,6 +37,8 @@ pub struct FixedBehaviour {
     pub ip: Option<IpFixed>,
     /// The route table.
     pub route: Option<RouteFixed>,
+    /// TCP settings the stack keeps at fixed values.
+    pub tcp: Option<TcpFixed>,
 }
 
 /// The ARP behaviour a stack cannot be configured away from.
@@ -181,6 +183,19 @@ pub struct RouteFixed {
     pub source: String,
 }
 
+/// `[tcp]`: TCP settings a check pins (a Linux sysctl) that the stack keeps at a fixed
+/// value; a check that pins one runs against the declared value (the model's schedule is
+/// the declared count's), and the exchange must show it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpFixed {
+    /// How many times an unacknowledged SYN-ACK is retransmitted before the attempt is
+    /// dropped (Linux `net.ipv4.tcp_synack_retries`).
+    pub synack_retries: Option<u32>,
+    /// The source lines the values were read from.
+    pub source: String,
+}
+
 /// The file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,6 +204,7 @@ struct RawProfile {
     arp: Option<ArpFixed>,
     ip: Option<IpFixed>,
     route: Option<RouteFixed>,
+    tcp: Option<TcpFixed>,
 }
 
 /// A profile that could not be read.
@@ -255,6 +271,7 @@ impl FixedBehaviour {
             arp: raw.arp,
             ip: raw.ip,
             route: raw.route,
+            tcp: raw.tcp,
         })
     }
 
@@ -276,6 +293,11 @@ impl FixedBehaviour {
         })
     }
 
+    /// The declared SYN-ACK retry count, if any.
+    pub fn synack_retries(&self) -> Option<u32> {
+        self.tcp.as_ref()?.synack_retries
+    }
+
     /// The declared request target hardware address, if any.
     pub fn request_target_mac(&self) -> Option<MacAddr> {
         let r = self.arp.as_ref()?.requests.as_ref()?;
@@ -290,11 +312,18 @@ pub const SMOLTCP_PROFILE: &str = include_str!("../../profiles/smoltcp.toml");
 /// it exists (so a reviewer's edit applies at once), else the copy built into netconform. A
 /// broken file in the working directory is an error, never silently replaced.
 pub fn smoltcp_profile() -> Result<Arc<FixedBehaviour>, FixedError> {
-    let here = Path::new("profiles").join("smoltcp.toml");
+    builtin_profile("smoltcp", SMOLTCP_PROFILE)
+}
+
+/// Target `name`'s declared fixed behaviour: `profiles/<name>.toml` in the working
+/// directory when it exists, else `builtin` (the copy built into the target's binary). A
+/// broken file in the working directory is an error, never silently replaced.
+pub fn builtin_profile(name: &str, builtin: &str) -> Result<Arc<FixedBehaviour>, FixedError> {
+    let here = Path::new("profiles").join(format!("{name}.toml"));
     if here.exists() {
         return FixedBehaviour::load(&here).map(Arc::new);
     }
-    FixedBehaviour::parse(SMOLTCP_PROFILE, "profiles/smoltcp.toml").map(Arc::new)
+    FixedBehaviour::parse(builtin, &format!("profiles/{name}.toml")).map(Arc::new)
 }
 
 #[cfg(test)]
