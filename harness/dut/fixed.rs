@@ -53,6 +53,32 @@ pub struct ArpFixed {
     pub requests: Option<ArpRequestsFixed>,
     /// What happens to a packet that waits for a resolution.
     pub waiting_packet: Option<WaitingPacketFixed>,
+    /// A neighbour state machine whose other timers and counts are settable.
+    pub nud: Option<ArpNudFixed>,
+}
+
+/// `[arp.nud]`: a stack whose neighbour cache runs RFC 4861 §7.3's state machine for ARP
+/// (Netstack3: one NUD for ARP and NDP, [`crate::models::arp::Rfc4861Nud`]), with its
+/// retransmission time, base reachable time and probe counts settable and the rest fixed
+/// as declared here. The check sets what is settable (through `Control::NeighbourParams`)
+/// and runs the model with the declared rest; the neighbour table is dumped as usual.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpNudFixed {
+    /// How long a used STALE entry waits in DELAY before probing, ms (RFC 4861
+    /// DELAY_FIRST_PROBE_TIME).
+    pub delay_probe_ms: u64,
+    /// A reply unicast to the stack for a REACHABLE entry confirmed less than this long
+    /// ago is ignored, ms (0: never).
+    pub override_lock_ms: u64,
+    /// The reachable time is the base reachable time itself (true), not drawn at random
+    /// in [base/2, 3·base/2).
+    pub reachable_is_base: bool,
+    /// The target hardware address of a unicast request (a probe of a known neighbour) is
+    /// the neighbour's MAC (true), else zero as in a broadcast request.
+    pub unicast_request_names_target: bool,
+    /// The source lines the values were read from.
+    pub source: String,
 }
 
 /// `[arp.policy]`: the model's [`ArpPolicy`], Linux's `arp_accept` and `arp_ignore` values.

@@ -47,6 +47,7 @@ fn host(accept: ArpAccept) -> ArpHost {
             },
             params: params(),
             expiring: None,
+            rfc4861: None,
         },
         ArpProfile::linux(),
     )
