@@ -1592,7 +1592,10 @@ impl ArpHost {
                 for packet in queue {
                     match packet.id {
                         PacketId::Forwarded(n) => {
-                            self.discard(out, format!("{:?} dropped: {ip} did not answer", packet.id));
+                            self.discard(
+                                out,
+                                format!("{:?} dropped: {ip} did not answer", packet.id),
+                            );
                             let error = Packet {
                                 id: PacketId::HostUnreachable(n),
                                 src: self.config.addr,
@@ -1602,7 +1605,10 @@ impl ArpHost {
                         }
                         _ => self.discard(
                             out,
-                            format!("{:?} dropped: {ip} did not answer (entry removed)", packet.id),
+                            format!(
+                                "{:?} dropped: {ip} did not answer (entry removed)",
+                                packet.id
+                            ),
                         ),
                     }
                 }
@@ -1664,7 +1670,13 @@ impl ArpHost {
     /// `solicited` a reply unicast to the host (a solicited confirmation), else a request,
     /// a gratuitous packet or a broadcast reply (RFC 4861's probe or unsolicited, overriding
     /// confirmation). Netstack3 `handle_probe`, `handle_confirmation`.
-    fn rfc4861_update(&mut self, ip: Ipv4Addr, mac: MacAddr, solicited: bool, out: &mut Vec<Timed>) {
+    fn rfc4861_update(
+        &mut self,
+        ip: Ipv4Addr,
+        mac: MacAddr,
+        solicited: bool,
+        out: &mut Vec<Timed>,
+    ) {
         let now = self.now;
         let p = self.config.params;
         let lock = self.config.rfc4861.map_or(0, |n| d_of(n.override_lock));
