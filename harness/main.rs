@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use netconform::dut::build::DutKind;
+use netconform::dut::build::{DutKind, ExtraTarget};
 use netconform::engine::{self, CheckReport};
 use netconform::models::profile::ProfileName;
 use netconform::suites;
@@ -34,9 +34,10 @@ enum Command {
     /// 3 when nothing failed but some check was unsupported by the target. CI can tell
     /// them apart.
     Certify {
-        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `slirp`, `passt`, or `external:CONFIG` (a stack driven
+        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `netstack3` (run by its own
+        /// binary, netconform-netstack3), `pytcp` (PyTCP, pip install pmd-pytcp), `lwip` (lwIP, apt-get install liblwip-dev), `slirp` (libslirp, apt-get install slirp4netns), `passt` (apt-get install passt), or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
-        #[arg(long, default_value = "linux", value_parser = DutKind::parse)]
+        #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: DutKind,
         /// Where per-check traces (text and pcap) and summary.json are written.
         #[arg(long, default_value = "netconform-report")]
@@ -82,6 +83,11 @@ enum Command {
         /// when a check passed on the DUT and no spoil made it fail (a vacuous check).
         #[arg(long)]
         mutate: bool,
+        /// Also run the target's slow tier: the checks that wait out timers the stack runs
+        /// on the wall clock and cannot shorten (lwIP's 120 s TIME-WAIT). Without it they
+        /// are left out and the report lists them.
+        #[arg(long)]
+        slow: bool,
     },
     /// List the checks and the clauses they enforce.
     Checks,
@@ -93,9 +99,10 @@ enum Command {
     Replay {
         /// The scenario file (JSON).
         file: PathBuf,
-        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `slirp`, `passt`, or `external:CONFIG` (a stack driven
+        /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `netstack3` (run by its own
+        /// binary, netconform-netstack3), `pytcp` (PyTCP, pip install pmd-pytcp), `lwip` (lwIP, apt-get install liblwip-dev), `slirp` (libslirp, apt-get install slirp4netns), `passt` (apt-get install passt), or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
-        #[arg(long, default_value = "linux", value_parser = DutKind::parse)]
+        #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: DutKind,
         /// Override the profile stored in the scenario.
         #[arg(long, value_enum)]
@@ -216,6 +223,9 @@ enum ReportCommand {
         /// The page to write.
         #[arg(long, default_value = "comparison.html")]
         out: PathBuf,
+        /// Also write the table as Markdown to this file (docs/stacks.md is one).
+        #[arg(long)]
+        markdown: Option<PathBuf>,
     },
 }
 
@@ -249,6 +259,38 @@ impl From<Profile> for ProfileName {
 }
 
 fn main() -> ExitCode {
+    main_with(&[])
+}
+
+/// Targets whose adapter is a binary of its own next to `netconform` (a workspace member
+/// with needs of its own), and the command that builds it: `--target NAME` runs that
+/// binary with the same arguments.
+const SIBLING_TARGETS: &[(&str, &str, &str)] = &[(
+    "netstack3",
+    "netconform-netstack3",
+    "cargo build --release -p netconform-netstack3 --ignore-rust-version",
+)];
+
+/// The targets the binary that runs this command line added (`netconform-netstack3`).
+static EXTRA_TARGETS: std::sync::OnceLock<&'static [ExtraTarget]> = std::sync::OnceLock::new();
+
+/// A `--target` value: one of the extra targets, else [`DutKind::parse`].
+fn parse_target(text: &str) -> Result<DutKind, String> {
+    let extra = EXTRA_TARGETS.get().copied().unwrap_or_default();
+    match extra.iter().find(|t| t.name == text) {
+        Some(target) => Ok(DutKind::Extra(*target)),
+        None => DutKind::parse(text),
+    }
+}
+
+/// The command line, with `extra` targets added to `--target` (the binary of a workspace
+/// member that links one, `netconform-netstack3`, calls this; `netconform` itself has
+/// none, and hands a sibling target over to its binary).
+pub fn main_with(extra: &'static [ExtraTarget]) -> ExitCode {
+    let _ = EXTRA_TARGETS.set(extra);
+    if let Some(code) = hand_over_to_sibling(extra) {
+        return code;
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -257,6 +299,43 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--target NAME` for a sibling target this binary does not have: run its binary next to
+/// this one with the same arguments (never returns then), or say how to build it.
+fn hand_over_to_sibling(extra: &[ExtraTarget]) -> Option<ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let named = args.iter().enumerate().find_map(|(i, a)| {
+        let a = a.to_str()?;
+        match a.strip_prefix("--target=") {
+            Some(v) => Some(v),
+            None if a == "--target" => args.get(i + 1)?.to_str(),
+            None => None,
+        }
+    })?;
+    let &(name, binary, build) = SIBLING_TARGETS
+        .iter()
+        .find(|(n, _, _)| *n == named && !extra.iter().any(|t| t.name == *n))?;
+    let exe = std::env::current_exe().ok();
+    let sibling = exe
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join(binary));
+    match sibling {
+        Some(path) if path.is_file() => {
+            use std::os::unix::process::CommandExt;
+            let err = std::process::Command::new(&path).args(&args[1..]).exec();
+            eprintln!("netconform: running {}: {err}", path.display());
+        }
+        _ => eprintln!(
+            "netconform: the {name} target is the binary {binary}, which is not next to this \
+             one ({}); build it with `{build}` (its crates need `--ignore-rust-version`, see \
+             README)",
+            exe.as_deref()
+                .map_or("?".into(), |p| p.display().to_string())
+        ),
+    }
+    Some(ExitCode::from(2))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -272,7 +351,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             repeat,
             hog,
             mutate,
+            slow,
         } => {
+            let only = Selection { only, slow };
             let _hog = hog.then(CpuHog::start);
             let profile = profile.map_or_else(
                 || match target {
@@ -282,14 +363,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Into::into,
             );
             if mutate {
-                return mutation(&target, &out, jobs, only.as_deref(), profile);
+                return mutation(&target, &out, jobs, &only, profile);
             }
             if repeat > 1 {
                 return soak(
                     &target,
                     &out,
                     jobs,
-                    only.as_deref(),
+                    &only,
                     profile,
                     deviations.as_deref(),
                     repeat,
@@ -299,7 +380,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 target,
                 &out,
                 jobs,
-                only.as_deref(),
+                &only,
                 verbose,
                 profile,
                 deviations.as_deref(),
@@ -334,7 +415,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Fuzz { command } => fuzz(command),
         Command::Report {
-            command: ReportCommand::Compare { reports, out },
+            command:
+                ReportCommand::Compare {
+                    reports,
+                    out,
+                    markdown,
+                },
         } => {
             let paths: Vec<PathBuf> = reports
                 .into_iter()
@@ -342,6 +428,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .collect();
             let page = netconform::report::compare::compare_paths(&paths)?;
             std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?;
+            if let Some(md) = markdown {
+                let text = netconform::report::compare::markdown_paths(&paths)?;
+                std::fs::write(&md, text).with_context(|| format!("writing {}", md.display()))?;
+                println!("the same table in Markdown: {}", md.display());
+            }
             println!(
                 "comparison of {} reports written to {}",
                 paths.len(),
@@ -524,6 +615,13 @@ fn load_deviations(
             DutKind::Linux => Some(include_str!("../deviations/linux.toml")),
             DutKind::Smoltcp => Some(include_str!("../deviations/smoltcp.toml")),
             DutKind::Passt(_) => Some(include_str!("../deviations/passt.toml")),
+            DutKind::Extra(target) => target.deviations,
+            DutKind::External(c) if c.stack == "pytcp" => {
+                Some(include_str!("../deviations/pytcp.toml"))
+            }
+            DutKind::External(c) if c.stack == "lwip" => {
+                Some(include_str!("../deviations/lwip.toml"))
+            }
             DutKind::Openssl | DutKind::External(_) | DutKind::Slirp(_) => None,
         };
         match built_in {
@@ -536,22 +634,42 @@ fn load_deviations(
     Ok(loaded)
 }
 
-/// The checks whose id contains `only` (all without it), once the privileges `kind`
-/// needs are there; none is an error that says where to look.
-fn selected_checks(kind: &DutKind, only: Option<&str>) -> Result<Vec<engine::CheckSpec>> {
+/// Which checks a certification runs: those whose id contains `only` (all without it),
+/// the target's slow tier only when `slow`.
+struct Selection {
+    only: Option<String>,
+    slow: bool,
+}
+
+/// The checks `selection` picks on `kind`, and the ids of its slow tier it left out, once
+/// the privileges `kind` needs are there; none is an error that says where to look.
+fn selected_checks(
+    kind: &DutKind,
+    selection: &Selection,
+) -> Result<(Vec<engine::CheckSpec>, Vec<String>)> {
     if kind.needs_netns() {
         netconform::sandbox::check_privileges()?;
     }
-    let checks: Vec<_> = suites::catalogue()
+    let only = selection.only.as_deref();
+    let (checks, slow): (Vec<_>, Vec<_>) = suites::catalogue()
         .into_iter()
         .filter(|c| only.is_none_or(|o| c.id.contains(o)))
-        .collect();
+        .partition(|c| selection.slow || !kind.is_slow(c.id));
     anyhow::ensure!(
         !checks.is_empty(),
-        "no check matches {:?} (see `netconform checks`)",
-        only.unwrap_or("")
+        "no check matches {:?} (see `netconform checks`){}",
+        only.unwrap_or(""),
+        if slow.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} are in {}'s slow tier: add --slow",
+                slow.len(),
+                kind.label()
+            )
+        }
     );
-    Ok(checks)
+    Ok((checks, slow.iter().map(|c| c.id.to_string()).collect()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -559,12 +677,12 @@ fn certify(
     kind: DutKind,
     out: &std::path::Path,
     jobs: usize,
-    only: Option<&str>,
+    selection: &Selection,
     verbose: bool,
     profile: ProfileName,
     deviations_file: Option<&std::path::Path>,
 ) -> Result<(netconform::report::Report, ExitCode)> {
-    let checks = selected_checks(&kind, only)?;
+    let (checks, slow_not_run) = selected_checks(&kind, selection)?;
     let name = kind.label();
     println!(
         "netconform certify: {} checks against {name}, {jobs} at a time, {profile:?} profile",
@@ -585,7 +703,8 @@ fn certify(
     let progress = Bar::new(checks.len());
     let summary = engine::run_checks(&name, &checks, &factory, jobs, profile, &progress);
     progress.bar.finish_and_clear();
-    let report = netconform::report::Report::build(&summary, &accepted);
+    let mut report = netconform::report::Report::build(&summary, &accepted);
+    report.slow_not_run = slow_not_run;
     netconform::report::write_dir(&summary, &report, out)
         .with_context(|| format!("writing the report to {}", out.display()))?;
     println!();
@@ -606,10 +725,10 @@ fn mutation(
     kind: &DutKind,
     out: &std::path::Path,
     jobs: usize,
-    only: Option<&str>,
+    selection: &Selection,
     profile: ProfileName,
 ) -> Result<ExitCode> {
-    let checks = selected_checks(kind, only)?;
+    let (checks, _) = selected_checks(kind, selection)?;
     let runs: usize = checks.len()
         + checks
             .iter()
@@ -681,7 +800,7 @@ fn soak(
     kind: &DutKind,
     out: &std::path::Path,
     jobs: usize,
-    only: Option<&str>,
+    selection: &Selection,
     profile: ProfileName,
     deviations_file: Option<&std::path::Path>,
     repeat: u32,
@@ -695,7 +814,7 @@ fn soak(
             kind.clone(),
             &dir,
             jobs,
-            only,
+            selection,
             false,
             profile,
             deviations_file,

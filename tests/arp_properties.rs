@@ -130,6 +130,7 @@ fn generated_arp_scenarios() {
         ScenarioOutcome::Agreed {
             frames: f,
             entries: e,
+            ..
         } => {
             frames.set(frames.get() + f);
             entries.set(entries.get() + e);

@@ -499,3 +499,105 @@ fn certify_repeat_reports_verdict_stability() {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&failing).ok();
 }
+
+/// A stack's slow tier (checks that wait out its wall-clock timers) is left out of a
+/// certification unless `--slow` is given, and the report lists what it left out.
+#[test]
+fn the_slow_tier_runs_only_with_slow() {
+    require_netns!();
+    let dir = std::env::temp_dir().join(format!("ncf-slow-tier-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let agent = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/agents/minimal.py");
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[stack]\nname = \"slowpoke\"\nslow = [\"arp.cache-hit\"]\n[agent]\ncommand = [\"python3\", \"{}\"]\ntimeout_ms = 10000\n[interface]\nkernel_addresses = false\n",
+            agent.display()
+        ),
+    )
+    .expect("config");
+    let target = format!("external:{}", config.display());
+    let run = |extra: &[&str], out: &str| {
+        let out_dir = dir.join(out);
+        let mut args = vec!["certify", "--target", &target, "--only", "arp.c"];
+        args.extend_from_slice(extra);
+        let out_arg = out_dir.display().to_string();
+        args.extend(["--out", &out_arg]);
+        let output = netconform().args(&args).output().expect("run");
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out_dir.join("report.json")).expect("report.json"),
+        )
+        .expect("json");
+        (String::from_utf8_lossy(&output.stdout).to_string(), json)
+    };
+    let (text, json) = run(&[], "default");
+    let ids: Vec<&str> = json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(ids, ["arp.conflicting-reply"], "{text}");
+    assert_eq!(json["slow_not_run"], serde_json::json!(["arp.cache-hit"]));
+    assert!(
+        text.contains("slow tier: 1 checks not run") && text.contains("arp.cache-hit"),
+        "{text}"
+    );
+    // With --slow it runs, and nothing is listed as left out.
+    let (_, json) = run(&["--slow"], "slow");
+    assert_eq!(json["checks"].as_array().map(Vec::len), Some(2));
+    assert!(json.get("slow_not_run").is_none(), "{json}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--target netstack3` is the sibling binary's (stacks/netstack3, built with
+/// `--ignore-rust-version`): without it next to `netconform`, one line says how to build it
+/// (exit 2); with it, `netconform` runs it with the same arguments.
+#[test]
+fn netstack3_target_is_handed_to_its_sibling_binary() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("sibling-netstack3");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let exe = dir.join("netconform");
+    std::fs::copy(env!("CARGO_BIN_EXE_netconform"), &exe).expect("copy netconform");
+    let args = [
+        "certify",
+        "--target",
+        "netstack3",
+        "--only",
+        "tcp.closed-port",
+    ];
+    let out = Command::new(&exe)
+        .args(args)
+        .output()
+        .expect("run netconform");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cargo build --release -p netconform-netstack3 --ignore-rust-version"),
+        "{err}"
+    );
+    // A stand-in sibling that prints what it was given.
+    let sibling = dir.join("netconform-netstack3");
+    std::fs::write(&sibling, "#!/bin/sh\necho \"sibling: $*\"\nexit 7\n").expect("write");
+    std::fs::set_permissions(&sibling, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new(&exe)
+        .args(args)
+        .output()
+        .expect("run netconform");
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("sibling: {}", args.join(" "))
+    );
+    // Other targets stay with netconform itself.
+    let out = Command::new(&exe)
+        .args(["certify", "--target=nosuch"])
+        .output()
+        .expect("run netconform");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown target"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -115,6 +115,25 @@ fn smoltcp_checks_are_killed() {
     assert!(m.vacuous().is_empty(), "{}", m.render());
 }
 
+/// smoltcp's ARP and route checks, run against its declared fixed behaviour
+/// (profiles/smoltcp.toml) and its cache read on the wire, are killed as well.
+#[test]
+fn smoltcp_fixed_behaviour_checks_are_killed() {
+    let m = run(
+        &DutKind::Smoltcp,
+        &checks(&[
+            "arp.cache-hit",
+            "arp.unicast-poll",
+            "arp.unicast-poll-fails",
+            "arp.conflicting-reply",
+            "route.lookup.fixed-table",
+        ]),
+        ProfileName::Rfc,
+    );
+    assert!(m.rows.iter().all(|r| r.judged()), "{}", m.render());
+    assert!(m.vacuous().is_empty(), "{}", m.render());
+}
+
 /// A check that asserts nothing about the stack is found vacuous on the real kernel: the
 /// analysis itself can fail a check.
 #[test]

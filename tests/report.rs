@@ -83,6 +83,8 @@ fn base(id: &'static str, clauses: &[Clause], verdict: Verdict) -> CheckReport {
         counterexample_run: None,
         retries: Vec::new(),
         not_checked: Vec::new(),
+        clause_tallies: Vec::new(),
+        other_kind: false,
     }
 }
 
@@ -1148,6 +1150,32 @@ fn comparison_page() {
     for href in attribute_values(&html, "href") {
         assert!(href.starts_with("https://www.rfc-editor.org/"), "{href}");
     }
+    // The same table in Markdown: a summary row per target, a row per check and per clause.
+    let md = report::compare::markdown_paths(&[l.clone(), dir.join("smoltcp.json")]).expect("md");
+    assert!(md.contains("| check | linux | smoltcp |"), "{md}");
+    assert!(
+        md.contains("| `tcp.matrix.v4.listen` | pass | accepted |"),
+        "{md}"
+    );
+    assert!(md.contains("| `switch.ageing` | - |"), "{md}");
+    assert!(md.contains("| clause | source | linux | smoltcp |"), "{md}");
+    // A check for another kind of device is `n/a`, and leaves the share of its kind.
+    let mut other = run();
+    let i = other
+        .checks
+        .iter()
+        .position(|c| c.id == "switch.ageing")
+        .expect("switch");
+    other.checks[i].other_kind = true;
+    let other = Report::build(&other, &Deviations::none());
+    assert_eq!(other.counts.other_kind, 1);
+    assert_eq!(other.counts.of_its_kind(), other.counts.total - 1);
+    assert_eq!(
+        other.counts.unsupported_of_its_kind(),
+        other.counts.unsupported - 1
+    );
+    let md = report::compare::markdown(&[("s".into(), other)]);
+    assert!(md.contains("| `switch.ageing` | n/a |"), "{md}");
     // A missing file is an error naming it.
     let err = report::compare::compare_files(&[("x".to_string(), dir.join("missing.json"))])
         .expect_err("missing");
@@ -1250,4 +1278,130 @@ fn clauses_not_checked_are_shown_and_never_pass() {
     assert!(!json.contains("not_checked"), "{json}");
     assert!(!report::table::render(&quiet, Path::new("out"), false).contains("not checked"));
     assert!(!report::html::render(&quiet, &run()).contains("not checked"));
+}
+
+/// A check of many cases (a matrix row) is judged clause by clause: its failure is classified
+/// by the clause its cases broke (not its first clause), its cases are grouped by clause in
+/// JSON, HTML and the table, and a clause its cases all kept holds in the clause table.
+#[test]
+fn cells_are_classified_and_grouped_by_the_clause_they_break() {
+    use netconform::engine::ClauseTally;
+    const SEQ: Clause = Clause {
+        id: "rfc9293-3.10.7.4-seq",
+        source: "RFC 9293 §3.10.7.4 (first)",
+        url: "",
+        text: "If an incoming segment is not acceptable, an acknowledgment should be sent in reply.",
+    };
+    const SYN: Clause = Clause {
+        id: "rfc5961-4.2",
+        source: "RFC 5961 §4.2",
+        url: "",
+        text: "If the SYN bit is set, irrespective of the sequence number, TCP MUST send an ACK.",
+    };
+    const RST: Clause = Clause {
+        id: "rfc5961-3.2",
+        source: "RFC 5961 §3.2",
+        url: "",
+        text: "If the RST bit is set and the sequence number exactly matches RCV.NXT, TCP MUST reset the connection.",
+    };
+    let failing = vec![
+        "v4 ESTABLISHED Syn seq RcvNxt: no challenge ACK".to_string(),
+        "v4 ESTABLISHED Syn seq WindowEnd: no challenge ACK".to_string(),
+    ];
+    let mut row = base(
+        "tcp.matrix.v4.established",
+        &[RST, SEQ, SYN],
+        Verdict::Fail {
+            step: "ESTABLISHED row of the matrix".into(),
+            differences: failing.clone(),
+        },
+    );
+    row.clause_tallies = vec![
+        ClauseTally {
+            clause: RST,
+            ran: 20,
+            failing: Vec::new(),
+        },
+        ClauseTally {
+            clause: SEQ,
+            ran: 30,
+            failing: Vec::new(),
+        },
+        ClauseTally {
+            clause: SYN,
+            ran: 12,
+            failing: failing.clone(),
+        },
+    ];
+    let summary = RunSummary {
+        target: "stack".into(),
+        profile: ProfileName::Rfc,
+        checks: vec![row.clone()],
+    };
+    let r = Report::build(&summary, &Deviations::none());
+    let c = &r.checks[0];
+    // The breach is the SYN clause's MUST, not the check's first MUST clause (RST's).
+    assert_eq!(
+        c.classification,
+        Some(Classification::RfcViolation {
+            keyword: "MUST".into(),
+            clause: SYN.id.into()
+        })
+    );
+    assert_eq!(c.clause_cells.len(), 3);
+    assert_eq!(
+        (c.clause_cells[1].ran, c.clause_cells[1].failing.len()),
+        (30, 0)
+    );
+    assert_eq!(c.clause_cells[1].classification, None);
+    assert_eq!(c.clause_cells[2].failing, failing);
+    let seq_row = r
+        .clauses
+        .iter()
+        .find(|row| row.clause.id == SEQ.id)
+        .expect("SEQ row");
+    assert_eq!(seq_row.outcome, Outcome::Pass, "its cases all agreed");
+    let syn_row = r
+        .clauses
+        .iter()
+        .find(|row| row.clause.id == SYN.id)
+        .expect("SYN row");
+    assert_eq!(syn_row.outcome, Outcome::Fail);
+    let html = report::html::render_with(&r, &|_| None);
+    assert!(
+        html.contains("2 cases break <code>rfc5961-4.2</code>"),
+        "{html}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).expect("json");
+    assert_eq!(json["checks"][0]["clause_cells"][2]["clause"], SYN.id);
+    let table = report::table::render(&r, Path::new("out"), false);
+    assert!(
+        table.contains("clause rfc5961-4.2: 2 of 12 cases break it  RFC violation (MUST)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("clause rfc5961-3.2: 0 of 20 cases break it  holds"),
+        "{table}"
+    );
+
+    // Negative control: without the tallies the same failure is labelled by the check's
+    // first MUST clause, and every clause of the check fails with it.
+    row.clause_tallies.clear();
+    let plain = Report::build(
+        &RunSummary {
+            target: "stack".into(),
+            profile: ProfileName::Rfc,
+            checks: vec![row],
+        },
+        &Deviations::none(),
+    );
+    assert_eq!(
+        plain.checks[0].classification,
+        Some(Classification::RfcViolation {
+            keyword: "MUST".into(),
+            clause: RST.id.into()
+        }),
+    );
+    assert!(plain.checks[0].clause_cells.is_empty());
+    assert!(plain.clauses.iter().all(|row| row.outcome == Outcome::Fail));
 }

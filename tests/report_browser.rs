@@ -643,6 +643,8 @@ fn cell(i: usize, fail_every: usize, data: u32) -> CheckReport {
         counterexample_run,
         retries: Vec::new(),
         not_checked: Vec::new(),
+        clause_tallies: Vec::new(),
+        other_kind: false,
     }
 }
 

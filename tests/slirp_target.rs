@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use netconform::dut::slirp::{SlirpConfig, SlirpHost};
-use netconform::dut::{Dut, DutError, Link, SocketCall, Sockets, TcpExtensions};
+use netconform::dut::{Dut, DutError, Link, SocketCall, Sockets, TcpStackConfig};
 use netconform::engine::runner::{Quiet, RunSummary, run_checks};
 use netconform::engine::{CheckReport, CheckSpec, Needs, Verdict};
 use netconform::suites::tcp::scenario::ProfileName;
@@ -239,8 +239,8 @@ fn a_check_that_passes_fails_when_the_stack_claims_what_it_does_not_do() {
         fn call(&mut self, call: &SocketCall) -> Result<netconform::dut::CallOutcome, DutError> {
             Sockets::call(&mut self.0, call)
         }
-        fn tcp_extensions(&self) -> TcpExtensions {
-            TcpExtensions::ALL
+        fn tcp_config(&self) -> TcpStackConfig {
+            TcpStackConfig::ALL
         }
         fn answers_wait_for_host(&self) -> bool {
             true

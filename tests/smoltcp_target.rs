@@ -406,12 +406,23 @@ fn a_smoltcp_panic_is_gone_and_stays_gone() {
 }
 
 /// The reviewed deviation file netconform ships for smoltcp still matches what smoltcp
-/// does: every entry accepts a failure of this run (none is stale), and nothing it accepts
-/// is an RFC MUST (policy entries only).
+/// does: every entry accepts a failure of a run of the TCP and ARP checks (none is stale),
+/// and nothing it accepts is an RFC MUST (policy entries only).
 #[test]
 fn shipped_deviations_are_not_stale() {
     use netconform::report::{Deviations, Report};
-    let summary = tcp_summary();
+    let checks: Vec<CheckSpec> = netconform::suites::catalogue()
+        .into_iter()
+        .filter(|c| c.id.starts_with("tcp.") || c.id.starts_with("arp."))
+        .collect();
+    let summary = run_checks(
+        "smoltcp",
+        &checks,
+        &smoltcp,
+        2,
+        ProfileName::Rfc,
+        &netconform::engine::runner::Quiet,
+    );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deviations/smoltcp.toml");
     let deviations = Deviations::load(&path).expect("deviations/smoltcp.toml loads");
     let ids: Vec<&str> = netconform::suites::catalogue()
@@ -516,5 +527,194 @@ fn fixed_check_keeps_its_script() {
         Some("RST-ACK"),
         "{:?}",
         report.expected
+    );
+}
+
+/// A smoltcp target whose declared fixed behaviour (`profiles/smoltcp.toml`) is changed by
+/// `edit` (`None`: nothing declared).
+fn declaring(
+    edit: impl Fn(&mut netconform::dut::fixed::FixedBehaviour) + Sync,
+    declared: bool,
+) -> impl Fn(&CheckSpec) -> Result<Box<dyn Dut>, DutError> + Sync {
+    move |spec: &CheckSpec| {
+        let mut config = smoltcp_config_for(&spec.needs);
+        config.fixed = match config.fixed {
+            Ok(Some(f)) if declared => {
+                let mut f = (*f).clone();
+                edit(&mut f);
+                Ok(Some(std::sync::Arc::new(f)))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(e),
+        };
+        Ok(Box::new(SmoltcpHost::new(config)?) as Box<dyn Dut>)
+    }
+}
+
+/// The ARP and route checks, which pin settings smoltcp cannot take, run against its
+/// declared fixed behaviour: exactly these verdicts (docs/findings-smoltcp.md).
+#[test]
+fn arp_and_route_checks_run_against_the_declared_fixed_behaviour() {
+    let checks: Vec<CheckSpec> = netconform::suites::catalogue()
+        .into_iter()
+        .filter(|c| c.id.starts_with("arp.") || c.id.starts_with("route."))
+        .collect();
+    let v: std::collections::BTreeMap<&str, CheckReport> = run_checks(
+        "smoltcp",
+        &checks,
+        &smoltcp,
+        2,
+        ProfileName::Rfc,
+        &netconform::engine::runner::Quiet,
+    )
+    .checks
+    .into_iter()
+    .map(|r| (r.id, r))
+    .collect();
+    assert_eq!(v.len(), 14);
+    for id in [
+        "arp.resolve-gateway",
+        "arp.cache-hit",
+        "arp.unicast-poll",
+        "arp.unicast-poll-fails",
+        "arp.answers-requests",
+        "arp.conflicting-reply",
+        "arp.unsolicited-reply",
+    ] {
+        common::assert_pass(&v[id]);
+        let trace = v[id].trace_text();
+        assert!(
+            trace.contains(
+                "ran against smoltcp 0.14.0's fixed ARP behaviour (profiles/smoltcp.toml)"
+            ),
+            "{id}: {trace}"
+        );
+    }
+    common::assert_pass(&v["route.lookup.fixed-table"]);
+    let trace = v["route.lookup.fixed-table"].trace_text();
+    assert!(
+        trace.contains("35 lookups observed on the wire, 0 disagree"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("left out: unreachable 203.0.113.0/24"),
+        "{trace}"
+    );
+    // The declared drop of a waiting packet, seen on the wire, fails the SHOULD it breaks.
+    assert_fails_with(
+        &v["arp.resolve-neighbour"],
+        "end",
+        "rfc1122-2.3.2.2-queue (RFC 1122 §2.3.2.2, SHOULD save",
+    );
+    // An announcement (request not for smoltcp's address) updates nothing.
+    assert_fails_with(
+        &v["arp.announcement"],
+        "step 3 (p0 pings the stack)",
+        "unexpected at 40.0 ms: Local(2) to 10.77.0.1 at 02:6e:63:00:00:01",
+    );
+    // A probe (sender 0.0.0.0) is not answered.
+    assert_fails_with(
+        &v["arp.probe"],
+        "end",
+        "expected ARP reply 10.77.0.2 is-at <own MAC> to 0.0.0.0",
+    );
+    // The subnet's broadcast address as sender is believed and answered.
+    assert_fails_with(
+        &v["arp.malformed"],
+        "step 8 (p0 sends a bad ARP request: SenderIpSubnetBroadcast)",
+        "ARP reply 10.77.0.2 is-at <own MAC> to 10.77.0.255",
+    );
+    // A zero sender MAC is believed and answered.
+    assert_fails_with(
+        &v["arp.non-unicast-sender-mac"],
+        "step 2 (p1 sends a bad ARP request: SenderMacZero)",
+        "to 10.77.0.3 (00:00:00:00:00:00)",
+    );
+    // A host-only stack: the check whose point is forwarding stays unsupported.
+    assert_unsupported(
+        &v["arp.failed-resolution"],
+        "declares that smoltcp 0.14.0 does not forward ([ip] forwarding = false)",
+    );
+}
+
+/// Negative controls: a declaration smoltcp does not live up to fails the check that
+/// exercises it (a lifetime shorter or longer than smoltcp's 60 s, no rate limit, queued
+/// waiting packets, a request target MAC of zero).
+#[test]
+fn a_wrong_declaration_fails_on_the_wire() {
+    let run_with =
+        |id: &str, edit: &(dyn Fn(&mut netconform::dut::fixed::FixedBehaviour) + Sync)| {
+            run_one(&spec(id), &declaring(edit, true), ProfileName::Rfc)
+        };
+    for lifetime in [30_000, 120_000] {
+        let r = run_with("arp.unicast-poll", &move |f| {
+            f.arp.as_mut().unwrap().cache.as_mut().unwrap().lifetime_ms = lifetime;
+        });
+        let (step, differences) = common::failure(&r);
+        assert!(
+            step.starts_with("cache read"),
+            "lifetime {lifetime}: {step}"
+        );
+        assert!(!differences.is_empty());
+    }
+    let r = run_with("arp.unicast-poll-fails", &|f| {
+        f.arp
+            .as_mut()
+            .unwrap()
+            .requests
+            .as_mut()
+            .unwrap()
+            .min_interval_ms = 0;
+    });
+    assert_fails_with(
+        &r,
+        "cache read: p0 pings from another MAC (2 of 2)",
+        "expected ARP who-has 10.77.0.3 tell 10.77.0.2 (broadcast)",
+    );
+    let r = run_with("arp.resolve-neighbour", &|f| {
+        f.arp
+            .as_mut()
+            .unwrap()
+            .waiting_packet
+            .as_mut()
+            .unwrap()
+            .policy = netconform::dut::fixed::WaitingPolicy::Queue;
+    });
+    assert_fails_with(&r, "step 2 (wait 20 ms)", "nothing observed");
+    let r = run_with("arp.cache-hit", &|f| {
+        f.arp
+            .as_mut()
+            .unwrap()
+            .requests
+            .as_mut()
+            .unwrap()
+            .target_mac = "00:00:00:00:00:00".into();
+    });
+    assert_fails_with(&r, "step 1", "target MAC ff:ff:ff:ff:ff:ff");
+    // The unmodified declaration passes the same checks.
+    common::assert_pass(&run_with("arp.unicast-poll", &|_| {}));
+    common::assert_pass(&run_with("arp.cache-hit", &|_| {}));
+}
+
+/// Without a declaration a setting smoltcp cannot take leaves the check unsupported, with a
+/// reason naming what to declare.
+#[test]
+fn undeclared_settings_leave_the_checks_unsupported() {
+    let none = declaring(|_| {}, false);
+    let r = run_one(&spec("arp.cache-hit"), &none, ProfileName::Rfc);
+    assert_unsupported(&r, "declare [arp.policy] in profiles/<target>.toml");
+    let r = run_one(&spec("route.lookup.fixed-table"), &none, ProfileName::Rfc);
+    assert_unsupported(&r, "smoltcp's lookup (Routes::lookup) is not public");
+    // A declared policy without timers names the timers.
+    let no_timers = declaring(
+        |f| {
+            f.arp.as_mut().unwrap().cache = None;
+        },
+        true,
+    );
+    let r = run_one(&spec("arp.cache-hit"), &no_timers, ProfileName::Rfc);
+    assert_unsupported(
+        &r,
+        "declare [arp.cache], [arp.requests] and [arp.waiting_packet]",
     );
 }

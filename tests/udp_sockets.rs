@@ -48,11 +48,14 @@ fn agent_config(stack: &str, command: Vec<String>) -> ExternalConfig {
     ExternalConfig {
         path: PathBuf::from(file!()),
         stack: stack.into(),
+        slow: Vec::new(),
         command,
         env: BTreeMap::new(),
         timeout: StdDuration::from_secs(5),
+        answer_lag: StdDuration::ZERO,
         interface: InterfaceKind::Veth,
         kernel_addresses: true,
+        fixed: None,
     }
 }
 

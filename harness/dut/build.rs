@@ -28,11 +28,40 @@ pub enum DutKind {
     /// `passt`: passt (Debian `passt`), a user-mode translator reached over its UNIX socket
     /// in qemu's stream framing (harness/dut/passt.rs).
     Passt(crate::dut::passt::PasstConfig),
+    /// A target built outside this crate and handed to the command line by the binary
+    /// that links it (`netconform-netstack3`: Netstack3, whose crates need a newer
+    /// toolchain than netconform's, see README).
+    Extra(ExtraTarget),
+}
+
+/// A target that lives in a crate of its own (a workspace member) and builds its DUTs
+/// itself; its binary runs netconform's command line with it added to `--target`.
+#[derive(Clone, Copy)]
+pub struct ExtraTarget {
+    /// Its `--target` name, also the report's label and `deviations/<name>.toml`.
+    pub name: &'static str,
+    /// A fresh DUT for a check that needs `needs`.
+    pub build: fn(&Needs) -> Result<Box<dyn Dut>, DutError>,
+    /// The reviewed accepted deviations it carries (TOML, deviations/README.md).
+    pub deviations: Option<&'static str>,
+    /// Whether building its DUTs needs network namespaces (root).
+    pub needs_netns: bool,
+}
+
+impl std::fmt::Debug for ExtraTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtraTarget")
+            .field("name", &self.name)
+            .field("needs_netns", &self.needs_netns)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DutKind {
-    /// Parses a `--target` value: `linux`, `smoltcp` or `external:CONFIG` (the config file
-    /// is read now, so a broken one is reported before anything runs).
+    /// Parses a `--target` value: `linux`, `smoltcp`, `openssl`, `pytcp`, `lwip` or
+    /// `external:CONFIG` (the config file is read now, so a broken one is reported before
+    /// anything runs; `pytcp` is the external target of [`crate::dut::pytcp::config`], which
+    /// fails when pmd-pytcp is not installed).
     pub fn parse(text: &str) -> Result<DutKind, String> {
         match text {
             "linux" => Ok(DutKind::Linux),
@@ -40,13 +69,17 @@ impl DutKind {
             "openssl" => Ok(DutKind::Openssl),
             "slirp" => Ok(DutKind::Slirp(Default::default())),
             "passt" => Ok(DutKind::Passt(Default::default())),
+            // PyTCP through its built-in agent: an external target (crate::dut::pytcp).
+            "pytcp" => crate::dut::pytcp::config().map(|c| DutKind::External(Box::new(c))),
+            // lwIP through netconform-agent-lwip: an external target (crate::dut::lwip).
+            "lwip" => crate::dut::lwip::config().map(|c| DutKind::External(Box::new(c))),
             _ => match text.strip_prefix("external:") {
                 Some("") => Err("external: needs the agent's config file: external:PATH".into()),
                 Some(path) => ExternalConfig::load(path.as_ref())
                     .map(|c| DutKind::External(Box::new(c)))
                     .map_err(|e| e.to_string()),
                 None => Err(format!(
-                    "unknown target {text:?}: expected linux, smoltcp, openssl, slirp, passt or external:CONFIG"
+                    "unknown target {text:?}: expected linux, smoltcp, openssl, pytcp, lwip, slirp, passt or external:CONFIG"
                 )),
             },
         }
@@ -61,12 +94,36 @@ impl DutKind {
             DutKind::External(config) => config.stack.clone(),
             DutKind::Slirp(_) => "slirp".into(),
             DutKind::Passt(_) => "passt".into(),
+            DutKind::Extra(target) => target.name.into(),
         }
+    }
+
+    /// The checks of its slow tier (ids, or prefixes ending in `*`): they wait out timers
+    /// this stack runs on the wall clock and cannot shorten, so `certify` runs them only
+    /// with `--slow`. Empty for the kernel (its timers are pinned short) and for stacks on
+    /// a virtual clock.
+    pub fn slow_tier(&self) -> &[String] {
+        match self {
+            DutKind::External(config) => &config.slow,
+            _ => &[],
+        }
+    }
+
+    /// Whether check `id` is in its slow tier.
+    pub fn is_slow(&self, id: &str) -> bool {
+        self.slow_tier().iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => id.starts_with(prefix),
+            None => id == p,
+        })
     }
 
     /// Whether building it needs network namespaces (root).
     pub fn needs_netns(&self) -> bool {
-        !matches!(self, DutKind::Smoltcp)
+        match self {
+            DutKind::Smoltcp => false,
+            DutKind::Extra(target) => target.needs_netns,
+            _ => true,
+        }
     }
 
     /// A fresh DUT of this kind for a check (or scenario) that needs `needs` (whether it
@@ -106,6 +163,7 @@ impl DutKind {
             DutKind::Passt(config) => {
                 Ok(Box::new(crate::dut::passt::PasstHost::new(config, needs)?))
             }
+            DutKind::Extra(target) => (target.build)(needs),
         }
     }
 }

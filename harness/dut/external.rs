@@ -26,7 +26,9 @@
 //! (`NETCONFORM_IFNAME`, with `NETCONFORM_INTERFACE_KIND=tap`) and the MAC to use,
 //! [`TAP_STACK_MAC`], which is the target's [`Endpoints::stack_mac`]. After the hello the
 //! target waits until the stack has opened the tap and the bridge forwards to it (a set-up
-//! [`DutError::Timeout`] if it never does). The wire plane is the same veth end either way.
+//! [`DutError::Timeout`] if it never does), and drops what the stack sent while it started
+//! (lwIP's announcement of its address): the check begins after it. The wire plane is the
+//! same veth end either way.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -121,10 +123,13 @@ const TAP_OPEN_WAIT: Duration = Duration::from_secs(5);
 /// ```toml
 /// [stack]
 /// name = "linux-agent"                          # the target's name in reports
+/// slow = ["tcp.timer.time-wait"]                # the slow tier (optional): see `slow`
+/// # profile = "linux-agent.profile.toml"        # optional: its declared fixed behaviour
 ///
 /// [agent]
 /// command = ["../../target/release/netconform-agent-linux"]
 /// timeout_ms = 5000                             # per request (default 5000)
+/// answer_lag_ms = 0                             # see `Dut::answer_lag` (default 0)
 /// env = { RUST_BACKTRACE = "1" }                # extra environment (optional)
 ///
 /// [interface]
@@ -146,13 +151,23 @@ pub struct ExternalConfig {
     pub env: BTreeMap<String, String>,
     /// Per-request timeout (blocking calls add their own `timeout_ms`).
     pub timeout: Duration,
+    /// How long after its echo reply the stack may still answer what came before
+    /// (`agent.answer_lag_ms`, default 0; [`Dut::answer_lag`]).
+    pub answer_lag: Duration,
     /// The interface the stack is attached to.
     pub interface: InterfaceKind,
+    /// The checks of the slow tier on this stack (ids, or prefixes ending in `*`): those
+    /// that wait out timers the stack runs on the wall clock and cannot shorten (lwIP's
+    /// 120 s TIME-WAIT). `certify` leaves them out unless given `--slow`.
+    pub slow: Vec<String>,
     /// The harness puts the stack's addresses on the interface in the kernel, and pins the
     /// kernel's sysctls there (a kernel stack, like the reference agent). When false the
     /// kernel of the stack namespace gets no address and IPv6 off, and the stack (a
     /// user-space stack on the interface) owns the addresses it is told.
     pub kernel_addresses: bool,
+    /// The stack's declared fixed behaviour (`[stack] profile = "FILE"`, relative to this
+    /// file's directory; format: profiles/README.md), read at start.
+    pub fixed: Option<Arc<crate::dut::fixed::FixedBehaviour>>,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +183,9 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawStack {
     name: String,
+    #[serde(default)]
+    slow: Vec<String>,
+    profile: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +195,7 @@ struct RawAgent {
     #[serde(default)]
     env: BTreeMap<String, String>,
     timeout_ms: Option<u64>,
+    answer_lag_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -273,12 +292,35 @@ impl ExternalConfig {
                 ));
             }
         };
+        if let Some(bad) = raw
+            .stack
+            .slow
+            .iter()
+            .find(|p| p.is_empty() || p.strip_suffix('*').unwrap_or(p).contains('*'))
+        {
+            return Err(invalid(
+                "stack.slow",
+                &format!("has {bad:?}: give check ids, or prefixes ending in `*` (`tcp.timer.*`)"),
+            ));
+        }
+        let fixed = match &raw.stack.profile {
+            None => None,
+            Some(file) => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                let f = crate::dut::fixed::FixedBehaviour::load(&dir.join(file))
+                    .map_err(|e| invalid("stack.profile", &format!("cannot be read: {e}")))?;
+                Some(Arc::new(f))
+            }
+        };
         Ok(ExternalConfig {
+            fixed,
             path: path.to_path_buf(),
+            slow: raw.stack.slow,
             stack: raw.stack.name,
             command,
             env: raw.agent.env,
             timeout,
+            answer_lag: Duration::from_millis(raw.agent.answer_lag_ms.unwrap_or(0)),
             interface,
             kernel_addresses: raw.interface.kernel_addresses,
         })
@@ -591,11 +633,16 @@ pub struct AgentHello {
     pub minor: u32,
     /// Facts the results depend on.
     pub environment: Vec<String>,
+    /// The TCP options the stack offers (all of them when the hello did not say).
+    pub tcp_config: crate::dut::TcpStackConfig,
 }
 
 /// A stack behind an agent, in a lab of its own (see the module doc).
 pub struct ExternalStack {
+    /// The declared fixed behaviour of the configuration, if any.
+    fixed: Option<Arc<crate::dut::fixed::FixedBehaviour>>,
     name: String,
+    answer_lag: Duration,
     command: Vec<String>,
     kernel_addresses: bool,
     /// The tap and its bridge (`kind = "tap"`).
@@ -705,8 +752,16 @@ impl ExternalStack {
                 ),
             });
         }
+        if tap.is_some() {
+            // What a user-space stack said while it started (lwIP announces its address
+            // when its interface comes up) was said before the check began: not the
+            // check's to judge, nor to trip over.
+            packet.drain()?;
+        }
         Ok(ExternalStack {
+            fixed: config.fixed.clone(),
             name: config.stack.clone(),
+            answer_lag: config.answer_lag,
             command: config.command.clone(),
             kernel_addresses: config.kernel_addresses,
             tap,
@@ -776,6 +831,7 @@ fn handshake(agent: &mut Agent) -> Result<AgentHello, DutError> {
             stack,
             version,
             environment,
+            tcp_config,
         } => {
             if protocol != agent::PROTOCOL || major != agent::MAJOR {
                 return Err(DutError::Malformed {
@@ -790,6 +846,7 @@ fn handshake(agent: &mut Agent) -> Result<AgentHello, DutError> {
                 version,
                 minor,
                 environment,
+                tcp_config: tcp_config.unwrap_or_default(),
             })
         }
         ReplyBody::Error { message } => Err(DutError::Malformed {
@@ -824,6 +881,10 @@ impl Dut for ExternalStack {
         &self.name
     }
 
+    fn fixed_behaviour(&self) -> Option<Arc<crate::dut::fixed::FixedBehaviour>> {
+        self.fixed.clone()
+    }
+
     fn environment(&self) -> Vec<String> {
         let mut env = vec![
             format!(
@@ -835,6 +896,10 @@ impl Dut for ExternalStack {
                 self.hello.minor
             ),
             format!("agent command = {}", self.command.join(" ")),
+            format!(
+                "answer lag = {} ms (the barrier reads this long after its echo reply)",
+                self.answer_lag.as_millis()
+            ),
             format!(
                 "interface = {}, addresses {}",
                 match &self.tap {
@@ -861,6 +926,12 @@ impl Dut for ExternalStack {
 
     fn endpoints(&self) -> &Endpoints {
         &self.endpoints
+    }
+
+    fn answer_lag(&self) -> crate::time::Duration {
+        crate::time::Duration::from_micros(
+            u64::try_from(self.answer_lag.as_micros()).unwrap_or(u64::MAX),
+        )
     }
 
     fn link(&mut self) -> Option<&mut dyn crate::dut::Link> {
@@ -916,6 +987,10 @@ impl crate::dut::Sockets for ExternalStack {
 
     fn udp(&self) -> bool {
         self.hello.minor >= agent::UDP_MINOR
+    }
+
+    fn tcp_config(&self) -> crate::dut::TcpStackConfig {
+        self.hello.tcp_config
     }
 }
 
@@ -1047,5 +1122,26 @@ mod tests {
             InterfaceKind::Tap
         );
         assert!(msg("[stack\n").starts_with("/etc/ncf/agent.toml: "));
+        assert!(
+            msg("[stack]\nname = \"k\"\nslow = [\"tcp.*.x\"]\n[agent]\ncommand = [\"a\"]\n")
+                .contains(
+                    "`stack.slow` has \"tcp.*.x\": give check ids, or prefixes ending in `*`"
+                )
+        );
+    }
+
+    /// The slow tier names checks by id or by prefix; nothing else is slow.
+    #[test]
+    fn the_slow_tier_picks_its_checks() {
+        let c = parse(
+            "[stack]\nname = \"k\"\nslow = [\"tcp.timer.*\", \"tcp.matrix.v4.time-wait\"]\n[agent]\ncommand = [\"a\"]\n",
+        )
+        .unwrap();
+        let kind = crate::dut::build::DutKind::External(Box::new(c));
+        assert!(kind.is_slow("tcp.timer.keepalive"));
+        assert!(kind.is_slow("tcp.matrix.v4.time-wait"));
+        assert!(!kind.is_slow("tcp.matrix.v6.time-wait"));
+        assert!(!kind.is_slow("tcp.timerx"));
+        assert!(!crate::dut::build::DutKind::Linux.is_slow("tcp.timer.keepalive"));
     }
 }

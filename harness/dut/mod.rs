@@ -43,11 +43,14 @@ pub mod agent;
 pub mod bridge;
 pub mod build;
 pub mod external;
+pub mod fixed;
 pub mod linux;
+pub mod lwip;
 pub mod needs;
 pub mod openssl;
 pub mod passt;
 pub mod ports;
+pub mod pytcp;
 pub mod recorder;
 pub mod router;
 pub mod service;
@@ -90,6 +93,23 @@ pub trait Dut {
     /// the moment of the call ([`VirtualDeadlines`]), so waiting costs no real time.
     fn virtual_now(&self) -> Option<crate::time::Instant> {
         None
+    }
+    /// What the stack does where it cannot be configured, as its profile declares it
+    /// (`profiles/<target>.toml`, [`fixed::FixedBehaviour`]): a check whose setting the
+    /// stack refuses runs against the declared value instead. `None` (the default): nothing
+    /// declared, such a check is unsupported.
+    fn fixed_behaviour(&self) -> Option<std::sync::Arc<fixed::FixedBehaviour>> {
+        None
+    }
+
+    /// How long after its answer to a barrier's echo request the stack may still send the
+    /// answers to what came before it. Zero (the default): a stack that handles the frames
+    /// of its link in order and answers while it handles them. A stack that sends some
+    /// answers on a later turn of its event loop (PyTCP: TCP output from a timer at least
+    /// 1 ms after the segment that caused it, an echo reply at once) declares its lag, and
+    /// the host barrier keeps reading that long after the echo reply.
+    fn answer_lag(&self) -> crate::time::Duration {
+        crate::time::Duration::from_micros(0)
     }
     /// The link plane: Ethernet ports the harness sends frames into and reads frames from
     /// (a host stack, a switch, a router). `None`: the DUT has no link of its own (a TLS
@@ -171,11 +191,10 @@ pub trait Sockets {
     fn udp(&self) -> bool {
         false
     }
-    /// The optional TCP extensions the stack implements and negotiates when the peer
-    /// offers them; the TCP checks expect exactly these on its SYN-ACK (the default: all
-    /// three, as the Linux lab pins them on).
-    fn tcp_extensions(&self) -> TcpExtensions {
-        TcpExtensions::ALL
+    /// The TCP options the stack offers on its connections ([`TcpStackConfig::ALL`] unless
+    /// the DUT says otherwise): an input of the TCP model, as the stack is configured.
+    fn tcp_config(&self) -> TcpStackConfig {
+        TcpStackConfig::ALL
     }
     /// Whether the stack's answers wait for something off the wire: a user-mode
     /// translator hands the peer's segment to its host side first (a SYN becomes a host
@@ -188,25 +207,38 @@ pub trait Sockets {
     }
 }
 
-/// The optional TCP extensions a stack implements ([`Sockets::tcp_extensions`]), each a
-/// choice the RFCs leave to the implementation.
+/// How a stack is built or configured to send TCP: the options it offers in its SYN and
+/// SYN-ACK and the TTL of its segments. The TCP checks take it as the stack's
+/// configuration (an input, like `models::tcp::Config`), not as a choice they judge.
+/// Linux offers all three options (the harness pins the sysctls that turn them on) and
+/// sends TTL 64; a stack built otherwise says so (lwIP's Debian build: no SACK, no
+/// timestamps, TTL 255), and the checks then expect that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TcpExtensions {
-    /// Selective acknowledgments (RFC 2018).
+pub struct TcpStackConfig {
+    /// SACK-permitted (RFC 2018).
     pub sack: bool,
-    /// Window scaling (RFC 7323 §2).
-    pub window_scaling: bool,
-    /// Timestamps (RFC 7323 §3).
+    /// Timestamps (RFC 7323).
     pub timestamps: bool,
+    /// Window scaling (RFC 7323).
+    pub window_scaling: bool,
+    /// The IPv4 TTL of its TCP segments (RFC 1122 §3.2.1.7 fixes no value; Linux: 64).
+    pub ttl: u8,
 }
 
-impl TcpExtensions {
-    /// All three.
-    pub const ALL: TcpExtensions = TcpExtensions {
+impl TcpStackConfig {
+    /// Every option on, TTL 64 (Linux with the harness's pinned sysctls, smoltcp).
+    pub const ALL: TcpStackConfig = TcpStackConfig {
         sack: true,
-        window_scaling: true,
         timestamps: true,
+        window_scaling: true,
+        ttl: 64,
     };
+}
+
+impl Default for TcpStackConfig {
+    fn default() -> Self {
+        TcpStackConfig::ALL
+    }
 }
 
 /// The table plane of a DUT: the state it keeps and the settings a check changes.
@@ -365,6 +397,11 @@ impl dyn Dut + '_ {
                 what: call.to_string(),
             }),
         }
+    }
+    /// [`Sockets::tcp_config`] ([`TcpStackConfig::ALL`] without a socket plane).
+    pub fn tcp_config(&mut self) -> TcpStackConfig {
+        self.sockets()
+            .map_or(TcpStackConfig::ALL, |s| s.tcp_config())
     }
     /// [`Tables::query`].
     pub fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
@@ -1074,6 +1111,15 @@ pub enum DutError {
     Malformed {
         /// What was wrong.
         detail: String,
+    },
+    /// The stack sent more frames in one check than any check provokes: it floods its
+    /// link (a storm of retransmissions, a loop), and the check stops.
+    #[error("the stack flooded its link: {frames} frames in one check (at most {limit} expected)")]
+    Flood {
+        /// Frames received.
+        frames: u64,
+        /// The limit ([`crate::dut::recorder::FLOOD_LIMIT`]).
+        limit: u64,
     },
     /// The target (or its control thread) is gone.
     #[error("target gone: {what}")]

@@ -91,6 +91,23 @@ impl Needs {
         }
     }
 
+    /// Whether a DUT that has `caps` is another kind of device than the check is for: a
+    /// switch or router check (more than one port) on a one-port host, a service check (TLS)
+    /// on a DUT that serves none of it, a host check on a DUT that only serves. Such a check
+    /// is not counted among the unsupported checks *of the DUT's kind* (the share a
+    /// certification reports): it tests a device the DUT does not claim to be.
+    pub fn other_kind(&self, caps: &Capabilities) -> bool {
+        let wants_service = self.uses.iter().any(|u| matches!(u, Uses::Service(_)));
+        let only_serves = caps.link_ports == 0 && !caps.tcp && !caps.tables;
+        (self.ports() > 1 && caps.link_ports < self.ports())
+            || (wants_service
+                && !self.uses.iter().all(|u| match u {
+                    Uses::Service(kind) => caps.services.iter().any(|s| s.kind == *kind),
+                    _ => true,
+                }))
+            || (!wants_service && only_serves && !caps.services.is_empty())
+    }
+
     /// Why a DUT that has `caps` cannot run a check that needs this: the first plane the
     /// check uses that the DUT lacks (`None`: it has them all). The reason does not name
     /// the DUT (the report does), so two DUTs that lack the same plane give the same one.
@@ -269,6 +286,40 @@ mod tests {
 
     /// `unmet` names the first plane a check uses that the DUT lacks, and nothing when it
     /// has them all.
+    /// A switch, router or TLS check on a host is for another kind of device; a host check
+    /// a host cannot run (no UDP, no tables) is a missing feature of its own kind.
+    #[test]
+    fn other_kind_tells_a_device_from_a_feature() {
+        let host = caps(1, true, false, false, false);
+        let switch = Needs {
+            uses: &[Uses::Link, Uses::Tables],
+            switch: Some(SwitchNeeds {
+                ports: 3,
+                ageing_ms: 3000,
+            }),
+            ..Needs::IPV4
+        };
+        assert!(switch.other_kind(&host));
+        assert!(!switch.other_kind(&caps(3, false, false, true, false)));
+        let udp = Needs {
+            uses: &[Uses::Link, Uses::UdpSockets],
+            ..Needs::IPV4
+        };
+        assert!(udp.unmet(&host).is_some() && !udp.other_kind(&host));
+        let tls = Needs {
+            uses: &[Uses::Service(crate::dut::service::ServiceKind::Tls)],
+            ..Needs::IPV4
+        };
+        assert!(tls.other_kind(&host));
+        assert!(!tls.other_kind(&caps(0, false, false, false, true)));
+        let tcp = Needs {
+            uses: &[Uses::Link, Uses::TcpSockets],
+            ..Needs::IPV4
+        };
+        assert!(tcp.other_kind(&caps(0, false, false, false, true)));
+        assert!(!tcp.other_kind(&host));
+    }
+
     #[test]
     fn unmet_names_the_first_missing_plane() {
         let host = Needs {

@@ -30,7 +30,7 @@ use crate::dut::needs::Needs;
 use crate::dut::slirp::{agent_beside_executable, on_path};
 use crate::dut::{
     CallOutcome, Control, Dut, DutError, Endpoints, Link, SocketCall, Sockets, StateAnswer,
-    StateQuery, Tables, TcpExtensions,
+    StateQuery, Tables, TcpStackConfig,
 };
 use crate::sandbox::{SocketDir, StreamLink};
 
@@ -111,6 +111,13 @@ impl PasstHost {
             timeout: config.timeout,
             interface: InterfaceKind::Veth,
             kernel_addresses: true,
+            // Its answers that follow the host side are waited for by the TCP checks
+            // (`Sockets::answers_wait_for_host`), not by every barrier.
+            answer_lag: Duration::ZERO,
+            // No check of the catalogue waits out one of its long timers.
+            slow: Vec::new(),
+            // Nothing declared: its ARP checks stay unsupported (no table to read).
+            fixed: None,
         };
         let inner = ExternalStack::new(&external, needs)?;
         let link =
@@ -243,8 +250,8 @@ impl Sockets for PasstHost {
         Sockets::udp(&self.inner)
     }
 
-    fn tcp_extensions(&self) -> TcpExtensions {
-        PASST_TCP_EXTENSIONS
+    fn tcp_config(&self) -> TcpStackConfig {
+        PASST_TCP
     }
 
     /// passt answers a guest's SYN once its host connect completes (or fails).
@@ -253,11 +260,13 @@ impl Sockets for PasstHost {
     }
 }
 
-/// The optional TCP extensions passt negotiates with the guest.
-pub const PASST_TCP_EXTENSIONS: TcpExtensions = TcpExtensions {
+/// How passt sends TCP to the guest: window scaling, no SACK, no timestamps, TTL 255 (as
+/// every segment it sent showed).
+pub const PASST_TCP: TcpStackConfig = TcpStackConfig {
     sack: false,
     window_scaling: true,
     timestamps: false,
+    ttl: 255,
 };
 
 impl Tables for PasstHost {

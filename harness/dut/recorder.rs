@@ -9,6 +9,13 @@ use crate::dut::{CallOutcome, Control, Dut, DutError, SocketCall, StateAnswer, S
 use crate::time::{Duration, Instant};
 use crate::trace::Trace;
 
+/// How many frames a stack may send in one check before the recorder calls it a flood
+/// ([`DutError::Flood`]). The busiest checks (a matrix row: 96 connections, a few dozen
+/// frames each; a route scenario's probes) stay under a tenth of it; a stack in a
+/// retransmission storm or a forwarding loop passes it within a second, and would otherwise
+/// fill memory with its trace until the check's deadlines ran out.
+pub const FLOOD_LIMIT: u64 = 50_000;
+
 /// Wraps a target and records what crosses it.
 pub struct Recorder<'t> {
     target: &'t mut dyn Dut,
@@ -23,6 +30,8 @@ pub struct Recorder<'t> {
     last_left: Instant,
     /// Ports of the DUT's link plane (0: none), read once.
     ports: usize,
+    /// Frames received from the stack so far, recorded or not.
+    received: u64,
 }
 
 impl<'t> Recorder<'t> {
@@ -37,7 +46,22 @@ impl<'t> Recorder<'t> {
             trace: Trace::default(),
             last_received: Instant::ZERO,
             last_left: Instant::ZERO,
+            received: 0,
         }
+    }
+
+    /// Counts `frame` (when there is one) against [`FLOOD_LIMIT`].
+    fn count<T>(&mut self, frame: Option<T>) -> Result<Option<T>, DutError> {
+        if frame.is_some() {
+            self.received += 1;
+            if self.received > FLOOD_LIMIT {
+                return Err(DutError::Flood {
+                    frames: self.received,
+                    limit: FLOOD_LIMIT,
+                });
+            }
+        }
+        Ok(frame)
     }
 
     /// Whether scenario time is the target's virtual clock ([`Dut::virtual_now`]): a wait
@@ -93,6 +117,11 @@ impl<'t> Recorder<'t> {
         self.target.frames_delivered()
     }
 
+    /// How long the target may answer after a barrier's echo reply ([`Dut::answer_lag`]).
+    pub fn answer_lag(&self) -> Duration {
+        self.target.answer_lag()
+    }
+
     /// The monotonic deadline `after` from now.
     pub fn deadline_after(&self, after: Duration) -> std::time::Instant {
         std::time::Instant::now() + std::time::Duration::from(after)
@@ -113,6 +142,7 @@ impl<'t> Recorder<'t> {
         deadline: std::time::Instant,
     ) -> Result<Option<Vec<u8>>, DutError> {
         let frame = self.target.recv_frame(deadline)?;
+        let frame = self.count(frame)?;
         if let Some(bytes) = &frame {
             let at = self.received_at();
             self.trace
@@ -133,7 +163,8 @@ impl<'t> Recorder<'t> {
         &mut self,
         deadline: std::time::Instant,
     ) -> Result<Option<Vec<u8>>, DutError> {
-        self.target.recv_frame(deadline)
+        let frame = self.target.recv_frame(deadline)?;
+        self.count(frame)
     }
 
     /// Records a frame received with [`Recorder::recv_unrecorded`].
@@ -170,9 +201,9 @@ impl<'t> Recorder<'t> {
         &mut self,
         deadline: std::time::Instant,
     ) -> Result<Option<(usize, Vec<u8>, Instant)>, DutError> {
+        let frame = self.target.recv_frame_any(deadline)?;
         Ok(self
-            .target
-            .recv_frame_any(deadline)?
+            .count(frame)?
             .map(|(port, bytes)| (port, bytes, self.now())))
     }
 
@@ -247,14 +278,6 @@ impl<'t> Recorder<'t> {
         self.target.tcp_connection(local, remote)
     }
 
-    /// The optional TCP extensions the DUT's stack implements ([`Sockets::tcp_extensions`](crate::dut::Sockets::tcp_extensions); all
-    /// without a socket plane).
-    pub fn tcp_extensions(&mut self) -> crate::dut::TcpExtensions {
-        self.target
-            .sockets()
-            .map_or(crate::dut::TcpExtensions::ALL, |s| s.tcp_extensions())
-    }
-
     /// [`Sockets::answers_wait_for_host`](crate::dut::Sockets::answers_wait_for_host) (false without a socket plane).
     pub fn answers_wait_for_host(&mut self) -> bool {
         self.target
@@ -299,5 +322,67 @@ impl<'t> Recorder<'t> {
     /// Ends the recording.
     pub fn into_trace(self) -> Trace {
         self.trace
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dut::{Endpoints, Link};
+    use crate::wire::MacAddr;
+
+    /// A stack that answers every read with another frame (a storm).
+    struct Storm(Endpoints);
+
+    impl Link for Storm {
+        fn send_frame(&mut self, _: &[u8]) -> Result<(), DutError> {
+            Ok(())
+        }
+        fn recv_frame(&mut self, _: std::time::Instant) -> Result<Option<Vec<u8>>, DutError> {
+            Ok(Some(vec![0xff; 60]))
+        }
+    }
+
+    impl Dut for Storm {
+        fn name(&self) -> &str {
+            "storm"
+        }
+        fn endpoints(&self) -> &Endpoints {
+            &self.0
+        }
+        fn link(&mut self) -> Option<&mut dyn Link> {
+            Some(self)
+        }
+    }
+
+    #[test]
+    fn a_stack_that_floods_its_link_is_stopped() {
+        let mut storm = Storm(Endpoints {
+            harness_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            stack_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            stack_ipv4: None,
+            peer_ipv4: None,
+            stack_ipv6: None,
+            peer_ipv6: None,
+            mtu: 1500,
+        });
+        let mut r = Recorder::new(&mut storm);
+        let deadline = std::time::Instant::now();
+        for _ in 0..FLOOD_LIMIT / 2 {
+            assert!(r.recv_frame(deadline).expect("under the limit").is_some());
+            assert!(
+                r.recv_unrecorded(deadline)
+                    .expect("under the limit")
+                    .is_some()
+            );
+        }
+        match r.recv_any_unrecorded(deadline) {
+            Err(DutError::Flood { frames, limit }) => {
+                assert_eq!((frames, limit), (FLOOD_LIMIT + 1, FLOOD_LIMIT));
+            }
+            other => panic!("expected a flood, got {other:?}"),
+        }
+        // Only what was recorded is in the trace (half of it), not the flood's tail.
+        assert_eq!(r.trace.events.len() as u64, FLOOD_LIMIT / 2);
     }
 }

@@ -35,7 +35,7 @@ use crate::dut::external::{ExternalConfig, ExternalStack, InterfaceKind};
 use crate::dut::needs::Needs;
 use crate::dut::{
     CallOutcome, Control, Dut, DutError, Endpoints, Link, SocketCall, Sockets, StateAnswer,
-    StateQuery, Tables, TcpExtensions,
+    StateQuery, Tables, TcpStackConfig,
 };
 use crate::sandbox::{MacAddr, SocketDir};
 use crate::wire::{Frame, Icmpv6Message, Network, Transport};
@@ -158,6 +158,13 @@ impl SlirpHost {
             timeout: config.timeout,
             interface: InterfaceKind::Tap,
             kernel_addresses: false,
+            // Its answers that follow the host side are waited for by the TCP checks
+            // (`Sockets::answers_wait_for_host`), not by every barrier.
+            answer_lag: Duration::ZERO,
+            // No check of the catalogue waits out one of its long timers.
+            slow: Vec::new(),
+            // Nothing declared: its ARP checks stay unsupported (no table to read).
+            fixed: None,
         };
         let inner = ExternalStack::new(&external, needs)?;
         let mut endpoints = inner.endpoints().clone();
@@ -343,10 +350,9 @@ impl Sockets for SlirpHost {
         Sockets::udp(&self.inner)
     }
 
-    /// libslirp's TCP (4.4BSD's, as qemu kept it) sends and honours the MSS option only:
-    /// `tcp_dooptions` reads nothing else and `tcp_output` writes nothing else.
-    fn tcp_extensions(&self) -> TcpExtensions {
-        LIBSLIRP_TCP_EXTENSIONS
+    /// libslirp's TCP (4.4BSD's, as qemu kept it) sends and honours the MSS option only.
+    fn tcp_config(&self) -> TcpStackConfig {
+        LIBSLIRP_TCP
     }
 
     /// libslirp answers a guest's SYN only once its connect to the host has completed or
@@ -357,11 +363,13 @@ impl Sockets for SlirpHost {
     }
 }
 
-/// The optional TCP extensions of libslirp: none (the MSS option only).
-pub const LIBSLIRP_TCP_EXTENSIONS: TcpExtensions = TcpExtensions {
+/// How libslirp sends TCP: no optional extension (the MSS option only), TTL 64
+/// (`IPDEFTTL`).
+pub const LIBSLIRP_TCP: TcpStackConfig = TcpStackConfig {
     sack: false,
     window_scaling: false,
     timestamps: false,
+    ttl: 64,
 };
 
 /// Why the slirp target shows no TCP states.

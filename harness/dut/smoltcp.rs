@@ -147,6 +147,10 @@ pub struct SmoltcpConfig {
     /// the check's verdict is UNSUPPORTED rather than a failure against a schedule smoltcp
     /// was never given.
     pub unsupported_settings: Vec<String>,
+    /// smoltcp's declared fixed behaviour (`profiles/smoltcp.toml`, see
+    /// [`crate::dut::fixed`]), or why it could not be read (the target then refuses to
+    /// start, naming the file).
+    pub fixed: Result<Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>>, String>,
 }
 
 impl Default for SmoltcpConfig {
@@ -162,6 +166,9 @@ impl Default for SmoltcpConfig {
             buffer_size: DEFAULT_BUFFER,
             peer_preresolved: false,
             unsupported_settings: Vec::new(),
+            fixed: crate::dut::fixed::smoltcp_profile()
+                .map(Some)
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -437,6 +444,11 @@ impl SmoltcpHost {
     /// neighbour solicitation for IPv6) from the peer, whose answers are dropped before
     /// the session starts.
     pub fn new(config: SmoltcpConfig) -> Result<SmoltcpHost, DutError> {
+        if let Err(e) = &config.fixed {
+            return Err(DutError::Malformed {
+                detail: format!("smoltcp's declared fixed behaviour: {e}"),
+            });
+        }
         let stack = catch_unwind(AssertUnwindSafe(|| Stack::new(&config))).map_err(|p| {
             DutError::Gone {
                 what: format!("smoltcp panicked: {}", super::panic_message(p.as_ref())),
@@ -1580,9 +1592,13 @@ impl Stack {
                 "{control}: smoltcp's routes are gateway routes only, with no types, metrics \
                  or preferred sources"
             ))),
-            Control::FlushNeighbours => Err(not_supported(format!(
-                "{control}: smoltcp's neighbour cache has no public API"
-            ))),
+            Control::FlushNeighbours => {
+                // Setting the addresses flushes the neighbour cache
+                // (src/iface/interface/mod.rs:398-400); they are set to what they are.
+                self.iface.update_ip_addrs(|_| {});
+                self.poll();
+                Ok(())
+            }
             Control::FlushFdb | Control::SetAgeing(_) => Err(not_supported(format!(
                 "{control}: the smoltcp target is a host, not a switch"
             ))),
@@ -1617,7 +1633,17 @@ impl Dut for SmoltcpHost {
                 .map(|s| format!("pinned setting without smoltcp equivalent: {s}")),
         );
         env.extend(CONSTANTS.iter().map(|s| s.to_string()));
+        if let Ok(Some(f)) = &self.config.fixed {
+            env.push(format!(
+                "fixed behaviour declared in {} ({})",
+                f.file, f.stack
+            ));
+        }
         env
+    }
+
+    fn fixed_behaviour(&self) -> Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>> {
+        self.config.fixed.clone().ok().flatten()
     }
 
     fn virtual_now(&self) -> Option<crate::time::Instant> {

@@ -23,3 +23,19 @@ pub struct NotChecked {
     /// What was not observed, and why.
     pub reason: String,
 }
+
+/// How the parts of one check that each exercise a clause fared: a check made of many small
+/// cases (a matrix row's 96 cells) names, for every case, the clause it exercised and, when
+/// the case disagreed, the clause it broke ([`crate::engine::Session::tally`]). The report
+/// then classifies each failure by the clause it breaks and groups the failing cases by
+/// clause, instead of labelling the whole check with its first clause; a clause whose cases
+/// all agreed holds for this check even when the check fails on another clause.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClauseTally {
+    /// The clause.
+    pub clause: Clause,
+    /// How many cases exercised it.
+    pub ran: usize,
+    /// The cases that broke it, one line each (the check's own difference line for the case).
+    pub failing: Vec<String>,
+}

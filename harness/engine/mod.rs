@@ -31,7 +31,7 @@ pub mod session;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use clause::{Clause, NotChecked};
+pub use clause::{Clause, ClauseTally, NotChecked};
 pub use runner::{CheckReport, Progress, RunSummary, run_checks};
 pub use scenario::{Counterexample, Scenario, ScenarioOutcome};
 pub use session::{CheckError, Session};

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::dut::{Dut, DutError};
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome};
-use crate::engine::{CheckError, CheckSpec, Clause, NotChecked, Session, Verdict};
+use crate::engine::{CheckError, CheckSpec, Clause, ClauseTally, NotChecked, Session, Verdict};
 use crate::models::profile::ProfileName;
 use crate::trace::{HostNames, Trace};
 
@@ -62,6 +62,15 @@ pub struct CheckReport {
     /// with one does not pass: see [`not_checked_verdict`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_checked: Vec<NotChecked>,
+    /// Per clause, the cases of the check that exercised it and those that broke it
+    /// ([`Session::tally`]); empty for a check that is one case.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clause_tallies: Vec<ClauseTally>,
+    /// Unsupported because the check is for another kind of device than the target (a
+    /// switch check on a host stack, a TCP check on a TLS service): refused before it ran,
+    /// and not counted among the unsupported checks of the target's kind.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub other_kind: bool,
 }
 
 /// One failing run of a counterexample: its trace, the index of the observation that failed
@@ -87,6 +96,57 @@ impl CheckReport {
     /// The trace rendered as normalised text.
     pub fn trace_text(&self) -> String {
         self.trace.render(&self.names)
+    }
+
+    /// The clauses a failure breaks: those its tallied cases broke, in the check's order
+    /// (then the order tallied), or every clause of the check when it tallied none.
+    pub fn broken_clauses(&self) -> Vec<Clause> {
+        let broken: Vec<Clause> = self
+            .clause_tallies
+            .iter()
+            .filter(|t| !t.failing.is_empty())
+            .map(|t| t.clause)
+            .collect();
+        if broken.is_empty() || !matches!(self.verdict, Verdict::Fail { .. }) {
+            return self.clauses.clone();
+        }
+        let mut ordered: Vec<Clause> = self
+            .clauses
+            .iter()
+            .filter(|c| broken.iter().any(|b| b.id == c.id))
+            .copied()
+            .collect();
+        ordered.extend(
+            broken
+                .into_iter()
+                .filter(|b| !self.clauses.iter().any(|c| c.id == b.id)),
+        );
+        ordered
+    }
+
+    /// The verdict label of this check for one of its clauses: a failing check that tallied
+    /// its cases holds a clause whose cases all agreed (`PASS`) and fails only the clauses
+    /// its cases broke; a clause no case exercised, and every clause of any other check,
+    /// takes the check's own label.
+    pub fn label_for(&self, clause: &str) -> &'static str {
+        if matches!(self.verdict, Verdict::Fail { .. })
+            && let Some(t) = self.clause_tallies.iter().find(|t| t.clause.id == clause)
+            && t.ran > 0
+        {
+            return if t.failing.is_empty() { "PASS" } else { "FAIL" };
+        }
+        self.verdict.label()
+    }
+
+    /// The clauses of the check and, after them, any other clause its cases tallied.
+    pub fn all_clauses(&self) -> Vec<Clause> {
+        let mut all = self.clauses.clone();
+        for t in &self.clause_tallies {
+            if !all.iter().any(|c| c.id == t.clause.id) {
+                all.push(t.clause);
+            }
+        }
+        all
     }
 }
 
@@ -142,7 +202,7 @@ impl RunSummary {
     pub fn by_clause(&self) -> Vec<ClauseVerdict> {
         let mut rows: Vec<ClauseVerdict> = Vec::new();
         for report in &self.checks {
-            for clause in &report.clauses {
+            for clause in &report.all_clauses() {
                 let row = match rows.iter_mut().position(|r| r.clause.id == clause.id) {
                     Some(i) => &mut rows[i],
                     None => {
@@ -153,7 +213,7 @@ impl RunSummary {
                         rows.last_mut().expect("just pushed")
                     }
                 };
-                row.checks.push((report.id, report.verdict.label()));
+                row.checks.push((report.id, report.label_for(clause.id)));
             }
         }
         rows
@@ -256,17 +316,27 @@ pub fn run_one_with(
         counterexample_run: None,
         retries: Vec::new(),
         not_checked: Vec::new(),
+        clause_tallies: Vec::new(),
+        other_kind: false,
     };
+    let mut other_kind = false;
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), Verdict> {
+        // A factory refuses only a check for another kind of device (the openssl target
+        // builds nothing but a TLS service).
         let mut target = factory(spec).map_err(|e| match e {
-            DutError::NotSupported { what } => Verdict::Unsupported { reason: what },
+            DutError::NotSupported { what } => {
+                other_kind = true;
+                Verdict::Unsupported { reason: what }
+            }
             e => Verdict::Error {
                 reason: format!("setting up the target: {e}"),
             },
         })?;
         report.environment = target.environment();
         // A DUT that lacks a plane the check uses is refused before the check runs.
-        if let Some(reason) = spec.needs.unmet(&target.capabilities()) {
+        let caps = target.capabilities();
+        if let Some(reason) = spec.needs.unmet(&caps) {
+            other_kind = spec.needs.other_kind(&caps);
             return Err(Verdict::Unsupported { reason });
         }
         let mut session = Session::with_profile(target.as_mut(), profile);
@@ -274,6 +344,7 @@ pub fn run_one_with(
         report.names = session.host_names().clone();
         report.retries = session.retries().to_vec();
         report.not_checked = session.clauses_not_checked().to_vec();
+        report.clause_tallies = session.clause_tallies().to_vec();
         if let Err(e) = &result
             && e.is_disagreement()
         {
@@ -295,6 +366,7 @@ pub fn run_one_with(
             result => result.map_err(|e| verdict_of(&e)),
         }
     }));
+    report.other_kind = other_kind;
     report.verdict = match outcome {
         Ok(Ok(())) => Verdict::Pass,
         Ok(Err(verdict)) => verdict,

@@ -83,6 +83,18 @@ impl CheckError {
     pub fn is_disagreement(&self) -> bool {
         !matches!(self, CheckError::Dut { .. } | CheckError::Harness { .. })
     }
+
+    /// The step of the check it happened at.
+    pub fn step(&self) -> &str {
+        match self {
+            CheckError::Mismatch { step, .. }
+            | CheckError::NothingObserved { step, .. }
+            | CheckError::Unexpected { step, .. }
+            | CheckError::WrongAnswer { step, .. }
+            | CheckError::Dut { step, .. }
+            | CheckError::Harness { step, .. } => step,
+        }
+    }
 }
 
 /// One check's conversation with one target.
@@ -99,6 +111,12 @@ pub struct Session<'t> {
     counterexample: Option<Counterexample>,
     /// Clauses no observation of this session checked.
     not_checked: Vec<super::NotChecked>,
+    /// The TCP options the stack offers ([`crate::dut::Sockets::tcp_config`]).
+    tcp_config: crate::dut::TcpStackConfig,
+    /// Per clause, the cases that exercised it and those that broke it.
+    tallies: Vec<super::ClauseTally>,
+    /// The target's declared fixed behaviour ([`Dut::fixed_behaviour`]).
+    fixed: Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>>,
 }
 
 impl<'t> Session<'t> {
@@ -110,7 +128,9 @@ impl<'t> Session<'t> {
     /// A session on `target` whose models follow `profile`.
     pub fn with_profile(target: &'t mut dyn Dut, profile: ProfileName) -> Self {
         let endpoints = target.endpoints().clone();
+        let tcp_config = target.tcp_config();
         let names = host_names(&endpoints);
+        let fixed = target.fixed_behaviour();
         Session {
             recorder: Recorder::new(target),
             endpoints,
@@ -121,7 +141,22 @@ impl<'t> Session<'t> {
             expecting: None,
             counterexample: None,
             not_checked: Vec::new(),
+            tcp_config,
+            tallies: Vec::new(),
+            fixed,
         }
+    }
+
+    /// The TCP options the stack offers on its connections (its configuration, an input of
+    /// the TCP model: [`crate::dut::Sockets::tcp_config`]).
+    pub fn tcp_config(&self) -> crate::dut::TcpStackConfig {
+        self.tcp_config
+    }
+
+    /// What the target declares it does where it cannot be configured (its profile,
+    /// `profiles/<target>.toml`); `None` when it declares nothing.
+    pub fn fixed_behaviour(&self) -> Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>> {
+        self.fixed.clone()
     }
 
     /// What the step that failed expected (set while a step waits for a frame; a failing
@@ -150,6 +185,31 @@ impl<'t> Session<'t> {
     /// The clauses marked not checked so far ([`Session::not_checked`]).
     pub fn clauses_not_checked(&self) -> &[super::NotChecked] {
         &self.not_checked
+    }
+
+    /// Counts one case of a check made of many (a matrix cell) against `clause`, the clause
+    /// it exercised: `failure` is its difference line when it broke the clause. See
+    /// [`super::ClauseTally`]; clauses keep the order in which they were first tallied.
+    pub fn tally(&mut self, clause: super::Clause, failure: Option<String>) {
+        let i = match self.tallies.iter().position(|t| t.clause.id == clause.id) {
+            Some(i) => i,
+            None => {
+                self.tallies.push(super::ClauseTally {
+                    clause,
+                    ran: 0,
+                    failing: Vec::new(),
+                });
+                self.tallies.len() - 1
+            }
+        };
+        let tally = &mut self.tallies[i];
+        tally.ran += 1;
+        tally.failing.extend(failure);
+    }
+
+    /// The clauses tallied so far ([`Session::tally`]).
+    pub fn clause_tallies(&self) -> &[super::ClauseTally] {
+        &self.tallies
     }
 
     /// The counterexample offered, if any.
@@ -495,12 +555,6 @@ impl<'t> Session<'t> {
                 step: step.into(),
                 source,
             })
-    }
-
-    /// The optional TCP extensions the DUT's stack implements
-    /// ([`crate::dut::Sockets::tcp_extensions`]).
-    pub fn tcp_extensions(&mut self) -> crate::dut::TcpExtensions {
-        self.recorder.tcp_extensions()
     }
 
     /// Whether the DUT's SYN-ACK waits for its host side

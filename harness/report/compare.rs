@@ -26,6 +26,12 @@ pub fn compare_files(inputs: &[(String, PathBuf)]) -> Result<String, ReportError
 /// Loads each saved `report.json` and renders the comparison page, each column labelled by
 /// its report's target name (`linux`, `smoltcp`; a name that repeats gets ` (2)`, ` (3)`).
 pub fn compare_paths(paths: &[PathBuf]) -> Result<String, ReportError> {
+    Ok(compare(&load_labelled(paths)?))
+}
+
+/// Loads each saved `report.json`, labelled by its target's name (`linux`, `smoltcp`; a
+/// name that repeats gets ` (2)`, ` (3)`).
+fn load_labelled(paths: &[PathBuf]) -> Result<Vec<(String, Report)>, ReportError> {
     let mut reports: Vec<(String, Report)> = Vec::with_capacity(paths.len());
     for path in paths {
         let report = Report::load(path)?;
@@ -37,7 +43,7 @@ pub fn compare_paths(paths: &[PathBuf]) -> Result<String, ReportError> {
         }
         reports.push((label, report));
     }
-    Ok(compare(&reports))
+    Ok(reports)
 }
 
 /// The comparison page of `(label, report)` pairs, in column order.
@@ -52,13 +58,13 @@ pub fn compare(reports: &[(String, Report)]) -> String {
     );
     let _ = writeln!(
         h,
-        "<table><tr><th>target</th><th>name</th><th>profile</th><th>netconform</th><th>pass</th><th>fail</th><th>accepted</th><th>unsupported</th><th>error</th><th>stale entries</th></tr>"
+        "<table><tr><th>target</th><th>name</th><th>profile</th><th>netconform</th><th>pass</th><th>fail</th><th>accepted</th><th>unsupported</th><th>error</th><th>unsupported of its kind</th><th>stale entries</th></tr>"
     );
     for (label, r) in reports {
         let n = &r.counts;
         let _ = writeln!(
             h,
-            "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td class=\"pass\">{}</td><td class=\"fail\">{}</td><td class=\"accepted\">{}</td><td class=\"unsupported\">{}</td><td class=\"error\">{}</td><td>{}</td></tr>",
+            "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td class=\"pass\">{}</td><td class=\"fail\">{}</td><td class=\"accepted\">{}</td><td class=\"unsupported\">{}</td><td class=\"error\">{}</td><td>{} of {} ({:.1} %)</td><td>{}</td></tr>",
             escape(label),
             escape(&r.target),
             escape(&r.profile),
@@ -68,6 +74,9 @@ pub fn compare(reports: &[(String, Report)]) -> String {
             n.accepted,
             n.unsupported,
             n.error,
+            n.unsupported_of_its_kind(),
+            n.of_its_kind(),
+            n.unsupported_share(),
             n.stale
         );
     }
@@ -108,7 +117,11 @@ pub fn compare(reports: &[(String, Report)]) -> String {
                         "<td class=\"cell {}\" title=\"{}\"><b>{}</b>{}</td>",
                         c.outcome.name(),
                         escape(&note),
-                        c.outcome.label(),
+                        if c.other_kind {
+                            "N/A"
+                        } else {
+                            c.outcome.label()
+                        },
                         if note.is_empty() {
                             String::new()
                         } else {
@@ -207,4 +220,121 @@ fn cell_note(c: &CheckEntry) -> String {
         (Outcome::Unsupported | Outcome::Error, _) => c.reason.clone().unwrap_or_default(),
         _ => String::new(),
     }
+}
+
+/// The same comparison as a Markdown page (what `report compare --markdown FILE` writes, and
+/// docs/stacks.md is): a summary row per target, then a table with a row per check and a
+/// column per target, then one with a row per clause. A cell is the outcome in one word
+/// (`pass`, **`FAIL`**, `accepted`, `unsupported`, `n/a` for a check of another kind of
+/// device, **`ERROR`**, `-` when the target did not run it); a clause's cell adds how many
+/// of its checks failed.
+pub fn markdown(reports: &[(String, Report)]) -> String {
+    let mut m = String::new();
+    let labels: Vec<&str> = reports.iter().map(|(l, _)| l.as_str()).collect();
+    let _ = writeln!(m, "# netconform: {}\n", labels.join(", "));
+    let _ = writeln!(
+        m,
+        "| target | profile | pass | fail | accepted | unsupported | error | unsupported of its kind |"
+    );
+    let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---:|---:|");
+    for (label, r) in reports {
+        let n = &r.counts;
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} | {} | {} of {} ({:.1} %) |",
+            md(label),
+            md(&r.profile),
+            n.pass,
+            n.fail,
+            n.accepted,
+            n.unsupported,
+            n.error,
+            n.unsupported_of_its_kind(),
+            n.of_its_kind(),
+            n.unsupported_share()
+        );
+    }
+    let header: String = labels.iter().map(|l| format!(" {} |", md(l))).collect();
+    let rule: String = labels.iter().map(|_| "---|").collect();
+    let _ = writeln!(m, "\n## By check\n\n| check |{header}\n|---|{rule}");
+    let mut ids: Vec<&str> = Vec::new();
+    for (_, r) in reports {
+        for c in &r.checks {
+            if !ids.contains(&c.id.as_str()) {
+                ids.push(&c.id);
+            }
+        }
+    }
+    for id in ids {
+        let _ = write!(m, "| `{id}` |");
+        for (_, r) in reports {
+            let cell = r
+                .check(id)
+                .map_or("-", |c| if c.other_kind { "n/a" } else { word(c.outcome) });
+            let _ = write!(m, " {cell} |");
+        }
+        m.push('\n');
+    }
+    let _ = writeln!(
+        m,
+        "\n## By clause\n\n| clause | source |{header}\n|---|---|{rule}"
+    );
+    let mut clause_ids: Vec<&str> = Vec::new();
+    for (_, r) in reports {
+        for row in &r.clauses {
+            if !clause_ids.contains(&row.clause.id.as_str()) {
+                clause_ids.push(&row.clause.id);
+            }
+        }
+    }
+    for id in clause_ids {
+        let rows: Vec<_> = reports
+            .iter()
+            .map(|(_, r)| r.clauses.iter().find(|row| row.clause.id == id))
+            .collect();
+        let Some(clause) = rows.iter().flatten().next().map(|r| &r.clause) else {
+            continue;
+        };
+        let _ = write!(m, "| `{id}` | {} |", md(&clause.source));
+        for row in rows {
+            let cell = match row {
+                None => "-".to_string(),
+                Some(row) => {
+                    let failing = row
+                        .checks
+                        .iter()
+                        .filter(|(_, o)| *o == Outcome::Fail)
+                        .count();
+                    match row.outcome {
+                        Outcome::Fail => format!("**`FAIL`** ({failing} of {})", row.checks.len()),
+                        o => word(o).to_string(),
+                    }
+                }
+            };
+            let _ = write!(m, " {cell} |");
+        }
+        m.push('\n');
+    }
+    m
+}
+
+/// An outcome as one word of a Markdown cell (failures and errors stand out).
+fn word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "**`FAIL`**",
+        Outcome::Accepted => "accepted",
+        Outcome::Unsupported => "unsupported",
+        Outcome::Error => "**`ERROR`**",
+    }
+}
+
+/// Text safe inside a Markdown table cell.
+fn md(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Loads each saved `report.json` like [`compare_paths`] and renders [`markdown`].
+pub fn markdown_paths(paths: &[PathBuf]) -> Result<String, ReportError> {
+    Ok(markdown(&load_labelled(paths)?))
 }

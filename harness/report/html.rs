@@ -406,6 +406,54 @@ fn download(h: &mut String, file: &str, what: &str, capture: &dyn Fn(&str) -> Op
     }
 }
 
+/// A check made of many cases: one row per clause (how many cases exercised it, how many
+/// broke it, the breach's classification), the breaking cases listed under their clause.
+fn cells_by_clause(h: &mut String, c: &CheckEntry) {
+    if !c.clause_cells.iter().any(|cells| !cells.failing.is_empty()) {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<table class=\"cells-by-clause\"><tr><th>clause</th><th>cases that break it</th><th>classification</th></tr>"
+    );
+    for cells in &c.clause_cells {
+        let class = if cells.failing.is_empty() {
+            "pass"
+        } else {
+            "fail"
+        };
+        let label = cells
+            .classification
+            .as_ref()
+            .map_or_else(|| "holds".to_string(), Classification::label);
+        let _ = writeln!(
+            h,
+            "<tr class=\"{class}\"><td><code>{}</code></td><td>{} of {}</td><td>{}</td></tr>",
+            escape(&cells.clause),
+            cells.failing.len(),
+            cells.ran,
+            escape(&label)
+        );
+    }
+    let _ = writeln!(h, "</table>");
+    for cells in c
+        .clause_cells
+        .iter()
+        .filter(|cells| !cells.failing.is_empty())
+    {
+        let _ = writeln!(
+            h,
+            "<details><summary>{} cases break <code>{}</code></summary>\n<ul>",
+            cells.failing.len(),
+            escape(&cells.clause)
+        );
+        for line in &cells.failing {
+            let _ = writeln!(h, "<li><code>{}</code></li>", escape(line));
+        }
+        let _ = writeln!(h, "</ul></details>");
+    }
+}
+
 fn failure(h: &mut String, c: &CheckEntry, capture: &dyn Fn(&str) -> Option<Vec<u8>>) {
     let _ = writeln!(
         h,
@@ -446,6 +494,7 @@ fn failure(h: &mut String, c: &CheckEntry, capture: &dyn Fn(&str) -> Option<Vec<
         let _ = writeln!(h, "</p>");
     }
     not_checked_list(h, c);
+    cells_by_clause(h, c);
     for clause in &c.clauses {
         let _ = writeln!(
             h,

@@ -119,6 +119,10 @@ pub struct Counts {
     /// with its check: [`CheckEntry::retries`]).
     #[serde(default)]
     pub retries: usize,
+    /// Among the unsupported: checks for another kind of device than the target (a switch
+    /// check on a host stack; [`CheckEntry::other_kind`]).
+    #[serde(default)]
+    pub other_kind: usize,
 }
 
 /// What the run amounts to, for the exit status: the worst thing that happened.
@@ -136,6 +140,25 @@ pub enum Status {
 }
 
 impl Counts {
+    /// The checks of the target's kind: all but those for another kind of device.
+    pub fn of_its_kind(&self) -> usize {
+        self.total.saturating_sub(self.other_kind)
+    }
+
+    /// The unsupported checks of the target's kind (features it lacks).
+    pub fn unsupported_of_its_kind(&self) -> usize {
+        self.unsupported.saturating_sub(self.other_kind)
+    }
+
+    /// The share, in per cent, of the checks of the target's kind that it could not run
+    /// (0 when it has none).
+    pub fn unsupported_share(&self) -> f64 {
+        match self.of_its_kind() {
+            0 => 0.0,
+            n => 100.0 * self.unsupported_of_its_kind() as f64 / n as f64,
+        }
+    }
+
     /// The run's status: error over fail over unsupported over pass (stale entries do not
     /// change it: see [`Counts::stale`]).
     pub fn status(&self) -> Status {
@@ -252,6 +275,49 @@ pub struct CheckEntry {
     /// on them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_checked: Vec<NotCheckedClause>,
+    /// A check made of many cases (a matrix row): per clause, how many cases exercised it,
+    /// the cases that broke it and how that breach is classified, in the check's clause
+    /// order. A failure is judged clause by clause from these, not by the check's first
+    /// clause.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clause_cells: Vec<ClauseCells>,
+    /// Unsupported because the check is for another kind of device than the target (a
+    /// switch check on a host stack): not counted among the target's unsupported checks
+    /// of its kind ([`Counts::unsupported_share`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub other_kind: bool,
+}
+
+/// The cases of one check that exercised one clause ([`CheckEntry::clause_cells`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClauseCells {
+    /// The clause's id.
+    pub clause: String,
+    /// How many cases exercised it.
+    pub ran: usize,
+    /// The cases that broke it, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<String>,
+    /// How the breach is classified (`None` when no case broke it): an RFC violation and
+    /// its keyword, a policy choice, or the accepted deviation of the whole check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+}
+
+impl CheckEntry {
+    /// This check's outcome for `clause`: a failed (or accepted) check that reports its
+    /// cases by clause holds a clause whose cases all agreed; any other check gives every
+    /// clause its own outcome.
+    pub fn outcome_for(&self, clause: &str) -> Outcome {
+        if matches!(self.outcome, Outcome::Fail | Outcome::Accepted)
+            && let Some(cells) = self.clause_cells.iter().find(|c| c.clause == clause)
+            && cells.ran > 0
+            && cells.failing.is_empty()
+        {
+            return Outcome::Pass;
+        }
+        self.outcome
+    }
 }
 
 /// A clause a check did not check: its id and what was not observed.
@@ -311,6 +377,10 @@ pub struct Report {
     pub clauses: Vec<ClauseRow>,
     /// Deviation entries that matched nothing.
     pub stale_deviations: Vec<StaleEntry>,
+    /// Checks of the target's slow tier that this run left out (`certify --slow` runs
+    /// them): they wait out timers the stack runs on the wall clock.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slow_not_run: Vec<String>,
 }
 
 /// Reading or writing a report failed.
@@ -385,7 +455,7 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
                         entries: entries.iter().map(|e| e.entry).collect(),
                     },
                 ),
-                None => (Outcome::Fail, deviations::classify(&check.clauses)),
+                None => (Outcome::Fail, deviations::classify(&check.broken_clauses())),
             };
             (
                 outcome,
@@ -434,6 +504,7 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
             .and(check.counterexample_trace())
             .map(|_| format!("{}.counterexample.pcap", check.id)),
     };
+    let cells = clause_cells(check, classification.as_ref());
     let entry = CheckEntry {
         id: check.id.into(),
         family: family_of(check.id),
@@ -444,7 +515,7 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
         differences,
         reason,
         classification,
-        clauses: check.clauses.iter().map(ClauseText::from).collect(),
+        clauses: check.all_clauses().iter().map(ClauseText::from).collect(),
         expected: check.expected.clone().filter(|_| failed),
         failed_at: check.failed_at.filter(|_| failed),
         counterexample,
@@ -461,8 +532,29 @@ fn entry_of(check: &CheckReport, deviations: &Deviations) -> (CheckEntry, Vec<us
                 reason: n.reason.clone(),
             })
             .collect(),
+        clause_cells: cells,
+        other_kind: check.other_kind && matches!(check.verdict, Verdict::Unsupported { .. }),
     };
     (entry, matched)
+}
+
+/// [`CheckEntry::clause_cells`] of `check`: each breach classified by the clause it breaks
+/// alone (an accepted check's breaches all by its acceptance).
+fn clause_cells(check: &CheckReport, classification: Option<&Classification>) -> Vec<ClauseCells> {
+    check
+        .all_clauses()
+        .iter()
+        .filter_map(|c| check.clause_tallies.iter().find(|t| t.clause.id == c.id))
+        .map(|t| ClauseCells {
+            clause: t.clause.id.into(),
+            ran: t.ran,
+            failing: t.failing.clone(),
+            classification: (!t.failing.is_empty()).then(|| match classification {
+                Some(accepted @ Classification::AcceptedDeviation { .. }) => accepted.clone(),
+                _ => deviations::classify(&[t.clause]),
+            }),
+        })
+        .collect()
 }
 
 impl Report {
@@ -507,6 +599,7 @@ impl Report {
         };
         for c in &checks {
             counts.retries += c.retries.len();
+            counts.other_kind += usize::from(c.other_kind);
             match c.outcome {
                 Outcome::Pass => counts.pass += 1,
                 Outcome::Fail => counts.fail += 1,
@@ -526,7 +619,7 @@ impl Report {
                         let outcome = checks
                             .iter()
                             .find(|c| c.id == *id)
-                            .map(|c| c.outcome)
+                            .map(|c| c.outcome_for(row.clause.id))
                             .unwrap_or(Outcome::Error);
                         (id.to_string(), outcome)
                     })
@@ -565,6 +658,7 @@ impl Report {
             checks,
             clauses,
             stale_deviations,
+            slow_not_run: Vec::new(),
         }
     }
 

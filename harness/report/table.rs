@@ -79,6 +79,29 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
     let totals = [n.pass, n.fail, n.accepted, n.unsupported, n.error, n.total];
     let _ = writeln!(out, "{}", "-".repeat(header.len()));
     let _ = writeln!(out, "{}", line("total", &totals));
+    if !report.slow_not_run.is_empty() {
+        let _ = writeln!(
+            out,
+            "slow tier: {} checks not run (they wait out the stack's wall-clock timers; certify --slow runs them): {}",
+            report.slow_not_run.len(),
+            report.slow_not_run.join(", ")
+        );
+    }
+    if n.other_kind > 0 || n.unsupported > 0 {
+        let _ = writeln!(
+            out,
+            "unsupported: {} of the {} checks of its kind ({:.1} %){}",
+            n.unsupported_of_its_kind(),
+            n.of_its_kind(),
+            n.unsupported_share(),
+            match n.other_kind {
+                0 => String::new(),
+                k => format!(
+                    "; {k} more are for another kind of device (switch, router, TLS service)"
+                ),
+            }
+        );
+    }
 
     let path = |name: &str| dir.join(name).display().to_string();
     let failures = report.checks_with(Outcome::Fail);
@@ -91,11 +114,30 @@ pub fn render(report: &Report, dir: &Path, verbose: bool) -> String {
                 .map(|k| k.label())
                 .unwrap_or_default();
             push(&mut out, &format!("  FAIL {}  {class}", c.id));
-            for clause in &c.clauses {
-                push(
-                    &mut out,
-                    &format!("       clause {} ({})", clause.id, clause.source),
-                );
+            if c.clause_cells.iter().any(|cells| !cells.failing.is_empty()) {
+                // A check of many cases: each clause with how many of its cases broke it.
+                for cells in &c.clause_cells {
+                    let verdict = cells
+                        .classification
+                        .as_ref()
+                        .map_or_else(|| "holds".to_string(), |k| k.label());
+                    push(
+                        &mut out,
+                        &format!(
+                            "       clause {}: {} of {} cases break it  {verdict}",
+                            cells.clause,
+                            cells.failing.len(),
+                            cells.ran
+                        ),
+                    );
+                }
+            } else {
+                for clause in &c.clauses {
+                    push(
+                        &mut out,
+                        &format!("       clause {} ({})", clause.id, clause.source),
+                    );
+                }
             }
             not_checked_lines(&mut out, c);
             if let Some(step) = &c.step {

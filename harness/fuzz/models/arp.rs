@@ -110,6 +110,8 @@ fn config(s: &Setup) -> HostConfig {
             tick: Duration::from_millis(4),
             timer_floor: Duration::from_millis(8),
         },
+        expiring: None,
+        rfc4861: None,
     }
 }
 

@@ -304,6 +304,8 @@ fn arp_checks_catch_bad_outputs() {
             tick: ms(4),
             timer_floor: ms(8),
         },
+        expiring: None,
+        rfc4861: None,
     };
     let mut host = ArpHost::new(cfg, ArpProfile::linux());
     let nb = Ipv4Addr::new(10, 0, 0, 2);

@@ -46,6 +46,8 @@ fn host(accept: ArpAccept) -> ArpHost {
                 ignore: ArpIgnore::Any,
             },
             params: params(),
+            expiring: None,
+            rfc4861: None,
         },
         ArpProfile::linux(),
     )
@@ -587,4 +589,274 @@ fn a_time_is_kept_to_within_a_tick() {
         !kept(60, 1000),
         "the stack's default: the setting was ignored"
     );
+}
+
+// ---- an expiring cache (a stack's declared fixed behaviour: smoltcp) -------------------
+
+const C: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 3);
+
+/// smoltcp 0.14's cache (profiles/smoltcp.toml): 60 s lifetime refreshed by traffic, one
+/// request per second on the whole interface, waiting packets dropped.
+fn smoltcp_cache() -> ExpiringCache {
+    ExpiringCache {
+        lifetime: ms(60_000),
+        refreshed_by_traffic: true,
+        request_interval: ms(1_000),
+        rate_limit_per_address: false,
+        queue: false,
+    }
+}
+
+fn expiring(x: ExpiringCache) -> ArpHost {
+    let mut h = host(ArpAccept::Never);
+    h.config.expiring = Some(x);
+    h
+}
+
+fn transmit(n: u32, to: Ipv4Addr, mac: MacAddr) -> Output {
+    Output::Transmit {
+        packet: echo(n, to),
+        next_hop: to,
+        dst_mac: mac,
+    }
+}
+
+/// Resolves B at time 0 (request, B's reply) and returns the host.
+fn resolved(x: ExpiringCache) -> ArpHost {
+    let mut h = expiring(x);
+    assert_eq!(
+        wire(&h.send(at(0), echo(1, B))),
+        vec![(0, bcast_request(B))]
+    );
+    unicast_reply(&mut h, 0, B_MAC);
+    h
+}
+
+#[test]
+fn an_expiring_entry_is_used_until_its_lifetime_ends_then_asked_for_again() {
+    let mut h = resolved(smoltcp_cache());
+    // Just before the lifetime ends: from the cache, no request (no unicast poll either).
+    assert_eq!(
+        wire(&h.send(at(59_999), echo(2, B))),
+        vec![(59_999, transmit(2, B, B_MAC))]
+    );
+    assert_eq!(h.expires(B), Some(at(60_000)));
+    // At its end: a broadcast request, as for an address never seen.
+    assert_eq!(
+        wire(&h.send(at(60_000), echo(3, B))),
+        vec![(60_000, bcast_request(B))]
+    );
+    // Negative control: with a lifetime one millisecond longer the same send is a hit.
+    let mut longer = resolved(ExpiringCache {
+        lifetime: ms(60_001),
+        ..smoltcp_cache()
+    });
+    assert_eq!(
+        wire(&longer.send(at(60_000), echo(3, B))),
+        vec![(60_000, transmit(3, B, B_MAC))]
+    );
+    // No timer runs: the model has nothing to do between inputs.
+    assert_eq!(h.next_timer(), None);
+}
+
+#[test]
+fn traffic_from_the_entrys_own_mac_refreshes_it_even_after_it_expired() {
+    let mut h = resolved(smoltcp_cache());
+    h.ip_received(at(70_000), B, B_MAC);
+    assert_eq!(h.expires(B), Some(at(130_000)));
+    assert_eq!(
+        wire(&h.send(at(70_000), echo(2, B))),
+        vec![(70_000, transmit(2, B, B_MAC))]
+    );
+    // Negative controls: another MAC refreshes nothing, and neither does a cache declared
+    // not refreshed by traffic.
+    let mut other = resolved(smoltcp_cache());
+    other.ip_received(at(70_000), B, B_MAC2);
+    assert_eq!(
+        wire(&other.send(at(70_000), echo(2, B))),
+        vec![(70_000, bcast_request(B))]
+    );
+    let mut fixed = resolved(ExpiringCache {
+        refreshed_by_traffic: false,
+        ..smoltcp_cache()
+    });
+    fixed.ip_received(at(70_000), B, B_MAC);
+    assert_eq!(fixed.expires(B), Some(at(60_000)));
+}
+
+#[test]
+fn requests_are_rate_limited_on_the_whole_interface_or_per_address() {
+    let mut h = expiring(smoltcp_cache());
+    assert_eq!(
+        wire(&h.send(at(0), echo(1, B))),
+        vec![(0, bcast_request(B))]
+    );
+    // Within the interval nothing is asked, for B or for C, and the packets are dropped.
+    assert!(wire(&h.send(at(999), echo(2, B))).is_empty());
+    assert!(wire(&h.send(at(999), echo(3, C))).is_empty());
+    assert_eq!(h.critical_instants(C), vec![at(1_000)]);
+    // From the end of the interval on, again.
+    assert_eq!(
+        wire(&h.send(at(1_000), echo(4, C))),
+        vec![(1_000, bcast_request(C))]
+    );
+    // Negative control: per address, C may be asked for at once.
+    let mut per = expiring(ExpiringCache {
+        rate_limit_per_address: true,
+        ..smoltcp_cache()
+    });
+    per.send(at(0), echo(1, B));
+    assert_eq!(
+        wire(&per.send(at(999), echo(3, C))),
+        vec![(999, bcast_request(C))]
+    );
+    assert!(wire(&per.send(at(999), echo(4, B))).is_empty());
+}
+
+#[test]
+fn a_waiting_packet_is_dropped_or_queued_as_declared() {
+    let mut h = expiring(smoltcp_cache());
+    h.send(at(0), echo(1, B));
+    assert_eq!(h.dropped_waiting(), 1);
+    assert!(wire(&unicast_reply(&mut h, 5, B_MAC)).is_empty());
+    // Negative control: a queueing cache sends the packet once B answers.
+    let mut q = expiring(ExpiringCache {
+        queue: true,
+        ..smoltcp_cache()
+    });
+    q.send(at(0), echo(1, B));
+    assert_eq!(q.dropped_waiting(), 0);
+    assert_eq!(
+        wire(&unicast_reply(&mut q, 5, B_MAC)),
+        vec![(5, transmit(1, B, B_MAC))]
+    );
+}
+
+#[test]
+fn any_arp_for_the_host_fills_an_expiring_entry_with_no_locktime_under_the_rfc_profile() {
+    let mut h = ArpHost::new(
+        HostConfig {
+            expiring: Some(smoltcp_cache()),
+            ..host(ArpAccept::Never).config
+        },
+        ArpProfile::rfc(),
+    );
+    h.send(at(0), echo(1, B));
+    unicast_reply(&mut h, 0, B_MAC);
+    // A reply from another MAC 10 ms later is taken at once and starts a new lifetime.
+    unicast_reply(&mut h, 10, B_MAC2);
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC2))));
+    assert_eq!(h.expires(B), Some(at(60_010)));
+    // Negative control: the Linux state machine keeps the first MAC within the locktime.
+    let mut linux = host(ArpAccept::Never);
+    linux.send(at(0), echo(1, B));
+    unicast_reply(&mut linux, 0, B_MAC);
+    unicast_reply(&mut linux, 10, B_MAC2);
+    assert_eq!(state(&linux, B), Some((Nud::Reachable, Some(B_MAC))));
+}
+
+/// A host running RFC 4861's state machine for ARP (Netstack3's NUD): exact timers (tick
+/// 1 ms), a 5 s delay before probing, a 1 s override lock.
+fn rfc4861_host() -> ArpHost {
+    let mut h = host(ArpAccept::Never);
+    h.config.params.tick = ms(1);
+    h.config.params.timer_floor = Duration::ZERO;
+    h.config.params.delay_probe = ms(5_000);
+    h.config.params.locktime = Duration::ZERO;
+    h.config.rfc4861 = Some(Rfc4861Nud {
+        override_lock: ms(1_000),
+    });
+    h.profile = ArpProfile::rfc();
+    h
+}
+
+fn unicast_request(target: Ipv4Addr, mac: MacAddr) -> Output {
+    Output::Request {
+        target,
+        eth_dst: mac,
+        sender_ip: A,
+    }
+}
+
+#[test]
+fn rfc4861_reachable_turns_stale_then_a_use_waits_the_fixed_delay_and_polls() {
+    let mut h = rfc4861_host();
+    h.send(at(0), echo(1, B));
+    unicast_reply(&mut h, 1, B_MAC);
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC))));
+    // REACHABLE runs out after the base reachable time (200 ms), used or not: STALE
+    // (Linux would go to DELAY for an entry used within delay_probe).
+    h.send(at(150), echo(2, B));
+    h.advance(at(210));
+    assert_eq!(state(&h, B), Some((Nud::Stale, Some(B_MAC))));
+    // A packet to a STALE entry goes out at once and starts DELAY; 5 s later the first
+    // unicast probe, then one per retransmission time.
+    let out = h.send(at(300), echo(3, B));
+    assert!(matches!(wire(&out)[..], [(300, Output::Transmit { .. })]));
+    assert_eq!(state(&h, B), Some((Nud::Delay, Some(B_MAC))));
+    let out = h.advance(at(5_340));
+    assert_eq!(wire(&out), vec![(5_301, unicast_request(B, B_MAC))]);
+    // Unanswered: 3 probes, then UNREACHABLE, its MAC kept (shown FAILED with the MAC).
+    let out = h.advance(at(5_600));
+    assert_eq!(
+        wire(&out),
+        vec![
+            (5_362, unicast_request(B, B_MAC)),
+            (5_423, unicast_request(B, B_MAC))
+        ]
+    );
+    assert_eq!(state(&h, B), Some((Nud::Failed, Some(B_MAC))));
+    // A packet to it still goes to the MAC and restarts broadcast requests (back-off).
+    let out = h.send(at(6_000), echo(4, B));
+    assert_eq!(wire(&out).len(), 2, "{out:?}");
+    assert_eq!(wire(&out)[1], (6_000, bcast_request(B)));
+}
+
+/// The negative control: the Linux state machine with the same timers turns the used
+/// REACHABLE entry to DELAY, not STALE, and keeps a failed resolution FAILED where RFC
+/// 4861's removes it.
+#[test]
+fn rfc4861_differs_from_linux_where_declared() {
+    let mut linux = rfc4861_host();
+    linux.config.rfc4861 = None;
+    linux.send(at(0), echo(1, B));
+    unicast_reply(&mut linux, 1, B_MAC);
+    linux.send(at(150), echo(2, B));
+    linux.advance(at(210));
+    assert_ne!(state(&linux, B), Some((Nud::Stale, Some(B_MAC))));
+    let mut h = rfc4861_host();
+    h.send(at(0), echo(1, B));
+    let out = h.advance(at(1_000));
+    assert_eq!(
+        wire(&out),
+        vec![(61, bcast_request(B)), (122, bcast_request(B))]
+    );
+    assert_eq!(state(&h, B), None, "RFC 4861: the entry is removed");
+    let mut l = rfc4861_host();
+    l.config.rfc4861 = None;
+    l.send(at(0), echo(1, B));
+    l.advance(at(1_000));
+    assert_eq!(state(&l, B).map(|s| s.0), Some(Nud::Failed));
+}
+
+#[test]
+fn rfc4861_a_new_mac_makes_an_entry_stale_and_the_lock_holds_only_confirmations() {
+    let mut h = rfc4861_host();
+    h.send(at(0), echo(1, B));
+    unicast_reply(&mut h, 1, B_MAC);
+    // The same MAC confirmed again within the lock: nothing moves (the timer keeps the
+    // first confirmation).
+    unicast_reply(&mut h, 100, B_MAC);
+    h.advance(at(205));
+    assert_eq!(state(&h, B), Some((Nud::Stale, Some(B_MAC))));
+    // A request from a new MAC: STALE with it (RFC 826: the new information is taken).
+    h.receive(
+        at(300),
+        Delivery::Broadcast,
+        &ArpIn::new(1, B_MAC2, B, MacAddr::ZERO, A),
+    );
+    assert_eq!(state(&h, B), Some((Nud::Stale, Some(B_MAC2))));
+    // A reply unicast from yet another MAC: REACHABLE with it.
+    unicast_reply(&mut h, 400, B_MAC);
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC))));
 }

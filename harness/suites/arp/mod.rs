@@ -186,13 +186,42 @@ fn scenario(name: &str, peers: Vec<PeerSpec>, steps: Vec<Step>) -> ArpScenario {
 
 /// Runs `scenario` in `s`; a reachable time drawn anew mid-run repeats it once.
 pub fn run(s: &mut Session<'_>, scenario: &ArpScenario) -> Result<(), CheckError> {
+    run_judging(s, scenario, &[])
+}
+
+/// [`run`], and then the clauses among `judged` (the check's) that a declared fixed
+/// behaviour the stack was seen to have departs from: the stack agreed with the model run
+/// on its declaration, so the exchange shows the behaviour, and a clause it breaks fails
+/// the check. Today: a packet dropped while its next hop was resolved, against
+/// [`QUEUE`] (RFC 1122 §2.3.2.2, SHOULD).
+pub fn run_judging(
+    s: &mut Session<'_>,
+    scenario: &ArpScenario,
+    judged: &[Clause],
+) -> Result<(), CheckError> {
     let profile = ArpDeviation::profile(s.profile());
     for attempt in 0..2 {
         match run_arp_scenario(s, scenario, &profile)? {
-            ScenarioOutcome::Agreed { frames, entries } => {
+            ScenarioOutcome::Agreed {
+                frames,
+                entries,
+                dropped_waiting,
+            } => {
                 s.note(format!(
                     "model and stack agree: {frames} frames and {entries} neighbour entries compared"
                 ));
+                if dropped_waiting > 0 && judged.iter().any(|c| c.id == QUEUE.id) {
+                    let file = s
+                        .fixed_behaviour()
+                        .map_or_else(|| "its profile".to_string(), |f| f.file.clone());
+                    return Err(CheckError::Mismatch {
+                        step: "end".into(),
+                        differences: vec![format!(
+                            "{} ({}, SHOULD save at least one packet per unresolved address): expected the packet that waited for the resolution sent once it was resolved, observed {dropped_waiting} packet(s) dropped (declared in {file}: [arp.waiting_packet] policy = \"drop\")",
+                            QUEUE.id, QUEUE.source
+                        )],
+                    });
+                }
                 return Ok(());
             }
             ScenarioOutcome::Redrawn if attempt == 0 => {
@@ -209,13 +238,14 @@ pub fn run(s: &mut Session<'_>, scenario: &ArpScenario) -> Result<(), CheckError
 }
 
 fn resolve_on_link(s: &mut Session<'_>) -> Result<(), CheckError> {
-    run(
+    run_judging(
         s,
         &steady(
             "resolve a neighbour",
             vec![peer(1, true)],
             vec![Step::Ping { from: 0 }, Step::Wait { ms: 20 }],
         ),
+        &[REQUEST, RECEPTION, QUEUE],
     )
 }
 

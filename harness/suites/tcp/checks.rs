@@ -8,7 +8,7 @@ use crate::dut::DutError;
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::tcp::State;
 use crate::suites::tcp::matrix;
-use crate::suites::tcp::scenario::{TcpScenario, run_batch};
+use crate::suites::tcp::scenario::{TcpEvent, TcpScenario, run_batch};
 
 /// RFC 9293 §3.10.7.1, shared with the end-to-end checks.
 pub const CLOSED: Clause = Clause {
@@ -74,7 +74,153 @@ const TEXT_AND_FIN: Clause = Clause {
            closing\" ... advance RCV.NXT over the FIN, and send an acknowledgment for the FIN.",
 };
 
-const SYNCHRONIZED: &[Clause] = &[SEQUENCE, RST, SYN, ACK, TEXT_AND_FIN];
+/// RFC 9293 §3.10.7.4, fifth check, the state processing of an acceptable ACK.
+const ACK_STATES: Clause = Clause {
+    id: "rfc9293-3.10.7.4-ack-states",
+    source: "RFC 9293 §3.10.7.4 (fifth, state processing)",
+    url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.4",
+    text: "SYN-RECEIVED STATE: If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state ... If the \
+           segment acknowledgment is not acceptable, form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it. \
+           ... FIN-WAIT-1 STATE: In addition to the processing for the ESTABLISHED state, if the FIN segment is \
+           now acknowledged, then enter FIN-WAIT-2 and continue processing in that state. ... CLOSING STATE: \
+           ... if the ACK acknowledges our FIN, then enter the TIME-WAIT state; otherwise, ignore the segment. \
+           LAST-ACK STATE: The only thing that can arrive in this state is an acknowledgment of our FIN. If \
+           our FIN is now acknowledged, delete the TCB, enter the CLOSED state, and return.",
+};
+/// RFC 9293 §3.10.1: the OPEN call (the path of a row: listen, or connect).
+const OPEN: Clause = Clause {
+    id: "rfc9293-3.10.1",
+    source: "RFC 9293 §3.10.1",
+    url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.10.1",
+    text: "CLOSED STATE (i.e., TCB does not exist): Create a new transmission control block (TCB) ... If \
+           passive, enter the LISTEN state and return. If active ... An initial send sequence number (ISS) \
+           is selected. A SYN segment of the form <SEQ=ISS><CTL=SYN> is sent. Set SND.UNA to ISS, SND.NXT to \
+           ISS+1, enter SYN-SENT state, and return.",
+};
+/// RFC 9293 §3.10.4: the CLOSE call (the path to the closing states).
+const CLOSE: Clause = Clause {
+    id: "rfc9293-3.10.4",
+    source: "RFC 9293 §3.10.4",
+    url: "https://www.rfc-editor.org/rfc/rfc9293#section-3.10.4",
+    text: "ESTABLISHED STATE: Queue this until all preceding SENDs have been segmentized, then form a FIN \
+           segment and send it. In any case, enter FIN-WAIT-1 state. ... CLOSE-WAIT STATE: Queue this \
+           request until all preceding SENDs have been segmentized; then send a FIN segment, enter LAST-ACK \
+           state.",
+};
+
+/// The rows of the synchronized states reached without a CLOSE call.
+const SYNCHRONIZED: &[Clause] = &[
+    SEQUENCE,
+    RST,
+    SYN,
+    ACK,
+    ACK_STATES,
+    TEXT_AND_FIN,
+    OPEN,
+    LISTEN,
+];
+/// The rows of the states the path reaches through a CLOSE call.
+const SYNCHRONIZED_CLOSED: &[Clause] = &[
+    SEQUENCE,
+    RST,
+    SYN,
+    ACK,
+    ACK_STATES,
+    TEXT_AND_FIN,
+    OPEN,
+    LISTEN,
+    CLOSE,
+];
+
+/// The clause event `index` of a matrix cell of the row of `row` exercises: for the probe
+/// (the last event) the first rule of RFC 9293 §3.10.7 that decides it in `row`, in the
+/// order of its checks (RFC 5961 for RST, SYN and ACK); for an event of the path there, the
+/// rule of that step (the call, or the in-order segment's processing in the state the path
+/// has reached). Pure: it reads only the cell's symbolic numbers, so it names the clause the
+/// text makes responsible whatever the stack did.
+fn clause_of_event(row: State, cell: &TcpScenario, index: usize) -> Clause {
+    use crate::suites::tcp::scenario::{AckAt, SegmentKind as K, SeqAt};
+    let index = index.min(cell.events.len().saturating_sub(1));
+    let Some(event) = cell.events.get(index) else {
+        return OPEN;
+    };
+    let seg = match event {
+        TcpEvent::Listen | TcpEvent::Connect => return OPEN,
+        TcpEvent::Close | TcpEvent::ShutdownWrite | TcpEvent::Abort => return CLOSE,
+        TcpEvent::Send(_) | TcpEvent::Receive(_) => return TEXT_AND_FIN,
+        TcpEvent::Peer(seg) => seg,
+    };
+    let state = if index + 1 == cell.events.len() {
+        row
+    } else {
+        state_before(&cell.events[..index])
+    };
+    match state {
+        State::Closed => return CLOSED,
+        State::Listen => return LISTEN,
+        State::SynSent => return SYN_SENT,
+        _ => {}
+    }
+    let f = seg.kind.flags();
+    // First check: the four cases of the acceptability table, the window being wide open.
+    let seg_len = u32::from(seg.len) + u32::from(f.syn) + u32::from(f.fin);
+    let acceptable = match seg.seq {
+        SeqAt::RcvNxt | SeqAt::WindowEndMinus1 => true,
+        // The last octet is in the window when the segment is longer than one.
+        SeqAt::RcvNxtMinus1 => seg_len > 1,
+        SeqAt::WindowEnd | SeqAt::Isn => false,
+    };
+    // A RST is judged by RFC 5961 §3.2 in or out of the window.
+    if f.rst {
+        return RST;
+    }
+    if !acceptable {
+        return SEQUENCE;
+    }
+    if f.syn {
+        return SYN;
+    }
+    if !f.ack {
+        return ACK;
+    }
+    match (state, seg.ack) {
+        (_, AckAt::BeyondNxt) => ACK,
+        // In SYN-RECEIVED only SND.UNA < SEG.ACK =< SND.NXT is acceptable (a RST answers).
+        (State::SynReceived, AckAt::BelowUna | AckAt::Una) => ACK_STATES,
+        _ if seg.kind == K::Ack => ACK_STATES,
+        _ => TEXT_AND_FIN,
+    }
+}
+
+/// The state a fresh stack is in after `path`, a prefix of a row's path (see
+/// [`matrix::path_to`]: listen or connect, then in-order segments and closes).
+fn state_before(path: &[TcpEvent]) -> State {
+    use crate::suites::tcp::scenario::SegmentKind as K;
+    path.iter()
+        .fold(State::Closed, |state, e| match (state, e) {
+            (State::Closed, TcpEvent::Listen) => State::Listen,
+            (State::Closed, TcpEvent::Connect) => State::SynSent,
+            (State::Listen, TcpEvent::Peer(_)) => State::SynReceived,
+            (State::SynReceived, TcpEvent::Peer(_)) => State::Established,
+            (State::Established, TcpEvent::Close) => State::FinWait1,
+            (State::Established, TcpEvent::Peer(p)) if p.kind == K::FinAck => State::CloseWait,
+            (State::CloseWait, TcpEvent::Close) => State::LastAck,
+            (State::FinWait1, TcpEvent::Peer(p)) if p.kind == K::Ack => State::FinWait2,
+            (State::FinWait1, TcpEvent::Peer(_)) => State::Closing,
+            (State::FinWait2, TcpEvent::Peer(_)) => State::TimeWait,
+            (s, _) => s,
+        })
+}
+
+/// Which event of a cell a failure of `step` is about: `event K of N (...)` is event K (from
+/// 1); a failure after the events (the quiet period, the clean-up) is about the last one.
+fn failing_event(step: &str, events: usize) -> usize {
+    step.strip_prefix("event ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|k| k.parse::<usize>().ok())
+        .filter(|k| (1..=events).contains(k))
+        .map_or(events.saturating_sub(1), |k| k - 1)
+}
 
 /// Runs every cell of the matrix row for `state`; each cell is its own connection on the
 /// same stack, compared to the end of its quiet period. All cells run; the verdict lists
@@ -140,7 +286,9 @@ fn run_cells(
     let mut first_detail = None;
     for (i, cell) in cells.iter().enumerate() {
         let port = 10_000 + i as u16;
-        match run(session, cell, port) {
+        let result = run(session, cell, port);
+        tally_cell(session, state, cell, result.as_ref().err());
+        match result {
             Ok(()) => {}
             Err(e) if !e.is_disagreement() => {
                 unrun += 1;
@@ -171,11 +319,7 @@ fn run_cells(
             }
             Err(e) => {
                 let text = e.to_string();
-                failures.push(format!(
-                    "{}: {}",
-                    cell.name,
-                    text.split("; scenario:").next().unwrap_or(&text)
-                ));
+                failures.push(cell_line(cell, &e));
                 if first_detail.is_none() {
                     first_detail = Some(text);
                 }
@@ -212,6 +356,52 @@ fn run_cells(
     })
 }
 
+/// The line a disagreeing cell gets in the row's failure: its name and the difference,
+/// without the scenario and the ladder the error also carries.
+fn cell_line(cell: &TcpScenario, e: &CheckError) -> String {
+    let text = e.to_string();
+    format!(
+        "{}: {}",
+        cell.name,
+        text.split("; scenario:").next().unwrap_or(&text)
+    )
+}
+
+/// Tallies one cell ([`Session::tally`]): each clause its events exercised, once, up to the
+/// event it disagreed at, and the clause it broke there. A cell the DUT could not run
+/// exercised nothing.
+fn tally_cell(
+    session: &mut Session<'_>,
+    row: State,
+    cell: &TcpScenario,
+    error: Option<&CheckError>,
+) {
+    let events = cell.events.len();
+    let (last, broken) = match error {
+        None => (events, None),
+        Some(e) if e.is_disagreement() => {
+            let at = failing_event(e.step(), events);
+            (
+                at + 1,
+                Some((clause_of_event(row, cell, at), cell_line(cell, e))),
+            )
+        }
+        Some(_) => return,
+    };
+    let mut seen: Vec<&'static str> = Vec::new();
+    for i in 0..last {
+        let clause = clause_of_event(row, cell, i);
+        if broken.as_ref().is_some_and(|(b, _)| b.id == clause.id) || seen.contains(&clause.id) {
+            continue;
+        }
+        seen.push(clause.id);
+        session.tally(clause, None);
+    }
+    if let Some((clause, line)) = broken {
+        session.tally(clause, Some(line));
+    }
+}
+
 macro_rules! matrix_checks {
     ($( $name:ident: $id:literal, $state:expr, $ipv6:expr, $clauses:expr; )*) => {
         $(
@@ -236,27 +426,27 @@ macro_rules! matrix_checks {
 
 matrix_checks! {
     v4_closed: "tcp.matrix.v4.closed", State::Closed, false, &[CLOSED];
-    v4_listen: "tcp.matrix.v4.listen", State::Listen, false, &[LISTEN];
-    v4_syn_sent: "tcp.matrix.v4.syn-sent", State::SynSent, false, &[SYN_SENT];
+    v4_listen: "tcp.matrix.v4.listen", State::Listen, false, &[LISTEN, OPEN];
+    v4_syn_sent: "tcp.matrix.v4.syn-sent", State::SynSent, false, &[SYN_SENT, OPEN];
     v4_syn_received: "tcp.matrix.v4.syn-received", State::SynReceived, false, SYNCHRONIZED;
     v4_established: "tcp.matrix.v4.established", State::Established, false, SYNCHRONIZED;
-    v4_fin_wait_1: "tcp.matrix.v4.fin-wait-1", State::FinWait1, false, SYNCHRONIZED;
-    v4_fin_wait_2: "tcp.matrix.v4.fin-wait-2", State::FinWait2, false, SYNCHRONIZED;
+    v4_fin_wait_1: "tcp.matrix.v4.fin-wait-1", State::FinWait1, false, SYNCHRONIZED_CLOSED;
+    v4_fin_wait_2: "tcp.matrix.v4.fin-wait-2", State::FinWait2, false, SYNCHRONIZED_CLOSED;
     v4_close_wait: "tcp.matrix.v4.close-wait", State::CloseWait, false, SYNCHRONIZED;
-    v4_closing: "tcp.matrix.v4.closing", State::Closing, false, SYNCHRONIZED;
-    v4_last_ack: "tcp.matrix.v4.last-ack", State::LastAck, false, SYNCHRONIZED;
-    v4_time_wait: "tcp.matrix.v4.time-wait", State::TimeWait, false, SYNCHRONIZED;
+    v4_closing: "tcp.matrix.v4.closing", State::Closing, false, SYNCHRONIZED_CLOSED;
+    v4_last_ack: "tcp.matrix.v4.last-ack", State::LastAck, false, SYNCHRONIZED_CLOSED;
+    v4_time_wait: "tcp.matrix.v4.time-wait", State::TimeWait, false, SYNCHRONIZED_CLOSED;
     v6_closed: "tcp.matrix.v6.closed", State::Closed, true, &[CLOSED];
-    v6_listen: "tcp.matrix.v6.listen", State::Listen, true, &[LISTEN];
-    v6_syn_sent: "tcp.matrix.v6.syn-sent", State::SynSent, true, &[SYN_SENT];
+    v6_listen: "tcp.matrix.v6.listen", State::Listen, true, &[LISTEN, OPEN];
+    v6_syn_sent: "tcp.matrix.v6.syn-sent", State::SynSent, true, &[SYN_SENT, OPEN];
     v6_syn_received: "tcp.matrix.v6.syn-received", State::SynReceived, true, SYNCHRONIZED;
     v6_established: "tcp.matrix.v6.established", State::Established, true, SYNCHRONIZED;
-    v6_fin_wait_1: "tcp.matrix.v6.fin-wait-1", State::FinWait1, true, SYNCHRONIZED;
-    v6_fin_wait_2: "tcp.matrix.v6.fin-wait-2", State::FinWait2, true, SYNCHRONIZED;
+    v6_fin_wait_1: "tcp.matrix.v6.fin-wait-1", State::FinWait1, true, SYNCHRONIZED_CLOSED;
+    v6_fin_wait_2: "tcp.matrix.v6.fin-wait-2", State::FinWait2, true, SYNCHRONIZED_CLOSED;
     v6_close_wait: "tcp.matrix.v6.close-wait", State::CloseWait, true, SYNCHRONIZED;
-    v6_closing: "tcp.matrix.v6.closing", State::Closing, true, SYNCHRONIZED;
-    v6_last_ack: "tcp.matrix.v6.last-ack", State::LastAck, true, SYNCHRONIZED;
-    v6_time_wait: "tcp.matrix.v6.time-wait", State::TimeWait, true, SYNCHRONIZED;
+    v6_closing: "tcp.matrix.v6.closing", State::Closing, true, SYNCHRONIZED_CLOSED;
+    v6_last_ack: "tcp.matrix.v6.last-ack", State::LastAck, true, SYNCHRONIZED_CLOSED;
+    v6_time_wait: "tcp.matrix.v6.time-wait", State::TimeWait, true, SYNCHRONIZED_CLOSED;
 }
 
 /// Every state has its row, for both IP versions; a row's verdict from its cells' outcomes.
@@ -549,5 +739,174 @@ mod tests {
                 "{slug}"
             );
         }
+    }
+
+    fn probe_clause(state: State, name_part: &str) -> &'static str {
+        let cells = row(state);
+        let cell = cells
+            .iter()
+            .find(|c| c.name.ends_with(name_part))
+            .unwrap_or_else(|| panic!("no cell {name_part} in {state}"));
+        clause_of_event(state, cell, cell.events.len() - 1).id
+    }
+
+    /// Each probe is classified by the first rule of §3.10.7.4 that decides it.
+    #[test]
+    fn each_cell_names_the_rule_that_decides_it() {
+        use State::*;
+        // Unacceptable (below or beyond the window): the first check.
+        assert_eq!(
+            probe_clause(Established, " Ack seq RcvNxtMinus1 ack Nxt"),
+            SEQUENCE.id
+        );
+        assert_eq!(
+            probe_clause(Established, " FinAck seq WindowEnd ack Nxt"),
+            SEQUENCE.id
+        );
+        // Data overlapping the left edge is acceptable: it is about the text.
+        assert_eq!(
+            probe_clause(Established, " Data seq RcvNxtMinus1 ack Nxt"),
+            TEXT_AND_FIN.id
+        );
+        // A RST in or out of the window: RFC 5961 §3.2.
+        assert_eq!(probe_clause(Established, " Rst seq WindowEnd"), RST.id);
+        assert_eq!(
+            probe_clause(CloseWait, " RstAck seq RcvNxt ack Una"),
+            RST.id
+        );
+        // A SYN in the window: RFC 5961 §4.2; a FIN without ACK: the fifth check.
+        assert_eq!(probe_clause(FinWait2, " Syn seq RcvNxt"), SYN.id);
+        assert_eq!(probe_clause(Established, " Fin seq RcvNxt"), ACK.id);
+        // An ACK of unsent data: RFC 5961 §5.2; in SYN-RECEIVED an ACK =< SND.UNA draws a RST.
+        assert_eq!(
+            probe_clause(Established, " Ack seq RcvNxt ack BeyondNxt"),
+            ACK.id
+        );
+        assert_eq!(
+            probe_clause(SynReceived, " Ack seq RcvNxt ack Una"),
+            ACK_STATES.id
+        );
+        // An acceptable ACK, FIN or data.
+        assert_eq!(
+            probe_clause(Closing, " Ack seq RcvNxt ack Nxt"),
+            ACK_STATES.id
+        );
+        assert_eq!(
+            probe_clause(Established, " FinAck seq RcvNxt ack Nxt"),
+            TEXT_AND_FIN.id
+        );
+        // The unsynchronized states have one rule each.
+        assert_eq!(probe_clause(Closed, " Data seq RcvNxt ack Nxt"), CLOSED.id);
+        assert_eq!(probe_clause(Listen, " Rst seq RcvNxt"), LISTEN.id);
+        assert_eq!(
+            probe_clause(SynSent, " SynAck seq RcvNxt ack Una"),
+            SYN_SENT.id
+        );
+    }
+
+    /// The path's events are classified by their own step, in the state the path is in.
+    #[test]
+    fn a_path_event_names_its_own_rule() {
+        let cell = &row(State::TimeWait)[0];
+        // Listen, Syn, Ack, Close, Ack, FinAck, probe.
+        let ids: Vec<_> = (0..cell.events.len() - 1)
+            .map(|i| clause_of_event(State::TimeWait, cell, i).id)
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                OPEN.id,
+                LISTEN.id,
+                ACK_STATES.id,
+                CLOSE.id,
+                ACK_STATES.id,
+                TEXT_AND_FIN.id
+            ]
+        );
+        assert_eq!(failing_event("event 3 of 7 (Peer(..))", 7), 2);
+        assert_eq!(failing_event("quiet period after the last event", 7), 6);
+        assert_eq!(
+            failing_event("event 9 of 7", 7),
+            6,
+            "out of range: the probe"
+        );
+    }
+
+    /// Every clause a row's cells tally is one the row's check lists, and every clause it
+    /// lists is exercised by some cell.
+    #[test]
+    fn each_row_lists_exactly_the_clauses_its_cells_exercise() {
+        for spec in CHECKS.iter().filter(|c| c.id.starts_with("tcp.matrix.v4.")) {
+            let state = STATES
+                .into_iter()
+                .find(|s| {
+                    spec.id
+                        .ends_with(&format!(".{}", s.to_string().to_lowercase()))
+                })
+                .expect("a state");
+            let mut exercised: Vec<&str> = Vec::new();
+            for cell in row(state) {
+                for i in 0..cell.events.len() {
+                    let id = clause_of_event(state, &cell, i).id;
+                    if !exercised.contains(&id) {
+                        exercised.push(id);
+                    }
+                }
+            }
+            let mut listed: Vec<&str> = spec.clauses.iter().map(|c| c.id).collect();
+            exercised.sort_unstable();
+            listed.sort_unstable();
+            assert_eq!(exercised, listed, "{}", spec.id);
+        }
+    }
+
+    /// A row whose cells disagree on one clause only fails that clause: the session's
+    /// tallies hold the others (negative control: the same row with no failing cell tallies
+    /// no failure at all).
+    #[test]
+    fn a_failing_row_tallies_its_cells_by_clause() {
+        let cells = row(State::Established);
+        let syn_cells: Vec<usize> = (0..cells.len())
+            .filter(|&i| {
+                clause_of_event(State::Established, &cells[i], cells[i].events.len() - 1).id
+                    == SYN.id
+            })
+            .collect();
+        assert!(!syn_cells.is_empty());
+        let probe_step = |i: usize| format!("event {n} of {n} (probe)", n = cells[i].events.len());
+        let run_row = |fail: &dyn Fn(usize) -> bool| {
+            let mut dut = dut();
+            let mut session = Session::new(&mut dut);
+            let _ = run_cells(&mut session, State::Established, &cells, |_, _, port| {
+                let i = usize::from(port - 10_000);
+                if fail(i) {
+                    Err(CheckError::Mismatch {
+                        step: probe_step(i),
+                        differences: vec!["no challenge ACK".into()],
+                    })
+                } else {
+                    Ok(())
+                }
+            });
+            session.clause_tallies().to_vec()
+        };
+        let tallies = run_row(&|i| syn_cells.contains(&i));
+        for t in &tallies {
+            if t.clause.id == SYN.id {
+                assert_eq!(t.failing.len(), syn_cells.len());
+                assert_eq!(t.ran, syn_cells.len());
+            } else {
+                assert!(t.failing.is_empty(), "{} has failures", t.clause.id);
+                assert!(t.ran > 0);
+            }
+        }
+        // Every cell's path exercised OPEN, LISTEN and the handshake's ACK.
+        let open = tallies
+            .iter()
+            .find(|t| t.clause.id == OPEN.id)
+            .expect("OPEN");
+        assert_eq!(open.ran, cells.len());
+        let clean = run_row(&|_| false);
+        assert!(clean.iter().all(|t| t.failing.is_empty()));
     }
 }

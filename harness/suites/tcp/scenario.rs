@@ -449,13 +449,13 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                 _ => return Err(unsupported("IPv4")),
             }
         };
-        let extensions = session.tcp_extensions();
+        let features = session.tcp_config();
         let config = Config {
             mss: u16::try_from(mss).unwrap_or(u16::MAX),
             ipv6: scenario.ipv6,
-            sack: extensions.sack,
-            timestamps: extensions.timestamps,
-            window_scaling: extensions.window_scaling,
+            sack: features.sack,
+            timestamps: features.timestamps,
+            window_scaling: features.window_scaling,
             profile: TcpDeviation::profile(scenario.profile),
         };
         Ok(ScenarioRunner {

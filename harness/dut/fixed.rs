@@ -1,0 +1,416 @@
+//! A stack's declared fixed behaviour: the values it uses where it cannot be configured.
+//!
+//! A check pins the settings it depends on (`Control::ArpPolicy`, `Control::NeighbourParams`,
+//! `Control::Forwarding`, ...). A stack that cannot take a setting answers `NotSupported`;
+//! when the stack's profile declares the value it uses instead, the check runs against that
+//! value (the model gets the declared policy and timers) and the report says so. The
+//! declaration is no excuse: the exchange must show the declared behaviour (a stack whose
+//! entry lifetime is not the declared one fails), and the RFC clauses still judge it (a
+//! declared behaviour that departs from a clause the check enforces is a failure of that
+//! clause). A setting that is neither settable nor declared leaves the check unsupported,
+//! with a reason naming what to declare.
+//!
+//! One reviewed file per target, `profiles/<target>.toml` (format: `profiles/README.md`),
+//! each value with the source lines it was read from. `certify` reads it at start, like
+//! `deviations/<target>.toml`: the file in the working directory when there is one, else the
+//! copy built into netconform for the built-in targets; an external target's configuration
+//! names its own (`[stack] profile = "FILE"`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::models::arp::{ArpAccept, ArpIgnore, ArpPolicy};
+use crate::wire::MacAddr;
+
+/// A stack's declared fixed behaviour, as read from its profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedBehaviour {
+    /// The stack and version the declaration is for (`smoltcp 0.14.0`).
+    pub stack: String,
+    /// Where the declaration was read from, as reports name it (`profiles/smoltcp.toml`).
+    pub file: String,
+    /// ARP and the neighbour cache.
+    pub arp: Option<ArpFixed>,
+    /// IP forwarding.
+    pub ip: Option<IpFixed>,
+    /// The route table.
+    pub route: Option<RouteFixed>,
+    /// TCP settings the stack keeps at fixed values.
+    pub tcp: Option<TcpFixed>,
+}
+
+/// The ARP behaviour a stack cannot be configured away from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpFixed {
+    /// When entries are created and which requests are answered.
+    pub policy: Option<ArpPolicyFixed>,
+    /// How entries are validated and flushed.
+    pub cache: Option<ArpCacheFixed>,
+    /// When and how the stack asks (requests, their rate limit).
+    pub requests: Option<ArpRequestsFixed>,
+    /// What happens to a packet that waits for a resolution.
+    pub waiting_packet: Option<WaitingPacketFixed>,
+    /// A neighbour state machine whose other timers and counts are settable.
+    pub nud: Option<ArpNudFixed>,
+}
+
+/// `[arp.nud]`: a stack whose neighbour cache runs RFC 4861 §7.3's state machine for ARP
+/// (Netstack3: one NUD for ARP and NDP, [`crate::models::arp::Rfc4861Nud`]), with its
+/// retransmission time, base reachable time and probe counts settable and the rest fixed
+/// as declared here. The check sets what is settable (through `Control::NeighbourParams`)
+/// and runs the model with the declared rest; the neighbour table is dumped as usual.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpNudFixed {
+    /// How long a used STALE entry waits in DELAY before probing, ms (RFC 4861
+    /// DELAY_FIRST_PROBE_TIME).
+    pub delay_probe_ms: u64,
+    /// A reply unicast to the stack for a REACHABLE entry confirmed less than this long
+    /// ago is ignored, ms (0: never).
+    pub override_lock_ms: u64,
+    /// The reachable time is the base reachable time itself (true), not drawn at random
+    /// in [base/2, 3·base/2).
+    pub reachable_is_base: bool,
+    /// The target hardware address of a unicast request (a probe of a known neighbour) is
+    /// the neighbour's MAC (true), else zero as in a broadcast request.
+    pub unicast_request_names_target: bool,
+    /// The source lines the values were read from.
+    pub source: String,
+}
+
+/// `[arp.policy]`: the model's [`ArpPolicy`], Linux's `arp_accept` and `arp_ignore` values.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpPolicyFixed {
+    /// Creation from unsolicited ARP.
+    pub accept: ArpAccept,
+    /// Which requests are answered.
+    pub ignore: ArpIgnore,
+    /// The source lines the values were read from.
+    pub source: String,
+}
+
+/// How a stack's neighbour entries are validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Validation {
+    /// An entry lives a fixed lifetime from when it was last filled, then is not used
+    /// (RFC 1122 §2.3.2.1 mechanism (1), "Timeout"); no unicast poll.
+    Expire,
+    /// The Linux neighbour state machine (REACHABLE, STALE, DELAY, PROBE: unicast polls).
+    UnicastPoll,
+}
+
+/// `[arp.cache]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpCacheFixed {
+    /// How entries are validated.
+    pub validation: Validation,
+    /// An entry's lifetime from its last fill, ms (`expire`).
+    pub lifetime_ms: u64,
+    /// An IPv4 packet for the stack from the entry's address and MAC restarts the lifetime
+    /// (of an expired entry too).
+    pub refreshed_by_traffic: bool,
+    /// The source lines the values were read from.
+    pub source: String,
+}
+
+/// `[arp.requests]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpRequestsFixed {
+    /// Requests are retransmitted on a timer (false: one request per packet that needs the
+    /// address, and nothing when no packet does).
+    pub retransmit: bool,
+    /// At most one request per this interval, ms (RFC 1122 §2.3.2.1's flooding prevention).
+    pub min_interval_ms: u64,
+    /// `interface`: the interval holds for every address together; `address`: per address.
+    pub rate_limit_scope: RateLimitScope,
+    /// The target hardware address of a request (RFC 826: "not anything in particular").
+    pub target_mac: String,
+    /// The source lines the values were read from.
+    pub source: String,
+}
+
+/// What a request rate limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RateLimitScope {
+    /// One interval for the whole interface.
+    Interface,
+    /// One interval per address.
+    Address,
+}
+
+/// `[arp.waiting_packet]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitingPacketFixed {
+    /// `queue` (kept and sent once resolved) or `drop`.
+    pub policy: WaitingPolicy,
+    /// The source lines the value was read from.
+    pub source: String,
+}
+
+/// What happens to a packet that waits for a resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitingPolicy {
+    /// Kept and sent when the address is resolved (RFC 1122 §2.3.2.2 SHOULD).
+    Queue,
+    /// Dropped.
+    Drop,
+}
+
+/// `[ip]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpFixed {
+    /// The stack forwards packets not addressed to it.
+    pub forwarding: bool,
+    /// The source lines the value was read from.
+    pub source: String,
+}
+
+/// A kind of route a stack can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeldRoute {
+    /// A prefix via a gateway.
+    Gateway,
+    /// The subnets of the stack's own addresses (connected routes; not added as routes).
+    OnLinkSubnet,
+    /// An on-link prefix added as a route.
+    OnLink,
+    /// Local, blackhole, unreachable, prohibit and throw routes.
+    Special,
+}
+
+/// `[route]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFixed {
+    /// The kinds of route the stack can hold.
+    pub kinds: Vec<HeldRoute>,
+    /// How many routes it holds at most.
+    pub max_routes: usize,
+    /// Routes carry metrics.
+    pub metrics: bool,
+    /// The routes can be read back or looked up through an API (else the lookup is
+    /// observed on the wire).
+    pub lookup_api: bool,
+    /// IPv6 routes.
+    pub ipv6: bool,
+    /// The source lines the values were read from.
+    pub source: String,
+}
+
+/// `[tcp]`: TCP settings a check pins (a Linux sysctl) that the stack keeps at a fixed
+/// value; a check that pins one runs against the declared value (the model's schedule is
+/// the declared count's), and the exchange must show it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpFixed {
+    /// How many times an unacknowledged SYN-ACK is retransmitted before the attempt is
+    /// dropped (Linux `net.ipv4.tcp_synack_retries`).
+    pub synack_retries: Option<u32>,
+    /// The source lines the values were read from.
+    pub source: String,
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    stack: String,
+    arp: Option<ArpFixed>,
+    ip: Option<IpFixed>,
+    route: Option<RouteFixed>,
+    tcp: Option<TcpFixed>,
+}
+
+/// A profile that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FixedError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, an unknown key or value, a missing key.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// What is wrong, as the TOML reader says it.
+        message: String,
+    },
+    /// A value that parses but makes no sense.
+    #[error("{path}: {what}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+impl FixedBehaviour {
+    /// Parses a profile; `origin` names it in errors and reports.
+    pub fn parse(text: &str, origin: &str) -> Result<FixedBehaviour, FixedError> {
+        let raw: RawProfile = toml::from_str(text).map_err(|e| FixedError::Syntax {
+            path: origin.into(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let invalid = |what: String| FixedError::Invalid {
+            path: origin.into(),
+            what,
+        };
+        if let Some(arp) = &raw.arp {
+            if let Some(r) = &arp.requests {
+                r.target_mac.parse::<MacAddr>().map_err(|e| {
+                    invalid(format!(
+                        "[arp.requests] target_mac {:?}: {e:?}",
+                        r.target_mac
+                    ))
+                })?;
+            }
+            if let Some(c) = &arp.cache
+                && c.validation == Validation::Expire
+                && c.lifetime_ms == 0
+            {
+                return Err(invalid(
+                    "[arp.cache] lifetime_ms must be above 0 with validation \"expire\"".into(),
+                ));
+            }
+        }
+        Ok(FixedBehaviour {
+            stack: raw.stack,
+            file: origin.into(),
+            arp: raw.arp,
+            ip: raw.ip,
+            route: raw.route,
+            tcp: raw.tcp,
+        })
+    }
+
+    /// Reads a profile file.
+    pub fn load(path: &Path) -> Result<FixedBehaviour, FixedError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FixedError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        FixedBehaviour::parse(&text, &path.display().to_string())
+    }
+
+    /// The declared ARP policy, if any.
+    pub fn arp_policy(&self) -> Option<ArpPolicy> {
+        let p = self.arp.as_ref()?.policy.as_ref()?;
+        Some(ArpPolicy {
+            accept: p.accept,
+            ignore: p.ignore,
+        })
+    }
+
+    /// The declared SYN-ACK retry count, if any.
+    pub fn synack_retries(&self) -> Option<u32> {
+        self.tcp.as_ref()?.synack_retries
+    }
+
+    /// The declared request target hardware address, if any.
+    pub fn request_target_mac(&self) -> Option<MacAddr> {
+        let r = self.arp.as_ref()?.requests.as_ref()?;
+        r.target_mac.parse().ok()
+    }
+}
+
+/// The profile built into netconform for smoltcp (`profiles/smoltcp.toml`).
+pub const SMOLTCP_PROFILE: &str = include_str!("../../profiles/smoltcp.toml");
+
+/// smoltcp's declared fixed behaviour: `profiles/smoltcp.toml` in the working directory when
+/// it exists (so a reviewer's edit applies at once), else the copy built into netconform. A
+/// broken file in the working directory is an error, never silently replaced.
+pub fn smoltcp_profile() -> Result<Arc<FixedBehaviour>, FixedError> {
+    builtin_profile("smoltcp", SMOLTCP_PROFILE)
+}
+
+/// Target `name`'s declared fixed behaviour: `profiles/<name>.toml` in the working
+/// directory when it exists, else `builtin` (the copy built into the target's binary). A
+/// broken file in the working directory is an error, never silently replaced.
+pub fn builtin_profile(name: &str, builtin: &str) -> Result<Arc<FixedBehaviour>, FixedError> {
+    let here = Path::new("profiles").join(format!("{name}.toml"));
+    if here.exists() {
+        return FixedBehaviour::load(&here).map(Arc::new);
+    }
+    FixedBehaviour::parse(builtin, &format!("profiles/{name}.toml")).map(Arc::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_smoltcp_profile_parses_and_declares_what_the_checks_need() {
+        let p = FixedBehaviour::parse(SMOLTCP_PROFILE, "profiles/smoltcp.toml").expect("valid");
+        assert_eq!(p.stack, "smoltcp 0.14.0");
+        let arp = p.arp.as_ref().expect("[arp]");
+        assert_eq!(arp.cache.as_ref().expect("cache").lifetime_ms, 60_000);
+        assert_eq!(
+            arp.requests.as_ref().expect("requests").min_interval_ms,
+            1_000
+        );
+        assert_eq!(p.request_target_mac(), Some(MacAddr::BROADCAST));
+        assert!(!p.ip.as_ref().expect("[ip]").forwarding);
+        assert_eq!(p.route.as_ref().expect("[route]").max_routes, 2);
+        // Every declaration cites the source it was read from.
+        for source in [
+            &arp.policy.as_ref().expect("policy").source,
+            &arp.cache.as_ref().expect("cache").source,
+            &arp.requests.as_ref().expect("requests").source,
+            &arp.waiting_packet.as_ref().expect("waiting").source,
+            &p.ip.as_ref().expect("ip").source,
+            &p.route.as_ref().expect("route").source,
+        ] {
+            assert!(source.contains(".rs:"), "{source}");
+        }
+    }
+
+    #[test]
+    fn an_external_configuration_names_its_profile() {
+        use crate::dut::external::ExternalConfig;
+        let at = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/external/x.toml");
+        let config = |profile: &str| {
+            ExternalConfig::parse(
+                &format!(
+                    "[stack]\nname = \"s\"\nprofile = \"{profile}\"\n[agent]\ncommand = [\"a\"]\n"
+                ),
+                &at,
+            )
+        };
+        let c = config("../../profiles/smoltcp.toml").expect("a valid profile");
+        assert_eq!(c.fixed.expect("declared").stack, "smoltcp 0.14.0");
+        let e = config("nowhere.toml").expect_err("no such file");
+        assert!(e.to_string().contains("stack.profile"), "{e}");
+    }
+
+    #[test]
+    fn a_broken_profile_is_refused_naming_the_file_and_the_key() {
+        let e = FixedBehaviour::parse("stack = \"x\"\n[arp.cache]\nlifetime = 3\n", "p.toml")
+            .expect_err("unknown key");
+        assert!(e.to_string().starts_with("p.toml: "), "{e}");
+        assert!(e.to_string().contains("lifetime"), "{e}");
+        let e = FixedBehaviour::parse(
+            "stack = \"x\"\n[arp.requests]\nretransmit = false\nmin_interval_ms = 1\nrate_limit_scope = \"interface\"\ntarget_mac = \"nope\"\nsource = \"a.rs:1\"\n",
+            "p.toml",
+        )
+        .expect_err("a bad MAC");
+        assert!(e.to_string().contains("target_mac"), "{e}");
+    }
+}

@@ -1,0 +1,166 @@
+//! `--target pytcp`: PyTCP (pmd-pytcp 0.3.8) through its built-in agent, a small fast
+//! certification with exact verdicts, and a broken pytcpd (a traceback, a hang, garbage)
+//! giving an ERROR that quotes it with nothing left behind. Needs root (namespaces) and
+//! pmd-pytcp (`pip install pmd-pytcp==0.3.8`; `ci/deps` installs it).
+
+use std::path::Path;
+
+use netconform::dut::external::{ExternalConfig, ExternalStack};
+use netconform::dut::{Dut, DutError};
+use netconform::engine::runner::{RunSummary, run_checks};
+use netconform::engine::{CheckSpec, Verdict};
+use netconform::suites::catalogue;
+use netconform::suites::tcp::scenario::ProfileName;
+
+#[macro_use]
+mod common;
+
+fn pytcp() -> ExternalConfig {
+    netconform::dut::pytcp::config().unwrap_or_else(|e| panic!("--target pytcp: {e}"))
+}
+
+fn checks(ids: &[&str]) -> Vec<CheckSpec> {
+    let all = catalogue();
+    ids.iter()
+        .map(|id| {
+            *all.iter()
+                .find(|c| c.id == *id)
+                .unwrap_or_else(|| panic!("no check {id}"))
+        })
+        .collect()
+}
+
+fn run(config: &ExternalConfig, ids: &[&str]) -> RunSummary {
+    let factory = |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(ExternalStack::new(config, &spec.needs)?))
+    };
+    run_checks("pytcp", &checks(ids), &factory, 2, ProfileName::Rfc, &quiet)
+}
+
+/// Nobody watches the progress of these runs.
+fn quiet(_: &netconform::engine::CheckReport) {}
+
+fn verdict<'a>(summary: &'a RunSummary, id: &str) -> &'a Verdict {
+    &summary
+        .checks
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no report for {id}"))
+        .verdict
+}
+
+/// The processes whose environment carries `mark` (the agents and daemons of one test).
+fn processes_marked(mark: &str) -> Vec<String> {
+    let needle = format!("NCF_TEST_MARK={mark}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ
+            .split(|&b| b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    found
+}
+
+/// This process's namespaces still mounted.
+fn namespaces_left() -> Vec<String> {
+    let prefix = format!("ncf-{}-", std::process::id());
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Directories agents made (`ncf-pytcp-<pid>-*` under the temp dir) whose agent is gone.
+fn private_dirs() -> Vec<String> {
+    let dead = |name: &str| {
+        name.strip_prefix("ncf-pytcp-")
+            .and_then(|rest| rest.split('-').next())
+            .is_some_and(|pid| !Path::new("/proc").join(pid).exists())
+    };
+    std::fs::read_dir(std::env::temp_dir())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| dead(n))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_small_certification_has_exact_verdicts() {
+    require_netns!();
+    let summary = run(
+        &pytcp(),
+        &[
+            "tcp.closed-port.syn",
+            "tcp.passive-open.active-close",
+            "arp.cache-hit",
+        ],
+    );
+    let line = |id| format!("{:?}", verdict(&summary, id));
+    assert_eq!(
+        verdict(&summary, "tcp.closed-port.syn"),
+        &Verdict::Pass,
+        "{}",
+        line("tcp.closed-port.syn")
+    );
+    // PyTCP has no knob to turn RACK-TLP off, which this check pins off.
+    match verdict(&summary, "tcp.passive-open.active-close") {
+        Verdict::Unsupported { reason } => {
+            assert!(reason.contains("net.ipv4.tcp_early_retrans=0"), "{reason}")
+        }
+        other => panic!("expected UNSUPPORTED, got {other:?}"),
+    }
+    // Its neighbour timers are whole seconds: the 60 ms the ARP checks set cannot be.
+    match verdict(&summary, "arp.cache-hit") {
+        Verdict::Unsupported { .. } => {}
+        other => panic!("expected UNSUPPORTED, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_broken_pytcpd_is_an_error_that_quotes_it_and_leaves_nothing() {
+    require_netns!();
+    let cases = [
+        ("crash", "RuntimeError: fault injected"),
+        ("hang", "did not answer"),
+        ("garbage", "which is not a driver reply"),
+    ];
+    for (kind, quoted) in cases {
+        let mark = format!("pytcp-{kind}-{}", std::process::id());
+        let mut config = pytcp();
+        config
+            .env
+            .insert("NCF_PYTCP_FAULT".into(), format!("{kind}:*"));
+        config.env.insert("NCF_TEST_MARK".into(), mark.clone());
+        let before = private_dirs();
+        let summary = run(&config, &["tcp.matrix.v4.listen"]);
+        match verdict(&summary, "tcp.matrix.v4.listen") {
+            Verdict::Error { reason } => {
+                assert!(reason.contains(quoted), "{kind}: {reason}");
+                assert!(reason.contains("pytcpd"), "{kind}: {reason}");
+                eprintln!("{kind}: {reason}");
+            }
+            other => panic!("{kind}: expected ERROR, got {other:?}"),
+        }
+        assert_eq!(processes_marked(&mark), Vec::<String>::new(), "{kind}");
+        assert_eq!(namespaces_left(), Vec::<String>::new(), "{kind}");
+        let after: Vec<String> = private_dirs()
+            .into_iter()
+            .filter(|d| !before.contains(d))
+            .collect();
+        assert_eq!(after, Vec::<String>::new(), "{kind}: directories left");
+    }
+}
