@@ -221,6 +221,10 @@ enum FuzzCommand {
         /// Write Markdown (for ci/fuzz-overnight's summary).
         #[arg(long)]
         markdown: bool,
+        /// Shrink each group's smallest input and say whether it is a cell of the TCP
+        /// matrix (which certify shows too) or beyond it.
+        #[arg(long)]
+        matrix: bool,
     },
     /// Seeds of the stack targets from the harness's own TCP scenarios: the path into
     /// every state and each segment kind in order there (IPv4 and IPv6), and every saved
@@ -505,10 +509,26 @@ fn fuzz(command: FuzzCommand) -> Result<ExitCode> {
             out,
             no_shrink,
         } => fuzz_scenario(&target, &file, out.as_deref(), no_shrink),
-        FuzzCommand::Findings { dir, markdown } => {
+        FuzzCommand::Findings {
+            dir,
+            markdown,
+            matrix,
+        } => {
             let groups = fuzz::stacks::findings::summarise(&dir)
                 .with_context(|| format!("reading {}", dir.display()))?;
-            print!("{}", fuzz::stacks::render_findings(&groups, markdown));
+            let cells: Option<Vec<Option<String>>> = matrix.then(|| {
+                groups
+                    .iter()
+                    .map(|g| {
+                        let data = std::fs::read(g.dir.join("smallest")).ok()?;
+                        fuzz::stacks::matrix_cell(fuzz::stacks::stack(&g.target)?, &data)
+                    })
+                    .collect()
+            });
+            print!(
+                "{}",
+                fuzz::stacks::render_findings(&groups, cells.as_deref(), markdown)
+            );
             Ok(ExitCode::SUCCESS)
         }
         FuzzCommand::StackSeeds { regressions, out } => {

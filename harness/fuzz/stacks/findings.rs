@@ -10,8 +10,9 @@
 //! - `group.txt`: the group, its classification and the first finding's differences;
 //! - `first`: the first input that fell in the group (never replaced);
 //! - `smallest`: the smallest input so far (replaced, by a rename, when a smaller one comes);
-//! - `count-<pid>`: how many inputs this process filed in the group, rewritten at 1, 2, 4,
-//!   ... and every [`COUNT_EVERY`] (a process killed in between loses at most that many).
+//! - `count-<pid>`: how many inputs this process filed in the group, rewritten at every
+//!   finding up to [`EXACT_UP_TO`], then every [`COUNT_EVERY`] (the count of a process
+//!   that ends in between is short by less than that: libFuzzer ends with `exit`).
 //!
 //! Several processes may share one directory (ci/fuzz-overnight runs one per target;
 //! libFuzzer's fork mode several per target): `first` is created only if absent, counts are
@@ -25,8 +26,10 @@ use std::sync::Mutex;
 
 /// The environment variable naming the findings directory.
 pub const FINDINGS_ENV: &str = "NETCONFORM_FINDINGS";
-/// A group's count file is rewritten at least every this many findings.
-pub const COUNT_EVERY: u64 = 256;
+/// A group's count file is rewritten at every finding up to this count ...
+pub const EXACT_UP_TO: u64 = 64;
+/// ... and then every this many.
+pub const COUNT_EVERY: u64 = 64;
 
 /// What this process knows of one group.
 #[derive(Debug, Default)]
@@ -100,7 +103,7 @@ impl Recorder {
             let _ = replace(&dir.join("smallest"), input);
         }
         seen.count += 1;
-        if seen.count.is_power_of_two() || seen.count % COUNT_EVERY == 0 {
+        if seen.count < EXACT_UP_TO || seen.count % COUNT_EVERY == 0 {
             let name = format!("count-{}", std::process::id());
             let _ = replace(&dir.join(name), seen.count.to_string().as_bytes());
         }

@@ -193,6 +193,7 @@ mod tests {
 
     #[test]
     fn a_long_payload_and_calls_round_trip() {
+        // (One open only: a second one is skipped, `a_second_open_is_skipped`.)
         let s = TcpScenario {
             name: String::new(),
             profile: ProfileName::Rfc,
@@ -211,11 +212,19 @@ mod tests {
                 TcpEvent::ShutdownWrite,
                 TcpEvent::Abort,
                 TcpEvent::Close,
-                TcpEvent::Listen,
             ],
         };
         let bytes = encode(&s).expect("encodes");
         assert!(same(&decode(&bytes, ProfileName::Rfc), &s));
+    }
+
+    #[test]
+    fn a_second_open_is_skipped() {
+        let s = decode(
+            &[0, 0, CALL | 1, CALL | 1, CALL, CALL | 5],
+            ProfileName::Rfc,
+        );
+        assert_eq!(s.events, vec![TcpEvent::Connect, TcpEvent::Close]);
     }
 
     #[test]

@@ -550,10 +550,36 @@ pub fn shrink(target: &StackTarget, scenario: &TcpScenario, group: &Group) -> Tc
     best
 }
 
-/// A findings directory's groups as text (or a Markdown table): per group its count, its
-/// key, the sizes of its first and smallest inputs, and the commands that reproduce it and
-/// turn it into a replayable scenario.
-pub fn render_findings(groups: &[findings::GroupOnDisk], markdown: bool) -> String {
+/// Whether a group's smallest input, shrunk, is a cell of the TCP matrix (the path into a
+/// state, then one segment at the boundary numbers), which `certify` runs too: `Some(cell)`
+/// then (the finding is one the matrix shows), `None` when it takes more than one cell's
+/// events (a finding only the fuzzer reaches), or the input no longer disagrees.
+pub fn matrix_cell(target: &StackTarget, data: &[u8]) -> Option<String> {
+    let (scenario, verdict) = judge(target, data);
+    let Verdict::Disagreed(d) = verdict else {
+        return None;
+    };
+    let shrunk = shrink(target, &scenario, &d.group).scenario;
+    let (probe, path) = shrunk.events.split_last()?;
+    let TcpEvent::Peer(p) = probe else {
+        return None;
+    };
+    let state = crate::suites::tcp::matrix::STATES
+        .into_iter()
+        .find(|s| crate::suites::tcp::matrix::path_to(*s) == path)?;
+    let cell = crate::suites::tcp::matrix::cell(target.profile, shrunk.ipv6, state, *p);
+    (cell.events == shrunk.events && cell.peer_mss == shrunk.peer_mss).then_some(cell.name)
+}
+
+/// A findings directory's groups as text (or Markdown tables): first per clause (groups and
+/// findings), then per group its count, its key, the sizes of its first and smallest
+/// inputs, and the commands that reproduce it and turn it into a replayable scenario.
+/// `cells` gives, per group (same order), what [`matrix_cell`] said, when it was asked.
+pub fn render_findings(
+    groups: &[findings::GroupOnDisk],
+    cells: Option<&[Option<String>]>,
+    markdown: bool,
+) -> String {
     let mut out = String::new();
     if groups.is_empty() {
         out.push_str("no findings\n");
@@ -564,13 +590,45 @@ pub fn render_findings(groups: &[findings::GroupOnDisk], markdown: bool) -> Stri
         "{} finding group(s), {total} finding(s) counted\n\n",
         groups.len()
     ));
-    if markdown {
-        out.push_str(
-            "| target | count | group (clause in state: what differed) | smallest | reproduce |\n",
-        );
-        out.push_str("|---|---:|---|---:|---|\n");
-    }
+    let mut by_clause: Vec<(String, usize, u64)> = Vec::new();
     for g in groups {
+        let clause = format!(
+            "{} {}",
+            g.target,
+            g.key.split(" in ").next().unwrap_or(&g.key)
+        );
+        match by_clause.iter_mut().find(|(c, _, _)| *c == clause) {
+            Some((_, n, count)) => {
+                *n += 1;
+                *count += g.count;
+            }
+            None => by_clause.push((clause, 1, g.count)),
+        }
+    }
+    by_clause.sort_by(|a, b| b.2.cmp(&a.2));
+    if markdown {
+        out.push_str("| target and clause | groups | findings |\n|---|---:|---:|\n");
+    } else {
+        out.push_str("by clause:\n");
+    }
+    for (clause, n, count) in &by_clause {
+        if markdown {
+            out.push_str(&format!("| {clause} | {n} | {count} |\n"));
+        } else {
+            out.push_str(&format!("{count:>10}  {clause} ({n} group(s))\n"));
+        }
+    }
+    out.push('\n');
+    if markdown {
+        out.push_str("| target | count | group (clause in state: what differed) | matrix | smallest | reproduce |\n");
+        out.push_str("|---|---:|---|---|---:|---|\n");
+    }
+    for (i, g) in groups.iter().enumerate() {
+        let matrix = match cells.and_then(|c| c.get(i)) {
+            None => "",
+            Some(Some(cell)) => cell.as_str(),
+            Some(None) => "beyond the matrix",
+        };
         let smallest = g.dir.join("smallest");
         let stack = stack(&g.target).map_or("STACK", |s| s.stack);
         let run = format!("netconform fuzz run {} {}", g.target, smallest.display());
@@ -581,15 +639,20 @@ pub fn render_findings(groups: &[findings::GroupOnDisk], markdown: bool) -> Stri
         );
         if markdown {
             out.push_str(&format!(
-                "| {} | {} | {} | {} B | `{run}`; `{scenario}` |\n",
+                "| {} | {} | {} | {matrix} | {} B | `{run}`; `{scenario}` |\n",
                 g.target,
                 g.count,
                 g.key.replace('|', "\\|"),
                 g.smallest_len
             ));
         } else {
+            let matrix = if matrix.is_empty() {
+                String::new()
+            } else {
+                format!("\n          matrix:    {matrix}")
+            };
             out.push_str(&format!(
-                "{:>8}  {}: {}\n          first {} B, smallest {} B\n          reproduce: {run}\n          scenario:  {scenario}\n",
+                "{:>10}  {}: {}\n          first {} B, smallest {} B{matrix}\n          reproduce: {run}\n          scenario:  {scenario}\n",
                 g.count, g.target, g.key, g.first_len, g.smallest_len
             ));
         }

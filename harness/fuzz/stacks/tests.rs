@@ -147,7 +147,7 @@ fn the_findings_directory_keeps_the_first_and_the_smallest_with_counts() {
         (groups[1].key.as_str(), groups[1].count),
         ("h in LISTEN: y", 1)
     );
-    let text = render_findings(&groups, false);
+    let text = render_findings(&groups, None, false);
     assert!(text.contains("netconform fuzz run stack_t"), "{text}");
 }
 
@@ -209,4 +209,20 @@ fn every_seed_is_a_scenario_the_vocabulary_holds() {
         let s = input::decode(bytes, ProfileName::Rfc);
         assert_eq!(input::encode(&s).as_ref(), Some(bytes), "{name}");
     }
+}
+
+#[test]
+fn a_finding_the_matrix_shows_is_told_from_one_beyond_it() {
+    // The SYN in ESTABLISHED is a matrix cell; a CLOSE in SYN-SENT is no cell.
+    let cell = matrix_cell(&SMOLTCP, &with(&[0x00, 0x02])).expect("a matrix cell");
+    assert!(cell.starts_with("v4 ESTABLISHED Syn seq RcvNxt"), "{cell}");
+    let close_in_syn_sent = [0x00, 0x01, 0x81, 0x85];
+    if let (_, Verdict::Disagreed(_)) = judge(&SMOLTCP, &close_in_syn_sent) {
+        assert_eq!(matrix_cell(&SMOLTCP, &close_in_syn_sent), None);
+    }
+    assert_eq!(
+        matrix_cell(&SMOLTCP, ESTABLISHED),
+        None,
+        "no finding, no cell"
+    );
 }
