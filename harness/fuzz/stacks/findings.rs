@@ -103,7 +103,7 @@ impl Recorder {
             let _ = replace(&dir.join("smallest"), input);
         }
         seen.count += 1;
-        if seen.count < EXACT_UP_TO || seen.count % COUNT_EVERY == 0 {
+        if seen.count < EXACT_UP_TO || seen.count.is_multiple_of(COUNT_EVERY) {
             let name = format!("count-{}", std::process::id());
             let _ = replace(&dir.join(name), seen.count.to_string().as_bytes());
         }

@@ -605,7 +605,7 @@ pub fn render_findings(
             None => by_clause.push((clause, 1, g.count)),
         }
     }
-    by_clause.sort_by(|a, b| b.2.cmp(&a.2));
+    by_clause.sort_by_key(|c| std::cmp::Reverse(c.2));
     if markdown {
         out.push_str("| target and clause | groups | findings |\n|---|---:|---:|\n");
     } else {

@@ -109,7 +109,7 @@ fn smoltcps_window_edge_panic_is_filed_and_without_its_entry_a_crash() {
         matches!(&verdict, Verdict::Crashed(w) if w.contains("smoltcp panicked")),
         "{verdict:?}"
     );
-    let outcome = (|| run_target(&UNLISTED, &data))();
+    let outcome = run_target(&UNLISTED, &data);
     assert!(
         outcome.is_err_and(|f| f.what.contains("len_written == payload_len")),
         "the crash is the target's finding"
