@@ -2,8 +2,8 @@
 //! the library function the fuzzer runs and held to the verdict it gave when it was
 //! recorded: an agreement stays one, a finding stays in its group (clause, the model's
 //! state before the failing event, what differed), the documented smoltcp panic stays
-//! filed, and the harness bug the fuzzer found (a second open crashed the runner) stays
-//! fixed. `tests/fuzz_replay.rs` replays them too, for crashes only.
+//! filed, and the harness bugs the fuzzer found (a second open crashed the runner; the
+//! smoltcp adapter answered SHUT_WR on a reset connection with ok) stay fixed. `tests/fuzz_replay.rs` replays them too, for crashes only.
 
 use std::path::PathBuf;
 
@@ -21,6 +21,11 @@ const SMOLTCP: &[(&str, &str)] = &[
         "second-connect",
         "FINDING rfc9293-3.10.7.3 in SYN-SENT: no segment where the model sends SYN in \
          SYN-SENT (simultaneous open)",
+    ),
+    ("shutdown-after-reset", "agreed with the model"),
+    (
+        "close-in-simultaneous-syn-received",
+        "FINDING rfc9293-3.10.4 in SYN-RECEIVED: no segment where the model sends CLOSE",
     ),
     (
         "window-edge-panic",

@@ -1346,6 +1346,12 @@ impl Stack {
         let Some(h) = self.connection(sock)? else {
             return Ok(CallOutcome::errno(libc::ENOTCONN));
         };
+        // A connection that is gone (reset, timed out, or past its FIN exchange): Linux's
+        // socket is in TCP_CLOSE then and shutdown(2) fails with ENOTCONN; smoltcp's
+        // close() says nothing either way (found by the stack_smoltcp fuzz target).
+        if matches!(self.state(h), tcp::State::Closed | tcp::State::TimeWait) {
+            return Ok(CallOutcome::errno(libc::ENOTCONN));
+        }
         self.tcp(h).close();
         self.poll();
         Ok(CallOutcome::Ok)
