@@ -552,8 +552,9 @@ pub fn shrink(target: &StackTarget, scenario: &TcpScenario, group: &Group) -> Tc
 
 /// Whether a group's smallest input, shrunk, is a cell of the TCP matrix (the path into a
 /// state, then one segment at the boundary numbers), which `certify` runs too: `Some(cell)`
-/// then (the finding is one the matrix shows), `None` when it takes more than one cell's
-/// events (a finding only the fuzzer reaches), or the input no longer disagrees.
+/// then (the finding is one the matrix shows), `None` when it shrinks to anything else (a
+/// call, another path into the state, a payload: what only the fuzzer reaches, though the
+/// same violation may also show in another cell), or the input no longer disagrees.
 pub fn matrix_cell(target: &StackTarget, data: &[u8]) -> Option<String> {
     let (scenario, verdict) = judge(target, data);
     let Verdict::Disagreed(d) = verdict else {
@@ -626,8 +627,9 @@ pub fn render_findings(
     for (i, g) in groups.iter().enumerate() {
         let matrix = match cells.and_then(|c| c.get(i)) {
             None => "",
+            Some(_) if g.key.starts_with("known panic") => "a documented panic",
             Some(Some(cell)) => cell.as_str(),
-            Some(None) => "beyond the matrix",
+            Some(None) => "not a matrix cell",
         };
         let smallest = g.dir.join("smallest");
         let stack = stack(&g.target).map_or("STACK", |s| s.stack);
