@@ -28,6 +28,15 @@ const SMOLTCP: &[(&str, &str)] = &[
         "FINDING rfc9293-3.10.4 in SYN-RECEIVED: no segment where the model sends CLOSE",
     ),
     (
+        "ipv6-default-mss",
+        "FINDING rfc9293-3.10.7.4-text-fin in ESTABLISHED: length of SEND",
+    ),
+    (
+        "text-on-syn",
+        "FINDING rfc9293-3.10.7.4-text-fin in ESTABLISHED: no segment where the model sends \
+         ACK of FIN",
+    ),
+    (
         "window-edge-panic",
         "FINDING known panic: smoltcp panicked: assertion failed: len_written == payload_len",
     ),
