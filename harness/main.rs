@@ -198,6 +198,47 @@ enum FuzzCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// A stack target's input as the scenario it stands for, run on the stack: its verdict
+    /// and, for a disagreement, the scenario shrunk to the fewest events that still fall
+    /// in the same group, written where `netconform replay --target STACK` replays it.
+    /// Exit status: 0 no finding, 1 a finding, 2 unreadable input.
+    Scenario {
+        /// The stack target (`stack_smoltcp`).
+        target: String,
+        /// The input file (a crash artifact, a finding's `smallest` or `first`).
+        file: PathBuf,
+        /// Where to write the scenario JSON (default: print it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the scenario as decoded, unshrunk.
+        #[arg(long)]
+        no_shrink: bool,
+    },
+    /// Summarise a stack targets' findings directory (`NETCONFORM_FINDINGS`): one line per
+    /// group (clause, state, what differed) with its count and the commands that reproduce
+    /// and minimise it.
+    Findings {
+        /// The directory.
+        dir: PathBuf,
+        /// Write Markdown (for ci/fuzz-overnight's summary).
+        #[arg(long)]
+        markdown: bool,
+        /// Shrink each group's smallest input and say whether it is a cell of the TCP
+        /// matrix (which certify shows too) or beyond it.
+        #[arg(long)]
+        matrix: bool,
+    },
+    /// Seeds of the stack targets from the harness's own TCP scenarios: the path into
+    /// every state and each segment kind in order there (IPv4 and IPv6), and every saved
+    /// regression, written to `OUT/<stack target>/`.
+    StackSeeds {
+        /// Saved TCP scenarios (`*.json`).
+        #[arg(long, default_value = "fixtures/tcp-regressions")]
+        regressions: PathBuf,
+        /// Corpus root (usually `corpora`).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Cut the frames of recorded traces (the pcaps `netconform certify --out DIR` writes)
     /// into seed inputs for every target, one per distinct shape, and write them to
     /// `OUT/<target>/kernel-NNN`.
@@ -504,6 +545,22 @@ fn fuzz(command: FuzzCommand) -> Result<ExitCode> {
             for file in &files {
                 let data =
                     std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                if let Some(stack) = fuzz::stacks::stack(&target) {
+                    let (_, verdict) = fuzz::stacks::judge(stack, &data);
+                    println!(
+                        "{:<8} {}: {}",
+                        verdict_word(&verdict),
+                        file.display(),
+                        verdict.line()
+                    );
+                    found |= !matches!(
+                        verdict,
+                        fuzz::stacks::Verdict::Agreed
+                            | fuzz::stacks::Verdict::Accepted(_)
+                            | fuzz::stacks::Verdict::Refused(_)
+                    );
+                    continue;
+                }
                 match (t.run)(&data) {
                     Ok(allowed) => {
                         let known: Vec<&str> = allowed.iter().map(|d| d.name()).collect();
@@ -516,6 +573,67 @@ fn fuzz(command: FuzzCommand) -> Result<ExitCode> {
                 }
             }
             Ok(ExitCode::from(u8::from(found)))
+        }
+        FuzzCommand::Scenario {
+            target,
+            file,
+            out,
+            no_shrink,
+        } => fuzz_scenario(&target, &file, out.as_deref(), no_shrink),
+        FuzzCommand::Findings {
+            dir,
+            markdown,
+            matrix,
+        } => {
+            let groups = fuzz::stacks::findings::summarise(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?;
+            let cells: Option<Vec<Option<String>>> = matrix.then(|| {
+                groups
+                    .iter()
+                    .map(|g| {
+                        let data = std::fs::read(g.dir.join("smallest")).ok()?;
+                        fuzz::stacks::matrix_cell(fuzz::stacks::stack(&g.target)?, &data)
+                    })
+                    .collect()
+            });
+            print!(
+                "{}",
+                fuzz::stacks::render_findings(&groups, cells.as_deref(), markdown)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        FuzzCommand::StackSeeds { regressions, out } => {
+            let mut saved = Vec::new();
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&regressions)
+                .with_context(|| format!("reading {}", regressions.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect();
+            files.sort();
+            for path in files {
+                let text = std::fs::read_to_string(&path)?;
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let run = netconform::suites::tcp::scenario::TcpScenarioRun::from_json(&value)
+                    .with_context(|| format!("{} is no TCP scenario", path.display()))?;
+                let stem = path.file_stem().map(|s| s.to_string_lossy().to_string());
+                let stem = stem.unwrap_or_default();
+                saved.push((
+                    stem.trim_start_matches("regression-").to_string(),
+                    run.scenario,
+                ));
+            }
+            let seeds = fuzz::stacks::seeds::seeds(&saved);
+            for t in fuzz::stacks::STACKS {
+                let dir = out.join(t.name);
+                std::fs::create_dir_all(&dir)?;
+                for (name, bytes) in &seeds {
+                    std::fs::write(dir.join(name), bytes)?;
+                }
+                println!("{} seeds written under {}", seeds.len(), dir.display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         FuzzCommand::Seeds { from, out } => {
             let mut seeds = fuzz::seeds::Seeds::new();
@@ -550,6 +668,65 @@ fn fuzz(command: FuzzCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `ok`, `FINDING` or `CRASH` for a stack target's verdict.
+fn verdict_word(verdict: &netconform::fuzz::stacks::Verdict) -> &'static str {
+    use netconform::fuzz::stacks::Verdict;
+    match verdict {
+        Verdict::Agreed | Verdict::Accepted(_) | Verdict::Refused(_) => "ok",
+        Verdict::Disagreed(_) | Verdict::KnownPanic(_) => "FINDING",
+        Verdict::Crashed(_) => "CRASH",
+    }
+}
+
+/// `netconform fuzz scenario`: the verdict of one input and its (shrunk) scenario.
+fn fuzz_scenario(
+    target: &str,
+    file: &std::path::Path,
+    out: Option<&std::path::Path>,
+    no_shrink: bool,
+) -> Result<ExitCode> {
+    use netconform::engine::scenario::Scenario;
+    use netconform::fuzz::stacks::{self, Verdict};
+    let stack = stacks::stack(target)
+        .with_context(|| format!("no stack target {target:?} (see `netconform fuzz list`)"))?;
+    let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let (scenario, verdict) = stacks::judge(stack, &data);
+    println!(
+        "{:<8} {}: {}",
+        verdict_word(&verdict),
+        file.display(),
+        verdict.line()
+    );
+    let run = match &verdict {
+        Verdict::Disagreed(d) if !no_shrink => {
+            for line in &d.differences {
+                println!("  {line}");
+            }
+            stacks::shrink(stack, &scenario, &d.group)
+        }
+        _ => netconform::suites::tcp::scenario::TcpScenarioRun {
+            scenario,
+            peer_port: netconform::suites::tcp::scenario::REPLAY_PEER_PORT,
+        },
+    };
+    let json = serde_json::to_string_pretty(&run.to_json())?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, format!("{json}\n"))
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "{} events written to {}; replay: netconform replay --target {} {}",
+                run.scenario.events.len(),
+                path.display(),
+                stack.stack,
+                path.display()
+            );
+        }
+        None => println!("{json}"),
+    }
+    Ok(ExitCode::from(u8::from(verdict_word(&verdict) != "ok")))
 }
 
 fn replay(file: &std::path::Path, kind: DutKind, profile: Option<ProfileName>) -> Result<ExitCode> {

@@ -19,9 +19,13 @@
 //! [`DutError::NotSupported`] with the reason, and the check's verdict is UNSUPPORTED.
 //!
 //! - A smoltcp socket is one connection: there is no backlog and no accept queue. `Listen`
-//!   with backlog *n* puts *n* smoltcp sockets in LISTEN on the port (what an application on
-//!   smoltcp does); `Accept` hands out the one that got furthest past SYN-RECEIVED first and
-//!   puts a fresh listening socket in its place.
+//!   with backlog *n* keeps up to *n* smoltcp sockets on the port (what an application on
+//!   smoltcp does): one in LISTEN, and after every poll a fresh one in LISTEN whenever none
+//!   is left and fewer than *n* are there, so each frame meets a listening socket until *n*
+//!   connections are open (made as needed, not all at once: each socket costs its two
+//!   buffers, 128 KiB to zero, which made listening most of a scenario's cost); `Accept`
+//!   hands out the one that got furthest past SYN-RECEIVED first, and a fresh listening
+//!   socket takes its place when none is left.
 //! - smoltcp has no ephemeral port allocator: `Connect` on an unbound socket takes the next
 //!   port of a deterministic counter from 49152.
 //! - smoltcp reports no error on a socket: the target watches each poll. A connection that
@@ -308,7 +312,8 @@ enum Kind {
     Fresh,
     /// One connection.
     Connection(SocketHandle),
-    /// A listener: `backlog` smoltcp sockets listening on `endpoint`.
+    /// A listener: up to `backlog` smoltcp sockets on `endpoint`, one of them in LISTEN
+    /// while there are fewer ([`Stack::top_up_listeners`]).
     Listener {
         endpoint: IpListenEndpoint,
         backlog: u32,
@@ -714,6 +719,39 @@ impl Stack {
             // Cannot fail: the socket is CLOSED and the port non-zero.
             let _ = self.tcp(h).listen(endpoint);
         }
+        self.top_up_listeners();
+    }
+
+    /// Puts a fresh socket in LISTEN on every listener that has none left and fewer
+    /// sockets than its backlog (at most [`MAX_BACKLOG`]), so the next frame meets one.
+    fn top_up_listeners(&mut self) {
+        let mut wanted = Vec::new();
+        for (id, held) in &self.held {
+            if let Kind::Listener {
+                endpoint,
+                backlog,
+                pool,
+            } = &held.kind
+            {
+                let listening = pool.iter().any(|h| self.state(*h) == tcp::State::Listen);
+                if !listening && pool.len() < (*backlog).clamp(1, MAX_BACKLOG) as usize {
+                    wanted.push((*id, *endpoint, held.options));
+                }
+            }
+        }
+        for (id, endpoint, options) in wanted {
+            let mut fresh = self.new_socket(&options);
+            // Cannot fail: a new socket is CLOSED and the endpoint's port non-zero.
+            let _ = fresh.listen(endpoint);
+            let fresh = self.sockets.add(fresh);
+            if let Some(Held {
+                kind: Kind::Listener { pool, .. },
+                ..
+            }) = self.held.get_mut(&id)
+            {
+                pool.push(fresh);
+            }
+        }
     }
 
     fn forget(&mut self, h: SocketHandle) {
@@ -1108,13 +1146,11 @@ impl Stack {
         };
         let options = self.held(sock)?.options;
         let mut pool = Vec::new();
-        for _ in 0..backlog.clamp(1, MAX_BACKLOG) {
-            let mut s = self.new_socket(&options);
-            if s.listen(endpoint).is_err() {
-                return Ok(CallOutcome::errno(libc::EINVAL));
-            }
-            pool.push(self.sockets.add(s));
+        let mut s = self.new_socket(&options);
+        if s.listen(endpoint).is_err() {
+            return Ok(CallOutcome::errno(libc::EINVAL));
         }
+        pool.push(self.sockets.add(s));
         let held = self.held(sock)?;
         held.bound = Some((addr, port));
         held.kind = Kind::Listener {
@@ -1139,7 +1175,7 @@ impl Stack {
 
     fn accept(&mut self, listener: SocketId, timeout_ms: u64) -> Result<CallOutcome, DutError> {
         let held = self.held(listener)?;
-        let Kind::Listener { endpoint, .. } = held.kind else {
+        let Kind::Listener { .. } = held.kind else {
             return Ok(CallOutcome::errno(libc::EINVAL));
         };
         let (options, family) = (held.options, held.family);
@@ -1150,18 +1186,15 @@ impl Stack {
         let Some(h) = self.ready(listener) else {
             return Ok(CallOutcome::TimedOut);
         };
-        let mut fresh = self.new_socket(&options);
-        // Cannot fail: a new socket is CLOSED and the endpoint's port non-zero.
-        let _ = fresh.listen(endpoint);
-        let fresh = self.sockets.add(fresh);
         if let Some(Held {
             kind: Kind::Listener { pool, .. },
             ..
         }) = self.held.get_mut(&listener)
         {
             pool.retain(|p| *p != h);
-            pool.push(fresh);
         }
+        // A fresh listening socket in its place when none is left.
+        self.top_up_listeners();
         let mut id = SocketId(self.next_accepted);
         while self.held.contains_key(&id) {
             id = SocketId(id.0.wrapping_add(1));
@@ -1325,6 +1358,12 @@ impl Stack {
         let Some(h) = self.connection(sock)? else {
             return Ok(CallOutcome::errno(libc::ENOTCONN));
         };
+        // A connection that is gone (reset, timed out, or past its FIN exchange): Linux's
+        // socket is in TCP_CLOSE then and shutdown(2) fails with ENOTCONN; smoltcp's
+        // close() says nothing either way (found by the stack_smoltcp fuzz target).
+        if matches!(self.state(h), tcp::State::Closed | tcp::State::TimeWait) {
+            return Ok(CallOutcome::errno(libc::ENOTCONN));
+        }
         self.tcp(h).close();
         self.poll();
         Ok(CallOutcome::Ok)

@@ -520,25 +520,17 @@ pub fn shrink(
     let Some((signature, mut run)) = trial(scenario) else {
         return (Counterexample::scenario(scenario.clone_box()), None);
     };
-    let mut best = scenario.clone_box();
-    let mut trials = 1;
-    let mut progress = true;
-    while progress && trials < SHRINK_TRIALS {
-        progress = false;
-        let mut i = best.len();
-        while i > 0 && trials < SHRINK_TRIALS {
-            i -= 1;
-            let candidate = best.without_step(i);
-            trials += 1;
-            if let Some((s, r)) = trial(candidate.as_ref())
-                && s == signature
-            {
-                best = candidate;
+    let mut best = shrink_steps(
+        scenario,
+        &mut |candidate| match trial(candidate) {
+            Some((s, r)) if s == signature => {
                 run = r;
-                progress = true;
+                true
             }
-        }
-    }
+            _ => false,
+        },
+        SHRINK_TRIALS - 1,
+    );
     let shrunk = best.len() < original_steps;
     if shrunk {
         let name = format!(
@@ -557,6 +549,34 @@ pub fn shrink(
         },
         Some(run),
     )
+}
+
+/// The generic shrink: deletes the steps of `scenario` one at a time, last first, to a
+/// fixpoint, keeping each deletion after which `still_fails` holds, and tries at most
+/// `max_trials` candidates. [`shrink`] runs it with "a fresh target fails the same way";
+/// the stack fuzz targets (`fuzz::stacks`) with "the same finding group".
+pub fn shrink_steps(
+    scenario: &dyn Scenario,
+    still_fails: &mut dyn FnMut(&dyn Scenario) -> bool,
+    max_trials: usize,
+) -> Box<dyn Scenario> {
+    let mut best = scenario.clone_box();
+    let mut trials = 0;
+    let mut progress = true;
+    while progress && trials < max_trials {
+        progress = false;
+        let mut i = best.len();
+        while i > 0 && trials < max_trials {
+            i -= 1;
+            let candidate = best.without_step(i);
+            trials += 1;
+            if still_fails(candidate.as_ref()) {
+                best = candidate;
+                progress = true;
+            }
+        }
+    }
+    best
 }
 
 /// Told when each check of a run starts and ends (a progress bar, a log).

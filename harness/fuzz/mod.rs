@@ -14,9 +14,12 @@
 //!   with it, asserting the model's invariants after every step;
 //! - the **receive-path** target runs a frame through everything the harness does with a
 //!   frame a stack sent (parse, trace, compare, report);
-//! - the **bare** target parses with etherparse alone: the speed baseline.
+//! - the **bare** target parses with etherparse alone: the speed baseline;
+//! - the **stack** targets ([`stacks`]) run a real in-process stack (smoltcp) against the
+//!   TCP model, scenario by scenario.
 //!
-//! Nothing here touches the operating system, a clock or a random source.
+//! Nothing here touches the operating system, a clock or a random source, but the stack
+//! targets' findings directory ([`stacks::findings`], only when its variable is set).
 
 mod app;
 pub mod differences;
@@ -24,6 +27,7 @@ mod layers;
 mod models;
 pub mod receive;
 pub mod seeds;
+pub mod stacks;
 
 use std::fmt;
 
@@ -80,6 +84,8 @@ pub enum Kind {
     Model,
     /// The whole receive path of the harness.
     ReceivePath,
+    /// A real stack in-process against the TCP model ([`stacks`]).
+    Stack,
 }
 
 /// One fuzz target.
@@ -106,9 +112,15 @@ static BASE: &[FuzzTarget] = &[FuzzTarget {
 
 /// Every fuzz target, in the order `ci/fuzz-bench` reports them (the bare baseline first).
 pub fn targets() -> impl Iterator<Item = &'static FuzzTarget> {
-    [layers::TARGETS, BASE, app::TARGETS, models::TARGETS]
-        .into_iter()
-        .flatten()
+    [
+        layers::TARGETS,
+        BASE,
+        app::TARGETS,
+        models::TARGETS,
+        stacks::TARGETS,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The target called `name`.

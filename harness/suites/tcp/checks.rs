@@ -139,21 +139,31 @@ const SYNCHRONIZED_CLOSED: &[Clause] = &[
 /// has reached). Pure: it reads only the cell's symbolic numbers, so it names the clause the
 /// text makes responsible whatever the stack did.
 fn clause_of_event(row: State, cell: &TcpScenario, index: usize) -> Clause {
-    use crate::suites::tcp::scenario::{AckAt, SegmentKind as K, SeqAt};
     let index = index.min(cell.events.len().saturating_sub(1));
     let Some(event) = cell.events.get(index) else {
         return OPEN;
-    };
-    let seg = match event {
-        TcpEvent::Listen | TcpEvent::Connect => return OPEN,
-        TcpEvent::Close | TcpEvent::ShutdownWrite | TcpEvent::Abort => return CLOSE,
-        TcpEvent::Send(_) | TcpEvent::Receive(_) => return TEXT_AND_FIN,
-        TcpEvent::Peer(seg) => seg,
     };
     let state = if index + 1 == cell.events.len() {
         row
     } else {
         state_before(&cell.events[..index])
+    };
+    clause_in_state(state, event)
+}
+
+/// The clause `event` exercises when it meets a connection the model has in `state`: for
+/// a call, the call's section; for a peer's segment, the first rule of RFC 9293 §3.10.7
+/// that decides it in `state`, in the order of its checks (RFC 5961 for RST, SYN and ACK),
+/// judged on the segment's symbolic numbers with the window wide open. What the matrix
+/// classifies its cells with, and the fuzz targets of `fuzz::stacks` their findings (the
+/// state there is the model's before the failing event).
+pub fn clause_in_state(state: State, event: &TcpEvent) -> Clause {
+    use crate::suites::tcp::scenario::{AckAt, SegmentKind as K, SeqAt};
+    let seg = match event {
+        TcpEvent::Listen | TcpEvent::Connect => return OPEN,
+        TcpEvent::Close | TcpEvent::ShutdownWrite | TcpEvent::Abort => return CLOSE,
+        TcpEvent::Send(_) | TcpEvent::Receive(_) => return TEXT_AND_FIN,
+        TcpEvent::Peer(seg) => seg,
     };
     match state {
         State::Closed => return CLOSED,

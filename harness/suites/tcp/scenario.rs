@@ -266,6 +266,11 @@ pub const QUIET_PERIOD: Duration = Duration::from_millis(MAX_ACK_DELAY_MS);
 /// the RTO (RFC 6298 §2.4) is far longer. A copy sent sooner is a duplicate, not a
 /// retransmission.
 pub const RETRANSMIT_MIN_GAP: Duration = Duration::from_millis(1);
+/// The note a scenario's trace carries when a peer's segment meets a fresh TCB in LISTEN
+/// (the connection gone, the listener still open): the model's state before that event is
+/// LISTEN, whatever the state note before it says (`fuzz::stacks` reads it).
+pub const FRESH_TCB_NOTE: &str =
+    "the connection is gone and the listener open: a fresh TCB in LISTEN";
 /// The sockets of scenario slot 0 (a scenario run on its own): the listener and the
 /// actively opened socket. Slot `k` uses `2k + 1` and `2k + 2`, so that scenarios whose
 /// quiet periods overlap on one stack never share a socket id.
@@ -684,6 +689,7 @@ impl<'s, 't> ScenarioRunner<'s, 't> {
                     self.st.model = Tcp::new(self.st.config.clone());
                     self.st.model.handle_call(Call::Listen);
                     self.st.iss = None;
+                    self.session.note(FRESH_TCB_NOTE);
                 }
                 let (seg_in, segment) = self.peer_segment(p);
                 outputs = self.st.model.handle_segment(&seg_in);
