@@ -504,13 +504,17 @@ def daemon_main(argv):
 
 # The barrier's exact signal. PyTCP answers an echo request at once, in its receive path,
 # but sends a TCP session's output from the session's timer, at least 1 ms after the segment
-# or call that caused it (tcp__session__timers.py:193-204: "Floor at 1 ms, never 0";
-# tcp__session.py:763-789: the `tx_pump` re-armed at 1 ms after every external stimulus).
-# So the echo reply would overtake the answer the barrier is meant to prove. Instead of a
-# fixed lag on the harness's side, the echo reply waits until every timer of the stack that
-# was due within ECHO_WINDOW of the request's arrival has run (and those its firing armed
-# within that window): the answers to what came before the probe are then on the wire
-# before its reply, exactly as with a stack that answers in its receive path.
+# or call that caused it (protocols/tcp/session/tcp__session__timers.py:193-204: "Floor at
+# 1 ms, never 0"), and an answer may take more than one turn of it: after a CLOSE call the
+# first turn moves ESTABLISHED to FIN-WAIT-1 and re-arms the timer (tcp__session.py:763-789,
+# `_pump_tail`: re-armed at 1 ms after every stimulus, state change or pending work), the
+# second sends the FIN. So the echo reply would overtake the answer the barrier is meant to
+# prove. Instead of a fixed lag on the harness's side, the echo reply waits while the stack
+# is still answering: while a timer of the stack is due within ECHO_WINDOW, and the last
+# turn of its timers sent a frame or changed a TCP state. A turn that sends nothing and
+# changes nothing (a session with unacknowledged data re-arms its timer every millisecond,
+# for ever) ends the wait: what came before the probe has been answered, exactly as with a
+# stack that answers in its receive path.
 ECHO_WINDOW = 0.002
 # A bound against a bug of ours (a timer that never fires): the reply goes out anyway, and
 # an answer after it is a late answer the check reports.
@@ -518,13 +522,32 @@ ECHO_MAX_WAIT = 0.25
 
 
 def echo_waits_for_due_timers(stack):
-    """Makes PyTCP's ICMPv4 and ICMPv6 echo replies wait for its due timers (above)."""
+    """Makes PyTCP's ICMPv4 and ICMPv6 echo replies wait for its answers (above)."""
     import asyncio
     from pmd_pytcp.runtime.packet_handler.packet_handler__icmp4__rx import Icmp4RxHandler
     from pmd_pytcp.runtime.packet_handler.packet_handler__icmp6__rx import Icmp6RxHandler
+    from pmd_pytcp.runtime.tx_ring import TxRing
 
     loop = asyncio.get_running_loop()
     timer = stack.timer
+    sent = [0]
+
+    def counting(method):
+        def wrapper(self, *args, **kwargs):
+            sent[0] += 1
+            return method(self, *args, **kwargs)
+        return wrapper
+
+    # Every frame the stack sends is queued on its TX ring (runtime/tx_ring.py:425, 451).
+    TxRing.enqueue = counting(TxRing.enqueue)
+    TxRing.enqueue_raw_frame = counting(TxRing.enqueue_raw_frame)
+
+    def progress():
+        """What the stack has done so far: frames queued, and each TCP session's state."""
+        states = tuple(sorted((id(s), str(s._tcp_session._state))
+                              for s in list(stack.sockets.values())
+                              if getattr(s, "_tcp_session", None) is not None))
+        return sent[0], states
 
     def pending_until(limit):
         """The latest deadline of a pending timer due by `limit`, or None."""
@@ -541,13 +564,20 @@ def echo_waits_for_due_timers(stack):
     def wrap(cls, name):
         original = getattr(cls, name)
 
-        def echo_request(self, packet_rx, _arrived=None):
-            arrived = loop.time() if _arrived is None else _arrived
-            latest = pending_until(arrived + ECHO_WINDOW)
-            if latest is not None and loop.time() - arrived < ECHO_MAX_WAIT:
-                # Behind that timer in the loop's heap (a strictly later deadline).
-                loop.call_at(latest + 1e-6, echo_request, self, packet_rx, arrived)
-                return
+        def echo_request(self, packet_rx, _arrived=None, _before=None):
+            now = loop.time()
+            arrived = now if _arrived is None else _arrived
+            done = progress()
+            if _before is None or done != _before:
+                latest = pending_until(now + ECHO_WINDOW)
+                if os.environ.get("NCF_PYTCP_ECHO_TRACE"):
+                    print(f"echo: +{now - arrived:.4f} s, progress {_before != done}, "
+                          f"due {None if latest is None else round(latest - arrived, 4)}",
+                          file=sys.stderr, flush=True)
+                if latest is not None and now - arrived < ECHO_MAX_WAIT:
+                    # Behind that timer in the loop's heap (a strictly later deadline).
+                    loop.call_at(latest + 1e-6, echo_request, self, packet_rx, arrived, done)
+                    return
             original(self, packet_rx)
 
         setattr(cls, name, echo_request)
@@ -657,8 +687,10 @@ class Driver:
 
     async def handle(self, request):
         op = request["op"]
-        if op != "environment":
-            fault(request)
+        if op != "environment" and fault(request) == "ignore":
+            # Test hook (below): a setting taken and not applied, as a PyTCP that did not
+            # do what it declares would.
+            return {"reply": "ok"} if op == "control" else {"reply": "outcome", "outcome": "Ok"}
         if op == "environment":
             env = [f"pytcpd interface = {self.args.interface}"]
             env += [f"setting {s}" for s in self.applied]
@@ -947,7 +979,8 @@ def fault(request):
     """Test hook for tests/pytcp_target.rs (NCF_PYTCP_FAULT=KIND:OP, OP the first key of a
     call, query or control): at that request the daemon dies with a traceback (`crash`), stops
     answering with its loop blocked (`hang`), or answers a line that is not JSON
-    (`garbage`), as a broken pytcpd would."""
+    (`garbage`), as a broken pytcpd would; or answers it done without doing it (`ignore`,
+    returned to the caller)."""
     spec = os.environ.get("NCF_PYTCP_FAULT", "")
     kind, _, at = spec.partition(":")
     body = request.get(request.get("op"))
@@ -966,6 +999,7 @@ def fault(request):
         time.sleep(3600)
     if kind == "garbage":
         raise Garbage()
+    return kind
 
 
 class Garbage(Exception):

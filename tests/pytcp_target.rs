@@ -107,6 +107,8 @@ fn a_small_certification_has_exact_verdicts() {
             "tcp.closed-port.syn",
             "tcp.passive-open.active-close",
             "arp.cache-hit",
+            "tcp.timer.synack-retransmission",
+            "route.lookup.fixed-table",
         ],
     );
     let line = |id| format!("{:?}", verdict(&summary, id));
@@ -123,10 +125,95 @@ fn a_small_certification_has_exact_verdicts() {
         }
         other => panic!("expected UNSUPPORTED, got {other:?}"),
     }
-    // Its neighbour timers are whole seconds: the 60 ms the ARP checks set cannot be.
+    // Its neighbour timers are whole seconds: the 60 ms the ARP checks set cannot be, and
+    // profiles/pytcp.toml declares no ARP behaviour in their place.
     match verdict(&summary, "arp.cache-hit") {
-        Verdict::Unsupported { .. } => {}
+        Verdict::Unsupported { reason } => {
+            assert!(reason.contains("profiles/pytcp.toml"), "{reason}")
+        }
         other => panic!("expected UNSUPPORTED, got {other:?}"),
+    }
+    // tcp_synack_retries=1 is taken as PyTCP's tcp.retransmit.max_count: one retransmission
+    // on time (1 s), then the attempt is given up, with a RST (deviations/pytcp.toml
+    // accepts it; these runs apply no deviations). With PyTCP's own budget (6) the frame at
+    // this step would be a second SYN-ACK.
+    match verdict(&summary, "tcp.timer.synack-retransmission") {
+        Verdict::Fail {
+            step, differences, ..
+        } => {
+            assert_eq!(step, "no further SYN-ACK", "{differences:?}");
+            assert!(
+                differences.iter().any(|d| d.contains(": R. ")),
+                "{differences:?}"
+            );
+        }
+        other => panic!("expected FAIL, got {other:?}"),
+    }
+    // The route lookups, observed on the wire against the declared table.
+    assert_eq!(
+        verdict(&summary, "route.lookup.fixed-table"),
+        &Verdict::Pass,
+        "{}",
+        line("route.lookup.fixed-table")
+    );
+}
+
+/// Negative control of the declared route table: a PyTCP that takes the routes and does
+/// not install them answers the lookups through no route at all, and the check fails.
+#[test]
+fn routes_not_installed_fail_the_route_check() {
+    require_netns!();
+    let mut config = pytcp();
+    config
+        .env
+        .insert("NCF_PYTCP_FAULT".into(), "ignore:Route".into());
+    let summary = run(&config, &["route.lookup.fixed-table"]);
+    match verdict(&summary, "route.lookup.fixed-table") {
+        Verdict::Fail { differences, .. } => assert!(
+            differences.iter().any(|d| d.contains("expected next hop")),
+            "{differences:?}"
+        ),
+        other => panic!("expected FAIL, got {other:?}"),
+    }
+}
+
+/// The barrier's exact signal: PyTCP's echo reply waits for the timers that carry its TCP
+/// answers, so a handshake agrees with the model with no answer lag. Without the wait
+/// (`NCF_PYTCP_ECHO_WAITS=0`) the echo reply overtakes the SYN-ACK and the same scenario
+/// fails: the stack sent nothing before the barrier.
+#[test]
+fn echo_replies_wait_for_the_answers_they_prove() {
+    require_netns!();
+    use netconform::engine::Session;
+    use netconform::suites::tcp::scenario::{TcpScenario, run_scenario};
+    let scenario: TcpScenario = serde_json::from_str(
+        r#"{"kind":"tcp-scenario","name":"v4 handshake","events":["Listen",
+            {"Peer":{"kind":"Syn","seq":"RcvNxt","ack":"Nxt","len":0}},
+            {"Peer":{"kind":"Ack","seq":"RcvNxt","ack":"Nxt","len":0}}],
+            "ipv6":false,"peer_mss":1460,"peer_port":10000,"profile":"Rfc"}"#,
+    )
+    .expect("a scenario");
+    let needs = checks(&["tcp.matrix.v4.listen"])[0].needs;
+    let handshake = |config: &ExternalConfig| {
+        let mut target = ExternalStack::new(config, &needs).expect("a PyTCP target");
+        let mut session = Session::with_profile(&mut target, ProfileName::Rfc);
+        run_scenario(&mut session, &scenario, 10_000)
+    };
+    let config = pytcp();
+    assert_eq!(config.answer_lag, std::time::Duration::ZERO);
+    if let Err(e) = handshake(&config) {
+        panic!("the handshake disagrees: {e:?}");
+    }
+    let mut unwaited = config.clone();
+    unwaited
+        .env
+        .insert("NCF_PYTCP_ECHO_WAITS".into(), "0".into());
+    match handshake(&unwaited) {
+        Ok(()) => panic!("an echo reply that does not wait proved the SYN-ACK anyway"),
+        Err(e) => {
+            let text = format!("{e:?}");
+            assert!(text.contains("sent nothing"), "{text}");
+        }
     }
 }
 
