@@ -688,9 +688,8 @@ class Driver:
     async def handle(self, request):
         op = request["op"]
         if op != "environment" and fault(request) == "ignore":
-            # Test hook (below): a setting taken and not applied, as a PyTCP that did not
-            # do what it declares would.
-            return {"reply": "ok"} if op == "control" else {"reply": "outcome", "outcome": "Ok"}
+            # Test hook (below): a setting taken and not applied.
+            return {"reply": "ok"}
         if op == "environment":
             env = [f"pytcpd interface = {self.args.interface}"]
             env += [f"setting {s}" for s in self.applied]
@@ -979,8 +978,8 @@ def fault(request):
     """Test hook for tests/pytcp_target.rs (NCF_PYTCP_FAULT=KIND:OP, OP the first key of a
     call, query or control): at that request the daemon dies with a traceback (`crash`), stops
     answering with its loop blocked (`hang`), or answers a line that is not JSON
-    (`garbage`), as a broken pytcpd would; or answers it done without doing it (`ignore`,
-    returned to the caller)."""
+    (`garbage`), as a broken pytcpd would; or, from the second such control on, answers
+    `ok` without applying it (`ignore`: a PyTCP that keeps only its first route)."""
     spec = os.environ.get("NCF_PYTCP_FAULT", "")
     kind, _, at = spec.partition(":")
     body = request.get(request.get("op"))
@@ -999,7 +998,13 @@ def fault(request):
         time.sleep(3600)
     if kind == "garbage":
         raise Garbage()
-    return kind
+    if kind == "ignore" and request.get("op") == "control":
+        _IGNORED[0] += 1
+        return "ignore" if _IGNORED[0] > 1 else None
+    return None
+
+
+_IGNORED = [0]
 
 
 class Garbage(Exception):
