@@ -25,8 +25,7 @@ use crate::suites::route::fixed_routes;
 use crate::suites::route::table::edge_destinations;
 use crate::time::Duration;
 use crate::wire::{
-    ArpOperation, ArpRepr, Frame, Icmpv4Kind, Icmpv4Message, Icmpv6Kind, MacAddr, Network,
-    Transport,
+    ArpOperation, ArpRepr, Frame, Icmpv4Kind, Icmpv4Message, MacAddr, Network, Transport,
 };
 
 /// Echo identifier of the pings that make the stack look a route up.
@@ -246,7 +245,7 @@ pub fn fixed_table_on_wire(
         // Clear of the stack's request rate limit, so that a request it owes is sent.
         let until = s.now() + interval;
         while let Some((_, o)) = s.next_any_frame(&step, until)? {
-            if is_listener_report(&o) {
+            if is_ipv6(&o) {
                 continue;
             }
             differences.push(format!(
@@ -345,19 +344,11 @@ pub fn fixed_table_on_wire(
     }
 }
 
-/// An MLD report (a host with IPv6 announces the multicast groups of its addresses on its
-/// own schedule, RFC 3810 §6.1): no answer to an IPv4 ping, left in the trace, not judged.
-fn is_listener_report(o: &crate::engine::expect::Observed) -> bool {
-    let Ok(frame) = &o.parsed else {
-        return false;
-    };
-    matches!(
-        &frame.network,
-        Network::Ipv6(p) if matches!(
-            &p.transport,
-            Transport::Icmpv6(m) if matches!(m.kind(), Icmpv6Kind::MldReport | Icmpv6Kind::Mldv2Report)
-        )
-    )
+/// An IPv6 frame: no answer to an IPv4 ping (a host with IPv6 announces its multicast
+/// groups, RFC 3810 §6.1, and checks its link-local address, RFC 4862 §5.4, on its own
+/// schedule); left in the trace, not judged by the IPv4 lookups.
+fn is_ipv6(o: &crate::engine::expect::Observed) -> bool {
+    matches!(&o.parsed, Ok(frame) if matches!(frame.network, Network::Ipv6(_)))
 }
 
 /// What the stack did with one ping.
@@ -387,7 +378,7 @@ fn answer(
         let Some((_, observed)) = s.next_any_frame(step, until)? else {
             return Ok(Answer::Nothing);
         };
-        if !is_listener_report(&observed) {
+        if !is_ipv6(&observed) {
             break observed;
         }
     };
