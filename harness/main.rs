@@ -35,7 +35,7 @@ enum Command {
     /// them apart.
     Certify {
         /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `netstack3` (run by its own
-        /// binary, netconform-netstack3), `pytcp` (PyTCP, pip install pmd-pytcp), or `external:CONFIG` (a stack driven
+        /// binary, netconform-netstack3), `pytcp` (PyTCP, pip install pmd-pytcp), `lwip` (lwIP, apt-get install liblwip-dev), `slirp` (libslirp, apt-get install slirp4netns), `passt` (apt-get install passt), or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
         #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: DutKind,
@@ -61,7 +61,7 @@ enum Command {
         profile: Option<Profile>,
         /// The target's accepted deviations (TOML, see deviations/README.md). Default:
         /// `deviations/<target>.toml` when it exists, else the reviewed file netconform
-        /// carries for linux and smoltcp.
+        /// carries for linux, smoltcp and passt.
         #[arg(long)]
         deviations: Option<PathBuf>,
         /// Run the whole certification N times (a soak): each run's report goes to
@@ -101,7 +101,7 @@ enum Command {
         /// The scenario file (JSON).
         file: PathBuf,
         /// The stack under test: `linux`, `smoltcp`, `openssl` (TLS only), `netstack3` (run by its own
-        /// binary, netconform-netstack3), `pytcp` (PyTCP, pip install pmd-pytcp), or `external:CONFIG` (a stack driven
+        /// binary, netconform-netstack3), `pytcp` (PyTCP, pip install pmd-pytcp), `lwip` (lwIP, apt-get install liblwip-dev), `slirp` (libslirp, apt-get install slirp4netns), `passt` (apt-get install passt), or `external:CONFIG` (a stack driven
         /// by an agent; see docs/agent-protocol.md).
         #[arg(long, default_value = "linux", value_parser = parse_target)]
         target: DutKind,
@@ -616,11 +616,15 @@ fn load_deviations(
         let built_in = match kind {
             DutKind::Linux => Some(include_str!("../deviations/linux.toml")),
             DutKind::Smoltcp => Some(include_str!("../deviations/smoltcp.toml")),
+            DutKind::Passt(_) => Some(include_str!("../deviations/passt.toml")),
             DutKind::Extra(target) => target.deviations,
             DutKind::External(c) if c.stack == "pytcp" => {
                 Some(include_str!("../deviations/pytcp.toml"))
             }
-            DutKind::Openssl | DutKind::External(_) => None,
+            DutKind::External(c) if c.stack == "lwip" => {
+                Some(include_str!("../deviations/lwip.toml"))
+            }
+            DutKind::Openssl | DutKind::External(_) | DutKind::Slirp(_) => None,
         };
         match built_in {
             Some(text) => Deviations::parse(text, &file)?,

@@ -30,7 +30,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CallOutcome, Control, DutError, SocketCall, StateAnswer, StateQuery};
+use super::{CallOutcome, Control, DutError, SocketCall, StateAnswer, StateQuery, TcpStackConfig};
 use crate::sandbox::MacAddr;
 
 /// The protocol's name, as the `hello` carries it.
@@ -118,6 +118,10 @@ pub enum ReplyBody {
         /// Facts the results depend on, one `name = value` line each (reported).
         #[serde(default)]
         environment: Vec<String>,
+        /// The TCP options the stack offers ([`TcpStackConfig`]); absent: all of them. An
+        /// optional field (an older harness ignores it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tcp_config: Option<TcpStackConfig>,
     },
     /// What the stack answered to a socket call.
     Outcome {
@@ -164,6 +168,11 @@ pub trait AgentStack {
     fn info(&self) -> AgentInfo;
     /// One socket call.
     fn call(&mut self, call: &SocketCall) -> Result<CallOutcome, DutError>;
+    /// The TCP options the stack offers, for the hello (`None`, the default: all of them,
+    /// [`TcpStackConfig::ALL`]).
+    fn tcp_config(&self) -> Option<TcpStackConfig> {
+        None
+    }
     /// One state query.
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         Err(DutError::NotSupported {
@@ -231,6 +240,7 @@ pub fn handle_line(stack: &mut impl AgentStack, line: &str) -> Reply {
                     stack: info.stack,
                     version: info.version,
                     environment: info.environment,
+                    tcp_config: stack.tcp_config(),
                 }
             } else {
                 ReplyBody::Error {
@@ -667,6 +677,7 @@ mod tests {
                         stack: "linux".into(),
                         version: "6.8.0".into(),
                         environment: vec!["net.ipv4.tcp_sack = 1".into()],
+                        tcp_config: None,
                     },
                 },
                 r#"{"id":1,"reply":"hello","protocol":"netconform-agent","major":1,"minor":0,"stack":"linux","version":"6.8.0","environment":["net.ipv4.tcp_sack = 1"]}"#,

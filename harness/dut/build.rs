@@ -22,6 +22,12 @@ pub enum DutKind {
     /// `external:CONFIG`: a stack behind an interface, driven by an agent (see
     /// docs/agent-protocol.md); CONFIG is the agent's TOML file, read once at start.
     External(Box<ExternalConfig>),
+    /// `slirp`: libslirp as slirp4netns runs it (Debian `slirp4netns`), a user-mode NAT
+    /// whose gateway is the stack (harness/dut/slirp.rs).
+    Slirp(crate::dut::slirp::SlirpConfig),
+    /// `passt`: passt (Debian `passt`), a user-mode translator reached over its UNIX socket
+    /// in qemu's stream framing (harness/dut/passt.rs).
+    Passt(crate::dut::passt::PasstConfig),
     /// A target built outside this crate and handed to the command line by the binary
     /// that links it (`netconform-netstack3`: Netstack3, whose crates need a newer
     /// toolchain than netconform's, see README).
@@ -52,7 +58,7 @@ impl std::fmt::Debug for ExtraTarget {
 }
 
 impl DutKind {
-    /// Parses a `--target` value: `linux`, `smoltcp`, `openssl`, `pytcp` or
+    /// Parses a `--target` value: `linux`, `smoltcp`, `openssl`, `pytcp`, `lwip` or
     /// `external:CONFIG` (the config file is read now, so a broken one is reported before
     /// anything runs; `pytcp` is the external target of [`crate::dut::pytcp::config`], which
     /// fails when pmd-pytcp is not installed).
@@ -61,15 +67,19 @@ impl DutKind {
             "linux" => Ok(DutKind::Linux),
             "smoltcp" => Ok(DutKind::Smoltcp),
             "openssl" => Ok(DutKind::Openssl),
+            "slirp" => Ok(DutKind::Slirp(Default::default())),
+            "passt" => Ok(DutKind::Passt(Default::default())),
             // PyTCP through its built-in agent: an external target (crate::dut::pytcp).
             "pytcp" => crate::dut::pytcp::config().map(|c| DutKind::External(Box::new(c))),
+            // lwIP through netconform-agent-lwip: an external target (crate::dut::lwip).
+            "lwip" => crate::dut::lwip::config().map(|c| DutKind::External(Box::new(c))),
             _ => match text.strip_prefix("external:") {
                 Some("") => Err("external: needs the agent's config file: external:PATH".into()),
                 Some(path) => ExternalConfig::load(path.as_ref())
                     .map(|c| DutKind::External(Box::new(c)))
                     .map_err(|e| e.to_string()),
                 None => Err(format!(
-                    "unknown target {text:?}: expected linux, smoltcp, openssl, pytcp or external:CONFIG"
+                    "unknown target {text:?}: expected linux, smoltcp, openssl, pytcp, lwip, slirp, passt or external:CONFIG"
                 )),
             },
         }
@@ -82,6 +92,8 @@ impl DutKind {
             DutKind::Smoltcp => "smoltcp".into(),
             DutKind::Openssl => "openssl".into(),
             DutKind::External(config) => config.stack.clone(),
+            DutKind::Slirp(_) => "slirp".into(),
+            DutKind::Passt(_) => "passt".into(),
             DutKind::Extra(target) => target.name.into(),
         }
     }
@@ -155,6 +167,12 @@ impl DutKind {
                 ),
             }),
             DutKind::External(config) => Ok(Box::new(ExternalStack::new(config, needs)?)),
+            DutKind::Slirp(config) => {
+                Ok(Box::new(crate::dut::slirp::SlirpHost::new(config, needs)?))
+            }
+            DutKind::Passt(config) => {
+                Ok(Box::new(crate::dut::passt::PasstHost::new(config, needs)?))
+            }
             DutKind::Extra(target) => (target.build)(needs),
         }
     }

@@ -26,7 +26,9 @@
 //! (`NETCONFORM_IFNAME`, with `NETCONFORM_INTERFACE_KIND=tap`) and the MAC to use,
 //! [`TAP_STACK_MAC`], which is the target's [`Endpoints::stack_mac`]. After the hello the
 //! target waits until the stack has opened the tap and the bridge forwards to it (a set-up
-//! [`DutError::Timeout`] if it never does). The wire plane is the same veth end either way.
+//! [`DutError::Timeout`] if it never does), and drops what the stack sent while it started
+//! (lwIP's announcement of its address): the check begins after it. The wire plane is the
+//! same veth end either way.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -644,6 +646,8 @@ pub struct AgentHello {
     pub minor: u32,
     /// Facts the results depend on.
     pub environment: Vec<String>,
+    /// The TCP options the stack offers (all of them when the hello did not say).
+    pub tcp_config: crate::dut::TcpStackConfig,
 }
 
 /// A stack behind an agent, in a lab of its own (see the module doc).
@@ -777,6 +781,12 @@ impl ExternalStack {
                 ),
             });
         }
+        if tap.is_some() {
+            // What a user-space stack said while it started (lwIP announces its address
+            // when its interface comes up) was said before the check began: not the
+            // check's to judge, nor to trip over.
+            packet.drain()?;
+        }
         Ok(ExternalStack {
             fixed: config.fixed.clone(),
             name: config.stack.clone(),
@@ -850,6 +860,7 @@ fn handshake(agent: &mut Agent) -> Result<AgentHello, DutError> {
             stack,
             version,
             environment,
+            tcp_config,
         } => {
             if protocol != agent::PROTOCOL || major != agent::MAJOR {
                 return Err(DutError::Malformed {
@@ -864,6 +875,7 @@ fn handshake(agent: &mut Agent) -> Result<AgentHello, DutError> {
                 version,
                 minor,
                 environment,
+                tcp_config: tcp_config.unwrap_or_default(),
             })
         }
         ReplyBody::Error { message } => Err(DutError::Malformed {
@@ -1004,6 +1016,10 @@ impl crate::dut::Sockets for ExternalStack {
 
     fn udp(&self) -> bool {
         self.hello.minor >= agent::UDP_MINOR
+    }
+
+    fn tcp_config(&self) -> crate::dut::TcpStackConfig {
+        self.hello.tcp_config
     }
 }
 

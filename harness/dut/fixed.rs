@@ -37,6 +37,8 @@ pub struct FixedBehaviour {
     pub ip: Option<IpFixed>,
     /// The route table.
     pub route: Option<RouteFixed>,
+    /// TCP settings the stack keeps at fixed values.
+    pub tcp: Option<TcpFixed>,
 }
 
 /// The ARP behaviour a stack cannot be configured away from.
@@ -51,6 +53,32 @@ pub struct ArpFixed {
     pub requests: Option<ArpRequestsFixed>,
     /// What happens to a packet that waits for a resolution.
     pub waiting_packet: Option<WaitingPacketFixed>,
+    /// A neighbour state machine whose other timers and counts are settable.
+    pub nud: Option<ArpNudFixed>,
+}
+
+/// `[arp.nud]`: a stack whose neighbour cache runs RFC 4861 §7.3's state machine for ARP
+/// (Netstack3: one NUD for ARP and NDP, [`crate::models::arp::Rfc4861Nud`]), with its
+/// retransmission time, base reachable time and probe counts settable and the rest fixed
+/// as declared here. The check sets what is settable (through `Control::NeighbourParams`)
+/// and runs the model with the declared rest; the neighbour table is dumped as usual.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpNudFixed {
+    /// How long a used STALE entry waits in DELAY before probing, ms (RFC 4861
+    /// DELAY_FIRST_PROBE_TIME).
+    pub delay_probe_ms: u64,
+    /// A reply unicast to the stack for a REACHABLE entry confirmed less than this long
+    /// ago is ignored, ms (0: never).
+    pub override_lock_ms: u64,
+    /// The reachable time is the base reachable time itself (true), not drawn at random
+    /// in [base/2, 3·base/2).
+    pub reachable_is_base: bool,
+    /// The target hardware address of a unicast request (a probe of a known neighbour) is
+    /// the neighbour's MAC (true), else zero as in a broadcast request.
+    pub unicast_request_names_target: bool,
+    /// The source lines the values were read from.
+    pub source: String,
 }
 
 /// `[arp.policy]`: the model's [`ArpPolicy`], Linux's `arp_accept` and `arp_ignore` values.
@@ -181,6 +209,19 @@ pub struct RouteFixed {
     pub source: String,
 }
 
+/// `[tcp]`: TCP settings a check pins (a Linux sysctl) that the stack keeps at a fixed
+/// value; a check that pins one runs against the declared value (the model's schedule is
+/// the declared count's), and the exchange must show it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpFixed {
+    /// How many times an unacknowledged SYN-ACK is retransmitted before the attempt is
+    /// dropped (Linux `net.ipv4.tcp_synack_retries`).
+    pub synack_retries: Option<u32>,
+    /// The source lines the values were read from.
+    pub source: String,
+}
+
 /// The file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,6 +230,7 @@ struct RawProfile {
     arp: Option<ArpFixed>,
     ip: Option<IpFixed>,
     route: Option<RouteFixed>,
+    tcp: Option<TcpFixed>,
 }
 
 /// A profile that could not be read.
@@ -255,6 +297,7 @@ impl FixedBehaviour {
             arp: raw.arp,
             ip: raw.ip,
             route: raw.route,
+            tcp: raw.tcp,
         })
     }
 
@@ -276,6 +319,11 @@ impl FixedBehaviour {
         })
     }
 
+    /// The declared SYN-ACK retry count, if any.
+    pub fn synack_retries(&self) -> Option<u32> {
+        self.tcp.as_ref()?.synack_retries
+    }
+
     /// The declared request target hardware address, if any.
     pub fn request_target_mac(&self) -> Option<MacAddr> {
         let r = self.arp.as_ref()?.requests.as_ref()?;
@@ -290,11 +338,18 @@ pub const SMOLTCP_PROFILE: &str = include_str!("../../profiles/smoltcp.toml");
 /// it exists (so a reviewer's edit applies at once), else the copy built into netconform. A
 /// broken file in the working directory is an error, never silently replaced.
 pub fn smoltcp_profile() -> Result<Arc<FixedBehaviour>, FixedError> {
-    let here = Path::new("profiles").join("smoltcp.toml");
+    builtin_profile("smoltcp", SMOLTCP_PROFILE)
+}
+
+/// Target `name`'s declared fixed behaviour: `profiles/<name>.toml` in the working
+/// directory when it exists, else `builtin` (the copy built into the target's binary). A
+/// broken file in the working directory is an error, never silently replaced.
+pub fn builtin_profile(name: &str, builtin: &str) -> Result<Arc<FixedBehaviour>, FixedError> {
+    let here = Path::new("profiles").join(format!("{name}.toml"));
     if here.exists() {
         return FixedBehaviour::load(&here).map(Arc::new);
     }
-    FixedBehaviour::parse(SMOLTCP_PROFILE, "profiles/smoltcp.toml").map(Arc::new)
+    FixedBehaviour::parse(builtin, &format!("profiles/{name}.toml")).map(Arc::new)
 }
 
 #[cfg(test)]

@@ -45,13 +45,16 @@ pub mod build;
 pub mod external;
 pub mod fixed;
 pub mod linux;
+pub mod lwip;
 pub mod needs;
 pub mod openssl;
+pub mod passt;
 pub mod ports;
 pub mod pytcp;
 pub mod recorder;
 pub mod router;
 pub mod service;
+pub mod slirp;
 pub mod smoltcp;
 pub mod spoil;
 pub mod switch;
@@ -188,6 +191,54 @@ pub trait Sockets {
     fn udp(&self) -> bool {
         false
     }
+    /// The TCP options the stack offers on its connections ([`TcpStackConfig::ALL`] unless
+    /// the DUT says otherwise): an input of the TCP model, as the stack is configured.
+    fn tcp_config(&self) -> TcpStackConfig {
+        TcpStackConfig::ALL
+    }
+    /// Whether the stack's answers wait for something off the wire: a user-mode
+    /// translator hands the peer's segment to its host side first (a SYN becomes a host
+    /// connect, whose completion or refusal makes the SYN-ACK or the RST) and sends what
+    /// follows from its next poll, after the barrier's echo reply. The TCP checks then wait
+    /// for every predicted answer as for a delayed acknowledgment (at most 0.5 s, MUST-40)
+    /// and compare it the same. Default: false (a host stack answers at once).
+    fn answers_wait_for_host(&self) -> bool {
+        false
+    }
+}
+
+/// How a stack is built or configured to send TCP: the options it offers in its SYN and
+/// SYN-ACK and the TTL of its segments. The TCP checks take it as the stack's
+/// configuration (an input, like `models::tcp::Config`), not as a choice they judge.
+/// Linux offers all three options (the harness pins the sysctls that turn them on) and
+/// sends TTL 64; a stack built otherwise says so (lwIP's Debian build: no SACK, no
+/// timestamps, TTL 255), and the checks then expect that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpStackConfig {
+    /// SACK-permitted (RFC 2018).
+    pub sack: bool,
+    /// Timestamps (RFC 7323).
+    pub timestamps: bool,
+    /// Window scaling (RFC 7323).
+    pub window_scaling: bool,
+    /// The IPv4 TTL of its TCP segments (RFC 1122 §3.2.1.7 fixes no value; Linux: 64).
+    pub ttl: u8,
+}
+
+impl TcpStackConfig {
+    /// Every option on, TTL 64 (Linux with the harness's pinned sysctls, smoltcp).
+    pub const ALL: TcpStackConfig = TcpStackConfig {
+        sack: true,
+        timestamps: true,
+        window_scaling: true,
+        ttl: 64,
+    };
+}
+
+impl Default for TcpStackConfig {
+    fn default() -> Self {
+        TcpStackConfig::ALL
+    }
 }
 
 /// The table plane of a DUT: the state it keeps and the settings a check changes.
@@ -201,6 +252,14 @@ pub trait Tables {
         Err(DutError::NotSupported {
             what: format!("{control}"),
         })
+    }
+    /// Why the DUT cannot show the states of its TCP connections, when it cannot (`None`,
+    /// the default: it can, through [`StateQuery::TcpSockets`] and
+    /// [`Tables::tcp_connection`]). A user-mode translator whose tool exposes no
+    /// connection table (slirp4netns) says so here: the TCP checks then compare what it
+    /// sends on the wire alone, and note each state they did not read in the trace.
+    fn tcp_states_hidden(&self) -> Option<String> {
+        None
     }
     /// The TCP socket of one connection, the stack's end at `local` and the peer at
     /// `remote`: the entry of [`StateQuery::TcpSockets`] whose local port is `local`'s and
@@ -338,6 +397,11 @@ impl dyn Dut + '_ {
                 what: call.to_string(),
             }),
         }
+    }
+    /// [`Sockets::tcp_config`] ([`TcpStackConfig::ALL`] without a socket plane).
+    pub fn tcp_config(&mut self) -> TcpStackConfig {
+        self.sockets()
+            .map_or(TcpStackConfig::ALL, |s| s.tcp_config())
     }
     /// [`Tables::query`].
     pub fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {

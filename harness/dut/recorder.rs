@@ -278,6 +278,18 @@ impl<'t> Recorder<'t> {
         self.target.tcp_connection(local, remote)
     }
 
+    /// [`Sockets::answers_wait_for_host`](crate::dut::Sockets::answers_wait_for_host) (false without a socket plane).
+    pub fn answers_wait_for_host(&mut self) -> bool {
+        self.target
+            .sockets()
+            .is_some_and(|s| s.answers_wait_for_host())
+    }
+
+    /// Why the DUT cannot show its TCP states ([`Tables::tcp_states_hidden`](crate::dut::Tables::tcp_states_hidden)).
+    pub fn tcp_states_hidden(&mut self) -> Option<String> {
+        self.target.tables().and_then(|t| t.tcp_states_hidden())
+    }
+
     /// Adds a note.
     pub fn note(&mut self, text: String) {
         let at = self.now();

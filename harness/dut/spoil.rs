@@ -203,6 +203,8 @@ pub struct Spoiled {
     applied: Arc<AtomicUsize>,
     /// What the inner DUT has (read once: its ports, UDP, services).
     caps: crate::dut::Capabilities,
+    /// The TCP options the inner DUT offers (read once).
+    tcp_config: crate::dut::TcpStackConfig,
     /// Conversation frames the stack has sent so far (machinery not counted).
     seen: usize,
     /// Frames read and not yet handed over, in the order they go.
@@ -223,6 +225,9 @@ pub struct Spoiled {
     timer_held: bool,
     /// The wrapped DUT runs on a virtual clock.
     virtual_clock: bool,
+    /// What the wrapped DUT says of its TCP (read once): whether its answers wait for its
+    /// host side, why it hides its TCP states.
+    tcp: (bool, Option<String>),
 }
 
 impl Spoiled {
@@ -235,13 +240,20 @@ impl Spoiled {
         applied: Arc<AtomicUsize>,
     ) -> Spoiled {
         let caps = inner.capabilities();
+        let tcp_config = inner.tcp_config();
         let virtual_clock = inner.virtual_now().is_some();
+        let tcp = (
+            inner.sockets().is_some_and(|s| s.answers_wait_for_host()),
+            inner.tables().and_then(|t| t.tcp_states_hidden()),
+        );
         Spoiled {
+            tcp,
             inner,
             spoil,
             machinery,
             applied,
             caps,
+            tcp_config,
             seen: 0,
             queue: VecDeque::new(),
             kept: None,
@@ -696,12 +708,24 @@ impl Sockets for Spoiled {
         Ok(outcome)
     }
 
+    fn answers_wait_for_host(&self) -> bool {
+        self.tcp.0
+    }
+
     fn udp(&self) -> bool {
         self.caps.udp
+    }
+
+    fn tcp_config(&self) -> crate::dut::TcpStackConfig {
+        self.tcp_config
     }
 }
 
 impl Tables for Spoiled {
+    fn tcp_states_hidden(&self) -> Option<String> {
+        self.tcp.1.clone()
+    }
+
     fn query(&mut self, query: &StateQuery) -> Result<StateAnswer, DutError> {
         let answer = self.inner.query(query)?;
         let spoiled = match self.spoil {

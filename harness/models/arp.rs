@@ -196,7 +196,44 @@ pub struct HostConfig {
     /// whose cache cannot be configured: smoltcp); `None`: the Linux state machine.
     #[serde(default)]
     pub expiring: Option<ExpiringCache>,
+    /// The neighbour state machine of RFC 4861 §7.3 run for ARP instead of Linux's (a stack
+    /// that shares one NUD between ARP and NDP: Netstack3); `None`: Linux's.
+    #[serde(default)]
+    pub rfc4861: Option<Rfc4861Nud>,
 }
+
+/// RFC 4861 §7.3's neighbour unreachability detection run for ARP, as Netstack3 does
+/// (netstack3-ip `src/device/nud.rs`, netstack3-device `src/arp.rs`). It departs from the
+/// Linux state machine where RFC 4861 and Linux differ, none of it a rule of RFC 826 or
+/// RFC 1122 (which leave cache validation open):
+///
+/// - the reachable time is the base reachable time itself (no random factor);
+/// - a REACHABLE entry whose time ran out becomes STALE (Linux: DELAY when used lately);
+/// - STALE turns DELAY on the first packet sent to it (the packet goes out), DELAY turns
+///   PROBE after [`ArpParams::delay_probe`], and PROBE sends `ucast_probes` unicast
+///   requests (target hardware address the neighbour's MAC), one per retransmission time;
+/// - unanswered, a PROBE entry becomes UNREACHABLE (shown as FAILED with its MAC): packets
+///   still go to the cached MAC, and the first one restarts broadcast requests with an
+///   exponential back-off (RFC 7048 §4: the retransmission time times 3^n, at most 60 s),
+///   one more per timer only when a packet was sent since the last;
+/// - an INCOMPLETE entry whose `mcast_probes` broadcast requests went unanswered is removed
+///   (Linux keeps it FAILED);
+/// - an ARP packet that carries a new MAC for an entry (a request, a gratuitous packet, a
+///   broadcast reply) makes it STALE with that MAC, one with the same MAC changes nothing;
+///   a reply unicast to the host (a solicited confirmation) makes it REACHABLE, unless it
+///   is REACHABLE and was confirmed less than [`Rfc4861Nud::override_lock`] ago;
+/// - a resolution completed by anything but a solicited confirmation leaves the entry
+///   STALE (its waiting packets go out, and no DELAY starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rfc4861Nud {
+    /// A reply unicast to the host for a REACHABLE entry confirmed less than this long ago
+    /// is ignored (Netstack3 `ARP_OVERRIDE_LOCK_TIME`, 1 s).
+    pub override_lock: Duration,
+}
+
+/// The longest back-off between the broadcast requests of an UNREACHABLE entry (RFC 7048
+/// §4; Netstack3 `MAX_RETRANS_TIMER`).
+pub const RFC4861_MAX_BACKOFF: Duration = Duration::from_millis(60_000);
 
 /// A neighbour cache whose entries live a fixed time from their last fill (RFC 1122
 /// §2.3.2.1 mechanism (1), "Timeout"), as smoltcp's (`src/iface/neighbor.rs`): no states,
@@ -568,6 +605,8 @@ struct Entry {
     header_cached: bool,
     /// [`ExpiringCache`]: when the entry stops being found.
     expires: Option<T>,
+    /// [`Rfc4861Nud`] UNREACHABLE: a packet was sent since the last broadcast request.
+    packet_sent: bool,
 }
 
 /// The ARP model of one host.
@@ -614,6 +653,15 @@ impl ArpHost {
         self.entries
             .iter()
             .map(|(ip, e)| {
+                if self.config.rfc4861.is_some() {
+                    // UNREACHABLE keeps its MAC; no probe count is reported.
+                    return EntryView {
+                        ip: *ip,
+                        state: e.state,
+                        mac: e.mac.filter(|_| e.state != Nud::Incomplete),
+                        probes: 0,
+                    };
+                }
                 let state = match e.expires {
                     Some(t) if self.now < t => Nud::Reachable,
                     Some(_) => Nud::Stale,
@@ -706,6 +754,18 @@ impl ArpHost {
         };
         let p = &self.config.params;
         let mut out: Vec<T> = self.last_runs.get(&ip).copied().into_iter().collect();
+        if let Some(n) = self.config.rfc4861 {
+            // Its timer, and the end of the override lock of a REACHABLE entry.
+            out.extend(e.timer.map(|t| t + self.tick()));
+            if e.state == Nud::Reachable {
+                out.push(e.confirmed + d_of(n.override_lock));
+            }
+            return out
+                .into_iter()
+                .filter(|t| *t >= 0)
+                .map(instant_of)
+                .collect();
+        }
         if let Some(t) = e.timer {
             out.push(t + self.tick());
             if e.state == Nud::Reachable {
@@ -821,6 +881,10 @@ impl ArpHost {
             self.expiring_output(hop, packet, x, out);
             return;
         }
+        if self.config.rfc4861.is_some() {
+            self.rfc4861_output(hop, packet, out);
+            return;
+        }
         let now = self.now;
         let base = d_of(self.config.params.base_reachable);
         let e = self.entries.entry(hop).or_insert_with(|| Entry {
@@ -834,6 +898,7 @@ impl ArpHost {
             queue: Vec::new(),
             header_cached: false,
             expires: None,
+            packet_sent: false,
         });
         if e.state == Nud::Reachable && e.header_cached {
             // Fast path: the cached header, no neighbour bookkeeping.
@@ -909,6 +974,7 @@ impl ArpHost {
             queue: Vec::new(),
             header_cached: false,
             expires: None,
+            packet_sent: false,
         });
         if x.queue {
             e.queue.push(packet);
@@ -936,6 +1002,7 @@ impl ArpHost {
             queue: Vec::new(),
             header_cached: false,
             expires: None,
+            packet_sent: false,
         });
         e.state = Nud::Reachable;
         e.mac = Some(mac);
@@ -1062,6 +1129,10 @@ impl ArpHost {
 
     /// `neigh_timer_handler`, at `self.now` (deadline plus one tick).
     fn timer_fired(&mut self, ip: Ipv4Addr, out: &mut Vec<Timed>) {
+        if self.config.rfc4861.is_some() {
+            self.rfc4861_timer(ip, out);
+            return;
+        }
         let now = self.now;
         let p = self.config.params;
         let floor = d_of(p.timer_floor);
@@ -1326,6 +1397,10 @@ impl ArpHost {
         override_: bool,
         out: &mut Vec<Timed>,
     ) {
+        if self.config.rfc4861.is_some() {
+            self.rfc4861_update(ip, mac, new == Nud::Reachable, out);
+            return;
+        }
         if let Some(x) = self.config.expiring {
             let live = self
                 .entries
@@ -1352,6 +1427,7 @@ impl ArpHost {
             queue: Vec::new(),
             header_cached: false,
             expires: None,
+            packet_sent: false,
         });
         // A fresh entry is NONE: not valid, so whatever arrives is taken.
         let old = e.state;
@@ -1409,6 +1485,248 @@ impl ArpHost {
             }
         }
     }
+}
+
+/// [`Rfc4861Nud`]: sending, timers and updates.
+impl ArpHost {
+    fn new_entry(&self, state: Nud) -> Entry {
+        Entry {
+            state,
+            mac: None,
+            confirmed: self.now,
+            used: self.now,
+            updated: self.now,
+            probes: 0,
+            timer: None,
+            queue: Vec::new(),
+            header_cached: false,
+            expires: None,
+            packet_sent: false,
+        }
+    }
+
+    fn broadcast_request(&self, hop: Ipv4Addr, out: &mut Vec<Timed>) {
+        self.emit(
+            out,
+            Output::Request {
+                target: hop,
+                eth_dst: MacAddr::BROADCAST,
+                sender_ip: self.config.addr,
+            },
+        );
+    }
+
+    /// A packet to `hop` (RFC 4861 §7.3.3; Netstack3 `handle_packet_queued_to_send`).
+    fn rfc4861_output(&mut self, hop: Ipv4Addr, packet: Packet, out: &mut Vec<Timed>) {
+        let now = self.now;
+        let p = self.config.params;
+        if !self.entries.contains_key(&hop) {
+            // INCOMPLETE: the first broadcast request now, the next after `retrans`.
+            let mut e = self.new_entry(Nud::Incomplete);
+            e.probes = 1;
+            e.timer = Some(now + d_of(p.retrans));
+            e.queue.push(packet);
+            self.entries.insert(hop, e);
+            self.broadcast_request(hop, out);
+            return;
+        }
+        let Some(e) = self.entries.get_mut(&hop) else {
+            return;
+        };
+        let mac = e.mac.unwrap_or(MacAddr::ZERO);
+        let mut request = false;
+        match e.state {
+            Nud::Incomplete => {
+                e.queue.push(packet);
+                return;
+            }
+            Nud::Reachable | Nud::Delay | Nud::Probe => {}
+            Nud::Stale => {
+                e.state = Nud::Delay;
+                e.updated = now;
+                e.timer = Some(now + d_of(p.delay_probe));
+            }
+            Nud::Failed => {
+                // UNREACHABLE: the packet goes to the cached MAC; the first one restarts
+                // broadcast requests with back-off, later ones are noted for the timer.
+                if e.timer.is_none() {
+                    e.probes = 1;
+                    e.packet_sent = false;
+                    e.timer = Some(now + rfc4861_backoff(p.retrans, 1));
+                    request = true;
+                } else {
+                    e.packet_sent = true;
+                }
+            }
+        }
+        self.emit(
+            out,
+            Output::Transmit {
+                packet,
+                next_hop: hop,
+                dst_mac: mac,
+            },
+        );
+        if request {
+            self.broadcast_request(hop, out);
+        }
+    }
+
+    /// The entry's timer ran (Netstack3 `handle_timer`).
+    fn rfc4861_timer(&mut self, ip: Ipv4Addr, out: &mut Vec<Timed>) {
+        let now = self.now;
+        let p = self.config.params;
+        let Some(e) = self.entries.get_mut(&ip) else {
+            return;
+        };
+        e.timer = None;
+        match e.state {
+            Nud::Incomplete if e.probes < p.mcast_probes => {
+                e.probes += 1;
+                e.timer = Some(now + d_of(p.retrans));
+                self.broadcast_request(ip, out);
+            }
+            Nud::Incomplete => {
+                let queue = std::mem::take(&mut e.queue);
+                self.entries.remove(&ip);
+                for packet in queue {
+                    match packet.id {
+                        PacketId::Forwarded(n) => {
+                            self.discard(
+                                out,
+                                format!("{:?} dropped: {ip} did not answer", packet.id),
+                            );
+                            let error = Packet {
+                                id: PacketId::HostUnreachable(n),
+                                src: self.config.addr,
+                                dst: packet.src,
+                            };
+                            self.output_packet(error, out);
+                        }
+                        _ => self.discard(
+                            out,
+                            format!(
+                                "{:?} dropped: {ip} did not answer (entry removed)",
+                                packet.id
+                            ),
+                        ),
+                    }
+                }
+            }
+            Nud::Reachable => {
+                let until = e.confirmed + d_of(p.reachable);
+                if now < until {
+                    e.timer = Some(until);
+                } else {
+                    e.state = Nud::Stale;
+                    e.updated = now;
+                }
+            }
+            Nud::Delay => {
+                e.state = Nud::Probe;
+                e.updated = now;
+                e.probes = 1;
+                e.timer = Some(now + d_of(p.retrans));
+                let mac = e.mac.unwrap_or(MacAddr::ZERO);
+                self.emit(
+                    out,
+                    Output::Request {
+                        target: ip,
+                        eth_dst: mac,
+                        sender_ip: self.config.addr,
+                    },
+                );
+            }
+            Nud::Probe if e.probes < p.ucast_probes => {
+                e.probes += 1;
+                e.timer = Some(now + d_of(p.retrans));
+                let mac = e.mac.unwrap_or(MacAddr::ZERO);
+                self.emit(
+                    out,
+                    Output::Request {
+                        target: ip,
+                        eth_dst: mac,
+                        sender_ip: self.config.addr,
+                    },
+                );
+            }
+            Nud::Probe => {
+                e.state = Nud::Failed;
+                e.updated = now;
+                e.probes = 0;
+                e.packet_sent = false;
+            }
+            Nud::Failed if e.packet_sent => {
+                e.probes += 1;
+                e.packet_sent = false;
+                e.timer = Some(now + rfc4861_backoff(p.retrans, e.probes));
+                self.broadcast_request(ip, out);
+            }
+            Nud::Failed | Nud::Stale => {}
+        }
+    }
+
+    /// An ARP packet carrying `mac` for `ip` that RFC 826 lets update (or create) its entry:
+    /// `solicited` a reply unicast to the host (a solicited confirmation), else a request,
+    /// a gratuitous packet or a broadcast reply (RFC 4861's probe or unsolicited, overriding
+    /// confirmation). Netstack3 `handle_probe`, `handle_confirmation`.
+    fn rfc4861_update(
+        &mut self,
+        ip: Ipv4Addr,
+        mac: MacAddr,
+        solicited: bool,
+        out: &mut Vec<Timed>,
+    ) {
+        let now = self.now;
+        let p = self.config.params;
+        let lock = self.config.rfc4861.map_or(0, |n| d_of(n.override_lock));
+        let fresh = !self.entries.contains_key(&ip);
+        let mut e = self
+            .entries
+            .remove(&ip)
+            .unwrap_or_else(|| self.new_entry(Nud::Incomplete));
+        let same = !fresh && e.state != Nud::Incomplete && e.mac == Some(mac);
+        let reachable = if solicited {
+            !(e.state == Nud::Reachable && same && now - e.confirmed < lock)
+        } else {
+            false
+        };
+        if reachable {
+            if e.state == Nud::Reachable && same {
+                // Only the confirmation moves; the timer catches up when it runs.
+                e.confirmed = now;
+            } else {
+                e.state = Nud::Reachable;
+                e.confirmed = now;
+                e.updated = now;
+                e.timer = Some(now + d_of(p.reachable));
+            }
+        } else if fresh || e.state == Nud::Incomplete || !same {
+            e.state = Nud::Stale;
+            e.updated = now;
+            e.timer = None;
+        }
+        e.mac = Some(mac);
+        let queue = std::mem::take(&mut e.queue);
+        self.entries.insert(ip, e);
+        for packet in queue {
+            self.emit(
+                out,
+                Output::Transmit {
+                    packet,
+                    next_hop: ip,
+                    dst_mac: mac,
+                },
+            );
+        }
+    }
+}
+
+/// The `n`th back-off of an UNREACHABLE entry's broadcast requests: `retrans` times 3^n,
+/// at most [`RFC4861_MAX_BACKOFF`] (Netstack3 `next_backoff_retransmit_timeout`).
+fn rfc4861_backoff(retrans: Duration, n: u32) -> T {
+    let t = d_of(retrans).saturating_mul(3i64.saturating_pow(n));
+    t.min(d_of(RFC4861_MAX_BACKOFF))
 }
 
 #[cfg(test)]

@@ -45,6 +45,8 @@ mod packet;
 mod pair;
 mod router;
 mod routes;
+pub mod sockdir;
+pub mod stream;
 pub mod sysctl;
 mod tap;
 
@@ -66,6 +68,8 @@ pub use packet::PacketSocket;
 pub use pair::{HostPair, PAIR_CLIENT, PAIR_SERVER, Sniffer};
 pub use router::{MAX_SEGMENTS, RouterConfig, RouterLab, Segment, router_v4, router_v6};
 pub use routes::{PIPELINE_WINDOW, route_error};
+pub use sockdir::SocketDir;
+pub use stream::StreamLink;
 pub use tap::TapBridge;
 
 /// Prefix of every namespace the harness creates (`ncf-<pid>-<n>-<role>`).
@@ -92,6 +96,17 @@ pub enum SandboxError {
     Namespace {
         /// The namespace name.
         namespace: String,
+        /// What was attempted.
+        op: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file of the harness's own (a socket directory, a UNIX socket a stack serves
+    /// frames on) could not be made or used.
+    #[error("{path}: {op}: {source}")]
+    File {
+        /// The file or directory.
+        path: String,
         /// What was attempted.
         op: String,
         /// The OS error.

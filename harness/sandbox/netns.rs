@@ -301,11 +301,13 @@ fn pid_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
-fn clean_where(remove: impl Fn(&str) -> bool) -> Result<Vec<String>, SandboxError> {
+fn clean_where(remove: impl Fn(&str) -> bool + Copy) -> Result<Vec<String>, SandboxError> {
     let dir = netns_dir();
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(super::sockdir::clean_where(&remove));
+        }
         Err(e) => return Err(ns_err("*", format!("read {}", dir.display()), e)),
     };
     let mut removed = Vec::new();
@@ -319,12 +321,14 @@ fn clean_where(remove: impl Fn(&str) -> bool) -> Result<Vec<String>, SandboxErro
         remove_mount(&entry.path()).map_err(|e| ns_err(&name, "umount + unlink", e))?;
         removed.push(name);
     }
+    removed.extend(super::sockdir::clean_where(&remove));
     removed.sort();
     Ok(removed)
 }
 
-/// Removes leftovers of killed runs: every `/run/netns/ncf-<pid>-...` whose pid is not a
-/// live process, and nothing else. Returns the names removed.
+/// Removes leftovers of killed runs: every `/run/netns/ncf-<pid>-...` (and socket
+/// directory, [`super::sockdir`]) whose pid is not a live process, and nothing else.
+/// Returns the names removed.
 pub fn clean() -> Result<Vec<String>, SandboxError> {
     clean_where(|name| owner_pid(name).is_some_and(|pid| !pid_alive(pid)))
 }

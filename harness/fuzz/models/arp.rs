@@ -111,6 +111,7 @@ fn config(s: &Setup) -> HostConfig {
             timer_floor: Duration::from_millis(8),
         },
         expiring: None,
+        rfc4861: None,
     }
 }
 

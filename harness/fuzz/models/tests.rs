@@ -305,6 +305,7 @@ fn arp_checks_catch_bad_outputs() {
             timer_floor: ms(8),
         },
         expiring: None,
+        rfc4861: None,
     };
     let mut host = ArpHost::new(cfg, ArpProfile::linux());
     let nb = Ipv4Addr::new(10, 0, 0, 2);

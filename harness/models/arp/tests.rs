@@ -47,6 +47,7 @@ fn host(accept: ArpAccept) -> ArpHost {
             },
             params: params(),
             expiring: None,
+            rfc4861: None,
         },
         ArpProfile::linux(),
     )
@@ -752,4 +753,110 @@ fn any_arp_for_the_host_fills_an_expiring_entry_with_no_locktime_under_the_rfc_p
     unicast_reply(&mut linux, 0, B_MAC);
     unicast_reply(&mut linux, 10, B_MAC2);
     assert_eq!(state(&linux, B), Some((Nud::Reachable, Some(B_MAC))));
+}
+
+/// A host running RFC 4861's state machine for ARP (Netstack3's NUD): exact timers (tick
+/// 1 ms), a 5 s delay before probing, a 1 s override lock.
+fn rfc4861_host() -> ArpHost {
+    let mut h = host(ArpAccept::Never);
+    h.config.params.tick = ms(1);
+    h.config.params.timer_floor = Duration::ZERO;
+    h.config.params.delay_probe = ms(5_000);
+    h.config.params.locktime = Duration::ZERO;
+    h.config.rfc4861 = Some(Rfc4861Nud {
+        override_lock: ms(1_000),
+    });
+    h.profile = ArpProfile::rfc();
+    h
+}
+
+fn unicast_request(target: Ipv4Addr, mac: MacAddr) -> Output {
+    Output::Request {
+        target,
+        eth_dst: mac,
+        sender_ip: A,
+    }
+}
+
+#[test]
+fn rfc4861_reachable_turns_stale_then_a_use_waits_the_fixed_delay_and_polls() {
+    let mut h = rfc4861_host();
+    h.send(at(0), echo(1, B));
+    unicast_reply(&mut h, 1, B_MAC);
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC))));
+    // REACHABLE runs out after the base reachable time (200 ms), used or not: STALE
+    // (Linux would go to DELAY for an entry used within delay_probe).
+    h.send(at(150), echo(2, B));
+    h.advance(at(210));
+    assert_eq!(state(&h, B), Some((Nud::Stale, Some(B_MAC))));
+    // A packet to a STALE entry goes out at once and starts DELAY; 5 s later the first
+    // unicast probe, then one per retransmission time.
+    let out = h.send(at(300), echo(3, B));
+    assert!(matches!(wire(&out)[..], [(300, Output::Transmit { .. })]));
+    assert_eq!(state(&h, B), Some((Nud::Delay, Some(B_MAC))));
+    let out = h.advance(at(5_340));
+    assert_eq!(wire(&out), vec![(5_301, unicast_request(B, B_MAC))]);
+    // Unanswered: 3 probes, then UNREACHABLE, its MAC kept (shown FAILED with the MAC).
+    let out = h.advance(at(5_600));
+    assert_eq!(
+        wire(&out),
+        vec![
+            (5_362, unicast_request(B, B_MAC)),
+            (5_423, unicast_request(B, B_MAC))
+        ]
+    );
+    assert_eq!(state(&h, B), Some((Nud::Failed, Some(B_MAC))));
+    // A packet to it still goes to the MAC and restarts broadcast requests (back-off).
+    let out = h.send(at(6_000), echo(4, B));
+    assert_eq!(wire(&out).len(), 2, "{out:?}");
+    assert_eq!(wire(&out)[1], (6_000, bcast_request(B)));
+}
+
+/// The negative control: the Linux state machine with the same timers turns the used
+/// REACHABLE entry to DELAY, not STALE, and keeps a failed resolution FAILED where RFC
+/// 4861's removes it.
+#[test]
+fn rfc4861_differs_from_linux_where_declared() {
+    let mut linux = rfc4861_host();
+    linux.config.rfc4861 = None;
+    linux.send(at(0), echo(1, B));
+    unicast_reply(&mut linux, 1, B_MAC);
+    linux.send(at(150), echo(2, B));
+    linux.advance(at(210));
+    assert_ne!(state(&linux, B), Some((Nud::Stale, Some(B_MAC))));
+    let mut h = rfc4861_host();
+    h.send(at(0), echo(1, B));
+    let out = h.advance(at(1_000));
+    assert_eq!(
+        wire(&out),
+        vec![(61, bcast_request(B)), (122, bcast_request(B))]
+    );
+    assert_eq!(state(&h, B), None, "RFC 4861: the entry is removed");
+    let mut l = rfc4861_host();
+    l.config.rfc4861 = None;
+    l.send(at(0), echo(1, B));
+    l.advance(at(1_000));
+    assert_eq!(state(&l, B).map(|s| s.0), Some(Nud::Failed));
+}
+
+#[test]
+fn rfc4861_a_new_mac_makes_an_entry_stale_and_the_lock_holds_only_confirmations() {
+    let mut h = rfc4861_host();
+    h.send(at(0), echo(1, B));
+    unicast_reply(&mut h, 1, B_MAC);
+    // The same MAC confirmed again within the lock: nothing moves (the timer keeps the
+    // first confirmation).
+    unicast_reply(&mut h, 100, B_MAC);
+    h.advance(at(205));
+    assert_eq!(state(&h, B), Some((Nud::Stale, Some(B_MAC))));
+    // A request from a new MAC: STALE with it (RFC 826: the new information is taken).
+    h.receive(
+        at(300),
+        Delivery::Broadcast,
+        &ArpIn::new(1, B_MAC2, B, MacAddr::ZERO, A),
+    );
+    assert_eq!(state(&h, B), Some((Nud::Stale, Some(B_MAC2))));
+    // A reply unicast from yet another MAC: REACHABLE with it.
+    unicast_reply(&mut h, 400, B_MAC);
+    assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC))));
 }

@@ -28,7 +28,7 @@ use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome as Outco
 use crate::engine::{CheckError, Needs, Session};
 use crate::models::arp::{
     ArpDeviation, ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, ExpiringCache,
-    HostConfig, Nud, Output, Packet, PacketId, Timed,
+    HostConfig, Nud, Output, Packet, PacketId, Rfc4861Nud, Timed,
 };
 use crate::models::profile::Deviation as _;
 use crate::sandbox::{NeighbourParams, NeighbourParamsUpdate, NudState};
@@ -384,6 +384,8 @@ struct Runner<'a, 's> {
     /// The target hardware address of the stack's requests (Linux: zero; a stack's
     /// declaration may say otherwise, RFC 826 leaves it open).
     request_tha: MacAddr,
+    /// A unicast request names its target's MAC as target hardware address (declared).
+    unicast_request_names_target: bool,
 }
 
 /// How a scenario runs against a stack's declared fixed ARP behaviour.
@@ -485,17 +487,37 @@ impl<'a, 's> Runner<'a, 's> {
                 },
             )?;
         }
+        let nud = fixed
+            .as_ref()
+            .and_then(|f| f.arp.as_ref())
+            .and_then(|a| a.nud.clone());
         // The stack's tick: ask for 1 ms and read back what it keeps (its clock rounds the
         // time up to a whole tick). More than the coarsest tick is no rounding: the stack
-        // did not take the setting.
-        let refused = refusal(s.control(
-            &step,
-            &Control::NeighbourParams(NeighbourParamsUpdate {
-                retrans_ms: Some(1),
-                ..Default::default()
-            }),
-        ))?;
+        // did not take the setting. (A stack with a declared state machine reports no
+        // parameters: it is set and judged on the wire.)
+        let refused = match &nud {
+            Some(_) => None,
+            None => refusal(s.control(
+                &step,
+                &Control::NeighbourParams(NeighbourParamsUpdate {
+                    retrans_ms: Some(1),
+                    ..Default::default()
+                }),
+            ))?,
+        };
+        let mut rfc4861 = None;
         let (params, expiring, fixed_run) = match refused {
+            None if nud.is_some() => {
+                let (params, n) = Self::declared_nud(
+                    s,
+                    scenario,
+                    &step,
+                    nud.as_ref().expect("checked"),
+                    &mut declared,
+                )?;
+                rfc4861 = Some(n);
+                (params, None, None)
+            }
             None => (Self::pinned_params(s, scenario, &step)?, None, None),
             Some(why) => {
                 let (params, expiring, fixed_run) = Self::declared_params(
@@ -535,6 +557,7 @@ impl<'a, 's> Runner<'a, 's> {
             policy,
             params,
             expiring,
+            rfc4861,
         };
         let mut model = ArpHost::new(config, profile.clone());
         model.advance(s.now());
@@ -553,7 +576,72 @@ impl<'a, 's> Runner<'a, 's> {
             late: Duration::ZERO,
             fixed: fixed_run,
             request_tha,
+            unicast_request_names_target: nud.is_some_and(|n| n.unicast_request_names_target),
         })
+    }
+
+    /// The timers of a stack whose neighbour state machine is RFC 4861's with some timers
+    /// fixed (`[arp.nud]`): the settable ones set as the scenario wants them (the stack
+    /// cannot report them: the exchange shows whether they were taken), the rest as
+    /// declared.
+    fn declared_nud(
+        s: &mut Session<'_>,
+        scenario: &ArpScenario,
+        step: &str,
+        nud: &crate::dut::fixed::ArpNudFixed,
+        declared: &mut Vec<String>,
+    ) -> Result<(ArpParams, Rfc4861Nud), CheckError> {
+        let t = scenario.timers;
+        if !nud.reachable_is_base {
+            return Err(CheckError::Dut {
+                step: step.into(),
+                source: DutError::NotSupported {
+                    what: "the stack draws its reachable time and reports no neighbour parameters: the model cannot know the time drawn".into(),
+                },
+            });
+        }
+        let wanted = NeighbourParamsUpdate {
+            base_reachable_ms: Some(t.base_reachable_ms),
+            retrans_ms: Some(t.retrans_ms),
+            ucast_probes: Some(3),
+            mcast_probes: Some(3),
+            ..Default::default()
+        };
+        s.control(step, &Control::NeighbourParams(wanted))?;
+        s.control(step, &Control::FlushNeighbours)?;
+        let params = ArpParams {
+            reachable: Duration::from_millis(t.base_reachable_ms),
+            base_reachable: Duration::from_millis(t.base_reachable_ms),
+            retrans: Duration::from_millis(t.retrans_ms),
+            delay_probe: Duration::from_millis(nud.delay_probe_ms),
+            locktime: Duration::ZERO,
+            ucast_probes: 3,
+            mcast_probes: 3,
+            app_probes: 0,
+            mcast_reprobes: 0,
+            tick: Duration::from_millis(1),
+            timer_floor: Duration::ZERO,
+        };
+        declared.push(format!(
+            "RFC 4861's neighbour state machine for ARP; set: base reachable {} ms (the reachable time itself), retrans {} ms, 3 unicast and 3 broadcast probes; fixed: delay before probing {} ms (the scenario's {} ms), override lock {} ms (no locktime; the scenario's {} ms){}",
+            t.base_reachable_ms,
+            t.retrans_ms,
+            nud.delay_probe_ms,
+            t.delay_probe_ms,
+            nud.override_lock_ms,
+            t.locktime_ms,
+            if nud.unicast_request_names_target {
+                "; a unicast request names its target's MAC"
+            } else {
+                ""
+            }
+        ));
+        Ok((
+            params,
+            Rfc4861Nud {
+                override_lock: Duration::from_millis(nud.override_lock_ms),
+            },
+        ))
     }
 
     /// The timers and probe counts of a stack that takes them: set, read back, compared.
@@ -1116,7 +1204,14 @@ impl<'a, 's> Runner<'a, 's> {
         }
         match &frame.network {
             Network::Arp(a) if a.operation == ArpOperation::Request => {
-                if a.sender_mac != self.stack_mac || a.target_mac != self.request_tha {
+                let tha = if self.unicast_request_names_target
+                    && frame.ethernet.dst != MacAddr::BROADCAST
+                {
+                    frame.ethernet.dst
+                } else {
+                    self.request_tha
+                };
+                if a.sender_mac != self.stack_mac || a.target_mac != tha {
                     return Seen::Other(format!(
                         "ARP request with sender MAC {} and target MAC {}",
                         a.sender_mac, a.target_mac
@@ -1326,7 +1421,15 @@ impl<'a, 's> Runner<'a, 's> {
         if let Some(last) = self.model.timer_instants().last() {
             quiet_until = quiet_until.max(*last + LATE);
         }
-        let cap = self.s.now() + Duration::from_millis(2_000);
+        let mut cap = self.s.now() + Duration::from_millis(2_000);
+        if self.model.config().rfc4861.is_some() {
+            // A fixed delay before probing may outlast two seconds: wait it out and the
+            // probes after it (free on a virtual clock).
+            let p = self.model.config().params;
+            cap = cap
+                + p.delay_probe
+                + Duration::from_micros(p.retrans.total_micros() * u64::from(p.ucast_probes + 1));
+        }
         self.pump(quiet_until.min(cap))?;
         if self.fixed.is_some() {
             self.read_cache_on_wire()?;
@@ -1338,6 +1441,14 @@ impl<'a, 's> Runner<'a, 's> {
             });
         }
         self.compare_table()?;
+        if self.model.config().rfc4861.is_some() {
+            // The reachable time is the base that was set: nothing was drawn.
+            return Ok(ScenarioOutcome::Agreed {
+                frames: self.frames,
+                entries: self.entries,
+                dropped_waiting: self.model.dropped_waiting(),
+            });
+        }
         let step = self.step.clone();
         let k = read_params(self.s, &step)?;
         if Duration::from_millis(k.reachable_ms) != self.model.config().params.reachable {

@@ -236,18 +236,42 @@ pub fn fixed_scenario(e: &Endpoints) -> Result<RouteScenario, CheckError> {
 }
 
 fn fixed_table(s: &mut Session<'_>) -> Result<(), CheckError> {
+    let fixed = s.fixed_behaviour();
     // A stack whose lookup is no API (declared in its profile): the routes it can hold,
     // the lookups observed on the wire.
-    if let Some(fixed) = s.fixed_behaviour()
+    if let Some(fixed) = &fixed
         && let Some(r) = &fixed.route
         && !r.lookup_api
     {
-        return wire::fixed_table_on_wire(s, &fixed, r);
+        return wire::fixed_table_on_wire(s, fixed, r);
     }
-    let scenario = RouteScenario {
+    let mut scenario = RouteScenario {
         profile: Some(s.profile()),
         ..fixed_scenario(s.endpoints())?
     };
+    if let Some(fixed) = &fixed
+        && let Some(r) = &fixed.route
+    {
+        // A stack with a lookup API that holds only some kinds of route: the routes it
+        // can hold, looked up at every edge of the full table, against the model of the
+        // table it holds.
+        let (routes, left_out) = wire::held_routes(&scenario.routes, r);
+        s.note(format!(
+            "ran against {}'s declared route table ({}): kinds {:?}, at most {} routes, metrics {}, IPv6 {}; {} of the fixed table's {} routes held, lookups through its API at every edge of the full table",
+            fixed.stack,
+            fixed.file,
+            r.kinds,
+            r.max_routes,
+            r.metrics,
+            r.ipv6,
+            routes.len(),
+            scenario.routes.len()
+        ));
+        for line in &left_out {
+            s.note(format!("left out: {line}"));
+        }
+        scenario.routes = routes;
+    }
     run_route_scenario(s, &scenario).map(|_| ())
 }
 

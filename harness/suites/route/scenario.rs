@@ -181,6 +181,13 @@ fn host_view(s: &mut Session<'_>) -> Result<View, CheckError> {
         }
     };
     let lo = match lookup(s, "learn the loopback", IpAddr::V4(stack4))? {
+        // A stack without a loopback interface (lwIP: its own addresses loop back on the
+        // link's interface) has none of the model's host shape.
+        Ok(a) if a.kind == AnswerKind::Local && a.oif == oif => {
+            return Err(unsupported(
+                "the stack has no loopback interface (its own addresses are local on its link interface); the route model of a host needs one",
+            ));
+        }
         Ok(a) if a.kind == AnswerKind::Local => a.oif,
         other => {
             return Err(CheckError::WrongAnswer {

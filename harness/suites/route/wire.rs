@@ -57,6 +57,35 @@ fn held(kind: &RouteKind, f: &RouteFixed) -> bool {
     f.kinds.contains(&want)
 }
 
+/// The routes of `full` a declared stack whose lookup is an API can hold, as they are, and
+/// a line for each route left out: a kind it cannot hold, an IPv6 route when it holds none,
+/// a second route to a prefix when it has no metrics, and any beyond its route count.
+pub fn held_routes(full: &[Route], f: &RouteFixed) -> (Vec<Route>, Vec<String>) {
+    let mut kept: Vec<Route> = Vec::new();
+    let mut left_out = Vec::new();
+    for r in full {
+        let why = if !held(&r.kind, f) {
+            Some("a kind the stack cannot hold".to_string())
+        } else if !f.ipv6 && r.dst.addr().is_ipv6() {
+            Some("IPv6 (the stack holds IPv4 routes only)".to_string())
+        } else if !f.metrics && kept.iter().any(|c| c.dst == r.dst) {
+            Some("a second route to the same prefix (the stack has no metrics)".to_string())
+        } else if kept.len() >= f.max_routes {
+            Some(format!(
+                "beyond the {} routes the stack holds",
+                f.max_routes
+            ))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => left_out.push(format!("{r}: {why}")),
+            None => kept.push(*r),
+        }
+    }
+    (kept, left_out)
+}
+
 /// The table a declared stack holds out of `full`, and a line for each route left out.
 ///
 /// IPv4 only (the wire lookup pings over IPv4); one route per prefix (no metrics: a second

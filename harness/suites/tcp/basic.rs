@@ -158,6 +158,8 @@ pub struct TcpFlow {
     stack_isn: Option<u32>,
     /// The next sequence number expected from the stack (absolute).
     rcv_nxt: u32,
+    /// The TTL of the stack's segments ([`Session::tcp_config`]).
+    ttl: u8,
 }
 
 impl TcpFlow {
@@ -180,6 +182,7 @@ impl TcpFlow {
             peer_isn: isn,
             stack_isn: None,
             rcv_nxt: 0,
+            ttl: session.tcp_config().ttl,
         })
     }
 
@@ -243,7 +246,7 @@ impl TcpFlow {
             name: name.to_string(),
             eth: (self.stack_mac, self.peer_mac),
             ip: (IpAddr::V4(self.stack_ip), IpAddr::V4(self.peer_ip)),
-            ttl: Some(64),
+            ttl: Some(self.ttl),
             ports: (self.stack_port, self.peer_port),
             flags,
             seq: self.stack_isn.map(|_| self.rcv_nxt),
@@ -340,10 +343,18 @@ pub(crate) fn open(session: &mut Session<'_>) -> Result<(TcpFlow, SocketId), Che
     let mut flow = TcpFlow::new(session, PEER_PORT, SERVER_PORT, PEER_ISN)?;
     flow.send(session, "peer sends SYN", flow.syn())?;
     answer_arp(session)?;
+    let features = session.tcp_config();
+    fn offered<T>(on: bool) -> Presence<T> {
+        if on {
+            Presence::Present
+        } else {
+            Presence::Absent
+        }
+    }
     let syn_ack = ExpectTcp {
         mss: Presence::Equal(1460),
-        sack_permitted: Presence::Present,
-        window_scale: Presence::Present,
+        sack_permitted: offered(features.sack),
+        window_scale: offered(features.window_scaling),
         timestamps: Presence::Absent,
         ..flow.expect("SYN-ACK", TcpFlags::SYN | TcpFlags::ACK, &[])
     };

@@ -49,6 +49,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::{NonZeroU8, NonZeroU16, NonZeroUsize};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::time::Duration;
 
 use net_types::ethernet::Mac;
@@ -79,6 +80,7 @@ mod nud {
 }
 
 use netconform::dut::build::ExtraTarget;
+use netconform::dut::fixed::FixedBehaviour;
 use netconform::dut::needs::Needs;
 use netconform::dut::{
     CallOutcome, Control, Dut, DutError, Endpoints, Family, Link, ShutdownHow, SocketCall,
@@ -143,6 +145,21 @@ pub struct Netstack3Config {
     /// Settings a check pins that Netstack3 has no equivalent for, as `name = value`: the
     /// first event of the session is then unsupported.
     pub unsupported_settings: Vec<String>,
+    /// Netstack3's declared fixed behaviour (`profiles/netstack3.toml`, see
+    /// `netconform::dut::fixed`), or why it could not be read (the target then refuses to
+    /// start, naming the file).
+    pub fixed: Result<Option<Arc<FixedBehaviour>>, String>,
+}
+
+/// The profile built into this target (`profiles/netstack3.toml`).
+pub const NETSTACK3_PROFILE: &str = include_str!("../../../profiles/netstack3.toml");
+
+/// Netstack3's declared fixed behaviour: `profiles/netstack3.toml` in the working directory
+/// when it exists, else the copy built into this binary.
+pub fn netstack3_profile() -> Result<Option<Arc<FixedBehaviour>>, String> {
+    netconform::dut::fixed::builtin_profile("netstack3", NETSTACK3_PROFILE)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 impl Default for Netstack3Config {
@@ -157,6 +174,7 @@ impl Default for Netstack3Config {
             random_seed: DEFAULT_RANDOM_SEED,
             peer_preresolved: false,
             unsupported_settings: Vec::new(),
+            fixed: netstack3_profile(),
         }
     }
 }
@@ -168,17 +186,38 @@ impl Default for Netstack3Config {
 /// constant `DEFAULT_MAX_SYNACK_RETRIES` = 5.)
 const SETTINGS_THAT_HOLD: &[(&str, &str)] = &[("net.ipv4.tcp_early_retrans", "0")];
 
+/// Whether `fixed` declares the value Netstack3 keeps for the Linux sysctl `name`: a check
+/// that pins it then runs against the declared value (it reads it from the session's
+/// fixed behaviour), not unsupported.
+fn declared_setting(fixed: Option<&FixedBehaviour>, name: &str) -> bool {
+    match name {
+        "net.ipv4.tcp_synack_retries" => fixed.and_then(FixedBehaviour::synack_retries).is_some(),
+        _ => false,
+    }
+}
+
 /// The configuration a check runs with: the default addresses, IPv6 only when the check
 /// uses it, the peer pre-resolved when it asks.
 pub fn netstack3_config_for(needs: &Needs) -> Netstack3Config {
+    with_fixed(needs, netstack3_profile())
+}
+
+/// [`netstack3_config_for`] with the declared fixed behaviour `fixed` (tests declare a
+/// wrong one for their negative controls).
+pub fn with_fixed(
+    needs: &Needs,
+    fixed: Result<Option<Arc<FixedBehaviour>>, String>,
+) -> Netstack3Config {
+    let declared = fixed.as_ref().ok().and_then(|f| f.as_deref());
     let mut config = Netstack3Config {
         peer_preresolved: needs.peer_preresolved,
         unsupported_settings: needs
             .settings
             .iter()
-            .filter(|s| !SETTINGS_THAT_HOLD.contains(s))
+            .filter(|s| !SETTINGS_THAT_HOLD.contains(s) && !declared_setting(declared, s.0))
             .map(|(name, value)| format!("{name} = {value}"))
             .collect(),
+        fixed: fixed.clone(),
         ..Netstack3Config::default()
     };
     if !needs.ipv6 {
@@ -410,6 +449,11 @@ impl Netstack3Host {
     /// `config.peer_preresolved`, teaches it the peer's MAC with one ARP request (and one
     /// neighbour solicitation) from the peer, whose answers are dropped.
     pub fn new(config: Netstack3Config) -> Result<Netstack3Host, DutError> {
+        if let Err(e) = &config.fixed {
+            return Err(DutError::Malformed {
+                detail: format!("Netstack3's declared fixed behaviour: {e}"),
+            });
+        }
         let stack = catch_unwind(AssertUnwindSafe(|| Stack::new(&config))).map_err(|p| {
             DutError::Gone {
                 what: format!("netstack3 panicked: {}", panic_message(p.as_ref())),
@@ -1375,7 +1419,17 @@ impl Dut for Netstack3Host {
                 .map(|s| format!("pinned setting without Netstack3 equivalent: {s}")),
         );
         env.extend(CONSTANTS.iter().map(|s| s.to_string()));
+        if let Ok(Some(f)) = &self.config.fixed {
+            env.push(format!(
+                "fixed behaviour declared in {} ({})",
+                f.file, f.stack
+            ));
+        }
         env
+    }
+
+    fn fixed_behaviour(&self) -> Option<Arc<FixedBehaviour>> {
+        self.config.fixed.clone().ok().flatten()
     }
 
     fn virtual_now(&self) -> Option<netconform::time::Instant> {

@@ -49,6 +49,9 @@ fn fixed_seed_subset_gets_exact_verdicts() {
         "tcp.timer.data-retransmission",
         "tcp.matrix.v4.closed",
         "tcp.matrix.v4.established",
+        "arp.unicast-poll",
+        "arp.unsolicited-reply",
+        "route.lookup.fixed-table",
         "switch.ageing",
     ];
     let checks: Vec<CheckSpec> = ids.iter().map(|id| spec(id)).collect();
@@ -73,16 +76,39 @@ fn fixed_seed_subset_gets_exact_verdicts() {
         "tcp.closed-port.syn",
         "tcp.timer.syn-retransmission",
         "tcp.timer.user-timeout",
+        // Against the declared SYN-ACK retries (5) and the declared NUD (profiles/netstack3.toml).
+        "tcp.timer.synack-retransmission",
+        "arp.unicast-poll",
     ] {
         let r = by_id(id);
         assert_eq!(r.verdict, Verdict::Pass, "{}", show(r));
     }
-    // No SYN-ACK retry count to set: unsupported, never failed.
-    let r = by_id("tcp.timer.synack-retransmission");
+    let r = by_id("arp.unicast-poll");
+    let trace = r.trace.render(&r.names);
     assert!(
-        matches!(&r.verdict, Verdict::Unsupported { reason } if reason.contains("tcp_synack_retries")),
-        "{}",
-        show(r)
+        trace.contains("ran against netstack3-core 0.1.0's fixed ARP behaviour"),
+        "{trace}"
+    );
+    // The unicast poll after the declared 5 s in DELAY, to the cached MAC.
+    assert!(
+        trace.contains(" 5320.000 < ARP who-has p0 tell dut"),
+        "{trace}"
+    );
+    // RFC 826: a reply to the stack adds its sender; Netstack3 discards a confirmation of
+    // no entry (RFC 4861 §7.2.5).
+    let d = differences(by_id("arp.unsolicited-reply"));
+    assert!(
+        d.iter()
+            .any(|d| d.contains("expected REACHABLE") && d.contains("observed no entry")),
+        "{d:?}"
+    );
+    // The routes it can hold agree but for the directed broadcast of an on-link prefix.
+    let d = differences(by_id("route.lookup.fixed-table"));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with("route get 198.51.100.255: expected Unicast")
+            && d[0].contains("observed Broadcast"),
+        "{d:?}"
     );
     // Netstack3's RTO floor is 200 ms (Linux's), where RFC 6298 (2.4) rounds up to 1 s.
     let d = differences(by_id("tcp.timer.data-retransmission"));
@@ -289,4 +315,64 @@ fn tables_answer_from_netstack3() {
         panic!("neighbours")
     };
     assert!(table.is_empty(), "{table:?}");
+}
+
+/// A wrong declaration fails on the wire: Netstack3's delay before probing is not 3 s,
+/// its SYN-ACK retries are not 4. The negative controls of profiles/netstack3.toml.
+#[test]
+fn a_wrong_declaration_fails_on_the_wire() {
+    use netconform::dut::fixed::FixedBehaviour;
+    use netconform_netstack3::{NETSTACK3_PROFILE, with_fixed};
+    use std::sync::Arc;
+    let wrong = |edit: &'static (dyn Fn(&mut FixedBehaviour) + Sync)| {
+        move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+            let mut f = FixedBehaviour::parse(NETSTACK3_PROFILE, "profiles/netstack3.toml")
+                .expect("the shipped profile parses");
+            edit(&mut f);
+            Ok(Box::new(Netstack3Host::new(with_fixed(
+                &spec.needs,
+                Ok(Some(Arc::new(f))),
+            ))?))
+        }
+    };
+    let delay = wrong(&|f| {
+        if let Some(n) = f.arp.as_mut().and_then(|a| a.nud.as_mut()) {
+            n.delay_probe_ms = 3_000;
+        }
+    });
+    let r = run_one(&spec("arp.unicast-poll"), &delay, ProfileName::Rfc);
+    let d = differences(&r);
+    assert!(
+        d.iter()
+            .any(|d| d.contains("expected PROBE") && d.contains("observed DELAY")),
+        "{d:?}"
+    );
+    let retries = wrong(&|f| {
+        if let Some(t) = f.tcp.as_mut() {
+            t.synack_retries = Some(4);
+        }
+    });
+    let r = run_one(
+        &spec("tcp.timer.synack-retransmission"),
+        &retries,
+        ProfileName::Rfc,
+    );
+    assert!(matches!(r.verdict, Verdict::Fail { .. }), "{}", show(&r));
+    // Nothing declared: the check is unsupported again, naming what to declare.
+    let none = |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(Netstack3Host::new(with_fixed(
+            &spec.needs,
+            Ok(None),
+        ))?))
+    };
+    let r = run_one(
+        &spec("tcp.timer.synack-retransmission"),
+        &none,
+        ProfileName::Rfc,
+    );
+    assert!(
+        matches!(&r.verdict, Verdict::Unsupported { reason } if reason.contains("tcp_synack_retries")),
+        "{}",
+        show(&r)
+    );
 }

@@ -1,0 +1,258 @@
+//! The passt target: passt (Debian `passt`) reached over its UNIX socket in qemu's stream
+//! framing, driven by `netconform-agent-passt`; a small, fast subset with exact verdicts
+//! (docs/findings-passt.md has the whole run).
+//!
+//! (a) The wire: passt answers ARP for its gateway over the socket, and refuses a SYN to a
+//! closed port with a RST that carries no ACK (RFC 9293 §3.10.7.1 wants RST+ACK).
+//! (b) Verdicts of a few checks: the policy choice the deviations file accepts (no ARP
+//! request before the first frame), what is unsupported and why.
+//! (c) passt killed mid-check is an ERROR naming it, and nothing is left (process,
+//! namespace, socket directory); without passt the target says what to install.
+
+use std::time::{Duration, Instant};
+
+use netconform::dut::passt::{PasstConfig, PasstHost};
+use netconform::dut::{Dut, DutError, Link, SocketCall, Sockets};
+use netconform::engine::runner::{Quiet, RunSummary, run_checks};
+use netconform::engine::{CheckReport, CheckSpec, Needs, Verdict};
+use netconform::suites::tcp::scenario::ProfileName;
+use netconform::wire::{Frame, Network, TcpFlags, TcpSegment, Transport};
+
+#[macro_use]
+mod common;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_netconform-agent-passt");
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn config() -> PasstConfig {
+    PasstConfig {
+        agent: AGENT.into(),
+        ..PasstConfig::default()
+    }
+}
+
+/// Whether passt is there; when it is not, the test is skipped loudly (or fails under
+/// `NETCONFORM_REQUIRE_NETNS=1`, as CI runs it after `ci/deps` installed it).
+fn passt_installed(test: &str) -> bool {
+    if netconform::dut::slirp::on_path("passt") {
+        return true;
+    }
+    let why = "passt is not installed (apt-get install passt; ci/deps installs it)";
+    assert!(
+        std::env::var("NETCONFORM_REQUIRE_NETNS").as_deref() != Ok("1"),
+        "{test}: {why}"
+    );
+    netconform::sandbox::report_skip(test, why);
+    false
+}
+
+fn assert_nothing_left() {
+    let pid = std::process::id();
+    let mine = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.starts_with(&format!("ncf-{pid}-")))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let until = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left: Vec<String> = mine(netconform::sandbox::netns_dir())
+            .into_iter()
+            .chain(mine(&netconform::sandbox::sockdir::sockets_root()))
+            .collect();
+        let passt = std::fs::read_dir("/proc")
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|p| std::fs::read_to_string(p.path().join("stat")).ok())
+                    .filter(|s| s.contains("(netconform-agen") && s.contains(&format!(" {pid} ")))
+                    .count()
+            })
+            .unwrap_or(0);
+        if left.is_empty() && passt == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "left behind: {left:?}, {passt} agent(s)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn certify(ids: &[&str]) -> RunSummary {
+    let all = netconform::suites::catalogue();
+    let checks: Vec<CheckSpec> = ids
+        .iter()
+        .map(|id| *all.iter().find(|c| c.id == *id).expect("a check"))
+        .collect();
+    let passt = config();
+    let factory = move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(PasstHost::new(&passt, &spec.needs)?))
+    };
+    run_checks("passt", &checks, &factory, 2, ProfileName::Rfc, &Quiet)
+}
+
+fn report<'a>(summary: &'a RunSummary, id: &str) -> &'a CheckReport {
+    summary
+        .checks
+        .iter()
+        .find(|r| r.id == id)
+        .expect("a report")
+}
+
+/// The next frame that is not IPv6 or ARP noise, within 2 s.
+fn next_frame(host: &mut PasstHost) -> Frame {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let bytes = host
+        .recv_frame(deadline)
+        .expect("the link")
+        .expect("an answer within 2 s");
+    Frame::parse(&bytes).expect("a frame")
+}
+
+#[test]
+fn passt_answers_arp_and_refuses_a_closed_port_with_a_bare_rst() {
+    require_netns!();
+    let _one = one_at_a_time();
+    if !passt_installed(test_name!()) {
+        return;
+    }
+    let mut host = PasstHost::new(&config(), &Needs::scenario(false)).expect("a passt target");
+    let e = host.endpoints().clone();
+    let (gateway, _) = e.stack_ipv4.expect("IPv4");
+    let peer = e.peer_ipv4.expect("the peer");
+    host.send_frame(&Frame::arp_request(e.harness_mac, peer, gateway).emit())
+        .expect("send");
+    let reply = next_frame(&mut host);
+    match &reply.network {
+        Network::Arp(arp) => {
+            assert_eq!(arp.sender_ip, gateway);
+            assert_eq!(arp.sender_mac, e.stack_mac);
+        }
+        other => panic!("expected an ARP reply, got {other:?}"),
+    }
+    let syn = TcpSegment::new(40_000, 8081, 5_000_000, 0, TcpFlags::SYN);
+    host.send_frame(&Frame::tcp_v4(e.harness_mac, e.stack_mac, peer, gateway, syn).emit())
+        .expect("send");
+    let rst = next_frame(&mut host);
+    let Network::Ipv4(ip) = &rst.network else {
+        panic!("expected IPv4, got {rst:?}");
+    };
+    let Transport::Tcp(seg) = &ip.transport else {
+        panic!("expected TCP, got {ip:?}");
+    };
+    // RFC 9293 §3.10.7.1 wants <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>: passt's RST has
+    // no ACK bit (and no acknowledgment number).
+    assert!(seg.flags.contains(TcpFlags::RST), "{seg:?}");
+    assert!(!seg.flags.contains(TcpFlags::ACK), "{seg:?}");
+    drop(host);
+    assert_nothing_left();
+}
+
+#[test]
+fn a_small_certification_has_the_analysed_verdicts() {
+    require_netns!();
+    let _one = one_at_a_time();
+    if !passt_installed(test_name!()) {
+        return;
+    }
+    let started = Instant::now();
+    let summary = certify(&[
+        "tcp.closed-port.syn",
+        "tcp.timer.syn-retransmission",
+        "arp.cache-hit",
+    ]);
+    // passt sends its first frame to the MAC it learned from the peer's frames, without
+    // an ARP request: the policy choice deviations/passt.toml accepts.
+    match &report(&summary, "tcp.closed-port.syn").verdict {
+        Verdict::Fail { step, differences } => {
+            assert_eq!(step, "stack resolves the peer (ARP request for 10.77.0.1)");
+            assert!(
+                differences[0].starts_with("frame: expected ARP"),
+                "{differences:?}"
+            );
+        }
+        other => panic!("tcp.closed-port.syn: {other:?}"),
+    }
+    let unsupported = |id: &str, why: &str| match &report(&summary, id).verdict {
+        Verdict::Unsupported { reason } => assert!(reason.contains(why), "{id}: {reason}"),
+        other => panic!("{id}: expected UNSUPPORTED ({why}), got {other:?}"),
+    };
+    unsupported(
+        "tcp.timer.syn-retransmission",
+        "passt has no per-connection options",
+    );
+    unsupported("arp.cache-hit", "passt has no such setting");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_nothing_left();
+}
+
+#[test]
+fn a_killed_passt_is_an_error_naming_it_and_nothing_is_left() {
+    require_netns!();
+    let _one = one_at_a_time();
+    if !passt_installed(test_name!()) {
+        return;
+    }
+    let mut host = PasstHost::new(&config(), &Needs::scenario(false)).expect("a passt target");
+    let until = Instant::now() + Duration::from_secs(2);
+    while host.passt_pid().is_none() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = host.passt_pid().expect("passt's pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let link = host
+        .recv_frame(Instant::now() + Duration::from_millis(500))
+        .expect_err("a dead passt")
+        .to_string();
+    assert!(
+        link.contains("passt (pid") && link.contains("is gone"),
+        "{link}"
+    );
+    let call = Sockets::call(
+        &mut host,
+        &SocketCall::Listen {
+            sock: netconform::dut::SocketId(1),
+            family: netconform::dut::Family::Ipv4,
+            addr: None,
+            port: 8080,
+            backlog: 1,
+        },
+    )
+    .expect_err("a call to a dead passt")
+    .to_string();
+    assert!(
+        call.contains("passt (pid") && call.contains("exited"),
+        "{call}"
+    );
+    drop(host);
+    assert_nothing_left();
+}
+
+#[test]
+fn without_passt_the_target_says_what_to_install() {
+    require_netns!();
+    let _one = one_at_a_time();
+    let missing = PasstConfig {
+        program: "passt-not-installed".into(),
+        ..config()
+    };
+    let e = PasstHost::new(&missing, &Needs::scenario(false))
+        .expect_err("no passt")
+        .to_string();
+    assert!(e.contains("apt-get install passt"), "{e}");
+    assert_nothing_left();
+}
