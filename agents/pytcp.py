@@ -5,16 +5,19 @@ One file, two roles:
 
 * the **agent** (no arguments): speaks netconform-agent/1.2 on stdin/stdout
   (docs/agent-protocol.md). It makes a private directory, starts the PyTCP daemon
-  (`pytcpd`, the second role) in its own process group, waits until the daemon has opened
+  (`pytcpd`, the second role) in a child process forked once PyTCP is imported (no second
+  interpreter; the agent's process group, which the harness kills), waits until it has opened
   the tap and listens, answers `hello`, then hands every call, query and control to the
   daemon and relays its answer. It never waits on the daemon without a deadline: a daemon
   that died (a Python traceback), hangs, or answers something that is not JSON gives that
   request an `error` quoting the daemon's last log lines, and every later request the same.
   At EOF on stdin it stops the daemon and removes its directory.
-* the **daemon** (`--daemon PYTCPD-ARGS...`): pytcpd itself, `pmd_pytcp.daemon.run_daemon`
-  with pytcpd's own argument parser (`--interface`, `--mac-address`, `--ip4-address`,
+* the **daemon** (forked by the agent; by hand: `--daemon PYTCPD-ARGS...` with
+  `NCF_PYTCP_DRIVER=PATH`): pytcpd itself, `pmd_pytcp.daemon.run_daemon` with pytcpd's own
+  argument parser (`--interface`, `--mac-address`, `--ip4-address`,
   `--ip6-address`/`--no-ip6`, `--ipc-socket`), plus a control socket of netconform's
-  (`NCF_PYTCP_DRIVER`) on the daemon's event loop.
+  (`NCF_PYTCP_DRIVER`) on the daemon's event loop. Its echo replies wait for its due timers
+  (`echo_waits_for_due_timers`): the barrier's exact signal.
 
 Why not `pytcpd` as installed, and not its client API for the socket calls:
 
@@ -41,7 +44,6 @@ import select
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -58,15 +60,18 @@ START_TIMEOUT = 8.0
 # How long a request may take inside the daemon beyond the call's own timeout.
 REQUEST_MARGIN = 3.0
 LOG_TAIL = 12
-BOOT = "import os; exec(compile(os.environ['NCF_PYTCP_AGENT'], 'agents/pytcp.py', 'exec'))"
 
 # Linux sysctls the checks pin, and what PyTCP does with them: a PyTCP sysctl of the same
 # meaning (key, value conversion), or None when PyTCP has no such knob.
 SETTINGS = {
     # RACK-TLP is always on in PyTCP (protocols/tcp/state/tcp__state__rack_tlp.py).
     "net.ipv4.tcp_early_retrans": None,
-    # PyTCP retransmits a SYN-ACK under tcp.retransmit.max_count, shared with data.
-    "net.ipv4.tcp_synack_retries": None,
+    # PyTCP has one retransmission budget, `tcp.retransmit.max_count` (consecutive
+    # timeouts before the attempt is given up: protocols/tcp/tcp__constants.py:330-336,
+    # session/tcp__session__retransmit.py:126-141), for a SYN-ACK and data alike. A check
+    # that pins the SYN-ACK's retries has no data in flight, so there the budget is exactly
+    # the SYN-ACK's; the report's environment says which sysctl took it.
+    "net.ipv4.tcp_synack_retries": ("tcp.retransmit.max_count", int),
 }
 
 
@@ -158,22 +163,17 @@ class Supervisor:
         self.dir = tempfile.mkdtemp(prefix=f"ncf-pytcp-{os.getpid()}-")
         ipc = os.path.join(self.dir, "pytcpd.sock")
         driver = os.path.join(self.dir, "driver.sock")
-        # Built into netconform (`--target pytcp`), this source comes in NCF_PYTCP_AGENT and
-        # runs with `python3 -c`; the daemon is started the same way.
-        me = (["-c", BOOT] if os.environ.get("NCF_PYTCP_AGENT")
-              else [os.path.abspath(__file__)])
-        args = [sys.executable, *me, "--daemon",
-                "--interface", self.env["NETCONFORM_IFNAME"],
+        argv = ["--interface", self.env["NETCONFORM_IFNAME"],
                 "--mac-address", self.env["NETCONFORM_MAC"],
                 "--ip4-address", ipv4,
                 "--ipc-socket", ipc]
         ipv6 = self.env.get("NETCONFORM_IPV6")
-        args += ["--ip6-address", ipv6] if ipv6 else ["--no-ip6"]
-        denv = dict(self.env, NCF_PYTCP_DRIVER=driver, PYTHONUNBUFFERED="1")
+        argv += ["--ip6-address", ipv6] if ipv6 else ["--no-ip6"]
         # Same process group as the agent (the harness kills the group); and dead with us.
-        self.daemon = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, env=denv, cwd=self.dir,
-                                       preexec_fn=_die_with_parent)
+        try:
+            self.daemon = ForkedDaemon(argv, driver, self.dir)
+        except ImportError as e:
+            return f"cannot import PyTCP ({e}): {INSTALL}"
         self.log = DaemonLog(self.daemon.stdout)
         until = time.monotonic() + START_TIMEOUT
         while not self.log.ready.wait(0.02):
@@ -308,6 +308,88 @@ class Supervisor:
             self.stop()
 
 
+class ForkedDaemon:
+    """pytcpd in a child process forked from the agent once PyTCP is imported: the daemon
+    starts without a second interpreter and a second import of PyTCP (together about as
+    long as the rest of a check's set-up), and stays a process of its own, so a crash or a
+    hang of it is still seen and stopped by the agent. Its stdout and stderr (merged) are
+    `stdout`; `poll`, `kill` and `wait` are `subprocess.Popen`'s."""
+
+    def __init__(self, argv, driver, cwd):
+        import_daemon_modules()
+        r, w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the daemon
+            code = 1
+            try:
+                os.close(r)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(w, 1)
+                os.dup2(w, 2)
+                os.close(w)
+                sys.stdout = open(1, "w", buffering=1, closefd=False)
+                sys.stderr = open(2, "w", buffering=1, closefd=False)
+                os.chdir(cwd)
+                _die_with_parent()
+                os.environ["NCF_PYTCP_DRIVER"] = driver
+                daemon_main(argv)
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            except BaseException:  # noqa: BLE001 - reported on its log, as a daemon would
+                import traceback
+                traceback.print_exc()
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        os.close(w)
+        self.pid = pid
+        self.returncode = None
+        self.stdout = open(r, "rb")
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self):
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait(self):
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def import_daemon_modules():
+    """What the daemon runs, imported in the agent before it forks (module doc)."""
+    import asyncio  # noqa: F401
+    import logging  # noqa: F401
+    import pmd_net_addr  # noqa: F401
+    import pmd_pytcp.socket  # noqa: F401
+    from pmd_pytcp import stack  # noqa: F401
+    from pmd_pytcp.daemon.__main__ import build_parser  # noqa: F401
+    from pmd_pytcp.ipc.ipc__server import IpcServer  # noqa: F401
+    from pmd_pytcp.runtime.fib import Route  # noqa: F401
+    from pmd_pytcp.runtime.packet_handler.packet_handler__icmp4__rx import Icmp4RxHandler  # noqa: F401
+    from pmd_pytcp.runtime.packet_handler.packet_handler__icmp6__rx import Icmp6RxHandler  # noqa: F401
+    from pmd_pytcp.socket.tcp__info import TCP_INFO__STRUCT  # noqa: F401
+    from pmd_pytcp.socket.tcp__socket import TcpSocket  # noqa: F401
+
+
 def sweep_dead_dirs():
     """Removes the private directories of agents that were killed (SIGKILL leaves no time
     to remove one): `ncf-pytcp-<pid>-*` whose pid is gone."""
@@ -389,6 +471,8 @@ def daemon_main(argv):
         if args.ip6_address is not None:
             api.add(ifaddr=args.ip6_address)
         await stack.start()
+        if os.environ.get("NCF_PYTCP_ECHO_WAITS", "1") != "0":
+            echo_waits_for_due_timers(stack)
         server = IpcServer(socket_path=args.ipc_socket)
         await server.start()
         print(f"PyTCP daemon listening on {args.ipc_socket}", flush=True)
@@ -416,6 +500,90 @@ def daemon_main(argv):
         await stack.stop()
 
     asyncio.run(run())
+
+
+# The barrier's exact signal. PyTCP answers an echo request at once, in its receive path,
+# but sends a TCP session's output from the session's timer, at least 1 ms after the segment
+# or call that caused it (protocols/tcp/session/tcp__session__timers.py:193-204: "Floor at
+# 1 ms, never 0"), and an answer may take more than one turn of it: after a CLOSE call the
+# first turn moves ESTABLISHED to FIN-WAIT-1 and re-arms the timer (tcp__session.py:763-789,
+# `_pump_tail`: re-armed at 1 ms after every stimulus, state change or pending work), the
+# second sends the FIN. So the echo reply would overtake the answer the barrier is meant to
+# prove. Instead of a fixed lag on the harness's side, the echo reply waits while the stack
+# is still answering: while a timer of the stack is due within ECHO_WINDOW, and the last
+# turn of its timers sent a frame or changed a TCP state. A turn that sends nothing and
+# changes nothing (a session with unacknowledged data re-arms its timer every millisecond,
+# for ever) ends the wait: what came before the probe has been answered, exactly as with a
+# stack that answers in its receive path.
+ECHO_WINDOW = 0.002
+# A bound against a bug of ours (a timer that never fires): the reply goes out anyway, and
+# an answer after it is a late answer the check reports.
+ECHO_MAX_WAIT = 0.25
+
+
+def echo_waits_for_due_timers(stack):
+    """Makes PyTCP's ICMPv4 and ICMPv6 echo replies wait for its answers (above)."""
+    import asyncio
+    from pmd_pytcp.runtime.packet_handler.packet_handler__icmp4__rx import Icmp4RxHandler
+    from pmd_pytcp.runtime.packet_handler.packet_handler__icmp6__rx import Icmp6RxHandler
+    from pmd_pytcp.runtime.tx_ring import TxRing
+
+    loop = asyncio.get_running_loop()
+    timer = stack.timer
+    sent = [0]
+
+    def counting(method):
+        def wrapper(self, *args, **kwargs):
+            sent[0] += 1
+            return method(self, *args, **kwargs)
+        return wrapper
+
+    # Every frame the stack sends is queued on its TX ring (runtime/tx_ring.py:425, 451).
+    TxRing.enqueue = counting(TxRing.enqueue)
+    TxRing.enqueue_raw_frame = counting(TxRing.enqueue_raw_frame)
+
+    def progress():
+        """What the stack has done so far: frames queued, and each TCP session's state."""
+        states = tuple(sorted((id(s), str(s._tcp_session._state))
+                              for s in list(stack.sockets.values())
+                              if getattr(s, "_tcp_session", None) is not None))
+        return sent[0], states
+
+    def pending_until(limit):
+        """The latest deadline of a pending timer due by `limit`, or None."""
+        latest = None
+        for h in list(timer._handles):
+            lh = h._loop_handle
+            if h.cancelled or lh is None or lh.cancelled():
+                continue
+            when = lh.when()
+            if when <= limit and (latest is None or when > latest):
+                latest = when
+        return latest
+
+    def wrap(cls, name):
+        original = getattr(cls, name)
+
+        def echo_request(self, packet_rx, _arrived=None, _before=None):
+            now = loop.time()
+            arrived = now if _arrived is None else _arrived
+            done = progress()
+            if _before is None or done != _before:
+                latest = pending_until(now + ECHO_WINDOW)
+                if os.environ.get("NCF_PYTCP_ECHO_TRACE"):
+                    print(f"echo: +{now - arrived:.4f} s, progress {_before != done}, "
+                          f"due {None if latest is None else round(latest - arrived, 4)}",
+                          file=sys.stderr, flush=True)
+                if latest is not None and now - arrived < ECHO_MAX_WAIT:
+                    # Behind that timer in the loop's heap (a strictly later deadline).
+                    loop.call_at(latest + 1e-6, echo_request, self, packet_rx, arrived, done)
+                    return
+            original(self, packet_rx)
+
+        setattr(cls, name, echo_request)
+
+    wrap(Icmp4RxHandler, "_Icmp4RxHandler__phrx_icmp4__echo_request")
+    wrap(Icmp6RxHandler, "_Icmp6RxHandler__phrx_icmp6__echo_request")
 
 
 class Unsupported(Exception):
@@ -488,7 +656,7 @@ class Driver:
             else:
                 key, convert = mapped
                 stack.sysctl.set(key, convert(value.strip()))
-                self.applied.append(f"{name.strip()}={value.strip()} as {key}")
+                self.applied.append(f"{name.strip()}={value.strip()} as PyTCP sysctl {key}")
 
     async def serve(self, reader, writer):
         import asyncio
@@ -519,8 +687,9 @@ class Driver:
 
     async def handle(self, request):
         op = request["op"]
-        if op != "environment":
-            fault(request)
+        if op != "environment" and fault(request) == "ignore":
+            # Test hook (below): a setting taken and not applied.
+            return {"reply": "ok"}
         if op == "environment":
             env = [f"pytcpd interface = {self.args.interface}"]
             env += [f"setting {s}" for s in self.applied]
@@ -531,7 +700,8 @@ class Driver:
         if self.unsupported_settings:
             raise Unsupported(
                 f"the check pins {', '.join(self.unsupported_settings)}: PyTCP 0.3.8 has no such "
-                "setting (RACK-TLP is always on; SYN-ACK retries follow tcp.retransmit.max_count)")
+                "setting (RACK-TLP is always on: protocols/tcp/tcp__rack.py:375-430, a tail loss "
+                "probe 2 SRTT + 25 ms after a lone segment)")
         args = None if isinstance(body, str) else body[what]
         if op == "call":
             return {"reply": "outcome", "outcome": await self.call(what, args)}
@@ -789,6 +959,18 @@ class Driver:
                     if family is AddressFamily.INET4:
                         raise AgentError(f"neighbor.flush: {e}") from e
             return
+        if what == "Route":
+            # `ip route add DST/LEN via GW`: a static route through PyTCP's Route API
+            # (stack/route.py:154, RouteApi.add_route; runtime/fib.py:80, Route). Its FIB
+            # holds unicast routes only (a gateway or on-link, with a metric), and looks
+            # them up in its send path, not through an API; profiles/pytcp.toml declares
+            # that, and route.lookup.fixed-table observes the lookup on the wire.
+            from pmd_net_addr import Ip4Address, Ip4Network
+            from pmd_pytcp.runtime.fib import Route, RouteProtocol
+            self.stack.route.add_route(route=Route(
+                destination=Ip4Network(f"{a['dst']}/{a['prefix_len']}"),
+                gateway=Ip4Address(a["via"]), protocol=RouteProtocol.STATIC))
+            return
         raise Unsupported(f"control {what}: PyTCP has no such setting through this agent")
 
 
@@ -796,7 +978,8 @@ def fault(request):
     """Test hook for tests/pytcp_target.rs (NCF_PYTCP_FAULT=KIND:OP, OP the first key of a
     call, query or control): at that request the daemon dies with a traceback (`crash`), stops
     answering with its loop blocked (`hang`), or answers a line that is not JSON
-    (`garbage`), as a broken pytcpd would."""
+    (`garbage`), as a broken pytcpd would; or, from the second such control on, answers
+    `ok` without applying it (`ignore`: a PyTCP that keeps only its first route)."""
     spec = os.environ.get("NCF_PYTCP_FAULT", "")
     kind, _, at = spec.partition(":")
     body = request.get(request.get("op"))
@@ -815,6 +998,13 @@ def fault(request):
         time.sleep(3600)
     if kind == "garbage":
         raise Garbage()
+    if kind == "ignore" and request.get("op") == "control":
+        _IGNORED[0] += 1
+        return "ignore" if _IGNORED[0] > 1 else None
+    return None
+
+
+_IGNORED = [0]
 
 
 class Garbage(Exception):

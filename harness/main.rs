@@ -42,9 +42,10 @@ enum Command {
         /// Where per-check traces (text and pcap) and summary.json are written.
         #[arg(long, default_value = "netconform-report")]
         out: PathBuf,
-        /// How many checks run at the same time (each in its own namespaces).
-        #[arg(long, short = 'j', default_value_t = 2)]
-        jobs: usize,
+        /// How many checks run at the same time (each in its own namespaces). Default: 2, or
+        /// the target's own number (`pytcp`: 4; an external configuration's `[stack] jobs`).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
         /// Only the checks whose id contains this text.
         #[arg(long)]
         only: Option<String>,
@@ -395,6 +396,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             slow,
         } => {
             let only = Selection { only, slow };
+            let jobs = jobs.unwrap_or_else(|| target.default_jobs());
             let _hog = hog.then(CpuHog::start);
             let profile = profile.map_or_else(
                 || match target {

@@ -15,6 +15,14 @@ use netconform::suites::tcp::scenario::ProfileName;
 #[macro_use]
 mod common;
 
+/// The tests of this file run one at a time: the broken-pytcpd test asserts that no
+/// namespace of this process is left, which another test's live namespaces would break.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn pytcp() -> ExternalConfig {
     netconform::dut::pytcp::config().unwrap_or_else(|e| panic!("--target pytcp: {e}"))
 }
@@ -101,12 +109,15 @@ fn private_dirs() -> Vec<String> {
 #[test]
 fn a_small_certification_has_exact_verdicts() {
     require_netns!();
+    let _serial = serial();
     let summary = run(
         &pytcp(),
         &[
             "tcp.closed-port.syn",
             "tcp.passive-open.active-close",
             "arp.cache-hit",
+            "tcp.timer.synack-retransmission",
+            "route.lookup.fixed-table",
         ],
     );
     let line = |id| format!("{:?}", verdict(&summary, id));
@@ -123,16 +134,128 @@ fn a_small_certification_has_exact_verdicts() {
         }
         other => panic!("expected UNSUPPORTED, got {other:?}"),
     }
-    // Its neighbour timers are whole seconds: the 60 ms the ARP checks set cannot be.
+    // Its neighbour timers are whole seconds: the 60 ms the ARP checks set cannot be, and
+    // profiles/pytcp.toml declares no ARP behaviour in their place.
     match verdict(&summary, "arp.cache-hit") {
-        Verdict::Unsupported { .. } => {}
+        Verdict::Unsupported { reason } => {
+            assert!(reason.contains("profiles/pytcp.toml"), "{reason}")
+        }
         other => panic!("expected UNSUPPORTED, got {other:?}"),
+    }
+    // tcp_synack_retries=1 is taken as PyTCP's tcp.retransmit.max_count: one retransmission
+    // after 1 s, then the attempt is given up, with a RST (deviations/pytcp.toml accepts
+    // it; these runs apply no deviations). With PyTCP's own budget (6) the frame at the
+    // last step would be a second SYN-ACK. On a loaded machine PyTCP's retransmission can
+    // come a few ms early (its timer starts when the SYN-ACK is queued, and its event loop
+    // writes the frame later), which the check's window reports at the first step.
+    let synack = summary
+        .checks
+        .iter()
+        .find(|r| r.id == "tcp.timer.synack-retransmission")
+        .expect("a report");
+    assert!(
+        synack
+            .environment
+            .iter()
+            .any(|l| l.contains("tcp_synack_retries=1 as PyTCP sysctl tcp.retransmit.max_count")),
+        "{:?}",
+        synack.environment
+    );
+    match &synack.verdict {
+        Verdict::Fail {
+            step, differences, ..
+        } if step == "no further SYN-ACK" => assert!(
+            differences.iter().any(|d| d.contains(": R. ")),
+            "{differences:?}"
+        ),
+        Verdict::Fail {
+            step, differences, ..
+        } if step == "retransmission 1 of the SYN-ACK" => assert!(
+            differences
+                .iter()
+                .any(|d| d.starts_with("expected at 1000 ms") && d.contains("observed at 9")),
+            "{differences:?}"
+        ),
+        other => panic!("expected FAIL at the RST or an early first retransmission, got {other:?}"),
+    }
+    // The route lookups, observed on the wire against the declared table.
+    assert_eq!(
+        verdict(&summary, "route.lookup.fixed-table"),
+        &Verdict::Pass,
+        "{}",
+        line("route.lookup.fixed-table")
+    );
+}
+
+/// Negative control of the route check: a PyTCP that keeps only the first route it is given
+/// (the default route; the agent's `ignore` fault answers the others `ok` without adding
+/// them) sends every reply through the default gateway, and the lookups that the more
+/// specific routes decide fail.
+#[test]
+fn routes_not_installed_fail_the_route_check() {
+    require_netns!();
+    let _serial = serial();
+    let mut config = pytcp();
+    config
+        .env
+        .insert("NCF_PYTCP_FAULT".into(), "ignore:Route".into());
+    let summary = run(&config, &["route.lookup.fixed-table"]);
+    match verdict(&summary, "route.lookup.fixed-table") {
+        Verdict::Fail { differences, .. } => assert!(
+            differences
+                .iter()
+                .any(|d| d.contains("expected next hop 10.77.0.250")),
+            "{differences:?}"
+        ),
+        other => panic!("expected FAIL, got {other:?}"),
+    }
+}
+
+/// The barrier's exact signal: PyTCP's echo reply waits for the timers that carry its TCP
+/// answers, so a handshake agrees with the model with no answer lag. Without the wait
+/// (`NCF_PYTCP_ECHO_WAITS=0`) the echo reply overtakes the SYN-ACK and the same scenario
+/// fails: the stack sent nothing before the barrier.
+#[test]
+fn echo_replies_wait_for_the_answers_they_prove() {
+    require_netns!();
+    let _serial = serial();
+    use netconform::engine::Session;
+    use netconform::suites::tcp::scenario::{TcpScenario, run_scenario};
+    let scenario: TcpScenario = serde_json::from_str(
+        r#"{"kind":"tcp-scenario","name":"v4 handshake","events":["Listen",
+            {"Peer":{"kind":"Syn","seq":"RcvNxt","ack":"Nxt","len":0}},
+            {"Peer":{"kind":"Ack","seq":"RcvNxt","ack":"Nxt","len":0}}],
+            "ipv6":false,"peer_mss":1460,"peer_port":10000,"profile":"Rfc"}"#,
+    )
+    .expect("a scenario");
+    let needs = checks(&["tcp.matrix.v4.listen"])[0].needs;
+    let handshake = |config: &ExternalConfig| {
+        let mut target = ExternalStack::new(config, &needs).expect("a PyTCP target");
+        let mut session = Session::with_profile(&mut target, ProfileName::Rfc);
+        run_scenario(&mut session, &scenario, 10_000)
+    };
+    let config = pytcp();
+    assert_eq!(config.answer_lag, std::time::Duration::ZERO);
+    if let Err(e) = handshake(&config) {
+        panic!("the handshake disagrees: {e:?}");
+    }
+    let mut unwaited = config.clone();
+    unwaited
+        .env
+        .insert("NCF_PYTCP_ECHO_WAITS".into(), "0".into());
+    match handshake(&unwaited) {
+        Ok(()) => panic!("an echo reply that does not wait proved the SYN-ACK anyway"),
+        Err(e) => {
+            let text = format!("{e:?}");
+            assert!(text.contains("sent nothing"), "{text}");
+        }
     }
 }
 
 #[test]
 fn a_broken_pytcpd_is_an_error_that_quotes_it_and_leaves_nothing() {
     require_netns!();
+    let _serial = serial();
     let cases = [
         ("crash", "RuntimeError: fault injected"),
         ("hang", "did not answer"),

@@ -49,6 +49,7 @@ fn agent_config(stack: &str, command: Vec<String>) -> ExternalConfig {
         path: PathBuf::from(file!()),
         stack: stack.into(),
         slow: Vec::new(),
+        jobs: None,
         command,
         env: BTreeMap::new(),
         timeout: StdDuration::from_secs(5),

@@ -109,6 +109,16 @@ impl DutKind {
         }
     }
 
+    /// How many checks `certify` runs at a time when `-j` is not given: the target's own
+    /// number (an external configuration's `[stack] jobs`; `--target pytcp`:
+    /// [`crate::dut::pytcp::JOBS`]), else 2.
+    pub fn default_jobs(&self) -> usize {
+        match self {
+            DutKind::External(config) => config.jobs.unwrap_or(2),
+            _ => 2,
+        }
+    }
+
     /// Whether check `id` is in its slow tier.
     pub fn is_slow(&self, id: &str) -> bool {
         self.slow_tier().iter().any(|p| match p.strip_suffix('*') {

@@ -124,6 +124,7 @@ const TAP_OPEN_WAIT: Duration = Duration::from_secs(5);
 /// [stack]
 /// name = "linux-agent"                          # the target's name in reports
 /// slow = ["tcp.timer.time-wait"]                # the slow tier (optional): see `slow`
+/// # jobs = 4                                    # checks at a time without -j (default 2)
 /// # profile = "linux-agent.profile.toml"        # optional: its declared fixed behaviour
 ///
 /// [agent]
@@ -165,6 +166,10 @@ pub struct ExternalConfig {
     /// kernel of the stack namespace gets no address and IPv6 off, and the stack (a
     /// user-space stack on the interface) owns the addresses it is told.
     pub kernel_addresses: bool,
+    /// How many checks `certify` runs at a time when `-j` is not given (`[stack] jobs`;
+    /// `None`: the command line's default). For a stack that mostly waits on its own wall
+    /// clock (PyTCP), more checks at a time than cores cost nothing and change no verdict.
+    pub jobs: Option<usize>,
     /// The stack's declared fixed behaviour (`[stack] profile = "FILE"`, relative to this
     /// file's directory; format: profiles/README.md), read at start.
     pub fixed: Option<Arc<crate::dut::fixed::FixedBehaviour>>,
@@ -186,6 +191,7 @@ struct RawStack {
     #[serde(default)]
     slow: Vec<String>,
     profile: Option<String>,
+    jobs: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -303,6 +309,12 @@ impl ExternalConfig {
                 &format!("has {bad:?}: give check ids, or prefixes ending in `*` (`tcp.timer.*`)"),
             ));
         }
+        if raw.stack.jobs == Some(0) {
+            return Err(invalid(
+                "stack.jobs",
+                "is 0: give how many checks run at a time, e.g. 4",
+            ));
+        }
         let fixed = match &raw.stack.profile {
             None => None,
             Some(file) => {
@@ -323,6 +335,7 @@ impl ExternalConfig {
             answer_lag: Duration::from_millis(raw.agent.answer_lag_ms.unwrap_or(0)),
             interface,
             kernel_addresses: raw.interface.kernel_addresses,
+            jobs: raw.stack.jobs,
         })
     }
 }
@@ -671,6 +684,22 @@ impl ExternalStack {
     /// [`crate::sandbox::LabConfig::default`], IPv6 only when the check uses it), opens the
     /// packet socket, starts the agent inside the stack namespace and shakes hands with it.
     pub fn new(config: &ExternalConfig, needs: &Needs) -> Result<ExternalStack, DutError> {
+        // A check for another kind of device (a switch or router check, a TLS check) is
+        // refused before namespaces and an agent are set up for nothing: an external stack
+        // is a host with one link, sockets and tables, and no service (PyTCP starts in
+        // about a second per check, and 23 such checks are in the catalogue).
+        let host = super::Capabilities {
+            link_ports: 1,
+            tcp: true,
+            udp: true,
+            tables: true,
+            services: Vec::new(),
+        };
+        if needs.other_kind(&host)
+            && let Some(what) = needs.unmet(&host)
+        {
+            return Err(DutError::NotSupported { what });
+        }
         let plan = super::linux::lab_config_for(needs);
         let mut lab_config = plan.clone();
         if !config.kernel_addresses {
@@ -1131,6 +1160,26 @@ mod tests {
     }
 
     /// The slow tier names checks by id or by prefix; nothing else is slow.
+    #[test]
+    fn a_stack_says_how_many_checks_run_at_a_time() {
+        let c = parse("[stack]\nname = \"k\"\njobs = 4\n[agent]\ncommand = [\"a\"]\n").unwrap();
+        assert_eq!(c.jobs, Some(4));
+        assert_eq!(
+            crate::dut::build::DutKind::External(Box::new(c)).default_jobs(),
+            4
+        );
+        let c = parse("[stack]\nname = \"k\"\n[agent]\ncommand = [\"a\"]\n").unwrap();
+        assert_eq!(
+            crate::dut::build::DutKind::External(Box::new(c)).default_jobs(),
+            2
+        );
+        assert_eq!(crate::dut::build::DutKind::Linux.default_jobs(), 2);
+        let e = parse("[stack]\nname = \"k\"\njobs = 0\n[agent]\ncommand = [\"a\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`stack.jobs` is 0"), "{e}");
+    }
+
     #[test]
     fn the_slow_tier_picks_its_checks() {
         let c = parse(

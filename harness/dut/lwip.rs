@@ -70,6 +70,7 @@ pub fn config_with(agent: &Path, fixed: Option<Arc<FixedBehaviour>>) -> External
         // No check of the catalogue waits out one of lwIP's long timers (each lwIP lives
         // as long as its check); tests/lwip_target.rs measures its TIME-WAIT.
         slow: Vec::new(),
+        jobs: None,
         fixed,
     }
 }

@@ -10,16 +10,24 @@
 //!
 //! PyTCP sends its TCP output from a timer at least 1 ms after the segment that caused it
 //! (`protocols/tcp/session/tcp__session__timers.py`: the coalesced service handle is floored
-//! at 1 ms), but answers an echo request at once, so the barrier's echo reply overtakes the
-//! answer it is meant to prove: the target declares [`ANSWER_LAG`]
-//! ([`crate::dut::Dut::answer_lag`]).
+//! at 1 ms), but answers an echo request at once, so the barrier's echo reply would overtake
+//! the answer it is meant to prove. The agent makes PyTCP's echo reply wait until every
+//! timer of the stack due within 2 ms of the request's arrival has run
+//! (`echo_waits_for_due_timers` in agents/pytcp.py): an exact signal, so the target needs no
+//! [`crate::dut::Dut::answer_lag`] ([`ANSWER_LAG`] is zero) and an answer after the echo
+//! reply is late, as on any stack.
+//!
+//! What PyTCP does where a check pins a setting it cannot take is declared in
+//! `profiles/pytcp.toml` ([`profile`]).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::dut::external::{ExternalConfig, InterfaceKind};
+use crate::dut::fixed::FixedBehaviour;
 
 /// The agent, as shipped in this binary.
 pub const AGENT: &str = include_str!("../../agents/pytcp.py");
@@ -30,10 +38,34 @@ pub const VERSION: &str = "0.3.8";
 /// What to install when it is missing.
 pub const INSTALL: &str = "pip install pmd-pytcp==0.3.8";
 
-/// How long after its echo reply PyTCP may still send the answer to what came before: its
-/// TCP output timer fires 1 ms after the segment at the earliest; measured 2-4 ms on an idle
-/// machine, up to 12 ms with two checks at a time on two busy cores.
-pub const ANSWER_LAG: Duration = Duration::from_millis(25);
+/// How long after its echo reply PyTCP may still send the answer to what came before: none,
+/// since the agent holds the echo reply back until the timers that carry those answers have
+/// run (module doc). Without that (`NCF_PYTCP_ECHO_WAITS=0`), the answers trailed the echo
+/// reply by 2-4 ms on an idle machine and up to 12 ms on two busy cores, and a fixed lag of
+/// 25 ms per barrier made the matrix rows 2.5 times slower.
+pub const ANSWER_LAG: Duration = Duration::from_millis(0);
+
+/// How many checks `certify --target pytcp` runs at a time without `-j`. A check spends most
+/// of its time waiting on PyTCP's timers and on its start-up; on two busy cores (load 8 to
+/// 10 from other work) the default certification took 230 s at 2 at a time and 176 s at
+/// 4, with the same verdicts and the same disagreeing cells.
+pub const JOBS: usize = 4;
+
+/// PyTCP's declared fixed behaviour, as shipped (`profiles/pytcp.toml`).
+pub const PROFILE: &str = include_str!("../../profiles/pytcp.toml");
+
+/// PyTCP's declared fixed behaviour: `profiles/pytcp.toml` in the working directory when it
+/// exists (a reviewer's edit applies at once), else the copy built into netconform. A broken
+/// file is an error, never silently replaced.
+pub fn profile() -> Result<Arc<FixedBehaviour>, String> {
+    let here = Path::new("profiles").join("pytcp.toml");
+    let parsed = if here.exists() {
+        FixedBehaviour::load(&here)
+    } else {
+        FixedBehaviour::parse(PROFILE, "profiles/pytcp.toml")
+    };
+    parsed.map(Arc::new).map_err(|e| e.to_string())
+}
 
 /// Per request: the hello waits for the daemon to start (about 0.5 s idle, several under
 /// load); the agent gives up on the daemon after 8 s itself.
@@ -46,10 +78,18 @@ fn python() -> String {
 
 /// The installed pmd-pytcp's version, or what to do about it.
 pub fn installed_version(python: &str) -> Result<String, String> {
+    interpreter(python).map(|(version, _)| version)
+}
+
+/// The installed pmd-pytcp's version and the interpreter's own path (`sys.executable`), or
+/// what to do about it. The agent is started by that path: a `python3` on `PATH` may be a
+/// wrapper (pyenv's shim runs a dozen bash scripts, about 0.25 s, before the interpreter),
+/// and every check, and every trial of a shrink, starts an agent.
+fn interpreter(python: &str) -> Result<(String, String), String> {
     let out = Command::new(python)
         .args([
             "-c",
-            "import importlib.metadata as m; print(m.version('pmd-pytcp'))",
+            "import importlib.metadata as m, sys; print(m.version('pmd-pytcp')); print(sys.executable)",
         ])
         .output()
         .map_err(|e| {
@@ -60,15 +100,21 @@ pub fn installed_version(python: &str) -> Result<String, String> {
             "pmd-pytcp is not installed for `{python}`: {INSTALL} (or set NETCONFORM_PYTHON to an interpreter that has it)"
         ));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines().map(str::trim);
+    let version = lines.next().unwrap_or_default().to_string();
+    let executable = match lines.next() {
+        Some(path) if !path.is_empty() => path.to_string(),
+        _ => python.to_string(),
+    };
+    Ok((version, executable))
 }
 
 /// The built-in configuration of `--target pytcp`: the agent run by the interpreter, a tap,
 /// the stack owning its addresses. Fails, saying what to install, when pmd-pytcp is not
 /// there.
 pub fn config() -> Result<ExternalConfig, String> {
-    let python = python();
-    let version = installed_version(&python)?;
+    let (version, python) = interpreter(&python())?;
     if version != VERSION {
         eprintln!(
             "netconform: pmd-pytcp {version} is installed; the pytcp target was written for {VERSION} ({INSTALL})"
@@ -89,7 +135,8 @@ pub fn config() -> Result<ExternalConfig, String> {
         interface: InterfaceKind::Tap,
         kernel_addresses: false,
         slow: Vec::new(),
-        fixed: None,
+        jobs: Some(JOBS),
+        fixed: Some(profile()?),
     })
 }
 
@@ -101,6 +148,22 @@ mod tests {
     fn the_agent_speaks_the_current_protocol() {
         assert!(AGENT.contains("MAJOR, MINOR = 1, 2"));
         assert!(AGENT.contains(&format!("WANT_VERSION = \"{VERSION}\"")));
+    }
+
+    #[test]
+    fn the_shipped_profile_parses_and_cites_its_sources() {
+        let p = FixedBehaviour::parse(PROFILE, "profiles/pytcp.toml").expect("valid");
+        assert_eq!(p.stack, format!("pmd-pytcp {VERSION}"));
+        let route = p.route.as_ref().expect("[route]");
+        assert!(!route.lookup_api);
+        assert!(route.metrics);
+        assert!(!p.ip.as_ref().expect("[ip]").forwarding);
+        // Not declared: PyTCP's neighbour cache polls with whole-second timers, which the
+        // declared-behaviour path does not model (the profile says why).
+        assert!(p.arp.is_none());
+        for source in [&route.source, &p.ip.as_ref().expect("[ip]").source] {
+            assert!(source.contains(".py:"), "{source}");
+        }
     }
 
     #[test]

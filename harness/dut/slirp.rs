@@ -164,6 +164,7 @@ impl SlirpHost {
             // No check of the catalogue waits out one of its long timers.
             slow: Vec::new(),
             // Nothing declared: its ARP checks stay unsupported (no table to read).
+            jobs: None,
             fixed: None,
         };
         let inner = ExternalStack::new(&external, needs)?;
