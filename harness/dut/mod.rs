@@ -205,6 +205,15 @@ pub trait Sockets {
     fn answers_wait_for_host(&self) -> bool {
         false
     }
+    /// For a stack whose answers wait for its host side: after how many more barriers
+    /// those answers are known to be out, when its event loop makes that a signal (passt
+    /// handles the guest's frames in order and sends what a host socket's event makes from
+    /// the next turn of its loop, so two more echo round trips through it follow every such
+    /// answer). The TCP checks then run these barriers instead of waiting up to 0.5 s.
+    /// Default: 0 (no such signal: wait).
+    fn host_answers_within_barriers(&self) -> u8 {
+        0
+    }
 }
 
 /// How a stack is built or configured to send TCP: the options it offers in its SYN and

@@ -259,6 +259,15 @@ impl Sockets for PasstHost {
     fn answers_wait_for_host(&self) -> bool {
         true
     }
+
+    /// passt reads the guest's frames in order and sends what a host socket's event makes
+    /// (the SYN-ACK after its host connect, the FIN after the application's close) from the
+    /// next turn of its epoll loop; an echo request is answered through its ping socket,
+    /// also from the next turn. So two more echo round trips after the barrier's follow
+    /// every answer that waits for the host (measured: docs/findings-passt.md).
+    fn host_answers_within_barriers(&self) -> u8 {
+        2
+    }
 }
 
 /// How passt sends TCP to the guest: window scaling, no SACK, no timestamps, TTL 255 (as

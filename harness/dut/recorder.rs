@@ -285,6 +285,13 @@ impl<'t> Recorder<'t> {
             .is_some_and(|s| s.answers_wait_for_host())
     }
 
+    /// [`Sockets::host_answers_within_barriers`](crate::dut::Sockets::host_answers_within_barriers) (0 without a socket plane).
+    pub fn host_answers_within_barriers(&mut self) -> u8 {
+        self.target
+            .sockets()
+            .map_or(0, |s| s.host_answers_within_barriers())
+    }
+
     /// Why the DUT cannot show its TCP states ([`Tables::tcp_states_hidden`](crate::dut::Tables::tcp_states_hidden)).
     pub fn tcp_states_hidden(&mut self) -> Option<String> {
         self.target.tables().and_then(|t| t.tcp_states_hidden())

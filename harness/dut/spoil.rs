@@ -226,8 +226,8 @@ pub struct Spoiled {
     /// The wrapped DUT runs on a virtual clock.
     virtual_clock: bool,
     /// What the wrapped DUT says of its TCP (read once): whether its answers wait for its
-    /// host side, why it hides its TCP states.
-    tcp: (bool, Option<String>),
+    /// host side, why it hides its TCP states, after how many barriers its host answers are out.
+    tcp: (bool, Option<String>, u8),
 }
 
 impl Spoiled {
@@ -245,6 +245,9 @@ impl Spoiled {
         let tcp = (
             inner.sockets().is_some_and(|s| s.answers_wait_for_host()),
             inner.tables().and_then(|t| t.tcp_states_hidden()),
+            inner
+                .sockets()
+                .map_or(0, |s| s.host_answers_within_barriers()),
         );
         Spoiled {
             tcp,
@@ -710,6 +713,10 @@ impl Sockets for Spoiled {
 
     fn answers_wait_for_host(&self) -> bool {
         self.tcp.0
+    }
+
+    fn host_answers_within_barriers(&self) -> u8 {
+        self.tcp.2
     }
 
     fn udp(&self) -> bool {

@@ -563,6 +563,12 @@ impl<'t> Session<'t> {
         self.recorder.answers_wait_for_host()
     }
 
+    /// After how many more barriers the DUT's host-side answers are out
+    /// ([`crate::dut::Sockets::host_answers_within_barriers`]).
+    pub fn host_answers_within_barriers(&mut self) -> u8 {
+        self.recorder.host_answers_within_barriers()
+    }
+
     /// Why the DUT cannot show its TCP states, when it cannot
     /// ([`crate::dut::Tables::tcp_states_hidden`]): the TCP checks then compare the wire
     /// alone.
