@@ -544,6 +544,22 @@ struct Entry {
     header_cached: bool,
 }
 
+impl Entry {
+    /// What a dump shows of this entry, the entry for `ip`.
+    fn view(&self, ip: Ipv4Addr) -> EntryView {
+        EntryView {
+            ip,
+            state: self.state,
+            mac: if self.state.is_valid() {
+                self.mac
+            } else {
+                None
+            },
+            probes: self.probes,
+        }
+    }
+}
+
 /// The ARP model of one host.
 #[derive(Debug, Clone)]
 pub struct ArpHost {
@@ -575,20 +591,12 @@ impl ArpHost {
 
     /// The cache as a dump shows it, ordered by address.
     pub fn entries(&self) -> Vec<EntryView> {
-        self.entries
-            .iter()
-            .map(|(ip, e)| EntryView {
-                ip: *ip,
-                state: e.state,
-                mac: if e.state.is_valid() { e.mac } else { None },
-                probes: e.probes,
-            })
-            .collect()
+        self.entries.iter().map(|(ip, e)| e.view(*ip)).collect()
     }
 
-    /// The entry for `ip`, if any.
+    /// The entry for `ip`, if any (as [`ArpHost::entries`] shows it).
     pub fn entry(&self, ip: Ipv4Addr) -> Option<EntryView> {
-        self.entries().into_iter().find(|e| e.ip == ip)
+        self.entries.get(&ip).map(|e| e.view(ip))
     }
 
     /// When the next timer runs, if one is armed.
