@@ -39,7 +39,7 @@ const HTTP: &str = "http";
 fn dns(data: &[u8]) -> Outcome {
     let ours = DnsMessage::parse(data);
     if let Ok(m) = &ours {
-        let _ = m.to_string();
+        super::display(m);
         for (how, bytes) in [("emit", m.emit()), ("emit_compressed", m.emit_compressed())] {
             let again = DnsMessage::parse(&bytes);
             ensure!(
@@ -330,7 +330,7 @@ fn http(data: &[u8]) -> Outcome {
             HTTP,
             "parse(emit(request)) = {again:?}, not {request:?}"
         );
-        let _ = request.to_string();
+        super::display(&request);
         rest = &rest[used..];
         if rest.is_empty() {
             break;
@@ -346,7 +346,7 @@ fn http(data: &[u8]) -> Outcome {
                 HTTP,
                 "parse(emit(response)) = {again:?}, not {response:?}"
             );
-            let _ = response.to_string();
+            super::display(&response);
         }
     }
     Ok(allowed)

@@ -30,6 +30,7 @@ pub mod seeds;
 pub mod stacks;
 
 use std::fmt;
+use std::sync::OnceLock;
 
 pub use differences::{Allowed, Difference};
 
@@ -135,12 +136,36 @@ pub fn target(name: &str) -> Option<&'static FuzzTarget> {
 ///
 /// On a finding, and when no target is called `name`.
 pub fn run(name: &str, data: &[u8]) {
-    let Some(t) = target(name) else {
-        panic!("no fuzz target called {name:?}");
+    // A fuzz binary calls this with the same literal for every input: the target found for
+    // it the first time is kept with the literal's address, so later calls skip the search
+    // by name (string comparisons that libFuzzer traces, on every input).
+    static FIRST: OnceLock<(usize, usize, &'static FuzzTarget)> = OnceLock::new();
+    let key = (name.as_ptr() as usize, name.len());
+    let t = match FIRST.get() {
+        Some(&(ptr, len, t)) if (ptr, len) == key => t,
+        _ => {
+            let Some(t) = target(name) else {
+                panic!("no fuzz target called {name:?}");
+            };
+            let _ = FIRST.set((key.0, key.1, t));
+            t
+        }
     };
     if let Err(finding) = (t.run)(data) {
         panic!("{finding}");
     }
+}
+
+/// Formats `value` with `Display` into nothing: the formatting code runs (a panic in it is a
+/// finding) without a `String` to grow and free on every input.
+pub(crate) fn display<T: fmt::Display + ?Sized>(value: &T) {
+    struct Sink;
+    impl fmt::Write for Sink {
+        fn write_str(&mut self, _: &str) -> fmt::Result {
+            Ok(())
+        }
+    }
+    let _ = fmt::write(&mut Sink, format_args!("{value}"));
 }
 
 fn tls(data: &[u8]) -> Outcome {

@@ -171,7 +171,7 @@ pub(super) fn receive(data: &[u8]) -> Outcome {
     // Every frame that parses survives emit → parse (once its computed fields are set).
     for bytes in &frames {
         if let Ok(mut frame) = Frame::parse(bytes) {
-            let _ = frame.to_string();
+            super::display(&frame);
             frame.fill_computed();
             let again = Frame::parse(&frame.emit());
             ensure!(

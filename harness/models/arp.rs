@@ -652,29 +652,32 @@ impl ArpHost {
     pub fn entries(&self) -> Vec<EntryView> {
         self.entries
             .iter()
-            .map(|(ip, e)| {
-                if self.config.rfc4861.is_some() {
-                    // UNREACHABLE keeps its MAC; no probe count is reported.
-                    return EntryView {
-                        ip: *ip,
-                        state: e.state,
-                        mac: e.mac.filter(|_| e.state != Nud::Incomplete),
-                        probes: 0,
-                    };
-                }
-                let state = match e.expires {
-                    Some(t) if self.now < t => Nud::Reachable,
-                    Some(_) => Nud::Stale,
-                    None => e.state,
-                };
-                EntryView {
-                    ip: *ip,
-                    state,
-                    mac: if state.is_valid() { e.mac } else { None },
-                    probes: e.probes,
-                }
-            })
+            .map(|(ip, e)| self.view(*ip, e))
             .collect()
+    }
+
+    /// What a dump shows of entry `e`, the entry for `ip`.
+    fn view(&self, ip: Ipv4Addr, e: &Entry) -> EntryView {
+        if self.config.rfc4861.is_some() {
+            // UNREACHABLE keeps its MAC; no probe count is reported.
+            return EntryView {
+                ip,
+                state: e.state,
+                mac: e.mac.filter(|_| e.state != Nud::Incomplete),
+                probes: 0,
+            };
+        }
+        let state = match e.expires {
+            Some(t) if self.now < t => Nud::Reachable,
+            Some(_) => Nud::Stale,
+            None => e.state,
+        };
+        EntryView {
+            ip,
+            state,
+            mac: if state.is_valid() { e.mac } else { None },
+            probes: e.probes,
+        }
     }
 
     /// [`ExpiringCache`]: when the entry of `ip` stops being found, if it has a MAC.
@@ -714,9 +717,9 @@ impl ArpHost {
         }
     }
 
-    /// The entry for `ip`, if any.
+    /// The entry for `ip`, if any (as [`ArpHost::entries`] shows it).
     pub fn entry(&self, ip: Ipv4Addr) -> Option<EntryView> {
-        self.entries().into_iter().find(|e| e.ip == ip)
+        self.entries.get(&ip).map(|e| self.view(ip, e))
     }
 
     /// When the next timer runs, if one is armed.

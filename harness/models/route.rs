@@ -334,6 +334,9 @@ struct Entry {
 struct FamilyTable {
     v4: PrefixMap<Ipv4Net, Vec<Entry>>,
     v6: PrefixMap<Ipv6Net, Vec<Entry>>,
+    /// How many entries [`FamilyTable::insert`] has put in (entries are never removed): the
+    /// length without a walk of both tries.
+    count: usize,
 }
 
 impl FamilyTable {
@@ -363,11 +366,17 @@ impl FamilyTable {
         let v = self.entries_mut(entry.route.dst);
         let at = v.partition_point(|e| e.metric <= entry.metric);
         v.insert(at, entry);
+        self.count += 1;
     }
 
     fn len(&self) -> usize {
-        self.v4.iter().map(|(_, v)| v.len()).sum::<usize>()
-            + self.v6.iter().map(|(_, v)| v.len()).sum::<usize>()
+        self.count
+    }
+
+    /// Every entry, walking both tries (IPv4 first; by prefix, then metric).
+    fn iter(&self) -> impl Iterator<Item = &Entry> {
+        let v4 = self.v4.iter().flat_map(|(_, v)| v);
+        v4.chain(self.v6.iter().flat_map(|(_, v)| v))
     }
 }
 
@@ -506,9 +515,18 @@ impl RouteTable {
         self.added
     }
 
-    /// Every route in both tables (kernel-made ones included).
+    /// Every route in both tables (kernel-made ones included). Counted as routes go in, not
+    /// walked: [`RouteTable::routes`] walks the tables.
     pub fn len(&self) -> usize {
         self.local.len() + self.main.len()
+    }
+
+    /// Every route in both tables, read from the tables themselves: the route (its prefix
+    /// truncated), its effective metric, and whether it is in the local table. The local
+    /// table first; within a table IPv4 first, by prefix, then by metric.
+    pub fn routes(&self) -> impl Iterator<Item = (Route, u32, bool)> + '_ {
+        let local = self.local.iter().map(|e| (e.route, e.metric, true));
+        local.chain(self.main.iter().map(|e| (e.route, e.metric, false)))
     }
 
     /// True when there is no route at all.

@@ -37,6 +37,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
 
+/// The names (label suffixes) a compressed emit has written, and where: borrowed from the
+/// message, so remembering one costs no copy of its labels.
+type Written<'a> = HashMap<&'a [Vec<u8>], usize>;
+
 /// The fixed header is 12 bytes.
 pub const HEADER_LEN: usize = 12;
 /// Longest label (RFC 1035 §2.3.4).
@@ -451,7 +455,7 @@ impl DnsName {
     /// Appends the wire form, ending in a pointer to the longest suffix already in
     /// `written` (suffixes written below offset 0x4000 are remembered there). Only suffixes
     /// with identical bytes are shared, so case survives.
-    fn emit_compressed(&self, out: &mut Vec<u8>, written: &mut HashMap<Vec<Vec<u8>>, usize>) {
+    fn emit_compressed<'a>(&'a self, out: &mut Vec<u8>, written: &mut Written<'a>) {
         for i in 0..self.labels.len() {
             let suffix = &self.labels[i..];
             if let Some(&at) = written.get(suffix) {
@@ -459,7 +463,7 @@ impl DnsName {
                 return;
             }
             if out.len() < 0x4000 {
-                written.insert(suffix.to_vec(), out.len());
+                written.insert(suffix, out.len());
             }
             let label = &self.labels[i][..self.labels[i].len().min(MAX_LABEL_LEN)];
             out.push(label.len() as u8);
@@ -736,7 +740,7 @@ impl DnsMessage {
         self.emit_with(Some(HashMap::new()))
     }
 
-    fn emit_with(&self, mut written: Option<HashMap<Vec<Vec<u8>>, usize>>) -> Vec<u8> {
+    fn emit_with<'a>(&'a self, mut written: Option<Written<'a>>) -> Vec<u8> {
         let count = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(&self.id.to_be_bytes());
@@ -749,7 +753,7 @@ impl DnsMessage {
         ] {
             out.extend_from_slice(&count(n).to_be_bytes());
         }
-        let mut name = |out: &mut Vec<u8>, name: &DnsName| match &mut written {
+        let mut name = |out: &mut Vec<u8>, name: &'a DnsName| match &mut written {
             Some(written) => name.emit_compressed(out, written),
             None => name.emit(out),
         };

@@ -329,16 +329,18 @@ fn is_tchar(b: u8) -> bool {
 /// The end of the line starting at `from`: the offset of its CR (the LF follows).
 fn line_end(bytes: &[u8], from: usize, what: &'static str) -> Result<usize, HttpParseError> {
     let rest = bytes.get(from..).unwrap_or_default();
-    let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
+    // memchr, not a byte-by-byte search: fuzzing traces every comparison the harness's own
+    // code makes, and this search reads most of every input (docs/PERFORMANCE.md).
+    let Some(lf) = memchr::memchr(b'\n', rest) else {
         // A CR that is not last must be followed by LF; report it even before the end.
-        if let Some(cr) = rest.iter().position(|&b| b == b'\r')
+        if let Some(cr) = memchr::memchr(b'\r', rest)
             && cr + 1 < rest.len()
         {
             return Err(HttpParseError::BareCr { offset: from + cr });
         }
         return Err(HttpParseError::Incomplete { what, offset: from });
     };
-    if let Some(cr) = rest[..lf].iter().position(|&b| b == b'\r')
+    if let Some(cr) = memchr::memchr(b'\r', &rest[..lf])
         && cr + 1 != lf
     {
         return Err(HttpParseError::BareCr { offset: from + cr });

@@ -210,22 +210,50 @@ pub(crate) enum Pseudo {
 /// and `bytes`: the value to write when the checksum field in `bytes` is zero, and zero when
 /// `bytes` carries a correct checksum.
 pub(crate) fn transport_checksum(pseudo: &Pseudo, protocol: u8, bytes: &[u8]) -> u16 {
-    let sum = etherparse::checksum::Sum16BitWords::new();
     let len = bytes.len();
     let sum = match pseudo {
-        Pseudo::None => sum,
-        Pseudo::V4 { src, dst } => sum
-            .add_slice(src)
-            .add_slice(dst)
-            .add_slice(&[0, protocol])
-            .add_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes()),
-        Pseudo::V6 { src, dst } => sum
-            .add_slice(src)
-            .add_slice(dst)
-            .add_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes())
-            .add_slice(&[0, 0, 0, protocol]),
+        Pseudo::None => 0,
+        Pseudo::V4 { src, dst } => {
+            let len = u16::try_from(len).unwrap_or(u16::MAX);
+            sum_words(sum_words(sum_words(0, src), dst), &[0, protocol]) + u64::from(len)
+        }
+        Pseudo::V6 { src, dst } => {
+            let len = u32::try_from(len).unwrap_or(u32::MAX);
+            sum_words(sum_words(0, src), dst) + u64::from(len) + u64::from(protocol)
+        }
     };
-    sum.add_slice(bytes).ones_complement().to_be()
+    !fold(sum_words(sum, bytes))
+}
+
+/// Adds `bytes`, as big-endian 16-bit words (a last odd byte padded with zero), to `sum`
+/// without folding the carries (RFC 1071 §2 (B), deferred carries): 32 bytes at a time as
+/// eight 32-bit words, which a `u64` absorbs for any slice shorter than 2^34 bytes. One loop
+/// step per 32 bytes, not per word, keeps the fuzz targets' comparison tracing out of the
+/// checksum (docs/PERFORMANCE.md, "Fuzz targets").
+pub(crate) fn sum_words(mut sum: u64, bytes: &[u8]) -> u64 {
+    let word = |w: &[u8; 4]| u64::from(u32::from_be_bytes(*w));
+    let (blocks, rest) = bytes.as_chunks::<32>();
+    for b in blocks {
+        let (w, _) = b.as_chunks::<4>();
+        sum += word(&w[0]) + word(&w[1]) + word(&w[2]) + word(&w[3]);
+        sum += word(&w[4]) + word(&w[5]) + word(&w[6]) + word(&w[7]);
+    }
+    let (pairs, last) = rest.as_chunks::<2>();
+    for p in pairs {
+        sum += u64::from(u16::from_be_bytes(*p));
+    }
+    if let [b] = last {
+        sum += u64::from(*b) << 8;
+    }
+    sum
+}
+
+/// Folds a [`sum_words`] sum into 16 bits with end-around carries.
+pub(crate) fn fold(mut sum: u64) -> u16 {
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
 }
 
 impl Frame {

@@ -1078,13 +1078,14 @@ pub fn fuzz_one(data: &[u8]) {
         match records.next_record() {
             Ok(Some(record)) => {
                 let start = records.offset() as usize - RECORD_HEADER_LEN - record.fragment.len();
+                let emitted = record.emit();
                 assert_eq!(
-                    record.emit(),
+                    emitted,
                     data[start..records.offset() as usize],
                     "emit(record) differs from the bytes it was read from"
                 );
                 let mut again = RecordReader::new();
-                again.push(&record.emit());
+                again.push(&emitted);
                 assert_eq!(again.next_record(), Ok(Some(record.clone())));
                 assert_eq!(again.pending(), 0);
                 if record.content_type == content_type::HANDSHAKE {
@@ -1107,7 +1108,8 @@ pub fn fuzz_one(data: &[u8]) {
         let encoded = message.encoded();
         let end = handshake.offset() as usize;
         assert_eq!(encoded, handshake_bytes[end - encoded.len()..end]);
-        if let Ok(Handshake::ClientHello(hello)) = message.parse_body() {
+        let body = message.parse_body();
+        if let Ok(Handshake::ClientHello(hello)) = &body {
             let _ = (hello.supported_versions(), hello.key_shares());
             if let Some(psks) = hello.pre_shared_key() {
                 // The binders list starts at truncated_len with its own length.
@@ -1118,7 +1120,7 @@ pub fn fuzz_one(data: &[u8]) {
                     Some(&u16::try_from(binders).unwrap_or(u16::MAX).to_be_bytes()[..])
                 );
             }
-        } else if let Ok(Handshake::ServerHello(hello)) = message.parse_body() {
+        } else if let Ok(Handshake::ServerHello(hello)) = &body {
             let _ = (
                 hello.selected_version(),
                 hello.key_share(),

@@ -232,7 +232,16 @@ fn view(host: &ArpHost, ip: Ipv4Addr) -> Option<EntryView> {
     host.entry(ip)
 }
 
-fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
+/// One entry of the transcript, for the determinism check.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// An output and its time.
+    Output(crate::models::arp::Timed),
+    /// The neighbour table after the last event.
+    Entries(Vec<EntryView>),
+}
+
+fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<Step>, String> {
     let setup = Setup::arbitrary(u).map_err(|e| e.to_string())?;
     let cfg = config(&setup);
     let profile = if setup.linux {
@@ -367,11 +376,9 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
             }
         };
         check_host(&host, &outputs, &mut history)?;
-        for o in &outputs {
-            out.push(format!("{} {}", o.at.total_micros(), o.output));
-        }
+        out.extend(outputs.into_iter().map(Step::Output));
     }
-    out.push(format!("{:?}", host.entries()));
+    out.push(Step::Entries(host.entries()));
     Ok(out)
 }
 

@@ -295,7 +295,7 @@ pub(crate) fn check_decision(
     Ok(())
 }
 
-fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
+fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<Decision>, String> {
     let n = usize::from(u8::arbitrary(u).map_err(|e| e.to_string())? % 8);
     let mut routes = Vec::new();
     for _ in 0..n {
@@ -320,7 +320,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                 if r.receive(port, &bytes) != d {
                     return Err(format!("{spec:?}: a second look decides otherwise"));
                 }
-                out.push(format!("{d:?}"));
+                out.push(d);
             }
         }
     }

@@ -85,13 +85,26 @@ pub(super) static TARGETS: &[FuzzTarget] = &[
 /// A model target's outcome: `transcript` drives fresh models with the events read from
 /// `data` and checks the invariants after every step (its `Err` is the broken one); it runs
 /// twice, and the two transcripts must be the same (the model is deterministic).
-pub(crate) fn twice(
+///
+/// A transcript is the model's own output values (`O`: decisions, segments, answers), compared
+/// with `==` and formatted only when the two runs differ; formatting every output of every run
+/// cost more than the models themselves (docs/PERFORMANCE.md, "Fuzz targets").
+pub(crate) fn twice<O: PartialEq + std::fmt::Debug>(
     target: &'static str,
     data: &[u8],
-    transcript: fn(&mut Unstructured<'_>) -> Result<Vec<String>, String>,
+    transcript: fn(&mut Unstructured<'_>) -> Result<Vec<O>, String>,
 ) -> Outcome {
     let first = transcript(&mut Unstructured::new(data)).map_err(|w| Finding::new(target, w))?;
     let again = transcript(&mut Unstructured::new(data)).unwrap_or_default();
+    same_transcripts(target, &first, &again)
+}
+
+/// The determinism check of [`twice`]: both runs gave the same outputs, in the same order.
+pub(crate) fn same_transcripts<O: PartialEq + std::fmt::Debug>(
+    target: &'static str,
+    first: &[O],
+    again: &[O],
+) -> Outcome {
     ensure!(
         first == again,
         target,

@@ -388,7 +388,17 @@ pub(crate) fn check_error(
     Ok(())
 }
 
-fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
+/// One entry of the transcript, for the determinism check.
+#[derive(Debug, PartialEq)]
+enum Step {
+    Learned(Mapping),
+    Refused(u16),
+    Forgot(crate::models::nat::Flow),
+    Reply(Ipv4Packet),
+    ErrorAbout(Mapping),
+}
+
+fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<Step>, String> {
     let profile = if bool::arbitrary(u).map_err(|e| e.to_string())? {
         NatProfile::rfc()
     } else {
@@ -411,7 +421,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                 if m.flow != flow || m.external != SocketAddrV4::new(EXTERNAL, port) {
                     return Err(format!("learn({flow}, {port}) = {m}"));
                 }
-                out.push(format!("{m}"));
+                out.push(Step::Learned(m));
             }
             Event::Bogus { flow, port } => {
                 let flow = flow.flow();
@@ -424,7 +434,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                             "learn({flow}, {port}) outside {prediction} = {got:?}"
                         ));
                     }
-                    out.push(format!("refused {port}"));
+                    out.push(Step::Refused(port));
                 }
             }
             Event::Forget { which } => {
@@ -437,7 +447,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                     if nat.mappings().len() != n - 1 {
                         return Err(format!("forget({flow}) dropped more than one mapping"));
                     }
-                    out.push(format!("forgot {flow}"));
+                    out.push(Step::Forgot(flow));
                 }
             }
             Event::Reply { which, data } => {
@@ -447,7 +457,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                     let original = packet_of(&m.flow, data);
                     let sent = check_outbound(&nat, &m, &original)?;
                     check_reply(&nat, &m, &sent)?;
-                    out.push(format!("{sent:?}"));
+                    out.push(Step::Reply(sent));
                 }
             }
             Event::Error {
@@ -467,7 +477,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                         *m.flow.dst.ip()
                     };
                     check_error(&nat, &m, &original, &sent, whole, time_exceeded, from)?;
-                    out.push(format!("error about {m}"));
+                    out.push(Step::ErrorAbout(m));
                 }
             }
         }

@@ -467,7 +467,51 @@ pub(crate) fn check_add(
     }
 }
 
-fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
+/// Checks the routes the table holds, read by walking it, against the reference's: the same
+/// routes with the same effective metrics in the same tables, as many as `RouteTable::len`
+/// counts. Once per input, at the end (routes are never removed, so the kernel's own routes
+/// are still there to compare): a walk of the tries costs more than all the steps together.
+pub(crate) fn check_contents(table: &RouteTable, reference: &Reference) -> Result<(), String> {
+    let mut missing: Vec<RefRoute> = reference.routes.clone();
+    let mut walked = 0;
+    for (route, metric, local) in table.routes() {
+        walked += 1;
+        let found = RefRoute {
+            route,
+            metric,
+            local,
+        };
+        match missing.iter().position(|r| *r == found) {
+            Some(i) => {
+                missing.swap_remove(i);
+            }
+            None => {
+                let table = if local { "local" } else { "main" };
+                return Err(format!(
+                    "the {table} table holds {route} (metric {metric}), the reference does not"
+                ));
+            }
+        }
+    }
+    if !missing.is_empty() || walked != table.len() {
+        return Err(format!(
+            "the tables hold {walked} routes (len {}), the reference {}; not in the tables: \
+             {missing:?}",
+            table.len(),
+            reference.routes.len()
+        ));
+    }
+    Ok(())
+}
+
+/// One step's answer, for the determinism check.
+#[derive(Debug, PartialEq)]
+enum Step {
+    Add(Result<(), AddError>),
+    Lookup(Result<crate::models::route::RouteAnswer, RouteError>),
+}
+
+fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<Step>, String> {
     let setup = Setup::arbitrary(u).map_err(|e| e.to_string())?;
     let mut profile = RouteProfile::rfc();
     for (on, d) in setup.profile.into_iter().zip([
@@ -506,7 +550,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                         table.added()
                     ));
                 }
-                out.push(format!("{got:?}"));
+                out.push(Step::Add(got));
             }
             Event::Lookup(dst, src) => {
                 let (dst, src) = (dst.ip(), src.as_ref().map(Addr::ip));
@@ -519,10 +563,11 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                         reference.matching_route(dst)
                     ));
                 }
-                out.push(format!("{got:?}"));
+                out.push(Step::Lookup(got));
             }
         }
     }
+    check_contents(&table, &reference)?;
     Ok(out)
 }
 

@@ -208,7 +208,15 @@ pub(crate) fn check_fdb(sw: &Switch, reference: &Reference, now: Instant) -> Res
     Ok(())
 }
 
-fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
+/// One entry of the transcript, for the determinism check.
+#[derive(Debug, PartialEq)]
+enum Step {
+    Refused(crate::models::switch::SwitchError),
+    Forwarded(crate::models::switch::Forwarding),
+    Fdb(Vec<crate::models::switch::FdbView>),
+}
+
+fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<Step>, String> {
     let setup = Setup::arbitrary(u).map_err(|e| e.to_string())?;
     let ports = usize::from(setup.ports % 5) + 1;
     let ageing = Duration::from_millis([0, 10, 50, 300][usize::from(setup.ageing % 4)]);
@@ -248,7 +256,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                                 "port {ingress} of {ports}: {e}, or state changed"
                             ));
                         }
-                        out.push(e.to_string());
+                        out.push(Step::Refused(e));
                     }
                     Ok(got) => {
                         if ingress >= ports {
@@ -256,13 +264,13 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                         }
                         let want = reference.frame(now, ingress, header.src, header.dst);
                         check_frame(ingress, tolerance, &want, &got)?;
-                        out.push(format!("{got:?}"));
+                        out.push(Step::Forwarded(got));
                     }
                 }
             }
             Event::Read { dt } => {
                 now = now + Duration::from_millis(u64::from(dt));
-                out.push(format!("{:?}", sw.fdb(now)));
+                out.push(Step::Fdb(sw.fdb(now)));
             }
         }
         check_fdb(&sw, &reference, now)?;

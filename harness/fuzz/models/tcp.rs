@@ -247,7 +247,7 @@ fn segment(spec: &SegSpec, tcp: &Tcp, irs: u32) -> SegmentIn {
     }
 }
 
-fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
+fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<Vec<Output>>, String> {
     let linux = bool::arbitrary(u).map_err(|e| e.to_string())?;
     // The peer's ISN: small, or just below the wrap of the sequence space.
     let irs = if bool::arbitrary(u).map_err(|e| e.to_string())? {
@@ -287,7 +287,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
             }
         };
         check_step(before, Snapshot::of(&tcp), call, &outputs)?;
-        out.push(format!("{outputs:?}"));
+        out.push(outputs);
     }
     Ok(out)
 }

@@ -349,3 +349,96 @@ fn arp_checks_catch_bad_outputs() {
     history.now = Instant::from_millis(1000);
     assert!(arp::check_host(&host, &[], &mut history).is_err());
 }
+
+#[test]
+fn route_contents_check_catches_a_table_that_differs_from_the_reference() {
+    use crate::models::route::{Interface, RouteTable};
+    let ifaces = vec![
+        Interface {
+            index: 1,
+            name: "lo".into(),
+            loopback: true,
+            addrs: vec!["127.0.0.1/8".parse().unwrap()],
+        },
+        Interface {
+            index: 2,
+            name: "p0".into(),
+            loopback: false,
+            addrs: vec![
+                "10.0.1.1/24".parse().unwrap(),
+                "fd00:1::1/64".parse().unwrap(),
+            ],
+        },
+    ];
+    let mut table = RouteTable::new(RouteProfile::linux(), ifaces.clone());
+    let mut r = route::Reference::new(RouteProfile::linux(), ifaces);
+    assert_eq!(route::check_contents(&table, &r), Ok(()));
+    let default = Route {
+        dst: "0.0.0.0/0".parse().unwrap(),
+        kind: RouteKind::Unicast {
+            gateway: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 9))),
+            oif: 2,
+        },
+        metric: Some(7),
+        prefsrc: None,
+    };
+    assert!(table.add(default).is_ok());
+    // The table holds a route the reference does not.
+    assert!(route::check_contents(&table, &r).is_err());
+    assert_eq!(r.add(&default), Ok(()));
+    assert_eq!(route::check_contents(&table, &r), Ok(()));
+    assert_eq!(table.len(), table.routes().count());
+    // The reference holds one with another metric, another table, or one more route.
+    let mut wrong = r.clone();
+    wrong.routes.last_mut().unwrap().metric = 8;
+    assert!(route::check_contents(&table, &wrong).is_err());
+    let mut wrong = r.clone();
+    wrong.routes.last_mut().unwrap().local = true;
+    assert!(route::check_contents(&table, &wrong).is_err());
+    let mut wrong = r.clone();
+    wrong.routes.push(*r.routes.last().unwrap());
+    assert!(route::check_contents(&table, &wrong).is_err());
+}
+
+#[test]
+fn determinism_check_compares_every_output() {
+    use super::same_transcripts;
+    assert!(same_transcripts("model_x", &[1, 2], &[1, 2]).is_ok());
+    assert!(same_transcripts("model_x", &[1, 2], &[1, 3]).is_err());
+    assert!(same_transcripts("model_x", &[1, 2], &[1]).is_err());
+    // A difference deep inside an output (one byte of a segment's option) is one.
+    let a = vec![seg(Flags::ACK, 1, 100, 0)];
+    let mut b = a.clone();
+    if let Output::Segment(s) = &mut b[0] {
+        s.options.mss = Some(1460);
+    }
+    let same = std::slice::from_ref(&a);
+    assert!(same_transcripts("model_tcp", same, same).is_ok());
+    assert!(same_transcripts("model_tcp", &[a], &[b]).is_err());
+}
+
+#[test]
+fn tls_expand_check_reads_every_block() {
+    use crate::models::tls::{HashAlg, try_hkdf_expand_label};
+    // A secret of Hash.length goes through the hkdf crate, a shorter one through the
+    // model's own HMAC chain: both against the reference written from RFC 5869.
+    for (alg, secret_len) in [
+        (HashAlg::Sha256, 32),
+        (HashAlg::Sha384, 48),
+        (HashAlg::Sha256, 5),
+        (HashAlg::Sha384, 0),
+    ] {
+        let secret = vec![0x42; secret_len];
+        let len = 255 * alg.output_len();
+        let got = try_hkdf_expand_label(alg, &secret, "fuzz", b"ctx", len);
+        assert!(tls::check_expand(alg, &secret, "fuzz", b"ctx", len, &got).is_ok());
+        // One bit wrong in the last block of 255 is found.
+        let mut wrong = got.clone().unwrap();
+        wrong[len - 1] ^= 1;
+        assert!(tls::check_expand(alg, &secret, "fuzz", b"ctx", len, &Ok(wrong)).is_err());
+        // One byte more than 255 blocks must be refused.
+        let over = try_hkdf_expand_label(alg, &secret, "fuzz", b"ctx", len + 1);
+        assert!(over.is_err());
+        assert!(tls::check_expand(alg, &secret, "fuzz", b"ctx", len + 1, &over).is_ok());
+    }
+}

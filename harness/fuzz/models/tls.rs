@@ -202,16 +202,18 @@ pub(crate) fn check_record12(
     }
 }
 
-/// HKDF-Expand-Label written out from RFC 5869 §2.3 and RFC 8446 §7.1, with HMAC.
+/// HKDF-Expand-Label written out from RFC 5869 §2.3 and RFC 8446 §7.1, with HMAC (keyed once
+/// with the PRK, the key's pads hashed once for all blocks).
 fn expand_reference(alg: HashAlg, prk: &[u8], info: &[u8], len: usize) -> Vec<u8> {
     let mut okm = Vec::new();
     let mut t: Vec<u8> = Vec::new();
     let mut counter = 1u8;
+    let key = alg.hmac_key(prk);
     while okm.len() < len {
         let mut input = t.clone();
         input.extend_from_slice(info);
         input.push(counter);
-        t = alg.hmac(prk, &input);
+        t = key.mac(&input);
         okm.extend_from_slice(&t);
         counter = counter.wrapping_add(1);
     }
@@ -252,7 +254,24 @@ pub(crate) fn check_expand(
     }
 }
 
-fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
+/// One entry of the transcript, for the determinism check: the bytes each event produced.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// A TLS 1.3 record as sealed.
+    Record13(Vec<u8>),
+    /// A TLS 1.2 record sealed and opened under the suite named.
+    Sealed12(&'static str),
+    /// The next traffic secret of a chain.
+    Secret(Vec<u8>),
+    /// PRF output.
+    Prf(Vec<u8>),
+    /// HKDF-Expand-Label output, or its error.
+    Expand(Result<Vec<u8>, String>),
+    /// A message_hash.
+    MessageHash(Vec<u8>),
+}
+
+fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<Step>, String> {
     let seed = u8::arbitrary(u).map_err(|e| e.to_string())?;
     let mut chains: BTreeMap<u16, Chain> = BTreeMap::new();
     let mut out = Vec::new();
@@ -279,12 +298,12 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                         let padding = usize::from(padding % 64);
                         let r = check_record13(seal, open, content_type, &content, padding, flip)
                             .map_err(|e| format!("{}: {e}", s.name))?;
-                        out.push(hex::encode(r));
+                        out.push(Step::Record13(r));
                     }
                     Chain::Tls12 { seal, open } => {
                         check_record12(seal, open, content_type, &content, flip)
                             .map_err(|e| format!("{}: {e}", s.name))?;
-                        out.push(format!("{} sealed", s.name));
+                        out.push(Step::Sealed12(s.name));
                     }
                 }
             }
@@ -315,7 +334,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                         return Err(format!("{}: a record of the old key opened", s.name));
                     }
                     *secret = next;
-                    out.push(hex::encode(secret.bytes()));
+                    out.push(Step::Secret(secret.bytes().to_vec()));
                 }
             }
             Event::Prf {
@@ -337,7 +356,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                         a.get(..n) != b.get(..n)
                     ));
                 }
-                out.push(hex::encode(a));
+                out.push(Step::Prf(a));
             }
             Event::Expand {
                 sha384,
@@ -351,7 +370,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                 let len = usize::from(len % 13_000);
                 let got = try_hkdf_expand_label(alg(sha384), &secret, &label, &context, len);
                 check_expand(alg(sha384), &secret, &label, &context, len, &got)?;
-                out.push(format!("{:?}", got.map(hex::encode)));
+                out.push(Step::Expand(got.map_err(|e| e.to_string())));
             }
             Event::Transcript {
                 sha384,
@@ -374,7 +393,7 @@ fn transcript(u: &mut Unstructured<'_>) -> Result<Vec<String>, String> {
                 if mh != a.hash(&synthetic) {
                     return Err(format!("message_hash of {message:02x?}"));
                 }
-                out.push(hex::encode(mh));
+                out.push(Step::MessageHash(mh));
             }
         }
     }

@@ -147,6 +147,67 @@ impl HashAlg {
     }
 }
 
+impl HashAlg {
+    /// HMAC keyed once with `key`: [`HmacKey::mac`] then costs the message's blocks only,
+    /// not the two blocks of the key's pads (what PRF and HKDF chains do block after block).
+    pub fn hmac_key(self, key: &[u8]) -> HmacKey {
+        match self {
+            HashAlg::Sha256 => HmacKey::Sha256(keyed(key)),
+            HashAlg::Sha384 => HmacKey::Sha384(keyed(key)),
+        }
+    }
+}
+
+/// An HMAC key with its pads already hashed (see [`HashAlg::hmac_key`]).
+#[derive(Clone)]
+pub enum HmacKey {
+    /// HMAC-SHA256.
+    Sha256(Option<hmac::Hmac<sha2::Sha256>>),
+    /// HMAC-SHA384.
+    Sha384(Option<hmac::Hmac<sha2::Sha384>>),
+}
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key's state is secret material; its algorithm is enough to tell keys apart.
+        match self {
+            HmacKey::Sha256(_) => f.write_str("HmacKey(SHA-256)"),
+            HmacKey::Sha384(_) => f.write_str("HmacKey(SHA-384)"),
+        }
+    }
+}
+
+impl HmacKey {
+    /// HMAC (RFC 2104) of `data` under this key: the same bytes as [`HashAlg::hmac`].
+    pub fn mac(&self, data: &[u8]) -> Vec<u8> {
+        match self {
+            HmacKey::Sha256(m) => mac_from(m, data),
+            HmacKey::Sha384(m) => mac_from(m, data),
+        }
+    }
+}
+
+fn keyed<D>(key: &[u8]) -> Option<hmac::Hmac<D>>
+where
+    D: hmac::EagerHash,
+    hmac::Hmac<D>: KeyInit + Mac,
+{
+    // Every key length is valid (see `hmac_with`): `None` never happens.
+    <hmac::Hmac<D> as KeyInit>::new_from_slice(key).ok()
+}
+
+fn mac_from<D>(keyed: &Option<hmac::Hmac<D>>, data: &[u8]) -> Vec<u8>
+where
+    D: hmac::EagerHash,
+    hmac::Hmac<D>: KeyInit + Mac + Clone,
+{
+    let Some(mut mac) = keyed.clone() else {
+        return Vec::new();
+    };
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
 fn hmac_with<D>(key: &[u8], data: &[u8]) -> Vec<u8>
 where
     D: hmac::EagerHash,

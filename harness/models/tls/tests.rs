@@ -403,3 +403,27 @@ proptest! {
         prop_assert!(rx12.open(header[0], 0x0303, &body).is_err());
     }
 }
+
+#[test]
+fn a_key_with_its_pads_hashed_once_gives_the_same_hmac() {
+    for alg in [HashAlg::Sha256, HashAlg::Sha384] {
+        // Keys shorter than, equal to and longer than the hash's block (64/128 bytes).
+        for key_len in [0, 1, 32, 64, 128, 200] {
+            let key: Vec<u8> = (0..key_len).map(|i| i as u8 ^ 0x5c).collect();
+            let keyed = alg.hmac_key(&key);
+            for data in [&b""[..], b"abc", &[7u8; 300][..]] {
+                assert_eq!(
+                    keyed.mac(data),
+                    alg.hmac(&key, data),
+                    "{alg:?} key {key_len}"
+                );
+            }
+            // The key is kept, not consumed: a second MAC under it is the same again.
+            assert_eq!(keyed.mac(b"abc"), alg.hmac(&key, b"abc"));
+            assert_ne!(
+                keyed.mac(b"abc"),
+                alg.hmac(&[key.clone(), vec![1]].concat(), b"abc")
+            );
+        }
+    }
+}

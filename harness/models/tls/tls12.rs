@@ -15,12 +15,14 @@ pub fn prf(alg: HashAlg, secret: &[u8], label: &str, seed: &[u8], len: usize) ->
     label_seed.extend_from_slice(label.as_bytes());
     label_seed.extend_from_slice(seed);
     let mut out = Vec::with_capacity(len);
-    let mut a = alg.hmac(secret, &label_seed);
+    // P_hash (RFC 5246 §5): every HMAC is under `secret`, so its pads are hashed once.
+    let key = alg.hmac_key(secret);
+    let mut a = key.mac(&label_seed);
     while out.len() < len {
         let mut input = a.clone();
         input.extend_from_slice(&label_seed);
-        out.extend_from_slice(&alg.hmac(secret, &input));
-        a = alg.hmac(secret, &a);
+        out.extend_from_slice(&key.mac(&input));
+        a = key.mac(&a);
     }
     out.truncate(len);
     out

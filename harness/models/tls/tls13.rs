@@ -77,11 +77,12 @@ fn expand_by_hmac(alg: HashAlg, prk: &[u8], info: &[u8], len: usize) -> Vec<u8> 
     let mut okm = Vec::with_capacity(len);
     let mut previous: Vec<u8> = Vec::new();
     let mut counter: u8 = 1;
+    let key = alg.hmac_key(prk);
     while okm.len() < len {
         let mut input = previous.clone();
         input.extend_from_slice(info);
         input.push(counter);
-        previous = alg.hmac(prk, &input);
+        previous = key.mac(&input);
         okm.extend_from_slice(&previous);
         counter = counter.wrapping_add(1);
     }
