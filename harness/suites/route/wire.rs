@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use crate::dut::Control;
-use crate::dut::fixed::{FixedBehaviour, HeldRoute, RouteFixed};
+use crate::dut::fixed::{FixedBehaviour, HeldRoute, RouteFixed, WaitingPolicy};
 use crate::engine::{CheckError, Session};
 use crate::models::profile::Deviation as _;
 use crate::models::route::{AnswerKind, Interface, Route, RouteDeviation, RouteKind, RouteTable};
@@ -229,6 +229,14 @@ pub fn fixed_table_on_wire(
         .as_ref()
         .and_then(|a| a.requests.as_ref())
         .map_or(Duration::ZERO, |r| Duration::from_millis(r.min_interval_ms));
+    // A stack that queues the packet waiting for its next hop (RFC 1122 §2.3.2.2) sends the
+    // echo reply once the request is answered: that reply is the lookup's answer, and a
+    // second ping would read it as the answer to itself. One that drops it is pinged again.
+    let queues = fixed
+        .arp
+        .as_ref()
+        .and_then(|a| a.waiting_packet.as_ref())
+        .is_some_and(|w| w.policy == WaitingPolicy::Queue);
     let mut dsts: Vec<IpAddr> = edge_destinations(&full)
         .into_iter()
         .filter(|d| d.is_ipv4())
@@ -303,6 +311,16 @@ pub fn fixed_table_on_wire(
                     );
                     s.send(&step, &reply)?;
                     seen = Some(Answer::Asked(nh));
+                    if queues {
+                        // The queued reply to this ping, and nothing else, comes now.
+                        seen = Some(match answer(s, &step, seq, &mut macs)? {
+                            Answer::Nothing => Answer::Other(format!(
+                                "no echo reply within {ANSWER} of the ARP answer for {nh} (the declared waiting-packet policy queues it)"
+                            )),
+                            other => other,
+                        });
+                        break;
+                    }
                 }
                 other => {
                     seen = Some(other);
