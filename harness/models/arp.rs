@@ -994,7 +994,7 @@ impl ArpHost {
         out: &mut Vec<Timed>,
     ) {
         if let Some(t) = x.timed {
-            self.timed_output(hop, packet, t, out);
+            self.timed_output(hop, packet, t, x.queue, out);
             return;
         }
         let now = self.now;
@@ -1067,6 +1067,7 @@ impl ArpHost {
         hop: Ipv4Addr,
         packet: Packet,
         t: TimedRequests,
+        queue: bool,
         out: &mut Vec<Timed>,
     ) {
         let now = self.now;
@@ -1135,6 +1136,14 @@ impl ArpHost {
         let Some(e) = self.entries.get_mut(&hop) else {
             return;
         };
+        if !queue {
+            self.dropped_waiting += 1;
+            self.discard(
+                out,
+                format!("{:?} to {hop} dropped: {hop} is not resolved", packet.id),
+            );
+            return;
+        }
         e.queue.push(packet);
         if e.queue.len() > t.queue_len {
             let old = e.queue.remove(0);

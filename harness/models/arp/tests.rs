@@ -964,6 +964,14 @@ fn a_full_queue_drops_its_oldest_packet() {
     }
     assert_eq!(roomy.dropped_waiting(), 0);
     assert_eq!(wire(&unicast_reply(&mut roomy, 20, B_MAC)).len(), 11);
+    // And one declared not to queue keeps none.
+    let mut none = expiring(ExpiringCache {
+        queue: false,
+        ..lwip_cache()
+    });
+    none.send(at(0), echo(1, B));
+    assert_eq!(none.dropped_waiting(), 1);
+    assert!(wire(&unicast_reply(&mut none, 20, B_MAC)).is_empty());
 }
 
 #[test]
