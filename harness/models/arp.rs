@@ -1105,7 +1105,7 @@ impl ArpHost {
             );
             return;
         }
-        if !self.entries.get(&hop).is_some_and(|e| e.mac.is_none()) {
+        if self.entries.get(&hop).is_none_or(|e| e.mac.is_some()) {
             // No entry (an expired one is gone): a pending entry and its request.
             self.silent_until.remove(&hop);
             self.entries.insert(
