@@ -115,6 +115,12 @@ pub struct ArpCacheFixed {
     /// An IPv4 packet for the stack from the entry's address and MAC restarts the lifetime
     /// (of an expired entry too).
     pub refreshed_by_traffic: bool,
+    /// An entry used to send this long before its expiry or less is asked for again by a
+    /// unicast request first (lwIP `ARP_AGE_REREQUEST_USED_UNICAST`); absent: never.
+    pub rerequest_unicast_before_ms: Option<u64>,
+    /// ... and by a broadcast request from this long before (lwIP
+    /// `ARP_AGE_REREQUEST_USED_BROADCAST`).
+    pub rerequest_broadcast_before_ms: Option<u64>,
     /// The source lines the values were read from.
     pub source: String,
 }
@@ -126,6 +132,12 @@ pub struct ArpRequestsFixed {
     /// Requests are retransmitted on a timer (false: one request per packet that needs the
     /// address, and nothing when no packet does).
     pub retransmit: bool,
+    /// With `retransmit`: the period of the timer that sends them, ms (one request per
+    /// tick while an address is pending; lwIP `ARP_TMR_INTERVAL`).
+    pub tick_ms: Option<u64>,
+    /// With `retransmit`: the pending entry is dropped with its waiting packets on this
+    /// tick after it was made (lwIP `ARP_MAXPENDING`).
+    pub max_pending_ticks: Option<u32>,
     /// At most one request per this interval, ms (RFC 1122 §2.3.2.1's flooding prevention).
     pub min_interval_ms: u64,
     /// `interface`: the interval holds for every address together; `address`: per address.
@@ -152,6 +164,9 @@ pub enum RateLimitScope {
 pub struct WaitingPacketFixed {
     /// `queue` (kept and sent once resolved) or `drop`.
     pub policy: WaitingPolicy,
+    /// With `queue`: packets kept per address at most, the oldest dropped for a new one
+    /// (absent: no limit a check reaches).
+    pub queue_len: Option<usize>,
     /// The source lines the value was read from.
     pub source: String,
 }

@@ -253,6 +253,46 @@ pub struct ExpiringCache {
     pub rate_limit_per_address: bool,
     /// A packet waiting for a resolution is kept and sent once resolved (else dropped).
     pub queue: bool,
+    /// Requests retransmitted on a coarse periodic timer (lwIP's `etharp_tmr`); `None`: one
+    /// request per packet, as smoltcp.
+    #[serde(default)]
+    pub timed: Option<TimedRequests>,
+}
+
+/// An expiring cache driven by a coarse periodic timer, as lwIP's `etharp` (lwIP 2.1
+/// `src/core/ipv4/etharp.c`, `etharp_tmr` every `ARP_TMR_INTERVAL`):
+///
+/// - the first packet for an address without an entry sends a broadcast request and makes
+///   a pending entry; later packets for it wait without a new request (at most
+///   [`TimedRequests::queue_len`], the oldest dropped for a new one);
+/// - every tick while the entry is pending sends the request again; on the
+///   [`TimedRequests::max_pending`]th tick after its creation the entry is removed with
+///   its waiting packets (`ARP_MAXPENDING`);
+/// - a resolved entry is removed when its lifetime ends (`ARP_MAXAGE`), and is gone: a
+///   later ARP packet that may only update an entry creates none;
+/// - an entry used to send within [`TimedRequests::rerequest_unicast`] of its expiry is
+///   asked for again before the packet goes (a unicast request to the cached MAC, a
+///   broadcast one within [`TimedRequests::rerequest_broadcast`]), at most one such
+///   request per two ticks (`ETHARP_STATE_STABLE_REREQUESTING_1/2`).
+///
+/// The timer's phase is the stack's: it ticks every [`TimedRequests::tick`] from when the
+/// stack started, not from when an entry was made. The model puts each tick at the latest
+/// instant it can be (a full tick after the event that armed it); the stack's may come up
+/// to a tick earlier ([`ArpHost::timing_window`]), and a driver that sees it moves the
+/// model's next ticks to the stack's ([`ArpHost::solicitation_seen`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimedRequests {
+    /// The timer's period (`ARP_TMR_INTERVAL`).
+    pub tick: Duration,
+    /// A pending entry is removed on this tick after it was made (`ARP_MAXPENDING`): it
+    /// sends `max_pending - 1` retransmissions.
+    pub max_pending: u32,
+    /// Packets waiting per pending entry (`ARP_QUEUE_LEN`).
+    pub queue_len: usize,
+    /// A used entry is re-requested (unicast) from this long before its expiry, if at all.
+    pub rerequest_unicast: Option<Duration>,
+    /// ... and by broadcast from this long before it.
+    pub rerequest_broadcast: Option<Duration>,
 }
 
 impl HostConfig {
@@ -717,6 +757,15 @@ impl ArpHost {
         }
     }
 
+    /// How much earlier than the model's instant a timer of the stack may run: the period
+    /// of a coarse timer whose phase the model does not know ([`TimedRequests`]), else 0.
+    pub fn timing_window(&self) -> Duration {
+        match self.config.expiring.and_then(|x| x.timed) {
+            Some(t) => t.tick,
+            None => Duration::ZERO,
+        }
+    }
+
     /// The entry for `ip`, if any (as [`ArpHost::entries`] shows it).
     pub fn entry(&self, ip: Ipv4Addr) -> Option<EntryView> {
         self.entries.get(&ip).map(|e| self.view(ip, e))
@@ -746,6 +795,20 @@ impl ArpHost {
                 .into_iter()
                 .collect();
             out.extend(self.silent_until.get(&self.silent_key(ip)).copied());
+            if let Some(t) = self.config.expiring.and_then(|x| x.timed)
+                && let Some(e) = self.entries.get(&ip)
+            {
+                // The pending entry's next tick, and where a use starts re-requesting.
+                out.extend(e.timer.map(|t| t + self.tick()));
+                if let Some(x) = e.expires {
+                    for w in [t.rerequest_unicast, t.rerequest_broadcast]
+                        .into_iter()
+                        .flatten()
+                    {
+                        out.push(x - d_of(w));
+                    }
+                }
+            }
             return out
                 .into_iter()
                 .filter(|t| *t >= 0)
@@ -839,6 +902,11 @@ impl ArpHost {
             self.timer_fired(ip, &mut out);
         }
         self.now = now;
+        if self.config.expiring.is_some_and(|x| x.timed.is_some()) {
+            // lwIP frees an entry whose age reached ARP_MAXAGE: nothing is left to update.
+            self.entries
+                .retain(|_, e| !(e.mac.is_some() && e.expires.is_some_and(|x| x <= now)));
+        }
         out
     }
 
@@ -928,6 +996,10 @@ impl ArpHost {
         x: ExpiringCache,
         out: &mut Vec<Timed>,
     ) {
+        if let Some(t) = x.timed {
+            self.timed_output(hop, packet, t, x.queue, out);
+            return;
+        }
         let now = self.now;
         if let Some(e) = self.entries.get(&hop)
             && let (Some(mac), Some(expires)) = (e.mac, e.expires)
@@ -990,6 +1062,141 @@ impl ArpHost {
         }
     }
 
+    /// [`TimedRequests`] (lwIP `etharp_output` and `etharp_query`): a live entry sends at
+    /// once, re-requested first near its expiry; a pending one queues; none makes a pending
+    /// entry with one broadcast request.
+    fn timed_output(
+        &mut self,
+        hop: Ipv4Addr,
+        packet: Packet,
+        t: TimedRequests,
+        queue: bool,
+        out: &mut Vec<Timed>,
+    ) {
+        let now = self.now;
+        let sender_ip = self.config.addr;
+        if let Some(e) = self.entries.get(&hop)
+            && let (Some(mac), Some(expires)) = (e.mac, e.expires)
+            && now < expires
+        {
+            let silent = self.silent_until.get(&hop).copied().unwrap_or(T::MIN);
+            let eth_dst = match (t.rerequest_unicast, t.rerequest_broadcast) {
+                (_, Some(b)) if now >= expires - d_of(b) => Some(MacAddr::BROADCAST),
+                (Some(u), _) if now >= expires - d_of(u) => Some(mac),
+                _ => None,
+            };
+            if let Some(eth_dst) = eth_dst
+                && now >= silent
+            {
+                self.emit(
+                    out,
+                    Output::Request {
+                        target: hop,
+                        eth_dst,
+                        sender_ip,
+                    },
+                );
+                self.silent_until.insert(hop, now + 2 * d_of(t.tick));
+            }
+            self.emit(
+                out,
+                Output::Transmit {
+                    packet,
+                    next_hop: hop,
+                    dst_mac: mac,
+                },
+            );
+            return;
+        }
+        if self.entries.get(&hop).is_none_or(|e| e.mac.is_some()) {
+            // No entry (an expired one is gone): a pending entry and its request.
+            self.silent_until.remove(&hop);
+            self.entries.insert(
+                hop,
+                Entry {
+                    state: Nud::Incomplete,
+                    mac: None,
+                    confirmed: now,
+                    used: now,
+                    updated: now,
+                    probes: 0,
+                    timer: Some(now + d_of(t.tick) - self.tick()),
+                    queue: Vec::new(),
+                    header_cached: false,
+                    expires: None,
+                    packet_sent: false,
+                },
+            );
+            self.emit(
+                out,
+                Output::Request {
+                    target: hop,
+                    eth_dst: MacAddr::BROADCAST,
+                    sender_ip,
+                },
+            );
+        }
+        let Some(e) = self.entries.get_mut(&hop) else {
+            return;
+        };
+        if !queue {
+            self.dropped_waiting += 1;
+            self.discard(
+                out,
+                format!("{:?} to {hop} dropped: {hop} is not resolved", packet.id),
+            );
+            return;
+        }
+        e.queue.push(packet);
+        if e.queue.len() > t.queue_len {
+            let old = e.queue.remove(0);
+            self.dropped_waiting += 1;
+            self.discard(
+                out,
+                format!(
+                    "{:?} to {hop} dropped: the queue holds {}",
+                    old.id, t.queue_len
+                ),
+            );
+        }
+    }
+
+    /// [`TimedRequests`] (lwIP `etharp_tmr`): a tick of a pending entry's timer.
+    fn timed_tick(&mut self, ip: Ipv4Addr, t: TimedRequests, out: &mut Vec<Timed>) {
+        let sender_ip = self.config.addr;
+        let Some(e) = self.entries.get_mut(&ip) else {
+            return;
+        };
+        e.timer = None;
+        if e.mac.is_some() {
+            return;
+        }
+        e.probes += 1;
+        if e.probes >= t.max_pending {
+            let dropped = self.entries.remove(&ip).map_or(0, |e| e.queue.len());
+            self.dropped_waiting += dropped as u32;
+            self.discard(
+                out,
+                format!(
+                    "{ip} unresolved after {} ticks: entry and {dropped} waiting packet(s) dropped",
+                    t.max_pending
+                ),
+            );
+            return;
+        }
+        e.timer = e.timer.or(Some(
+            self.now + d_of(t.tick) - d_of(self.config.params.tick),
+        ));
+        self.emit(
+            out,
+            Output::Request {
+                target: ip,
+                eth_dst: MacAddr::BROADCAST,
+                sender_ip,
+            },
+        );
+    }
+
     /// [`ExpiringCache`]: the entry of `ip` is filled with `mac` for another lifetime (made
     /// if missing); the packets waiting for it leave.
     fn fill(&mut self, ip: Ipv4Addr, mac: MacAddr, x: ExpiringCache, out: &mut Vec<Timed>) {
@@ -1012,6 +1219,15 @@ impl ArpHost {
         e.updated = now;
         e.confirmed = now;
         e.expires = Some(now + d_of(x.lifetime));
+        if x.timed.is_some() {
+            // A pending entry stops ticking; a re-requesting one is STABLE again.
+            e.timer = None;
+            e.probes = 0;
+            self.silent_until.remove(&ip);
+        }
+        let Some(e) = self.entries.get_mut(&ip) else {
+            return;
+        };
         let queue = std::mem::take(&mut e.queue);
         for packet in queue {
             self.emit(
@@ -1132,6 +1348,10 @@ impl ArpHost {
 
     /// `neigh_timer_handler`, at `self.now` (deadline plus one tick).
     fn timer_fired(&mut self, ip: Ipv4Addr, out: &mut Vec<Timed>) {
+        if let Some(t) = self.config.expiring.and_then(|x| x.timed) {
+            self.timed_tick(ip, t, out);
+            return;
+        }
         if self.config.rfc4861.is_some() {
             self.rfc4861_timer(ip, out);
             return;

@@ -604,6 +604,7 @@ fn smoltcp_cache() -> ExpiringCache {
         request_interval: ms(1_000),
         rate_limit_per_address: false,
         queue: false,
+        timed: None,
     }
 }
 
@@ -722,6 +723,7 @@ fn a_waiting_packet_is_dropped_or_queued_as_declared() {
     // Negative control: a queueing cache sends the packet once B answers.
     let mut q = expiring(ExpiringCache {
         queue: true,
+        timed: None,
         ..smoltcp_cache()
     });
     q.send(at(0), echo(1, B));
@@ -859,4 +861,188 @@ fn rfc4861_a_new_mac_makes_an_entry_stale_and_the_lock_holds_only_confirmations(
     // A reply unicast from yet another MAC: REACHABLE with it.
     unicast_reply(&mut h, 400, B_MAC);
     assert_eq!(state(&h, B), Some((Nud::Reachable, Some(B_MAC))));
+}
+
+/// lwIP 2.1's etharp as Debian builds it (profiles/lwip.toml): 300 s lifetime, a pending
+/// request again on every 1 s tick and the entry dropped on the 5th, 10 packets queued,
+/// a used entry re-requested 30 s (unicast) and 15 s (broadcast) before it expires.
+fn lwip_cache() -> ExpiringCache {
+    ExpiringCache {
+        lifetime: ms(300_000),
+        refreshed_by_traffic: false,
+        request_interval: ms(1_000),
+        rate_limit_per_address: true,
+        queue: true,
+        timed: Some(TimedRequests {
+            tick: ms(1_000),
+            max_pending: 5,
+            queue_len: 10,
+            rerequest_unicast: Some(ms(30_000)),
+            rerequest_broadcast: Some(ms(15_000)),
+        }),
+    }
+}
+
+fn lwip_timed() -> TimedRequests {
+    lwip_cache().timed.expect("timed")
+}
+
+#[test]
+fn a_pending_request_is_sent_again_every_tick_then_the_entry_and_its_queue_go() {
+    let mut h = expiring(lwip_cache());
+    assert_eq!(
+        wire(&h.send(at(0), echo(1, B))),
+        vec![(0, bcast_request(B))]
+    );
+    // A second packet waits without a request of its own.
+    assert!(wire(&h.send(at(300), echo(2, B))).is_empty());
+    assert_eq!(h.next_timer(), Some(at(1_000)));
+    // Ticks 1 to 4 ask again; tick 5 drops the entry and both packets.
+    assert_eq!(
+        wire(&h.advance(at(10_000))),
+        [1_000, 2_000, 3_000, 4_000]
+            .map(|t| (t, bcast_request(B)))
+            .to_vec()
+    );
+    assert_eq!(h.entry(B), None);
+    assert_eq!(h.dropped_waiting(), 2);
+    // The next packet starts over at once.
+    assert_eq!(
+        wire(&h.send(at(10_000), echo(3, B))),
+        vec![(10_000, bcast_request(B))]
+    );
+    // Negative control: smoltcp's cache, queueing too, asks once and never again.
+    let mut once = expiring(ExpiringCache {
+        queue: true,
+        ..smoltcp_cache()
+    });
+    once.send(at(0), echo(1, B));
+    assert!(wire(&once.advance(at(10_000))).is_empty());
+    assert_eq!(once.dropped_waiting(), 0);
+}
+
+#[test]
+fn an_answer_while_pending_sends_the_queue_and_stops_the_requests() {
+    let mut h = expiring(lwip_cache());
+    h.send(at(0), echo(1, B));
+    h.send(at(100), echo(2, B));
+    assert_eq!(wire(&h.advance(at(1_500))), vec![(1_000, bcast_request(B))]);
+    assert_eq!(
+        wire(&unicast_reply(&mut h, 1_500, B_MAC)),
+        vec![
+            (1_500, transmit(1, B, B_MAC)),
+            (1_500, transmit(2, B, B_MAC))
+        ]
+    );
+    assert!(wire(&h.advance(at(20_000))).is_empty());
+    assert_eq!(h.expires(B), Some(at(301_500)));
+    // Negative control: unanswered, the same host goes on asking.
+    let mut unanswered = expiring(lwip_cache());
+    unanswered.send(at(0), echo(1, B));
+    assert_eq!(wire(&unanswered.advance(at(2_500))).len(), 2);
+}
+
+#[test]
+fn a_full_queue_drops_its_oldest_packet() {
+    let mut h = expiring(lwip_cache());
+    for n in 1..=11 {
+        h.send(at(u64::from(n)), echo(n, B));
+    }
+    assert_eq!(h.dropped_waiting(), 1);
+    let sent: Vec<(u64, Output)> = (2..=11).map(|n| (20, transmit(n, B, B_MAC))).collect();
+    assert_eq!(wire(&unicast_reply(&mut h, 20, B_MAC)), sent);
+    // Negative control: a queue of 11 keeps all of them.
+    let mut roomy = expiring(ExpiringCache {
+        timed: Some(TimedRequests {
+            queue_len: 11,
+            ..lwip_timed()
+        }),
+        ..lwip_cache()
+    });
+    for n in 1..=11 {
+        roomy.send(at(u64::from(n)), echo(n, B));
+    }
+    assert_eq!(roomy.dropped_waiting(), 0);
+    assert_eq!(wire(&unicast_reply(&mut roomy, 20, B_MAC)).len(), 11);
+    // And one declared not to queue keeps none.
+    let mut none = expiring(ExpiringCache {
+        queue: false,
+        ..lwip_cache()
+    });
+    none.send(at(0), echo(1, B));
+    assert_eq!(none.dropped_waiting(), 1);
+    assert!(wire(&unicast_reply(&mut none, 20, B_MAC)).is_empty());
+}
+
+#[test]
+fn a_used_entry_is_asked_for_again_before_it_expires_then_removed() {
+    let mut h = resolved(lwip_cache());
+    assert_eq!(
+        wire(&h.send(at(269_999), echo(2, B))),
+        vec![(269_999, transmit(2, B, B_MAC))]
+    );
+    // 30 s before the end: a unicast request to the known MAC, then the packet.
+    assert_eq!(
+        wire(&h.send(at(270_000), echo(3, B))),
+        vec![
+            (270_000, unicast_request(B, B_MAC)),
+            (270_000, transmit(3, B, B_MAC))
+        ]
+    );
+    // At most one per two ticks.
+    assert_eq!(
+        wire(&h.send(at(271_000), echo(4, B))),
+        vec![(271_000, transmit(4, B, B_MAC))]
+    );
+    assert_eq!(wire(&h.send(at(272_000), echo(5, B))).len(), 2);
+    // 15 s before the end: by broadcast.
+    assert_eq!(
+        wire(&h.send(at(285_000), echo(6, B))),
+        vec![
+            (285_000, bcast_request(B)),
+            (285_000, transmit(6, B, B_MAC))
+        ]
+    );
+    // Unanswered, the entry is gone at its end: nothing is left for an ARP packet to
+    // update, and the next packet asks as for a new address.
+    h.advance(at(300_000));
+    assert_eq!(h.entry(B), None);
+    assert_eq!(
+        wire(&h.send(at(300_000), echo(7, B))),
+        vec![(300_000, bcast_request(B))]
+    );
+    // Negative controls: without re-requests the use at 270 s only sends; smoltcp's
+    // expired entry stays stored.
+    let mut quiet = resolved(ExpiringCache {
+        timed: Some(TimedRequests {
+            rerequest_unicast: None,
+            rerequest_broadcast: None,
+            ..lwip_timed()
+        }),
+        ..lwip_cache()
+    });
+    assert_eq!(
+        wire(&quiet.send(at(270_000), echo(3, B))),
+        vec![(270_000, transmit(3, B, B_MAC))]
+    );
+    let mut kept = resolved(smoltcp_cache());
+    kept.advance(at(60_000));
+    assert_eq!(state(&kept, B), Some((Nud::Stale, Some(B_MAC))));
+}
+
+#[test]
+fn a_coarse_timer_may_run_a_tick_early_and_the_model_follows_the_one_seen() {
+    let mut h = expiring(lwip_cache());
+    assert_eq!(h.timing_window(), ms(1_000));
+    assert_eq!(expiring(smoltcp_cache()).timing_window(), Duration::ZERO);
+    h.send(at(0), echo(1, B));
+    // The stack's first tick came at 400 ms: its next ones are at 1.4 s, 2.4 s...
+    assert_eq!(wire(&h.advance(at(1_000))), vec![(1_000, bcast_request(B))]);
+    h.solicitation_seen(B, at(1_000), at(400));
+    assert_eq!(wire(&h.advance(at(1_400))), vec![(1_400, bcast_request(B))]);
+    // Negative control: not told, the model keeps its own phase.
+    let mut own = expiring(lwip_cache());
+    own.send(at(0), echo(1, B));
+    own.advance(at(1_000));
+    assert!(wire(&own.advance(at(1_400))).is_empty());
 }

@@ -28,7 +28,7 @@ use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome as Outco
 use crate::engine::{CheckError, Needs, Session};
 use crate::models::arp::{
     ArpDeviation, ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, ExpiringCache,
-    HostConfig, Nud, Output, Packet, PacketId, Rfc4861Nud, Timed,
+    HostConfig, Nud, Output, Packet, PacketId, Rfc4861Nud, Timed, TimedRequests,
 };
 use crate::models::profile::Deviation as _;
 use crate::sandbox::{NeighbourParams, NeighbourParamsUpdate, NudState};
@@ -753,11 +753,29 @@ impl<'a, 's> Runner<'a, 's> {
                 "a cache validated by unicast polls with fixed timers",
             ));
         }
-        if requests.retransmit {
-            return Err(unknown(
-                "requests retransmitted on a timer with an expiring cache",
-            ));
-        }
+        let timed = match (
+            requests.retransmit,
+            requests.tick_ms,
+            requests.max_pending_ticks,
+        ) {
+            (false, _, _) => None,
+            (true, Some(tick), Some(max_pending)) if tick > 0 && max_pending > 0 => {
+                Some(TimedRequests {
+                    tick: Duration::from_millis(tick),
+                    max_pending,
+                    queue_len: waiting.queue_len.unwrap_or(usize::MAX),
+                    rerequest_unicast: cache.rerequest_unicast_before_ms.map(Duration::from_millis),
+                    rerequest_broadcast: cache
+                        .rerequest_broadcast_before_ms
+                        .map(Duration::from_millis),
+                })
+            }
+            (true, _, _) => {
+                return Err(unknown(
+                    "requests retransmitted on a timer without its period and pending lifetime (tick_ms, max_pending_ticks)",
+                ));
+            }
+        };
         // The cache must start empty; a stack that cannot flush it starts with a fresh one.
         if let Some(why) = refusal(s.control(step, &Control::FlushNeighbours))? {
             s.note(format!(
@@ -772,6 +790,7 @@ impl<'a, 's> Runner<'a, 's> {
             request_interval: interval,
             rate_limit_per_address: requests.rate_limit_scope == RateLimitScope::Address,
             queue: waiting.policy == WaitingPolicy::Queue,
+            timed,
         };
         let params = ArpParams {
             reachable: lifetime,
@@ -796,15 +815,32 @@ impl<'a, 's> Runner<'a, 's> {
                 ""
             }
         ));
-        declared.push(format!(
-            "one broadcast request (target MAC {}) per packet that needs an address, at most one per {} ms {}",
-            requests.target_mac,
-            requests.min_interval_ms,
-            match requests.rate_limit_scope {
-                RateLimitScope::Interface => "on the whole interface",
-                RateLimitScope::Address => "per address",
-            }
-        ));
+        match timed {
+            Some(t) => declared.push(format!(
+                "a broadcast request (target MAC {}) when a packet needs an unknown address, again on every {} ms tick while it is pending, the entry and up to {} waiting packets dropped on tick {}{}",
+                requests.target_mac,
+                t.tick.total_millis(),
+                waiting.queue_len.map_or("any number of".into(), |n| n.to_string()),
+                t.max_pending,
+                match (t.rerequest_unicast, t.rerequest_broadcast) {
+                    (Some(u), Some(b)) => format!(
+                        "; a used entry re-requested from {} ms before its expiry (unicast; broadcast from {} ms), at most once per two ticks",
+                        u.total_millis(),
+                        b.total_millis()
+                    ),
+                    _ => String::new(),
+                }
+            )),
+            None => declared.push(format!(
+                "one broadcast request (target MAC {}) per packet that needs an address, at most one per {} ms {}",
+                requests.target_mac,
+                requests.min_interval_ms,
+                match requests.rate_limit_scope {
+                    RateLimitScope::Interface => "on the whole interface",
+                    RateLimitScope::Address => "per address",
+                }
+            )),
+        }
         declared.push(format!(
             "a packet waiting for a resolution is {}",
             match waiting.policy {
@@ -1013,8 +1049,10 @@ impl<'a, 's> Runner<'a, 's> {
                 ms(expires)
             );
             self.s.note(self.step.clone());
+            // A coarse timer may remove the entry up to its period early.
+            let before = margin + self.model.timing_window();
             self.pump(Instant::from_micros(
-                expires.total_micros().saturating_sub(margin.total_micros()),
+                expires.total_micros().saturating_sub(before.total_micros()),
             ))?;
             self.ping(i, Some(PROBE_MAC))?;
             self.step = format!(
@@ -1141,6 +1179,8 @@ impl<'a, 's> Runner<'a, 's> {
     /// Waits (reading frames) until no critical instant of `ip`'s entry is within GUARD.
     fn clear_of(&mut self, ip: Option<Ipv4Addr>) -> Result<(), CheckError> {
         let Some(ip) = ip else { return Ok(()) };
+        // A coarse timer of unknown phase runs anywhere in the window before its instant.
+        let window = self.model.timing_window();
         for _ in 0..64 {
             let now = self.s.now();
             let near = self
@@ -1148,7 +1188,8 @@ impl<'a, 's> Runner<'a, 's> {
                 .critical_instants(ip)
                 .into_iter()
                 .filter(|c| {
-                    now.saturating_since(*c) < GUARD + self.late && c.saturating_since(now) < GUARD
+                    now.saturating_since(*c) < GUARD + self.late
+                        && c.saturating_since(now) < GUARD + window
                 })
                 .max();
             match near {
@@ -1270,9 +1311,10 @@ impl<'a, 's> Runner<'a, 's> {
     /// solicitation moves the model's next one to the stack's clock, and its lateness is
     /// measured.
     fn take_pending(&mut self, seen: &Seen, at: Instant) -> bool {
+        let early = EARLY + self.model.timing_window();
         let found = self.pending.iter().position(|t| {
             seen_of_output(&t.output).as_ref() == Some(seen)
-                && at + EARLY >= t.at
+                && at + early >= t.at
                 && at.saturating_since(t.at) <= LATE
         });
         let Some(i) = found else { return false };
@@ -1290,7 +1332,7 @@ impl<'a, 's> Runner<'a, 's> {
         if !self.take_pending(&seen, at) {
             // A timer the stack ran up to a tick before the model: look ahead.
             let mut ahead = self.model.clone();
-            let future = ahead.advance(at + EARLY);
+            let future = ahead.advance(at + EARLY + self.model.timing_window());
             let hit = future
                 .iter()
                 .find(|t| seen_of_output(&t.output).as_ref() == Some(&seen))

@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use crate::dut::Control;
-use crate::dut::fixed::{FixedBehaviour, HeldRoute, RouteFixed};
+use crate::dut::fixed::{FixedBehaviour, HeldRoute, RouteFixed, WaitingPolicy};
 use crate::engine::{CheckError, Session};
 use crate::models::profile::Deviation as _;
 use crate::models::route::{AnswerKind, Interface, Route, RouteDeviation, RouteKind, RouteTable};
@@ -239,6 +239,14 @@ pub fn fixed_table_on_wire(
         .as_ref()
         .and_then(|a| a.requests.as_ref())
         .map_or(Duration::ZERO, |r| Duration::from_millis(r.min_interval_ms));
+    // A stack that queues the packet waiting for its next hop (RFC 1122 §2.3.2.2) sends the
+    // echo reply once the request is answered: that reply is the lookup's answer, and a
+    // second ping would read it as the answer to itself. One that drops it is pinged again.
+    let waiting = fixed.arp.as_ref().and_then(|a| a.waiting_packet.as_ref());
+    let queues = waiting.is_some_and(|w| w.policy == WaitingPolicy::Queue);
+    // A stack that declares no policy is judged by what it does: a reply that comes once
+    // the request is answered is the lookup's answer, else the next ping's.
+    let declared = waiting.is_some();
     let mut dsts: Vec<IpAddr> = edge_destinations(&full)
         .into_iter()
         .filter(|d| d.is_ipv4())
@@ -316,13 +324,25 @@ pub fn fixed_table_on_wire(
                     );
                     s.send(&step, &reply)?;
                     seen = Some(Answer::Asked(nh));
-                    // A stack that queues the waiting packet (RFC 1122 §2.3.2.2) sends the
-                    // reply now; one that dropped it answers the next ping.
-                    match answer(s, &step, seq, &mut macs)? {
-                        Answer::Nothing => {}
-                        other => {
-                            seen = Some(other);
-                            break;
+                    if queues {
+                        // The queued reply to this ping, and nothing else, comes now.
+                        seen = Some(match answer(s, &step, seq, &mut macs)? {
+                            Answer::Nothing => Answer::Other(format!(
+                                "no echo reply within {ANSWER} of the ARP answer for {nh} (the declared waiting-packet policy queues it)"
+                            )),
+                            other => other,
+                        });
+                        break;
+                    } else if !declared {
+                        // Nothing declared: a stack that queues the waiting packet (RFC 1122
+                        // §2.3.2.2) sends the reply now; one that dropped it answers the
+                        // next ping.
+                        match answer(s, &step, seq, &mut macs)? {
+                            Answer::Nothing => {}
+                            other => {
+                                seen = Some(other);
+                                break;
+                            }
                         }
                     }
                 }
