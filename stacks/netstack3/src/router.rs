@@ -35,7 +35,7 @@ use netconform::dut::{
     VirtualDeadlines,
 };
 use netconform::models::route::{RouteError, RouteKind};
-use netconform::sandbox::{MacAddr, RouteLookup};
+use netconform::sandbox::{ConntrackEntry, ConntrackTuple, MacAddr, RouteLookup};
 
 use crate::{Bc, MAX_TIMERS_PER_WAIT, not_supported, panic_message, std_v4, v4};
 
@@ -497,11 +497,80 @@ impl RouterStack {
                 self.collect();
                 Ok(())
             }
-            Control::Masquerade { .. } | Control::FlushConntrack => Err(not_supported(format!(
-                "{control}: the netstack3 router does not drive netstack3-filter yet"
+            Control::Masquerade { port } => self.masquerade(*port),
+            Control::FlushConntrack => Err(not_supported(format!(
+                "{control}: netstack3-filter 0.1.0's FilterApi has no call that empties the \
+                 conntrack table (only set_filter_state and inspect_state)"
             ))),
             other => Err(not_supported(format!("{other} on the netstack3 router"))),
         }
+    }
+
+    /// Masquerade out of `port`: one rule in the EGRESS NAT hook, `Action::Masquerade`
+    /// (netstack3-filter's `masquerade`, the source becomes the outgoing interface's
+    /// address).
+    ///
+    /// The rule cannot name the outgoing interface: the test bindings' device identifiers
+    /// (`MonotonicIdentifier`) answer `id_matches` and `name_matches` with
+    /// `unimplemented!()`, and their device class is `()`, which every device has. So on a
+    /// two-segment router the rule matches what leaves by `port` by its destination: every
+    /// packet whose destination is not on the other segment (the router forwards nothing
+    /// else out of the other port; its own packets there go to that segment too). With
+    /// more segments that no longer says which port a packet leaves by: refused.
+    fn masquerade(&mut self, port: usize) -> Result<(), DutError> {
+        use netstack3_core::filter::{
+            Action, Hook, NatRoutines, PacketMatcher, Routine, Routines, Rule,
+        };
+        use netstack3_core::ip::{AddressMatcher, AddressMatcherType, SubnetMatcher};
+        if self.devices.len() != 2 || port > 1 {
+            return Err(not_supported(format!(
+                "masquerade out of port {port} of {} segments: the test bindings' devices \
+                 cannot be matched by interface (id_matches and name_matches are \
+                 unimplemented!()), so the netstack3 router tells the egress port by \
+                 destination, which it can only on two segments",
+                self.devices.len()
+            )));
+        }
+        let other = router_ip(1 - port);
+        let subnet = Subnet::new(v4(other).mask(PREFIX_LEN), PREFIX_LEN)
+            .map_err(|e| not_supported(format!("the subnet of {other}: {e:?}")))?;
+        let rule = Rule {
+            matcher: PacketMatcher {
+                dst_address: Some(AddressMatcher {
+                    matcher: AddressMatcherType::Subnet(SubnetMatcher(subnet)),
+                    invert: true,
+                }),
+                ..Default::default()
+            },
+            action: Action::Masquerade { src_port: None },
+            validation_info: (),
+        };
+        let v4_routines: Routines<Ipv4, Bc, ()> = Routines {
+            nat: NatRoutines {
+                egress: Hook {
+                    routines: vec![Routine { rules: vec![rule] }],
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        self.ctx
+            .core_api()
+            .filter()
+            .set_filter_state(v4_routines, Routines::default())
+            .map_err(|e| not_supported(format!("masquerade: Netstack3 refused the rule: {e:?}")))
+    }
+
+    /// The IPv4 conntrack table, read through `FilterApi::inspect_state` (the only reader
+    /// netstack3-filter 0.1.0 has): every connection's original and reply tuple.
+    fn conntrack(&mut self) -> Result<Vec<ConntrackEntry>, DutError> {
+        let mut out = Vec::new();
+        self.ctx.core_api().filter().inspect_state(&mut Flat {
+            path: String::new(),
+            out: &mut out,
+            unnamed: 0,
+        });
+        conntrack_entries(&out)
     }
 
     fn teardown(&mut self) {
@@ -627,14 +696,138 @@ impl Tables for Netstack3Router {
             StateQuery::RouteGetFrom { dst, src } => {
                 self.guarded(|s| s.route_get(*dst, Some(*src)))
             }
-            StateQuery::Conntrack => Err(not_supported(
-                "a conntrack table: the netstack3 router does not drive netstack3-filter yet",
-            )),
+            StateQuery::Conntrack => self.guarded(|s| Ok(StateAnswer::Conntrack(s.conntrack()?))),
             other => Err(not_supported(format!("{other:?} on the netstack3 router"))),
         }
     }
 
     fn control(&mut self, control: &Control) -> Result<(), DutError> {
         self.guarded(|s| s.control(control))
+    }
+}
+
+/// An inspector that writes every value Netstack3 records as `(path, value)`, the path the
+/// names of its children joined by `/` (unnamed children numbered from 0).
+struct Flat<'a> {
+    path: String,
+    out: &'a mut Vec<(String, String)>,
+    unnamed: usize,
+}
+
+impl netstack3_core::inspect::Inspector for Flat<'_> {
+    type ChildInspector<'l> = Flat<'l>;
+
+    fn record_child<F: FnOnce(&mut Flat<'_>)>(&mut self, name: &str, f: F) {
+        let mut child = Flat {
+            path: format!("{}/{name}", self.path),
+            out: &mut *self.out,
+            unnamed: 0,
+        };
+        f(&mut child);
+    }
+
+    fn record_unnamed_child<F: FnOnce(&mut Flat<'_>)>(&mut self, f: F) {
+        let n = self.unnamed;
+        self.unnamed += 1;
+        self.record_child(&n.to_string(), f);
+    }
+
+    fn record_usize<T: Into<usize>>(&mut self, name: &str, value: T) {
+        self.record_string(name, value.into().to_string());
+    }
+
+    fn record_uint<T: Into<u64>>(&mut self, name: &str, value: T) {
+        self.record_string(name, value.into().to_string());
+    }
+
+    fn record_int<T: Into<i64>>(&mut self, name: &str, value: T) {
+        self.record_string(name, value.into().to_string());
+    }
+
+    fn record_double<T: Into<f64>>(&mut self, name: &str, value: T) {
+        self.record_string(name, value.into().to_string());
+    }
+
+    fn record_str(&mut self, name: &str, value: &str) {
+        self.record_string(name, value.to_string());
+    }
+
+    fn record_string(&mut self, name: &str, value: String) {
+        self.out.push((format!("{}/{name}", self.path), value));
+    }
+
+    fn record_bool(&mut self, name: &str, value: bool) {
+        self.record_string(name, value.to_string());
+    }
+}
+
+/// The IPv4 connections in an inspection of the filter state
+/// (`/IPv4/conntrack/connections/<n>/{original,reply}_tuple/<field>`).
+fn conntrack_entries(values: &[(String, String)]) -> Result<Vec<ConntrackEntry>, DutError> {
+    use std::collections::BTreeMap;
+    const PREFIX: &str = "/IPv4/conntrack/connections/";
+    let mut connections: BTreeMap<usize, BTreeMap<&str, &str>> = BTreeMap::new();
+    for (path, value) in values {
+        let Some(rest) = path.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some((n, field)) = rest.split_once('/') else {
+            continue;
+        };
+        let n: usize = n.parse().map_err(|_| malformed(path, value))?;
+        connections.entry(n).or_default().insert(field, value);
+    }
+    let mut entries = Vec::new();
+    for fields in connections.values() {
+        let get = |name: &str| {
+            fields
+                .get(name)
+                .copied()
+                .ok_or_else(|| DutError::Malformed {
+                    detail: format!("netstack3 conntrack inspection: a connection without {name}"),
+                })
+        };
+        let tuple = |dir: &str| -> Result<ConntrackTuple, DutError> {
+            let addr = |f: &str| -> Result<IpAddr, DutError> {
+                let v = get(&format!("{dir}/{f}"))?;
+                v.parse().map_err(|_| malformed(f, v))
+            };
+            let port = |f: &str| -> Result<u16, DutError> {
+                let v = get(&format!("{dir}/{f}"))?;
+                v.parse().map_err(|_| malformed(f, v))
+            };
+            Ok(ConntrackTuple {
+                src: addr("src_addr")?,
+                dst: addr("dst_addr")?,
+                sport: port("src_port_or_id")?,
+                dport: port("dst_port_or_id")?,
+            })
+        };
+        let proto = get("original_tuple/protocol")?;
+        let protocol = match proto {
+            "TCP" => 6,
+            "UDP" => 17,
+            "ICMP" => 1,
+            other => other
+                .strip_prefix("Other(")
+                .and_then(|p| p.strip_suffix(')'))
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| malformed("protocol", other))?,
+        };
+        entries.push(ConntrackEntry {
+            protocol,
+            timeout_s: 0,
+            state: None,
+            original: tuple("original_tuple")?,
+            reply: tuple("reply_tuple")?,
+            flags: Vec::new(),
+        });
+    }
+    Ok(entries)
+}
+
+fn malformed(what: &str, value: &str) -> DutError {
+    DutError::Malformed {
+        detail: format!("netstack3 conntrack inspection: {what} = {value:?}"),
     }
 }
