@@ -84,6 +84,10 @@ struct RouterStack {
     poisoned: bool,
     /// Frames Netstack3 sent, with the port they left.
     from_stack: VecDeque<(usize, Vec<u8>)>,
+    /// The port masquerade is on, once on.
+    masquerade: Option<usize>,
+    /// Ports some route sends a prefix off their own segment out of.
+    off_link_out: Vec<usize>,
 }
 
 /// Netstack3 forwarding between several segments, on a virtual clock.
@@ -258,6 +262,8 @@ impl RouterStack {
             loopback: Some(loopback),
             poisoned: false,
             from_stack: VecDeque::new(),
+            masquerade: None,
+            off_link_out: Vec::new(),
         };
         stack.collect();
         stack.from_stack.clear();
@@ -419,6 +425,17 @@ impl RouterStack {
     ) -> Result<(), DutError> {
         let bad = |e: String| not_supported(format!("route {dst}: {e}"));
         let n = dst.trunc();
+        let port = self.port_of(&device).unwrap_or(0);
+        let on_link = n.prefix_len() >= PREFIX_LEN
+            && u32::from(n.network()) & (u32::MAX << (32 - u32::from(PREFIX_LEN)))
+                == u32::from(router_ip(port)) & (u32::MAX << (32 - u32::from(PREFIX_LEN)));
+        if !on_link && self.masquerade.is_some_and(|m| m != port) {
+            return Err(bad(format!(
+                "with masquerade on, a prefix off segment {port} out of port {port}: \
+                     the masquerade rule tells the egress port by destination (see \
+                     masquerade), which such a route would make wrong"
+            )));
+        }
         let subnet =
             Subnet::new(v4(n.network()), n.prefix_len()).map_err(|e| bad(format!("{e:?}")))?;
         if replace {
@@ -435,7 +452,11 @@ impl RouterStack {
         self.ctx
             .test_api()
             .add_route(entry)
-            .map_err(|e| bad(format!("Netstack3 refused it: {e:?}")))
+            .map_err(|e| bad(format!("Netstack3 refused it: {e:?}")))?;
+        if !on_link {
+            self.off_link_out.push(port);
+        }
+        Ok(())
     }
 
     fn control(&mut self, control: &Control) -> Result<(), DutError> {
@@ -512,11 +533,12 @@ impl RouterStack {
     ///
     /// The rule cannot name the outgoing interface: the test bindings' device identifiers
     /// (`MonotonicIdentifier`) answer `id_matches` and `name_matches` with
-    /// `unimplemented!()`, and their device class is `()`, which every device has. So on a
-    /// two-segment router the rule matches what leaves by `port` by its destination: every
-    /// packet whose destination is not on the other segment (the router forwards nothing
-    /// else out of the other port; its own packets there go to that segment too). With
-    /// more segments that no longer says which port a packet leaves by: refused.
+    /// `unimplemented!()` (a rule that names one panics on the first packet; the device
+    /// class matcher of their `()` class is `unimplemented!()` too). So on a two-segment
+    /// router the rule matches what leaves by `port` by its destination: every packet whose
+    /// destination is not on the other segment. That is exact while no route sends another
+    /// prefix out of the other port; such a route, before or after, is refused. With more
+    /// segments the destination no longer says which port a packet leaves by: refused.
     fn masquerade(&mut self, port: usize) -> Result<(), DutError> {
         use netstack3_core::filter::{
             Action, Hook, NatRoutines, PacketMatcher, Routine, Routines, Rule,
@@ -529,6 +551,15 @@ impl RouterStack {
                  unimplemented!()), so the netstack3 router tells the egress port by \
                  destination, which it can only on two segments",
                 self.devices.len()
+            )));
+        }
+        if self.off_link_out.iter().any(|&p| p != port) {
+            return Err(not_supported(format!(
+                "masquerade out of port {port}: a route sends a prefix off segment {} out of \
+                 port {}, and the masquerade rule tells the egress port by destination (the \
+                 test bindings' devices cannot be matched by interface)",
+                1 - port,
+                1 - port
             )));
         }
         let other = router_ip(1 - port);
@@ -558,7 +589,9 @@ impl RouterStack {
             .core_api()
             .filter()
             .set_filter_state(v4_routines, Routines::default())
-            .map_err(|e| not_supported(format!("masquerade: Netstack3 refused the rule: {e:?}")))
+            .map_err(|e| not_supported(format!("masquerade: Netstack3 refused the rule: {e:?}")))?;
+        self.masquerade = Some(port);
+        Ok(())
     }
 
     /// The IPv4 conntrack table, read through `FilterApi::inspect_state` (the only reader

@@ -227,3 +227,119 @@ fn a_panic_inside_the_router_is_caught() {
     ));
     drop(r);
 }
+
+/// Why the masquerade rule matches by destination: a NAT rule that names the outgoing
+/// interface panics inside the test bindings on the first packet
+/// (`MonotonicIdentifier::name_matches` is `unimplemented!()`). In a release build the
+/// guard turns that into the target's death; in a debug build netstack3-ip's debug-only
+/// drop check (`IpLayerPacketMetadataDropCheck`) panics again while unwinding and the
+/// process aborts, which no `catch_unwind` can stop. So the body runs in a child process
+/// (this test binary again) and the parent reads what became of it.
+#[test]
+fn an_interface_matcher_panics_in_the_test_bindings() {
+    const CHILD: &str = "NETCONFORM_NS3_INTERFACE_MATCHER_CHILD";
+    const NAME: &str = "an_interface_matcher_panics_in_the_test_bindings";
+    if std::env::var_os(CHILD).is_some() {
+        interface_matcher_child();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("the child runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("socket.rs") && stderr.contains("not implemented"),
+        "{stderr}"
+    );
+    if cfg!(debug_assertions) {
+        assert!(
+            !out.status.success()
+                && stderr.contains("IpLayerPacketMetadata dropped without acknowledgement"),
+            "{:?}\n{stderr}",
+            out.status
+        );
+    } else {
+        assert!(out.status.success(), "{:?}\n{stderr}", out.status);
+    }
+}
+
+fn interface_matcher_child() {
+    use net_types::ip::{Ipv4, Ipv6};
+    use netstack3_core::filter::{
+        Action, Hook, NatRoutines, PacketMatcher, Routine, Routines, Rule,
+    };
+    use netstack3_core::testutil::{CtxPairExt as _, FakeBindingsCtx};
+    let mut r = router();
+    r.with_netstack3(|ctx| {
+        let rule = Rule {
+            matcher: PacketMatcher {
+                out_interface: Some(netstack3_base::InterfaceMatcher::Name("ns3eth1".into())),
+                ..Default::default()
+            },
+            action: Action::Masquerade { src_port: None },
+            validation_info: (),
+        };
+        let v4: Routines<Ipv4, FakeBindingsCtx, ()> = Routines {
+            nat: NatRoutines {
+                egress: Hook {
+                    routines: vec![Routine { rules: vec![rule] }],
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let v6: Routines<Ipv6, FakeBindingsCtx, ()> = Routines::default();
+        ctx.core_api()
+            .filter()
+            .set_filter_state(v4, v6)
+            .expect("a valid rule");
+    })
+    .expect("installing the rule is fine");
+    let (a, s) = (Ipv4Addr::new(10, 78, 1, 10), Ipv4Addr::new(10, 78, 2, 2));
+    let frame = Frame::udp_v4(
+        netconform::wire::plan::nat_host(0, 1),
+        router_mac(0),
+        a,
+        s,
+        UdpDatagram::new(4000, 7000, vec![1]),
+    );
+    let out = r.send_frame_on(0, &frame.emit());
+    assert!(
+        matches!(&out, Err(DutError::Gone { what }) if what.contains("not implemented")),
+        "{out:?}"
+    );
+}
+
+/// Masquerade matched by destination is exact only while nothing for another prefix
+/// leaves by the other port: such a route, before or after, is refused with the reason.
+#[test]
+fn masquerade_refuses_what_it_cannot_tell_apart() {
+    let via0 = Control::Route {
+        dst: Ipv4Addr::new(192, 0, 2, 0),
+        prefix_len: 24,
+        via: Ipv4Addr::new(10, 78, 1, 7),
+    };
+    let mut r = router();
+    r.control(&Control::Masquerade { port: 1 }).unwrap();
+    assert!(matches!(
+        r.control(&via0),
+        Err(DutError::NotSupported { .. })
+    ));
+    let mut r = router();
+    r.control(&via0).unwrap();
+    assert!(matches!(
+        r.control(&Control::Masquerade { port: 1 }),
+        Err(DutError::NotSupported { .. })
+    ));
+    // A route out of the masquerading port is fine.
+    let mut r = router();
+    r.control(&Control::Masquerade { port: 1 }).unwrap();
+    r.control(&Control::Route {
+        dst: Ipv4Addr::new(192, 0, 2, 0),
+        prefix_len: 24,
+        via: Ipv4Addr::new(10, 78, 2, 254),
+    })
+    .unwrap();
+}
