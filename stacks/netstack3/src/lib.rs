@@ -74,6 +74,8 @@ use netstack3_core::tcp::{
 use netstack3_core::testutil::{CtxPairExt as _, DispatchedEvent, FakeBindingsCtx, FakeCtx};
 use packet_formats::utils::NonZeroDuration;
 
+pub mod router;
+
 /// Netstack3's neighbour events (`netstack3-ip` `nud::Event`).
 mod nud {
     pub use netstack3_core::neighbor::{EventDynamicState, EventKind, EventState};
@@ -112,6 +114,16 @@ pub const TARGET: ExtraTarget = ExtraTarget {
 
 /// A fresh Netstack3 for a check that needs `needs`.
 pub fn build_for(needs: &Needs) -> Result<Box<dyn Dut>, DutError> {
+    if let Some(r) = needs.router {
+        return Ok(Box::new(router::Netstack3Router::new(
+            router::RouterConfig {
+                segments: r.segments,
+                mtu: Netstack3Config::default().mtu,
+                random_seed: DEFAULT_RANDOM_SEED,
+                fixed: netstack3_profile(),
+            },
+        )?));
+    }
     Ok(Box::new(Netstack3Host::new(netstack3_config_for(needs))?))
 }
 
