@@ -230,11 +230,13 @@ fn a_panic_inside_the_router_is_caught() {
 
 /// Why the masquerade rule matches by destination: a NAT rule that names the outgoing
 /// interface panics inside the test bindings on the first packet
-/// (`MonotonicIdentifier::name_matches` is `unimplemented!()`). In a release build the
-/// guard turns that into the target's death; in a debug build netstack3-ip's debug-only
-/// drop check (`IpLayerPacketMetadataDropCheck`) panics again while unwinding and the
-/// process aborts, which no `catch_unwind` can stop. So the body runs in a child process
-/// (this test binary again) and the parent reads what became of it.
+/// (`MonotonicIdentifier::name_matches` is `unimplemented!()`), and the guard turns that
+/// into the target's death. netstack3-ip's debug-only drop check
+/// (`IpLayerPacketMetadataDropCheck`) would panic again while unwinding and abort the
+/// process, which no `catch_unwind` can stop; the workspace builds netstack3-ip without
+/// debug assertions (Cargo.toml) so that a debug build completes its run as a release
+/// build does. The body runs in a child process (this test binary again), so an abort
+/// would show as the child's failure.
 #[test]
 fn an_interface_matcher_panics_in_the_test_bindings() {
     const CHILD: &str = "NETCONFORM_NS3_INTERFACE_MATCHER_CHILD";
@@ -253,16 +255,7 @@ fn an_interface_matcher_panics_in_the_test_bindings() {
         stderr.contains("socket.rs") && stderr.contains("not implemented"),
         "{stderr}"
     );
-    if cfg!(debug_assertions) {
-        assert!(
-            !out.status.success()
-                && stderr.contains("IpLayerPacketMetadata dropped without acknowledgement"),
-            "{:?}\n{stderr}",
-            out.status
-        );
-    } else {
-        assert!(out.status.success(), "{:?}\n{stderr}", out.status);
-    }
+    assert!(out.status.success(), "{:?}\n{stderr}", out.status);
 }
 
 fn interface_matcher_child() {
