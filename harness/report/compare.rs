@@ -234,14 +234,14 @@ pub fn markdown(reports: &[(String, Report)]) -> String {
     let _ = writeln!(m, "# netconform: {}\n", labels.join(", "));
     let _ = writeln!(
         m,
-        "| target | profile | pass | fail | accepted | unsupported | error | unsupported of its kind |"
+        "| target | profile | pass | fail | accepted | unsupported | error | unsupported of its kind | slow tier, not run |"
     );
-    let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (label, r) in reports {
         let n = &r.counts;
         let _ = writeln!(
             m,
-            "| {} | {} | {} | {} | {} | {} | {} | {} of {} ({:.1} %) |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} of {} ({:.1} %) | {} |",
             md(label),
             md(&r.profile),
             n.pass,
@@ -251,7 +251,8 @@ pub fn markdown(reports: &[(String, Report)]) -> String {
             n.error,
             n.unsupported_of_its_kind(),
             n.of_its_kind(),
-            n.unsupported_share()
+            n.unsupported_share(),
+            r.slow_not_run.len()
         );
     }
     let header: String = labels.iter().map(|l| format!(" {} |", md(l))).collect();
