@@ -177,3 +177,43 @@ impl DutKind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dut::external::ConfigError;
+
+    fn parse(text: &str) -> Result<ExternalConfig, ConfigError> {
+        ExternalConfig::parse(text, std::path::Path::new("/etc/ncf/agent.toml"))
+    }
+
+    /// A stack's configuration says how many checks run at a time (default 2).
+    #[test]
+    fn a_stack_says_how_many_checks_run_at_a_time() {
+        let c = parse("[stack]\nname = \"k\"\njobs = 4\n[agent]\ncommand = [\"a\"]\n").unwrap();
+        assert_eq!(c.jobs, Some(4));
+        assert_eq!(DutKind::External(Box::new(c)).default_jobs(), 4);
+        let c = parse("[stack]\nname = \"k\"\n[agent]\ncommand = [\"a\"]\n").unwrap();
+        assert_eq!(DutKind::External(Box::new(c)).default_jobs(), 2);
+        assert_eq!(DutKind::Linux.default_jobs(), 2);
+        let e = parse("[stack]\nname = \"k\"\njobs = 0\n[agent]\ncommand = [\"a\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`stack.jobs` is 0"), "{e}");
+    }
+
+    /// The slow tier names checks by id or by prefix; nothing else is slow.
+    #[test]
+    fn the_slow_tier_picks_its_checks() {
+        let c = parse(
+            "[stack]\nname = \"k\"\nslow = [\"tcp.timer.*\", \"tcp.matrix.v4.time-wait\"]\n[agent]\ncommand = [\"a\"]\n",
+        )
+        .unwrap();
+        let kind = DutKind::External(Box::new(c));
+        assert!(kind.is_slow("tcp.timer.keepalive"));
+        assert!(kind.is_slow("tcp.matrix.v4.time-wait"));
+        assert!(!kind.is_slow("tcp.matrix.v6.time-wait"));
+        assert!(!kind.is_slow("tcp.timerx"));
+        assert!(!DutKind::Linux.is_slow("tcp.timer.keepalive"));
+    }
+}

@@ -1159,38 +1159,21 @@ mod tests {
         );
     }
 
-    /// The slow tier names checks by id or by prefix; nothing else is slow.
+    /// An external configuration names its declared fixed behaviour ([stack] profile).
     #[test]
-    fn a_stack_says_how_many_checks_run_at_a_time() {
-        let c = parse("[stack]\nname = \"k\"\njobs = 4\n[agent]\ncommand = [\"a\"]\n").unwrap();
-        assert_eq!(c.jobs, Some(4));
-        assert_eq!(
-            crate::dut::build::DutKind::External(Box::new(c)).default_jobs(),
-            4
-        );
-        let c = parse("[stack]\nname = \"k\"\n[agent]\ncommand = [\"a\"]\n").unwrap();
-        assert_eq!(
-            crate::dut::build::DutKind::External(Box::new(c)).default_jobs(),
-            2
-        );
-        assert_eq!(crate::dut::build::DutKind::Linux.default_jobs(), 2);
-        let e = parse("[stack]\nname = \"k\"\njobs = 0\n[agent]\ncommand = [\"a\"]\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("`stack.jobs` is 0"), "{e}");
-    }
-
-    #[test]
-    fn the_slow_tier_picks_its_checks() {
-        let c = parse(
-            "[stack]\nname = \"k\"\nslow = [\"tcp.timer.*\", \"tcp.matrix.v4.time-wait\"]\n[agent]\ncommand = [\"a\"]\n",
-        )
-        .unwrap();
-        let kind = crate::dut::build::DutKind::External(Box::new(c));
-        assert!(kind.is_slow("tcp.timer.keepalive"));
-        assert!(kind.is_slow("tcp.matrix.v4.time-wait"));
-        assert!(!kind.is_slow("tcp.matrix.v6.time-wait"));
-        assert!(!kind.is_slow("tcp.timerx"));
-        assert!(!crate::dut::build::DutKind::Linux.is_slow("tcp.timer.keepalive"));
+    fn an_external_configuration_names_its_profile() {
+        let at = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/external/x.toml");
+        let config = |profile: &str| {
+            ExternalConfig::parse(
+                &format!(
+                    "[stack]\nname = \"s\"\nprofile = \"{profile}\"\n[agent]\ncommand = [\"a\"]\n"
+                ),
+                &at,
+            )
+        };
+        let c = config("../../profiles/smoltcp.toml").expect("a valid profile");
+        assert_eq!(c.fixed.expect("declared").stack, "smoltcp 0.14.0");
+        let e = config("nowhere.toml").expect_err("no such file");
+        assert!(e.to_string().contains("stack.profile"), "{e}");
     }
 }

@@ -398,24 +398,6 @@ mod tests {
     }
 
     #[test]
-    fn an_external_configuration_names_its_profile() {
-        use crate::dut::external::ExternalConfig;
-        let at = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/external/x.toml");
-        let config = |profile: &str| {
-            ExternalConfig::parse(
-                &format!(
-                    "[stack]\nname = \"s\"\nprofile = \"{profile}\"\n[agent]\ncommand = [\"a\"]\n"
-                ),
-                &at,
-            )
-        };
-        let c = config("../../profiles/smoltcp.toml").expect("a valid profile");
-        assert_eq!(c.fixed.expect("declared").stack, "smoltcp 0.14.0");
-        let e = config("nowhere.toml").expect_err("no such file");
-        assert!(e.to_string().contains("stack.profile"), "{e}");
-    }
-
-    #[test]
     fn a_broken_profile_is_refused_naming_the_file_and_the_key() {
         let e = FixedBehaviour::parse("stack = \"x\"\n[arp.cache]\nlifetime = 3\n", "p.toml")
             .expect_err("unknown key");
