@@ -26,11 +26,15 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "translator.rs"]
+mod translator;
+
 use netconform::dut::agent::{AgentEnv, AgentInfo, AgentStack, serve_stdio};
 use netconform::dut::linux::KernelStack;
 use netconform::dut::{
-    CallOutcome, Control, DutError, Family, SocketCall, SocketOption, StateAnswer, StateQuery,
+    CallOutcome, Control, DutError, SocketCall, SocketOption, StateAnswer, StateQuery,
 };
+use translator::{family_of, loopback};
 
 /// The directory for passt's socket, pid and log, made (writable by `nobody`) and removed
 /// by the harness.
@@ -105,34 +109,18 @@ struct PasstAgent {
     version: String,
 }
 
-fn loopback(family: Family) -> IpAddr {
-    match family {
-        Family::Ipv4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Family::Ipv6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
-    }
-}
-
 fn not_supported(what: String) -> DutError {
     DutError::NotSupported { what }
 }
 
 impl PasstAgent {
     fn host_side(&self, call: &SocketCall, addr: IpAddr) -> Result<IpAddr, DutError> {
-        let family = if addr.is_ipv4() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        };
-        if addr.is_unspecified()
-            || addr == IpAddr::V4(self.gateway)
-            || self.gateway6.map(IpAddr::V6) == Some(addr)
-        {
-            return Ok(loopback(family));
-        }
-        Err(not_supported(format!(
-            "{call}: passt answers as its gateway {} only: a host socket on {addr} cannot be reached from the guest",
-            self.gateway
-        )))
+        translator::host_side(addr, self.gateway, self.gateway6, || {
+            format!(
+                "{call}: passt answers as its gateway {} only: a host socket on {addr} cannot be reached from the guest",
+                self.gateway
+            )
+        })
     }
 
     /// The loopback address passt forwards to `guest:port`.
@@ -159,14 +147,7 @@ impl PasstAgent {
             .find(|(g, _, n)| port >= *g && port - g < *n)
             .map(|(g, h, _)| h + (port - g));
         match (guest, host) {
-            (true, Some(h)) => Ok(SocketAddr::new(
-                loopback(if addr.is_ipv4() {
-                    Family::Ipv4
-                } else {
-                    Family::Ipv6
-                }),
-                h,
-            )),
+            (true, Some(h)) => Ok(SocketAddr::new(loopback(family_of(addr)), h)),
             _ => Err(not_supported(format!(
                 "{call}: passt opens connections to the guest only for the ports it forwards from its start (-t), to the guest's address {}: 9000, 10000-10199, 40000",
                 self.guest

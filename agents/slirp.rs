@@ -38,11 +38,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "translator.rs"]
+mod translator;
+
 use netconform::dut::agent::{AgentEnv, AgentInfo, AgentStack, serve_stdio};
 use netconform::dut::linux::KernelSockets;
 use netconform::dut::{
     CallOutcome, Control, DutError, Family, SocketCall, SocketId, StateAnswer, StateQuery,
 };
+use translator::{family_of, loopback};
 
 /// The directory for the API socket, made and removed by the harness.
 const DIR_VAR: &str = "NETCONFORM_SLIRP_DIR";
@@ -159,21 +163,6 @@ struct SlirpAgent {
     forwards: HashMap<SocketId, Forward>,
 }
 
-fn loopback(family: Family) -> IpAddr {
-    match family {
-        Family::Ipv4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Family::Ipv6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
-    }
-}
-
-fn family_of(addr: IpAddr) -> Family {
-    if addr.is_ipv4() {
-        Family::Ipv4
-    } else {
-        Family::Ipv6
-    }
-}
-
 /// A port nobody on the loopback uses now, for a host forward.
 fn free_port(family: Family) -> Result<u16, DutError> {
     let listener = std::net::TcpListener::bind(SocketAddr::new(loopback(family), 0))
@@ -192,19 +181,14 @@ impl SlirpAgent {
 
     /// The host-side address for the stack's address `addr` (the gateway, or any).
     fn host_side(&self, call: &SocketCall, addr: IpAddr) -> Result<IpAddr, DutError> {
-        let family = family_of(addr);
-        if addr.is_unspecified()
-            || addr == IpAddr::V4(self.gateway)
-            || self.gateway6.map(IpAddr::V6) == Some(addr)
-        {
-            return Ok(loopback(family));
-        }
-        Err(Self::not_supported(format!(
-            "{call}: libslirp owns no address but its gateway {} (and {}): a host socket on {addr} cannot be reached from the guest",
-            self.gateway,
-            self.gateway6
-                .map_or("no IPv6".to_string(), |g| g.to_string())
-        )))
+        translator::host_side(addr, self.gateway, self.gateway6, || {
+            format!(
+                "{call}: libslirp owns no address but its gateway {} (and {}): a host socket on {addr} cannot be reached from the guest",
+                self.gateway,
+                self.gateway6
+                    .map_or("no IPv6".to_string(), |g| g.to_string())
+            )
+        })
     }
 
     /// A host forward from a free loopback port to `guest:port`; the loopback address to
