@@ -24,16 +24,9 @@ use netconform::suites::tcp::scenario::ProfileName;
 
 #[macro_use]
 mod common;
+use common::one_at_a_time;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_netconform-agent-lwip");
-
-/// The tests of this file one at a time: each asserts that no agent of this process is
-/// left when it ends, which a test running beside it would break.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn lwip_installed() {
     let found = std::process::Command::new("pkg-config")

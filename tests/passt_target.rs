@@ -14,41 +14,21 @@ use std::time::{Duration, Instant};
 use netconform::dut::passt::{PasstConfig, PasstHost};
 use netconform::dut::{Dut, DutError, Link, SocketCall, Sockets};
 use netconform::engine::runner::{Quiet, RunSummary, run_checks};
-use netconform::engine::{CheckReport, CheckSpec, Needs, Verdict};
+use netconform::engine::{CheckSpec, Needs, Verdict};
 use netconform::suites::tcp::scenario::ProfileName;
 use netconform::wire::{Frame, Network, TcpFlags, TcpSegment, Transport};
 
 #[macro_use]
 mod common;
+use common::{checks, one_at_a_time, program_installed, report};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_netconform-agent-passt");
-
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn config() -> PasstConfig {
     PasstConfig {
         agent: AGENT.into(),
         ..PasstConfig::default()
     }
-}
-
-/// Whether passt is there; when it is not, the test is skipped loudly (or fails under
-/// `NETCONFORM_REQUIRE_NETNS=1`, as CI runs it after `ci/deps` installed it).
-fn passt_installed(test: &str) -> bool {
-    if netconform::dut::slirp::on_path("passt") {
-        return true;
-    }
-    let why = "passt is not installed (apt-get install passt; ci/deps installs it)";
-    assert!(
-        std::env::var("NETCONFORM_REQUIRE_NETNS").as_deref() != Ok("1"),
-        "{test}: {why}"
-    );
-    netconform::sandbox::report_skip(test, why);
-    false
 }
 
 fn assert_nothing_left() {
@@ -89,24 +69,12 @@ fn assert_nothing_left() {
 }
 
 fn certify(ids: &[&str]) -> RunSummary {
-    let all = netconform::suites::catalogue();
-    let checks: Vec<CheckSpec> = ids
-        .iter()
-        .map(|id| *all.iter().find(|c| c.id == *id).expect("a check"))
-        .collect();
+    let checks = checks(ids);
     let passt = config();
     let factory = move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
         Ok(Box::new(PasstHost::new(&passt, &spec.needs)?))
     };
     run_checks("passt", &checks, &factory, 2, ProfileName::Rfc, &Quiet)
-}
-
-fn report<'a>(summary: &'a RunSummary, id: &str) -> &'a CheckReport {
-    summary
-        .checks
-        .iter()
-        .find(|r| r.id == id)
-        .expect("a report")
 }
 
 /// The next frame that is not IPv6 or ARP noise, within 2 s.
@@ -123,7 +91,7 @@ fn next_frame(host: &mut PasstHost) -> Frame {
 fn passt_answers_arp_and_refuses_a_closed_port_with_a_bare_rst() {
     require_netns!();
     let _one = one_at_a_time();
-    if !passt_installed(test_name!()) {
+    if !program_installed(test_name!(), "passt", "apt-get install passt") {
         return;
     }
     let mut host = PasstHost::new(&config(), &Needs::scenario(false)).expect("a passt target");
@@ -162,7 +130,7 @@ fn passt_answers_arp_and_refuses_a_closed_port_with_a_bare_rst() {
 fn a_small_certification_has_the_analysed_verdicts() {
     require_netns!();
     let _one = one_at_a_time();
-    if !passt_installed(test_name!()) {
+    if !program_installed(test_name!(), "passt", "apt-get install passt") {
         return;
     }
     let started = Instant::now();
@@ -205,7 +173,7 @@ fn a_small_certification_has_the_analysed_verdicts() {
 fn the_listen_row_is_fast_and_misses_no_answer() {
     require_netns!();
     let _one = one_at_a_time();
-    if !passt_installed(test_name!()) {
+    if !program_installed(test_name!(), "passt", "apt-get install passt") {
         return;
     }
     let summary = certify(&["tcp.matrix.v4.listen"]);
@@ -232,7 +200,7 @@ fn the_listen_row_is_fast_and_misses_no_answer() {
 fn a_killed_passt_is_an_error_naming_it_and_nothing_is_left() {
     require_netns!();
     let _one = one_at_a_time();
-    if !passt_installed(test_name!()) {
+    if !program_installed(test_name!(), "passt", "apt-get install passt") {
         return;
     }
     let mut host = PasstHost::new(&config(), &Needs::scenario(false)).expect("a passt target");

@@ -9,33 +9,14 @@ use netconform::dut::external::{ExternalConfig, ExternalStack};
 use netconform::dut::{Dut, DutError};
 use netconform::engine::runner::{RunSummary, run_checks};
 use netconform::engine::{CheckSpec, Verdict};
-use netconform::suites::catalogue;
 use netconform::suites::tcp::scenario::ProfileName;
 
 #[macro_use]
 mod common;
-
-/// The tests of this file run one at a time: the broken-pytcpd test asserts that no
-/// namespace of this process is left, which another test's live namespaces would break.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use common::{checks, one_at_a_time};
 
 fn pytcp() -> ExternalConfig {
     netconform::dut::pytcp::config().unwrap_or_else(|e| panic!("--target pytcp: {e}"))
-}
-
-fn checks(ids: &[&str]) -> Vec<CheckSpec> {
-    let all = catalogue();
-    ids.iter()
-        .map(|id| {
-            *all.iter()
-                .find(|c| c.id == *id)
-                .unwrap_or_else(|| panic!("no check {id}"))
-        })
-        .collect()
 }
 
 fn run(config: &ExternalConfig, ids: &[&str]) -> RunSummary {
@@ -109,7 +90,7 @@ fn private_dirs() -> Vec<String> {
 #[test]
 fn a_small_certification_has_exact_verdicts() {
     require_netns!();
-    let _serial = serial();
+    let _serial = one_at_a_time();
     let summary = run(
         &pytcp(),
         &[
@@ -194,7 +175,7 @@ fn a_small_certification_has_exact_verdicts() {
 #[test]
 fn routes_not_installed_fail_the_route_check() {
     require_netns!();
-    let _serial = serial();
+    let _serial = one_at_a_time();
     let mut config = pytcp();
     config
         .env
@@ -218,7 +199,7 @@ fn routes_not_installed_fail_the_route_check() {
 #[test]
 fn echo_replies_wait_for_the_answers_they_prove() {
     require_netns!();
-    let _serial = serial();
+    let _serial = one_at_a_time();
     use netconform::engine::Session;
     use netconform::suites::tcp::scenario::{TcpScenario, run_scenario};
     let scenario: TcpScenario = serde_json::from_str(
@@ -255,7 +236,7 @@ fn echo_replies_wait_for_the_answers_they_prove() {
 #[test]
 fn a_broken_pytcpd_is_an_error_that_quotes_it_and_leaves_nothing() {
     require_netns!();
-    let _serial = serial();
+    let _serial = one_at_a_time();
     let cases = [
         ("crash", "RuntimeError: fault injected"),
         ("hang", "did not answer"),

@@ -19,15 +19,9 @@ use netconform::suites::tcp::scenario::ProfileName;
 
 #[macro_use]
 mod common;
+use common::{checks, one_at_a_time, program_installed, report};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_netconform-agent-slirp");
-
-/// The tests run one at a time: each checks that nothing of this process is left behind.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn config() -> SlirpConfig {
     SlirpConfig {
@@ -36,46 +30,12 @@ fn config() -> SlirpConfig {
     }
 }
 
-/// Whether slirp4netns is there; when it is not, the test is skipped loudly (or fails,
-/// under `NETCONFORM_REQUIRE_NETNS=1`, as CI runs it after `ci/deps` installed it).
-fn slirp4netns_installed(test: &str) -> bool {
-    if netconform::dut::slirp::on_path("slirp4netns") {
-        return true;
-    }
-    let why = "slirp4netns is not installed (apt-get install slirp4netns; ci/deps installs it)";
-    assert!(
-        std::env::var("NETCONFORM_REQUIRE_NETNS").as_deref() != Ok("1"),
-        "{test}: {why}"
-    );
-    netconform::sandbox::report_skip(test, why);
-    false
-}
-
-fn checks(ids: &[&str]) -> Vec<CheckSpec> {
-    let all = netconform::suites::catalogue();
-    ids.iter()
-        .map(|id| {
-            *all.iter()
-                .find(|c| c.id == *id)
-                .unwrap_or_else(|| panic!("no check {id}"))
-        })
-        .collect()
-}
-
 fn certify(ids: &[&str], slirp: &SlirpConfig) -> RunSummary {
     let slirp = slirp.clone();
     let factory = move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
         Ok(Box::new(SlirpHost::new(&slirp, &spec.needs)?))
     };
     run_checks("slirp", &checks(ids), &factory, 2, ProfileName::Rfc, &Quiet)
-}
-
-fn report<'a>(summary: &'a RunSummary, id: &str) -> &'a CheckReport {
-    summary
-        .checks
-        .iter()
-        .find(|r| r.id == id)
-        .unwrap_or_else(|| panic!("no report for {id}"))
 }
 
 fn reason(r: &CheckReport) -> String {
@@ -144,7 +104,7 @@ fn children_named(pid: u32, names: &[&str]) -> Vec<String> {
 fn a_small_certification_has_the_analysed_verdicts() {
     require_netns!();
     let _one = one_at_a_time();
-    if !slirp4netns_installed(test_name!()) {
+    if !program_installed(test_name!(), "slirp4netns", "apt-get install slirp4netns") {
         return;
     }
     let started = Instant::now();
@@ -213,7 +173,7 @@ fn a_small_certification_has_the_analysed_verdicts() {
 fn a_check_that_passes_fails_when_the_stack_claims_what_it_does_not_do() {
     require_netns!();
     let _one = one_at_a_time();
-    if !slirp4netns_installed(test_name!()) {
+    if !program_installed(test_name!(), "slirp4netns", "apt-get install slirp4netns") {
         return;
     }
     // The same slirp, claiming SACK, window scaling and timestamps: the SYN-ACK lacks them.
@@ -307,7 +267,7 @@ fn broken_slirp(signal: nix::sys::signal::Signal) -> (String, String) {
 fn a_killed_or_stopped_slirp4netns_is_an_error_naming_it_and_nothing_is_left() {
     require_netns!();
     let _one = one_at_a_time();
-    if !slirp4netns_installed(test_name!()) {
+    if !program_installed(test_name!(), "slirp4netns", "apt-get install slirp4netns") {
         return;
     }
     let (link, call) = broken_slirp(nix::sys::signal::Signal::SIGKILL);

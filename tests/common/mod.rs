@@ -418,3 +418,51 @@ pub fn save_regression_if_it_reproduces<S: serde::Serialize>(
         path.display()
     );
 }
+
+/// The tests of one stack's file run one at a time: each asserts that nothing of this
+/// process (agent, daemon, namespace) is left when it ends, which a test beside it would
+/// break.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The catalogue's checks `ids`, in that order.
+pub fn checks(ids: &[&str]) -> Vec<netconform::engine::CheckSpec> {
+    let all = netconform::suites::catalogue();
+    ids.iter()
+        .map(|id| {
+            *all.iter()
+                .find(|c| c.id == *id)
+                .unwrap_or_else(|| panic!("no check {id}"))
+        })
+        .collect()
+}
+
+/// The report of check `id` in `summary`.
+pub fn report<'a>(
+    summary: &'a netconform::engine::runner::RunSummary,
+    id: &str,
+) -> &'a netconform::engine::CheckReport {
+    summary
+        .checks
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no report for {id}"))
+}
+
+/// Whether `program` (a stack's Debian package) is on the PATH; when it is not, the test is
+/// skipped loudly, or fails under `NETCONFORM_REQUIRE_NETNS=1` (CI, after `ci/deps`
+/// installed it). `install` says how to get it.
+pub fn program_installed(test: &str, program: &str, install: &str) -> bool {
+    if netconform::dut::slirp::on_path(program) {
+        return true;
+    }
+    let why = format!("{program} is not installed ({install}; ci/deps installs it)");
+    assert!(
+        std::env::var("NETCONFORM_REQUIRE_NETNS").as_deref() != Ok("1"),
+        "{test}: {why}"
+    );
+    netconform::sandbox::report_skip(test, &why);
+    false
+}
