@@ -959,6 +959,8 @@ class Driver:
                     if family is AddressFamily.INET4:
                         raise AgentError(f"neighbor.flush: {e}") from e
             return
+        if what == "NeighbourParams":
+            return self.neighbour_params(a)
         if what == "Route":
             # `ip route add DST/LEN via GW`: a static route through PyTCP's Route API
             # (stack/route.py:154, RouteApi.add_route; runtime/fib.py:80, Route). Its FIB
@@ -972,6 +974,46 @@ class Driver:
                 gateway=Ip4Address(a["via"]), protocol=RouteProtocol.STATIC))
             return
         raise Unsupported(f"control {what}: PyTCP has no such setting through this agent")
+
+    # The neighbour timers and probe counts PyTCP takes, as its `neighbor.*` sysctls
+    # (lib/neighbor__constants.py:71-91, 136-180: positive whole seconds and counts, read by
+    # the cache's maintenance loop on every 100 ms pass, lib/neighbor.py:441-446). Set for the
+    # tap and as the default. A time that is not whole seconds, and a Linux field PyTCP has
+    # no sysctl for (locktime, gc_stale per entry, app and mcast re-probes), is refused
+    # before anything is set: the harness then knows the setting was not taken.
+    NEIGHBOUR_SYSCTLS = (
+        ("base_reachable_ms", "reachable_time", 1000),
+        ("retrans_ms", "retrans_timer", 1000),
+        ("delay_probe_ms", "delay_first_probe_time", 1000),
+        ("ucast_probes", "max_unicast_solicit", 1),
+        ("mcast_probes", "max_multicast_solicit", 1),
+    )
+
+    def neighbour_params(self, a):
+        a = a or {}
+        for field in ("locktime_ms", "gc_stale_ms", "app_probes", "mcast_reprobes"):
+            if a.get(field) is not None:
+                raise Unsupported(f"NeighbourParams {field}: PyTCP 0.3.8 has no such neighbour setting")
+        values = []
+        for field, name, unit in self.NEIGHBOUR_SYSCTLS:
+            v = a.get(field)
+            if v is None:
+                continue
+            if not isinstance(v, int) or v <= 0 or v % unit:
+                raise Unsupported(
+                    f"NeighbourParams {field}={v}: PyTCP's neighbor.{name} takes positive whole "
+                    + ("seconds" if unit == 1000 else "counts"))
+            values.append((name, v // unit))
+        if os.environ.get("NCF_PYTCP_NEIGHBOUR_PARAMS") == "ignore":
+            # Test hook (tests/pytcp_target.rs): a PyTCP that answers ok and keeps its own
+            # timers (30 s reachable, 1 s retransmit, 5 s delay) shows it on the wire.
+            return
+        for name, v in values:
+            for slot in ("default", self.args.interface):
+                try:
+                    self.stack.sysctl.set(f"neighbor.{slot}.{name}", v)
+                except (KeyError, ValueError) as e:
+                    raise AgentError(f"sysctl neighbor.{slot}.{name}={v}: {e}") from e
 
 
 def fault(request):

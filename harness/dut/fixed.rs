@@ -55,6 +55,37 @@ pub struct ArpFixed {
     pub waiting_packet: Option<WaitingPacketFixed>,
     /// A neighbour state machine whose other timers and counts are settable.
     pub nud: Option<ArpNudFixed>,
+    /// Linux's neighbour states on one coarse maintenance pass, timers settable in whole
+    /// units only.
+    pub tick_nud: Option<ArpTickNudFixed>,
+}
+
+/// `[arp.tick_nud]`: a stack whose neighbour cache runs Linux's states (REACHABLE, STALE,
+/// DELAY, PROBE with unicast polls, FAILED) from one periodic maintenance pass, with its
+/// timers and probe counts settable but only in whole units of time (PyTCP: whole
+/// seconds, a pass every 100 ms; [`crate::models::arp::TickNud`]). The check sets the
+/// scenario's timers scaled up to whole units (through `Control::NeighbourParams`: a
+/// stack that did not take them shows it on the wire), scales its waits by as much, runs
+/// the model with the declared pass period, and dumps the neighbour table as usual.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpTickNudFixed {
+    /// The maintenance pass's period, ms: a timer runs on the first pass at or after its
+    /// deadline.
+    pub tick_ms: u64,
+    /// The timers are set in whole multiples of this, ms.
+    pub timer_unit_ms: u64,
+    /// The pass after the last request of an INCOMPLETE or PROBE run makes the entry
+    /// FAILED (true; Linux: a retransmission time after it). The model knows only this.
+    pub failed_on_next_tick: bool,
+    /// The reachable time is the base itself, not drawn at random. The model knows only
+    /// this.
+    pub reachable_is_base: bool,
+    /// An entry's address is held against a different one for this long after a change,
+    /// ms (Linux `locktime`; 0: none). The model knows only 0.
+    pub locktime_ms: u64,
+    /// The source lines the values were read from.
+    pub source: String,
 }
 
 /// `[arp.nud]`: a stack whose neighbour cache runs RFC 4861 §7.3's state machine for ARP

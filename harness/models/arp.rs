@@ -200,6 +200,10 @@ pub struct HostConfig {
     /// that shares one NUD between ARP and NDP: Netstack3); `None`: Linux's.
     #[serde(default)]
     pub rfc4861: Option<Rfc4861Nud>,
+    /// Linux's neighbour states run by one coarse maintenance pass, PyTCP's
+    /// ([`TickNud`]); `None`: Linux's timers.
+    #[serde(default)]
+    pub tick_nud: Option<TickNud>,
 }
 
 /// RFC 4861 §7.3's neighbour unreachability detection run for ARP, as Netstack3 does
@@ -664,6 +668,8 @@ pub struct ArpHost {
     silent_until: BTreeMap<Ipv4Addr, T>,
     /// Packets dropped because their next hop was unresolved.
     dropped_waiting: u32,
+    /// [`TickNud`]: the departures from the RFC text seen so far (clause id, what).
+    departures: Vec<(&'static str, String)>,
 }
 
 impl ArpHost {
@@ -677,6 +683,7 @@ impl ArpHost {
             now: 0,
             silent_until: BTreeMap::new(),
             dropped_waiting: 0,
+            departures: Vec::new(),
         }
     }
 
@@ -698,7 +705,7 @@ impl ArpHost {
 
     /// What a dump shows of entry `e`, the entry for `ip`.
     fn view(&self, ip: Ipv4Addr, e: &Entry) -> EntryView {
-        if self.config.rfc4861.is_some() {
+        if self.config.rfc4861.is_some() || self.config.tick_nud.is_some() {
             // UNREACHABLE keeps its MAC; no probe count is reported.
             return EntryView {
                 ip,
@@ -760,6 +767,9 @@ impl ArpHost {
     /// How much earlier than the model's instant a timer of the stack may run: the period
     /// of a coarse timer whose phase the model does not know ([`TimedRequests`]), else 0.
     pub fn timing_window(&self) -> Duration {
+        if self.config.tick_nud.is_some() {
+            return self.config.params.tick;
+        }
         match self.config.expiring.and_then(|x| x.timed) {
             Some(t) => t.tick,
             None => Duration::ZERO,
@@ -786,6 +796,9 @@ impl ArpHost {
     /// keeps its inputs clear of them by more than the timing uncertainty (a stack's timer
     /// may run after the model's, so the instant just passed counts too).
     pub fn critical_instants(&self, ip: Ipv4Addr) -> Vec<Instant> {
+        if self.config.tick_nud.is_some() {
+            return self.tick_critical(ip);
+        }
         if self.config.expiring.is_some() {
             // The entry's expiry and the end of the request rate limit.
             let mut out: Vec<T> = self
@@ -954,6 +967,10 @@ impl ArpHost {
         }
         if self.config.rfc4861.is_some() {
             self.rfc4861_output(hop, packet, out);
+            return;
+        }
+        if let Some(n) = self.config.tick_nud {
+            self.tick_output(hop, packet, n, out);
             return;
         }
         let now = self.now;
@@ -1356,6 +1373,10 @@ impl ArpHost {
             self.rfc4861_timer(ip, out);
             return;
         }
+        if self.config.tick_nud.is_some() {
+            self.tick_timer(ip, out);
+            return;
+        }
         let now = self.now;
         let p = self.config.params;
         let floor = d_of(p.timer_floor);
@@ -1447,6 +1468,10 @@ impl ArpHost {
     // ---- receiving ---------------------------------------------------------------------
 
     fn arp_process(&mut self, delivery: Delivery, arp: &ArpIn, out: &mut Vec<Timed>) {
+        if self.config.tick_nud.is_some() {
+            self.tick_arp(delivery, arp, out);
+            return;
+        }
         let cfg = self.config.clone();
         if delivery == Delivery::OtherHost {
             self.discard(out, "ARP frame for another station's MAC".into());
@@ -1954,3 +1979,5 @@ fn rfc4861_backoff(retrans: Duration, n: u32) -> T {
 
 #[cfg(test)]
 mod tests;
+mod tick_nud;
+pub use tick_nud::TickNud;

@@ -112,6 +112,7 @@ fn config(s: &Setup) -> HostConfig {
         },
         expiring: None,
         rfc4861: None,
+        tick_nud: None,
     }
 }
 

@@ -306,6 +306,7 @@ fn arp_checks_catch_bad_outputs() {
         },
         expiring: None,
         rfc4861: None,
+        tick_nud: None,
     };
     let mut host = ArpHost::new(cfg, ArpProfile::linux());
     let nb = Ipv4Addr::new(10, 0, 0, 2);

@@ -48,6 +48,7 @@ fn host(accept: ArpAccept) -> ArpHost {
             params: params(),
             expiring: None,
             rfc4861: None,
+            tick_nud: None,
         },
         ArpProfile::linux(),
     )

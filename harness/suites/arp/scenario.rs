@@ -28,7 +28,7 @@ use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome as Outco
 use crate::engine::{CheckError, Needs, Session};
 use crate::models::arp::{
     ArpDeviation, ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, ExpiringCache,
-    HostConfig, Nud, Output, Packet, PacketId, Rfc4861Nud, Timed, TimedRequests,
+    HostConfig, Nud, Output, Packet, PacketId, Rfc4861Nud, TickNud, Timed, TimedRequests,
 };
 use crate::models::profile::Deviation as _;
 use crate::sandbox::{NeighbourParams, NeighbourParamsUpdate, NudState};
@@ -495,8 +495,13 @@ impl<'a, 's> Runner<'a, 's> {
         // time up to a whole tick). More than the coarsest tick is no rounding: the stack
         // did not take the setting. (A stack with a declared state machine reports no
         // parameters: it is set and judged on the wire.)
+        let tick_nud = fixed
+            .as_ref()
+            .and_then(|f| f.arp.as_ref())
+            .and_then(|a| a.tick_nud.clone());
         let refused = match &nud {
             Some(_) => None,
+            None if tick_nud.is_some() => None,
             None => refusal(s.control(
                 &step,
                 &Control::NeighbourParams(NeighbourParamsUpdate {
@@ -506,7 +511,20 @@ impl<'a, 's> Runner<'a, 's> {
             ))?,
         };
         let mut rfc4861 = None;
+        let mut tick = None;
         let (params, expiring, fixed_run) = match refused {
+            None if tick_nud.is_some() => {
+                let (params, n, run) = Self::declared_tick_nud(
+                    s,
+                    scenario,
+                    &step,
+                    tick_nud.as_ref().expect("checked"),
+                    fixed.as_deref(),
+                    &mut declared,
+                )?;
+                tick = Some(n);
+                (params, None, Some(run))
+            }
             None if nud.is_some() => {
                 let (params, n) = Self::declared_nud(
                     s,
@@ -558,6 +576,7 @@ impl<'a, 's> Runner<'a, 's> {
             params,
             expiring,
             rfc4861,
+            tick_nud: tick,
         };
         let mut model = ArpHost::new(config, profile.clone());
         model.advance(s.now());
@@ -640,6 +659,87 @@ impl<'a, 's> Runner<'a, 's> {
             params,
             Rfc4861Nud {
                 override_lock: Duration::from_millis(nud.override_lock_ms),
+            },
+        ))
+    }
+
+    /// The timers of a stack that runs Linux's neighbour states on a coarse maintenance
+    /// pass with timers in whole units (`[arp.tick_nud]`, PyTCP): the scenario's timers
+    /// scaled up until the shortest solicitation timer is at least three quarters of a unit
+    /// and the reachable time is whole units, each then rounded up to whole units, set
+    /// (the stack reports none back: the exchange shows whether it took them), and every
+    /// wait of the scenario scaled by as much. The neighbour table is dumped as usual.
+    fn declared_tick_nud(
+        s: &mut Session<'_>,
+        scenario: &ArpScenario,
+        step: &str,
+        n: &crate::dut::fixed::ArpTickNudFixed,
+        fixed: Option<&FixedBehaviour>,
+        declared: &mut Vec<String>,
+    ) -> Result<(ArpParams, TickNud, FixedRun), CheckError> {
+        let file = fixed.map_or("", |f| f.file.as_str());
+        if !n.failed_on_next_tick || !n.reachable_is_base || n.locktime_ms != 0 {
+            return Err(CheckError::Dut {
+                step: step.into(),
+                source: DutError::NotSupported {
+                    what: format!(
+                        "{file} declares [arp.tick_nud] failed_on_next_tick = {}, reachable_is_base = {}, locktime_ms = {}: the ARP model knows only true, true, 0",
+                        n.failed_on_next_tick, n.reachable_is_base, n.locktime_ms
+                    ),
+                },
+            });
+        }
+        let t = scenario.timers;
+        let unit = n.timer_unit_ms.max(1);
+        let shortest = t.retrans_ms.min(t.delay_probe_ms).max(1);
+        let base = t.base_reachable_ms.max(1);
+        let reachable = (base * unit * 3).div_ceil(4 * shortest).div_ceil(unit).max(1) * unit;
+        let scale = reachable as f64 / base as f64;
+        let up = |ms: u64| ((ms as f64 * scale).ceil() as u64).div_ceil(unit).max(1) * unit;
+        let (retrans, delay) = (up(t.retrans_ms), up(t.delay_probe_ms));
+        let wanted = NeighbourParamsUpdate {
+            base_reachable_ms: Some(reachable),
+            retrans_ms: Some(retrans),
+            delay_probe_ms: Some(delay),
+            ucast_probes: Some(3),
+            mcast_probes: Some(3),
+            ..Default::default()
+        };
+        s.control(step, &Control::NeighbourParams(wanted))?;
+        s.control(step, &Control::FlushNeighbours)?;
+        let queue_len = fixed
+            .and_then(|f| f.arp.as_ref())
+            .and_then(|a| a.waiting_packet.as_ref())
+            .and_then(|w| w.queue_len)
+            .unwrap_or(usize::MAX);
+        let params = ArpParams {
+            reachable: Duration::from_millis(reachable),
+            base_reachable: Duration::from_millis(reachable),
+            retrans: Duration::from_millis(retrans),
+            delay_probe: Duration::from_millis(delay),
+            locktime: Duration::ZERO,
+            ucast_probes: 3,
+            mcast_probes: 3,
+            app_probes: 0,
+            mcast_reprobes: 0,
+            tick: Duration::from_millis(n.tick_ms),
+            timer_floor: Duration::ZERO,
+        };
+        declared.push(format!(
+            "Linux's neighbour states on a maintenance pass every {} ms (a timer runs on the first pass at or after its deadline; the pass after the last request of a run makes the entry FAILED), timers in whole {} ms; set: reachable {reachable} ms (the reachable time itself), retrans {retrans} ms, delay before probing {delay} ms, 3 unicast and 3 broadcast probes (the scenario's {} / {} / {} ms, scaled by {scale}); no locktime (the scenario's {} ms); waits scaled by {scale}",
+            n.tick_ms,
+            unit,
+            t.base_reachable_ms,
+            t.retrans_ms,
+            t.delay_probe_ms,
+            t.locktime_ms
+        ));
+        Ok((
+            params,
+            TickNud { queue_len },
+            FixedRun {
+                scale,
+                black_box: false,
             },
         ))
     }
@@ -902,7 +1002,12 @@ impl<'a, 's> Runner<'a, 's> {
                     Some(f) => {
                         let scaled = (*ms as f64 * f.scale).round() as u64;
                         self.s.note(format!(
-                            "waiting {scaled} ms: {ms} ms scaled to the declared lifetime"
+                            "waiting {scaled} ms: {ms} ms scaled {}",
+                            if f.black_box {
+                                "to the declared lifetime"
+                            } else {
+                                "as the timers were"
+                            }
                         ));
                         scaled
                     }
@@ -1396,7 +1501,8 @@ impl<'a, 's> Runner<'a, 's> {
                 .timer_instants()
                 .into_iter()
                 .filter(|c| {
-                    now.saturating_since(*c) < GUARD + self.late && c.saturating_since(now) < GUARD
+                    now.saturating_since(*c) < GUARD + self.late
+                        && c.saturating_since(now) < GUARD + self.model.timing_window()
                 })
                 .max();
             match near {
@@ -1464,7 +1570,12 @@ impl<'a, 's> Runner<'a, 's> {
             quiet_until = quiet_until.max(*last + LATE);
         }
         let mut cap = self.s.now() + Duration::from_millis(2_000);
-        if self.model.config().rfc4861.is_some() {
+        if self.model.config().rfc4861.is_some()
+            || (self.model.config().tick_nud.is_some()
+                && self.model.entries().iter().any(|e| {
+                    matches!(e.state, Nud::Incomplete | Nud::Delay | Nud::Probe)
+                }))
+        {
             // A fixed delay before probing may outlast two seconds: wait it out and the
             // probes after it (free on a virtual clock).
             let p = self.model.config().params;
@@ -1473,7 +1584,7 @@ impl<'a, 's> Runner<'a, 's> {
                 + Duration::from_micros(p.retrans.total_micros() * u64::from(p.ucast_probes + 1));
         }
         self.pump(quiet_until.min(cap))?;
-        if self.fixed.is_some() {
+        if self.fixed.as_ref().is_some_and(|f| f.black_box) {
             self.read_cache_on_wire()?;
             self.pump(self.s.now() + Duration::from_millis(50))?;
             return Ok(ScenarioOutcome::Agreed {
@@ -1483,7 +1594,20 @@ impl<'a, 's> Runner<'a, 's> {
             });
         }
         self.compare_table()?;
-        if self.model.config().rfc4861.is_some() {
+        if self.model.config().tick_nud.is_some() {
+            // The stack did what the model predicted; where that departs from the RFC
+            // text, the clause fails.
+            let mut differences: Vec<String> = Vec::new();
+            for (_, what) in self.model.departures() {
+                if !differences.contains(what) {
+                    differences.push(what.clone());
+                }
+            }
+            if !differences.is_empty() {
+                return Err(self.mismatch(differences));
+            }
+        }
+        if self.model.config().rfc4861.is_some() || self.model.config().tick_nud.is_some() {
             // The reachable time is the base that was set: nothing was drawn.
             return Ok(ScenarioOutcome::Agreed {
                 frames: self.frames,
