@@ -251,12 +251,7 @@ fn run_declaring(
     let factory = move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
         Ok(Box::new(ExternalStack::new(&config, &spec.needs)?))
     };
-    netconform::engine::runner::run_one_with(
-        &common::spec(id),
-        &factory,
-        ProfileName::Rfc,
-        false,
-    )
+    netconform::engine::runner::run_one_with(&common::spec(id), &factory, ProfileName::Rfc, false)
 }
 
 /// profiles/pytcp.toml's neighbour machine is checked by the exchange: the ARP checks that
@@ -337,7 +332,11 @@ fn the_declared_failures_are_what_pytcp_does() {
         let mut session = Session::with_profile(&mut target, ProfileName::Rfc);
         match case.run(&mut session) {
             Ok(ScenarioOutcome::Agreed { summary }) => eprintln!("{}: {summary}", case.name),
-            other => panic!("{}: {other:?}\n{}", case.name, session.trace().render(session.host_names())),
+            other => panic!(
+                "{}: {other:?}\n{}",
+                case.name,
+                session.trace().render(session.host_names())
+            ),
         }
         let trace = session.trace().render(session.host_names());
         let requests = trace.matches("< ARP who-has p0 tell dut").count();

@@ -161,14 +161,20 @@ mod tests {
         // PyTCP's neighbour cache: Linux's states on a 100 ms pass, timers in whole seconds.
         let arp = p.arp.as_ref().expect("[arp]");
         let tick = arp.tick_nud.as_ref().expect("[arp.tick_nud]");
-        assert_eq!((tick.tick_ms, tick.timer_unit_ms, tick.locktime_ms), (100, 1000, 0));
+        assert_eq!(
+            (tick.tick_ms, tick.timer_unit_ms, tick.locktime_ms),
+            (100, 1000, 0)
+        );
         assert!(arp.cache.is_none() && arp.requests.is_none() && arp.nud.is_none());
         for source in [
             &route.source,
             &p.ip.as_ref().expect("[ip]").source,
             &tick.source,
             &arp.policy.as_ref().expect("[arp.policy]").source,
-            &arp.waiting_packet.as_ref().expect("[arp.waiting_packet]").source,
+            &arp.waiting_packet
+                .as_ref()
+                .expect("[arp.waiting_packet]")
+                .source,
         ] {
             assert!(source.contains(".py:"), "{source}");
         }

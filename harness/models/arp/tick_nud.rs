@@ -239,11 +239,7 @@ impl ArpHost {
                     for_ip: arp.tpa,
                 },
             );
-            if subnet_broadcast
-                && !self
-                    .profile
-                    .has(ArpDeviation::AnswersSubnetBroadcastSender)
-            {
+            if subnet_broadcast && !self.profile.has(ArpDeviation::AnswersSubnetBroadcastSender) {
                 self.departures.push((
                     "rfc1122-3.2.1.3-broadcast-source",
                     format!(
@@ -289,22 +285,19 @@ impl ArpHost {
     fn tick_add(&mut self, ip: Ipv4Addr, mac: MacAddr, out: &mut Vec<Timed>) {
         let now = self.now;
         let p = self.config.params;
-        let e = self
-            .entries
-            .entry(ip)
-            .or_insert_with(|| Entry {
-                state: Nud::Reachable,
-                mac: None,
-                confirmed: now,
-                used: now,
-                updated: now,
-                probes: 0,
-                timer: None,
-                queue: Vec::new(),
-                header_cached: false,
-                expires: None,
-                packet_sent: false,
-            });
+        let e = self.entries.entry(ip).or_insert_with(|| Entry {
+            state: Nud::Reachable,
+            mac: None,
+            confirmed: now,
+            used: now,
+            updated: now,
+            probes: 0,
+            timer: None,
+            queue: Vec::new(),
+            header_cached: false,
+            expires: None,
+            packet_sent: false,
+        });
         e.state = Nud::Reachable;
         e.mac = Some(mac);
         e.probes = 0;
