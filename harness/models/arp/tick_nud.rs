@@ -332,3 +332,154 @@ impl ArpHost {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ArpHost, ArpIn, ArpParams, ArpProfile, Delivery, HostConfig, Nud};
+    use super::super::{ArpPolicy, Output, Packet, PacketId, Timed};
+    use super::*;
+    use crate::time::Duration;
+
+    const A: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+    const C: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 3);
+    const OWN: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+    const B_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+    const B_MAC2: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x22]);
+
+    fn s(v: u64) -> Duration {
+        Duration::from_millis(v * 1000)
+    }
+
+    fn host() -> ArpHost {
+        let params = ArpParams {
+            reachable: s(2),
+            base_reachable: s(2),
+            retrans: s(1),
+            delay_probe: s(1),
+            locktime: Duration::ZERO,
+            ucast_probes: 3,
+            mcast_probes: 3,
+            app_probes: 0,
+            mcast_reprobes: 0,
+            tick: Duration::from_millis(100),
+            timer_floor: Duration::ZERO,
+        };
+        ArpHost::new(
+            HostConfig {
+                mac: OWN,
+                addr: A,
+                prefix_len: 24,
+                gateway: None,
+                forwarding: false,
+                policy: ArpPolicy::default(),
+                params,
+                expiring: None,
+                rfc4861: None,
+                tick_nud: Some(TickNud { queue_len: 2 }),
+            },
+            ArpProfile::rfc(),
+        )
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn wire(out: &[Timed]) -> Vec<(u64, Output)> {
+        out.iter()
+            .filter(|t| t.output.on_wire())
+            .map(|t| (t.at.total_millis(), t.output.clone()))
+            .collect()
+    }
+
+    fn echo(n: u32, to: Ipv4Addr) -> Packet {
+        Packet {
+            id: PacketId::Local(n),
+            src: A,
+            dst: to,
+        }
+    }
+
+    fn request(target: Ipv4Addr, eth_dst: MacAddr) -> Output {
+        Output::Request {
+            target,
+            eth_dst,
+            sender_ip: A,
+        }
+    }
+
+    #[test]
+    fn an_unanswered_resolution_fails_on_the_pass_after_its_third_request() {
+        let mut h = host();
+        let mut out = h.send(at(0), echo(1, B));
+        out.extend(h.send(at(10), echo(2, B)));
+        out.extend(h.send(at(20), echo(3, B)));
+        out.extend(h.advance(at(2_250)));
+        // At once, then on a pass at most 100 ms after each retransmission time.
+        assert_eq!(
+            wire(&out),
+            vec![
+                (0, request(B, MacAddr::BROADCAST)),
+                (1_100, request(B, MacAddr::BROADCAST)),
+                (2_200, request(B, MacAddr::BROADCAST)),
+            ]
+        );
+        assert_eq!(h.entry(B).map(|e| e.state), Some(Nud::Incomplete));
+        // The pass after the third request, not a retransmission time later (Linux: 3.3 s).
+        h.advance(at(2_300));
+        assert_eq!(h.entry(B).map(|e| e.state), Some(Nud::Failed));
+        // Three waited, the queue holds two: one dropped at the third, two at FAILED.
+        assert_eq!(h.dropped_waiting(), 3);
+    }
+
+    #[test]
+    fn an_unanswered_poll_fails_keeping_the_mac() {
+        let mut h = host();
+        let req = ArpIn::new(1, B_MAC, B, MacAddr::ZERO, A);
+        let out = h.receive(at(0), Delivery::Broadcast, &req);
+        assert_eq!(wire(&out).len(), 1, "the reply");
+        assert_eq!(h.entry(B).map(|e| e.state), Some(Nud::Reachable));
+        h.advance(at(2_100));
+        assert_eq!(h.entry(B).map(|e| e.state), Some(Nud::Stale));
+        let out = h.send(at(3_000), echo(1, B));
+        assert_eq!(wire(&out).len(), 1, "sent to the cached MAC");
+        let out = h.advance(at(7_000));
+        assert_eq!(
+            wire(&out),
+            vec![
+                (4_100, request(B, B_MAC)),
+                (5_200, request(B, B_MAC)),
+                (6_300, request(B, B_MAC)),
+            ]
+        );
+        let e = h.entry(B).expect("kept");
+        assert_eq!((e.state, e.mac), (Nud::Failed, Some(B_MAC)));
+        assert!(h.departures().is_empty(), "{:?}", h.departures());
+    }
+
+    #[test]
+    fn any_arp_from_the_subnet_makes_the_sender_reachable_with_no_locktime() {
+        let mut h = host();
+        h.send(at(0), echo(1, B));
+        let reply = ArpIn::new(2, B_MAC, B, OWN, A);
+        let out = h.receive(at(5), Delivery::Unicast, &reply);
+        assert_eq!(wire(&out).len(), 1, "the queued packet");
+        // A different MAC 10 ms later is taken at once.
+        let reply = ArpIn::new(2, B_MAC2, B, OWN, A);
+        h.receive(at(15), Delivery::Unicast, &reply);
+        assert_eq!(h.entry(B).and_then(|e| e.mac), Some(B_MAC2));
+        assert!(h.departures().is_empty());
+        // A request for another address creates an entry: a departure from RFC 826.
+        let other = ArpIn::new(1, B_MAC, C, MacAddr::ZERO, Ipv4Addr::new(10, 9, 0, 200));
+        let out = h.receive(at(20), Delivery::Broadcast, &other);
+        assert!(wire(&out).is_empty());
+        assert_eq!(h.entry(C).map(|e| e.state), Some(Nud::Reachable));
+        assert_eq!(h.departures().len(), 1);
+        assert_eq!(h.departures()[0].0, RECEPTION_ID);
+        // The parser drops a broadcast sender MAC.
+        let bad = ArpIn::new(1, MacAddr::BROADCAST, B, MacAddr::ZERO, A);
+        assert!(wire(&h.receive(at(30), Delivery::Broadcast, &bad)).is_empty());
+        assert_eq!(h.entry(B).and_then(|e| e.mac), Some(B_MAC2));
+    }
+}
