@@ -1297,12 +1297,12 @@ impl<'a, 's> Runner<'a, 's> {
                 .critical_instants(ip)
                 .into_iter()
                 .filter(|c| {
-                    now.saturating_since(*c) < GUARD + self.late
+                    now.saturating_since(*c) < GUARD + self.lag()
                         && c.saturating_since(now) < GUARD + window
                 })
                 .max();
             match near {
-                Some(c) => self.pump(c + GUARD + self.late + Duration::from_millis(1))?,
+                Some(c) => self.pump(c + GUARD + self.lag() + Duration::from_millis(1))?,
                 None => return Ok(()),
             }
         }
@@ -1335,6 +1335,16 @@ impl<'a, 's> Runner<'a, 's> {
         match self.model.config().tick_nud {
             Some(_) => LATE + self.model.config().params.tick,
             None => LATE,
+        }
+    }
+
+    /// How late the stack's timers may run: as late as they ran so far ([`Runner::late`]),
+    /// and for a stack on a coarse pass ([`TickNud`]) a pass more, for a timer the wire
+    /// does not show (REACHABLE to STALE, the last request to FAILED).
+    fn lag(&self) -> Duration {
+        match self.model.config().tick_nud {
+            Some(_) => self.late + self.model.config().params.tick,
+            None => self.late,
         }
     }
 
@@ -1516,12 +1526,12 @@ impl<'a, 's> Runner<'a, 's> {
                 .timer_instants()
                 .into_iter()
                 .filter(|c| {
-                    now.saturating_since(*c) < GUARD + self.late
+                    now.saturating_since(*c) < GUARD + self.lag()
                         && c.saturating_since(now) < GUARD + self.model.timing_window()
                 })
                 .max();
             match near {
-                Some(c) => self.pump(c + GUARD + self.late + Duration::from_millis(1))?,
+                Some(c) => self.pump(c + GUARD + self.lag() + Duration::from_millis(1))?,
                 None => break,
             }
         }
