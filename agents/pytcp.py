@@ -35,7 +35,10 @@ Why not `pytcpd` as installed, and not its client API for the socket calls:
 Errors are mapped to Linux errno names. What PyTCP cannot do is answered `unsupported`
 with the reason; settings a check pins (NETCONFORM_SETTINGS, Linux sysctl names) are
 applied through PyTCP's sysctls where one has the same meaning, and a check that pins one
-PyTCP has no knob for is unsupported at its first request.
+PyTCP has no knob for is unsupported at its first request. The ARP checks' neighbour
+timers and probe counts (`NeighbourParams`) go to PyTCP's `neighbor.*` sysctls, which take
+whole seconds only: the harness scales them (profiles/pytcp.toml, `[arp.tick_nud]`), and
+anything else is refused before a value is set.
 """
 import errno
 import json

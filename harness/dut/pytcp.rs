@@ -18,7 +18,9 @@
 //! reply is late, as on any stack.
 //!
 //! What PyTCP does where a check pins a setting it cannot take is declared in
-//! `profiles/pytcp.toml` ([`profile`]).
+//! `profiles/pytcp.toml` ([`profile`]); its neighbour timers are set in whole seconds
+//! through its `neighbor.*` sysctls, the ARP checks' timers and waits scaled up to them
+//! (`[arp.tick_nud]`, [`crate::models::arp::TickNud`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
