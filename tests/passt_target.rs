@@ -4,8 +4,9 @@
 //!
 //! (a) The wire: passt answers ARP for its gateway over the socket, and refuses a SYN to a
 //! closed port with a RST that carries no ACK (RFC 9293 §3.10.7.1 wants RST+ACK).
-//! (b) Verdicts of a few checks: the policy choice the deviations file accepts (no ARP
-//! request before the first frame), what is unsupported and why.
+//! (b) Verdicts of a few checks: passt's declared behaviour (no ARP request before the
+//! first frame, profiles/passt.toml) lets the TCP checks run on, and a wrong or missing
+//! declaration fails on the wire; what is unsupported and why.
 //! (c) passt killed mid-check is an ERROR naming it, and nothing is left (process,
 //! namespace, socket directory); without passt the target says what to install.
 
@@ -140,12 +141,13 @@ fn a_small_certification_has_the_analysed_verdicts() {
         "arp.cache-hit",
     ]);
     // passt sends its first frame to the MAC it learned from the peer's frames, without
-    // an ARP request: the policy choice deviations/passt.toml accepts.
+    // an ARP request, as declared (profiles/passt.toml): the check runs on, to passt's
+    // RST without ACK (RFC 9293 §3.10.7.1).
     match &report(&summary, "tcp.closed-port.syn").verdict {
         Verdict::Fail { step, differences } => {
-            assert_eq!(step, "stack resolves the peer (ARP request for 10.77.0.1)");
+            assert_eq!(step, "stack refuses the SYN (RST-ACK)");
             assert!(
-                differences[0].starts_with("frame: expected ARP"),
+                differences[0].starts_with("tcp.flags: expected R., observed R"),
                 "{differences:?}"
             );
         }
@@ -161,6 +163,61 @@ fn a_small_certification_has_the_analysed_verdicts() {
     );
     unsupported("arp.cache-hit", "passt has no such setting");
     assert!(started.elapsed() < Duration::from_secs(60));
+    assert_nothing_left();
+}
+
+/// Runs `id` against passt with its declared fixed behaviour edited by `edit`.
+fn run_declaring(
+    id: &str,
+    edit: &(dyn Fn(&mut netconform::dut::fixed::FixedBehaviour) + Sync),
+) -> netconform::engine::CheckReport {
+    let mut fixed = (*netconform::dut::passt::profile().expect("profiles/passt.toml")).clone();
+    edit(&mut fixed);
+    let passt = PasstConfig {
+        fixed: Some(fixed.into()),
+        ..config()
+    };
+    let factory = move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(PasstHost::new(&passt, &spec.needs)?))
+    };
+    netconform::engine::runner::run_one(&common::spec(id), &factory, ProfileName::Rfc)
+}
+
+/// profiles/passt.toml's `[arp.one_neighbour]` is checked by the exchange: with it the
+/// handshake check passes (passt's first frame goes to the MAC the peer sent from, no ARP
+/// request); without it, or declaring that passt asks, the check expects the resolution
+/// passt never makes and fails at that step.
+#[test]
+fn a_wrong_declaration_fails_on_the_wire() {
+    require_netns!();
+    let _one = one_at_a_time();
+    if !program_installed(test_name!(), "passt", "apt-get install passt") {
+        return;
+    }
+    const ID: &str = "tcp.passive-open.passive-close";
+    common::assert_pass(&run_declaring(ID, &|_| {}));
+    let removed = |f: &mut netconform::dut::fixed::FixedBehaviour| f.arp = None;
+    let asks = |f: &mut netconform::dut::fixed::FixedBehaviour| {
+        f.arp
+            .as_mut()
+            .and_then(|a| a.one_neighbour.as_mut())
+            .expect("[arp.one_neighbour]")
+            .sends_requests = true;
+    };
+    for (what, edit) in [
+        ("removed", &removed as &(dyn Fn(&mut _) + Sync)),
+        ("asks", &asks),
+    ] {
+        let (step, differences) = common::failure(&run_declaring(ID, edit));
+        assert_eq!(
+            step, "stack resolves the peer (ARP request for 10.77.0.1)",
+            "{what}: {differences:?}"
+        );
+        assert!(
+            differences[0].starts_with("frame: expected ARP, observed"),
+            "{what}: {differences:?}"
+        );
+    }
     assert_nothing_left();
 }
 

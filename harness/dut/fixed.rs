@@ -55,6 +55,39 @@ pub struct ArpFixed {
     pub waiting_packet: Option<WaitingPacketFixed>,
     /// A neighbour state machine whose other timers and counts are settable.
     pub nud: Option<ArpNudFixed>,
+    /// One neighbour whose MAC is taken from the frames it sends, never asked for (passt).
+    pub one_neighbour: Option<OneNeighbourFixed>,
+}
+
+/// `[arp.one_neighbour]`: a stack that serves exactly one neighbour on its link (passt's
+/// guest) and keeps one entry for it, whatever address a packet is for: the Ethernet source
+/// of the last frame it received, of any EtherType, before any check of the frame's
+/// content. It sends every frame to that MAC and never sends an ARP request. The checks
+/// that expect a resolution expect instead the stack's next frame to go to the MAC the peer
+/// sent from (an ARP request, or a frame to another MAC, fails the check).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OneNeighbourFixed {
+    /// The stack sends ARP requests (false: never).
+    pub sends_requests: bool,
+    /// The entry's MAC before the stack received any frame.
+    pub initial_mac: String,
+    /// Which ARP requests the stack answers.
+    pub answers: AnswerScope,
+    /// A request whose sender address is its target's (an announcement, sender not
+    /// 0.0.0.0) is answered.
+    pub answers_announcements: bool,
+    /// The source lines the values were read from.
+    pub source: String,
+}
+
+/// Which ARP requests a stack answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnswerScope {
+    /// A request for any IPv4 address but its one neighbour's own (passt: it answers for
+    /// every address of the host side, with its own MAC).
+    AnyButNeighbour,
 }
 
 /// `[arp.nud]`: a stack whose neighbour cache runs RFC 4861 §7.3's state machine for ARP
@@ -297,6 +330,14 @@ impl FixedBehaviour {
                     ))
                 })?;
             }
+            if let Some(one) = &arp.one_neighbour {
+                one.initial_mac.parse::<MacAddr>().map_err(|e| {
+                    invalid(format!(
+                        "[arp.one_neighbour] initial_mac {:?}: {e:?}",
+                        one.initial_mac
+                    ))
+                })?;
+            }
             if let Some(c) = &arp.cache
                 && c.validation == Validation::Expire
                 && c.lifetime_ms == 0
@@ -337,6 +378,11 @@ impl FixedBehaviour {
     /// The declared SYN-ACK retry count, if any.
     pub fn synack_retries(&self) -> Option<u32> {
         self.tcp.as_ref()?.synack_retries
+    }
+
+    /// The declared one-neighbour behaviour (`[arp.one_neighbour]`), if any.
+    pub fn one_neighbour(&self) -> Option<&OneNeighbourFixed> {
+        self.arp.as_ref()?.one_neighbour.as_ref()
     }
 
     /// The declared request target hardware address, if any.

@@ -9,6 +9,7 @@
 //! suspicious ARP.
 
 pub mod expect;
+pub mod one_neighbour;
 pub mod scenario;
 
 use crate::engine::Uses;
