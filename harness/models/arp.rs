@@ -29,6 +29,8 @@ use crate::models::profile::{Deviation, Profile};
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
 
+pub mod one_neighbour;
+
 /// A neighbour entry's state (the kernel's NUD states that an ARP entry passes through).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Nud {

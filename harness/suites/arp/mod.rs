@@ -200,6 +200,9 @@ pub fn run_judging(
     scenario: &ArpScenario,
     judged: &[Clause],
 ) -> Result<(), CheckError> {
+    if let Some(result) = one_neighbour::run_judging(s, scenario, judged) {
+        return result;
+    }
     let profile = ArpDeviation::profile(s.profile());
     for attempt in 0..2 {
         match run_arp_scenario(s, scenario, &profile)? {
@@ -264,7 +267,7 @@ fn resolve_gateway(s: &mut Session<'_>) -> Result<(), CheckError> {
         vec![Step::Ping { from: 1 }, Step::Wait { ms: 20 }],
     );
     sc.gateway = Some(0);
-    run(s, &sc)
+    run_judging(s, &sc, &[LOCAL_REMOTE, REQUEST])
 }
 
 fn cache_hit(s: &mut Session<'_>) -> Result<(), CheckError> {
@@ -298,7 +301,7 @@ fn failed_resolution(s: &mut Session<'_>) -> Result<(), CheckError> {
 }
 
 fn unicast_poll(s: &mut Session<'_>) -> Result<(), CheckError> {
-    run(
+    run_judging(
         s,
         &scenario(
             "the unicast poll revalidates a stale entry",
@@ -310,11 +313,12 @@ fn unicast_poll(s: &mut Session<'_>) -> Result<(), CheckError> {
                 Step::Wait { ms: 150 },
             ],
         ),
+        &[CACHE_VALIDATION],
     )
 }
 
 fn unicast_poll_fails(s: &mut Session<'_>) -> Result<(), CheckError> {
-    run(
+    run_judging(
         s,
         &scenario(
             "an unanswered unicast poll ends the entry",
@@ -325,11 +329,12 @@ fn unicast_poll_fails(s: &mut Session<'_>) -> Result<(), CheckError> {
                 Step::Wait { ms: 400 },
             ],
         ),
+        &[CACHE_VALIDATION],
     )
 }
 
 fn answers_requests(s: &mut Session<'_>) -> Result<(), CheckError> {
-    run(
+    run_judging(
         s,
         &steady(
             "a request for the stack is answered and its sender cached",
@@ -340,6 +345,7 @@ fn answers_requests(s: &mut Session<'_>) -> Result<(), CheckError> {
                 arp(1, ArpKind::RequestForStack, false, true),
             ],
         ),
+        &[RECEPTION],
     )
 }
 
