@@ -337,5 +337,8 @@ mod tests {
         for cited in ["tap.c:", "arp.c:"] {
             assert!(one.source.contains(cited), "{}", one.source);
         }
+        let ip = p.ip.as_ref().expect("[ip]");
+        assert!(!ip.forwarding);
+        assert!(ip.source.contains("tap.c:"), "{}", ip.source);
     }
 }
