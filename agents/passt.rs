@@ -414,7 +414,13 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = serve_stdio(&mut agent) {
+    let served = serve_stdio(&mut agent);
+    // Ends passt before the process exits (`exit` runs no destructor): passt drops root to
+    // `nobody`, which clears the parent-death signal set at its start, so a harness killed
+    // while its reply was being written (EPIPE) would otherwise leave it waiting forever
+    // for a guest on a socket `netconform clean` has removed.
+    drop(agent);
+    if let Err(e) = served {
         eprintln!("netconform-agent-passt: {e}");
         std::process::exit(1);
     }
