@@ -416,9 +416,8 @@ fn main() {
     };
     let served = serve_stdio(&mut agent);
     // Ends passt before the process exits (`exit` runs no destructor): passt drops root to
-    // `nobody`, which clears the parent-death signal set at its start, so a harness killed
-    // while its reply was being written (EPIPE) would otherwise leave it waiting forever
-    // for a guest on a socket `netconform clean` has removed.
+    // `nobody`, which clears the parent-death signal set at its start, so it would outlive
+    // this agent.
     drop(agent);
     if let Err(e) = served {
         eprintln!("netconform-agent-passt: {e}");
