@@ -29,9 +29,11 @@
 //! no connection or neighbour table, and no settings).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dut::external::{ExternalConfig, ExternalStack, InterfaceKind};
+use crate::dut::fixed::FixedBehaviour;
 use crate::dut::needs::Needs;
 use crate::dut::{
     CallOutcome, Control, Dut, DutError, Endpoints, Link, SocketCall, Sockets, StateAnswer,
@@ -85,6 +87,16 @@ pub struct SlirpConfig {
     pub program: String,
     /// Per-request timeout of the agent.
     pub timeout: Duration,
+    /// Its declared fixed behaviour; `None`: [`profile`] (`profiles/slirp.toml`).
+    pub fixed: Option<Arc<FixedBehaviour>>,
+}
+
+/// libslirp's declared fixed behaviour: `profiles/slirp.toml` in the working directory when
+/// it exists (a reviewer's edit applies at once), else the copy built into netconform
+/// ([`crate::dut::fixed::SLIRP_PROFILE`]). A broken file is an error, never silently
+/// replaced.
+pub fn profile() -> Result<Arc<FixedBehaviour>, crate::dut::fixed::FixedError> {
+    crate::dut::fixed::builtin_profile("slirp", crate::dut::fixed::SLIRP_PROFILE)
 }
 
 impl Default for SlirpConfig {
@@ -93,6 +105,7 @@ impl Default for SlirpConfig {
             agent: agent_beside_executable(AGENT),
             program: "slirp4netns".into(),
             timeout: Duration::from_secs(5),
+            fixed: None,
         }
     }
 }
@@ -134,6 +147,13 @@ impl SlirpHost {
                 ),
             });
         }
+        let fixed = match &config.fixed {
+            Some(f) => f.clone(),
+            None => profile().map_err(|e| DutError::Io {
+                op: "read the slirp target's declared behaviour".into(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+            })?,
+        };
         let dir = SocketDir::create("slirp", 0o700)?;
         let mut env: std::collections::BTreeMap<String, String> = [
             (
@@ -163,9 +183,10 @@ impl SlirpHost {
             answer_lag: Duration::ZERO,
             // No check of the catalogue waits out one of its long timers.
             slow: Vec::new(),
-            // Nothing declared: its ARP checks stay unsupported (no table to read).
             jobs: None,
-            fixed: None,
+            // What it does where the ARP checks would pin a setting (profiles/slirp.toml):
+            // they run against it, the cache read on the wire.
+            fixed: Some(fixed),
         };
         let inner = ExternalStack::new(&external, needs)?;
         let mut endpoints = inner.endpoints().clone();
@@ -313,6 +334,10 @@ impl Dut for SlirpHost {
 
     fn link(&mut self) -> Option<&mut dyn Link> {
         Some(self)
+    }
+
+    fn fixed_behaviour(&self) -> Option<Arc<FixedBehaviour>> {
+        self.inner.fixed_behaviour()
     }
 
     fn sockets(&mut self) -> Option<&mut dyn Sockets> {
