@@ -128,7 +128,7 @@ mod tests {
             config,
             crate::models::arp::ArpDeviation::profile(crate::models::profile::ProfileName::Rfc),
         )
-            .with_bounded_table(BoundedTable { size })
+        .with_bounded_table(BoundedTable { size })
     }
 
     fn reply_from(h: &mut ArpHost, at_ms: u64, octet: u8) {

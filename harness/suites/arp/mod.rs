@@ -266,10 +266,7 @@ fn never_flushed(s: &Session<'_>, scenario: &ArpScenario) -> Option<String> {
         .sum();
     Some(format!(
         "{} ({}, MUST provide a mechanism to flush out-of-date cache entries): expected an entry out of date after the scenario's reachable time ({} ms, base) flushed or revalidated (a timeout or a unicast poll), observed every entry still used with no request after {waited} ms of waiting and the cache read at the end (declared in {}: [arp.cache] validation = \"never\", no lifetime, no poll)",
-        CACHE_VALIDATION.id,
-        CACHE_VALIDATION.source,
-        scenario.timers.base_reachable_ms,
-        fixed.file
+        CACHE_VALIDATION.id, CACHE_VALIDATION.source, scenario.timers.base_reachable_ms, fixed.file
     ))
 }
 

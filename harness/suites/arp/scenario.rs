@@ -833,22 +833,21 @@ impl<'a, 's> Runner<'a, 's> {
             declared.push(format!(
                 "entries are never flushed (no lifetime, no unicast poll){}",
                 match (cache.table_size, cache.replacement) {
-                    (Some(n), Some(_)) => format!(
-                        "; a table of {n} entries, a new address taking the slots in turn"
-                    ),
+                    (Some(n), Some(_)) =>
+                        format!("; a table of {n} entries, a new address taking the slots in turn"),
                     _ => String::new(),
                 }
             ));
         } else {
-        declared.push(format!(
-            "entries expire {} ms after their last fill{}, no unicast poll",
-            cache.lifetime_ms,
-            if cache.refreshed_by_traffic {
-                " (traffic from the entry's address and MAC refills it)"
-            } else {
-                ""
-            }
-        ));
+            declared.push(format!(
+                "entries expire {} ms after their last fill{}, no unicast poll",
+                cache.lifetime_ms,
+                if cache.refreshed_by_traffic {
+                    " (traffic from the entry's address and MAC refills it)"
+                } else {
+                    ""
+                }
+            ));
         }
         match timed {
             Some(t) => declared.push(format!(
@@ -865,6 +864,10 @@ impl<'a, 's> Runner<'a, 's> {
                     ),
                     _ => String::new(),
                 }
+            )),
+            None if requests.min_interval_ms == 0 => declared.push(format!(
+                "one broadcast request (target MAC {}) per packet that needs an address, no rate limit",
+                requests.target_mac
             )),
             None => declared.push(format!(
                 "one broadcast request (target MAC {}) per packet that needs an address, at most one per {} ms {}",
@@ -888,7 +891,7 @@ impl<'a, 's> Runner<'a, 's> {
                 "waits not scaled (no lifetime); the cache is read on the wire at the end".into(),
             );
         } else {
-        declared.push(format!(
+            declared.push(format!(
             "waits scaled by {scale} (the lifetime over the scenario's base reachable time of {} ms); the cache is read on the wire at the end",
             scenario.timers.base_reachable_ms
         ));
@@ -941,14 +944,14 @@ impl<'a, 's> Runner<'a, 's> {
         match step {
             Step::Wait { ms } => {
                 let ms = match &self.fixed {
-                    Some(f) => {
+                    Some(f) if !f.never_expires => {
                         let scaled = (*ms as f64 * f.scale).round() as u64;
                         self.s.note(format!(
                             "waiting {scaled} ms: {ms} ms scaled to the declared lifetime"
                         ));
                         scaled
                     }
-                    None => *ms,
+                    _ => *ms,
                 };
                 let until = self.s.now() + Duration::from_millis(ms);
                 self.pump(until)?;
