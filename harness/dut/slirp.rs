@@ -415,3 +415,44 @@ impl Tables for SlirpHost {
         self.inner.control(control)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dut::fixed::{SLIRP_PROFILE, Validation, WaitingPolicy};
+
+    #[test]
+    fn the_shipped_profile_declares_what_the_arp_checks_need_each_value_with_its_source() {
+        let p = FixedBehaviour::parse(SLIRP_PROFILE, "profiles/slirp.toml").expect("valid");
+        assert_eq!(p.stack, "libslirp 4.7.0");
+        let arp = p.arp.as_ref().expect("[arp]");
+        let cache = arp.cache.as_ref().expect("[arp.cache]");
+        assert_eq!(cache.validation, Validation::Never);
+        assert_eq!(cache.table_size, Some(16));
+        assert_eq!(p.request_target_mac(), Some(MacAddr::ZERO));
+        let waiting = arp.waiting_packet.as_ref().expect("[arp.waiting_packet]");
+        assert_eq!(waiting.policy, WaitingPolicy::Queue);
+        assert!(!p.ip.as_ref().expect("[ip]").forwarding);
+        for source in [
+            &arp.policy.as_ref().expect("policy").source,
+            &cache.source,
+            &arp.requests.as_ref().expect("requests").source,
+            &waiting.source,
+        ] {
+            assert!(source.contains(".c:") || source.contains(".h:"), "{source}");
+        }
+    }
+
+    #[test]
+    fn a_never_flushing_cache_with_a_lifetime_or_a_half_declared_table_is_refused() {
+        let base = SLIRP_PROFILE.replace(
+            "validation = \"never\"",
+            "validation = \"never\"\nlifetime_ms = 5",
+        );
+        let e = FixedBehaviour::parse(&base, "p.toml").expect_err("lifetime with never");
+        assert!(e.to_string().contains("lifetime_ms"), "{e}");
+        let half = SLIRP_PROFILE.replace("replacement = \"round-robin\"\n", "");
+        let e = FixedBehaviour::parse(&half, "p.toml").expect_err("size without replacement");
+        assert!(e.to_string().contains("table_size"), "{e}");
+    }
+}
