@@ -27,6 +27,13 @@
 //! What the agent cannot do is unsupported with the reason: socket options (they would set
 //! the host socket, not libslirp's TCP), every state query and control (slirp4netns exposes
 //! no connection or neighbour table, and no settings).
+//!
+//! Where an ARP check would pin a setting, libslirp's fixed behaviour stands in
+//! ([`profile`], `profiles/slirp.toml`): its table of 16 entries that are never flushed,
+//! replaced round robin, one request per waiting packet, the packet queued for 1 s. The
+//! checks run the model on that declaration and read the cache on the wire (pings to the
+//! gateway from the peers, from a MAC that is no peer's); the declaration's departure from
+//! RFC 1122 §2.3.2.1 (no flush) fails the checks that enforce it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,6 +96,16 @@ pub struct SlirpConfig {
     pub timeout: Duration,
     /// Its declared fixed behaviour; `None`: [`profile`] (`profiles/slirp.toml`).
     pub fixed: Option<Arc<FixedBehaviour>>,
+}
+
+/// The slirp target as `--target slirp` builds it: its declaration read now ([`profile`]),
+/// so that a broken `profiles/slirp.toml` is reported before anything runs.
+pub fn config() -> Result<SlirpConfig, String> {
+    let fixed = profile().map_err(|e| e.to_string())?;
+    Ok(SlirpConfig {
+        fixed: Some(fixed),
+        ..SlirpConfig::default()
+    })
 }
 
 /// libslirp's declared fixed behaviour: `profiles/slirp.toml` in the working directory when
