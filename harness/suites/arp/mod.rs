@@ -193,7 +193,9 @@ pub fn run(s: &mut Session<'_>, scenario: &ArpScenario) -> Result<(), CheckError
 /// behaviour the stack was seen to have departs from: the stack agreed with the model run
 /// on its declaration, so the exchange shows the behaviour, and a clause it breaks fails
 /// the check. Today: a packet dropped while its next hop was resolved, against
-/// [`QUEUE`] (RFC 1122 §2.3.2.2, SHOULD).
+/// [`QUEUE`] (RFC 1122 §2.3.2.2, SHOULD); a cache that never flushes an entry (declared
+/// `validation = "never"`, libslirp), against [`CACHE_VALIDATION`] (RFC 1122 §2.3.2.1,
+/// MUST).
 pub fn run_judging(
     s: &mut Session<'_>,
     scenario: &ArpScenario,
