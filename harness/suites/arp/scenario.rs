@@ -892,9 +892,9 @@ impl<'a, 's> Runner<'a, 's> {
             );
         } else {
             declared.push(format!(
-            "waits scaled by {scale} (the lifetime over the scenario's base reachable time of {} ms); the cache is read on the wire at the end",
-            scenario.timers.base_reachable_ms
-        ));
+                "waits scaled by {scale} (the lifetime over the scenario's base reachable time of {} ms); the cache is read on the wire at the end",
+                scenario.timers.base_reachable_ms
+            ));
         }
         Ok((
             params,
