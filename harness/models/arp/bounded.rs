@@ -67,12 +67,9 @@ impl ArpHost {
         let victim = slots.next_victim;
         slots.next_victim = (victim + 1) % size;
         if victim < slots.taken.len() {
+            // A slotted entry is resolved, so no packet waits on it: it simply goes.
             let old = std::mem::replace(&mut slots.taken[victim], ip);
-            if let Some(e) = self.entries.get(&old)
-                && e.queue.is_empty()
-            {
-                self.entries.remove(&old);
-            }
+            self.entries.remove(&old);
         } else {
             slots.taken.push(ip);
         }
