@@ -135,6 +135,18 @@ pub enum Validation {
     Expire,
     /// The Linux neighbour state machine (REACHABLE, STALE, DELAY, PROBE: unicast polls).
     UnicastPoll,
+    /// Entries are never flushed: no lifetime, no poll; an entry goes only when a new
+    /// address takes its slot in a bounded table (libslirp). RFC 1122 §2.3.2.1 requires a
+    /// mechanism to flush out-of-date entries: the checks that enforce it fail on it.
+    Never,
+}
+
+/// Which entry of a full table a new address replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Replacement {
+    /// The slots in turn, whatever their use (libslirp's `next_victim`).
+    RoundRobin,
 }
 
 /// `[arp.cache]`.
@@ -143,7 +155,8 @@ pub enum Validation {
 pub struct ArpCacheFixed {
     /// How entries are validated.
     pub validation: Validation,
-    /// An entry's lifetime from its last fill, ms (`expire`).
+    /// An entry's lifetime from its last fill, ms (`expire`; absent with `never`).
+    #[serde(default)]
     pub lifetime_ms: u64,
     /// An IPv4 packet for the stack from the entry's address and MAC restarts the lifetime
     /// (of an expired entry too).
@@ -154,6 +167,13 @@ pub struct ArpCacheFixed {
     /// ... and by a broadcast request from this long before (lwIP
     /// `ARP_AGE_REREQUEST_USED_BROADCAST`).
     pub rerequest_broadcast_before_ms: Option<u64>,
+    /// The table holds at most this many resolved entries (absent: no bound a check
+    /// reaches); a new address then replaces one as `replacement` says.
+    #[serde(default)]
+    pub table_size: Option<usize>,
+    /// Which entry of a full table a new address replaces (with `table_size`).
+    #[serde(default)]
+    pub replacement: Option<Replacement>,
     /// The source lines the values were read from.
     pub source: String,
 }
@@ -346,6 +366,21 @@ impl FixedBehaviour {
                     "[arp.cache] lifetime_ms must be above 0 with validation \"expire\"".into(),
                 ));
             }
+            if let Some(c) = &arp.cache
+                && c.validation == Validation::Never
+                && c.lifetime_ms != 0
+            {
+                return Err(invalid(
+                    "[arp.cache] lifetime_ms makes no sense with validation \"never\"".into(),
+                ));
+            }
+            if let Some(c) = &arp.cache
+                && (c.table_size == Some(0) || c.table_size.is_some() != c.replacement.is_some())
+            {
+                return Err(invalid(
+                    "[arp.cache] table_size (above 0) and replacement go together".into(),
+                ));
+            }
         }
         Ok(FixedBehaviour {
             stack: raw.stack,
@@ -401,6 +436,9 @@ pub const SMOLTCP_PROFILE: &str = include_str!("../../profiles/smoltcp.toml");
 pub fn smoltcp_profile() -> Result<Arc<FixedBehaviour>, FixedError> {
     builtin_profile("smoltcp", SMOLTCP_PROFILE)
 }
+
+/// The profile built into netconform for libslirp (`profiles/slirp.toml`).
+pub const SLIRP_PROFILE: &str = include_str!("../../profiles/slirp.toml");
 
 /// Target `name`'s declared fixed behaviour: `profiles/<name>.toml` in the working
 /// directory when it exists, else `builtin` (the copy built into the target's binary). A

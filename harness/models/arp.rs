@@ -29,6 +29,8 @@ use crate::models::profile::{Deviation, Profile};
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
 
+mod bounded;
+pub use bounded::{BoundedTable, NEVER};
 pub mod one_neighbour;
 
 /// A neighbour entry's state (the kernel's NUD states that an ARP entry passes through).
@@ -666,6 +668,10 @@ pub struct ArpHost {
     silent_until: BTreeMap<Ipv4Addr, T>,
     /// Packets dropped because their next hop was unresolved.
     dropped_waiting: u32,
+    /// A table of a fixed size replaced round robin ([`BoundedTable`]), if the host has one.
+    bounded: Option<BoundedTable>,
+    /// Its slots.
+    slots: bounded::Slots,
 }
 
 impl ArpHost {
@@ -679,6 +685,8 @@ impl ArpHost {
             now: 0,
             silent_until: BTreeMap::new(),
             dropped_waiting: 0,
+            bounded: None,
+            slots: bounded::Slots::default(),
         }
     }
 
@@ -1202,6 +1210,7 @@ impl ArpHost {
     /// [`ExpiringCache`]: the entry of `ip` is filled with `mac` for another lifetime (made
     /// if missing); the packets waiting for it leave.
     fn fill(&mut self, ip: Ipv4Addr, mac: MacAddr, x: ExpiringCache, out: &mut Vec<Timed>) {
+        self.bounded_admit(ip);
         let now = self.now;
         let e = self.entries.entry(ip).or_insert_with(|| Entry {
             state: Nud::Reachable,

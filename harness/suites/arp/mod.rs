@@ -194,7 +194,11 @@ pub fn run(s: &mut Session<'_>, scenario: &ArpScenario) -> Result<(), CheckError
 /// behaviour the stack was seen to have departs from: the stack agreed with the model run
 /// on its declaration, so the exchange shows the behaviour, and a clause it breaks fails
 /// the check. Today: a packet dropped while its next hop was resolved, against
-/// [`QUEUE`] (RFC 1122 §2.3.2.2, SHOULD).
+/// [`QUEUE`] (RFC 1122 §2.3.2.2, SHOULD); a cache that never flushes an entry (declared
+/// `validation = "never"`, libslirp), against [`CACHE_VALIDATION`] (RFC 1122 §2.3.2.1,
+/// MUST). A stack that declares one neighbour and never asks (`[arp.one_neighbour]`,
+/// passt) runs in [`one_neighbour::run_judging`], which judges [`REQUEST`], [`RECEPTION`]
+/// and [`CACHE_VALIDATION`] on its own exchange.
 pub fn run_judging(
     s: &mut Session<'_>,
     scenario: &ArpScenario,
@@ -226,6 +230,14 @@ pub fn run_judging(
                         )],
                     });
                 }
+                if judged.iter().any(|c| c.id == CACHE_VALIDATION.id)
+                    && let Some(line) = never_flushed(s, scenario)
+                {
+                    return Err(CheckError::Mismatch {
+                        step: "end".into(),
+                        differences: vec![line],
+                    });
+                }
                 return Ok(());
             }
             ScenarioOutcome::Redrawn if attempt == 0 => {
@@ -239,6 +251,31 @@ pub fn run_judging(
         expected: "one run with a stable reachable time".into(),
         observed: "the stack drew a new reachable time in two runs in a row".into(),
     })
+}
+
+/// The difference line of a stack whose declared cache never flushes an entry
+/// (`[arp.cache] validation = "never"`) and which agreed with the model run on that
+/// declaration: its entries outlived the scenario's reachable time in use, with no
+/// request, against [`CACHE_VALIDATION`] (RFC 1122 §2.3.2.1, MUST). `None` for any other
+/// stack.
+fn never_flushed(s: &Session<'_>, scenario: &ArpScenario) -> Option<String> {
+    let fixed = s.fixed_behaviour()?;
+    let cache = fixed.arp.as_ref()?.cache.as_ref()?;
+    if cache.validation != crate::dut::fixed::Validation::Never {
+        return None;
+    }
+    let waited: u64 = scenario
+        .steps
+        .iter()
+        .map(|step| match step {
+            Step::Wait { ms } => *ms,
+            _ => 0,
+        })
+        .sum();
+    Some(format!(
+        "{} ({}, MUST provide a mechanism to flush out-of-date cache entries): expected an entry out of date after the scenario's reachable time ({} ms, base) flushed or revalidated (a timeout or a unicast poll), observed every entry still used with no request after {waited} ms of waiting and the cache read at the end (declared in {}: [arp.cache] validation = \"never\", no lifetime, no poll)",
+        CACHE_VALIDATION.id, CACHE_VALIDATION.source, scenario.timers.base_reachable_ms, fixed.file
+    ))
 }
 
 fn resolve_on_link(s: &mut Session<'_>) -> Result<(), CheckError> {
