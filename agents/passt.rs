@@ -414,7 +414,12 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = serve_stdio(&mut agent) {
+    let served = serve_stdio(&mut agent);
+    // Ends passt before the process exits (`exit` runs no destructor): passt drops root to
+    // `nobody`, which clears the parent-death signal set at its start, so it would outlive
+    // this agent.
+    drop(agent);
+    if let Err(e) = served {
         eprintln!("netconform-agent-passt: {e}");
         std::process::exit(1);
     }

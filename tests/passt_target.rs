@@ -4,9 +4,12 @@
 //!
 //! (a) The wire: passt answers ARP for its gateway over the socket, and refuses a SYN to a
 //! closed port with a RST that carries no ACK (RFC 9293 §3.10.7.1 wants RST+ACK).
-//! (b) Verdicts of a few checks: the policy choice the deviations file accepts (no ARP
-//! request before the first frame), what is unsupported and why.
-//! (c) passt killed mid-check is an ERROR naming it, and nothing is left (process,
+//! (b) Verdicts of a few checks: passt's declared behaviour (no ARP request before the
+//! first frame, profiles/passt.toml) lets the TCP checks run on, and a wrong or missing
+//! declaration fails on the wire; what is unsupported and why.
+//! (c) The 13 ARP checks against the declared one-neighbour model, and a wrong ARP
+//! declaration failing on the wire.
+//! (d) passt killed mid-check is an ERROR naming it, and nothing is left (process,
 //! namespace, socket directory); without passt the target says what to install.
 
 use std::time::{Duration, Instant};
@@ -140,12 +143,13 @@ fn a_small_certification_has_the_analysed_verdicts() {
         "arp.cache-hit",
     ]);
     // passt sends its first frame to the MAC it learned from the peer's frames, without
-    // an ARP request: the policy choice deviations/passt.toml accepts.
+    // an ARP request, as declared (profiles/passt.toml): the check runs on, to passt's
+    // RST without ACK (RFC 9293 §3.10.7.1).
     match &report(&summary, "tcp.closed-port.syn").verdict {
         Verdict::Fail { step, differences } => {
-            assert_eq!(step, "stack resolves the peer (ARP request for 10.77.0.1)");
+            assert_eq!(step, "stack refuses the SYN (RST-ACK)");
             assert!(
-                differences[0].starts_with("frame: expected ARP"),
+                differences[0].starts_with("tcp.flags: expected R., observed R"),
                 "{differences:?}"
             );
         }
@@ -159,8 +163,186 @@ fn a_small_certification_has_the_analysed_verdicts() {
         "tcp.timer.syn-retransmission",
         "passt has no per-connection options",
     );
-    unsupported("arp.cache-hit", "passt has no such setting");
+    // The ARP checks run against the declared one neighbour (profiles/passt.toml).
+    common::assert_pass(report(&summary, "arp.cache-hit"));
     assert!(started.elapsed() < Duration::from_secs(60));
+    assert_nothing_left();
+}
+
+/// Runs `id` against passt with its declared fixed behaviour edited by `edit`.
+fn run_declaring(
+    id: &str,
+    edit: &(dyn Fn(&mut netconform::dut::fixed::FixedBehaviour) + Sync),
+) -> netconform::engine::CheckReport {
+    let mut fixed = (*netconform::dut::passt::profile().expect("profiles/passt.toml")).clone();
+    edit(&mut fixed);
+    let passt = PasstConfig {
+        fixed: Some(fixed.into()),
+        ..config()
+    };
+    let factory = move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(PasstHost::new(&passt, &spec.needs)?))
+    };
+    netconform::engine::runner::run_one(&common::spec(id), &factory, ProfileName::Rfc)
+}
+
+/// profiles/passt.toml's `[arp.one_neighbour]` is checked by the exchange: with it the
+/// handshake check passes (passt's first frame goes to the MAC the peer sent from, no ARP
+/// request); without it, or declaring that passt asks, the check expects the resolution
+/// passt never makes and fails at that step.
+#[test]
+fn a_wrong_declaration_fails_on_the_wire() {
+    require_netns!();
+    let _one = one_at_a_time();
+    if !program_installed(test_name!(), "passt", "apt-get install passt") {
+        return;
+    }
+    const ID: &str = "tcp.passive-open.passive-close";
+    common::assert_pass(&run_declaring(ID, &|_| {}));
+    let removed = |f: &mut netconform::dut::fixed::FixedBehaviour| f.arp = None;
+    let asks = |f: &mut netconform::dut::fixed::FixedBehaviour| {
+        f.arp
+            .as_mut()
+            .and_then(|a| a.one_neighbour.as_mut())
+            .expect("[arp.one_neighbour]")
+            .sends_requests = true;
+    };
+    for (what, edit) in [
+        ("removed", &removed as &(dyn Fn(&mut _) + Sync)),
+        ("asks", &asks),
+    ] {
+        // Nothing declared in its place: the ARP checks are unsupported again.
+        match &run_declaring("arp.cache-hit", edit).verdict {
+            Verdict::Unsupported { reason } => {
+                assert!(reason.contains("declare [arp.policy]"), "{what}: {reason}")
+            }
+            other => panic!("{what}: arp.cache-hit: {other:?}"),
+        }
+        let (step, differences) = common::failure(&run_declaring(ID, edit));
+        assert_eq!(
+            step, "stack resolves the peer (ARP request for 10.77.0.1)",
+            "{what}: {differences:?}"
+        );
+        assert!(
+            differences[0].starts_with("frame: expected ARP, observed"),
+            "{what}: {differences:?}"
+        );
+    }
+    assert_nothing_left();
+}
+
+/// The ARP checks against passt's declared one neighbour: the verdicts analysed in
+/// docs/findings-passt.md, each failure on the clause and the exchange that shows it.
+#[test]
+fn the_arp_checks_run_against_the_declared_one_neighbour() {
+    require_netns!();
+    let _one = one_at_a_time();
+    if !program_installed(test_name!(), "passt", "apt-get install passt") {
+        return;
+    }
+    let started = Instant::now();
+    let ids: Vec<&str> = netconform::suites::arp::CHECKS
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let summary = certify(&ids);
+    for id in [
+        "arp.cache-hit",
+        "arp.announcement",
+        "arp.probe",
+        "arp.conflicting-reply",
+        "arp.unsolicited-reply",
+        "arp.malformed",
+        "arp.non-unicast-sender-mac",
+    ] {
+        common::assert_pass(report(&summary, id));
+    }
+    let fails = |id: &str, clause: &str, shows: &str| match &report(&summary, id).verdict {
+        Verdict::Fail { step, differences } => {
+            assert_eq!(step, "end", "{id}: {differences:?}");
+            assert!(
+                differences[0].starts_with(clause) && differences[0].contains(shows),
+                "{id}: {differences:?}"
+            );
+        }
+        other => panic!("{id}: expected a failure of {clause}, got {other:?}"),
+    };
+    // Before any frame came from its guest, passt sends to the broadcast address, unasked.
+    let unasked = "a SYN to 10.77.0.1 sent to ff:ff:ff:ff:ff:ff before any frame came from it";
+    fails("arp.resolve-neighbour", "rfc826-request", unasked);
+    fails("arp.resolve-gateway", "rfc826-request", unasked);
+    fails(
+        "arp.answers-requests",
+        "rfc826-reception",
+        "who-has 10.77.0.200 tell 10.77.0.3 answered",
+    );
+    for id in ["arp.unicast-poll", "arp.unicast-poll-fails"] {
+        fails(
+            id,
+            "rfc1122-2.3.2.1-cache-validation",
+            "after the last frame from its MAC with no request",
+        );
+    }
+    match &report(&summary, "arp.failed-resolution").verdict {
+        Verdict::Unsupported { reason } => {
+            assert!(reason.contains("does not forward"), "{reason}")
+        }
+        other => panic!("arp.failed-resolution: {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_nothing_left();
+}
+
+/// A wrong ARP declaration fails on the wire: the one entry read before any frame (passt
+/// starts at the broadcast address, not zero), and an announcement (passt discards it) among
+/// the broken requests.
+#[test]
+fn a_wrong_arp_declaration_fails_on_the_wire() {
+    require_netns!();
+    let _one = one_at_a_time();
+    if !program_installed(test_name!(), "passt", "apt-get install passt") {
+        return;
+    }
+    let one = |f: &mut netconform::dut::fixed::FixedBehaviour| {
+        f.arp
+            .as_mut()
+            .and_then(|a| a.one_neighbour.clone())
+            .expect("[arp.one_neighbour]")
+    };
+    let set = |f: &mut netconform::dut::fixed::FixedBehaviour,
+               o: netconform::dut::fixed::OneNeighbourFixed| {
+        f.arp.as_mut().expect("[arp]").one_neighbour = Some(o);
+    };
+    let (step, differences) = common::failure(&run_declaring("arp.cache-hit", &|f| {
+        let mut o = one(f);
+        o.initial_mac = "00:00:00:00:00:00".into();
+        set(f, o);
+    }));
+    assert_eq!(step, "cache read: the entry before any frame");
+    assert!(
+        differences.iter().any(|d| d
+            == "eth.destination: expected 00:00:00:00:00:00, observed ff:ff:ff:ff:ff:ff"),
+        "{differences:?}"
+    );
+    // A request from the stack's own address for itself is an announcement, which passt
+    // discards (arp.c:63-68); declared answered, the model expects a reply.
+    let (step, differences) = common::failure(&run_declaring("arp.malformed", &|f| {
+        let mut o = one(f);
+        o.answers_announcements = true;
+        set(f, o);
+    }));
+    assert!(
+        step.starts_with("step 9 (p0 sends a bad ARP request: SenderIpOwn)"),
+        "{step}: {differences:?}"
+    );
+    assert!(
+        differences[0].starts_with("expected an ARP reply"),
+        "{differences:?}"
+    );
+    // As shipped, both pass.
+    for id in ["arp.cache-hit", "arp.malformed"] {
+        common::assert_pass(&run_declaring(id, &|_| {}));
+    }
     assert_nothing_left();
 }
 

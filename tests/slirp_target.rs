@@ -8,13 +8,17 @@
 //! (c) slirp4netns killed or stopped mid-check is an ERROR naming it and quoting its log,
 //! the next check runs, and nothing is left (process, namespace, tap, socket directory).
 //! (d) Without slirp4netns the target says what to install.
+//! (e) The ARP checks run against libslirp's declared fixed behaviour (profiles/slirp.toml),
+//! and a wrong declaration fails on the wire.
 
 use std::time::{Duration, Instant};
 
+use netconform::dut::fixed::{FixedBehaviour, Validation, WaitingPolicy};
 use netconform::dut::slirp::{SlirpConfig, SlirpHost};
 use netconform::dut::{Dut, DutError, Link, SocketCall, Sockets, TcpStackConfig};
 use netconform::engine::runner::{Quiet, RunSummary, run_checks};
 use netconform::engine::{CheckReport, CheckSpec, Needs, Verdict};
+use netconform::models::arp::ArpIgnore;
 use netconform::suites::tcp::scenario::ProfileName;
 
 #[macro_use]
@@ -117,6 +121,8 @@ fn a_small_certification_has_the_analysed_verdicts() {
             "tcp.matrix.v4.established",
             "tcp.matrix.v6.syn-sent",
             "arp.cache-hit",
+            "arp.unicast-poll",
+            "arp.failed-resolution",
         ],
         &config(),
     );
@@ -124,6 +130,8 @@ fn a_small_certification_has_the_analysed_verdicts() {
         "tcp.passive-open.active-close",
         "tcp.passive-open.passive-close",
         "tcp.closed-port.syn",
+        // Against the declared ARP behaviour (profiles/slirp.toml).
+        "arp.cache-hit",
     ] {
         let r = report(&summary, id);
         assert!(matches!(r.verdict, Verdict::Pass), "{id}: {}", reason(r));
@@ -143,9 +151,22 @@ fn a_small_certification_has_the_analysed_verdicts() {
         "tcp.matrix.v6.syn-sent",
         "slirp4netns's API forwards IPv4 only",
     );
+    // Forwarding is a feature libslirp lacks (a NAT, not a router): declared, and the
+    // check stays unsupported with that reason.
     unsupported(
-        "arp.cache-hit",
-        "no setting of libslirp's ARP and NDP tables",
+        "arp.failed-resolution",
+        "declares that libslirp 4.7.0 does not forward",
+    );
+    // libslirp's table never flushes an entry: the exchange agrees with the declaration,
+    // and RFC 1122 §2.3.2.1's MUST fails on it.
+    let r = report(&summary, "arp.unicast-poll");
+    let Verdict::Fail { differences, .. } = &r.verdict else {
+        panic!("arp.unicast-poll: expected FAIL, got {:?}", r.verdict);
+    };
+    assert!(
+        differences[0].starts_with("rfc1122-2.3.2.1-cache-validation")
+            && differences[0].contains("validation = \"never\""),
+        "{differences:?}"
     );
     // RFC 5961 §4.2 (RFC 9293 §3.10.7.4, fourth): a SYN in a synchronized state draws a
     // challenge ACK; libslirp (4.4BSD) resets the connection.
@@ -319,4 +340,99 @@ fn clean_removes_the_socket_directories_of_a_dead_run() {
             .any(|r| r.ends_with(&format!("ncf-{dead}-7-slirp"))),
         "{removed:?}"
     );
+}
+
+/// Runs `id` against libslirp with its declared fixed behaviour edited by `edit`.
+fn run_declaring(id: &str, edit: &dyn Fn(&mut FixedBehaviour)) -> CheckReport {
+    let mut fixed = (*netconform::dut::slirp::profile().expect("profiles/slirp.toml")).clone();
+    edit(&mut fixed);
+    let slirp = SlirpConfig {
+        fixed: Some(fixed.into()),
+        ..config()
+    };
+    let factory = move |spec: &CheckSpec| -> Result<Box<dyn Dut>, DutError> {
+        Ok(Box::new(SlirpHost::new(&slirp, &spec.needs)?))
+    };
+    netconform::engine::runner::run_one(&common::spec(id), &factory, ProfileName::Rfc)
+}
+
+fn cache(f: &mut FixedBehaviour) -> &mut netconform::dut::fixed::ArpCacheFixed {
+    f.arp
+        .as_mut()
+        .expect("[arp]")
+        .cache
+        .as_mut()
+        .expect("[arp.cache]")
+}
+
+/// profiles/slirp.toml is checked by the exchange: each declared value, made wrong, fails
+/// a check on the wire; as shipped, the same checks pass (or fail only on the clause the
+/// declaration breaks).
+#[test]
+fn a_wrong_declaration_fails_on_the_wire() {
+    require_netns!();
+    let _one = one_at_a_time();
+    if !program_installed(test_name!(), "slirp4netns", "apt-get install slirp4netns") {
+        return;
+    }
+    // Entries that expire (after 100 ms of the scenario's 160 ms reachable time): the
+    // model asks again for p0 after the 300 ms wait, libslirp sends from its table.
+    let (step, differences) = common::failure(&run_declaring("arp.unicast-poll", &|f| {
+        let c = cache(f);
+        c.validation = Validation::Expire;
+        c.lifetime_ms = 100;
+    }));
+    assert!(step.starts_with("step 3"), "{step}: {differences:?}");
+    assert!(
+        differences
+            .iter()
+            .any(|d| d.contains("unexpected") || d.contains("nothing observed")),
+        "{differences:?}"
+    );
+    // A table of one entry: p1's request would take p0's slot, but libslirp still answers
+    // p0 from its table at the cache read.
+    let (step, differences) = common::failure(&run_declaring("arp.answers-requests", &|f| {
+        cache(f).table_size = Some(1);
+    }));
+    assert!(
+        step.starts_with("cache read: p0"),
+        "{step}: {differences:?}"
+    );
+    // Its requests name no target hardware address (zero), not the broadcast address.
+    let (step, differences) = common::failure(&run_declaring("arp.resolve-neighbour", &|f| {
+        let arp = f.arp.as_mut().expect("[arp]");
+        arp.requests.as_mut().expect("[arp.requests]").target_mac = "ff:ff:ff:ff:ff:ff".into();
+    }));
+    assert!(step.starts_with("step 1"), "{step}: {differences:?}");
+    assert!(
+        differences
+            .iter()
+            .any(|d| d.contains("target MAC 00:00:00:00:00:00")),
+        "{differences:?}"
+    );
+    // The waiting echo reply is queued and sent once p0 answers, not dropped.
+    let (step, differences) = common::failure(&run_declaring("arp.resolve-neighbour", &|f| {
+        let arp = f.arp.as_mut().expect("[arp]");
+        arp.waiting_packet
+            .as_mut()
+            .expect("[arp.waiting_packet]")
+            .policy = WaitingPolicy::Drop;
+    }));
+    assert!(step.starts_with("step 1"), "{step}: {differences:?}");
+    // A request for its address is answered (ignore "Any"), not ignored.
+    let (step, differences) = common::failure(&run_declaring("arp.answers-requests", &|f| {
+        let arp = f.arp.as_mut().expect("[arp]");
+        arp.policy.as_mut().expect("[arp.policy]").ignore = ArpIgnore::Never;
+    }));
+    assert!(step.starts_with("step 1"), "{step}: {differences:?}");
+    // The declaration as shipped passes the same checks (arp.unicast-poll fails on its
+    // clause only: see a_small_certification_has_the_analysed_verdicts).
+    for id in [
+        "arp.answers-requests",
+        "arp.resolve-neighbour",
+        "arp.unsolicited-reply",
+    ] {
+        common::assert_pass(&run_declaring(id, &|_| {}));
+    }
+    assert_nothing_left();
 }

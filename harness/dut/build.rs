@@ -67,7 +67,7 @@ impl DutKind {
             "linux" => Ok(DutKind::Linux),
             "smoltcp" => Ok(DutKind::Smoltcp),
             "openssl" => Ok(DutKind::Openssl),
-            "slirp" => Ok(DutKind::Slirp(Default::default())),
+            "slirp" => crate::dut::slirp::config().map(DutKind::Slirp),
             "passt" => Ok(DutKind::Passt(Default::default())),
             // PyTCP through its built-in agent: an external target (crate::dut::pytcp).
             "pytcp" => crate::dut::pytcp::config().map(|c| DutKind::External(Box::new(c))),

@@ -58,6 +58,8 @@ pub struct ArpFixed {
     /// Linux's neighbour states on one coarse maintenance pass, timers settable in whole
     /// units only.
     pub tick_nud: Option<ArpTickNudFixed>,
+    /// One neighbour whose MAC is taken from the frames it sends, never asked for (passt).
+    pub one_neighbour: Option<OneNeighbourFixed>,
 }
 
 /// `[arp.tick_nud]`: a stack whose neighbour cache runs Linux's states (REACHABLE, STALE,
@@ -86,6 +88,37 @@ pub struct ArpTickNudFixed {
     pub locktime_ms: u64,
     /// The source lines the values were read from.
     pub source: String,
+}
+
+/// `[arp.one_neighbour]`: a stack that serves exactly one neighbour on its link (passt's
+/// guest) and keeps one entry for it, whatever address a packet is for: the Ethernet source
+/// of the last frame it received, of any EtherType, before any check of the frame's
+/// content. It sends every frame to that MAC and never sends an ARP request. The checks
+/// that expect a resolution expect instead the stack's next frame to go to the MAC the peer
+/// sent from (an ARP request, or a frame to another MAC, fails the check).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OneNeighbourFixed {
+    /// The stack sends ARP requests (false: never).
+    pub sends_requests: bool,
+    /// The entry's MAC before the stack received any frame.
+    pub initial_mac: String,
+    /// Which ARP requests the stack answers.
+    pub answers: AnswerScope,
+    /// A request whose sender address is its target's (an announcement, sender not
+    /// 0.0.0.0) is answered.
+    pub answers_announcements: bool,
+    /// The source lines the values were read from.
+    pub source: String,
+}
+
+/// Which ARP requests a stack answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnswerScope {
+    /// A request for any IPv4 address but its one neighbour's own (passt: it answers for
+    /// every address of the host side, with its own MAC).
+    AnyButNeighbour,
 }
 
 /// `[arp.nud]`: a stack whose neighbour cache runs RFC 4861 §7.3's state machine for ARP
@@ -133,6 +166,18 @@ pub enum Validation {
     Expire,
     /// The Linux neighbour state machine (REACHABLE, STALE, DELAY, PROBE: unicast polls).
     UnicastPoll,
+    /// Entries are never flushed: no lifetime, no poll; an entry goes only when a new
+    /// address takes its slot in a bounded table (libslirp). RFC 1122 §2.3.2.1 requires a
+    /// mechanism to flush out-of-date entries: the checks that enforce it fail on it.
+    Never,
+}
+
+/// Which entry of a full table a new address replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Replacement {
+    /// The slots in turn, whatever their use (libslirp's `next_victim`).
+    RoundRobin,
 }
 
 /// `[arp.cache]`.
@@ -141,7 +186,8 @@ pub enum Validation {
 pub struct ArpCacheFixed {
     /// How entries are validated.
     pub validation: Validation,
-    /// An entry's lifetime from its last fill, ms (`expire`).
+    /// An entry's lifetime from its last fill, ms (`expire`; absent with `never`).
+    #[serde(default)]
     pub lifetime_ms: u64,
     /// An IPv4 packet for the stack from the entry's address and MAC restarts the lifetime
     /// (of an expired entry too).
@@ -152,6 +198,13 @@ pub struct ArpCacheFixed {
     /// ... and by a broadcast request from this long before (lwIP
     /// `ARP_AGE_REREQUEST_USED_BROADCAST`).
     pub rerequest_broadcast_before_ms: Option<u64>,
+    /// The table holds at most this many resolved entries (absent: no bound a check
+    /// reaches); a new address then replaces one as `replacement` says.
+    #[serde(default)]
+    pub table_size: Option<usize>,
+    /// Which entry of a full table a new address replaces (with `table_size`).
+    #[serde(default)]
+    pub replacement: Option<Replacement>,
     /// The source lines the values were read from.
     pub source: String,
 }
@@ -328,12 +381,35 @@ impl FixedBehaviour {
                     ))
                 })?;
             }
+            if let Some(one) = &arp.one_neighbour {
+                one.initial_mac.parse::<MacAddr>().map_err(|e| {
+                    invalid(format!(
+                        "[arp.one_neighbour] initial_mac {:?}: {e:?}",
+                        one.initial_mac
+                    ))
+                })?;
+            }
             if let Some(c) = &arp.cache
                 && c.validation == Validation::Expire
                 && c.lifetime_ms == 0
             {
                 return Err(invalid(
                     "[arp.cache] lifetime_ms must be above 0 with validation \"expire\"".into(),
+                ));
+            }
+            if let Some(c) = &arp.cache
+                && c.validation == Validation::Never
+                && c.lifetime_ms != 0
+            {
+                return Err(invalid(
+                    "[arp.cache] lifetime_ms makes no sense with validation \"never\"".into(),
+                ));
+            }
+            if let Some(c) = &arp.cache
+                && (c.table_size == Some(0) || c.table_size.is_some() != c.replacement.is_some())
+            {
+                return Err(invalid(
+                    "[arp.cache] table_size (above 0) and replacement go together".into(),
                 ));
             }
         }
@@ -370,6 +446,11 @@ impl FixedBehaviour {
         self.tcp.as_ref()?.synack_retries
     }
 
+    /// The declared one-neighbour behaviour (`[arp.one_neighbour]`), if any.
+    pub fn one_neighbour(&self) -> Option<&OneNeighbourFixed> {
+        self.arp.as_ref()?.one_neighbour.as_ref()
+    }
+
     /// The declared request target hardware address, if any.
     pub fn request_target_mac(&self) -> Option<MacAddr> {
         let r = self.arp.as_ref()?.requests.as_ref()?;
@@ -386,6 +467,9 @@ pub const SMOLTCP_PROFILE: &str = include_str!("../../profiles/smoltcp.toml");
 pub fn smoltcp_profile() -> Result<Arc<FixedBehaviour>, FixedError> {
     builtin_profile("smoltcp", SMOLTCP_PROFILE)
 }
+
+/// The profile built into netconform for libslirp (`profiles/slirp.toml`).
+pub const SLIRP_PROFILE: &str = include_str!("../../profiles/slirp.toml");
 
 /// Target `name`'s declared fixed behaviour: `profiles/<name>.toml` in the working
 /// directory when it exists, else `builtin` (the copy built into the target's binary). A

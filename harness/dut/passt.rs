@@ -23,9 +23,11 @@
 //! `netconform clean` after a killed run.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dut::external::{ExternalConfig, ExternalStack, InterfaceKind};
+use crate::dut::fixed::{FixedBehaviour, FixedError, builtin_profile};
 use crate::dut::needs::Needs;
 use crate::dut::slirp::{agent_beside_executable, on_path};
 use crate::dut::{
@@ -40,6 +42,16 @@ pub const AGENT: &str = "netconform-agent-passt";
 /// Why the passt target shows no TCP states.
 pub const NO_CONNECTION_TABLE: &str = "passt exposes no connection table (it keeps no TCP state machine of its own: it mirrors host sockets)";
 
+/// passt's declared fixed behaviour, as shipped (`profiles/passt.toml`).
+pub const PROFILE: &str = include_str!("../../profiles/passt.toml");
+
+/// passt's declared fixed behaviour: `profiles/passt.toml` in the working directory when it
+/// exists (a reviewer's edit applies at once), else the copy built into netconform. A broken
+/// file is an error, never silently replaced.
+pub fn profile() -> Result<Arc<FixedBehaviour>, FixedError> {
+    builtin_profile("passt", PROFILE)
+}
+
 /// How to build the passt target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasstConfig {
@@ -49,6 +61,8 @@ pub struct PasstConfig {
     pub program: String,
     /// Per-request timeout of the agent.
     pub timeout: Duration,
+    /// The declared fixed behaviour to run with; `None`: passt's own ([`profile`]).
+    pub fixed: Option<Arc<FixedBehaviour>>,
 }
 
 impl Default for PasstConfig {
@@ -57,6 +71,7 @@ impl Default for PasstConfig {
             agent: agent_beside_executable(AGENT),
             program: "passt".into(),
             timeout: Duration::from_secs(5),
+            fixed: None,
         }
     }
 }
@@ -116,9 +131,14 @@ impl PasstHost {
             answer_lag: Duration::ZERO,
             // No check of the catalogue waits out one of its long timers.
             slow: Vec::new(),
-            // Nothing declared: its ARP checks stay unsupported (no table to read).
             jobs: None,
-            fixed: None,
+            fixed: Some(match &config.fixed {
+                Some(fixed) => fixed.clone(),
+                None => profile().map_err(|e| DutError::Io {
+                    op: "read passt's declared behaviour".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+                })?,
+            }),
         };
         let inner = ExternalStack::new(&external, needs)?;
         let link =
@@ -192,6 +212,10 @@ impl Dut for PasstHost {
 
     fn endpoints(&self) -> &Endpoints {
         self.inner.endpoints()
+    }
+
+    fn fixed_behaviour(&self) -> Option<Arc<FixedBehaviour>> {
+        self.inner.fixed_behaviour()
     }
 
     fn environment(&self) -> Vec<String> {
@@ -290,5 +314,31 @@ impl Tables for PasstHost {
 
     fn control(&mut self, control: &Control) -> Result<(), DutError> {
         self.inner.control(control)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dut::fixed::AnswerScope;
+
+    #[test]
+    fn the_shipped_profile_parses_and_cites_its_sources() {
+        let p = FixedBehaviour::parse(PROFILE, "profiles/passt.toml").expect("valid");
+        assert_eq!(p.stack, "passt 0.0~git20230309.7c7625d");
+        let one = p.one_neighbour().expect("[arp.one_neighbour]");
+        assert!(!one.sends_requests);
+        assert_eq!(
+            one.initial_mac.parse::<crate::wire::MacAddr>(),
+            Ok(crate::wire::MacAddr::BROADCAST)
+        );
+        assert_eq!(one.answers, AnswerScope::AnyButNeighbour);
+        assert!(!one.answers_announcements);
+        for cited in ["tap.c:", "arp.c:"] {
+            assert!(one.source.contains(cited), "{}", one.source);
+        }
+        let ip = p.ip.as_ref().expect("[ip]");
+        assert!(!ip.forwarding);
+        assert!(ip.source.contains("tap.c:"), "{}", ip.source);
     }
 }

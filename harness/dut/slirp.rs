@@ -27,11 +27,20 @@
 //! What the agent cannot do is unsupported with the reason: socket options (they would set
 //! the host socket, not libslirp's TCP), every state query and control (slirp4netns exposes
 //! no connection or neighbour table, and no settings).
+//!
+//! Where an ARP check would pin a setting, libslirp's fixed behaviour stands in
+//! ([`profile`], `profiles/slirp.toml`): its table of 16 entries that are never flushed,
+//! replaced round robin, one request per waiting packet, the packet queued for 1 s. The
+//! checks run the model on that declaration and read the cache on the wire (pings to the
+//! gateway from the peers, from a MAC that is no peer's); the declaration's departure from
+//! RFC 1122 §2.3.2.1 (no flush) fails the checks that enforce it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dut::external::{ExternalConfig, ExternalStack, InterfaceKind};
+use crate::dut::fixed::FixedBehaviour;
 use crate::dut::needs::Needs;
 use crate::dut::{
     CallOutcome, Control, Dut, DutError, Endpoints, Link, SocketCall, Sockets, StateAnswer,
@@ -85,6 +94,26 @@ pub struct SlirpConfig {
     pub program: String,
     /// Per-request timeout of the agent.
     pub timeout: Duration,
+    /// Its declared fixed behaviour; `None`: [`profile`] (`profiles/slirp.toml`).
+    pub fixed: Option<Arc<FixedBehaviour>>,
+}
+
+/// The slirp target as `--target slirp` builds it: its declaration read now ([`profile`]),
+/// so that a broken `profiles/slirp.toml` is reported before anything runs.
+pub fn config() -> Result<SlirpConfig, String> {
+    let fixed = profile().map_err(|e| e.to_string())?;
+    Ok(SlirpConfig {
+        fixed: Some(fixed),
+        ..SlirpConfig::default()
+    })
+}
+
+/// libslirp's declared fixed behaviour: `profiles/slirp.toml` in the working directory when
+/// it exists (a reviewer's edit applies at once), else the copy built into netconform
+/// ([`crate::dut::fixed::SLIRP_PROFILE`]). A broken file is an error, never silently
+/// replaced.
+pub fn profile() -> Result<Arc<FixedBehaviour>, crate::dut::fixed::FixedError> {
+    crate::dut::fixed::builtin_profile("slirp", crate::dut::fixed::SLIRP_PROFILE)
 }
 
 impl Default for SlirpConfig {
@@ -93,6 +122,7 @@ impl Default for SlirpConfig {
             agent: agent_beside_executable(AGENT),
             program: "slirp4netns".into(),
             timeout: Duration::from_secs(5),
+            fixed: None,
         }
     }
 }
@@ -134,6 +164,13 @@ impl SlirpHost {
                 ),
             });
         }
+        let fixed = match &config.fixed {
+            Some(f) => f.clone(),
+            None => profile().map_err(|e| DutError::Io {
+                op: "read the slirp target's declared behaviour".into(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+            })?,
+        };
         let dir = SocketDir::create("slirp", 0o700)?;
         let mut env: std::collections::BTreeMap<String, String> = [
             (
@@ -163,9 +200,10 @@ impl SlirpHost {
             answer_lag: Duration::ZERO,
             // No check of the catalogue waits out one of its long timers.
             slow: Vec::new(),
-            // Nothing declared: its ARP checks stay unsupported (no table to read).
             jobs: None,
-            fixed: None,
+            // What it does where the ARP checks would pin a setting (profiles/slirp.toml):
+            // they run against it, the cache read on the wire.
+            fixed: Some(fixed),
         };
         let inner = ExternalStack::new(&external, needs)?;
         let mut endpoints = inner.endpoints().clone();
@@ -315,6 +353,10 @@ impl Dut for SlirpHost {
         Some(self)
     }
 
+    fn fixed_behaviour(&self) -> Option<Arc<FixedBehaviour>> {
+        self.inner.fixed_behaviour()
+    }
+
     fn sockets(&mut self) -> Option<&mut dyn Sockets> {
         Some(self)
     }
@@ -388,5 +430,46 @@ impl Tables for SlirpHost {
 
     fn control(&mut self, control: &Control) -> Result<(), DutError> {
         self.inner.control(control)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dut::fixed::{SLIRP_PROFILE, Validation, WaitingPolicy};
+
+    #[test]
+    fn the_shipped_profile_declares_what_the_arp_checks_need_each_value_with_its_source() {
+        let p = FixedBehaviour::parse(SLIRP_PROFILE, "profiles/slirp.toml").expect("valid");
+        assert_eq!(p.stack, "libslirp 4.7.0");
+        let arp = p.arp.as_ref().expect("[arp]");
+        let cache = arp.cache.as_ref().expect("[arp.cache]");
+        assert_eq!(cache.validation, Validation::Never);
+        assert_eq!(cache.table_size, Some(16));
+        assert_eq!(p.request_target_mac(), Some(MacAddr::ZERO));
+        let waiting = arp.waiting_packet.as_ref().expect("[arp.waiting_packet]");
+        assert_eq!(waiting.policy, WaitingPolicy::Queue);
+        assert!(!p.ip.as_ref().expect("[ip]").forwarding);
+        for source in [
+            &arp.policy.as_ref().expect("policy").source,
+            &cache.source,
+            &arp.requests.as_ref().expect("requests").source,
+            &waiting.source,
+        ] {
+            assert!(source.contains(".c:") || source.contains(".h:"), "{source}");
+        }
+    }
+
+    #[test]
+    fn a_never_flushing_cache_with_a_lifetime_or_a_half_declared_table_is_refused() {
+        let base = SLIRP_PROFILE.replace(
+            "validation = \"never\"",
+            "validation = \"never\"\nlifetime_ms = 5",
+        );
+        let e = FixedBehaviour::parse(&base, "p.toml").expect_err("lifetime with never");
+        assert!(e.to_string().contains("lifetime_ms"), "{e}");
+        let half = SLIRP_PROFILE.replace("replacement = \"round-robin\"\n", "");
+        let e = FixedBehaviour::parse(&half, "p.toml").expect_err("size without replacement");
+        assert!(e.to_string().contains("table_size"), "{e}");
     }
 }

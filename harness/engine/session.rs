@@ -117,6 +117,8 @@ pub struct Session<'t> {
     tallies: Vec<super::ClauseTally>,
     /// The target's declared fixed behaviour ([`Dut::fixed_behaviour`]).
     fixed: Option<std::sync::Arc<crate::dut::fixed::FixedBehaviour>>,
+    /// A frame [`Session::expect_and_keep`] compared and left for the next wait.
+    kept: Option<Observed>,
 }
 
 impl<'t> Session<'t> {
@@ -144,6 +146,7 @@ impl<'t> Session<'t> {
             tcp_config,
             tallies: Vec::new(),
             fixed,
+            kept: None,
         }
     }
 
@@ -321,6 +324,9 @@ impl<'t> Session<'t> {
         step: &str,
         timeout: Duration,
     ) -> Result<Option<Observed>, CheckError> {
+        if let Some(kept) = self.kept.take() {
+            return Ok(Some(kept));
+        }
         let deadline = self.recorder.deadline_after(timeout);
         loop {
             let bytes = self
@@ -359,6 +365,36 @@ impl<'t> Session<'t> {
             Ok(frame) => {
                 self.expecting = None;
                 Ok(frame)
+            }
+            Err(differences) => Err(CheckError::Mismatch {
+                step: format!("{step} ({})", expected.describe()),
+                differences,
+            }),
+        }
+    }
+
+    /// [`Session::expect`], and the frame is kept for the next wait (the next
+    /// [`Session::next_frame`] returns it at once): for a property of a frame that a later
+    /// step also expects (the first frame of a stack that does not resolve its neighbour
+    /// goes to the MAC the peer sent from, and is the answer the check then waits for).
+    pub fn expect_and_keep(
+        &mut self,
+        step: &str,
+        timeout: Duration,
+        expected: &dyn Expectation,
+    ) -> Result<(), CheckError> {
+        self.expecting = Some(expected.describe());
+        let Some(observed) = self.next_frame(step, timeout)? else {
+            return Err(CheckError::NothingObserved {
+                step: format!("{step} ({})", expected.describe()),
+                waited: timeout,
+            });
+        };
+        match expected.compare(&observed) {
+            Ok(_) => {
+                self.expecting = None;
+                self.kept = Some(observed);
+                Ok(())
             }
             Err(differences) => Err(CheckError::Mismatch {
                 step: format!("{step} ({})", expected.describe()),

@@ -29,6 +29,10 @@ use crate::models::profile::{Deviation, Profile};
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
 
+mod bounded;
+pub use bounded::{BoundedTable, NEVER};
+pub mod one_neighbour;
+
 /// A neighbour entry's state (the kernel's NUD states that an ARP entry passes through).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Nud {
@@ -670,6 +674,10 @@ pub struct ArpHost {
     dropped_waiting: u32,
     /// [`TickNud`]: the departures from the RFC text seen so far (clause id, what).
     departures: Vec<(&'static str, String)>,
+    /// A table of a fixed size replaced round robin ([`BoundedTable`]), if the host has one.
+    bounded: Option<BoundedTable>,
+    /// Its slots.
+    slots: bounded::Slots,
 }
 
 impl ArpHost {
@@ -684,6 +692,8 @@ impl ArpHost {
             silent_until: BTreeMap::new(),
             dropped_waiting: 0,
             departures: Vec::new(),
+            bounded: None,
+            slots: bounded::Slots::default(),
         }
     }
 
@@ -1217,6 +1227,7 @@ impl ArpHost {
     /// [`ExpiringCache`]: the entry of `ip` is filled with `mac` for another lifetime (made
     /// if missing); the packets waiting for it leave.
     fn fill(&mut self, ip: Ipv4Addr, mac: MacAddr, x: ExpiringCache, out: &mut Vec<Timed>) {
+        self.bounded_admit(ip);
         let now = self.now;
         let e = self.entries.entry(ip).or_insert_with(|| Entry {
             state: Nud::Reachable,

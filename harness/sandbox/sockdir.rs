@@ -69,12 +69,101 @@ pub(crate) fn clean_where(remove: &dyn Fn(&str) -> bool) -> Vec<String> {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if name.starts_with(NETNS_PREFIX)
-            && remove(&name)
-            && fs::remove_dir_all(entry.path()).is_ok()
-        {
+        if !name.starts_with(NETNS_PREFIX) || !remove(&name) {
+            continue;
+        }
+        removed.extend(end_daemons_of(&entry.path()));
+        if fs::remove_dir_all(entry.path()).is_ok() {
             removed.push(format!("{}", entry.path().display()));
         }
     }
     removed
+}
+
+/// Ends each daemon that wrote its pid file (`*.pid`) in `dir` and still runs with `dir` on
+/// its command line (so a reused pid is never hit); what was ended. passt drops root to
+/// `nobody`, which clears the parent-death signal its agent set: a run killed after passt
+/// started and before the harness connected to its socket leaves it waiting for a guest
+/// for ever, in a directory that is about to go.
+fn end_daemons_of(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut ended = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "pid") {
+            continue;
+        }
+        let Some(pid) = fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .filter(|pid| *pid > 1)
+        else {
+            continue;
+        };
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let names_dir = String::from_utf8_lossy(&cmdline).contains(&*dir.to_string_lossy());
+        if names_dir
+            && nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok()
+        {
+            ended.push(format!("process {pid} (its pid file {})", path.display()));
+        }
+    }
+    ended
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+
+    /// A daemon that wrote its pid file in a directory `clean` removes is ended with it; a
+    /// pid file naming a process that does not run with the directory on its command line
+    /// (a reused pid) is left alone.
+    #[test]
+    fn clean_ends_the_daemon_of_a_directory_it_removes() {
+        let dir = SocketDir::create("test", 0o755).expect("a socket directory");
+        let name = dir
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a name")
+            .to_string();
+        let log = dir.path().join("daemon.log");
+        fs::write(&log, "").expect("write");
+        let spawn = |arg: &Path| {
+            Command::new("tail")
+                .arg("-f")
+                .arg(arg)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("tail")
+        };
+        let mut daemon = spawn(&log);
+        let mut other = spawn(Path::new("/dev/null"));
+        fs::write(dir.path().join("daemon.pid"), format!("{}\n", daemon.id())).expect("write");
+        fs::write(dir.path().join("reused.pid"), other.id().to_string()).expect("write");
+        let removed = clean_where(&|n| n == name);
+        assert!(
+            removed
+                .iter()
+                .any(|r| r.starts_with(&format!("process {} ", daemon.id()))),
+            "{removed:?}"
+        );
+        assert!(!dir.path().exists());
+        assert_eq!(daemon.wait().expect("wait").signal(), Some(9));
+        assert_eq!(
+            other.try_wait().expect("try_wait"),
+            None,
+            "a reused pid was hit"
+        );
+        let _ = other.kill();
+        let _ = other.wait();
+    }
 }

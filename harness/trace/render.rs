@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Direction, EventKind, Trace};
 use crate::wire::{
@@ -333,19 +333,6 @@ fn malformed(len: usize, e: &ParseError) -> String {
     format!("malformed frame ({len} bytes): {e}")
 }
 
-fn error_json(e: &ParseError) -> Value {
-    let mut v =
-        json!({ "layer": e.layer.to_string(), "offset": e.offset, "message": e.to_string() });
-    match &e.kind {
-        ErrorKind::Length { needed, present } => {
-            v["needed"] = json!(needed);
-            v["present"] = json!(present);
-        }
-        ErrorKind::Content(reason) => v["reason"] = json!(reason),
-    }
-    v
-}
-
 impl Trace {
     fn lines(&self, names: &HostNames) -> Vec<(String, Option<Result<Frame, ParseError>>)> {
         let mut r = Renderer {
@@ -388,52 +375,127 @@ impl Trace {
     /// The decoded form: one JSON object per event, with the rendered line, and for frames
     /// the decoded layers or the parse error.
     pub fn to_json_decoded(&self, names: &HostNames) -> Value {
-        let events = self
-            .lines(names)
-            .into_iter()
-            .zip(&self.events)
-            .map(|((line, parsed), event)| {
-                let mut v = json!({
-                    "at_us": event.at.total_micros(),
-                    "time_ms": event.at.to_string().trim(),
-                    "line": line,
-                });
-                match (&event.kind, parsed) {
-                    (
-                        EventKind::Frame {
-                            direction,
-                            bytes,
-                            port,
-                        },
-                        Some(parsed),
-                    ) => {
-                        v["kind"] = json!("frame");
-                        v["direction"] = json!(direction);
-                        if let Some(p) = port {
-                            v["port"] = json!(p);
-                        }
-                        v["length"] = json!(bytes.len());
-                        match parsed {
-                            Ok(frame) => {
-                                v["frame"] = serde_json::to_value(&frame).unwrap_or(Value::Null)
-                            }
-                            Err(e) => v["error"] = error_json(&e),
-                        }
+        serde_json::to_value(self.decoded(names)).unwrap_or(Value::Null)
+    }
+
+    /// [`Trace::to_json_decoded`] written to `w` as compact JSON (the same value; a
+    /// frame's keys in its fields' order), without building the value first (a frame's
+    /// payload is one `Value` per byte there: most of the cost of a trace of many frames).
+    pub fn write_json_decoded<W: std::io::Write>(
+        &self,
+        names: &HostNames,
+        w: W,
+    ) -> serde_json::Result<()> {
+        serde_json::to_writer(w, &self.decoded(names))
+    }
+
+    fn decoded(&self, names: &HostNames) -> Decoded<'_> {
+        Decoded {
+            trace: self,
+            lines: self.lines(names),
+        }
+    }
+}
+
+/// The decoded form of a trace, serialised event by event (an event's keys sorted, as a
+/// `serde_json::Map` keeps them).
+struct Decoded<'a> {
+    trace: &'a Trace,
+    lines: Vec<(String, Option<Result<Frame, ParseError>>)>,
+}
+
+impl serde::Serialize for Decoded<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.lines.len()))?;
+        for ((line, parsed), event) in self.lines.iter().zip(&self.trace.events) {
+            seq.serialize_element(&DecodedEvent {
+                line,
+                parsed: parsed.as_ref(),
+                event,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct DecodedEvent<'a> {
+    line: &'a str,
+    parsed: Option<&'a Result<Frame, ParseError>>,
+    event: &'a super::TraceEvent,
+}
+
+impl serde::Serialize for DecodedEvent<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = self.event;
+        let time = e.at.to_string();
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("at_us", &e.at.total_micros())?;
+        match (&e.kind, self.parsed) {
+            (
+                EventKind::Frame {
+                    direction,
+                    bytes,
+                    port,
+                },
+                Some(parsed),
+            ) => {
+                m.serialize_entry("direction", direction)?;
+                match parsed {
+                    Ok(frame) => {
+                        m.serialize_entry("frame", frame)?;
+                        m.serialize_entry("kind", "frame")?;
                     }
-                    (EventKind::Call { text, result }, _) => {
-                        v["kind"] = json!("call");
-                        v["text"] = json!(text);
-                        v["result"] = json!(result);
+                    Err(err) => {
+                        m.serialize_entry("error", &ErrorJson(err))?;
+                        m.serialize_entry("kind", "frame")?;
                     }
-                    (EventKind::Note(note), _) => {
-                        v["kind"] = json!("note");
-                        v["text"] = json!(note);
-                    }
-                    (EventKind::Frame { .. }, None) => {}
                 }
-                v
-            })
-            .collect();
-        Value::Array(events)
+                m.serialize_entry("length", &bytes.len())?;
+                m.serialize_entry("line", self.line)?;
+                if let Some(p) = port {
+                    m.serialize_entry("port", p)?;
+                }
+            }
+            (EventKind::Call { text, result }, _) => {
+                m.serialize_entry("kind", "call")?;
+                m.serialize_entry("line", self.line)?;
+                m.serialize_entry("result", result)?;
+                m.serialize_entry("text", text)?;
+            }
+            (EventKind::Note(note), _) => {
+                m.serialize_entry("kind", "note")?;
+                m.serialize_entry("line", self.line)?;
+                m.serialize_entry("text", note)?;
+            }
+            (EventKind::Frame { .. }, None) => {
+                m.serialize_entry("line", self.line)?;
+            }
+        }
+        m.serialize_entry("time_ms", time.trim())?;
+        m.end()
+    }
+}
+
+/// A parse error as the decoded trace gives it (keys sorted, as in a `serde_json::Map`).
+struct ErrorJson<'a>(&'a ParseError);
+
+impl serde::Serialize for ErrorJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = self.0;
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("layer", &e.layer.to_string())?;
+        m.serialize_entry("message", &e.to_string())?;
+        if let ErrorKind::Length { needed, .. } = &e.kind {
+            m.serialize_entry("needed", needed)?;
+        }
+        m.serialize_entry("offset", &e.offset)?;
+        match &e.kind {
+            ErrorKind::Length { present, .. } => m.serialize_entry("present", present)?,
+            ErrorKind::Content(reason) => m.serialize_entry("reason", reason)?,
+        }
+        m.end()
     }
 }

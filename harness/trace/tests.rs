@@ -179,6 +179,19 @@ fn rendering_is_deterministic_and_names_unknown_hosts_in_order() {
 #[test]
 fn json_has_layers_and_errors() {
     let v = scenario().to_json_decoded(&names());
+    // The stream reads back to the value.
+    let mut streamed = Vec::new();
+    scenario()
+        .write_json_decoded(&names(), &mut streamed)
+        .expect("serialises");
+    let back: serde_json::Value = serde_json::from_slice(&streamed).expect("JSON");
+    assert_eq!(back, v);
+    assert!(
+        serde_json::to_string(&v)
+            .expect("serialises")
+            .starts_with(r#"[{"at_us":0,"kind":"note","line":"#),
+        "{v}"
+    );
     let events = v.as_array().expect("array");
     assert_eq!(events.len(), scenario().events.len());
     let syn = &events[3];
@@ -440,7 +453,11 @@ mod properties {
                 t.push_frame(Instant::from_micros(i as u64), Direction::Received, f);
             }
             prop_assert_eq!(t.render(&HostNames::new()).lines().count(), t.events.len());
-            let _ = t.to_json_decoded(&HostNames::new());
+            let value = t.to_json_decoded(&HostNames::new());
+            let mut streamed = Vec::new();
+            t.write_json_decoded(&HostNames::new(), &mut streamed).expect("serialises");
+            let back: serde_json::Value = serde_json::from_slice(&streamed).expect("JSON");
+            prop_assert_eq!(back, value);
         }
     }
 }

@@ -443,3 +443,30 @@ fn tls_expand_check_reads_every_block() {
         assert!(tls::check_expand(alg, &secret, "fuzz", b"ctx", len + 1, &over).is_ok());
     }
 }
+
+/// The lengths model_tls asks for still reach RFC 5869's limit and the first length past
+/// it, for both hashes, and every short length up to three SHA-256 blocks; the PRF's reach
+/// every multiple of both block sizes up to five SHA-256 blocks.
+#[test]
+fn tls_lengths_reach_the_limits() {
+    use crate::models::tls::HashAlg;
+    for alg in [HashAlg::Sha256, HashAlg::Sha384] {
+        let max = 255 * alg.output_len();
+        let lens: std::collections::BTreeSet<usize> = (0..=u16::MAX)
+            .map(|raw| tls::expand_len(alg, raw))
+            .collect();
+        assert!(lens.contains(&max) && lens.contains(&(max + 1)), "{alg:?}");
+        assert!((0..=96).all(|l| lens.contains(&l)), "{alg:?}");
+        // Long lengths are rare: one raw value in 256 at most.
+        let long = (0..=u16::MAX)
+            .filter(|&raw| tls::expand_len(alg, raw) > 96)
+            .count();
+        assert_eq!(long, 256, "{alg:?}");
+    }
+    let prf: std::collections::BTreeSet<usize> = (0..=u16::MAX).map(tls::prf_len).collect();
+    assert!(
+        [0, 31, 32, 33, 47, 48, 49, 96, 144, 159]
+            .iter()
+            .all(|l| prf.contains(l))
+    );
+}

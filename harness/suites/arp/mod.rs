@@ -9,6 +9,7 @@
 //! suspicious ARP.
 
 pub mod expect;
+pub mod one_neighbour;
 pub mod scenario;
 
 use crate::engine::Uses;
@@ -193,12 +194,19 @@ pub fn run(s: &mut Session<'_>, scenario: &ArpScenario) -> Result<(), CheckError
 /// behaviour the stack was seen to have departs from: the stack agreed with the model run
 /// on its declaration, so the exchange shows the behaviour, and a clause it breaks fails
 /// the check. Today: a packet dropped while its next hop was resolved, against
-/// [`QUEUE`] (RFC 1122 §2.3.2.2, SHOULD).
+/// [`QUEUE`] (RFC 1122 §2.3.2.2, SHOULD); a cache that never flushes an entry (declared
+/// `validation = "never"`, libslirp), against [`CACHE_VALIDATION`] (RFC 1122 §2.3.2.1,
+/// MUST). A stack that declares one neighbour and never asks (`[arp.one_neighbour]`,
+/// passt) runs in [`one_neighbour::run_judging`], which judges [`REQUEST`], [`RECEPTION`]
+/// and [`CACHE_VALIDATION`] on its own exchange.
 pub fn run_judging(
     s: &mut Session<'_>,
     scenario: &ArpScenario,
     judged: &[Clause],
 ) -> Result<(), CheckError> {
+    if let Some(result) = one_neighbour::run_judging(s, scenario, judged) {
+        return result;
+    }
     let profile = ArpDeviation::profile(s.profile());
     for attempt in 0..2 {
         match run_arp_scenario(s, scenario, &profile)? {
@@ -222,6 +230,14 @@ pub fn run_judging(
                         )],
                     });
                 }
+                if judged.iter().any(|c| c.id == CACHE_VALIDATION.id)
+                    && let Some(line) = never_flushed(s, scenario)
+                {
+                    return Err(CheckError::Mismatch {
+                        step: "end".into(),
+                        differences: vec![line],
+                    });
+                }
                 return Ok(());
             }
             ScenarioOutcome::Redrawn if attempt == 0 => {
@@ -235,6 +251,31 @@ pub fn run_judging(
         expected: "one run with a stable reachable time".into(),
         observed: "the stack drew a new reachable time in two runs in a row".into(),
     })
+}
+
+/// The difference line of a stack whose declared cache never flushes an entry
+/// (`[arp.cache] validation = "never"`) and which agreed with the model run on that
+/// declaration: its entries outlived the scenario's reachable time in use, with no
+/// request, against [`CACHE_VALIDATION`] (RFC 1122 §2.3.2.1, MUST). `None` for any other
+/// stack.
+fn never_flushed(s: &Session<'_>, scenario: &ArpScenario) -> Option<String> {
+    let fixed = s.fixed_behaviour()?;
+    let cache = fixed.arp.as_ref()?.cache.as_ref()?;
+    if cache.validation != crate::dut::fixed::Validation::Never {
+        return None;
+    }
+    let waited: u64 = scenario
+        .steps
+        .iter()
+        .map(|step| match step {
+            Step::Wait { ms } => *ms,
+            _ => 0,
+        })
+        .sum();
+    Some(format!(
+        "{} ({}, MUST provide a mechanism to flush out-of-date cache entries): expected an entry out of date after the scenario's reachable time ({} ms, base) flushed or revalidated (a timeout or a unicast poll), observed every entry still used with no request after {waited} ms of waiting and the cache read at the end (declared in {}: [arp.cache] validation = \"never\", no lifetime, no poll)",
+        CACHE_VALIDATION.id, CACHE_VALIDATION.source, scenario.timers.base_reachable_ms, fixed.file
+    ))
 }
 
 fn resolve_on_link(s: &mut Session<'_>) -> Result<(), CheckError> {
@@ -263,7 +304,7 @@ fn resolve_gateway(s: &mut Session<'_>) -> Result<(), CheckError> {
         vec![Step::Ping { from: 1 }, Step::Wait { ms: 20 }],
     );
     sc.gateway = Some(0);
-    run(s, &sc)
+    run_judging(s, &sc, &[LOCAL_REMOTE, REQUEST])
 }
 
 fn cache_hit(s: &mut Session<'_>) -> Result<(), CheckError> {
@@ -297,7 +338,7 @@ fn failed_resolution(s: &mut Session<'_>) -> Result<(), CheckError> {
 }
 
 fn unicast_poll(s: &mut Session<'_>) -> Result<(), CheckError> {
-    run(
+    run_judging(
         s,
         &scenario(
             "the unicast poll revalidates a stale entry",
@@ -309,11 +350,12 @@ fn unicast_poll(s: &mut Session<'_>) -> Result<(), CheckError> {
                 Step::Wait { ms: 150 },
             ],
         ),
+        &[CACHE_VALIDATION],
     )
 }
 
 fn unicast_poll_fails(s: &mut Session<'_>) -> Result<(), CheckError> {
-    run(
+    run_judging(
         s,
         &scenario(
             "an unanswered unicast poll ends the entry",
@@ -324,11 +366,12 @@ fn unicast_poll_fails(s: &mut Session<'_>) -> Result<(), CheckError> {
                 Step::Wait { ms: 400 },
             ],
         ),
+        &[CACHE_VALIDATION],
     )
 }
 
 fn answers_requests(s: &mut Session<'_>) -> Result<(), CheckError> {
-    run(
+    run_judging(
         s,
         &steady(
             "a request for the stack is answered and its sender cached",
@@ -339,6 +382,7 @@ fn answers_requests(s: &mut Session<'_>) -> Result<(), CheckError> {
                 arp(1, ArpKind::RequestForStack, false, true),
             ],
         ),
+        &[RECEPTION],
     )
 }
 

@@ -27,8 +27,9 @@ use crate::engine::expect::Observed;
 use crate::engine::scenario::{Counterexample, Scenario, ScenarioOutcome as Outcome, with_kind};
 use crate::engine::{CheckError, Needs, Session};
 use crate::models::arp::{
-    ArpDeviation, ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, Delivery, ExpiringCache,
-    HostConfig, Nud, Output, Packet, PacketId, Rfc4861Nud, TickNud, Timed, TimedRequests,
+    ArpDeviation, ArpHost, ArpIn, ArpParams, ArpPolicy, ArpProfile, BoundedTable, Delivery,
+    ExpiringCache, HostConfig, NEVER, Nud, Output, Packet, PacketId, Rfc4861Nud, TickNud, Timed,
+    TimedRequests,
 };
 use crate::models::profile::Deviation as _;
 use crate::sandbox::{NeighbourParams, NeighbourParamsUpdate, NudState};
@@ -396,6 +397,9 @@ struct FixedRun {
     scale: f64,
     /// The neighbour table cannot be dumped: it is read with pings at the end.
     black_box: bool,
+    /// The declared cache never flushes an entry (`[arp.cache] validation = "never"`):
+    /// waits are not scaled and no expiry is bracketed.
+    never_expires: bool,
 }
 
 /// Whether `result` is the target's refusal of a control (`Some(why)`), its acceptance
@@ -579,6 +583,15 @@ impl<'a, 's> Runner<'a, 's> {
             tick_nud: tick,
         };
         let mut model = ArpHost::new(config, profile.clone());
+        if fixed_run.is_some()
+            && let Some(size) = fixed
+                .as_ref()
+                .and_then(|f| f.arp.as_ref())
+                .and_then(|a| a.cache.as_ref())
+                .and_then(|c| c.table_size)
+        {
+            model = model.with_bounded_table(BoundedTable { size });
+        }
         model.advance(s.now());
         Ok(Runner {
             s,
@@ -852,11 +865,12 @@ impl<'a, 's> Runner<'a, 's> {
                 ),
             },
         };
-        if cache.validation != Validation::Expire {
+        if cache.validation == Validation::UnicastPoll {
             return Err(unknown(
                 "a cache validated by unicast polls with fixed timers",
             ));
         }
+        let never = cache.validation == Validation::Never;
         let timed = match (
             requests.retransmit,
             requests.tick_ms,
@@ -886,7 +900,11 @@ impl<'a, 's> Runner<'a, 's> {
                 "the cache is not flushed ({why}): the stack is fresh"
             ));
         }
-        let lifetime = Duration::from_millis(cache.lifetime_ms);
+        let lifetime = if never {
+            NEVER
+        } else {
+            Duration::from_millis(cache.lifetime_ms)
+        };
         let interval = Duration::from_millis(requests.min_interval_ms);
         let expiring = ExpiringCache {
             lifetime,
@@ -909,16 +927,32 @@ impl<'a, 's> Runner<'a, 's> {
             tick: Duration::from_millis(1),
             timer_floor: Duration::from_millis(1),
         };
-        let scale = cache.lifetime_ms as f64 / scenario.timers.base_reachable_ms.max(1) as f64;
-        declared.push(format!(
-            "entries expire {} ms after their last fill{}, no unicast poll",
-            cache.lifetime_ms,
-            if cache.refreshed_by_traffic {
-                " (traffic from the entry's address and MAC refills it)"
-            } else {
-                ""
-            }
-        ));
+        let scale = if never {
+            // No lifetime to scale to: the waits are the scenario's own.
+            1.0
+        } else {
+            cache.lifetime_ms as f64 / scenario.timers.base_reachable_ms.max(1) as f64
+        };
+        if never {
+            declared.push(format!(
+                "entries are never flushed (no lifetime, no unicast poll){}",
+                match (cache.table_size, cache.replacement) {
+                    (Some(n), Some(_)) =>
+                        format!("; a table of {n} entries, a new address taking the slots in turn"),
+                    _ => String::new(),
+                }
+            ));
+        } else {
+            declared.push(format!(
+                "entries expire {} ms after their last fill{}, no unicast poll",
+                cache.lifetime_ms,
+                if cache.refreshed_by_traffic {
+                    " (traffic from the entry's address and MAC refills it)"
+                } else {
+                    ""
+                }
+            ));
+        }
         match timed {
             Some(t) => declared.push(format!(
                 "a broadcast request (target MAC {}) when a packet needs an unknown address, again on every {} ms tick while it is pending, the entry and up to {} waiting packets dropped on tick {}{}",
@@ -934,6 +968,10 @@ impl<'a, 's> Runner<'a, 's> {
                     ),
                     _ => String::new(),
                 }
+            )),
+            None if requests.min_interval_ms == 0 => declared.push(format!(
+                "one broadcast request (target MAC {}) per packet that needs an address, no rate limit",
+                requests.target_mac
             )),
             None => declared.push(format!(
                 "one broadcast request (target MAC {}) per packet that needs an address, at most one per {} ms {}",
@@ -952,16 +990,23 @@ impl<'a, 's> Runner<'a, 's> {
                 WaitingPolicy::Drop => "dropped",
             }
         ));
-        declared.push(format!(
-            "waits scaled by {scale} (the lifetime over the scenario's base reachable time of {} ms); the cache is read on the wire at the end",
-            scenario.timers.base_reachable_ms
-        ));
+        if never {
+            declared.push(
+                "waits not scaled (no lifetime); the cache is read on the wire at the end".into(),
+            );
+        } else {
+            declared.push(format!(
+                "waits scaled by {scale} (the lifetime over the scenario's base reachable time of {} ms); the cache is read on the wire at the end",
+                scenario.timers.base_reachable_ms
+            ));
+        }
         Ok((
             params,
             expiring,
             FixedRun {
                 scale,
                 black_box: true,
+                never_expires: never,
             },
         ))
     }
@@ -1003,7 +1048,7 @@ impl<'a, 's> Runner<'a, 's> {
         match step {
             Step::Wait { ms } => {
                 let ms = match &self.fixed {
-                    Some(f) => {
+                    Some(f) if !f.never_expires => {
                         let scaled = (*ms as f64 * f.scale).round() as u64;
                         self.s.note(format!(
                             "waiting {scaled} ms: {ms} ms scaled {}",
@@ -1015,7 +1060,7 @@ impl<'a, 's> Runner<'a, 's> {
                         ));
                         scaled
                     }
-                    None => *ms,
+                    _ => *ms,
                 };
                 let until = self.s.now() + Duration::from_millis(ms);
                 self.pump(until)?;
@@ -1142,7 +1187,9 @@ impl<'a, 's> Runner<'a, 's> {
                 self.entries += 1;
             }
         }
-        if self.scenario.timers != Timers::FAST {
+        if self.scenario.timers != Timers::FAST
+            || self.fixed.as_ref().is_some_and(|f| f.never_expires)
+        {
             return Ok(());
         }
         for &i in &peers {

@@ -37,7 +37,7 @@ use crate::dut::{Control, DutError, PortInfo, StateAnswer, StateQuery};
 use crate::engine::barrier::{self, Class, Echo, EchoIps, Ended, Entry, Plan, Seen};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, RouterNeeds, Session};
 use crate::models::diff::packet_differences;
-use crate::models::forward::{Decision, Emission, ForwardDeviation, Router, RouterPort};
+use crate::models::forward::{Decision, Emission, ForwardDeviation, IcmpError, Router, RouterPort};
 use crate::models::profile::Deviation as _;
 use crate::models::route::{AnswerKind, Interface, Route, RouteDeviation, RouteKind, RouteTable};
 use crate::time::Duration;
@@ -108,6 +108,16 @@ pub const WHEN_NOT: Clause = Clause {
            states that a packet is to be silently discarded.",
 };
 
+/// RFC 1812 §4.3.2.5: the precedence of an ICMP error.
+pub const ERROR_PRECEDENCE: Clause = Clause {
+    id: "rfc1812-4.3.2.5-error-precedence",
+    source: "RFC 1812 §4.3.2.5",
+    url: RFC1812,
+    text: "... All other ICMP error messages (Destination Unreachable, Redirect, Time \
+           Exceeded, and Parameter Problem) SHOULD have their precedence value set to 6 \
+           (INTERNETWORK CONTROL) or 7 (NETWORK CONTROL).",
+};
+
 /// RFC 792, Destination Unreachable: a gateway's unreachable network.
 pub const NET_UNREACHABLE: Clause = Clause {
     id: "rfc792-destination-unreachable",
@@ -159,7 +169,13 @@ pub const CHECKS: &[CheckSpec] = &[
         id: "forward.time-exceeded",
         title: "TTL 1 and 0 bring ICMP time exceeded from the router's address, quoting the \
                 packet as received up to 576 bytes; never about an ICMP error",
-        clauses: &[TIME_EXCEEDED, TTL, ORIGINAL_HEADER, WHEN_NOT],
+        clauses: &[
+            TIME_EXCEEDED,
+            TTL,
+            ORIGINAL_HEADER,
+            WHEN_NOT,
+            ERROR_PRECEDENCE,
+        ],
         needs: NEEDS,
         run: time_exceeded,
     },
@@ -167,7 +183,13 @@ pub const CHECKS: &[CheckSpec] = &[
         id: "forward.unreachable",
         title: "no route brings net unreachable, an unreachable route host unreachable, a \
                 prohibit route code 13, a blackhole nothing; the route test comes first",
-        clauses: &[NET_UNREACHABLE, PROHIBITED, SILENT_DISCARD, ORIGINAL_HEADER],
+        clauses: &[
+            NET_UNREACHABLE,
+            PROHIBITED,
+            SILENT_DISCARD,
+            ORIGINAL_HEADER,
+            ERROR_PRECEDENCE,
+        ],
         needs: NEEDS,
         run: unreachable,
     },
@@ -180,6 +202,35 @@ pub const CHECKS: &[CheckSpec] = &[
         run: discards,
     },
 ];
+
+/// Classifies an ICMP error the router sent by the clauses it exercised: its own (time
+/// exceeded, unreachable, prohibited) and RFC 1812 §4.3.2.5's precedence, so that an error
+/// that differs only in its TOS byte breaks that SHOULD alone and not the check's first
+/// clause, a MUST it met. A forwarded packet tallies nothing: its failure keeps the check's
+/// clauses.
+fn tally_error(s: &mut Session<'_>, decision: &Decision, differences: &[String]) {
+    let Decision::Error { error, .. } = decision else {
+        return;
+    };
+    let own = match error {
+        IcmpError::TimeExceeded => TIME_EXCEEDED,
+        IcmpError::AdministrativelyProhibited => PROHIBITED,
+        IcmpError::NetUnreachable | IcmpError::HostUnreachable => NET_UNREACHABLE,
+    };
+    let (tos, rest): (Vec<&String>, Vec<&String>) =
+        differences.iter().partition(|d| d.starts_with("ip.tos:"));
+    let line = |lines: &[&String]| {
+        (!lines.is_empty()).then(|| {
+            lines
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    };
+    s.tally(own, line(&rest));
+    s.tally(ERROR_PRECEDENCE, line(&tos));
+}
 
 /// A route of a check, in lab terms.
 #[derive(Debug, Clone, Copy)]
@@ -660,6 +711,7 @@ impl<'s, 't> Run<'s, 't> {
                 p,
                 decision.predicts_identification(),
             ));
+            tally_error(self.s, decision, &differences);
             return if differences.is_empty() {
                 self.s.note(format!(
                     "checked on port {port}: TTL {}, TOS {:#04x}, DF {}, {} bytes, checksums \

@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use crate::dut::{CallOutcome, Family, ShutdownHow, SocketCall, SocketId, TcpState};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::suites::arp::expect::ExpectArp;
+use crate::suites::arp::one_neighbour::ExpectToLearnedMac;
 use crate::suites::tcp::expect::{ExpectTcp, Presence};
 use crate::time::Duration;
 use crate::wire::{ArpOperation, Frame, MacAddr, TcpFlags, TcpOption, TcpSegment};
@@ -300,9 +301,19 @@ impl TcpFlow {
     }
 }
 
-/// Expects the stack's broadcast ARP request for the peer and answers it.
+/// Expects the stack's broadcast ARP request for the peer and answers it; or, when the
+/// stack declares that it never asks (`[arp.one_neighbour]`: passt), expects its next
+/// frame to go straight to the MAC the peer sent from, and leaves that frame for the step
+/// that waits for it.
 pub(crate) fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
     let e = session.ipv4()?;
+    if let Some(learned) = ExpectToLearnedMac::declared(
+        session.fixed_behaviour().as_deref(),
+        e.peer_mac,
+        e.stack_mac,
+    ) {
+        return session.expect_and_keep("stack resolves the peer", ANSWER, &learned);
+    }
     session.expect(
         "stack resolves the peer",
         ANSWER,

@@ -81,12 +81,27 @@ fn router_checks_get_exact_verdicts() {
     }
     // Netstack3's ICMP errors leave with TOS 0, where RFC 1812 §4.3.2.5 (SHOULD) and
     // Linux give precedence 6 (0xc0); nothing else in them differs.
-    let d = differences(by_id("forward.time-exceeded"));
+    let r = by_id("forward.time-exceeded");
+    let d = differences(r);
     assert_eq!(
         d,
         vec!["ip.tos: expected 0xc0, observed 0x00".to_string()],
         "{d:?}"
     );
+    // ... and so it breaks that SHOULD alone (a policy choice nobody reviewed), not the
+    // check's first clause, RFC 1812 §5.2.7.3's MUST, which the error met.
+    let broken: Vec<&str> = r.broken_clauses().iter().map(|c| c.id).collect();
+    assert_eq!(broken, ["rfc1812-4.3.2.5-error-precedence"], "{}", show(r));
+    assert_eq!(
+        netconform::report::deviations::classify(&r.broken_clauses()),
+        netconform::report::deviations::Classification::PolicyChoiceUnreviewed
+    );
+    let held = r
+        .clause_tallies
+        .iter()
+        .find(|t| t.clause.id == "rfc1812-5.2.7.3-time-exceeded")
+        .expect("the time exceeded clause tallied");
+    assert!(held.ran > 0 && held.failing.is_empty(), "{held:?}");
     // A unicast packet that came in a link-layer broadcast is forwarded (the router ARPs
     // for its destination on the other port).
     let d = differences(by_id("forward.discards"));
