@@ -6,7 +6,8 @@
 #   SRC=$PWD/.. OUT=/tmp/cflite-out .clusterfuzzlite/build.sh
 cd "$SRC/netconform/fuzz"
 ../ci/fuzz-locked
-cargo fuzz build -O --debug-assertions
+# ci/fuzz-build: with the Netstack3 stack targets (their crates need --ignore-rust-version).
+../ci/fuzz-build -O --debug-assertions
 release="target/x86_64-unknown-linux-gnu/release"
 for src in fuzz_targets/*.rs; do
   t="$(basename "$src" .rs)"

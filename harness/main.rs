@@ -313,6 +313,14 @@ const SIBLING_TARGETS: &[(&str, &str, &str)] = &[(
     "cargo build --release -p netconform-netstack3 --ignore-rust-version",
 )];
 
+/// Fuzz targets that live in a sibling target's binary (its crate adds them), by the
+/// sibling's `--target` name: `netconform fuzz run|scenario|findings ...` naming one runs
+/// that binary with the same arguments.
+const SIBLING_FUZZ_TARGETS: &[(&str, &str)] = &[
+    ("stack_netstack3", "netstack3"),
+    ("stack_smoltcp_netstack3", "netstack3"),
+];
+
 /// The targets the binary that runs this command line added (`netconform-netstack3`).
 static EXTRA_TARGETS: std::sync::OnceLock<&'static [ExtraTarget]> = std::sync::OnceLock::new();
 
@@ -347,14 +355,30 @@ pub fn main_with(extra: &'static [ExtraTarget]) -> ExitCode {
 /// this one with the same arguments (never returns then), or say how to build it.
 fn hand_over_to_sibling(extra: &[ExtraTarget]) -> Option<ExitCode> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let named = args.iter().enumerate().find_map(|(i, a)| {
-        let a = a.to_str()?;
-        match a.strip_prefix("--target=") {
-            Some(v) => Some(v),
-            None if a == "--target" => args.get(i + 1)?.to_str(),
-            None => None,
+    let fuzz_target = || {
+        if args.get(1).and_then(|a| a.to_str()) != Some("fuzz") {
+            return None;
         }
-    })?;
+        args.iter().find_map(|a| {
+            let a = a.to_str()?;
+            SIBLING_FUZZ_TARGETS
+                .iter()
+                .find(|(t, _)| *t == a && netconform::fuzz::target(t).is_none())
+                .map(|(_, sibling)| *sibling)
+        })
+    };
+    let named = args
+        .iter()
+        .enumerate()
+        .find_map(|(i, a)| {
+            let a = a.to_str()?;
+            match a.strip_prefix("--target=") {
+                Some(v) => Some(v),
+                None if a == "--target" => args.get(i + 1)?.to_str(),
+                None => None,
+            }
+        })
+        .or_else(fuzz_target)?;
     let &(name, binary, build) = SIBLING_TARGETS
         .iter()
         .find(|(n, _, _)| *n == named && !extra.iter().any(|t| t.name == *n))?;
@@ -547,6 +571,24 @@ fn fuzz(command: FuzzCommand) -> Result<ExitCode> {
             for file in &files {
                 let data =
                     std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                if let Some(pair) = fuzz::stacks::pair_target(&target) {
+                    let scenario = fuzz::stacks::input::decode(&data, pair.a.profile);
+                    let verdict = fuzz::stacks::pair::judge_pair(pair, &scenario);
+                    println!(
+                        "{:<8} {}: {}",
+                        pair_word(&verdict),
+                        file.display(),
+                        verdict.line()
+                    );
+                    if let fuzz::stacks::PairVerdict::Differ(d) = &verdict {
+                        println!("  step: {}", d.step);
+                        for line in &d.differences {
+                            println!("  {line}");
+                        }
+                    }
+                    found |= pair_word(&verdict) != "ok";
+                    continue;
+                }
                 if let Some(stack) = fuzz::stacks::stack(&target) {
                     let (_, verdict) = fuzz::stacks::judge(stack, &data);
                     println!(
@@ -627,8 +669,11 @@ fn fuzz(command: FuzzCommand) -> Result<ExitCode> {
                 ));
             }
             let seeds = fuzz::stacks::seeds::seeds(&saved);
-            for t in fuzz::stacks::STACKS {
-                let dir = out.join(t.name);
+            let pairs = fuzz::targets()
+                .filter(|t| fuzz::stacks::pair_target(t.name).is_some())
+                .map(|t| t.name);
+            for name in fuzz::stacks::stacks().map(|t| t.name).chain(pairs) {
+                let dir = out.join(name);
                 std::fs::create_dir_all(&dir)?;
                 for (name, bytes) in &seeds {
                     std::fs::write(dir.join(name), bytes)?;
@@ -672,6 +717,16 @@ fn fuzz(command: FuzzCommand) -> Result<ExitCode> {
     }
 }
 
+/// `ok`, `FINDING` or `CRASH` for a pair target's verdict.
+fn pair_word(verdict: &netconform::fuzz::stacks::PairVerdict) -> &'static str {
+    use netconform::fuzz::stacks::PairVerdict;
+    match verdict {
+        PairVerdict::Same | PairVerdict::NotCompared(_) => "ok",
+        PairVerdict::Differ(_) => "FINDING",
+        PairVerdict::Crashed(_) => "CRASH",
+    }
+}
+
 /// `ok`, `FINDING` or `CRASH` for a stack target's verdict.
 fn verdict_word(verdict: &netconform::fuzz::stacks::Verdict) -> &'static str {
     use netconform::fuzz::stacks::Verdict;
@@ -691,6 +746,9 @@ fn fuzz_scenario(
 ) -> Result<ExitCode> {
     use netconform::engine::scenario::Scenario;
     use netconform::fuzz::stacks::{self, Verdict};
+    if let Some(pair) = stacks::pair_target(target) {
+        return fuzz_pair_scenario(pair, file, out, no_shrink);
+    }
     let stack = stacks::stack(target)
         .with_context(|| format!("no stack target {target:?} (see `netconform fuzz list`)"))?;
     let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
@@ -729,6 +787,64 @@ fn fuzz_scenario(
         None => println!("{json}"),
     }
     Ok(ExitCode::from(u8::from(verdict_word(&verdict) != "ok")))
+}
+
+/// `netconform fuzz scenario` on a pair target: the pair's verdict and its (shrunk)
+/// scenario, which each stack replays agreeing with the model.
+fn fuzz_pair_scenario(
+    pair: &'static netconform::fuzz::stacks::PairTarget,
+    file: &std::path::Path,
+    out: Option<&std::path::Path>,
+    no_shrink: bool,
+) -> Result<ExitCode> {
+    use netconform::engine::scenario::Scenario;
+    use netconform::fuzz::stacks::{self, PairVerdict};
+    let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let scenario = stacks::input::decode(&data, pair.a.profile);
+    let verdict = stacks::pair::judge_pair(pair, &scenario);
+    println!(
+        "{:<8} {}: {}",
+        pair_word(&verdict),
+        file.display(),
+        verdict.line()
+    );
+    let run = match &verdict {
+        PairVerdict::Differ(d) => {
+            println!("  step: {}", d.step);
+            for line in &d.differences {
+                println!("  {line}");
+            }
+            if no_shrink {
+                None
+            } else {
+                Some(stacks::pair::shrink_pair(pair, &scenario, &d.group))
+            }
+        }
+        _ => None,
+    };
+    let run = run.unwrap_or(netconform::suites::tcp::scenario::TcpScenarioRun {
+        scenario,
+        peer_port: netconform::suites::tcp::scenario::REPLAY_PEER_PORT,
+    });
+    let json = serde_json::to_string_pretty(&run.to_json())?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, format!("{json}\n"))
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "{} events written to {}; each stack replays it agreeing with the model: \
+                 netconform replay --target {} --profile rfc {}; netconform replay --target {} --profile rfc {}",
+                run.scenario.events.len(),
+                path.display(),
+                pair.a.stack,
+                path.display(),
+                pair.b.stack,
+                path.display()
+            );
+        }
+        None => println!("{json}"),
+    }
+    Ok(ExitCode::from(u8::from(pair_word(&verdict) != "ok")))
 }
 
 fn replay(file: &std::path::Path, kind: DutKind, profile: Option<ProfileName>) -> Result<ExitCode> {

@@ -474,12 +474,31 @@ pub const SLIRP_PROFILE: &str = include_str!("../../profiles/slirp.toml");
 /// Target `name`'s declared fixed behaviour: `profiles/<name>.toml` in the working
 /// directory when it exists, else `builtin` (the copy built into the target's binary). A
 /// broken file in the working directory is an error, never silently replaced.
+///
+/// A profile read once is kept for the process while the file stays as it was (its size
+/// and modification time; the built-in copy never changes): every DUT of an in-process
+/// stack asks for it, and parsing the TOML was a third of a stack fuzz target's time per
+/// input (docs/PERFORMANCE.md).
 pub fn builtin_profile(name: &str, builtin: &str) -> Result<Arc<FixedBehaviour>, FixedError> {
+    type Seen = (String, Option<(Option<std::time::SystemTime>, u64)>);
+    static READ: std::sync::Mutex<Vec<(Seen, Arc<FixedBehaviour>)>> =
+        std::sync::Mutex::new(Vec::new());
     let here = Path::new("profiles").join(format!("{name}.toml"));
-    if here.exists() {
-        return FixedBehaviour::load(&here).map(Arc::new);
+    let file = std::fs::metadata(&here)
+        .ok()
+        .map(|m| (m.modified().ok(), m.len()));
+    let seen: Seen = (name.to_string(), file);
+    let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, profile)) = read.iter().find(|(s, _)| *s == seen) {
+        return Ok(Arc::clone(profile));
     }
-    FixedBehaviour::parse(builtin, &format!("profiles/{name}.toml")).map(Arc::new)
+    let profile = match file {
+        Some(_) => FixedBehaviour::load(&here).map(Arc::new)?,
+        None => FixedBehaviour::parse(builtin, &format!("profiles/{name}.toml")).map(Arc::new)?,
+    };
+    read.retain(|(s, _)| s.0 != name);
+    read.push((seen, Arc::clone(&profile)));
+    Ok(profile)
 }
 
 #[cfg(test)]

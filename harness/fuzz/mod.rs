@@ -111,7 +111,18 @@ static BASE: &[FuzzTarget] = &[FuzzTarget {
     run: tls,
 }];
 
-/// Every fuzz target, in the order `ci/fuzz-bench` reports them (the bare baseline first).
+/// The targets a crate that links this one added ([`add_targets`]).
+static ADDED: OnceLock<&'static [FuzzTarget]> = OnceLock::new();
+
+/// Adds the fuzz targets of a crate that links this one (`netconform-netstack3`'s stack
+/// targets, [`stacks::add`]): [`targets`] and [`target`] list them after this crate's. Once
+/// per process; a second call changes nothing.
+pub fn add_targets(targets: &'static [FuzzTarget]) {
+    let _ = ADDED.set(targets);
+}
+
+/// Every fuzz target, in the order `ci/fuzz-bench` reports them (the bare baseline first),
+/// then the added ones.
 pub fn targets() -> impl Iterator<Item = &'static FuzzTarget> {
     [
         layers::TARGETS,
@@ -119,6 +130,7 @@ pub fn targets() -> impl Iterator<Item = &'static FuzzTarget> {
         app::TARGETS,
         models::TARGETS,
         stacks::TARGETS,
+        ADDED.get().copied().unwrap_or_default(),
     ]
     .into_iter()
     .flatten()

@@ -31,21 +31,23 @@
 //! deviation file and known panics, and a function that builds its DUT for a scenario's
 //! needs. The input and everything above are the stack's no more than the scenario runner
 //! is, so a stack in another crate (Netstack3's adapter) defines its target there and
-//! calls [`run_target`] from its own fuzz target. Two stacks compared on the same input
-//! ([`compare`]) see the same scenario; where the model leaves the answer open (a SHUTDOWN
-//! outcome in FIN-WAIT, the window, the timestamps, anything after a disagreement) the
-//! exchanges of the two can be diffed.
+//! adds it ([`add`], [`crate::fuzz::add_targets`]) so that its binary's `netconform fuzz`
+//! runs it. Two stacks compared on the same input ([`pair`], a [`PairTarget`]) see the
+//! same scenario; where both agree with the model, their exchanges are compared where the
+//! model leaves the answer open (a SHUTDOWN outcome in FIN-WAIT, an errno, PSH, a zero
+//! window, the kinds of options), a difference being a finding of its own kind.
 
 pub mod findings;
 pub mod input;
+pub mod pair;
 pub mod seeds;
 
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 
 use crate::dut::needs::Needs;
 use crate::dut::{Dut, DutError};
+use crate::engine::CheckError;
 use crate::engine::scenario::Scenario;
-use crate::engine::{CheckError, Session};
 use crate::models::profile::ProfileName;
 use crate::models::tcp::State;
 use crate::report::Deviations;
@@ -56,6 +58,7 @@ use crate::suites::tcp::scenario::{
 use crate::trace::{EventKind, Trace};
 
 use super::{Allowed, Finding, FuzzTarget, Kind, Outcome};
+pub use pair::{PairTarget, PairVerdict};
 
 /// The environment variable that turns a known panic back into a crash (`crash`).
 pub const KNOWN_PANICS_ENV: &str = "NETCONFORM_KNOWN_PANICS";
@@ -118,9 +121,73 @@ pub(super) static TARGETS: &[FuzzTarget] = &[FuzzTarget {
     run: |data| run_target(&SMOLTCP, data),
 }];
 
+/// The stack and pair targets a crate that links this one added ([`add`]).
+static ADDED: OnceLock<(&'static [&'static StackTarget], &'static [PairTarget])> = OnceLock::new();
+
+/// Adds the stack targets and pair targets of a crate that links this one (Netstack3's, in
+/// `netconform-netstack3`, whose crates need a newer toolchain than this one's): `stack`,
+/// `stacks` and `pair_target` find them, and `netconform fuzz` in that crate's binary runs
+/// them. Once per process; a second call changes nothing. Their fuzz targets are added
+/// with [`crate::fuzz::add_targets`].
+pub fn add(stacks: &'static [&'static StackTarget], pairs: &'static [PairTarget]) {
+    let _ = ADDED.set((stacks, pairs));
+}
+
+/// Every stack target: this crate's, then the added ones.
+pub fn stacks() -> impl Iterator<Item = &'static StackTarget> {
+    let added = ADDED.get().map_or(&[][..], |a| a.0);
+    STACKS.iter().chain(added).copied()
+}
+
 /// The stack target called `name`.
 pub fn stack(name: &str) -> Option<&'static StackTarget> {
-    STACKS.iter().copied().find(|t| t.name == name)
+    stacks().find(|t| t.name == name)
+}
+
+/// The pair target called `name` (one that [`add`] added).
+pub fn pair_target(name: &str) -> Option<&'static PairTarget> {
+    ADDED
+        .get()
+        .and_then(|a| a.1.iter().find(|p| p.name == name))
+}
+
+/// The pair target `pair`'s function: a crash of either stack is the [`Finding`], a
+/// difference where both agree with the model is filed ([`findings::record`]) and the
+/// fuzzer goes on.
+pub fn run_pair(pair: &'static PairTarget, data: &[u8]) -> Outcome {
+    install_panic_filter();
+    let scenario = input::decode(data, pair.a.profile);
+    match pair::judge_pair(pair, &scenario) {
+        PairVerdict::Crashed(what) => Err(Finding::new(pair.name, what)),
+        PairVerdict::Differ(d) => {
+            let key = d.group.key();
+            let about = || pair_about(pair, &key, &scenario, &d);
+            findings::record(pair.name, &key, &about, data);
+            Ok(Allowed::NONE)
+        }
+        PairVerdict::Same | PairVerdict::NotCompared(_) => Ok(Allowed::NONE),
+    }
+}
+
+/// What `group.txt` says of a pair difference.
+fn pair_about(
+    pair: &PairTarget,
+    key: &str,
+    scenario: &TcpScenario,
+    d: &pair::PairDifference,
+) -> String {
+    let mut text = format!(
+        "{key}\n\nstacks: {} and {} ({:?} profile), both agreeing with the model\nstep: {}\n",
+        pair.a.stack, pair.b.stack, pair.a.profile, d.step
+    );
+    for line in &d.differences {
+        text.push_str(&format!("answer of {line}\n"));
+    }
+    text.push_str(&format!(
+        "scenario: {}\n",
+        serde_json::to_string(scenario).unwrap_or_default()
+    ));
+    text
 }
 
 /// What a disagreement is filed under: the clause the failing event exercises in the
@@ -192,27 +259,25 @@ impl Verdict {
 
 /// Runs `scenario` on a fresh DUT of `target` and judges it.
 pub fn judge_scenario(target: &StackTarget, scenario: &TcpScenario) -> Verdict {
-    let run = TcpScenarioRun {
-        scenario: scenario.clone(),
-        peer_port: REPLAY_PEER_PORT,
+    run_scenario(target, scenario).0
+}
+
+/// Runs `scenario` on a fresh DUT of `target`: its verdict, and what the session recorded
+/// (empty when no DUT was built).
+pub fn run_scenario(target: &StackTarget, scenario: &TcpScenario) -> (Verdict, Trace) {
+    let (result, trace) = match pair::traced_run(target, scenario, target.known_panics) {
+        Ok(run) => run,
+        Err(DutError::NotSupported { what }) => return (Verdict::Refused(what), Trace::default()),
+        Err(e) => {
+            let what = format!("building the {} DUT: {e}", target.stack);
+            return (Verdict::Crashed(what), Trace::default());
+        }
     };
-    let mut dut = match (target.build)(&run.needs()) {
-        Ok(dut) => dut,
-        Err(DutError::NotSupported { what }) => return Verdict::Refused(what),
-        Err(e) => return Verdict::Crashed(format!("building the {} DUT: {e}", target.stack)),
-    };
-    let mut session = Session::with_profile(dut.as_mut(), target.profile);
-    let result = IN_STACK_TARGET.with(|flag| {
-        flag.set(Some(target.known_panics));
-        let result = run.run(&mut session);
-        flag.set(None);
-        result
-    });
     let error = match result {
-        Ok(_) => return Verdict::Agreed,
+        Ok(()) => return (Verdict::Agreed, trace),
         Err(e) => e,
     };
-    match error {
+    let verdict = match error {
         CheckError::Dut {
             source: DutError::NotSupported { what },
             ..
@@ -229,7 +294,7 @@ pub fn judge_scenario(target: &StackTarget, scenario: &TcpScenario) -> Verdict {
         }
         e if !e.is_disagreement() => Verdict::Crashed(e.to_string()),
         e => {
-            let d = disagreement(scenario, &e, session.trace());
+            let d = disagreement(scenario, &e, &trace);
             let check = format!(
                 "tcp.matrix.{}.{}",
                 if scenario.ipv6 { "v6" } else { "v4" },
@@ -243,7 +308,8 @@ pub fn judge_scenario(target: &StackTarget, scenario: &TcpScenario) -> Verdict {
                 None => Verdict::Disagreed(d),
             }
         }
-    }
+    };
+    (verdict, trace)
 }
 
 /// Runs `f` on the deviations of `target`, parsed once per thread. A file that does not
@@ -382,7 +448,7 @@ fn failing_event(step: &str, events: usize) -> usize {
 /// The model's state before event `index` (from 0), from the notes of the runner in
 /// `trace`: the last `state: model X, ...` note before the event's own note (CLOSED when
 /// none), LISTEN when the event met a fresh TCB ([`FRESH_TCB_NOTE`]).
-fn state_before(trace: &Trace, index: usize) -> State {
+pub(crate) fn state_before(trace: &Trace, index: usize) -> State {
     let marker = format!(": event {} of ", index + 1);
     let notes: Vec<&str> = trace
         .events
@@ -508,8 +574,8 @@ fn install_panic_filter() {
 
 /// The same input on two stacks: each one's verdict. Two verdicts of a different kind
 /// (one agrees, the other disagrees; two groups) say where the stacks part on one input;
-/// comparing the exchanges where the model leaves the answer open is the next step (see
-/// the module doc).
+/// where both agree, [`pair::judge_pair`] compares the exchanges where the model leaves
+/// the answer open.
 pub fn compare(a: &StackTarget, b: &StackTarget, data: &[u8]) -> (Verdict, Verdict) {
     let (_, va) = judge(a, data);
     let (_, vb) = judge(b, data);
@@ -632,10 +698,19 @@ pub fn render_findings(
             Some(None) => "not a matrix cell",
         };
         let smallest = g.dir.join("smallest");
-        let stack = stack(&g.target).map_or("STACK", |s| s.stack);
+        let replay = match (pair_target(&g.target), stack(&g.target)) {
+            (Some(p), _) => format!(
+                "netconform replay --target {} finding.json; netconform replay --target {} finding.json",
+                p.a.stack, p.b.stack
+            ),
+            (None, s) => format!(
+                "netconform replay --target {} finding.json",
+                s.map_or_else(|| g.target.trim_start_matches("stack_"), |s| s.stack)
+            ),
+        };
         let run = format!("netconform fuzz run {} {}", g.target, smallest.display());
         let scenario = format!(
-            "netconform fuzz scenario {} {} --out finding.json && netconform replay --target {stack} finding.json",
+            "netconform fuzz scenario {} {} --out finding.json && {replay}",
             g.target,
             smallest.display()
         );

@@ -74,6 +74,7 @@ use netstack3_core::tcp::{
 use netstack3_core::testutil::{CtxPairExt as _, DispatchedEvent, FakeBindingsCtx, FakeCtx};
 use packet_formats::utils::NonZeroDuration;
 
+pub mod fuzz;
 pub mod router;
 
 /// Netstack3's neighbour events (`netstack3-ip` `nud::Event`).

@@ -9,5 +9,6 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    netconform_netstack3::fuzz::register();
     cli::main_with(&[netconform_netstack3::TARGET])
 }
