@@ -120,6 +120,7 @@ mod tests {
                 timed: None,
             }),
             rfc4861: None,
+            tick_nud: None,
         };
         ArpHost::new(
             config,

@@ -757,6 +757,7 @@ impl<'a, 's> Runner<'a, 's> {
             FixedRun {
                 scale,
                 black_box: false,
+                never_expires: false,
             },
         ))
     }
