@@ -1405,3 +1405,65 @@ fn cells_are_classified_and_grouped_by_the_clause_they_break() {
     assert!(plain.checks[0].clause_cells.is_empty());
     assert!(plain.clauses.iter().all(|row| row.outcome == Outcome::Fail));
 }
+
+/// A check whose failure no tallied case names (a basic check: its ARP request held, then
+/// the RST came without ACK) is classified by the clauses that did not hold: the request's
+/// clause, tallied and kept, is not the one it breaks.
+#[test]
+fn a_held_clause_is_not_the_one_a_failure_breaks() {
+    use netconform::engine::ClauseTally;
+    const ARP: Clause = Clause {
+        id: "rfc826-request",
+        source: "RFC 826",
+        url: "",
+        text: "It then causes this packet to be broadcast to all stations on the Ethernet cable.",
+    };
+    const CLOSED: Clause = Clause {
+        id: "rfc9293-3.10.7.1",
+        source: "RFC 9293 §3.10.7.1",
+        url: "",
+        text: "If the ACK bit is off, sequence number zero is used, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>",
+    };
+    let mut check = base(
+        "tcp.closed-port.syn",
+        &[ARP, CLOSED],
+        Verdict::Fail {
+            step: "stack refuses the SYN (RST-ACK)".into(),
+            differences: vec!["flags expected R., observed R".into()],
+        },
+    );
+    check.clause_tallies = vec![ClauseTally {
+        clause: ARP,
+        ran: 1,
+        failing: Vec::new(),
+    }];
+    let ids = |c: &CheckReport| c.broken_clauses().iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(&check), [CLOSED.id]);
+    let r = Report::build(
+        &RunSummary {
+            target: "stack".into(),
+            profile: ProfileName::Rfc,
+            checks: vec![check.clone()],
+        },
+        &Deviations::none(),
+    );
+    assert!(
+        matches!(&r.checks[0].classification,
+            Some(Classification::RfcViolation { clause, .. }) if clause == CLOSED.id),
+        "{:?}",
+        r.checks[0].classification
+    );
+    // Negative control: untallied, the check's first clause takes the blame.
+    check.clause_tallies.clear();
+    assert_eq!(ids(&check), [ARP.id, CLOSED.id]);
+    // And a tally that held every clause leaves them all (nothing else to blame).
+    check.clause_tallies = [ARP, CLOSED]
+        .into_iter()
+        .map(|clause| ClauseTally {
+            clause,
+            ran: 1,
+            failing: Vec::new(),
+        })
+        .collect();
+    assert_eq!(ids(&check), [ARP.id, CLOSED.id]);
+}

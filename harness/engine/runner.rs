@@ -99,7 +99,8 @@ impl CheckReport {
     }
 
     /// The clauses a failure breaks: those its tallied cases broke, in the check's order
-    /// (then the order tallied), or every clause of the check when it tallied none.
+    /// (then the order tallied); when no tallied case broke one, every clause of the check
+    /// but those whose tallied cases all held (all of them when that leaves none).
     pub fn broken_clauses(&self) -> Vec<Clause> {
         let broken: Vec<Clause> = self
             .clause_tallies
@@ -107,8 +108,21 @@ impl CheckReport {
             .filter(|t| !t.failing.is_empty())
             .map(|t| t.clause)
             .collect();
-        if broken.is_empty() || !matches!(self.verdict, Verdict::Fail { .. }) {
+        if !matches!(self.verdict, Verdict::Fail { .. }) {
             return self.clauses.clone();
+        }
+        if broken.is_empty() {
+            let held = |c: &Clause| {
+                self.clause_tallies
+                    .iter()
+                    .any(|t| t.clause.id == c.id && t.ran > 0 && t.failing.is_empty())
+            };
+            let rest: Vec<Clause> = self.clauses.iter().filter(|c| !held(c)).copied().collect();
+            return if rest.is_empty() {
+                self.clauses.clone()
+            } else {
+                rest
+            };
         }
         let mut ordered: Vec<Clause> = self
             .clauses

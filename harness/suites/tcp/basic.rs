@@ -305,6 +305,10 @@ impl TcpFlow {
 /// stack declares that it never asks (`[arp.one_neighbour]`: passt), expects its next
 /// frame to go straight to the MAC the peer sent from, and leaves that frame for the step
 /// that waits for it.
+///
+/// The request is one case of RFC 826's clause, tallied ([`Session::tally`]): a check that
+/// fails later (a RST without ACK) is then not labelled with this clause, which held. A stack
+/// declared never to ask exercises nothing of it: no case is tallied.
 pub(crate) fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
     let e = session.ipv4()?;
     if let Some(learned) = ExpectToLearnedMac::declared(
@@ -314,7 +318,7 @@ pub(crate) fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
     ) {
         return session.expect_and_keep("stack resolves the peer", ANSWER, &learned);
     }
-    session.expect(
+    let asked = session.expect(
         "stack resolves the peer",
         ANSWER,
         &ExpectArp {
@@ -325,7 +329,13 @@ pub(crate) fn answer_arp(session: &mut Session<'_>) -> Result<(), CheckError> {
             target_mac: None,
             target_ip: e.peer,
         },
-    )?;
+    );
+    match &asked {
+        Ok(_) => session.tally(ARP_REQUEST, None),
+        Err(CheckError::Dut { .. }) => {}
+        Err(other) => session.tally(ARP_REQUEST, Some(other.to_string())),
+    }
+    asked?;
     let reply = Frame::arp_reply(e.peer_mac, e.peer, e.stack_mac, e.stack);
     session.send("peer answers ARP", &reply)
 }
