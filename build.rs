@@ -22,6 +22,15 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_LIBDIR");
     println!("cargo:rustc-check-cfg=cfg(netconform_lwip)");
     if pkg_config(&["--exists", "lwip"]).is_none() {
+        // Installing liblwip-dev later adds lwip.pc to one of pkg-config's directories:
+        // watching them builds the agent with lwIP on the next build instead of never.
+        for dir in pkg_config(&["--variable=pc_path", "pkg-config"])
+            .unwrap_or_default()
+            .split(':')
+            .filter(|d| std::path::Path::new(d).is_dir())
+        {
+            println!("cargo:rerun-if-changed={dir}");
+        }
         return;
     }
     if let Some(dir) = pkg_config(&["--variable=pcfiledir", "lwip"]) {
