@@ -630,10 +630,21 @@ fn arp_and_route_checks_run_against_the_declared_fixed_behaviour() {
         "step 2 (p1 sends a bad ARP request: SenderMacZero)",
         "to 10.77.0.3 (00:00:00:00:00:00)",
     );
-    // A host-only stack: the check whose point is forwarding stays unsupported.
-    assert_unsupported(
-        &v["arp.failed-resolution"],
-        "declares that smoltcp 0.14.0 does not forward ([ip] forwarding = false)",
+    // A host-only stack: its own reply to a neighbour that never answers; the router's
+    // ICMP clause is left out of the report, and the trace says why.
+    let r = &v["arp.failed-resolution"];
+    common::assert_pass(r);
+    let ids: Vec<&str> = r.clauses.iter().map(|c| c.id).collect();
+    assert_eq!(
+        ids,
+        ["rfc1122-2.3.2.1-flooding", "rfc1122-2.3.2.2-queue"],
+        "the clauses judged on a host"
+    );
+    assert!(
+        r.trace_text()
+            .contains("not applicable: rfc1812-5.2.7.1-host-unreachable"),
+        "{}",
+        r.trace_text()
     );
 }
 
@@ -691,7 +702,34 @@ fn a_wrong_declaration_fails_on_the_wire() {
             .target_mac = "00:00:00:00:00:00".into();
     });
     assert_fails_with(&r, "step 1", "target MAC ff:ff:ff:ff:ff:ff");
+    // A failed resolution on a host: one request per address per second bounds what a
+    // packet that is never answered costs; without the limit the model expects more.
+    let r = run_with("arp.failed-resolution", &|f| {
+        f.arp
+            .as_mut()
+            .unwrap()
+            .requests
+            .as_mut()
+            .unwrap()
+            .min_interval_ms = 0;
+    });
+    assert_fails_with(
+        &r,
+        "cache read: p0 pings from another MAC (2 of 2)",
+        "expected ARP who-has",
+    );
+    let r = run_with("arp.failed-resolution", &|f| {
+        f.arp
+            .as_mut()
+            .unwrap()
+            .requests
+            .as_mut()
+            .unwrap()
+            .target_mac = "00:00:00:00:00:00".into();
+    });
+    assert_fails_with(&r, "step 1", "target MAC ff:ff:ff:ff:ff:ff");
     // The unmodified declaration passes the same checks.
+    common::assert_pass(&run_with("arp.failed-resolution", &|_| {}));
     common::assert_pass(&run_with("arp.unicast-poll", &|_| {}));
     common::assert_pass(&run_with("arp.cache-hit", &|_| {}));
 }

@@ -359,6 +359,8 @@ pub fn run_one_with(
         report.retries = session.retries().to_vec();
         report.not_checked = session.clauses_not_checked().to_vec();
         report.clause_tallies = session.clause_tallies().to_vec();
+        let not_applicable = session.clauses_not_applicable();
+        report.clauses.retain(|c| !not_applicable.contains(&c.id));
         if let Err(e) = &result
             && e.is_disagreement()
         {

@@ -111,6 +111,8 @@ pub struct Session<'t> {
     counterexample: Option<Counterexample>,
     /// Clauses no observation of this session checked.
     not_checked: Vec<super::NotChecked>,
+    /// Clauses of the check that do not apply to this target ([`Session::not_applicable`]).
+    not_applicable: Vec<&'static str>,
     /// The TCP options the stack offers ([`crate::dut::Sockets::tcp_config`]).
     tcp_config: crate::dut::TcpStackConfig,
     /// Per clause, the cases that exercised it and those that broke it.
@@ -143,6 +145,7 @@ impl<'t> Session<'t> {
             expecting: None,
             counterexample: None,
             not_checked: Vec::new(),
+            not_applicable: Vec::new(),
             tcp_config,
             tallies: Vec::new(),
             fixed,
@@ -183,6 +186,22 @@ impl<'t> Session<'t> {
         let reason = reason.into();
         self.note(format!("not checked: {clause}: {reason}"));
         self.not_checked.push(super::NotChecked { clause, reason });
+    }
+
+    /// Takes clause `clause` out of this check's report: it does not apply to this target
+    /// (`why` says why: a router's duty on a stack that declares it forwards nothing). The
+    /// check judges its other clauses; the trace says what was left out and why, and the
+    /// report names only the clauses that were judged.
+    pub fn not_applicable(&mut self, clause: &'static str, why: impl Into<String>) {
+        self.note(format!("not applicable: {clause}: {}", why.into()));
+        if !self.not_applicable.contains(&clause) {
+            self.not_applicable.push(clause);
+        }
+    }
+
+    /// The clauses taken out of the check so far ([`Session::not_applicable`]).
+    pub fn clauses_not_applicable(&self) -> &[&'static str] {
+        &self.not_applicable
     }
 
     /// The clauses marked not checked so far ([`Session::not_checked`]).

@@ -324,6 +324,34 @@ fn cache_hit(s: &mut Session<'_>) -> Result<(), CheckError> {
 }
 
 fn failed_resolution(s: &mut Session<'_>) -> Result<(), CheckError> {
+    let host = s
+        .fixed_behaviour()
+        .and_then(|f| {
+            f.ip.as_ref()
+                .map(|ip| (!ip.forwarding).then(|| f.file.clone()))
+        })
+        .flatten();
+    if let Some(file) = host {
+        // A host: its own packet (the reply to a ping) to a neighbour that never answers.
+        // The requests must stop after the stack's probes and the packet must wait for
+        // them, then go nowhere; no ICMP is owed, since nothing was forwarded.
+        s.not_applicable(
+            HOST_UNREACHABLE.id,
+            format!(
+                "{file} declares [ip] forwarding = false: the stack forwards nothing, so no \
+                 ICMP host unreachable is owed (a router's duty); the check judges the stack's \
+                 own reply to a neighbour that never answers"
+            ),
+        );
+        return run(
+            s,
+            &steady(
+                "a host's failed resolution gives up after its probes",
+                vec![peer(99, false)],
+                vec![Step::Ping { from: 0 }, Step::Wait { ms: 300 }],
+            ),
+        );
+    }
     let mut sc = steady(
         "a failed resolution ends in host unreachable",
         vec![peer(1, true), peer(99, false)],
@@ -502,7 +530,7 @@ pub const CHECKS: &[CheckSpec] = &[
     },
     CheckSpec {
         id: "arp.failed-resolution",
-        title: "a failed resolution gives up after its probes and ends in ICMP host unreachable",
+        title: "a failed resolution gives up after its probes and ends in ICMP host unreachable (a host that forwards nothing: gives up and drops the packet)",
         clauses: &[NO_FLOODING, QUEUE, HOST_UNREACHABLE],
         needs: NEEDS,
         run: failed_resolution,
