@@ -297,8 +297,19 @@ fn owner_pid(name: &str) -> Option<u32> {
         .ok()
 }
 
+/// The process runs: it exists and is not a zombie (`Z`) or dead (`X`). A run killed by
+/// SIGKILL is a zombie until its parent reaps it, and its namespaces are already orphaned.
 fn pid_alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
+    match fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")) {
+        // "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the
+        // last ')'.
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next()),
+            Some("Z" | "X")
+        ),
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    }
 }
 
 fn clean_where(remove: impl Fn(&str) -> bool + Copy) -> Result<Vec<String>, SandboxError> {
@@ -354,5 +365,34 @@ mod tests {
         assert_eq!(owner_pid("ncf-123-4-h"), Some(123));
         assert_eq!(owner_pid("ncf-x-4-h"), None);
         assert_eq!(owner_pid("other-123"), None);
+    }
+
+    /// A killed process its parent has not reaped yet is not alive: `clean` may take its
+    /// namespaces at once. Negative control: the same process before the kill is alive.
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id();
+        assert!(pid_alive(pid));
+        child.kill().expect("kill");
+        let mut zombie = false;
+        for _ in 0..200 {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+            {
+                zombie = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(zombie, "sleep did not become a zombie");
+        assert!(!pid_alive(pid));
+        child.wait().expect("reap");
+        assert!(!pid_alive(pid));
     }
 }
