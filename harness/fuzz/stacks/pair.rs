@@ -624,10 +624,10 @@ mod tests {
         // A call's result, numbers aside.
         let mut refused = trace.clone();
         for e in &mut refused.events {
-            if let EventKind::Call { text, result } = &mut e.kind {
-                if text.starts_with("listen") {
-                    *result = "EADDRINUSE (98)".into();
-                }
+            if let EventKind::Call { text, result } = &mut e.kind
+                && text.starts_with("listen")
+            {
+                *result = "EADDRINUSE (98)".into();
             }
         }
         assert_ne!(refused, trace, "the scenario's listen is traced");

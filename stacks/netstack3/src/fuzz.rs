@@ -21,7 +21,7 @@ pub static NETSTACK3: StackTarget = StackTarget {
     deviations: include_str!("../../../deviations/netstack3.toml"),
     // None documented: every panic of Netstack3 is a crash.
     known_panics: &[],
-    build: build,
+    build,
 };
 
 fn build(needs: &Needs) -> Result<Box<dyn Dut>, DutError> {
