@@ -657,6 +657,25 @@ struct Entry {
     packet_sent: bool,
 }
 
+impl Entry {
+    /// A fresh entry in `state` at `now`: no MAC, no probes, no timer, nothing waiting.
+    fn new(state: Nud, now: T) -> Entry {
+        Entry {
+            state,
+            mac: None,
+            confirmed: now,
+            used: now,
+            updated: now,
+            probes: 0,
+            timer: None,
+            queue: Vec::new(),
+            header_cached: false,
+            expires: None,
+            packet_sent: false,
+        }
+    }
+}
+
 /// The ARP model of one host.
 #[derive(Debug, Clone)]
 pub struct ArpHost {
@@ -986,17 +1005,9 @@ impl ArpHost {
         let now = self.now;
         let base = d_of(self.config.params.base_reachable);
         let e = self.entries.entry(hop).or_insert_with(|| Entry {
-            state: Nud::Failed, // stands for NONE: neither valid nor in a timer
-            mac: None,
+            // Failed stands for NONE: neither valid nor in a timer.
             confirmed: now - 2 * base,
-            used: now,
-            updated: now,
-            probes: 0,
-            timer: None,
-            queue: Vec::new(),
-            header_cached: false,
-            expires: None,
-            packet_sent: false,
+            ..Entry::new(Nud::Failed, now)
         });
         if e.state == Nud::Reachable && e.header_cached {
             // Fast path: the cached header, no neighbour bookkeeping.
@@ -1065,19 +1076,10 @@ impl ArpHost {
                 .insert(key, now + d_of(x.request_interval));
         }
         // The entry the answer will fill (a reply to a request is solicited).
-        let e = self.entries.entry(hop).or_insert_with(|| Entry {
-            state: Nud::Incomplete,
-            mac: None,
-            confirmed: now,
-            used: now,
-            updated: now,
-            probes: 0,
-            timer: None,
-            queue: Vec::new(),
-            header_cached: false,
-            expires: None,
-            packet_sent: false,
-        });
+        let e = self
+            .entries
+            .entry(hop)
+            .or_insert_with(|| Entry::new(Nud::Incomplete, now));
         if x.queue {
             e.queue.push(packet);
         } else {
@@ -1141,17 +1143,8 @@ impl ArpHost {
             self.entries.insert(
                 hop,
                 Entry {
-                    state: Nud::Incomplete,
-                    mac: None,
-                    confirmed: now,
-                    used: now,
-                    updated: now,
-                    probes: 0,
                     timer: Some(now + d_of(t.tick) - self.tick()),
-                    queue: Vec::new(),
-                    header_cached: false,
-                    expires: None,
-                    packet_sent: false,
+                    ..Entry::new(Nud::Incomplete, now)
                 },
             );
             self.emit(
@@ -1229,19 +1222,10 @@ impl ArpHost {
     fn fill(&mut self, ip: Ipv4Addr, mac: MacAddr, x: ExpiringCache, out: &mut Vec<Timed>) {
         self.bounded_admit(ip);
         let now = self.now;
-        let e = self.entries.entry(ip).or_insert_with(|| Entry {
-            state: Nud::Reachable,
-            mac: None,
-            confirmed: now,
-            used: now,
-            updated: now,
-            probes: 0,
-            timer: None,
-            queue: Vec::new(),
-            header_cached: false,
-            expires: None,
-            packet_sent: false,
-        });
+        let e = self
+            .entries
+            .entry(ip)
+            .or_insert_with(|| Entry::new(Nud::Reachable, now));
         e.state = Nud::Reachable;
         e.mac = Some(mac);
         e.updated = now;
@@ -1676,17 +1660,8 @@ impl ArpHost {
         let p = self.config.params;
         let fresh = !self.entries.contains_key(&ip);
         let e = self.entries.entry(ip).or_insert_with(|| Entry {
-            state: Nud::Failed,
-            mac: None,
             confirmed: now - 2 * d_of(p.base_reachable),
-            used: now,
-            updated: now,
-            probes: 0,
-            timer: None,
-            queue: Vec::new(),
-            header_cached: false,
-            expires: None,
-            packet_sent: false,
+            ..Entry::new(Nud::Failed, now)
         });
         // A fresh entry is NONE: not valid, so whatever arrives is taken.
         let old = e.state;
@@ -1749,19 +1724,7 @@ impl ArpHost {
 /// [`Rfc4861Nud`]: sending, timers and updates.
 impl ArpHost {
     fn new_entry(&self, state: Nud) -> Entry {
-        Entry {
-            state,
-            mac: None,
-            confirmed: self.now,
-            used: self.now,
-            updated: self.now,
-            probes: 0,
-            timer: None,
-            queue: Vec::new(),
-            header_cached: false,
-            expires: None,
-            packet_sent: false,
-        }
+        Entry::new(state, self.now)
     }
 
     fn broadcast_request(&self, hop: Ipv4Addr, out: &mut Vec<Timed>) {

@@ -68,9 +68,7 @@ impl ArpHost {
     }
 
     fn tick_entry(&self, state: Nud) -> Entry {
-        let mut e = self.new_entry(state);
-        e.confirmed = self.now;
-        e
+        self.new_entry(state)
     }
 
     /// [`TickNud`]: `find_entry` and the send path around it.
@@ -285,19 +283,10 @@ impl ArpHost {
     fn tick_add(&mut self, ip: Ipv4Addr, mac: MacAddr, out: &mut Vec<Timed>) {
         let now = self.now;
         let p = self.config.params;
-        let e = self.entries.entry(ip).or_insert_with(|| Entry {
-            state: Nud::Reachable,
-            mac: None,
-            confirmed: now,
-            used: now,
-            updated: now,
-            probes: 0,
-            timer: None,
-            queue: Vec::new(),
-            header_cached: false,
-            expires: None,
-            packet_sent: false,
-        });
+        let e = self
+            .entries
+            .entry(ip)
+            .or_insert_with(|| Entry::new(Nud::Reachable, now));
         e.state = Nud::Reachable;
         e.mac = Some(mac);
         e.probes = 0;
