@@ -587,24 +587,11 @@ pub fn compare(a: &StackTarget, b: &StackTarget, data: &[u8]) -> (Verdict, Verdi
 /// [`crate::engine::runner::shrink_steps`]); the result is what `netconform replay
 /// --target <stack>` replays.
 pub fn shrink(target: &StackTarget, scenario: &TcpScenario, group: &Group) -> TcpScenarioRun {
-    let run = TcpScenarioRun {
-        scenario: scenario.clone(),
-        peer_port: REPLAY_PEER_PORT,
-    };
-    let mut same = |candidate: &dyn Scenario| {
-        candidate
-            .as_any()
-            .downcast_ref::<TcpScenarioRun>()
-            .is_some_and(|c| {
-                matches!(judge_scenario(target, &c.scenario), Verdict::Disagreed(d) if d.group == *group)
-            })
-    };
-    let best = crate::engine::runner::shrink_steps(&run, &mut same, 2000);
-    let mut best = best
-        .as_any()
-        .downcast_ref::<TcpScenarioRun>()
-        .cloned()
-        .unwrap_or(run);
+    let mut best = shrink_events(
+        scenario,
+        2000,
+        |c| matches!(judge_scenario(target, c), Verdict::Disagreed(d) if d.group == *group),
+    );
     let original = scenario.events.len();
     best.scenario.name = format!(
         "{} on {}: {} (shrunk to {} of {original} events)",
@@ -614,6 +601,31 @@ pub fn shrink(target: &StackTarget, scenario: &TcpScenario, group: &Group) -> Tc
         best.scenario.events.len()
     );
     best
+}
+
+/// Shrinks `scenario` by deleting events while `still` holds of what is left (the
+/// engine's step shrink, [`crate::engine::runner::shrink_steps`], within `budget` tries),
+/// as a scenario `netconform replay` runs.
+fn shrink_events(
+    scenario: &TcpScenario,
+    budget: usize,
+    mut still: impl FnMut(&TcpScenario) -> bool,
+) -> TcpScenarioRun {
+    let run = TcpScenarioRun {
+        scenario: scenario.clone(),
+        peer_port: REPLAY_PEER_PORT,
+    };
+    let mut same = |candidate: &dyn Scenario| {
+        candidate
+            .as_any()
+            .downcast_ref::<TcpScenarioRun>()
+            .is_some_and(|c| still(&c.scenario))
+    };
+    let best = crate::engine::runner::shrink_steps(&run, &mut same, budget);
+    best.as_any()
+        .downcast_ref::<TcpScenarioRun>()
+        .cloned()
+        .unwrap_or(run)
 }
 
 /// Whether a group's smallest input, shrunk, is a cell of the TCP matrix (the path into a

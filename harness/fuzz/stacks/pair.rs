@@ -116,24 +116,11 @@ pub fn judge_pair(pair: &PairTarget, scenario: &TcpScenario) -> PairVerdict {
 /// events while they still part in the same group (the engine's step shrink); the result
 /// is what `netconform replay --target <stack>` replays on each of the two.
 pub fn shrink_pair(pair: &PairTarget, scenario: &TcpScenario, group: &Group) -> TcpScenarioRun {
-    let run = TcpScenarioRun {
-        scenario: scenario.clone(),
-        peer_port: REPLAY_PEER_PORT,
-    };
-    let mut same = |candidate: &dyn Scenario| {
-        candidate
-            .as_any()
-            .downcast_ref::<TcpScenarioRun>()
-            .is_some_and(|c| {
-                matches!(judge_pair(pair, &c.scenario), PairVerdict::Differ(d) if d.group == *group)
-            })
-    };
-    let best = crate::engine::runner::shrink_steps(&run, &mut same, 1000);
-    let mut best = best
-        .as_any()
-        .downcast_ref::<TcpScenarioRun>()
-        .cloned()
-        .unwrap_or(run);
+    let mut best = super::shrink_events(
+        scenario,
+        1000,
+        |c| matches!(judge_pair(pair, c), PairVerdict::Differ(d) if d.group == *group),
+    );
     best.scenario.name = format!(
         "{} on {} and {}: {} (shrunk to {} of {} events)",
         scenario.name,
