@@ -20,7 +20,10 @@
 //! disagreement ([`super::findings`]) under a [`Group`] of its own kind: the clause of the
 //! event in the model's state before it, that state, and `pair: ` what differed, with
 //! the two stacks' answers in kind (`pair: flags of the answer: smoltcp [.], netstack3
-//! []`), never their numbers, so that a choice hit a million times is one group. When
+//! []`), never their numbers, so that a choice hit a million times is one group (the
+//! same kinds sent a different number of times, a retransmission more within the wait,
+//! say which stack sent fewer: `pair: how many segments: smoltcp fewer than netstack3,
+//! all of [P. again]`). When
 //! either stack disagrees with the model, or refuses an event, there is nothing to
 //! compare (its own stack target files that); the second stack is not run when the first
 //! did not agree (half the cost of most inputs). A crash of either stack it runs is a
@@ -435,6 +438,18 @@ fn differ(x: &Step, y: &Step, (a, b): (&str, &str)) -> (String, Vec<String>) {
             x.calls.len(),
             y.calls.len()
         )
+    } else if x.segments.len() != y.segments.len() && flags(x) == flags(y) {
+        // The same kinds, a different number of them (a retransmission more): which stack
+        // sent fewer is the group, not the counts.
+        let fewer = if x.segments.len() < y.segments.len() {
+            "fewer"
+        } else {
+            "more"
+        };
+        format!(
+            "how many segments: {a} {fewer} than {b}, all of [{}]",
+            flags(x)
+        )
     } else if x.segments.len() != y.segments.len() {
         format!("segments sent: {a} [{}], {b} [{}]", flags(x), flags(y))
     } else {
@@ -605,6 +620,32 @@ mod tests {
             d.group
                 .what
                 .starts_with("pair: segments sent: a [S.], b []"),
+            "{}",
+            d.group.what
+        );
+        // The SYN-ACK sent again once by a and twice by b: the same kinds, a different
+        // number; the group says which sent fewer, not how many (a negative control: a
+        // and b each against itself do not differ).
+        let again = |n: usize| {
+            let mut t = trace.clone();
+            for _ in 0..n {
+                t.events.insert(at + 1, t.events[at].clone());
+            }
+            t
+        };
+        let (once, twice) = (again(1), again(2));
+        assert!(compare_traces(&scenario, ("a", &once), ("b", &once)).is_none());
+        let d = compare_traces(&scenario, ("a", &once), ("b", &twice)).expect("differs");
+        assert!(
+            d.group
+                .what
+                .starts_with("pair: how many segments: a fewer than b, all of [S. S. again]"),
+            "{}",
+            d.group.what
+        );
+        let d = compare_traces(&scenario, ("a", &twice), ("b", &once)).expect("differs");
+        assert!(
+            d.group.what.contains("how many segments: a more than b"),
             "{}",
             d.group.what
         );
