@@ -447,6 +447,38 @@ fn a_wrong_declaration_fails_on_the_wire() {
     no_agent_left();
 }
 
+/// lwIP has no `TCP_SYNCNT`: `tcp.timer.syn-retransmission` runs against the declared
+/// `TCP_SYNMAXRTX` (profiles/lwip.toml `[tcp] syn_retries`) and finds the first SYN
+/// retransmission at about 2.75 s (lwIP's initial RTO of 3 s on its 500 ms slow timer), not
+/// 1 s. Negative control: without the declaration the check is unsupported, naming what
+/// lwIP lacks.
+#[test]
+fn the_syn_check_runs_against_the_declared_syn_retries() {
+    require_netns!();
+    lwip_installed();
+    let _one = one_at_a_time();
+    let r = run_declaring("tcp.timer.syn-retransmission", &|_| {});
+    let (step, differences) = common::failure(&r);
+    assert_eq!(step, "retransmission 1 of the SYN", "{differences:?}");
+    assert!(
+        differences[0].starts_with("expected at 1000 ms (window 996..=1100 ms), observed at 27"),
+        "{differences:?}"
+    );
+    assert!(
+        r.trace_text().contains("fixed SYN retries") && r.trace_text().contains("): 6 ("),
+        "{}",
+        r.trace_text()
+    );
+    let r = run_declaring("tcp.timer.syn-retransmission", &|f| f.tcp = None);
+    match &r.verdict {
+        Verdict::Unsupported { reason } => {
+            assert!(reason.contains("lwIP 2.1 has no such option"), "{reason}")
+        }
+        other => panic!("without [tcp] syn_retries: expected UNSUPPORTED, got {other:?}"),
+    }
+    no_agent_left();
+}
+
 /// The timer declaration (a pending request every 1 s tick, the entry dropped on the 5th)
 /// against the wall clock: an unanswered resolution. Slow tier: the scenario's waits scale
 /// to lwIP's 300 s entry lifetime.

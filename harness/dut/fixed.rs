@@ -317,6 +317,10 @@ pub struct TcpFixed {
     /// How many times an unacknowledged SYN-ACK is retransmitted before the attempt is
     /// dropped (Linux `net.ipv4.tcp_synack_retries`).
     pub synack_retries: Option<u32>,
+    /// How many times an unanswered SYN is retransmitted before an active open is given
+    /// up, on a stack with no `TCP_SYNCNT` (Linux `net.ipv4.tcp_syn_retries`; lwIP
+    /// `TCP_SYNMAXRTX`).
+    pub syn_retries: Option<u32>,
     /// The source lines the values were read from.
     pub source: String,
 }
@@ -439,6 +443,11 @@ impl FixedBehaviour {
             accept: p.accept,
             ignore: p.ignore,
         })
+    }
+
+    /// The declared SYN retry count, if any.
+    pub fn syn_retries(&self) -> Option<u32> {
+        self.tcp.as_ref()?.syn_retries
     }
 
     /// The declared SYN-ACK retry count, if any.

@@ -9,7 +9,7 @@
 use crate::engine::Uses;
 use std::net::IpAddr;
 
-use crate::dut::{CallOutcome, Family, SocketCall, SocketId, SocketOption};
+use crate::dut::{CallOutcome, DutError, Family, SocketCall, SocketId, SocketOption};
 use crate::engine::{CheckError, CheckSpec, Clause, Needs, Session};
 use crate::models::profile::Deviation as _;
 use crate::models::tcp_timers::{TimerDeviation, keepalive_schedule, syn_schedule};
@@ -261,8 +261,6 @@ fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
     const SOCK: SocketId = SocketId(7);
     const PEER_PORT: u16 = 9000;
     const STACK_PORT: u16 = 41_000;
-    let retries = 1;
-    let schedule = syn_schedule(&TimerDeviation::profile(session.profile()), retries, 4);
     let e = session.ipv4()?;
     session.call(
         "socket",
@@ -271,13 +269,8 @@ fn syn_retransmission(session: &mut Session<'_>) -> Result<(), CheckError> {
             family: Family::Ipv4,
         },
     )?;
-    session.call(
-        "set TCP_SYNCNT",
-        SocketCall::SetOption {
-            sock: SOCK,
-            option: SocketOption::SynCount(retries),
-        },
-    )?;
+    let retries = syn_retries(session, SOCK)?;
+    let schedule = syn_schedule(&TimerDeviation::profile(session.profile()), retries, 4);
     session.call(
         "bind",
         SocketCall::Bind {
@@ -550,6 +543,43 @@ fn silence_but_neighbour_upkeep(
             .note("the stack revalidates the peer's address (neighbour upkeep): the peer answers");
         let reply = crate::wire::Frame::arp_reply(e.peer_mac, e.peer, e.stack_mac, e.stack);
         session.send("the peer answers the revalidation", &reply)?;
+    }
+}
+
+/// The SYN retries of socket `sock`: 1, set with `TCP_SYNCNT`; or, on a stack without the
+/// option that keeps them at a fixed count its profile declares (`[tcp] syn_retries`), that
+/// count, which the exchange must then show (lwIP: `TCP_SYNMAXRTX`, a compile-time
+/// constant). Without either the check is unsupported, with the stack's reason.
+fn syn_retries(session: &mut Session<'_>, sock: SocketId) -> Result<u32, CheckError> {
+    let set = session.call(
+        "set TCP_SYNCNT",
+        SocketCall::SetOption {
+            sock,
+            option: SocketOption::SynCount(1),
+        },
+    );
+    match set {
+        Ok(_) => Ok(1),
+        Err(CheckError::Dut {
+            source: DutError::NotSupported { what },
+            step,
+        }) => {
+            let declared = session.fixed_behaviour().and_then(|f| {
+                f.syn_retries()
+                    .map(|n| (n, f.stack.clone(), f.file.clone()))
+            });
+            let Some((retries, stack, file)) = declared else {
+                return Err(CheckError::Dut {
+                    step,
+                    source: DutError::NotSupported { what },
+                });
+            };
+            session.note(format!(
+                "ran against {stack}'s fixed SYN retries ({file}): {retries} ({what}; the check sets TCP_SYNCNT = 1)"
+            ));
+            Ok(retries)
+        }
+        Err(e) => Err(e),
     }
 }
 
