@@ -67,10 +67,6 @@ impl ArpHost {
         &self.departures
     }
 
-    fn tick_entry(&self, state: Nud) -> Entry {
-        self.new_entry(state)
-    }
-
     /// [`TickNud`]: `find_entry` and the send path around it.
     pub(super) fn tick_output(
         &mut self,
@@ -82,7 +78,7 @@ impl ArpHost {
         let now = self.now;
         let p = self.config.params;
         let Some(e) = self.entries.get_mut(&hop) else {
-            let mut e = self.tick_entry(Nud::Incomplete);
+            let mut e = self.new_entry(Nud::Incomplete);
             e.probes = 1;
             e.timer = Some(now + d_of(p.retrans));
             e.queue.push(packet);
