@@ -28,7 +28,7 @@ use crate::engine::scenario::Counterexample;
 use crate::engine::{CheckError, Clause, Session};
 use crate::models::arp::ArpIn;
 use crate::models::arp::one_neighbour::{NextHop, OneNeighbour, OneNeighbourConfig};
-use crate::suites::arp::scenario::{ArpKind, ArpScenario, BadArp, NOBODY, PeerSpec, Step};
+use crate::suites::arp::scenario::{self, ArpScenario, BadArp, NOBODY, PeerSpec, Step};
 use crate::suites::arp::{CACHE_VALIDATION, RECEPTION, REQUEST};
 use crate::time::{Duration, Instant};
 use crate::wire::{
@@ -188,7 +188,7 @@ impl<'a, 's> OneRun<'a, 's> {
         };
         // The stack takes no setting: the declaration stands in for each one it refuses.
         let mut declared = Vec::new();
-        if refused(s.control(&step, &Control::ArpPolicy(scenario.policy)))?.is_none() {
+        if scenario::refusal(s.control(&step, &Control::ArpPolicy(scenario.policy)))?.is_none() {
             return Err(harness(
                 &step,
                 "the stack took an ARP policy, but declares one neighbour and no table",
@@ -199,7 +199,7 @@ impl<'a, 's> OneRun<'a, 's> {
             scenario.policy.accept, scenario.policy.ignore
         ));
         if scenario.forwarding
-            && let Some(why) = refused(s.control(&step, &Control::Forwarding(true)))?
+            && let Some(why) = scenario::refusal(s.control(&step, &Control::Forwarding(true)))?
         {
             let what = match fixed.ip.as_ref() {
                 Some(ip) if !ip.forwarding => format!(
@@ -222,7 +222,7 @@ impl<'a, 's> OneRun<'a, 's> {
                 prefix_len: 0,
                 via: gw.ip(),
             };
-            if refused(s.control(&step, &route))?.is_some() {
+            if scenario::refusal(s.control(&step, &route))?.is_some() {
                 declared.push(format!(
                     "no route table: the default route via {} is not set, every frame goes to the one neighbour",
                     gw.ip()
@@ -327,23 +327,13 @@ impl<'a, 's> OneRun<'a, 's> {
                 let p = self.peer(*from)?;
                 let sha = p.mac(*alt_mac);
                 let ip = p.ip();
-                let zero = MacAddr::ZERO;
-                let arp = match kind {
-                    ArpKind::RequestForStack => ArpIn::new(1, sha, ip, zero, self.stack_ip),
-                    ArpKind::RequestForOther => ArpIn::new(1, sha, ip, zero, NOBODY),
-                    ArpKind::GratuitousRequest => ArpIn::new(1, sha, ip, zero, ip),
-                    ArpKind::GratuitousReply => ArpIn::new(2, sha, ip, sha, ip),
-                    ArpKind::Reply => ArpIn::new(2, sha, ip, self.stack_mac, self.stack_ip),
-                    ArpKind::Probe => {
-                        ArpIn::new(1, sha, Ipv4Addr::UNSPECIFIED, zero, self.stack_ip)
-                    }
-                };
+                let arp = kind.packet(sha, ip, self.stack_mac, self.stack_ip);
                 let dst = if *unicast {
                     self.stack_mac
                 } else {
                     MacAddr::BROADCAST
                 };
-                let frame = Frame::new(sha, dst, Network::Arp(repr(&arp)));
+                let frame = Frame::new(sha, dst, Network::Arp(scenario::arp_repr(&arp)));
                 self.send(sha, &frame.emit())?;
                 self.arp_answer(sha, &arp)
             }
@@ -569,58 +559,12 @@ impl<'a, 's> OneRun<'a, 's> {
         }
     }
 
-    /// A broken ARP request from `p`, as [`crate::suites::arp::scenario`] builds it: the
-    /// Ethernet source, what the model is told, and the bytes.
+    /// A broken ARP request from `p` ([`scenario::bad_arp_request`]): the Ethernet source,
+    /// what the model is told, and the bytes.
     fn bad_arp(&self, p: &PeerSpec, bad: BadArp) -> (MacAddr, ArpIn, Vec<u8>) {
-        let (mac, ip) = (p.mac(false), p.ip());
-        let mut arp = ArpIn::new(1, mac, ip, MacAddr::ZERO, self.stack_ip);
-        let subnet_broadcast = {
-            let len = self
-                .s
-                .endpoints()
-                .stack_ipv4
-                .map_or(24, |(_, l)| u32::from(l.min(32)));
-            let host = if len == 0 { u32::MAX } else { u32::MAX >> len };
-            Ipv4Addr::from(u32::from(self.stack_ip) | host)
-        };
-        match bad {
-            BadArp::HardwareLength8 => arp.hw_len = 8,
-            BadArp::ProtocolLength16 => arp.proto_len = 16,
-            BadArp::UnknownOperation => arp.op = 3,
-            BadArp::HardwareType7 => arp.hw_type = 7,
-            BadArp::ProtocolIpv6 => arp.proto_type = 0x86dd,
-            BadArp::Truncated => arp.truncated = true,
-            BadArp::SenderIpBroadcast => arp.spa = Ipv4Addr::BROADCAST,
-            BadArp::SenderIpSubnetBroadcast => arp.spa = subnet_broadcast,
-            BadArp::SenderIpOwn => arp.spa = self.stack_ip,
-            BadArp::SenderMacBroadcast => arp.sha = MacAddr::BROADCAST,
-            BadArp::SenderMacZero => arp.sha = MacAddr::ZERO,
-            BadArp::SenderMacMulticast => arp.sha = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]),
-            BadArp::TargetMulticast => arp.tpa = Ipv4Addr::new(224, 0, 0, 1),
-        }
-        let network = if arp.hw_len != 6 || arp.proto_len != 4 {
-            let widen = |v: &[u8], len: u8| {
-                let mut v = v.to_vec();
-                v.resize(usize::from(len), 0);
-                v
-            };
-            Network::ArpRaw(crate::wire::ArpRaw {
-                operation: ArpOperation::from(arp.op),
-                hw_type: arp.hw_type,
-                proto_type: arp.proto_type,
-                sender_hw: widen(&arp.sha.0, arp.hw_len),
-                sender_proto: widen(&arp.spa.octets(), arp.proto_len),
-                target_hw: widen(&arp.tha.0, arp.hw_len),
-                target_proto: widen(&arp.tpa.octets(), arp.proto_len),
-            })
-        } else {
-            Network::Arp(repr(&arp))
-        };
-        let mut bytes = Frame::new(mac, MacAddr::BROADCAST, network).emit();
-        if arp.truncated {
-            bytes.truncate(14 + 20);
-        }
-        (mac, arp, bytes)
+        let prefix_len = self.s.endpoints().stack_ipv4.map_or(24, |(_, l)| l);
+        let (arp, bytes) = scenario::bad_arp_request(p, bad, self.stack_ip, prefix_len);
+        (p.mac(false), arp, bytes)
     }
 
     /// The check's clauses against what the stack was seen to do.
@@ -678,35 +622,10 @@ fn ip_transport(frame: &Frame) -> Option<&Transport> {
     }
 }
 
-fn repr(arp: &ArpIn) -> crate::wire::ArpRepr {
-    crate::wire::ArpRepr {
-        operation: ArpOperation::from(arp.op),
-        hw_type: arp.hw_type,
-        proto_type: arp.proto_type,
-        sender_mac: arp.sha,
-        sender_ip: arp.spa,
-        target_mac: arp.tha,
-        target_ip: arp.tpa,
-    }
-}
-
 fn harness(step: &str, bug: &str) -> CheckError {
     CheckError::Harness {
         step: step.into(),
         bug: bug.into(),
-    }
-}
-
-/// Whether `result` is the target's refusal of a control (`Some(why)`), its acceptance
-/// (`None`), or another error.
-fn refused(result: Result<(), CheckError>) -> Result<Option<String>, CheckError> {
-    match result {
-        Ok(()) => Ok(None),
-        Err(CheckError::Dut {
-            source: DutError::NotSupported { what },
-            ..
-        }) => Ok(Some(what)),
-        Err(e) => Err(e),
     }
 }
 

@@ -402,9 +402,99 @@ struct FixedRun {
     never_expires: bool,
 }
 
+impl ArpKind {
+    /// The ARP packet of this kind that a peer at `ip` sends from `sha` to a stack at
+    /// `stack_ip` (MAC `stack_mac`).
+    pub(crate) fn packet(
+        self,
+        sha: MacAddr,
+        ip: Ipv4Addr,
+        stack_mac: MacAddr,
+        stack_ip: Ipv4Addr,
+    ) -> ArpIn {
+        let zero = MacAddr::ZERO;
+        match self {
+            ArpKind::RequestForStack => ArpIn::new(1, sha, ip, zero, stack_ip),
+            ArpKind::RequestForOther => ArpIn::new(1, sha, ip, zero, NOBODY),
+            ArpKind::GratuitousRequest => ArpIn::new(1, sha, ip, zero, ip),
+            ArpKind::GratuitousReply => ArpIn::new(2, sha, ip, sha, ip),
+            ArpKind::Reply => ArpIn::new(2, sha, ip, stack_mac, stack_ip),
+            ArpKind::Probe => ArpIn::new(1, sha, Ipv4Addr::UNSPECIFIED, zero, stack_ip),
+        }
+    }
+}
+
+/// `arp` as it goes on the wire.
+pub(crate) fn arp_repr(arp: &ArpIn) -> crate::wire::ArpRepr {
+    crate::wire::ArpRepr {
+        operation: ArpOperation::from(arp.op),
+        hw_type: arp.hw_type,
+        proto_type: arp.proto_type,
+        sender_mac: arp.sha,
+        sender_ip: arp.spa,
+        target_mac: arp.tha,
+        target_ip: arp.tpa,
+    }
+}
+
+/// A broken ARP request from `p` (its own MAC, broadcast) for a stack at `stack_ip` on a
+/// subnet of `prefix_len` bits: what the model is told it received, and the frame's bytes.
+pub(crate) fn bad_arp_request(
+    p: &PeerSpec,
+    bad: BadArp,
+    stack_ip: Ipv4Addr,
+    prefix_len: u8,
+) -> (ArpIn, Vec<u8>) {
+    let (mac, ip) = (p.mac(false), p.ip());
+    let mut arp = ArpIn::new(1, mac, ip, MacAddr::ZERO, stack_ip);
+    let subnet_broadcast = {
+        let len = u32::from(prefix_len.min(32));
+        let host = if len == 0 { u32::MAX } else { u32::MAX >> len };
+        Ipv4Addr::from(u32::from(stack_ip) | host)
+    };
+    match bad {
+        BadArp::HardwareLength8 => arp.hw_len = 8,
+        BadArp::ProtocolLength16 => arp.proto_len = 16,
+        BadArp::UnknownOperation => arp.op = 3,
+        BadArp::HardwareType7 => arp.hw_type = 7,
+        BadArp::ProtocolIpv6 => arp.proto_type = 0x86dd,
+        BadArp::Truncated => arp.truncated = true,
+        BadArp::SenderIpBroadcast => arp.spa = Ipv4Addr::BROADCAST,
+        BadArp::SenderIpSubnetBroadcast => arp.spa = subnet_broadcast,
+        BadArp::SenderIpOwn => arp.spa = stack_ip,
+        BadArp::SenderMacBroadcast => arp.sha = MacAddr::BROADCAST,
+        BadArp::SenderMacZero => arp.sha = MacAddr::ZERO,
+        BadArp::SenderMacMulticast => arp.sha = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]),
+        BadArp::TargetMulticast => arp.tpa = Ipv4Addr::new(224, 0, 0, 1),
+    }
+    let network = if arp.hw_len != 6 || arp.proto_len != 4 {
+        let widen = |v: &[u8], len: u8| {
+            let mut v = v.to_vec();
+            v.resize(usize::from(len), 0);
+            v
+        };
+        Network::ArpRaw(crate::wire::ArpRaw {
+            operation: ArpOperation::from(arp.op),
+            hw_type: arp.hw_type,
+            proto_type: arp.proto_type,
+            sender_hw: widen(&arp.sha.0, arp.hw_len),
+            sender_proto: widen(&arp.spa.octets(), arp.proto_len),
+            target_hw: widen(&arp.tha.0, arp.hw_len),
+            target_proto: widen(&arp.tpa.octets(), arp.proto_len),
+        })
+    } else {
+        Network::Arp(arp_repr(&arp))
+    };
+    let mut bytes = Frame::new(mac, MacAddr::BROADCAST, network).emit();
+    if arp.truncated {
+        bytes.truncate(14 + 20);
+    }
+    (arp, bytes)
+}
+
 /// Whether `result` is the target's refusal of a control (`Some(why)`), its acceptance
 /// (`None`), or another error.
-fn refusal(result: Result<(), CheckError>) -> Result<Option<String>, CheckError> {
+pub(crate) fn refusal(result: Result<(), CheckError>) -> Result<Option<String>, CheckError> {
     match result {
         Ok(()) => Ok(None),
         Err(CheckError::Dut {
@@ -1107,17 +1197,7 @@ impl<'a, 's> Runner<'a, 's> {
                 self.clear_of(Some(p.ip()))?;
                 let sha = p.mac(*alt_mac);
                 let ip = p.ip();
-                let zero = MacAddr::ZERO;
-                let arp = match kind {
-                    ArpKind::RequestForStack => ArpIn::new(1, sha, ip, zero, self.stack_ip),
-                    ArpKind::RequestForOther => ArpIn::new(1, sha, ip, zero, NOBODY),
-                    ArpKind::GratuitousRequest => ArpIn::new(1, sha, ip, zero, ip),
-                    ArpKind::GratuitousReply => ArpIn::new(2, sha, ip, sha, ip),
-                    ArpKind::Reply => ArpIn::new(2, sha, ip, self.stack_mac, self.stack_ip),
-                    ArpKind::Probe => {
-                        ArpIn::new(1, sha, Ipv4Addr::UNSPECIFIED, zero, self.stack_ip)
-                    }
-                };
+                let arp = kind.packet(sha, ip, self.stack_mac, self.stack_ip);
                 let dst = if *unicast {
                     self.stack_mac
                 } else {
@@ -1245,19 +1325,7 @@ impl<'a, 's> Runner<'a, 's> {
     }
 
     fn send_arp(&mut self, eth_dst: MacAddr, arp: &ArpIn) -> Result<(), CheckError> {
-        let frame = Frame::new(
-            arp.sha,
-            eth_dst,
-            Network::Arp(crate::wire::ArpRepr {
-                operation: ArpOperation::from(arp.op),
-                hw_type: arp.hw_type,
-                proto_type: arp.proto_type,
-                sender_mac: arp.sha,
-                sender_ip: arp.spa,
-                target_mac: arp.tha,
-                target_ip: arp.tpa,
-            }),
-        );
+        let frame = Frame::new(arp.sha, eth_dst, Network::Arp(arp_repr(arp)));
         let at = self.send(&frame)?;
         let delivery = Delivery::classify(eth_dst, self.stack_mac);
         let out = self.model.receive(at, delivery, arp);
@@ -1267,58 +1335,7 @@ impl<'a, 's> Runner<'a, 's> {
 
     /// Sends a broken ARP request for the stack and tells the model exactly what was sent.
     fn send_bad_arp(&mut self, p: &PeerSpec, bad: BadArp) -> Result<(), CheckError> {
-        let (mac, ip) = (p.mac(false), p.ip());
-        let mut arp = ArpIn::new(1, mac, ip, MacAddr::ZERO, self.stack_ip);
-        let subnet_broadcast = {
-            let len = u32::from(self.model.config().prefix_len.min(32));
-            let host = if len == 0 { u32::MAX } else { u32::MAX >> len };
-            Ipv4Addr::from(u32::from(self.stack_ip) | host)
-        };
-        match bad {
-            BadArp::HardwareLength8 => arp.hw_len = 8,
-            BadArp::ProtocolLength16 => arp.proto_len = 16,
-            BadArp::UnknownOperation => arp.op = 3,
-            BadArp::HardwareType7 => arp.hw_type = 7,
-            BadArp::ProtocolIpv6 => arp.proto_type = 0x86dd,
-            BadArp::Truncated => arp.truncated = true,
-            BadArp::SenderIpBroadcast => arp.spa = Ipv4Addr::BROADCAST,
-            BadArp::SenderIpSubnetBroadcast => arp.spa = subnet_broadcast,
-            BadArp::SenderIpOwn => arp.spa = self.stack_ip,
-            BadArp::SenderMacBroadcast => arp.sha = MacAddr::BROADCAST,
-            BadArp::SenderMacZero => arp.sha = MacAddr::ZERO,
-            BadArp::SenderMacMulticast => arp.sha = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]),
-            BadArp::TargetMulticast => arp.tpa = Ipv4Addr::new(224, 0, 0, 1),
-        }
-        let network = if arp.hw_len != 6 || arp.proto_len != 4 {
-            let widen = |v: &[u8], len: u8| {
-                let mut v = v.to_vec();
-                v.resize(usize::from(len), 0);
-                v
-            };
-            Network::ArpRaw(crate::wire::ArpRaw {
-                operation: ArpOperation::from(arp.op),
-                hw_type: arp.hw_type,
-                proto_type: arp.proto_type,
-                sender_hw: widen(&arp.sha.0, arp.hw_len),
-                sender_proto: widen(&arp.spa.octets(), arp.proto_len),
-                target_hw: widen(&arp.tha.0, arp.hw_len),
-                target_proto: widen(&arp.tpa.octets(), arp.proto_len),
-            })
-        } else {
-            Network::Arp(crate::wire::ArpRepr {
-                operation: ArpOperation::from(arp.op),
-                hw_type: arp.hw_type,
-                proto_type: arp.proto_type,
-                sender_mac: arp.sha,
-                sender_ip: arp.spa,
-                target_mac: arp.tha,
-                target_ip: arp.tpa,
-            })
-        };
-        let mut bytes = Frame::new(mac, MacAddr::BROADCAST, network).emit();
-        if arp.truncated {
-            bytes.truncate(14 + 20);
-        }
+        let (arp, bytes) = bad_arp_request(p, bad, self.stack_ip, self.model.config().prefix_len);
         let at = self.s.now();
         let step = self.step.clone();
         self.s.send_bytes(&step, &bytes)?;
