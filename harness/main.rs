@@ -744,7 +744,6 @@ fn fuzz_scenario(
     out: Option<&std::path::Path>,
     no_shrink: bool,
 ) -> Result<ExitCode> {
-    use netconform::engine::scenario::Scenario;
     use netconform::fuzz::stacks::{self, Verdict};
     if let Some(pair) = stacks::pair_target(target) {
         return fuzz_pair_scenario(pair, file, out, no_shrink);
@@ -771,21 +770,9 @@ fn fuzz_scenario(
             peer_port: netconform::suites::tcp::scenario::REPLAY_PEER_PORT,
         },
     };
-    let json = serde_json::to_string_pretty(&run.to_json())?;
-    match out {
-        Some(path) => {
-            std::fs::write(path, format!("{json}\n"))
-                .with_context(|| format!("writing {}", path.display()))?;
-            println!(
-                "{} events written to {}; replay: netconform replay --target {} {}",
-                run.scenario.events.len(),
-                path.display(),
-                stack.stack,
-                path.display()
-            );
-        }
-        None => println!("{json}"),
-    }
+    write_scenario(&run, out, |path| {
+        format!("replay: netconform replay --target {} {path}", stack.stack)
+    })?;
     Ok(ExitCode::from(u8::from(verdict_word(&verdict) != "ok")))
 }
 
@@ -797,7 +784,6 @@ fn fuzz_pair_scenario(
     out: Option<&std::path::Path>,
     no_shrink: bool,
 ) -> Result<ExitCode> {
-    use netconform::engine::scenario::Scenario;
     use netconform::fuzz::stacks::{self, PairVerdict};
     let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let scenario = stacks::input::decode(&data, pair.a.profile);
@@ -826,25 +812,39 @@ fn fuzz_pair_scenario(
         scenario,
         peer_port: netconform::suites::tcp::scenario::REPLAY_PEER_PORT,
     });
+    write_scenario(&run, out, |path| {
+        format!(
+            "each stack replays it agreeing with the model: \
+             netconform replay --target {} --profile rfc {path}; netconform replay --target {} --profile rfc {path}",
+            pair.a.stack, pair.b.stack
+        )
+    })?;
+    Ok(ExitCode::from(u8::from(pair_word(&verdict) != "ok")))
+}
+
+/// Writes `run` as JSON to `out` and says how many events went there and, by `replay`
+/// (given the file's path), how to replay them; without `out`, prints the JSON.
+fn write_scenario(
+    run: &netconform::suites::tcp::scenario::TcpScenarioRun,
+    out: Option<&std::path::Path>,
+    replay: impl Fn(&std::path::Display<'_>) -> String,
+) -> Result<()> {
+    use netconform::engine::scenario::Scenario;
     let json = serde_json::to_string_pretty(&run.to_json())?;
     match out {
         Some(path) => {
             std::fs::write(path, format!("{json}\n"))
                 .with_context(|| format!("writing {}", path.display()))?;
             println!(
-                "{} events written to {}; each stack replays it agreeing with the model: \
-                 netconform replay --target {} --profile rfc {}; netconform replay --target {} --profile rfc {}",
+                "{} events written to {}; {}",
                 run.scenario.events.len(),
                 path.display(),
-                pair.a.stack,
-                path.display(),
-                pair.b.stack,
-                path.display()
+                replay(&path.display())
             );
         }
         None => println!("{json}"),
     }
-    Ok(ExitCode::from(u8::from(pair_word(&verdict) != "ok")))
+    Ok(())
 }
 
 fn replay(file: &std::path::Path, kind: DutKind, profile: Option<ProfileName>) -> Result<ExitCode> {

@@ -373,23 +373,8 @@ impl<'t> Session<'t> {
         timeout: Duration,
         expected: &dyn Expectation,
     ) -> Result<Frame, CheckError> {
-        self.expecting = Some(expected.describe());
-        let Some(observed) = self.next_frame(step, timeout)? else {
-            return Err(CheckError::NothingObserved {
-                step: format!("{step} ({})", expected.describe()),
-                waited: timeout,
-            });
-        };
-        match expected.compare(&observed) {
-            Ok(frame) => {
-                self.expecting = None;
-                Ok(frame)
-            }
-            Err(differences) => Err(CheckError::Mismatch {
-                step: format!("{step} ({})", expected.describe()),
-                differences,
-            }),
-        }
+        self.expect_observed(step, timeout, expected)
+            .map(|(frame, _)| frame)
     }
 
     /// [`Session::expect`], and the frame is kept for the next wait (the next
@@ -402,6 +387,19 @@ impl<'t> Session<'t> {
         timeout: Duration,
         expected: &dyn Expectation,
     ) -> Result<(), CheckError> {
+        let (_, observed) = self.expect_observed(step, timeout, expected)?;
+        self.kept = Some(observed);
+        Ok(())
+    }
+
+    /// The next frame within `timeout`, compared with `expected`: the parsed frame and
+    /// what was observed when it matches.
+    fn expect_observed(
+        &mut self,
+        step: &str,
+        timeout: Duration,
+        expected: &dyn Expectation,
+    ) -> Result<(Frame, Observed), CheckError> {
         self.expecting = Some(expected.describe());
         let Some(observed) = self.next_frame(step, timeout)? else {
             return Err(CheckError::NothingObserved {
@@ -410,10 +408,9 @@ impl<'t> Session<'t> {
             });
         };
         match expected.compare(&observed) {
-            Ok(_) => {
+            Ok(frame) => {
                 self.expecting = None;
-                self.kept = Some(observed);
-                Ok(())
+                Ok((frame, observed))
             }
             Err(differences) => Err(CheckError::Mismatch {
                 step: format!("{step} ({})", expected.describe()),
