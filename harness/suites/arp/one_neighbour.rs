@@ -28,7 +28,7 @@ use crate::engine::scenario::Counterexample;
 use crate::engine::{CheckError, Clause, Session};
 use crate::models::arp::ArpIn;
 use crate::models::arp::one_neighbour::{NextHop, OneNeighbour, OneNeighbourConfig};
-use crate::suites::arp::scenario::{self, ArpScenario, BadArp, NOBODY, PeerSpec, Step};
+use crate::suites::arp::scenario::{self, ArpScenario, BadArp, PeerSpec, Step};
 use crate::suites::arp::{CACHE_VALIDATION, RECEPTION, REQUEST};
 use crate::time::{Duration, Instant};
 use crate::wire::{
@@ -247,15 +247,7 @@ impl<'a, 's> OneRun<'a, 's> {
             fixed.file,
             declared.join("; ")
         ));
-        for (i, p) in scenario.peers.iter().enumerate() {
-            s.name_host(
-                Some(p.mac(false)),
-                Some(IpAddr::V4(p.ip())),
-                &format!("p{i}"),
-            );
-            s.name_host(Some(p.mac(true)), None, &format!("p{i}'"));
-        }
-        s.name_host(None, Some(IpAddr::V4(NOBODY)), "nobody");
+        scenario::name_peers(s, scenario);
         let model = OneNeighbour::new(OneNeighbourConfig {
             mac: e.stack_mac,
             neighbour_addr: guest,

@@ -402,6 +402,20 @@ struct FixedRun {
     never_expires: bool,
 }
 
+/// Names the scenario's peers in the trace (`p0`, its second MAC `p0'`, ...) and the
+/// address nobody has (`nobody`).
+pub(crate) fn name_peers(s: &mut Session<'_>, scenario: &ArpScenario) {
+    for (i, p) in scenario.peers.iter().enumerate() {
+        s.name_host(
+            Some(p.mac(false)),
+            Some(IpAddr::V4(p.ip())),
+            &format!("p{i}"),
+        );
+        s.name_host(Some(p.mac(true)), None, &format!("p{i}'"));
+    }
+    s.name_host(None, Some(IpAddr::V4(NOBODY)), "nobody");
+}
+
 impl ArpKind {
     /// The ARP packet of this kind that a peer at `ip` sends from `sha` to a stack at
     /// `stack_ip` (MAC `stack_mac`).
@@ -1103,16 +1117,8 @@ impl<'a, 's> Runner<'a, 's> {
     }
 
     fn name_hosts(s: &mut Session<'_>, scenario: &ArpScenario) {
-        for (i, p) in scenario.peers.iter().enumerate() {
-            s.name_host(
-                Some(p.mac(false)),
-                Some(IpAddr::V4(p.ip())),
-                &format!("p{i}"),
-            );
-            s.name_host(Some(p.mac(true)), None, &format!("p{i}'"));
-        }
+        name_peers(s, scenario);
         s.name_host(Some(PROBE_MAC), None, "probe");
-        s.name_host(None, Some(IpAddr::V4(NOBODY)), "nobody");
     }
 
     fn peer(&self, i: usize) -> Result<&'a PeerSpec, CheckError> {
