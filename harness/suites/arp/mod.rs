@@ -326,23 +326,30 @@ fn cache_hit(s: &mut Session<'_>) -> Result<(), CheckError> {
 fn failed_resolution(s: &mut Session<'_>) -> Result<(), CheckError> {
     let host = s
         .fixed_behaviour()
-        .and_then(|f| {
-            f.ip.as_ref()
-                .map(|ip| (!ip.forwarding).then(|| f.file.clone()))
-        })
-        .flatten();
-    if let Some(file) = host {
+        .filter(|f| f.ip.as_ref().is_some_and(|ip| !ip.forwarding));
+    if let Some(fixed) = host {
         // A host: its own packet (the reply to a ping) to a neighbour that never answers.
         // The requests must stop after the stack's probes and the packet must wait for
         // them, then go nowhere; no ICMP is owed, since nothing was forwarded.
         s.not_applicable(
             HOST_UNREACHABLE.id,
             format!(
-                "{file} declares [ip] forwarding = false: the stack forwards nothing, so no \
+                "{} declares [ip] forwarding = false: the stack forwards nothing, so no \
                  ICMP host unreachable is owed (a router's duty); the check judges the stack's \
-                 own reply to a neighbour that never answers"
+                 own reply to a neighbour that never answers",
+                fixed.file
             ),
         );
+        if fixed.one_neighbour().is_some_and(|o| !o.sends_requests) {
+            s.not_applicable(
+                QUEUE.id,
+                format!(
+                    "{} declares one neighbour never asked for ([arp.one_neighbour]): no \
+                     packet waits for a resolution, so none can be queued or dropped",
+                    fixed.file
+                ),
+            );
+        }
         return run(
             s,
             &steady(
