@@ -299,8 +299,8 @@ fn the_arp_checks_run_against_the_declared_one_neighbour() {
         "{:?}",
         r.clauses
     );
-    // Nothing waits for a resolution either: the queue clause is left out too, and the
-    // pass rests on the clause the exchange judged (no request at all).
+    // Whether a packet waited cannot show either: the queue clause is left out too, and
+    // the pass rests on the clause the exchange judged (no request at all).
     let ids: Vec<&str> = r.clauses.iter().map(|c| c.id).collect();
     assert_eq!(ids, ["rfc1122-2.3.2.1-flooding"], "{:?}", r.clauses);
     assert!(started.elapsed() < Duration::from_secs(60));

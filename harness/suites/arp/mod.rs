@@ -329,8 +329,9 @@ fn failed_resolution(s: &mut Session<'_>) -> Result<(), CheckError> {
         .filter(|f| f.ip.as_ref().is_some_and(|ip| !ip.forwarding));
     if let Some(fixed) = host {
         // A host: its own packet (the reply to a ping) to a neighbour that never answers.
-        // The requests must stop after the stack's probes and the packet must wait for
-        // them, then go nowhere; no ICMP is owed, since nothing was forwarded.
+        // The requests must stop after the stack's probes and the packet go nowhere; no
+        // ICMP is owed, since nothing was forwarded, and whether the packet waited cannot
+        // show.
         s.not_applicable(
             HOST_UNREACHABLE.id,
             format!(
@@ -340,16 +341,12 @@ fn failed_resolution(s: &mut Session<'_>) -> Result<(), CheckError> {
                 fixed.file
             ),
         );
-        if fixed.one_neighbour().is_some_and(|o| !o.sends_requests) {
-            s.not_applicable(
-                QUEUE.id,
-                format!(
-                    "{} declares one neighbour never asked for ([arp.one_neighbour]): no \
-                     packet waits for a resolution, so none can be queued or dropped",
-                    fixed.file
-                ),
-            );
-        }
+        s.not_applicable(
+            QUEUE.id,
+            "a packet for a neighbour that never answers leaves neither when queued nor when \
+             dropped: this exchange cannot tell the two apart (arp.resolve-neighbour judges \
+             the queue)",
+        );
         return run(
             s,
             &steady(
